@@ -1,0 +1,37 @@
+# The two commands in the README: `make demo` and `make test`.
+# Both work on a fresh Debian machine as root: they make a virtualenv, install the
+# project into it, and install Debian's pebble when the binary is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test test-fast lint demo pebble-bin bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+pebble-bin:
+	@command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble; }
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint pebble-bin
+	$(BIN)/pytest
+
+test-fast: lint
+	$(BIN)/pytest -m 'not slow'
+
+demo: $(BIN)/.installed pebble-bin
+	$(BIN)/certmgr dev demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

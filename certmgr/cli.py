@@ -1,0 +1,73 @@
+"""The ``certmgr`` command line: parses arguments and hands off to one command module.
+
+Each command lives in its own module exposing ``configure(parser)`` and
+``run(args) -> int``; this module only knows their names. It must not hold any
+command logic itself. Errors a user can fix end in one clear line on stderr and
+a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class CommandModule(Protocol):
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+class UsageError(Exception):
+    """A problem with the user's input: printed as one line, exit code 2."""
+
+
+# (command path, module, one-line help). Add a line when a command is built.
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = []
+
+GROUPS: dict[str, str] = {
+    "dev": "local development tools: Pebble, the API simulator, the demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="certmgr",
+        description="A cert-manager compatible ACME certificate controller for Kubernetes.",
+    )
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for path, module_name, help_text in COMMANDS:
+        container = top
+        if len(path) == 2:
+            group = path[0]
+            if group not in groups:
+                group_parser = top.add_parser(group, help=GROUPS[group])
+                groups[group] = group_parser.add_subparsers(
+                    dest=f"{group}_command", metavar="COMMAND", required=True
+                )
+            container = groups[group]
+        sub = container.add_parser(path[-1], help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        _load(module_name).configure(sub)
+    return parser
+
+
+def _load(module_name: str) -> CommandModule:
+    module: CommandModule = importlib.import_module(module_name)
+    return module
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _load(args._module).run(args)
+    except UsageError as exc:
+        print(f"certmgr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

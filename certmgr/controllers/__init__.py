@@ -1,0 +1,1 @@
+"""Reconcilers: gather (cache reads), decide (policies), act (Kubernetes and ACME writes)."""

@@ -1,0 +1,3 @@
+"""Suite-wide pytest configuration. Fixture plugins shipped in certmgr.testing are listed here."""
+
+pytest_plugins: list[str] = []
