@@ -26,7 +26,13 @@ class UsageError(Exception):
 
 
 # (command path, module, one-line help). Add a line when a command is built.
-COMMANDS: list[tuple[tuple[str, ...], str, str]] = []
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (
+        ("dev", "pebble"),
+        "certmgr.testing.dev_pebble",
+        "run Pebble and challtestsrv on free ports until interrupted",
+    ),
+]
 
 GROUPS: dict[str, str] = {
     "dev": "local development tools: Pebble, the API simulator, the demo",

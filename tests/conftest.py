@@ -1,3 +1,3 @@
 """Suite-wide pytest configuration. Fixture plugins shipped in certmgr.testing are listed here."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["certmgr.testing.pebble_fixtures"]
