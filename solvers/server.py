@@ -1,0 +1,79 @@
+"""The solver's HTTP surface: one aiohttp application over a :class:`TokenSource`.
+
+Owns the request handling rules: ``GET``/``HEAD /.well-known/acme-challenge/<token>``
+answers the key authorization as ``text/plain`` only when the Host header (port
+stripped) and the token both match a current challenge; ``/healthz`` answers 200;
+everything else is 404, so a solver exposed through an Ingress leaks nothing. It must not
+decide which challenges exist (that is the source's job) nor configure logging.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from solvers.tokens import TokenSource, normalize_host
+
+CHALLENGE_PATH_PREFIX: Final = "/.well-known/acme-challenge/"
+HEALTH_PATH: Final = "/healthz"
+
+_SOURCE_KEY: Final = web.AppKey("token_source", TokenSource)
+_log = structlog.get_logger("solvers")
+
+
+def challenge_path(token: str) -> str:
+    """The path a CA requests for ``token`` (RFC 8555 section 8.3)."""
+    return CHALLENGE_PATH_PREFIX + token
+
+
+def build_app(source: TokenSource) -> web.Application:
+    """An application answering the challenges ``source`` knows about."""
+    app = web.Application()
+    app[_SOURCE_KEY] = source
+    # One catch-all route: aiohttp's own 405 for a wrong method would tell a scanner more
+    # than "nothing here", and cert-manager's acmesolver answers 404 for all of it too.
+    app.router.add_route("*", "/{tail:.*}", _handle)
+    return app
+
+
+async def serve(
+    source: TokenSource, *, host: str, port: int, shutdown_timeout: float = 1.0
+) -> web.AppRunner:
+    """Start listening on ``host:port`` (``0`` picks a free port) and return the runner.
+
+    The caller owns the runner and must ``await runner.cleanup()``. The bound address is
+    in ``runner.addresses`` (useful with ``port=0``).
+    """
+    runner = web.AppRunner(build_app(source), access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host=host, port=port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    path = request.path
+    if path == HEALTH_PATH:
+        return web.Response(text="ok")
+    if request.method not in ("GET", "HEAD") or not path.startswith(CHALLENGE_PATH_PREFIX):
+        return _not_found()
+    token = path[len(CHALLENGE_PATH_PREFIX) :]
+    host = normalize_host(request.headers.get("Host", ""))
+    if not token or "/" in token or not host:
+        return _not_found()
+    key = request.app[_SOURCE_KEY].lookup(host, token)
+    if key is None:
+        _log.debug("challenge_unknown", host=host, token=token)
+        return _not_found()
+    _log.debug("challenge_served", host=host, token=token)
+    return web.Response(text=key, content_type="text/plain")
+
+
+def _not_found() -> web.Response:
+    return web.Response(status=404, text="404 page not found\n")
