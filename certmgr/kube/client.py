@@ -1,0 +1,351 @@
+"""``KubeClient``: generic verbs over any resource kind, built on the one ``Transport``.
+
+Owns the REST shape of each verb (paths, query parameters, patch content types,
+pagination, metadata-only Accept headers, delete options). It must not retry, sleep or
+map errors itself (``transport.py`` does), nor cache anything (the informer does).
+
+Objects are JSON dicts at this edge. ``list`` follows ``continue`` tokens and, when a
+token expires (410) mid-way, starts the whole list again so the result is one consistent
+snapshot with one resourceVersion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import structlog
+
+from certmgr.kube import config as kube_config
+from certmgr.kube.errors import APIError, Gone
+from certmgr.kube.objects import ObjectList, WatchEvent, name_of, namespace_of
+from certmgr.kube.protocol import Patch, PatchType
+from certmgr.kube.resources import Resource
+from certmgr.kube.throttling import TokenBucket
+from certmgr.kube.transport import JSON, RetryPolicy, Transport
+from certmgr.kube.watching import decode_event, lines
+
+log = structlog.get_logger(__name__)
+
+PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+}
+ACCEPT_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1," + JSON
+ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1," + JSON
+# A list restarted this many times because its continue token kept expiring gives up.
+MAX_LIST_RESTARTS = 3
+# The client-side guard on a watch beyond the server's timeoutSeconds.
+WATCH_GRACE_SECONDS = 30.0
+
+
+class KubeClient:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        qps: float = 50.0,
+        burst: int = 100,
+        timeout: float = 30.0,  # noqa: ASYNC109 - per request, not for connect itself
+        max_retries: int = 5,
+        user_agent: str = "certmgr/0.1",
+    ) -> KubeClient:
+        """Load configuration (see ``certmgr.kube.config.load``) and open a session.
+
+        Raises ``ConfigError`` with a one-line message when nothing usable is found. It
+        does not contact the server: the first call reports an unreachable one.
+        """
+        connection, credentials = await asyncio.to_thread(
+            kube_config.load, kubeconfig=kubeconfig, context=context
+        )
+        ssl_context = connection.ssl_context()
+        connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else False)
+        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        log.info("kube_client_configured", host=connection.host, source=connection.source)
+        transport = Transport(
+            connection.host,
+            session=session,
+            credentials=credentials,
+            limiter=TokenBucket(qps, burst),
+            retry=RetryPolicy(max_retries=max_retries),
+            timeout=timeout,
+            user_agent=user_agent,
+            server_hostname=connection.tls_server_name,
+            proxy=connection.proxy,
+        )
+        return cls(transport)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def get(
+        self, resource: Resource, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any]:
+        return await self._object(
+            "GET", resource.path(namespace=namespace, name=name), verb="get", resource=resource
+        )
+
+    async def list(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        page_size: int | None = 500,
+    ) -> ObjectList:
+        params = _selectors(label_selector, field_selector)
+        if page_size:
+            params["limit"] = str(page_size)
+        accept = ACCEPT_METADATA_LIST if metadata_only else JSON
+        path = resource.path(namespace=namespace)
+        for restart in range(MAX_LIST_RESTARTS + 1):
+            items: list[dict[str, Any]] = []
+            token = ""
+            try:
+                while True:
+                    page_params = dict(params, **({"continue": token} if token else {}))
+                    page = await self._json(
+                        "GET",
+                        path,
+                        verb="list",
+                        resource=resource,
+                        params=page_params,
+                        accept=accept,
+                    )
+                    items.extend(page.get("items") or [])
+                    meta = page.get("metadata") or {}
+                    token = str(meta.get("continue") or "")
+                    if not token:
+                        return ObjectList(
+                            items=items, resource_version=str(meta.get("resourceVersion") or "")
+                        )
+            except Gone:
+                if not token or restart == MAX_LIST_RESTARTS:
+                    raise
+                log.info("kube_list_restarted", resource=resource.plural, reason="continue_expired")
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def watch(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        timeout_seconds: int | None = None,
+        bookmarks: bool = True,
+    ) -> AsyncIterator[WatchEvent]:
+        """Events after ``resource_version`` until the server closes the stream.
+
+        Raises ``Gone`` when that version is too old, ``APIError`` for other ERROR events.
+        """
+        params = _selectors(label_selector, field_selector)
+        params["watch"] = "true"
+        params["resourceVersion"] = resource_version
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        read_timeout = None
+        if timeout_seconds is not None:
+            params["timeoutSeconds"] = str(timeout_seconds)
+            read_timeout = timeout_seconds + WATCH_GRACE_SECONDS
+        async with self._transport.stream(
+            resource.path(namespace=namespace),
+            resource=resource.plural,
+            params=params,
+            accept=ACCEPT_METADATA if metadata_only else JSON,
+            read_timeout=read_timeout,
+        ) as response:
+            async for line in lines(response.content.iter_any()):
+                yield decode_event(line)
+
+    async def create(
+        self, resource: Resource, obj: dict[str, Any], *, namespace: str | None = None
+    ) -> dict[str, Any]:
+        namespace = namespace or (namespace_of(obj) if resource.namespaced else None)
+        if resource.namespaced and namespace is None:
+            raise ValueError(f"{resource.kind} {name_of(obj)!r} needs a namespace")
+        body = _with_type(resource, obj)
+        return await self._object(
+            "POST",
+            resource.path(namespace=namespace),
+            verb="create",
+            resource=resource,
+            body=body,
+            idempotent=False,
+        )
+
+    async def update(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self._object(
+            "PUT",
+            _object_path(resource, obj),
+            verb="update",
+            resource=resource,
+            body=_with_type(resource, obj),
+        )
+
+    async def update_status(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self._object(
+            "PUT",
+            _object_path(resource, obj, subresource="status"),
+            verb="update",
+            resource=resource,
+            body=_with_type(resource, obj),
+        )
+
+    async def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Patch,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        patch_type: PatchType = "merge",
+    ) -> dict[str, Any]:
+        content_type = PATCH_CONTENT_TYPES.get(patch_type)
+        if content_type is None:
+            raise ValueError(f"unknown patch type {patch_type!r}")
+        if isinstance(patch, list) != (patch_type == "json"):
+            raise ValueError("a JSON patch is a list; merge and strategic patches are objects")
+        return await self._object(
+            "PATCH",
+            resource.path(namespace=namespace, name=name, subresource=subresource),
+            verb="patch",
+            resource=resource,
+            body=patch,
+            content_type=content_type,
+            # A JSON patch may append or test; repeating it is not safe (see transport).
+            idempotent=patch_type != "json",
+        )
+
+    async def delete(
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation_policy: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Delete; returns the object while finalizers keep it, else None (it is gone)."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if preconditions is not None:
+            options["preconditions"] = preconditions
+        result = await self._json(
+            "DELETE",
+            resource.path(namespace=namespace, name=name),
+            verb="delete",
+            resource=resource,
+            body=options,
+        )
+        if not isinstance(result, dict) or result.get("kind") == "Status":
+            return None
+        return result
+
+    async def _object(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: Resource,
+        body: Any = None,
+        content_type: str = JSON,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        result = await self._json(
+            method,
+            path,
+            verb=verb,
+            resource=resource,
+            body=body,
+            content_type=content_type,
+            idempotent=idempotent,
+        )
+        if not isinstance(result, dict):
+            raise APIError(
+                {
+                    "kind": "Status",
+                    "code": 500,
+                    "reason": "InternalError",
+                    "message": f"{verb} {resource.plural}: response is not a JSON object",
+                }
+            )
+        return result
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: Resource,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        idempotent: bool = True,
+    ) -> Any:
+        return await self._transport.request(
+            method,
+            path,
+            verb=verb,
+            resource=resource.plural,
+            params=params,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            idempotent=idempotent,
+        )
+
+
+def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if label_selector:
+        params["labelSelector"] = label_selector
+    if field_selector:
+        params["fieldSelector"] = field_selector
+    return params
+
+
+def _object_path(resource: Resource, obj: dict[str, Any], *, subresource: str | None = None) -> str:
+    name = name_of(obj)
+    if not name:
+        raise ValueError(f"{resource.kind} without metadata.name")
+    namespace = namespace_of(obj) if resource.namespaced else None
+    if resource.namespaced and namespace is None:
+        raise ValueError(f"{resource.kind} {name} without metadata.namespace")
+    return resource.path(namespace=namespace, name=name, subresource=subresource)
+
+
+def _with_type(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with apiVersion and kind filled in; the API server requires both."""
+    if obj.get("apiVersion") and obj.get("kind"):
+        return obj
+    return {"apiVersion": resource.api_version, "kind": resource.kind, **obj}

@@ -1,0 +1,193 @@
+"""Where the API server is and how to authenticate to it.
+
+Owns loading the connection settings through the ``kubernetes`` package (kubeconfig with
+contexts, client certificates, bearer tokens, exec credential plugins; in-cluster service
+accounts) and keeping the bearer token fresh. The ``kubernetes`` package is used for
+configuration only: this module must never use its HTTP client.
+
+Token freshness: the package installs a ``refresh_api_key_hook`` on its Configuration that
+re-runs an exec plugin when its token is near expiry, or re-reads an in-cluster token file
+once a minute (projected tokens rotate). ``Credentials`` calls that hook off the event loop
+(an exec plugin is a subprocess) at most every ``check_interval`` seconds, and after a 401
+reloads the whole configuration once, which catches tokens revoked before their expiry.
+TLS material (CA, client certificate) is read once at connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from certmgr.kube.errors import ConfigError
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    host: str
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify_ssl: bool
+    tls_server_name: str | None
+    proxy: str | None
+    # Human-readable origin for logs: "in-cluster" or "kubeconfig /path (context x)".
+    source: str
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS settings, or None for a plain-HTTP server."""
+        if not self.host.startswith("https"):
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+Loader = Callable[[], Any]  # returns a kubernetes.client.Configuration
+
+
+class Credentials:
+    """The Authorization header value, kept fresh as described in the module docstring."""
+
+    def __init__(
+        self,
+        configuration: Any,
+        *,
+        reload: Loader,
+        check_interval: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._configuration = configuration
+        self._reload = reload
+        self._check_interval = check_interval
+        self._monotonic = monotonic
+        self._checked_at = monotonic()
+        self._lock = asyncio.Lock()
+        # Bumped on each reload, so concurrent 401s trigger one reload, not one each.
+        self.generation = 0
+
+    async def authorization(self) -> str | None:
+        hook = getattr(self._configuration, "refresh_api_key_hook", None)
+        if hook is not None and self._monotonic() - self._checked_at >= self._check_interval:
+            async with self._lock:
+                if self._monotonic() - self._checked_at >= self._check_interval:
+                    await asyncio.to_thread(hook, self._configuration)
+                    self._checked_at = self._monotonic()
+        return _authorization(self._configuration)
+
+    async def reload_after_unauthorized(self, seen_generation: int) -> None:
+        """Reload everything once per 401 wave; a no-op if someone already reloaded."""
+        async with self._lock:
+            if self.generation != seen_generation:
+                return
+            try:
+                self._configuration = await asyncio.to_thread(self._reload)
+            except Exception:
+                # Keep the old token: the caller is about to report the 401 anyway.
+                return
+            finally:
+                self.generation += 1
+            self._checked_at = self._monotonic()
+
+
+def _authorization(configuration: Any) -> str | None:
+    api_key: dict[str, str] = getattr(configuration, "api_key", None) or {}
+    value = api_key.get("BearerToken") or api_key.get("authorization")
+    if not value:
+        return None
+    prefix = (getattr(configuration, "api_key_prefix", None) or {}).get("BearerToken")
+    return f"{prefix} {value}" if prefix else value
+
+
+def in_cluster_available(service_account_dir: str = SERVICE_ACCOUNT_DIR) -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.isfile(
+        os.path.join(service_account_dir, "token")
+    )
+
+
+def load(
+    *, kubeconfig: str | None = None, context: str | None = None
+) -> tuple[ConnectionConfig, Credentials]:
+    """Load settings: in-cluster when no kubeconfig or context is given and the service
+    account files exist; otherwise the given kubeconfig, ``$KUBECONFIG`` or ~/.kube/config.
+
+    Blocking (files, maybe an exec plugin); call it through ``asyncio.to_thread``.
+    """
+    if kubeconfig is None and context is None and in_cluster_available():
+        loader: Loader = _in_cluster
+        source = "in-cluster"
+    else:
+        path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        first = path.split(os.pathsep)[0]
+        if kubeconfig is not None and not os.path.exists(first):
+            raise ConfigError(f"kubeconfig {first} does not exist")
+        if not any(os.path.exists(p) for p in path.split(os.pathsep) if p):
+            raise ConfigError(
+                f"no kubeconfig found at {path} and not running in a cluster "
+                "(give --kubeconfig or set KUBECONFIG)"
+            )
+
+        def loader() -> Any:
+            return _from_kubeconfig(path, context)
+
+        source = f"kubeconfig {path}" + (f" (context {context})" if context else "")
+    configuration = loader()
+    host = str(configuration.host or "").rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: server address {host!r} is not an http(s) URL")
+    connection = ConnectionConfig(
+        host=host,
+        ca_file=configuration.ssl_ca_cert or None,
+        cert_file=configuration.cert_file or None,
+        key_file=configuration.key_file or None,
+        verify_ssl=bool(configuration.verify_ssl),
+        tls_server_name=getattr(configuration, "tls_server_name", None) or None,
+        proxy=configuration.proxy or None,
+        source=source,
+    )
+    return connection, Credentials(configuration, reload=loader)
+
+
+def _from_kubeconfig(path: str, context: str | None) -> Any:
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except k8s_config.ConfigException as exc:
+        raise ConfigError(f"kubeconfig {path}: {_one_line(exc)}") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"kubeconfig {path} is unusable: {_one_line(exc)}") from exc
+    return configuration
+
+
+def _in_cluster() -> Any:
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    except k8s_config.ConfigException as exc:
+        raise ConfigError(f"in-cluster configuration: {_one_line(exc)}") from exc
+    return configuration
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__

@@ -1,0 +1,312 @@
+"""The one request function: every Kubernetes API call goes through ``Transport``.
+
+Owns the aiohttp session, authentication headers, the QPS/burst limiter, timeouts,
+retries with capped exponential backoff and full jitter, ``Retry-After``, metrics, and
+the mapping of error responses to typed errors (``certmgr.kube.errors``). It must not
+know about resource kinds or object shapes; ``client.py`` builds paths and bodies.
+
+Retry policy (kept in ``_retry_delay``):
+- A connection that was never established (refused, DNS, TLS handshake) did nothing on
+  the server: every verb is retried.
+- 429, 503 and any 5xx carrying ``Retry-After``: the server says it did not do the work,
+  so every verb is retried, waiting exactly ``Retry-After`` when given (a wait longer than
+  ``retry_after_limit`` is not slept here: ``TooManyRequests`` is raised for the caller's
+  work queue to requeue).
+- Other 5xx, timeouts and connections dropped after the request was sent are ambiguous:
+  the write may have happened. Reads, PUT, DELETE and merge/strategic patches are
+  retried, because repeating them converges (a repeated PUT with a resourceVersion gets a
+  Conflict, a repeated DELETE a NotFound; callers already treat those as "look again").
+  POST (create) and JSON patch are not: they raise, and the level-triggered caller looks
+  at the world again. With deterministic names that finds the object created by the first
+  attempt instead of making a second one, so an AlreadyExists never needs guessing here.
+- A 401 reloads credentials once (exec plugin, rotated token file) and repeats.
+Watches go through the same single attempt (``stream``) but are never retried here; the
+informer owns reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from certmgr.kube import metrics
+from certmgr.kube.config import Credentials
+from certmgr.kube.errors import APIError, Unauthorized, Unreachable, error_for
+from certmgr.kube.throttling import TokenBucket
+
+log = structlog.get_logger(__name__)
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 5
+    base: float = 0.2
+    cap: float = 10.0
+    # Longer server-requested waits are handed to the caller instead of slept here.
+    retry_after_limit: float = 60.0
+
+    def backoff(self, attempt: int, *, draw: float) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return draw * min(self.cap, self.base * (2.0**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: APIError
+    cause: BaseException | None
+    # True when the server certainly did nothing (refused connection, 429, Retry-After).
+    server_untouched: bool
+    retry_after: float | None
+
+
+class Transport:
+    def __init__(
+        self,
+        host: str,
+        *,
+        session: aiohttp.ClientSession,
+        credentials: Credentials | None = None,
+        limiter: TokenBucket | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: float = 30.0,
+        user_agent: str = "certmgr/0.1",
+        server_hostname: str | None = None,
+        proxy: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self._host = host.rstrip("/")
+        self._session = session
+        self._credentials = credentials
+        self._limiter = limiter or TokenBucket(0, 0)
+        self._retry = retry
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._server_hostname = server_hostname
+        self._proxy = proxy
+        self._sleep = sleep
+        self._draw = draw
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        idempotent: bool = True,
+    ) -> Any:
+        """One API call with retries; returns the decoded JSON body (None when empty)."""
+        attempt = 0
+        while True:
+            failure: _Failure
+            try:
+                async with self._attempt(
+                    method,
+                    path,
+                    verb=verb,
+                    resource=resource,
+                    params=params,
+                    body=body,
+                    content_type=content_type,
+                    accept=accept,
+                    client_timeout=aiohttp.ClientTimeout(total=self._timeout),
+                ) as response:
+                    payload = await response.read()
+                return json.loads(payload) if payload.strip() else None
+            except _Failed as failed:
+                failure = failed.failure
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # The body read failed after the headers arrived: ambiguous.
+                failure = _Failure(Unreachable(_describe(exc)), exc, False, None)
+            delay = self._retry_delay(failure, attempt=attempt, idempotent=idempotent)
+            if delay is None:
+                raise failure.error from failure.cause
+            log.debug(
+                "kube_request_retry",
+                verb=verb,
+                resource=resource,
+                attempt=attempt + 1,
+                delay=round(delay, 3),
+                error=repr(failure.error),
+            )
+            await self._sleep(delay)
+            attempt += 1
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        resource: str,
+        params: Mapping[str, str],
+        accept: str = JSON,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a long-running GET (a watch); one attempt, errors typed, never retried."""
+        timeout = aiohttp.ClientTimeout(
+            total=read_timeout, sock_connect=self._timeout, sock_read=None
+        )
+        try:
+            async with self._attempt(
+                "GET",
+                path,
+                verb="watch",
+                resource=resource,
+                params=params,
+                accept=accept,
+                client_timeout=timeout,
+            ) as response:
+                yield response
+        except _Failed as failed:
+            raise failed.failure.error from failed.failure.cause
+
+    def _retry_delay(self, failure: _Failure, *, attempt: int, idempotent: bool) -> float | None:
+        if attempt >= self._retry.max_retries:
+            return None
+        error = failure.error
+        if not (isinstance(error, Unreachable) or error.code == 429 or error.code >= 500):
+            return None
+        if not (failure.server_untouched or idempotent):
+            return None
+        if failure.retry_after is not None:
+            if failure.retry_after > self._retry.retry_after_limit:
+                return None
+            return failure.retry_after
+        return self._retry.backoff(attempt, draw=self._draw())
+
+    @asynccontextmanager
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        params: Mapping[str, str] | None,
+        client_timeout: aiohttp.ClientTimeout,
+        accept: str,
+        body: Any = None,
+        content_type: str = JSON,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A single HTTP exchange: rate limit, auth (one reload on 401), typed errors.
+
+        Yields the open response for a 2xx; raises ``_Failed`` otherwise.
+        """
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        url = URL(self._host + path, encoded=True)
+        reauthenticated = False
+        while True:
+            await self._limiter.acquire()
+            headers = {"Accept": accept, "User-Agent": self._user_agent}
+            if data is not None:
+                headers["Content-Type"] = content_type
+            generation = 0
+            if self._credentials is not None:
+                generation = self._credentials.generation
+                authorization = await self._credentials.authorization()
+                if authorization:
+                    headers["Authorization"] = authorization
+            started = time.monotonic()
+            try:
+                response = await self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=client_timeout,
+                    proxy=self._proxy,
+                    server_hostname=self._server_hostname,
+                )
+            except aiohttp.ClientConnectorError as exc:
+                # Refused, unresolvable or failed TLS handshake: nothing reached the server.
+                self._observe(verb, resource, "error", started)
+                raise _Failed(_Failure(Unreachable(_describe(exc)), exc, True, None)) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self._observe(verb, resource, "error", started)
+                raise _Failed(_Failure(Unreachable(_describe(exc)), exc, False, None)) from exc
+            self._observe(verb, resource, str(response.status), started)
+            try:
+                if response.status < 400:
+                    yield response
+                    return
+                failure = await _failure_of(response)
+            finally:
+                response.release()
+            if (
+                isinstance(failure.error, Unauthorized)
+                and self._credentials is not None
+                and not reauthenticated
+            ):
+                reauthenticated = True
+                await self._credentials.reload_after_unauthorized(generation)
+                continue
+            raise _Failed(failure)
+
+    def _observe(self, verb: str, resource: str, code: str, started: float) -> None:
+        metrics.observe(verb=verb, resource=resource, code=code, seconds=time.monotonic() - started)
+
+
+class _Failed(Exception):
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(repr(failure.error))
+        self.failure = failure
+
+
+async def _failure_of(response: aiohttp.ClientResponse) -> _Failure:
+    try:
+        raw = await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        raw = b""
+    try:
+        body: Any = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error = error_for(response.status, body, retry_after=retry_after)
+    untouched = response.status in (429, 503) or (
+        response.status >= 500 and retry_after is not None
+    )
+    return _Failure(error, None, untouched, retry_after)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
