@@ -1,0 +1,266 @@
+"""Issued certificates: chain parsing, a flat description of the leaf, and output formats.
+
+Owns: `parse_chain` (PEM bundle -> ordered chain, leaf first), `CertificateInfo` (what status,
+annotations and policies need to know about a leaf), the split into leaf / intermediates /
+root, and the Secret output formats cert-manager writes: `key.der` (the private key's DER,
+as cert-manager's `DER` additional output format is), `tls-combined.pem` and PKCS#12.
+Must not: do I/O, log, or echo key or certificate bytes in errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal, TypeAlias, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import KeyAlgorithm, PrivateKey, key_algorithm_and_size
+from certmgr.pki.usages import usage_names
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+PKCS12Profile: TypeAlias = Literal["LegacyRC2", "LegacyDES", "Modern2023"]
+
+# cert-manager's Modern2023 profile: PBES2 AES-256-CBC, PBKDF2/HMAC-SHA256 2048 rounds.
+_MODERN_KDF_ROUNDS: Final = 2048
+_LEGACY_KDF_ROUNDS: Final = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """A flat, comparable description of one certificate (times are timezone-aware UTC)."""
+
+    serial_hex: str
+    common_name: str
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    uris: tuple[str, ...]
+    emails: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    issuer_common_name: str
+    key_algorithm: KeyAlgorithm
+    key_size: int
+    usages: tuple[str, ...]
+    is_ca: bool
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> CertificateInfo:
+        """Describe `certificate`; raises `PKIError` for unsupported keys or bad extensions."""
+        try:
+            extensions = certificate.extensions
+            public_key = certificate.public_key()
+        except ValueError:
+            raise PKIError("error decoding certificate extensions or public key") from None
+        if not isinstance(
+            public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+        ):
+            raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
+        algorithm, size = key_algorithm_and_size(public_key)
+        sans = _extension(extensions, x509.SubjectAlternativeName)
+        key_usage = _extension(extensions, x509.KeyUsage)
+        eku = _extension(extensions, x509.ExtendedKeyUsage)
+        basic = _extension(extensions, x509.BasicConstraints)
+        return cls(
+            serial_hex=format(certificate.serial_number, "x"),
+            common_name=_first(certificate.subject),
+            dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
+            ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
+            if sans
+            else (),
+            uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
+            emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            issuer_common_name=_first(certificate.issuer),
+            key_algorithm=algorithm,
+            key_size=size,
+            usages=usage_names(key_usage, list(eku) if eku else ()),
+            is_ca=bool(basic and basic.ca),
+        )
+
+
+def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
+    """Every certificate in a PEM bundle, ordered leaf first, each followed by its issuer.
+
+    Input in any order is accepted as long as the certificates form one chain (like
+    cert-manager's ParseSingleCertificateChain); anything else raises `PKIError`.
+    """
+    if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise PKIError("error decoding certificate PEM block: no certificate found")
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise PKIError("error decoding certificate PEM block: corrupt certificate data") from None
+    return order_chain(certificates)
+
+
+def parse_leaf(pem: bytes) -> x509.Certificate:
+    """The leaf of a PEM bundle (see `parse_chain`)."""
+    return parse_chain(pem)[0]
+
+
+def order_chain(certificates: Sequence[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    """Order certificates leaf -> root by subject/issuer; raise `PKIError` if not one chain."""
+    unique = list({c.fingerprint(hashes.SHA256()): c for c in certificates}.values())
+    if not unique:
+        raise PKIError("no certificates found")
+    issuers_of_others = {
+        c.subject.public_bytes() for c in unique for other in unique if _issued(other, by=c)
+    }
+    leaves = [c for c in unique if c.subject.public_bytes() not in issuers_of_others]
+    if len(leaves) != 1:
+        raise PKIError("certificate bundle does not form a single chain")
+    chain = [leaves[0]]
+    remaining = [c for c in unique if c is not leaves[0]]
+    while remaining:
+        parent = next((c for c in remaining if _issued(chain[-1], by=c)), None)
+        if parent is None:
+            raise PKIError("certificate bundle does not form a single chain")
+        chain.append(parent)
+        remaining.remove(parent)
+    return tuple(chain)
+
+
+def is_self_signed(certificate: x509.Certificate) -> bool:
+    """Subject equals issuer and the signature verifies with its own key."""
+    if certificate.subject != certificate.issuer:
+        return False
+    try:
+        certificate.verify_directly_issued_by(certificate)
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+        return False
+    return True
+
+
+def split_leaf_and_chain(
+    chain: Sequence[x509.Certificate],
+) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+    """(leaf, intermediates): a trailing self-signed root is not part of the served chain."""
+    if not chain:
+        raise PKIError("no certificates found")
+    rest = tuple(chain[1:])
+    if rest and is_self_signed(rest[-1]):
+        rest = rest[:-1]
+    return chain[0], rest
+
+
+def root_of_chain(chain: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The self-signed root at the end of an ordered chain, or None when it is not included."""
+    if len(chain) > 1 and is_self_signed(chain[-1]):
+        return chain[-1]
+    return None
+
+
+def encode_pem(certificates: Sequence[x509.Certificate]) -> bytes:
+    """Concatenated PEM blocks, in the given order."""
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
+
+
+def encode_der(certificate: x509.Certificate) -> bytes:
+    """One certificate as DER."""
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def private_key_der(key_pem: bytes) -> bytes:
+    """cert-manager's `DER` additional output format (`key.der`): the key PEM block's DER.
+
+    The DER keeps the Secret's encoding (PKCS#1/SEC1 or PKCS#8), as cert-manager's does.
+    """
+    try:
+        return serialization.load_pem_private_key(key_pem, password=None).private_bytes(
+            serialization.Encoding.DER, _format_of(key_pem), serialization.NoEncryption()
+        )
+    except (ValueError, TypeError):
+        raise PKIError("error decoding private key PEM block") from None
+
+
+def combined_pem(key_pem: bytes, chain_pem: bytes) -> bytes:
+    """cert-manager's `CombinedPEM` output (`tls-combined.pem`): key, a newline, the chain."""
+    return key_pem + b"\n" + chain_pem
+
+
+def build_pkcs12(
+    key: PrivateKey,
+    chain: Sequence[x509.Certificate],
+    *,
+    password: bytes,
+    profile: PKCS12Profile = "LegacyRC2",
+    ca_certificates: Sequence[x509.Certificate] = (),
+) -> bytes:
+    """A PKCS#12 keystore (`keystore.p12`): key, leaf, then intermediates and CA certificates.
+
+    cryptography cannot write RC2, so `LegacyRC2` (cert-manager's default) is written like
+    `LegacyDES` (3DES + SHA-1 MAC): every reader of RC2 keystores also reads 3DES ones.
+    """
+    if not chain:
+        raise PKIError("no certificates to put into the PKCS#12 keystore")
+    extra = [*chain[1:], *(c for c in ca_certificates if c not in chain)]
+    return pkcs12.serialize_key_and_certificates(
+        None, key, chain[0], extra or None, _pkcs12_encryption(password, profile)
+    )
+
+
+def build_pkcs12_truststore(
+    ca_certificates: Sequence[x509.Certificate],
+    *,
+    password: bytes,
+    profile: PKCS12Profile = "LegacyRC2",
+) -> bytes:
+    """A PKCS#12 truststore (`truststore.p12`) holding only CA certificates."""
+    if not ca_certificates:
+        raise PKIError("no CA certificates to put into the PKCS#12 truststore")
+    return pkcs12.serialize_key_and_certificates(
+        None, None, None, list(ca_certificates), _pkcs12_encryption(password, profile)
+    )
+
+
+def _pkcs12_encryption(
+    password: bytes, profile: PKCS12Profile
+) -> serialization.KeySerializationEncryption:
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
+    if profile == "Modern2023":
+        builder = (
+            builder.kdf_rounds(_MODERN_KDF_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+        )
+    elif profile in ("LegacyRC2", "LegacyDES"):
+        builder = (
+            builder.kdf_rounds(_LEGACY_KDF_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())
+        )
+    else:
+        raise PKIError(f"unsupported PKCS#12 profile: {profile!r}")
+    return builder.build(password)
+
+
+def _format_of(key_pem: bytes) -> serialization.PrivateFormat:
+    if b"-----BEGIN PRIVATE KEY-----" in key_pem:
+        return serialization.PrivateFormat.PKCS8
+    return serialization.PrivateFormat.TraditionalOpenSSL
+
+
+def _issued(child: x509.Certificate, *, by: x509.Certificate) -> bool:
+    return child is not by and child.issuer == by.subject
+
+
+def _first(name: x509.Name) -> str:
+    found = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(found[0].value) if found else ""
+
+
+def _extension(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
+    try:
+        return extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None

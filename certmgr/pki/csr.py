@@ -1,0 +1,218 @@
+"""Certificate signing requests: built from `CertificateRequirements`, parsed back for checks.
+
+Owns: the CSR layout cert-manager produces (subject attributes in Go's `pkix.Name` order,
+SANs critical only when the subject is empty, KeyUsage critical and ExtendedKeyUsage
+encoded unless `encodeUsagesInRequest` is false, BasicConstraints CA:TRUE for `isCA`) and
+the signature hash cert-manager picks for the key (SHA-256/384/512 by RSA size or curve,
+none for Ed25519), and `ParsedCSR`, the view the policies compare against a spec.
+Must not: do I/O or embed key material in errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import PrivateKey, PublicKey, key_algorithm_and_size
+from certmgr.pki.requirements import CertificateRequirements, X509Subject
+from certmgr.pki.usages import resolve_usages, usage_names
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+# Go's pkix.Name.ToRDNSequence order; every value of one type shares one (multi-valued) RDN.
+_SUBJECT_ORDER: Final = (
+    ("countries", NameOID.COUNTRY_NAME),
+    ("provinces", NameOID.STATE_OR_PROVINCE_NAME),
+    ("localities", NameOID.LOCALITY_NAME),
+    ("street_addresses", NameOID.STREET_ADDRESS),
+    ("postal_codes", NameOID.POSTAL_CODE),
+    ("organizations", NameOID.ORGANIZATION_NAME),
+    ("organizational_units", NameOID.ORGANIZATIONAL_UNIT_NAME),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCSR:
+    """What a CSR asks for, in the same vocabulary as `CertificateRequirements`.
+
+    `key_usages` is None when the CSR carries no usage extensions at all (cert-manager's
+    `encodeUsagesInRequest: false`), otherwise cert-manager usage names.
+    """
+
+    common_name: str
+    subject: X509Subject
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    uris: tuple[str, ...]
+    emails: tuple[str, ...]
+    usages: tuple[str, ...] | None
+    is_ca: bool | None
+    public_key: PublicKey
+    signature_valid: bool
+
+
+def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    """cert-manager's choice: RSA ≥4096 SHA-512, ≥3072 SHA-384, else SHA-256; ECDSA by curve."""
+    algorithm, size = key_algorithm_and_size(key)
+    if algorithm == "Ed25519":
+        return None
+    if algorithm == "RSA":
+        if size >= 4096:
+            return hashes.SHA512()
+        return hashes.SHA384() if size >= 3072 else hashes.SHA256()
+    if size == 521:
+        return hashes.SHA512()
+    return hashes.SHA384() if size == 384 else hashes.SHA256()
+
+
+def build_subject(requirements: CertificateRequirements) -> x509.Name:
+    """The subject DN, in the order and grouping Go (and so cert-manager) writes it."""
+    rdns: list[x509.RelativeDistinguishedName] = []
+    subject = requirements.subject
+    for attribute, oid in _SUBJECT_ORDER:
+        values = tuple(dict.fromkeys(getattr(subject, attribute)))  # de-duplicated, ordered
+        if values:
+            rdns.append(
+                x509.RelativeDistinguishedName([x509.NameAttribute(oid, v) for v in values])
+            )
+    if requirements.common_name:
+        rdns.append(_single_rdn(NameOID.COMMON_NAME, requirements.common_name))
+    if subject.serial_number:
+        rdns.append(_single_rdn(NameOID.SERIAL_NUMBER, subject.serial_number))
+    try:
+        return x509.Name(rdns)
+    except ValueError as exc:  # e.g. a country that is not two letters
+        raise PKIError(f"invalid subject: {exc}") from None
+
+
+def build_sans(requirements: CertificateRequirements) -> list[x509.GeneralName]:
+    """SubjectAltName entries in cert-manager's order: emails, DNS names, URIs, IPs."""
+    names: list[x509.GeneralName] = [x509.RFC822Name(e) for e in requirements.emails]
+    names += [x509.DNSName(d) for d in requirements.dns_names]
+    names += [x509.UniformResourceIdentifier(u) for u in requirements.uris]
+    for ip in requirements.ip_addresses:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(ip)))
+        except ValueError:
+            raise PKIError(f"failed to parse IP address {ip!r}") from None
+    return names
+
+
+def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
+    """A PEM CSR for `requirements`, signed by `key`. Raises `PKIError` on invalid input."""
+    sans = build_sans(requirements)
+    if not requirements.common_name and not sans:
+        raise PKIError(
+            "at least one of commonName, dnsNames, emailAddresses, ipAddresses or uris must be set"
+        )
+    subject = build_subject(requirements)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if sans:
+        # RFC 5280 4.2.1.6: the SAN extension must be critical when the subject is empty.
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(sans), critical=len(subject) == 0
+        )
+    if requirements.encode_usages_in_request is not False:
+        resolved = resolve_usages(requirements.usages, is_ca=requirements.is_ca)
+        key_usage = resolved.key_usage_extension()
+        if key_usage is not None:
+            builder = builder.add_extension(key_usage, critical=True)
+        if resolved.extended_key_usages:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(list(resolved.extended_key_usages)), critical=False
+            )
+    if requirements.is_ca:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True
+        )
+    try:
+        csr = builder.sign(key, signature_hash(key))
+    except ValueError as exc:  # values the encoder refuses (non-ASCII DNS name, ...)
+        raise PKIError(f"failed to encode CSR: {exc}") from None
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def parse_csr(pem: bytes) -> ParsedCSR:
+    """Parse a PEM CSR; raises `PKIError` when it is not one."""
+    try:
+        csr = x509.load_pem_x509_csr(pem)
+        public_key = csr.public_key()
+    except ValueError:
+        raise PKIError("error decoding certificate request PEM block") from None
+    if not isinstance(
+        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+    ):
+        raise PKIError(f"unsupported CSR public key type: {type(public_key).__name__}")
+    try:
+        extensions = csr.extensions
+    except ValueError:
+        raise PKIError("error decoding certificate request extensions") from None
+    sans = _extension_value(extensions, x509.SubjectAlternativeName)
+    key_usage = _extension_value(extensions, x509.KeyUsage)
+    eku = _extension_value(extensions, x509.ExtendedKeyUsage)
+    basic = _extension_value(extensions, x509.BasicConstraints)
+    try:
+        valid = csr.is_signature_valid
+    except (InvalidSignature, ValueError):
+        valid = False
+    return ParsedCSR(
+        common_name=_first(csr.subject, NameOID.COMMON_NAME),
+        subject=subject_of(csr.subject),
+        dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
+        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
+        if sans
+        else (),
+        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
+        emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
+        usages=usage_names(key_usage, list(eku) if eku else ())
+        if key_usage is not None or eku is not None
+        else None,
+        is_ca=basic.ca if basic is not None else None,
+        public_key=public_key,
+        signature_valid=valid,
+    )
+
+
+def subject_of(name: x509.Name) -> X509Subject:
+    """The `X509Subject` fields of a DN (commonName is read separately)."""
+    values: dict[str, tuple[str, ...]] = {
+        attribute: tuple(_strings(name, oid)) for attribute, oid in _SUBJECT_ORDER
+    }
+    return X509Subject(
+        organizations=values["organizations"],
+        countries=values["countries"],
+        organizational_units=values["organizational_units"],
+        localities=values["localities"],
+        provinces=values["provinces"],
+        street_addresses=values["street_addresses"],
+        postal_codes=values["postal_codes"],
+        serial_number=_first(name, NameOID.SERIAL_NUMBER),
+    )
+
+
+def _single_rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:
+    return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
+
+
+def _strings(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+    return [str(a.value) for a in name.get_attributes_for_oid(oid)]
+
+
+def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    found = _strings(name, oid)
+    return found[0] if found else ""
+
+
+def _extension_value(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
+    try:
+        return extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None

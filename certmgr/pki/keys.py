@@ -1,0 +1,194 @@
+"""Private keys: generation, PEM encoding and parsing, and comparison with a key spec.
+
+Owns: the `KeySpec` (cert-manager's `spec.privateKey`: algorithm, size, encoding), the sizes
+cert-manager accepts and defaults (RSA 2048..8192, default 2048; ECDSA 256/384/521, default
+256; Ed25519 has no size), the PEM encodings ("PKCS1" is the traditional
+`RSA PRIVATE KEY` / `EC PRIVATE KEY` form; Ed25519 is always PKCS#8), and the checks the
+policies use (`key_spec_violations`, `public_keys_equal`).
+Must not: do I/O, log, or put key material into an exception message. Key generation is the
+only randomness allowed in `certmgr.pki`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from certmgr.pki.errors import KeySpecError, PKIError
+
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+KeyAlgorithm: TypeAlias = Literal["RSA", "ECDSA", "Ed25519"]
+KeyEncoding: TypeAlias = Literal["PKCS1", "PKCS8"]
+
+MIN_RSA_KEY_SIZE: Final = 2048
+MAX_RSA_KEY_SIZE: Final = 8192
+DEFAULT_RSA_KEY_SIZE: Final = 2048
+DEFAULT_ECDSA_KEY_SIZE: Final = 256
+# cert-manager names curves by their bit size; 521 is P-521, not a typo for 512.
+_CURVES: Final[dict[int, type[ec.EllipticCurve]]] = {
+    256: ec.SECP256R1,
+    384: ec.SECP384R1,
+    521: ec.SECP521R1,
+}
+_CURVE_SIZES: Final[dict[str, int]] = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
+
+# Violation names as cert-manager reports them ("Existing private key is not up to date for
+# spec: [spec.privateKey.size]"), so messages read the same to people who know cert-manager.
+ALGORITHM_VIOLATION: Final = "spec.privateKey.algorithm"
+SIZE_VIOLATION: Final = "spec.privateKey.size"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """cert-manager's `spec.privateKey` minus `rotationPolicy` (a controller concern).
+
+    `size=None` means "the algorithm's default", exactly like an omitted or zero `size`.
+    """
+
+    algorithm: KeyAlgorithm = "RSA"
+    size: int | None = None
+    encoding: KeyEncoding = "PKCS1"
+
+    @property
+    def effective_size(self) -> int | None:
+        """The size a generated key will have; None for Ed25519 (fixed size, ignored)."""
+        return effective_key_size(self.algorithm, self.size)
+
+
+def effective_key_size(algorithm: KeyAlgorithm, size: int | None) -> int | None:
+    """Apply cert-manager's defaults and validate; raises `KeySpecError` for invalid sizes."""
+    if algorithm == "RSA":
+        effective = size or DEFAULT_RSA_KEY_SIZE
+        if effective < MIN_RSA_KEY_SIZE:
+            raise KeySpecError(
+                f"weak RSA key size specified: {effective}; minimum key size: {MIN_RSA_KEY_SIZE}"
+            )
+        if effective > MAX_RSA_KEY_SIZE:
+            raise KeySpecError(
+                f"RSA key size specified too big: {effective}; maximum key size: {MAX_RSA_KEY_SIZE}"
+            )
+        return effective
+    if algorithm == "ECDSA":
+        effective = size or DEFAULT_ECDSA_KEY_SIZE
+        if effective not in _CURVES:
+            raise KeySpecError(f"unsupported ECDSA key size specified: {effective}")
+        return effective
+    if algorithm == "Ed25519":
+        # cert-manager ignores spec.privateKey.size for Ed25519; so do we.
+        return None
+    raise KeySpecError(f"unsupported private key algorithm specified: {algorithm!r}")
+
+
+def generate_private_key(*, algorithm: KeyAlgorithm, size: int | None = None) -> PrivateKey:
+    """A fresh private key; `size=None` picks cert-manager's default for the algorithm."""
+    effective = effective_key_size(algorithm, size)
+    if algorithm == "RSA":
+        assert effective is not None  # effective_key_size always sizes RSA
+        return rsa.generate_private_key(public_exponent=65537, key_size=effective)
+    if algorithm == "ECDSA":
+        assert effective is not None
+        return ec.generate_private_key(_CURVES[effective]())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def generate_private_key_for_spec(spec: KeySpec) -> PrivateKey:
+    """Convenience for `generate_private_key(algorithm=spec.algorithm, size=spec.size)`."""
+    return generate_private_key(algorithm=spec.algorithm, size=spec.size)
+
+
+def encode_private_key(key: PrivateKey, *, encoding: KeyEncoding = "PKCS1") -> bytes:
+    """Unencrypted PEM. PKCS1 is the traditional per-algorithm form; Ed25519 is always PKCS#8.
+
+    cert-manager writes Ed25519 keys as PKCS#8 whatever the spec says, because there is no
+    traditional Ed25519 form; matching it keeps Secrets byte-compatible.
+    """
+    if encoding not in ("PKCS1", "PKCS8"):
+        raise KeySpecError(f"unsupported private key encoding: {encoding!r}")
+    use_pkcs8 = encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey)
+    fmt = (
+        serialization.PrivateFormat.PKCS8
+        if use_pkcs8
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    )
+    return key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=fmt,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+
+
+def parse_private_key(pem: bytes) -> PrivateKey:
+    """The first private key in `pem` (PKCS#1, SEC1 or PKCS#8, unencrypted).
+
+    Raises `PKIError` with a fixed message: the underlying library's message is dropped on
+    purpose, so no fragment of the (secret) input can reach a status, an Event or a log.
+    """
+    if not pem or b"-----BEGIN" not in pem:
+        raise PKIError("error decoding private key PEM block: no PEM data found")
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise PKIError("private key is encrypted; only unencrypted keys are supported") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise PKIError("error parsing private key: unrecognised or corrupt key data") from None
+    if not isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise PKIError(f"unsupported private key type: {type(key).__name__}")
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in _CURVE_SIZES:
+        raise PKIError(f"unsupported ECDSA curve: {key.curve.name}")
+    return key
+
+
+def public_key_of(key: PrivateKey | PublicKey) -> PublicKey:
+    """The public half of a private key; a public key is returned unchanged."""
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        return key.public_key()
+    return key
+
+
+def public_keys_equal(a: PrivateKey | PublicKey, b: PrivateKey | PublicKey) -> bool:
+    """Whether two keys (private or public, any mix) share the same public key."""
+    return _spki(public_key_of(a)) == _spki(public_key_of(b))
+
+
+def key_algorithm_and_size(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int]:
+    """("RSA", modulus bits), ("ECDSA", curve bits) or ("Ed25519", 256)."""
+    public = public_key_of(key)
+    if isinstance(public, rsa.RSAPublicKey):
+        return "RSA", public.key_size
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return "ECDSA", _CURVE_SIZES.get(public.curve.name, public.curve.key_size)
+    return "Ed25519", 256
+
+
+def key_spec_violations(key: PrivateKey | PublicKey, spec: KeySpec) -> tuple[str, ...]:
+    """cert-manager's PrivateKeyMatchesSpec: which of algorithm/size differ from the spec.
+
+    The spec's defaults apply (RSA 2048, ECDSA 256); an invalid spec size is simply a
+    mismatch here, because rejecting the spec is the admission rules' job.
+    """
+    algorithm, size = key_algorithm_and_size(key)
+    if algorithm != spec.algorithm:
+        return (ALGORITHM_VIOLATION,)
+    if algorithm == "Ed25519":
+        return ()
+    wanted = spec.size or (DEFAULT_RSA_KEY_SIZE if algorithm == "RSA" else DEFAULT_ECDSA_KEY_SIZE)
+    return () if size == wanted else (SIZE_VIOLATION,)
+
+
+def key_matches_spec(key: PrivateKey | PublicKey, spec: KeySpec) -> bool:
+    """True when the key has the spec's algorithm and (defaulted) size."""
+    return not key_spec_violations(key, spec)
+
+
+def _spki(key: PublicKey) -> bytes:
+    return key.public_bytes(
+        encoding=serialization.Encoding.DER,
+        format=serialization.PublicFormat.SubjectPublicKeyInfo,
+    )

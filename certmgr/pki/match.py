@@ -1,0 +1,96 @@
+"""Compare what was requested or issued with what the spec asks for.
+
+Owns: `csr_violations` (the CSR half of cert-manager's RequestMatchesSpec: names, subject)
+and `certificate_alt_names_violations` (cert-manager's deliberately loose
+FuzzyX509AltNamesMatchSpec, used when the CertificateRequest is gone). Both return the
+names of the spec fields that differ, as cert-manager does ("spec.dnsNames", ...).
+Must not: compare usages or the subject of an *issued* certificate: ACME CAs rewrite both
+(Let's Encrypt drops the subject and sets its own usages), so doing so would reissue forever.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+
+from certmgr.pki.certificates import CertificateInfo
+from certmgr.pki.csr import ParsedCSR
+from certmgr.pki.requirements import CertificateRequirements
+
+_SUBJECT_FIELDS = (
+    ("organizations", "spec.subject.organizations"),
+    ("countries", "spec.subject.countries"),
+    ("localities", "spec.subject.localities"),
+    ("organizational_units", "spec.subject.organizationalUnits"),
+    ("postal_codes", "spec.subject.postalCodes"),
+    ("provinces", "spec.subject.provinces"),
+    ("street_addresses", "spec.subject.streetAddresses"),
+)
+
+
+def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tuple[str, ...]:
+    """Spec fields whose value differs from the CSR (order-insensitive, duplicates count)."""
+    violations: list[str] = []
+    if not ip_lists_equal(csr.ip_addresses, requirements.ip_addresses):
+        violations.append("spec.ipAddresses")
+    if not _same(csr.uris, requirements.uris):
+        violations.append("spec.uris")
+    if not _same(csr.emails, requirements.emails):
+        violations.append("spec.emailAddresses")
+    if not _same(csr.dns_names, requirements.dns_names):
+        violations.append("spec.dnsNames")
+    if csr.common_name != requirements.common_name:
+        violations.append("spec.commonName")
+    if csr.subject.serial_number != requirements.subject.serial_number:
+        violations.append("spec.subject.serialNumber")
+    for attribute, name in _SUBJECT_FIELDS:
+        if not _same(getattr(csr.subject, attribute), getattr(requirements.subject, attribute)):
+            violations.append(name)
+    return tuple(violations)
+
+
+def certificate_alt_names_violations(
+    info: CertificateInfo, requirements: CertificateRequirements
+) -> tuple[str, ...]:
+    """Loose check of an issued certificate's names against the spec.
+
+    Names may move freely between commonName and dnsNames (CAs promote one to the other);
+    IPs, URIs and emails must match exactly (order-insensitive).
+    """
+    violations: list[str] = []
+    expected = set(requirements.dns_names) | (
+        {requirements.common_name} if requirements.common_name else set()
+    )
+    actual = set(info.dns_names) | ({info.common_name} if info.common_name else set())
+    if expected != actual:
+        cn_ok = (not requirements.common_name or requirements.common_name in actual) and (
+            not info.common_name or info.common_name in expected
+        )
+        if not cn_ok:
+            violations.append("spec.commonName")
+        if not (set(requirements.dns_names) <= actual and set(info.dns_names) <= expected):
+            violations.append("spec.dnsNames")
+    if not ip_lists_equal(info.ip_addresses, requirements.ip_addresses):
+        violations.append("spec.ipAddresses")
+    if not _same(info.uris, requirements.uris):
+        violations.append("spec.uris")
+    if not _same(info.emails, requirements.emails):
+        violations.append("spec.emailAddresses")
+    return tuple(violations)
+
+
+def ip_lists_equal(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Equal as multisets of addresses, so "::ffff:0:1" style spellings compare by value."""
+    return Counter(_ip(x) for x in a) == Counter(_ip(x) for x in b)
+
+
+def _ip(text: str) -> str:
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return text  # unparsable: compare literally, and it will differ from any real IP
+
+
+def _same(a: Iterable[str], b: Iterable[str]) -> bool:
+    return Counter(a) == Counter(b)

@@ -1,0 +1,52 @@
+"""What a certificate must look like: the PKI-relevant part of a Certificate spec.
+
+Owns: `X509Subject` and `CertificateRequirements`, plain frozen values that the CSR builder,
+the certificate matcher and the policies share. The controllers fill them from the typed
+API objects, so this package stays independent of `certmgr.api`.
+Must not: apply defaults that cert-manager applies elsewhere (for example the default
+usages are applied when a CSR is built, not here), because the policies compare the spec
+*as written* with what a CertificateRequest recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from certmgr.pki.keys import KeySpec
+
+
+@dataclass(frozen=True, slots=True)
+class X509Subject:
+    """cert-manager's `spec.subject` (everything but commonName, which has its own field)."""
+
+    organizations: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    organizational_units: tuple[str, ...] = ()
+    localities: tuple[str, ...] = ()
+    provinces: tuple[str, ...] = ()
+    street_addresses: tuple[str, ...] = ()
+    postal_codes: tuple[str, ...] = ()
+    serial_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequirements:
+    """The fields of a Certificate spec that end up in the CSR or the issued certificate.
+
+    `usages` is the spec's list as written (empty means "cert-manager's default",
+    `digital signature` + `key encipherment`, applied when the CSR is built).
+    `encode_usages_in_request` is cert-manager's `encodeUsagesInRequest` (None == true).
+    """
+
+    common_name: str = ""
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    subject: X509Subject = field(default_factory=X509Subject)
+    usages: tuple[str, ...] = ()
+    is_ca: bool = False
+    key_spec: KeySpec = field(default_factory=KeySpec)
+    duration: timedelta | None = None
+    encode_usages_in_request: bool | None = None
