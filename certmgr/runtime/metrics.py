@@ -1,0 +1,85 @@
+"""The runtime's Prometheus metrics, all in one place, and how they are exposed.
+
+Registry strategy: every certmgr metric is created once, at import, in prometheus-client's
+process-wide default ``REGISTRY``, and told apart by labels (queue name, controller name,
+lease). One registry means ``/metrics`` shows the runtime's metrics, the Kubernetes client's
+(``certmgr.kube`` cannot import this layer) and the process collectors without wiring, and
+creating many queues or controllers (tests do) never registers a name twice. Tests read
+values with ``REGISTRY.get_sample_value`` under a label unique to the test.
+
+This module owns metric names, help texts and buckets; it must not hold logic.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["CONTENT_TYPE_LATEST", "REGISTRY", "render"]
+
+# Queue waits and reconciles run from sub-millisecond (cache hit, nothing to do) to minutes
+# (an ACME call behind a slow CA), so the buckets span both.
+_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+WORKQUEUE_DEPTH = Gauge(
+    "certmgr_workqueue_depth", "Keys waiting in the work queue (not delayed).", ["name"]
+)
+WORKQUEUE_ADDS = Counter(
+    "certmgr_workqueue_adds_total", "Keys added to the work queue (merged adds too).", ["name"]
+)
+WORKQUEUE_QUEUE_DURATION = Histogram(
+    "certmgr_workqueue_queue_duration_seconds",
+    "Time a key waits in the queue between becoming ready and being handed to a worker.",
+    ["name"],
+    buckets=_DURATION_BUCKETS,
+)
+WORKQUEUE_WORK_DURATION = Histogram(
+    "certmgr_workqueue_work_duration_seconds",
+    "Time between a worker getting a key and marking it done.",
+    ["name"],
+    buckets=_DURATION_BUCKETS,
+)
+WORKQUEUE_RETRIES = Counter(
+    "certmgr_workqueue_retries_total", "Rate-limited re-adds (retries after an error).", ["name"]
+)
+WORKQUEUE_DELAYED = Gauge(
+    "certmgr_workqueue_delayed", "Keys waiting for a delayed add to fire.", ["name"]
+)
+
+RECONCILE_TOTAL = Counter(
+    "certmgr_controller_reconcile_total",
+    "Reconciles by outcome: success, requeue_after, error, conflict, terminal_error.",
+    ["controller", "result"],
+)
+RECONCILE_ERRORS = Counter(
+    "certmgr_controller_reconcile_errors_total",
+    "Reconciles that raised an unexpected error (retried with backoff).",
+    ["controller"],
+)
+RECONCILE_TIME = Histogram(
+    "certmgr_controller_reconcile_time_seconds",
+    "Duration of one reconcile.",
+    ["controller"],
+    buckets=_DURATION_BUCKETS,
+)
+ACTIVE_WORKERS = Gauge(
+    "certmgr_controller_active_workers", "Workers busy reconciling right now.", ["controller"]
+)
+
+LEADER_IS_LEADER = Gauge(
+    "certmgr_leader_is_leader", "1 while this process holds the Lease, else 0.", ["lease"]
+)
+
+EVENTS_RECORDED = Counter(
+    "certmgr_events_total", "Kubernetes Events written (created or aggregated).", ["type"]
+)
+EVENTS_DROPPED = Counter(
+    "certmgr_events_dropped_total",
+    "Kubernetes Events not written, by why: queue_full, api_error, timeout.",
+    ["why"],
+)
+
+
+def render(registry: CollectorRegistry = REGISTRY) -> bytes:
+    """The registry in the Prometheus text exposition format (``CONTENT_TYPE_LATEST``)."""
+    return generate_latest(registry)
