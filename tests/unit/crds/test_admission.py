@@ -1,0 +1,366 @@
+"""The cert-manager webhook's admission checks, as our CRDs' schema and CEL rules.
+
+Each case starts from a valid object, changes one thing, and states the message the
+admission must reject it with (``None``: admitted). Every CEL rule in crds/ must be
+seen rejecting at least one case, so a rule that can never fire is caught too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+Patch = dict[str, Any]
+
+CERTIFICATE: dict[str, Any] = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Certificate",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {
+        "secretName": "web-tls",
+        "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"},
+        "dnsNames": ["web.example.com"],
+    },
+}
+
+ISSUER: dict[str, Any] = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Issuer",
+    "metadata": {"name": "acme", "namespace": "default"},
+    "spec": {
+        "acme": {
+            "server": "https://acme.example/dir",
+            "privateKeySecretRef": {"name": "acme-key"},
+            "solvers": [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
+        }
+    },
+}
+
+CERTIFICATE_REQUEST: dict[str, Any] = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "CertificateRequest",
+    "metadata": {"name": "web-1", "namespace": "default"},
+    "spec": {"request": "LS0tLS1CRUdJTg==", "issuerRef": {"name": "acme"}},
+}
+
+_UNSET = object()
+
+
+def _apply(obj: dict[str, Any], patch: Patch) -> dict[str, Any]:
+    """Set (or with _UNSET remove) dotted paths; list indexes are written as numbers."""
+    out = copy.deepcopy(obj)
+    for dotted, value in patch.items():
+        node: Any = out
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        key: Any = int(last) if isinstance(node, list) else last
+        if value is _UNSET:
+            del node[key]
+        else:
+            node[key] = value
+    return out
+
+
+SOLVER = "spec.acme.solvers.0"
+INGRESS = f"{SOLVER}.http01.ingress"
+
+CERTIFICATE_CASES = [
+    pytest.param({}, None, id="valid"),
+    pytest.param({"spec.secretName": _UNSET}, "Required value", id="secretName-required"),
+    pytest.param({"spec.secretName": "Web_TLS"}, "should match", id="secretName-not-dns-name"),
+    pytest.param({"spec.issuerRef": _UNSET}, "Required value", id="issuerRef-required"),
+    pytest.param({"spec.issuerRef.name": _UNSET}, "Required value", id="issuerRef-name-required"),
+    pytest.param({"spec.issuerRef.kind": "Issuer"}, None, id="kind-Issuer"),
+    pytest.param(
+        {"spec.issuerRef.kind": "Isuer"}, "kind must be Issuer or ClusterIssuer", id="kind-typo"
+    ),
+    pytest.param(
+        {
+            "spec.issuerRef.kind": "AWSPCAClusterIssuer",
+            "spec.issuerRef.group": "awspca.cert-manager.io",
+        },
+        None,
+        id="external-issuer-any-kind",
+    ),
+    pytest.param(
+        {"spec.issuerRef.kind": "AWSPCAClusterIssuer"},
+        "set issuerRef.group",
+        id="external-kind-without-group",
+    ),
+    pytest.param({"spec.dnsNames": _UNSET}, "at least one of commonName", id="no-identity"),
+    pytest.param({"spec.dnsNames": []}, "at least one of commonName", id="empty-dnsNames"),
+    pytest.param({"spec.dnsNames": _UNSET, "spec.commonName": "web"}, None, id="commonName-only"),
+    pytest.param({"spec.dnsNames": _UNSET, "spec.ipAddresses": ["10.0.0.1"]}, None, id="ip-only"),
+    pytest.param({"spec.dnsNames": _UNSET, "spec.uris": ["spiffe://a/b"]}, None, id="uri-only"),
+    pytest.param(
+        {"spec.dnsNames": _UNSET, "spec.literalSubject": "CN=web,O=Example"}, None, id="literal-cn"
+    ),
+    pytest.param(
+        {"spec.literalSubject": "O=Example", "spec.commonName": "web"},
+        "cannot be set together with literalSubject",
+        id="literalSubject-and-commonName",
+    ),
+    pytest.param(
+        {"spec.commonName": "x" * 65}, "may not be longer than 64", id="commonName-too-long"
+    ),
+    pytest.param({"spec.ipAddresses": ["not an ip"]}, "should match", id="ip-garbage"),
+    pytest.param({"spec.duration": "2160h0m0s"}, None, id="duration-go-format"),
+    pytest.param({"spec.duration": "1h"}, None, id="duration-1h"),
+    pytest.param(
+        {"spec.duration": "59m59s"}, "duration must be at least 1h", id="duration-under-1h"
+    ),
+    pytest.param({"spec.duration": "90d"}, "should match", id="duration-days-not-go"),
+    pytest.param({"spec.renewBefore": "720h"}, None, id="renewBefore"),
+    pytest.param(
+        {"spec.renewBefore": "4m59s"}, "renewBefore must be at least 5m", id="renewBefore-under-5m"
+    ),
+    pytest.param(
+        {"spec.renewBefore": "2160h"},
+        "renewBefore must be shorter than duration",
+        id="renewBefore-eq-default",
+    ),
+    pytest.param(
+        {"spec.duration": "24h", "spec.renewBefore": "25h"},
+        "renewBefore must be shorter than duration",
+        id="renewBefore-over-duration",
+    ),
+    pytest.param(
+        {"spec.duration": "24h", "spec.renewBefore": "23h"}, None, id="renewBefore-under-duration"
+    ),
+    pytest.param({"spec.renewBeforePercentage": 25}, None, id="percentage"),
+    pytest.param(
+        {"spec.renewBefore": "720h", "spec.renewBeforePercentage": 25},
+        "mutually exclusive",
+        id="renewBefore-and-percentage",
+    ),
+    pytest.param(
+        {"spec.renewBeforePercentage": 100}, "less than or equal to 99", id="percentage-100"
+    ),
+    pytest.param(
+        {"spec.renewBeforePercentage": 0}, "greater than or equal to 1", id="percentage-0"
+    ),
+    pytest.param(
+        {"spec.duration": "1h", "spec.renewBeforePercentage": 8},
+        "must come to at least 5m",
+        id="percentage-under-5m",
+    ),
+    pytest.param({"spec.privateKey": {"algorithm": "RSA", "size": 4096}}, None, id="rsa-4096"),
+    pytest.param(
+        {"spec.privateKey": {"size": 1024}}, "between 2048 and 8192", id="rsa-default-1024"
+    ),
+    pytest.param(
+        {"spec.privateKey": {"algorithm": "RSA", "size": 16384}},
+        "between 2048 and 8192",
+        id="rsa-16384",
+    ),
+    pytest.param({"spec.privateKey": {"algorithm": "ECDSA", "size": 384}}, None, id="ecdsa-384"),
+    pytest.param(
+        {"spec.privateKey": {"algorithm": "ECDSA", "size": 2048}},
+        "256, 384 or 521",
+        id="ecdsa-2048",
+    ),
+    pytest.param(
+        {"spec.privateKey": {"algorithm": "Ed25519", "size": 1}}, None, id="ed25519-ignores-size"
+    ),
+    pytest.param(
+        {"spec.privateKey": {"algorithm": "DSA"}}, "Unsupported value", id="unknown-algorithm"
+    ),
+    pytest.param(
+        {"spec.privateKey": {"rotationPolicy": "Sometimes"}}, "Unsupported value", id="rotation"
+    ),
+    pytest.param({"spec.usages": ["server auth", "digital signature"]}, None, id="usages"),
+    pytest.param({"spec.usages": ["server-auth"]}, "Unsupported value", id="usage-unknown"),
+    pytest.param(
+        {"spec.revisionHistoryLimit": 0}, "greater than or equal to 1", id="revisionHistoryLimit-0"
+    ),
+    pytest.param(
+        {"spec.additionalOutputFormats": [{"type": "DER"}, {"type": "CombinedPEM"}]}, None, id="aof"
+    ),
+    pytest.param(
+        {"spec.additionalOutputFormats": [{"type": "DER"}, {"type": "DER"}]},
+        "only once",
+        id="aof-duplicate",
+    ),
+    pytest.param(
+        {
+            "spec.keystores": {
+                "pkcs12": {"create": True, "passwordSecretRef": {"name": "p", "key": "k"}}
+            }
+        },
+        None,
+        id="pkcs12",
+    ),
+    pytest.param(
+        {"spec.keystores": {"pkcs12": {"create": True}}},
+        "exactly one of passwordSecretRef and password",
+        id="pkcs12-no-password",
+    ),
+    pytest.param(
+        {
+            "spec.keystores": {
+                "jks": {"create": True, "password": "x", "passwordSecretRef": {"name": "p"}}
+            }
+        },
+        "exactly one of passwordSecretRef and password",
+        id="jks-two-passwords",
+    ),
+    pytest.param(
+        {"spec.nameConstraints": {"permitted": {"dnsDomains": ["example.com"]}}},
+        "isCA must be true",
+        id="nameConstraints-not-ca",
+    ),
+    pytest.param(
+        {"spec.isCA": True, "spec.nameConstraints": {"critical": True}},
+        "either permitted or excluded",
+        id="nameConstraints-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("patch", "expected"), CERTIFICATE_CASES)
+def test_certificate_admission(
+    admit: Any, crds: dict[str, Any], patch: Patch, expected: str | None
+) -> None:
+    _check(admit, crds["Certificate"], _apply(CERTIFICATE, patch), expected)
+
+
+ISSUER_CASES = [
+    pytest.param({}, None, id="valid"),
+    pytest.param({"spec.acme.server": _UNSET}, "Required value", id="server-required"),
+    pytest.param(
+        {"spec.acme.privateKeySecretRef": _UNSET}, "Required value", id="account-key-required"
+    ),
+    pytest.param(
+        {"spec.acme.preferredChain": "x" * 65}, "may not be longer than 64", id="preferredChain"
+    ),
+    pytest.param(
+        {"spec.acme.caBundle": "Zm9v", "spec.acme.skipTLSVerify": True},
+        "mutually exclusive",
+        id="caBundle-and-skipTLSVerify",
+    ),
+    pytest.param(
+        {"spec.acme.externalAccountBinding": {"keyID": "kid-1"}}, "Required value", id="eab-no-key"
+    ),
+    pytest.param(
+        {
+            "spec.acme.externalAccountBinding": {
+                "keyID": "kid-1",
+                "keySecretRef": {"name": "eab", "key": "k"},
+            }
+        },
+        None,
+        id="eab",
+    ),
+    pytest.param({"spec.acme": _UNSET}, "exactly one issuer type", id="no-issuer-type"),
+    pytest.param({"spec.selfSigned": {}}, "exactly one issuer type", id="two-issuer-types"),
+    pytest.param({"spec.acme": _UNSET, "spec.ca": {"secretName": "ca"}}, None, id="ca-accepted"),
+    pytest.param(
+        {f"{SOLVER}.http01": _UNSET}, "exactly one of 'http01' or 'dns01'", id="solver-empty"
+    ),
+    pytest.param(
+        {f"{SOLVER}.dns01": {"cloudflare": {}}},
+        "exactly one of 'http01' or 'dns01'",
+        id="solver-both",
+    ),
+    pytest.param(
+        {f"{SOLVER}.http01": _UNSET, f"{SOLVER}.dns01": {"route53": {"region": "x"}}},
+        None,
+        id="dns01-accepted",
+    ),
+    pytest.param(
+        {f"{SOLVER}.http01": {}},
+        "exactly one of 'ingress' or 'gatewayHTTPRoute'",
+        id="http01-empty",
+    ),
+    pytest.param(
+        {f"{INGRESS}.class": "nginx"},
+        "only one of 'ingressClassName', 'name' or 'class'",
+        id="class-and-ingressClassName",
+    ),
+    pytest.param(
+        {f"{INGRESS}.ingressClassName": _UNSET, f"{INGRESS}.class": "azure/application-gateway"},
+        None,
+        id="class-free-string",
+    ),
+    pytest.param(
+        {f"{INGRESS}.ingressClassName": _UNSET, f"{INGRESS}.name": "web"}, None, id="edit-in-place"
+    ),
+    pytest.param(
+        {f"{INGRESS}.ingressClassName": "azure/application-gateway"},
+        "should match",
+        id="ingressClassName-not-dns-name",
+    ),
+    pytest.param({f"{INGRESS}.serviceType": "LoadBalancer"}, "Unsupported value", id="serviceType"),
+    pytest.param(
+        {
+            f"{INGRESS}.podTemplate": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"nodeSelector": {"k": "v"}},
+            }
+        },
+        None,
+        id="podTemplate",
+    ),
+    pytest.param(
+        {f"{SOLVER}.selector": {"dnsZones": ["example.com"], "matchLabels": {"a": "b"}}},
+        None,
+        id="selector",
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", ["Issuer", "ClusterIssuer"])
+@pytest.mark.parametrize(("patch", "expected"), ISSUER_CASES)
+def test_issuer_admission(
+    admit: Any, crds: dict[str, Any], kind: str, patch: Patch, expected: str | None
+) -> None:
+    obj = _apply(ISSUER, patch)
+    obj["kind"] = kind
+    _check(admit, crds[kind], obj, expected)
+
+
+def test_certificate_request_spec_is_immutable(admit: Any, crds: dict[str, Any]) -> None:
+    schema = _schema(crds["CertificateRequest"])
+    changed = _apply(CERTIFICATE_REQUEST, {"spec.isCA": True})
+    assert admit(schema, CERTIFICATE_REQUEST, None) == []
+    assert admit(schema, CERTIFICATE_REQUEST, CERTIFICATE_REQUEST) == []
+    assert "spec is immutable" in " ".join(admit(schema, changed, CERTIFICATE_REQUEST))
+
+
+def _schema(crd: dict[str, Any]) -> dict[str, Any]:
+    (version,) = crd["spec"]["versions"]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _check(admit: Any, crd: dict[str, Any], obj: dict[str, Any], expected: str | None) -> None:
+    messages = admit(_schema(crd), obj, None)
+    if expected is None:
+        assert messages == []
+    else:
+        assert any(expected in m for m in messages), messages
+
+
+def _rules(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = list(node.get("x-kubernetes-validations", ()))
+        return found + [r for child in node.values() for r in _rules(child)]
+    if isinstance(node, list):
+        return [r for child in node for r in _rules(child)]
+    return []
+
+
+def test_every_rule_is_seen_rejecting_a_case(crds: dict[str, Any]) -> None:
+    expectations = [
+        p.values[1] for p in CERTIFICATE_CASES + ISSUER_CASES if p.values[1] is not None
+    ] + ["spec is immutable"]
+    untested = {
+        rule["message"]
+        for crd in crds.values()
+        for rule in _rules(_schema(crd))
+        if not any(expected in rule["message"] for expected in expectations)
+    }
+    assert untested == set()
