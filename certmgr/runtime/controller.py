@@ -1,0 +1,196 @@
+"""The reconcile loop: N workers pull keys from a ``WorkQueue`` and call ``reconcile(key)``.
+
+Owns the reconcile contract (controller-runtime's): ``reconcile(key) -> Result | None``.
+- success: the key's backoff is forgotten; ``Result(requeue_after=s)`` adds it again in
+  ``s`` seconds (expected waits, renewal times);
+- ``TerminalError``: logged and forgotten, not retried (the reconciler records the cause on
+  the resource itself);
+- a Kubernetes ``Conflict`` (stale resourceVersion): retried with backoff, logged at debug,
+  not counted as an error, because a fresher cache resolves it;
+- any other exception: retried with per-key exponential backoff, logged with the error and
+  counted in ``certmgr_controller_reconcile_errors_total``.
+Every reconcile runs with structlog context ``controller``, ``key`` and ``reconcile_id``.
+
+It must not know what a key means or read any cache: that is the reconciler's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from certmgr.runtime import metrics
+from certmgr.runtime.workqueue import ShutDown, WorkQueue
+
+K = TypeVar("K", bound=Hashable)
+
+DEFAULT_DRAIN_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a successful reconcile asks for next: nothing, or another look in N seconds."""
+
+    requeue_after: float | None = None
+
+
+class TerminalError(Exception):
+    """The reconcile cannot succeed by retrying (invalid input); recorded, not retried."""
+
+
+Reconciler = Callable[[K], Awaitable[Result | None]]
+
+
+def is_kube_conflict(error: BaseException) -> bool:
+    """True for ``certmgr.kube.errors.Conflict`` (an update with a stale resourceVersion)."""
+    # Imported here so the runtime's own tests never depend on the kube package loading.
+    from certmgr.kube.errors import Conflict
+
+    return isinstance(error, Conflict)
+
+
+class Controller(Generic[K]):
+    """Runs ``reconcile`` for every key of ``queue`` with ``workers`` concurrent workers."""
+
+    def __init__(
+        self,
+        name: str,
+        reconcile: Reconciler[K],
+        *,
+        queue: WorkQueue[K],
+        workers: int = 1,
+        log: FilteringBoundLogger | None = None,
+        is_conflict: Callable[[BaseException], bool] = is_kube_conflict,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+    ):
+        if workers < 1:
+            raise ValueError("a controller needs at least one worker")
+        self.name = name
+        self.queue = queue
+        self._reconcile = reconcile
+        self._workers = workers
+        self._log = log if log is not None else structlog.get_logger("certmgr.controller")
+        self._is_conflict = is_conflict
+        self._drain_seconds = drain_seconds
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._active_gauge = metrics.ACTIVE_WORKERS.labels(controller=name)
+        self._errors = metrics.RECONCILE_ERRORS.labels(controller=name)
+        self._time = metrics.RECONCILE_TIME.labels(controller=name)
+
+    async def run(self) -> None:
+        """Run the workers until the queue shuts down or this task is cancelled.
+
+        On cancellation the queue is shut down (queued keys are dropped: everything is
+        level-triggered and found again on the next start), reconciles in flight get
+        ``drain_seconds`` of clock time to finish, then they are cancelled too.
+        """
+        workers = [
+            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}")
+            for i in range(self._workers)
+        ]
+        self._log.info("controller_started", controller=self.name, workers=self._workers)
+        try:
+            # ``wait``, not ``gather``: being cancelled must not cancel the workers mid-reconcile.
+            await asyncio.wait(workers)
+            for worker in workers:
+                worker.result()  # surface a crash (only BaseException escapes a worker)
+        except asyncio.CancelledError:
+            self.queue.shutdown(drain=False)
+            await self._drain(workers)
+            raise
+        finally:
+            for worker in workers:
+                worker.cancel()
+            self._log.info("controller_stopped", controller=self.name)
+
+    @property
+    def busy(self) -> int:
+        """Reconciles in flight right now."""
+        return self._active
+
+    async def wait_idle(self) -> None:
+        """Return once no reconcile is in flight (tests: then assert the world's state)."""
+        await self._idle.wait()
+
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
+        if self._active == 0:
+            return
+        self._log.info("controller_draining", controller=self.name, in_flight=self._active)
+        waiting = asyncio.ensure_future(asyncio.wait(workers))
+        timer = asyncio.ensure_future(self.queue.clock.sleep(self._drain_seconds))
+        try:
+            await asyncio.wait({waiting, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            waiting.cancel()
+        if self._active:
+            self._log.warning(
+                "controller_drain_timeout", controller=self.name, in_flight=self._active
+            )
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            self._active += 1
+            self._idle.clear()
+            self._active_gauge.set(self._active)
+            try:
+                await self._process(key)
+            finally:
+                self.queue.done(key)
+                self._active -= 1
+                self._active_gauge.set(self._active)
+                if self._active == 0:
+                    self._idle.set()
+
+    async def _process(self, key: K) -> None:
+        reconcile_id = secrets.token_hex(6)
+        with structlog.contextvars.bound_contextvars(
+            controller=self.name, key=str(key), reconcile_id=reconcile_id
+        ):
+            started = self.queue.clock.monotonic()
+            outcome = "error"
+            try:
+                result = await self._reconcile(key)
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except TerminalError as error:
+                outcome = "terminal_error"
+                self.queue.forget(key)
+                self._log.error("reconcile_terminal_error", error=str(error))
+            except Exception as error:
+                self.queue.add_rate_limited(key)
+                retries = self.queue.num_requeues(key)
+                if self._is_conflict(error):
+                    outcome = "conflict"
+                    self._log.debug("reconcile_conflict", error=str(error), retries=retries)
+                else:
+                    self._errors.inc()
+                    self._log.error(
+                        "reconcile_failed",
+                        error=f"{type(error).__name__}: {error}",
+                        retries=retries,
+                        exc_info=error,
+                    )
+            else:
+                self.queue.forget(key)
+                if result is not None and result.requeue_after is not None:
+                    outcome = "requeue_after"
+                    self.queue.add_after(key, result.requeue_after)
+                else:
+                    outcome = "success"
+            finally:
+                self._time.observe(max(0.0, self.queue.clock.monotonic() - started))
+                metrics.RECONCILE_TOTAL.labels(controller=self.name, result=outcome).inc()

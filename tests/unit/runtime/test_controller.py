@@ -1,0 +1,255 @@
+"""Controller: the reconcile contract (retry with backoff, terminal, conflict, requeue_after),
+one worker per key, per-reconcile log context and graceful drain, all on a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+import structlog
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from certmgr.kube.errors import Conflict
+from certmgr.runtime.controller import Controller, Result, TerminalError
+from certmgr.runtime.workqueue import ExponentialBackoff, WorkQueue
+from certmgr.testing.clock import FakeClock, settle
+
+
+@dataclass
+class Script:
+    """A reconciler that returns or raises what the test scripted, per call, and records when."""
+
+    clock: FakeClock
+    outcomes: list[Result | BaseException | None]
+    calls: list[tuple[str, float]] = field(default_factory=list)
+    context: list[dict[str, object]] = field(default_factory=list)
+
+    async def __call__(self, key: str) -> Result | None:
+        self.calls.append((key, self.clock.monotonic() - 1000.0))
+        self.context.append(structlog.contextvars.get_contextvars())
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(monotonic_start=1000.0)
+
+
+async def start(
+    name: str, reconcile: Callable[[str], object], clock: FakeClock, **kwargs: object
+) -> tuple[Controller[str], asyncio.Task[None]]:
+    queue = WorkQueue[str](name, clock=clock, rate_limiter=ExponentialBackoff(base=1, cap=60))
+    controller = Controller[str](name, reconcile, queue=queue, **kwargs)  # type: ignore[arg-type]
+    task = asyncio.create_task(controller.run())
+    await settle()
+    return controller, task
+
+
+@pytest.fixture
+async def cleanup() -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks: list[asyncio.Task[None]] = []
+    yield tasks
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def errors_total(name: str) -> float:
+    return (
+        REGISTRY.get_sample_value("certmgr_controller_reconcile_errors_total", {"controller": name})
+        or 0.0
+    )
+
+
+def outcomes_total(name: str, result: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "certmgr_controller_reconcile_total", {"controller": name, "result": result}
+        )
+        or 0.0
+    )
+
+
+async def test_errors_are_retried_with_exponential_backoff_then_forgotten(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    boom = RuntimeError("boom")
+    script = Script(clock, [boom, boom, boom, None])
+    controller, task = await start("retry", script, clock)
+    cleanup.append(task)
+    with capture_logs() as logs:
+        controller.queue.add("ns/a")
+        await clock.run_for(100)
+    assert script.calls == [("ns/a", 0), ("ns/a", 1), ("ns/a", 3), ("ns/a", 7)]
+    assert controller.queue.num_requeues("ns/a") == 0, "success forgets the failures"
+    assert errors_total("retry") == 3
+    failed = [entry for entry in logs if entry["event"] == "reconcile_failed"]
+    assert [entry["retries"] for entry in failed] == [1, 2, 3]
+    assert all(entry["log_level"] == "error" and "boom" in entry["error"] for entry in failed)
+
+
+async def test_terminal_error_is_recorded_and_not_retried(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    script = Script(clock, [RuntimeError("transient"), TerminalError("spec.dnsNames is empty")])
+    controller, task = await start("terminal", script, clock)
+    cleanup.append(task)
+    with capture_logs() as logs:
+        controller.queue.add("ns/a")
+        await clock.run_for(1000)
+    assert len(script.calls) == 2
+    assert controller.queue.num_requeues("ns/a") == 0
+    assert outcomes_total("terminal", "terminal_error") == 1
+    assert errors_total("terminal") == 1, "only the transient error counts"
+    assert any(e["event"] == "reconcile_terminal_error" and "dnsNames" in e["error"] for e in logs)
+
+
+@pytest.mark.parametrize(
+    ("error", "is_conflict"),
+    [
+        pytest.param(
+            Conflict({"kind": "Status", "reason": "Conflict", "code": 409}),
+            None,
+            id="kube-conflict",
+        ),
+        pytest.param(KeyError("stale"), lambda e: isinstance(e, KeyError), id="custom-predicate"),
+    ],
+)
+async def test_conflict_requeues_quietly(
+    clock: FakeClock,
+    cleanup: list[asyncio.Task[None]],
+    error: Exception,
+    is_conflict: Callable[[BaseException], bool] | None,
+) -> None:
+    name = f"conflict-{type(error).__name__}"
+    script = Script(clock, [error, None])
+    extra = {"is_conflict": is_conflict} if is_conflict else {}
+    controller, task = await start(name, script, clock, **extra)
+    cleanup.append(task)
+    with capture_logs() as logs:
+        controller.queue.add("ns/a")
+        await clock.run_for(10)
+    assert [t for _, t in script.calls] == [0, 1], "retried after the backoff"
+    assert errors_total(name) == 0
+    assert outcomes_total(name, "conflict") == 1
+    levels = {e["log_level"] for e in logs if e["event"].startswith("reconcile")}
+    assert levels == {"debug"}
+
+
+async def test_requeue_after_reconciles_again_at_that_time(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    script = Script(clock, [Result(requeue_after=30), Result(), None])
+    controller, task = await start("requeue", script, clock)
+    cleanup.append(task)
+    controller.queue.add("ns/a")
+    await clock.run_for(29)
+    assert len(script.calls) == 1
+    await clock.run_for(500)
+    assert [t for _, t in script.calls] == [0, 30]
+
+
+async def test_one_key_is_never_reconciled_by_two_workers(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    release = asyncio.Event()
+    running: dict[str, int] = {}
+    overlaps: list[str] = []
+    calls: list[str] = []
+
+    async def slow(key: str) -> None:
+        running[key] = running.get(key, 0) + 1
+        if running[key] > 1:
+            overlaps.append(key)
+        calls.append(key)
+        await release.wait()
+        running[key] -= 1
+
+    controller, task = await start("exclusive", slow, clock, workers=4)
+    cleanup.append(task)
+    controller.queue.add("a")
+    controller.queue.add("b")
+    await settle()
+    controller.queue.add("a")  # while "a" is being reconciled
+    await settle()
+    assert sorted(calls) == ["a", "b"] and controller.busy == 2
+    release.set()
+    await settle()
+    await controller.wait_idle()
+    assert sorted(calls) == ["a", "a", "b"]
+    assert overlaps == []
+
+
+async def test_each_reconcile_has_its_own_log_context(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    script = Script(clock, [])
+    controller, task = await start("context", script, clock)
+    cleanup.append(task)
+    controller.queue.add("ns/a")
+    controller.queue.add("ns/b")
+    await settle()
+    assert [(c["controller"], c["key"]) for c in script.context] == [
+        ("context", "ns/a"),
+        ("context", "ns/b"),
+    ]
+    ids = [c["reconcile_id"] for c in script.context]
+    assert len(set(ids)) == 2 and all(ids)
+    assert structlog.contextvars.get_contextvars() == {}, "context does not leak"
+
+
+async def test_cancel_drains_in_flight_reconciles(clock: FakeClock) -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(key: str) -> None:
+        await release.wait()
+        finished.append(key)
+
+    controller, task = await start("drain", slow, clock, workers=2)
+    controller.queue.add("a")
+    controller.queue.add("b")
+    controller.queue.add("queued-not-started")
+    await settle()
+    task.cancel()
+    await settle()
+    assert not task.done(), "run waits for the reconciles in flight"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert sorted(finished) == ["a", "b"]
+
+
+async def test_drain_gives_up_after_its_deadline(clock: FakeClock) -> None:
+    cancelled: list[str] = []
+
+    async def stuck(key: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+
+    controller, task = await start("drain-timeout", stuck, clock, drain_seconds=5)
+    controller.queue.add("a")
+    await settle()
+    task.cancel()
+    await clock.run_for(4)
+    assert not task.done()
+    await clock.run_for(1)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert cancelled == ["a"]
+
+
+async def test_run_returns_when_the_queue_shuts_down(clock: FakeClock) -> None:
+    controller, task = await start("shutdown", Script(clock, []), clock, workers=3)
+    controller.queue.shutdown()
+    await asyncio.wait_for(task, 5)
