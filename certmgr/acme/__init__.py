@@ -1,5 +1,82 @@
 """The ACME door: the only code that imports ``acme``/``josepy``.
 
-A narrow async interface over the synchronous ``acme`` library: single protocol
-steps run in threads; polling is ours (short, growing intervals), never the library's.
+A narrow async interface over the synchronous ``acme`` library: each method of
+:class:`AcmeSession` (the :class:`AcmeClient` seam) is one protocol step run on a worker
+thread; polling is the controllers' (short, growing intervals), never the library's.
+Controllers keep URLs and the frozen dataclasses below across restarts, never library
+objects. Modules: ``resources`` (types), ``errors``, ``keys``, ``parsing`` (JSON edge),
+``transport`` (JWS exchanges, threads, nonce retries), ``session`` (the steps),
+``chains`` (preferred chain), ``protocol`` (the seam).
 """
+
+from certmgr.acme.chains import choose_chain, top_issuer_common_name
+from certmgr.acme.errors import (
+    AcmeAccountDoesNotExist,
+    AcmeBadNonce,
+    AcmeError,
+    AcmeRateLimited,
+    AcmeUnreachable,
+    InvalidAccountKey,
+)
+from certmgr.acme.keys import AcmeAccountKey, generate_account_key
+from certmgr.acme.protocol import AcmeClient, AcmeConnector
+from certmgr.acme.resources import (
+    CHALLENGE_DNS01,
+    CHALLENGE_HTTP01,
+    CHALLENGE_TLSALPN01,
+    FINAL_STATUSES,
+    STATUS_DEACTIVATED,
+    STATUS_EXPIRED,
+    STATUS_INVALID,
+    STATUS_PENDING,
+    STATUS_PROCESSING,
+    STATUS_READY,
+    STATUS_REVOKED,
+    STATUS_VALID,
+    Account,
+    Authorization,
+    Challenge,
+    DirectoryMeta,
+    ExternalAccountBinding,
+    Identifier,
+    Order,
+    Problem,
+)
+from certmgr.acme.session import AcmeSession, connect
+
+__all__ = [
+    "CHALLENGE_DNS01",
+    "CHALLENGE_HTTP01",
+    "CHALLENGE_TLSALPN01",
+    "FINAL_STATUSES",
+    "STATUS_DEACTIVATED",
+    "STATUS_EXPIRED",
+    "STATUS_INVALID",
+    "STATUS_PENDING",
+    "STATUS_PROCESSING",
+    "STATUS_READY",
+    "STATUS_REVOKED",
+    "STATUS_VALID",
+    "Account",
+    "AcmeAccountDoesNotExist",
+    "AcmeAccountKey",
+    "AcmeBadNonce",
+    "AcmeClient",
+    "AcmeConnector",
+    "AcmeError",
+    "AcmeRateLimited",
+    "AcmeSession",
+    "AcmeUnreachable",
+    "Authorization",
+    "Challenge",
+    "DirectoryMeta",
+    "ExternalAccountBinding",
+    "Identifier",
+    "InvalidAccountKey",
+    "Order",
+    "Problem",
+    "choose_chain",
+    "connect",
+    "generate_account_key",
+    "top_issuer_common_name",
+]

@@ -1,0 +1,233 @@
+"""One ACME account at one CA: single protocol steps, addressed by URL.
+
+Owns :func:`connect` and :class:`AcmeSession`, the implementation of the
+:class:`~certmgr.acme.protocol.AcmeClient` seam. Every method is exactly one HTTP
+exchange (``download_certificate`` with a ``preferred_chain`` may add one per alternate
+chain), so a controller can stop after any step, store the URLs in status, restart, and
+carry on with a new session. It must not wait, poll or sleep: deciding when to ask
+again belongs to the controllers.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from acme import messages
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certmgr.acme.chains import choose_chain
+from certmgr.acme.keys import AcmeAccountKey
+from certmgr.acme.parsing import (
+    malformed,
+    parse_account,
+    parse_authorization,
+    parse_challenge,
+    parse_directory_meta,
+    parse_order,
+)
+from certmgr.acme.resources import (
+    Account,
+    Authorization,
+    Challenge,
+    DirectoryMeta,
+    ExternalAccountBinding,
+    Identifier,
+    Order,
+)
+from certmgr.acme.transport import DEFAULT_BAD_NONCE_ATTEMPTS, AcmeTransport, Reply
+
+PEM_CHAIN = "application/pem-certificate-chain"
+DEFAULT_USER_AGENT = "certmgr"
+
+
+async def connect(
+    directory_url: str,
+    *,
+    account_key_pem: bytes,
+    account_uri: str | None = None,
+    ca_bundle: str | None = None,
+    skip_tls_verify: bool = False,
+    user_agent: str = DEFAULT_USER_AGENT,
+    timeout_seconds: int = 30,
+    max_concurrency: int = 8,
+    bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
+) -> AcmeSession:
+    """Fetch the directory once and return a session for the account key.
+
+    ``account_uri`` is the URL stored in the issuer's status; without it, call
+    :meth:`AcmeSession.register` before any other step. ``ca_bundle`` is a PEM file
+    path that replaces the system trust store (e.g. Pebble's listener CA).
+    """
+    key = AcmeAccountKey.from_pem(account_key_pem)
+    verify: bool | str = False if skip_tls_verify else (ca_bundle or True)
+    transport = AcmeTransport(
+        key,
+        verify=verify,
+        user_agent=user_agent,
+        timeout_seconds=timeout_seconds,
+        max_concurrency=max_concurrency,
+        bad_nonce_attempts=bad_nonce_attempts,
+    )
+    try:
+        reply = await transport.get(directory_url)
+        directory = reply.body
+        if not isinstance(directory, Mapping) or not all(
+            isinstance(directory.get(name), str) for name in ("newNonce", "newAccount", "newOrder")
+        ):
+            raise malformed("directory")
+    except BaseException:
+        await transport.close()
+        raise
+    transport.new_nonce_url = directory["newNonce"]
+    return AcmeSession(transport, key=key, directory=directory, account_uri=account_uri)
+
+
+class AcmeSession:
+    """A connected account. Safe for many concurrent coroutines; ``close()`` when done."""
+
+    def __init__(
+        self,
+        transport: AcmeTransport,
+        *,
+        key: AcmeAccountKey,
+        directory: Mapping[str, Any],
+        account_uri: str | None,
+    ) -> None:
+        self._transport = transport
+        self._key = key
+        self._directory = directory
+        self.account_uri = account_uri
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    def directory_meta(self) -> DirectoryMeta:
+        return parse_directory_meta(self._directory)
+
+    def key_authorization(self, token: str) -> str:
+        return self._key.key_authorization(token)
+
+    def dns01_txt_value(self, token: str) -> str:
+        return self._key.dns01_txt_value(token)
+
+    # -- account -----------------------------------------------------------------
+
+    async def register(
+        self,
+        *,
+        email: str | None = None,
+        eab: ExternalAccountBinding | None = None,
+        only_return_existing: bool = False,
+    ) -> Account:
+        """Create the account, or find the existing one for this key (same call).
+
+        Remembers the account URL for later steps. ``only_return_existing`` never
+        creates one: an unknown key raises ``AcmeAccountDoesNotExist``.
+        """
+        body: dict[str, Any] = {"termsOfServiceAgreed": True}
+        if email:
+            body["contact"] = [f"mailto:{email}"]
+        if only_return_existing:
+            body["onlyReturnExisting"] = True
+        if eab is not None:
+            body["externalAccountBinding"] = messages.ExternalAccountBinding.from_data(
+                account_public_key=self._key.jwk.public_key(),
+                kid=eab.key_id,
+                hmac_key=eab.hmac_key,
+                directory=messages.Directory(dict(self._directory)),
+                hmac_alg=eab.algorithm,
+            )
+        reply = await self._transport.post(self._directory["newAccount"], body, account_uri=None)
+        if reply.location is None:
+            raise malformed("newAccount reply without Location", status=reply.status)
+        self.account_uri = reply.location
+        return parse_account(reply.body, uri=reply.location)
+
+    async def update_contact(self, email: str | None) -> Account:
+        """Replace the account's contact list with ``email`` (or clear it)."""
+        uri = self._require_account()
+        contact = [f"mailto:{email}"] if email else []
+        reply = await self._transport.post(uri, {"contact": contact}, account_uri=uri)
+        return parse_account(reply.body, uri=uri)
+
+    # -- orders ------------------------------------------------------------------
+
+    async def new_order(
+        self, identifiers: Sequence[Identifier], *, profile: str | None = None
+    ) -> Order:
+        body: dict[str, Any] = {
+            "identifiers": [{"type": i.type, "value": i.value} for i in identifiers]
+        }
+        if profile:
+            body["profile"] = profile
+        reply = await self._signed(self._directory["newOrder"], body)
+        if reply.location is None:
+            raise malformed("newOrder reply without Location", status=reply.status)
+        return parse_order(reply.body, url=reply.location)
+
+    async def get_order(self, url: str) -> Order:
+        return parse_order((await self._signed(url, None)).body, url=url)
+
+    async def get_authorization(self, url: str) -> Authorization:
+        return parse_authorization((await self._signed(url, None)).body, url=url)
+
+    async def get_challenge(self, url: str) -> Challenge:
+        return parse_challenge((await self._signed(url, None)).body)
+
+    async def accept_challenge(self, url: str) -> Challenge:
+        """Tell the CA the challenge is ready to validate (an empty JSON object)."""
+        return parse_challenge((await self._signed(url, {})).body)
+
+    async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> Order:
+        """Submit the CSR. The order usually comes back ``processing``: poll it."""
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise ValueError("CSR is not a PEM certificate request") from exc
+        der = csr.public_bytes(serialization.Encoding.DER)
+        body = {"csr": _b64url(der)}
+        return parse_order((await self._signed(finalize_url, body)).body, url=order_url)
+
+    async def download_certificate(self, url: str, *, preferred_chain: str | None = None) -> str:
+        """The PEM chain (leaf first). With ``preferred_chain``, the first of the
+        default and alternate chains whose top certificate's issuer CN matches it, as
+        cert-manager chooses; the default chain when none does."""
+        reply = await self._signed(url, None, accept=PEM_CHAIN)
+        default = _pem_chain(reply)
+        if not preferred_chain:
+            return default
+        if choose_chain(preferred_chain, [default]) is not None:
+            return default
+        for alternate_url in reply.links_to("alternate"):
+            alternate = _pem_chain(await self._signed(alternate_url, None, accept=PEM_CHAIN))
+            if choose_chain(preferred_chain, [alternate]) is not None:
+                return alternate
+        return default
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _signed(
+        self, url: str, body: Mapping[str, Any] | None, *, accept: str | None = None
+    ) -> Reply:
+        return await self._transport.post(
+            url, body, account_uri=self._require_account(), accept=accept
+        )
+
+    def _require_account(self) -> str:
+        if self.account_uri is None:
+            # A programming error, not a CA answer: register() first or pass account_uri.
+            raise RuntimeError("AcmeSession has no account URL: call register() first")
+        return self.account_uri
+
+
+def _pem_chain(reply: Reply) -> str:
+    if "-----BEGIN CERTIFICATE-----" not in reply.text:
+        raise malformed("certificate download (not a PEM chain)", status=reply.status)
+    return reply.text
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
