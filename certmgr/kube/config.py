@@ -25,6 +25,7 @@ from typing import Any
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.config import incluster_config
 
 from certmgr.kube.errors import ConfigError
 
@@ -112,9 +113,9 @@ def _authorization(configuration: Any) -> str | None:
     return f"{prefix} {value}" if prefix else value
 
 
-def in_cluster_available(service_account_dir: str = SERVICE_ACCOUNT_DIR) -> bool:
+def in_cluster_available() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.isfile(
-        os.path.join(service_account_dir, "token")
+        os.path.join(SERVICE_ACCOUNT_DIR, "token")
     )
 
 
@@ -172,18 +173,22 @@ def _from_kubeconfig(path: str, context: str | None) -> Any:
         )
     except k8s_config.ConfigException as exc:
         raise ConfigError(f"kubeconfig {path}: {_one_line(exc)}") from exc
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:
+        # YAML errors, missing keys, unreadable files, failing exec plugins: whatever the
+        # package raises, the CLI must print one line, not a traceback.
         raise ConfigError(f"kubeconfig {path} is unusable: {_one_line(exc)}") from exc
     return configuration
 
 
 def _in_cluster() -> Any:
     configuration = k8s_client.Configuration()
+    loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+        token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+        cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+    )
     try:
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
-    except k8s_config.ConfigException as exc:
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+    except Exception as exc:
         raise ConfigError(f"in-cluster configuration: {_one_line(exc)}") from exc
     return configuration
 
