@@ -145,6 +145,13 @@ def parse_private_key(pem: bytes) -> PrivateKey:
     return key
 
 
+def supported_public_key(key: object) -> PublicKey:
+    """Narrow a parsed public key (certificate, CSR) to the types we support, or `PKIError`."""
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        return key
+    raise PKIError(f"unsupported public key type: {type(key).__name__}")
+
+
 def public_key_of(key: PrivateKey | PublicKey) -> PublicKey:
     """The public half of a private key; a public key is returned unchanged."""
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):

@@ -1,0 +1,121 @@
+"""The ordered policy chains and the decisions built on them.
+
+Owns: `DEFAULT_TRIGGER_CHAIN` (does this Certificate need issuing, and why?),
+`READINESS_CHAIN` and `readiness` (Ready=True/False with which reason), `evaluate`
+(first violation wins), and `issuance_allowed` (the failed-issuance backoff gate).
+Order matters: the cheap existence checks run first and the later checks rely on them,
+exactly as in cert-manager's NewTriggerPolicyChain / NewReadinessPolicyChain.
+Must not: do I/O, read the clock or log; a controller acts on the returned values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from certmgr.pki.renewal import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, next_attempt_time
+from certmgr.policies import checks, reasons
+from certmgr.policies.checks import Check, request_violations
+from certmgr.policies.inputs import Input, Violation
+
+DEFAULT_TRIGGER_CHAIN: Final[tuple[Check, ...]] = (
+    checks.manually_triggered,
+    checks.secret_does_not_exist,
+    checks.secret_is_missing_data,
+    checks.secret_public_key_does_not_match,
+    checks.secret_issuer_annotations_mismatch,
+    checks.secret_certificate_name_annotation_mismatch,
+    checks.secret_private_key_mismatches_spec,
+    checks.secret_public_key_differs_from_current_request,
+    checks.current_certificate_request_mismatches_spec,
+    # cert-manager lets an expired certificate fall through to "Renewing"; naming it
+    # "Expired" tells the user more and changes nothing else (both trigger issuance).
+    checks.certificate_has_expired,
+    checks.certificate_not_yet_valid,
+    checks.current_certificate_nearing_expiry,
+)
+
+READINESS_CHAIN: Final[tuple[Check, ...]] = (
+    checks.secret_does_not_exist,
+    checks.secret_is_missing_data,
+    checks.secret_public_key_does_not_match,
+    checks.secret_issuer_annotations_mismatch,
+    checks.secret_certificate_name_annotation_mismatch,
+    checks.secret_private_key_mismatches_spec,
+    checks.secret_public_key_differs_from_current_request,
+    checks.current_certificate_request_mismatches_spec,
+    checks.certificate_has_expired,
+)
+
+READY_MESSAGE: Final = "Certificate is up to date and has not expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCondition:
+    """The Ready condition readiness computes: status, reason and message."""
+
+    status: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceGate:
+    """Whether issuance may start now; if not, when to look again and why."""
+
+    allowed: bool
+    retry_at: datetime | None = None
+    message: str = ""
+
+
+def evaluate(input: Input, chain: Sequence[Check] = DEFAULT_TRIGGER_CHAIN) -> Violation | None:
+    """The first violation in `chain`, or None when every check passes."""
+    for check in chain:
+        violation = check(input)
+        if violation is not None:
+            return violation
+    return None
+
+
+def readiness(input: Input, chain: Sequence[Check] = READINESS_CHAIN) -> ReadyCondition:
+    """Ready=False with the first readiness violation's reason, else Ready=True/"Ready"."""
+    violation = evaluate(input, chain)
+    if violation is None:
+        return ReadyCondition(status=True, reason=reasons.READY, message=READY_MESSAGE)
+    return ReadyCondition(status=False, reason=violation.reason, message=violation.message)
+
+
+def issuance_allowed(
+    input: Input,
+    *,
+    base: timedelta = DEFAULT_BACKOFF_BASE,
+    cap: timedelta = DEFAULT_BACKOFF_CAP,
+) -> IssuanceGate:
+    """cert-manager's shouldBackoffReissuingOnFailure, plus the manual-renew bypass.
+
+    No recorded failure, a manual renew, or a spec that no longer matches the last
+    (failed) request all allow issuance at once; otherwise wait until
+    `last_failure_time + base * 2**(attempts-1)` (capped).
+    """
+    if input.manually_triggered or input.last_failure_time is None:
+        return IssuanceGate(allowed=True)
+    if input.next_request is not None:
+        changed = request_violations(
+            input.next_request, input.requirements, issuer_ref=input.issuer_ref
+        )
+        # An undecodable request is no reason to wait, and a changed spec retries at once.
+        if changed is None or changed:
+            return IssuanceGate(allowed=True)
+    retry_at = next_attempt_time(
+        input.last_failure_time, input.failed_issuance_attempts or 0, base=base, cap=cap
+    )
+    if input.now >= retry_at:
+        return IssuanceGate(allowed=True)
+    return IssuanceGate(
+        allowed=False,
+        retry_at=retry_at,
+        message="Backing off from issuance due to previously failed issuance(s). "
+        f"Issuance will next be attempted at {retry_at.isoformat()}",
+    )

@@ -1,0 +1,326 @@
+"""The named checks of the policy chains, one per violation, in cert-manager's vocabulary.
+
+Owns: each check (`Input -> Violation | None`), named after what it detects, with
+cert-manager's reason and message, and `request_violations` (RequestMatchesSpec).
+A check may assume the checks before it in a chain passed (the Secret exists and has
+`tls.crt`/`tls.key`) but never crashes when they did not.
+Must not: do I/O, read the clock (`input.now` is the time) or log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeAlias
+
+from cryptography import x509
+
+from certmgr.pki.certificates import CertificateInfo, parse_leaf
+from certmgr.pki.csr import parse_csr
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import (
+    PrivateKey,
+    key_spec_violations,
+    parse_private_key,
+    public_keys_equal,
+    supported_public_key,
+)
+from certmgr.pki.match import certificate_alt_names_violations, csr_violations
+from certmgr.pki.renewal import jittered_renewal_time, renewal_time
+from certmgr.pki.requirements import CertificateRequirements
+from certmgr.policies import reasons
+from certmgr.policies.inputs import (
+    CERTIFICATE_NAME_ANNOTATION,
+    ISSUER_GROUP_ANNOTATION,
+    ISSUER_KIND_ANNOTATION,
+    ISSUER_NAME_ANNOTATION,
+    TLS_CERT_KEY,
+    TLS_PRIVATE_KEY_KEY,
+    Input,
+    IssuerRef,
+    RequestView,
+    Violation,
+)
+
+Check: TypeAlias = Callable[[Input], Violation | None]
+
+# A certificate whose notBefore is only slightly ahead of our clock is clock skew between us
+# and the CA, not a broken certificate; reissuing for it would loop. Beyond this it is real.
+NOT_YET_VALID_TOLERANCE: Final = timedelta(minutes=5)
+
+
+def manually_triggered(input: Input) -> Violation | None:
+    """A renew request (`certmgr renew`, like `cmctl renew`) wins over everything else."""
+    if input.manually_triggered:
+        return Violation(reasons.MANUALLY_TRIGGERED, "Certificate re-issuance manually triggered")
+    return None
+
+
+def secret_does_not_exist(input: Input) -> Violation | None:
+    if input.secret is None:
+        return Violation(reasons.DOES_NOT_EXIST, "Issuing certificate as Secret does not exist")
+    return None
+
+
+def secret_is_missing_data(input: Input) -> Violation | None:
+    if input.secret is None:
+        return None
+    if not input.secret.data:
+        return Violation(
+            reasons.MISSING_DATA, "Issuing certificate as Secret does not contain any data"
+        )
+    if not input.secret_data.get(TLS_PRIVATE_KEY_KEY):
+        return Violation(
+            reasons.MISSING_DATA, "Issuing certificate as Secret does not contain a private key"
+        )
+    if not input.secret_data.get(TLS_CERT_KEY):
+        return Violation(
+            reasons.MISSING_DATA, "Issuing certificate as Secret does not contain a certificate"
+        )
+    return None
+
+
+def secret_public_key_does_not_match(input: Input) -> Violation | None:
+    """The private key in `tls.key` is not the key of the certificate in `tls.crt`."""
+    key = _private_key(input)
+    if isinstance(key, Violation):
+        return key
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    try:
+        certificate_key = supported_public_key(leaf.public_key())
+    except (PKIError, ValueError) as exc:
+        return _invalid_certificate(PKIError(str(exc)))
+    if not public_keys_equal(certificate_key, key):
+        return Violation(
+            reasons.INVALID_KEY_PAIR,
+            "Issuing certificate as Secret contains a private key that does not match the "
+            "certificate",
+        )
+    return None
+
+
+def secret_issuer_annotations_mismatch(input: Input) -> Violation | None:
+    """The Secret records a different issuer than `issuerRef` (only if it records one).
+
+    cert-manager's Go expression also fires without annotations when issuerRef.kind is not
+    "Issuer" (an operator-precedence slip); we check only when an annotation is present,
+    which is what its comment says it means, so an adopted Secret is not reissued for it.
+    """
+    if input.secret is None:
+        return None
+    annotations = input.secret.annotations
+    keys = (ISSUER_NAME_ANNOTATION, ISSUER_KIND_ANNOTATION, ISSUER_GROUP_ANNOTATION)
+    if not any(k in annotations for k in keys):
+        return None
+    recorded = IssuerRef(
+        name=annotations.get(ISSUER_NAME_ANNOTATION, ""),
+        kind=annotations.get(ISSUER_KIND_ANNOTATION, ""),
+        group=annotations.get(ISSUER_GROUP_ANNOTATION, ""),
+    )
+    if recorded.normalised() != input.issuer_ref.normalised():
+        return Violation(
+            reasons.INCORRECT_ISSUER,
+            f'Issuing certificate as Secret was previously issued by "{recorded.describe()}"',
+        )
+    return None
+
+
+def secret_certificate_name_annotation_mismatch(input: Input) -> Violation | None:
+    """The Secret was written for another Certificate (two Certificates share a Secret)."""
+    if input.secret is None:
+        return None
+    name = input.secret.annotations.get(CERTIFICATE_NAME_ANNOTATION)
+    if name is not None and name != input.certificate_name:
+        return Violation(
+            reasons.INCORRECT_CERTIFICATE,
+            f'Secret was issued for "{name}". If this message is not transient, you might '
+            "have two conflicting Certificates pointing to the same secret.",
+        )
+    return None
+
+
+def secret_private_key_mismatches_spec(input: Input) -> Violation | None:
+    """The key's algorithm or size differs from `spec.privateKey`."""
+    key = _private_key(input)
+    if isinstance(key, Violation):
+        return key
+    violations = key_spec_violations(key, input.requirements.key_spec)
+    if violations:
+        return Violation(
+            reasons.SECRET_MISMATCH,
+            f"Existing private key is not up to date for spec: {_go_list(violations)}",
+        )
+    return None
+
+
+def secret_public_key_differs_from_current_request(input: Input) -> Violation | None:
+    """`tls.key` was replaced behind our back: it no longer signs the current request's CSR."""
+    if input.current_request is None:
+        return None
+    key = _private_key(input)
+    if isinstance(key, Violation):
+        return key
+    try:
+        csr = parse_csr(input.current_request.csr_pem)
+    except PKIError as exc:
+        return Violation(
+            reasons.INVALID_CERTIFICATE_REQUEST,
+            f"Failed to decode current CertificateRequest: {exc}",
+        )
+    if not public_keys_equal(csr.public_key, key):
+        return Violation(
+            reasons.SECRET_MISMATCH,
+            "Secret contains a private key that does not match the current CertificateRequest",
+        )
+    return None
+
+
+def current_certificate_request_mismatches_spec(input: Input) -> Violation | None:
+    """The spec changed since the current request; without a request, compare the names."""
+    if input.current_request is None:
+        # The request that issued this certificate is gone (revision history pruned or
+        # deleted): fall back to the looser comparison with the certificate itself.
+        leaf = _leaf(input)
+        if isinstance(leaf, Violation):
+            return leaf
+        try:
+            info = CertificateInfo.of(leaf)
+        except PKIError as exc:
+            return _invalid_certificate(exc)
+        violations = certificate_alt_names_violations(info, input.requirements)
+        if violations:
+            return Violation(
+                reasons.SECRET_MISMATCH,
+                "Issuing certificate as Existing issued Secret is not up to date for spec: "
+                f"{_go_list(violations)}",
+            )
+        return None
+    found = request_violations(
+        input.current_request, input.requirements, issuer_ref=input.issuer_ref
+    )
+    if found:  # None (undecodable request) does not trigger: the certificate may be fine
+        return Violation(
+            reasons.REQUEST_CHANGED,
+            f"Fields on existing CertificateRequest resource not up to date: {_go_list(found)}",
+        )
+    return None
+
+
+def certificate_has_expired(input: Input) -> Violation | None:
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    not_after = leaf.not_valid_after_utc
+    if input.now > not_after:
+        return Violation(reasons.EXPIRED, f"Certificate expired on {_rfc1123(not_after)}")
+    return None
+
+
+def certificate_not_yet_valid(input: Input) -> Violation | None:
+    """notBefore is further in the future than clock skew explains (`Expired`, per #6)."""
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    not_before = leaf.not_valid_before_utc
+    if not_before - input.now > NOT_YET_VALID_TOLERANCE:
+        return Violation(reasons.EXPIRED, f"Certificate is not valid before {_rfc1123(not_before)}")
+    return None
+
+
+def current_certificate_nearing_expiry(input: Input) -> Violation | None:
+    """The (jittered) renewal time has come."""
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    due = scheduled_renewal_time(input, leaf)
+    if due > input.now:
+        return None
+    return Violation(
+        reasons.RENEWING, f"Renewing certificate as renewal was scheduled at {_go_time(due)}"
+    )
+
+
+def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime:
+    """The time the scheduler acts on: RenewalTime moved earlier by the stored jitter."""
+    not_before = leaf.not_valid_before_utc
+    base = renewal_time(
+        not_before=not_before,
+        not_after=leaf.not_valid_after_utc,
+        renew_before=input.renew_before,
+        renew_before_percentage=input.renew_before_percentage,
+    )
+    return jittered_renewal_time(
+        base, jitter_seconds=max(input.renewal_jitter_seconds, 0), not_before=not_before
+    )
+
+
+def request_violations(
+    request: RequestView, requirements: CertificateRequirements, *, issuer_ref: IssuerRef
+) -> tuple[str, ...] | None:
+    """cert-manager's RequestMatchesSpec: spec fields that differ; None if the CSR is garbage."""
+    try:
+        csr = parse_csr(request.csr_pem)
+    except PKIError:
+        return None
+    found = list(csr_violations(csr, requirements))
+    if request.is_ca != requirements.is_ca:
+        found.append("spec.isCA")
+    if Counter(request.usages) != Counter(requirements.usages):
+        found.append("spec.usages")
+    if (
+        request.duration is not None
+        and requirements.duration is not None
+        and request.duration != requirements.duration
+    ):
+        found.append("spec.duration")
+    if request.issuer_ref.normalised() != issuer_ref.normalised():
+        found.append("spec.issuerRef")
+    return tuple(found)
+
+
+def _private_key(input: Input) -> PrivateKey | Violation:
+    try:
+        return parse_private_key(input.secret_data.get(TLS_PRIVATE_KEY_KEY, b""))
+    except PKIError as exc:
+        return Violation(
+            reasons.INVALID_KEY_PAIR,
+            f"Issuing certificate as Secret contains invalid private key data: {exc}",
+        )
+
+
+def _leaf(input: Input) -> x509.Certificate | Violation:
+    try:
+        return parse_leaf(input.secret_data.get(TLS_CERT_KEY, b""))
+    except PKIError as exc:
+        return _invalid_certificate(exc)
+
+
+def _invalid_certificate(exc: PKIError) -> Violation:
+    return Violation(
+        reasons.INVALID_CERTIFICATE,
+        f"Issuing certificate as Secret contains an invalid certificate: {exc}",
+    )
+
+
+def _go_list(items: tuple[str, ...]) -> str:
+    """Go's `%v` of a []string, which cert-manager's messages use: `[a b]`."""
+    return "[" + " ".join(items) + "]"
+
+
+def _go_time(moment: datetime) -> str:
+    """Go's time.Time.String() for a UTC instant: `2006-01-02 15:04:05 +0000 UTC`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def _rfc1123(moment: datetime) -> str:
+    """Go's time.RFC1123 for a UTC instant: `Mon, 02 Jan 2006 15:04:05 UTC`."""
+    moment = moment.astimezone(UTC)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    return (
+        f"{days[moment.weekday()]}, {moment.day:02d} {months[moment.month - 1]} "
+        f"{moment.year} {moment:%H:%M:%S} UTC"
+    )

@@ -1,0 +1,106 @@
+"""The data a policy decision is made from, gathered once by a controller.
+
+Owns: `Input` (the spec's requirements, the issuer reference, the target Secret, the
+current and next CertificateRequest, the status fields that matter, and `now`), its parts
+(`IssuerRef`, `SecretView`, `RequestView`) and the result type `Violation`.
+Must not: read anything itself: a controller builds these from its caches; no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Final
+
+from certmgr.pki.requirements import CertificateRequirements
+
+DEFAULT_ISSUER_KIND: Final = "Issuer"
+DEFAULT_ISSUER_GROUP: Final = "cert-manager.io"
+TLS_CERT_KEY: Final = "tls.crt"
+TLS_PRIVATE_KEY_KEY: Final = "tls.key"
+ISSUER_NAME_ANNOTATION: Final = "cert-manager.io/issuer-name"
+ISSUER_KIND_ANNOTATION: Final = "cert-manager.io/issuer-kind"
+ISSUER_GROUP_ANNOTATION: Final = "cert-manager.io/issuer-group"
+CERTIFICATE_NAME_ANNOTATION: Final = "cert-manager.io/certificate-name"
+
+_EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerRef:
+    """An issuerRef; empty kind/group mean cert-manager's defaults (Issuer, cert-manager.io)."""
+
+    name: str
+    kind: str = ""
+    group: str = ""
+
+    def normalised(self) -> tuple[str, str, str]:
+        """(name, kind, group) with the defaults filled in, for comparisons."""
+        return (self.name, self.kind or DEFAULT_ISSUER_KIND, self.group or DEFAULT_ISSUER_GROUP)
+
+    def describe(self) -> str:
+        """cert-manager's spelling in messages: `Kind.group/name`."""
+        name, kind, group = self.normalised()
+        return f"{kind}.{group}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretView:
+    """The parts of the target Secret the policies read; `data=None` is a Secret without data."""
+
+    data: Mapping[str, bytes] | None
+    labels: Mapping[str, str] = _EMPTY
+    annotations: Mapping[str, str] = _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """The spec of a CertificateRequest (the CSR plus the fields copied from the Certificate)."""
+
+    csr_pem: bytes
+    issuer_ref: IssuerRef
+    usages: tuple[str, ...] = ()
+    is_ca: bool = False
+    duration: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """Everything one policy evaluation needs; `now` is an argument, never read from a clock.
+
+    `current_request` issued the certificate now in the Secret (None when it was deleted);
+    `next_request` is the latest attempt (used by the failure backoff).
+    `renewal_jitter_seconds` is the jitter stored in status when the certificate was issued.
+    `manually_triggered` is a renew request (e.g. `certmgr renew`) not yet acted on.
+    """
+
+    certificate_name: str
+    requirements: CertificateRequirements
+    issuer_ref: IssuerRef
+    secret: SecretView | None
+    now: datetime
+    current_request: RequestView | None = None
+    next_request: RequestView | None = None
+    renew_before: timedelta | None = None
+    renew_before_percentage: int | None = None
+    renewal_jitter_seconds: int = 0
+    manually_triggered: bool = False
+    last_failure_time: datetime | None = None
+    failed_issuance_attempts: int | None = None
+    secret_data: Mapping[str, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # One place that turns "no Secret" and "Secret without data" into an empty mapping,
+        # so the checks after the existence checks can read keys without None-guards.
+        data = self.secret.data if self.secret is not None and self.secret.data else {}
+        object.__setattr__(self, "secret_data", data)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Why a policy failed: a condition reason (see `reasons`) and a stable message."""
+
+    reason: str
+    message: str
