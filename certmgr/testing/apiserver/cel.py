@@ -1,0 +1,367 @@
+"""CEL for the simulator's `x-kubernetes-validations`, over cel-python (celpy).
+
+Owns compiling rules (once per rule text), turning JSON values into CEL values the way
+the apiextensions server types them from the schema (integer -> int, number -> double,
+`date-time` -> timestamp, `duration` -> duration, property names escaped as
+`__dash__`, `__namespace__`, ...), the Kubernetes CEL library functions cert-manager-style
+rules use, and judging one rule (`check_rule`) with the real server's wording. It returns
+a `Violation`; rendering it as a StatusCause is `schema.py`'s job. No I/O.
+
+Differences from the real server: no static type check at CRD creation (a rule naming a
+field the schema lacks fails when it runs, with "no such key"), no cost budget, and
+celpy's own leniencies (e.g. `1.0 + 1` is not an error).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import celpy
+import lark
+from celpy import celtypes
+from celpy.evaluation import CELEvalError
+
+__all__ = [
+    "MISSING",
+    "CelError",
+    "Violation",
+    "check_rule",
+    "compile_error",
+    "escape_property_name",
+    "evaluate",
+    "from_cel",
+    "parse_go_duration",
+    "to_cel",
+    "uses_old_self",
+]
+
+
+class CelError(ValueError):
+    """A rule that does not compile or fails while evaluating; str() is the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A rule that did not hold: its reason, the detail text and the field it points at.
+
+    `field_path` is relative to the node carrying the rule ("" for the node itself), as
+    the real server's normalized `fieldPath`, e.g. `spec.hosts[foo.example]`.
+    """
+
+    reason: str
+    detail: str
+    field_path: str = ""
+
+
+_RESERVED: Final = frozenset(
+    {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for"}
+    | {"function", "if", "import", "let", "loop", "package", "namespace", "return", "var"}
+    | {"void", "while"}
+)
+
+
+def escape_property_name(name: str) -> str:
+    """The name under which a schema property is visible to CEL (Kubernetes escaping)."""
+    if name in _RESERVED:
+        return f"__{name}__"
+    name = name.replace("__", "__underscores__")
+    return name.replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
+
+
+# --- Go durations: CEL's duration() and `format: duration` ---
+
+_GO_DURATION: Final = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+_GO_UNITS: Final = {
+    **{"ns": 1e-3, "us": 1.0, "µs": 1.0, "μs": 1.0, "ms": 1e3},
+    **{"s": 1e6, "m": 60e6, "h": 3600e6},
+}
+
+
+def parse_go_duration(text: str) -> datetime.timedelta:
+    """Parses Go's time.ParseDuration syntax ("1h30m", "-1.5s", "0"); ValueError if bad."""
+    if text in ("0", "+0", "-0"):
+        return datetime.timedelta(0)
+    if not _GO_DURATION.fullmatch(text):
+        raise ValueError(f'time: invalid duration "{text}"')
+    sign = -1 if text.startswith("-") else 1
+    micros = sum(
+        float(number) * _GO_UNITS[unit]
+        for number, unit in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
+    )
+    return datetime.timedelta(microseconds=sign * micros)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, datetime.timedelta):
+        return celtypes.DurationType(value)
+    try:
+        return celtypes.DurationType(parse_go_duration(str(value)))
+    except ValueError as error:
+        return CELEvalError(str(error), ValueError, None)
+
+
+# --- a subset of the Kubernetes CEL libraries (strings, lists, regex) ---
+
+
+def _index_of(haystack: Any, needle: Any) -> Any:
+    if isinstance(haystack, str):
+        return celtypes.IntType(haystack.find(needle))
+    return celtypes.IntType(next((i for i, x in enumerate(haystack) if x == needle), -1))
+
+
+def _last_index_of(haystack: Any, needle: Any) -> Any:
+    if isinstance(haystack, str):
+        return celtypes.IntType(haystack.rfind(needle))
+    matches = [index for index, item in enumerate(haystack) if item == needle]
+    return celtypes.IntType(matches[-1] if matches else -1)
+
+
+def _find_all(text: Any, pattern: Any, limit: Any = -1) -> Any:
+    found = [celtypes.StringType(match.group(0)) for match in re.finditer(pattern, text)]
+    return celtypes.ListType(found if limit < 0 else found[:limit])
+
+
+def _find(text: Any, pattern: Any) -> Any:
+    match = re.search(pattern, text)
+    return celtypes.StringType(match.group(0) if match else "")
+
+
+_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    "duration": _duration,
+    "lowerAscii": lambda s: celtypes.StringType(s.lower()),
+    "upperAscii": lambda s: celtypes.StringType(s.upper()),
+    "trim": lambda s: celtypes.StringType(s.strip()),
+    "replace": lambda s, old, new, n=-1: celtypes.StringType(s.replace(old, new, n)),
+    "split": lambda s, sep, n=-1: celtypes.ListType(
+        [celtypes.StringType(part) for part in s.split(sep, n - 1 if n > 0 else -1)]
+    ),
+    "join": lambda items, sep="": celtypes.StringType(sep.join(items)),
+    "substring": lambda s, start, end=None: celtypes.StringType(s[start:end]),
+    "charAt": lambda s, index: celtypes.StringType(s[index : index + 1]),
+    "indexOf": _index_of,
+    "lastIndexOf": _last_index_of,
+    "isSorted": lambda items: celtypes.BoolType(list(items) == sorted(items)),
+    "sum": lambda items: sum(items, celtypes.IntType(0)) if items else celtypes.IntType(0),
+    "min": lambda items: min(items),
+    "max": lambda items: max(items),
+    "find": _find,
+    "findAll": _find_all,
+}
+
+_ENVIRONMENT: Final = celpy.Environment()
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(expression: str) -> tuple[Any, lark.Tree[Any] | None, str | None]:
+    """(runner, ast, error): compiled once per rule text, errors included."""
+    try:
+        ast = _ENVIRONMENT.compile(expression)
+    except Exception as error:  # celpy raises lark and its own errors; any is a bad rule
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        return None, None, f"compilation failed: ERROR: <input>: Syntax error: {first_line}"
+    return _ENVIRONMENT.program(ast, functions=_FUNCTIONS), ast, None
+
+
+def compile_error(expression: str) -> str | None:
+    """Why `expression` does not compile, or None; for checking CRDs when they are created."""
+    return _compile(expression)[2]
+
+
+def uses_old_self(expression: str) -> bool:
+    """Whether the rule is a transition rule (mentions `oldSelf`)."""
+    ast = _compile(expression)[1]
+    if ast is None:
+        return False
+    return any(ast.scan_values(lambda token: isinstance(token, lark.Token) and token == "oldSelf"))
+
+
+# --- JSON <-> CEL ---
+
+
+def to_cel(value: Any, schema: Mapping[str, Any] | None = None) -> Any:
+    """Converts a JSON value to CEL as the apiextensions server types it from its schema."""
+    schema = schema or {}
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    if isinstance(value, int | float):
+        if schema.get("type") == "number" or (isinstance(value, float) and not value.is_integer()):
+            return celtypes.DoubleType(value)
+        if isinstance(value, float) and schema.get("type") != "integer":
+            return celtypes.DoubleType(value)
+        return celtypes.IntType(int(value))
+    if isinstance(value, str):
+        return _string_to_cel(value, schema.get("format"))
+    if isinstance(value, list):
+        items = schema.get("items") or {}
+        return celtypes.ListType([to_cel(item, items) for item in value])
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and not properties:
+            return celtypes.MapType(
+                {celtypes.StringType(key): to_cel(item, extra) for key, item in value.items()}
+            )
+        return celtypes.MapType(
+            {
+                celtypes.StringType(escape_property_name(key)): to_cel(item, properties.get(key))
+                for key, item in value.items()
+            }
+        )
+    raise CelError(f"not a JSON value: {type(value).__name__}")
+
+
+def _string_to_cel(value: str, fmt: Any) -> Any:
+    # A value that does not parse stays a string; the schema check reports the format error.
+    try:
+        if fmt in ("date-time", "date"):
+            text = value if fmt == "date-time" else value + "T00:00:00Z"
+            parsed = datetime.datetime.fromisoformat(text.replace("z", "Z"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=datetime.UTC)
+            return celtypes.TimestampType(parsed)
+        if fmt == "duration":
+            return celtypes.DurationType(parse_go_duration(value))
+        if fmt == "byte":
+            return celtypes.BytesType(base64.b64decode(value, validate=True))
+    except (ValueError, binascii.Error):
+        pass
+    return celtypes.StringType(value)
+
+
+def from_cel(value: Any) -> Any:
+    """Converts a CEL result back to JSON (timestamps as RFC 3339, durations as "Ns")."""
+    if value is None or isinstance(value, celtypes.NullType):
+        return None
+    if isinstance(value, celtypes.BoolType | bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, datetime.timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, list):
+        return [from_cel(item) for item in value]
+    if isinstance(value, dict):
+        return {from_cel(key): from_cel(item) for key, item in value.items()}
+    raise CelError(f"no JSON form for CEL value {value!r}")
+
+
+def _error_message(error: BaseException) -> str:
+    if isinstance(error, CELEvalError) and error.args:
+        message = str(error.args[0])
+        missing = re.fullmatch(r"no such member in mapping: '(.*)'", message)
+        if missing:
+            return f"no such key: {missing.group(1)}"
+        return message
+    return str(error) or type(error).__name__
+
+
+def evaluate(
+    expression: str,
+    variables: Mapping[str, Any],
+    *,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Any:
+    """Evaluates `expression` over JSON `variables` (typed by `schemas`); JSON result.
+
+    Raises CelError with the message the real server would quote.
+    """
+    runner, _, error = _compile(expression)
+    if error is not None:
+        raise CelError(error)
+    schemas = schemas or {}
+    activation = {name: to_cel(value, schemas.get(name)) for name, value in variables.items()}
+    try:
+        result = runner.evaluate(activation)
+    except Exception as failure:  # celpy lets Python errors of its builtins escape
+        raise CelError(_error_message(failure)) from failure
+    if isinstance(result, CELEvalError):
+        raise CelError(_error_message(result))
+    return from_cel(result)
+
+
+_REASONS: Final = frozenset(
+    {"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"}
+)
+MISSING: Final = object()
+
+
+def _normalize_field_path(field_path: str) -> str:
+    """`.spec.hosts['a.b']` -> `spec.hosts[a.b]`, as field.Path prints it."""
+    parts = re.findall(r"\.([^.\[]+)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]", field_path)
+    text = ""
+    for name, key, index in parts:
+        if name:
+            text += ("." if text else "") + name
+        else:
+            text += f"[{key or index}]"
+    return text
+
+
+def check_rule(
+    rule: Mapping[str, Any],
+    value: Any,
+    *,
+    schema: Mapping[str, Any],
+    old_value: Any = MISSING,
+) -> Violation | None:
+    """Judges one `x-kubernetes-validations` entry at a present node, or None if it holds.
+
+    A transition rule (one using `oldSelf`) holds trivially when there is no old value.
+    """
+    expression = str(rule.get("rule", ""))
+    rule_text = str(rule.get("message") or "").strip() or expression.strip()
+    variables = {"self": value}
+    if uses_old_self(expression):
+        if old_value is MISSING:
+            return None
+        variables["oldSelf"] = old_value
+    try:
+        result = evaluate(expression, variables, schemas={"self": schema, "oldSelf": schema})
+    except CelError as error:
+        if str(error).startswith("compilation failed"):
+            return Violation("FieldValueInvalid", f"{error} for rule: {rule_text}")
+        return Violation("FieldValueInvalid", f"{error} evaluating rule: {rule_text}")
+    if result is True:
+        return None
+    message = str(rule.get("message") or "").strip() or f"failed rule: {rule_text}"
+    if rule.get("messageExpression"):
+        message = (
+            _message_from_expression(str(rule["messageExpression"]), variables, schema) or message
+        )
+    reason = str(rule.get("reason") or "FieldValueInvalid")
+    return Violation(
+        reason if reason in _REASONS else "FieldValueInvalid",
+        message,
+        _normalize_field_path(str(rule.get("fieldPath") or "")),
+    )
+
+
+def _message_from_expression(
+    expression: str, variables: Mapping[str, Any], schema: Mapping[str, Any]
+) -> str | None:
+    # As the real server: an expression that errs or yields no usable one-line string
+    # falls back to the rule's static message.
+    try:
+        message = evaluate(expression, variables, schemas={"self": schema, "oldSelf": schema})
+    except CelError:
+        return None
+    if not isinstance(message, str) or not message.strip() or "\n" in message:
+        return None
+    return message.strip()
