@@ -32,6 +32,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "certmgr.testing.dev_pebble",
         "run Pebble and challtestsrv on free ports until interrupted",
     ),
+    (
+        ("dev", "cluster"),
+        "certmgr.testing.dev_cluster",
+        "run the Kubernetes API simulator and write its kubeconfig",
+    ),
 ]
 
 GROUPS: dict[str, str] = {

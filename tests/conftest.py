@@ -1,3 +1,6 @@
 """Suite-wide pytest configuration. Fixture plugins shipped in certmgr.testing are listed here."""
 
-pytest_plugins: list[str] = ["certmgr.testing.pebble_fixtures"]
+pytest_plugins: list[str] = [
+    "certmgr.testing.pebble_fixtures",
+    "certmgr.testing.apiserver.fixtures",
+]

@@ -1,0 +1,51 @@
+"""Request accounting: how many API calls each (verb, resource, user) made.
+
+Owns the counters tests and benchmarks read ("API calls per issuance"). Resources
+are plural names with an optional subresource (``certificates/status``). Thread-safe,
+because tests read it from another thread than the simulator's. It must not decide
+anything about the requests it counts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+CountKey = tuple[str, str, str]  # (verb, resource, user)
+
+
+class RequestCounts:
+    def __init__(self) -> None:
+        self._counts: Counter[CountKey] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, verb: str, resource: str, user: str) -> None:
+        with self._lock:
+            self._counts[(verb, resource, user)] += 1
+
+    def count(
+        self, *, verb: str | None = None, resource: str | None = None, user: str | None = None
+    ) -> int:
+        """Sum of the counts matching every given field."""
+        with self._lock:
+            items = list(self._counts.items())
+        return sum(
+            n
+            for (v, r, u), n in items
+            if (verb is None or v == verb)
+            and (resource is None or r == resource)
+            and (user is None or u == user)
+        )
+
+    def snapshot(self) -> dict[CountKey, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())

@@ -1,0 +1,267 @@
+"""What the API server does to an object between the request body and storage.
+
+Owns the per-request checks and defaults a real kube-apiserver applies before
+storing: the kind and namespace agree with the URL, names are valid, system metadata
+cannot be set by clients, status is reset or kept according to the status
+subresource, generation moves only on spec changes, Secret data is base64, and custom
+resources pass their CRD's schema. It must not store anything or raise anything but
+``StatusError``; the pure schema checks live in ``schema.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import re
+from typing import Any
+
+from certmgr.testing.apiserver import errors
+from certmgr.testing.apiserver.resources import ResourceType
+from certmgr.testing.apiserver.store import Obj, Store
+
+_SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, Any]:
+    return {"reason": reason, "message": message, "field": field}
+
+
+def _require_object(body: Any) -> Obj:
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of the request must be a JSON object")
+    if not isinstance(body.get("metadata", {}), dict):
+        raise errors.bad_request("metadata must be an object")
+    return body
+
+
+def _check_kind(rtype: ResourceType, body: Obj) -> None:
+    kind = body.get("kind")
+    if kind and kind != rtype.kind:
+        raise errors.bad_request(
+            f"the kind of the object ({kind}) does not match the resource ({rtype.kind})"
+        )
+    api_version = body.get("apiVersion")
+    if api_version and api_version != rtype.api_version:
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected "
+            f"API version ({rtype.api_version})"
+        )
+    body["kind"] = rtype.kind
+    body["apiVersion"] = rtype.api_version
+
+
+def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
+    from certmgr.testing.apiserver import names
+
+    causes = []
+    name = meta.get("name") or ""
+    if not name and not meta.get("generateName"):
+        causes.append(
+            _cause(
+                "metadata.name",
+                "Required value: name or generateName is required",
+                "FieldValueRequired",
+            )
+        )
+    elif name:
+        for problem in names.validate_name(name):
+            causes.append(_cause("metadata.name", f'Invalid value: "{name}": {problem}'))
+    for key, value in (meta.get("labels") or {}).items():
+        if not isinstance(value, str):
+            causes.append(_cause(f"metadata.labels.{key}", "Invalid value: must be a string"))
+            continue
+        for problem in _label_problems(key, value):
+            causes.append(_cause("metadata.labels", f'Invalid value: "{value}": {problem}'))
+    for key, value in (meta.get("annotations") or {}).items():
+        if not isinstance(value, str):
+            causes.append(_cause(f"metadata.annotations.{key}", "Invalid value: must be a string"))
+    return causes
+
+
+def _label_problems(key: str, value: str) -> list[str]:
+    from certmgr.testing.apiserver import names
+
+    checker = getattr(names, "validate_label_value", None)
+    if checker is None:
+        return []
+    found: list[str] = list(checker(value))
+    key_checker = getattr(names, "validate_label_key", None)
+    if key_checker is not None:
+        found.extend(key_checker(key))
+    return found
+
+
+def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any) -> Obj:
+    """A validated, defaulted copy of a create body, ready for ``Store.create``."""
+    obj = copy.deepcopy(_require_object(body))
+    _check_kind(rtype, obj)
+    meta = obj.setdefault("metadata", {})
+    for name in (*_SYSTEM_FIELDS, "resourceVersion", "generation", "managedFields"):
+        meta.pop(name, None)
+    if rtype.namespaced:
+        given = meta.get("namespace")
+        if given and given != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match "
+                "the namespace sent on the request"
+            )
+        meta["namespace"] = namespace
+        _check_namespace_open(store, namespace)
+    else:
+        meta.pop("namespace", None)
+    causes = _validate_names(rtype, meta)
+    if rtype.status_subresource and rtype.is_custom:
+        obj.pop("status", None)
+    obj, more = _by_kind(rtype, obj, None)
+    causes.extend(more)
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, meta.get("name", ""), causes)
+    return obj
+
+
+def _check_namespace_open(store: Store, namespace: str) -> None:
+    from certmgr.testing.apiserver.resources import NAMESPACES
+
+    ns = store.table(NAMESPACES).objects.get(("", namespace))
+    if ns is None:
+        raise errors.not_found("namespaces", "", namespace)
+    if ns["metadata"].get("deletionTimestamp"):
+        raise errors.forbidden(
+            f"unable to create new content in namespace {namespace} because it is being terminated",
+            resource="namespaces",
+            name=namespace,
+        )
+
+
+def prepare_update(
+    rtype: ResourceType, old: Obj, body: Any, *, subresource: str = "", name: str = ""
+) -> Obj:
+    """The object to store for an update of ``old`` (PUT or PATCH result)."""
+    obj = copy.deepcopy(_require_object(body))
+    _check_kind(rtype, obj)
+    meta = obj.setdefault("metadata", {})
+    old_meta = old["metadata"]
+    if meta.get("name", old_meta["name"]) != old_meta["name"] or (
+        name and name != old_meta["name"]
+    ):
+        raise errors.bad_request("the name of the object does not match the name on the URL")
+    wanted_rv = meta.get("resourceVersion")
+    if wanted_rv and wanted_rv != old_meta["resourceVersion"]:
+        raise errors.conflict(
+            rtype.plural,
+            rtype.group,
+            old_meta["name"],
+            errors.MODIFIED,
+        )
+    if subresource == "status":
+        # /status writes only status; everything else comes from the stored object.
+        new = (
+            {**old, "status": obj["status"]}
+            if "status" in obj
+            else {k: v for k, v in old.items() if k != "status"}
+        )
+        new["metadata"] = dict(old_meta)
+        return new
+    for field in (*_SYSTEM_FIELDS, "generation", "namespace", "name"):
+        if field in old_meta:
+            meta[field] = old_meta[field]
+        else:
+            meta.pop(field, None)
+    meta.pop("managedFields", None)
+    if rtype.status_subresource:
+        if "status" in old:
+            obj["status"] = old["status"]
+        else:
+            obj.pop("status", None)
+    causes = _validate_names(rtype, meta)
+    obj, more = _by_kind(rtype, obj, old)
+    causes.extend(more)
+    if causes:
+        raise errors.invalid(rtype.kind, rtype.group, old_meta["name"], causes)
+    if _spec_of(rtype, obj) != _spec_of(rtype, old):
+        meta["generation"] = int(old_meta.get("generation", 1)) + 1
+    return obj
+
+
+def _spec_of(rtype: ResourceType, obj: Obj) -> Obj:
+    ignored = {"metadata", "status"} if rtype.status_subresource else {"metadata"}
+    return {k: v for k, v in obj.items() if k not in ignored}
+
+
+def _by_kind(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[dict[str, Any]]]:
+    if rtype.is_custom:
+        return _custom(rtype, obj, old)
+    if rtype.group == "" and rtype.kind == "Secret":
+        return obj, _secret(obj, old)
+    if rtype.group == "" and rtype.kind == "Namespace" and old is None:
+        obj["spec"] = {"finalizers": ["kubernetes"]}
+        obj["status"] = {"phase": "Active"}
+    elif rtype.group == "" and rtype.kind == "Pod" and old is None:
+        obj["status"] = {"phase": "Pending"}
+    elif rtype.kind in ("Service", "Ingress") and old is None:
+        obj["status"] = {"loadBalancer": {}}
+    elif rtype.kind == "CustomResourceDefinition":
+        _crd_status(obj)
+    return obj, []
+
+
+def _custom(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[dict[str, Any]]]:
+    from certmgr.testing.apiserver import schema
+
+    assert rtype.schema is not None
+    if not rtype.schema:
+        return obj, []
+    meta = obj["metadata"]
+    body = {k: v for k, v in obj.items() if k != "metadata"}
+    old_body = None if old is None else {k: v for k, v in old.items() if k != "metadata"}
+    admitted, causes = schema.admit(rtype.schema, body, old=old_body)
+    admitted = {**admitted, "metadata": meta, "apiVersion": obj["apiVersion"], "kind": obj["kind"]}
+    return admitted, [c.to_json() for c in causes]
+
+
+def _secret(obj: Obj, old: Obj | None) -> list[dict[str, Any]]:
+    causes = []
+    data = obj.get("data") or {}
+    if not isinstance(data, dict):
+        return [_cause("data", "Invalid value: must be an object")]
+    for key, value in data.items():
+        if not _CONFIG_KEY.match(key):
+            causes.append(
+                _cause(
+                    f"data[{key}]",
+                    f'Invalid value: "{key}": a valid config key must consist of '
+                    "alphanumeric characters, '-', '_' or '.'",
+                )
+            )
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            causes.append(_cause(f"data[{key}]", "Invalid value: illegal base64 data"))
+    for key, value in (obj.pop("stringData", None) or {}).items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data:
+        obj["data"] = data
+    obj.setdefault("type", "Opaque")
+    if old is not None and old.get("type", "Opaque") != obj["type"]:
+        causes.append(_cause("type", "Invalid value: field is immutable"))
+    if obj["type"] == "kubernetes.io/tls":
+        for key in ("tls.crt", "tls.key"):
+            if key not in data:
+                causes.append(_cause(f"data[{key}]", "Required value", "FieldValueRequired"))
+    return causes
+
+
+def _crd_status(obj: Obj) -> None:
+    spec = obj.get("spec", {})
+    now = obj["metadata"].get("creationTimestamp") or ""
+    condition = {"status": "True", "lastTransitionTime": now, "reason": "", "message": ""}
+    obj["status"] = {
+        "acceptedNames": spec.get("names", {}),
+        "conditions": [
+            {**condition, "type": "NamesAccepted", "reason": "NoConflicts"},
+            {**condition, "type": "Established", "reason": "InitialNamesAccepted"},
+        ],
+        "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage")],
+    }

@@ -1,0 +1,89 @@
+"""Discovery documents: ``/api``, ``/apis``, ``/api/v1``, ``/apis/G/V`` and ``/version``.
+
+Owns what clients such as kubectl learn about served resources (names, kinds,
+scopes, verbs, short names, subresources). Only the legacy (unaggregated) JSON form
+is served, which kubectl falls back to. It must not serve objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from certmgr.testing.apiserver.resources import ALL_VERBS, Catalogue
+
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-certmgr-simulator",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+def core_versions(server_address: str) -> dict[str, Any]:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": entries, "preferredVersion": entries[0]}
+
+
+def group_list(catalogue: Catalogue) -> dict[str, Any]:
+    groups = [_group(g, vs) for g, vs in catalogue.group_versions().items() if g]
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def group(catalogue: Catalogue, name: str) -> dict[str, Any] | None:
+    versions = catalogue.group_versions().get(name)
+    if not versions or not name:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
+
+
+def resource_list(catalogue: Catalogue, group_name: str, version: str) -> dict[str, Any] | None:
+    resources: list[dict[str, Any]] = []
+    for rtype in catalogue:
+        if rtype.group != group_name or rtype.version != version:
+            continue
+        entry: dict[str, Any] = {
+            "name": rtype.plural,
+            "singularName": rtype.singular,
+            "namespaced": rtype.namespaced,
+            "kind": rtype.kind,
+            "verbs": list(ALL_VERBS),
+        }
+        if rtype.short_names:
+            entry["shortNames"] = list(rtype.short_names)
+        if rtype.categories:
+            entry["categories"] = list(rtype.categories)
+        resources.append(entry)
+        if rtype.status_subresource:
+            resources.append(
+                {
+                    "name": f"{rtype.plural}/status",
+                    "singularName": "",
+                    "namespaced": rtype.namespaced,
+                    "kind": rtype.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    if not resources:
+        return None
+    group_version = f"{group_name}/{version}" if group_name else version
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }

@@ -1,0 +1,393 @@
+"""The REST verbs over HTTP: one aiohttp handler that routes, authorizes and answers.
+
+Owns request decoding (JSON bodies, patch media types, DeleteOptions, list and watch
+query parameters, the metadata-only Accept headers), the order of checks a request
+passes (faults, authentication, authorization, accounting) and the JSON answers
+(created objects with 201, ``kind: Status`` errors). It must not hold state of its
+own; storage, deletion, admission and watching live in their modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from certmgr.testing.apiserver import admission, discovery, errors, watching
+from certmgr.testing.apiserver.accounting import RequestCounts
+from certmgr.testing.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
+from certmgr.testing.apiserver.collecting import Collector
+from certmgr.testing.apiserver.faults import Faults
+from certmgr.testing.apiserver.routing import Target, resolve
+from certmgr.testing.apiserver.store import Obj, Store
+
+JSON = "application/json"
+_DISCOVERY_PREFIXES = ("/api", "/apis", "/version", "/openapi", "/healthz", "/readyz", "/livez")
+
+
+def _json_response(body: Any, *, status: int = 200) -> web.Response:
+    return web.Response(body=watching.encode(body), status=status, content_type=JSON)
+
+
+def error_response(exc: errors.StatusError) -> web.Response:
+    response = _json_response(exc.status, status=exc.code)
+    response.headers.update(exc.headers)
+    return response
+
+
+@dataclass
+class Api:
+    """Everything a request may touch; the simulator builds one per server."""
+
+    store: Store
+    collector: Collector
+    authn: Authenticator
+    authz: Authorizer
+    faults: Faults
+    counts: RequestCounts
+    bookmark_interval: float = 1.0
+    server_address: str = ""
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except errors.StatusError as exc:
+            return error_response(exc)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        user = self.authn.authenticate(request.headers.get("Authorization"))
+        query = request.rel_url.query
+        watch = query.get("watch", "") in ("true", "1")
+        target = resolve(self.store.catalogue, request.method, request.path, watch=watch)
+        if target is None:
+            return self._non_resource(request)
+        resource = (
+            f"{target.rtype.plural}/{target.subresource}"
+            if target.subresource
+            else target.rtype.plural
+        )
+        self.counts.record(target.verb, resource, user.name)
+        await self._inject(target.verb, user)
+        self.authz.check(
+            user,
+            RequestAttributes(
+                verb=target.verb,
+                api_group=target.rtype.group,
+                resource=target.rtype.plural,
+                subresource=target.subresource,
+                namespace=target.namespace,
+                name=target.name,
+            ),
+        )
+        if query.get("dryRun"):
+            raise errors.bad_request("dryRun is not supported by the certmgr API simulator")
+        verb = target.verb
+        if verb == "get":
+            return self._get(request, target)
+        if verb in ("list", "watch"):
+            return await self._collection(request, target, watch=verb == "watch")
+        if verb == "create":
+            return await self._create(request, target)
+        if verb == "update":
+            return await self._update(request, target)
+        if verb == "patch":
+            return await self._patch(request, target, user)
+        if verb == "delete":
+            return await self._delete(request, target)
+        return await self._delete_collection(request, target)
+
+    async def _inject(self, verb: str, user: UserInfo) -> None:
+        faults = self.faults
+        if not faults.applies_to(user.name):
+            return
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        failure = faults.failure_for(verb, user.name)
+        if failure is not None:
+            raise failure
+
+    # -- discovery -----------------------------------------------------------------------
+
+    def _non_resource(self, request: web.Request) -> web.Response:
+        parts = [p for p in request.path.split("/") if p]
+        catalogue = self.store.catalogue
+        body: Any = None
+        if request.method != "GET":
+            raise errors.method_not_allowed()
+        if parts == ["api"]:
+            body = discovery.core_versions(self.server_address)
+        elif parts == ["apis"]:
+            body = discovery.group_list(catalogue)
+        elif len(parts) == 2 and parts[0] == "api":
+            body = discovery.resource_list(catalogue, "", parts[1])
+        elif len(parts) == 2 and parts[0] == "apis":
+            body = discovery.group(catalogue, parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            body = discovery.resource_list(catalogue, parts[1], parts[2])
+        elif parts == ["version"]:
+            body = discovery.VERSION
+        elif parts and parts[0] in ("healthz", "readyz", "livez"):
+            return web.Response(text="ok")
+        if body is None:
+            raise errors.path_not_found()
+        return _json_response(body)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _get(self, request: web.Request, target: Target) -> web.Response:
+        obj = self.store.get(target.rtype, target.namespace, target.name)
+        metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+        return _json_response(watching.as_served(target.rtype, obj, metadata_only=metadata_only))
+
+    async def _collection(
+        self, request: web.Request, target: Target, *, watch: bool
+    ) -> web.StreamResponse:
+        query = request.rel_url.query
+        matches = _matcher(target, query.get("labelSelector", ""), query.get("fieldSelector", ""))
+        metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+        if watch:
+            timeout = query.get("timeoutSeconds")
+            spec = watching.WatchRequest(
+                rtype=target.rtype,
+                matches=matches,
+                since=query.get("resourceVersion"),
+                bookmarks=query.get("allowWatchBookmarks", "") in ("true", "1"),
+                timeout=float(timeout) if timeout else None,
+                metadata_only=metadata_only,
+            )
+            limits = watching.StreamLimits(
+                bookmark_interval=self.bookmark_interval,
+                cut_after_events=self.faults.watch_cut_after_events,
+                cut_after_seconds=self.faults.watch_cut_after_seconds,
+            )
+            return await watching.serve_watch(
+                request, store=self.store, watch=spec, limits=limits, closing=self.closing
+            )
+        return self._list(target, query, matches, metadata_only=metadata_only)
+
+    def _list(
+        self, target: Target, query: Any, matches: watching.Matcher, *, metadata_only: bool
+    ) -> web.Response:
+        rtype = target.rtype
+        table = self.store.table(rtype)
+        limit = _int_param(query, "limit")
+        start: tuple[str, str] | None = None
+        if query.get("continue"):
+            start = _decode_continue(query["continue"])
+        keys = sorted(table.objects)
+        items: list[Obj] = []
+        next_key: tuple[str, str] | None = None
+        prev: tuple[str, str] | None = None
+        objects = table.objects
+        for key in keys:
+            if start is not None and key <= start:
+                continue
+            if target.namespace and key[0] != target.namespace:
+                continue
+            obj = objects[key]
+            if not matches(obj):
+                continue
+            if limit and len(items) >= limit:
+                next_key = prev
+                break
+            items.append(watching.as_served(rtype, obj, metadata_only=metadata_only))
+            prev = key
+        meta: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+        if next_key is not None:
+            meta["continue"] = _encode_continue(next_key)
+        if metadata_only:
+            kind, api_version = "PartialObjectMetadataList", "meta.k8s.io/v1"
+        else:
+            kind, api_version = f"{rtype.kind}List", rtype.api_version
+        return _json_response(
+            {"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items}
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request, target: Target) -> web.Response:
+        body = await _read_json(request)
+        obj = admission.prepare_create(self.store, target.rtype, target.namespace, body)
+        created = self.store.create(target.rtype, obj)
+        return _json_response(
+            watching.as_served(target.rtype, created, metadata_only=False), status=201
+        )
+
+    def _write(self, target: Target, body: Any) -> Obj:
+        old = self.store.get(target.rtype, target.namespace, target.name)
+        new = admission.prepare_update(
+            target.rtype, old, body, subresource=target.subresource, name=target.name
+        )
+        return self.store.replace(target.rtype, old, new)
+
+    async def _update(self, request: web.Request, target: Target) -> web.Response:
+        body = await _read_json(request)
+        stored = self._write(target, body)
+        return _json_response(watching.as_served(target.rtype, stored, metadata_only=False))
+
+    async def _patch(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
+        from certmgr.testing.apiserver import patching
+
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        raw = await request.read()
+        rtype = target.rtype
+        if content_type == "application/apply-patch+yaml":
+            return self._apply(request, target, raw)
+        try:
+            patch = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise errors.bad_request(f"error decoding patch: {exc}") from None
+        old = self.store.get(rtype, target.namespace, target.name)
+        try:
+            if content_type == "application/merge-patch+json":
+                patched = patching.merge_patch(old, patch)
+            elif content_type == "application/json-patch+json":
+                patched = patching.json_patch(old, patch)
+            elif content_type == "application/strategic-merge-patch+json" and not rtype.is_custom:
+                patched = patching.strategic_merge_patch(old, patch, rtype.kind)
+            else:
+                raise errors.unsupported_media_type(content_type)
+        except patching.PatchError as exc:
+            raise errors.StatusError(errors.status_body(422, "Invalid", str(exc))) from None
+        stored = self._write(target, patched)
+        return _json_response(watching.as_served(rtype, stored, metadata_only=False))
+
+    def _apply(self, request: web.Request, target: Target, raw: bytes) -> web.Response:
+        """Server-side apply, approximated as create-or-merge-patch (no managedFields)."""
+        from certmgr.testing.apiserver import patching
+
+        if not request.rel_url.query.get("fieldManager"):
+            raise errors.bad_request("PATCH with apply requires a fieldManager")
+        try:
+            patch = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        rtype = target.rtype
+        table = self.store.table(rtype)
+        old = table.objects.get((target.namespace, target.name))
+        if old is None:
+            obj = admission.prepare_create(self.store, rtype, target.namespace, patch)
+            return _json_response(self.store.create(rtype, obj), status=201)
+        stored = self._write(target, patching.merge_patch(old, patch))
+        return _json_response(watching.as_served(rtype, stored, metadata_only=False))
+
+    async def _delete(self, request: web.Request, target: Target) -> web.Response:
+        options = await _delete_options(request)
+        rtype = target.rtype
+        obj, gone = self.collector.delete(
+            rtype,
+            target.namespace,
+            target.name,
+            propagation=options.get("propagationPolicy"),
+            preconditions=options.get("preconditions"),
+        )
+        if gone and rtype.kind != "Pod":
+            meta = obj["metadata"]
+            return _json_response(
+                errors.success_body(
+                    name=meta["name"], group=rtype.group, kind=rtype.plural, uid=meta["uid"]
+                )
+            )
+        return _json_response(watching.as_served(rtype, obj, metadata_only=False))
+
+    async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
+        options = await _delete_options(request)
+        query = request.rel_url.query
+        matches = _matcher(target, query.get("labelSelector", ""), query.get("fieldSelector", ""))
+        rtype = target.rtype
+        for (namespace, name), obj in list(self.store.table(rtype).objects.items()):
+            if target.namespace and namespace != target.namespace:
+                continue
+            if matches(obj):
+                self.collector.delete(
+                    rtype, namespace, name, propagation=options.get("propagationPolicy")
+                )
+        return _json_response(
+            {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": rtype.api_version,
+                "metadata": {},
+                "items": [],
+            }
+        )
+
+
+def _matcher(target: Target, label_text: str, field_text: str) -> watching.Matcher:
+    namespace = target.namespace
+    label_selector = field_selector = None
+    if label_text or field_text:
+        from certmgr.testing.apiserver import selectors
+
+        try:
+            if label_text:
+                label_selector = selectors.parse_label_selector(label_text)
+            if field_text:
+                field_selector = selectors.parse_field_selector(field_text)
+        except selectors.SelectorError as exc:
+            raise errors.bad_request(str(exc)) from None
+
+    def matches(obj: Obj) -> bool:
+        meta = obj["metadata"]
+        if namespace and meta.get("namespace") != namespace:
+            return False
+        if label_selector is not None and not label_selector.matches(meta.get("labels") or {}):
+            return False
+        return field_selector is None or field_selector.matches(obj)
+
+    return matches
+
+
+def _int_param(query: Any, name: str) -> int:
+    text = query.get(name)
+    if not text:
+        return 0
+    try:
+        return max(0, int(text))
+    except ValueError:
+        raise errors.bad_request(f"invalid {name}: {text}") from None
+
+
+def _encode_continue(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(
+        json.dumps({"v": "meta.k8s.io/v1", "k": list(key)}).encode()
+    ).decode()
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))["k"]
+        return (str(key[0]), str(key[1]))
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        raise errors.bad_request("continue key is not valid") from None
+
+
+async def _read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    content_type = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+    try:
+        if content_type in ("application/yaml", "application/x-yaml"):
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"error decoding request body: {exc}") from None
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    options: dict[str, Any] = {}
+    if raw.strip():
+        try:
+            options = dict(json.loads(raw) or {})
+        except (ValueError, TypeError):
+            raise errors.bad_request("error decoding DeleteOptions") from None
+    policy = request.rel_url.query.get("propagationPolicy")
+    if policy:
+        options["propagationPolicy"] = policy
+    return options

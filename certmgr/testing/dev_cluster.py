@@ -1,0 +1,54 @@
+"""``certmgr dev cluster``: run the Kubernetes API simulator until interrupted.
+
+Owns the command-line face of the simulator for the local demo: it starts the
+server, writes its kubeconfig, optionally installs CRDs and prints where to point
+kubectl. It must not add behaviour the in-process ``Simulator`` lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from certmgr.testing.apiserver import Simulator
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=Path(".certmgr/kubeconfig"),
+        help="where to write the kubeconfig (default: .certmgr/kubeconfig)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="listen port (default: a free one)")
+    parser.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        default=[],
+        help="a CRD YAML file or a directory of them to install (repeatable)",
+    )
+    parser.add_argument(
+        "--history-window", type=int, default=1000, help="watch events kept per resource"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    async with Simulator(port=args.port, history_window=args.history_window) as sim:
+        if args.crds:
+            sim.install_crds(args.crds)
+        path = sim.kubeconfig(args.kubeconfig)
+        print(f"API simulator listening on {sim.url}", flush=True)
+        print(f"kubeconfig written to {path}  (export KUBECONFIG={path.resolve()})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(args))
