@@ -1,0 +1,123 @@
+"""Health endpoints: readiness from the given checks, liveness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, Counter
+
+from certmgr.runtime.health import HealthServer
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[[HealthServer], Awaitable[Client]]
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[MakeClient]:
+    clients: list[Client] = []
+
+    async def make(server: HealthServer) -> Client:
+        client: Client = TestClient(TestServer(server.app()))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def broken() -> bool:
+    raise RuntimeError("check crashed")
+
+
+@pytest.mark.parametrize(
+    ("synced", "leading_or_standby", "status", "body_has"),
+    [
+        pytest.param(True, True, 200, "ok", id="ready"),
+        pytest.param(False, True, 503, "[-]caches-synced failed", id="caches-not-synced"),
+        pytest.param(True, False, 503, "[-]leader-election failed", id="election-lost"),
+    ],
+)
+async def test_readyz_follows_its_checks(
+    client_for: MakeClient,
+    synced: bool,
+    leading_or_standby: bool,
+    status: int,
+    body_has: str,
+) -> None:
+    server = HealthServer(
+        readiness={"caches-synced": lambda: synced, "leader-election": lambda: leading_or_standby}
+    )
+    client = await client_for(server)
+    response = await client.get("/readyz")
+    assert response.status == status
+    assert body_has in await response.text()
+
+
+async def test_readyz_changes_as_the_state_changes(
+    client_for: MakeClient,
+) -> None:
+    state = {"synced": False}
+    client = await client_for(HealthServer(readiness={"caches-synced": lambda: state["synced"]}))
+    assert (await client.get("/readyz")).status == 503
+    state["synced"] = True
+    assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_crashing_check_fails_instead_of_erroring(
+    client_for: MakeClient,
+) -> None:
+    client = await client_for(HealthServer(readiness={"broken": broken}))
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert "[-]broken failed" in await response.text()
+
+
+async def test_livez_and_verbose_listing(client_for: MakeClient) -> None:
+    client = await client_for(HealthServer(liveness={"loop": lambda: True}))
+    assert (await client.get("/livez")).status == 200
+    verbose = await client.get("/livez?verbose")
+    assert verbose.status == 200
+    assert "[+]loop ok" in await verbose.text()
+
+
+async def test_metrics_are_prometheus_text(client_for: MakeClient) -> None:
+    registry = CollectorRegistry()
+    Counter("certmgr_test_things_total", "Things.", registry=registry).inc(3)
+    client = await client_for(HealthServer(registry=registry))
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "certmgr_test_things_total 3.0" in await response.text()
+
+
+async def test_default_registry_has_the_runtime_metrics(
+    client_for: MakeClient,
+) -> None:
+    import certmgr.runtime.metrics  # noqa: F401  (registers the runtime's metrics)
+
+    client = await client_for(HealthServer())
+    text = await (await client.get("/metrics")).text()
+    assert "# TYPE certmgr_workqueue_depth gauge" in text
+    assert "# TYPE certmgr_leader_is_leader gauge" in text
+
+
+async def test_start_on_a_free_port_and_stop() -> None:
+    server = HealthServer(readiness={"x": lambda: True})
+    port = await server.start("127.0.0.1", 0)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            assert response.status == 200
+    finally:
+        await server.stop()
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://127.0.0.1:{port}/readyz")
