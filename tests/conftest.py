@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "certmgr.testing.pebble_fixtures",
     "certmgr.testing.apiserver.fixtures",
+    "certmgr.testing.dataplane.fixtures",
 ]

@@ -1,0 +1,173 @@
+"""The ingress controller of the data plane: HTTP (and HTTPS) listeners routing by Ingress.
+
+Owns :class:`IngressRouter`: it mirrors Ingresses, Services and Pods (and Secrets when
+HTTPS is on) from any API server through the ``KubeAPI`` protocol, and for every
+request picks the route (:mod:`routing`), the Service's endpoints (:mod:`endpoints`,
+round robin) and forwards (:mod:`proxying`). Answers as ingress-nginx would: 404 from
+the default backend when no rule matches, 503 when the Service or its endpoints are
+missing, 502/504 when the endpoint fails. It must not create or change any API object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+from types import TracebackType
+from typing import Final
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from certmgr.kube.protocol import KubeAPI
+from certmgr.kube.resources import INGRESSES, PODS, SECRETS, SERVICES
+from certmgr.testing.dataplane.endpoints import Endpoint, endpoints_for
+from certmgr.testing.dataplane.mirroring import Mirror
+from certmgr.testing.dataplane.proxying import error_page, forward, new_session
+from certmgr.testing.dataplane.routing import IngressClassFilter, RouteTable, tls_secret_for
+from certmgr.testing.dataplane.tls import SecretContexts
+
+DEFAULT_BACKEND_BODY: Final = "default backend - 404"
+_log = structlog.get_logger("dataplane")
+
+
+class IngressRouter:
+    """Listens on ``host:http_port`` (and ``host:https_port``); ``0`` picks a free port."""
+
+    def __init__(
+        self,
+        client: KubeAPI,
+        *,
+        http_port: int,
+        https_port: int | None = None,
+        host: str = "127.0.0.1",
+        ingress_class: str | None = "nginx",
+        watch_ingress_without_class: bool = True,
+    ) -> None:
+        self._client = client
+        self._host = host
+        self._ports = {"http": http_port, "https": https_port}
+        self._classes = IngressClassFilter(ingress_class, watch_ingress_without_class)
+        self._ingresses = Mirror(client, INGRESSES)
+        self._services = Mirror(client, SERVICES)
+        self._pods = Mirror(client, PODS)
+        self._secrets = Mirror(client, SECRETS) if https_port is not None else None
+        self._table = RouteTable()
+        self._table_version = -1
+        self._turns: dict[tuple[str, str, int | str], itertools.count[int]] = {}
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._contexts: SecretContexts | None = None
+        self.http_port = http_port
+        self.https_port = https_port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self._host}:{self.http_port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://{self._host}:{self.https_port}"
+
+    async def start(self) -> None:
+        """Load the mirrors, then listen; the router never serves from an unsynced view."""
+        try:
+            for mirror in self._mirrors():
+                await mirror.start()
+            self._session = new_session()
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            await self._runner.setup()
+            self.http_port = await self._listen(self._ports["http"] or 0, None)
+            https_port = self._ports["https"]
+            if https_port is not None:
+                self._contexts = SecretContexts()
+                context = self._contexts.server_context(self._context_for)
+                self.https_port = await self._listen(https_port, context)
+        except BaseException:
+            await self.stop()
+            raise
+        _log.info("dataplane_router_started", http=self.http_port, https=self.https_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        for mirror in self._mirrors():
+            await mirror.stop()
+        if self._contexts is not None:
+            self._contexts.close()
+            self._contexts = None
+
+    async def __aenter__(self) -> IngressRouter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def route_table(self) -> RouteTable:
+        """The current table, rebuilt only when an Ingress changed since the last request."""
+        if self._table_version != self._ingresses.version:
+            self._table_version = self._ingresses.version
+            self._table = RouteTable.build(self._ingresses.objects(), classes=self._classes)
+        return self._table
+
+    def endpoint_for(self, host: str, path: str) -> Endpoint | web.Response:
+        """Where a request goes, or the error page an ingress controller would answer."""
+        route = self.route_table().match(host, path)
+        if route is None:
+            return web.Response(status=404, text=DEFAULT_BACKEND_BODY)
+        backend = route.backend
+        if backend is None:
+            return error_page(503, "Service Temporarily Unavailable")
+        service = self._services.get(backend.namespace, backend.name)
+        if service is None:
+            return error_page(503, "Service Temporarily Unavailable")
+        pods = [p for p in self._pods.objects() if _in_namespace(p, backend.namespace)]
+        found = endpoints_for(service, backend.port, pods=pods)
+        if not found:
+            return error_page(503, "Service Temporarily Unavailable")
+        turn = self._turns.setdefault(
+            (backend.namespace, backend.name, backend.port), itertools.count()
+        )
+        return found[next(turn) % len(found)]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        chosen = self.endpoint_for(request.headers.get("Host", ""), request.path)
+        if isinstance(chosen, web.Response):
+            return chosen
+        assert self._session is not None  # handlers only run between start and stop
+        return await forward(request, chosen, session=self._session)
+
+    def _context_for(self, server_name: str) -> ssl.SSLContext | None:
+        if self._secrets is None or self._contexts is None:
+            return None
+        ref = tls_secret_for(self._ingresses.objects(), server_name, classes=self._classes)
+        secret = self._secrets.get(*ref) if ref else None
+        return self._contexts.for_secret(secret) if secret else None
+
+    async def _listen(self, port: int, context: ssl.SSLContext | None) -> int:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, host=self._host, port=port, ssl_context=context)
+        await site.start()
+        # The newest site's address comes last; with port 0 it is the only way to learn it.
+        return int(self._runner.addresses[-1][1])
+
+    def _mirrors(self) -> list[Mirror]:
+        mirrors = [self._ingresses, self._services, self._pods]
+        return mirrors + ([self._secrets] if self._secrets is not None else [])
+
+
+def _in_namespace(pod: dict[str, object], namespace: str) -> bool:
+    meta = pod.get("metadata")
+    return isinstance(meta, dict) and meta.get("namespace") == namespace

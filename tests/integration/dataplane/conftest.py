@@ -1,0 +1,24 @@
+"""Fixtures for the data plane tests: a client of the test's API server, an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from certmgr.kube.client import KubeClient
+
+
+@pytest.fixture
+async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    client = await KubeClient.connect(kubeconfig=str(kubeconfig))
+    async with client:
+        yield client
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(trust_env=False) as session:
+        yield session
