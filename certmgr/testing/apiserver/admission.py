@@ -14,9 +14,10 @@ import base64
 import binascii
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
-from certmgr.testing.apiserver import errors
+from certmgr.testing.apiserver import errors, names, schema
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -53,8 +54,6 @@ def _check_kind(rtype: ResourceType, body: Obj) -> None:
 
 
 def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
-    from certmgr.testing.apiserver import names
-
     causes = []
     name = meta.get("name") or ""
     if not name and not meta.get("generateName"):
@@ -66,7 +65,7 @@ def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
             )
         )
     elif name:
-        for problem in names.validate_name(name):
+        for problem in _name_checker(rtype)(name):
             causes.append(_cause("metadata.name", f'Invalid value: "{name}": {problem}'))
     for key, value in (meta.get("labels") or {}).items():
         if not isinstance(value, str):
@@ -80,9 +79,15 @@ def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
     return causes
 
 
-def _label_problems(key: str, value: str) -> list[str]:
-    from certmgr.testing.apiserver import names
+def _name_checker(rtype: ResourceType) -> Callable[[str], list[str]]:
+    if rtype.group == "" and rtype.kind == "Namespace":
+        return names.validate_dns_label
+    if rtype.group == "" and rtype.kind == "Service":
+        return names.validate_dns1035_label
+    return names.validate_name
 
+
+def _label_problems(key: str, value: str) -> list[str]:
     checker = getattr(names, "validate_label_value", None)
     if checker is None:
         return []
@@ -163,6 +168,10 @@ def prepare_update(
             else {k: v for k, v in old.items() if k != "status"}
         )
         new["metadata"] = dict(old_meta)
+        if rtype.is_custom:
+            new, causes = _custom(rtype, new, old)
+            if causes:
+                raise errors.invalid(rtype.kind, rtype.group, old_meta["name"], causes)
         return new
     for field in (*_SYSTEM_FIELDS, "generation", "namespace", "name"):
         if field in old_meta:
@@ -208,16 +217,12 @@ def _by_kind(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[
 
 
 def _custom(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[dict[str, Any]]]:
-    from certmgr.testing.apiserver import schema
-
     assert rtype.schema is not None
     if not rtype.schema:
         return obj, []
-    meta = obj["metadata"]
-    body = {k: v for k, v in obj.items() if k != "metadata"}
-    old_body = None if old is None else {k: v for k, v in old.items() if k != "metadata"}
-    admitted, causes = schema.admit(rtype.schema, body, old=old_body)
-    admitted = {**admitted, "metadata": meta, "apiVersion": obj["apiVersion"], "kind": obj["kind"]}
+    admitted, causes = schema.admit(rtype.schema, obj, old=old)
+    # Metadata is the server's business, never pruned by a CRD schema.
+    admitted["metadata"] = obj["metadata"]
     return admitted, [c.to_json() for c in causes]
 
 

@@ -87,3 +87,60 @@ def resource_list(catalogue: Catalogue, group_name: str, version: str) -> dict[s
         "groupVersion": group_version,
         "resources": resources,
     }
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"api/{version}" if not group else f"apis/{group}/{version}"
+
+
+def openapi_v3_index(catalogue: Catalogue) -> dict[str, Any]:
+    """``/openapi/v3``: one document per group-version, as kubectl's discovery expects."""
+    paths = {}
+    for group, versions in catalogue.group_versions().items():
+        for version in versions:
+            gv_path = _gv_path(group, version)
+            paths[gv_path] = {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={_HASH}"}
+    return {"paths": paths}
+
+
+# A fixed hash: kubectl caches documents by it, and ours are rebuilt on every request.
+_HASH = "0123456789ABCDEF"
+
+
+def openapi_v3_group_version(
+    catalogue: Catalogue, group_name: str, version: str
+) -> dict[str, Any] | None:
+    """Just enough OpenAPI for kubectl to know the server validates fields itself.
+
+    kubectl's query-param verifier looks for a PATCH operation tagged with the kind's
+    ``x-kubernetes-group-version-kind`` that accepts ``fieldValidation``; object
+    schemas are not published, so kubectl does no client-side schema validation.
+    """
+    paths: dict[str, Any] = {}
+    for rtype in catalogue:
+        if rtype.group != group_name or rtype.version != version:
+            continue
+        scope = "/namespaces/{namespace}" if rtype.namespaced else ""
+        path = f"/{_gv_path(group_name, version)}{scope}/{rtype.plural}/{{name}}"
+        gvk = {"group": group_name, "version": version, "kind": rtype.kind}
+        parameters = [
+            {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+            for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+        ]
+        paths[path] = {
+            "patch": {
+                "operationId": f"patch{rtype.kind}",
+                "parameters": parameters,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            }
+        }
+    if not paths:
+        return None
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }

@@ -111,9 +111,8 @@ def conflict(resource: str, group: str, name: str, why: str) -> StatusError:
 
 def invalid(kind: str, group: str, name: str, causes: list[dict[str, Any]]) -> StatusError:
     qualified = f"{kind}.{group}" if group else kind
-    summary = ", ".join(
-        f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ") for c in causes
-    )
+    rendered = [f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ") for c in causes]
+    summary = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
     return StatusError(
         status_body(
             422,

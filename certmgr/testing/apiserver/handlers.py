@@ -19,7 +19,14 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from certmgr.testing.apiserver import admission, discovery, errors, watching
+from certmgr.testing.apiserver import (
+    admission,
+    discovery,
+    errors,
+    patching,
+    selectors,
+    watching,
+)
 from certmgr.testing.apiserver.accounting import RequestCounts
 from certmgr.testing.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
 from certmgr.testing.apiserver.collecting import Collector
@@ -133,6 +140,11 @@ class Api:
             body = discovery.resource_list(catalogue, parts[1], parts[2])
         elif parts == ["version"]:
             body = discovery.VERSION
+        elif parts == ["openapi", "v3"]:
+            body = discovery.openapi_v3_index(catalogue)
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group_name, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[-1])
+            body = discovery.openapi_v3_group_version(catalogue, group_name, version)
         elif parts and parts[0] in ("healthz", "readyz", "livez"):
             return web.Response(text="ok")
         if body is None:
@@ -233,8 +245,6 @@ class Api:
         return _json_response(watching.as_served(target.rtype, stored, metadata_only=False))
 
     async def _patch(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
-        from certmgr.testing.apiserver import patching
-
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         raw = await request.read()
         rtype = target.rtype
@@ -255,14 +265,13 @@ class Api:
             else:
                 raise errors.unsupported_media_type(content_type)
         except patching.PatchError as exc:
-            raise errors.StatusError(errors.status_body(422, "Invalid", str(exc))) from None
+            reason = "BadRequest" if exc.code == 400 else "Invalid"
+            raise errors.StatusError(errors.status_body(exc.code, reason, exc.message)) from None
         stored = self._write(target, patched)
         return _json_response(watching.as_served(rtype, stored, metadata_only=False))
 
     def _apply(self, request: web.Request, target: Target, raw: bytes) -> web.Response:
         """Server-side apply, approximated as create-or-merge-patch (no managedFields)."""
-        from certmgr.testing.apiserver import patching
-
         if not request.rel_url.query.get("fieldManager"):
             raise errors.bad_request("PATCH with apply requires a fieldManager")
         try:
@@ -323,8 +332,6 @@ def _matcher(target: Target, label_text: str, field_text: str) -> watching.Match
     namespace = target.namespace
     label_selector = field_selector = None
     if label_text or field_text:
-        from certmgr.testing.apiserver import selectors
-
         try:
             if label_text:
                 label_selector = selectors.parse_label_selector(label_text)
