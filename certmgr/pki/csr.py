@@ -75,6 +75,13 @@ def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SH
 
 def build_subject(requirements: CertificateRequirements) -> x509.Name:
     """The subject DN, in the order and grouping Go (and so cert-manager) writes it."""
+    try:
+        return x509.Name(_subject_rdns(requirements))
+    except ValueError as exc:  # e.g. a country that is not two letters
+        raise PKIError(f"invalid subject: {exc}") from None
+
+
+def _subject_rdns(requirements: CertificateRequirements) -> list[x509.RelativeDistinguishedName]:
     rdns: list[x509.RelativeDistinguishedName] = []
     subject = requirements.subject
     for attribute, oid in _SUBJECT_ORDER:
@@ -87,17 +94,17 @@ def build_subject(requirements: CertificateRequirements) -> x509.Name:
         rdns.append(_single_rdn(NameOID.COMMON_NAME, requirements.common_name))
     if subject.serial_number:
         rdns.append(_single_rdn(NameOID.SERIAL_NUMBER, subject.serial_number))
-    try:
-        return x509.Name(rdns)
-    except ValueError as exc:  # e.g. a country that is not two letters
-        raise PKIError(f"invalid subject: {exc}") from None
+    return rdns
 
 
 def build_sans(requirements: CertificateRequirements) -> list[x509.GeneralName]:
     """SubjectAltName entries in cert-manager's order: emails, DNS names, URIs, IPs."""
-    names: list[x509.GeneralName] = [x509.RFC822Name(e) for e in requirements.emails]
-    names += [x509.DNSName(d) for d in requirements.dns_names]
-    names += [x509.UniformResourceIdentifier(u) for u in requirements.uris]
+    try:
+        names: list[x509.GeneralName] = [x509.RFC822Name(e) for e in requirements.emails]
+        names += [x509.DNSName(d) for d in requirements.dns_names]
+        names += [x509.UniformResourceIdentifier(u) for u in requirements.uris]
+    except ValueError as exc:  # e.g. a non-ASCII DNS name that is not an A-label
+        raise PKIError(f"invalid subject alternative name: {exc}") from None
     for ip in requirements.ip_addresses:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(ip)))

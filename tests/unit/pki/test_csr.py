@@ -1,0 +1,215 @@
+"""CSR contents built from CertificateRequirements, and parsing them back."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from certmgr.pki.csr import build_csr, parse_csr
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import public_keys_equal
+from certmgr.pki.requirements import CertificateRequirements, X509Subject
+
+FULL = CertificateRequirements(
+    common_name="app.example.com",
+    dns_names=("app.example.com", "www.example.com"),
+    ip_addresses=("10.0.0.1", "2001:db8::1"),
+    uris=("spiffe://cluster.local/ns/default/sa/app",),
+    emails=("ops@example.com",),
+    subject=X509Subject(
+        organizations=("Example Ltd", "Example Group"),
+        countries=("GB",),
+        organizational_units=("Ops",),
+        localities=("London",),
+        provinces=("Greater London",),
+        street_addresses=("1 Main St",),
+        postal_codes=("N1 1AA",),
+        serial_number="1234",
+    ),
+    usages=("digital signature", "key encipherment", "server auth", "client auth"),
+)
+
+
+def _load(pem: bytes) -> x509.CertificateSigningRequest:
+    return x509.load_pem_x509_csr(pem)
+
+
+def _ext(csr: x509.CertificateSigningRequest, kind: type) -> x509.Extension:  # type: ignore[type-arg]
+    return csr.extensions.get_extension_for_class(kind)
+
+
+def test_full_spec_is_encoded_in_go_subject_order(key) -> None:
+    csr = _load(build_csr(key(), FULL))
+    assert [attr.oid for rdn in csr.subject.rdns for attr in rdn] == [
+        NameOID.COUNTRY_NAME,
+        NameOID.STATE_OR_PROVINCE_NAME,
+        NameOID.LOCALITY_NAME,
+        NameOID.STREET_ADDRESS,
+        NameOID.POSTAL_CODE,
+        NameOID.ORGANIZATION_NAME,
+        NameOID.ORGANIZATION_NAME,
+        NameOID.ORGANIZATIONAL_UNIT_NAME,
+        NameOID.COMMON_NAME,
+        NameOID.SERIAL_NUMBER,
+    ]
+    # Both organizations share one multi-valued RDN, as Go's pkix.Name writes them.
+    assert len(csr.subject.rdns) == 9
+
+
+def test_full_spec_sans_and_usages(key) -> None:
+    csr = _load(build_csr(key(), FULL))
+    san = _ext(csr, x509.SubjectAlternativeName)
+    assert san.critical is False
+    assert san.value.get_values_for_type(x509.DNSName) == ["app.example.com", "www.example.com"]
+    assert san.value.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("10.0.0.1"),
+        ipaddress.ip_address("2001:db8::1"),
+    ]
+    assert san.value.get_values_for_type(x509.UniformResourceIdentifier) == list(FULL.uris)
+    assert san.value.get_values_for_type(x509.RFC822Name) == list(FULL.emails)
+    key_usage = _ext(csr, x509.KeyUsage)
+    assert key_usage.critical is True
+    assert key_usage.value.digital_signature and key_usage.value.key_encipherment
+    assert not key_usage.value.key_cert_sign
+    eku = _ext(csr, x509.ExtendedKeyUsage)
+    assert eku.critical is False
+    assert list(eku.value) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    with pytest.raises(x509.ExtensionNotFound):
+        _ext(csr, x509.BasicConstraints)
+    assert csr.is_signature_valid
+
+
+def test_parse_csr_round_trips_the_requirements(key) -> None:
+    parsed = parse_csr(build_csr(key(), FULL))
+    assert parsed.common_name == FULL.common_name
+    assert parsed.subject == FULL.subject
+    assert parsed.dns_names == FULL.dns_names
+    assert parsed.ip_addresses == FULL.ip_addresses
+    assert parsed.uris == FULL.uris
+    assert parsed.emails == FULL.emails
+    assert parsed.usages == FULL.usages
+    assert parsed.is_ca is None
+    assert parsed.signature_valid
+    assert public_keys_equal(parsed.public_key, key())
+
+
+@pytest.mark.parametrize(
+    ("requirements", "usages", "is_ca"),
+    [
+        pytest.param(
+            CertificateRequirements(dns_names=("a.example",)),
+            ("digital signature", "key encipherment"),
+            None,
+            id="empty-usages-mean-cert-manager-defaults",
+        ),
+        pytest.param(
+            CertificateRequirements(dns_names=("a.example",), encode_usages_in_request=False),
+            None,
+            None,
+            id="encodeUsagesInRequest-false-omits-usages",
+        ),
+        pytest.param(
+            CertificateRequirements(dns_names=("a.example",), usages=("server auth",)),
+            ("server auth",),
+            None,
+            id="only-eku-no-keyusage-extension",
+        ),
+        pytest.param(
+            CertificateRequirements(common_name="My CA", is_ca=True),
+            ("digital signature", "key encipherment", "cert sign"),
+            True,
+            id="is-ca-adds-cert-sign-and-basic-constraints",
+        ),
+        pytest.param(
+            CertificateRequirements(dns_names=("a.example",), usages=("signing", "s/mime")),
+            ("digital signature", "email protection"),
+            None,
+            id="aliases-map-to-canonical-names",
+        ),
+    ],
+)
+def test_usage_and_basic_constraints_encoding(key, requirements, usages, is_ca) -> None:
+    parsed = parse_csr(build_csr(key(), requirements))
+    assert parsed.usages == usages
+    assert parsed.is_ca is is_ca
+
+
+def test_basic_constraints_for_ca_are_critical(key) -> None:
+    csr = _load(build_csr(key(), CertificateRequirements(common_name="CA", is_ca=True)))
+    basic = _ext(csr, x509.BasicConstraints)
+    assert basic.critical is True
+    assert basic.value.ca is True
+
+
+def test_sans_are_critical_when_the_subject_is_empty(key) -> None:
+    csr = _load(build_csr(key(), CertificateRequirements(dns_names=("only-san.example",))))
+    assert len(csr.subject) == 0
+    assert _ext(csr, x509.SubjectAlternativeName).critical is True
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "size", "hash_name"),
+    [
+        pytest.param("RSA", None, "sha256", id="rsa-2048-sha256"),
+        pytest.param("RSA", 3072, "sha384", id="rsa-3072-sha384"),
+        pytest.param("ECDSA", None, "sha256", id="p256-sha256"),
+        pytest.param("ECDSA", 384, "sha384", id="p384-sha384"),
+        pytest.param("ECDSA", 521, "sha512", id="p521-sha512"),
+        pytest.param("Ed25519", None, None, id="ed25519-pure"),
+    ],
+)
+def test_signature_hash_follows_cert_manager(key, algorithm, size, hash_name) -> None:
+    csr = _load(build_csr(key(algorithm, size), CertificateRequirements(dns_names=("a.example",))))
+    algorithm_used = csr.signature_hash_algorithm
+    assert (algorithm_used.name if isinstance(algorithm_used, hashes.HashAlgorithm) else None) == (
+        hash_name
+    )
+    assert csr.is_signature_valid
+
+
+@pytest.mark.parametrize(
+    ("requirements", "fragment"),
+    [
+        pytest.param(CertificateRequirements(), "at least one of", id="no-names-at-all"),
+        pytest.param(
+            CertificateRequirements(ip_addresses=("10.0.0.300",)), "IP address", id="bad-ip"
+        ),
+        pytest.param(
+            CertificateRequirements(dns_names=("a.example",), usages=("telepathy",)),
+            "unknown key usages",
+            id="unknown-usage",
+        ),
+        pytest.param(
+            CertificateRequirements(dns_names=("bücher.example",)),
+            "subject alternative name",
+            id="non-ascii-dns-name",
+        ),
+        pytest.param(
+            CertificateRequirements(common_name="x", subject=X509Subject(countries=("GBR",))),
+            "invalid subject",
+            id="three-letter-country",
+        ),
+    ],
+)
+def test_invalid_requirements_raise_pki_error(key, requirements, fragment) -> None:
+    with pytest.raises(PKIError, match=fragment):
+        build_csr(key(), requirements)
+
+
+@pytest.mark.parametrize(
+    "pem",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(
+            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            id="corrupt",
+        ),
+    ],
+)
+def test_parse_csr_rejects_garbage(pem) -> None:
+    with pytest.raises(PKIError):
+        parse_csr(pem)

@@ -1,0 +1,130 @@
+"""Spec comparison: CSR vs requirements (strict) and issued certificate vs requirements (loose)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from certmgr.pki.certificates import CertificateInfo
+from certmgr.pki.csr import build_csr, parse_csr
+from certmgr.pki.match import certificate_alt_names_violations, csr_violations, ip_lists_equal
+from certmgr.pki.requirements import CertificateRequirements, X509Subject
+
+BASE = CertificateRequirements(
+    common_name="a.example",
+    dns_names=("a.example", "b.example"),
+    ip_addresses=("10.0.0.1",),
+    subject=X509Subject(organizations=("Org",)),
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "violations"),
+    [
+        pytest.param(BASE, (), id="identical"),
+        pytest.param(replace(BASE, dns_names=("b.example", "a.example")), (), id="order-ignored"),
+        pytest.param(replace(BASE, dns_names=("a.example",)), ("spec.dnsNames",), id="dns"),
+        pytest.param(replace(BASE, common_name="c.example"), ("spec.commonName",), id="cn"),
+        pytest.param(replace(BASE, ip_addresses=()), ("spec.ipAddresses",), id="ips"),
+        pytest.param(replace(BASE, uris=("urn:x",)), ("spec.uris",), id="uris"),
+        pytest.param(replace(BASE, emails=("a@b.c",)), ("spec.emailAddresses",), id="emails"),
+        pytest.param(
+            replace(BASE, subject=X509Subject(organizations=("Other",))),
+            ("spec.subject.organizations",),
+            id="organizations",
+        ),
+        pytest.param(
+            replace(BASE, subject=X509Subject(organizations=("Org",), serial_number="9")),
+            ("spec.subject.serialNumber",),
+            id="serial-number",
+        ),
+        pytest.param(
+            replace(BASE, subject=X509Subject(organizations=("Org",), provinces=("P",))),
+            ("spec.subject.provinces",),
+            id="provinces",
+        ),
+    ],
+)
+def test_csr_violations(key, spec, violations) -> None:
+    csr = parse_csr(build_csr(key(), BASE))
+    assert csr_violations(csr, spec) == violations
+
+
+def _info(
+    common_name: str, dns_names: tuple[str, ...], ips: tuple[str, ...] = ()
+) -> CertificateInfo:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return CertificateInfo(
+        serial_hex="1",
+        common_name=common_name,
+        dns_names=dns_names,
+        ip_addresses=ips,
+        uris=(),
+        emails=(),
+        not_before=now,
+        not_after=now,
+        issuer_common_name="CA",
+        key_algorithm="ECDSA",
+        key_size=256,
+        usages=(),
+        is_ca=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("info", "spec", "violations"),
+    [
+        pytest.param(
+            _info("a.example", ("a.example",)),
+            CertificateRequirements(common_name="a.example", dns_names=("a.example",)),
+            (),
+            id="identical",
+        ),
+        pytest.param(
+            _info("", ("a.example", "b.example")),
+            CertificateRequirements(common_name="a.example", dns_names=("b.example",)),
+            (),
+            id="cn-moved-to-sans-by-ca",
+        ),
+        pytest.param(
+            _info("a.example", ("a.example",)),
+            CertificateRequirements(dns_names=("a.example",)),
+            (),
+            id="ca-promoted-san-to-cn",
+        ),
+        pytest.param(
+            _info("a.example", ("a.example",)),
+            CertificateRequirements(dns_names=("a.example", "new.example")),
+            ("spec.dnsNames",),
+            id="dns-name-added",
+        ),
+        pytest.param(
+            _info("old.example", ("old.example", "a.example")),
+            CertificateRequirements(common_name="a.example", dns_names=("a.example",)),
+            ("spec.commonName", "spec.dnsNames"),
+            id="cn-changed",
+        ),
+        pytest.param(
+            _info("a.example", ("a.example",), ("10.0.0.1",)),
+            CertificateRequirements(dns_names=("a.example",), ip_addresses=("10.0.0.2",)),
+            ("spec.ipAddresses",),
+            id="ip-changed",
+        ),
+    ],
+)
+def test_certificate_alt_names_violations(info, spec, violations) -> None:
+    assert certificate_alt_names_violations(info, spec) == violations
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        pytest.param(("2001:db8::1",), ("2001:0db8:0:0:0:0:0:1",), True, id="ipv6-spellings"),
+        pytest.param(("10.0.0.1", "10.0.0.2"), ("10.0.0.2", "10.0.0.1"), True, id="order"),
+        pytest.param(("10.0.0.1",), ("10.0.0.1", "10.0.0.1"), False, id="duplicates-count"),
+    ],
+)
+def test_ip_lists_equal(a, b, equal) -> None:
+    assert ip_lists_equal(a, b) is equal
