@@ -165,7 +165,7 @@ def _compile(expression: str) -> tuple[Any, lark.Tree[Any] | None, str | None]:
         ast = _ENVIRONMENT.compile(expression)
     except Exception as error:  # celpy raises lark and its own errors; any is a bad rule
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        return None, None, f"compilation failed: ERROR: <input>: Syntax error: {first_line}"
+        return None, None, f"rule compile error: Syntax error: {first_line}"
     return _ENVIRONMENT.program(ast, functions=_FUNCTIONS), ast, None
 
 
@@ -335,8 +335,8 @@ def check_rule(
     try:
         result = evaluate(expression, variables, schemas={"self": schema, "oldSelf": schema})
     except CelError as error:
-        if str(error).startswith("compilation failed"):
-            return Violation("FieldValueInvalid", f"{error} for rule: {rule_text}")
+        if str(error).startswith("rule compile error"):
+            return Violation("FieldValueInvalid", str(error))
         return Violation("FieldValueInvalid", f"{error} evaluating rule: {rule_text}")
     if result is True:
         return None

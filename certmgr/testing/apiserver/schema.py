@@ -86,13 +86,14 @@ def admit(
 ) -> tuple[dict[str, Any], list[Cause]]:
     """(pruned and defaulted copy of `obj`, causes); `old` is the stored object on update."""
     shaped = _shape(schema, obj, root=True)
-    previous: Any = MISSING if old is None else old
+    # The real server reads the old object through the same pruning and defaulting.
+    previous: Any = MISSING if old is None else _shape(schema, old, root=True)
     causes = _validate(schema, shaped, "", previous, root=True)
     if any(cause.reason in _BLOCKING for cause in causes):
         causes.append(
             Cause(
                 "FieldValueInvalid",
-                'Invalid value: "null": some validation rules were not checked because the '
+                "Invalid value: null: some validation rules were not checked because the "
                 "object was invalid; correct the existing errors to complete validation",
                 "<nil>",
             )
@@ -175,7 +176,7 @@ def _go_float(number: float) -> str:
 
 
 def _go_value(value: Any) -> str:
-    """A bad value as field.Error prints it: %q for strings, %v for numbers and bools."""
+    """A bad value as field.Error.ErrorBody prints it: %q for strings, %v for numbers."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
@@ -184,9 +185,8 @@ def _go_value(value: Any) -> str:
         return _go_float(value)
     if isinstance(value, int):
         return str(value)
-    if value is None:
-        return '"null"'
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    # Anything else (null, objects, arrays) is printed as Go's json.Marshal prints it.
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def _invalid(path: str, value: Any, detail: str, *, reason: str = "FieldValueInvalid") -> Cause:
@@ -257,7 +257,8 @@ def _check_string(schema: Schema, value: str, path: str) -> list[Cause]:
             )
         )
     if "maxLength" in schema and len(value) > schema["maxLength"]:
-        message = f"Too long: may not be more than {schema['maxLength']} bytes"
+        most = schema["maxLength"]
+        message = f"Too long: may not be more than {most} byte{'' if most == 1 else 's'}"
         causes.append(Cause("FieldValueTooLong", message, path))
     if "minLength" in schema and len(value) < schema["minLength"]:
         detail = f"{path} in body should be at least {schema['minLength']} chars long"
@@ -320,13 +321,11 @@ def _check_array(schema: Schema, value: list[Any], path: str, old: Any) -> list[
     return causes
 
 
-def _map_key(schema: Schema, item: Any) -> tuple[Any, ...] | None:
+def _map_key(schema: Schema, item: Any) -> str:
+    keys = schema.get("x-kubernetes-list-map-keys") or []
     if not isinstance(item, dict):
-        return None
-    return tuple(
-        json.dumps(item.get(key), sort_keys=True)
-        for key in schema.get("x-kubernetes-list-map-keys") or []
-    )
+        return json.dumps(item)
+    return json.dumps([item.get(key) for key in keys], sort_keys=True)
 
 
 def _old_item(schema: Schema, item: Any, old: Any) -> Any:
@@ -337,39 +336,27 @@ def _old_item(schema: Schema, item: Any, old: Any) -> Any:
     for candidate in old:
         if list_type == "set" and json_equal(candidate, item):
             return candidate
-        if list_type == "map" and _map_key(schema, candidate) == _map_key(schema, item) is not None:
+        if list_type == "map" and _map_key(schema, candidate) == _map_key(schema, item):
             return candidate
     return MISSING
 
 
 def _check_list_type(schema: Schema, value: list[Any], path: str) -> list[Cause]:
     list_type = schema.get("x-kubernetes-list-type")
+    keys = schema.get("x-kubernetes-list-map-keys") or []
     causes: list[Cause] = []
     seen: list[Any] = []
     for index, item in enumerate(value):
         if list_type == "set":
-            if any(json_equal(item, earlier) for earlier in seen):
-                causes.append(
-                    Cause(
-                        "FieldValueDuplicate",
-                        f"Duplicate value: {_go_value(item)}",
-                        f"{path}[{index}]",
-                    )
-                )
-            seen.append(item)
+            identity = item
         elif list_type == "map" and isinstance(item, dict):
-            key = _map_key(schema, item)
-            if key in seen:
-                keys = schema.get("x-kubernetes-list-map-keys") or []
-                shown = ",".join(f'"{k}":{_go_value(item.get(k))}' for k in sorted(keys))
-                causes.append(
-                    Cause(
-                        "FieldValueDuplicate",
-                        f"Duplicate value: map[string]interface {{}}{{{shown}}}",
-                        f"{path}[{index}]",
-                    )
-                )
-            seen.append(key)
+            identity = {name: item.get(name) for name in keys}
+        else:
+            continue
+        if any(json_equal(identity, earlier) for earlier in seen):
+            body = f"Duplicate value: {_go_value(identity)}"
+            causes.append(Cause("FieldValueDuplicate", body, f"{path}[{index}]"))
+        seen.append(identity)
     return causes
 
 
