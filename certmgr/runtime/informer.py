@@ -1,0 +1,259 @@
+"""The informer: keeps a ``Cache`` equal to the server's state of one kind, and tells
+handlers what changed.
+
+Owns the list-then-watch loop (kopf's ``watching``, client-go's reflector): list, then
+watch from the list's resourceVersion with bookmarks; on 410 Gone relist and hand the
+handlers the synthetic ADDED/MODIFIED/DELETED that make the cache converge exactly to
+the fresh list; on other errors back off (capped exponential, full jitter) and watch
+again from the last version seen; end streams are simply re-opened. It must not decide
+anything about the objects: handlers (usually "enqueue this key") do.
+
+Handlers are plain callables ``handler(event_type, old, new)``, run inline after the
+cache changed, so a handler reading the cache sees the new state. A handler that raises
+is logged and skipped; it cannot stop the informer.
+
+Transforms run on every object before it is stored (``drop_managed_fields`` saves a
+third of the memory of a typical object); they must keep ``metadata.name``,
+``namespace`` and ``resourceVersion``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from certmgr.kube.errors import APIError, Gone
+from certmgr.kube.objects import WatchEvent
+from certmgr.kube.protocol import KubeAPI
+from certmgr.kube.resources import Resource
+from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj
+from certmgr.runtime.clock import Clock, SystemClock, race_clock
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[EventType, Obj | None, Obj | None], None]
+Transform = Callable[[Obj], Obj]
+
+INFORMER_RELISTS = Counter(
+    "certmgr_informer_relists",
+    "Lists after an informer's first one (410 Gone or a failed list).",
+    ["resource"],
+)
+INFORMER_OBJECTS = Gauge(
+    "certmgr_informer_objects", "Objects held in an informer's cache.", ["resource"]
+)
+INFORMER_WATCH_ERRORS = Counter(
+    "certmgr_informer_watch_errors",
+    "Failed list or watch attempts, retried with backoff.",
+    ["resource"],
+)
+
+
+class Informer:
+    def __init__(
+        self,
+        client: KubeAPI,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        transform: Transform | None = None,
+        resync: float | None = None,
+        on_event: Handler | Sequence[Handler] = (),
+        indexes: dict[str, IndexFunc] | None = None,
+        name: str | None = None,
+        clock: Clock | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        watch_timeout: float = 300.0,
+        page_size: int | None = 500,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self.resource = resource
+        self.name = name or resource.plural + ("-metadata" if metadata_only else "")
+        self._namespace = namespace
+        self._label_selector = label_selector
+        self._field_selector = field_selector
+        self._metadata_only = metadata_only
+        self._transform = transform
+        self._resync = resync
+        self._clock: Clock = clock or SystemClock()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._watch_timeout = watch_timeout
+        self._page_size = page_size
+        self._draw = draw
+        self._handlers: list[Handler] = (
+            list(on_event) if isinstance(on_event, Sequence) else [on_event]
+        )
+        self.cache = Cache(indexes=indexes, clock=self._clock)
+        self._synced = asyncio.Event()
+        self._failures = 0
+        self._lists = 0
+        # The version to watch from; None means "list first". _listed is the last list's.
+        self._version: str | None = None
+        self._listed: str | None = None
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Return once the first list is in the cache; ``TimeoutError`` after ``timeout``."""
+        if timeout is None:
+            await self._synced.wait()
+        else:
+            await race_clock(self._clock, self._synced.wait(), seconds=timeout)
+
+    def add_handler(self, handler: Handler) -> None:
+        """Add a handler; it is told about objects already cached as ADDED, so late
+        subscribers see the same world as early ones."""
+        self._handlers.append(handler)
+        for obj in self.cache:
+            self._call(handler, "ADDED", None, obj)
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        log.debug("informer_started", informer=self.name)
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self._resync:
+                    group.create_task(self._resync_forever(self._resync))
+                await self._list_and_watch_forever()
+        finally:
+            log.debug("informer_stopped", informer=self.name)
+
+    async def _list_and_watch_forever(self) -> None:
+        while True:
+            if self._failures:
+                await self._clock.sleep(self._backoff())
+            try:
+                if self._version is None:
+                    await self._list()
+                await self._watch()
+            except Gone:
+                # Too far behind: relist. A 410 straight after a list means the server
+                # keeps almost no history; back off so we do not relist in a tight loop.
+                log.info("informer_relist", informer=self.name, reason="gone")
+                self._failures = self._failures + 1 if self._version == self._listed else 0
+                self._version = None
+            except APIError as exc:
+                self._failed(exc)
+            except Exception as exc:
+                # A bug (or a malformed object) must not stop the cache for good; it is
+                # logged with its traceback and retried with backoff like any failure.
+                log.exception("informer_crashed", informer=self.name)
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        INFORMER_WATCH_ERRORS.labels(resource=self.name).inc()
+        log.warning(
+            "informer_error",
+            informer=self.name,
+            error=repr(exc),
+            failures=self._failures,
+            relist=self._version is None,
+        )
+
+    async def _list(self) -> None:
+        if self._lists:
+            INFORMER_RELISTS.labels(resource=self.name).inc()
+        self._lists += 1
+        listed = await self._client.list(
+            self.resource,
+            namespace=self._namespace,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+            metadata_only=self._metadata_only,
+            page_size=self._page_size,
+        )
+        changes = self.cache.replace(
+            (self._prepare(o) for o in listed.items), listed.resource_version
+        )
+        self._version = self._listed = listed.resource_version
+        self._failures = 0
+        INFORMER_OBJECTS.labels(resource=self.name).set(len(self.cache))
+        if not self._synced.is_set():
+            log.info("informer_synced", informer=self.name, objects=len(self.cache))
+            self._synced.set()
+        self._dispatch(changes)
+
+    async def _watch(self) -> None:
+        """Watch from the last version seen until the stream ends."""
+        assert self._version is not None
+        timeout_seconds = int(self._watch_timeout * (1.0 + self._draw()))
+        stream = self._client.watch(
+            self.resource,
+            namespace=self._namespace,
+            resource_version=self._version,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+            metadata_only=self._metadata_only,
+            timeout_seconds=timeout_seconds,
+            bookmarks=True,
+        )
+        progressed = False
+        async for event in stream:
+            self._apply(event)
+            if event.resource_version:
+                self._version = event.resource_version
+            progressed = True
+            self._failures = 0
+        if not progressed:
+            # An empty stream that ends at once must not turn into a hot loop.
+            self._failures += 1
+
+    def _apply(self, event: WatchEvent) -> None:
+        if event.type == "BOOKMARK":
+            self.cache.observe(event.resource_version)
+            return
+        obj = self._prepare(event.object)
+        change = self.cache.apply(event.type, obj)
+        INFORMER_OBJECTS.labels(resource=self.name).set(len(self.cache))
+        if change is not None:
+            self._dispatch([change])
+
+    async def _resync_forever(self, period: float) -> None:
+        await self._synced.wait()
+        while True:
+            await self._clock.sleep(period)
+            for obj in self.cache:
+                for handler in list(self._handlers):
+                    self._call(handler, "MODIFIED", obj, obj)
+
+    def _prepare(self, obj: Obj) -> Obj:
+        return self._transform(obj) if self._transform is not None else obj
+
+    def _dispatch(self, changes: Iterable[Change]) -> None:
+        for event_type, old, new in changes:
+            for handler in list(self._handlers):
+                self._call(handler, event_type, old, new)
+
+    def _call(
+        self, handler: Handler, event_type: EventType, old: Obj | None, new: Obj | None
+    ) -> None:
+        try:
+            handler(event_type, old, new)
+        except Exception:
+            log.exception("informer_handler_failed", informer=self.name, event_type=event_type)
+
+    def _backoff(self) -> float:
+        exponent = min(self._failures - 1, 30)
+        return self._draw() * min(self._backoff_cap, self._backoff_base * (2.0**exponent))
+
+
+def drop_managed_fields(obj: Obj) -> Obj:
+    """A transform: drop ``metadata.managedFields``, which no controller of ours reads."""
+    metadata: dict[str, Any] = obj.get("metadata") or {}
+    if "managedFields" not in metadata:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}

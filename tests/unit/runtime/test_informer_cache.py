@@ -1,0 +1,168 @@
+"""The informer cache: storage, indexes, relist diffs, read-your-writes waits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from certmgr.runtime.cache import Cache, object_key, split_key
+from certmgr.testing.clock import FakeClock
+
+
+def obj(name: str, rv: str, *, ns: str = "ns", secret: str | None = None) -> dict[str, Any]:
+    spec = {"secretName": secret} if secret else {}
+    return {"metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, "spec": spec}
+
+
+def by_secret(o: dict[str, Any]) -> list[str]:
+    secret = o.get("spec", {}).get("secretName")
+    return [f"{o['metadata']['namespace']}/{secret}"] if secret else []
+
+
+def names(objects: list[dict[str, Any]]) -> list[str]:
+    return [o["metadata"]["name"] for o in objects]
+
+
+def test_apply_decides_added_or_modified_by_what_is_cached() -> None:
+    cache = Cache()
+    first = cache.apply("ADDED", obj("a", "1"))
+    # A replayed ADDED for a cached object is an update.
+    second = cache.apply("ADDED", obj("a", "2"))
+    gone = cache.apply("DELETED", obj("a", "3"))
+    again = cache.apply("DELETED", obj("a", "4"))
+    assert first == ("ADDED", None, obj("a", "1"))
+    assert second == ("MODIFIED", obj("a", "1"), obj("a", "2"))
+    assert gone == ("DELETED", obj("a", "3"), None)
+    assert again is None
+    assert len(cache) == 0
+    assert cache.resource_version == "4"
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([("ADDED", obj("c1", "1", secret="s"))], {"ns/s": ["c1"]}),
+        (
+            [("ADDED", obj("c1", "1", secret="s")), ("ADDED", obj("c2", "2", secret="s"))],
+            {"ns/s": ["c1", "c2"]},
+        ),
+        (
+            [("ADDED", obj("c1", "1", secret="s")), ("MODIFIED", obj("c1", "2", secret="t"))],
+            {"ns/s": [], "ns/t": ["c1"]},
+        ),
+        (
+            [("ADDED", obj("c1", "1", secret="s")), ("DELETED", obj("c1", "2", secret="s"))],
+            {"ns/s": []},
+        ),
+        ([("ADDED", obj("c1", "1"))], {"ns/s": []}),
+    ],
+    ids=["one", "two-share", "moved", "deleted", "unindexed"],
+)
+def test_index_follows_changes(
+    events: list[tuple[str, dict[str, Any]]], expected: dict[str, list[str]]
+) -> None:
+    cache = Cache(indexes={"secret": by_secret})
+    for event_type, o in events:
+        cache.apply(event_type, o)
+    assert {value: names(cache.by_index("secret", value)) for value in expected} == expected
+
+
+def test_index_added_later_files_existing_objects() -> None:
+    cache = Cache()
+    cache.apply("ADDED", obj("c1", "1", secret="s"))
+    cache.add_index("secret", by_secret)
+    assert names(cache.by_index("secret", "ns/s")) == ["c1"]
+    with pytest.raises(KeyError):
+        cache.by_index("nope", "x")
+
+
+def test_replace_converges_and_reports_only_real_differences() -> None:
+    cache = Cache(indexes={"secret": by_secret})
+    for o in (obj("keep", "1"), obj("change", "2", secret="s"), obj("drop", "3", secret="s")):
+        cache.apply("ADDED", o)
+    fresh = [obj("keep", "1"), obj("change", "5", secret="t"), obj("new", "6")]
+    changes = cache.replace(fresh, "9")
+    assert [(t, (new or old or {})["metadata"]["name"]) for t, old, new in changes] == [
+        ("DELETED", "drop"),
+        ("MODIFIED", "change"),
+        ("ADDED", "new"),
+    ]
+    assert sorted(names(cache.list())) == ["change", "keep", "new"]
+    assert all(cache.get("ns", o["metadata"]["name"]) == o for o in fresh)
+    assert names(cache.by_index("secret", "ns/s")) == []
+    assert names(cache.by_index("secret", "ns/t")) == ["change"]
+    assert cache.resource_version == "9"
+
+
+def test_list_by_namespace_and_selector() -> None:
+    cache = Cache()
+    for o in (obj("a", "1", ns="x"), obj("b", "2", ns="y"), obj("c", "3", ns="x")):
+        cache.apply("ADDED", o)
+    assert sorted(names(cache.list("x"))) == ["a", "c"]
+    assert sorted(names(cache.list(selector=lambda o: o["metadata"]["name"] != "a"))) == ["b", "c"]
+    assert cache.get("y", "b") == obj("b", "2", ns="y")
+    assert cache.get("x", "b") is None
+
+
+@pytest.mark.parametrize(
+    ("o", "key"),
+    [(obj("a", "1"), "ns/a"), ({"metadata": {"name": "cluster-wide"}}, "cluster-wide")],
+    ids=["namespaced", "cluster"],
+)
+def test_object_keys_round_trip(o: dict[str, Any], key: str) -> None:
+    assert object_key(o) == key
+    assert split_key(key) == ((o["metadata"].get("namespace") or ""), o["metadata"]["name"])
+
+
+async def test_wait_for_object_returns_when_the_write_arrives() -> None:
+    cache = Cache(clock=FakeClock())
+    written = obj("a", "opaque-2")
+    waiter = asyncio.create_task(cache.wait_for_object(written, timeout=5))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    cache.apply("ADDED", obj("b", "opaque-1"))  # another object: not enough
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    cache.apply("ADDED", written)
+    await asyncio.wait_for(waiter, timeout=5)
+
+
+async def test_wait_for_object_accepts_a_later_state_without_comparing_versions() -> None:
+    cache = Cache(clock=FakeClock())
+    cache.apply("ADDED", obj("a", "x1"))
+    cache.apply("MODIFIED", obj("a", "x2"))  # someone else wrote after us
+    # Opaque versions: the cache holds x2, but it did see x1 for this object.
+    await asyncio.wait_for(cache.wait_for_object(obj("a", "x1"), timeout=5), timeout=5)
+
+
+async def test_wait_for_object_times_out_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    cache = Cache(clock=clock)
+    cache.apply("ADDED", obj("a", "x1"))
+    waiter = asyncio.create_task(cache.wait_for_object(obj("a", "x9"), timeout=3))
+    await clock.wait_for_sleepers()
+    await clock.run_for(3)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(waiter, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("seen", "wanted", "caught_up"),
+    [("10", "9", True), ("10", "10", True), ("10", "11", False), ("abc", "abc", True)],
+    ids=["int-later", "int-equal", "int-earlier", "opaque-equal"],
+)
+async def test_wait_for_version(seen: str, wanted: str, caught_up: bool) -> None:
+    clock = FakeClock()
+    cache = Cache(clock=clock)
+    cache.observe(seen)
+    waiter = asyncio.create_task(cache.wait_for(wanted, timeout=1))
+    await asyncio.sleep(0)
+    if caught_up:
+        await asyncio.wait_for(waiter, timeout=5)
+    else:
+        await clock.wait_for_sleepers()
+        await clock.run_for(1)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(waiter, timeout=5)

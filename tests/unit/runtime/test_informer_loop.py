@@ -1,0 +1,246 @@
+"""The informer's list/watch loop against a scripted fake API (fast, no HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from certmgr.kube import errors as e
+from certmgr.kube import resources as r
+from certmgr.kube.objects import ObjectList, WatchEvent
+from certmgr.runtime.informer import Informer, drop_managed_fields
+from certmgr.testing.clock import FakeClock
+
+GONE = e.Gone({"kind": "Status", "code": 410, "reason": "Expired"})
+
+
+def obj(name: str, rv: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv}}
+
+
+class FakeAPI:
+    """Answers list and watch from scripts; an exhausted watch script blocks forever."""
+
+    def __init__(self) -> None:
+        self.lists: list[ObjectList | Exception] = []
+        self.watches: list[list[WatchEvent | Exception]] = []
+        self.calls: list[tuple[str, str | None]] = []
+        self.idle = asyncio.Event()
+
+    async def list(self, resource: r.Resource, **kwargs: Any) -> ObjectList:
+        self.calls.append(("list", kwargs.get("label_selector")))
+        result = self.lists.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def watch(
+        self, resource: r.Resource, *, resource_version: str, **kwargs: Any
+    ) -> AsyncIterator[WatchEvent]:
+        self.calls.append(("watch", resource_version))
+        if not self.watches:
+            self.idle.set()
+            await asyncio.Event().wait()
+        for item in self.watches.pop(0):
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, event_type: str, old: Any, new: Any) -> None:
+        self.seen.append((event_type, (new or old)["metadata"]["name"]))
+
+
+async def run_until_idle(informer: Informer, api: FakeAPI, clock: FakeClock) -> None:
+    """Run the informer until it waits on a watch with nothing scripted, then stop it."""
+    task = asyncio.create_task(informer.run())
+    try:
+        for _ in range(200):
+            if api.idle.is_set():
+                break
+            await clock.run_for(60)  # wakes any backoff sleeps
+        assert api.idle.is_set(), "informer never reached an idle watch"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def make(api: FakeAPI, clock: FakeClock, **kwargs: Any) -> tuple[Informer, Recorder]:
+    recorder = Recorder()
+    informer = Informer(
+        api, r.CERTIFICATES, clock=clock, on_event=recorder, draw=lambda: 1.0, **kwargs
+    )
+    return informer, recorder
+
+
+async def test_lists_then_watches_from_the_list_version() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj("a", "5")], "10")]
+    api.watches = [[WatchEvent("ADDED", obj("b", "11")), WatchEvent("DELETED", obj("a", "12"))]]
+    informer, recorder = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    assert recorder.seen == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
+    assert [c for c in api.calls if c[0] == "watch"] == [("watch", "10"), ("watch", "12")]
+    assert [o["metadata"]["name"] for o in informer.cache.list()] == ["b"]
+    assert informer.has_synced
+
+
+async def test_gone_relists_and_emits_the_synthetic_differences() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [
+        ObjectList([obj("keep", "1"), obj("drop", "2"), obj("change", "3")], "10"),
+        ObjectList([obj("keep", "1"), obj("change", "30"), obj("new", "31")], "40"),
+    ]
+    api.watches = [[WatchEvent("ADDED", obj("x", "11")), GONE]]
+    informer, recorder = make(api, clock, name="test-gone")
+
+    def relists() -> float:
+        return (
+            REGISTRY.get_sample_value("certmgr_informer_relists_total", {"resource": "test-gone"})
+            or 0.0
+        )
+
+    before = relists()
+    await run_until_idle(informer, api, clock)
+    assert recorder.seen[4:] == [
+        ("DELETED", "drop"),
+        ("DELETED", "x"),
+        ("MODIFIED", "change"),
+        ("ADDED", "new"),
+    ]
+    assert sorted(o["metadata"]["name"] for o in informer.cache.list()) == ["change", "keep", "new"]
+    assert api.calls[-1] == ("watch", "40")
+    assert relists() - before == 1
+
+
+async def test_watch_errors_back_off_and_resume_without_relisting() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([], "10")]
+    boom = e.ServerError({"kind": "Status", "code": 500})
+    api.watches = [
+        [WatchEvent("ADDED", obj("a", "11")), boom],
+        [boom],
+        [WatchEvent("MODIFIED", obj("a", "12"))],
+    ]
+    informer, recorder = make(api, clock, backoff_base=1.0, backoff_cap=8.0)
+    await run_until_idle(informer, api, clock)
+    assert [c for c in api.calls if c[0] == "list"] == [("list", None)]
+    assert [c[1] for c in api.calls if c[0] == "watch"] == ["10", "11", "11", "12"]
+    assert recorder.seen == [("ADDED", "a"), ("MODIFIED", "a")]
+
+
+async def test_bookmarks_move_the_watch_version_without_events() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([], "10")]
+    api.watches = [[WatchEvent("BOOKMARK", {"metadata": {"resourceVersion": "20"}})]]
+    informer, recorder = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    assert api.calls[-1] == ("watch", "20")
+    assert informer.cache.resource_version == "20"
+    assert recorder.seen == []
+
+
+async def test_failing_list_is_retried_with_backoff() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [
+        e.Unreachable("refused"),
+        e.Unreachable("refused"),
+        ObjectList([obj("a", "1")], "5"),
+    ]
+    informer, recorder = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    assert [c[0] for c in api.calls] == ["list", "list", "list", "watch"]
+    assert recorder.seen == [("ADDED", "a")]
+
+
+async def test_a_failing_handler_does_not_stop_the_informer() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj("a", "1"), obj("b", "2")], "5")]
+
+    def broken(event_type: str, old: Any, new: Any) -> None:
+        raise RuntimeError("handler bug")
+
+    informer, recorder = make(api, clock)
+    informer.add_handler(broken)
+    await run_until_idle(informer, api, clock)
+    assert recorder.seen == [("ADDED", "a"), ("ADDED", "b")]
+
+
+async def test_late_handler_hears_about_cached_objects() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj("a", "1")], "5")]
+    informer, _ = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    late = Recorder()
+    informer.add_handler(late)
+    assert late.seen == [("ADDED", "a")]
+
+
+@pytest.mark.parametrize(
+    ("transform", "expected_keys"),
+    [
+        (None, {"name", "namespace", "resourceVersion", "managedFields"}),
+        (drop_managed_fields, {"name", "namespace", "resourceVersion"}),
+    ],
+    ids=["identity", "drop-managed-fields"],
+)
+async def test_transform_applies_to_listed_and_watched_objects(
+    transform: Callable[[dict[str, Any]], dict[str, Any]] | None, expected_keys: set[str]
+) -> None:
+    def heavy(name: str, rv: str) -> dict[str, Any]:
+        o = obj(name, rv)
+        o["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+        return o
+
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([heavy("a", "1")], "5")]
+    api.watches = [[WatchEvent("ADDED", heavy("b", "6"))]]
+    informer, _ = make(api, clock, transform=transform)
+    await run_until_idle(informer, api, clock)
+    assert [set(o["metadata"]) for o in informer.cache.list()] == [expected_keys] * 2
+
+
+async def test_resync_replays_every_cached_object_as_modified() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj("a", "1"), obj("b", "2")], "5")]
+    informer, recorder = make(api, clock, resync=30.0)
+    task = asyncio.create_task(informer.run())
+    try:
+        await informer.wait_synced(timeout=5)
+        await clock.run_for(30)
+        assert recorder.seen == [
+            ("ADDED", "a"),
+            ("ADDED", "b"),
+            ("MODIFIED", "a"),
+            ("MODIFIED", "b"),
+        ]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_wait_synced_times_out_when_the_list_never_succeeds() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [e.Forbidden({"kind": "Status", "code": 403})] * 100
+    informer, _ = make(api, clock)
+    task = asyncio.create_task(informer.run())
+    try:
+        waiting = asyncio.create_task(informer.wait_synced(timeout=10))
+        await clock.run_for(10)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(waiting, timeout=5)
+        assert not informer.has_synced
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
