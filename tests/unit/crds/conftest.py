@@ -18,6 +18,8 @@ from typing import Any
 import celpy
 import pytest
 import yaml
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -76,7 +78,9 @@ def _check_scalar(schema: dict[str, Any], value: Any, path: str) -> list[Violati
         if "pattern" in schema and not re.search(schema["pattern"], value):
             out.append(Violation(path, f"should match {schema['pattern']!r}"))
         if len(value) > schema.get("maxLength", len(value)):
-            out.append(Violation(path, f"may not be longer than {schema['maxLength']}"))
+            out.append(
+                Violation(path, f"Too long: may not be more than {schema['maxLength']} bytes")
+            )
         if len(value) < schema.get("minLength", 0):
             out.append(Violation(path, f"should be at least {schema['minLength']} chars long"))
     if isinstance(value, int) and not isinstance(value, bool):
@@ -93,12 +97,12 @@ def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str) -> lis
         transition = "oldSelf" in rule["rule"]
         if transition and old is None:
             continue
-        activation = {"self": celpy.json_to_cel(value)}
+        activation = {"self": json_to_cel(value)}
         if transition:
-            activation["oldSelf"] = celpy.json_to_cel(old)
+            activation["oldSelf"] = json_to_cel(old)
         try:
             ok = bool(_program(rule["rule"]).evaluate(activation))
-        except celpy.CELEvalError as exc:
+        except CELEvalError as exc:
             out.append(Violation(path, f"rule evaluation error: {exc}"))
             continue
         if not ok:
@@ -141,7 +145,7 @@ def _ours(schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | Non
 
 def _simulators() -> Admit | None:
     try:
-        from certmgr.testing.apiserver.schema import admit  # type: ignore[attr-defined]
+        from certmgr.testing.apiserver.schema import admit
     except ImportError:
         return None
 
