@@ -51,8 +51,8 @@ class SecretView:
     """The parts of the target Secret the policies read; `data=None` is a Secret without data."""
 
     data: Mapping[str, bytes] | None
-    labels: Mapping[str, str] = _EMPTY
-    annotations: Mapping[str, str] = _EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
