@@ -34,6 +34,8 @@ class Collector:
         self._store = store
         self._schedule = schedule
         self._work: deque[Callable[[], None]] = deque()
+        # Namespaces with a sweep queued: one sweep covers any number of deletions in it.
+        self._sweeps: set[str] = set()
         self._scheduled = False
         store.listeners.append(self._observe)
 
@@ -93,14 +95,14 @@ class Collector:
                 self._enqueue(functools.partial(self._recheck_owner, owner_uid))
             namespace = meta.get("namespace", "")
             if namespace:
-                self._enqueue(lambda: self._sweep_namespace(namespace))
+                self._queue_sweep(namespace)
             return
         if meta.get("ownerReferences"):
             ref = ObjectRef(rtype.group, rtype.plural, meta.get("namespace", ""), meta["name"])
             self._enqueue(lambda: self._check_dependent(ref))
         if meta.get("deletionTimestamp"):
             if rtype.group_resource == NAMESPACES.group_resource:
-                self._enqueue(lambda: self._sweep_namespace(meta["name"]))
+                self._queue_sweep(meta["name"])
             else:
                 uid = meta["uid"]
                 self._enqueue(lambda: self._recheck_owner(uid))
@@ -189,7 +191,15 @@ class Collector:
             del meta["ownerReferences"]
         self._store.replace(rtype, obj, {**obj, "metadata": meta})
 
+    def _queue_sweep(self, namespace: str) -> None:
+        ns = self._store.table(NAMESPACES).objects.get(("", namespace))
+        if ns is None or not ns["metadata"].get("deletionTimestamp") or namespace in self._sweeps:
+            return
+        self._sweeps.add(namespace)
+        self._enqueue(functools.partial(self._sweep_namespace, namespace))
+
     def _sweep_namespace(self, namespace: str) -> None:
+        self._sweeps.discard(namespace)
         ns = self._store.table(NAMESPACES).objects.get(("", namespace))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
@@ -200,6 +210,5 @@ class Collector:
                 self.delete(rtype, namespace, obj["metadata"]["name"])
         if remaining:
             return
-        if self._store.table(NAMESPACES).objects.get(("", namespace)) is not ns:
-            return
-        self._store.remove(NAMESPACES, ns)
+        spec = {**ns.get("spec", {}), "finalizers": []}
+        self._store.replace(NAMESPACES, ns, {**ns, "spec": spec})

@@ -35,7 +35,41 @@ from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
 JSON = "application/json"
-_DISCOVERY_PREFIXES = ("/api", "/apis", "/version", "/openapi", "/healthz", "/readyz", "/livez")
+# Fields each built-in kind may be selected by, besides metadata.name/namespace.
+_FIELD_LABELS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "Secret"): ("type",),
+    ("", "Namespace"): ("status.phase",),
+    ("", "Pod"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "status.phase",
+        "status.podIP",
+        "spec.serviceAccountName",
+    ),
+    ("", "Event"): (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
+    ("events.k8s.io", "Event"): (
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "reason",
+        "type",
+        "reportingController",
+    ),
+}
 
 
 def _json_response(body: Any, *, status: int = 200) -> web.Response:
@@ -336,7 +370,10 @@ def _matcher(target: Target, label_text: str, field_text: str) -> watching.Match
             if label_text:
                 label_selector = selectors.parse_label_selector(label_text)
             if field_text:
-                field_selector = selectors.parse_field_selector(field_text)
+                supported = _FIELD_LABELS.get((target.rtype.group, target.rtype.kind), ())
+                field_selector = selectors.parse_field_selector(
+                    field_text, supported=("metadata.name", "metadata.namespace", *supported)
+                )
         except selectors.SelectorError as exc:
             raise errors.bad_request(str(exc)) from None
 

@@ -159,7 +159,9 @@ class Store:
             return old
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        # A namespace also waits for its spec.finalizers (the namespace controller's).
+        waiting = meta.get("finalizers") or (new.get("spec") or {}).get("finalizers")
+        if meta.get("deletionTimestamp") and not waiting:
             return self.remove(rtype, new)
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)

@@ -8,17 +8,20 @@ errors: that is the project's KubeClient's job, not a test's.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import yaml
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +103,22 @@ def read_kubeconfig(path: str | Path) -> tuple[str, ssl.SSLContext, str]:
         cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
     )
     return str(cluster["server"]), tls, str(user["token"])
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.02
+) -> T:
+    """Poll ``check`` until it returns something other than None or False; fail at the deadline.
+
+    For effects that happen after a request returns (garbage collection, namespace
+    cleanup), which a real cluster performs asynchronously too.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result is not None and result is not False:
+            return result
+        if loop.time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

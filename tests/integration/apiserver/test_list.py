@@ -1,0 +1,134 @@
+"""Contract: list with selectors, pagination and metadata-only answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from certmgr.testing.apiserver.wire import Cluster
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+async def _seed(cluster: Cluster, namespace: str) -> None:
+    labels = {
+        "a": {"app": "web", "tier": "front"},
+        "b": {"app": "web", "tier": "back"},
+        "c": {"app": "db"},
+        "d": {},
+    }
+    for name, these in labels.items():
+        body = {"metadata": {"name": name, "labels": these}, "data": {}}
+        reply = await cluster.request(
+            "POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body
+        )
+        assert reply.status == 201
+
+
+@pytest.mark.parametrize(
+    ("selector", "names"),
+    [
+        pytest.param("app=web", ["a", "b"], id="equals"),
+        pytest.param("app==web", ["a", "b"], id="double-equals"),
+        pytest.param("app!=web", ["c", "d"], id="not-equals"),
+        pytest.param("tier in (front,back)", ["a", "b"], id="in"),
+        pytest.param("app notin (web)", ["c", "d"], id="notin"),
+        pytest.param("tier", ["a", "b"], id="exists"),
+        pytest.param("!tier", ["c", "d"], id="not-exists"),
+        pytest.param("app=web,tier=back", ["b"], id="and"),
+    ],
+)
+async def test_label_selectors(
+    cluster: Cluster, namespace: str, selector: str, names: list[str]
+) -> None:
+    await _seed(cluster, namespace)
+    reply = await cluster.request(
+        "GET", f"/api/v1/namespaces/{namespace}/configmaps", params={"labelSelector": selector}
+    )
+    assert reply.status == 200
+    got = sorted(i["metadata"]["name"] for i in reply.body["items"])
+    assert got == names
+
+
+async def test_bad_label_selector_is_bad_request(cluster: Cluster, namespace: str) -> None:
+    reply = await cluster.request(
+        "GET", f"/api/v1/namespaces/{namespace}/configmaps", params={"labelSelector": "a in ("}
+    )
+    assert reply.status == 400
+
+
+async def test_field_selectors(cluster: Cluster, namespace: str) -> None:
+    await _seed(cluster, namespace)
+    secret = {
+        "metadata": {"name": "tls"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "", "tls.key": ""},
+    }
+    base = f"/api/v1/namespaces/{namespace}/secrets"
+    assert (await cluster.request("POST", base, body=secret)).status == 201
+    assert (await cluster.request("POST", base, body={"metadata": {"name": "o"}})).status == 201
+    by_type = await cluster.request("GET", base, params={"fieldSelector": "type=kubernetes.io/tls"})
+    assert [i["metadata"]["name"] for i in by_type.body["items"]] == ["tls"]
+    by_name = await cluster.request(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        params={"fieldSelector": "metadata.name=c"},
+    )
+    assert [i["metadata"]["name"] for i in by_name.body["items"]] == ["c"]
+    across = await cluster.request(
+        "GET", "/api/v1/configmaps", params={"fieldSelector": f"metadata.namespace={namespace}"}
+    )
+    assert sorted(i["metadata"]["name"] for i in across.body["items"]) == ["a", "b", "c", "d"]
+
+
+async def test_pagination_returns_every_item_once(cluster: Cluster, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for i in range(7):
+        await cluster.request("POST", base, body={"metadata": {"name": f"cm-{i}"}})
+    seen: list[str] = []
+    params = {"limit": "3"}
+    pages = 0
+    while True:
+        reply = await cluster.request("GET", base, params=params)
+        assert reply.status == 200
+        assert len(reply.body["items"]) <= 3
+        seen += [i["metadata"]["name"] for i in reply.body["items"]]
+        pages += 1
+        token = reply.body["metadata"].get("continue")
+        if not token:
+            break
+        params = {"limit": "3", "continue": token}
+    assert sorted(seen) == [f"cm-{i}" for i in range(7)]
+    assert pages == 3
+
+
+async def test_list_has_a_resource_version_usable_for_watch(
+    cluster: Cluster, namespace: str
+) -> None:
+    reply = await cluster.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")
+    assert reply.body["kind"] == "ConfigMapList"
+    assert reply.body["metadata"]["resourceVersion"]
+
+
+async def test_metadata_only_list_and_get(cluster: Cluster, namespace: str) -> None:
+    await _seed(cluster, namespace)
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    listed = await cluster.request("GET", base, headers={"Accept": METADATA_LIST})
+    assert listed.body["kind"] == "PartialObjectMetadataList"
+    assert listed.body["apiVersion"] == "meta.k8s.io/v1"
+    first = listed.body["items"][0]
+    assert first["kind"] == "PartialObjectMetadata"
+    assert "data" not in first
+    assert first["metadata"]["name"] == "a"
+    one = await cluster.request("GET", f"{base}/c", headers={"Accept": METADATA_ONE})
+    assert one.body["kind"] == "PartialObjectMetadata"
+    assert one.body["metadata"]["labels"] == {"app": "db"}
+
+
+async def test_cluster_scoped_and_all_namespace_lists(cluster: Cluster, namespace: str) -> None:
+    await _seed(cluster, namespace)
+    namespaces = await cluster.request("GET", "/api/v1/namespaces")
+    assert namespace in [n["metadata"]["name"] for n in namespaces.body["items"]]
+    everywhere = await cluster.request("GET", "/api/v1/configmaps")
+    mine = [i for i in everywhere.body["items"] if i["metadata"]["namespace"] == namespace]
+    assert len(mine) == 4
