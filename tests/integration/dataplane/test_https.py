@@ -1,0 +1,180 @@
+"""HTTPS termination with the Secret an Ingress names, chosen by SNI."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ssl
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certmgr.kube.client import KubeClient
+from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
+from certmgr.testing.dataplane import DataPlane
+from certmgr.testing.dataplane.manifests import NAMESPACE, external_service, ingress
+from certmgr.testing.dataplane.waiting import eventually
+
+HOST = "secure.example.com"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _chain(host: str) -> tuple[bytes, bytes, bytes]:
+    """(CA PEM, leaf+CA chain PEM, leaf key PEM): a private CA and a leaf for ``host``."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("test root"))
+        .issuer_name(_name("test root"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(host))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return (
+        ca.public_bytes(pem),
+        leaf.public_bytes(pem) + ca.public_bytes(pem),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+
+
+def _tls_secret(name: str, chain: bytes, key: bytes) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(chain).decode(),
+            "tls.key": base64.b64encode(key).decode(),
+        },
+    }
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[int]:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"{request.headers['X-Forwarded-Proto']} {request.host}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def _fetch(
+    http: aiohttp.ClientSession, port: int | None, *, server_name: str, ca: bytes
+) -> tuple[int, str] | str:
+    """The answer, or the name of the TLS failure (a failed handshake is a result here)."""
+    context = ssl.create_default_context(cadata=ca.decode())
+    try:
+        async with http.get(
+            f"https://127.0.0.1:{port}/hello",
+            headers={"Host": server_name},
+            ssl=context,
+            server_hostname=server_name,
+        ) as response:
+            return response.status, await response.text()
+    except aiohttp.ClientConnectorCertificateError:
+        return "certificate-rejected"
+
+
+async def test_terminates_tls_with_the_ingress_secret(
+    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession, backend: int
+) -> None:
+    ca, chain, key = _chain(HOST)
+    await kube.create(SERVICES, external_service("web", address="127.0.0.1", port=backend))
+    tls = [{"hosts": [HOST], "secretName": "web-tls"}]
+    await kube.create(
+        INGRESSES, ingress("web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls)
+    )
+    port = dataplane.https_port
+
+    # The Secret does not exist yet (ingress-shim creates it later): the fallback
+    # certificate is served, which the client must refuse.
+    assert await _fetch(http, port, server_name=HOST, ca=ca) == "certificate-rejected"
+
+    await kube.create(SECRETS, _tls_secret("web-tls", chain, key))
+
+    after = await eventually(
+        lambda: _fetch(http, port, server_name=HOST, ca=ca), lambda r: isinstance(r, tuple)
+    )
+    assert after == (200, f"https {HOST}")
+    # A name no Ingress covers gets the fallback certificate, never another host's.
+    other = await _fetch(http, port, server_name="other.example.com", ca=ca)
+    assert other == "certificate-rejected"
+
+
+async def test_a_rotated_secret_is_served_on_the_next_handshake(
+    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession, backend: int
+) -> None:
+    old_ca, old_chain, old_key = _chain(HOST)
+    new_ca, new_chain, new_key = _chain(HOST)
+    await kube.create(SERVICES, external_service("web", address="127.0.0.1", port=backend))
+    tls = [{"hosts": [HOST], "secretName": "web-tls"}]
+    await kube.create(
+        INGRESSES, ingress("web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls)
+    )
+    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key))
+    port = dataplane.https_port
+    await eventually(
+        lambda: _fetch(http, port, server_name=HOST, ca=old_ca), lambda r: isinstance(r, tuple)
+    )
+
+    secret = await kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
+    secret["data"] = _tls_secret("web-tls", new_chain, new_key)["data"]
+    await kube.update(SECRETS, secret)
+
+    found = await eventually(
+        lambda: _fetch(http, port, server_name=HOST, ca=new_ca), lambda r: isinstance(r, tuple)
+    )
+    assert found == (200, f"https {HOST}")
+    assert await _fetch(http, port, server_name=HOST, ca=old_ca) == "certificate-rejected"
