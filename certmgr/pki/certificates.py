@@ -21,8 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from certmgr.pki.csr import subject_of
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeyAlgorithm, PrivateKey, key_algorithm_and_size
+from certmgr.pki.requirements import X509Subject
 from certmgr.pki.usages import usage_names
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -40,6 +42,7 @@ class CertificateInfo:
 
     serial_hex: str
     common_name: str
+    subject: X509Subject
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     uris: tuple[str, ...]
@@ -72,6 +75,7 @@ class CertificateInfo:
         return cls(
             serial_hex=format(certificate.serial_number, "x"),
             common_name=_first(certificate.subject),
+            subject=subject_of(certificate.subject),
             dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
             ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
             if sans

@@ -49,7 +49,7 @@ READINESS_CHAIN: Final[tuple[Check, ...]] = (
     checks.certificate_has_expired,
 )
 
-READY_MESSAGE: Final = "Certificate is up to date and has not expired"
+READY_MESSAGE: Final = reasons.READY_MESSAGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,16 +14,17 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
+from certmgr.api import labels
 from certmgr.pki.requirements import CertificateRequirements
 
 DEFAULT_ISSUER_KIND: Final = "Issuer"
 DEFAULT_ISSUER_GROUP: Final = "cert-manager.io"
 TLS_CERT_KEY: Final = "tls.crt"
 TLS_PRIVATE_KEY_KEY: Final = "tls.key"
-ISSUER_NAME_ANNOTATION: Final = "cert-manager.io/issuer-name"
-ISSUER_KIND_ANNOTATION: Final = "cert-manager.io/issuer-kind"
-ISSUER_GROUP_ANNOTATION: Final = "cert-manager.io/issuer-group"
-CERTIFICATE_NAME_ANNOTATION: Final = "cert-manager.io/certificate-name"
+ISSUER_NAME_ANNOTATION: Final = labels.ISSUER_NAME
+ISSUER_KIND_ANNOTATION: Final = labels.ISSUER_KIND
+ISSUER_GROUP_ANNOTATION: Final = labels.ISSUER_GROUP
+CERTIFICATE_NAME_ANNOTATION: Final = labels.CERTIFICATE_NAME
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 

@@ -1,26 +1,43 @@
-"""Condition reasons the policies return, with cert-manager's exact values.
+"""The condition reasons the policy chains return (cert-manager's exact strings).
 
-Owns: the reason strings of the trigger and readiness policy chains (cert-manager's
-`internal/controller/certificates/policies/constants.go`) plus `ManuallyTriggered` (what
-`cmctl renew` writes) and `Ready`. When `certmgr.api` defines the same constants, these
-must stay equal to them.
-Must not: contain logic.
+Owns: nothing new: it re-exports the reasons `certmgr.api.reasons` defines, so a check
+and a status writer can never disagree on a spelling. Kept as its own module so the
+checks read `reasons.RENEWING` without reaching into the API package everywhere.
+Must not: contain logic or define a reason that `certmgr.api.reasons` lacks.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from certmgr.api.reasons import (
+    DOES_NOT_EXIST,
+    EXPIRED,
+    INCORRECT_CERTIFICATE,
+    INCORRECT_ISSUER,
+    INVALID_CERTIFICATE,
+    INVALID_CERTIFICATE_REQUEST,
+    INVALID_KEY_PAIR,
+    MANUALLY_TRIGGERED,
+    MISSING_DATA,
+    READY,
+    READY_MESSAGE,
+    RENEWING,
+    REQUEST_CHANGED,
+    SECRET_MISMATCH,
+)
 
-DOES_NOT_EXIST: Final = "DoesNotExist"
-MISSING_DATA: Final = "MissingData"
-INVALID_KEY_PAIR: Final = "InvalidKeyPair"
-INVALID_CERTIFICATE: Final = "InvalidCertificate"
-INVALID_CERTIFICATE_REQUEST: Final = "InvalidCertificateRequest"
-SECRET_MISMATCH: Final = "SecretMismatch"
-INCORRECT_ISSUER: Final = "IncorrectIssuer"
-INCORRECT_CERTIFICATE: Final = "IncorrectCertificate"
-REQUEST_CHANGED: Final = "RequestChanged"
-RENEWING: Final = "Renewing"
-EXPIRED: Final = "Expired"
-MANUALLY_TRIGGERED: Final = "ManuallyTriggered"
-READY: Final = "Ready"
+__all__ = [
+    "DOES_NOT_EXIST",
+    "EXPIRED",
+    "INCORRECT_CERTIFICATE",
+    "INCORRECT_ISSUER",
+    "INVALID_CERTIFICATE",
+    "INVALID_CERTIFICATE_REQUEST",
+    "INVALID_KEY_PAIR",
+    "MANUALLY_TRIGGERED",
+    "MISSING_DATA",
+    "READY",
+    "READY_MESSAGE",
+    "RENEWING",
+    "REQUEST_CHANGED",
+    "SECRET_MISMATCH",
+]

@@ -25,6 +25,7 @@ from certmgr.pki.certificates import (
 )
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import encode_private_key, public_keys_equal
+from certmgr.pki.requirements import X509Subject
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -77,6 +78,7 @@ def test_parse_chain_rejects_garbage(chain, key, make_cert, make_pem) -> None:
 def test_certificate_info_describes_the_leaf(chain, key) -> None:
     info = CertificateInfo.of(chain[0])
     assert info.common_name == "leaf.example.com"
+    assert info.subject == X509Subject()
     assert info.issuer_common_name == "Intermediate"
     assert info.dns_names == ("leaf.example.com", "www.example.com")
     assert info.ip_addresses == info.uris == info.emails == ()

@@ -59,6 +59,7 @@ def _info(
     return CertificateInfo(
         serial_hex="1",
         common_name=common_name,
+        subject=X509Subject(),
         dns_names=dns_names,
         ip_addresses=ips,
         uris=(),
