@@ -106,7 +106,7 @@ def read_kubeconfig(path: str | Path) -> tuple[str, ssl.SSLContext, str]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.02
+    check: Callable[[], Awaitable[T | None]], *, within: float = 10.0, interval: float = 0.02
 ) -> T:
     """Poll ``check`` until it returns something other than None or False; fail at the deadline.
 
@@ -114,11 +114,11 @@ async def eventually(
     cleanup), which a real cluster performs asynchronously too.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         result = await check()
         if result is not None and result is not False:
             return result
         if loop.time() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
+            raise TimeoutError(f"condition not met within {within}s")
         await asyncio.sleep(interval)

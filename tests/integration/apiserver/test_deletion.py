@@ -142,7 +142,7 @@ async def test_deleting_a_namespace_deletes_its_objects(cluster: Cluster) -> Non
     reply = await cluster.request("DELETE", "/api/v1/namespaces/doomed-ns-x1")
     assert reply.status in (200, 202)
     await eventually(_gone(cluster, "/api/v1/namespaces/doomed-ns-x1/configmaps/inside"))
-    await eventually(_gone(cluster, "/api/v1/namespaces/doomed-ns-x1"), timeout=60)
+    await eventually(_gone(cluster, "/api/v1/namespaces/doomed-ns-x1"), within=60)
 
 
 async def test_no_new_objects_in_a_terminating_namespace(cluster: Cluster) -> None:
@@ -162,4 +162,4 @@ async def test_no_new_objects_in_a_terminating_namespace(cluster: Cluster) -> No
         body={"metadata": {"finalizers": None}},
         headers=MERGE,
     )
-    await eventually(_gone(cluster, "/api/v1/namespaces/closing-ns-x1"), timeout=60)
+    await eventually(_gone(cluster, "/api/v1/namespaces/closing-ns-x1"), within=60)
