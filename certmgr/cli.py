@@ -37,6 +37,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "certmgr.testing.dev_cluster",
         "run the Kubernetes API simulator and write its kubeconfig",
     ),
+    (
+        ("dev", "dataplane"),
+        "certmgr.testing.dev_dataplane",
+        "route Ingresses and run solver Pods for an API server until interrupted",
+    ),
 ]
 
 GROUPS: dict[str, str] = {
