@@ -17,7 +17,8 @@ from certmgr.testing.apiserver.names import (
 SUBDOMAIN_ERROR = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
     "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    "regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 QUALIFIED_NAME_PART_ERROR = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
@@ -88,9 +89,7 @@ def test_dns_labels(check: Callable[[str], list[str]], value: str, first_error: 
         pytest.param(
             "app/", ["name part must be non-empty", QUALIFIED_NAME_PART_ERROR], id="empty-name"
         ),
-        pytest.param(
-            "Example.com/app", ["prefix part " + SUBDOMAIN_ERROR], id="uppercase-prefix"
-        ),
+        pytest.param("Example.com/app", ["prefix part " + SUBDOMAIN_ERROR], id="uppercase-prefix"),
         pytest.param(
             "x" * 64, ["name part must be no more than 63 characters"], id="name-too-long"
         ),
@@ -103,7 +102,9 @@ def test_validate_label_key(key: str, errors: list[str]) -> None:
 def test_label_key_with_two_slashes_is_one_error() -> None:
     (error,) = validate_label_key("a/b/c")
     assert error.startswith("a qualified name must consist of alphanumeric characters")
-    assert error.endswith("with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")
+    assert error.endswith(
+        "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+    )
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_label_selector_matching(text: str, matches: bool) -> None:
         ),
         pytest.param(
             "version>x",
-            "unable to parse requirement: values[0]: Invalid value: \"x\": "
+            'unable to parse requirement: values[0]: Invalid value: "x": '
             "for 'Gt', 'Lt' operators, the value must be an integer",
             id="gt-non-integer",
         ),
