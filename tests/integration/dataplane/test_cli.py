@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+# Each test starts the whole ``certmgr`` CLI in a fresh interpreter (seconds of imports).
+pytestmark = pytest.mark.slow
 DEADLINE_SECONDS = 15.0
 
 
