@@ -45,7 +45,8 @@ def load_crds() -> dict[str, dict[str, Any]]:
     out = {}
     for path in sorted(CRD_DIR.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
-        out[doc["spec"]["names"]["kind"]] = doc
+        if doc.get("kind") == "CustomResourceDefinition":  # kustomization.yaml is not
+            out[doc["spec"]["names"]["kind"]] = doc
     return out
 
 

@@ -1,0 +1,193 @@
+"""deploy/: the install manifests hang together, and the RBAC is complete but least-privilege.
+
+The RBAC checks run the simulator's own authorizer over the manifests, so they test
+the same decision the end-to-end suite meets when the controller runs under this
+ServiceAccount's token.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from certmgr.kube import resources as kube
+from certmgr.testing.apiserver.auth import Authorizer, RequestAttributes, UserInfo
+from certmgr.testing.apiserver.resources import BUILTINS
+from certmgr.testing.apiserver.store import Store
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "deploy"
+SERVICE_ACCOUNT = UserInfo(
+    "system:serviceaccount:certmgr:certmgr",
+    ("system:serviceaccounts", "system:serviceaccounts:certmgr", "system:authenticated"),
+)
+
+
+def _docs(directory: Path) -> list[dict[str, Any]]:
+    return [
+        doc
+        for path in sorted(directory.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def _one(kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in _docs(DEPLOY) if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize("base", [DEPLOY, ROOT / "crds"], ids=["deploy", "crds"])
+def test_kustomization_lists_every_manifest(base: Path) -> None:
+    listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    files = {p.name for p in base.glob("*.yaml")} - {"kustomization.yaml"}
+    assert {entry for entry in listed if not entry.startswith("..")} == files
+    for entry in listed:
+        assert (base / entry).exists()
+
+
+@pytest.fixture(scope="module")
+def authorizer() -> Authorizer:
+    store = Store()
+    rbac = {r.kind: r for r in BUILTINS if r.group == "rbac.authorization.k8s.io"}
+    for doc in _docs(DEPLOY):
+        if doc["kind"] in rbac:
+            store.create(rbac[doc["kind"]], copy.deepcopy(doc))
+    return Authorizer(store)
+
+
+def _can(authorizer: Authorizer, verb: str, resource: str, namespace: str = "team-a") -> bool:
+    group, _, rest = resource.rpartition(":")
+    plural, _, sub = rest.partition("/")
+    attrs = RequestAttributes(verb, group, plural, sub, namespace, "x")
+    return authorizer.allowed(SERVICE_ACCOUNT, attrs)
+
+
+NEEDED = [
+    *[
+        (verb, f"{r.group}:{r.plural}")
+        for r in (
+            kube.CERTIFICATES,
+            kube.CERTIFICATEREQUESTS,
+            kube.ISSUERS,
+            kube.CLUSTERISSUERS,
+            kube.ORDERS,
+            kube.CHALLENGES,
+            kube.SECRETS,
+            kube.SERVICES,
+            kube.PODS,
+            kube.INGRESSES,
+            kube.INGRESSCLASSES,
+            kube.NAMESPACES,
+        )
+        for verb in ("get", "list", "watch")
+    ],
+    ("create", "cert-manager.io:certificates"),
+    ("delete", "cert-manager.io:certificates"),
+    ("create", "cert-manager.io:certificaterequests"),
+    ("delete", "cert-manager.io:certificaterequests"),
+    ("update", "cert-manager.io:certificates/status"),
+    ("patch", "cert-manager.io:certificaterequests/status"),
+    ("update", "cert-manager.io:issuers/status"),
+    ("update", "cert-manager.io:clusterissuers/status"),
+    ("create", "acme.cert-manager.io:orders"),
+    ("update", "acme.cert-manager.io:orders/status"),
+    ("create", "acme.cert-manager.io:challenges"),
+    ("update", "acme.cert-manager.io:challenges"),
+    ("delete", "acme.cert-manager.io:challenges"),
+    ("update", "acme.cert-manager.io:challenges/status"),
+    ("update", "acme.cert-manager.io:challenges/finalizers"),
+    ("create", ":secrets"),
+    ("update", ":secrets"),
+    ("delete", ":secrets"),
+    ("create", ":services"),
+    ("delete", ":services"),
+    ("create", ":pods"),
+    ("delete", ":pods"),
+    ("create", "networking.k8s.io:ingresses"),
+    ("update", "networking.k8s.io:ingresses"),
+    ("delete", "networking.k8s.io:ingresses"),
+    ("create", ":events"),
+    ("patch", ":events"),
+    ("create", "events.k8s.io:events"),
+]
+
+
+@pytest.mark.parametrize(("verb", "resource"), NEEDED, ids=[f"{v}-{r}" for v, r in NEEDED])
+def test_controller_may(authorizer: Authorizer, verb: str, resource: str) -> None:
+    assert _can(authorizer, verb, resource)
+
+
+FORBIDDEN = [
+    ("update", "cert-manager.io:issuers", "the user's Issuer spec"),
+    ("delete", "cert-manager.io:clusterissuers", "the user's ClusterIssuer"),
+    ("update", "cert-manager.io:certificaterequests", "request spec is immutable"),
+    ("update", ":pods", "solver pods are replaced, never edited"),
+    ("delete", ":namespaces", "namespaces"),
+    ("list", ":nodes", "nodes"),
+    ("get", ":configmaps", "configmaps"),
+    ("create", "rbac.authorization.k8s.io:clusterrolebindings", "escalation"),
+    ("update", "apiextensions.k8s.io:customresourcedefinitions", "its own CRDs"),
+    ("delete", "networking.k8s.io:ingressclasses", "ingress classes"),
+    ("get", "coordination.k8s.io:leases", "leases outside its namespace"),
+]
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "why"), FORBIDDEN, ids=[f"{v}-{r}" for v, r, _ in FORBIDDEN]
+)
+def test_controller_may_not(authorizer: Authorizer, verb: str, resource: str, why: str) -> None:
+    assert not _can(authorizer, verb, resource), why
+
+
+@pytest.mark.parametrize("verb", ["get", "create", "update"])
+def test_leases_only_in_own_namespace(authorizer: Authorizer, verb: str) -> None:
+    assert _can(authorizer, verb, "coordination.k8s.io:leases", namespace="certmgr")
+    assert not _can(authorizer, verb, "coordination.k8s.io:leases", namespace="kube-system")
+
+
+def test_no_wildcards() -> None:
+    for doc in _docs(DEPLOY):
+        for rule in doc.get("rules", ()):
+            for key in ("verbs", "apiGroups", "resources"):
+                assert "*" not in rule[key], (doc["metadata"]["name"], rule)
+
+
+def test_bindings_name_the_service_account_and_existing_roles() -> None:
+    account = _one("ServiceAccount", "certmgr")["metadata"]
+    for kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        (binding,) = [d for d in _docs(DEPLOY) if d["kind"] == kind]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+        ]
+        _one(role_kind, binding["roleRef"]["name"])  # exists
+
+
+def test_deployment() -> None:
+    deployment = _one("Deployment", "certmgr")
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert pod["spec"]["serviceAccountName"] == "certmgr"
+    assert container["image"] == "certmgr:0.1.0"
+    assert container["args"] == ["run", "--cluster-resource-namespace=certmgr", "--leader-elect"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http-metrics": 9402, "http-healthz": 9403}
+    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http-healthz"}
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    service = _one("Service", "certmgr-metrics")
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
+
+
+def test_everything_namespaced_lives_in_certmgr() -> None:
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for doc in _docs(DEPLOY):
+        if doc["kind"] not in cluster_scoped:
+            assert doc["metadata"]["namespace"] == "certmgr", doc["kind"]
