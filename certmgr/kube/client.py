@@ -20,7 +20,7 @@ import aiohttp
 import structlog
 
 from certmgr.kube import config as kube_config
-from certmgr.kube.errors import APIError, Gone
+from certmgr.kube.errors import APIError, Gone, Unreachable
 from certmgr.kube.objects import ObjectList, WatchEvent, name_of, namespace_of
 from certmgr.kube.protocol import Patch, PatchType
 from certmgr.kube.resources import Resource
@@ -115,37 +115,68 @@ class KubeClient:
         metadata_only: bool = False,
         page_size: int | None = 500,
     ) -> ObjectList:
+        for restart in range(MAX_LIST_RESTARTS + 1):
+            items: list[dict[str, Any]] = []
+            pages = 0
+            version = ""
+            try:
+                async for page in self.list_pages(
+                    resource,
+                    namespace=namespace,
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    metadata_only=metadata_only,
+                    page_size=page_size,
+                ):
+                    pages += 1
+                    items.extend(page.items)
+                    version = page.resource_version
+                return ObjectList(items=items, resource_version=version)
+            except Gone:
+                # Only an expired continue token is worth a fresh start.
+                if pages == 0 or restart == MAX_LIST_RESTARTS:
+                    raise
+                log.info("kube_list_restarted", resource=resource.plural, reason="continue_expired")
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def list_pages(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        page_size: int | None = 500,
+    ) -> AsyncIterator[ObjectList]:
+        """One list, page by page, each carrying the snapshot's resourceVersion.
+
+        Raises ``Gone`` when a continue token expires mid-way; the caller starts again
+        (``list`` does), because the pages already seen belong to an old snapshot.
+        """
         params = _selectors(label_selector, field_selector)
         if page_size:
             params["limit"] = str(page_size)
         accept = ACCEPT_METADATA_LIST if metadata_only else JSON
         path = resource.path(namespace=namespace)
-        for restart in range(MAX_LIST_RESTARTS + 1):
-            items: list[dict[str, Any]] = []
-            token = ""
-            try:
-                while True:
-                    page_params = dict(params, **({"continue": token} if token else {}))
-                    page = await self._json(
-                        "GET",
-                        path,
-                        verb="list",
-                        resource=resource,
-                        params=page_params,
-                        accept=accept,
-                    )
-                    items.extend(page.get("items") or [])
-                    meta = page.get("metadata") or {}
-                    token = str(meta.get("continue") or "")
-                    if not token:
-                        return ObjectList(
-                            items=items, resource_version=str(meta.get("resourceVersion") or "")
-                        )
-            except Gone:
-                if not token or restart == MAX_LIST_RESTARTS:
-                    raise
-                log.info("kube_list_restarted", resource=resource.plural, reason="continue_expired")
-        raise AssertionError("unreachable")  # the loop returns or raises
+        token = ""
+        while True:
+            page = await self._json(
+                "GET",
+                path,
+                verb="list",
+                resource=resource,
+                params=dict(params, **({"continue": token} if token else {})),
+                accept=accept,
+            )
+            meta = page.get("metadata") or {}
+            yield ObjectList(
+                items=page.get("items") or [],
+                resource_version=str(meta.get("resourceVersion") or ""),
+            )
+            token = str(meta.get("continue") or "")
+            if not token:
+                return
 
     async def watch(
         self,
@@ -179,8 +210,13 @@ class KubeClient:
             accept=ACCEPT_METADATA if metadata_only else JSON,
             read_timeout=read_timeout,
         ) as response:
-            async for line in lines(response.content.iter_any()):
-                yield decode_event(line)
+            try:
+                async for line in lines(response.content.iter_any()):
+                    yield decode_event(line)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # The connection broke mid-stream (reset, read timeout): not the same as
+                # the server ending the watch, so the informer backs off before resuming.
+                raise Unreachable(f"watch {resource.plural} interrupted: {exc!r}") from exc
 
     async def create(
         self, resource: Resource, obj: dict[str, Any], *, namespace: str | None = None

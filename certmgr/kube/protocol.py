@@ -34,6 +34,17 @@ class KubeAPI(Protocol):
         page_size: int | None = 500,
     ) -> ObjectList: ...
 
+    def list_pages(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        page_size: int | None = 500,
+    ) -> AsyncIterator[ObjectList]: ...
+
     def watch(
         self,
         resource: Resource,

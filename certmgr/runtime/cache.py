@@ -6,7 +6,10 @@ not talk to the API: only the informer writes to it (``apply``, ``replace``,
 ``observe``); controllers read.
 
 Objects are the dicts the informer stored, shared with every reader: treat them as
-read-only and ``copy.deepcopy`` before changing one for a write.
+read-only and ``copy.deepcopy`` before changing one for a write. A keys-only cache keeps
+nothing but each key's resourceVersion (~220 bytes an object instead of kilobytes) and
+answers reads with stubs ``{"metadata": {namespace, name, resourceVersion}}``; its indexes
+are computed from the full objects as they arrive, so they still work.
 
 Timeouts are measured on the injected ``Clock`` (so a fake clock drives them), which is
 why the waits take a ``timeout`` argument instead of relying on ``asyncio.timeout``.
@@ -35,6 +38,8 @@ Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped obje
 IndexFunc = Callable[[Obj], Iterable[str]]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 Change = tuple[EventType, Obj | None, Obj | None]  # (type, old, new)
+# What the cache keeps per key: the object, or only its resourceVersion (keys-only).
+Stored = Obj | str
 
 # Enough recent (key, version) pairs to bridge the gap between a write returning and
 # its caller starting to wait, even under heavy churn of other objects.
@@ -56,11 +61,33 @@ def split_key(key: str) -> Key:
     return (namespace, name)
 
 
+class Staged:
+    """A fresh list being collected page by page (``Cache.stage``), packed as it arrives.
+
+    Packing on arrival is what keeps a relist of 50,000 keys-only Secrets from holding
+    50,000 full objects at once.
+    """
+
+    __slots__ = ("_cache", "entries")
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self.entries: dict[Key, tuple[Stored, dict[str, tuple[str, ...]]]] = {}
+
+    def add(self, obj: Obj) -> None:
+        self.entries[key_of(obj)] = (self._cache._pack(obj), self._cache._index_values(obj))
+
+
 class Cache:
     def __init__(
-        self, *, indexes: dict[str, IndexFunc] | None = None, clock: Clock | None = None
+        self,
+        *,
+        indexes: dict[str, IndexFunc] | None = None,
+        keys_only: bool = False,
+        clock: Clock | None = None,
     ) -> None:
-        self._objects: dict[Key, Obj] = {}
+        self.keys_only = keys_only
+        self._objects: dict[Key, Stored] = {}
         self._index_funcs: dict[str, IndexFunc] = {}
         # index name -> value -> keys; and the values each key was filed under.
         self._indexes: dict[str, dict[str, set[Key]]] = {}
@@ -76,22 +103,26 @@ class Cache:
     # -- reading ----------------------------------------------------------------------
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
-        return self._objects.get((namespace or "", name))
+        key = (namespace or "", name)
+        stored = self._objects.get(key)
+        return None if stored is None else self._unpack(key, stored)
 
     def list(
         self, namespace: str | None = None, *, selector: Callable[[Obj], bool] | None = None
     ) -> builtins.list[Obj]:
         """Objects (all, or of one namespace) for which ``selector`` holds, in no set order."""
-        return [
-            o
-            for k, o in self._objects.items()
-            if (namespace is None or k[0] == namespace) and (selector is None or selector(o))
-        ]
+        objects = (
+            self._unpack(k, v)
+            for k, v in self._objects.items()
+            if namespace is None or k[0] == namespace
+        )
+        return [o for o in objects if selector is None or selector(o)]
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         if index not in self._indexes:
             raise KeyError(f"no index named {index!r}")
-        return [self._objects[k] for k in sorted(self._indexes[index].get(value, ()))]
+        keys = sorted(self._indexes[index].get(value, ()))
+        return [self._unpack(k, self._objects[k]) for k in keys]
 
     def keys(self) -> builtins.list[Key]:
         return list(self._objects)
@@ -103,7 +134,7 @@ class Cache:
         return key in self._objects
 
     def __iter__(self) -> Iterator[Obj]:
-        return iter(list(self._objects.values()))
+        return iter([self._unpack(k, v) for k, v in self._objects.items()])
 
     @property
     def resource_version(self) -> str:
@@ -111,12 +142,17 @@ class Cache:
         return self._resource_version
 
     def add_index(self, index: str, func: IndexFunc) -> None:
-        """Register (or replace) an index; existing objects are filed at once."""
+        """Register (or replace) an index; objects already cached are filed at once.
+
+        A keys-only cache can file existing objects only by their stubs: register its
+        indexes before the informer runs.
+        """
         self._index_funcs[index] = func
         self._indexes[index] = {}
         self._filed[index] = {}
-        for key, obj in self._objects.items():
-            self._file(index, key, obj)
+        for key, stored in self._objects.items():
+            values = tuple(dict.fromkeys(func(self._unpack(key, stored))))
+            self._file(key, {index: values})
 
     # -- waiting for our own writes ----------------------------------------------------
 
@@ -129,7 +165,7 @@ class Cache:
 
         def caught_up() -> bool:
             cached = self._objects.get(key)
-            if cached is not None and resource_version(cached) == version:
+            if cached is not None and _version_of(cached) == version:
                 return True
             return (key, version) in self._recent_set or _int_at_least(
                 self._resource_version, version
@@ -182,30 +218,41 @@ class Cache:
             old = self._remove(key)
             change = ("DELETED", obj, None) if old is not None else None
         else:
-            old = self._store(key, obj)
+            old = self._store(key, self._pack(obj), self._index_values(obj))
             change = ("ADDED", None, obj) if old is None else ("MODIFIED", old, obj)
         self._remember(key, version)
         self.observe(version)
         return change
 
-    def replace(self, objects: Iterable[Obj], version: str) -> builtins.list[Change]:
+    def stage(self) -> Staged:
+        return Staged(self)
+
+    def replace(self, objects: Iterable[Obj] | Staged, version: str) -> builtins.list[Change]:
         """Make the cache exactly ``objects`` (a fresh list); returns the differences.
 
         Objects whose resourceVersion did not change produce no change, so a relist
         after a 410 wakes handlers only for what really happened while we were away.
         """
-        listed = {key_of(o): o for o in objects}
+        if isinstance(objects, Staged):
+            staged = objects
+        else:
+            staged = self.stage()
+            for obj in objects:
+                staged.add(obj)
+        listed = staged.entries
         changes: builtins.list[Change] = []
         for key in sorted(self._objects.keys() - listed.keys()):
             old = self._remove(key)
+            assert old is not None
             changes.append(("DELETED", old, None))
         for key in sorted(listed):
-            new = listed[key]
-            old = self._objects.get(key)
-            if old is not None and resource_version(old) == resource_version(new):
+            stored, filed = listed[key]
+            previous = self._objects.get(key)
+            if previous is not None and _version_of(previous) == _version_of(stored):
                 continue
-            self._store(key, new)
-            self._remember(key, resource_version(new))
+            old = self._store(key, stored, filed)
+            self._remember(key, _version_of(stored))
+            new = self._unpack(key, stored)
             changes.append(("ADDED", None, new) if old is None else ("MODIFIED", old, new))
         self.observe(version)
         return changes
@@ -216,36 +263,45 @@ class Cache:
             self._resource_version = version
         self._wake()
 
-    def _store(self, key: Key, obj: Obj) -> Obj | None:
-        old = self._objects.get(key)
-        if old is not None:
-            self._unfile(key)
-        self._objects[key] = obj
-        for index in self._index_funcs:
-            self._file(index, key, obj)
+    def _pack(self, obj: Obj) -> Stored:
+        return resource_version(obj) if self.keys_only else obj
+
+    def _unpack(self, key: Key, stored: Stored) -> Obj:
+        if isinstance(stored, str):
+            metadata = {"name": key[1], "resourceVersion": stored}
+            if key[0]:
+                metadata["namespace"] = key[0]
+            return {"metadata": metadata}
+        return stored
+
+    def _index_values(self, obj: Obj) -> dict[str, tuple[str, ...]]:
+        return {index: tuple(dict.fromkeys(func(obj))) for index, func in self._index_funcs.items()}
+
+    def _store(self, key: Key, stored: Stored, filed: dict[str, tuple[str, ...]]) -> Obj | None:
+        old = self._remove(key)
+        self._objects[key] = stored
+        self._file(key, filed)
         return old
 
     def _remove(self, key: Key) -> Obj | None:
-        old = self._objects.pop(key, None)
-        if old is not None:
-            self._unfile(key)
-        return old
-
-    def _file(self, index: str, key: Key, obj: Obj) -> None:
-        values = tuple(dict.fromkeys(self._index_funcs[index](obj)))
-        if not values:
-            return
-        self._filed[index][key] = values
-        for value in values:
-            self._indexes[index].setdefault(value, set()).add(key)
-
-    def _unfile(self, key: Key) -> None:
+        stored = self._objects.pop(key, None)
+        if stored is None:
+            return None
         for index, filed in self._filed.items():
             for value in filed.pop(key, ()):
                 keys = self._indexes[index][value]
                 keys.discard(key)
                 if not keys:
                     del self._indexes[index][value]
+        return self._unpack(key, stored)
+
+    def _file(self, key: Key, filed: dict[str, tuple[str, ...]]) -> None:
+        for index, values in filed.items():
+            if not values or index not in self._indexes:
+                continue
+            self._filed[index][key] = values
+            for value in values:
+                self._indexes[index].setdefault(value, set()).add(key)
 
     def _remember(self, key: Key, version: str) -> None:
         if (key, version) in self._recent_set:
@@ -254,6 +310,10 @@ class Cache:
             self._recent_set.discard(self._recent[0])
         self._recent.append((key, version))
         self._recent_set.add((key, version))
+
+
+def _version_of(stored: Stored) -> str:
+    return stored if isinstance(stored, str) else resource_version(stored)
 
 
 def _int_at_least(current: str, wanted: str) -> bool:

@@ -68,6 +68,7 @@ class Informer:
         resync: float | None = None,
         on_event: Handler | Sequence[Handler] = (),
         indexes: dict[str, IndexFunc] | None = None,
+        keys_only: bool = False,
         name: str | None = None,
         clock: Clock | None = None,
         backoff_base: float = 0.5,
@@ -94,7 +95,7 @@ class Informer:
         self._handlers: list[Handler] = (
             list(on_event) if isinstance(on_event, Sequence) else [on_event]
         )
-        self.cache = Cache(indexes=indexes, clock=self._clock)
+        self.cache = Cache(indexes=indexes, keys_only=keys_only, clock=self._clock)
         self._synced = asyncio.Event()
         self._failures = 0
         self._lists = 0
@@ -168,18 +169,23 @@ class Informer:
         if self._lists:
             INFORMER_RELISTS.labels(resource=self.name).inc()
         self._lists += 1
-        listed = await self._client.list(
+        # Page by page into a staged snapshot: a keys-only cache never holds a whole
+        # list of full objects, even for a moment.
+        staged = self.cache.stage()
+        version = ""
+        async for page in self._client.list_pages(
             self.resource,
             namespace=self._namespace,
             label_selector=self._label_selector,
             field_selector=self._field_selector,
             metadata_only=self._metadata_only,
             page_size=self._page_size,
-        )
-        changes = self.cache.replace(
-            (self._prepare(o) for o in listed.items), listed.resource_version
-        )
-        self._version = self._listed = listed.resource_version
+        ):
+            for obj in page.items:
+                staged.add(self._prepare(obj))
+            version = page.resource_version
+        changes = self.cache.replace(staged, version)
+        self._version = self._listed = version
         self._failures = 0
         INFORMER_OBJECTS.labels(resource=self.name).set(len(self.cache))
         if not self._synced.is_set():

@@ -31,12 +31,15 @@ class FakeAPI:
         self.calls: list[tuple[str, str | None]] = []
         self.idle = asyncio.Event()
 
-    async def list(self, resource: r.Resource, **kwargs: Any) -> ObjectList:
+    async def list_pages(self, resource: r.Resource, **kwargs: Any) -> AsyncIterator[ObjectList]:
         self.calls.append(("list", kwargs.get("label_selector")))
         result = self.lists.pop(0)
         if isinstance(result, Exception):
             raise result
-        return result
+        # Two pages, to show the informer stitches them into one snapshot.
+        half = len(result.items) // 2
+        yield ObjectList(result.items[:half], result.resource_version)
+        yield ObjectList(result.items[half:], result.resource_version)
 
     async def watch(
         self, resource: r.Resource, *, resource_version: str, **kwargs: Any

@@ -1,0 +1,145 @@
+"""Secrets at scale: two informers, so Secrets we do not manage cost almost nothing.
+
+A cluster may hold tens of thousands of Secrets (service account tokens, Helm releases,
+other tools' credentials) of which certmgr manages a few hundred; caching all of them
+with their data is what made cert-manager need 8 GB for 30k Secrets. The design, the
+same as cert-manager's "filtered Secrets caching":
+
+- **managed**: ``controller.cert-manager.io/fao=true`` (the label cert-manager, and so
+  certmgr, puts on every Secret it writes): full objects with data, minus managedFields.
+- **unmanaged**: ``controller.cert-manager.io/fao!=true`` (which also matches Secrets
+  without the label), watched metadata-only (``PartialObjectMetadata``: the server never
+  sends their data) into a keys-only cache: each costs its key and resourceVersion,
+  ~220 bytes. Handlers still hear about them, so a Certificate whose Secret appears (or is
+  edited by a user) is reconciled.
+
+``get`` answers from the managed cache and fetches an unmanaged Secret from the API when
+a controller really needs its data (adopting a pre-existing Secret is rare). When a
+Secret gains or loses the label, one informer sees it DELETED and the other ADDED, in
+either order; for that moment it may be in neither cache. Reconciles are level-triggered
+and both events enqueue the same key, so the last reconcile sees the settled state.
+
+This module must not decide which Secrets certmgr manages: writers set the label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from certmgr.kube.errors import NotFound
+from certmgr.kube.protocol import KubeAPI
+from certmgr.kube.resources import SECRETS
+from certmgr.runtime.cache import IndexFunc, Obj
+from certmgr.runtime.clock import Clock, SystemClock, race_clock
+from certmgr.runtime.informer import Handler, Informer, drop_managed_fields
+
+MANAGED_LABEL = "controller.cert-manager.io/fao"
+MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
+UNMANAGED_SELECTOR = f"{MANAGED_LABEL}!=true"
+
+
+class SecretInformers:
+    def __init__(
+        self,
+        client: KubeAPI,
+        *,
+        namespace: str | None = None,
+        on_event: Handler | None = None,
+        indexes: dict[str, IndexFunc] | None = None,
+        clock: Clock | None = None,
+        **informer_options: Any,
+    ) -> None:
+        """``indexes`` apply to both caches (computed from the full objects as they
+        arrive, so an index on labels or annotations works for unmanaged Secrets too)."""
+        self._client = client
+        self._namespace = namespace
+        self._clock = clock
+        handlers = [on_event] if on_event is not None else []
+        self.managed = Informer(
+            client,
+            SECRETS,
+            namespace=namespace,
+            label_selector=MANAGED_SELECTOR,
+            transform=drop_managed_fields,
+            on_event=handlers,
+            indexes=indexes,
+            name="secrets-managed",
+            clock=clock,
+            **informer_options,
+        )
+        self.unmanaged = Informer(
+            client,
+            SECRETS,
+            namespace=namespace,
+            label_selector=UNMANAGED_SELECTOR,
+            metadata_only=True,
+            keys_only=True,
+            on_event=list(handlers),
+            indexes=indexes,
+            name="secrets-unmanaged",
+            clock=clock,
+            **informer_options,
+        )
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.managed.run())
+            group.create_task(self.unmanaged.run())
+
+    @property
+    def has_synced(self) -> bool:
+        return self.managed.has_synced and self.unmanaged.has_synced
+
+    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        both = asyncio.gather(self.managed.wait_synced(), self.unmanaged.wait_synced())
+        if timeout is None:
+            await both
+        else:
+            await race_clock(self._clock or SystemClock(), both, seconds=timeout)
+
+    def add_handler(self, handler: Handler) -> None:
+        self.managed.add_handler(handler)
+        self.unmanaged.add_handler(handler)
+
+    def exists(self, namespace: str, name: str) -> bool:
+        """Whether either cache knows the Secret (no API call)."""
+        return (namespace, name) in self.managed.cache or (namespace, name) in self.unmanaged.cache
+
+    def is_managed(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.managed.cache
+
+    def cached(self, namespace: str, name: str) -> Obj | None:
+        """The full managed Secret, or a metadata stub of an unmanaged one, or None."""
+        return self.managed.cache.get(namespace, name) or self.unmanaged.cache.get(namespace, name)
+
+    async def get(self, namespace: str, name: str) -> Obj | None:
+        """The full Secret: from the cache when managed, from the API when only its key is
+        cached; None when neither cache knows it."""
+        managed = self.managed.cache.get(namespace, name)
+        if managed is not None:
+            return managed
+        if (namespace, name) not in self.unmanaged.cache:
+            return None
+        try:
+            return await self._client.get(SECRETS, name, namespace=namespace)
+        except NotFound:
+            return None
+
+    def by_index(self, index: str, value: str) -> list[Obj]:
+        """Managed Secrets in full and unmanaged ones as stubs, filed under ``value``."""
+        return self.managed.cache.by_index(index, value) + self.unmanaged.cache.by_index(
+            index, value
+        )
+
+
+def secret_is_managed(secret: Obj) -> bool:
+    labels: dict[str, str] = (secret.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_LABEL) == "true"
+
+
+def with_managed_label(secret: Obj) -> Obj:
+    """A copy of ``secret`` carrying the label that puts it in the managed cache."""
+    metadata = dict(secret.get("metadata") or {})
+    metadata["labels"] = {**(metadata.get("labels") or {}), MANAGED_LABEL: "true"}
+    return {**secret, "metadata": metadata}
