@@ -94,6 +94,7 @@ class PodRunner:
         self._running: dict[ObjectKey, RunningPod] = {}
         self._dirty: set[ObjectKey] = set()
         self._workers: dict[ObjectKey, asyncio.Task[None]] = {}
+        self._spawning: set[asyncio.Future[asyncio.subprocess.Process]] = set()
         # Each process's stdout and stderr ("kubectl logs"); a temporary directory is
         # removed on stop, a given one is kept for the caller to read.
         self._own_logs = log_dir is None
@@ -112,6 +113,11 @@ class PodRunner:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        for spawning in list(self._spawning):
+            with contextlib.suppress(Exception):
+                process = await spawning
+                process.kill()
+                await process.wait()
         await asyncio.gather(*(self._terminate(key) for key in list(self._running)))
         if self._own_logs:
             shutil.rmtree(self._logs, ignore_errors=True)
@@ -140,8 +146,9 @@ class PodRunner:
                 self._dirty.discard(key)
                 try:
                     await self._sync(key)
-                except APIError as exc:
-                    _log.info("dataplane_pod_sync_failed", pod="/".join(key), error=str(exc))
+                except (APIError, OSError) as exc:
+                    # Logged, not retried: the next change of the Pod syncs it again.
+                    _log.warning("dataplane_pod_sync_failed", pod="/".join(key), error=str(exc))
         finally:
             self._workers.pop(key, None)
 
@@ -171,8 +178,20 @@ class PodRunner:
         address = self._addresses.allocate()
         spec = process_spec(pod, pod_ip=address, host_ip=self._host_ip)
         log_path = self._logs / f"{key[0]}_{key[1]}.log"
-        process = await self._spawn(spec, log_path)
         started = podstatus.now()
+        # Spawning and recording the process happen as one step that a cancelled worker
+        # (stop() cancels them) cannot split: a process nobody recorded would outlive us.
+        spawning = asyncio.ensure_future(self._spawn(spec, log_path))
+        self._spawning.add(spawning)
+        try:
+            process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            raise  # still in self._spawning: stop() reaps it
+        except BaseException:
+            self._spawning.discard(spawning)
+            self._addresses.release(address)
+            raise
+        self._spawning.discard(spawning)
         entry = RunningPod(uid_of(pod), address, spec.port, process, log_path)
         self._running[key] = entry
         _log.info("dataplane_pod_started", pod="/".join(key), address=address, pid=process.pid)

@@ -139,3 +139,19 @@ async def _exists(kube: KubeClient, name: str) -> bool:
 
 async def _noop() -> None:
     return None
+
+
+async def test_a_process_that_exits_marks_the_pod_failed(
+    dataplane: DataPlane, kube: KubeClient
+) -> None:
+    pod = solver_pod("broken", domain=DOMAIN, token=TOKEN, key=KEY, image=ACMESOLVER)
+    pod["spec"]["containers"][0]["args"] = ["--listen-port=8089"]  # no --domain: exits 2
+    await kube.create(PODS, pod)
+
+    async def status() -> dict[str, Any]:
+        return dict((await kube.get(PODS, "broken", namespace=NAMESPACE)).get("status") or {})
+
+    found = await eventually(status, lambda s: s.get("phase") == "Failed")
+    assert found["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+    assert not _ready({"status": found})
+    assert dataplane.pods.running() == {}
