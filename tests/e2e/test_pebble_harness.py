@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,3 +233,107 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(PebbleError, match="apt-get install pebble"):
         server.start()
     assert server.pids == ()
+
+
+_LEAKY_TESTS = """
+import subprocess
+from pathlib import Path
+
+from certmgr.testing.pebble import PebbleConfig, PebbleServer
+
+
+def test_forgets_to_stop_the_harness(tmp_path):
+    server = PebbleServer(PebbleConfig()).start()
+    Path(PIDS).write_text(" ".join(map(str, server.pids)))
+
+
+def test_starts_pebble_behind_the_harness_back():
+    # Not registered with the harness: only the /proc scan can find it.
+    process = subprocess.Popen(["pebble-challtestsrv", "-dns01", "127.0.0.1:0", "-http01", "",
+                                "-https01", "", "-tlsalpn01", "", "-management", "127.0.0.1:0"])
+    with open(PIDS, "a") as pids:
+        pids.write(f" {process.pid}")
+"""
+
+
+@pytest.mark.slow
+def test_the_suite_fails_when_harness_processes_outlive_it(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    test_file = tmp_path / "test_leaky.py"
+    test_file.write_text(f"PIDS = {str(pids_file)!r}\n{_LEAKY_TESTS}")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "certmgr.testing.pebble_fixtures"),
+            *("-p", "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"), str(test_file)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    assert "Pebble harness processes left running by the suite" in result.stdout
+    pids = [int(pid) for pid in pids_file.read_text().split()]
+    assert len(pids) == 3
+    for name in ("pebble (pid", "pebble-challtestsrv (pid", "pebble-challtes (pid"):
+        assert name in result.stdout
+    assert _all_gone(pids)
+
+
+@pytest.mark.slow
+def test_dev_pebble_command_runs_until_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "certmgr", "dev", "pebble", "--alternate-roots", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed = dict(line.split(":", 1) for line in (process.stdout.readline() for _ in range(6)))
+        directory_url, ca_bundle = printed["directory"].strip(), printed["ca bundle"].strip()
+        context = ssl.create_default_context(cafile=ca_bundle)
+        with urllib.request.urlopen(directory_url, context=context, timeout=5) as response:
+            assert response.status == 200
+        children = {pid for pid, _ in _children_of(process.pid)}
+        assert len(children) == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert _all_gone(children)
+
+
+def _all_gone(pids: Iterable[int]) -> bool:
+    """True once every PID is gone or a zombie (an orphan waits for init to reap it)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        alive = [pid for pid in pids if _state(pid) not in (None, "Z")]
+        if not alive or time.monotonic() > deadline:
+            return not alive
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def _children_of(parent: int) -> list[tuple[int, str]]:
+    found = []
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+            found.append((int(stat_path.parent.name), name))
+    return found
