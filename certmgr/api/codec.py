@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
 import enum
 import functools
@@ -89,6 +90,8 @@ def _decode_object(cls: type, data: Any, path: str) -> Any:
         key = _json_key(cls, field.name)
         if key in data and not _is_unset(data[key]):
             kwargs[field.name] = _decode(hints[field.name], data[key], f"{path}.{key}")
+        elif _default(field) is dataclasses.MISSING:
+            raise InvalidObject(f"{path}.{key}", "required value is missing")
     return cls(**kwargs)
 
 
@@ -107,7 +110,7 @@ def _decode(hint: Any, value: Any, path: str) -> Any:
         inner = args[1] if args else Any
         return {str(k): _decode(inner, v, f"{path}.{k}") for k, v in value.items()}
     if hint is Any:
-        return value
+        return copy.deepcopy(value)  # free-form JSON: do not share the caller's dicts
     if isinstance(hint, type) and issubclass(hint, JsonObject):
         return _decode_object(hint, value, path)
     return _decode_scalar(hint, value, path)

@@ -382,9 +382,57 @@ def test_invalid_json_names_the_field(
     assert caught.value.path == path
 
 
-def test_missing_required_field_is_an_error() -> None:
-    with pytest.raises(TypeError, match="secret_name"):
-        CertificateSpec.from_dict({"issuerRef": {"name": "i"}})
+@pytest.mark.parametrize(
+    ("cls", "data", "path"),
+    [
+        pytest.param(
+            CertificateSpec,
+            {"issuerRef": {"name": "i"}},
+            "CertificateSpec.secretName",
+            id="top-level",
+        ),
+        pytest.param(
+            CertificateSpec,
+            {"secretName": "s", "issuerRef": {"kind": "Issuer"}},
+            "CertificateSpec.issuerRef.name",
+            id="nested",
+        ),
+        pytest.param(
+            CertificateStatus,
+            {"conditions": [{"type": "Ready"}]},
+            "CertificateStatus.conditions[0].status",
+            id="condition-status",
+        ),
+        pytest.param(
+            CertificateSpec,
+            {"secretName": "", "issuerRef": {"name": "i"}},
+            "CertificateSpec.secretName",
+            id="empty-string-is-unset",
+        ),
+    ],
+)
+def test_missing_required_field_names_the_field(
+    cls: type[JsonObject], data: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(InvalidObject) as caught:
+        cls.from_dict(data)
+    assert (caught.value.path, caught.value.problem) == (path, "required value is missing")
+
+
+def test_free_form_json_is_copied() -> None:
+    dns01 = {"cloudflare": {"apiTokenSecretRef": {"name": "cf"}}}
+    spec = IssuerSpec.from_dict(
+        {
+            "acme": {
+                "server": "s",
+                "privateKeySecretRef": {"name": "k"},
+                "solvers": [{"dns01": dns01}],
+            }
+        }
+    )
+    dns01["cloudflare"]["apiTokenSecretRef"]["name"] = "changed"
+    assert spec.acme is not None
+    assert spec.acme.solvers[0].dns01 == {"cloudflare": {"apiTokenSecretRef": {"name": "cf"}}}
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
