@@ -1,0 +1,157 @@
+"""The manager: one shared informer per kind, the controllers fed by them, and their lifecycle.
+
+Owns wiring and ordering, as controller-runtime's manager does: informers are created on
+first use and shared by every controller that reads that kind; ``watch`` turns an
+informer's events into keys of a controller's queue (through a mapper, e.g. "Secret ->
+the Certificates that name it"); ``run`` starts the informers, waits until every cache
+has synced, and only then starts the controllers, gated on leadership when an elector
+is given. It must not know what any kind means: mappers and reconcilers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from certmgr.kube.protocol import KubeAPI
+from certmgr.kube.resources import SECRETS, Resource
+from certmgr.runtime.cache import Obj, object_key
+from certmgr.runtime.clock import Clock
+from certmgr.runtime.controller import Controller, Reconciler
+from certmgr.runtime.informer import Informer, drop_managed_fields
+from certmgr.runtime.informer_secrets import SecretInformers
+from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
+
+log = structlog.get_logger(__name__)
+
+Mapper = Callable[[Obj], Iterable[str]]
+Source = Informer | SecretInformers
+
+
+def same_key(obj: Obj) -> list[str]:
+    """The default mapper: an object's own ``namespace/name``."""
+    return [object_key(obj)]
+
+
+def owner_keys(kind: str) -> Mapper:
+    """A mapper to the owners of ``kind`` named in an object's ownerReferences."""
+
+    def mapper(obj: Obj) -> list[str]:
+        metadata = obj.get("metadata", {})
+        namespace = metadata.get("namespace")
+        keys = []
+        for ref in metadata.get("ownerReferences") or ():
+            if ref.get("kind") == kind:
+                name = ref.get("name", "")
+                keys.append(f"{namespace}/{name}" if namespace else name)
+        return keys
+
+    return mapper
+
+
+class Manager:
+    def __init__(
+        self,
+        client: KubeAPI,
+        *,
+        clock: Clock,
+        namespace: str | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 300.0,
+        **informer_options: Any,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self._namespace = namespace
+        self._backoff = (backoff_base, backoff_cap)
+        self._informer_options = informer_options
+        self._informers: dict[Resource, Informer] = {}
+        self._secrets: SecretInformers | None = None
+        self.controllers: list[Controller[str]] = []
+        self._synced = asyncio.Event()
+
+    # -- wiring (before run) ---------------------------------------------------------
+
+    def informer(self, resource: Resource) -> Informer:
+        """The shared informer of ``resource`` (Secrets: use ``secrets``)."""
+        if resource == SECRETS:
+            raise ValueError("Secrets are watched through Manager.secrets")
+        informer = self._informers.get(resource)
+        if informer is None:
+            informer = Informer(
+                self.client,
+                resource,
+                namespace=self._namespace,
+                transform=drop_managed_fields,
+                clock=self.clock,
+                **self._informer_options,
+            )
+            self._informers[resource] = informer
+        return informer
+
+    @property
+    def secrets(self) -> SecretInformers:
+        if self._secrets is None:
+            self._secrets = SecretInformers(
+                self.client, namespace=self._namespace, clock=self.clock, **self._informer_options
+            )
+        return self._secrets
+
+    def controller(
+        self,
+        name: str,
+        reconcile: Reconciler[str],
+        *,
+        workers: int = 1,
+        rate_limiter: RateLimiter[str] | None = None,
+    ) -> Controller[str]:
+        base, cap = self._backoff
+        queue: WorkQueue[str] = WorkQueue(
+            name,
+            clock=self.clock,
+            rate_limiter=rate_limiter or ExponentialBackoff(base=base, cap=cap),
+        )
+        controller = Controller(name, reconcile, queue=queue, workers=workers)
+        self.controllers.append(controller)
+        return controller
+
+    def watch(self, source: Source, controller: Controller[str], mapper: Mapper = same_key) -> None:
+        """Enqueue ``mapper(obj)`` in ``controller`` for the old and new object of every event."""
+        queue = controller.queue
+
+        def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            for obj in (old, new):
+                if obj is not None:
+                    for key in mapper(obj):
+                        queue.add(key)
+
+        source.add_handler(handler)
+
+    # -- running -----------------------------------------------------------------------
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self) -> None:
+        await self._synced.wait()
+
+    async def run(self, *, leading: Callable[[], Any] | None = None) -> None:
+        """Run informers and, once synced (and leading, when ``leading`` is an awaitable
+        factory such as ``elector.wait_leading``), the controllers, until cancelled."""
+        sources: list[Source] = list(self._informers.values())
+        if self._secrets is not None:
+            sources.append(self._secrets)
+        async with asyncio.TaskGroup() as group:
+            for source in sources:
+                group.create_task(source.run())
+            await asyncio.gather(*(source.wait_synced() for source in sources))
+            self._synced.set()
+            log.info("caches_synced", informers=len(sources))
+            if leading is not None:
+                await leading()
+            for controller in self.controllers:
+                group.create_task(controller.run(), name=f"controller-{controller.name}")
