@@ -186,3 +186,18 @@ def test_key_spec_violations(key, algorithm, size, spec, violations) -> None:
 def test_public_keys_equal(key, a, b, equal) -> None:
     assert public_keys_equal(key(*a), key(*b)) is equal
     assert public_keys_equal(key(*a).public_key(), key(*b)) is equal
+
+
+def test_inconsistent_rsa_key_is_rejected(key) -> None:
+    numbers = key("RSA").private_numbers()
+    tampered = rsa.RSAPrivateNumbers(
+        p=numbers.p,
+        q=numbers.q,
+        d=numbers.d + 2,  # no longer the inverse of e
+        dmp1=numbers.dmp1,
+        dmq1=numbers.dmq1,
+        iqmp=numbers.iqmp,
+        public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    with pytest.raises(PKIError, match="inconsistent RSA key"):
+        parse_private_key(encode_private_key(tampered))
