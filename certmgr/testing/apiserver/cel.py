@@ -18,7 +18,9 @@ import base64
 import binascii
 import datetime
 import functools
+import json
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -174,6 +176,7 @@ def compile_error(expression: str) -> str | None:
     return _compile(expression)[2]
 
 
+@functools.lru_cache(maxsize=4096)
 def uses_old_self(expression: str) -> bool:
     """Whether the rule is a transition rule (mentions `oldSelf`)."""
     ast = _compile(expression)[1]
@@ -314,6 +317,16 @@ def _normalize_field_path(field_path: str) -> str:
     return text
 
 
+# Verdicts by (rule, schema, values). celpy's interpreter needs milliseconds per rule, and
+# the simulator admits the same specs over and over; rules are pure, so a verdict can be
+# reused. Entries hold the rule and schema objects, so their ids cannot be recycled while
+# cached.
+_VERDICTS: Final[OrderedDict[tuple[int, int, str], tuple[object, object, Violation | None]]] = (
+    OrderedDict()
+)
+_VERDICTS_SIZE: Final = 8192
+
+
 def check_rule(
     rule: Mapping[str, Any],
     value: Any,
@@ -326,12 +339,31 @@ def check_rule(
     A transition rule (one using `oldSelf`) holds trivially when there is no old value.
     """
     expression = str(rule.get("rule", ""))
-    rule_text = str(rule.get("message") or "").strip() or expression.strip()
     variables = {"self": value}
     if uses_old_self(expression):
         if old_value is MISSING:
             return None
         variables["oldSelf"] = old_value
+    try:
+        values = json.dumps(variables, sort_keys=True)
+    except (TypeError, ValueError):
+        return _judge(rule, variables, schema)
+    key = (id(rule), id(schema), values)
+    if (cached := _VERDICTS.get(key)) is not None:
+        _VERDICTS.move_to_end(key)
+        return cached[2]
+    verdict = _judge(rule, variables, schema)
+    _VERDICTS[key] = (rule, schema, verdict)
+    if len(_VERDICTS) > _VERDICTS_SIZE:
+        _VERDICTS.popitem(last=False)
+    return verdict
+
+
+def _judge(
+    rule: Mapping[str, Any], variables: Mapping[str, Any], schema: Mapping[str, Any]
+) -> Violation | None:
+    expression = str(rule.get("rule", ""))
+    rule_text = str(rule.get("message") or "").strip() or expression.strip()
     try:
         result = evaluate(expression, variables, schemas={"self": schema, "oldSelf": schema})
     except CelError as error:

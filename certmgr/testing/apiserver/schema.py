@@ -419,11 +419,16 @@ def _check_rules(
         return []
     unchanged = old is not MISSING and json_equal(value, old)
     causes = []
-    for rule in schema.get("x-kubernetes-validations") or []:
+    rules = schema.get("x-kubernetes-validations") or []
+    if rules and (root or schema.get("x-kubernetes-embedded-resource")):
+        value_seen, old_seen = _with_visible_metadata(value), _with_visible_metadata(old)
+    else:
+        value_seen, old_seen = value, old
+    for rule in rules:
         # Ratcheting spares unchanged values from all but transition rules.
         if unchanged and not uses_old_self(str(rule.get("rule", ""))):
             continue
-        violation = check_rule(rule, value, schema=schema, old_value=old)
+        violation = check_rule(rule, value_seen, schema=schema, old_value=old_seen)
         if violation is not None:
             causes.append(_rule_cause(violation, path, schema))
     if isinstance(value, dict):
@@ -434,6 +439,14 @@ def _check_rules(
         for index, item in enumerate(value):
             causes += _check_rules(items, item, f"{path}[{index}]", _old_item(schema, item, old))
     return causes
+
+
+def _with_visible_metadata(value: Any) -> Any:
+    """A resource as CEL sees it: of its metadata, only name and generateName."""
+    if not isinstance(value, dict) or not isinstance(value.get("metadata"), dict):
+        return value
+    metadata = {k: v for k, v in value["metadata"].items() if k in ("name", "generateName")}
+    return {**value, "metadata": metadata}
 
 
 def _rule_cause(violation: Violation, path: str, schema: Schema) -> Cause:

@@ -317,3 +317,13 @@ def test_rules_compile_once_per_text() -> None:
     for size in range(3):
         evaluate(expression, {"self": [0] * size})
     assert cel._compile.cache_info().misses == misses_before + 1
+
+
+def test_verdicts_are_remembered_per_rule_not_per_text() -> None:
+    first = {"rule": "self > 1", "message": "first"}
+    second = {"rule": "self > 1", "message": "second"}
+    integer = {"type": "integer"}
+    assert check_rule(first, 0, schema=integer) == Violation("FieldValueInvalid", "first")
+    assert check_rule(second, 0, schema=integer) == Violation("FieldValueInvalid", "second")
+    assert check_rule(first, 0, schema=integer) == Violation("FieldValueInvalid", "first")
+    assert check_rule(first, 2, schema=integer) is None

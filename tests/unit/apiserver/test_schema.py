@@ -628,3 +628,14 @@ def test_cause_json_and_status_message() -> None:
         'Certificate.cert-manager.io "web" is invalid: '
         '[spec.secretName: Required value, spec.dnsNames[0]: Invalid value: "A": bad]'
     )
+
+
+def test_root_rules_see_only_name_and_generate_name_of_metadata() -> None:
+    rules = [
+        {"rule": "self.metadata.name.startsWith('web')", "message": "name"},
+        {"rule": "!has(self.metadata.uid)", "message": "uid visible"},
+    ]
+    schema = {**_root(_object(a=STRING)), "x-kubernetes-validations": rules}
+    obj = {"metadata": {"name": "db", "uid": "123", "labels": {"a": "b"}}, "spec": {}}
+    _, causes = admit(schema, obj)
+    assert [cause.to_json() for cause in causes] == [_invalid("", 'Invalid value: "object": name')]
