@@ -12,7 +12,8 @@ snapshot with one resourceVersion.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -58,11 +59,14 @@ class KubeClient:
         timeout: float = 30.0,  # noqa: ASYNC109 - per request, not for connect itself
         max_retries: int = 5,
         user_agent: str = "certmgr/0.1",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        draw: Callable[[], float] = random.random,
     ) -> KubeClient:
         """Load configuration (see ``certmgr.kube.config.load``) and open a session.
 
         Raises ``ConfigError`` with a one-line message when nothing usable is found. It
-        does not contact the server: the first call reports an unreachable one.
+        does not contact the server: the first call reports an unreachable one. ``sleep``
+        and ``draw`` (jitter in [0, 1)) are the retry loop's seams for tests.
         """
         connection, credentials = await asyncio.to_thread(
             kube_config.load, kubeconfig=kubeconfig, context=context
@@ -81,6 +85,8 @@ class KubeClient:
             user_agent=user_agent,
             server_hostname=connection.tls_server_name,
             proxy=connection.proxy,
+            sleep=sleep,
+            draw=draw,
         )
         return cls(transport)
 
