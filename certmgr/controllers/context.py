@@ -1,0 +1,71 @@
+"""What every reconciler is handed: the Kubernetes door, the shared caches, the clock, the
+event recorder, the ACME connector and the settings.
+
+Owns ``Settings`` (every knob of the controllers, with cert-manager's defaults and the
+flag names of ``certmgr run``) and ``Context``. It must not hold state that belongs in
+the API: reconcilers keep nothing between reconciles except caches of connections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from certmgr.acme.protocol import AcmeConnector
+from certmgr.kube.protocol import KubeAPI
+from certmgr.runtime.clock import Clock
+from certmgr.runtime.manager import Manager
+
+SolverMode = Literal["shared", "pod"]
+
+
+class Events(Protocol):
+    """Records a Kubernetes Event about ``obj``; never raises, never blocks a reconcile."""
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where ClusterIssuer Secrets (account keys, EAB keys, CA bundles) live.
+    cluster_resource_namespace: str = "certmgr"
+    # cert-manager's issuance backoff: base * 2^(n-1) after n failures, capped.
+    issuance_backoff_base: timedelta = timedelta(hours=1)
+    issuance_backoff_cap: timedelta = timedelta(hours=32)
+    # HTTP-01 solving.
+    solver_mode: SolverMode = "shared"
+    # Shared mode: where ingress controllers reach the solver that runs in every replica
+    # (per-challenge Services are ExternalName Services pointing here).
+    shared_solver_host: str = "certmgr-solver.certmgr.svc.cluster.local"
+    shared_solver_port: int = 8089
+    # Pod mode: the solver image run by the per-challenge Pod (cert-manager's acmesolver).
+    solver_image: str = "certmgr-solver:0.1.0"
+    # The self-check: fetch http://<name>:<port>/.well-known/acme-challenge/<token> itself,
+    # resolving names through this DNS server when given ("host:port"), else the system's.
+    self_check_port: int = 80
+    self_check_nameserver: str | None = None
+    self_check_successes: int = 2
+    self_check_interval: float = 0.2
+    max_concurrent_challenges: int = 60
+    # ACME polling (authorizations, finalize): short and growing, never the library's.
+    acme_poll_base: float = 0.05
+    acme_poll_cap: float = 5.0
+    # Renewal jitter bound, chosen once per issuance and stored in status.
+    renewal_jitter_max: timedelta = timedelta(minutes=10)
+    # ingress-shim defaults (--default-issuer-name/-kind/-group).
+    default_issuer_name: str | None = None
+    default_issuer_kind: str = "Issuer"
+    default_issuer_group: str = "cert-manager.io"
+    # Workers per controller.
+    workers: int = 4
+
+
+@dataclass(slots=True)
+class Context:
+    client: KubeAPI
+    manager: Manager
+    clock: Clock
+    events: Events
+    acme: AcmeConnector
+    settings: Settings = field(default_factory=Settings)
