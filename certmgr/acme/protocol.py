@@ -8,6 +8,7 @@ replaceable. Everything crossing it is a URL, bytes, or a frozen dataclass from
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -46,7 +47,12 @@ class AcmeClient(Protocol):
     async def update_contact(self, email: str | None) -> Account: ...
 
     async def new_order(
-        self, identifiers: Sequence[Identifier], *, profile: str | None = None
+        self,
+        identifiers: Sequence[Identifier],
+        *,
+        profile: str | None = None,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
     ) -> Order: ...
 
     async def get_order(self, url: str) -> Order: ...

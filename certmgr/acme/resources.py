@@ -105,6 +105,8 @@ class Order:
     error: Problem | None = None
     expires: datetime.datetime | None = None
     profile: str | None = None
+    # Seconds the CA asked us to wait before polling again (Retry-After), if it said.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class Challenge:
     token: str
     status: str
     error: Problem | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ class Authorization:
     challenges: tuple[Challenge, ...]
     wildcard: bool = False
     expires: datetime.datetime | None = None
+    retry_after: float | None = None
 
     def challenge(self, challenge_type: str) -> Challenge | None:
         """The first offered challenge of ``challenge_type`` (``http-01``), if any."""

@@ -11,8 +11,10 @@ again belongs to the controllers.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from acme import messages
 from cryptography import x509
@@ -37,7 +39,12 @@ from certmgr.acme.resources import (
     Identifier,
     Order,
 )
-from certmgr.acme.transport import DEFAULT_BAD_NONCE_ATTEMPTS, AcmeTransport, Reply
+from certmgr.acme.transport import (
+    DEFAULT_BAD_NONCE_ATTEMPTS,
+    AcmeTransport,
+    Reply,
+    retry_after_seconds,
+)
 
 PEM_CHAIN = "application/pem-certificate-chain"
 DEFAULT_USER_AGENT = "certmgr"
@@ -156,40 +163,61 @@ class AcmeSession:
     # -- orders ------------------------------------------------------------------
 
     async def new_order(
-        self, identifiers: Sequence[Identifier], *, profile: str | None = None
+        self,
+        identifiers: Sequence[Identifier],
+        *,
+        profile: str | None = None,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
     ) -> Order:
+        """Create an order. ``profile`` and the validity bounds are requests the CA may
+        ignore (Pebble 2.4 drops a profile silently): read them back from the order."""
         body: dict[str, Any] = {
             "identifiers": [{"type": i.type, "value": i.value} for i in identifiers]
         }
         if profile:
             body["profile"] = profile
+        if not_before is not None:
+            body["notBefore"] = _rfc3339(not_before)
+        if not_after is not None:
+            body["notAfter"] = _rfc3339(not_after)
         reply = await self._signed(self._directory["newOrder"], body)
         if reply.location is None:
             raise malformed("newOrder reply without Location", status=reply.status)
-        return parse_order(reply.body, url=reply.location)
+        return _with_retry_after(parse_order(reply.body, url=reply.location), reply)
 
     async def get_order(self, url: str) -> Order:
-        return parse_order((await self._signed(url, None)).body, url=url)
+        reply = await self._signed(url, None)
+        return _with_retry_after(parse_order(reply.body, url=url), reply)
 
     async def get_authorization(self, url: str) -> Authorization:
-        return parse_authorization((await self._signed(url, None)).body, url=url)
+        reply = await self._signed(url, None)
+        return _with_retry_after(parse_authorization(reply.body, url=url), reply)
 
     async def get_challenge(self, url: str) -> Challenge:
-        return parse_challenge((await self._signed(url, None)).body)
+        reply = await self._signed(url, None)
+        return _with_retry_after(parse_challenge(reply.body), reply)
 
     async def accept_challenge(self, url: str) -> Challenge:
-        """Tell the CA the challenge is ready to validate (an empty JSON object)."""
-        return parse_challenge((await self._signed(url, {})).body)
+        """Tell the CA the challenge is ready to validate (an empty JSON object).
+
+        Only a ``pending`` challenge can be accepted: Pebble answers 400 ``malformed``
+        for one already ``processing`` or ``valid``, so read it with
+        :meth:`get_challenge` first when resuming after a restart.
+        """
+        reply = await self._signed(url, {})
+        return _with_retry_after(parse_challenge(reply.body), reply)
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> Order:
-        """Submit the CSR. The order usually comes back ``processing``: poll it."""
+        """Submit the CSR. The order usually comes back ``processing``: poll it.
+        An order that is not ``ready`` yet raises ``AcmeError`` code ``orderNotReady``."""
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
         except ValueError as exc:
             raise ValueError("CSR is not a PEM certificate request") from exc
         der = csr.public_bytes(serialization.Encoding.DER)
-        body = {"csr": _b64url(der)}
-        return parse_order((await self._signed(finalize_url, body)).body, url=order_url)
+        reply = await self._signed(finalize_url, {"csr": _b64url(der)})
+        return _with_retry_after(parse_order(reply.body, url=order_url), reply)
 
     async def download_certificate(self, url: str, *, preferred_chain: str | None = None) -> str:
         """The PEM chain (leaf first). With ``preferred_chain``, the first of the
@@ -227,6 +255,20 @@ def _pem_chain(reply: Reply) -> str:
     if "-----BEGIN CERTIFICATE-----" not in reply.text:
         raise malformed("certificate download (not a PEM chain)", status=reply.status)
     return reply.text
+
+
+_Resource = TypeVar("_Resource", Order, Authorization, Challenge)
+
+
+def _with_retry_after(resource: _Resource, reply: Reply) -> _Resource:
+    seconds = retry_after_seconds(reply.headers)
+    return resource if seconds is None else dataclasses.replace(resource, retry_after=seconds)
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("order validity bounds must be timezone-aware")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64url(data: bytes) -> str:

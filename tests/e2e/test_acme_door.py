@@ -8,6 +8,7 @@ intervals), as the controllers' will be.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import ipaddress
 import time
@@ -394,3 +395,38 @@ async def test_unreachable_ca_gives_a_stable_error(
     with pytest.raises(AcmeUnreachable) as caught:
         await connect(url, account_key_pem=generate_account_key(), ca_bundle=bundle)
     assert expected.format(port=port) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("not_after_hours", "expected_hours"),
+    [
+        pytest.param(None, 2, id="ca-validity-period"),
+        pytest.param(5, 5, id="order-not-after"),
+    ],
+)
+async def test_certificate_lifetime_follows_ca_config_or_order(
+    pebble_factory: PebbleFactory, not_after_hours: int | None, expected_hours: int
+) -> None:
+    server = pebble_factory(PebbleConfig(certificate_validity_period=2 * 3600))
+    responder, runner = await _serve(server.http01_port)
+    session = await _session(server)
+    identifiers = [Identifier.dns("lifetime.door.example")]
+    now = datetime.datetime.now(datetime.UTC)
+    not_after = now + datetime.timedelta(hours=not_after_hours) if not_after_hours else None
+    try:
+        await session.register()
+        order = await session.new_order(identifiers, not_after=not_after)
+        order = await _validate(session, responder, order)
+        order = await session.finalize(order.url, order.finalize_url, _csr(identifiers))
+        order = await _wait_for(
+            functools.partial(session.get_order, order.url),
+            lambda o: o.status != STATUS_PROCESSING,
+        )
+        assert order.certificate_url is not None
+        chain = await session.download_certificate(order.certificate_url)
+    finally:
+        await session.close()
+        await runner.cleanup()
+    leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert abs(lifetime - datetime.timedelta(hours=expected_hours)) < datetime.timedelta(minutes=2)
