@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import celpy
 import lark
+import re2  # type: ignore[import-untyped]  # CEL regexes are RE2, as Go's
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
@@ -126,12 +127,12 @@ def _last_index_of(haystack: Any, needle: Any) -> Any:
 
 
 def _find_all(text: Any, pattern: Any, limit: Any = -1) -> Any:
-    found = [celtypes.StringType(match.group(0)) for match in re.finditer(pattern, text)]
+    found = [celtypes.StringType(match.group(0)) for match in re2.finditer(pattern, text)]
     return celtypes.ListType(found if limit < 0 else found[:limit])
 
 
 def _find(text: Any, pattern: Any) -> Any:
-    match = re.search(pattern, text)
+    match = re2.search(pattern, text)
     return celtypes.StringType(match.group(0) if match else "")
 
 

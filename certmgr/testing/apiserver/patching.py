@@ -325,11 +325,12 @@ def _smp_value(
 ) -> Any:
     if isinstance(patch, dict):
         return _smp_map(original, patch, path=path, merge_lists=merge_lists)
-    if isinstance(patch, list) and isinstance(original, list) and path in merge_lists:
+    if isinstance(patch, list) and path in merge_lists:
+        base = original if isinstance(original, list) else []
         key = merge_lists[path]
         if key is None:
-            return _merge_primitive_list(original, patch)
-        return _merge_keyed_list(original, patch, key=key, path=path, merge_lists=merge_lists)
+            return _merge_primitive_list(base, patch)
+        return _merge_keyed_list(base, patch, key=key, path=path, merge_lists=merge_lists)
     if isinstance(patch, list):
         return [_strip_directives(item) for item in patch if not _is_directive_only(item)]
     return patch

@@ -9,9 +9,11 @@ it ratchets as kube-apiserver >= 1.30 does: a value equal to its old value is no
 re-judged, except by transition rules (those using `oldSelf`).
 
 It must not touch `apiVersion`, `kind` or `metadata` at the root (the server validates
-ObjectMeta), and does no I/O. Approximations: an invalid object/array value is printed as
-JSON where Go prints `%#v`; a non-int, non-string `x-kubernetes-int-or-string` value
-gets one cause saying "integer or string".
+ObjectMeta), and does no I/O. Messages follow apimachinery's current field.Error rendering
+(objects and null printed as JSON, "Too long: may not be more than N bytes").
+Approximations: a non-int, non-string `x-kubernetes-int-or-string` value gets one cause
+saying "integer or string"; patterns run on RE2 (as Go's regexp) but formats other than
+`date-time` are not checked.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ _BLOCKING: Final = frozenset(
     }
 )
 _DATE_TIME: Final = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
 
 
@@ -76,7 +78,8 @@ def invalid_message(qualified_kind: str, name: str, causes: Sequence[Cause]) -> 
     """The message of a 422 Invalid Status: `Certificate.cert-manager.io "x" is invalid: ...`."""
     if not causes:
         return f'{qualified_kind} "{name}" is invalid'
-    errors = [str(cause) for cause in causes]
+    # Go's ErrorList.ToAggregate drops repeated messages.
+    errors = list(dict.fromkeys(str(cause) for cause in causes))
     joined = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
     return f'{qualified_kind} "{name}" is invalid: {joined}'
 
@@ -272,7 +275,7 @@ def _is_date_time(value: str) -> bool:
     if not _DATE_TIME.fullmatch(value):
         return False
     try:
-        datetime.datetime.fromisoformat(value.upper().replace(" ", "T"))
+        datetime.datetime.fromisoformat(value.upper())
     except ValueError:
         return False
     return True

@@ -393,3 +393,9 @@ def test_strategic_merge_patch_merges_service_ports_by_port() -> None:
 def test_strategic_merge_patch_without_merge_key_is_unprocessable() -> None:
     with pytest.raises(PatchError, match="does not contain declared merge key: name"):
         strategic_merge_patch(POD, {"spec": {"containers": [{"image": "x"}]}}, "Pod")
+
+
+def test_strategic_merge_patch_on_an_absent_merge_list_drops_delete_directives() -> None:
+    pod = {"spec": {}}
+    patch = {"spec": {"volumes": [{"name": "a"}, {"name": "b", "$patch": "delete"}]}}
+    assert strategic_merge_patch(pod, patch, "Pod") == {"spec": {"volumes": [{"name": "a"}]}}

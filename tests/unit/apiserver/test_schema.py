@@ -639,3 +639,21 @@ def test_root_rules_see_only_name_and_generate_name_of_metadata() -> None:
     obj = {"metadata": {"name": "db", "uid": "123", "labels": {"a": "b"}}, "spec": {}}
     _, causes = admit(schema, obj)
     assert [cause.to_json() for cause in causes] == [_invalid("", 'Invalid value: "object": name')]
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        pytest.param("2024-01-01T00:00:00Z", True, id="utc"),
+        pytest.param("2024-01-01t00:00:00z", True, id="lowercase"),
+        pytest.param("2024-01-01T00:00:00.5-07:00", True, id="fraction-offset"),
+        pytest.param("2024-01-01 00:00:00Z", False, id="space-separator"),
+        pytest.param("2024-01-01T00:00:00+0100", False, id="offset-without-colon"),
+        pytest.param("2024-01-01T00:00:00", False, id="no-zone"),
+        pytest.param("2024-01-01T24:00:00Z", False, id="hour-24"),
+        pytest.param("2024-01-01", False, id="date-only"),
+    ],
+)
+def test_date_time_format(value: str, valid: bool) -> None:
+    schema = _root(_object(t={**STRING, "format": "date-time"}))
+    assert (_causes(schema, {"t": value}) == []) is valid
