@@ -348,6 +348,10 @@ CHALLENGE: dict[str, Any] = {
     },
 }
 
+APPROVED = {"type": "Approved", "status": "True", "reason": "cert-manager.io", "message": "ok"}
+DENIED = {"type": "Denied", "status": "True", "reason": "Policy", "message": "no"}
+READY_ISSUED = {"type": "Ready", "status": "True", "reason": "Issued", "message": "done"}
+
 # (kind, stored object, patch making the update) -> message, or None when allowed.
 UPDATE_CASES = [
     pytest.param("CertificateRequest", CERTIFICATE_REQUEST, {}, None, id="cr-unchanged"),
@@ -364,6 +368,48 @@ UPDATE_CASES = [
         {"spec.isCA": True},
         "spec is immutable",
         id="cr-spec",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        CERTIFICATE_REQUEST,
+        {"status.conditions": [APPROVED]},
+        None,
+        id="cr-approve",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        CERTIFICATE_REQUEST,
+        {"status.conditions": [APPROVED, DENIED]},
+        "cannot coexist",
+        id="cr-approved-and-denied",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        CERTIFICATE_REQUEST,
+        {"status.conditions": [{**APPROVED, "status": "False"}]},
+        "may only have status 'True'",
+        id="cr-approved-false",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        _apply(CERTIFICATE_REQUEST, {"status.conditions": [APPROVED]}),
+        {"status.conditions": [APPROVED, READY_ISSUED]},
+        None,
+        id="cr-ready-after-approval",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        _apply(CERTIFICATE_REQUEST, {"status.conditions": [APPROVED]}),
+        {"status.conditions": [READY_ISSUED]},
+        "may not be modified or removed once set",
+        id="cr-approval-removed",
+    ),
+    pytest.param(
+        "CertificateRequest",
+        _apply(CERTIFICATE_REQUEST, {"status.conditions": [DENIED]}),
+        {"status.conditions": [APPROVED]},
+        "may not be modified or removed once set",
+        id="cr-denied-then-approved",
     ),
     pytest.param(
         "Challenge", CHALLENGE, {"status.presented": True}, None, id="challenge-status-only"
