@@ -53,6 +53,12 @@ def _check_kind(rtype: ResourceType, body: Obj) -> None:
     body["apiVersion"] = rtype.api_version
 
 
+def _ordered(obj: Obj) -> Obj:
+    """apiVersion, kind and metadata first, as the real server serializes them."""
+    head = ("apiVersion", "kind", "metadata")
+    return {**{k: obj[k] for k in head if k in obj}, **obj}
+
+
 def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
     causes = []
     name = meta.get("name") or ""
@@ -102,7 +108,9 @@ def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any)
     """A validated, defaulted copy of a create body, ready for ``Store.create``."""
     obj = copy.deepcopy(_require_object(body))
     _check_kind(rtype, obj)
-    meta = obj.setdefault("metadata", {})
+    obj.setdefault("metadata", {})
+    obj = _ordered(obj)
+    meta = obj["metadata"]
     for name in (*_SYSTEM_FIELDS, "resourceVersion", "generation", "managedFields"):
         meta.pop(name, None)
     if rtype.namespaced:
@@ -146,7 +154,9 @@ def prepare_update(
     """The object to store for an update of ``old`` (PUT or PATCH result)."""
     obj = copy.deepcopy(_require_object(body))
     _check_kind(rtype, obj)
-    meta = obj.setdefault("metadata", {})
+    obj.setdefault("metadata", {})
+    obj = _ordered(obj)
+    meta = obj["metadata"]
     old_meta = old["metadata"]
     if meta.get("name", old_meta["name"]) != old_meta["name"] or (
         name and name != old_meta["name"]

@@ -9,6 +9,7 @@ speak HTTP, check permissions or validate schemas (handlers and admission do).
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections import deque
@@ -50,6 +51,8 @@ class Table:
     history: deque[WatchEvent]
     # Events with rv <= compacted_rv may have been dropped from ``history``.
     compacted_rv: int = 0
+    # JSON of the stored objects, filled on first read: lists join bytes, not dicts.
+    encoded: dict[Key, bytes] = field(default_factory=dict)
     watchers: set[Callable[[WatchEvent], None]] = field(default_factory=set)
 
 
@@ -99,6 +102,15 @@ class Store:
         if obj is None:
             raise errors.not_found(rtype.plural, rtype.group, name)
         return obj
+
+    def encoded(self, rtype: ResourceType, key: Key) -> bytes:
+        """The stored object at ``key`` as JSON, encoded once per version."""
+        table = self.table(rtype)
+        found = table.encoded.get(key)
+        if found is None:
+            found = json.dumps(table.objects[key], separators=(",", ":")).encode()
+            table.encoded[key] = found
+        return found
 
     def find(self, ref: ObjectRef) -> Obj | None:
         table = self._tables.get((ref.group, ref.plural))
@@ -194,6 +206,7 @@ class Store:
         rv: int,
     ) -> None:
         ref = ObjectRef(rtype.group, rtype.plural, key[0], key[1])
+        table.encoded.pop(key, None)
         if kind == "DELETED":
             del table.objects[key]
             self.uids.pop(obj["metadata"]["uid"], None)
