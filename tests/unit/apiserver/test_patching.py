@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certmgr.testing.apiserver.patching import (
@@ -86,8 +86,11 @@ JSON_WITHOUT_NULL_MEMBERS = st.recursive(
     max_leaves=12,
 )
 OBJECTS = st.dictionaries(st.text(max_size=3), JSON_WITHOUT_NULL_MEMBERS, max_size=4)
+# Same examples on every run and no per-example deadline: a loaded CI machine must not flake.
+STEADY = settings(derandomize=True, deadline=None, max_examples=100)
 
 
+@STEADY
 @given(original=OBJECTS, modified=OBJECTS)
 def test_merge_patch_applies_the_patch_created_between_two_objects(
     original: dict[str, Any], modified: dict[str, Any]
@@ -96,6 +99,7 @@ def test_merge_patch_applies_the_patch_created_between_two_objects(
     assert merge_patch(original, patch) == modified
 
 
+@STEADY
 @given(document=st.dictionaries(st.text(max_size=3), JSON, max_size=4), value=JSON)
 def test_json_patch_add_then_remove_is_identity(document: dict[str, Any], value: Any) -> None:
     key = "k" * 5  # longer than any generated key, so it is new
