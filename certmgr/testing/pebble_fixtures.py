@@ -8,6 +8,7 @@ Registered through ``pytest_plugins`` in ``tests/conftest.py``. Owns:
   at the end of that test;
 - a ``SIGTERM`` handler (only if nobody installed one) that turns the signal into
   ``KeyboardInterrupt`` so fixture teardown still runs;
+- failure reports that end with the tail of Pebble's log;
 - ``pytest_sessionfinish``: fails the run if a ``pebble`` or ``pebble-challtestsrv``
   started by this process is still alive, after killing it.
 
@@ -20,7 +21,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from types import FrameType
 
 import pytest
@@ -29,6 +30,7 @@ from certmgr.testing.pebble import PebbleConfig, PebbleServer
 from certmgr.testing.pebble_processes import registered_alive, stray_children
 
 PebbleFactory = Callable[[PebbleConfig], PebbleServer]
+_STARTED_FOR_TEST = pytest.StashKey[list[PebbleServer]]()
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +40,11 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PebbleServer]:
 
 
 @pytest.fixture
-def pebble_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PebbleFactory]:
+def pebble_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PebbleFactory]:
     started: list[PebbleServer] = []
+    request.node.stash[_STARTED_FOR_TEST] = started
 
     def start(config: PebbleConfig) -> PebbleServer:
         server = PebbleServer(config, workdir=tmp_path_factory.mktemp("pebble"))
@@ -50,6 +55,22 @@ def pebble_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PebbleF
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A failed validation is usually explained by Pebble's log, not by the traceback.
+    if report.failed:
+        servers = list(item.stash.get(_STARTED_FOR_TEST, None) or ())
+        session_server = getattr(item, "funcargs", {}).get("pebble")
+        if isinstance(session_server, PebbleServer):
+            servers.append(session_server)
+        for index, server in enumerate(servers):
+            report.sections.append((f"pebble log {index} (tail)", server.log_tail(max_lines=30)))
+    return report
 
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
