@@ -9,9 +9,10 @@ no knowledge of which resource is being listed beyond the `supported` field labe
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from certmgr.testing.apiserver.names import validate_label_key, validate_label_value
 
@@ -106,7 +107,7 @@ def _new_requirement(key: str, operator: str, values: list[str]) -> Requirement:
             problems.append(
                 "values: Invalid value: for 'Gt', 'Lt' operators, exactly one value is required"
             )
-        elif not values[0].lstrip("-").isdigit():
+        elif not re.fullmatch(r"[+-]?[0-9]+", values[0]):
             problems.append(
                 "values[0]: Invalid value: "
                 f"{json.dumps(values[0])}: for 'Gt', 'Lt' operators, the value must be an integer"
@@ -126,8 +127,11 @@ def _new_requirement(key: str, operator: str, values: list[str]) -> Requirement:
 # --- label selector text: the lexer and parser of k8s.io/apimachinery/pkg/labels ---
 
 _SPECIAL = "=!(),><"
-_SYMBOLS = {"(": "(", ")": ")", ",": ",", "!": "!", "=": "=", "==": "==", "!=": "!="}
-_SYMBOLS |= {">": ">", "<": "<"}
+_SYMBOLS: Final = frozenset({"(", ")", ",", "!", "=", "==", "!=", ">", "<"})
+_OPERATORS: Final = {
+    **{"=": EQUALS, "==": DOUBLE_EQUALS, "!=": NOT_EQUALS, IN: IN, NOT_IN: NOT_IN},
+    **{">": GREATER_THAN, "<": LESS_THAN},
+}
 _IDENT, _END, _ERROR = "identifier", "end", "error"
 
 
@@ -152,7 +156,7 @@ def _lex(text: str) -> Iterator[tuple[str, str]]:
             if not token:
                 yield _ERROR, f"error expected: keyword found '{text[position]}'"
                 return
-            yield _SYMBOLS[token], token
+            yield token, token
             position = end
             continue
         end = position
@@ -219,11 +223,9 @@ class _LabelParser:
         if negated or self._lookahead()[0] in (_END, ","):
             return _new_requirement(key, DOES_NOT_EXIST if negated else EXISTS, [])
         token, literal = self._consume(values=False)
-        operator = {"=": EQUALS, "==": DOUBLE_EQUALS, "!=": NOT_EQUALS, ">": GREATER_THAN}
-        operator |= {"<": LESS_THAN, IN: IN, NOT_IN: NOT_IN}
-        if token not in operator:
+        if token not in _OPERATORS:
             raise SelectorError(f"found '{literal}', expected: {_BINARY_OPERATORS}")
-        op = operator[token]
+        op = _OPERATORS[token]
         values = self._set_values() if op in (IN, NOT_IN) else self._exact_value()
         return _new_requirement(key, op, values)
 
