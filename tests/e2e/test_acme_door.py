@@ -430,3 +430,41 @@ async def test_certificate_lifetime_follows_ca_config_or_order(
     leaf = x509.load_pem_x509_certificates(chain.encode())[0]
     lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     assert abs(lifetime - datetime.timedelta(hours=expected_hours)) < datetime.timedelta(minutes=2)
+
+
+async def test_a_stored_account_url_resumes_without_registering(pebble: PebbleServer) -> None:
+    key = generate_account_key()
+    first = await connect(pebble.directory_url, account_key_pem=key, ca_bundle=pebble.ca_bundle)
+    try:
+        account = await first.register()
+        order = await first.new_order([Identifier.dns("resume.door.example")])
+    finally:
+        await first.close()
+    # What a restarted controller does: URLs from status, a new session, no register().
+    resumed = await connect(
+        pebble.directory_url,
+        account_key_pem=key,
+        account_uri=account.uri,
+        ca_bundle=pebble.ca_bundle,
+    )
+    try:
+        again = await resumed.get_order(order.url)
+        authorization = await resumed.get_authorization(again.authorizations[0])
+    finally:
+        await resumed.close()
+    assert again.url == order.url and again.identifiers == order.identifiers
+    assert authorization.identifier == Identifier.dns("resume.door.example")
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+async def test_skip_tls_verify_reaches_a_ca_with_an_unknown_certificate(
+    pebble: PebbleServer,
+) -> None:
+    session = await connect(
+        pebble.directory_url, account_key_pem=generate_account_key(), skip_tls_verify=True
+    )
+    try:
+        account = await session.register()
+    finally:
+        await session.close()
+    assert account.status == STATUS_VALID
