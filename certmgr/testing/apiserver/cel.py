@@ -136,7 +136,45 @@ def _find(text: Any, pattern: Any) -> Any:
     return celtypes.StringType(match.group(0) if match else "")
 
 
+def _equal(left: Any, right: Any) -> bool:
+    """cel-go's heterogeneous equality: values of different types are unequal, not errors."""
+    # celpy's BoolType is an int, not a bool, so booleans are told apart first.
+    booleans = (bool, celtypes.BoolType)
+    if isinstance(left, booleans) or isinstance(right, booleans):
+        both = isinstance(left, booleans) and isinstance(right, booleans)
+        return both and bool(left) == bool(right)
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        if isinstance(left, float) or isinstance(right, float):
+            return float(left) == float(right)
+        return int(left) == int(right)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_equal, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
+    if left is None or right is None:
+        return left is None and right is None
+    for kind in (str, bytes, datetime.datetime, datetime.timedelta):
+        if isinstance(left, kind) or isinstance(right, kind):
+            return isinstance(left, kind) and isinstance(right, kind) and bool(left == right)
+    return False
+
+
+def _equals(left: Any, right: Any) -> Any:
+    if isinstance(left, CELEvalError):
+        return left
+    if isinstance(right, CELEvalError):
+        return right
+    return celtypes.BoolType(_equal(left, right))
+
+
+def _not_equals(left: Any, right: Any) -> Any:
+    result = _equals(left, right)
+    return result if isinstance(result, CELEvalError) else celtypes.BoolType(not result)
+
+
 _FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    "_==_": _equals,
+    "_!=_": _not_equals,
     "duration": _duration,
     "lowerAscii": lambda s: celtypes.StringType(s.lower()),
     "upperAscii": lambda s: celtypes.StringType(s.upper()),
@@ -370,6 +408,12 @@ def _judge(
     except CelError as error:
         if str(error).startswith("rule compile error"):
             return Violation("FieldValueInvalid", str(error))
+        if "no matching overload" in str(error) or "no such overload" in str(error):
+            return Violation(
+                "FieldValueInvalid",
+                "'no such overload': call arguments did not match a supported operator, "
+                f"function or macro signature for rule: {rule_text}",
+            )
         return Violation("FieldValueInvalid", f"{error} evaluating rule: {rule_text}")
     if result is True:
         return None

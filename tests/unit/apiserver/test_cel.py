@@ -139,6 +139,18 @@ ARRAY = {"type": "array", "items": {"type": "object"}}
             id="evaluation-error",
         ),
         pytest.param(
+            {"rule": "self < 100"},
+            "10%",
+            {"x-kubernetes-int-or-string": True},
+            cel.MISSING,
+            Violation(
+                "FieldValueInvalid",
+                "'no such overload': call arguments did not match a supported operator, "
+                "function or macro signature for rule: self < 100",
+            ),
+            id="runtime-overload-error",
+        ),
+        pytest.param(
             {"rule": "self.size( >", "message": "broken"},
             "x",
             STRING,
@@ -234,6 +246,25 @@ def test_check_rule(
         pytest.param("self.isSorted()", {"self": ["a", "b"]}, {}, True, id="is-sorted"),
         pytest.param("self.findAll('[0-9]+')", {"self": "a1b22"}, {}, ["1", "22"], id="find-all"),
         pytest.param("self.x == null", {"self": {"x": None}}, {}, True, id="null"),
+        pytest.param("self.x == null", {"self": {"x": 1}}, {}, False, id="int-is-not-null"),
+        pytest.param("1 == 'a'", {}, {}, False, id="heterogeneous-equality"),
+        pytest.param("1 == 1.0", {}, {}, True, id="numeric-equality-across-types"),
+        pytest.param("true == 1", {}, {}, False, id="bool-is-not-int"),
+        pytest.param("[1, 'a'] != [1, 'b']", {}, {}, True, id="list-inequality"),
+        pytest.param(
+            "self < 100 || self == '50%'",
+            {"self": "50%"},
+            {"self": {"x-kubernetes-int-or-string": True}},
+            True,
+            id="int-or-string-as-string",
+        ),
+        pytest.param(
+            "self < 100 || self == '50%'",
+            {"self": 150},
+            {"self": {"x-kubernetes-int-or-string": True}},
+            False,
+            id="int-or-string-as-int",
+        ),
     ],
 )
 def test_evaluate(
