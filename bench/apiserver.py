@@ -48,11 +48,11 @@ def _serve(kubeconfig: str, objects: int, ready: Any) -> None:
         async with Simulator() as sim:
             store = sim.store
             for name in ("bulk", "bench", "fan"):
-                body = {"metadata": {"name": name}}
-                store.create(NAMESPACES, admission.prepare_create(store, NAMESPACES, "", body))
+                ns_body: dict[str, Any] = {"metadata": {"name": name}}
+                store.create(NAMESPACES, admission.prepare_create(store, NAMESPACES, "", ns_body))
             before = _rss()
             for i in range(objects):
-                body = {
+                body: dict[str, Any] = {
                     "metadata": {"name": f"cm-{i:06d}", "labels": {"app": "bench"}},
                     "data": {"key": "value"},
                 }

@@ -243,10 +243,19 @@ class Simulator:
         return self._call(run)
 
     def install_crds(self, sources: Iterable[str | Path | Obj]) -> None:
-        """Create (or update) CRDs from YAML files, directories of them, or dicts."""
+        """Create (or update) the CRDs among YAML files, directories of them, or dicts."""
         for doc in _documents(sources):
             if doc.get("kind") == CRDS.kind:
                 self.apply(doc)
+
+    def apply_manifests(self, sources: Iterable[str | Path | Obj]) -> list[Obj]:
+        """Create or replace every object in the sources (e.g. ``deploy/``).
+
+        CRDs go first, then Namespaces, so one call can load a whole install.
+        """
+        docs = list(_documents(sources))
+        docs.sort(key=lambda doc: (doc.get("kind") != CRDS.kind, doc.get("kind") != "Namespace"))
+        return [self.apply(doc) for doc in docs]
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj | None:
         """The stored object, or None (for assertions; no HTTP, no accounting)."""
@@ -323,8 +332,18 @@ def _documents(sources: Iterable[str | Path | Obj]) -> Iterator[Obj]:
         )
         for file in files:
             for doc in yaml.safe_load_all(file.read_text()):
-                if isinstance(doc, dict):
-                    yield doc
+                yield from _objects(doc)
+
+
+def _objects(doc: Any) -> Iterator[Obj]:
+    """Objects in one YAML document: ``kind: List`` expands; kustomize files are skipped."""
+    if not isinstance(doc, dict) or doc.get("kind") in (None, "Kustomization"):
+        return
+    if doc["kind"] == "List":
+        for item in doc.get("items") or ():
+            yield from _objects(item)
+        return
+    yield doc
 
 
 __all__ = ["Simulator", "errors"]
