@@ -53,7 +53,9 @@ class Faults:
     def applies_to(self, user: str) -> bool:
         return self.users is None or user in self.users
 
-    def failure_for(self, verb: str, user: str) -> errors.StatusError | None:
+    def failure_for(
+        self, verb: str, user: str, *, resource: str = "", group: str = "", name: str = ""
+    ) -> errors.StatusError | None:
         """The injected error for one request, or None to serve it normally."""
         if not self.applies_to(user):
             return None
@@ -69,10 +71,5 @@ class Faults:
             return errors.too_many_requests(self.retry_after)
         roll -= self.throttle_rate
         if verb in _UPDATE_VERBS and roll < self.conflict_rate:
-            return errors.conflict(
-                "",
-                "",
-                "",
-                f"{errors.MODIFIED} (injected)",
-            )
+            return errors.conflict(resource, group, name, f"{errors.MODIFIED} (injected)")
         return None

@@ -10,8 +10,6 @@ own; storage, deletion, admission and watching live in their modules.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,54 +21,18 @@ from certmgr.testing.apiserver import (
     admission,
     discovery,
     errors,
+    listing,
     patching,
-    selectors,
     watching,
 )
 from certmgr.testing.apiserver.accounting import RequestCounts
 from certmgr.testing.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
-from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
 JSON = "application/json"
-# Fields each built-in kind may be selected by, besides metadata.name/namespace.
-_FIELD_LABELS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "Secret"): ("type",),
-    ("", "Namespace"): ("status.phase",),
-    ("", "Pod"): (
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "spec.schedulerName",
-        "status.phase",
-        "status.podIP",
-        "spec.serviceAccountName",
-    ),
-    ("", "Event"): (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ),
-    ("events.k8s.io", "Event"): (
-        "regarding.kind",
-        "regarding.namespace",
-        "regarding.name",
-        "regarding.uid",
-        "reason",
-        "type",
-        "reportingController",
-    ),
-}
 
 
 def _json_response(body: Any, *, status: int = 200) -> web.Response:
@@ -116,7 +78,7 @@ class Api:
             else target.rtype.plural
         )
         self.counts.record(target.verb, resource, user.name)
-        await self._inject(target.verb, user)
+        await self._inject(target, user)
         self.authz.check(
             user,
             RequestAttributes(
@@ -145,13 +107,19 @@ class Api:
             return await self._delete(request, target)
         return await self._delete_collection(request, target)
 
-    async def _inject(self, verb: str, user: UserInfo) -> None:
+    async def _inject(self, target: Target, user: UserInfo) -> None:
         faults = self.faults
         if not faults.applies_to(user.name):
             return
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
-        failure = faults.failure_for(verb, user.name)
+        failure = faults.failure_for(
+            target.verb,
+            user.name,
+            resource=target.rtype.plural,
+            group=target.rtype.group,
+            name=target.name,
+        )
         if failure is not None:
             raise failure
 
@@ -192,21 +160,16 @@ class Api:
         obj = self.store.get(target.rtype, target.namespace, target.name)
         metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
         key = (target.namespace, target.name)
-        body = self._served(target.rtype, key, obj, metadata_only=metadata_only)
+        body = listing.served(self.store, target.rtype, key, obj, metadata_only=metadata_only)
         return web.Response(body=body, content_type=JSON)
-
-    def _served(
-        self, rtype: ResourceType, key: tuple[str, str], obj: Obj, *, metadata_only: bool
-    ) -> bytes:
-        if not metadata_only and obj.get("apiVersion") == rtype.api_version:
-            return self.store.encoded(rtype, key)
-        return watching.encode(watching.as_served(rtype, obj, metadata_only=metadata_only))
 
     async def _collection(
         self, request: web.Request, target: Target, *, watch: bool
     ) -> web.StreamResponse:
         query = request.rel_url.query
-        matches = _matcher(target, query.get("labelSelector", ""), query.get("fieldSelector", ""))
+        matches = listing.matcher(
+            target, query.get("labelSelector", ""), query.get("fieldSelector", "")
+        )
         metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
         if watch:
             timeout = query.get("timeoutSeconds")
@@ -226,45 +189,14 @@ class Api:
             return await watching.serve_watch(
                 request, store=self.store, watch=spec, limits=limits, closing=self.closing
             )
-        return self._list(target, query, matches, metadata_only=metadata_only)
-
-    def _list(
-        self, target: Target, query: Any, matches: watching.Matcher, *, metadata_only: bool
-    ) -> web.Response:
-        rtype = target.rtype
-        table = self.store.table(rtype)
-        limit = _int_param(query, "limit")
-        start: tuple[str, str] | None = None
-        if query.get("continue"):
-            start = _decode_continue(query["continue"])
-        keys = sorted(table.objects)
-        items: list[bytes] = []
-        next_key: tuple[str, str] | None = None
-        prev: tuple[str, str] | None = None
-        objects = table.objects
-        for key in keys:
-            if start is not None and key <= start:
-                continue
-            if target.namespace and key[0] != target.namespace:
-                continue
-            obj = objects[key]
-            if not matches(obj):
-                continue
-            if limit and len(items) >= limit:
-                next_key = prev
-                break
-            items.append(self._served(rtype, key, obj, metadata_only=metadata_only))
-            prev = key
-        meta: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        if next_key is not None:
-            meta["continue"] = _encode_continue(next_key)
-        if metadata_only:
-            kind, api_version = "PartialObjectMetadataList", "meta.k8s.io/v1"
-        else:
-            kind, api_version = f"{rtype.kind}List", rtype.api_version
-        head = watching.encode({"kind": kind, "apiVersion": api_version, "metadata": meta})
-        # Splice the already-encoded items in: a list of 100k objects is one join.
-        body = b"".join((head[:-1], b',"items":[', b",".join(items), b"]}"))
+        body = listing.list_body(
+            self.store,
+            target,
+            matches,
+            limit=listing.int_param(query, "limit"),
+            continue_token=query.get("continue", ""),
+            metadata_only=metadata_only,
+        )
         return web.Response(body=body, content_type=JSON)
 
     # -- writes --------------------------------------------------------------------------
@@ -354,7 +286,9 @@ class Api:
     async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
         options = await _delete_options(request)
         query = request.rel_url.query
-        matches = _matcher(target, query.get("labelSelector", ""), query.get("fieldSelector", ""))
+        matches = listing.matcher(
+            target, query.get("labelSelector", ""), query.get("fieldSelector", "")
+        )
         rtype = target.rtype
         for (namespace, name), obj in list(self.store.table(rtype).objects.items()):
             if target.namespace and namespace != target.namespace:
@@ -371,56 +305,6 @@ class Api:
                 "items": [],
             }
         )
-
-
-def _matcher(target: Target, label_text: str, field_text: str) -> watching.Matcher:
-    namespace = target.namespace
-    label_selector = field_selector = None
-    if label_text or field_text:
-        try:
-            if label_text:
-                label_selector = selectors.parse_label_selector(label_text)
-            if field_text:
-                supported = _FIELD_LABELS.get((target.rtype.group, target.rtype.kind), ())
-                field_selector = selectors.parse_field_selector(
-                    field_text, supported=("metadata.name", "metadata.namespace", *supported)
-                )
-        except selectors.SelectorError as exc:
-            raise errors.bad_request(str(exc)) from None
-
-    def matches(obj: Obj) -> bool:
-        meta = obj["metadata"]
-        if namespace and meta.get("namespace") != namespace:
-            return False
-        if label_selector is not None and not label_selector.matches(meta.get("labels") or {}):
-            return False
-        return field_selector is None or field_selector.matches(obj)
-
-    return matches
-
-
-def _int_param(query: Any, name: str) -> int:
-    text = query.get(name)
-    if not text:
-        return 0
-    try:
-        return max(0, int(text))
-    except ValueError:
-        raise errors.bad_request(f"invalid {name}: {text}") from None
-
-
-def _encode_continue(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(
-        json.dumps({"v": "meta.k8s.io/v1", "k": list(key)}).encode()
-    ).decode()
-
-
-def _decode_continue(token: str) -> tuple[str, str]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))["k"]
-        return (str(key[0]), str(key[1]))
-    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
-        raise errors.bad_request("continue key is not valid") from None
 
 
 async def _read_json(request: web.Request) -> Any:

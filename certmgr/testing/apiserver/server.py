@@ -108,6 +108,7 @@ class Simulator:
     async def stop(self) -> None:
         if self._api is not None:
             self._api.closing.set()
+            self.store.close_watches()
         if self._reopen is not None:
             self._reopen.cancel()
         if self._server is not None:

@@ -24,6 +24,8 @@ from certmgr.testing.apiserver.resources import CRDS, Catalogue, ResourceType, t
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 
+# Not a Kubernetes event type: the sentinel that ends watch streams on shutdown.
+CLOSE = "CLOSE"
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -263,6 +265,13 @@ class Store:
             if rtype.group == group and rtype.plural == plural:
                 self.remove(rtype, obj)
                 return
+
+    def close_watches(self) -> None:
+        """Tell every open watch to end (the server is stopping)."""
+        closing = WatchEvent(CLOSE, self._rv, {}, None)
+        for table in self._tables.values():
+            for watcher in list(table.watchers):
+                watcher(closing)
 
     def compacted(self, rtype: ResourceType) -> int:
         return self.table(rtype).compacted_rv

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from certmgr.testing.apiserver import errors
 from certmgr.testing.apiserver.resources import ResourceType
-from certmgr.testing.apiserver.store import Obj, Store, WatchEvent
+from certmgr.testing.apiserver.store import CLOSE, Obj, Store, WatchEvent
 
 Matcher = Callable[[Obj], bool]
 
@@ -172,6 +172,8 @@ async def _stream(
                 if watch.bookmarks and queue.empty():
                     await response.write(_bookmark(rtype, store))
                 continue
+            if event.type == CLOSE:
+                return
             kind_seen = _visible_as(event, watch.matches)
             if kind_seen is None:
                 continue
