@@ -19,6 +19,11 @@ Retry policy (kept in ``_retry_delay``):
   POST (create) and JSON patch are not: they raise, and the level-triggered caller looks
   at the world again. With deterministic names that finds the object created by the first
   attempt instead of making a second one, so an AlreadyExists never needs guessing here.
+- One exception, as in Go's net/http: a connection that closes before any byte of a
+  response (aiohttp's ``ServerDisconnectedError``) is nearly always a pooled keep-alive
+  connection the server had already dropped (a restart, an idle timeout), so every verb
+  is sent once more. The rare cost is a create that did land answering AlreadyExists,
+  which callers with deterministic names already treat as "look again".
 - A 401 reloads credentials once (exec plugin, rotated token file) and repeats.
 Watches go through the same single attempt (``stream``) but are never retried here; the
 informer owns reconnecting.
@@ -70,6 +75,9 @@ class _Failure:
     # True when the server certainly did nothing (refused connection, 429, Retry-After).
     server_untouched: bool
     retry_after: float | None
+    # The connection closed before any byte of a response: usually a pooled keep-alive
+    # connection the server (or a load balancer) had already closed.
+    closed_before_response: bool = False
 
 
 class Transport:
@@ -118,6 +126,7 @@ class Transport:
     ) -> Any:
         """One API call with retries; returns the decoded JSON body (None when empty)."""
         attempt = 0
+        replayed_after_close = False
         while True:
             failure: _Failure
             try:
@@ -139,7 +148,11 @@ class Transport:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # The body read failed after the headers arrived: ambiguous.
                 failure = _Failure(Unreachable(_describe(exc)), exc, False, None)
-            delay = self._retry_delay(failure, attempt=attempt, idempotent=idempotent)
+            # Like Go's net/http (errServerClosedIdle), a write whose connection closed
+            # before any response is sent once more even when it is not idempotent.
+            replay = failure.closed_before_response and not replayed_after_close
+            replayed_after_close = replayed_after_close or replay
+            delay = self._retry_delay(failure, attempt=attempt, idempotent=idempotent or replay)
             if delay is None:
                 raise failure.error from failure.cause
             log.debug(
@@ -243,6 +256,10 @@ class Transport:
                 # Refused, unresolvable or failed TLS handshake: nothing reached the server.
                 self._observe(verb, resource, "error", started)
                 raise _Failed(_Failure(Unreachable(_describe(exc)), exc, True, None)) from exc
+            except aiohttp.ServerDisconnectedError as exc:
+                self._observe(verb, resource, "error", started)
+                failure = _Failure(Unreachable(_describe(exc)), exc, False, None, True)
+                raise _Failed(failure) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._observe(verb, resource, "error", started)
                 raise _Failed(_Failure(Unreachable(_describe(exc)), exc, False, None)) from exc

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from prometheus_client import REGISTRY
 
 from certmgr.kube import errors as e
@@ -240,3 +241,40 @@ async def test_sends_json_body_and_headers(
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
     assert parse_retry_after(header, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("drops", "succeeds"),
+    [(1, True), (2, False)],
+    ids=["replayed-once", "not-twice"],
+)
+async def test_create_on_a_dropped_connection_is_sent_once_more(
+    scripted: Any,
+    fake_sleep: Any,
+    make_transport: Callable[..., Transport],
+    drops: int,
+    succeeds: bool,
+) -> None:
+    remaining = [drops]
+
+    def handler(seen: Any, request: web.Request) -> web.StreamResponse:
+        if remaining[0] > 0:
+            remaining[0] -= 1
+            assert request.transport is not None
+            request.transport.close()  # gone before any byte of a response
+        return web.json_response(OK, status=201)
+
+    scripted.handler = handler
+    transport = make_transport(scripted.url, sleep=fake_sleep)
+    try:
+        call = transport.request(
+            "POST", "/api/v1/x", verb="create", resource="x", body={}, idempotent=False
+        )
+        if succeeds:
+            assert await call == OK
+        else:
+            with pytest.raises(e.Unreachable):
+                await call
+    finally:
+        await transport.close()
+    assert len(scripted.seen) == 2
