@@ -12,12 +12,14 @@ from typing import Any
 NAMESPACE = "default"
 
 
-def solver_pod(name: str, *, domain: str, token: str, key: str, image: str) -> dict[str, Any]:
+def solver_pod(
+    name: str, *, domain: str, token: str, key: str, image: str, namespace: str = NAMESPACE
+) -> dict[str, Any]:
     """The Pod cert-manager creates for an HTTP-01 challenge (its acmesolver's args)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"solver": name}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {"solver": name}},
         "spec": {
             "restartPolicy": "OnFailure",
             "containers": [
@@ -37,11 +39,13 @@ def solver_pod(name: str, *, domain: str, token: str, key: str, image: str) -> d
     }
 
 
-def selector_service(name: str, *, selector: dict[str, str], target: int | str) -> dict[str, Any]:
+def selector_service(
+    name: str, *, selector: dict[str, str], target: int | str, namespace: str = NAMESPACE
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "type": "NodePort",
             "selector": selector,
@@ -50,11 +54,13 @@ def selector_service(name: str, *, selector: dict[str, str], target: int | str) 
     }
 
 
-def external_service(name: str, *, address: str, port: int) -> dict[str, Any]:
+def external_service(
+    name: str, *, address: str, port: int, namespace: str = NAMESPACE
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "type": "ExternalName",
             "externalName": address,
@@ -71,6 +77,7 @@ def ingress(
     ingress_class: str | None = "nginx",
     annotation_class: str | None = None,
     tls: list[dict[str, Any]] | None = None,
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
     """``paths``: (path, pathType, service name, service port number)."""
     rule: dict[str, Any] = {
@@ -92,7 +99,7 @@ def ingress(
         spec["ingressClassName"] = ingress_class
     if tls is not None:
         spec["tls"] = tls
-    meta: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if annotation_class is not None:
         meta["annotations"] = {"kubernetes.io/ingress.class": annotation_class}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}

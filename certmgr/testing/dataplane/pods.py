@@ -48,6 +48,7 @@ from certmgr.testing.dataplane.podspec import (
     process_spec,
 )
 
+DEFAULT_NODE_NAME: Final = "certmgr-dataplane"
 _POLL_FIRST_SECONDS: Final = 0.01
 _POLL_MAX_SECONDS: Final = 0.1
 _log = structlog.get_logger("dataplane")
@@ -67,8 +68,9 @@ class RunningPod:
 
 
 class PodRunner:
-    """Runs the solver Pods of any API server here; ``finalizer`` makes deletion wait for
-    the process to stop, as graceful deletion does on a real node."""
+    """Runs the solver Pods of any API server here: unscheduled Pods (no ``nodeName``, as
+    on a cluster without nodes) and Pods bound to ``node_name``. ``finalizer`` makes
+    deletion wait for the process to stop, as graceful deletion does on a real node."""
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class PodRunner:
         solver_images: Collection[str] = DEFAULT_SOLVER_IMAGES,
         python: str = sys.executable,
         host_ip: str = "127.0.0.1",
+        node_name: str = DEFAULT_NODE_NAME,
         finalizer: str | None = None,
         ready_timeout: float = 15.0,
         stop_grace: float = 5.0,
@@ -86,6 +89,7 @@ class PodRunner:
         self._solver_images = tuple(solver_images)
         self._python = python
         self._host_ip = host_ip
+        self._node_name = node_name
         self._finalizer = finalizer
         self._ready_timeout = ready_timeout
         self._stop_grace = stop_grace
@@ -103,6 +107,12 @@ class PodRunner:
     def running(self) -> dict[ObjectKey, RunningPod]:
         """The processes alive right now, by (namespace, name)."""
         return dict(self._running)
+
+    async def settled(self) -> None:
+        """Return once every Pod change seen so far has been handled (for tests: after
+        this, what the runner did not do for an already-seen Pod, it will not do)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
 
     async def start(self) -> None:
         await self._pods.start()
@@ -158,7 +168,7 @@ class PodRunner:
         if running is not None and (pod is None or uid_of(pod) != running.uid):
             await self._terminate(key)
             running = None
-        if pod is None:
+        if pod is None or not self._is_ours(pod):
             return
         if pod["metadata"].get("deletionTimestamp"):
             await self._terminate(key)
@@ -172,6 +182,12 @@ class PodRunner:
                 await self._patch_status(key, podstatus.image_pull_error(pod))
             return
         await self._run(key, pod)
+
+    def _is_ours(self, pod: dict[str, Any]) -> bool:
+        # A Pod bound to a real node belongs to that node's kubelet: never touch it, so the
+        # data plane is safe to point at a cluster that has nodes.
+        node = (pod.get("spec") or {}).get("nodeName")
+        return not node or node == self._node_name
 
     async def _run(self, key: ObjectKey, pod: dict[str, Any]) -> None:
         await self._add_finalizer(pod)

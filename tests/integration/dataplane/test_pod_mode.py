@@ -155,3 +155,21 @@ async def test_a_process_that_exits_marks_the_pod_failed(
     assert found["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
     assert not _ready({"status": found})
     assert dataplane.pods.running() == {}
+
+
+async def test_pods_bound_to_another_node_are_left_alone(
+    dataplane: DataPlane, kube: KubeClient
+) -> None:
+    elsewhere = solver_pod("elsewhere", domain=DOMAIN, token=TOKEN, key=KEY, image="nginx")
+    elsewhere["spec"]["nodeName"] = "node-1"
+    await kube.create(PODS, elsewhere)
+    await kube.create(PODS, solver_pod("here", domain=DOMAIN, token=TOKEN, key=KEY, image="nginx"))
+
+    async def status(name: str) -> dict[str, Any]:
+        return dict((await kube.get(PODS, name, namespace=NAMESPACE)).get("status") or {})
+
+    # Events arrive in order: once "here" is reported, "elsewhere" was seen too, and
+    # settled() waits until whatever the runner started for it has finished.
+    await eventually(lambda: status("here"), lambda s: s.get("phase") == "Pending")
+    await dataplane.pods.settled()
+    assert "containerStatuses" not in await status("elsewhere")
