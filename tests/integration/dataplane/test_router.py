@@ -53,12 +53,14 @@ async def routed(dataplane: DataPlane, kube: KubeClient, backends: dict[str, int
         ("/api/v1", "Prefix", "deeper", backends["deeper"]),
         ("/", "Prefix", "root", backends["root"]),
     ]
-    await kube.create(INGRESSES, ingress("app", host="app.example.com", paths=paths))
+    # The foreign Ingress goes first: once the router serves "app" (what each test waits
+    # for), it has seen "other-class" too, so its 404 is a decision, not a delay.
     foreign = [("/", "Prefix", "foreign", backends["foreign"])]
     await kube.create(
         INGRESSES,
         ingress("other-class", host="foreign.example.com", paths=foreign, ingress_class="traefik"),
     )
+    await kube.create(INGRESSES, ingress("app", host="app.example.com", paths=paths))
     return dataplane.router.http_url
 
 
