@@ -1,0 +1,1 @@
+"""Controllers of CertificateRequests that are not issuers: the built-in approver."""

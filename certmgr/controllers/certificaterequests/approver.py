@@ -1,0 +1,77 @@
+"""The built-in approver: approves requests for our own issuers, as cert-manager's does.
+
+Owns the ``Approved`` condition of CertificateRequests whose ``issuerRef`` is a
+``cert-manager.io`` (or empty group) Issuer or ClusterIssuer and that are neither
+approved nor denied yet: ``Approved=True`` reason ``cert-manager.io``. Requests for other
+issuer groups are left alone (external issuers run their own approval), and a decision
+once made is never changed. It must not issue, deny, or write any other field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Final
+
+import structlog
+
+from certmgr.api.codec import InvalidObject
+from certmgr.api.conditions import APPROVED, DENIED, Status, get_condition, set_condition
+from certmgr.api.meta import IssuerRef
+from certmgr.api.reasons import APPROVER_MESSAGE, APPROVER_REASON
+from certmgr.controllers.context import Context
+from certmgr.kube.resources import CERTIFICATEREQUESTS
+from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.controller import Result
+
+log = structlog.get_logger(__name__)
+
+NAME: Final = "certificaterequests-approver"
+
+
+def setup(ctx: Context) -> None:
+    approver = Approver(ctx)
+    informer = ctx.manager.informer(CERTIFICATEREQUESTS)
+    controller = ctx.manager.controller(NAME, approver.reconcile, workers=ctx.settings.workers)
+    ctx.manager.watch(informer, controller)
+
+
+def needs_approval(request: Obj) -> bool:
+    """Undecided, and for one of our issuer kinds."""
+    conditions = (request.get("status") or {}).get("conditions")
+    if get_condition(conditions, APPROVED) is not None or get_condition(conditions, DENIED):
+        return False
+    try:
+        ref = IssuerRef.from_dict((request.get("spec") or {}).get("issuerRef"), path="issuerRef")
+    except InvalidObject:
+        return False
+    return ref.is_ours
+
+
+class Approver:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._informer = ctx.manager.informer(CERTIFICATEREQUESTS)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        request = self._informer.cache.get(namespace, name)
+        if request is None or not needs_approval(request):
+            return None
+        body = copy.deepcopy(request)
+        status = body.setdefault("status", {})
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            type_=APPROVED,
+            status=Status.TRUE,
+            reason=APPROVER_REASON,
+            message=APPROVER_MESSAGE,
+            observed_generation=None,
+            now=self._ctx.clock.now(),
+        )
+        # A Conflict (the issuer wrote first) is raised and retried on a fresher cache.
+        updated = await self._ctx.client.update_status(CERTIFICATEREQUESTS, body)
+        with contextlib.suppress(TimeoutError):
+            await self._informer.cache.wait_for_object(updated, timeout=10.0)
+        log.info("certificate_request_approved", request=name)
+        return None

@@ -1,0 +1,219 @@
+"""Reading one Certificate's world from the caches: the indexes, the watches, and ``Input``.
+
+Owns the cache indexes the certificate controllers share (Certificates by Secret name,
+CertificateRequests by certificate name, next-private-key Secrets by Certificate), the
+mapping of Secret and CertificateRequest events to Certificate keys, the lookup of the
+requests of one revision, the renewal jitter (derived from the issued certificate, see
+``renewal_jitter_seconds``) and ``gather``, which builds the policies' ``Input``.
+It must not write anything: controllers act on what it returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from certmgr.api import labels
+from certmgr.api.codec import InvalidObject
+from certmgr.api.requests import CertificateRequestSpec
+from certmgr.controllers.certificates.spec import (
+    CertificateView,
+    owned_by,
+    policy_issuer_ref,
+    requirements_of,
+)
+from certmgr.controllers.context import Context
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
+from certmgr.pki.certificates import parse_leaf
+from certmgr.pki.errors import PKIError
+from certmgr.pki.renewal import renewal_jitter_bound
+from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
+from certmgr.runtime.cache import Obj, object_key
+from certmgr.runtime.controller import Controller
+from certmgr.runtime.informer import Informer
+from certmgr.runtime.manager import owner_keys
+
+BY_SECRET: Final = "certificates-by-secret-name"
+BY_CERTIFICATE: Final = "requests-by-certificate-name"
+NEXT_KEYS: Final = "next-private-keys-by-certificate"
+_owners = owner_keys("Certificate")
+
+
+def _secret_name_index(obj: Obj) -> list[str]:
+    namespace = obj.get("metadata", {}).get("namespace", "")
+    secret = (obj.get("spec") or {}).get("secretName")
+    return [f"{namespace}/{secret}"] if secret else []
+
+
+def _certificate_name_index(obj: Obj) -> list[str]:
+    metadata = obj.get("metadata", {})
+    name = (metadata.get("annotations") or {}).get(labels.CERTIFICATE_NAME)
+    return [f"{metadata.get('namespace', '')}/{name}"] if name else []
+
+
+def _next_key_index(obj: Obj) -> list[str]:
+    if (obj.get("metadata", {}).get("labels") or {}).get(labels.NEXT_PRIVATE_KEY) != "true":
+        return []
+    return list(_owners(obj))
+
+
+def certificates(ctx: Context) -> Informer:
+    """The shared Certificate informer, with the index from Secret name to Certificates."""
+    informer = ctx.manager.informer(CERTIFICATES)
+    informer.cache.add_index(BY_SECRET, _secret_name_index)
+    return informer
+
+
+def requests(ctx: Context) -> Informer:
+    """The shared CertificateRequest informer, indexed by the certificate-name annotation."""
+    informer = ctx.manager.informer(CERTIFICATEREQUESTS)
+    informer.cache.add_index(BY_CERTIFICATE, _certificate_name_index)
+    return informer
+
+
+def watch_certificate_world(ctx: Context, controller: Controller[str]) -> None:
+    """Reconcile a Certificate when it, its Secret, its next key or its requests change."""
+    certs = certificates(ctx)
+    manager = ctx.manager
+    manager.watch(certs, controller)
+    manager.watch(requests(ctx), controller, _owners)
+    secrets = manager.secrets
+    secrets.managed.cache.add_index(NEXT_KEYS, _next_key_index)
+
+    def secret_to_certificates(secret: Obj) -> list[str]:
+        named = certs.cache.by_index(BY_SECRET, object_key(secret))
+        return [object_key(c) for c in named] + list(_owners(secret))
+
+    manager.watch(secrets, controller, secret_to_certificates)
+
+
+def requests_for_revision(ctx: Context, certificate: CertificateView, revision: int) -> list[Obj]:
+    """The CertificateRequests of ``certificate`` annotated with ``revision``, by name."""
+    cache = requests(ctx).cache
+    found = [
+        r
+        for r in cache.by_index(BY_CERTIFICATE, certificate.key)
+        if owned_by(r, certificate)
+        and (r["metadata"].get("annotations") or {}).get(labels.CERTIFICATE_REVISION)
+        == str(revision)
+    ]
+    return sorted(found, key=lambda r: str(r["metadata"]["name"]))
+
+
+def next_key_secrets(ctx: Context, certificate: CertificateView) -> list[Obj]:
+    found = ctx.manager.secrets.managed.cache.by_index(NEXT_KEYS, certificate.key)
+    return [s for s in found if owned_by(s, certificate)]
+
+
+def secret_data(secret: Obj) -> dict[str, bytes]:
+    """A Secret's data decoded; undecodable values read as empty (then: MissingData)."""
+    out: dict[str, bytes] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            out[key] = base64.b64decode(value or "", validate=True)
+        except (binascii.Error, ValueError):
+            out[key] = b""
+    return out
+
+
+def request_view(request: Obj) -> RequestView | None:
+    """The fields of a CertificateRequest the policies compare; None if it does not decode."""
+    try:
+        spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
+    except InvalidObject:
+        return None
+    ref = spec.issuer_ref
+    return RequestView(
+        csr_pem=spec.request,
+        issuer_ref=IssuerRef(name=ref.name, kind=ref.kind, group=ref.group),
+        usages=spec.usages,
+        is_ca=spec.is_ca,
+        duration=spec.duration,
+    )
+
+
+def renewal_jitter_seconds(certificate_pem: bytes, *, cap: timedelta) -> int:
+    """How much earlier than its RenewalTime this certificate renews, in whole seconds.
+
+    Chosen once per issued certificate without storing anything: a hash of the
+    certificate's bytes, uniform in [0, min(1 % of the lifetime, 10 min, ``cap``)]. Every
+    reconcile and every restart derives the same value (the CRD has no status field for
+    it, and ``status.renewalTime`` carries the result), while certificates issued in the
+    same second get different serials and so spread out.
+    """
+    try:
+        leaf = parse_leaf(certificate_pem)
+    except PKIError:
+        return 0
+    bound = renewal_jitter_bound(
+        not_before=leaf.not_valid_before_utc, not_after=leaf.not_valid_after_utc
+    )
+    limit = int(min(bound, cap).total_seconds())
+    if limit <= 0:
+        return 0
+    digest = hashlib.sha256(certificate_pem).digest()
+    return int.from_bytes(digest[:8], "big") % (limit + 1)
+
+
+async def target_secret(ctx: Context, certificate: CertificateView) -> Obj | None:
+    """The full target Secret (fetched from the API when it is not one we manage)."""
+    assert certificate.spec is not None
+    return await ctx.manager.secrets.get(certificate.namespace, certificate.spec.secret_name)
+
+
+def secret_view(secret: Obj | None) -> SecretView | None:
+    if secret is None:
+        return None
+    metadata: dict[str, Any] = secret.get("metadata") or {}
+    return SecretView(
+        data=secret_data(secret) if secret.get("data") else None,
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+    )
+
+
+def _first_view(found: list[Obj]) -> RequestView | None:
+    return request_view(found[0]) if found else None
+
+
+async def gather(
+    ctx: Context,
+    certificate: CertificateView,
+    *,
+    now: datetime,
+    secret: Obj | None = None,
+    revision: int | None = None,
+) -> Input:
+    """The policies' ``Input`` for ``certificate`` (whose spec must have decoded).
+
+    ``revision`` overrides which revision's request counts as the current one.
+    """
+    spec = certificate.spec
+    assert spec is not None
+    if secret is None:
+        secret = await target_secret(ctx, certificate)
+    view = secret_view(secret)
+    revision = certificate.revision if revision is None else revision
+    current = _first_view(requests_for_revision(ctx, certificate, revision)) if revision else None
+    next_request = _first_view(requests_for_revision(ctx, certificate, revision + 1))
+    data = view.data if view is not None and view.data else {}
+    status = certificate.status
+    return Input(
+        certificate_name=certificate.name,
+        requirements=requirements_of(spec),
+        issuer_ref=policy_issuer_ref(spec),
+        secret=view,
+        now=now,
+        current_request=current,
+        next_request=next_request,
+        renew_before=spec.renew_before,
+        renew_before_percentage=spec.renew_before_percentage,
+        renewal_jitter_seconds=renewal_jitter_seconds(
+            data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
+        ),
+        last_failure_time=status.last_failure_time,
+        failed_issuance_attempts=status.failed_issuance_attempts,
+    )

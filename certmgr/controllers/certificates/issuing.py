@@ -1,0 +1,203 @@
+"""The issuing controller: the end of an issuance, successful or not.
+
+Owns the target Secret's content and the end of ``Issuing``. While ``Issuing=True`` it
+waits for the request of this attempt (``expected_request_name``); when it is Ready it
+writes the whole Secret in one update (so a workload never sees it empty or half
+written: the old certificate stays until then), then in one status write increments
+``revision``, removes ``Issuing``, clears ``failedIssuanceAttempts``,
+``lastFailureTime`` and ``nextPrivateKeySecretName``, and records a Normal ``Issuing``
+Event. A Denied, InvalidRequest or Failed request sets ``Issuing=False`` with the
+request's reason, counts the failure for the trigger's backoff and records a Warning
+Event. A spec that can never be issued ends the attempt the same way, uncounted.
+It must not create keys or requests, nor write Ready or the validity fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from certmgr.api.codec import InvalidObject, rfc3339
+from certmgr.api.conditions import (
+    DENIED,
+    INVALID_REQUEST,
+    ISSUING,
+    READY,
+    Condition,
+    Status,
+    remove_condition,
+    set_condition,
+)
+from certmgr.api.reasons import EVENT_ISSUING, FAILED_MESSAGE_PREFIX, REQUEST_FAILED
+from certmgr.api.requests import CertificateRequestStatus
+from certmgr.controllers.certificates.gather import (
+    certificates,
+    requests,
+    secret_data,
+    watch_certificate_world,
+)
+from certmgr.controllers.certificates.keymanager import next_private_key
+from certmgr.controllers.certificates.requestmanager import expected_request_name
+from certmgr.controllers.certificates.secretdata import (
+    PKCS12_PASSWORD_DEFAULT_KEY,
+    Issued,
+    build_secret,
+)
+from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView, owned_by
+from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.context import Context
+from certmgr.kube.resources import SECRETS
+from certmgr.pki.errors import PKIError
+from certmgr.runtime.cache import split_key
+from certmgr.runtime.controller import Result, TerminalError
+
+log = structlog.get_logger(__name__)
+
+NAME = "certificates-issuing"
+ISSUED_MESSAGE = "The certificate has been successfully issued"
+
+
+def setup(ctx: Context) -> None:
+    issuing = Issuing(ctx)
+    controller = ctx.manager.controller(NAME, issuing.reconcile, workers=ctx.settings.workers)
+    watch_certificate_world(ctx, controller)
+
+
+def request_failure(status: CertificateRequestStatus) -> Condition | None:
+    """The condition that ends an attempt: Denied, InvalidRequest, or Ready=False Failed."""
+    for type_ in (DENIED, INVALID_REQUEST):
+        condition = status.condition(type_)
+        if condition is not None and condition.is_true:
+            return condition
+    ready = status.condition(READY)
+    if ready is not None and ready.is_false and ready.reason == REQUEST_FAILED:
+        return ready
+    return None
+
+
+class Issuing:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._certificates = certificates(ctx)
+        self._requests = requests(ctx)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        obj = self._certificates.cache.get(namespace, name)
+        if obj is None:
+            return None
+        certificate = CertificateView.of(obj)
+        if certificate.issuing is None:
+            return None
+        problem = certificate.problem()
+        if problem is not None:
+            await self._end_attempt(certificate, reason=INVALID_SPEC, message=problem, count=False)
+            return None
+        key_secret_name = certificate.status.next_private_key_secret_name
+        if not key_secret_name:
+            return None
+        key_secret = self._ctx.manager.secrets.managed.cache.get(namespace, key_secret_name)
+        private_key = next_private_key(key_secret)
+        if private_key is None:
+            return None
+        request_name = expected_request_name(certificate, private_key)
+        request = self._requests.cache.get(namespace, request_name)
+        if request is None or not owned_by(request, certificate):
+            return None
+        try:
+            status = CertificateRequestStatus.from_dict(request.get("status"), path="status")
+        except InvalidObject:
+            return None  # the issuer is mid-write or wrong; its next write brings us back
+        failure = request_failure(status)
+        if failure is not None:
+            await self._end_attempt(
+                certificate,
+                reason=failure.reason,
+                message=FAILED_MESSAGE_PREFIX + failure.message,
+                count=True,
+            )
+            return None
+        if not status.is_ready:
+            return None
+        await self._issue(certificate, Issued(private_key, status.certificate, status.ca))
+        return None
+
+    async def _issue(self, certificate: CertificateView, issued: Issued) -> None:
+        ctx = self._ctx
+        spec = certificate.spec
+        assert spec is not None
+        existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        try:
+            secret = build_secret(
+                existing,
+                namespace=certificate.namespace,
+                certificate_name=certificate.name,
+                spec=spec,
+                issued=issued,
+                pkcs12_password=await self._pkcs12_password(certificate),
+            )
+        except PKIError as exc:
+            await self._end_attempt(
+                certificate,
+                reason=REQUEST_FAILED,
+                message=FAILED_MESSAGE_PREFIX + f"issued certificate is unusable: {exc}",
+                count=True,
+            )
+            return
+        if existing is None:
+            await ctx.client.create(SECRETS, secret, namespace=certificate.namespace)
+        elif secret != existing:  # a retry after a failed status write finds it written
+            await ctx.client.update(SECRETS, secret)
+        status = status_of(certificate.obj)
+        status["revision"] = certificate.revision + 1
+        status["conditions"] = remove_condition(status.get("conditions"), ISSUING)
+        for field in ("failedIssuanceAttempts", "lastFailureTime", "nextPrivateKeySecretName"):
+            status.pop(field, None)
+        updated = await write_status(ctx, self._certificates, certificate.obj, status)
+        log.info("certificate_issued", revision=status["revision"], secret=spec.secret_name)
+        ctx.events.event(updated, "Normal", EVENT_ISSUING, ISSUED_MESSAGE)
+
+    async def _pkcs12_password(self, certificate: CertificateView) -> bytes | None:
+        spec = certificate.spec
+        assert spec is not None
+        pkcs12 = spec.keystores.pkcs12 if spec.keystores is not None else None
+        if pkcs12 is None or not pkcs12.create:
+            return None
+        if pkcs12.password is not None:
+            return pkcs12.password.encode()
+        ref = pkcs12.password_secret_ref
+        if ref is None:
+            raise TerminalError("keystores.pkcs12 needs passwordSecretRef or password")
+        secret = await self._ctx.manager.secrets.get(certificate.namespace, ref.name)
+        password = (
+            secret_data(secret).get(ref.key_or(PKCS12_PASSWORD_DEFAULT_KEY)) if secret else None
+        )
+        if password is None:
+            # Retried with backoff: the Secret may simply not exist yet.
+            raise LookupError(f"PKCS#12 password Secret {ref.name!r} or its key is missing")
+        return password
+
+    async def _end_attempt(
+        self, certificate: CertificateView, *, reason: str, message: str, count: bool
+    ) -> None:
+        ctx = self._ctx
+        now: datetime = ctx.clock.now()
+        status = status_of(certificate.obj)
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            type_=ISSUING,
+            status=Status.FALSE,
+            reason=reason,
+            message=message,
+            observed_generation=certificate.generation,
+            now=now,
+        )
+        if count:
+            status["lastFailureTime"] = rfc3339(now)
+            status["failedIssuanceAttempts"] = (
+                certificate.status.failed_issuance_attempts or 0
+            ) + 1
+        updated = await write_status(ctx, self._certificates, certificate.obj, status)
+        log.warning("issuance_failed", reason=reason, attempts=status.get("failedIssuanceAttempts"))
+        ctx.events.event(updated, "Warning", reason, message)

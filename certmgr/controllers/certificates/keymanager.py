@@ -1,0 +1,189 @@
+"""The key manager: the private key of the issuance in progress, in a temporary Secret.
+
+Owns the next-private-key Secret (``generateName: <cert>-``, labelled
+``cert-manager.io/next-private-key=true`` and with the managed label so it is cached
+with its data, owned by the Certificate) and ``status.nextPrivateKeySecretName``.
+While ``Issuing=True`` exactly one such Secret exists and holds a key matching
+``spec.privateKey``: rotation policy ``Never`` copies the key of the current Secret when
+it still matches the spec, ``Always`` (cert-manager's default since 1.18) generates one.
+When not issuing, every next-key Secret is deleted and the status field cleared.
+It must not touch requests, the target Secret or any other status field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from typing import Any
+
+import structlog
+
+from certmgr.api import labels
+from certmgr.api.certificates import RotationPolicy
+from certmgr.api.reasons import EVENT_GENERATED, EVENT_REUSED
+from certmgr.controllers.certificates.gather import (
+    certificates,
+    next_key_secrets,
+    secret_data,
+    target_secret,
+    watch_certificate_world,
+)
+from certmgr.controllers.certificates.spec import (
+    CertificateView,
+    owner_reference,
+    requirements_of,
+    shorten_name,
+)
+from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.context import Context
+from certmgr.kube.errors import AlreadyExists, NotFound
+from certmgr.kube.resources import SECRETS
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import (
+    PrivateKey,
+    encode_private_key,
+    generate_private_key_for_spec,
+    key_matches_spec,
+    parse_private_key,
+)
+from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.controller import Result, TerminalError
+from certmgr.runtime.informer_secrets import MANAGED_LABEL
+
+log = structlog.get_logger(__name__)
+
+NAME = "certificates-keymanager"
+TLS_KEY = "tls.key"
+
+
+def setup(ctx: Context) -> None:
+    manager = KeyManager(ctx)
+    controller = ctx.manager.controller(NAME, manager.reconcile, workers=ctx.settings.workers)
+    watch_certificate_world(ctx, controller)
+
+
+def next_private_key(secret: Obj | None) -> PrivateKey | None:
+    """The key stored in a next-private-key Secret, or None when absent or unreadable."""
+    if secret is None:
+        return None
+    try:
+        return parse_private_key(secret_data(secret).get(TLS_KEY, b""))
+    except PKIError:
+        return None
+
+
+class KeyManager:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._certificates = certificates(ctx)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        obj = self._certificates.cache.get(namespace, name)
+        if obj is None:
+            return None  # owned Secrets go with it (garbage collection)
+        certificate = CertificateView.of(obj)
+        existing = next_key_secrets(self._ctx, certificate)
+        if certificate.issuing is None:
+            await self._clean_up(certificate, existing)
+            return None
+        problem = certificate.problem()
+        if problem is not None:
+            raise TerminalError(f"certificate spec cannot be issued: {problem}")
+        wanted = certificate.status.next_private_key_secret_name
+        stale = [s for s in existing if s["metadata"]["name"] != wanted]
+        if stale:
+            # More than one, or one we never recorded (a crash between create and status
+            # write): start from a clean slate, as cert-manager does.
+            await self._delete(certificate, stale)
+        if not wanted:
+            await self._create(certificate, obj)
+            return None
+        secret = next((s for s in existing if s["metadata"]["name"] == wanted), None)
+        if secret is None:
+            await self._create(certificate, obj, name=wanted)
+            return None
+        key_now = next_private_key(secret)
+        spec = certificate.spec
+        assert spec is not None
+        if key_now is None or not key_matches_spec(key_now, requirements_of(spec).key_spec):
+            log.info("next_private_key_outdated", secret=wanted)
+            await self._delete(certificate, [secret])
+            status = status_of(obj)
+            status.pop("nextPrivateKeySecretName", None)
+            await write_status(self._ctx, self._certificates, obj, status)
+        return None
+
+    async def _clean_up(self, certificate: CertificateView, existing: list[Obj]) -> None:
+        await self._delete(certificate, existing)
+        if certificate.status.next_private_key_secret_name:
+            status = status_of(certificate.obj)
+            status.pop("nextPrivateKeySecretName", None)
+            await write_status(self._ctx, self._certificates, certificate.obj, status)
+
+    async def _delete(self, certificate: CertificateView, secrets: list[Obj]) -> None:
+        for secret in secrets:
+            with contextlib.suppress(NotFound):
+                await self._ctx.client.delete(
+                    SECRETS,
+                    secret["metadata"]["name"],
+                    namespace=certificate.namespace,
+                    preconditions={"uid": secret["metadata"].get("uid")},
+                )
+            log.info("next_private_key_deleted", secret=secret["metadata"]["name"])
+
+    async def _create(self, certificate: CertificateView, obj: Obj, *, name: str = "") -> None:
+        spec = certificate.spec
+        assert spec is not None
+        key, reused = await self._choose_key(certificate)
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "namespace": certificate.namespace,
+                "labels": {labels.NEXT_PRIVATE_KEY: "true", MANAGED_LABEL: "true"},
+                "ownerReferences": [owner_reference(certificate)],
+            },
+            "type": "Opaque",
+            "data": {TLS_KEY: base64.b64encode(encode_private_key(key, encoding="PKCS8")).decode()},
+        }
+        if name:
+            body["metadata"]["name"] = name
+        else:
+            body["metadata"]["generateName"] = shorten_name(certificate.name) + "-"
+        try:
+            created = await self._ctx.client.create(SECRETS, body, namespace=certificate.namespace)
+        except AlreadyExists:
+            return  # the cache is behind our own earlier create; it will catch up
+        secret_name = created["metadata"]["name"]
+        if not name:
+            status = status_of(obj)
+            status["nextPrivateKeySecretName"] = secret_name
+            await write_status(self._ctx, self._certificates, obj, status)
+        reason, message = (
+            (EVENT_REUSED, "Reusing private key stored in existing Secret resource")
+            if reused
+            else (
+                EVENT_GENERATED,
+                f'Stored new private key in temporary Secret resource "{secret_name}"',
+            )
+        )
+        self._ctx.events.event(obj, "Normal", reason, message)
+        log.info("next_private_key_stored", secret=secret_name, reused=reused)
+
+    async def _choose_key(self, certificate: CertificateView) -> tuple[PrivateKey, bool]:
+        spec = certificate.spec
+        assert spec is not None
+        key_spec = requirements_of(spec).key_spec
+        if spec.effective_private_key.effective_rotation_policy is RotationPolicy.NEVER:
+            current = await target_secret(self._ctx, certificate)
+            if current is not None:
+                try:
+                    key = parse_private_key(secret_data(current).get(TLS_KEY, b""))
+                except PKIError:
+                    key = None
+                if key is not None and key_matches_spec(key, key_spec):
+                    return key, True
+        # RSA 4096 takes a second or more: keep the event loop free.
+        return await asyncio.to_thread(generate_private_key_for_spec, key_spec), False

@@ -1,0 +1,147 @@
+"""The readiness controller: is the certificate in the Secret good, and until when?
+
+Owns ``Ready`` (the readiness policy chain: ``Ready``, or ``DoesNotExist``, ``Expired``,
+... with cert-manager's messages) and ``notBefore``, ``notAfter`` and ``renewalTime``
+(the time the trigger acts on, jitter included: the same computation). When Ready is
+False and the last issuance attempt failed, Ready carries that failure's reason and
+message (the CA's problem detail), so ``kubectl get cert`` says why. A spec that can
+never be issued is ``Ready=False`` reason ``InvalidSpec`` with a Warning Event.
+It must not write any other status field, nor anything but the Certificate's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from certmgr.api.codec import rfc3339
+from certmgr.api.conditions import ISSUING, READY, Status, set_condition
+from certmgr.controllers.certificates.gather import (
+    certificates,
+    gather,
+    requests_for_revision,
+    secret_data,
+    target_secret,
+    watch_certificate_world,
+)
+from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
+from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.context import Context
+from certmgr.pki.certificates import parse_leaf
+from certmgr.pki.errors import PKIError
+from certmgr.policies.chains import ReadyCondition, readiness
+from certmgr.policies.checks import scheduled_renewal_time
+from certmgr.policies.inputs import Input
+from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.controller import Result
+
+log = structlog.get_logger(__name__)
+
+NAME = "certificates-readiness"
+VALIDITY_FIELDS = ("notBefore", "notAfter", "renewalTime")
+
+
+def setup(ctx: Context) -> None:
+    readiness_ = Readiness(ctx)
+    controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
+    watch_certificate_world(ctx, controller)
+
+
+def validity_fields(input: Input) -> dict[str, str]:
+    """notBefore, notAfter and renewalTime of the certificate in the Secret (or none)."""
+    try:
+        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
+    except PKIError:
+        return {}
+    return {
+        "notBefore": rfc3339(leaf.not_valid_before_utc),
+        "notAfter": rfc3339(leaf.not_valid_after_utc),
+        "renewalTime": rfc3339(scheduled_renewal_time(input, leaf)),
+    }
+
+
+class Readiness:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._certificates = certificates(ctx)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        obj = self._certificates.cache.get(namespace, name)
+        if obj is None:
+            return None
+        certificate = CertificateView.of(obj)
+        now = self._ctx.clock.now()
+        problem = certificate.problem()
+        fields: dict[str, str] = {}
+        if problem is not None:
+            ready = ReadyCondition(
+                False, INVALID_SPEC, f"Certificate spec cannot be issued: {problem}"
+            )
+            if certificate.spec is not None:
+                fields = validity_fields(await gather(self._ctx, certificate, now=now))
+        else:
+            secret = await target_secret(self._ctx, certificate)
+            input = await gather(
+                self._ctx,
+                certificate,
+                now=now,
+                secret=secret,
+                revision=self._current_revision(certificate, secret),
+            )
+            ready = readiness(input)
+            failed = certificate.status.condition(ISSUING)
+            if not ready.status and failed is not None and failed.is_false:
+                ready = ReadyCondition(False, failed.reason, failed.message)
+            fields = validity_fields(input)
+        status = status_of(obj)
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            type_=READY,
+            status=Status.TRUE if ready.status else Status.FALSE,
+            reason=ready.reason,
+            message=ready.message,
+            observed_generation=certificate.generation,
+            now=now,
+        )
+        for field in VALIDITY_FIELDS:
+            status.pop(field, None)
+        status.update(fields)
+        if status == (obj.get("status") or {}):
+            return None
+        was = certificate.status.condition(READY)
+        updated = await write_status(self._ctx, self._certificates, obj, status)
+        log.info("readiness_updated", ready=ready.status, reason=ready.reason)
+        if ready.reason == INVALID_SPEC and (was is None or was.reason != INVALID_SPEC):
+            self._ctx.events.event(updated, "Warning", INVALID_SPEC, ready.message)
+        return None
+
+    def _current_revision(self, certificate: CertificateView, secret: Obj | None) -> int:
+        """The revision whose request issued the Secret's certificate.
+
+        Between the issuing controller's Secret write and its status write, the Secret
+        already holds revision+1's certificate; judging it against revision's request
+        would flap Ready to False for a moment during every renewal.
+        """
+        revision = certificate.revision
+        if certificate.issuing is None or secret is None:
+            return revision
+        served = secret_data(secret).get("tls.crt")
+        for request in requests_for_revision(self._ctx, certificate, revision + 1):
+            if served and _issued_certificate(request) == served:
+                return revision + 1
+        return revision
+
+
+def _issued_certificate(request: Obj) -> bytes | None:
+    import base64
+    import binascii
+
+    raw: Any = (request.get("status") or {}).get("certificate")
+    if not raw:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return None

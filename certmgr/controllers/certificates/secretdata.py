@@ -1,0 +1,191 @@
+"""The target Secret as cert-manager writes it, computed from what was issued (pure).
+
+Owns the Secret's type, the managed keys (``tls.crt``, ``tls.key`` in the spec's
+encoding, ``ca.crt``, ``key.der`` and ``tls-combined.pem`` for ``additionalOutputFormats``,
+``keystore.p12``/``truststore.p12``), cert-manager's labels and annotations (the managed
+label, certificate and issuer names, the names and subject found in the issued
+certificate) and ``secretTemplate`` labels and annotations. Keys, labels and
+annotations it does not manage are kept as they are. It must not do I/O or log (key
+material passes through here).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography import x509
+
+from certmgr.api import labels
+from certmgr.api.certificates import CertificateSpec, OutputFormat
+from certmgr.pki.certificates import (
+    CertificateInfo,
+    PKCS12Profile,
+    build_pkcs12,
+    build_pkcs12_truststore,
+    combined_pem,
+    parse_chain,
+    private_key_der,
+)
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import PrivateKey, encode_private_key
+from certmgr.runtime.informer_secrets import MANAGED_LABEL
+
+TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
+TLS_CRT: Final = "tls.crt"
+TLS_KEY: Final = "tls.key"
+CA_CRT: Final = "ca.crt"
+PKCS12_PASSWORD_DEFAULT_KEY: Final = "password"
+_PROFILES: Final[dict[str, PKCS12Profile]] = {
+    "LegacyRC2": "LegacyRC2",
+    "LegacyDES": "LegacyDES",
+    "Modern2023": "Modern2023",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What an issuance produced: the key, the chain as the CA sent it, and its CA."""
+
+    key: PrivateKey
+    chain_pem: bytes
+    ca_pem: bytes = b""
+
+
+def join_csv(values: tuple[str, ...] | list[str]) -> str:
+    """cert-manager's JoinWithEscapeCSV: comma-joined, values quoted when they need it."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(values)
+    return buffer.getvalue()
+
+
+def managed_annotations(
+    certificate_name: str, spec: CertificateSpec, info: CertificateInfo
+) -> dict[str, str]:
+    """The annotations cert-manager puts on a Secret for the certificate it holds."""
+    ref = spec.issuer_ref
+    out = {
+        labels.CERTIFICATE_NAME: certificate_name,
+        labels.ISSUER_NAME: ref.name,
+        labels.ISSUER_KIND: ref.kind,
+        labels.ISSUER_GROUP: ref.group,
+        labels.COMMON_NAME: info.common_name,
+        labels.ALT_NAMES: ",".join(info.dns_names),
+        labels.IP_SANS: ",".join(info.ip_addresses),
+        labels.URI_SANS: ",".join(info.uris),
+        labels.EMAIL_SANS: ",".join(info.emails),
+    }
+    subject = info.subject
+    for key, values in (
+        (labels.SUBJECT_ORGANIZATIONS, subject.organizations),
+        (labels.SUBJECT_ORGANIZATIONAL_UNITS, subject.organizational_units),
+        (labels.SUBJECT_COUNTRIES, subject.countries),
+        (labels.SUBJECT_PROVINCES, subject.provinces),
+        (labels.SUBJECT_LOCALITIES, subject.localities),
+        (labels.SUBJECT_POSTAL_CODES, subject.postal_codes),
+        (labels.SUBJECT_STREET_ADDRESSES, subject.street_addresses),
+    ):
+        if values:
+            out[key] = join_csv(values)
+    if subject.serial_number:
+        out[labels.SUBJECT_SERIAL_NUMBER] = subject.serial_number
+    return out
+
+
+def managed_data(
+    spec: CertificateSpec, issued: Issued, *, pkcs12_password: bytes | None
+) -> dict[str, bytes | None]:
+    """Every Secret key we manage: bytes to write, or None to remove.
+
+    ``pkcs12_password`` must be given when ``spec.keystores.pkcs12.create`` is set.
+    """
+    key_pem = encode_private_key(
+        issued.key, encoding=spec.effective_private_key.effective_encoding.value
+    )
+    formats = {f.type for f in spec.additional_output_formats}
+    out: dict[str, bytes | None] = {
+        TLS_CRT: issued.chain_pem,
+        TLS_KEY: key_pem,
+        CA_CRT: issued.ca_pem or None,
+        labels.OUTPUT_DER: private_key_der(key_pem) if OutputFormat.DER in formats else None,
+        labels.OUTPUT_COMBINED_PEM: combined_pem(key_pem, issued.chain_pem)
+        if OutputFormat.COMBINED_PEM in formats
+        else None,
+        labels.KEYSTORE_P12: None,
+        labels.TRUSTSTORE_P12: None,
+    }
+    pkcs12 = spec.keystores.pkcs12 if spec.keystores is not None else None
+    if pkcs12 is not None and pkcs12.create:
+        if pkcs12_password is None:
+            raise PKIError("a PKCS#12 keystore needs a password")
+        chain = parse_chain(issued.chain_pem)
+        cas = _certificates(issued.ca_pem)
+        profile = _PROFILES.get(pkcs12.profile or "LegacyRC2")
+        if profile is None:
+            raise PKIError(f"unsupported PKCS#12 profile: {pkcs12.profile!r}")
+        out[labels.KEYSTORE_P12] = build_pkcs12(
+            issued.key, chain, password=pkcs12_password, profile=profile, ca_certificates=cas
+        )
+        if cas:
+            out[labels.TRUSTSTORE_P12] = build_pkcs12_truststore(
+                cas, password=pkcs12_password, profile=profile
+            )
+    return out
+
+
+def build_secret(
+    existing: Mapping[str, Any] | None,
+    *,
+    namespace: str,
+    certificate_name: str,
+    spec: CertificateSpec,
+    issued: Issued,
+    pkcs12_password: bytes | None = None,
+) -> dict[str, Any]:
+    """The complete Secret to write: ``existing`` (when given) with our part replaced.
+
+    Raises ``PKIError`` when the issued chain cannot be parsed.
+    """
+    info = CertificateInfo.of(parse_chain(issued.chain_pem)[0])
+    secret: dict[str, Any] = (
+        copy.deepcopy(dict(existing))
+        if existing is not None
+        else {"apiVersion": "v1", "kind": "Secret", "type": TLS_SECRET_TYPE}
+    )
+    metadata = secret.setdefault("metadata", {})
+    metadata["name"] = spec.secret_name
+    metadata["namespace"] = namespace
+    template = spec.secret_template
+    metadata["labels"] = {
+        **(metadata.get("labels") or {}),
+        **(dict(template.labels) if template is not None else {}),
+        MANAGED_LABEL: "true",
+    }
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        **(dict(template.annotations) if template is not None else {}),
+        **managed_annotations(certificate_name, spec, info),
+    }
+    secret.setdefault("type", TLS_SECRET_TYPE)
+    data = dict(secret.get("data") or {})
+    for key, value in managed_data(spec, issued, pkcs12_password=pkcs12_password).items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = base64.b64encode(value).decode("ascii")
+    secret["data"] = data
+    return secret
+
+
+def _certificates(pem: bytes) -> list[x509.Certificate]:
+    if not pem:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise PKIError("error decoding CA certificate PEM block") from None

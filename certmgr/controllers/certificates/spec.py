@@ -1,0 +1,197 @@
+"""A Certificate as the certificate controllers read it: typed spec and status, the PKI
+requirements derived from the spec, and whether the spec can produce a CSR at all.
+
+Owns ``CertificateView`` (one cached Certificate dict, parsed once), ``requirements_of``
+(spec -> ``pki.CertificateRequirements``), ``spec_problem`` (invalid input that the
+CRD schema let through: a bad IP address, an unknown usage, an unsupported key size),
+the owner reference children carry, and cert-manager's 52-character name shortening.
+Pure: no I/O, no clock; it must not decide whether to issue (``policies/`` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from certmgr.api.certificates import CertificateSpec, CertificateStatus
+from certmgr.api.codec import InvalidObject, parse_rfc3339
+from certmgr.api.conditions import ISSUING, Condition
+from certmgr.pki.csr import build_csr
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import KeySpec, effective_key_size
+from certmgr.pki.requirements import CertificateRequirements, X509Subject
+from certmgr.policies.inputs import IssuerRef as PolicyIssuerRef
+
+# Ready=False reason for a spec that parses but cannot be issued. cert-manager has no
+# such reason because its webhook rejects these specs; we have no webhook.
+INVALID_SPEC: Final = "InvalidSpec"
+CERTIFICATE_API_VERSION: Final = "cert-manager.io/v1"
+CERTIFICATE_KIND: Final = "Certificate"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateView:
+    """A cached Certificate dict with its spec and status decoded.
+
+    ``spec`` is None when the stored spec does not decode (``spec_error`` says why);
+    such a Certificate is reported, never issued.
+    """
+
+    obj: dict[str, Any]
+    spec: CertificateSpec | None
+    status: CertificateStatus
+    spec_error: str = ""
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> CertificateView:
+        try:
+            status = CertificateStatus.from_dict(obj.get("status"), path="status")
+        except InvalidObject:
+            # A status we cannot read is rebuilt by the controllers that own its fields.
+            status = CertificateStatus()
+        try:
+            spec = CertificateSpec.from_dict(obj.get("spec"), path="spec")
+        except InvalidObject as exc:
+            return cls(obj, None, status, spec_error=str(exc))
+        return cls(obj, spec, status)
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.obj["metadata"].get("namespace") or "")
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def uid(self) -> str:
+        return str(self.obj["metadata"].get("uid") or "")
+
+    @property
+    def generation(self) -> int | None:
+        generation = self.obj["metadata"].get("generation")
+        return int(generation) if generation is not None else None
+
+    @property
+    def revision(self) -> int:
+        return self.status.revision or 0
+
+    @property
+    def issuing(self) -> Condition | None:
+        """The Issuing condition when it is True (an issuance is in progress)."""
+        condition = self.status.condition(ISSUING)
+        return condition if condition is not None and condition.is_true else None
+
+    @property
+    def issuing_since(self) -> str:
+        """When the current issuance started, as stored (names one issuance attempt)."""
+        raw: dict[str, Any] = next(
+            (
+                c
+                for c in (self.obj.get("status") or {}).get("conditions") or ()
+                if c.get("type") == ISSUING
+            ),
+            {},
+        )
+        return str(raw.get("lastTransitionTime") or "")
+
+    def problem(self) -> str | None:
+        """Why this Certificate can never be issued as written, or None."""
+        if self.spec is None:
+            return self.spec_error
+        return spec_problem(self.spec)
+
+
+def requirements_of(spec: CertificateSpec) -> CertificateRequirements:
+    """The spec as the CSR builder and the policies see it (usages as written)."""
+    key = spec.effective_private_key
+    subject = spec.subject
+    return CertificateRequirements(
+        common_name=spec.common_name,
+        dns_names=spec.dns_names,
+        ip_addresses=spec.ip_addresses,
+        uris=spec.uris,
+        emails=spec.email_addresses,
+        subject=X509Subject(
+            organizations=subject.organizations,
+            countries=subject.countries,
+            organizational_units=subject.organizational_units,
+            localities=subject.localities,
+            provinces=subject.provinces,
+            street_addresses=subject.street_addresses,
+            postal_codes=subject.postal_codes,
+            serial_number=subject.serial_number,
+        )
+        if subject is not None
+        else X509Subject(),
+        usages=spec.usages,
+        is_ca=spec.is_ca,
+        key_spec=KeySpec(
+            algorithm=key.effective_algorithm.value,
+            size=key.size or None,
+            encoding=key.effective_encoding.value,
+        ),
+        duration=spec.duration,
+        encode_usages_in_request=spec.encode_usages_in_request,
+    )
+
+
+def policy_issuer_ref(spec: CertificateSpec) -> PolicyIssuerRef:
+    ref = spec.issuer_ref
+    return PolicyIssuerRef(name=ref.name, kind=ref.kind, group=ref.group)
+
+
+@cache
+def _probe_key() -> ed25519.Ed25519PrivateKey:
+    # Signing a probe CSR validates names, subject and usages exactly as the real build
+    # will; Ed25519 because generating it costs microseconds.
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def spec_problem(spec: CertificateSpec) -> str | None:
+    """Why ``spec`` cannot produce a CSR (stable text, no secrets), or None."""
+    if spec.literal_subject:
+        return "spec.literalSubject is not supported by certmgr"
+    requirements = requirements_of(spec)
+    try:
+        effective_key_size(requirements.key_spec.algorithm, requirements.key_spec.size)
+        build_csr(_probe_key(), requirements)
+    except PKIError as exc:
+        return str(exc)
+    return None
+
+
+def owner_reference(certificate: CertificateView) -> dict[str, Any]:
+    return {
+        "apiVersion": CERTIFICATE_API_VERSION,
+        "kind": CERTIFICATE_KIND,
+        "name": certificate.name,
+        "uid": certificate.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def owned_by(obj: dict[str, Any], certificate: CertificateView) -> bool:
+    """Whether ``obj`` names ``certificate`` (this incarnation: same uid) as its controller."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("kind") == CERTIFICATE_KIND and ref.get("name") == certificate.name:
+            return not certificate.uid or ref.get("uid") == certificate.uid
+    return False
+
+
+def shorten_name(name: str, limit: int = 52) -> str:
+    """cert-manager's DNSSafeShortenTo52Characters: cut, and never end on a dot or dash."""
+    return name[:limit].rstrip("-.")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return parse_rfc3339(text) if text else None

@@ -1,0 +1,97 @@
+"""The trigger controller: decides that a Certificate needs (re)issuing, and when to look again.
+
+Owns ``Issuing=True`` (reason and message of the first violated trigger policy, plus a
+Normal ``Issuing`` Event) and the renewal scheduler: an up-to-date Certificate is
+re-queued at its renewal time (a delayed add on the injected clock, no polling loop), a
+failed one at the end of its backoff. A Certificate that is already issuing (including
+a manual renew, ``Issuing=True`` reason ``ManuallyTriggered`` written by a user tool) is
+left alone. It must not touch keys, requests or Secrets, nor any other status field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from certmgr.api.conditions import ISSUING, Status, set_condition
+from certmgr.api.reasons import EVENT_ISSUING
+from certmgr.controllers.certificates.gather import certificates, gather, watch_certificate_world
+from certmgr.controllers.certificates.spec import CertificateView
+from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.context import Context
+from certmgr.pki.certificates import parse_leaf
+from certmgr.pki.errors import PKIError
+from certmgr.policies.chains import evaluate, issuance_allowed
+from certmgr.policies.checks import scheduled_renewal_time
+from certmgr.policies.inputs import Input
+from certmgr.runtime.cache import split_key
+from certmgr.runtime.controller import Result
+
+log = structlog.get_logger(__name__)
+
+NAME = "certificates-trigger"
+
+
+def setup(ctx: Context) -> None:
+    trigger = Trigger(ctx)
+    controller = ctx.manager.controller(NAME, trigger.reconcile, workers=ctx.settings.workers)
+    watch_certificate_world(ctx, controller)
+
+
+class Trigger:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._certificates = certificates(ctx)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        obj = self._certificates.cache.get(namespace, name)
+        if obj is None:
+            return None
+        certificate = CertificateView.of(obj)
+        if certificate.issuing is not None or certificate.problem() is not None:
+            # Issuing: the other controllers carry on. Invalid spec: readiness reports it,
+            # and a spec fix is a Certificate event that brings us back.
+            return None
+        ctx = self._ctx
+        now = ctx.clock.now()
+        input = await gather(ctx, certificate, now=now)
+        violation = evaluate(input)
+        if violation is None:
+            return _recheck_at_renewal(input, now)
+        gate = issuance_allowed(
+            input,
+            base=ctx.settings.issuance_backoff_base,
+            cap=ctx.settings.issuance_backoff_cap,
+        )
+        if not gate.allowed and gate.retry_at is not None:
+            log.info("issuance_backing_off", reason=violation.reason, retry_at=str(gate.retry_at))
+            return Result(requeue_after=_seconds_until(gate.retry_at, now))
+        status = status_of(obj)
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            type_=ISSUING,
+            status=Status.TRUE,
+            reason=violation.reason,
+            message=violation.message,
+            observed_generation=certificate.generation,
+            now=now,
+        )
+        updated = await write_status(ctx, self._certificates, obj, status)
+        log.info("issuance_triggered", reason=violation.reason)
+        ctx.events.event(updated, "Normal", EVENT_ISSUING, violation.message)
+        return None
+
+
+def _recheck_at_renewal(input: Input, now: datetime) -> Result | None:
+    try:
+        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
+    except PKIError:
+        return None  # cannot happen after a clean policy pass; nothing to schedule
+    due = scheduled_renewal_time(input, leaf)
+    return Result(requeue_after=_seconds_until(due, now))
+
+
+def _seconds_until(moment: datetime, now: datetime) -> float:
+    return max((moment - now).total_seconds(), 0.0)
