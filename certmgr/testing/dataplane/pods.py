@@ -215,6 +215,10 @@ class PodRunner:
             await self._patch_status(
                 key, podstatus.running(pod, pod_ip=address, host_ip=self._host_ip, since=started)
             )
+        elif process.returncode is None:
+            # Alive but not listening: like a container failing its readiness, it stays
+            # out of every Service; its log says why.
+            _log.warning("dataplane_pod_not_listening", pod="/".join(key), log=str(log_path))
         entry.monitor = asyncio.create_task(self._monitor(key, entry, pod))
 
     async def _spawn(self, spec: ProcessSpec, log_path: Path) -> asyncio.subprocess.Process:
