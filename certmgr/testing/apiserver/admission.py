@@ -94,14 +94,7 @@ def _name_checker(rtype: ResourceType) -> Callable[[str], list[str]]:
 
 
 def _label_problems(key: str, value: str) -> list[str]:
-    checker = getattr(names, "validate_label_value", None)
-    if checker is None:
-        return []
-    found: list[str] = list(checker(value))
-    key_checker = getattr(names, "validate_label_key", None)
-    if key_checker is not None:
-        found.extend(key_checker(key))
-    return found
+    return [*names.validate_label_key(key), *names.validate_label_value(value)]
 
 
 def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any) -> Obj:
@@ -195,6 +188,17 @@ def prepare_update(
         else:
             obj.pop("status", None)
     causes = _validate_names(rtype, meta)
+    if old_meta.get("deletionTimestamp"):
+        added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
+        if added:
+            causes.append(
+                _cause(
+                    "metadata.finalizers",
+                    f"Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {sorted(added)}",
+                    "FieldValueForbidden",
+                )
+            )
     obj, more = _by_kind(rtype, obj, old)
     causes.extend(more)
     if causes:

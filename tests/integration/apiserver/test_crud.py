@@ -149,3 +149,32 @@ def test_kubeconfig_is_accepted_by_the_kubernetes_package(
     api_client = config.new_client_from_config(str(kubeconfig))
     names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace().items]
     assert "default" in names
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param({"ok": "a" * 64}, id="value-too-long"),
+        pytest.param({"bad key": "v"}, id="key-with-space"),
+        pytest.param({"ok": "-leading-dash"}, id="value-leading-dash"),
+    ],
+)
+async def test_invalid_labels_are_rejected(
+    cluster: Cluster, namespace: str, labels: dict[str, str]
+) -> None:
+    body = {"metadata": {"name": "labelled", "labels": labels}}
+    reply = await cluster.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body)
+    assert reply.status == 422
+    assert reply.body["details"]["causes"][0]["field"].startswith("metadata.labels")
+
+
+async def test_no_new_finalizers_on_a_deleting_object(cluster: Cluster, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    body = {"metadata": {"name": "f", "finalizers": ["example.com/a"]}}
+    await cluster.request("POST", base, body=body)
+    await cluster.request("DELETE", f"{base}/f")
+    current = (await cluster.request("GET", f"{base}/f")).body
+    current["metadata"]["finalizers"].append("example.com/b")
+    reply = await cluster.request("PUT", f"{base}/f", body=current)
+    assert reply.status == 422
+    assert reply.body["details"]["causes"][0]["field"] == "metadata.finalizers"

@@ -144,3 +144,29 @@ async def test_generation_moves_on_spec_changes_only(cluster: Cluster, namespace
     new_spec = {"spec": {"defaultBackend": {"service": {"name": "t", "port": {"number": 80}}}}}
     respec = await cluster.request("PATCH", f"{base}/i", body=new_spec, headers=MERGE)
     assert respec.body["metadata"]["generation"] == generation + 1
+
+
+async def test_server_side_apply_creates_then_updates(cluster: Cluster, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps/applied"
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: '1'\n"
+    params = {"fieldManager": "contract"}
+    created = await cluster.request("PATCH", path, data=manifest, headers=apply, params=params)
+    assert created.status in (200, 201), created.body
+    assert created.body["data"] == {"k": "1"}
+    updated = await cluster.request(
+        "PATCH", path, data=manifest.replace("'1'", "'2'"), headers=apply, params=params
+    )
+    assert updated.status == 200, updated.body
+    assert updated.body["data"] == {"k": "2"}
+
+
+async def test_delete_collection_by_label(cluster: Cluster, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for name, labels in (("a", {"drop": "yes"}), ("b", {"drop": "yes"}), ("c", {})):
+        body = {"metadata": {"name": name, "labels": labels}}
+        assert (await cluster.request("POST", base, body=body)).status == 201
+    reply = await cluster.request("DELETE", base, params={"labelSelector": "drop=yes"})
+    assert reply.status == 200
+    left = (await cluster.request("GET", base)).body["items"]
+    assert [i["metadata"]["name"] for i in left if i["metadata"]["name"] in "abc"] == ["c"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -130,3 +131,28 @@ async def test_watch_across_all_namespaces_is_filtered_by_field_selector(
         )
         event = await _next(events)
     assert event["object"]["metadata"]["namespace"] == namespace
+
+
+async def test_metadata_only_watch(cluster: Cluster, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await cluster.request("POST", base, body={"metadata": {"name": "m"}, "data": {"k": "v"}})
+    accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+    async with cluster.session.get(
+        cluster.url + base, params={"watch": "true"}, headers={"Accept": accept}
+    ) as response:
+        assert response.status == 200
+        async with asyncio.timeout(10):
+            line = await response.content.readline()
+    event = json.loads(line)
+    assert event["type"] == "ADDED"
+    assert event["object"]["kind"] == "PartialObjectMetadata"
+    assert "data" not in event["object"]
+
+
+async def test_watch_is_cut_after_seconds(sim: Simulator, cluster: Cluster, namespace: str) -> None:
+    sim.faults.watch_cut_after_seconds = 0.5
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    version = (await cluster.request("GET", base)).body["metadata"]["resourceVersion"]
+    async with cluster.watch(base, resourceVersion=version) as events, asyncio.timeout(10):
+        leftovers = [e async for e in events if e["type"] != "BOOKMARK"]
+    assert leftovers == []
