@@ -43,6 +43,7 @@ from certmgr.acme.resources import (
     Problem,
 )
 from certmgr.acme.session import AcmeSession, connect
+from certmgr.acme.transport import ExchangeObserver
 
 __all__ = [
     "CHALLENGE_DNS01",
@@ -70,6 +71,7 @@ __all__ = [
     "Authorization",
     "Challenge",
     "DirectoryMeta",
+    "ExchangeObserver",
     "ExternalAccountBinding",
     "Identifier",
     "InvalidAccountKey",

@@ -42,6 +42,7 @@ from certmgr.acme.resources import (
 from certmgr.acme.transport import (
     DEFAULT_BAD_NONCE_ATTEMPTS,
     AcmeTransport,
+    ExchangeObserver,
     Reply,
     retry_after_seconds,
 )
@@ -61,6 +62,7 @@ async def connect(
     timeout_seconds: int = 30,
     max_concurrency: int = 8,
     bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
+    observer: ExchangeObserver | None = None,
 ) -> AcmeSession:
     """Fetch the directory once and return a session for the account key.
 
@@ -77,6 +79,7 @@ async def connect(
         timeout_seconds=timeout_seconds,
         max_concurrency=max_concurrency,
         bad_nonce_attempts=bad_nonce_attempts,
+        observer=observer,
     )
     try:
         reply = await transport.get(directory_url)

@@ -23,11 +23,12 @@ import email.utils
 import functools
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from acme import client as acme_client
@@ -80,15 +81,32 @@ class _Payload:
         return json.dumps(self._body, default=lambda o: o.to_partial_json(), **kwargs)
 
 
+class ExchangeObserver(Protocol):
+    """Told about every HTTP exchange with the CA, nonce fetches and retries included
+    (metrics such as cert-manager's ``certmanager_http_acme_client_request_count``).
+    Called on a worker thread: it must be thread-safe and must not block."""
+
+    def __call__(self, *, method: str, url: str, status: int | None, seconds: float) -> None: ...
+
+
 class _Network(acme_client.ClientNetwork):
-    """``ClientNetwork`` that remembers the last response: error headers are otherwise
-    lost (``Retry-After``, the HTTP status of a problem)."""
+    """``ClientNetwork`` that remembers the last response (error headers are otherwise
+    lost: ``Retry-After``, the HTTP status of a problem) and reports each exchange."""
 
     last_response: requests.Response | None = None
+    observer: ExchangeObserver | None = None
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         self.last_response = None
-        response = super()._send_request(method, url, *args, **kwargs)
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = super()._send_request(method, url, *args, **kwargs)
+            status = response.status_code
+        finally:
+            if self.observer is not None:
+                elapsed = time.perf_counter() - started
+                self.observer(method=method, url=url, status=status, seconds=elapsed)
         self.last_response = response
         return response
 
@@ -105,8 +123,10 @@ class AcmeTransport:
         timeout_seconds: int = 30,
         max_concurrency: int = 8,
         bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
+        observer: ExchangeObserver | None = None,
     ) -> None:
         self._key = account_key
+        self._observer = observer
         self._verify = verify
         self._user_agent = user_agent
         self._timeout = timeout_seconds
@@ -158,6 +178,7 @@ class AcmeTransport:
                 user_agent=self._user_agent,
                 timeout=self._timeout,
             )
+            network.observer = self._observer
             self._local.network = network
             with self._networks_lock:
                 self._networks.append(network)

@@ -468,3 +468,33 @@ async def test_skip_tls_verify_reaches_a_ca_with_an_unknown_certificate(
     finally:
         await session.close()
     assert account.status == STATUS_VALID
+
+
+async def test_observer_hears_every_exchange_of_an_issuance(
+    pebble_factory: PebbleFactory,
+) -> None:
+    server = pebble_factory(PebbleConfig(nonce_reject_percent=0, authz_reuse_percent=0))
+    responder, runner = await _serve(server.http01_port)
+    exchanges: list[tuple[str, str, int | None]] = []
+
+    def observe(*, method: str, url: str, status: int | None, seconds: float) -> None:
+        assert seconds >= 0
+        exchanges.append((method, url.split("/")[3], status))
+
+    # One worker thread: each thread keeps its own nonce pool, so one HEAD in total.
+    session = await _session(server, observer=observe, max_concurrency=1)
+    try:
+        await session.register()
+        await _issue(session, responder, [Identifier.dns("observed.door.example")])
+    finally:
+        await session.close()
+        await runner.cleanup()
+    assert exchanges[:3] == [
+        ("GET", "dir", 200),
+        ("HEAD", "nonce-plz", 200),
+        ("POST", "sign-me-up", 201),
+    ]
+    # Without rejections every reply carries the next nonce: one HEAD per issuance.
+    assert [e for e in exchanges if e[0] == "HEAD"] == [("HEAD", "nonce-plz", 200)]
+    assert [e for e in exchanges if e[1] == "order-plz"] == [("POST", "order-plz", 201)]
+    assert all(status is not None and status < 300 for _, _, status in exchanges)
