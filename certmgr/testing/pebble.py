@@ -127,19 +127,23 @@ class PebbleServer:
         write_listener_certificates(self._workdir)
         # Free ports are picked before binding, so another process can take one in
         # between; a clash shows up as an early exit and we try again with new ports.
-        last_error: PebbleError | None = None
-        for _ in range(_START_ATTEMPTS):
-            self._ports = self._pick_ports()
-            try:
-                self._challtestsrv = self._start_challtestsrv()
-                self._pebble = self._start_pebble()
-                return self
-            except PebbleError as exc:
-                last_error = exc
-                self._stop_processes()
-        self._cleanup_workdir()
-        assert last_error is not None
-        raise last_error
+        errors: list[PebbleError] = []
+        try:
+            while len(errors) < _START_ATTEMPTS:
+                self._ports = self._pick_ports()
+                try:
+                    self._challtestsrv = self._start_challtestsrv()
+                    self._pebble = self._start_pebble()
+                    return self
+                except PebbleError as exc:
+                    errors.append(exc)
+                    self._stop_processes()
+            raise errors[-1]
+        except BaseException:
+            # Also on Ctrl-C half-way through: nothing may outlive a failed start.
+            self._stop_processes()
+            self._cleanup_workdir()
+            raise
 
     def stop(self) -> None:
         self._stop_processes()

@@ -7,9 +7,11 @@ what it exposes, and that it leaves no process behind.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -337,3 +339,26 @@ def _children_of(parent: int) -> list[tuple[int, str]]:
         if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
             found.append((int(stat_path.parent.name), name))
     return found
+
+
+def test_a_port_taken_in_between_is_retried_with_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks: list[int] = []
+        original = PebbleServer._pick_ports
+
+        def pick_taken_port_first(server: PebbleServer) -> Any:
+            ports = original(server)
+            picks.append(ports.acme)
+            return dataclasses.replace(ports, acme=taken) if len(picks) == 1 else ports
+
+        monkeypatch.setattr(PebbleServer, "_pick_ports", pick_taken_port_first)
+        with PebbleServer(PebbleConfig(), workdir=tmp_path) as server:
+            assert len(picks) == 2
+            assert server.directory_url == f"https://127.0.0.1:{picks[1]}/dir"
+            assert len(server.pids) == 2
+            assert "address already in use" in (tmp_path / "pebble.log").read_text()
