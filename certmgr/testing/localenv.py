@@ -1,0 +1,210 @@
+"""A whole local setup: the API simulator, its data plane, Pebble, and ``certmgr run``.
+
+Owns the order things start in and the wiring between them, shared by ``make demo`` and
+the full-stack end-to-end tests, so both exercise exactly what a user would run:
+
+- Pebble and challtestsrv on free ports (every name resolves to 127.0.0.1);
+- the simulator with our CRDs and the RBAC of ``deploy/`` installed;
+- the data plane, its ingress router listening on Pebble's HTTP-01 port;
+- the controller as a separate process (``python -m certmgr run``) that connects with
+  the ``certmgr`` service account's token through an ordinary kubeconfig, so a
+  permission missing from ``deploy/`` fails here as it would in a cluster.
+
+It must not reach into the controller: everything is observed through the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.dataplane.plane import DataPlane
+from certmgr.testing.pebble import PebbleConfig, PebbleServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS_DIR = ROOT / "crds"
+DEPLOY_DIR = ROOT / "deploy"
+EXAMPLES_DIR = ROOT / "examples"
+CONTROLLER_NAMESPACE = "certmgr"
+CONTROLLER_ACCOUNT = "certmgr"
+
+
+def load_manifests(path: Path) -> list[dict[str, Any]]:
+    with path.open() as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc]
+
+
+def deploy_manifests() -> list[dict[str, Any]]:
+    """``deploy/`` minus what the simulator cannot run (the Deployment: we run the process)."""
+    docs: list[dict[str, Any]] = []
+    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+        docs.extend(load_manifests(DEPLOY_DIR / name))
+    return docs
+
+
+def pointed_at(issuer: dict[str, Any], pebble: PebbleServer) -> dict[str, Any]:
+    """An ACME (Cluster)Issuer manifest with its server and CA bundle set to this Pebble.
+
+    The only change the local setup makes to a user's manifest: Let's Encrypt is not
+    reachable here, Pebble is.
+    """
+    acme = dict(issuer["spec"]["acme"])
+    acme["server"] = pebble.directory_url
+    acme["caBundle"] = base64.b64encode(Path(pebble.ca_bundle).read_bytes()).decode()
+    return {**issuer, "spec": {**issuer["spec"], "acme": acme}}
+
+
+@dataclass
+class ControllerProcess:
+    """``certmgr run`` as a child process, with its log in a file."""
+
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                cwd=ROOT,
+            )
+        finally:
+            log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, *, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        """Signal the process and wait for it; SIGKILL if it outlives ``timeout``."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        return process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class LocalEnvironment:
+    workdir: Path
+    simulator: Simulator
+    pebble: PebbleServer
+    dataplane: DataPlane
+    admin_kubeconfig: Path
+    controller_kubeconfig: Path
+    solver_port: int
+    controllers: list[ControllerProcess] = field(default_factory=list)
+
+    def controller_argv(self, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "certmgr",
+            "run",
+            f"--kubeconfig={self.controller_kubeconfig}",
+            f"--cluster-resource-namespace={CONTROLLER_NAMESPACE}",
+            "--health-address=127.0.0.1:0",
+            f"--http01-solver-address=127.0.0.1:{self.solver_port}",
+            "--http01-solver-service-host=127.0.0.1",
+            f"--http01-self-check-port={self.pebble.http01_port}",
+            f"--http01-self-check-nameserver={self.pebble.dns_address}",
+            "--log-format=json",
+            *extra,
+        ]
+
+    def start_controller(self, *extra: str, env: dict[str, str] | None = None) -> ControllerProcess:
+        index = len(self.controllers)
+        controller = ControllerProcess(
+            self.controller_argv(*extra),
+            self.workdir / f"controller-{index}.log",
+            env=env or {},
+        )
+        controller.start()
+        self.controllers.append(controller)
+        return controller
+
+    def stop_controllers(self) -> None:
+        for controller in self.controllers:
+            controller.stop()
+
+    def controller_logs(self) -> str:
+        return "\n".join(c.log_tail() for c in self.controllers)
+
+    def apply(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.simulator.apply_manifests(docs)
+
+    def issuer_for_pebble(self, path: Path) -> dict[str, Any]:
+        (issuer,) = load_manifests(path)
+        return pointed_at(issuer, self.pebble)
+
+
+@contextlib.contextmanager
+def _pebble(config: PebbleConfig | None, workdir: Path) -> Iterator[PebbleServer]:
+    with PebbleServer(config, workdir=workdir / "pebble") as pebble:
+        yield pebble
+
+
+@contextlib.asynccontextmanager
+async def local_environment(
+    workdir: Path,
+    *,
+    pebble: PebbleServer | None = None,
+    pebble_config: PebbleConfig | None = None,
+    https_port: int | None = None,
+    on_ready: Callable[[LocalEnvironment], None] | None = None,
+) -> AsyncIterator[LocalEnvironment]:
+    """Start everything but the controller (``env.start_controller()`` starts one)."""
+    os.makedirs(workdir, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if pebble is None:
+            pebble = stack.enter_context(_pebble(pebble_config, workdir))
+        simulator = stack.enter_context(Simulator.in_thread())
+        simulator.install_crds(sorted(CRDS_DIR.glob("*_*.yaml")))
+        simulator.apply_manifests(deploy_manifests())
+        admin = simulator.kubeconfig(workdir / "admin.kubeconfig")
+        token = simulator.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
+        controller_kubeconfig = simulator.kubeconfig(workdir / "controller.kubeconfig", token=token)
+        async with DataPlane(
+            kubeconfig=admin, http_port=pebble.http01_port, https_port=https_port
+        ) as dataplane:
+            env = LocalEnvironment(
+                workdir=workdir,
+                simulator=simulator,
+                pebble=pebble,
+                dataplane=dataplane,
+                admin_kubeconfig=admin,
+                controller_kubeconfig=controller_kubeconfig,
+                solver_port=free_port(),
+            )
+            if on_ready is not None:
+                on_ready(env)
+            try:
+                yield env
+            finally:
+                env.stop_controllers()
