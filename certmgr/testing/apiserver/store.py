@@ -248,23 +248,21 @@ class Store:
         if old is not None:
             spec = old.get("spec", {})
             group, plural = spec.get("group", ""), spec.get("names", {}).get("plural", "")
+            served = [r for r in self.catalogue if r.group_resource == (group, plural)]
+            table = self._tables.get((group, plural))
+            if new is None and table is not None and served:
+                for obj in list(table.objects.values()):
+                    self.remove(served[0], obj)
+                del self._tables[(group, plural)]
+                # The resource is no longer served: its watches end, as on a real server.
+                closing = WatchEvent(CLOSE, self._rv, {}, None)
+                for watcher in list(table.watchers):
+                    watcher(closing)
             self.catalogue.remove_group_resource(group, plural)
-            if new is None:
-                table = self._tables.get((group, plural))
-                if table is not None:
-                    for obj in list(table.objects.values()):
-                        self.remove_by_ref(group, plural, obj)
-                    del self._tables[(group, plural)]
         if new is not None:
             for rtype in types_from_crd(new):
                 self.catalogue.add(rtype)
                 self.table(rtype)
-
-    def remove_by_ref(self, group: str, plural: str, obj: Obj) -> None:
-        for rtype in self.catalogue:
-            if rtype.group == group and rtype.plural == plural:
-                self.remove(rtype, obj)
-                return
 
     def close_watches(self) -> None:
         """Tell every open watch to end (the server is stopping)."""

@@ -102,8 +102,9 @@ async def serve_watch(
     try:
         backlog: list[tuple[WatchEvent, str]] = []
         gone: dict[str, Any] | None = None
+        floor = store.resource_version
         if watch.since in (None, "", "0"):
-            current = store.resource_version
+            current = floor
             for obj in list(table.objects.values()):
                 if watch.matches(obj):
                     backlog.append((WatchEvent("ADDED", current, obj, None), "ADDED"))
@@ -113,6 +114,8 @@ async def serve_watch(
                 since = int(watch.since)
             except ValueError:
                 raise errors.bad_request(f"invalid resource version: {watch.since}") from None
+            # A version from the future: stream only what comes after it, as etcd would.
+            floor = max(floor, since)
             if since < table.compacted_rv:
                 gone = errors.gone(
                     f"too old resource version: {since} ({table.compacted_rv + 1})"
@@ -130,7 +133,14 @@ async def serve_watch(
             await response.write(encode({"type": "ERROR", "object": gone}) + b"\n")
             return response
         await _stream(
-            response, queue, backlog, store=store, watch=watch, limits=limits, closing=closing
+            response,
+            queue,
+            backlog,
+            floor=floor,
+            store=store,
+            watch=watch,
+            limits=limits,
+            closing=closing,
         )
         return response
     finally:
@@ -142,6 +152,7 @@ async def _stream(
     queue: asyncio.Queue[WatchEvent],
     backlog: list[tuple[WatchEvent, str]],
     *,
+    floor: int,
     store: Store,
     watch: WatchRequest,
     limits: StreamLimits,
@@ -158,7 +169,7 @@ async def _stream(
             sent += 1
             if limits.cut_after_events is not None and sent >= limits.cut_after_events:
                 return
-        if watch.bookmarks:
+        if watch.bookmarks and queue.empty():
             await response.write(_bookmark(rtype, store))
         while not closing.is_set():
             wait = limits.bookmark_interval
@@ -174,6 +185,8 @@ async def _stream(
                 continue
             if event.type == CLOSE:
                 return
+            if event.rv <= floor:
+                continue
             kind_seen = _visible_as(event, watch.matches)
             if kind_seen is None:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,34 @@ async def test_project_crds_accept_a_certificate_and_enforce_cel(
     reply = await cluster.request("POST", base, body=no_names)
     assert reply.status == 422
     assert "at least one of commonName" in reply.body["message"]
+
+
+async def test_deleting_a_crd_removes_its_objects_and_ends_watches(
+    cluster: Cluster, namespace: str
+) -> None:
+    crd = {
+        **WIDGETS,
+        "metadata": {"name": "gadgets.contract.certmgr.test"},
+        "spec": {
+            **WIDGETS["spec"],
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        },
+    }
+    await _install(cluster, crd)
+    base = f"/apis/contract.certmgr.test/v1/namespaces/{namespace}/gadgets"
+    body = {"apiVersion": "contract.certmgr.test/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    assert (await cluster.request("POST", base, body={**body, "spec": {"size": 1}})).status == 201
+    version = (await cluster.request("GET", base)).body["metadata"]["resourceVersion"]
+    crd_path = (
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.contract.certmgr.test"
+    )
+    async with cluster.watch(base, resourceVersion=version) as events:
+        assert (await cluster.request("DELETE", crd_path)).status == 200
+        async with asyncio.timeout(30):
+            seen = [(e["type"], e["object"]["metadata"].get("name")) async for e in events]
+    assert ("DELETED", "g") in seen
+
+    async def unserved() -> bool:
+        return (await cluster.request("GET", base)).status == 404
+
+    await eventually(unserved)

@@ -47,7 +47,7 @@ async def test_label_selectors(
     )
     assert reply.status == 200
     got = sorted(i["metadata"]["name"] for i in reply.body["items"])
-    assert got == names
+    assert [name for name in got if name in {"a", "b", "c", "d"}] == names
 
 
 async def test_bad_label_selector_is_bad_request(cluster: Cluster, namespace: str) -> None:
@@ -78,7 +78,7 @@ async def test_field_selectors(cluster: Cluster, namespace: str) -> None:
     across = await cluster.request(
         "GET", "/api/v1/configmaps", params={"fieldSelector": f"metadata.namespace={namespace}"}
     )
-    assert sorted(i["metadata"]["name"] for i in across.body["items"]) == ["a", "b", "c", "d"]
+    assert {i["metadata"]["name"] for i in across.body["items"]} >= {"a", "b", "c", "d"}
 
 
 async def test_pagination_returns_every_item_once(cluster: Cluster, namespace: str) -> None:
@@ -98,8 +98,10 @@ async def test_pagination_returns_every_item_once(cluster: Cluster, namespace: s
         if not token:
             break
         params = {"limit": "3", "continue": token}
-    assert sorted(seen) == [f"cm-{i}" for i in range(7)]
-    assert pages == 3
+    ours = [name for name in seen if name.startswith("cm-")]
+    assert sorted(ours) == [f"cm-{i}" for i in range(7)]
+    assert len(seen) == len(set(seen))
+    assert pages >= 3
 
 
 async def test_list_has_a_resource_version_usable_for_watch(
@@ -116,7 +118,7 @@ async def test_metadata_only_list_and_get(cluster: Cluster, namespace: str) -> N
     listed = await cluster.request("GET", base, headers={"Accept": METADATA_LIST})
     assert listed.body["kind"] == "PartialObjectMetadataList"
     assert listed.body["apiVersion"] == "meta.k8s.io/v1"
-    first = listed.body["items"][0]
+    first = next(i for i in listed.body["items"] if i["metadata"]["name"] == "a")
     assert first["kind"] == "PartialObjectMetadata"
     assert "data" not in first
     assert first["metadata"]["name"] == "a"
@@ -130,5 +132,10 @@ async def test_cluster_scoped_and_all_namespace_lists(cluster: Cluster, namespac
     namespaces = await cluster.request("GET", "/api/v1/namespaces")
     assert namespace in [n["metadata"]["name"] for n in namespaces.body["items"]]
     everywhere = await cluster.request("GET", "/api/v1/configmaps")
-    mine = [i for i in everywhere.body["items"] if i["metadata"]["namespace"] == namespace]
-    assert len(mine) == 4
+    mine = {
+        i["metadata"]["name"]
+        for i in everywhere.body["items"]
+        if i["metadata"]["namespace"] == namespace
+    }
+    # A real cluster adds its own objects (kube-root-ca.crt) to every namespace.
+    assert mine >= {"a", "b", "c", "d"}

@@ -169,4 +169,6 @@ async def test_delete_collection_by_label(cluster: Cluster, namespace: str) -> N
     reply = await cluster.request("DELETE", base, params={"labelSelector": "drop=yes"})
     assert reply.status == 200
     left = (await cluster.request("GET", base)).body["items"]
-    assert [i["metadata"]["name"] for i in left if i["metadata"]["name"] in "abc"] == ["c"]
+    assert [i["metadata"]["name"] for i in left if i["metadata"]["name"] in {"a", "b", "c"}] == [
+        "c"
+    ]
