@@ -82,7 +82,7 @@ async def connect(
         observer=observer,
     )
     try:
-        reply = await transport.get(directory_url)
+        reply = await transport.get_directory(directory_url)
         directory = reply.body
         if not isinstance(directory, Mapping) or not all(
             isinstance(directory.get(name), str) for name in ("newNonce", "newAccount", "newOrder")

@@ -137,9 +137,9 @@ class AcmeTransport:
         self._networks_lock = threading.Lock()
         self.new_nonce_url: str | None = None
 
-    async def get(self, url: str) -> Reply:
-        """Unsigned GET (only the directory is fetched this way)."""
-        return await self._in_thread(functools.partial(self._get_sync, url))
+    async def get_directory(self, url: str) -> Reply:
+        """The unsigned GET of the directory, the only request without a JWS."""
+        return await self._in_thread(functools.partial(self._get_directory_sync, url))
 
     async def post(
         self,
@@ -184,14 +184,17 @@ class AcmeTransport:
                 self._networks.append(network)
         return network
 
-    def _get_sync(self, url: str) -> Reply:
+    def _get_directory_sync(self, url: str) -> Reply:
         network = self._network()
         try:
             return _reply(network.get(url))
         except requests.RequestException as exc:
             raise _unreachable(url, exc) from exc
         except (messages.Error, acme_errors.Error) as exc:
-            raise _problem_error(network.last_response, exc) from exc
+            response = network.last_response
+            if response is not None and response.ok:
+                raise malformed("directory (not JSON)", status=response.status_code) from exc
+            raise _problem_error(response, exc) from exc
 
     def _post_sync(
         self,

@@ -498,3 +498,31 @@ async def test_observer_hears_every_exchange_of_an_issuance(
     assert [e for e in exchanges if e[0] == "HEAD"] == [("HEAD", "nonce-plz", 200)]
     assert [e for e in exchanges if e[1] == "order-plz"] == [("POST", "order-plz", 201)]
     assert all(status is not None and status < 300 for _, _, status in exchanges)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        pytest.param(
+            "/no-such-directory",
+            "404 about:blank: HTTP 404 without a problem document",
+            id="not-found",
+        ),
+        pytest.param(
+            "/roots/0",
+            "200 urn:certmgr:acme:malformedResponse: unexpected directory (not JSON) "
+            "from the ACME server",
+            id="not-json",
+        ),
+    ],
+)
+async def test_a_url_that_is_not_a_directory_is_an_acme_error(
+    pebble: PebbleServer, path: str, message: str
+) -> None:
+    base = pebble.management_url if path.startswith("/roots") else pebble.directory_url[:-4]
+    with pytest.raises(AcmeError) as caught:
+        await connect(
+            base + path, account_key_pem=generate_account_key(), ca_bundle=pebble.ca_bundle
+        )
+    assert str(caught.value) == message
+    assert not isinstance(caught.value, AcmeUnreachable)
