@@ -104,6 +104,8 @@ def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any)
     obj.setdefault("metadata", {})
     obj = _ordered(obj)
     meta = obj["metadata"]
+    if meta.get("resourceVersion"):
+        raise errors.bad_request("resourceVersion should not be set on objects to be created")
     for name in (*_SYSTEM_FIELDS, "resourceVersion", "generation", "managedFields"):
         meta.pop(name, None)
     if rtype.namespaced:
@@ -162,6 +164,15 @@ def prepare_update(
             rtype.group,
             old_meta["name"],
             errors.MODIFIED,
+        )
+    wanted_uid = meta.get("uid")
+    if wanted_uid and wanted_uid != old_meta["uid"]:
+        raise errors.conflict(
+            rtype.plural,
+            rtype.group,
+            old_meta["name"],
+            f"Precondition failed: UID in precondition: {wanted_uid}, "
+            f"UID in object meta: {old_meta['uid']}",
         )
     if subresource == "status":
         # /status writes only status; everything else comes from the stored object.

@@ -228,18 +228,19 @@ class Simulator:
             rtype = self.store.catalogue.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
             if rtype is None:
                 raise ValueError(f"unknown kind {obj.get('apiVersion')}/{obj.get('kind')}")
-            meta = obj.get("metadata", {})
+            # Like `kubectl apply`: what the caller read earlier never blocks the write.
+            meta = {
+                k: v
+                for k, v in obj.get("metadata", {}).items()
+                if k not in ("resourceVersion", "uid")
+            }
+            body = {**obj, "metadata": meta}
             namespace = meta.get("namespace", "default") if rtype.namespaced else ""
-            key = (namespace, meta.get("name", ""))
-            old = self.store.table(rtype).objects.get(key)
+            old = self.store.table(rtype).objects.get((namespace, meta.get("name", "")))
             if old is None:
-                return self.store.create(
-                    rtype, admission.prepare_create(self.store, rtype, namespace, obj)
-                )
-            new = admission.prepare_update(
-                rtype, old, {**obj, "metadata": {**meta, "resourceVersion": ""}}
-            )
-            return self.store.replace(rtype, old, new)
+                prepared = admission.prepare_create(self.store, rtype, namespace, body)
+                return self.store.create(rtype, prepared)
+            return self.store.replace(rtype, old, admission.prepare_update(rtype, old, body))
 
         return self._call(run)
 

@@ -178,3 +178,20 @@ async def test_no_new_finalizers_on_a_deleting_object(cluster: Cluster, namespac
     reply = await cluster.request("PUT", f"{base}/f", body=current)
     assert reply.status == 422
     assert reply.body["details"]["causes"][0]["field"] == "metadata.finalizers"
+
+
+async def test_create_with_resource_version_is_bad_request(
+    cluster: Cluster, namespace: str
+) -> None:
+    body = {"metadata": {"name": "rv", "resourceVersion": "12"}}
+    reply = await cluster.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body)
+    assert reply.status == 400
+
+
+async def test_update_with_another_uid_conflicts(cluster: Cluster, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    created = (await cluster.request("POST", base, body=configmap("u"))).body
+    created["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    del created["metadata"]["resourceVersion"]
+    reply = await cluster.request("PUT", f"{base}/u", body=created)
+    assert reply.status == 409
