@@ -1,0 +1,65 @@
+"""Finding the issuer an object points at, and the reverse index (issuer -> objects).
+
+Owns the index value of an ``issuerRef`` (``Issuer/<ns>/<name>`` or
+``ClusterIssuer/<name>``) used to wake CertificateRequests and Orders when their issuer
+appears or becomes Ready, and the cache lookup of a referenced issuer. It must not
+decide anything about the issuer's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from certmgr.api.meta import CLUSTER_ISSUER_KIND, GROUP, ISSUER_KIND
+from certmgr.runtime.cache import Cache, Obj, object_key
+
+ISSUER_INDEX: Final = "acme-by-issuer-ref"
+
+
+def issuer_ref_index(obj: Obj) -> list[str]:
+    """The index function: where an object's ``spec.issuerRef`` points, if one of ours."""
+    ref = (obj.get("spec") or {}).get("issuerRef") or {}
+    name = ref.get("name")
+    if not name or (ref.get("group") or GROUP) != GROUP:
+        return []
+    kind = ref.get("kind") or ISSUER_KIND
+    if kind == CLUSTER_ISSUER_KIND:
+        return [f"{CLUSTER_ISSUER_KIND}/{name}"]
+    if kind == ISSUER_KIND:
+        return [f"{ISSUER_KIND}/{(obj.get('metadata') or {}).get('namespace', '')}/{name}"]
+    return []
+
+
+def issuer_index_value(issuer: Obj) -> str:
+    meta = issuer.get("metadata") or {}
+    namespace = meta.get("namespace")
+    if namespace:
+        return f"{ISSUER_KIND}/{namespace}/{meta.get('name', '')}"
+    return f"{CLUSTER_ISSUER_KIND}/{meta.get('name', '')}"
+
+
+def referrers(cache: Cache) -> Callable[[Obj], list[str]]:
+    """A watch mapper: issuer -> keys of the objects in ``cache`` that reference it."""
+
+    def mapper(issuer: Obj) -> list[str]:
+        return [object_key(o) for o in cache.by_index(ISSUER_INDEX, issuer_index_value(issuer))]
+
+    return mapper
+
+
+def referenced_issuer(
+    obj: Obj, *, issuers: Cache, cluster_issuers: Cache
+) -> tuple[str, str, dict[str, Any] | None] | None:
+    """(kind, name, issuer or None if missing) for one of our kinds; None for other groups."""
+    ref = (obj.get("spec") or {}).get("issuerRef") or {}
+    name = str(ref.get("name") or "")
+    if (ref.get("group") or GROUP) != GROUP or not name:
+        return None
+    kind = ref.get("kind") or ISSUER_KIND
+    if kind == CLUSTER_ISSUER_KIND:
+        return kind, name, cluster_issuers.get(None, name)
+    if kind == ISSUER_KIND:
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        return kind, name, issuers.get(namespace, name)
+    return None

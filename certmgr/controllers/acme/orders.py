@@ -1,0 +1,445 @@
+"""The Order controller: one ACME order, from ``new_order`` to the downloaded chain.
+
+Owns ``Order.status`` (url, finalizeURL, authorizations with their initial state,
+state, reason, failureTime, certificate) and the Challenges of an Order (one per
+authorization still pending, deterministic name ``<order>-<hash(authz url)>``, owned by
+the Order, solver picked with ``select_solver``). Every ACME step's result is written to
+status before the next step, and the next reconcile waits until the cache shows that
+write, so a restart or a stale cache never creates a second ACME order. Polling of
+``processing`` orders is ``requeue_after`` with intervals growing from
+``acme_poll_base`` to ``acme_poll_cap``; it never sleeps. Once final the Order deletes
+its Challenges (whose finalizer cleans the solver objects).
+
+Decisions (which step is next) are in :func:`next_step`; this module must not present
+challenges or touch CertificateRequests.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, Final
+
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certmgr.acme.errors import AcmeError, AcmeRateLimited
+from certmgr.acme.protocol import AcmeClient
+from certmgr.acme.resources import CHALLENGE_HTTP01, Authorization, Identifier
+from certmgr.acme.resources import Order as AcmeOrder
+from certmgr.api import labels, reasons
+from certmgr.api.acme import State
+from certmgr.api.codec import rfc3339
+from certmgr.api.durations import parse_go_duration
+from certmgr.controllers.acme.accounts import Accounts, IssuerNotReady
+from certmgr.controllers.acme.issuer_refs import (
+    ISSUER_INDEX,
+    issuer_ref_index,
+    referenced_issuer,
+    referrers,
+)
+from certmgr.controllers.acme.names import challenge_name
+from certmgr.controllers.acme.polling import PollIntervals, is_transient
+from certmgr.controllers.acme.writes import owner_reference, patch_status
+from certmgr.controllers.context import Context
+from certmgr.kube.errors import AlreadyExists, NotFound
+from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
+from certmgr.policies.solvers import SolverSelector, SolverSelectorView, select_solver
+from certmgr.runtime.cache import Cache, Obj, split_key
+from certmgr.runtime.controller import Result
+from certmgr.runtime.manager import owner_keys
+
+log = structlog.get_logger(__name__)
+
+OWNER_INDEX: Final = "acme-challenges-by-order"
+CACHE_WAIT_SECONDS: Final = 10.0
+_FINAL: Final = {s.value for s in State if s.is_final}
+# ACME authorization states that our Order status enum has no name for.
+_AUTHZ_STATE = {"deactivated": "invalid", "revoked": "invalid"}
+
+
+class Step(StrEnum):
+    """What an Order needs next (pure decision on its status and its Challenges)."""
+
+    CREATE = "create"  # no ACME order yet
+    CHALLENGES = "challenges"  # ensure a Challenge per pending authorization, then wait
+    CHECK = "check"  # every Challenge final: ask the CA how the order stands
+    FINALIZE = "finalize"  # ready: send the CSR
+    POLL = "poll"  # processing (or valid without a chain): ask again / download
+    DONE = "done"  # final
+
+
+def next_step(status: dict[str, Any], challenge_states: Sequence[str | None]) -> Step:
+    """The next step for an Order with ``status`` whose Challenges are in these states."""
+    state = status.get("state") or ""
+    if state in _FINAL and (state != State.VALID.value or status.get("certificate")):
+        return Step.DONE
+    if not status.get("url"):
+        return Step.CREATE
+    if state == State.READY.value:
+        return Step.FINALIZE
+    if state in (State.PROCESSING.value, State.VALID.value):
+        return Step.POLL
+    # One entry per authorization still pending when the order was created (None: no
+    # Challenge yet); none at all means every authorization was valid already (reused).
+    if all(s in _FINAL for s in challenge_states):
+        return Step.CHECK
+    return Step.CHALLENGES
+
+
+def owned_by_order(challenge: Obj) -> list[str]:
+    """The index function of Challenges: the name of their owning Order."""
+    refs = (challenge.get("metadata") or {}).get("ownerReferences") or ()
+    return [str(ref.get("name")) for ref in refs if ref.get("kind") == ORDERS.kind]
+
+
+def setup(ctx: Context, *, accounts: Accounts) -> None:
+    """Register the Order controller on ``ctx.manager``."""
+    manager = ctx.manager
+    orders = manager.informer(ORDERS)
+    orders.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    challenges = manager.informer(CHALLENGES)
+    challenges.cache.add_index(OWNER_INDEX, owned_by_order)
+    issuers = manager.informer(ISSUERS)
+    cluster_issuers = manager.informer(CLUSTERISSUERS)
+    reconciler = OrderReconciler(
+        ctx,
+        accounts=accounts,
+        orders=orders.cache,
+        challenges=challenges.cache,
+        issuers=issuers.cache,
+        cluster_issuers=cluster_issuers.cache,
+    )
+    controller = manager.controller(
+        "acme-orders", reconciler.reconcile, workers=ctx.settings.workers
+    )
+    manager.watch(orders, controller)
+    manager.watch(challenges, controller, owner_keys(ORDERS.kind))
+    manager.watch(issuers, controller, referrers(orders.cache))
+    manager.watch(cluster_issuers, controller, referrers(orders.cache))
+
+
+class OrderReconciler:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        accounts: Accounts,
+        orders: Cache,
+        challenges: Cache,
+        issuers: Cache,
+        cluster_issuers: Cache,
+    ) -> None:
+        self._ctx = ctx
+        self._accounts = accounts
+        self._orders = orders
+        self._challenges = challenges
+        self._issuers = issuers
+        self._cluster_issuers = cluster_issuers
+        self._polls = PollIntervals(
+            base=ctx.settings.acme_poll_base, cap=ctx.settings.acme_poll_cap
+        )
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        order = self._orders.get(namespace, name)
+        if order is None:
+            self._polls.forget(key)
+            return None
+        status = order.get("status") or {}
+        owned = self._challenges.by_index(OWNER_INDEX, name)
+        owned = [c for c in owned if (c.get("metadata") or {}).get("namespace") == namespace]
+        states = {
+            (c.get("metadata") or {}).get("name"): (c.get("status") or {}).get("state")
+            for c in owned
+        }
+        step = next_step(
+            status,
+            [states.get(challenge_name(name, a["url"])) for a in _pending_authorizations(status)],
+        )
+        if step is Step.DONE:
+            self._polls.forget(key)
+            await self._delete_challenges(owned)
+            return None
+        found = referenced_issuer(
+            order, issuers=self._issuers, cluster_issuers=self._cluster_issuers
+        )
+        if found is None or found[2] is None:
+            return None  # the issuer's appearance wakes us (issuer -> orders index)
+        issuer = found[2]
+        try:
+            client = await self._accounts.client_for(issuer)
+        except IssuerNotReady:
+            return None
+        try:
+            return await self._advance(key, order, step, client, issuer, owned)
+        except AcmeRateLimited as exc:
+            log.warning("acme_rate_limited", order=key, retry_after=exc.retry_after)
+            return Result(requeue_after=exc.retry_after or self._ctx.settings.acme_poll_cap)
+        except AcmeError as exc:
+            if is_transient(exc):
+                raise
+            await self._fail(order, State.ERRORED, _failure_prefix(step) + str(exc))
+            return None
+
+    async def _advance(
+        self,
+        key: str,
+        order: Obj,
+        step: Step,
+        client: AcmeClient,
+        issuer: Obj,
+        owned: list[Obj],
+    ) -> Result | None:
+        status = order.get("status") or {}
+        if step is Step.CREATE:
+            await self._create(order, client)
+            return None
+        if step is Step.CHALLENGES:
+            await self._ensure_challenges(order, client, issuer, owned)
+            return None
+        if step is Step.CHECK:
+            failed = [c for c in owned if (c.get("status") or {}).get("state") != State.VALID.value]
+            acme_order = await client.get_order(status["url"])
+            if failed and acme_order.status not in (State.READY.value, State.VALID.value):
+                reason = (failed[0].get("status") or {}).get("reason") or "challenge failed"
+                await self._fail(order, State.INVALID, reason)
+                return None
+            return await self._after_check(key, order, client, acme_order)
+        if step is Step.FINALIZE:
+            acme_order = await client.finalize(
+                status["url"], status["finalizeURL"], _csr_pem(order)
+            )
+            return await self._after_check(key, order, client, acme_order, finalized=True)
+        acme_order = await client.get_order(status["url"])
+        return await self._after_check(key, order, client, acme_order, finalized=True)
+
+    async def _after_check(
+        self,
+        key: str,
+        order: Obj,
+        client: AcmeClient,
+        acme_order: AcmeOrder,
+        *,
+        finalized: bool = False,
+    ) -> Result | None:
+        """Act on the CA's view of the order: finalize, download, poll, or fail."""
+        status = order.get("status") or {}
+        if acme_order.status == State.READY.value and not finalized:
+            acme_order = await client.finalize(
+                status["url"], status["finalizeURL"], _csr_pem(order)
+            )
+        if acme_order.status == State.VALID.value and acme_order.certificate_url:
+            chain = await client.download_certificate(
+                acme_order.certificate_url, preferred_chain=self._preferred_chain(order) or None
+            )
+            self._polls.forget(key)
+            await self._write(
+                order,
+                {
+                    **status,
+                    "state": State.VALID.value,
+                    "reason": "",
+                    "certificate": base64.b64encode(chain.encode()).decode(),
+                },
+            )
+            log.info("acme_order_valid", order=key)
+            return None
+        if acme_order.status in (State.INVALID.value, "deactivated", State.EXPIRED.value):
+            problem = acme_order.error
+            reason = (
+                f"{problem.type}: {problem.detail}" if problem else f"order is {acme_order.status}"
+            )
+            state = State.EXPIRED if acme_order.status == State.EXPIRED.value else State.INVALID
+            await self._fail(order, state, reason)
+            return None
+        # pending (authorizations not visible yet), ready after a failed finalize, processing.
+        await self._write(order, {**status, "state": acme_order.status})
+        delay = acme_order.retry_after or self._polls.next(key)
+        return Result(requeue_after=delay)
+
+    async def _create(self, order: Obj, client: AcmeClient) -> None:
+        spec = order.get("spec") or {}
+        identifiers = _identifiers(spec)
+        not_after = None
+        if spec.get("duration"):
+            not_after = self._ctx.clock.now() + parse_go_duration(spec["duration"])
+        acme_order = await client.new_order(
+            identifiers, profile=spec.get("profile") or None, not_after=not_after
+        )
+        authorizations = [await client.get_authorization(url) for url in acme_order.authorizations]
+        status = {
+            "url": acme_order.url,
+            "finalizeURL": acme_order.finalize_url,
+            "state": acme_order.status,
+            "authorizations": [_authorization_status(a) for a in authorizations],
+        }
+        await self._write(order, status)
+        log.info(
+            "acme_order_created",
+            order=f"{order['metadata']['namespace']}/{order['metadata']['name']}",
+            url=acme_order.url,
+            reused=sum(a.status == State.VALID.value for a in authorizations),
+        )
+
+    async def _ensure_challenges(
+        self, order: Obj, client: AcmeClient, issuer: Obj, owned: list[Obj]
+    ) -> None:
+        meta = order["metadata"]
+        existing = {(c.get("metadata") or {}).get("name") for c in owned}
+        solvers = ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []
+        for authz in _pending_authorizations(order.get("status") or {}):
+            name = challenge_name(meta["name"], authz["url"])
+            if name in existing:
+                continue
+            dns_name = str(authz.get("identifier") or "")
+            wildcard = bool(authz.get("wildcard"))
+            offered = {c.get("type") for c in authz.get("challenges") or ()}
+            index = select_solver(
+                [_solver_view(s) for s in solvers],
+                dns_name=f"*.{dns_name}" if wildcard else dns_name,
+                certificate_labels=meta.get("labels") or {},
+                offered_challenge_types=offered & {CHALLENGE_HTTP01},
+            )
+            if index is None:
+                message = (
+                    "Failed to determine a valid solver configuration for the set of domains "
+                    f'on the Order: no configured challenge solvers can be used for "{dns_name}" '
+                    f"(offered challenge types: {', '.join(sorted(t for t in offered if t))}; "
+                    "certmgr solves http-01 only)"
+                )
+                self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
+                log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
+                continue
+            offer = next(c for c in authz["challenges"] if c.get("type") == CHALLENGE_HTTP01)
+            challenge = {
+                "apiVersion": CHALLENGES.api_version,
+                "kind": CHALLENGES.kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": meta["namespace"],
+                    "labels": dict(meta.get("labels") or {}),
+                    "ownerReferences": [owner_reference(order)],
+                    # Set at creation, so the solver objects are cleaned even if the
+                    # Challenge is deleted before the challenge controller first sees it.
+                    "finalizers": [labels.ACME_FINALIZER],
+                },
+                "spec": {
+                    "url": offer["url"],
+                    "authorizationURL": authz["url"],
+                    "dnsName": dns_name,
+                    "wildcard": wildcard,
+                    "type": "HTTP-01",
+                    "token": offer["token"],
+                    "key": client.key_authorization(offer["token"]),
+                    "solver": solvers[index],
+                    "issuerRef": (order.get("spec") or {}).get("issuerRef"),
+                },
+            }
+            try:
+                await self._ctx.client.create(CHALLENGES, challenge, namespace=meta["namespace"])
+            except AlreadyExists:
+                continue
+            self._ctx.events.event(
+                order,
+                "Normal",
+                reasons.EVENT_CHALLENGE_CREATED,
+                f'Created Challenge resource "{name}" for domain "{dns_name}"',
+            )
+
+    async def _delete_challenges(self, owned: list[Obj]) -> None:
+        for challenge in owned:
+            meta = challenge.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
+                continue
+            with contextlib.suppress(NotFound):
+                await self._ctx.client.delete(
+                    CHALLENGES, meta["name"], namespace=meta.get("namespace")
+                )
+
+    async def _fail(self, order: Obj, state: State, reason: str) -> None:
+        status = {
+            **(order.get("status") or {}),
+            "state": state.value,
+            "reason": reason,
+            "failureTime": rfc3339(self._ctx.clock.now()),
+        }
+        if (order.get("status") or {}).get("state") in _FINAL:
+            return
+        await self._write(order, status)
+        self._ctx.events.event(order, "Warning", "Failed", reason)
+        log.warning(
+            "acme_order_failed", order=order["metadata"]["name"], state=state, reason=reason
+        )
+
+    async def _write(self, order: Obj, status: dict[str, Any]) -> None:
+        written = await patch_status(self._ctx.client, ORDERS, order, status)
+        if written is not None:
+            # Read-your-writes: the next reconcile must see this step (above all the
+            # order URL), or it could repeat it.
+            await self._orders.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+
+    def _preferred_chain(self, order: Obj) -> str:
+        found = referenced_issuer(
+            order, issuers=self._issuers, cluster_issuers=self._cluster_issuers
+        )
+        if found is None or found[2] is None:
+            return ""
+        return str(((found[2].get("spec") or {}).get("acme") or {}).get("preferredChain") or "")
+
+
+def _pending_authorizations(status: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in status.get("authorizations") or ()
+        if a.get("initialState") not in (State.VALID.value,)
+    ]
+
+
+def _authorization_status(authz: Authorization) -> dict[str, Any]:
+    return {
+        "url": authz.url,
+        "identifier": authz.identifier.value,
+        "wildcard": authz.wildcard,
+        "initialState": _AUTHZ_STATE.get(authz.status, authz.status),
+        "challenges": [{"url": c.url, "token": c.token, "type": c.type} for c in authz.challenges],
+    }
+
+
+def _identifiers(spec: dict[str, Any]) -> list[Identifier]:
+    dns = list(dict.fromkeys(spec.get("dnsNames") or ()))
+    ips = list(dict.fromkeys(spec.get("ipAddresses") or ()))
+    common_name = spec.get("commonName")
+    if common_name and common_name not in dns and common_name not in ips:
+        dns.append(common_name)
+    return [Identifier.dns(d) for d in dns] + [Identifier.ip(i) for i in ips]
+
+
+def _solver_view(solver: dict[str, Any]) -> SolverSelectorView:
+    selector = solver.get("selector")
+    view = None
+    if selector is not None:
+        view = SolverSelector(
+            dns_names=tuple(selector.get("dnsNames") or ()),
+            dns_zones=tuple(selector.get("dnsZones") or ()),
+            match_labels=dict(selector.get("matchLabels") or {}),
+        )
+    return SolverSelectorView("http-01" if solver.get("http01") else "dns-01", view)
+
+
+def _csr_pem(order: Obj) -> bytes:
+    raw = base64.b64decode((order.get("spec") or {}).get("request") or "")
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        return raw
+    # cert-manager documents the field as DER; accept that form too.
+    return x509.load_der_x509_csr(raw).public_bytes(serialization.Encoding.PEM)
+
+
+def _failure_prefix(step: Step) -> str:
+    return {
+        Step.CREATE: "Failed to create Order: ",
+        Step.FINALIZE: "Failed to finalize Order: ",
+    }.get(step, "Failed to sync Order: ")

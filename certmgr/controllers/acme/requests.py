@@ -1,0 +1,290 @@
+"""CertificateRequests for ACME issuers: one Order per request, its chain copied back.
+
+Owns the Ready condition of an approved CertificateRequest whose ``issuerRef`` is an
+ACME Issuer or ClusterIssuer, ``status.certificate``/``ca``/``failureTime``, and the
+Order it creates (deterministic name ``<request>-<hash of the order spec>``, owned by
+the request). It waits with Ready=False/Pending while the issuer is missing or not
+Ready (issuers wake their requests through an index), and ends in Issued, Failed or
+Denied, after which it never touches the request again. It must not speak ACME: the
+order controller does.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Final
+
+import structlog
+
+from certmgr.api import reasons
+from certmgr.api.acme import State
+from certmgr.api.codec import InvalidObject, rfc3339
+from certmgr.api.conditions import READY, Status, get_condition, set_condition
+from certmgr.api.durations import format_go_duration
+from certmgr.api.issuers import ACMEIssuer, IssuerSpec
+from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
+from certmgr.controllers.acme.issuer_refs import (
+    ISSUER_INDEX,
+    issuer_ref_index,
+    referenced_issuer,
+    referrers,
+)
+from certmgr.controllers.acme.names import order_name
+from certmgr.controllers.acme.writes import owner_reference, patch_status
+from certmgr.controllers.context import Context
+from certmgr.kube.errors import AlreadyExists
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CLUSTERISSUERS, ISSUERS, ORDERS
+from certmgr.pki.certificates import encode_pem, parse_chain, root_of_chain, split_leaf_and_chain
+from certmgr.pki.csr import ParsedCSR, parse_csr
+from certmgr.pki.errors import PKIError
+from certmgr.runtime.cache import Cache, split_key
+from certmgr.runtime.controller import Result
+from certmgr.runtime.manager import owner_keys
+
+log = structlog.get_logger(__name__)
+
+ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
+DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
+_FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
+
+
+def setup(ctx: Context) -> None:
+    """Register the ACME CertificateRequest controller on ``ctx.manager``."""
+    manager = ctx.manager
+    requests = manager.informer(CERTIFICATEREQUESTS)
+    requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    orders = manager.informer(ORDERS)
+    issuers = manager.informer(ISSUERS)
+    cluster_issuers = manager.informer(CLUSTERISSUERS)
+    reconciler = RequestReconciler(
+        ctx,
+        requests=requests.cache,
+        orders=orders.cache,
+        issuers=issuers.cache,
+        cluster_issuers=cluster_issuers.cache,
+    )
+    controller = manager.controller(
+        "acme-certificaterequests", reconciler.reconcile, workers=ctx.settings.workers
+    )
+    manager.watch(requests, controller)
+    manager.watch(orders, controller, owner_keys("CertificateRequest"))
+    manager.watch(issuers, controller, referrers(requests.cache))
+    manager.watch(cluster_issuers, controller, referrers(requests.cache))
+
+
+def build_order_spec(
+    spec: CertificateRequestSpec, csr: ParsedCSR, raw_ref: dict[str, Any], acme: ACMEIssuer
+) -> dict[str, Any]:
+    """The Order's spec for a request (cert-manager's buildOrder)."""
+    order: dict[str, Any] = {
+        "request": base64.b64encode(spec.request).decode(),
+        "issuerRef": dict(raw_ref),
+    }
+    if csr.common_name:
+        order["commonName"] = csr.common_name
+    if csr.dns_names:
+        order["dnsNames"] = list(csr.dns_names)
+    if csr.ip_addresses:
+        order["ipAddresses"] = list(csr.ip_addresses)
+    if acme.enable_duration_feature and spec.duration is not None:
+        order["duration"] = format_go_duration(spec.duration)
+    if acme.profile:
+        order["profile"] = acme.profile
+    return order
+
+
+def split_issued_chain(pem: bytes) -> tuple[bytes, bytes]:
+    """(certificate, ca): leaf + intermediates, and the root when the chain includes it."""
+    try:
+        chain = parse_chain(pem)
+    except PKIError:
+        return pem, b""
+    leaf, intermediates = split_leaf_and_chain(chain)
+    root = root_of_chain(chain)
+    return encode_pem([leaf, *intermediates]), encode_pem([root]) if root is not None else b""
+
+
+class RequestReconciler:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        requests: Cache,
+        orders: Cache,
+        issuers: Cache,
+        cluster_issuers: Cache,
+    ) -> None:
+        self._ctx = ctx
+        self._requests = requests
+        self._orders = orders
+        self._issuers = issuers
+        self._cluster_issuers = cluster_issuers
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        request = self._requests.get(namespace, name)
+        if request is None:
+            return None
+        found = referenced_issuer(
+            request, issuers=self._issuers, cluster_issuers=self._cluster_issuers
+        )
+        if found is None:
+            return None
+        kind, issuer_name, issuer = found
+        raw_status = request.get("status") or {}
+        try:
+            status = CertificateRequestStatus.from_dict(raw_status, path="status")
+        except InvalidObject:
+            return None
+        if status.is_ready or _is_failed(raw_status):
+            return None  # final: Issued, Failed or Denied
+        if status.is_denied:
+            await self._finish(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, failed=True)
+            return None
+        if issuer is None:
+            message = (
+                f'Referenced "{kind}" not found: {kind.lower()}.cert-manager.io '
+                f'"{issuer_name}" not found'
+            )
+            await self._pending(request, message)
+            return None
+        issuer_spec = IssuerSpec.from_dict(issuer.get("spec"))
+        if issuer_spec.acme is None:
+            return None  # another issuer type's controller handles it
+        if not status.is_approved:
+            return None
+        ready = get_condition((issuer.get("status") or {}).get("conditions"), READY)
+        if ready is None or not ready.is_true:
+            detail = f": {ready.message}" if ready is not None and ready.message else ""
+            await self._pending(
+                request, f'Waiting for {kind} "{issuer_name}" to become Ready{detail}'
+            )
+            return None
+        return await self._sync_order(request, issuer_spec.acme)
+
+    async def _sync_order(self, request: dict[str, Any], acme: ACMEIssuer) -> Result | None:
+        meta = request["metadata"]
+        try:
+            spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
+            csr = parse_csr(spec.request)
+        except (InvalidObject, PKIError) as exc:
+            await self._finish(
+                request,
+                reasons.REQUEST_FAILED,
+                f"Failed to decode CSR in spec.request: {exc}",
+                failed=True,
+            )
+            return None
+        order_spec = build_order_spec(spec, csr, request["spec"]["issuerRef"], acme)
+        name = order_name(meta["name"], order_spec)
+        order = self._orders.get(meta["namespace"], name)
+        if order is None:
+            await self._create_order(request, name, order_spec)
+            await self._pending(request, f"Created Order resource {meta['namespace']}/{name}")
+            return None
+        order_status = order.get("status") or {}
+        state = order_status.get("state") or ""
+        if state == State.VALID.value and order_status.get("certificate"):
+            certificate, ca = split_issued_chain(base64.b64decode(order_status["certificate"]))
+            await self._finish(
+                request, reasons.REQUEST_ISSUED, ISSUED_MESSAGE, certificate=certificate, ca=ca
+            )
+            log.info("certificate_request_issued", request=f"{meta['namespace']}/{meta['name']}")
+            return None
+        if state in _FINAL_ORDER_STATES:
+            detail = order_status.get("reason") or ""
+            message = f'Failed to wait for order resource "{name}" to become ready: '
+            message += f'order is in "{state}" state' + (f": {detail}" if detail else "")
+            await self._finish(request, reasons.REQUEST_FAILED, message, failed=True)
+            return None
+        await self._pending(
+            request,
+            f'Waiting on certificate issuance from order {meta["namespace"]}/{name}: "{state}"',
+        )
+        return None
+
+    async def _create_order(self, request: dict[str, Any], name: str, spec: dict[str, Any]) -> None:
+        meta = request["metadata"]
+        order = {
+            "apiVersion": ORDERS.api_version,
+            "kind": ORDERS.kind,
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": dict(meta.get("labels") or {}),
+                "annotations": {
+                    k: v
+                    for k, v in (meta.get("annotations") or {}).items()
+                    if k.startswith("cert-manager.io/")
+                },
+                "ownerReferences": [owner_reference(request)],
+            },
+            "spec": spec,
+        }
+        try:
+            await self._ctx.client.create(ORDERS, order, namespace=meta["namespace"])
+        except AlreadyExists:
+            return  # created by an earlier reconcile the cache has not shown yet
+        self._ctx.events.event(
+            request, "Normal", reasons.EVENT_ORDER_CREATED, f"Created Order resource {name}"
+        )
+
+    async def _pending(self, request: dict[str, Any], message: str) -> None:
+        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+
+    async def _finish(
+        self,
+        request: dict[str, Any],
+        reason: str,
+        message: str,
+        *,
+        failed: bool = False,
+        certificate: bytes = b"",
+        ca: bytes = b"",
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if failed:
+            extra["failureTime"] = rfc3339(self._ctx.clock.now())
+            self._ctx.events.event(request, "Warning", reason, message)
+        else:
+            extra["certificate"] = base64.b64encode(certificate).decode()
+            if ca:
+                extra["ca"] = base64.b64encode(ca).decode()
+        status = Status.FALSE if failed else Status.TRUE
+        await self._write(request, reason, message, status=status, extra=extra)
+
+    async def _write(
+        self,
+        request: dict[str, Any],
+        reason: str,
+        message: str,
+        *,
+        status: Status,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        current = request.get("status") or {}
+        new = dict(current)
+        new["conditions"] = set_condition(
+            current.get("conditions"),
+            type_=READY,
+            status=status,
+            reason=reason,
+            message=message,
+            observed_generation=None,
+            now=self._ctx.clock.now(),
+        )
+        new.update(extra or {})
+        await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
+
+
+def _is_failed(status: dict[str, Any]) -> bool:
+    ready = get_condition(status.get("conditions"), READY)
+    return (
+        ready is not None
+        and ready.is_false
+        and ready.reason
+        in (
+            reasons.REQUEST_FAILED,
+            reasons.REQUEST_DENIED,
+        )
+    )

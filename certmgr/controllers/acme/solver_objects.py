@@ -1,0 +1,227 @@
+"""The objects that present an HTTP-01 challenge, built from the Challenge's solver spec.
+
+Owns the manifests (JSON at the client's edge) of the solver Service, Ingress and Pod,
+cert-manager's solver labels, and the edit-in-place path surgery on a user's Ingress:
+- shared mode: an ExternalName Service pointing at the solver that runs in every
+  controller replica, and the solver Ingress routing the token's path to it;
+- pod mode (``solver_mode="pod"`` or any ``podTemplate``): a solver Pod running our
+  ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
+  (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
+Ingresses honour ``ingressClassName``, ``class`` and ``ingressTemplate`` metadata; Pods
+honour ``podTemplate`` metadata and the scheduling fields of its spec. Everything is
+owned by the Challenge. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from certmgr.api import labels
+from certmgr.controllers.acme.names import label_value
+
+SOLVER_PORT: Final = 8089
+CLASS_ANNOTATION: Final = labels.INGRESS_CLASS
+WHITELIST_ANNOTATION: Final = "nginx.ingress.kubernetes.io/whitelist-source-range"
+PATH_TYPE: Final = "ImplementationSpecific"
+# cert-manager's podTemplate.spec fields; anything else would change what the solver is.
+POD_SPEC_FIELDS: Final = (
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "serviceAccountName",
+    "imagePullSecrets",
+    "securityContext",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SolverTarget:
+    """What the solver objects are for: one Challenge, as the builders need it."""
+
+    name: str  # of the Service, Ingress and Pod
+    namespace: str
+    dns_name: str
+    token: str
+    key: str
+    owner: Mapping[str, Any]  # ownerReference to the Challenge
+    ingress: Mapping[str, Any] = field(default_factory=dict)  # solver.http01.ingress
+
+    @property
+    def path(self) -> str:
+        return f"/.well-known/acme-challenge/{self.token}"
+
+    @property
+    def host(self) -> str | None:
+        """The Ingress host; an IP identifier cannot be one (cert-manager leaves it out)."""
+        try:
+            ipaddress.ip_address(self.dns_name)
+        except ValueError:
+            return self.dns_name
+        return None
+
+
+def uses_pod(target: SolverTarget, *, solver_mode: str) -> bool:
+    return solver_mode == "pod" or target.ingress.get("podTemplate") is not None
+
+
+def solver_labels(target: SolverTarget) -> dict[str, str]:
+    return {
+        labels.HTTP01_SOLVER: "true",
+        labels.HTTP_DOMAIN: label_value(target.dns_name),
+        labels.HTTP_TOKEN: label_value(target.token),
+    }
+
+
+def _metadata(target: SolverTarget, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": target.name,
+        "namespace": target.namespace,
+        "labels": solver_labels(target),
+        "ownerReferences": [dict(target.owner)],
+    }
+    meta.update(extra)
+    return meta
+
+
+def shared_service(target: SolverTarget, *, host: str, port: int) -> dict[str, Any]:
+    """Shared mode: ExternalName to the solver every controller replica serves."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(target),
+        "spec": {
+            "type": "ExternalName",
+            "externalName": host,
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def pod_service(target: SolverTarget) -> dict[str, Any]:
+    """Pod mode: a Service selecting the solver Pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(target),
+        "spec": {
+            "type": target.ingress.get("serviceType") or "NodePort",
+            "selector": solver_labels(target),
+            "ports": [
+                {"name": "http", "port": SOLVER_PORT, "targetPort": SOLVER_PORT, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
+    """Pod mode: the solver Pod (cert-manager's acmesolver flags), podTemplate merged."""
+    template = target.ingress.get("podTemplate") or {}
+    template_meta = template.get("metadata") or {}
+    pod_labels = {**(template_meta.get("labels") or {}), **solver_labels(target)}
+    annotations = {"sidecar.istio.io/inject": "false", **(template_meta.get("annotations") or {})}
+    spec: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "enableServiceLinks": False,
+        "containers": [
+            {
+                "name": "acmesolver",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "args": [
+                    f"--listen-port={SOLVER_PORT}",
+                    f"--domain={target.dns_name}",
+                    f"--token={target.token}",
+                    f"--key={target.key}",
+                    # Bind the Pod's own address (the downward API), not every interface.
+                    "--listen-host=$(POD_IP)",
+                ],
+                "env": [
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+                ],
+                "ports": [{"name": "http", "containerPort": SOLVER_PORT}],
+            }
+        ],
+    }
+    template_spec = template.get("spec") or {}
+    for name in POD_SPEC_FIELDS:
+        if template_spec.get(name) is not None:
+            spec[name] = copy.deepcopy(template_spec[name])
+    meta = _metadata(target, annotations=annotations)
+    meta["labels"] = pod_labels
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def _path(target: SolverTarget, port: int) -> dict[str, Any]:
+    return {
+        "path": target.path,
+        "pathType": PATH_TYPE,
+        "backend": {"service": {"name": target.name, "port": {"number": port}}},
+    }
+
+
+def solver_ingress(target: SolverTarget, *, port: int) -> dict[str, Any]:
+    """The temporary Ingress routing the token's path on the name to the solver Service."""
+    template_meta = (target.ingress.get("ingressTemplate") or {}).get("metadata") or {}
+    annotations: dict[str, str] = {WHITELIST_ANNOTATION: "0.0.0.0/0,::/0"}
+    if target.ingress.get("class"):
+        annotations[CLASS_ANNOTATION] = str(target.ingress["class"])
+    annotations.update(template_meta.get("annotations") or {})
+    meta = _metadata(target, annotations=annotations)
+    meta["labels"] = {**(template_meta.get("labels") or {}), **solver_labels(target)}
+    rule: dict[str, Any] = {"http": {"paths": [_path(target, port)]}}
+    if target.host is not None:
+        rule["host"] = target.host
+    spec: dict[str, Any] = {"rules": [rule]}
+    if target.ingress.get("ingressClassName"):
+        spec["ingressClassName"] = target.ingress["ingressClassName"]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
+
+
+def with_solver_path(
+    ingress: dict[str, Any], target: SolverTarget, *, port: int
+) -> dict[str, Any] | None:
+    """Edit in place: ``ingress`` with the token's path added; None if already there."""
+    new = copy.deepcopy(ingress)
+    rules: list[dict[str, Any]] = new.setdefault("spec", {}).setdefault("rules", [])
+    rule = next((r for r in rules if r.get("host") == target.host), None)
+    if rule is None:
+        rule = {"http": {"paths": []}}
+        if target.host is not None:
+            rule["host"] = target.host
+        rules.append(rule)
+    paths: list[dict[str, Any]] = rule.setdefault("http", {}).setdefault("paths", [])
+    if any(_backend(p) == target.name and p.get("path") == target.path for p in paths):
+        return None
+    paths.append(_path(target, port))
+    return new
+
+
+def without_solver_path(ingress: dict[str, Any], target: SolverTarget) -> dict[str, Any] | None:
+    """Edit in place, undone: ``ingress`` without our paths (and rules they emptied)."""
+    new = copy.deepcopy(ingress)
+    changed = False
+    kept_rules = []
+    for rule in (new.get("spec") or {}).get("rules") or []:
+        paths = (rule.get("http") or {}).get("paths") or []
+        kept = [p for p in paths if _backend(p) != target.name]
+        if len(kept) != len(paths):
+            changed = True
+            if not kept:
+                continue
+            rule["http"]["paths"] = kept
+        kept_rules.append(rule)
+    if not changed:
+        return None
+    new["spec"]["rules"] = kept_rules
+    return new
+
+
+def _backend(path: Mapping[str, Any]) -> str | None:
+    service = (path.get("backend") or {}).get("service") or {}
+    name = service.get("name")
+    return str(name) if name else None

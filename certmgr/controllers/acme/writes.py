@@ -1,0 +1,53 @@
+"""The few write helpers the ACME controllers share: status patches and owner references.
+
+Owns "write status only when it changed" (a merge patch on the status subresource, so
+no resourceVersion conflict with the other writers of the object) and the owner
+reference a child carries. It must not decide what the status says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from certmgr.kube.protocol import KubeAPI
+from certmgr.kube.resources import Resource
+
+
+def owner_reference(owner: dict[str, Any], *, controller: bool = True) -> dict[str, Any]:
+    """An ownerReference to ``owner``, so the garbage collector removes the child with it."""
+    meta = owner.get("metadata") or {}
+    return {
+        "apiVersion": owner.get("apiVersion", ""),
+        "kind": owner.get("kind", ""),
+        "name": meta.get("name", ""),
+        "uid": meta.get("uid", ""),
+        "controller": controller,
+        "blockOwnerDeletion": True,
+    }
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The top-level keys of ``new`` whose value differs from ``old`` (a merge patch)."""
+    return {k: v for k, v in new.items() if old.get(k) != v}
+
+
+async def patch_status(
+    client: KubeAPI, resource: Resource, obj: dict[str, Any], status: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Merge-patch the changed top-level ``status`` fields of ``obj``; None if none changed.
+
+    A field set to None in ``status`` is removed (merge patch semantics).
+    """
+    old = obj.get("status") or {}
+    patch = changed_fields(old, status)
+    patch = {k: v for k, v in patch.items() if not (v is None and k not in old)}
+    if not patch:
+        return None
+    meta = obj.get("metadata") or {}
+    return await client.patch(
+        resource,
+        meta.get("name", ""),
+        {"status": patch},
+        namespace=meta.get("namespace"),
+        subresource="status",
+    )
