@@ -7,9 +7,12 @@ not talk to the API: only the informer writes to it (``apply``, ``replace``,
 
 Objects are the dicts the informer stored, shared with every reader: treat them as
 read-only and ``copy.deepcopy`` before changing one for a write. A keys-only cache keeps
-nothing but each key's resourceVersion (~220 bytes an object instead of kilobytes) and
+nothing but each key's resourceVersion (~200 bytes an object instead of kilobytes) and
 answers reads with stubs ``{"metadata": {namespace, name, resourceVersion}}``; its indexes
 are computed from the full objects as they arrive, so they still work.
+
+Storage is one dict of names per namespace: a namespace string is kept once, no key
+tuples are allocated per object, and reading one namespace does not scan the others.
 
 Timeouts are measured on the injected ``Clock`` (so a fake clock drives them), which is
 why the waits take a ``timeout`` argument instead of relying on ``asyncio.timeout``.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
@@ -38,8 +42,10 @@ Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped obje
 IndexFunc = Callable[[Obj], Iterable[str]]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 Change = tuple[EventType, Obj | None, Obj | None]  # (type, old, new)
-# What the cache keeps per key: the object, or only its resourceVersion (keys-only).
-Stored = Obj | str
+# What the cache keeps per key: the object, or only its resourceVersion (keys-only; an
+# int when the version is a canonical decimal, as etcd's are, because it is smaller).
+Stored = Obj | str | int
+Filed = dict[str, tuple[str, ...]]  # index name -> the values an object is filed under
 
 # Enough recent (key, version) pairs to bridge the gap between a write returning and
 # its caller starting to wait, even under heavy churn of other objects.
@@ -47,7 +53,8 @@ RECENT_VERSIONS = 4096
 
 
 def key_of(obj: Obj) -> Key:
-    return (namespace_of(obj) or "", name_of(obj))
+    # Interned: thousands of objects share a few namespaces.
+    return (sys.intern(namespace_of(obj) or ""), name_of(obj))
 
 
 def object_key(obj: Obj) -> str:
@@ -65,17 +72,22 @@ class Staged:
     """A fresh list being collected page by page (``Cache.stage``), packed as it arrives.
 
     Packing on arrival is what keeps a relist of 50,000 keys-only Secrets from holding
-    50,000 full objects at once.
+    50,000 full objects at once; the staged dicts then become the cache's storage.
     """
 
-    __slots__ = ("_cache", "entries")
+    __slots__ = ("_cache", "filed", "objects")
 
     def __init__(self, cache: Cache) -> None:
         self._cache = cache
-        self.entries: dict[Key, tuple[Stored, dict[str, tuple[str, ...]]]] = {}
+        self.objects: dict[str, dict[str, Stored]] = {}
+        self.filed: dict[Key, Filed] = {}
 
     def add(self, obj: Obj) -> None:
-        self.entries[key_of(obj)] = (self._cache._pack(obj), self._cache._index_values(obj))
+        namespace, name = key = key_of(obj)
+        self.objects.setdefault(namespace, {})[name] = self._cache._pack(obj)
+        filed = self._cache._index_values(obj)
+        if filed:
+            self.filed[key] = filed
 
 
 class Cache:
@@ -87,7 +99,8 @@ class Cache:
         clock: Clock | None = None,
     ) -> None:
         self.keys_only = keys_only
-        self._objects: dict[Key, Stored] = {}
+        self._objects: dict[str, dict[str, Stored]] = {}
+        self._count = 0
         self._index_funcs: dict[str, IndexFunc] = {}
         # index name -> value -> keys; and the values each key was filed under.
         self._indexes: dict[str, dict[str, set[Key]]] = {}
@@ -104,37 +117,35 @@ class Cache:
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
         key = (namespace or "", name)
-        stored = self._objects.get(key)
+        stored = self._stored(key)
         return None if stored is None else self._unpack(key, stored)
 
     def list(
         self, namespace: str | None = None, *, selector: Callable[[Obj], bool] | None = None
     ) -> builtins.list[Obj]:
         """Objects (all, or of one namespace) for which ``selector`` holds, in no set order."""
-        objects = (
-            self._unpack(k, v)
-            for k, v in self._objects.items()
-            if namespace is None or k[0] == namespace
-        )
+        objects = (self._unpack(key, stored) for key, stored in self._items(namespace))
         return [o for o in objects if selector is None or selector(o)]
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         if index not in self._indexes:
             raise KeyError(f"no index named {index!r}")
         keys = sorted(self._indexes[index].get(value, ()))
-        return [self._unpack(k, self._objects[k]) for k in keys]
+        return [self._unpack(k, stored) for k in keys if (stored := self._stored(k)) is not None]
 
     def keys(self) -> builtins.list[Key]:
-        return list(self._objects)
+        return [key for key, _ in self._items(None)]
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return self._count
 
     def __contains__(self, key: object) -> bool:
-        return key in self._objects
+        if not (isinstance(key, tuple) and len(key) == 2):
+            return False
+        return key[1] in self._objects.get(key[0], ())
 
     def __iter__(self) -> Iterator[Obj]:
-        return iter([self._unpack(k, v) for k, v in self._objects.items()])
+        return iter(self.list())
 
     @property
     def resource_version(self) -> str:
@@ -150,9 +161,23 @@ class Cache:
         self._index_funcs[index] = func
         self._indexes[index] = {}
         self._filed[index] = {}
-        for key, stored in self._objects.items():
+        for key, stored in self._items(None):
             values = tuple(dict.fromkeys(func(self._unpack(key, stored))))
             self._file(key, {index: values})
+
+    def _stored(self, key: Key) -> Stored | None:
+        names = self._objects.get(key[0])
+        return None if names is None else names.get(key[1])
+
+    def _items(self, namespace: str | None) -> builtins.list[tuple[Key, Stored]]:
+        if namespace is not None:
+            names = self._objects.get(namespace) or {}
+            return [((namespace, name), stored) for name, stored in names.items()]
+        return [
+            ((ns, name), stored)
+            for ns, names in self._objects.items()
+            for name, stored in names.items()
+        ]
 
     # -- waiting for our own writes ----------------------------------------------------
 
@@ -164,7 +189,7 @@ class Cache:
         key, version = key_of(obj), resource_version(obj)
 
         def caught_up() -> bool:
-            cached = self._objects.get(key)
+            cached = self._stored(key)
             if cached is not None and _version_of(cached) == version:
                 return True
             return (key, version) in self._recent_set or _int_at_least(
@@ -218,7 +243,8 @@ class Cache:
             old = self._remove(key)
             change = ("DELETED", obj, None) if old is not None else None
         else:
-            old = self._store(key, self._pack(obj), self._index_values(obj))
+            old = self._remove(key)
+            self._put(key, self._pack(obj), self._index_values(obj))
             change = ("ADDED", None, obj) if old is None else ("MODIFIED", old, obj)
         self._remember(key, version)
         self.observe(version)
@@ -230,8 +256,9 @@ class Cache:
     def replace(self, objects: Iterable[Obj] | Staged, version: str) -> builtins.list[Change]:
         """Make the cache exactly ``objects`` (a fresh list); returns the differences.
 
-        Objects whose resourceVersion did not change produce no change, so a relist
-        after a 410 wakes handlers only for what really happened while we were away.
+        Objects whose resourceVersion did not change produce no change (and keep their
+        stored identity), so a relist after a 410 wakes handlers only for what really
+        happened while we were away.
         """
         if isinstance(objects, Staged):
             staged = objects
@@ -239,21 +266,29 @@ class Cache:
             staged = self.stage()
             for obj in objects:
                 staged.add(obj)
-        listed = staged.entries
         changes: builtins.list[Change] = []
-        for key in sorted(self._objects.keys() - listed.keys()):
-            old = self._remove(key)
-            assert old is not None
-            changes.append(("DELETED", old, None))
-        for key in sorted(listed):
-            stored, filed = listed[key]
-            previous = self._objects.get(key)
-            if previous is not None and _version_of(previous) == _version_of(stored):
-                continue
-            old = self._store(key, stored, filed)
-            self._remember(key, _version_of(stored))
-            new = self._unpack(key, stored)
-            changes.append(("ADDED", None, new) if old is None else ("MODIFIED", old, new))
+        for key, stored in self._items(None):
+            if key[1] not in staged.objects.get(key[0], ()):
+                self._unfile(key)
+                changes.append(("DELETED", self._unpack(key, stored), None))
+        count = 0
+        for namespace, names in staged.objects.items():
+            for name, stored in names.items():
+                count += 1
+                key = (namespace, name)
+                previous = self._stored(key)
+                if previous is not None and _version_of(previous) == _version_of(stored):
+                    names[name] = previous
+                    continue
+                if previous is not None:
+                    self._unfile(key)
+                self._file(key, staged.filed.get(key, {}))
+                self._remember(key, _version_of(stored))
+                new = self._unpack(key, stored)
+                old = None if previous is None else self._unpack(key, previous)
+                changes.append(("ADDED", None, new) if old is None else ("MODIFIED", old, new))
+        self._objects = staged.objects
+        self._count = count
         self.observe(version)
         return changes
 
@@ -264,44 +299,54 @@ class Cache:
         self._wake()
 
     def _pack(self, obj: Obj) -> Stored:
-        return resource_version(obj) if self.keys_only else obj
+        if not self.keys_only:
+            return obj
+        version = resource_version(obj)
+        return int(version) if version.isdigit() and str(int(version)) == version else version
 
     def _unpack(self, key: Key, stored: Stored) -> Obj:
-        if isinstance(stored, str):
-            metadata = {"name": key[1], "resourceVersion": stored}
-            if key[0]:
-                metadata["namespace"] = key[0]
-            return {"metadata": metadata}
-        return stored
+        if isinstance(stored, dict):
+            return stored
+        metadata = {"name": key[1], "resourceVersion": str(stored)}
+        if key[0]:
+            metadata["namespace"] = key[0]
+        return {"metadata": metadata}
 
-    def _index_values(self, obj: Obj) -> dict[str, tuple[str, ...]]:
-        return {index: tuple(dict.fromkeys(func(obj))) for index, func in self._index_funcs.items()}
+    def _index_values(self, obj: Obj) -> Filed:
+        filed = {index: tuple(dict.fromkeys(f(obj))) for index, f in self._index_funcs.items()}
+        return {index: values for index, values in filed.items() if values}
 
-    def _store(self, key: Key, stored: Stored, filed: dict[str, tuple[str, ...]]) -> Obj | None:
-        old = self._remove(key)
-        self._objects[key] = stored
+    def _put(self, key: Key, stored: Stored, filed: Filed) -> None:
+        self._objects.setdefault(key[0], {})[key[1]] = stored
+        self._count += 1
         self._file(key, filed)
-        return old
 
     def _remove(self, key: Key) -> Obj | None:
-        stored = self._objects.pop(key, None)
+        names = self._objects.get(key[0])
+        stored = None if names is None else names.pop(key[1], None)
         if stored is None:
             return None
-        for index, filed in self._filed.items():
-            for value in filed.pop(key, ()):
-                keys = self._indexes[index][value]
-                keys.discard(key)
-                if not keys:
-                    del self._indexes[index][value]
+        self._count -= 1
+        if not names:
+            del self._objects[key[0]]
+        self._unfile(key)
         return self._unpack(key, stored)
 
-    def _file(self, key: Key, filed: dict[str, tuple[str, ...]]) -> None:
+    def _file(self, key: Key, filed: Filed) -> None:
         for index, values in filed.items():
             if not values or index not in self._indexes:
                 continue
             self._filed[index][key] = values
             for value in values:
                 self._indexes[index].setdefault(value, set()).add(key)
+
+    def _unfile(self, key: Key) -> None:
+        for index, filed in self._filed.items():
+            for value in filed.pop(key, ()):
+                keys = self._indexes[index][value]
+                keys.discard(key)
+                if not keys:
+                    del self._indexes[index][value]
 
     def _remember(self, key: Key, version: str) -> None:
         if (key, version) in self._recent_set:
@@ -313,7 +358,7 @@ class Cache:
 
 
 def _version_of(stored: Stored) -> str:
-    return stored if isinstance(stored, str) else resource_version(stored)
+    return resource_version(stored) if isinstance(stored, dict) else str(stored)
 
 
 def _int_at_least(current: str, wanted: str) -> bool:

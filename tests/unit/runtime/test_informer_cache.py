@@ -166,3 +166,26 @@ async def test_wait_for_version(seen: str, wanted: str, caught_up: bool) -> None
         await clock.run_for(1)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(waiter, timeout=5)
+
+
+def test_keys_only_cache_keeps_versions_and_answers_with_stubs() -> None:
+    cache = Cache(keys_only=True, indexes={"secret": by_secret})
+    full = obj("c1", "123", secret="s")
+    assert cache.apply("ADDED", full) == ("ADDED", None, full)  # handlers see the full object
+    cache.apply("ADDED", obj("c2", "opaque-7"))
+    assert cache.get("ns", "c1") == {
+        "metadata": {"name": "c1", "namespace": "ns", "resourceVersion": "123"}
+    }
+    # A version that is not a canonical integer is kept exactly as the server wrote it.
+    c2 = cache.get("ns", "c2")
+    assert c2 is not None and c2["metadata"]["resourceVersion"] == "opaque-7"
+    # The index was computed from the full object; reads return stubs.
+    assert names(cache.by_index("secret", "ns/s")) == ["c1"]
+    changes = cache.replace([obj("c1", "123", secret="s"), obj("c3", "0042")], "200")
+    assert [(t, (new or old or {})["metadata"]["name"]) for t, old, new in changes] == [
+        ("DELETED", "c2"),
+        ("ADDED", "c3"),
+    ]
+    c3 = cache.get("ns", "c3")
+    assert c3 is not None and c3["metadata"]["resourceVersion"] == "0042"
+    assert len(cache) == 2 and ("ns", "c1") in cache and ("ns", "c2") not in cache

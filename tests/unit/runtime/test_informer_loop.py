@@ -247,3 +247,23 @@ async def test_wait_synced_times_out_when_the_list_never_succeeds() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_gone_in_the_middle_of_a_list_starts_it_again() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    pages = [ObjectList([obj("a", "1")], "10"), GONE]
+    full = ObjectList([obj("a", "1"), obj("b", "2")], "12")
+
+    async def list_pages(resource: r.Resource, **kwargs: Any) -> AsyncIterator[ObjectList]:
+        api.calls.append(("list", None))
+        for page in pages if len([c for c in api.calls if c[0] == "list"]) == 1 else [full]:
+            if isinstance(page, Exception):
+                raise page
+            yield page
+
+    api.list_pages = list_pages  # type: ignore[method-assign]
+    informer, recorder = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    # The half-read first snapshot never reached the cache or the handlers.
+    assert recorder.seen == [("ADDED", "a"), ("ADDED", "b")]
+    assert api.calls == [("list", None), ("list", None), ("watch", "12")]
