@@ -23,7 +23,7 @@ import structlog
 from certmgr.kube import config as kube_config
 from certmgr.kube.errors import APIError, Gone, Unreachable
 from certmgr.kube.objects import ObjectList, WatchEvent, name_of, namespace_of
-from certmgr.kube.protocol import Patch, PatchType
+from certmgr.kube.protocol import KubeAPI, Patch, PatchType
 from certmgr.kube.resources import Resource
 from certmgr.kube.throttling import TokenBucket
 from certmgr.kube.transport import JSON, RetryPolicy, Transport
@@ -73,7 +73,9 @@ class KubeClient:
         )
         ssl_context = connection.ssl_context()
         connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else False)
-        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as client-go does by default; a
+        # kubeconfig proxy-url still wins (it is passed per request).
+        session = aiohttp.ClientSession(connector=connector, trust_env=True)
         log.info("kube_client_configured", host=connection.host, source=connection.source)
         transport = Transport(
             connection.host,
@@ -391,3 +393,8 @@ def _with_type(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("apiVersion") and obj.get("kind"):
         return obj
     return {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
+
+
+def _implements_the_seam(client: KubeClient) -> KubeAPI:
+    """Never called: mypy checks here that ``KubeClient`` satisfies ``KubeAPI``."""
+    return client

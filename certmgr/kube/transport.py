@@ -24,6 +24,7 @@ Retry policy (kept in ``_retry_delay``):
   connection the server had already dropped (a restart, an idle timeout), so every verb
   is sent once more. The rare cost is a create that did land answering AlreadyExists,
   which callers with deterministic names already treat as "look again".
+- TLS failures (an unverifiable certificate) are configuration errors: never retried.
 - A 401 reloads credentials once (exec plugin, rotated token file) and repeats.
 Watches go through the same single attempt (``stream``) but are never retried here; the
 informer owns reconnecting.
@@ -142,7 +143,7 @@ class Transport:
                     client_timeout=aiohttp.ClientTimeout(total=self._timeout),
                 ) as response:
                     payload = await response.read()
-                return json.loads(payload) if payload.strip() else None
+                return _decode(payload, verb=verb, resource=resource)
             except _Failed as failed:
                 failure = failed.failure
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -197,6 +198,9 @@ class Transport:
     def _retry_delay(self, failure: _Failure, *, attempt: int, idempotent: bool) -> float | None:
         if attempt >= self._retry.max_retries:
             return None
+        if isinstance(failure.cause, aiohttp.ClientSSLError):
+            return None  # a certificate that does not verify will not verify next time
+
         error = failure.error
         if not (isinstance(error, Unreachable) or error.code == 429 or error.code >= 500):
             return None
@@ -306,6 +310,16 @@ async def _failure_of(response: aiohttp.ClientResponse) -> _Failure:
         response.status >= 500 and retry_after is not None
     )
     return _Failure(error, None, untouched, retry_after)
+
+
+def _decode(payload: bytes, *, verb: str, resource: str) -> Any:
+    if not payload.strip():
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        message = f"{verb} {resource}: the response is not JSON"
+        raise error_for(500, {"kind": "Status", "code": 500, "message": message}) from exc
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
