@@ -23,6 +23,7 @@ from certmgr.testing.apiserver import (
     errors,
     listing,
     patching,
+    tables,
     watching,
 )
 from certmgr.testing.apiserver.accounting import RequestCounts
@@ -158,8 +159,13 @@ class Api:
 
     def _get(self, request: web.Request, target: Target) -> web.Response:
         obj = self.store.get(target.rtype, target.namespace, target.name)
-        metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+        shape = listing.rendering(request.headers.get("Accept", ""))
+        if shape == listing.TABLE:
+            columns = listing.table_columns(target.rtype)
+            rv = obj["metadata"]["resourceVersion"]
+            return _json_response(tables.table([obj], columns, resource_version=rv))
         key = (target.namespace, target.name)
+        metadata_only = shape == listing.METADATA
         body = listing.served(self.store, target.rtype, key, obj, metadata_only=metadata_only)
         return web.Response(body=body, content_type=JSON)
 
@@ -170,7 +176,7 @@ class Api:
         matches = listing.matcher(
             target, query.get("labelSelector", ""), query.get("fieldSelector", "")
         )
-        metadata_only = "as=PartialObjectMetadata" in request.headers.get("Accept", "")
+        shape = listing.rendering(request.headers.get("Accept", ""))
         if watch:
             timeout = query.get("timeoutSeconds")
             spec = watching.WatchRequest(
@@ -179,7 +185,10 @@ class Api:
                 since=query.get("resourceVersion"),
                 bookmarks=query.get("allowWatchBookmarks", "") in ("true", "1"),
                 timeout=float(timeout) if timeout else None,
-                metadata_only=metadata_only,
+                metadata_only=shape == listing.METADATA,
+                table_columns=listing.table_columns(target.rtype)
+                if shape == listing.TABLE
+                else None,
             )
             limits = watching.StreamLimits(
                 bookmark_interval=self.bookmark_interval,
@@ -195,7 +204,7 @@ class Api:
             matches,
             limit=listing.int_param(query, "limit"),
             continue_token=query.get("continue", ""),
-            metadata_only=metadata_only,
+            shape=shape,
         )
         return web.Response(body=body, content_type=JSON)
 

@@ -27,6 +27,10 @@ class ResourceType:
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     storage: bool = True
     categories: tuple[str, ...] = ()
+    # A CRD version's additionalPrinterColumns; None for built-ins (tables.py has theirs).
+    printer_columns: tuple[dict[str, Any], ...] | None = field(
+        default=None, compare=False, hash=False
+    )
 
     @property
     def api_version(self) -> str:
@@ -124,6 +128,7 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
                 schema=schema,
                 storage=bool(version.get("storage", False)),
                 categories=tuple(names.get("categories", ())),
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             )
         )
     return found

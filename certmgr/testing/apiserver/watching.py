@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from certmgr.testing.apiserver import errors
+from certmgr.testing.apiserver import errors, tables
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.store import CLOSE, Obj, Store, WatchEvent
 
@@ -34,6 +34,8 @@ class WatchRequest:
     bookmarks: bool
     timeout: float | None
     metadata_only: bool
+    # Set when the client asked for Tables (kubectl get -w): one row per event.
+    table_columns: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,17 @@ def as_served(rtype: ResourceType, obj: Obj, *, metadata_only: bool) -> Obj:
     return obj
 
 
-def _line(rtype: ResourceType, event: WatchEvent, kind: str, metadata_only: bool) -> bytes:
-    cache_key = f"{kind}|{rtype.api_version}|{metadata_only}"
+def _line(rtype: ResourceType, event: WatchEvent, kind: str, watch: WatchRequest) -> bytes:
+    shape = "table" if watch.table_columns is not None else watch.metadata_only
+    cache_key = f"{kind}|{rtype.api_version}|{shape}"
     line = event.lines.get(cache_key)
     if line is None:
-        body = {"type": kind, "object": as_served(rtype, event.obj, metadata_only=metadata_only)}
+        if watch.table_columns is not None:
+            rv = event.obj["metadata"].get("resourceVersion", "")
+            served = tables.table([event.obj], watch.table_columns, resource_version=rv)
+        else:
+            served = as_served(rtype, event.obj, metadata_only=watch.metadata_only)
+        body = {"type": kind, "object": served}
         line = encode(body) + b"\n"
         event.lines[cache_key] = line
     return line
@@ -165,7 +173,7 @@ async def _stream(
     sent = 0
     try:
         for event, kind in backlog:
-            await response.write(_line(rtype, event, kind, watch.metadata_only))
+            await response.write(_line(rtype, event, kind, watch))
             sent += 1
             if limits.cut_after_events is not None and sent >= limits.cut_after_events:
                 return
@@ -190,7 +198,7 @@ async def _stream(
             kind_seen = _visible_as(event, watch.matches)
             if kind_seen is None:
                 continue
-            await response.write(_line(rtype, event, kind_seen, watch.metadata_only))
+            await response.write(_line(rtype, event, kind_seen, watch))
             sent += 1
             if limits.cut_after_events is not None and sent >= limits.cut_after_events:
                 return

@@ -131,3 +131,28 @@ async def test_get_watch_prints_changes(
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_get_prints_a_crds_printer_columns(cluster_kubeconfig: Path, namespace: str) -> None:
+    installed = kubectl(
+        cluster_kubeconfig, "apply", "-f", str(CRD_DIR / "cert-manager.io_certificates.yaml")
+    )
+    assert installed.returncode == 0, installed.stderr
+    certificate = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "shown", "namespace": namespace},
+        "spec": {"secretName": "shown-tls", "dnsNames": ["a.example"], "issuerRef": {"name": "le"}},
+    }
+    assert (
+        kubectl(
+            cluster_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(certificate)
+        ).returncode
+        == 0
+    )
+    printed = kubectl(cluster_kubeconfig, "get", "-n", namespace, "certificates")
+    assert printed.returncode == 0, printed.stderr
+    header, row = printed.stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "READY", "SECRET", "ISSUER", "EXPIRATION", "AGE"]
+    # No status yet: READY and EXPIRATION are empty cells.
+    assert row.split()[:3] == ["shown", "shown-tls", "le"]
