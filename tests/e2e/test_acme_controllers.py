@@ -1,0 +1,334 @@
+"""End to end: the ACME controllers against Pebble, the API simulator and its data plane.
+
+A small driver creates (and approves) CertificateRequests directly, so these tests do
+not depend on the Certificate side. Pebble runs with its default misbehaviour (5 %
+nonce rejection, 50 % authorization reuse) and ``PEBBLE_VA_NOSLEEP``; every test ends
+by checking that no solver object is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from certmgr.acme import AcmeUnreachable, Problem
+from certmgr.acme import connect as acme_connect
+from certmgr.controllers.acme import serve_shared_solver, setup_all
+from certmgr.controllers.context import Context, Settings
+from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import NotFound
+from certmgr.kube.resources import (
+    CERTIFICATEREQUESTS,
+    CHALLENGES,
+    CLUSTERISSUERS,
+    INGRESSES,
+    ISSUERS,
+    ORDERS,
+    PODS,
+    SECRETS,
+    SERVICES,
+    Resource,
+)
+from certmgr.pki.certificates import parse_chain
+from certmgr.runtime.clock import SystemClock
+from certmgr.runtime.manager import Manager
+from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.dataplane import DataPlane
+from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.pebble import PebbleConfig, PebbleServer, generate_eab_key
+
+pytestmark = [pytest.mark.e2e]
+
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
+NAMESPACE = "default"
+SOLVER_LABEL = "acme.cert-manager.io/http01-solver=true"
+DEADLINE = 30.0
+
+
+@dataclass
+class RecordingEvents:
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((obj.get("metadata", {}).get("name", ""), type_, reason, message))
+
+
+@dataclass
+class CountingConnector:
+    """The real connector, counting ``new_order`` calls; ``fail_finalize`` simulates a CA
+    that stops answering right after the order is ready (to crash mid-issuance)."""
+
+    new_orders: int = 0
+    finalize_attempts: int = 0
+    fail_finalize: bool = False
+
+    async def __call__(self, directory_url: str, **kwargs: Any) -> Any:
+        session = await acme_connect(directory_url, **kwargs)
+        new_order, finalize = session.new_order, session.finalize
+
+        async def counting_new_order(*args: Any, **kw: Any) -> Any:
+            self.new_orders += 1
+            return await new_order(*args, **kw)
+
+        async def maybe_failing_finalize(*args: Any, **kw: Any) -> Any:
+            self.finalize_attempts += 1
+            if self.fail_finalize:
+                raise AcmeUnreachable(Problem("urn:certmgr:acme:unreachable", "test: CA down"))
+            return await finalize(*args, **kw)
+
+        session.new_order = counting_new_order  # type: ignore[method-assign]
+        session.finalize = maybe_failing_finalize  # type: ignore[method-assign]
+        return session
+
+
+class Controllers:
+    """The ACME controllers on their own Manager; start/stop to simulate a restart."""
+
+    def __init__(self, kube: KubeClient, settings: Settings, connector: CountingConnector):
+        self.kube = kube
+        self.settings = settings
+        self.connector = connector
+        self.events = RecordingEvents()
+        self._task: asyncio.Task[None] | None = None
+        self._close: Callable[[], Any] | None = None
+
+    async def start(self) -> None:
+        manager = Manager(self.kube, clock=SystemClock(), backoff_base=0.05, backoff_cap=2.0)
+        ctx = Context(
+            client=self.kube,
+            manager=manager,
+            clock=SystemClock(),
+            events=self.events,
+            acme=self.connector,
+            settings=self.settings,
+        )
+        handle = setup_all(ctx)
+        self._close = handle.close
+        self._task = asyncio.create_task(manager.run())
+        await asyncio.wait_for(manager.wait_synced(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._close is not None:
+            await self._close()
+            self._close = None
+
+
+@dataclass
+class World:
+    sim: Simulator
+    kube: KubeClient
+    pebble: PebbleServer
+    controllers: Controllers
+    connector: CountingConnector
+
+    async def issuer(
+        self,
+        name: str = "pebble",
+        *,
+        cluster: bool = False,
+        acme: dict[str, Any] | None = None,
+        solvers: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "server": self.pebble.directory_url,
+            "caBundle": base64.b64encode(Path(self.pebble.ca_bundle).read_bytes()).decode(),
+            "email": "e2e@example.com",
+            "privateKeySecretRef": {"name": f"{name}-account"},
+            "solvers": solvers or [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
+        }
+        spec.update(acme or {})
+        resource = CLUSTERISSUERS if cluster else ISSUERS
+        body = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": resource.kind,
+            "metadata": {"name": name} | ({} if cluster else {"namespace": NAMESPACE}),
+            "spec": {"acme": spec},
+        }
+        return await self.kube.create(resource, body, namespace=None if cluster else NAMESPACE)
+
+    async def request(
+        self,
+        name: str,
+        dns_names: list[str],
+        *,
+        issuer: str = "pebble",
+        kind: str = "Issuer",
+        key: str = "ecdsa",
+        ip_addresses: tuple[str, ...] = (),
+    ) -> None:
+        private_key: Any = (
+            ec.generate_private_key(ec.SECP256R1())
+            if key == "ecdsa"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
+        import ipaddress
+
+        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])] if dns_names else []
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name(subject))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .sign(private_key, hashes.SHA256())
+        )
+        pem = csr.public_bytes(serialization.Encoding.PEM)
+        body = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "CertificateRequest",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "request": base64.b64encode(pem).decode(),
+                "issuerRef": {"name": issuer, "kind": kind, "group": "cert-manager.io"},
+                "usages": ["digital signature", "key encipherment", "server auth"],
+            },
+        }
+        await self.kube.create(CERTIFICATEREQUESTS, body, namespace=NAMESPACE)
+        approved = {
+            "type": "Approved",
+            "status": "True",
+            "reason": "cert-manager.io",
+            "message": "Certificate request has been approved by cert-manager.io",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+        await self.kube.patch(
+            CERTIFICATEREQUESTS,
+            name,
+            {"status": {"conditions": [approved]}},
+            namespace=NAMESPACE,
+            subresource="status",
+        )
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = NAMESPACE) -> Any:
+        try:
+            return await self.kube.get(resource, name, namespace=namespace)
+        except NotFound:
+            return None
+
+    async def finished(self, name: str, *, deadline: float = DEADLINE) -> dict[str, Any]:
+        """The CertificateRequest once Ready is True or Failed/Denied."""
+
+        async def probe() -> dict[str, Any]:
+            result: dict[str, Any] = await self.kube.get(
+                CERTIFICATEREQUESTS, name, namespace=NAMESPACE
+            )
+            return result
+
+        return await eventually(probe, lambda cr: _ready(cr)[1] in {"Issued", "Failed", "Denied"}, deadline=deadline)
+
+    async def solver_objects(self) -> list[str]:
+        names = []
+        for resource in (SERVICES, INGRESSES, PODS):
+            listed = await self.kube.list(resource, namespace=NAMESPACE, label_selector=SOLVER_LABEL)
+            names += [f"{resource.kind}/{o['metadata']['name']}" for o in listed.items]
+        return names
+
+    async def assert_clean(self) -> None:
+        """Every solver object and Challenge is gone."""
+
+        async def leftovers() -> list[str]:
+            challenges = await self.kube.list(CHALLENGES, namespace=NAMESPACE)
+            names = [f"Challenge/{c['metadata']['name']}" for c in challenges.items]
+            return names + await self.solver_objects()
+
+        await eventually(leftovers, lambda names: names == [], deadline=10)
+
+
+def _ready(cr: dict[str, Any]) -> tuple[str, str, str]:
+    for condition in (cr.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Ready":
+            return condition["status"], condition.get("reason", ""), condition.get("message", "")
+    return "", "", ""
+
+
+def _chain(cr: dict[str, Any]) -> tuple[x509.Certificate, ...]:
+    return parse_chain(base64.b64decode(cr["status"]["certificate"]))
+
+
+def _sans(certificate: x509.Certificate) -> set[str]:
+    ext = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return set(ext.get_values_for_type(x509.DNSName)) | {
+        str(i) for i in ext.get_values_for_type(x509.IPAddress)
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_world(
+    sim: Simulator, kubeconfig: Path, pebble: PebbleServer, *, solver_mode: str = "shared"
+) -> AsyncIterator[World]:
+    sim.install_crds([CRD_DIR])
+    kube = await KubeClient.connect(kubeconfig=str(kubeconfig))
+    await kube.create(
+        SECRETS.__class__("", "v1", "Namespace", "namespaces", namespaced=False),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certmgr"}},
+    )
+    # The shared solver is served by a manager of its own here: in production it runs
+    # on the controllers' manager in every replica; in tests it must outlive restarts.
+    solver_manager = Manager(kube, clock=SystemClock())
+    solver = await serve_shared_solver(solver_manager, host="127.0.0.1", port=0)
+    solver_task = asyncio.create_task(solver_manager.run())
+    port = int(solver.addresses[0][1])
+    settings = Settings(
+        solver_mode=solver_mode,  # type: ignore[arg-type]
+        shared_solver_host="127.0.0.1",
+        shared_solver_port=port,
+        self_check_port=pebble.http01_port,
+        self_check_nameserver=pebble.dns_address,
+        acme_poll_base=0.02,
+        acme_poll_cap=1.0,
+        self_check_interval=0.05,
+    )
+    connector = CountingConnector()
+    controllers = Controllers(kube, settings, connector)
+    try:
+        async with DataPlane(kubeconfig=kubeconfig, http_port=pebble.http01_port):
+            await controllers.start()
+            try:
+                yield World(sim, kube, pebble, controllers, connector)
+            finally:
+                await controllers.stop()
+    finally:
+        solver_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await solver_task
+        await solver.cleanup()
+        await kube.close()
+
+
+@pytest.fixture
+async def world(apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer) -> AsyncIterator[World]:
+    async with running_world(apiserver, kubeconfig, pebble) as w:
+        yield w
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["ecdsa", "rsa"])
+async def test_single_request_is_issued(world: World, key: str) -> None:
+    await world.issuer()
+    started = time.monotonic()
+    await world.request("single", ["single.example.com"], key=key)
+    cr = await world.finished("single")
+    elapsed = time.monotonic() - started
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+    leaf = _chain(cr)[0]
+    assert _sans(leaf) == {"single.example.com"}
+    print(f"issuance CR-created->Ready ({key}): {elapsed:.3f}s")
+    await world.assert_clean()
+    assert world.connector.new_orders == 1
