@@ -45,8 +45,11 @@ WATCH_GRACE_SECONDS = 30.0
 
 
 class KubeClient:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, namespace: str = "default") -> None:
         self._transport = transport
+        # Where we run (in-cluster) or the kubeconfig context's namespace: the default
+        # for things like the leader election Lease.
+        self.namespace = namespace
 
     @classmethod
     async def connect(
@@ -90,7 +93,7 @@ class KubeClient:
             sleep=sleep,
             draw=draw,
         )
-        return cls(transport)
+        return cls(transport, namespace=connection.namespace)
 
     async def close(self) -> None:
         await self._transport.close()

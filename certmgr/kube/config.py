@@ -43,6 +43,8 @@ class ConnectionConfig:
     proxy: str | None
     # Human-readable origin for logs: "in-cluster" or "kubeconfig /path (context x)".
     source: str
+    # The namespace we run in (in-cluster) or the context's namespace; "default" otherwise.
+    namespace: str = "default"
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS settings, or None for a plain-HTTP server."""
@@ -130,6 +132,7 @@ def load(
     if kubeconfig is None and context is None and in_cluster_available():
         loader: Loader = _in_cluster
         source = "in-cluster"
+        namespace = _read_text(os.path.join(SERVICE_ACCOUNT_DIR, "namespace")) or "default"
     else:
         path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         first = path.split(os.pathsep)[0]
@@ -146,6 +149,8 @@ def load(
 
         source = f"kubeconfig {path}" + (f" (context {context})" if context else "")
     configuration = loader()
+    if source != "in-cluster":
+        namespace = _context_namespace(path, context)
     host = str(configuration.host or "").rstrip("/")
     if not host.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: server address {host!r} is not an http(s) URL")
@@ -158,6 +163,7 @@ def load(
         tls_server_name=getattr(configuration, "tls_server_name", None) or None,
         proxy=configuration.proxy or None,
         source=source,
+        namespace=namespace,
     )
     return connection, Credentials(configuration, reload=loader)
 
@@ -191,6 +197,26 @@ def _in_cluster() -> Any:
     except Exception as exc:
         raise ConfigError(f"in-cluster configuration: {_one_line(exc)}") from exc
     return configuration
+
+
+def _context_namespace(path: str, context: str | None) -> str:
+    """The namespace of the selected (or current) context; the config loaded already, so
+    a failure here only means "no namespace given"."""
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    except Exception:
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else "default"
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as file:
+            return file.read().strip()
+    except OSError:
+        return ""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -19,13 +19,19 @@ from certmgr.kube.errors import ConfigError
 def write_kubeconfig(
     path: Path, server: str, *, user: dict[str, Any], contexts: tuple[str, ...] = ("main",)
 ) -> Path:
+    """Contexts named ``name`` or ``name:namespace``."""
+    entries = []
+    for spec in contexts:
+        name, _, namespace = spec.partition(":")
+        context = {"cluster": "c", "user": "u"} | ({"namespace": namespace} if namespace else {})
+        entries.append({"name": name, "context": context})
     document = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "c", "cluster": {"server": server}}],
         "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in contexts],
-        "current-context": contexts[0],
+        "contexts": entries,
+        "current-context": contexts[0].partition(":")[0],
     }
     path.write_text(yaml.safe_dump(document))
     return path
@@ -150,6 +156,7 @@ async def test_in_cluster_token_file_is_reread_after_401(
 ) -> None:
     (tmp_path / "token").write_text("first")
     (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "namespace").write_text("cert-manager\n")
     monkeypatch.setattr(kube_config, "SERVICE_ACCOUNT_DIR", str(tmp_path))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
@@ -157,6 +164,7 @@ async def test_in_cluster_token_file_is_reread_after_401(
     connection, credentials = kube_config.load()
     assert (connection.host, connection.source) == ("https://10.0.0.1:443", "in-cluster")
     assert connection.ca_file == str(tmp_path / "ca.crt")
+    assert connection.namespace == "cert-manager"
     assert (await credentials.authorization() or "").lower() == "bearer first"
     (tmp_path / "token").write_text("second")  # the kubelet rotated the projected token
     await credentials.reload_after_unauthorized(credentials.generation)
@@ -176,3 +184,22 @@ async def test_concurrent_401s_reload_once(tmp_path: Path) -> None:
     await credentials.reload_after_unauthorized(seen)
     assert len(loads) == 1
     assert await credentials.authorization() == "Bearer x"
+
+
+@pytest.mark.parametrize(
+    ("contexts", "chosen", "namespace"),
+    [
+        (("main:team-a", "other:team-b"), None, "team-a"),
+        (("main:team-a", "other:team-b"), "other", "team-b"),
+        (("main",), None, "default"),
+    ],
+    ids=["current", "chosen", "none-given"],
+)
+def test_namespace_comes_from_the_context(
+    tmp_path: Path, contexts: tuple[str, ...], chosen: str | None, namespace: str
+) -> None:
+    path = write_kubeconfig(
+        tmp_path / "kc", "https://127.0.0.1:1", user={"token": "t"}, contexts=contexts
+    )
+    connection, _ = kube_config.load(kubeconfig=str(path), context=chosen)
+    assert connection.namespace == namespace
