@@ -29,8 +29,11 @@ class Faults:
     conflict_rate: float = 0.0
     watch_cut_after_events: int | None = None
     watch_cut_after_seconds: float | None = None
-    # Only requests by these users are affected; None means everyone.
+    # Filters (None means all): who, which verbs, which resources ("secrets",
+    # "certificates/status") suffer the faults above, watch cuts included.
     users: frozenset[str] | None = None
+    verbs: frozenset[str] | None = None
+    resources: frozenset[str] | None = None
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
@@ -48,17 +51,19 @@ class Faults:
         self.error_rate = self.throttle_rate = self.conflict_rate = 0.0
         self.watch_cut_after_events = None
         self.watch_cut_after_seconds = None
-        self.users = None
+        self.users = self.verbs = self.resources = None
 
-    def applies_to(self, user: str) -> bool:
-        return self.users is None or user in self.users
+    def applies_to(self, user: str, *, verb: str = "", resource: str = "") -> bool:
+        return (
+            (self.users is None or user in self.users)
+            and (self.verbs is None or verb in self.verbs)
+            and (self.resources is None or resource in self.resources)
+        )
 
     def failure_for(
         self, verb: str, user: str, *, resource: str = "", group: str = "", name: str = ""
     ) -> errors.StatusError | None:
-        """The injected error for one request, or None to serve it normally."""
-        if not self.applies_to(user):
-            return None
+        """The injected error for one request the filters selected, or None."""
         if not (self.error_rate or self.throttle_rate or self.conflict_rate):
             return None
         with self._lock:

@@ -79,7 +79,9 @@ class Api:
             else target.rtype.plural
         )
         self.counts.record(target.verb, resource, user.name)
-        await self._inject(target, user)
+        faulty = self.faults.applies_to(user.name, verb=target.verb, resource=resource)
+        if faulty:
+            await self._inject(target, user)
         self.authz.check(
             user,
             RequestAttributes(
@@ -97,7 +99,7 @@ class Api:
         if verb == "get":
             return self._get(request, target)
         if verb in ("list", "watch"):
-            return await self._collection(request, target, watch=verb == "watch")
+            return await self._collection(request, target, watch=verb == "watch", faulty=faulty)
         if verb == "create":
             return await self._create(request, target)
         if verb == "update":
@@ -110,8 +112,6 @@ class Api:
 
     async def _inject(self, target: Target, user: UserInfo) -> None:
         faults = self.faults
-        if not faults.applies_to(user.name):
-            return
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         failure = faults.failure_for(
@@ -170,7 +170,7 @@ class Api:
         return web.Response(body=body, content_type=JSON)
 
     async def _collection(
-        self, request: web.Request, target: Target, *, watch: bool
+        self, request: web.Request, target: Target, *, watch: bool, faulty: bool
     ) -> web.StreamResponse:
         query = request.rel_url.query
         matches = listing.matcher(
@@ -192,8 +192,8 @@ class Api:
             )
             limits = watching.StreamLimits(
                 bookmark_interval=self.bookmark_interval,
-                cut_after_events=self.faults.watch_cut_after_events,
-                cut_after_seconds=self.faults.watch_cut_after_seconds,
+                cut_after_events=self.faults.watch_cut_after_events if faulty else None,
+                cut_after_seconds=self.faults.watch_cut_after_seconds if faulty else None,
             )
             return await watching.serve_watch(
                 request, store=self.store, watch=spec, limits=limits, closing=self.closing

@@ -67,6 +67,35 @@ async def test_faults_can_target_one_user(sim: Simulator, cluster: Cluster, tmp_
         assert (await victim.request("GET", "/api/v1/namespaces")).status in (500, 503)
 
 
+@pytest.mark.parametrize(
+    ("filters", "path", "hit"),
+    [
+        pytest.param({"verbs": frozenset({"list"})}, "/api/v1/namespaces", True, id="verb-hit"),
+        pytest.param({"verbs": frozenset({"get"})}, "/api/v1/namespaces", False, id="verb-miss"),
+        pytest.param(
+            {"resources": frozenset({"namespaces/status"})},
+            "/api/v1/namespaces/default/status",
+            True,
+            id="subresource-hit",
+        ),
+        pytest.param(
+            {"resources": frozenset({"namespaces/status"})},
+            "/api/v1/namespaces/default",
+            False,
+            id="subresource-miss",
+        ),
+    ],
+)
+async def test_faults_can_target_verbs_and_resources(
+    sim: Simulator, cluster: Cluster, filters: dict[str, frozenset[str]], path: str, hit: bool
+) -> None:
+    sim.faults.error_rate = 1.0
+    for name, value in filters.items():
+        setattr(sim.faults, name, value)
+    reply = await cluster.request("GET", path)
+    assert (reply.status in (500, 503)) is hit
+
+
 async def test_latency_delays_answers(sim: Simulator, cluster: Cluster) -> None:
     sim.faults.latency = 0.3
     started = time.monotonic()
