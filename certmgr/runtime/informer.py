@@ -39,6 +39,9 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[EventType, Obj | None, Obj | None], None]
 Transform = Callable[[Obj], Obj]
 
+# An empty watch that ends sooner than this counts as a failure (backoff before the next).
+QUICK_WATCH_END = 1.0
+
 INFORMER_RELISTS = Counter(
     "certmgr_informer_relists",
     "Lists after an informer's first one (410 Gone or a failed list).",
@@ -208,14 +211,16 @@ class Informer:
             bookmarks=True,
         )
         progressed = False
+        opened = self._clock.monotonic()
         async for event in stream:
             self._apply(event)
             if event.resource_version:
                 self._version = event.resource_version
             progressed = True
             self._failures = 0
-        if not progressed:
-            # An empty stream that ends at once must not turn into a hot loop.
+        if not progressed and self._clock.monotonic() - opened < QUICK_WATCH_END:
+            # A stream that ends at once, empty, must not turn into a hot loop; a quiet one
+            # that simply timed out is no failure.
             self._failures += 1
 
     def _apply(self, event: WatchEvent) -> None:
