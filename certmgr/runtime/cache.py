@@ -211,6 +211,11 @@ class Cache:
 
         await self._wait(caught_up, seconds=timeout)
 
+    async def wait_until(self, condition: Callable[[Cache], bool], *, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until ``condition(cache)`` holds (checked after every change), e.g. until
+        a deleted object is gone: ``lambda c: ("ns", "name") not in c``."""
+        await self._wait(lambda: condition(self), seconds=timeout)
+
     async def _wait(self, caught_up: Callable[[], bool], *, seconds: float) -> None:
         if caught_up():
             return

@@ -189,3 +189,15 @@ def test_keys_only_cache_keeps_versions_and_answers_with_stubs() -> None:
     c3 = cache.get("ns", "c3")
     assert c3 is not None and c3["metadata"]["resourceVersion"] == "0042"
     assert len(cache) == 2 and ("ns", "c1") in cache and ("ns", "c2") not in cache
+
+
+async def test_wait_until_a_deleted_object_is_gone() -> None:
+    cache = Cache(clock=FakeClock())
+    cache.apply("ADDED", obj("a", "1"))
+    waiter = asyncio.create_task(cache.wait_until(lambda c: ("ns", "a") not in c, timeout=5))
+    await asyncio.sleep(0)
+    cache.apply("MODIFIED", obj("a", "2"))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    cache.apply("DELETED", obj("a", "3"))
+    await asyncio.wait_for(waiter, timeout=5)
