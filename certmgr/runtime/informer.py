@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge
 
-from certmgr.kube.errors import APIError, Gone
+from certmgr.kube.errors import APIError, Gone, TooManyRequests
 from certmgr.kube.objects import WatchEvent
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
@@ -105,6 +105,7 @@ class Informer:
         # The version to watch from; None means "list first". _listed is the last list's.
         self._version: str | None = None
         self._listed: str | None = None
+        self._retry_after = 0.0
 
     @property
     def has_synced(self) -> bool:
@@ -138,7 +139,8 @@ class Informer:
     async def _list_and_watch_forever(self) -> None:
         while True:
             if self._failures:
-                await self._clock.sleep(self._backoff())
+                await self._clock.sleep(max(self._backoff(), self._retry_after))
+            self._retry_after = 0.0
             try:
                 if self._version is None:
                     await self._list()
@@ -150,6 +152,8 @@ class Informer:
                 self._failures = self._failures + 1 if self._version == self._listed else 0
                 self._version = None
             except APIError as exc:
+                if isinstance(exc, TooManyRequests) and exc.retry_after:
+                    self._retry_after = exc.retry_after  # the server said when; no sooner
                 self._failed(exc)
             except Exception as exc:
                 # A bug (or a malformed object) must not stop the cache for good; it is

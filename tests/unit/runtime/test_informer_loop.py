@@ -267,3 +267,26 @@ async def test_gone_in_the_middle_of_a_list_starts_it_again() -> None:
     # The half-read first snapshot never reached the cache or the handlers.
     assert recorder.seen == [("ADDED", "a"), ("ADDED", "b")]
     assert api.calls == [("list", None), ("list", None), ("watch", "12")]
+
+
+async def test_throttled_informer_waits_at_least_retry_after() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    throttled = e.TooManyRequests({"kind": "Status", "code": 429}, retry_after=40.0)
+    api.lists = [throttled, ObjectList([obj("a", "1")], "5")]
+    informer, recorder = make(api, clock, backoff_base=0.1)
+    task = asyncio.create_task(informer.run())
+    try:
+        await clock.wait_for_sleepers()
+        await clock.run_for(39)
+        assert [c[0] for c in api.calls] == ["list"]  # still honouring Retry-After
+        await clock.run_for(1)
+        await informer.wait_synced(timeout=5)
+        assert recorder.seen == [("ADDED", "a")]
+    finally:
+        await stop_task(task)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
