@@ -17,12 +17,12 @@ from certmgr.kube.resources import EVENTS, Resource
 from certmgr.runtime.events import EventRecorder
 from certmgr.testing.clock import FakeClock, settle
 
-CERT = {
+CERT: dict[str, Any] = {
     "apiVersion": "cert-manager.io/v1",
     "kind": "Certificate",
     "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42"},
 }
-CLUSTER_ISSUER = {
+CLUSTER_ISSUER: dict[str, Any] = {
     "apiVersion": "cert-manager.io/v1",
     "kind": "ClusterIssuer",
     "metadata": {"name": "letsencrypt", "uid": "u-2"},
