@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from certmgr.kube.resources import (
     CLUSTERISSUERS,
     INGRESSES,
     ISSUERS,
+    NAMESPACES,
     ORDERS,
     PODS,
     SECRETS,
@@ -47,7 +50,7 @@ from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.dataplane import DataPlane
 from certmgr.testing.dataplane.waiting import eventually
-from certmgr.testing.pebble import PebbleConfig, PebbleServer, generate_eab_key
+from certmgr.testing.pebble import PebbleServer
 
 pytestmark = [pytest.mark.e2e]
 
@@ -137,6 +140,7 @@ class World:
     pebble: PebbleServer
     controllers: Controllers
     connector: CountingConnector
+    ca_bundle: str  # base64 PEM of Pebble's listener CA, as spec.acme.caBundle takes it
 
     async def issuer(
         self,
@@ -148,7 +152,7 @@ class World:
     ) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "server": self.pebble.directory_url,
-            "caBundle": base64.b64encode(Path(self.pebble.ca_bundle).read_bytes()).decode(),
+            "caBundle": self.ca_bundle,
             "email": "e2e@example.com",
             "privateKeySecretRef": {"name": f"{name}-account"},
             "solvers": solvers or [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
@@ -178,8 +182,6 @@ class World:
             if key == "ecdsa"
             else rsa.generate_private_key(public_exponent=65537, key_size=2048)
         )
-        import ipaddress
-
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
         subject = [x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])] if dns_names else []
@@ -231,12 +233,16 @@ class World:
             )
             return result
 
-        return await eventually(probe, lambda cr: _ready(cr)[1] in {"Issued", "Failed", "Denied"}, deadline=deadline)
+        return await eventually(
+            probe, lambda cr: _ready(cr)[1] in {"Issued", "Failed", "Denied"}, deadline=deadline
+        )
 
     async def solver_objects(self) -> list[str]:
         names = []
         for resource in (SERVICES, INGRESSES, PODS):
-            listed = await self.kube.list(resource, namespace=NAMESPACE, label_selector=SOLVER_LABEL)
+            listed = await self.kube.list(
+                resource, namespace=NAMESPACE, label_selector=SOLVER_LABEL
+            )
             names += [f"{resource.kind}/{o['metadata']['name']}" for o in listed.items]
         return names
 
@@ -249,6 +255,10 @@ class World:
             return names + await self.solver_objects()
 
         await eventually(leftovers, lambda names: names == [], deadline=10)
+
+
+def _read(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 def _ready(cr: dict[str, Any]) -> tuple[str, str, str]:
@@ -271,13 +281,22 @@ def _sans(certificate: x509.Certificate) -> set[str]:
 
 @contextlib.asynccontextmanager
 async def running_world(
-    sim: Simulator, kubeconfig: Path, pebble: PebbleServer, *, solver_mode: str = "shared"
+    sim: Simulator,
+    kubeconfig: Path,
+    pebble: PebbleServer,
+    *,
+    solver_mode: str = "shared",
+    connector: CountingConnector | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[World]:
     sim.install_crds([CRD_DIR])
+    # The controllers' client keeps the production rate limit; the test's own polling
+    # goes through a second client so it never eats the controllers' budget.
     kube = await KubeClient.connect(kubeconfig=str(kubeconfig))
-    await kube.create(
-        SECRETS.__class__("", "v1", "Namespace", "namespaces", namespaced=False),
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certmgr"}},
+    driver = await KubeClient.connect(kubeconfig=str(kubeconfig), qps=1000, burst=1000)
+    # ClusterIssuer Secrets live in the cluster resource namespace.
+    await driver.create(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certmgr"}}
     )
     # The shared solver is served by a manager of its own here: in production it runs
     # on the controllers' manager in every replica; in tests it must outlive restarts.
@@ -295,13 +314,15 @@ async def running_world(
         acme_poll_cap=1.0,
         self_check_interval=0.05,
     )
-    connector = CountingConnector()
+    settings = dataclasses.replace(settings, **settings_overrides)
+    connector = connector or CountingConnector()
     controllers = Controllers(kube, settings, connector)
     try:
         async with DataPlane(kubeconfig=kubeconfig, http_port=pebble.http01_port):
             await controllers.start()
             try:
-                yield World(sim, kube, pebble, controllers, connector)
+                bundle = base64.b64encode(await asyncio.to_thread(_read, pebble.ca_bundle)).decode()
+                yield World(sim, driver, pebble, controllers, connector, bundle)
             finally:
                 await controllers.stop()
     finally:
@@ -310,25 +331,224 @@ async def running_world(
             await solver_task
         await solver.cleanup()
         await kube.close()
+        await driver.close()
 
 
 @pytest.fixture
-async def world(apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer) -> AsyncIterator[World]:
+async def world(
+    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+) -> AsyncIterator[World]:
     async with running_world(apiserver, kubeconfig, pebble) as w:
         yield w
 
 
-@pytest.mark.slow
+async def _issuer_ready(
+    world: World, name: str = "pebble", *, cluster: bool = False
+) -> dict[str, Any]:
+    resource = CLUSTERISSUERS if cluster else ISSUERS
+
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(
+            resource, name, namespace=None if cluster else NAMESPACE
+        )
+        return got
+
+    return await eventually(probe, lambda i: _ready(i)[0] == "True", deadline=DEADLINE)
+
+
 @pytest.mark.parametrize("key", ["ecdsa", "rsa"])
 async def test_single_request_is_issued(world: World, key: str) -> None:
     await world.issuer()
+    await _issuer_ready(world)
     started = time.monotonic()
     await world.request("single", ["single.example.com"], key=key)
     cr = await world.finished("single")
     elapsed = time.monotonic() - started
     assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
-    leaf = _chain(cr)[0]
-    assert _sans(leaf) == {"single.example.com"}
+    chain = _chain(cr)
+    assert _sans(chain[0]) == {"single.example.com"}
+    assert len(chain) >= 2  # leaf and Pebble's intermediate
     print(f"issuance CR-created->Ready ({key}): {elapsed:.3f}s")
+    order = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items[0]
+    assert order["status"]["state"] == "valid"
+    assert order["metadata"]["ownerReferences"][0]["name"] == "single"
     await world.assert_clean()
     assert world.connector.new_orders == 1
+
+
+async def test_five_sans_and_an_ip_address(world: World) -> None:
+    await world.issuer()
+    names = [f"san{i}.example.com" for i in range(5)]
+    await world.request("sans", names, ip_addresses=("127.0.0.1",))
+    cr = await world.finished("sans")
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+    assert _sans(_chain(cr)[0]) == {*names, "127.0.0.1"}
+    await world.assert_clean()
+
+
+async def test_cluster_issuer_keeps_its_account_key_in_the_cluster_namespace(world: World) -> None:
+    await world.issuer("cluster-pebble", cluster=True)
+    await world.request(
+        "clustered", ["cluster.example.com"], issuer="cluster-pebble", kind="ClusterIssuer"
+    )
+    cr = await world.finished("clustered")
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+    assert await world.get(SECRETS, "cluster-pebble-account", namespace="certmgr") is not None
+    issuer = await _issuer_ready(world, "cluster-pebble", cluster=True)
+    assert issuer["status"]["acme"]["uri"].startswith("https://")
+    assert _ready(issuer)[1] == "ACMEAccountRegistered"
+    await world.assert_clean()
+
+
+async def test_request_waits_for_its_issuer_and_is_picked_up_when_it_appears(world: World) -> None:
+    await world.request("early", ["early.example.com"])
+
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(
+            CERTIFICATEREQUESTS, "early", namespace=NAMESPACE
+        )
+        return got
+
+    pending = await eventually(probe, lambda cr: _ready(cr)[1] == "Pending")
+    assert 'Referenced "Issuer" not found' in _ready(pending)[2]
+    await world.issuer()
+    cr = await world.finished("early")
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+    await world.assert_clean()
+
+
+async def test_denied_request_fails_without_an_order(world: World) -> None:
+    await world.issuer()
+    await _issuer_ready(world)
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("no.example.com")]), critical=False
+        )
+        .sign(private_key, hashes.SHA256())
+    )
+    body = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {"name": "denied", "namespace": NAMESPACE},
+        "spec": {
+            "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+            "issuerRef": {"name": "pebble"},
+        },
+    }
+    await world.kube.create(CERTIFICATEREQUESTS, body, namespace=NAMESPACE)
+    denied = {
+        "type": "Denied",
+        "status": "True",
+        "reason": "test",
+        "message": "no",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    await world.kube.patch(
+        CERTIFICATEREQUESTS,
+        "denied",
+        {"status": {"conditions": [denied]}},
+        namespace=NAMESPACE,
+        subresource="status",
+    )
+    cr = await world.finished("denied")
+    assert _ready(cr)[:2] == ("False", "Denied")
+    assert cr["status"]["failureTime"]
+    assert (await world.kube.list(ORDERS, namespace=NAMESPACE)).items == []
+
+
+async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> None:
+    solvers = [
+        {
+            "selector": {"dnsNames": ["only.example.com"]},
+            "http01": {"ingress": {"ingressClassName": "nginx"}},
+        }
+    ]
+    await world.issuer(solvers=solvers)
+    await world.request("unmatched", ["other.example.com"])
+
+    def warned() -> bool:
+        return any(
+            e[2] == "NoMatchingSolver" and "other.example.com" in e[3]
+            for e in world.controllers.events.events
+        )
+
+    async def probe() -> bool:
+        return warned()
+
+    assert await eventually(probe, bool)
+    assert (await world.kube.list(CHALLENGES, namespace=NAMESPACE)).items == []
+    cr = await world.kube.get(CERTIFICATEREQUESTS, "unmatched", namespace=NAMESPACE)
+    assert _ready(cr)[1] == "Pending"
+
+
+@pytest.mark.slow
+async def test_pod_mode(apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer) -> None:
+    async with running_world(apiserver, kubeconfig, pebble, solver_mode="pod") as world:
+        await world.issuer()
+        await world.request("podmode", ["pod.example.com", "pod2.example.com"])
+        cr = await world.finished("podmode")
+        assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+        await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_pod_template_forces_pod_mode(world: World) -> None:
+    solvers = [
+        {
+            "http01": {
+                "ingress": {
+                    "ingressClassName": "nginx",
+                    "podTemplate": {"metadata": {"labels": {"team": "a"}}},
+                }
+            }
+        }
+    ]
+    await world.issuer(solvers=solvers)
+    await world.request("templated", ["templated.example.com"])
+    cr = await world.finished("templated")
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+    await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_twenty_requests_at_once(world: World) -> None:
+    await world.issuer()
+    await _issuer_ready(world)
+    started = time.monotonic()
+    await asyncio.gather(*(world.request(f"many-{i}", [f"many{i}.example.com"]) for i in range(20)))
+    results = await asyncio.gather(*(world.finished(f"many-{i}", deadline=60) for i in range(20)))
+    print(f"20 issuances: {time.monotonic() - started:.3f}s")
+    assert [_ready(cr)[:2] for cr in results] == [("True", "Issued")] * 20
+    assert world.connector.new_orders == 20
+    await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_restart_after_the_order_exists_completes_the_same_order(
+    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+) -> None:
+    connector = CountingConnector(fail_finalize=True)
+    async with running_world(apiserver, kubeconfig, pebble, connector=connector) as world:
+        await world.issuer()
+        await world.request("restart", ["restart.example.com"])
+
+        async def attempts() -> int:
+            return connector.finalize_attempts
+
+        # The ACME order exists and is ready; finalizing fails as if the CA went away.
+        await eventually(attempts, lambda n: n >= 1)
+        await world.controllers.stop()
+        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        assert order["status"]["url"]
+        connector.fail_finalize = False
+        await world.controllers.start()
+        cr = await world.finished("restart")
+        assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+        (after,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        assert after["metadata"]["uid"] == order["metadata"]["uid"]
+        assert after["status"]["url"] == order["status"]["url"]
+        assert connector.new_orders == 1
+        await world.assert_clean()

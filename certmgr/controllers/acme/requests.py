@@ -180,9 +180,7 @@ class RequestReconciler:
         order = self._orders.get(meta["namespace"], name)
         if order is None:
             await self._create_order(request, name, order_spec)
-            await self._pending(request, f"Created Order resource {meta['namespace']}/{name}")
-            return None
-        order_status = order.get("status") or {}
+        order_status = (order or {}).get("status") or {}
         state = order_status.get("state") or ""
         if state == State.VALID.value and order_status.get("certificate"):
             certificate, ca = split_issued_chain(base64.b64decode(order_status["certificate"]))
@@ -197,9 +195,10 @@ class RequestReconciler:
             message += f'order is in "{state}" state' + (f": {detail}" if detail else "")
             await self._finish(request, reasons.REQUEST_FAILED, message, failed=True)
             return None
+        # The Order's own status tells its progress; repeating every ACME state here
+        # would cost a write per state per request.
         await self._pending(
-            request,
-            f'Waiting on certificate issuance from order {meta["namespace"]}/{name}: "{state}"',
+            request, f"Waiting on certificate issuance from order {meta['namespace']}/{name}"
         )
         return None
 
