@@ -166,6 +166,8 @@ class Store:
 
     def replace(self, rtype: ResourceType, old: Obj, new: Obj) -> Obj:
         """Store ``new`` in place of ``old`` (same key); a no-op write keeps the old version."""
+        # Callers may share nested dicts with ``old``; its metadata must never change.
+        new = {**new, "metadata": dict(new["metadata"])}
         meta = new["metadata"]
         old_meta = old["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
