@@ -31,6 +31,8 @@ from certmgr.runtime.workqueue import ShutDown, WorkQueue
 K = TypeVar("K", bound=Hashable)
 
 DEFAULT_DRAIN_SECONDS = 30.0
+# Values of the ``result`` label of certmgr_controller_reconcile_total.
+OUTCOMES = ("success", "requeue_after", "error", "conflict", "terminal_error", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,10 @@ class Controller(Generic[K]):
         self._active_gauge = metrics.ACTIVE_WORKERS.labels(controller=name)
         self._errors = metrics.RECONCILE_ERRORS.labels(controller=name)
         self._time = metrics.RECONCILE_TIME.labels(controller=name)
+        self._outcomes = {
+            outcome: metrics.RECONCILE_TOTAL.labels(controller=name, result=outcome)
+            for outcome in OUTCOMES
+        }
 
     async def run(self) -> None:
         """Run the workers until the queue shuts down or this task is cancelled.
@@ -193,4 +199,4 @@ class Controller(Generic[K]):
                     outcome = "success"
             finally:
                 self._time.observe(max(0.0, self.queue.clock.monotonic() - started))
-                metrics.RECONCILE_TOTAL.labels(controller=self.name, result=outcome).inc()
+                self._outcomes[outcome].inc()
