@@ -50,7 +50,7 @@ from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.dataplane import DataPlane
 from certmgr.testing.dataplane.waiting import eventually
-from certmgr.testing.pebble import PebbleServer
+from certmgr.testing.pebble import PebbleConfig, PebbleServer, generate_eab_key
 
 pytestmark = [pytest.mark.e2e]
 
@@ -551,4 +551,193 @@ async def test_restart_after_the_order_exists_completes_the_same_order(
         assert after["metadata"]["uid"] == order["metadata"]["uid"]
         assert after["status"]["url"] == order["status"]["url"]
         assert connector.new_orders == 1
+        await world.assert_clean()
+
+
+async def _issuer_condition(
+    world: World, accept: Callable[[tuple[str, str, str]], bool], name: str = "pebble"
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(ISSUERS, name, namespace=NAMESPACE)
+        return got
+
+    return await eventually(probe, lambda issuer: accept(_ready(issuer)), deadline=DEADLINE)
+
+
+async def _secret(world: World, name: str, entries: dict[str, bytes]) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": {k: base64.b64encode(v).decode() for k, v in entries.items()},
+    }
+    await world.kube.create(SECRETS, body, namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    ("acme", "reason", "fragment"),
+    [
+        pytest.param(
+            {"server": "https://127.0.0.1:1/dir"},
+            "ErrRegisterACMEAccount",
+            "Failed to register ACME account",
+            id="unreachable-ca",
+        ),
+        pytest.param(
+            {"disableAccountKeyGeneration": True},
+            "ErrInitIssuer",
+            "not found and disableAccountKeyGeneration is set",
+            id="no-key-no-generation",
+        ),
+        pytest.param(
+            {"profile": "shortlived"},
+            "InvalidConfig",
+            'does not offer profile "shortlived"',
+            id="profile-not-advertised",
+        ),
+    ],
+)
+async def test_issuer_failures_are_a_ready_false_condition_and_a_warning(
+    world: World, acme: dict[str, Any], reason: str, fragment: str
+) -> None:
+    await world.issuer(acme=acme)
+    issuer = await _issuer_condition(world, lambda c: c[0] == "False")
+    _, got_reason, message = _ready(issuer)
+    assert got_reason == reason
+    assert fragment in message
+    assert any(e[1] == "Warning" and e[2] == reason for e in world.controllers.events.events)
+
+
+async def test_email_change_updates_the_account(world: World) -> None:
+    await world.issuer()
+    first = await _issuer_ready(world)
+    await world.kube.patch(
+        ISSUERS, "pebble", {"spec": {"acme": {"email": "new@example.com"}}}, namespace=NAMESPACE
+    )
+
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+        return got
+
+    updated = await eventually(
+        probe, lambda i: i["status"]["acme"].get("lastRegisteredEmail") == "new@example.com"
+    )
+    assert updated["status"]["acme"]["uri"] == first["status"]["acme"]["uri"]
+    assert _ready(updated)[0] == "True"
+
+
+async def test_edit_in_place_adds_and_removes_the_path_on_the_users_ingress(world: World) -> None:
+    user_ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": NAMESPACE},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": "edit.example.com",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    await world.kube.create(INGRESSES, user_ingress, namespace=NAMESPACE)
+    await world.issuer(solvers=[{"http01": {"ingress": {"name": "web"}}}])
+    await world.request("edit", ["edit.example.com"])
+    cr = await world.finished("edit")
+    assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+
+    async def rules() -> Any:
+        return (await world.kube.get(INGRESSES, "web", namespace=NAMESPACE))["spec"]["rules"]
+
+    await eventually(rules, lambda r: r == user_ingress["spec"]["rules"])
+    await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_external_account_binding_required(
+    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+) -> None:
+    hmac = generate_eab_key()
+    pebble = pebble_factory(PebbleConfig(require_eab=True, eab_keys={"kid-1": hmac}))
+    async with running_world(apiserver, kubeconfig, pebble) as world:
+        await world.issuer("no-eab")
+        failed = await _issuer_condition(world, lambda c: c[0] == "False", name="no-eab")
+        assert "externalAccountRequired" in _ready(failed)[2]
+        await _secret(world, "eab", {"secret": hmac.encode()})
+        binding = {"keyID": "kid-1", "keySecretRef": {"name": "eab", "key": "secret"}}
+        await world.issuer(acme={"externalAccountBinding": binding})
+        await world.request("eab", ["eab.example.com"])
+        cr = await world.finished("eab")
+        assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+        await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_preferred_chain_picks_the_alternate_root(
+    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+) -> None:
+    pebble = pebble_factory(PebbleConfig(alternate_roots=1))
+    roots = [x509.load_pem_x509_certificate(p.encode()) for p in pebble.root_pems()]
+    names = [r.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for r in roots]
+    async with running_world(apiserver, kubeconfig, pebble) as world:
+        for index, name in enumerate(names):
+            issuer = f"chain-{index}"
+            await world.issuer(issuer, acme={"preferredChain": name})
+            await world.request(issuer, [f"{issuer}.example.com"], issuer=issuer)
+            cr = await world.finished(issuer)
+            assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+            top = _chain(cr)[-1]
+            assert top.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == name
+        await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_blocklisted_name_fails_with_the_cas_problem(
+    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+) -> None:
+    pebble = pebble_factory(PebbleConfig(domain_blocklist=("blocked.example.com",)))
+    async with running_world(apiserver, kubeconfig, pebble) as world:
+        await world.issuer()
+        await world.request("blocked", ["blocked.example.com"])
+        cr = await world.finished("blocked")
+        status, reason, message = _ready(cr)
+        assert (status, reason) == ("False", "Failed")
+        assert "rejectedIdentifier" in message and "blocked.example.com" in message
+        assert cr["status"]["failureTime"]
+        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        assert order["status"]["state"] == "errored"
+        assert order["status"]["failureTime"]
+        await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_pebble_restart_reregisters_the_same_key(
+    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+) -> None:
+    pebble = pebble_factory(PebbleConfig())
+    async with running_world(apiserver, kubeconfig, pebble) as world:
+        await world.issuer()
+        await world.request("before", ["before.example.com"])
+        assert _ready(await world.finished("before"))[1] == "Issued"
+        old_uri = (await _issuer_ready(world))["status"]["acme"]["uri"]
+        await asyncio.to_thread(pebble.restart_pebble)
+        await world.request("after", ["after.example.com"])
+        cr = await world.finished("after")
+        assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+
+        async def probe() -> dict[str, Any]:
+            got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+            return got
+
+        issuer = await eventually(probe, lambda i: i["status"]["acme"]["uri"] != old_uri)
+        assert _ready(issuer)[0] == "True"
         await world.assert_clean()
