@@ -78,6 +78,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
     _builtin("events.k8s.io", "v1", "Event", "events", short=("ev",)),
     _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), status=True),
+    # Stored only (no controller runs them), so install manifests apply as on a cluster.
+    _builtin("apps", "v1", "Deployment", "deployments", short=("deploy",), status=True),
     _builtin("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
     _builtin("coordination.k8s.io", "v1", "Lease", "leases"),
     _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles"),

@@ -86,3 +86,25 @@ async def test_dev_cluster_command_writes_a_working_kubeconfig(tmp_path: Path) -
         if process.returncode is None:
             os.kill(process.pid, signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+DEPLOY_DIR = CRD_DIR.parent / "deploy"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        pytest.param("GET", "/apis/cert-manager.io/v1/certificates", True, id="list-certificates"),
+        pytest.param("GET", "/api/v1/namespaces/default/secrets", True, id="list-secrets"),
+        pytest.param("DELETE", "/api/v1/namespaces/default", False, id="no-namespace-delete"),
+        pytest.param("GET", "/apis/cert-manager.io/v1/issuers", True, id="list-issuers"),
+    ],
+)
+async def test_deploy_manifests_give_the_service_account_its_rbac(
+    apiserver: Simulator, tmp_path: Path, method: str, path: str, allowed: bool
+) -> None:
+    apiserver.apply_manifests([CRD_DIR, DEPLOY_DIR])
+    token = apiserver.service_account_token("certmgr", "certmgr")
+    async with Cluster.from_kubeconfig(apiserver.kubeconfig(tmp_path / "kc", token=token)) as sa:
+        reply = await sa.request(method, path)
+    assert (reply.status != 403) is allowed, reply.body
