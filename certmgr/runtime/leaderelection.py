@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,24 +120,52 @@ class LeaderElector:
         """The holder in the last Lease we read, if any ("" once released)."""
         return None if self._observed_spec is None else self._observed_spec.get("holderIdentity")
 
-    async def run(self) -> None:
-        """Acquire, then renew until a renewal misses its deadline, then return.
+    async def run(self, work: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+        """Campaign; while leading, renew the Lease and run ``work`` (the controllers).
 
-        When cancelled (shutdown) while leading, it stops leading first (so controllers
-        stop writing) and then releases the Lease, bounded by ``renew_deadline``.
+        Returns when leadership is lost (a renewal missed its deadline) or ``work`` ends;
+        ``work`` is then cancelled hard, twice, because another process may lead soon:
+        the first cancel starts a controller's graceful drain, the second cuts it short.
+
+        When cancelled (shutdown), ``work`` is cancelled once and awaited while the Lease
+        is still renewed, so in-flight reconciles drain under our leadership; then we stop
+        leading and release the Lease (bounded by ``renew_deadline``) for a standby.
         """
         self._running = True
+        renewing: asyncio.Task[None] | None = None
+        working: asyncio.Task[None] | None = None
         try:
             await self._acquire()
-            await self._renew_until_lost()
-        except asyncio.CancelledError:
-            if self.leading:
-                self._stop_leading("shutdown")
-                await self._release_bounded()
-            raise
-        finally:
-            if self.leading:
+            renewing = asyncio.create_task(self._renew_until_lost(), name="lease-renewal")
+            working = asyncio.create_task(work(), name="leader-work") if work else None
+            try:
+                await asyncio.wait(
+                    {t for t in (renewing, working) if t is not None},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            except asyncio.CancelledError:
+                if working is not None:
+                    working.cancel()
+                    await asyncio.wait({working, renewing}, return_when=asyncio.FIRST_COMPLETED)
+                    await _cancel_hard(working)
+                renewing.cancel()
+                if self.leading:
+                    self._stop_leading("shutdown")
+                    await self._release_bounded()
+                raise
+            if renewing.done():
                 self._stop_leading("lost")
+            if working is not None:
+                await _cancel_hard(working)
+                if not working.cancelled():
+                    working.result()  # re-raise the work's error, if it failed
+        finally:
+            for task in (renewing, working):
+                if task is not None:
+                    task.cancel()
+            if self.leading:
+                self._stop_leading("ended")
+                await self._release_bounded()
             self._running = False
 
     async def release(self) -> bool:
@@ -279,3 +307,10 @@ class LeaderElector:
             await race_clock(self._clock, self.release(), seconds=self.config.renew_deadline)
         except TimeoutError:
             self._log.warning("lease_release_timeout")
+
+
+async def _cancel_hard(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` until it is done, interrupting any graceful drain it starts."""
+    while not task.done():
+        task.cancel()
+        await asyncio.sleep(0)

@@ -287,3 +287,101 @@ def test_default_identity_is_unique_per_process() -> None:
     first = LeaderElectionConfig(namespace="ns", name="lock").identity
     second = LeaderElectionConfig(namespace="ns", name="lock").identity
     assert first != second and first.rsplit("_", 1)[0] == second.rsplit("_", 1)[0]
+
+
+class Work:
+    """Stands in for the controllers: runs until cancelled, then drains for ``drain`` s."""
+
+    def __init__(self, clock: FakeClock, store: LeaseStore, *, drain: float = 0.0):
+        self.clock = clock
+        self.store = store
+        self.drain = drain
+        self.log: list[tuple[str, float, str | None]] = []
+
+    def note(self, what: str) -> None:
+        self.log.append((what, self.clock.monotonic(), self.store.holder()))
+
+    async def __call__(self) -> None:
+        self.note("started")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.note("draining")
+            try:
+                await self.clock.sleep(self.drain)
+            except asyncio.CancelledError:
+                self.note("cut-short")
+                raise
+            self.note("drained")
+            raise
+
+
+async def start_with_work(
+    clock: FakeClock, store: LeaseStore, identity: str, work: Work, *, down: bool = False
+) -> tuple[LeaderElector, LeaseClient, asyncio.Task[None]]:
+    client = LeaseClient(store, down=down)
+    elector = LeaderElector(
+        client, LeaderElectionConfig(namespace="ns", name="lock", identity=identity), clock=clock
+    )
+    task = asyncio.create_task(elector.run(work))
+    await settle()
+    return elector, client, task
+
+
+async def test_work_runs_only_while_leading(clock: FakeClock) -> None:
+    store = LeaseStore()
+    work_a, work_b = Work(clock, store), Work(clock, store)
+    _, _, task_a = await start_with_work(clock, store, "a", work_a)
+    _, _, task_b = await start_with_work(clock, store, "b", work_b)
+    await clock.run_for(30)
+    assert [w for w, _, _ in work_a.log] == ["started"]
+    assert work_b.log == []
+    for task in (task_a, task_b):
+        task.cancel()
+    await asyncio.gather(task_a, task_b, return_exceptions=True)
+
+
+async def test_shutdown_drains_work_under_the_lease_then_releases(clock: FakeClock) -> None:
+    store = LeaseStore()
+    work = Work(clock, store, drain=6)  # longer than the 2 s retry period: renewals go on
+    _, _, task = await start_with_work(clock, store, "a", work)
+    await clock.run_for(3)
+    renewed_before = store.writes
+    task.cancel()
+    await clock.run_for(10)
+    assert task.done()
+    assert [(w, t, h) for w, t, h in work.log] == [
+        ("started", 0, "a"),
+        ("draining", 3, "a"),
+        ("drained", 9, "a"),  # still the holder while draining
+    ]
+    assert store.writes - renewed_before >= 3, "renewed while draining, then released"
+    assert store.holder() == ""
+
+
+async def test_lost_lease_cuts_the_work_short(clock: FakeClock) -> None:
+    store = LeaseStore()
+    work = Work(clock, store, drain=100)
+    elector, client, task = await start_with_work(clock, store, "a", work)
+    await clock.run_for(4)
+    client.down = True
+    await clock.run_for(20)
+    assert task.done() and not elector.leading
+    assert [w for w, _, _ in work.log] == ["started", "draining", "cut-short"]
+    assert [t for w, t, _ in work.log if w == "cut-short"] == [14], "at the renew deadline"
+
+
+async def test_failing_work_ends_leadership_and_reraises(clock: FakeClock) -> None:
+    store = LeaseStore()
+
+    async def crash() -> None:
+        raise RuntimeError("controller crashed")
+
+    client = LeaseClient(store)
+    elector = LeaderElector(
+        client, LeaderElectionConfig(namespace="ns", name="lock", identity="a"), clock=clock
+    )
+    with pytest.raises(RuntimeError, match="controller crashed"):
+        await asyncio.wait_for(elector.run(crash), 5)
+    assert not elector.leading
+    assert store.holder() == "", "released for a standby"
