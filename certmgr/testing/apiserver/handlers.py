@@ -22,6 +22,7 @@ from certmgr.testing.apiserver import (
     discovery,
     errors,
     listing,
+    ownership,
     patching,
     tables,
     watching,
@@ -30,6 +31,7 @@ from certmgr.testing.apiserver.accounting import RequestCounts
 from certmgr.testing.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
+from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -57,6 +59,7 @@ class Api:
     faults: Faults
     counts: RequestCounts
     bookmark_interval: float = 1.0
+    enforce_owner_references: bool = False
     server_address: str = ""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -101,9 +104,9 @@ class Api:
         if verb in ("list", "watch"):
             return await self._collection(request, target, watch=verb == "watch", faulty=faulty)
         if verb == "create":
-            return await self._create(request, target)
+            return await self._create(request, target, user)
         if verb == "update":
-            return await self._update(request, target)
+            return await self._update(request, target, user)
         if verb == "patch":
             return await self._patch(request, target, user)
         if verb == "delete":
@@ -210,24 +213,32 @@ class Api:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def _create(self, request: web.Request, target: Target) -> web.Response:
+    def _admit_owners(self, user: UserInfo, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
+        if self.enforce_owner_references:
+            ownership.check_owner_references(
+                self.authz, user, catalogue=self.store.catalogue, rtype=rtype, old=old, new=new
+            )
+
+    async def _create(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
         body = await _read_json(request)
         obj = admission.prepare_create(self.store, target.rtype, target.namespace, body)
+        self._admit_owners(user, target.rtype, None, obj)
         created = self.store.create(target.rtype, obj)
         return _json_response(
             watching.as_served(target.rtype, created, metadata_only=False), status=201
         )
 
-    def _write(self, target: Target, body: Any) -> Obj:
+    def _write(self, target: Target, body: Any, user: UserInfo) -> Obj:
         old = self.store.get(target.rtype, target.namespace, target.name)
         new = admission.prepare_update(
             target.rtype, old, body, subresource=target.subresource, name=target.name
         )
+        self._admit_owners(user, target.rtype, old, new)
         return self.store.replace(target.rtype, old, new)
 
-    async def _update(self, request: web.Request, target: Target) -> web.Response:
+    async def _update(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
         body = await _read_json(request)
-        stored = self._write(target, body)
+        stored = self._write(target, body, user)
         return _json_response(watching.as_served(target.rtype, stored, metadata_only=False))
 
     async def _patch(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
@@ -235,7 +246,7 @@ class Api:
         raw = await request.read()
         rtype = target.rtype
         if content_type == "application/apply-patch+yaml":
-            return self._apply(request, target, raw)
+            return self._apply(request, target, raw, user)
         try:
             patch = json.loads(raw or b"null")
         except ValueError as exc:
@@ -253,10 +264,12 @@ class Api:
         except patching.PatchError as exc:
             reason = "BadRequest" if exc.code == 400 else "Invalid"
             raise errors.StatusError(errors.status_body(exc.code, reason, exc.message)) from None
-        stored = self._write(target, patched)
+        stored = self._write(target, patched, user)
         return _json_response(watching.as_served(rtype, stored, metadata_only=False))
 
-    def _apply(self, request: web.Request, target: Target, raw: bytes) -> web.Response:
+    def _apply(
+        self, request: web.Request, target: Target, raw: bytes, user: UserInfo
+    ) -> web.Response:
         """Server-side apply, approximated as create-or-merge-patch (no managedFields)."""
         if not request.rel_url.query.get("fieldManager"):
             raise errors.bad_request("PATCH with apply requires a fieldManager")
@@ -269,8 +282,9 @@ class Api:
         old = table.objects.get((target.namespace, target.name))
         if old is None:
             obj = admission.prepare_create(self.store, rtype, target.namespace, patch)
+            self._admit_owners(user, rtype, None, obj)
             return _json_response(self.store.create(rtype, obj), status=201)
-        stored = self._write(target, patching.merge_patch(old, patch))
+        stored = self._write(target, patching.merge_patch(old, patch), user)
         return _json_response(watching.as_served(rtype, stored, metadata_only=False))
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:

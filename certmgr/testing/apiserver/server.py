@@ -44,6 +44,7 @@ class Simulator:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        enforce_owner_references: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -52,6 +53,7 @@ class Simulator:
         self.requests = RequestCounts()
         self._authn = Authenticator()
         self._bookmark_interval = bookmark_interval
+        self._enforce_owner_references = enforce_owner_references
         self._tls: ServingCert | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -74,6 +76,7 @@ class Simulator:
             faults=self.faults,
             counts=self.requests,
             bookmark_interval=self._bookmark_interval,
+            enforce_owner_references=self._enforce_owner_references,
         )
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._api.handle)

@@ -135,3 +135,43 @@ async def test_group_subject(
     async with Cluster.from_kubeconfig(sim.kubeconfig(tmp_path / "kc", token="bob-token")) as bob:
         assert (await bob.request("GET", f"/api/v1/namespaces/{namespace}/secrets")).status == 200
         assert (await bob.request("GET", "/api/v1/secrets")).status == 403
+
+
+@pytest.mark.parametrize(
+    ("rules", "status"),
+    [
+        pytest.param([_rule(["create", "get"], ["configmaps"])], 403, id="no-delete-on-the-child"),
+        pytest.param(
+            [_rule(["create", "get", "delete"], ["configmaps"])], 403, id="no-owner-finalizers"
+        ),
+        pytest.param(
+            [
+                _rule(["create", "get", "delete"], ["configmaps"]),
+                _rule(["update"], ["configmaps/finalizers"]),
+            ],
+            201,
+            id="allowed",
+        ),
+    ],
+)
+async def test_owner_reference_permission_enforcement(
+    tmp_path: Path, rules: list[dict[str, Any]], status: int
+) -> None:
+    with Simulator.in_thread(enforce_owner_references=True) as sim:
+        owner = sim.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}})
+        sim.add_token("ctl-token", "ctl")
+        async with Cluster.from_kubeconfig(sim.kubeconfig(tmp_path / "admin")) as admin:
+            await _grant(admin, "default", rules, {"kind": "User", "name": "ctl"})
+        ref = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": "owner",
+            "uid": owner["metadata"]["uid"],
+            "blockOwnerDeletion": True,
+        }
+        child = {"metadata": {"name": "child", "ownerReferences": [ref]}}
+        async with Cluster.from_kubeconfig(
+            sim.kubeconfig(tmp_path / "kc", token="ctl-token")
+        ) as ctl:
+            reply = await ctl.request("POST", "/api/v1/namespaces/default/configmaps", body=child)
+        assert reply.status == status, reply.body
