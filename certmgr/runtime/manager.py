@@ -3,9 +3,10 @@
 Owns wiring and ordering, as controller-runtime's manager does: informers are created on
 first use and shared by every controller that reads that kind; ``watch`` turns an
 informer's events into keys of a controller's queue (through a mapper, e.g. "Secret ->
-the Certificates that name it"); ``run`` starts the informers, waits until every cache
-has synced, and only then starts the controllers, gated on leadership when an elector
-is given. It must not know what any kind means: mappers and reconcilers do.
+the Certificates that name it"); ``run_informers`` lists and watches (in every
+replica); ``run_controllers`` waits until every cache has synced and only then starts
+the controllers (the composition root runs it only while leading). It must not know
+what any kind means: mappers and reconcilers do.
 """
 
 from __future__ import annotations
@@ -139,9 +140,10 @@ class Manager:
     async def wait_synced(self) -> None:
         await self._synced.wait()
 
-    async def run(self, *, leading: Callable[[], Any] | None = None) -> None:
-        """Run informers and, once synced (and leading, when ``leading`` is an awaitable
-        factory such as ``elector.wait_leading``), the controllers, until cancelled."""
+    async def run_informers(self) -> None:
+        """List and watch every kind in use until cancelled; ``has_synced`` once all have
+        listed. Runs in every replica (standbys keep warm caches, the shared solver reads
+        them)."""
         sources: list[Source] = list(self._informers.values())
         if self._secrets is not None:
             sources.append(self._secrets)
@@ -151,7 +153,17 @@ class Manager:
             await asyncio.gather(*(source.wait_synced() for source in sources))
             self._synced.set()
             log.info("caches_synced", informers=len(sources))
-            if leading is not None:
-                await leading()
+
+    async def run_controllers(self) -> None:
+        """Run every controller (after the caches synced) until cancelled: the writers, so
+        the composition root runs this only while leading."""
+        await self._synced.wait()
+        async with asyncio.TaskGroup() as group:
             for controller in self.controllers:
                 group.create_task(controller.run(), name=f"controller-{controller.name}")
+
+    async def run(self) -> None:
+        """Informers and controllers together (no leader election)."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.run_informers())
+            group.create_task(self.run_controllers())
