@@ -74,15 +74,41 @@ def _validate_names(rtype: ResourceType, meta: Obj) -> list[dict[str, Any]]:
         for problem in _name_checker(rtype)(name):
             causes.append(_cause("metadata.name", f'Invalid value: "{name}": {problem}'))
     for key, value in (meta.get("labels") or {}).items():
-        if not isinstance(value, str):
-            causes.append(_cause(f"metadata.labels.{key}", "Invalid value: must be a string"))
-            continue
         for problem in _label_problems(key, value):
             causes.append(_cause("metadata.labels", f'Invalid value: "{value}": {problem}'))
-    for key, value in (meta.get("annotations") or {}).items():
-        if not isinstance(value, str):
-            causes.append(_cause(f"metadata.annotations.{key}", "Invalid value: must be a string"))
     return causes
+
+
+def _check_meta_types(meta: Obj) -> None:
+    """What Go's JSON decoding into ObjectMeta refuses with 400 before any validation."""
+
+    def refuse(field: str, wanted: str) -> errors.StatusError:
+        return errors.bad_request(
+            f"json: cannot unmarshal into Go struct field ObjectMeta.metadata.{field} "
+            f"of type {wanted}"
+        )
+
+    for field in ("name", "generateName", "namespace", "resourceVersion", "uid"):
+        if field in meta and meta[field] is not None and not isinstance(meta[field], str):
+            raise refuse(field, "string")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise refuse(field, "map[string]string")
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and not (
+        isinstance(finalizers, list) and all(isinstance(f, str) for f in finalizers)
+    ):
+        raise refuse("finalizers", "[]string")
+    refs = meta.get("ownerReferences")
+    if refs is not None and not (
+        isinstance(refs, list)
+        and all(isinstance(r, dict) and isinstance(r.get("uid", ""), str) for r in refs)
+    ):
+        raise refuse("ownerReferences", "[]v1.OwnerReference")
 
 
 def _name_checker(rtype: ResourceType) -> Callable[[str], list[str]]:
@@ -104,6 +130,7 @@ def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any)
     obj.setdefault("metadata", {})
     obj = _ordered(obj)
     meta = obj["metadata"]
+    _check_meta_types(meta)
     if meta.get("resourceVersion"):
         raise errors.bad_request("resourceVersion should not be set on objects to be created")
     for name in (*_SYSTEM_FIELDS, "resourceVersion", "generation", "managedFields"):
@@ -152,6 +179,7 @@ def prepare_update(
     obj.setdefault("metadata", {})
     obj = _ordered(obj)
     meta = obj["metadata"]
+    _check_meta_types(meta)
     old_meta = old["metadata"]
     if meta.get("name", old_meta["name"]) != old_meta["name"] or (
         name and name != old_meta["name"]

@@ -176,6 +176,10 @@ def too_many_requests(retry_after: int) -> StatusError:
     )
 
 
+def internal_error(message: str) -> StatusError:
+    return StatusError(status_body(500, "InternalError", f"Internal error occurred: {message}"))
+
+
 def server_error(code: int) -> StatusError:
     reason = "ServiceUnavailable" if code == 503 else "InternalError"
     return StatusError(status_body(code, reason, f"injected fault: {reason}"))

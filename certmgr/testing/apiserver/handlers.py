@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 import yaml
 from aiohttp import web
 
@@ -36,6 +37,7 @@ from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
 JSON = "application/json"
+log = structlog.get_logger(__name__)
 
 
 def _json_response(body: Any, *, status: int = 200) -> web.Response:
@@ -68,6 +70,12 @@ class Api:
             return await self._handle(request)
         except errors.StatusError as exc:
             return error_response(exc)
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # A simulator bug: answer as kube-apiserver does on a panic, and say where.
+            log.exception("simulator_request_failed", method=request.method, path=request.path)
+            return error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         user = self.authn.authenticate(request.headers.get("Authorization"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,38 @@ async def test_update_with_another_uid_conflicts(cluster: Cluster, namespace: st
     del created["metadata"]["resourceVersion"]
     reply = await cluster.request("PUT", f"{base}/u", body=created)
     assert reply.status == 409
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param({"name": "x", "labels": ["a"]}, id="labels-list"),
+        pytest.param({"name": "x", "labels": {"a": 1}}, id="label-number"),
+        pytest.param({"name": "x", "finalizers": "a"}, id="finalizers-string"),
+        pytest.param({"name": 7}, id="name-number"),
+    ],
+)
+async def test_malformed_metadata_is_bad_request(
+    cluster: Cluster, namespace: str, metadata: dict[str, Any]
+) -> None:
+    reply = await cluster.request(
+        "POST", f"/api/v1/namespaces/{namespace}/configmaps", body={"metadata": metadata}
+    )
+    assert reply.status == 400
+    assert reply.body["kind"] == "Status"
+
+
+def test_a_simulator_bug_is_an_internal_error_status(apiserver: Simulator, tmp_path: Path) -> None:
+    def broken(*args: object) -> bytes:
+        raise RuntimeError("boom")
+
+    apiserver.store.encoded = broken  # type: ignore[method-assign]
+
+    async def get() -> Any:
+        async with Cluster.from_kubeconfig(apiserver.kubeconfig(tmp_path / "kc")) as admin:
+            return await admin.request("GET", "/api/v1/namespaces/default")
+
+    reply = asyncio.run(get())
+    assert reply.status == 500
+    assert reply.body["reason"] == "InternalError"
+    assert "boom" in reply.body["message"]
