@@ -33,6 +33,7 @@ from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import (
     CERTIFICATEREQUESTS,
+    CERTIFICATES,
     CHALLENGES,
     CLUSTERISSUERS,
     INGRESSES,
@@ -99,8 +100,16 @@ class CountingConnector:
 class Controllers:
     """The ACME controllers on their own Manager; start/stop to simulate a restart."""
 
-    def __init__(self, kube: KubeClient, settings: Settings, connector: CountingConnector):
+    def __init__(
+        self,
+        kube: KubeClient,
+        settings: Settings,
+        connector: CountingConnector,
+        *,
+        with_certificates: bool = False,
+    ):
         self.kube = kube
+        self.with_certificates = with_certificates
         self.settings = settings
         self.connector = connector
         self.events = RecordingEvents()
@@ -118,6 +127,10 @@ class Controllers:
             settings=self.settings,
         )
         handle = setup_all(ctx)
+        if self.with_certificates:
+            from certmgr.controllers.certificates import setup_all as setup_certificates
+
+            setup_certificates(ctx)
         self._close = handle.close
         self._task = asyncio.create_task(manager.run())
         await asyncio.wait_for(manager.wait_synced(), 10)
@@ -287,6 +300,7 @@ async def running_world(
     *,
     solver_mode: str = "shared",
     connector: CountingConnector | None = None,
+    with_certificates: bool = False,
     **settings_overrides: Any,
 ) -> AsyncIterator[World]:
     sim.install_crds([CRD_DIR])
@@ -316,7 +330,7 @@ async def running_world(
     )
     settings = dataclasses.replace(settings, **settings_overrides)
     connector = connector or CountingConnector()
-    controllers = Controllers(kube, settings, connector)
+    controllers = Controllers(kube, settings, connector, with_certificates=with_certificates)
     try:
         async with DataPlane(kubeconfig=kubeconfig, http_port=pebble.http01_port):
             await controllers.start()
@@ -740,4 +754,37 @@ async def test_pebble_restart_reregisters_the_same_key(
 
         issuer = await eventually(probe, lambda i: i["status"]["acme"]["uri"] != old_uri)
         assert _ready(issuer)[0] == "True"
+        await world.assert_clean()
+
+
+@pytest.mark.slow
+async def test_a_certificate_end_to_end_with_the_certificate_controllers(
+    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+) -> None:
+    async with running_world(apiserver, kubeconfig, pebble, with_certificates=True) as world:
+        await world.issuer()
+        certificate = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "web", "namespace": NAMESPACE},
+            "spec": {
+                "secretName": "web-tls",
+                "dnsNames": ["web.example.com", "www.web.example.com"],
+                "issuerRef": {"name": "pebble", "kind": "Issuer"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+            },
+        }
+        started = time.monotonic()
+        await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
+
+        async def probe() -> dict[str, Any]:
+            got: dict[str, Any] = await world.kube.get(CERTIFICATES, "web", namespace=NAMESPACE)
+            return got
+
+        ready = await eventually(probe, lambda c: _ready(c)[0] == "True", deadline=DEADLINE)
+        print(f"Certificate created->Ready: {time.monotonic() - started:.3f}s")
+        secret = await world.kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
+        leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
+        assert _sans(leaf) == {"web.example.com", "www.web.example.com"}
+        assert ready["status"]["revision"] == 1
         await world.assert_clean()
