@@ -202,6 +202,14 @@ def prepare_update(
             f"Precondition failed: UID in precondition: {wanted_uid}, "
             f"UID in object meta: {old_meta['uid']}",
         )
+    if subresource == "finalize":
+        # Namespaces' /finalize writes spec.finalizers and nothing else.
+        finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        return {
+            **old,
+            "metadata": dict(old_meta),
+            "spec": {**old.get("spec", {}), "finalizers": finalizers},
+        }
     if subresource == "status":
         # /status writes only status; everything else comes from the stored object.
         new = (

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from certmgr.testing.apiserver import Simulator
 from certmgr.testing.apiserver.wire import Cluster, eventually
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -163,3 +164,18 @@ async def test_no_new_objects_in_a_terminating_namespace(cluster: Cluster) -> No
         headers=MERGE,
     )
     await eventually(_gone(cluster, "/api/v1/namespaces/closing-ns-x1"), within=60)
+
+
+async def test_namespace_finalize_subresource_releases_a_terminating_namespace(
+    sim: Simulator, cluster: Cluster
+) -> None:
+    # Simulator-only: a real namespace controller would race us to the finalizer.
+    body = {"metadata": {"name": "finalize-me"}}
+    assert (await cluster.request("POST", "/api/v1/namespaces", body=body)).status == 201
+    ns = (await cluster.request("GET", "/api/v1/namespaces/finalize-me")).body
+    ns["metadata"]["labels"] = {"ignored": "yes"}
+    ns["spec"]["finalizers"] = ["kubernetes", "example.com/extra"]
+    reply = await cluster.request("PUT", "/api/v1/namespaces/finalize-me/finalize", body=ns)
+    assert reply.status == 200, reply.body
+    assert reply.body["spec"]["finalizers"] == ["kubernetes", "example.com/extra"]
+    assert "labels" not in reply.body["metadata"]
