@@ -26,7 +26,7 @@ from certmgr.testing.apiserver.auth import Authenticator, Authorizer
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
 from certmgr.testing.apiserver.handlers import Api
-from certmgr.testing.apiserver.resources import CRDS
+from certmgr.testing.apiserver.resources import CRDS, NAMESPACES
 from certmgr.testing.apiserver.store import Obj, Store
 from certmgr.testing.apiserver.tls import ServingCert, make_serving_cert
 
@@ -82,9 +82,9 @@ class Simulator:
         app.router.add_route("*", "/{tail:.*}", self._api.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
+        self._bootstrap()
         await self._listen()
         self._api.server_address = f"{self.host}:{self.port}"
-        self._bootstrap()
 
     async def _listen(self) -> None:
         assert self._loop is not None and self._runner is not None and self._tls is not None
@@ -100,8 +100,6 @@ class Simulator:
 
     def _bootstrap(self) -> None:
         """What a fresh cluster has: the default namespaces."""
-        from certmgr.testing.apiserver.resources import NAMESPACES
-
         for name in ("default", "kube-system", "kube-public"):
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             self.store.create(
@@ -298,28 +296,38 @@ class Simulator:
     def _accept_soon(self) -> None:
         self._reopen = None
         if self._server is None and self._runner is not None:
-            self._reopening = asyncio.ensure_future(self._listen())
+            self._reopening = asyncio.ensure_future(self._relisten())
+
+    async def _relisten(self) -> None:
+        """Listen again on the same port; retry while a client socket still holds it."""
+        for _ in range(100):
+            try:
+                await self._listen()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+        await self._listen()
 
     def accept_connections(self) -> None:
-        """Listen again on the same port (ends ``refuse_connections``)."""
+        """Listen again on the same port (ends ``refuse_connections``), from another thread."""
         loop = self._loop
         if loop is None:
             raise RuntimeError("the simulator is not started")
-
-        async def reopen() -> None:
-            if self._reopen is not None:
-                self._reopen.cancel()
-                self._reopen = None
-            if self._server is None:
-                await self._listen()
-
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            raise RuntimeError("from the simulator's own loop, await accept_connections_async()")
-        asyncio.run_coroutine_threadsafe(reopen(), loop).result(timeout=30)
+            raise RuntimeError("on the simulator's own loop, await accept_connections_async()")
+        asyncio.run_coroutine_threadsafe(self.accept_connections_async(), loop).result(timeout=30)
+
+    async def accept_connections_async(self) -> None:
+        """``accept_connections`` for a simulator running on the caller's loop."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
+        if self._server is None:
+            await self._relisten()
 
     @property
     def refusing(self) -> bool:

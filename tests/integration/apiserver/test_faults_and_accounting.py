@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from certmgr.testing.apiserver import Simulator
-from certmgr.testing.apiserver.wire import Cluster
+from certmgr.testing.apiserver.wire import Cluster, eventually
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -139,3 +139,27 @@ async def test_requests_are_counted_per_verb_resource_and_user(
     assert sim.requests.snapshot()[("get", "configmaps", "admin")] == 3
     sim.requests.reset()
     assert sim.requests.total == 0
+
+
+async def test_refusal_for_a_period_ends_by_itself(sim: Simulator, tmp_path: Path) -> None:
+    sim.refuse_connections(seconds=0.3)
+    # No request here: on a loaded machine the period could end before it is sent.
+    assert sim.refusing
+
+    async def served() -> bool:
+        try:
+            return await _statuses(sim, tmp_path, 1) == [200]
+        except aiohttp.ClientConnectionError:
+            return False
+
+    await eventually(served, within=10)
+    assert not sim.refusing
+
+
+async def test_refusal_on_the_callers_loop(tmp_path: Path) -> None:
+    async with Simulator() as sim:
+        sim.refuse_connections()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await _statuses(sim, tmp_path, 1)
+        await sim.accept_connections_async()
+        assert await _statuses(sim, tmp_path, 1) == [200]
