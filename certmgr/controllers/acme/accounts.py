@@ -53,10 +53,6 @@ class IssuerNotReady(Exception):
     """The issuer has no registered account yet (or its key changed since): wait for it."""
 
 
-class AccountSetupError(Exception):
-    """Configuration the issuer points at is missing or invalid (a Secret, a key)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """What a connection depends on; a different one means a new connection."""

@@ -27,7 +27,6 @@ from certmgr.api.conditions import READY, Status, set_condition
 from certmgr.api.issuers import ACMEIssuer, IssuerSpec
 from certmgr.controllers.acme.accounts import (
     Accounts,
-    AccountSetupError,
     key_hash,
     read_secret_entry,
 )
@@ -200,8 +199,10 @@ class IssuerReconciler:
             # Created by someone else since we looked (or it lacks our entry): use theirs.
             existing = await read_secret_entry(self._ctx.client, namespace, name, entry)
             if existing is None:
-                raise AccountSetupError(
-                    f'Secret "{namespace}/{name}" exists without entry "{entry}"'
+                raise IssuerFailed(
+                    reasons.ERR_INIT_ISSUER,
+                    reasons.INIT_ISSUER_FAILED_PREFIX
+                    + f'Secret "{namespace}/{name}" exists without entry "{entry}"',
                 ) from None
             return existing
         log.info("acme_account_key_generated", secret=f"{namespace}/{name}")

@@ -10,27 +10,23 @@ write, so a restart or a stale cache never creates a second ACME order. Polling 
 ``acme_poll_base`` to ``acme_poll_cap``; it never sleeps. Once final the Order deletes
 its Challenges (whose finalizer cleans the solver objects).
 
-Decisions (which step is next) are in :func:`next_step`; this module must not present
-challenges or touch CertificateRequests.
+Decisions (which step is next) and the JSON shapes are in :mod:`order_steps`; this
+module must not present challenges or touch CertificateRequests.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any, Final
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from certmgr.acme.errors import AcmeError, AcmeRateLimited
 from certmgr.acme.protocol import AcmeClient
-from certmgr.acme.resources import CHALLENGE_HTTP01, Authorization, Identifier
+from certmgr.acme.resources import CHALLENGE_HTTP01
 from certmgr.acme.resources import Order as AcmeOrder
-from certmgr.api import labels, reasons
+from certmgr.api import reasons
 from certmgr.api.acme import State
 from certmgr.api.codec import rfc3339
 from certmgr.api.durations import parse_go_duration
@@ -42,12 +38,23 @@ from certmgr.controllers.acme.issuer_refs import (
     referrers,
 )
 from certmgr.controllers.acme.names import challenge_name
+from certmgr.controllers.acme.order_steps import (
+    Step,
+    authorization_status,
+    challenge_manifest,
+    csr_pem,
+    identifiers_of,
+    next_step,
+    owned_by_order,
+    pending_authorizations,
+    solver_view,
+)
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
-from certmgr.controllers.acme.writes import owner_reference, patch_status
+from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
-from certmgr.policies.solvers import SolverSelector, SolverSelectorView, select_solver
+from certmgr.policies.solvers import select_solver
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
 from certmgr.runtime.manager import owner_keys
@@ -57,43 +64,6 @@ log = structlog.get_logger(__name__)
 OWNER_INDEX: Final = "acme-challenges-by-order"
 CACHE_WAIT_SECONDS: Final = 10.0
 _FINAL: Final = {s.value for s in State if s.is_final}
-# ACME authorization states that our Order status enum has no name for.
-_AUTHZ_STATE = {"deactivated": "invalid", "revoked": "invalid"}
-
-
-class Step(StrEnum):
-    """What an Order needs next (pure decision on its status and its Challenges)."""
-
-    CREATE = "create"  # no ACME order yet
-    CHALLENGES = "challenges"  # ensure a Challenge per pending authorization, then wait
-    CHECK = "check"  # every Challenge final: ask the CA how the order stands
-    FINALIZE = "finalize"  # ready: send the CSR
-    POLL = "poll"  # processing (or valid without a chain): ask again / download
-    DONE = "done"  # final
-
-
-def next_step(status: dict[str, Any], challenge_states: Sequence[str | None]) -> Step:
-    """The next step for an Order with ``status`` whose Challenges are in these states."""
-    state = status.get("state") or ""
-    if state in _FINAL and (state != State.VALID.value or status.get("certificate")):
-        return Step.DONE
-    if not status.get("url"):
-        return Step.CREATE
-    if state == State.READY.value:
-        return Step.FINALIZE
-    if state in (State.PROCESSING.value, State.VALID.value):
-        return Step.POLL
-    # One entry per authorization still pending when the order was created (None: no
-    # Challenge yet); none at all means every authorization was valid already (reused).
-    if all(s in _FINAL for s in challenge_states):
-        return Step.CHECK
-    return Step.CHALLENGES
-
-
-def owned_by_order(challenge: Obj) -> list[str]:
-    """The index function of Challenges: the name of their owning Order."""
-    refs = (challenge.get("metadata") or {}).get("ownerReferences") or ()
-    return [str(ref.get("name")) for ref in refs if ref.get("kind") == ORDERS.kind]
 
 
 def setup(ctx: Context, *, accounts: Accounts) -> None:
@@ -158,7 +128,7 @@ class OrderReconciler:
         }
         step = next_step(
             status,
-            [states.get(challenge_name(name, a["url"])) for a in _pending_authorizations(status)],
+            [states.get(challenge_name(name, a["url"])) for a in pending_authorizations(status)],
         )
         if step is Step.DONE:
             self._polls.forget(key)
@@ -210,9 +180,7 @@ class OrderReconciler:
                 return None
             return await self._after_check(key, order, client, acme_order)
         if step is Step.FINALIZE:
-            acme_order = await client.finalize(
-                status["url"], status["finalizeURL"], _csr_pem(order)
-            )
+            acme_order = await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
             return await self._after_check(key, order, client, acme_order, finalized=True)
         acme_order = await client.get_order(status["url"])
         return await self._after_check(key, order, client, acme_order, finalized=True)
@@ -229,9 +197,7 @@ class OrderReconciler:
         """Act on the CA's view of the order: finalize, download, poll, or fail."""
         status = order.get("status") or {}
         if acme_order.status == State.READY.value and not finalized:
-            acme_order = await client.finalize(
-                status["url"], status["finalizeURL"], _csr_pem(order)
-            )
+            acme_order = await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
         if acme_order.status == State.VALID.value and acme_order.certificate_url:
             chain = await client.download_certificate(
                 acme_order.certificate_url, preferred_chain=self._preferred_chain(order) or None
@@ -263,7 +229,7 @@ class OrderReconciler:
 
     async def _create(self, order: Obj, client: AcmeClient) -> None:
         spec = order.get("spec") or {}
-        identifiers = _identifiers(spec)
+        identifiers = identifiers_of(spec)
         not_after = None
         if spec.get("duration"):
             not_after = self._ctx.clock.now() + parse_go_duration(spec["duration"])
@@ -275,7 +241,7 @@ class OrderReconciler:
             "url": acme_order.url,
             "finalizeURL": acme_order.finalize_url,
             "state": acme_order.status,
-            "authorizations": [_authorization_status(a) for a in authorizations],
+            "authorizations": [authorization_status(a) for a in authorizations],
         }
         await self._write(order, status)
         log.info(
@@ -291,7 +257,7 @@ class OrderReconciler:
         meta = order["metadata"]
         existing = {(c.get("metadata") or {}).get("name") for c in owned}
         solvers = ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []
-        for authz in _pending_authorizations(order.get("status") or {}):
+        for authz in pending_authorizations(order.get("status") or {}):
             name = challenge_name(meta["name"], authz["url"])
             if name in existing:
                 continue
@@ -299,7 +265,7 @@ class OrderReconciler:
             wildcard = bool(authz.get("wildcard"))
             offered = {c.get("type") for c in authz.get("challenges") or ()}
             index = select_solver(
-                [_solver_view(s) for s in solvers],
+                [solver_view(s) for s in solvers],
                 dns_name=f"*.{dns_name}" if wildcard else dns_name,
                 certificate_labels=meta.get("labels") or {},
                 offered_challenge_types=offered & {CHALLENGE_HTTP01},
@@ -315,30 +281,14 @@ class OrderReconciler:
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
                 continue
             offer = next(c for c in authz["challenges"] if c.get("type") == CHALLENGE_HTTP01)
-            challenge = {
-                "apiVersion": CHALLENGES.api_version,
-                "kind": CHALLENGES.kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": meta["namespace"],
-                    "labels": dict(meta.get("labels") or {}),
-                    "ownerReferences": [owner_reference(order)],
-                    # Set at creation, so the solver objects are cleaned even if the
-                    # Challenge is deleted before the challenge controller first sees it.
-                    "finalizers": [labels.ACME_FINALIZER],
-                },
-                "spec": {
-                    "url": offer["url"],
-                    "authorizationURL": authz["url"],
-                    "dnsName": dns_name,
-                    "wildcard": wildcard,
-                    "type": "HTTP-01",
-                    "token": offer["token"],
-                    "key": client.key_authorization(offer["token"]),
-                    "solver": solvers[index],
-                    "issuerRef": (order.get("spec") or {}).get("issuerRef"),
-                },
-            }
+            challenge = challenge_manifest(
+                order,
+                name=name,
+                authorization=authz,
+                offer=offer,
+                key=client.key_authorization(offer["token"]),
+                solver=solvers[index],
+            )
             try:
                 await self._ctx.client.create(CHALLENGES, challenge, namespace=meta["namespace"])
             except AlreadyExists:
@@ -389,53 +339,6 @@ class OrderReconciler:
         if found is None or found[2] is None:
             return ""
         return str(((found[2].get("spec") or {}).get("acme") or {}).get("preferredChain") or "")
-
-
-def _pending_authorizations(status: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        a
-        for a in status.get("authorizations") or ()
-        if a.get("initialState") not in (State.VALID.value,)
-    ]
-
-
-def _authorization_status(authz: Authorization) -> dict[str, Any]:
-    return {
-        "url": authz.url,
-        "identifier": authz.identifier.value,
-        "wildcard": authz.wildcard,
-        "initialState": _AUTHZ_STATE.get(authz.status, authz.status),
-        "challenges": [{"url": c.url, "token": c.token, "type": c.type} for c in authz.challenges],
-    }
-
-
-def _identifiers(spec: dict[str, Any]) -> list[Identifier]:
-    dns = list(dict.fromkeys(spec.get("dnsNames") or ()))
-    ips = list(dict.fromkeys(spec.get("ipAddresses") or ()))
-    common_name = spec.get("commonName")
-    if common_name and common_name not in dns and common_name not in ips:
-        dns.append(common_name)
-    return [Identifier.dns(d) for d in dns] + [Identifier.ip(i) for i in ips]
-
-
-def _solver_view(solver: dict[str, Any]) -> SolverSelectorView:
-    selector = solver.get("selector")
-    view = None
-    if selector is not None:
-        view = SolverSelector(
-            dns_names=tuple(selector.get("dnsNames") or ()),
-            dns_zones=tuple(selector.get("dnsZones") or ()),
-            match_labels=dict(selector.get("matchLabels") or {}),
-        )
-    return SolverSelectorView("http-01" if solver.get("http01") else "dns-01", view)
-
-
-def _csr_pem(order: Obj) -> bytes:
-    raw = base64.b64decode((order.get("spec") or {}).get("request") or "")
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        return raw
-    # cert-manager documents the field as DER; accept that form too.
-    return x509.load_der_x509_csr(raw).public_bytes(serialization.Encoding.PEM)
 
 
 def _failure_prefix(step: Step) -> str:

@@ -15,7 +15,7 @@ from certmgr.controllers.acme.names import (
     order_name,
     solver_name,
 )
-from certmgr.controllers.acme.orders import Step, next_step
+from certmgr.controllers.acme.order_steps import Step, next_step
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.solver_objects import (
     SolverTarget,
