@@ -156,3 +156,52 @@ async def test_get_prints_a_crds_printer_columns(cluster_kubeconfig: Path, names
     assert header.split() == ["NAME", "READY", "SECRET", "ISSUER", "EXPIRATION", "AGE"]
     # No status yet: READY and EXPIRATION are empty cells.
     assert row.split()[:3] == ["shown", "shown-tls", "le"]
+
+
+async def test_wait_for_a_condition(
+    cluster_kubeconfig: Path, cluster: Cluster, namespace: str
+) -> None:
+    assert KUBECTL is not None
+    kubectl(cluster_kubeconfig, "apply", "-f", str(CRD_DIR / "cert-manager.io_certificates.yaml"))
+    base = f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates"
+    body = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "awaited"},
+        "spec": {
+            "secretName": "awaited-tls",
+            "dnsNames": ["a.example"],
+            "issuerRef": {"name": "le"},
+        },
+    }
+    assert (await cluster.request("POST", base, body=body)).status == 201
+    process = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        "--kubeconfig",
+        str(cluster_kubeconfig),
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "certificate/awaited",
+        "--timeout=30s",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Ready",
+        "message": "ok",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    patched = await cluster.request(
+        "PATCH",
+        f"{base}/awaited/status",
+        body={"status": {"conditions": [ready]}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert patched.status == 200, patched.body
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert b"condition met" in stdout
