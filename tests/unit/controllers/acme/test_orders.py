@@ -1,0 +1,255 @@
+"""The Order reconciler against a fake CA and an in-memory API: restart safety, rate
+limits, CA rejections, solver selection and failed challenges, as tables where they vary."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from certmgr.acme import (
+    AcmeError,
+    AcmeRateLimited,
+    Authorization,
+    Challenge,
+    Identifier,
+    Order,
+    Problem,
+)
+from certmgr.controllers.acme.order_steps import owned_by_order
+from certmgr.controllers.acme.orders import OWNER_INDEX, OrderReconciler
+from certmgr.controllers.context import Context, Settings
+from certmgr.kube.resources import CHALLENGES, ORDERS, Resource
+from certmgr.runtime.cache import Cache
+from certmgr.runtime.controller import Result
+from certmgr.testing.clock import FakeClock
+
+NS = "default"
+ISSUER = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Issuer",
+    "metadata": {"name": "ca", "namespace": NS, "uid": "issuer-uid", "resourceVersion": "1"},
+    "spec": {
+        "acme": {
+            "server": "https://ca/dir",
+            "privateKeySecretRef": {"name": "k"},
+            "solvers": [
+                {
+                    "selector": {"dnsNames": ["a.example.com"]},
+                    "http01": {"ingress": {"ingressClassName": "nginx"}},
+                }
+            ],
+        }
+    },
+}
+
+
+def _rate_limited() -> AcmeRateLimited:
+    problem = Problem("urn:ietf:params:acme:error:rateLimited", "slow down", 429)
+    return AcmeRateLimited(problem, retry_after=7.0)
+
+
+def _rejected() -> AcmeError:
+    return AcmeError(Problem("urn:ietf:params:acme:error:rejectedIdentifier", "blocked name", 400))
+
+
+@dataclass
+class FakeCA:
+    """Answers like Pebble for one order with one authorization per identifier."""
+
+    new_order_error: Exception | None = None
+    reused: set[str] = field(default_factory=set)
+    order_status: str = "pending"
+    calls: list[str] = field(default_factory=list)
+    account_uri: str | None = "https://ca/acct/1"
+
+    def key_authorization(self, token: str) -> str:
+        return f"{token}.thumb"
+
+    async def new_order(self, identifiers: Any, **_: Any) -> Order:
+        self.calls.append("new_order")
+        if self.new_order_error is not None:
+            raise self.new_order_error
+        return Order(
+            url="https://ca/order/1",
+            status="pending",
+            identifiers=tuple(identifiers),
+            authorizations=tuple(f"https://ca/authz/{i.value}" for i in identifiers),
+            finalize_url="https://ca/order/1/finalize",
+        )
+
+    async def get_authorization(self, url: str) -> Authorization:
+        self.calls.append("get_authorization")
+        name = url.rsplit("/", 1)[1]
+        return Authorization(
+            url=url,
+            identifier=Identifier.dns(name),
+            status="valid" if name in self.reused else "pending",
+            challenges=(
+                Challenge("http-01", f"https://ca/chall/{name}", f"tok-{name}", "pending"),
+            ),
+        )
+
+    async def get_order(self, url: str) -> Order:
+        self.calls.append("get_order")
+        return Order(url, self.order_status, (), (), "https://ca/order/1/finalize")
+
+
+@dataclass
+class FakeAccounts:
+    ca: FakeCA
+
+    async def client_for(self, issuer: dict[str, Any]) -> FakeCA:
+        return self.ca
+
+
+class FakeKube:
+    """Writes land in the given caches at once, with a fresh resourceVersion."""
+
+    def __init__(self, caches: dict[Resource, Cache]) -> None:
+        self.caches = caches
+        self.versions = itertools.count(100)
+
+    def _store(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["resourceVersion"] = str(next(self.versions))
+        self.caches[resource].apply("MODIFIED", obj)
+        return obj
+
+    async def patch(self, resource: Resource, name: str, patch: dict[str, Any], **kw: Any) -> Any:
+        obj = copy.deepcopy(self.caches[resource].get(kw.get("namespace"), name))
+        assert obj is not None
+        for key, value in patch.items():
+            obj[key] = {**(obj.get(key) or {}), **value}
+        return self._store(resource, obj)
+
+    async def create(self, resource: Resource, obj: dict[str, Any], **_: Any) -> Any:
+        return self._store(resource, obj)
+
+
+@dataclass
+class Events:
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.seen.append((type_, reason, message))
+
+
+def make(
+    ca: FakeCA, status: dict[str, Any] | None = None, dns: tuple[str, ...] = ("a.example.com",)
+) -> tuple[OrderReconciler, Cache, Cache, Events]:
+    orders, challenges, issuers, cluster_issuers = Cache(), Cache(), Cache(), Cache()
+    challenges.add_index(OWNER_INDEX, owned_by_order)
+    ready = {"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered"}
+    issuers.apply("ADDED", {**ISSUER, "status": {"conditions": [ready]}})
+    order = {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Order",
+        "metadata": {"name": "o", "namespace": NS, "uid": "order-uid", "resourceVersion": "5"},
+        "spec": {
+            "request": base64.b64encode(b"-----BEGIN CERTIFICATE REQUEST-----").decode(),
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+            "dnsNames": list(dns),
+        },
+        "status": status or {},
+    }
+    orders.apply("ADDED", order)
+    events = Events()
+    ctx = Context(
+        client=FakeKube({ORDERS: orders, CHALLENGES: challenges}),  # type: ignore[arg-type]
+        manager=None,  # type: ignore[arg-type]
+        clock=FakeClock(),
+        events=events,
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(acme_poll_base=0.05, acme_poll_cap=1.0),
+    )
+    reconciler = OrderReconciler(
+        ctx,
+        accounts=FakeAccounts(ca),  # type: ignore[arg-type]
+        orders=orders,
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=cluster_issuers,
+    )
+    return reconciler, orders, challenges, events
+
+
+async def test_new_order_is_recorded_and_a_second_reconcile_never_orders_again() -> None:
+    ca = FakeCA()
+    reconciler, orders, challenges, _ = make(ca)
+    assert await reconciler.reconcile(f"{NS}/o") is None
+    status = orders.get(NS, "o")["status"]  # type: ignore[index]
+    assert status["url"] == "https://ca/order/1"
+    assert status["authorizations"][0]["initialState"] == "pending"
+    # The restart: a fresh reconciler over the same (persisted) state.
+    assert await reconciler.reconcile(f"{NS}/o") is None
+    assert ca.calls.count("new_order") == 1
+    (challenge,) = challenges.list()
+    assert challenge["spec"]["key"] == "tok-a.example.com.thumb"
+    assert challenge["spec"]["solver"] == ISSUER["spec"]["acme"]["solvers"][0]  # type: ignore[index]
+    assert challenge["metadata"]["finalizers"] == ["acme.cert-manager.io/finalizer"]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected_result", "state", "reason"),
+    [
+        pytest.param(_rate_limited(), Result(requeue_after=7.0), None, "", id="rate-limited"),
+        pytest.param(
+            _rejected(),
+            None,
+            "errored",
+            "Failed to create Order: 400 urn:ietf:params:acme:error:rejectedIdentifier: "
+            "blocked name",
+            id="rejected",
+        ),
+    ],
+)
+async def test_new_order_errors(
+    error: Exception, expected_result: Result | None, state: str | None, reason: str
+) -> None:
+    reconciler, orders, _, _ = make(FakeCA(new_order_error=error))
+    assert await reconciler.reconcile(f"{NS}/o") == expected_result
+    status = orders.get(NS, "o")["status"]  # type: ignore[index]
+    assert status.get("state") == state
+    assert status.get("reason", "") == reason
+    assert ("failureTime" in status) is (state is not None)
+
+
+async def test_reused_authorizations_get_no_challenge_and_the_order_moves_on() -> None:
+    ca = FakeCA(reused={"a.example.com"}, order_status="processing")
+    reconciler, orders, challenges, _ = make(ca)
+    await reconciler.reconcile(f"{NS}/o")
+    result = await reconciler.reconcile(f"{NS}/o")
+    assert challenges.list() == []
+    assert orders.get(NS, "o")["status"]["state"] == "processing"  # type: ignore[index]
+    assert result == Result(requeue_after=0.05)
+    assert await reconciler.reconcile(f"{NS}/o") == Result(requeue_after=0.1)  # grows
+
+
+async def test_no_matching_solver_warns_and_waits() -> None:
+    reconciler, _, challenges, events = make(FakeCA(), dns=("b.example.com",))
+    await reconciler.reconcile(f"{NS}/o")
+    assert await reconciler.reconcile(f"{NS}/o") is None
+    assert challenges.list() == []
+    ((type_, reason, message),) = events.seen
+    assert (type_, reason) == ("Warning", "NoMatchingSolver")
+    assert '"b.example.com"' in message
+
+
+async def test_an_invalid_challenge_makes_the_order_invalid_with_its_reason() -> None:
+    ca = FakeCA(order_status="invalid")
+    reconciler, orders, challenges, _ = make(ca)
+    await reconciler.reconcile(f"{NS}/o")
+    await reconciler.reconcile(f"{NS}/o")
+    (challenge,) = challenges.list()
+    failed = copy.deepcopy(challenge)
+    failed["status"] = {"state": "invalid", "reason": "Error accepting authorization: nope"}
+    challenges.apply("MODIFIED", failed)
+    await reconciler.reconcile(f"{NS}/o")
+    status = orders.get(NS, "o")["status"]  # type: ignore[index]
+    assert status["state"] == "invalid"
+    assert status["reason"] == "Error accepting authorization: nope"

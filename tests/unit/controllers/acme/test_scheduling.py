@@ -1,0 +1,86 @@
+"""Challenge scheduling: one Challenge per (name, type) in flight, and a global cap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
+from certmgr.controllers.context import Context, Settings
+from certmgr.runtime.cache import Cache
+from certmgr.testing.clock import FakeClock
+
+
+def challenge(name: str, dns: str, *, processing: bool = False, state: str | None = None) -> Any:
+    status: dict[str, Any] = {"processing": processing}
+    if state:
+        status["state"] = state
+    return {
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1"},
+        "spec": {"dnsName": dns, "type": "HTTP-01"},
+        "status": status,
+    }
+
+
+def reconciler(cache: Cache, *, cap: int = 10) -> ChallengeReconciler:
+    ctx = Context(
+        client=None,  # type: ignore[arg-type]
+        manager=None,  # type: ignore[arg-type]
+        clock=FakeClock(),
+        events=None,  # type: ignore[arg-type]
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(max_concurrent_challenges=cap),
+    )
+    return ChallengeReconciler(
+        ctx,
+        accounts=None,
+        challenges=cache,
+        issuers=Cache(),
+        cluster_issuers=Cache(),  # type: ignore[arg-type]
+    )
+
+
+def cache_of(*objs: Any) -> Cache:
+    cache = Cache(indexes={SLOT_INDEX: slot_of})
+    for obj in objs:
+        cache.apply("ADDED", obj)
+    return cache
+
+
+@pytest.mark.parametrize(
+    ("others", "cap", "scheduled"),
+    [
+        pytest.param([], 10, True, id="alone"),
+        pytest.param(
+            [challenge("b", "a.example.com", processing=True)], 10, False, id="same-name-busy"
+        ),
+        pytest.param(
+            [challenge("b", "A.example.com", processing=True)], 10, False, id="case-insensitive"
+        ),
+        pytest.param(
+            [challenge("b", "a.example.com", processing=True, state="valid")],
+            10,
+            True,
+            id="other-final",
+        ),
+        pytest.param([challenge("b", "b.example.com", processing=True)], 10, True, id="other-name"),
+        pytest.param(
+            [challenge("b", "b.example.com", processing=True)], 1, False, id="cap-reached"
+        ),
+    ],
+)
+def test_schedule(others: list[Any], cap: int, scheduled: bool) -> None:
+    mine = challenge("a", "a.example.com")
+    r = reconciler(cache_of(mine, *others), cap=cap)
+    assert r._schedule("ns/a", mine) is scheduled
+
+
+def test_two_waiting_challenges_for_one_name_get_the_slot_one_at_a_time() -> None:
+    first, second = challenge("a", "x.example.com"), challenge("b", "x.example.com")
+    r = reconciler(cache_of(first, second))
+    assert r._schedule("ns/a", first)
+    # The first has not written processing=True yet: the in-memory slot still holds.
+    assert not r._schedule("ns/b", second)
+    r._forget("ns/a")
+    assert r._schedule("ns/b", second)
