@@ -108,3 +108,19 @@ async def test_deploy_manifests_give_the_service_account_its_rbac(
     async with Cluster.from_kubeconfig(apiserver.kubeconfig(tmp_path / "kc", token=token)) as sa:
         reply = await sa.request(method, path)
     assert (reply.status != 403) is allowed, reply.body
+
+
+def test_apply_many_seeds_a_store_in_one_call(apiserver: Simulator) -> None:
+    secrets = (
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"s-{i}"},
+            "data": {"k": "dg=="},
+        }
+        for i in range(500)
+    )
+    assert apiserver.apply_many(secrets) == 500
+    stored = apiserver.get("v1", "Secret", "s-499", "default")
+    assert stored is not None
+    assert stored["data"] == {"k": "dg=="}
