@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 
 CountKey = tuple[str, str, str]  # (verb, resource, user)
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 class RequestCounts:
@@ -35,6 +36,12 @@ class RequestCounts:
             if (verb is None or v == verb)
             and (resource is None or r == resource)
             and (user is None or u == user)
+        )
+
+    def writes(self, *, resource: str | None = None, user: str | None = None) -> int:
+        """Requests that change state (create, update, patch, delete, deletecollection)."""
+        return sum(
+            self.count(verb=verb, resource=resource, user=user) for verb in sorted(WRITE_VERBS)
         )
 
     def snapshot(self) -> dict[CountKey, int]:

@@ -137,6 +137,8 @@ async def test_requests_are_counted_per_verb_resource_and_user(
     assert sim.requests.count(verb="list") == 1
     assert sim.requests.count(resource="namespaces/status") == 1
     assert sim.requests.snapshot()[("get", "configmaps", "admin")] == 3
+    assert sim.requests.writes() == 2
+    assert sim.requests.writes(resource="configmaps", user="admin") == 1
     sim.requests.reset()
     assert sim.requests.total == 0
 
