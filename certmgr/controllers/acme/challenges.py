@@ -235,7 +235,14 @@ class ChallengeReconciler:
         key = object_key(challenge)
         status = dict(challenge.get("status") or {})
         target = self._target(challenge)
-        if status.get("presented") or status.get("processing") or outcome is not None:
+        # Objects may exist whenever the Challenge is not final yet (a crash between
+        # presenting and recording it); a final state is only written after clean up.
+        if (
+            status.get("presented")
+            or status.get("processing")
+            or outcome is not None
+            or status.get("state") not in _FINAL
+        ):
             try:
                 await self._presenter.clean_up(target)
             except Exception as exc:
