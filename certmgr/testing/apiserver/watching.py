@@ -186,7 +186,12 @@ async def _stream(
                 if wait <= 0:
                     return
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=wait)
+                # A busy stream skips wait_for's timer task: events are already queued.
+                event = (
+                    queue.get_nowait()
+                    if not queue.empty()
+                    else await asyncio.wait_for(queue.get(), timeout=wait)
+                )
             except TimeoutError:
                 if watch.bookmarks and queue.empty():
                     await response.write(_bookmark(rtype, store))
