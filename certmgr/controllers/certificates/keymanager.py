@@ -55,6 +55,9 @@ log = structlog.get_logger(__name__)
 
 NAME = "certificates-keymanager"
 TLS_KEY = "tls.key"
+# Which issuance attempt (the Issuing condition's lastTransitionTime) a key was made for,
+# so a key left over from the previous attempt is never adopted into this one.
+ATTEMPT_ANNOTATION = "certmgr.io/issuance-attempt"
 
 
 def setup(ctx: Context) -> None:
@@ -91,11 +94,25 @@ class KeyManager:
         problem = certificate.problem()
         if problem is not None:
             raise TerminalError(f"certificate spec cannot be issued: {problem}")
+        spec = certificate.spec
+        assert spec is not None
+        key_spec = requirements_of(spec).key_spec
         wanted = certificate.status.next_private_key_secret_name
+        if not wanted and len(existing) == 1:
+            # Created, but the status write that records it lost a race (Conflict):
+            # adopt it rather than throw away a key that may have taken seconds to make.
+            candidate = next_private_key(existing[0])
+            annotations = existing[0]["metadata"].get("annotations") or {}
+            same_attempt = annotations.get(ATTEMPT_ANNOTATION) == certificate.issuing_since
+            if same_attempt and candidate is not None and key_matches_spec(candidate, key_spec):
+                status = status_of(obj)
+                status["nextPrivateKeySecretName"] = existing[0]["metadata"]["name"]
+                await write_status(self._ctx, self._certificates, obj, status)
+                return None
         stale = [s for s in existing if s["metadata"]["name"] != wanted]
         if stale:
-            # More than one, or one we never recorded (a crash between create and status
-            # write): start from a clean slate, as cert-manager does.
+            # More than one, or one we cannot use: start from a clean slate, as
+            # cert-manager does.
             await self._delete(certificate, stale)
         if not wanted:
             await self._create(certificate, obj)
@@ -105,9 +122,7 @@ class KeyManager:
             await self._create(certificate, obj, name=wanted)
             return None
         key_now = next_private_key(secret)
-        spec = certificate.spec
-        assert spec is not None
-        if key_now is None or not key_matches_spec(key_now, requirements_of(spec).key_spec):
+        if key_now is None or not key_matches_spec(key_now, key_spec):
             log.info("next_private_key_outdated", secret=wanted)
             await self._delete(certificate, [secret])
             status = status_of(obj)
@@ -143,6 +158,7 @@ class KeyManager:
             "metadata": {
                 "namespace": certificate.namespace,
                 "labels": {labels.NEXT_PRIVATE_KEY: "true", MANAGED_LABEL: "true"},
+                "annotations": {ATTEMPT_ANNOTATION: certificate.issuing_since},
                 "ownerReferences": [owner_reference(certificate)],
             },
             "type": "Opaque",
@@ -157,10 +173,6 @@ class KeyManager:
         except AlreadyExists:
             return  # the cache is behind our own earlier create; it will catch up
         secret_name = created["metadata"]["name"]
-        if not name:
-            status = status_of(obj)
-            status["nextPrivateKeySecretName"] = secret_name
-            await write_status(self._ctx, self._certificates, obj, status)
         reason, message = (
             (EVENT_REUSED, "Reusing private key stored in existing Secret resource")
             if reused
@@ -171,6 +183,10 @@ class KeyManager:
         )
         self._ctx.events.event(obj, "Normal", reason, message)
         log.info("next_private_key_stored", secret=secret_name, reused=reused)
+        if not name:
+            status = status_of(obj)
+            status["nextPrivateKeySecretName"] = secret_name
+            await write_status(self._ctx, self._certificates, obj, status)
 
     async def _choose_key(self, certificate: CertificateView) -> tuple[PrivateKey, bool]:
         spec = certificate.spec
