@@ -250,7 +250,7 @@ def prepare_update(
     causes.extend(more)
     if causes:
         raise errors.invalid(rtype.kind, rtype.group, old_meta["name"], causes)
-    if _spec_of(rtype, obj) != _spec_of(rtype, old):
+    if rtype.generation and _spec_of(rtype, obj) != _spec_of(rtype, old):
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
     return obj
 

@@ -27,6 +27,8 @@ class ResourceType:
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     storage: bool = True
     categories: tuple[str, ...] = ()
+    # Whether the server keeps metadata.generation (CRs and a few built-ins, as upstream).
+    generation: bool = False
     # A CRD version's additionalPrinterColumns; None for built-ins (tables.py has theirs).
     printer_columns: tuple[dict[str, Any], ...] | None = field(
         default=None, compare=False, hash=False
@@ -55,6 +57,7 @@ def _builtin(
     namespaced: bool = True,
     short: tuple[str, ...] = (),
     status: bool = False,
+    generation: bool = False,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -65,6 +68,7 @@ def _builtin(
         singular=kind.lower(),
         short_names=short,
         status_subresource=status,
+        generation=generation,
     )
 
 
@@ -77,10 +81,27 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "Event", "events", short=("ev",)),
     _builtin("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
     _builtin("events.k8s.io", "v1", "Event", "events", short=("ev",)),
-    _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", short=("ing",), status=True),
+    _builtin(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        short=("ing",),
+        status=True,
+        generation=True,
+    ),
     # Stored only (no controller runs them), so install manifests apply as on a cluster.
-    _builtin("apps", "v1", "Deployment", "deployments", short=("deploy",), status=True),
-    _builtin("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
+    _builtin(
+        "apps", "v1", "Deployment", "deployments", short=("deploy",), status=True, generation=True
+    ),
+    _builtin(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        namespaced=False,
+        generation=True,
+    ),
     _builtin("coordination.k8s.io", "v1", "Lease", "leases"),
     _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
@@ -100,6 +121,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         namespaced=False,
         short=("crd", "crds"),
         status=True,
+        generation=True,
     ),
 )
 
@@ -131,6 +153,7 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
                 storage=bool(version.get("storage", False)),
                 categories=tuple(names.get("categories", ())),
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+                generation=True,
             )
         )
     return found

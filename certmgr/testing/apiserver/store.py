@@ -158,7 +158,8 @@ class Store:
         meta["uid"] = str(uuid.uuid4())
         meta["resourceVersion"] = str(rv)
         meta["creationTimestamp"] = now_rfc3339()
-        meta["generation"] = 1
+        if rtype.generation:
+            meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
         meta.pop("deletionGracePeriodSeconds", None)
         self._commit(rtype, table, key, obj, None, "ADDED", rv)

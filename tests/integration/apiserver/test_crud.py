@@ -24,6 +24,7 @@ async def test_create_then_get_returns_server_metadata(cluster: Cluster, namespa
     meta = created.body["metadata"]
     assert meta["namespace"] == namespace
     assert meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"]
+    assert "generation" not in meta  # ConfigMaps have none; CRs and Ingresses do
     got = await cluster.request("GET", f"{base}/one")
     assert got.status == 200
     assert got.body["data"] == {"a": "1"}
