@@ -506,8 +506,15 @@ async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> Non
 
     assert await eventually(probe, bool)
     assert (await world.kube.list(CHALLENGES, namespace=NAMESPACE)).items == []
-    cr = await world.kube.get(CERTIFICATEREQUESTS, "unmatched", namespace=NAMESPACE)
-    assert _ready(cr)[1] == "Pending"
+
+    async def request() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(
+            CERTIFICATEREQUESTS, "unmatched", namespace=NAMESPACE
+        )
+        return got
+
+    cr = await eventually(request, lambda cr: _ready(cr)[1] == "Pending")
+    assert "Waiting on certificate issuance from order" in _ready(cr)[2]
 
 
 @pytest.mark.slow
