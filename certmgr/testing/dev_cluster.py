@@ -2,7 +2,9 @@
 
 Owns the command-line face of the simulator for the local demo: it starts the
 server, writes its kubeconfig, optionally installs CRDs and prints where to point
-kubectl. It must not add behaviour the in-process ``Simulator`` lacks.
+kubectl, optionally with manifests applied and ServiceAccount kubeconfigs written
+(so the demo's controller runs under the RBAC in ``deploy/``). It must not add
+behaviour the in-process ``Simulator`` lacks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+from certmgr.cli import UsageError
 from certmgr.testing.apiserver import Simulator
 
 
@@ -31,6 +34,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a CRD YAML file or a directory of them to install (repeatable)",
     )
     parser.add_argument(
+        "--apply",
+        type=Path,
+        action="append",
+        default=[],
+        help="manifests (file or directory) to create, e.g. deploy/ (repeatable)",
+    )
+    parser.add_argument(
+        "--service-account",
+        action="append",
+        default=[],
+        metavar="NAMESPACE/NAME",
+        help="also write a kubeconfig with this ServiceAccount's token, next to --kubeconfig",
+    )
+    parser.add_argument(
         "--history-window", type=int, default=1000, help="watch events kept per resource"
     )
 
@@ -39,6 +56,16 @@ async def _serve(args: argparse.Namespace) -> int:
     async with Simulator(port=args.port, history_window=args.history_window) as sim:
         if args.crds:
             sim.install_crds(args.crds)
+        if args.apply:
+            sim.apply_manifests(args.apply)
+        for account in args.service_account:
+            namespace, _, name = account.partition("/")
+            if not namespace or not name:
+                raise UsageError(f"--service-account wants NAMESPACE/NAME, got {account!r}")
+            token = sim.service_account_token(namespace, name)
+            sa_path = args.kubeconfig.with_name(f"{args.kubeconfig.name}.{namespace}.{name}")
+            sim.kubeconfig(sa_path, token=token)
+            print(f"kubeconfig for {namespace}/{name} written to {sa_path}", flush=True)
         path = sim.kubeconfig(args.kubeconfig)
         print(f"API simulator listening on {sim.url}", flush=True)
         print(f"kubeconfig written to {path}  (export KUBECONFIG={path.resolve()})", flush=True)

@@ -70,6 +70,10 @@ async def test_dev_cluster_command_writes_a_working_kubeconfig(tmp_path: Path) -
         str(kubeconfig),
         "--crds",
         str(CRD_DIR),
+        "--apply",
+        str(CRD_DIR.parent / "deploy"),
+        "--service-account",
+        "certmgr/certmgr",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -82,6 +86,12 @@ async def test_dev_cluster_command_writes_a_working_kubeconfig(tmp_path: Path) -
         async with Cluster.from_kubeconfig(kubeconfig) as admin:
             reply = await admin.request("GET", "/apis/cert-manager.io/v1/certificates")
         assert reply.status == 200
+        # Written before the admin kubeconfig, so it exists by now.
+        account = kubeconfig.with_name("kubeconfig.certmgr.certmgr")
+        async with Cluster.from_kubeconfig(account) as controller:
+            allowed = await controller.request("GET", "/apis/cert-manager.io/v1/certificates")
+            denied = await controller.request("DELETE", "/api/v1/namespaces/default")
+        assert (allowed.status, denied.status) == (200, 403)
     finally:
         if process.returncode is None:
             os.kill(process.pid, signal.SIGTERM)
