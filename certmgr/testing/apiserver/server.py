@@ -189,7 +189,10 @@ class Simulator:
             "preferences": {},
         }
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(config, sort_keys=False))
+        # Written aside and renamed, so a process polling for the file never reads half.
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(yaml.safe_dump(config, sort_keys=False))
+        partial.replace(target)
         return target
 
     # -- thread-safe conveniences ----------------------------------------------------------
