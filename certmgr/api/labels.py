@@ -69,6 +69,14 @@ HTTP01_EDIT_IN_PLACE: Final = "acme.cert-manager.io/http01-edit-in-place"
 HTTP01_INGRESS_CLASS: Final = "acme.cert-manager.io/http01-ingress-class"
 HTTP01_INGRESS_INGRESSCLASSNAME: Final = "acme.cert-manager.io/http01-ingress-ingressclassname"
 
+# ingress-shim writes these on the Certificates it makes; the ACME issuer reads them.
+HTTP01_OVERRIDE_INGRESS_NAME: Final = "acme.cert-manager.io/http01-override-ingress-name"
+HTTP01_OVERRIDE_INGRESS_CLASS: Final = "acme.cert-manager.io/http01-override-ingress-class"
+HTTP01_OVERRIDE_INGRESS_CLASSNAME: Final = (
+    "acme.cert-manager.io/http01-override-ingress-ingressclassname"
+)
+ISSUE_TEMPORARY_CERTIFICATE: Final = "cert-manager.io/issue-temporary-certificate"
+
 # Every annotation ingress-shim reads from an Ingress (the list of issue 7).
 INGRESS_SHIM_ANNOTATIONS: Final = (
     INGRESS_ISSUER,

@@ -77,3 +77,4 @@ EVENT_SOLVER_SELECTION: Final = "NoMatchingSolver"  # certmgr: no solver matches
 EVENT_BAD_CONFIG: Final = "BadConfig"  # ingress-shim: malformed annotation or tls entry
 EVENT_CREATE_CERTIFICATE: Final = "CreateCertificate"  # ingress-shim
 EVENT_UPDATE_CERTIFICATE: Final = "UpdateCertificate"  # ingress-shim
+EVENT_DELETE_CERTIFICATE: Final = "DeleteCertificate"  # ingress-shim
