@@ -37,6 +37,7 @@ from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
 JSON = "application/json"
+_PUBLIC_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
 log = structlog.get_logger(__name__)
 
 
@@ -78,6 +79,9 @@ class Api:
             return error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path in _PUBLIC_PATHS and "Authorization" not in request.headers:
+            # system:public-info-viewer: anonymous clients may read these.
+            return self._non_resource(request)
         user = self.authn.authenticate(request.headers.get("Authorization"))
         query = request.rel_url.query
         watch = query.get("watch", "") in ("true", "1")

@@ -233,3 +233,19 @@ def test_a_simulator_bug_is_an_internal_error_status(apiserver: Simulator, tmp_p
     assert reply.status == 500
     assert reply.body["reason"] == "InternalError"
     assert "boom" in reply.body["message"]
+
+
+async def test_version_and_health_are_public(sim: Simulator) -> None:
+    import ssl
+
+    import aiohttp
+
+    tls = ssl.create_default_context(cadata=sim.ca_pem.decode())
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session:
+        async with session.get(sim.url + "/version") as version:
+            assert version.status == 200
+            assert (await version.json())["major"] == "1"
+        async with session.get(sim.url + "/healthz") as health:
+            assert health.status == 200
+        async with session.get(sim.url + "/api") as discovery:
+            assert discovery.status == 401
