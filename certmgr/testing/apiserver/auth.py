@@ -31,6 +31,9 @@ class UserInfo:
     groups: tuple[str, ...]
 
 
+ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
+
+
 @dataclass(frozen=True, slots=True)
 class RequestAttributes:
     verb: str
@@ -63,7 +66,10 @@ class Authenticator:
         return token
 
     def authenticate(self, authorization: str | None) -> UserInfo:
-        if not authorization or not authorization.startswith("Bearer "):
+        """The caller; no credentials at all is ``system:anonymous``, bad ones are a 401."""
+        if not authorization:
+            return ANONYMOUS
+        if not authorization.startswith("Bearer "):
             raise errors.unauthorized()
         with self._lock:
             user = self._tokens.get(authorization[len("Bearer ") :].strip())

@@ -29,7 +29,13 @@ from certmgr.testing.apiserver import (
     watching,
 )
 from certmgr.testing.apiserver.accounting import RequestCounts
-from certmgr.testing.apiserver.auth import Authenticator, Authorizer, RequestAttributes, UserInfo
+from certmgr.testing.apiserver.auth import (
+    ANONYMOUS,
+    Authenticator,
+    Authorizer,
+    RequestAttributes,
+    UserInfo,
+)
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
 from certmgr.testing.apiserver.resources import ResourceType
@@ -79,14 +85,19 @@ class Api:
             return error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path in _PUBLIC_PATHS and "Authorization" not in request.headers:
-            # system:public-info-viewer: anonymous clients may read these.
-            return self._non_resource(request)
         user = self.authn.authenticate(request.headers.get("Authorization"))
+        if request.path in _PUBLIC_PATHS:
+            # system:public-info-viewer: anyone, even anonymous, may read these.
+            return self._non_resource(request)
         query = request.rel_url.query
         watch = query.get("watch", "") in ("true", "1")
         target = resolve(self.store.catalogue, request.method, request.path, watch=watch)
         if target is None:
+            if user is ANONYMOUS:
+                # system:discovery is bound to system:authenticated only.
+                raise errors.forbidden(
+                    f'forbidden: User "{user.name}" cannot get path "{request.path}"'
+                )
             return self._non_resource(request)
         resource = (
             f"{target.rtype.plural}/{target.subresource}"

@@ -235,7 +235,7 @@ def test_a_simulator_bug_is_an_internal_error_status(apiserver: Simulator, tmp_p
     assert "boom" in reply.body["message"]
 
 
-async def test_version_and_health_are_public(sim: Simulator) -> None:
+async def test_version_and_health_are_public_and_the_rest_forbidden(sim: Simulator) -> None:
     import ssl
 
     import aiohttp
@@ -247,5 +247,9 @@ async def test_version_and_health_are_public(sim: Simulator) -> None:
             assert (await version.json())["major"] == "1"
         async with session.get(sim.url + "/healthz") as health:
             assert health.status == 200
+        # Anonymous is authenticated as system:anonymous, then denied by RBAC.
         async with session.get(sim.url + "/api") as discovery:
-            assert discovery.status == 401
+            assert discovery.status == 403
+        async with session.get(sim.url + "/api/v1/namespaces") as listing:
+            assert listing.status == 403
+            assert "system:anonymous" in (await listing.json())["message"]
