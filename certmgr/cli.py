@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
+from certmgr.errors import UsageError
+
 
 class CommandModule(Protocol):
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
@@ -21,13 +23,18 @@ class CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-class UsageError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2."""
+__all__ = ["COMMANDS", "UsageError", "main"]
 
 
 # (command path, module, one-line help). Add a line when a command is built.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     # RUN-PLACEHOLDER
+    (("renew",), "certmgr.commands.renew", "mark Certificates for manual renewal, as cmctl renew"),
+    (
+        ("status", "certificate"),
+        "certmgr.commands.status",
+        "show a Certificate's state and its issuance chain, as cmctl status certificate",
+    ),
     (
         ("dev", "demo"),
         "certmgr.testing.dev_demo",
@@ -52,6 +59,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 
 GROUPS: dict[str, str] = {
     "dev": "local development tools: Pebble, the API simulator, the demo",
+    "status": "show the state of cert-manager resources",
 }
 
 
