@@ -16,6 +16,7 @@ It must not reach into the controller: everything is observed through the API.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import os
 import signal
@@ -156,7 +157,19 @@ class LocalEnvironment:
     def controller_logs(self) -> str:
         return "\n".join(c.log_tail() for c in self.controllers)
 
-    def apply(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def list(self, api_version: str, kind: str) -> builtins.list[dict[str, Any]]:
+        """Every stored object of a kind (for assertions; no HTTP, no accounting)."""
+        simulator = self.simulator
+
+        def run() -> builtins.list[dict[str, Any]]:
+            rtype = simulator.store.catalogue.by_kind(api_version, kind)
+            if rtype is None:
+                return []
+            return builtins.list(simulator.store.table(rtype).objects.values())
+
+        return simulator._call(run)
+
+    def apply(self, docs: Sequence[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         return self.simulator.apply_manifests(docs)
 
     def issuer_for_pebble(self, path: Path) -> dict[str, Any]:
