@@ -28,7 +28,7 @@ __all__ = ["COMMANDS", "UsageError", "main"]
 
 # (command path, module, one-line help). Add a line when a command is built.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
-    # RUN-PLACEHOLDER
+    (("run",), "certmgr.app", "run the controller"),
     (("renew",), "certmgr.commands.renew", "mark Certificates for manual renewal, as cmctl renew"),
     (
         ("status", "certificate"),

@@ -18,12 +18,13 @@ from certmgr.runtime.clock import Clock
 from certmgr.runtime.manager import Manager
 
 SolverMode = Literal["shared", "pod"]
+EventType = Literal["Normal", "Warning"]
 
 
 class Events(Protocol):
     """Records a Kubernetes Event about ``obj``; never raises, never blocks a reconcile."""
 
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+    def event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

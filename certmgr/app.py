@@ -1,0 +1,243 @@
+"""``certmgr run``: the composition root. Wires clock, Kubernetes door, caches, controllers,
+ACME, leader election, the shared HTTP-01 solver and the health/metrics server, and runs
+them in one TaskGroup.
+
+Owns process lifecycle: SIGTERM/SIGINT drain the controllers within a deadline, release
+the Lease (so a standby takes over at once) and exit 0; losing leadership exits 1 (the
+pod restarts and campaigns again, as controller-runtime does); a bad flag or kubeconfig
+exits 2 with one line. It must not contain reconcile logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import timedelta
+
+import structlog
+
+from certmgr.acme.session import connect as acme_connect
+from certmgr.controllers import acme as acme_controllers
+from certmgr.controllers import certificates as certificate_controllers
+from certmgr.controllers.context import Context, Settings
+from certmgr.errors import UsageError
+from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import APIError, ConfigError, Unreachable
+from certmgr.kube.resources import NAMESPACES
+from certmgr.runtime.clock import Clock, SystemClock
+from certmgr.runtime.events import EventRecorder
+from certmgr.runtime.health import HealthServer
+from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
+from certmgr.runtime.logging import LEVELS, configure_logging
+from certmgr.runtime.manager import Manager
+
+log = structlog.get_logger("certmgr")
+
+
+class LeadershipLost(Exception):
+    """The Lease was lost: stop writing at once and let the process restart."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--kubeconfig", help="path to a kubeconfig (default: in-cluster, then ~/.kube/config)")
+    add("--context", help="kubeconfig context to use")
+    add("--namespace", help="watch only this namespace (default: all)")
+    add("--log-level", default="info", choices=LEVELS)
+    add("--log-format", choices=("json", "console"), help="default: console on a terminal")
+    add("--cluster-resource-namespace", default="certmgr")
+    add("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
+    add("--leader-election-namespace", default=None, help="default: the cluster resource ns")
+    add("--leader-election-name", default="certmgr-controller")
+    add("--leader-election-lease-duration", type=float, default=15.0)
+    add("--leader-election-renew-deadline", type=float, default=10.0)
+    add("--leader-election-retry-period", type=float, default=2.0)
+    add("--health-address", default="0.0.0.0:9402", help="/livez /readyz /metrics")
+    add("--kube-api-qps", type=float, default=50.0)
+    add("--kube-api-burst", type=int, default=100)
+    add("--http01-solver-mode", choices=("shared", "pod"), default="shared")
+    add("--http01-solver-address", default="0.0.0.0:8089", help="shared solver listener")
+    add("--http01-solver-service-host", default="certmgr-solver.certmgr.svc.cluster.local")
+    add("--http01-solver-image", default="certmgr-solver:0.1.0")
+    add("--http01-self-check-port", type=int, default=80)
+    add("--http01-self-check-nameserver", default=None, help="host:port of a DNS server")
+    add("--max-concurrent-challenges", type=int, default=60)
+    add("--issuance-backoff-base", type=float, default=3600.0, help="seconds")
+    add("--issuance-backoff-cap", type=float, default=32 * 3600.0, help="seconds")
+    add("--default-issuer-name", default=None)
+    add("--default-issuer-kind", default="Issuer")
+    add("--default-issuer-group", default="cert-manager.io")
+    add("--workers", type=int, default=4, help="workers per controller")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    _, solver_port = split_address(args.http01_solver_address)
+    return Settings(
+        cluster_resource_namespace=args.cluster_resource_namespace,
+        issuance_backoff_base=timedelta(seconds=args.issuance_backoff_base),
+        issuance_backoff_cap=timedelta(seconds=args.issuance_backoff_cap),
+        solver_mode=args.http01_solver_mode,
+        shared_solver_host=args.http01_solver_service_host,
+        shared_solver_port=solver_port,
+        solver_image=args.http01_solver_image,
+        self_check_port=args.http01_self_check_port,
+        self_check_nameserver=args.http01_self_check_nameserver,
+        max_concurrent_challenges=args.max_concurrent_challenges,
+        default_issuer_name=args.default_issuer_name,
+        default_issuer_kind=args.default_issuer_kind,
+        default_issuer_group=args.default_issuer_group,
+        workers=args.workers,
+    )
+
+
+def split_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        configure_logging(
+            args.log_level, json=None if args.log_format is None else args.log_format == "json"
+        )
+        settings = settings_from(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return asyncio.run(main(args, settings))
+
+
+async def main(args: argparse.Namespace, settings: Settings, *, clock: Clock | None = None) -> int:
+    clock = clock or SystemClock()
+    try:
+        client = await KubeClient.connect(
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            qps=args.kube_api_qps,
+            burst=args.kube_api_burst,
+        )
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        return await _serve(client, args, settings, clock=clock, stop=stop)
+    finally:
+        await client.close()
+
+
+async def wait_for_api_server(client: KubeClient, *, namespace: str, clock: Clock) -> None:
+    """Block until the API server answers, logging each failed attempt (capped backoff)."""
+    delay, attempt = 0.5, 0
+    while True:
+        attempt += 1
+        try:
+            await client.get(NAMESPACES, namespace)
+            return
+        except Unreachable as exc:
+            log.warning("api_server_unreachable", attempt=attempt, retry_in=delay, error=str(exc))
+        except APIError:
+            return  # it answered (NotFound, Forbidden...): reachable
+        await clock.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+async def _serve(
+    client: KubeClient,
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    clock: Clock,
+    stop: asyncio.Event,
+) -> int:
+    waiting = asyncio.ensure_future(
+        wait_for_api_server(client, namespace=settings.cluster_resource_namespace, clock=clock)
+    )
+    await asyncio.wait({waiting, asyncio.ensure_future(stop.wait())}, return_when="FIRST_COMPLETED")
+    if not waiting.done():
+        waiting.cancel()
+        return 0
+    manager = Manager(client, clock=clock, namespace=args.namespace)
+    events = EventRecorder(client, clock=clock)
+    ctx = Context(
+        client=client,
+        manager=manager,
+        clock=clock,
+        events=events,
+        acme=acme_connect,
+        settings=settings,
+    )
+    certificate_controllers.setup_all(ctx)
+    acme = acme_controllers.setup_all(ctx)
+
+    elector: LeaderElector | None = None
+    if args.leader_elect:
+        elector = LeaderElector(
+            client,
+            LeaderElectionConfig(
+                namespace=args.leader_election_namespace or settings.cluster_resource_namespace,
+                name=args.leader_election_name,
+                lease_duration=args.leader_election_lease_duration,
+                renew_deadline=args.leader_election_renew_deadline,
+                retry_period=args.leader_election_retry_period,
+            ),
+            clock=clock,
+        )
+    health = HealthServer(
+        readiness={
+            "caches_synced": lambda: manager.has_synced,
+            "leading_or_standing_by": lambda: elector is None or elector.healthy,
+        }
+    )
+    host, port = split_address(args.health_address)
+    await health.start(host, port)
+    solver_host, solver_port = split_address(args.http01_solver_address)
+    # Every replica answers HTTP-01 from its Challenge cache, leader or not.
+    solver = await acme_controllers.serve_shared_solver(manager, host=solver_host, port=solver_port)
+    log.info("certmgr_starting", health_port=health.port, leader_elect=elector is not None)
+    exit_code = 0
+    # Two task groups, so shutdown has an order: the writers (controllers, under the
+    # Lease) drain and the Lease is released first; then informers and the solver stop.
+    try:
+        async with asyncio.TaskGroup() as background:
+            background.create_task(manager.run_informers())
+            try:
+                async with asyncio.TaskGroup() as writers:
+                    writers.create_task(_until(stop))
+                    if elector is None:
+                        writers.create_task(manager.run_controllers())
+                    else:
+                        writers.create_task(_lead(elector, manager))
+            except* _Stopped:
+                log.info("certmgr_stopping")
+            raise _Stopped
+    except* _Stopped:
+        log.info("certmgr_stopped")
+    except* LeadershipLost:
+        log.error("leader_election_lost")
+        exit_code = 1
+    finally:
+        await solver.cleanup()
+        await acme.close()
+        await events.close()
+        await health.stop()
+    return exit_code
+
+
+class _Stopped(Exception):
+    """Raised inside the TaskGroup to cancel every task on SIGTERM/SIGINT."""
+
+
+async def _until(stop: asyncio.Event) -> None:
+    await stop.wait()
+    log.info("shutdown_requested")
+    raise _Stopped
+
+
+async def _lead(elector: LeaderElector, manager: Manager) -> None:
+    await elector.run(manager.run_controllers)
+    raise LeadershipLost
