@@ -20,6 +20,7 @@ import structlog
 from certmgr.acme.session import connect as acme_connect
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
+from certmgr.controllers import ingressshim
 from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
 from certmgr.kube.client import KubeClient
@@ -173,6 +174,7 @@ async def _serve(
     )
     certificate_controllers.setup_all(ctx)
     acme = acme_controllers.setup_all(ctx)
+    ingressshim.setup(ctx)
 
     elector: LeaderElector | None = None
     if args.leader_elect:

@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from cryptography import x509
 
 from certmgr.pki.certificates import CertificateInfo, parse_chain
+from certmgr.runtime.logging import configure_logging
 from certmgr.testing.localenv import (
     EXAMPLES_DIR,
     LocalEnvironment,
@@ -40,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The demo prints its own story; the components' logs go to files in the workdir.
+    configure_logging("warning")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="certmgr-demo-"))
     return asyncio.run(demo(workdir, ready_within=args.timeout))
 
@@ -60,7 +64,8 @@ async def demo(workdir: Path, *, ready_within: float) -> int:
         issuer = env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")
         env.apply([issuer])
         env.apply(load_manifests(EXAMPLES_DIR / "certificate.yaml"))
-        env.apply(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml"))
+        backend = await start_backend()
+        env.apply(with_backend(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml"), backend))
         say(f"applied ClusterIssuer/{issuer['metadata']['name']} (server: Pebble),")
         say("        Certificate default/www-example-com, Ingress default/shop (annotated)")
         try:
@@ -80,7 +85,56 @@ async def demo(workdir: Path, *, ready_within: float) -> int:
         say(answer)
         say()
         say(f"done in {time.monotonic() - started:.1f} s")
+        await backend.cleanup()
     return 0
+
+
+SHOP_ANSWER = "hello from the shop backend"
+
+
+async def start_backend() -> web.AppRunner:
+    """The workload behind the demo's Ingress: one page, on a free loopback port."""
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(text=SHOP_ANSWER)
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+def with_backend(docs: list[dict[str, Any]], backend: web.AppRunner) -> list[dict[str, Any]]:
+    """The example Ingress plus a Service for its backend: an ExternalName Service on the
+    loopback port the demo's backend listens on (the data plane dials it directly), and
+    the Ingress's backend port set to that port."""
+    port = int(backend.addresses[0][1])
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        if doc.get("kind") == "Ingress":
+            for rule in doc["spec"].get("rules", []):
+                for path in rule.get("http", {}).get("paths", []):
+                    service = path["backend"]["service"]
+                    service["port"] = {"number": port}
+                    out.append(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Service",
+                            "metadata": {
+                                "name": service["name"],
+                                "namespace": doc["metadata"]["namespace"],
+                            },
+                            "spec": {
+                                "type": "ExternalName",
+                                "externalName": "127.0.0.1",
+                                "ports": [{"port": port}],
+                            },
+                        }
+                    )
+        out.append(doc)
+    return out
 
 
 async def wait_ready(
@@ -143,11 +197,13 @@ async def https_get(env: LocalEnvironment, *, host: str, port: int) -> str:
         response = await reader.read(4096)
     finally:
         writer.close()
-    status_line = response.split(b"\r\n", 1)[0].decode(errors="replace")
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
     issuer = dict(x[0] for x in peer.get("issuer", ()))
     return (
         f"HTTPS GET https://{host}/ via the ingress router: TLS verified against Pebble's root "
-        f"(issuer CN={issuer.get('commonName', '?')}); response: {status_line}"
+        f"(issuer CN={issuer.get('commonName', '?')})\n  response: {status_line}: "
+        f"{body.decode(errors='replace').strip()!r}"
     )
 
 
