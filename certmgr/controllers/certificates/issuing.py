@@ -15,6 +15,7 @@ It must not create keys or requests, nor write Ready or the validity fields.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import structlog
 
@@ -33,6 +34,7 @@ from certmgr.api.reasons import EVENT_ISSUING, FAILED_MESSAGE_PREFIX, REQUEST_FA
 from certmgr.api.requests import CertificateRequestStatus
 from certmgr.controllers.certificates.gather import (
     certificates,
+    gather,
     requests,
     secret_data,
     watch_certificate_world,
@@ -49,10 +51,22 @@ from certmgr.controllers.certificates.status import status_of, write_status
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import SECRETS
 from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import parse_private_key
+from certmgr.policies import checks
+from certmgr.policies.chains import evaluate
 from certmgr.runtime.cache import split_key
 from certmgr.runtime.controller import Result, TerminalError
 
 log = structlog.get_logger(__name__)
+
+# The Secret must hold a usable certificate of ours before we touch it in place.
+RESYNC_PRECONDITIONS: Final = (
+    checks.secret_does_not_exist,
+    checks.secret_is_missing_data,
+    checks.secret_public_key_does_not_match,
+    checks.secret_issuer_annotations_mismatch,
+    checks.secret_certificate_name_annotation_mismatch,
+)
 
 NAME = "certificates-issuing"
 ISSUED_MESSAGE = "The certificate has been successfully issued"
@@ -89,6 +103,7 @@ class Issuing:
             return None
         certificate = CertificateView.of(obj)
         if certificate.issuing is None:
+            await self._sync_secret(certificate)
             return None
         problem = certificate.problem()
         if problem is not None:
@@ -157,6 +172,42 @@ class Issuing:
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.info("certificate_issued", revision=status["revision"], secret=spec.secret_name)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, ISSUED_MESSAGE)
+
+    async def _sync_secret(self, certificate: CertificateView) -> None:
+        """Bring a good Secret's metadata and derived keys up to date without reissuing.
+
+        cert-manager's post-issuance policies: a changed ``secretTemplate``, output
+        format, keystore or key encoding, or a lost label, is repaired in place; a
+        Secret whose certificate is not ours or not usable is the trigger's business.
+        """
+        spec = certificate.spec
+        if spec is None or certificate.problem() is not None:
+            return
+        ctx = self._ctx
+        existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        if existing is None:
+            return
+        input = await gather(ctx, certificate, now=ctx.clock.now(), secret=existing)
+        if evaluate(input, RESYNC_PRECONDITIONS) is not None:
+            return
+        values = input.secret_data
+        try:
+            issued = Issued(
+                parse_private_key(values["tls.key"]), values["tls.crt"], values.get("ca.crt", b"")
+            )
+            desired = build_secret(
+                existing,
+                namespace=certificate.namespace,
+                certificate_name=certificate.name,
+                spec=spec,
+                issued=issued,
+                pkcs12_password=await self._pkcs12_password(certificate),
+            )
+        except PKIError:
+            return
+        if desired != existing:
+            await ctx.client.update(SECRETS, desired)
+            log.info("secret_resynced", secret=spec.secret_name)
 
     async def _pkcs12_password(self, certificate: CertificateView) -> bytes | None:
         spec = certificate.spec

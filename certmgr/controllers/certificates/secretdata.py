@@ -12,17 +12,19 @@ material passes through here).
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmgr.api import labels
-from certmgr.api.certificates import CertificateSpec, OutputFormat
+from certmgr.api.certificates import CertificateSpec, KeyEncoding, OutputFormat
 from certmgr.pki.certificates import (
     CertificateInfo,
     PKCS12Profile,
@@ -33,7 +35,7 @@ from certmgr.pki.certificates import (
     private_key_der,
 )
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import PrivateKey, encode_private_key
+from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.runtime.informer_secrets import MANAGED_LABEL
 
 TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
@@ -98,15 +100,21 @@ def managed_annotations(
 
 
 def managed_data(
-    spec: CertificateSpec, issued: Issued, *, pkcs12_password: bytes | None
+    spec: CertificateSpec,
+    issued: Issued,
+    *,
+    pkcs12_password: bytes | None,
+    existing: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes | None]:
     """Every Secret key we manage: bytes to write, or None to remove.
 
     ``pkcs12_password`` must be given when ``spec.keystores.pkcs12.create`` is set.
+    PKCS#12 files are salted at random, so a keystore in ``existing`` that opens with the
+    password and holds the same key and certificates is kept as it is: otherwise every
+    re-sync would rewrite the Secret.
     """
-    key_pem = encode_private_key(
-        issued.key, encoding=spec.effective_private_key.effective_encoding.value
-    )
+    pkcs8 = spec.effective_private_key.effective_encoding is KeyEncoding.PKCS8
+    key_pem = encode_private_key(issued.key, encoding="PKCS8" if pkcs8 else "PKCS1")
     formats = {f.type for f in spec.additional_output_formats}
     out: dict[str, bytes | None] = {
         TLS_CRT: issued.chain_pem,
@@ -119,23 +127,51 @@ def managed_data(
         labels.KEYSTORE_P12: None,
         labels.TRUSTSTORE_P12: None,
     }
-    pkcs12 = spec.keystores.pkcs12 if spec.keystores is not None else None
-    if pkcs12 is not None and pkcs12.create:
-        if pkcs12_password is None:
-            raise PKIError("a PKCS#12 keystore needs a password")
-        chain = parse_chain(issued.chain_pem)
-        cas = _certificates(issued.ca_pem)
-        profile = _PROFILES.get(pkcs12.profile or "LegacyRC2")
-        if profile is None:
-            raise PKIError(f"unsupported PKCS#12 profile: {pkcs12.profile!r}")
-        out[labels.KEYSTORE_P12] = build_pkcs12(
+    pkcs12_spec = spec.keystores.pkcs12 if spec.keystores is not None else None
+    if pkcs12_spec is None or not pkcs12_spec.create:
+        return out
+    if pkcs12_password is None:
+        raise PKIError("a PKCS#12 keystore needs a password")
+    profile = _PROFILES.get(pkcs12_spec.profile or "LegacyRC2")
+    if profile is None:
+        raise PKIError(f"unsupported PKCS#12 profile: {pkcs12_spec.profile!r}")
+    chain = parse_chain(issued.chain_pem)
+    cas = _certificates(issued.ca_pem)
+    old = existing or {}
+    keystore = old.get(labels.KEYSTORE_P12, b"")
+    if not _keystore_holds(keystore, pkcs12_password, issued.key, chain, cas):
+        keystore = build_pkcs12(
             issued.key, chain, password=pkcs12_password, profile=profile, ca_certificates=cas
         )
-        if cas:
-            out[labels.TRUSTSTORE_P12] = build_pkcs12_truststore(
-                cas, password=pkcs12_password, profile=profile
-            )
+    out[labels.KEYSTORE_P12] = keystore
+    if cas:
+        truststore = old.get(labels.TRUSTSTORE_P12, b"")
+        if not _keystore_holds(truststore, pkcs12_password, None, (), cas):
+            truststore = build_pkcs12_truststore(cas, password=pkcs12_password, profile=profile)
+        out[labels.TRUSTSTORE_P12] = truststore
     return out
+
+
+def _keystore_holds(
+    store: bytes,
+    password: bytes,
+    key: PrivateKey | None,
+    chain: Sequence[x509.Certificate],
+    cas: Sequence[x509.Certificate],
+) -> bool:
+    if not store:
+        return False
+    try:
+        found_key, found_cert, extra = pkcs12.load_key_and_certificates(store, password)
+    except (ValueError, TypeError):
+        return False
+    if (found_key is None) != (key is None):
+        return False
+    if key is not None and (found_key is None or not public_keys_equal(found_key, key)):  # type: ignore[arg-type]
+        return False
+    wanted_cert = chain[0] if chain else None
+    wanted_extra = {*chain[1:], *(c for c in cas if c not in chain)}  # as build_pkcs12 does
+    return found_cert == wanted_cert and set(extra) == wanted_extra
 
 
 def build_secret(
@@ -173,13 +209,22 @@ def build_secret(
     }
     secret.setdefault("type", TLS_SECRET_TYPE)
     data = dict(secret.get("data") or {})
-    for key, value in managed_data(spec, issued, pkcs12_password=pkcs12_password).items():
+    old = {k: _b64(v) for k, v in data.items()}
+    written = managed_data(spec, issued, pkcs12_password=pkcs12_password, existing=old)
+    for key, value in written.items():
         if value is None:
             data.pop(key, None)
         else:
             data[key] = base64.b64encode(value).decode("ascii")
     secret["data"] = data
     return secret
+
+
+def _b64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value or "", validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _certificates(pem: bytes) -> list[x509.Certificate]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from certmgr.controllers.certificates import setup_all
+from certmgr.controllers.certificates.status import CACHE_WAIT_SECONDS
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
@@ -77,6 +78,11 @@ class World:
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+            # A reconcile caught mid-way waits for its write to reach a cache that is
+            # shutting down, bounded on the (fake) clock: move time until it gives up.
+            while not self.task.done():
+                await asyncio.wait({self.task}, timeout=0.1)
+                self.clock.advance(CACHE_WAIT_SECONDS + 1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         self.task = None

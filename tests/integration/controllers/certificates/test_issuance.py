@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from certmgr.kube import resources as r
 from certmgr.pki.certificates import parse_chain
 from certmgr.pki.keys import parse_private_key, public_keys_equal
+from certmgr.testing.dataplane.waiting import eventually
 
 from .conftest import NAMESPACE, World, condition, data
 
@@ -143,3 +144,36 @@ async def test_invalid_spec_is_reported_and_others_are_still_served(world: World
         for r in await world.requests()
     )
     assert "InvalidSpec" in world.events.reasons("Warning")
+
+
+async def test_template_and_output_changes_are_applied_without_reissuing(world: World) -> None:
+    _, secret = await issued(world, "web", secretTemplate={"labels": {"team": "a"}})
+    before = data(secret)
+    await world.patch_spec(
+        "web",
+        {
+            "secretTemplate": {"labels": {"team": "b"}},
+            "additionalOutputFormats": [{"type": "CombinedPEM"}],
+            "privateKey": {"encoding": "PKCS8"},
+        },
+    )
+
+    async def probe() -> dict[str, Any]:
+        return await world.secret("web-tls") or {}
+
+    synced = await eventually(
+        probe,
+        lambda s: s["metadata"]["labels"].get("team") == "b" and "tls-combined.pem" in s["data"],
+    )
+    await world.quiesce()
+    values = data(synced)
+    assert values["tls.crt"] == before["tls.crt"]  # same certificate, not reissued
+    assert values["tls.key"].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert (
+        parse_private_key(values["tls.key"]).private_numbers()
+        == parse_private_key(  # type: ignore[union-attr]
+            before["tls.key"]
+        ).private_numbers()
+    )
+    assert len(world.issuer.signed) == 1
+    assert (await world.certificate("web"))["status"]["revision"] == 1

@@ -1,0 +1,80 @@
+"""Certificate specs that parse but can never be issued, and name shortening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from certmgr.controllers.certificates.spec import CertificateView, shorten_name
+
+from .helpers import certificate
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({}, None),
+        ({"ipAddresses": ["10.0.0.1", "::1"]}, None),
+        ({"ipAddresses": ["999.1.1.1"]}, "failed to parse IP address '999.1.1.1'"),
+        ({"dnsNames": []}, "at least one of commonName"),
+        ({"privateKey": {"algorithm": "RSA", "size": 1024}}, "weak RSA key size"),
+        ({"privateKey": {"algorithm": "ECDSA", "size": 300}}, "unsupported ECDSA key size"),
+        ({"usages": ["bogus"]}, "bogus"),
+        ({"literalSubject": "CN=x"}, "literalSubject is not supported"),
+        ({"duration": "soon"}, "spec.duration"),
+    ],
+    ids=[
+        "valid",
+        "valid-ips",
+        "bad-ip",
+        "no-names",
+        "weak-rsa",
+        "bad-curve",
+        "unknown-usage",
+        "literal-subject",
+        "undecodable-duration",
+    ],
+)
+def test_spec_problem(fields: dict[str, Any], problem: str | None) -> None:
+    found = certificate(**fields).problem()
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def test_view_of_an_issuing_certificate() -> None:
+    view = CertificateView.of(
+        {
+            "metadata": {"name": "web", "namespace": "ns", "generation": 3},
+            "spec": {"secretName": "s", "issuerRef": {"name": "ca"}, "commonName": "x"},
+            "status": {
+                "revision": 2,
+                "conditions": [
+                    {
+                        "type": "Issuing",
+                        "status": "True",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            },
+        }
+    )
+    assert (view.key, view.revision, view.generation) == ("ns/web", 2, 3)
+    assert view.issuing is not None
+    assert view.issuing_since == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("name", "short"),
+    [
+        ("web", "web"),
+        ("a" * 60, "a" * 52),
+        ("a" * 51 + "-b", "a" * 51),
+        ("x" * 50 + ".-y", "x" * 50),
+    ],
+    ids=["short", "cut", "no-trailing-dash", "no-trailing-dot"],
+)
+def test_shorten_name(name: str, short: str) -> None:
+    assert shorten_name(name) == short
