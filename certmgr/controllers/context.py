@@ -54,6 +54,10 @@ class Settings:
     acme_poll_cap: float = 5.0
     # Renewal jitter bound, chosen once per issuance and stored in status.
     renewal_jitter_max: timedelta = timedelta(minutes=10)
+    # Time-driven (re)issuances (renewal due, expired) started per second, and at once:
+    # after downtime, overdue certificates renew at this pace instead of all together.
+    renewal_rate_qps: float = 10.0
+    renewal_rate_burst: int = 50
     # ingress-shim defaults (--default-issuer-name/-kind/-group).
     default_issuer_name: str | None = None
     default_issuer_kind: str = "Issuer"

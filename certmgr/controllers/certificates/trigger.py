@@ -11,6 +11,7 @@ left alone. It must not touch keys, requests or Secrets, nor any other status fi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import structlog
 
@@ -22,15 +23,20 @@ from certmgr.controllers.certificates.status import status_of, write_status
 from certmgr.controllers.context import Context
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
+from certmgr.policies import reasons
 from certmgr.policies.chains import evaluate, issuance_allowed
 from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import split_key
+from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Result
 
 log = structlog.get_logger(__name__)
 
 NAME = "certificates-trigger"
+# Reasons that come from the passing of time, not from a change someone made: these are
+# paced, so a controller back from downtime does not start every overdue renewal at once.
+TIME_DRIVEN: Final = frozenset({reasons.RENEWING, reasons.EXPIRED})
 
 
 def setup(ctx: Context) -> None:
@@ -43,6 +49,11 @@ class Trigger:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._certificates = certificates(ctx)
+        self._renewals = Pace(
+            qps=ctx.settings.renewal_rate_qps,
+            burst=ctx.settings.renewal_rate_burst,
+            clock=ctx.clock,
+        )
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
@@ -68,6 +79,11 @@ class Trigger:
         if not gate.allowed and gate.retry_at is not None:
             log.info("issuance_backing_off", reason=violation.reason, retry_at=str(gate.retry_at))
             return Result(requeue_after=_seconds_until(gate.retry_at, now))
+        if violation.reason in TIME_DRIVEN:
+            wait = self._renewals.take()
+            if wait > 0:
+                log.debug("renewal_rate_limited", reason=violation.reason, wait=wait)
+                return Result(requeue_after=wait)
         status = status_of(obj)
         status["conditions"] = set_condition(
             status.get("conditions"),
@@ -82,6 +98,28 @@ class Trigger:
         log.info("issuance_triggered", reason=violation.reason)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, violation.message)
         return None
+
+
+class Pace:
+    """A token bucket that only takes a token when one is there (no reservations), so a
+    key told to come back later does not also hold a token meanwhile."""
+
+    def __init__(self, *, qps: float, burst: int, clock: Clock) -> None:
+        self._qps = qps
+        self._burst = float(max(burst, 1))
+        self._tokens = self._burst
+        self._clock = clock
+        self._last = clock.monotonic()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one will be there."""
+        now = self._clock.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._qps
 
 
 def _recheck_at_renewal(input: Input, now: datetime) -> Result | None:
