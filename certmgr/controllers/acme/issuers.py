@@ -5,8 +5,8 @@ unless ``disableAccountKeyGeneration``; ClusterIssuer Secrets in the cluster res
 namespace), the external account binding, registering (or finding) the account,
 updating its contact when ``email`` changes, checking ``profile`` against the
 directory, and ``status.acme`` plus the Ready condition with cert-manager's reasons.
-Failures are a Ready=False condition and a Warning Event, then a raise so the work
-queue retries with backoff (an unreachable CA included). It must not order
+Failures are a Ready=False condition and a Warning Event, retried with a growing
+``requeue_after`` (an unreachable CA included). It must not order
 certificates; other controllers get the connected client through ``Accounts``.
 """
 
@@ -30,6 +30,7 @@ from certmgr.controllers.acme.accounts import (
     key_hash,
     read_secret_entry,
 )
+from certmgr.controllers.acme.polling import PollIntervals
 from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
@@ -39,9 +40,14 @@ from certmgr.runtime.controller import Result
 
 log = structlog.get_logger(__name__)
 
+# A failing issuer is retried after 1 s, doubling to 5 min: quick enough to notice a
+# fixed Secret or a CA back online, slow enough not to hammer a CA that refuses us.
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 300.0
+
 
 class IssuerFailed(Exception):
-    """Recorded on the issuer as Ready=False; raised so the queue backs off and retries."""
+    """Recorded on the issuer as Ready=False, then retried with backoff."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -77,6 +83,7 @@ class IssuerReconciler:
         self._accounts = accounts
         self._resource = resource
         self._cache = cache
+        self._backoff = PollIntervals(base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
@@ -93,8 +100,11 @@ class IssuerReconciler:
         try:
             acme_status = await self._ensure_account(issuer, spec.acme)
         except IssuerFailed as failure:
+            # An expected failure (config, CA answer, CA unreachable): recorded on the
+            # issuer; retried on our own backoff without a traceback in the log.
             await self._fail(issuer, failure)
-            raise
+            return Result(requeue_after=self._backoff.next(key))
+        self._backoff.forget(key)
         status = dict(issuer.get("status") or {})
         previous = status.get("acme") or {}
         status["acme"] = acme_status

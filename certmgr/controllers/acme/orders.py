@@ -180,7 +180,7 @@ class OrderReconciler:
                 return None
             return await self._after_check(key, order, client, acme_order)
         if step is Step.FINALIZE:
-            acme_order = await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
+            acme_order = await self._finalize(client, order)
             return await self._after_check(key, order, client, acme_order, finalized=True)
         acme_order = await client.get_order(status["url"])
         return await self._after_check(key, order, client, acme_order, finalized=True)
@@ -197,7 +197,7 @@ class OrderReconciler:
         """Act on the CA's view of the order: finalize, download, poll, or fail."""
         status = order.get("status") or {}
         if acme_order.status == State.READY.value and not finalized:
-            acme_order = await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
+            acme_order = await self._finalize(client, order)
         if acme_order.status == State.VALID.value and acme_order.certificate_url:
             chain = await client.download_certificate(
                 acme_order.certificate_url, preferred_chain=self._preferred_chain(order) or None
@@ -227,7 +227,24 @@ class OrderReconciler:
         delay = acme_order.retry_after or self._polls.next(key)
         return Result(requeue_after=delay)
 
+    async def _finalize(self, client: AcmeClient, order: Obj) -> AcmeOrder:
+        status = order.get("status") or {}
+        try:
+            return await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
+        except AcmeError as exc:
+            if exc.code != "orderNotReady":
+                raise
+            # Finalized already (a retry after a lost reply or a restart): read it.
+            return await client.get_order(status["url"])
+
     async def _create(self, order: Obj, client: AcmeClient) -> None:
+        meta = order["metadata"]
+        # The one step that must never be repeated: confirm with the API, not only the
+        # cache, that no earlier attempt recorded an ACME order.
+        live = await self._ctx.client.get(ORDERS, meta["name"], namespace=meta["namespace"])
+        if (live.get("status") or {}).get("url"):
+            await self._orders.wait_for_object(live, timeout=CACHE_WAIT_SECONDS)
+            return
         spec = order.get("spec") or {}
         identifiers = identifiers_of(spec)
         not_after = None
@@ -243,10 +260,10 @@ class OrderReconciler:
             "state": acme_order.status,
             "authorizations": [authorization_status(a) for a in authorizations],
         }
-        await self._write(order, status)
+        await self._write(live, status)
         log.info(
             "acme_order_created",
-            order=f"{order['metadata']['namespace']}/{order['metadata']['name']}",
+            order=f"{meta['namespace']}/{meta['name']}",
             url=acme_order.url,
             reused=sum(a.status == State.VALID.value for a in authorizations),
         )

@@ -115,7 +115,7 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
         async def status() -> dict[str, Any]:
             return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
 
-        presented = await eventually(status, lambda s: bool(s.get("presented")))
+        presented = await eventually(status, lambda s: bool(s.get("presented")), deadline=60)
         assert presented["processing"] is True
         assert presented["reason"] == (
             "Waiting for HTTP-01 challenge propagation: failed to perform self check GET "
@@ -145,7 +145,7 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
                 left.append("Challenge/c1")
             return left
 
-        await eventually(gone, lambda left: left == [])
+        await eventually(gone, lambda left: left == [], deadline=60)
     await reconciler.close()
 
 
@@ -164,18 +164,18 @@ async def test_shared_solver_answers_current_challenges_only(kube: KubeClient) -
                 async with http.get(url, headers={"Host": host}) as response:
                     return response.status, await response.text()
 
-            assert await eventually(
-                lambda: fetch("shared.example.com", "t2"), lambda r: r[0] == 200
-            ) == (
-                200,
-                "t2.thumb",
+            served = await eventually(
+                lambda: fetch("shared.example.com", "t2"), lambda r: r[0] == 200, deadline=60
             )
+            assert served == (200, "t2.thumb")
             assert (await fetch("other.example.com", "t2"))[0] == 404
             assert (await fetch("shared.example.com", "nope"))[0] == 404
             created["status"] = {"state": "valid"}
             await kube.update_status(CHALLENGES, created)
             assert (
-                await eventually(lambda: fetch("shared.example.com", "t2"), lambda r: r[0] == 404)
+                await eventually(
+                    lambda: fetch("shared.example.com", "t2"), lambda r: r[0] == 404, deadline=60
+                )
             )[0] == 404
     finally:
         await runner.cleanup()

@@ -3,6 +3,7 @@ limits, CA rejections, solver selection and failed challenges, as tables where t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import itertools
@@ -113,6 +114,8 @@ class FakeKube:
     def __init__(self, caches: dict[Resource, Cache]) -> None:
         self.caches = caches
         self.versions = itertools.count(100)
+        # What the API holds when it is ahead of the cache (a stale cache).
+        self.live: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _store(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         obj = copy.deepcopy(obj)
@@ -127,6 +130,11 @@ class FakeKube:
             obj[key] = {**(obj.get(key) or {}), **value}
         return self._store(resource, obj)
 
+    async def get(self, resource: Resource, name: str, **kw: Any) -> Any:
+        return copy.deepcopy(self.live.get((resource.plural, name))) or copy.deepcopy(
+            self.caches[resource].get(kw.get("namespace"), name)
+        )
+
     async def create(self, resource: Resource, obj: dict[str, Any], **_: Any) -> Any:
         return self._store(resource, obj)
 
@@ -137,6 +145,11 @@ class Events:
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.seen.append((type_, reason, message))
+
+
+def make_with_kube(*args: Any, **kwargs: Any) -> tuple[OrderReconciler, Cache, FakeKube]:
+    reconciler, orders, _, _ = make(*args, **kwargs)
+    return reconciler, orders, reconciler._ctx.client  # type: ignore[return-value]
 
 
 def make(
@@ -253,3 +266,22 @@ async def test_an_invalid_challenge_makes_the_order_invalid_with_its_reason() ->
     status = orders.get(NS, "o")["status"]  # type: ignore[index]
     assert status["state"] == "invalid"
     assert status["reason"] == "Error accepting authorization: nope"
+
+
+async def test_a_stale_cache_never_creates_a_second_acme_order() -> None:
+    ca = FakeCA()
+    reconciler, orders, kube = make_with_kube(ca)
+    live = copy.deepcopy(orders.get(NS, "o"))
+    assert live is not None
+    live["status"] = {"url": "https://ca/order/0", "state": "pending"}
+    live["metadata"]["resourceVersion"] = "50"
+    kube.live[("orders", "o")] = live
+
+    async def catch_up() -> None:
+        orders.apply("MODIFIED", live)
+
+    pending = asyncio.ensure_future(reconciler.reconcile(f"{NS}/o"))
+    await asyncio.sleep(0)
+    await catch_up()
+    assert await pending is None
+    assert ca.calls == []
