@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from certmgr.testing.apiserver import errors, names, schema
+from certmgr.testing.apiserver import defaults, errors, names, schema
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -149,7 +149,7 @@ def prepare_create(store: Store, rtype: ResourceType, namespace: str, body: Any)
     causes = _validate_names(rtype, meta)
     if rtype.status_subresource and rtype.is_custom:
         obj.pop("status", None)
-    obj, more = _by_kind(rtype, obj, None)
+    obj, more = _by_kind(store, rtype, obj, None)
     causes.extend(more)
     if causes:
         raise errors.invalid(rtype.kind, rtype.group, meta.get("name", ""), causes)
@@ -171,7 +171,13 @@ def _check_namespace_open(store: Store, namespace: str) -> None:
 
 
 def prepare_update(
-    rtype: ResourceType, old: Obj, body: Any, *, subresource: str = "", name: str = ""
+    store: Store,
+    rtype: ResourceType,
+    old: Obj,
+    body: Any,
+    *,
+    subresource: str = "",
+    name: str = "",
 ) -> Obj:
     """The object to store for an update of ``old`` (PUT or PATCH result)."""
     obj = copy.deepcopy(_require_object(body))
@@ -246,7 +252,7 @@ def prepare_update(
                     "FieldValueForbidden",
                 )
             )
-    obj, more = _by_kind(rtype, obj, old)
+    obj, more = _by_kind(store, rtype, obj, old)
     causes.extend(more)
     if causes:
         raise errors.invalid(rtype.kind, rtype.group, old_meta["name"], causes)
@@ -260,21 +266,33 @@ def _spec_of(rtype: ResourceType, obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ignored}
 
 
-def _by_kind(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[dict[str, Any]]]:
+def _by_kind(
+    store: Store, rtype: ResourceType, obj: Obj, old: Obj | None
+) -> tuple[Obj, list[dict[str, Any]]]:
     if rtype.is_custom:
         return _custom(rtype, obj, old)
-    if rtype.group == "" and rtype.kind == "Secret":
-        return obj, _secret(obj, old)
-    if rtype.group == "" and rtype.kind == "Namespace" and old is None:
+    core, kind = rtype.group == "", rtype.kind
+    causes: list[dict[str, Any]] = []
+    if core and kind == "Secret":
+        causes = _secret(obj, old)
+    elif core and kind == "Namespace" and old is None:
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
-    elif rtype.group == "" and rtype.kind == "Pod" and old is None:
-        obj["status"] = {"phase": "Pending"}
-    elif rtype.kind in ("Service", "Ingress") and old is None:
-        obj["status"] = {"loadBalancer": {}}
-    elif rtype.kind == "CustomResourceDefinition":
+    elif core and kind == "Pod":
+        causes = defaults.pod(obj, old)
+        if old is None:
+            obj["status"] = {"phase": "Pending"}
+    elif core and kind == "Service":
+        causes = defaults.service(obj, old, store.allocations)
+        if old is None:
+            obj["status"] = {"loadBalancer": {}}
+    elif rtype.group == "networking.k8s.io" and kind == "Ingress":
+        causes = defaults.ingress(obj)
+        if old is None:
+            obj["status"] = {"loadBalancer": {}}
+    elif kind == "CustomResourceDefinition":
         _crd_status(obj)
-    return obj, []
+    return obj, causes
 
 
 def _custom(rtype: ResourceType, obj: Obj, old: Obj | None) -> tuple[Obj, list[dict[str, Any]]]:

@@ -254,7 +254,7 @@ class Api:
     def _write(self, target: Target, body: Any, user: UserInfo) -> Obj:
         old = self.store.get(target.rtype, target.namespace, target.name)
         new = admission.prepare_update(
-            target.rtype, old, body, subresource=target.subresource, name=target.name
+            self.store, target.rtype, old, body, subresource=target.subresource, name=target.name
         )
         self._admit_owners(user, target.rtype, old, new)
         return self.store.replace(target.rtype, old, new)

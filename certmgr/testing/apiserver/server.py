@@ -249,7 +249,9 @@ class Simulator:
         if old is None:
             prepared = admission.prepare_create(self.store, rtype, namespace, body)
             return self.store.create(rtype, prepared)
-        return self.store.replace(rtype, old, admission.prepare_update(rtype, old, body))
+        return self.store.replace(
+            rtype, old, admission.prepare_update(self.store, rtype, old, body)
+        )
 
     def install_crds(self, sources: Iterable[str | Path | Obj]) -> None:
         """Create (or update) the CRDs among YAML files, directories of them, or dicts."""

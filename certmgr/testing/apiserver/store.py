@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from certmgr.testing.apiserver import errors
+from certmgr.testing.apiserver.defaults import Allocations
 from certmgr.testing.apiserver.resources import CRDS, Catalogue, ResourceType, types_from_crd
 
 Obj = dict[str, Any]
@@ -72,6 +73,7 @@ class Store:
     def __init__(self, *, history_window: int = 1000) -> None:
         self.catalogue = Catalogue()
         self.history_window = history_window
+        self.allocations = Allocations()
         self._rv = 1
         self._tables: dict[tuple[str, str], Table] = {}
         self.uids: dict[str, ObjectRef] = {}

@@ -134,7 +134,9 @@ class Harness:
                         if f == "foregroundDeletion"
                     ]
                 self.keep(
-                    store.replace(CONFIGMAPS, old, admission.prepare_update(CONFIGMAPS, old, new))
+                    store.replace(
+                        CONFIGMAPS, old, admission.prepare_update(store, CONFIGMAPS, old, new)
+                    )
                 )
             elif kind == "delete":
                 namespace, name, policy = args
