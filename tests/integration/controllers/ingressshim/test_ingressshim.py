@@ -229,3 +229,59 @@ async def test_deleting_the_ingress_garbage_collects_its_certificates(world: Wor
     await world.wait_names(["a-tls", "b-tls", "other-tls"])
     await world.kube.delete(r.INGRESSES, "web", namespace=NAMESPACE)
     await world.wait_names(["other-tls"])
+
+
+async def test_every_annotation_yields_a_certificate_the_api_accepts(world: World) -> None:
+    await world.create_ingress(
+        annotations={
+            labels.INGRESS_CLUSTER_ISSUER: "le",
+            labels.COMMON_NAME: "web.example.com",
+            labels.ALT_NAMES: "alt.example.com",
+            labels.IP_SANS: "10.0.0.1",
+            labels.URI_SANS: "spiffe://cluster/web",
+            labels.EMAIL_SANS: "ops@example.com",
+            labels.SUBJECT_ORGANIZATIONS: '"Example, Inc."',
+            labels.SUBJECT_SERIAL_NUMBER: "42",
+            labels.DURATION: "2160h",
+            labels.RENEW_BEFORE_PERCENTAGE: "40",
+            labels.USAGES: "server auth,digital signature",
+            labels.REVISION_HISTORY_LIMIT: "3",
+            labels.PRIVATE_KEY_ALGORITHM: "ECDSA",
+            labels.PRIVATE_KEY_SIZE: "384",
+            labels.PRIVATE_KEY_ENCODING: "PKCS8",
+            labels.PRIVATE_KEY_ROTATION_POLICY: "Always",
+            labels.SECRET_TEMPLATE: '{"labels": {"team": "web"}}',
+            labels.HTTP01_INGRESS_CLASS: "nginx",
+            labels.HTTP01_INGRESS_INGRESSCLASSNAME: "internal",
+        },
+        tls=tls("web"),
+    )
+    certificate = await world.wait_certificate("web-tls")
+    assert certificate["spec"] == {
+        "secretName": "web-tls",
+        "issuerRef": {"name": "le", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        "commonName": "web.example.com",
+        "subject": {"organizations": ["Example, Inc."], "serialNumber": "42"},
+        "dnsNames": ["web.example.com", "alt.example.com"],
+        "ipAddresses": ["10.0.0.1"],
+        "uris": ["spiffe://cluster/web"],
+        "emailAddresses": ["ops@example.com"],
+        "duration": "2160h0m0s",
+        "renewBeforePercentage": 40,
+        "usages": ["server auth", "digital signature"],
+        "revisionHistoryLimit": 3,
+        "privateKey": {
+            "algorithm": "ECDSA",
+            "encoding": "PKCS8",
+            "size": 384,
+            "rotationPolicy": "Always",
+        },
+        "secretTemplate": {"labels": {"team": "web"}},
+    }
+    assert certificate["metadata"]["annotations"] == {
+        labels.HTTP01_OVERRIDE_INGRESS_CLASS: "nginx",
+        labels.HTTP01_OVERRIDE_INGRESS_CLASSNAME: "internal",
+    }
+    await world.quiesce()
+    assert world.events.of("Warning") == []
+    assert world.events.of("Normal", "UpdateCertificate") == []
