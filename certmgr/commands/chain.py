@@ -11,8 +11,8 @@ choices out; it must not call the API (``status.py`` gathers) or format text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from certmgr.api import labels
@@ -43,12 +43,12 @@ class IssuanceChain:
     order: Found | None = None
     challenges: tuple[JSON, ...] = ()
     challenges_note: str = ""
-    events: tuple[JSON, ...] = field(default=())
+    events: tuple[JSON, ...] = ()
 
 
-def owned_by(obj: Mapping[str, Any], owner: JSON) -> bool:
+def owned_by(obj: JSON, owner: JSON) -> bool:
     uid = uid_of(owner)
-    references = metadata(dict(obj)).get("ownerReferences") or ()
+    references = metadata(obj).get("ownerReferences") or ()
     return bool(uid) and any(isinstance(ref, dict) and ref.get("uid") == uid for ref in references)
 
 

@@ -1,9 +1,10 @@
 """What every kubectl-style command shares: the connection flags, the client, error lines.
 
-Owns ``--kubeconfig`` / ``--context`` / ``--namespace``, turning them into a connected
-``KubeClient`` and the namespace to work in (the flag, else the kubeconfig context's),
-and ``run_command``, which maps a bad kubeconfig to a usage error (exit 2) and an API
-failure nobody handled to one line on stderr (exit 1). It must not know any command.
+Owns ``--kubeconfig`` / ``--context`` / ``--namespace`` / ``--log-level``, turning them
+into a connected ``KubeClient`` and the namespace to work in (the flag, else the
+kubeconfig context's), and ``run_command``, which keeps logs on stderr, maps a bad
+kubeconfig to a usage error (exit 2) and an API failure nobody handled to one line on
+stderr (exit 1). It must not know any command.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ from certmgr.runtime.logging import LEVELS, configure_logging
 MAX_RETRIES = 2
 
 
-def add_connection_flags(parser: argparse.ArgumentParser, *, namespace: bool = True) -> None:
-    parser.add_argument("--kubeconfig", help="path to a kubeconfig (default: $KUBECONFIG)")
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        help="path to a kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)",
+    )
     parser.add_argument("--context", help="kubeconfig context to use")
-    if namespace:
-        parser.add_argument(
-            "-n",
-            "--namespace",
-            help="namespace of the Certificate (default: the kubeconfig context's)",
-        )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="namespace of the Certificates (default: the kubeconfig context's)",
+    )
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -56,7 +59,7 @@ async def connect(args: argparse.Namespace) -> AsyncIterator[KubeClient]:
 
 def target_namespace(args: argparse.Namespace, client: KubeClient) -> str:
     """The ``--namespace`` flag, else the kubeconfig context's namespace (as kubectl does)."""
-    return str(getattr(args, "namespace", None) or client.namespace or "default")
+    return str(args.namespace or client.namespace or "default")
 
 
 def run_command(main: Callable[[], Coroutine[Any, Any, int]], *, log_level: str) -> int:

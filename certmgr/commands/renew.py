@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with connect(args) as client:
+            # -A is one cluster-wide list (cmctl lists Namespaces, then each): same
+            # Certificates, one request, and no need for RBAC on Namespaces.
             namespace = None if args.all_namespaces else target_namespace(args, client)
             selection = Selection(
                 names=tuple(args.names),
