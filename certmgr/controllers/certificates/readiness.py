@@ -11,6 +11,8 @@ It must not write any other status field, nor anything but the Certificate's sta
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import structlog
@@ -83,13 +85,9 @@ class Readiness:
                 fields = validity_fields(await gather(self._ctx, certificate, now=now))
         else:
             secret = await target_secret(self._ctx, certificate)
-            input = await gather(
-                self._ctx,
-                certificate,
-                now=now,
-                secret=secret,
-                revision=self._current_revision(certificate, secret),
-            )
+            if self._issuance_finishing(certificate, secret):
+                return None  # the issuing controller's status write brings us back
+            input = await gather(self._ctx, certificate, now=now, secret=secret)
             ready = readiness(input)
             failed = certificate.status.condition(ISSUING)
             if not ready.status and failed is not None and failed.is_false:
@@ -117,27 +115,21 @@ class Readiness:
             self._ctx.events.event(updated, "Warning", INVALID_SPEC, ready.message)
         return None
 
-    def _current_revision(self, certificate: CertificateView, secret: Obj | None) -> int:
-        """The revision whose request issued the Secret's certificate.
+    def _issuance_finishing(self, certificate: CertificateView, secret: Obj | None) -> bool:
+        """Whether the Secret already holds the next revision's certificate.
 
-        Between the issuing controller's Secret write and its status write, the Secret
-        already holds revision+1's certificate; judging it against revision's request
-        would flap Ready to False for a moment during every renewal.
+        Between the issuing controller's Secret write and its status write, judging the
+        new certificate against the old revision's request would flap Ready to False
+        for a moment during every renewal (and cost a conflicting write).
         """
-        revision = certificate.revision
         if certificate.issuing is None or secret is None:
-            return revision
+            return False
         served = secret_data(secret).get("tls.crt")
-        for request in requests_for_revision(self._ctx, certificate, revision + 1):
-            if served and _issued_certificate(request) == served:
-                return revision + 1
-        return revision
+        requests = requests_for_revision(self._ctx, certificate, certificate.revision + 1)
+        return bool(served) and any(_issued_certificate(r) == served for r in requests)
 
 
 def _issued_certificate(request: Obj) -> bytes | None:
-    import base64
-    import binascii
-
     raw: Any = (request.get("status") or {}).get("certificate")
     if not raw:
         return None
