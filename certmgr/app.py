@@ -196,10 +196,16 @@ async def _serve(
         }
     )
     host, port = split_address(args.health_address)
-    await health.start(host, port)
     solver_host, solver_port = split_address(args.http01_solver_address)
-    # Every replica answers HTTP-01 from its Challenge cache, leader or not.
-    solver = await acme_controllers.serve_shared_solver(manager, host=solver_host, port=solver_port)
+    try:
+        await health.start(host, port)
+        # Every replica answers HTTP-01 from its Challenge cache, leader or not.
+        solver = await acme_controllers.serve_shared_solver(
+            manager, host=solver_host, port=solver_port
+        )
+    except OSError as exc:
+        await health.stop()
+        raise UsageError(f"cannot listen: {exc.strerror or exc}") from exc
     log.info("certmgr_starting", health_port=health.port, leader_elect=elector is not None)
     exit_code = 0
     # Two task groups, so shutdown has an order: the writers (controllers, under the

@@ -105,6 +105,12 @@ class ControllerProcess:
                 process.kill()
         return process.wait()
 
+    def logged(self, event: str) -> bool:
+        """Whether the process has logged ``event`` (a structlog event name) so far."""
+        with contextlib.suppress(OSError):
+            return f'"event": "{event}"' in self.log_path.read_text(errors="replace")
+        return False
+
     def log_tail(self, lines: int = 60) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -122,7 +128,10 @@ class LocalEnvironment:
     solver_port: int
     controllers: list[ControllerProcess] = field(default_factory=list)
 
-    def controller_argv(self, *extra: str) -> list[str]:
+    def controller_argv(self, *extra: str, solver_port: int | None = None) -> list[str]:
+        # Replicas in a cluster share a port on different pod IPs; here each process
+        # has its own loopback port, and the Services it creates point at its own.
+        solver_port = solver_port or self.solver_port
         return [
             sys.executable,
             "-m",
@@ -131,7 +140,7 @@ class LocalEnvironment:
             f"--kubeconfig={self.controller_kubeconfig}",
             f"--cluster-resource-namespace={CONTROLLER_NAMESPACE}",
             "--health-address=127.0.0.1:0",
-            f"--http01-solver-address=127.0.0.1:{self.solver_port}",
+            f"--http01-solver-address=127.0.0.1:{solver_port}",
             "--http01-solver-service-host=127.0.0.1",
             f"--http01-self-check-port={self.pebble.http01_port}",
             f"--http01-self-check-nameserver={self.pebble.dns_address}",
@@ -142,7 +151,9 @@ class LocalEnvironment:
     def start_controller(self, *extra: str, env: dict[str, str] | None = None) -> ControllerProcess:
         index = len(self.controllers)
         controller = ControllerProcess(
-            self.controller_argv(*extra),
+            self.controller_argv(
+                *extra, solver_port=self.solver_port if index == 0 else free_port()
+            ),
             self.workdir / f"controller-{index}.log",
             env=env or {},
         )

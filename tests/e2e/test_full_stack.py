@@ -1,0 +1,189 @@
+"""The whole product as a user runs it: ``certmgr run`` as its own process, with the RBAC
+of ``deploy/``, against the API simulator + data plane + Pebble, fed the manifests of
+``examples/``. Everything is observed through the API, as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from certmgr.testing.localenv import (
+    EXAMPLES_DIR,
+    LocalEnvironment,
+    load_manifests,
+    local_environment,
+)
+from certmgr.testing.pebble import PebbleServer, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CERT = ("cert-manager.io/v1", "Certificate")
+DEADLINE = 60.0
+
+
+@pytest.fixture
+async def env(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[LocalEnvironment]:
+    async with local_environment(tmp_path, pebble=pebble, https_port=free_port()) as env:
+        yield env
+
+
+def ready(obj: dict[str, Any] | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+async def eventually(
+    probe: Callable[[], Any], *, what: str, env: LocalEnvironment, within: float = DEADLINE
+) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail with the controller's log."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    pytest.fail(f"{what} not reached within {within} s\n{env.controller_logs()}")
+
+
+def list_kind(env: LocalEnvironment, api_version: str, kind: str) -> list[dict[str, Any]]:
+    return env.list(api_version, kind)
+
+
+def apply_examples(env: LocalEnvironment) -> None:
+    env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+    env.apply(load_manifests(EXAMPLES_DIR / "certificate.yaml"))
+
+
+def leaf_of(env: LocalEnvironment, namespace: str, secret_name: str) -> x509.Certificate:
+    secret = env.simulator.get("v1", "Secret", secret_name, namespace)
+    assert secret is not None
+    return x509.load_pem_x509_certificates(base64.b64decode(secret["data"]["tls.crt"]))[0]
+
+
+async def test_example_certificate_is_issued_end_to_end(env: LocalEnvironment) -> None:
+    env.start_controller()
+    apply_examples(env)
+    cert = await eventually(
+        lambda: (c := env.simulator.get(*CERT, "www-example-com", "default")) and ready(c) and c,
+        what="Certificate Ready",
+        env=env,
+    )
+    secret = env.simulator.get("v1", "Secret", "www-example-com-tls", "default")
+    assert secret is not None and secret["type"] == "kubernetes.io/tls"
+    assert {"tls.crt", "tls.key"} <= set(secret["data"])
+    assert secret["metadata"]["labels"]["app"] == "www"  # secretTemplate
+    leaf = leaf_of(env, "default", "www-example-com-tls")
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(sans.get_values_for_type(x509.DNSName)) == ["example.com", "www.example.com"]
+    assert cert["status"]["revision"] == 1
+    assert cert["status"]["notAfter"] and cert["status"]["renewalTime"]
+    # The solver's temporary objects are gone once the challenges are final.
+    await eventually(
+        lambda: (
+            not [
+                i
+                for i in list_kind(env, "networking.k8s.io/v1", "Ingress")
+                if (i["metadata"].get("labels") or {}).get("acme.cert-manager.io/http01-solver")
+            ]
+        ),
+        what="solver Ingresses removed",
+        env=env,
+    )
+
+
+async def test_an_issued_certificate_survives_restarts_without_new_orders(
+    env: LocalEnvironment,
+) -> None:
+    controller = env.start_controller()
+    apply_examples(env)
+    await eventually(
+        lambda: ready(env.simulator.get(*CERT, "www-example-com", "default")),
+        what="Certificate Ready",
+        env=env,
+    )
+    orders = len(list_kind(env, "acme.cert-manager.io/v1", "Order"))
+    requests = len(list_kind(env, "cert-manager.io/v1", "CertificateRequest"))
+    serial = leaf_of(env, "default", "www-example-com-tls").serial_number
+    for _ in range(3):
+        assert controller.stop() == 0, env.controller_logs()
+        controller = env.start_controller()
+        await eventually(lambda: controller_synced(env), what="controller ready", env=env)
+    assert len(list_kind(env, "acme.cert-manager.io/v1", "Order")) == orders
+    assert len(list_kind(env, "cert-manager.io/v1", "CertificateRequest")) == requests
+    assert leaf_of(env, "default", "www-example-com-tls").serial_number == serial
+
+
+def controller_synced(env: LocalEnvironment) -> bool:
+    """The running controller holds the Lease (it has started its controllers)."""
+    lease = env.simulator.get("coordination.k8s.io/v1", "Lease", "certmgr-controller", "certmgr")
+    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+    return bool(holder)
+
+
+async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -> None:
+    first = env.start_controller()
+    await eventually(lambda: controller_synced(env), what="a leader", env=env)
+    second = env.start_controller()
+    await eventually(
+        lambda: second.logged("leader_election_started"), what="a standby campaigning", env=env
+    )
+    lease_of = lambda: env.simulator.get(  # noqa: E731
+        "coordination.k8s.io/v1", "Lease", "certmgr-controller", "certmgr"
+    )
+    leader = lease_of()["spec"]["holderIdentity"]
+    stopped_at = time.monotonic()
+    assert first.stop() == 0, env.controller_logs()
+    await eventually(
+        lambda: (h := lease_of()["spec"].get("holderIdentity")) and h != leader,
+        what="the standby leads",
+        env=env,
+        within=10,
+    )
+    takeover = time.monotonic() - stopped_at
+    # The standby retries every 2 s (client-go's default retry period): release + one retry.
+    assert takeover < 3.0, f"takeover took {takeover:.1f} s"
+    # The new leader does the work.
+    apply_examples(env)
+    await eventually(
+        lambda: ready(env.simulator.get(*CERT, "www-example-com", "default")),
+        what="Certificate Ready under the new leader",
+        env=env,
+    )
+    assert second.running
+
+
+async def test_annotated_ingress_is_served_over_https_with_the_issued_certificate(
+    env: LocalEnvironment,
+) -> None:
+    env.start_controller()
+    env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+    env.apply(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml"))
+    await eventually(
+        lambda: ready(env.simulator.get(*CERT, "shop-example-com-tls", "default")),
+        what="shim Certificate Ready",
+        env=env,
+    )
+    context = ssl.create_default_context(cadata="\n".join(env.pebble.root_pems()))
+    https_port = env.dataplane.https_port
+    assert https_port is not None
+
+    async def handshake() -> dict[str, Any]:
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", https_port, ssl=context, server_hostname="shop.example.com"
+        )
+        try:
+            peer: dict[str, Any] = writer.get_extra_info("peercert")
+            return peer
+        finally:
+            writer.close()
+
+    peer = await handshake()  # verification failure raises ssl.SSLCertVerificationError
+    assert ("DNS", "shop.example.com") in peer["subjectAltName"]
