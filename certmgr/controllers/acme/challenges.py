@@ -123,6 +123,7 @@ class ChallengeReconciler:
         self._checks = asyncio.Semaphore(settings.max_concurrent_challenges)
         self._polls = PollIntervals(base=settings.acme_poll_base, cap=settings.acme_poll_cap)
         self._successes: dict[str, int] = {}
+        self._misses: dict[str, int] = {}
         self._accepted: set[str] = set()
         self._slots: dict[str, str] = {}  # slot -> key of the Challenge holding it
 
@@ -181,22 +182,35 @@ class ChallengeReconciler:
                 reasons.EVENT_PRESENTED,
                 "Presented challenge using HTTP-01 challenge mechanism",
             )
-            status = {**status, "processing": True, "presented": True}
+            status = {
+                **status,
+                "processing": True,
+                "presented": True,
+                "state": status.get("state") or State.PENDING.value,
+            }
         if key not in self._accepted and status.get("state") in (None, "", State.PENDING.value):
             async with self._checks:
                 result = await self._self_check.check(spec["dnsName"], spec["token"], spec["key"])
             if not result.ok:
                 self._successes.pop(key, None)
-                reason = PROPAGATION_PREFIX + result.detail
+                self._misses[key] = self._misses.get(key, 0) + 1
+                # The check right after presenting usually races the ingress controller
+                # loading the route; say why we wait only when it fails again.
+                reason = status.get("reason") or ""
+                if self._misses[key] > 1:
+                    reason = PROPAGATION_PREFIX + result.detail
                 await self._write(challenge, {**status, "reason": reason})
                 return Result(requeue_after=self._ctx.settings.self_check_interval)
             self._successes[key] = self._successes.get(key, 0) + 1
             if self._successes[key] < self._ctx.settings.self_check_successes:
                 await self._write(challenge, status)
                 return Result(requeue_after=self._ctx.settings.self_check_interval)
-            state = await self._accept(client, spec["url"])
+            await self._accept(client, spec["url"])
+            # Remembered in memory only: the CA's answer is read when polling, and after a
+            # restart a second accept is refused and read back (see _accept). Status is
+            # written only to clear a propagation message.
             self._accepted.add(key)
-            await self._write(challenge, {**status, "state": state, "reason": ""})
+            await self._write(challenge, {**status, "reason": ""})
             return Result(requeue_after=self._polls.next(key))
         return await self._poll(key, challenge, client)
 
@@ -311,6 +325,7 @@ class ChallengeReconciler:
 
     def _forget(self, key: str) -> None:
         self._successes.pop(key, None)
+        self._misses.pop(key, None)
         self._accepted.discard(key)
         self._polls.forget(key)
         for slot in [s for s, k in self._slots.items() if k == key]:

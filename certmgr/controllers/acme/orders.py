@@ -230,12 +230,17 @@ class OrderReconciler:
     async def _finalize(self, client: AcmeClient, order: Obj) -> AcmeOrder:
         status = order.get("status") or {}
         try:
-            return await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
+            finalized = await client.finalize(status["url"], status["finalizeURL"], csr_pem(order))
         except AcmeError as exc:
             if exc.code != "orderNotReady":
                 raise
             # Finalized already (a retry after a lost reply or a restart): read it.
             return await client.get_order(status["url"])
+        if finalized.status == State.PROCESSING.value and finalized.retry_after is None:
+            # Pebble (and most CAs for a small order) issue within milliseconds: one
+            # immediate look often saves a status write and a polling round trip.
+            return await client.get_order(status["url"])
+        return finalized
 
     async def _create(self, order: Obj, client: AcmeClient) -> None:
         meta = order["metadata"]

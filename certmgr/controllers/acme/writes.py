@@ -27,8 +27,20 @@ def owner_reference(owner: dict[str, Any], *, controller: bool = True) -> dict[s
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The top-level keys of ``new`` whose value differs from ``old`` (a merge patch)."""
-    return {k: v for k, v in new.items() if old.get(k) != v}
+    """The top-level keys of ``new`` whose value differs from ``old`` (a merge patch).
+
+    Absent, null, ``""``, ``false`` and empty collections all read as "unset" (Go's
+    ``omitempty``), so writing ``reason: ""`` over no reason is no change.
+    """
+    return {k: v for k, v in new.items() if not _same(old.get(k), v)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (_unset(a) and _unset(b))
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value in ("", False) or value == [] or value == {}
 
 
 async def patch_status(
