@@ -17,7 +17,10 @@ async def test_service_gets_defaults_and_keeps_its_cluster_ip(
     cluster: Cluster, namespace: str
 ) -> None:
     base = f"/api/v1/namespaces/{namespace}/services"
-    body = {"metadata": {"name": "svc"}, "spec": {"selector": {"a": "b"}, "ports": [{"port": 80}]}}
+    body: dict[str, Any] = {
+        "metadata": {"name": "svc"},
+        "spec": {"selector": {"a": "b"}, "ports": [{"port": 80}]},
+    }
     created = await cluster.request("POST", base, body=body)
     assert created.status == 201, created.body
     spec = created.body["spec"]

@@ -165,7 +165,7 @@ async def test_project_crds_accept_a_certificate_and_enforce_cel(
     crd = yaml.safe_load((CRD_DIR / "cert-manager.io_certificates.yaml").read_text())
     await _install(cluster, crd)
     base = f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates"
-    good = {
+    good: dict[str, Any] = {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
         "metadata": {"name": "c"},

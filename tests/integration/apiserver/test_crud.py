@@ -149,8 +149,10 @@ def test_kubeconfig_is_accepted_by_the_kubernetes_package(
 ) -> None:
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config(str(kubeconfig))
-    names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace().items]
+    api_client = config.new_client_from_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+    names = [
+        n.metadata.name for n in client.CoreV1Api(api_client).list_namespace().items if n.metadata
+    ]
     assert "default" in names
 
 
@@ -223,7 +225,7 @@ def test_a_simulator_bug_is_an_internal_error_status(apiserver: Simulator, tmp_p
     def broken(*args: object) -> bytes:
         raise RuntimeError("boom")
 
-    apiserver.store.encoded = broken  # type: ignore[method-assign]
+    apiserver.store.encoded = broken  # type: ignore[method-assign,assignment]
 
     async def get() -> Any:
         async with Cluster.from_kubeconfig(apiserver.kubeconfig(tmp_path / "kc")) as admin:

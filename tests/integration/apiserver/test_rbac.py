@@ -97,7 +97,7 @@ async def test_role_rules(
 async def test_service_account_via_cluster_role_binding_and_status_subresource(
     sim: Simulator, cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
-    role = {
+    role: dict[str, Any] = {
         "metadata": {"name": f"{namespace}-pods-status"},
         "rules": [_rule(["get", "update", "patch"], ["pods/status"])],
     }
