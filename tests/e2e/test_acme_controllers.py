@@ -173,6 +173,7 @@ class World:
             "solvers": solvers or [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
         }
         spec.update(acme or {})
+        spec = {k: v for k, v in spec.items() if v is not None}
         resource = CLUSTERISSUERS if cluster else ISSUERS
         body = {
             "apiVersion": "cert-manager.io/v1",
@@ -857,3 +858,47 @@ async def test_sequential_issuance_time_with_default_settings(
         summary = f"p50={times[4]:.3f}s min={times[0]:.3f}s max={times[-1]:.3f}s"
         print(f"single issuance CR->Ready {summary}")
         await world.assert_clean()
+
+
+def _rsa_account_key() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("acme", "secret"),
+    [
+        pytest.param(
+            {"skipTLSVerify": True, "caBundle": None},
+            None,
+            id="skip-tls-verify",
+            marks=pytest.mark.filterwarnings("ignore:Unverified HTTPS request"),
+        ),
+        pytest.param(
+            {"disableAccountKeyGeneration": True},
+            {"tls.key": _rsa_account_key()},
+            id="existing-rsa-key-as-cert-manager-writes-it",
+        ),
+        pytest.param(
+            {"privateKeySecretRef": {"name": "custom", "key": "account.pem"}},
+            {"account.pem": _rsa_account_key()},
+            id="custom-secret-entry",
+        ),
+    ],
+)
+async def test_issuer_becomes_ready(
+    world: World, acme: dict[str, Any], secret: dict[str, bytes] | None
+) -> None:
+    if secret is not None:
+        name = acme.get("privateKeySecretRef", {}).get("name", "pebble-account")
+        await _secret(world, name, secret)
+    await world.issuer(acme=acme)
+    issuer = await _issuer_ready(world)
+    assert issuer["status"]["acme"]["lastPrivateKeyHash"]
+    await world.request("variant", ["variant.example.com"])
+    assert _ready(await world.finished("variant"))[:2] == ("True", "Issued")
+    await world.assert_clean()

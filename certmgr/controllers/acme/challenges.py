@@ -51,7 +51,7 @@ log = structlog.get_logger(__name__)
 SLOT_INDEX: Final = "acme-challenges-by-name-and-type"
 FINALIZERS: Final = (labels.ACME_FINALIZER, labels.LEGACY_ACME_FINALIZER)
 PROPAGATION_PREFIX: Final = "Waiting for HTTP-01 challenge propagation: "
-CACHE_WAIT_SECONDS: Final = 10.0
+CACHE_WAIT_SECONDS: Final = 5.0
 # How soon a Challenge waiting for a free slot under the global cap looks again.
 CAP_RETRY_SECONDS: Final = 1.0
 _FINAL: Final = frozenset(s.value for s in State if s.is_final)

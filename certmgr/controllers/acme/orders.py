@@ -62,7 +62,7 @@ from certmgr.runtime.manager import owner_keys
 log = structlog.get_logger(__name__)
 
 OWNER_INDEX: Final = "acme-challenges-by-order"
-CACHE_WAIT_SECONDS: Final = 10.0
+CACHE_WAIT_SECONDS: Final = 5.0
 _FINAL: Final = {s.value for s in State if s.is_final}
 
 
