@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             args.log_level, json=None if args.log_format is None else args.log_format == "json"
         )
         settings = settings_from(args)
+        split_address(args.health_address)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return asyncio.run(main(args, settings))
