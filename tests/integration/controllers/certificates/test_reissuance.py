@@ -4,6 +4,7 @@ a failure, renewal at renewalTime on the fake clock, revision history, key rotat
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -206,3 +207,32 @@ async def test_renewal_at_renewal_time_never_leaves_the_secret_empty(world: Worl
         )  # type: ignore[arg-type]
         for v in seen
     )
+
+
+async def test_overdue_renewals_after_downtime_are_paced(world: World) -> None:
+    names = ("a", "b", "c")
+    for name in names:
+        await world.create_certificate(name, duration="3h", renewBefore="1h")
+    for name in names:
+        await world.wait_ready(name)
+    await world.stop()
+    world.clock.advance(timedelta(hours=2, minutes=30).total_seconds())  # all overdue
+    world.settings = dataclasses.replace(
+        world.settings, renewal_rate_qps=1 / 60, renewal_rate_burst=1
+    )
+    await world.start()
+
+    async def renewed() -> list[str]:
+        found = []
+        for name in names:
+            if (await world.certificate(name))["status"].get("revision") == 2:
+                found.append(name)
+        return found
+
+    assert len(await eventually(renewed, lambda r: len(r) == 1)) == 1
+    await world.quiesce()
+    assert len(await renewed()) == 1  # the others wait for their turn
+    await world.clock.run_for(60)
+    await eventually(renewed, lambda r: len(r) == 2)
+    await world.clock.run_for(60)
+    await eventually(renewed, lambda r: len(r) == 3)
