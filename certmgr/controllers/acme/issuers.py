@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -126,7 +127,9 @@ class IssuerReconciler:
         key_pem = await self._account_key(issuer, acme)
         eab = await self._eab(issuer, acme)
         hashed = key_hash(key_pem)
-        current = (issuer.get("status") or {}).get("acme") or {}
+        current = dict((issuer.get("status") or {}).get("acme") or {})
+        if not _same_origin(current.get("uri") or "", acme.server):
+            current = {}  # the server changed: the stored account belongs to another CA
         try:
             client = await self._accounts.connect(
                 issuer, acme, key_pem=key_pem, eab=eab, account_uri=current.get("uri") or None
@@ -257,6 +260,11 @@ class IssuerReconciler:
             observed_generation=meta.get("generation"),
             now=self._ctx.clock.now(),
         )
+
+
+def _same_origin(uri: str, server: str) -> bool:
+    a, b = urlsplit(uri), urlsplit(server)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
 
 def _ready_message(issuer: dict[str, Any]) -> str:

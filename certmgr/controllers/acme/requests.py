@@ -138,6 +138,9 @@ class RequestReconciler:
             return None
         if status.is_ready or _is_failed(raw_status):
             return None  # final: Issued, Failed or Denied
+        acme = _acme_spec(issuer)
+        if issuer is not None and acme is None:
+            return None  # another issuer type's controller handles it
         if status.is_denied:
             await self._finish(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, failed=True)
             return None
@@ -148,10 +151,7 @@ class RequestReconciler:
             )
             await self._pending(request, message)
             return None
-        issuer_spec = IssuerSpec.from_dict(issuer.get("spec"))
-        if issuer_spec.acme is None:
-            return None  # another issuer type's controller handles it
-        if not status.is_approved:
+        if acme is None or not status.is_approved:
             return None
         ready = get_condition((issuer.get("status") or {}).get("conditions"), READY)
         if ready is None or not ready.is_true:
@@ -160,7 +160,7 @@ class RequestReconciler:
                 request, f'Waiting for {kind} "{issuer_name}" to become Ready{detail}'
             )
             return None
-        return await self._sync_order(request, issuer_spec.acme)
+        return await self._sync_order(request, acme)
 
     async def _sync_order(self, request: dict[str, Any], acme: ACMEIssuer) -> Result | None:
         meta = request["metadata"]
@@ -274,6 +274,15 @@ class RequestReconciler:
         )
         new.update(extra or {})
         await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
+
+
+def _acme_spec(issuer: dict[str, Any] | None) -> ACMEIssuer | None:
+    if issuer is None:
+        return None
+    try:
+        return IssuerSpec.from_dict(issuer.get("spec"), path="spec").acme
+    except InvalidObject:
+        return None
 
 
 def _is_failed(status: dict[str, Any]) -> bool:
