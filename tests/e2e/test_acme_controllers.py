@@ -73,30 +73,30 @@ class RecordingEvents:
 
 @dataclass
 class CountingConnector:
-    """The real connector, counting ``new_order`` calls; ``fail_finalize`` simulates a CA
-    that stops answering right after the order is ready (to crash mid-issuance)."""
+    """The real connector, counting calls per step; the steps named in ``failing`` raise
+    ``AcmeUnreachable`` as if the CA went away at that point (to crash mid-issuance)."""
 
-    new_orders: int = 0
-    finalize_attempts: int = 0
-    fail_finalize: bool = False
+    calls: dict[str, int] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+
+    @property
+    def new_orders(self) -> int:
+        return self.calls.get("new_order", 0)
 
     async def __call__(self, directory_url: str, **kwargs: Any) -> Any:
         session = await acme_connect(directory_url, **kwargs)
-        new_order, finalize = session.new_order, session.finalize
-
-        async def counting_new_order(*args: Any, **kw: Any) -> Any:
-            self.new_orders += 1
-            return await new_order(*args, **kw)
-
-        async def maybe_failing_finalize(*args: Any, **kw: Any) -> Any:
-            self.finalize_attempts += 1
-            if self.fail_finalize:
-                raise AcmeUnreachable(Problem("urn:certmgr:acme:unreachable", "test: CA down"))
-            return await finalize(*args, **kw)
-
-        session.new_order = counting_new_order  # type: ignore[method-assign]
-        session.finalize = maybe_failing_finalize  # type: ignore[method-assign]
+        for step in ("new_order", "accept_challenge", "finalize"):
+            setattr(session, step, self._wrap(step, getattr(session, step)))
         return session
+
+    def _wrap(self, step: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(*args: Any, **kw: Any) -> Any:
+            self.calls[step] = self.calls.get(step, 0) + 1
+            if step in self.failing:
+                raise AcmeUnreachable(Problem("urn:certmgr:acme:unreachable", "test: CA down"))
+            return await method(*args, **kw)
+
+        return wrapped
 
 
 class Controllers:
@@ -573,23 +573,35 @@ async def test_twenty_requests_at_once(world: World) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        pytest.param("finalize", id="order-ready"),
+        pytest.param("accept_challenge", id="challenge-presented"),
+    ],
+)
 async def test_restart_after_the_order_exists_completes_the_same_order(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+    apiserver: Simulator,
+    kubeconfig: Path,
+    pebble_factory: Callable[[PebbleConfig], PebbleServer],
+    crash_at: str,
 ) -> None:
-    connector = CountingConnector(fail_finalize=True)
+    # No authorization reuse: the crash point "challenge presented" must be reached.
+    pebble = pebble_factory(PebbleConfig(authz_reuse_percent=0))
+    connector = CountingConnector(failing={crash_at})
     async with running_world(apiserver, kubeconfig, pebble, connector=connector) as world:
         await world.issuer()
         await world.request("restart", ["restart.example.com"])
 
         async def attempts() -> int:
-            return connector.finalize_attempts
+            return connector.calls.get(crash_at, 0)
 
-        # The ACME order exists and is ready; finalizing fails as if the CA went away.
+        # The ACME order exists; the CA stops answering at ``crash_at``; then we crash.
         await eventually(attempts, lambda n: n >= 1, deadline=DEADLINE)
         await world.controllers.stop()
         (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
         assert order["status"]["url"]
-        connector.fail_finalize = False
+        connector.failing.clear()
         await world.controllers.start()
         cr = await world.finished("restart")
         assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
