@@ -914,3 +914,25 @@ async def test_issuer_becomes_ready(
     await world.request("variant", ["variant.example.com"])
     assert _ready(await world.finished("variant"))[:2] == ("True", "Issued")
     await world.assert_clean()
+
+
+async def test_a_rotated_account_key_registers_a_new_account(world: World) -> None:
+    await world.issuer()
+    before = (await _issuer_ready(world))["status"]["acme"]
+    secret = await world.kube.get(SECRETS, "pebble-account", namespace=NAMESPACE)
+    secret["data"] = {"tls.key": base64.b64encode(_rsa_account_key()).decode()}
+    await world.kube.update(SECRETS, secret)
+
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+        return got
+
+    issuer = await eventually(
+        probe,
+        lambda i: i["status"]["acme"]["lastPrivateKeyHash"] != before["lastPrivateKeyHash"],
+        deadline=DEADLINE,
+    )
+    assert issuer["status"]["acme"]["uri"] != before["uri"]
+    await world.request("rotated", ["rotated.example.com"])
+    assert _ready(await world.finished("rotated"))[:2] == ("True", "Issued")
+    await world.assert_clean()

@@ -13,6 +13,7 @@ certificates; other controllers get the connected client through ``Accounts``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +37,7 @@ from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.resources import CLUSTERISSUERS, ISSUERS, SECRETS, Resource
-from certmgr.runtime.cache import Cache, split_key
+from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,8 @@ def setup(ctx: Context, *, accounts: Accounts) -> None:
             name, reconciler.reconcile, workers=ctx.settings.workers
         )
         ctx.manager.watch(informer, controller)
+        # A created, rotated or deleted account key or EAB Secret: look again at once.
+        ctx.manager.watch(ctx.manager.secrets, controller, _referring_issuers(informer.cache, ctx))
         namespaced = resource.namespaced
 
         def reregistered(key: str, queue: Any = controller.queue, ns: bool = namespaced) -> None:
@@ -74,6 +77,31 @@ def setup(ctx: Context, *, accounts: Accounts) -> None:
                 queue.add(key)
 
         accounts.on_reregistered(reregistered)
+
+
+def _referring_issuers(issuers: Cache, ctx: Context) -> Callable[[Obj], list[str]]:
+    """A watch mapper: Secret -> the ACME issuers whose account or EAB key it holds."""
+    cluster_namespace = ctx.settings.cluster_resource_namespace
+
+    def mapper(secret: Obj) -> list[str]:
+        meta = secret.get("metadata") or {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        keys = []
+        for issuer in issuers.list():
+            issuer_meta = issuer.get("metadata") or {}
+            if (issuer_meta.get("namespace") or cluster_namespace) != namespace:
+                continue
+            acme = (issuer.get("spec") or {}).get("acme") or {}
+            eab = acme.get("externalAccountBinding") or {}
+            names = {
+                (acme.get("privateKeySecretRef") or {}).get("name"),
+                (eab.get("keySecretRef") or {}).get("name"),
+            }
+            if name in names:
+                keys.append(object_key(issuer))
+        return keys
+
+    return mapper
 
 
 class IssuerReconciler:
