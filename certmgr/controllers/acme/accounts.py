@@ -19,6 +19,7 @@ import asyncio
 import base64
 import datetime
 import hashlib
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class Accounts:
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._bundle_dir: Path | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def secret_namespace(self, issuer: dict[str, Any]) -> str:
         """Where an issuer's Secrets live: its namespace, or the cluster resource one."""
@@ -151,7 +153,9 @@ class Accounts:
             self._entries[uid] = (fingerprint, account)
             if cached is not None:
                 # In-flight steps of the old client fail and are retried with the new one.
-                asyncio.get_running_loop().create_task(cached[1].close())
+                closing = asyncio.get_running_loop().create_task(cached[1].close())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
             log.info("acme_client_connected", issuer=issuer_queue_key(issuer), server=spec.server)
             return account
 
@@ -187,6 +191,10 @@ class Accounts:
         entries, self._entries = list(self._entries.values()), {}
         for _, account in entries:
             await account.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._bundle_dir is not None:
+            shutil.rmtree(self._bundle_dir, ignore_errors=True)
+            self._bundle_dir = None
 
     def _notify(self, issuer_key: str) -> None:
         for listener in self._listeners:
