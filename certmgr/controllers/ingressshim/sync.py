@@ -83,6 +83,13 @@ class IngressShim:
                 log.info("ingress_rejected", ingress=key, problems=list(plan.problems))
             return None
         existing = {c["metadata"]["name"]: c for c in self._certificates.cache.list(namespace)}
+        missing = [c for c in plan.certificates if c["metadata"]["name"] not in existing]
+        if missing and not await self._still_exists(ingress):
+            # Deleted, and the garbage collector just removed its Certificates: the
+            # Ingress cache is behind the Certificate cache. Creating now would start an
+            # issuance for an Ingress that is gone.
+            log.debug("ingress_gone", ingress=key)
+            return None
         for desired in plan.certificates:
             current = existing.get(desired["metadata"]["name"])
             if current is None:
@@ -99,6 +106,20 @@ class IngressShim:
         for certificate in stale:
             await self._delete(ingress, certificate)
         return None
+
+    async def _still_exists(self, ingress: Obj) -> bool:
+        """A live read (creates are rare): the same Ingress (uid), not being deleted."""
+        metadata = ingress["metadata"]
+        try:
+            live = await self._ctx.client.get(
+                INGRESSES, metadata["name"], namespace=metadata["namespace"]
+            )
+        except NotFound:
+            return False
+        live_metadata = live["metadata"]
+        return live_metadata.get("uid") == metadata.get("uid") and not live_metadata.get(
+            "deletionTimestamp"
+        )
 
     async def _create(self, ingress: Obj, desired: Obj) -> None:
         name = desired["metadata"]["name"]

@@ -22,7 +22,7 @@ from certmgr.kube.errors import NotFound
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver import Simulator
 from certmgr.testing.clock import FakeClock
-from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.dataplane.waiting import DEADLINE_SECONDS, eventually
 
 T = TypeVar("T")
 # The shim only needs the Certificate CRD; installing one keeps the setup short.
@@ -138,13 +138,9 @@ class World:
         until the controller is idle: the shim has acted on it."""
         assert self.manager is not None
         cache = self.manager.informer(resource).cache
-        meta = written["metadata"]
-
-        async def version() -> str | None:
-            cached = cache.get(meta["namespace"], meta["name"])
-            return None if cached is None else cached["metadata"]["resourceVersion"]
-
-        await self.wait(version, lambda v: v == meta["resourceVersion"])
+        # A deadline in real time; the cache's own timeout runs on the (still) fake clock.
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await cache.wait_for_object(written, timeout=float("inf"))
         await self.quiesce()
 
     async def quiesce(self) -> None:
