@@ -248,8 +248,12 @@ def _pkcs12_encryption(
     return builder.build(password)
 
 
+# The PEM label of an unencrypted PKCS#8 key; RSA/EC labels mean the traditional format.
+_PKCS8_LABEL = b"BEGIN " + b"PRIVATE KEY-----"
+
+
 def _format_of(key_pem: bytes) -> serialization.PrivateFormat:
-    if b"-----BEGIN PRIVATE KEY-----" in key_pem:
+    if b"-----" + _PKCS8_LABEL in key_pem:
         return serialization.PrivateFormat.PKCS8
     return serialization.PrivateFormat.TraditionalOpenSSL
 
