@@ -131,12 +131,13 @@ def issuer_for(
     kind = annotations.get(labels.INGRESS_ISSUER_KIND, kind)
     group = annotations.get(labels.INGRESS_ISSUER_GROUP, group)
     problems = []
+    cluster = labels.INGRESS_CLUSTER_ISSUER in annotations
     if not name:
         problem = "failed to determine issuer name to be used for ingress resource"
-        if labels.INGRESS_ISSUER not in annotations and not default.name:
+        explicit = labels.INGRESS_ISSUER in annotations or cluster
+        if not explicit and not default.name:
             problem += f' ("{labels.TLS_ACME}" needs a default issuer: --default-issuer-name)'
         problems.append(problem)
-    cluster = labels.INGRESS_CLUSTER_ISSUER in annotations
     for other in (labels.INGRESS_ISSUER, labels.INGRESS_ISSUER_GROUP, labels.INGRESS_ISSUER_KIND):
         if cluster and other in annotations:
             problems.append(f'both "{labels.INGRESS_CLUSTER_ISSUER}" and "{other}" may not be set')

@@ -497,3 +497,20 @@ def test_duplicate_secret_names_reject_the_whole_ingress() -> None:
 def test_ingress_without_tls_wants_no_certificates() -> None:
     result = plan(ingress(tls=[]))
     assert result == Plan(Verdict.SYNC)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "mentions_tls_acme"),
+    [
+        ({labels.TLS_ACME: "true"}, True),
+        ({labels.INGRESS_CLUSTER_ISSUER: ""}, False),
+        ({labels.INGRESS_ISSUER: ""}, False),
+    ],
+    ids=["only-tls-acme", "empty-cluster-issuer", "empty-issuer"],
+)
+def test_missing_issuer_name_hints_at_the_default_only_for_tls_acme(
+    annotations: dict[str, str], mentions_tls_acme: bool
+) -> None:
+    (message,) = plan(ingress(annotations)).problems
+    assert "failed to determine issuer name" in message
+    assert (labels.TLS_ACME in message) is mentions_tls_acme
