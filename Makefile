@@ -33,5 +33,11 @@ test-fast: lint
 demo: $(BIN)/.installed pebble-bin
 	$(BIN)/certmgr dev demo
 
+# Printed figures, not tests (docs/benchmarks.md). bench/issuance_*.py are helpers.
+bench: $(BIN)/.installed pebble-bin
+	@command -v lego >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lego
+	set -e; for b in $(filter-out bench/issuance_%,$(wildcard bench/*.py)); do \
+	  echo "== $$b"; $(BIN)/python $$b; done
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,535 @@
+"""Issuance benchmark: certmgr against Pebble, beside the bare ``acme`` library and lego.
+
+Prints one table (issue 5, "Benchmark (bench/issuance)"); it is not a test. One Pebble
+serves every run (``PEBBLE_VA_NOSLEEP=1``; Pebble's default 5 % nonce rejection and 50 %
+authorization reuse, not overridden). Each certmgr run gets a fresh local environment
+(API simulator + data plane + ``certmgr run`` as a child process, see
+``certmgr.testing.localenv``), hence a fresh ACME account, so every run issues the same
+names without Pebble reusing another run's authorizations. Certificates are ECDSA P-256
+with one dnsName (even index) or two (odd index), from a ClusterIssuer with an
+``http01.ingress`` solver.
+
+Measured, per run:
+
+- create -> Ready: from just before the Certificates are stored (one hop into the
+  simulator for the whole batch) to the moment this process's watch on Certificates
+  (admin user) sees ``Ready=True``. Size 1 is issued ``--single-rounds`` times in a row
+  (one at a time), so its p50 is a median of several issuances, the first one cold.
+- certs/s: certificates / (last Ready - create), summed over the batches of the run.
+- API writes / issuance: create, update, patch, delete, deletecollection by the
+  controller's service account (``system:serviceaccount:certmgr:certmgr``) from the
+  simulator's accounting, from the create until the controller has been quiet for
+  ``SETTLE`` seconds after the last Ready (so solver clean-up and late Events count),
+  divided by the certificates. Lease renewals are shown apart, not counted.
+- ACME requests / issuance: the requests Pebble logs (``-> calling handler``) over the
+  same window, account registration excluded (it happens when the ClusterIssuer gets Ready).
+
+References on the same Pebble, run first while nothing else listens on its HTTP-01 port:
+the ``acme`` library with 16 threads issuing the largest size (tight polling), and the
+``lego`` CLI issuing one certificate, timed as a whole process (registration included).
+
+    .venv/bin/python bench/issuance.py [--sizes 1,20,200] [--modes shared,pod] [--skip-lego]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from issuance_reference import ReferenceRun, lego_issuance, library_issuance
+from issuance_stages import format_hops, hop_durations
+
+from certmgr.kube import resources as r
+from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import Gone
+from certmgr.runtime.logging import configure_logging
+from certmgr.testing.apiserver.accounting import WRITE_VERBS
+from certmgr.testing.localenv import (
+    CONTROLLER_ACCOUNT,
+    CONTROLLER_NAMESPACE,
+    EXAMPLES_DIR,
+    LocalEnvironment,
+    local_environment,
+)
+from certmgr.testing.pebble import PebbleConfig, PebbleServer
+
+CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
+ISSUER_NAME = "letsencrypt-staging"  # examples/clusterissuer-letsencrypt-staging.yaml
+NAMESPACE = "default"
+SETTLE = 1.0  # seconds without controller writes or ACME requests that end a run
+LIBRARY_THREADS = 16
+
+TARGET_SINGLE_P50 = 0.3
+TARGET_LIBRARY_SHARE = 0.8
+TARGET_WRITES = 15.0
+
+_HANDLER = re.compile(r"\b(GET|HEAD|POST) (/[^/ ]*/?)\S* -> calling handler")
+
+
+def dns_names(index: int) -> list[str]:
+    first = f"c{index}.bench.example.com"
+    return [first] if index % 2 == 0 else [first, f"www.{first}"]
+
+
+def certificate(index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": f"bench-{index}", "namespace": NAMESPACE},
+        "spec": {
+            "secretName": f"bench-{index}-tls",
+            "dnsNames": dns_names(index),
+            "privateKey": {"algorithm": "ECDSA", "size": 256},
+            "issuerRef": {"name": ISSUER_NAME, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        },
+    }
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+# -- counting ------------------------------------------------------------------------------
+
+
+class PebbleLog:
+    """ACME requests as Pebble logs them, counted between two byte offsets of its log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size
+
+    def requests_since(self, offset: int) -> Counter[str]:
+        with self.path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        return Counter(f"{m[1]} {m[2]}" for m in _HANDLER.finditer(text))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def controller_writes(before: dict[Any, int], after: dict[Any, int]) -> Counter[str]:
+    """Writes by the controller's user between two accounting snapshots, per resource."""
+    writes: Counter[str] = Counter()
+    for (verb, resource, user), n in after.items():
+        if user == CONTROLLER_USER and verb in WRITE_VERBS:
+            writes[f"{verb} {resource}"] += n - before.get((verb, resource, user), 0)
+    return +writes
+
+
+# -- one certmgr run -----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    label: str
+    certificates: int
+    latencies: list[float]
+    elapsed: float
+    writes: Counter[str] | None = None
+    acme: Counter[str] = field(default_factory=Counter)
+    note: str = ""
+    events: Counter[str] = field(default_factory=Counter)
+    hops: list[str] = field(default_factory=list)
+    api_requests: int = 0  # every verb by the controller, create -> last Ready
+    one_at_a_time: bool = False
+    controller_cpu: float = 0.0  # CPU seconds of the controller process, create -> last Ready
+    harness_cpu: float = 0.0  # this process: API simulator, data plane, watch
+    pebble_cpu: float = 0.0  # pebble + challtestsrv
+
+    @property
+    def per_second(self) -> float:
+        return self.certificates / self.elapsed if self.elapsed else float("nan")
+
+    @property
+    def writes_per_issuance(self) -> float | None:
+        if self.writes is None:
+            return None
+        counted = sum(n for key, n in self.writes.items() if not key.endswith(" leases"))
+        return counted / self.certificates
+
+    @property
+    def acme_per_issuance(self) -> float:
+        return sum(self.acme.values()) / self.certificates
+
+
+class ReadyWatch:
+    """When this process first saw each Certificate Ready, through a watch (admin user)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.ready_at: dict[str, float] = {}
+        self.ready_wall: dict[str, float] = {}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        listed = await self.kube.list(r.CERTIFICATES, namespace=NAMESPACE)
+        self._task = asyncio.create_task(self._run(listed.resource_version))
+
+    async def _run(self, version: str) -> None:
+        while True:
+            try:
+                async for event in self.kube.watch(
+                    r.CERTIFICATES, namespace=NAMESPACE, resource_version=version
+                ):
+                    version = event.resource_version or version
+                    name = event.object.get("metadata", {}).get("name")
+                    if name and name not in self.ready_at and is_ready(event.object):
+                        self.ready_at[name] = time.perf_counter()
+                        self.ready_wall[name] = time.time()
+                        self._changed.set()
+            except Gone:
+                relisted = await self.kube.list(r.CERTIFICATES, namespace=NAMESPACE)
+                version = relisted.resource_version
+
+    async def all_ready(self, names: Sequence[str], *, within: float) -> list[float]:
+        deadline = time.monotonic() + within
+        while missing := [n for n in names if n not in self.ready_at]:
+            self._changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(missing)} of {len(names)} Certificates not Ready")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+        return [self.ready_at[n] for n in names]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def wait_for(probe: Any, *, what: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.02)
+
+
+async def settle(env: LocalEnvironment, log: PebbleLog) -> None:
+    """Until neither the controller writes nor Pebble hears a request for SETTLE seconds."""
+
+    def state() -> tuple[int, int]:
+        return env.simulator.requests.writes(user=CONTROLLER_USER), log.mark()
+
+    last, quiet_since = state(), time.monotonic()
+    deadline = quiet_since + 30
+    while time.monotonic() - quiet_since < SETTLE and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = state()
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+
+
+async def certmgr_run(
+    pebble: PebbleServer,
+    log: PebbleLog,
+    workdir: Path,
+    *,
+    mode: str,
+    size: int,
+    rounds: int,
+    flags: Sequence[str] = (),
+) -> Row:
+    batches = [[i] for i in range(rounds)] if size == 1 else [list(range(size))]
+    async with local_environment(workdir, pebble=pebble) as env:
+        controller = env.start_controller(f"--http01-solver-mode={mode}", *flags)
+        env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+        await wait_for(
+            lambda: is_ready(env.simulator.get("cert-manager.io/v1", "ClusterIssuer", ISSUER_NAME)),
+            what=f"ClusterIssuer Ready\n{controller.log_tail()}",
+            within=60,
+        )
+        kube = await KubeClient.connect(kubeconfig=str(env.admin_kubeconfig), qps=1000, burst=1000)
+        watch = ReadyWatch(kube)
+        try:
+            await watch.start()
+            await settle(env, log)  # the issuer's own writes and registration stay out
+            before, mark = env.simulator.requests.snapshot(), log.mark()
+            latencies: list[float] = []
+            elapsed = 0.0
+            created_wall: dict[str, float] = {}
+            api_requests = 0
+            controller_cpu = harness_cpu = pebble_cpu = 0.0
+            assert controller.process is not None
+            pid = controller.process.pid
+            counts = env.simulator.requests
+            for batch in batches:
+                names = [f"bench-{i}" for i in batch]
+                created = time.perf_counter()
+                created_wall.update(dict.fromkeys(names, time.time()))
+                requests_before = counts.count(user=CONTROLLER_USER)
+                cpu_before = cpu_seconds(pid)
+                harness_before = time.process_time()
+                pebble_before = sum(map(cpu_seconds, pebble.pids))
+                env.simulator.apply_many(certificate(i) for i in batch)
+                try:
+                    ready = await watch.all_ready(names, within=60 + 2 * len(batch))
+                except TimeoutError as exc:
+                    raise TimeoutError(f"{mode}/{size}: {exc}\n{controller.log_tail()}") from None
+                api_requests += counts.count(user=CONTROLLER_USER) - requests_before
+                controller_cpu += cpu_seconds(pid) - cpu_before
+                harness_cpu += time.process_time() - harness_before
+                pebble_cpu += sum(map(cpu_seconds, pebble.pids)) - pebble_before
+                latencies += [t - created for t in ready]
+                elapsed += max(ready) - created
+            await settle(env, log)
+            writes = controller_writes(before, env.simulator.requests.snapshot())
+            acme = log.requests_since(mark)
+            events = Counter(
+                f"{e.get('type')} {e.get('reason')}"
+                for e in env.list("v1", "Event")
+                if e.get("involvedObject", {}).get("name", "").startswith("bench-")
+                for _ in range(int(e.get("count") or 1))
+            )
+        finally:
+            await watch.stop()
+            await kube.close()
+    label = f"certmgr {mode}"
+    rounds_note = [f"{rounds} in a row"] if size == 1 and rounds > 1 else []
+    note = " ".join([*rounds_note, *flags])
+    hops = hop_durations(controller.log_path, created=created_wall, seen_ready=watch.ready_wall)
+    return Row(
+        label,
+        sum(map(len, batches)),
+        latencies,
+        elapsed,
+        writes,
+        acme,
+        note,
+        events=events,
+        hops=format_hops(hops),
+        api_requests=api_requests,
+        one_at_a_time=size == 1,
+        controller_cpu=controller_cpu,
+        harness_cpu=harness_cpu,
+        pebble_cpu=pebble_cpu,
+    )
+
+
+# -- references ----------------------------------------------------------------------------
+
+
+async def library_row(pebble: PebbleServer, log: PebbleLog, size: int) -> Row:
+    marks: list[int] = []
+    run: ReferenceRun = await asyncio.to_thread(
+        library_issuance,
+        pebble,
+        [dns_names(i) for i in range(size)],
+        threads=LIBRARY_THREADS,
+        before_batch=lambda: marks.append(log.mark()),
+    )
+    await asyncio.sleep(0.2)  # Pebble's log is written as it answers; let the last line land
+    return Row(
+        f"acme library, {LIBRARY_THREADS} threads",
+        size,
+        run.latencies,
+        run.elapsed,
+        acme=log.requests_since(marks[0]),
+    )
+
+
+async def lego_row(pebble: PebbleServer, log: PebbleLog, runs: int) -> Row:
+    """``runs`` lego processes one after the other, each a new account and one certificate."""
+    mark = log.mark()
+    latencies = [
+        (await asyncio.to_thread(lego_issuance, pebble, dns_names(1))).elapsed for _ in range(runs)
+    ]
+    await asyncio.sleep(0.2)
+    return Row(
+        "lego CLI, whole process",
+        runs,
+        latencies,
+        sum(latencies),
+        acme=log.requests_since(mark),
+        note=f"{runs} in a row, each with registration: " + " ".join(f"{t:.2f}" for t in latencies),
+    )
+
+
+# -- the table -----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[round(fraction * 100) - 1]
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    header = (
+        f"{'run':<26} {'certs':>6} {'p50 s':>7} {'p95 s':>7} {'certs/s':>8} "
+        f"{'API writes/iss':>14} {'ACME req/iss':>12}  note"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        writes = row.writes_per_issuance
+        print(
+            f"{row.label:<26} {row.certificates:>6} {percentile(row.latencies, 0.5):>7.3f} "
+            f"{percentile(row.latencies, 0.95):>7.3f} {row.per_second:>8.2f} "
+            f"{'-' if writes is None else f'{writes:.1f}':>14} {row.acme_per_issuance:>12.1f}"
+            f"  {row.note}"
+        )
+
+
+def print_targets(rows: Sequence[Row]) -> None:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    print("\ntargets (issue 5)")
+    library = next((row for row in rows if row.label.startswith("acme library")), None)
+    for row in rows:
+        if row.label == "certmgr shared" and row.one_at_a_time:
+            p50 = percentile(row.latencies, 0.5)
+            print(
+                f"  shared single issuance p50 <= {TARGET_SINGLE_P50} s: {p50:.3f} s"
+                f"  {verdict(p50 <= TARGET_SINGLE_P50)}"
+            )
+    if library is not None:
+        for row in rows:
+            if row.label.startswith("certmgr") and row.certificates == library.certificates:
+                share = row.per_second / library.per_second
+                print(
+                    f"  {row.label}, {row.certificates} certs >= {TARGET_LIBRARY_SHARE:.0%} of "
+                    f"the library's {library.per_second:.1f}/s: {share:.0%}"
+                    f"  {verdict(share >= TARGET_LIBRARY_SHARE)}"
+                )
+    for row in rows:
+        writes = row.writes_per_issuance
+        if writes is not None:
+            print(
+                f"  {row.label}, {row.certificates} certs: <= {TARGET_WRITES:.0f} API writes per "
+                f"issuance: {writes:.1f}  {verdict(writes <= TARGET_WRITES)}"
+            )
+
+
+def print_details(rows: Sequence[Row]) -> None:
+    print("\nper issuance, by request")
+    for row in rows:
+        print(f"  {row.label}, {row.certificates} certs")
+        if row.writes is not None:
+            writes = ", ".join(
+                f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.writes.items())
+            )
+            print(f"    API writes: {writes}")
+            print(
+                f"    API requests (all verbs) while issuing: {row.api_requests}, "
+                f"{row.api_requests / row.elapsed:.1f}/s "
+                f"(client limit: --kube-api-qps, default 50)"
+            )
+            print(
+                f"    controller CPU while issuing: {row.controller_cpu:.1f} s, "
+                f"{row.controller_cpu / row.elapsed:.0%} of one core, "
+                f"{row.controller_cpu / row.certificates * 1000:.0f} ms per issuance; "
+                f"meanwhile simulator + data plane {row.harness_cpu / row.elapsed:.0%}, "
+                f"Pebble {row.pebble_cpu / row.elapsed:.0%} of one core"
+            )
+        acme = ", ".join(f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.acme.items()))
+        print(f"    ACME: {acme}")
+        if row.events:
+            events = ", ".join(
+                f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.events.items())
+            )
+            print(f"    Events (occurrences, involved object bench-*): {events}")
+    print("\nwhere the time goes (controller log timestamps, per Certificate)")
+    for row in rows:
+        if row.hops:
+            print(f"  {row.label}, {row.certificates} certs")
+            for line in row.hops:
+                print(f"    {line}")
+
+
+async def bench(args: argparse.Namespace) -> list[Row]:
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="certmgr-bench-issuance-"))
+    print(f"workdir (Pebble and controller logs): {workdir}", flush=True)
+    rows: list[Row] = []
+    with PebbleServer(PebbleConfig(va_nosleep=True), workdir=workdir / "pebble") as pebble:
+        log = PebbleLog(pebble.log_path)
+        if not args.skip_library:
+            print(f"acme library: {max(args.sizes)} certificates ...", flush=True)
+            rows.append(await library_row(pebble, log, max(args.sizes)))
+        if not args.skip_lego:
+            print(f"lego: 1 certificate, {args.lego_runs} times ...", flush=True)
+            rows.append(await lego_row(pebble, log, args.lego_runs))
+        for mode in args.modes:
+            for size in args.sizes:
+                print(f"certmgr {mode}: {size} certificates ...", flush=True)
+                rows.append(
+                    await certmgr_run(
+                        pebble,
+                        log,
+                        workdir / f"{mode}-{size}",
+                        mode=mode,
+                        size=size,
+                        rounds=args.single_rounds,
+                        flags=args.controller_flag,
+                    )
+                )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 20, 200]
+    )
+    parser.add_argument("--modes", type=lambda s: s.split(","), default=["shared", "pod"])
+    parser.add_argument("--single-rounds", type=int, default=5, help="size 1: issuances in a row")
+    parser.add_argument("--skip-lego", action="store_true")
+    parser.add_argument("--lego-runs", type=int, default=3, help="lego processes in a row")
+    parser.add_argument(
+        "--controller-flag",
+        action="append",
+        default=[],
+        help="extra flag for certmgr run, e.g. --controller-flag=--kube-api-qps=0 (diagnosis)",
+    )
+    parser.add_argument("--skip-library", action="store_true")
+    parser.add_argument("--workdir", type=Path, help="keep logs here (default: a new temp dir)")
+    args = parser.parse_args()
+    # A plain kill must still stop Pebble and the controller: unwind the context managers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    configure_logging("warning")  # the data plane's; the controller logs to its own file
+    load_before = os.getloadavg()
+    rows = asyncio.run(bench(args))
+    load_after = os.getloadavg()
+    print()
+    print(
+        f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} "
+        f"({os.cpu_count()} CPUs, shared with whatever else runs)"
+    )
+    print(
+        "Pebble: PEBBLE_VA_NOSLEEP=1, default nonce rejection (5 %) and authz reuse (50 %); "
+        "ECDSA P-256, 1 or 2 dnsNames"
+    )
+    print_table(rows)
+    print_targets(rows)
+    print_details(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
