@@ -3,7 +3,8 @@
 Owns ``Order.status`` (url, finalizeURL, authorizations with their initial state,
 state, reason, failureTime, certificate) and the Challenges of an Order (one per
 authorization still pending, deterministic name ``<order>-<hash(authz url)>``, owned by
-the Order, solver picked with ``select_solver``). Every ACME step's result is written to
+the Order, solver picked with ``select_solver`` and adjusted by the Order's HTTP-01
+override annotations, :mod:`overrides`). Every ACME step's result is written to
 status before the next step, and the next reconcile waits until the cache shows that
 write, so a restart or a stale cache never creates a second ACME order. Polling of
 ``processing`` orders is ``requeue_after`` with intervals growing from
@@ -49,6 +50,7 @@ from certmgr.controllers.acme.order_steps import (
     pending_authorizations,
     solver_view,
 )
+from certmgr.controllers.acme.overrides import OverrideError, apply_ingress_overrides
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
@@ -302,6 +304,16 @@ class OrderReconciler:
                 self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
                 continue
+            try:
+                solver = apply_ingress_overrides(solvers[index], meta.get("annotations") or {})
+            except OverrideError as exc:
+                message = (
+                    "Failed to determine a valid solver configuration for the set of domains "
+                    f'on the Order: solver for "{dns_name}": {exc}'
+                )
+                self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
+                log.warning("acme_solver_override_invalid", order=meta["name"], error=str(exc))
+                continue
             offer = next(c for c in authz["challenges"] if c.get("type") == CHALLENGE_HTTP01)
             challenge = challenge_manifest(
                 order,
@@ -309,7 +321,7 @@ class OrderReconciler:
                 authorization=authz,
                 offer=offer,
                 key=client.key_authorization(offer["token"]),
-                solver=solvers[index],
+                solver=solver,
             )
             try:
                 await self._ctx.client.create(CHALLENGES, challenge, namespace=meta["namespace"])

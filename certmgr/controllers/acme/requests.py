@@ -5,13 +5,15 @@ ACME Issuer or ClusterIssuer, ``status.certificate``/``ca``/``failureTime``, and
 Order it creates (deterministic name ``<request>-<hash of the order spec>``, owned by
 the request). It waits with Ready=False/Pending while the issuer is missing or not
 Ready (issuers wake their requests through an index), and ends in Issued, Failed or
-Denied, after which it never touches the request again. It must not speak ACME: the
-order controller does.
+Denied, after which it never touches the request again. The Order inherits the
+request's ``cert-manager.io/`` annotations and its HTTP-01 override annotations. It
+must not speak ACME: the order controller does.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any, Final
 
 import structlog
@@ -30,6 +32,7 @@ from certmgr.controllers.acme.issuer_refs import (
     referrers,
 )
 from certmgr.controllers.acme.names import order_name
+from certmgr.controllers.acme.overrides import override_annotations
 from certmgr.controllers.acme.writes import owner_reference, patch_status
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
@@ -91,6 +94,14 @@ def build_order_spec(
     if acme.profile:
         order["profile"] = acme.profile
     return order
+
+
+def order_annotations(request_annotations: Mapping[str, str]) -> dict[str, str]:
+    """What an Order inherits from its request: ``cert-manager.io/`` annotations and the
+    HTTP-01 overrides the Order controller applies to its solver."""
+    inherited = {k: v for k, v in request_annotations.items() if k.startswith("cert-manager.io/")}
+    inherited.update(override_annotations(request_annotations))
+    return inherited
 
 
 def split_issued_chain(pem: bytes) -> tuple[bytes, bytes]:
@@ -211,11 +222,7 @@ class RequestReconciler:
                 "name": name,
                 "namespace": meta["namespace"],
                 "labels": dict(meta.get("labels") or {}),
-                "annotations": {
-                    k: v
-                    for k, v in (meta.get("annotations") or {}).items()
-                    if k.startswith("cert-manager.io/")
-                },
+                "annotations": order_annotations(meta.get("annotations") or {}),
                 "ownerReferences": [owner_reference(request)],
             },
             "spec": spec,

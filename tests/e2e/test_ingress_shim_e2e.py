@@ -1,0 +1,251 @@
+"""ingress-shim's HTTP-01 annotations end to end: an annotated Ingress, ``certmgr run`` as
+its own process, the staging ClusterIssuer of ``examples/`` pointed at Pebble, and the
+data plane's router answering Pebble's validation. Every version of every Ingress and
+Challenge the API stores is recorded through a watch, so a solver path that exists for a
+few milliseconds is still seen; the rest is observed through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certmgr.api import labels
+from certmgr.controllers.acme.names import solver_name
+from certmgr.kube import resources as r
+from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import Gone
+from certmgr.testing.localenv import EXAMPLES_DIR, LocalEnvironment, local_environment
+from certmgr.testing.pebble import PebbleServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+NAMESPACE = "default"
+ISSUER = "letsencrypt-staging"  # examples/clusterissuer-letsencrypt-staging.yaml
+CERT = ("cert-manager.io/v1", "Certificate")
+DEADLINE = 60.0
+CHALLENGE_PATH = "/.well-known/acme-challenge/"
+
+
+@dataclass
+class Recorder:
+    """Every version of every object of a kind in the namespace, via list + watch."""
+
+    resource: r.Resource
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, client: KubeClient) -> None:
+        while True:
+            listed = await client.list(self.resource, namespace=NAMESPACE)
+            self.versions.extend(listed.items)
+            self.started.set()
+            with contextlib.suppress(Gone):
+                async for event in client.watch(
+                    self.resource, namespace=NAMESPACE, resource_version=listed.resource_version
+                ):
+                    if event.type in ("ADDED", "MODIFIED"):
+                        self.versions.append(event.object)
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [v for v in self.versions if v["metadata"]["name"] == name]
+
+
+@dataclass
+class Scene:
+    env: LocalEnvironment
+    client: KubeClient
+    ingresses: Recorder
+    challenges: Recorder
+
+    async def eventually(
+        self, probe: Callable[[], Any], *, what: str, within: float = DEADLINE
+    ) -> Any:
+        """Poll ``probe`` until it returns something truthy; fail with the controller's log."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+        pytest.fail(f"{what} not reached within {within} s\n{self.env.controller_logs()}")
+
+    def certificate(self, name: str) -> dict[str, Any] | None:
+        return self.env.simulator.get(*CERT, name, NAMESPACE)
+
+    def ingress(self, name: str) -> dict[str, Any] | None:
+        return self.env.simulator.get("networking.k8s.io/v1", "Ingress", name, NAMESPACE)
+
+    async def ready_certificate(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self.eventually(
+            lambda: (c := self.certificate(name)) and ready(c) and c,
+            what=f"Certificate {name} Ready",
+        )
+        return found
+
+    def solver_ingresses(self) -> list[dict[str, Any]]:
+        """Every recorded version of an Ingress carrying the solver label."""
+        return [v for v in self.ingresses.versions if is_solver_ingress(v)]
+
+    def live_solver_ingresses(self) -> list[dict[str, Any]]:
+        return [
+            i
+            for i in self.env.list("networking.k8s.io/v1", "Ingress")
+            if is_solver_ingress(i) and i["metadata"]["namespace"] == NAMESPACE
+        ]
+
+
+@pytest.fixture
+async def scene(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[Scene]:
+    async with local_environment(tmp_path, pebble=pebble) as env:
+        client = await KubeClient.connect(kubeconfig=str(env.admin_kubeconfig))
+        async with client:
+            scene = Scene(env, client, Recorder(r.INGRESSES), Recorder(r.CHALLENGES))
+            tasks = [
+                asyncio.create_task(scene.ingresses.run(client)),
+                asyncio.create_task(scene.challenges.run(client)),
+            ]
+            try:
+                async with asyncio.timeout(DEADLINE):
+                    await scene.ingresses.started.wait()
+                    await scene.challenges.started.wait()
+                env.apply([env.issuer_for_pebble(EXAMPLES_DIR / f"clusterissuer-{ISSUER}.yaml")])
+                env.start_controller()
+                yield scene
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def ready(obj: dict[str, Any] | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def is_solver_ingress(ingress: dict[str, Any]) -> bool:
+    return (ingress["metadata"].get("labels") or {}).get(labels.HTTP01_SOLVER) == "true"
+
+
+def challenge_paths(ingress: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        path
+        for rule in (ingress.get("spec") or {}).get("rules") or ()
+        for path in (rule.get("http") or {}).get("paths") or ()
+        if str(path.get("path") or "").startswith(CHALLENGE_PATH)
+    ]
+
+
+def annotated_ingress(name: str, host: str, **annotations: str) -> dict[str, Any]:
+    """An Ingress like ``examples/ingress-annotated.yaml`` with extra annotations."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "annotations": {"cert-manager.io/cluster-issuer": ISSUER, **annotations},
+        },
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": [host], "secretName": f"{name}-tls"}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": name, "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def test_edit_in_place_solves_on_the_users_ingress_and_restores_it(scene: Scene) -> None:
+    (stored,) = scene.env.apply(
+        [annotated_ingress("web", "web.example.com", **{labels.HTTP01_EDIT_IN_PLACE: "true"})]
+    )
+    original_rules = stored["spec"]["rules"]
+    certificate = await scene.ready_certificate("web-tls")
+    assert certificate["metadata"]["annotations"][labels.HTTP01_OVERRIDE_INGRESS_NAME] == "web"
+    # The Challenge was told to edit this very Ingress, and did: its token's path was
+    # added to the user's rule for the host, pointing at the solver's Service.
+    challenges = scene.challenges.versions
+    assert challenges, "no Challenge was recorded"
+    assert {c["spec"]["solver"]["http01"]["ingress"].get("name") for c in challenges} == {"web"}
+    token = challenges[0]["spec"]["token"]
+    edited = [v for v in scene.ingresses.of("web") if challenge_paths(v)]
+    assert edited, "the solver path never appeared on the Ingress"
+    (path,) = challenge_paths(edited[0])
+    assert path["path"] == CHALLENGE_PATH + token
+    assert path["backend"]["service"]["name"] == solver_name(
+        NAMESPACE, challenges[0]["metadata"]["name"]
+    )
+    assert edited[0]["spec"]["rules"][0]["host"] == "web.example.com"
+    # No separate solver Ingress was ever created.
+    assert scene.solver_ingresses() == []
+    # Cleaned up: the user's Ingress is back to what the user wrote.
+    await scene.eventually(
+        lambda: (i := scene.ingress("web")) and i["spec"]["rules"] == original_rules,
+        what="the solver path removed from the Ingress",
+    )
+    assert scene.solver_ingresses() == []
+
+
+async def test_ingress_class_annotation_reaches_the_solver_ingress(scene: Scene) -> None:
+    scene.env.apply(
+        [annotated_ingress("shop", "shop.example.com", **{labels.HTTP01_INGRESS_CLASS: "nginx"})]
+    )
+    certificate = await scene.ready_certificate("shop-tls")
+    assert certificate["metadata"]["annotations"][labels.HTTP01_OVERRIDE_INGRESS_CLASS] == "nginx"
+    solver_versions = scene.solver_ingresses()
+    assert solver_versions, "no solver Ingress was recorded"
+    for version in solver_versions:
+        # The class override replaces the issuer's ingressClassName with the annotation.
+        assert version["metadata"]["annotations"][labels.INGRESS_CLASS] == "nginx"
+        assert "ingressClassName" not in version["spec"]
+        assert version["spec"]["rules"][0]["host"] == "shop.example.com"
+    solvers = [c["spec"]["solver"]["http01"]["ingress"] for c in scene.challenges.versions]
+    assert solvers and all(s == {"class": "nginx"} for s in solvers)
+    # The user's Ingress is never edited without edit-in-place.
+    assert not [v for v in scene.ingresses.of("shop") if challenge_paths(v)]
+    await scene.eventually(
+        lambda: not scene.live_solver_ingresses(), what="the solver Ingress removed"
+    )
+
+
+async def test_deleting_the_ingress_deletes_its_certificates(scene: Scene) -> None:
+    ingress = annotated_ingress("blog", "blog.example.com")
+    ingress["spec"]["tls"].append({"hosts": ["www.blog.example.com"], "secretName": "www-blog-tls"})
+    scene.env.apply([ingress])
+    first = await scene.ready_certificate("blog-tls")
+    second = await scene.ready_certificate("www-blog-tls")
+    uid = scene.ingress("blog")["metadata"]["uid"]  # type: ignore[index]
+    for certificate in (first, second):
+        (owner,) = certificate["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["uid"], owner["controller"]) == ("Ingress", uid, True)
+    await scene.client.delete(r.INGRESSES, "blog", namespace=NAMESPACE)
+    await scene.eventually(
+        lambda: scene.certificate("blog-tls") is None and scene.certificate("www-blog-tls") is None,
+        what="the Ingress's Certificates garbage-collected",
+    )
+    # Not recreated by the shim once the Ingress is gone: the controller still runs and
+    # has seen the deletions; the requests owned by the Certificates went with them.
+    await scene.eventually(
+        lambda: not scene.env.list("cert-manager.io/v1", "CertificateRequest"),
+        what="the Certificates' requests garbage-collected",
+    )
+    assert scene.certificate("blog-tls") is None and scene.certificate("www-blog-tls") is None
+    assert scene.env.controllers[0].running
