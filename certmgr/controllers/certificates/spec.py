@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -160,7 +160,14 @@ def spec_problem(spec: CertificateSpec) -> str | None:
     """Why ``spec`` cannot produce a CSR (stable text, no secrets), or None."""
     if spec.literal_subject:
         return "spec.literalSubject is not supported by certmgr"
-    requirements = requirements_of(spec)
+    return _requirements_problem(requirements_of(spec))
+
+
+# Every controller asks on every reconcile, and signing the probe was ~6 % of the
+# controller's CPU; the verdict is a pure function of the (hashable, frozen)
+# requirements, so an unchanged spec is judged once. Bounded: one entry per live spec.
+@lru_cache(maxsize=4096)
+def _requirements_problem(requirements: CertificateRequirements) -> str | None:
     try:
         effective_key_size(requirements.key_spec.algorithm, requirements.key_spec.size)
         build_csr(_probe_key(), requirements)

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from certmgr.controllers.certificates import spec as spec_module
 from certmgr.controllers.certificates.spec import CertificateView, shorten_name
+from certmgr.pki.csr import build_csr
 
 from .helpers import certificate
 
@@ -42,6 +44,26 @@ def test_spec_problem(fields: dict[str, Any], problem: str | None) -> None:
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def test_spec_problem_is_judged_once_per_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    signed: list[object] = []
+
+    def counting_build_csr(key: Any, requirements: Any) -> bytes:
+        signed.append(requirements)
+        return build_csr(key, requirements)
+
+    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    spec_module._requirements_problem.cache_clear()
+    verdicts = [
+        certificate(ipAddresses=["10.0.0.7"]).problem(),
+        certificate(ipAddresses=["10.0.0.7"]).problem(),  # unchanged spec, a new view
+        certificate(ipAddresses=["999.1.1.7"]).problem(),  # edited: judged again
+        certificate(ipAddresses=["999.1.1.7"]).problem(),
+    ]
+    assert verdicts[:2] == [None, None]
+    assert verdicts[2] == verdicts[3] == "failed to parse IP address '999.1.1.7'"
+    assert len(signed) == 2
 
 
 def test_view_of_an_issuing_certificate() -> None:
