@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmgr.pki.csr import build_csr, parse_csr
@@ -213,3 +214,14 @@ def test_invalid_requirements_raise_pki_error(key, requirements, fragment) -> No
 def test_parse_csr_rejects_garbage(pem) -> None:
     with pytest.raises(PKIError):
         parse_csr(pem)
+
+
+def test_parse_csr_is_memoized_by_bytes_and_never_caches_garbage() -> None:
+    pem = build_csr(ec.generate_private_key(ec.SECP256R1()), FULL)
+    first = parse_csr(pem)
+    assert parse_csr(bytes(bytearray(pem))) is first  # equal bytes, another object
+    assert parse_csr(bytearray(pem)) is first
+    garbage = b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+    for _ in range(2):
+        with pytest.raises(PKIError):
+            parse_csr(garbage)
