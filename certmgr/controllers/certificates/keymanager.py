@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from typing import Any
 
 import structlog
@@ -35,7 +34,11 @@ from certmgr.controllers.certificates.spec import (
     requirements_of,
     shorten_name,
 )
-from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.certificates.status import (
+    CACHE_WAIT_SECONDS,
+    status_of,
+    write_status,
+)
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.resources import SECRETS
@@ -47,7 +50,7 @@ from certmgr.pki.keys import (
     key_matches_spec,
     parse_private_key,
 )
-from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
 from certmgr.runtime.informer_secrets import MANAGED_LABEL
 
@@ -139,14 +142,32 @@ class KeyManager:
 
     async def _delete(self, certificate: CertificateView, secrets: list[Obj]) -> None:
         for secret in secrets:
-            with contextlib.suppress(NotFound):
+            name, uid = secret["metadata"]["name"], secret["metadata"].get("uid")
+            try:
                 await self._ctx.client.delete(
-                    SECRETS,
-                    secret["metadata"]["name"],
-                    namespace=certificate.namespace,
-                    preconditions={"uid": secret["metadata"].get("uid")},
+                    SECRETS, name, namespace=certificate.namespace, preconditions={"uid": uid}
                 )
-            log.info("next_private_key_deleted", secret=secret["metadata"]["name"])
+            except NotFound:
+                pass
+            else:
+                log.info("next_private_key_deleted", secret=name)
+            await self._wait_uncached(certificate.namespace, name, uid)
+
+    async def _wait_uncached(self, namespace: str, name: str, uid: str | None) -> None:
+        """Read-your-deletes, as ``write_status`` reads its writes: the Secret's watch
+        lags the Certificate's, so without this the next reconcile (say, for Ready=True)
+        still sees the Secret and deletes it a second time (a 404, but a write)."""
+
+        def gone(cache: Cache) -> bool:
+            cached = cache.get(namespace, name)
+            return cached is None or cached["metadata"].get("uid") != uid
+
+        try:
+            await self._ctx.manager.secrets.managed.cache.wait_until(
+                gone, timeout=CACHE_WAIT_SECONDS
+            )
+        except TimeoutError:
+            log.debug("cache_wait_timeout", secret=name)
 
     async def _create(self, certificate: CertificateView, obj: Obj, *, name: str = "") -> None:
         spec = certificate.spec
