@@ -10,6 +10,7 @@ Pure: no I/O, no clock; it must not decide whether to issue (``policies/`` does)
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
@@ -48,16 +49,8 @@ class CertificateView:
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> CertificateView:
-        try:
-            status = CertificateStatus.from_dict(obj.get("status"), path="status")
-        except InvalidObject:
-            # A status we cannot read is rebuilt by the controllers that own its fields.
-            status = CertificateStatus()
-        try:
-            spec = CertificateSpec.from_dict(obj.get("spec"), path="spec")
-        except InvalidObject as exc:
-            return cls(obj, None, status, spec_error=str(exc))
-        return cls(obj, spec, status)
+        spec, status, spec_error = _decoded(obj)
+        return cls(obj, spec, status, spec_error=spec_error)
 
     @property
     def name(self) -> str:
@@ -108,6 +101,45 @@ class CertificateView:
         if self.spec is None:
             return self.spec_error
         return spec_problem(self.spec)
+
+
+_Decoded = tuple[CertificateSpec | None, CertificateStatus, str]
+
+# Every certificate controller decodes the same cached Certificate on every reconcile
+# (six controllers: ~35 % of their CPU on start). Decoding is a pure function of the
+# spec and status dicts, so it is kept per (uid, resourceVersion) with a private deep
+# copy of what was decoded; a hit must still be equal to that copy, so a reused or
+# missing resourceVersion, or a dict changed in place, is decoded afresh. The typed
+# results are frozen. Bounded: the oldest entry goes first.
+_DECODED_MAX: Final = 16384
+_decoded_cache: dict[tuple[str, str], tuple[Any, Any, _Decoded]] = {}
+
+
+def _decoded(obj: dict[str, Any]) -> _Decoded:
+    metadata = obj.get("metadata") or {}
+    key = (str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or ""))
+    raw_spec, raw_status = obj.get("spec"), obj.get("status")
+    hit = _decoded_cache.get(key)
+    if hit is not None and hit[0] == raw_spec and hit[1] == raw_status:
+        return hit[2]
+    decoded = _decode(raw_spec, raw_status)
+    if len(_decoded_cache) >= _DECODED_MAX:
+        del _decoded_cache[next(iter(_decoded_cache))]
+    _decoded_cache[key] = (copy.deepcopy(raw_spec), copy.deepcopy(raw_status), decoded)
+    return decoded
+
+
+def _decode(raw_spec: Any, raw_status: Any) -> _Decoded:
+    try:
+        status = CertificateStatus.from_dict(raw_status, path="status")
+    except InvalidObject:
+        # A status we cannot read is rebuilt by the controllers that own its fields.
+        status = CertificateStatus()
+    try:
+        spec = CertificateSpec.from_dict(raw_spec, path="spec")
+    except InvalidObject as exc:
+        return None, status, str(exc)
+    return spec, status, ""
 
 
 def requirements_of(spec: CertificateSpec) -> CertificateRequirements:

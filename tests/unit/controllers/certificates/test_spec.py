@@ -100,3 +100,46 @@ def test_view_of_an_issuing_certificate() -> None:
 )
 def test_shorten_name(name: str, short: str) -> None:
     assert shorten_name(name) == short
+
+
+def _stored(dns_name: str, *, resource_version: str = "7") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u-1"}
+        | ({"resourceVersion": resource_version} if resource_version else {}),
+        "spec": {"secretName": "s", "issuerRef": {"name": "ca"}, "dnsNames": [dns_name]},
+        "status": {"revision": 1},
+    }
+
+
+def _edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["spec"]["dnsNames"] = ["b.example.com"]
+    obj["status"]["revision"] = 2
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("second", "dns_names", "revision"),
+    [
+        (lambda: _stored("a.example.com"), ("a.example.com",), 1),
+        (lambda: _stored("b.example.com"), ("b.example.com",), 1),
+        (lambda: _stored("b.example.com", resource_version=""), ("b.example.com",), 1),
+        (lambda: _edited_in_place(FIRST), ("b.example.com",), 2),
+        (lambda: {**_stored("a.example.com"), "spec": {"secretName": "s"}}, None, 1),
+    ],
+    ids=["same-version", "same-version-other-spec", "no-version", "edited-in-place", "invalid"],
+)
+def test_view_decodes_what_the_object_holds(
+    second: Any, dns_names: tuple[str, ...] | None, revision: int
+) -> None:
+    # Decoding is memoized per (uid, resourceVersion); the view must still reflect the
+    # dict it is given, whatever was decoded before under the same key.
+    FIRST.clear()
+    FIRST.update(_stored("a.example.com"))
+    assert CertificateView.of(FIRST).spec is not None
+    view = CertificateView.of(second())
+    assert (view.spec.dns_names if view.spec else None) == dns_names
+    assert view.revision == revision
+    assert (view.spec is None) == bool(view.spec_error)
+
+
+FIRST: dict[str, Any] = {}
