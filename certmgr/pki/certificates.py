@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Final, Literal, TypeAlias, TypeVar
 
 from cryptography import x509
@@ -97,7 +98,17 @@ def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
 
     Input in any order is accepted as long as the certificates form one chain (like
     cert-manager's ParseSingleCertificateChain); anything else raises `PKIError`.
+
+    Memoized by the PEM bytes: every certificate controller parses the Secret's
+    ``tls.crt`` on every reconcile (several times in the policies), and the same bytes
+    always give the same chain. The result is immutable (a tuple of certificates), so
+    sharing it is safe; garbage is not cached (the `PKIError` is raised every time).
     """
+    return _parse_chain(bytes(pem))
+
+
+@lru_cache(maxsize=4096)
+def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")
     try:

@@ -12,6 +12,7 @@ only randomness allowed in `certmgr.pki`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -127,7 +128,17 @@ def parse_private_key(pem: bytes) -> PrivateKey:
 
     Raises `PKIError` with a fixed message: the underlying library's message is dropped on
     purpose, so no fragment of the (secret) input can reach a status, an Event or a log.
+
+    Memoized by the PEM bytes: the certificate controllers parse the Secret's ``tls.key``
+    several times per reconcile. Key objects are immutable and the bytes already sit in
+    the Secret cache, so keeping the parsed key beside them exposes nothing new; garbage
+    is not cached (the `PKIError` is raised every time).
     """
+    return _parse_private_key(bytes(pem))
+
+
+@lru_cache(maxsize=4096)
+def _parse_private_key(pem: bytes) -> PrivateKey:
     if not pem or b"-----BEGIN" not in pem:
         raise PKIError("error decoding private key PEM block: no PEM data found")
     try:

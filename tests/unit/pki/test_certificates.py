@@ -190,3 +190,14 @@ def test_pkcs12_rejects_unknown_profile_and_empty_chain(key, chain) -> None:
 
 def test_times_are_timezone_aware(chain) -> None:
     assert CertificateInfo.of(chain[0]).not_before == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_parse_chain_is_memoized_by_bytes_and_never_caches_garbage(chain) -> None:
+    bundle = encode_pem([chain[1], chain[0]])
+    first = parse_chain(bundle)
+    assert parse_chain(bytearray(bundle)) is first
+    assert first == chain[:2]
+    garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    for _ in range(2):
+        with pytest.raises(PKIError):
+            parse_chain(garbage)

@@ -201,3 +201,13 @@ def test_inconsistent_rsa_key_is_rejected(key) -> None:
     ).private_key(unsafe_skip_rsa_key_validation=True)
     with pytest.raises(PKIError, match="inconsistent RSA key"):
         parse_private_key(encode_private_key(tampered))
+
+
+def test_parse_private_key_is_memoized_by_bytes_and_never_caches_garbage() -> None:
+    pem = encode_private_key(ec.generate_private_key(ec.SECP256R1()), encoding="PKCS8")
+    first = parse_private_key(pem)
+    assert parse_private_key(bytearray(pem)) is first
+    garbage = pem.replace(b"\n", b"\n!", 2)
+    for _ in range(2):
+        with pytest.raises(PKIError):
+            parse_private_key(garbage)
