@@ -58,39 +58,49 @@ class CertificateInfo:
 
     @classmethod
     def of(cls, certificate: x509.Certificate) -> CertificateInfo:
-        """Describe `certificate`; raises `PKIError` for unsupported keys or bad extensions."""
-        try:
-            extensions = certificate.extensions
-            public_key = certificate.public_key()
-        except ValueError:
-            raise PKIError("error decoding certificate extensions or public key") from None
-        if not isinstance(
-            public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-        ):
-            raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
-        algorithm, size = key_algorithm_and_size(public_key)
-        sans = _extension(extensions, x509.SubjectAlternativeName)
-        key_usage = _extension(extensions, x509.KeyUsage)
-        eku = _extension(extensions, x509.ExtendedKeyUsage)
-        basic = _extension(extensions, x509.BasicConstraints)
-        return cls(
-            serial_hex=format(certificate.serial_number, "x"),
-            common_name=_first(certificate.subject),
-            subject=subject_of(certificate.subject),
-            dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
-            ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
-            if sans
-            else (),
-            uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
-            emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
-            not_before=certificate.not_valid_before_utc,
-            not_after=certificate.not_valid_after_utc,
-            issuer_common_name=_first(certificate.issuer),
-            key_algorithm=algorithm,
-            key_size=size,
-            usages=usage_names(key_usage, list(eku) if eku else ()),
-            is_ca=bool(basic and basic.ca),
-        )
+        """Describe `certificate`; raises `PKIError` for unsupported keys or bad extensions.
+
+        Memoized by the certificate (x509 certificates compare and hash by their DER):
+        status, annotations and the policies describe the same leaf on every reconcile.
+        The result is frozen; a certificate that cannot be described is not cached.
+        """
+        return _describe(certificate)
+
+
+@lru_cache(maxsize=4096)
+def _describe(certificate: x509.Certificate) -> CertificateInfo:
+    try:
+        extensions = certificate.extensions
+        public_key = certificate.public_key()
+    except ValueError:
+        raise PKIError("error decoding certificate extensions or public key") from None
+    if not isinstance(
+        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+    ):
+        raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
+    algorithm, size = key_algorithm_and_size(public_key)
+    sans = _extension(extensions, x509.SubjectAlternativeName)
+    key_usage = _extension(extensions, x509.KeyUsage)
+    eku = _extension(extensions, x509.ExtendedKeyUsage)
+    basic = _extension(extensions, x509.BasicConstraints)
+    return CertificateInfo(
+        serial_hex=format(certificate.serial_number, "x"),
+        common_name=_first(certificate.subject),
+        subject=subject_of(certificate.subject),
+        dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
+        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
+        if sans
+        else (),
+        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
+        emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        issuer_common_name=_first(certificate.issuer),
+        key_algorithm=algorithm,
+        key_size=size,
+        usages=usage_names(key_usage, list(eku) if eku else ()),
+        is_ca=bool(basic and basic.ca),
+    )
 
 
 def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:

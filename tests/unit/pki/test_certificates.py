@@ -201,3 +201,10 @@ def test_parse_chain_is_memoized_by_bytes_and_never_caches_garbage(chain) -> Non
     for _ in range(2):
         with pytest.raises(PKIError):
             parse_chain(garbage)
+
+
+def test_certificate_info_is_memoized_by_the_certificate(chain) -> None:
+    der = encode_der(chain[0])
+    first = CertificateInfo.of(x509.load_der_x509_certificate(der))
+    assert CertificateInfo.of(x509.load_der_x509_certificate(der)) is first
+    assert CertificateInfo.of(chain[1]) != first
