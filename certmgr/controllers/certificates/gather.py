@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -119,10 +120,33 @@ def secret_data(secret: Obj) -> dict[str, bytes]:
     return out
 
 
+# ``gather`` decodes the current and next revisions' requests on every reconcile of
+# every controller. The view is a pure function of the spec, so it is kept per (uid,
+# resourceVersion) beside a private deep copy of the spec it came from; a hit must still
+# equal that copy, so a reused or missing resourceVersion, or a dict changed in place, is
+# decoded afresh. Views are frozen. Bounded: the oldest entry goes first.
+_REQUEST_VIEWS_MAX: Final = 16384
+_request_views: dict[tuple[str, str], tuple[Any, RequestView | None]] = {}
+
+
 def request_view(request: Obj) -> RequestView | None:
     """The fields of a CertificateRequest the policies compare; None if it does not decode."""
+    metadata = request.get("metadata") or {}
+    key = (str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or ""))
+    raw_spec = request.get("spec")
+    hit = _request_views.get(key)
+    if hit is not None and hit[0] == raw_spec:
+        return hit[1]
+    view = _decode_request_view(raw_spec)
+    if len(_request_views) >= _REQUEST_VIEWS_MAX:
+        del _request_views[next(iter(_request_views))]
+    _request_views[key] = (copy.deepcopy(raw_spec), view)
+    return view
+
+
+def _decode_request_view(raw_spec: Any) -> RequestView | None:
     try:
-        spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
+        spec = CertificateRequestSpec.from_dict(raw_spec, path="spec")
     except InvalidObject:
         return None
     ref = spec.issuer_ref

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from certmgr.controllers.certificates.gather import request_view
 from certmgr.controllers.certificates.requestmanager import expected_request_name, request_body
 from certmgr.controllers.certificates.spec import CertificateView
 
@@ -88,3 +89,44 @@ def test_request_body_copies_spec_and_annotations() -> None:
     }
     assert metadata["ownerReferences"][0]["kind"] == "Certificate"
     assert metadata["ownerReferences"][0]["controller"] is True
+
+
+def _stored_request(usages: list[str], *, resource_version: str = "4") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web-1", "uid": "r-1"}
+        | ({"resourceVersion": resource_version} if resource_version else {}),
+        "spec": {"request": "Q1NS", "issuerRef": {"name": "ca"}, "usages": usages},
+    }
+
+
+def _request_edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["spec"]["usages"] = ["server auth"]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("second", "usages"),
+    [
+        (lambda: _stored_request(["client auth"]), ("client auth",)),
+        (lambda: _stored_request(["server auth"]), ("server auth",)),
+        (lambda: _stored_request(["server auth"], resource_version=""), ("server auth",)),
+        (lambda: _request_edited_in_place(FIRST_REQUEST), ("server auth",)),
+        (lambda: {**_stored_request([]), "spec": {"usages": []}}, None),
+    ],
+    ids=["same-version", "same-version-other-spec", "no-version", "edited-in-place", "invalid"],
+)
+def test_request_view_decodes_what_the_object_holds(
+    second: Any, usages: tuple[str, ...] | None
+) -> None:
+    # request_view is memoized per (uid, resourceVersion); it must still reflect the
+    # dict it is given, whatever was decoded before under the same key.
+    FIRST_REQUEST.clear()
+    FIRST_REQUEST.update(_stored_request(["client auth"]))
+    assert request_view(FIRST_REQUEST) is not None
+    view = request_view(second())
+    assert (view.usages if view else None) == usages
+    if view is not None:
+        assert view.csr_pem == b"CSR"
+
+
+FIRST_REQUEST: dict[str, Any] = {}
