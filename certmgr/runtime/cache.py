@@ -157,7 +157,13 @@ class Cache:
 
         A keys-only cache can file existing objects only by their stubs: register its
         indexes before the informer runs.
+
+        Registering the very function already registered under ``index`` is a no-op: the
+        index is kept up to date on every change, so filing every object again would cost
+        a pass over the whole cache for nothing (callers may register on every use).
         """
+        if self._index_funcs.get(index) is func:
+            return
         self._index_funcs[index] = func
         self._indexes[index] = {}
         self._filed[index] = {}

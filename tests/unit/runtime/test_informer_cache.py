@@ -201,3 +201,28 @@ async def test_wait_until_a_deleted_object_is_gone() -> None:
     assert not waiter.done()
     cache.apply("DELETED", obj("a", "3"))
     await asyncio.wait_for(waiter, timeout=5)
+
+
+def test_registering_the_same_index_again_keeps_it_without_refiling() -> None:
+    seen: list[str] = []
+
+    def counting(o: dict[str, Any]) -> list[str]:
+        seen.append(o["metadata"]["name"])
+        return by_secret(o)
+
+    cache = Cache()
+    cache.apply("ADDED", obj("c1", "1", secret="s"))
+    cache.add_index("secret", counting)
+    cache.add_index("secret", counting)
+    cache.apply("MODIFIED", obj("c1", "2", secret="t"))
+    assert seen == ["c1", "c1"], "filed once when registered, once on the change"
+    assert names(cache.by_index("secret", "ns/t")) == ["c1"]
+    assert names(cache.by_index("secret", "ns/s")) == []
+
+
+def test_registering_another_function_under_an_index_name_refiles() -> None:
+    cache = Cache(indexes={"secret": by_secret})
+    cache.apply("ADDED", obj("c1", "1", secret="s"))
+    cache.add_index("secret", lambda o: ["everything"])
+    assert names(cache.by_index("secret", "everything")) == ["c1"]
+    assert names(cache.by_index("secret", "ns/s")) == []
