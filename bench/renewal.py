@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import copy
+import os
 import resource
 import statistics
 import subprocess
@@ -49,17 +49,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certmgr.api import labels
+from certmgr.api.certificates import CertificateSpec
 from certmgr.api.codec import parse_rfc3339, rfc3339
 from certmgr.api.reasons import READY, READY_MESSAGE
 from certmgr.controllers.certificates import setup_all
 from certmgr.controllers.certificates.gather import renewal_jitter_seconds
+from certmgr.controllers.certificates.secretdata import Issued, build_secret
+from certmgr.controllers.certificates.trigger import NAME as TRIGGER
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.pki.renewal import jittered_renewal_time, renewal_time
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
+from certmgr.runtime.workqueue import WorkQueue
 from certmgr.testing.issuers import LocalCAIssuer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,20 +78,34 @@ TARGET_LATENESS = 1.0
 
 
 class Seeder:
-    """Builds already-issued Certificates and stores them with their status."""
+    """Builds already-issued Certificates and stores them with their status.
+
+    Each Secret is the one certmgr's issuing controller would have written for its
+    Certificate (``build_secret``: key in the spec's encoding, every managed label and
+    annotation, ``ca.crt``), so the start pass has nothing to repair.
+    """
 
     def __init__(self, sim: Any) -> None:
         self.sim = sim
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
         self.ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench root")])
+        start = datetime.now(UTC) - timedelta(days=1)
+        self.ca_pem = (
+            x509.CertificateBuilder()
+            .subject_name(self.ca_name)
+            .issuer_name(self.ca_name)
+            .public_key(self.ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.ca_key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM)
+        )
         # One leaf key for all: key generation is not what is measured.
         self.leaf_key = ec.generate_private_key(ec.SECP256R1())
         self._admitted: dict[str, Any] | None = None
-        self.key_pem = self.leaf_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        self.mark = 0  # the store's resourceVersion when ``census`` starts counting
 
     def namespace(self, name: str) -> None:
         self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -122,29 +139,7 @@ class Seeder:
         )
         jitter = renewal_jitter_seconds(pem, cap=Settings().renewal_jitter_max)
         due = jittered_renewal_time(base, jitter_seconds=jitter, not_before=not_before)
-        self._create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "kubernetes.io/tls",
-                "metadata": {
-                    "name": f"{name}-tls",
-                    "namespace": namespace,
-                    "labels": {labels.FOR_ATTENTION_OF: "true"},
-                    "annotations": {
-                        labels.CERTIFICATE_NAME: name,
-                        labels.ISSUER_NAME: ISSUER,
-                        labels.ISSUER_KIND: "Issuer",
-                        labels.ISSUER_GROUP: "cert-manager.io",
-                    },
-                },
-                "data": {
-                    "tls.crt": base64.b64encode(pem).decode(),
-                    "tls.key": base64.b64encode(self.key_pem).decode(),
-                },
-            }
-        )
-        self._create(
+        certificate = self._admit_certificate(
             {
                 "apiVersion": "cert-manager.io/v1",
                 "kind": "Certificate",
@@ -155,46 +150,76 @@ class Seeder:
                     "dnsNames": [f"{name}.example.com"],
                     "privateKey": {"algorithm": "ECDSA", "size": 256},
                 },
-            },
-            status={
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": READY,
-                        "message": READY_MESSAGE,
-                        "lastTransitionTime": rfc3339(not_before),
-                        "observedGeneration": 1,
-                    }
-                ],
-                "notBefore": rfc3339(not_before),
-                "notAfter": rfc3339(not_after),
-                "renewalTime": rfc3339(due),
-                "revision": 1,
-            },
+            }
         )
+        # The Secret exactly as the issuing controller writes it for this (defaulted) spec.
+        secret = build_secret(
+            None,
+            namespace=namespace,
+            certificate_name=name,
+            spec=CertificateSpec.from_dict(certificate["spec"], path="spec"),
+            issued=Issued(self.leaf_key, pem, self.ca_pem),
+        )
+        self._create(secret)
+        certificate["status"] = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": READY,
+                    "message": READY_MESSAGE,
+                    "lastTransitionTime": rfc3339(not_before),
+                    "observedGeneration": 1,
+                }
+            ],
+            "notBefore": rfc3339(not_before),
+            "notAfter": rfc3339(not_after),
+            "renewalTime": rfc3339(due),
+            "revision": 1,
+        }
+        self.sim.store.create(self._rtype(certificate), certificate)
 
-    def _create(self, obj: dict[str, Any], *, status: dict[str, Any] | None = None) -> None:
-        # The simulator's own admission and store: fast, and unlike a create through the
-        # API (which drops a custom resource's status) it keeps the status we computed.
+    def census(self) -> str:
+        """Writes to the store since ``mark``: objects of each kind changed, and in all."""
+        store = self.sim.store
+        counts = []
+        for api_version, kind in (
+            ("v1", "Secret"),
+            ("cert-manager.io/v1", "CertificateRequest"),
+            ("cert-manager.io/v1", "Certificate"),
+        ):
+            objects = store.table(store.catalogue.by_kind(api_version, kind)).objects.values()
+            changed = sum(1 for o in objects if int(o["metadata"]["resourceVersion"]) > self.mark)
+            counts.append(f"{kind}={changed}")
+        return f"{' '.join(counts)} writes={store.resource_version - self.mark}"
+
+    def _rtype(self, obj: dict[str, Any]) -> Any:
+        return self.sim.store.catalogue.by_kind(obj["apiVersion"], obj["kind"])
+
+    def _admit_certificate(self, obj: dict[str, Any]) -> dict[str, Any]:
         from certmgr.testing.apiserver import admission
 
-        sim = self.sim
-        rtype = sim.store.catalogue.by_kind(obj["apiVersion"], obj["kind"])
         namespace = obj["metadata"]["namespace"]
-        if obj["kind"] != "Certificate":
-            prepared = admission.prepare_create(sim.store, rtype, namespace, obj)
-        else:
-            # The CRD's CEL rules cost ~30 ms a Certificate here: admit the first one,
-            # and give the rest the same shape (they differ only in names).
-            if self._admitted is None:
-                self._admitted = admission.prepare_create(sim.store, rtype, namespace, obj)
-            prepared = copy.deepcopy(self._admitted)
-            prepared["metadata"].update(obj["metadata"])
-            prepared["spec"].update(obj["spec"])
-        if status is not None:
-            prepared["status"] = status
-        sim.store.create(rtype, prepared)
+        # The CRD's CEL rules cost ~30 ms a Certificate here: admit the first one, and
+        # give the rest the same shape (they differ only in names).
+        if self._admitted is None:
+            self._admitted = admission.prepare_create(
+                self.sim.store, self._rtype(obj), namespace, obj
+            )
+        prepared: dict[str, Any] = copy.deepcopy(self._admitted)
+        prepared["metadata"].update(obj["metadata"])
+        prepared["spec"].update(obj["spec"])
+        return prepared
+
+    def _create(self, obj: dict[str, Any]) -> None:
+        # The simulator's own admission and store: fast, and no API round trip.
+        from certmgr.testing.apiserver import admission
+
+        rtype = self._rtype(obj)
+        namespace = obj["metadata"]["namespace"]
+        self.sim.store.create(
+            rtype, admission.prepare_create(self.sim.store, rtype, namespace, obj)
+        )
 
 
 async def serve(kubeconfig: str, args: argparse.Namespace) -> None:
@@ -239,6 +264,11 @@ async def serve(kubeconfig: str, args: argparse.Namespace) -> None:
                         renew_at=now - timedelta(seconds=i % 60),
                         lifetime=timedelta(minutes=30),
                     )
+            elif command == "mark":
+                seeder.mark = sim.store.resource_version
+            elif command == "census":
+                print(seeder.census(), flush=True)
+                continue
             print("seeded", flush=True)
 
 
@@ -292,6 +322,7 @@ class Controllers:
     kube: KubeClient
     settings: Settings
     observed: Observed
+    stages: Stages
     manager: Manager | None = None
     task: asyncio.Task[None] | None = None
 
@@ -310,6 +341,7 @@ class Controllers:
         setup_all(ctx)
         LocalCAIssuer(clock=clock, name=ISSUER).setup(manager)
         manager.informer(r.CERTIFICATES).add_handler(self.observed.handler)
+        self.stages.watch_queue(next(c for c in manager.controllers if c.name == TRIGGER).queue)
         self.manager = manager
         started = time.perf_counter()
         self.task = asyncio.create_task(manager.run())
@@ -345,14 +377,18 @@ def quantiles(values: list[float]) -> str:
         if len(ordered) > 1
         else ordered * 99
     )
-    return f"p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+    return (
+        f"p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
+        f"max {ordered[-1] * 1000:.0f} ms"
+    )
 
 
-async def ask(child: Any, command: str) -> None:
-    """Have the simulator process seed something; return once it has."""
+async def ask(child: Any, command: str) -> str:
+    """Have the simulator process seed or count something; its one-line answer."""
     child.stdin.write(command + "\n")
     child.stdin.flush()
-    await asyncio.get_running_loop().run_in_executor(None, child.stdout.readline)
+    answer: str = await asyncio.get_running_loop().run_in_executor(None, child.stdout.readline)
+    return answer.strip()
 
 
 async def wait_for(condition: Any, *, within: float) -> None:
@@ -362,25 +398,88 @@ async def wait_for(condition: Any, *, within: float) -> None:
         await asyncio.sleep(0.2)
 
 
+@dataclass
+class Stages:
+    """When each renewal passed each step inside this process (not through the API).
+
+    ``fired``: the trigger's work queue re-adding a key because its delayed add came due
+    (the scheduler proper); ``triggered``: the trigger's ``issuance_triggered`` log line,
+    written once its ``Issuing=True`` status write returned.
+    """
+
+    fired: list[tuple[float, str]] = field(default_factory=list)
+    triggered: dict[str, float] = field(default_factory=dict)
+
+    def log_processor(self, _: Any, method: str, event: Any) -> Any:
+        if event.get("event") == "issuance_triggered" and event.get("controller") == TRIGGER:
+            self.triggered.setdefault(str(event.get("key")), time.time())
+        if method in ("error", "critical", "exception"):
+            return event
+        raise structlog.DropEvent
+
+    def watch_queue(self, queue: WorkQueue[str]) -> None:
+        """Note every key ``queue``'s timer re-adds, with the wall time (bench-only patch)."""
+        fire_due, add = queue._fire_due, queue.add
+        firing = False
+
+        def add_noting(key: str) -> None:
+            if firing:
+                self.fired.append((time.time(), key))
+            add(key)
+
+        def fire_due_noting() -> float | None:
+            nonlocal firing
+            firing = True
+            try:
+                return fire_due()
+            finally:
+                firing = False
+
+        queue.add = add_noting  # type: ignore[method-assign]
+        queue._fire_due = fire_due_noting  # type: ignore[method-assign]
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None:
     settings = Settings()
     observed = Observed()
+    stages = Stages()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            stages.log_processor,
+            structlog.dev.ConsoleRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(20),  # info: the trigger's line
+    )
     far = args.certificates - args.renewing
     async with await KubeClient.connect(kubeconfig=kubeconfig) as kube:
-        controllers = Controllers(kube, settings, observed)
+        controllers = Controllers(kube, settings, observed, stages)
+        print(f"start: {load()}")
+        await ask(child, "mark")
         started, cpu = time.perf_counter(), time.process_time()
         synced = await controllers.start()
         await controllers.quiesce()
+        cpu = time.process_time() - cpu
+        census = await ask(child, "census")
         print(
             f"start: {far} Certificates synced in {synced:.1f} s; every controller's first "
             f"reconcile of each done after {time.perf_counter() - started - 1.0:.1f} s "
-            f"({time.process_time() - cpu:.1f} s CPU); status writes caused by the start: "
-            f"{observed.status_writes}; renewals started: {len(observed.issuing)}"
+            f"({cpu:.1f} s CPU, {cpu / far * 1000:.2f} ms a Certificate); {load()}"
+        )
+        print(
+            f"start: objects written by the start (all 0 expected): {census}; status "
+            f"writes seen {observed.status_writes}; renewals started {len(observed.issuing)}"
         )
 
         window_start = float(int(time.time() + args.lead))
         await ask(child, f"renewing {window_start} {args.window}")
         await controllers.quiesce()
+        stages.fired.clear()
+        stages.triggered.clear()
         idle = min(args.idle, window_start - time.time() - 1.0)
         if idle < 3:
             print(f"(only {idle:.1f} s left before the renewal window: raise --lead)")
@@ -393,34 +492,27 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
                 f"idle: {args.certificates} renewals pending, {elapsed:.1f} s: CPU "
                 f"{used * 1000:.0f} ms (process_time), "
                 f"{(after[1] - before[1]) * 1000:.0f} ms (getrusage) = "
-                f"{used / elapsed * 100:.2f} % of one core"
+                f"{used / elapsed * 100:.2f} % of one core; {load()}"
             )
 
-        def renewed() -> list[tuple[float, datetime | None]]:
+        def renewed() -> dict[str, tuple[float, datetime | None]]:
             first: dict[str, tuple[float, datetime | None]] = {}
             for seen, ns, due, name in observed.issuing:
                 if ns == NAMESPACE:
-                    first.setdefault(name, (seen, due))
-            return list(first.values())
+                    first.setdefault(f"{ns}/{name}", (seen, due))
+            return first
 
         wait = window_start + args.window + 30 - time.time()
+        cpu = time.process_time()
         await wait_for(lambda: len(renewed()) >= args.renewing, within=wait)
-        fired = renewed()
-        late = [seen - due.timestamp() for seen, due in fired if due is not None]
-        on_time = sum(1 for value in late if value <= TARGET_LATENESS)
-        early = sum(1 for value in late if value < 0)
-        print(
-            f"renewals: {len(fired)}/{args.renewing} over {args.window:.0f} s "
-            f"({args.renewing / args.window:.1f}/s; pacing {settings.renewal_rate_qps:g}/s, "
-            f"burst {settings.renewal_rate_burst}), lateness after renewalTime: "
-            f"{quantiles(late) if late else 'none'}; within {TARGET_LATENESS:g} s: "
-            f"{on_time}/{len(late)}; early: {early}"
-        )
         await controllers.quiesce()
+        cpu = time.process_time() - cpu
+        report_renewals(args, settings, stages, renewed(), cpu=cpu)
         await controllers.stop()
 
         await ask(child, "overdue")
         observed.issuing.clear()
+        print(f"restart: {load()}")
         restarted, cpu = time.time(), time.process_time()
         synced = await controllers.start()
 
@@ -448,8 +540,62 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
         f"{synced:.1f} s; first overdue renewal {first:.1f} s after start, {in_first_second} "
         f"in its first second, then {steady}; {len(started_at)} started over {span:.1f} s "
         f"(limit: burst {settings.renewal_rate_burst}, then {settings.renewal_rate_qps:g}/s); "
-        f"CPU {cpu:.0f} s over {started_at[-1] - restarted:.0f} s"
+        f"CPU {cpu:.0f} s over {started_at[-1] - restarted:.0f} s; {load()}"
     )
+
+
+def report_renewals(
+    args: argparse.Namespace,
+    settings: Settings,
+    stages: Stages,
+    seen: dict[str, tuple[float, datetime | None]],
+    *,
+    cpu: float,
+) -> None:
+    """Lateness after ``status.renewalTime`` of each step of the renewals in the window."""
+    fired: dict[str, list[float]] = {}
+    for at, key in stages.fired:
+        fired.setdefault(key, []).append(at)
+    scheduler, trigger, watch, queued = [], [], [], []
+    paced = by_event = 0
+    for key, (seen_at, due) in seen.items():
+        if due is None:
+            continue
+        due_at = due.timestamp()
+        watch.append(seen_at - due_at)
+        triggered = stages.triggered.get(key)
+        if triggered is not None:
+            trigger.append(triggered - due_at)
+        fires = [t for t in fired.get(key, ()) if triggered is None or t <= triggered]
+        if not fires:
+            by_event += 1  # woken by an event, not its delayed add
+            continue
+        scheduler.append(fires[0] - due_at)
+        if triggered is not None:
+            queued.append(triggered - fires[0])
+        paced += len(fires) > 1  # sent away by the pace, back at its booked slot
+
+    def line(name: str, values: list[float]) -> str:
+        if not values:
+            return f"  {name}: none"
+        within = sum(1 for v in values if v <= TARGET_LATENESS)
+        early = sum(1 for v in values if v < 0)
+        return (
+            f"  {name}: {quantiles(values)}; within {TARGET_LATENESS:g} s {within}/{len(values)}"
+            f", early {early}"
+        )
+
+    print(
+        f"renewals: {len(seen)}/{args.renewing} over {args.window:.0f} s "
+        f"({args.renewing / args.window:.1f}/s; pacing {settings.renewal_rate_qps:g}/s, "
+        f"burst {settings.renewal_rate_burst}); paced {paced}, woken by an event "
+        f"{by_event}; CPU {cpu:.1f} s ({cpu / max(len(seen), 1) * 1000:.0f} ms a renewal); "
+        f"{load()}; lateness after status.renewalTime:"
+    )
+    print(line("scheduler fired (delayed add re-added the key)", scheduler))
+    print(line("trigger wrote Issuing=True", trigger))
+    print(line("seen through the watch", watch))
+    print(line("fired -> Issuing written (queue wait + reconcile)", queued))
 
 
 def main() -> None:
