@@ -18,7 +18,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
@@ -46,7 +46,11 @@ class JsonObject:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, path: str = "") -> Self:
-        return typing.cast(Self, _decode_object(cls, data or {}, path or cls.__name__))
+        try:
+            return typing.cast(Self, _object_decoder(cls)(data or {}))
+        except _Invalid as exc:
+            where = (path or cls.__name__) + "".join(reversed(exc.steps))
+            raise InvalidObject(where, exc.problem) from exc.__cause__
 
     def to_dict(self) -> dict[str, Any]:
         return _encode_object(self)
@@ -72,71 +76,183 @@ def _json_key(cls: type, name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# Decoding is compiled: one decoder per type hint, built on first use and kept, so a
+# decode walks a prepared plan instead of re-reading dataclass fields, type hints and
+# JSON key spellings for every field of every object (reconcilers decode cached objects
+# on every reconcile). The path of a problem is assembled only when there is one.
+Decoder = Callable[[Any], Any]
+
+
+class _Invalid(Exception):
+    """A problem on its way up: each enclosing decoder adds its step (``.key``, ``[i]``)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.steps: list[str] = []
+
+
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _is_unset(value: Any) -> bool:
-    return value is None or value == ""
-
-
-def _decode_object(cls: type, data: Any, path: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise InvalidObject(path, f"expected an object, got {type(data).__name__}")
-    hints = _hints(cls)
-    kwargs = {}
-    for field in dataclasses.fields(cls):
-        key = _json_key(cls, field.name)
-        if key in data and not _is_unset(data[key]):
-            kwargs[field.name] = _decode(hints[field.name], data[key], f"{path}.{key}")
-        elif _default(field) is dataclasses.MISSING:
-            raise InvalidObject(f"{path}.{key}", "required value is missing")
-    return cls(**kwargs)
-
-
-def _decode(hint: Any, value: Any, path: str) -> Any:
+def _decoder(hint: Any) -> Decoder:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         (inner,) = [a for a in args if a is not type(None)]
-        return _decode(inner, value, path)
+        return _decoder(inner)
     if origin is tuple:
-        if not isinstance(value, list):
-            raise InvalidObject(path, "expected a list")
-        return tuple(_decode(args[0], item, f"{path}[{i}]") for i, item in enumerate(value))
+        return _tuple_decoder(_decoder(args[0]))
     if origin is Mapping or hint is Mapping:
-        if not isinstance(value, Mapping):
-            raise InvalidObject(path, "expected an object")
-        inner = args[1] if args else Any
-        return {str(k): _decode(inner, v, f"{path}.{k}") for k, v in value.items()}
+        return _mapping_decoder(_decoder(args[1]) if args else _copy_json)
     if hint is Any:
-        return copy.deepcopy(value)  # free-form JSON: do not share the caller's dicts
+        return _copy_json  # free-form JSON: do not share the caller's dicts
     if isinstance(hint, type) and issubclass(hint, JsonObject):
-        return _decode_object(hint, value, path)
-    return _decode_scalar(hint, value, path)
+        return _object_decoder(hint)
+    return _scalar_decoder(hint)
 
 
-def _decode_scalar(hint: Any, value: Any, path: str) -> Any:
-    try:
-        if hint is timedelta:
-            return parse_go_duration(_expect(str, value, path))
-        if hint is datetime:
-            return parse_rfc3339(_expect(str, value, path))
-        if hint is bytes:
-            return base64.b64decode(_expect(str, value, path), validate=True)
-        if isinstance(hint, type) and issubclass(hint, enum.Enum):
-            return hint(value)
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidObject(path, str(exc)) from exc
-    if hint is int and isinstance(value, float) and value.is_integer():
-        return int(value)  # JSON numbers may arrive as floats
-    return _expect(hint, value, path)
+_OBJECT_DECODERS: dict[type, Decoder] = {}
 
 
-def _expect(kind: type, value: Any, path: str) -> Any:
+def _object_decoder(cls: type) -> Decoder:
+    decoder = _OBJECT_DECODERS.get(cls)
+    if decoder is None:
+        decoder = _OBJECT_DECODERS[cls] = _make_object_decoder(cls)
+    return decoder
+
+
+def _make_object_decoder(cls: type) -> Decoder:
+    # The plan is made on the first call, not here, so a type may contain itself.
+    plan: tuple[tuple[str, str, Decoder, bool], ...] | None = None
+
+    def decode_object(data: Any) -> Any:
+        nonlocal plan
+        if plan is None:
+            hints = typing.get_type_hints(cls)
+            plan = tuple(
+                (
+                    field.name,
+                    _json_key(cls, field.name),
+                    _decoder(hints[field.name]),
+                    _default(field) is dataclasses.MISSING,
+                )
+                for field in dataclasses.fields(cls)
+            )
+        if not isinstance(data, Mapping):
+            raise _Invalid(f"expected an object, got {type(data).__name__}")
+        kwargs = {}
+        for name, key, decode, required in plan:
+            value = data.get(key)
+            if value is None or value == "":
+                if required:
+                    missing = _Invalid("required value is missing")
+                    missing.steps.append(f".{key}")
+                    raise missing
+                continue
+            try:
+                kwargs[name] = decode(value)
+            except _Invalid as exc:
+                exc.steps.append(f".{key}")
+                raise
+        return cls(**kwargs)
+
+    return decode_object
+
+
+def _tuple_decoder(item: Decoder) -> Decoder:
+    def decode_tuple(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise _Invalid("expected a list")
+        try:
+            return tuple([item(v) for v in value])
+        except _Invalid as exc:
+            exc.steps.append(f"[{_failing_index(item, value)}]")
+            raise
+
+    return decode_tuple
+
+
+def _mapping_decoder(inner: Decoder) -> Decoder:
+    def decode_mapping(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise _Invalid("expected an object")
+        decoded = {}
+        for k, v in value.items():
+            try:
+                decoded[str(k)] = inner(v)
+            except _Invalid as exc:
+                exc.steps.append(f".{k}")
+                raise
+        return decoded
+
+    return decode_mapping
+
+
+def _failing_index(item: Decoder, values: list[Any]) -> int:
+    for i, value in enumerate(values):
+        try:
+            item(value)
+        except _Invalid:
+            return i
+    return 0  # not reached: decoders are deterministic
+
+
+def _scalar_decoder(hint: Any) -> Decoder:
+    parse: Callable[[str], Any] | None = None
+    if hint is timedelta:
+        parse = parse_go_duration
+    elif hint is datetime:
+        parse = parse_rfc3339
+    elif hint is bytes:
+        parse = _b64decode
+    if parse is not None:
+        parse_text = parse
+
+        def decode_text(value: Any) -> Any:
+            try:
+                return parse_text(_expect(str, value))
+            except (ValueError, binascii.Error) as exc:
+                raise _Invalid(str(exc)) from exc
+
+        return decode_text
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        members = hint
+
+        def decode_enum(value: Any) -> Any:
+            try:
+                return members(value)
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from exc
+
+        return decode_enum
+    if hint is int:
+
+        def decode_int(value: Any) -> int:
+            if isinstance(value, float) and value.is_integer():
+                return int(value)  # JSON numbers may arrive as floats
+            return typing.cast(int, _expect(int, value))
+
+        return decode_int
+    return lambda value: _expect(hint, value)
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _expect(kind: type, value: Any) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidObject(path, f"expected {kind.__name__}, got {type(value).__name__}")
+        raise _Invalid(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars), cheaper than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def _default(field: dataclasses.Field[Any]) -> Any:

@@ -372,6 +372,34 @@ def test_bytes_fields_are_decoded() -> None:
             "CertificateRequestSpec.request",
             id="bad-base64",
         ),
+        pytest.param(
+            CertificateSpec,
+            {"secretName": "s", "issuerRef": {"name": "i"}, "dnsNames": ["a", "b", 3]},
+            "CertificateSpec.dnsNames[2]",
+            id="bad-list-item",
+        ),
+        pytest.param(
+            CertificateSpec,
+            {
+                "secretName": "s",
+                "issuerRef": {"name": "i"},
+                "secretTemplate": {"labels": {"app": "web", "tier": 1}},
+            },
+            "CertificateSpec.secretTemplate.labels.tier",
+            id="bad-map-value",
+        ),
+        pytest.param(
+            CertificateStatus,
+            {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Issuing"}]},
+            "CertificateStatus.conditions[1].status",
+            id="second-list-object",
+        ),
+        pytest.param(
+            CertificateSpec,
+            {"secretName": "s", "issuerRef": "i"},
+            "CertificateSpec.issuerRef",
+            id="not-an-object",
+        ),
     ],
 )
 def test_invalid_json_names_the_field(
@@ -445,3 +473,23 @@ def test_examples_parse(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         if doc["kind"] in parsers:
             assert parsers[doc["kind"]].from_dict(doc["spec"]).to_dict() == doc["spec"]
+
+
+def test_invalid_json_path_starts_at_the_given_root_and_keeps_the_cause() -> None:
+    with pytest.raises(InvalidObject) as caught:
+        CertificateStatus.from_dict({"notAfter": "yesterday"}, path="status")
+    assert caught.value.path == "status.notAfter"
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_decoding_twice_gives_equal_values_and_no_shared_free_form_json() -> None:
+    raw = {"solvers": [{"dns01": {"webhook": {"config": {"zones": ["a"]}}}}]}
+    spec = {"acme": {"server": "s", "privateKeySecretRef": {"name": "k"}, **raw}}
+    first, second = IssuerSpec.from_dict(spec), IssuerSpec.from_dict(spec)
+    assert first == second
+    assert first.acme is not None and second.acme is not None
+    zones = first.acme.solvers[0].dns01
+    assert zones is not None
+    zones["webhook"]["config"]["zones"].append("b")
+    assert raw["solvers"][0]["dns01"]["webhook"]["config"]["zones"] == ["a"]
+    assert second.acme.solvers[0].dns01 == {"webhook": {"config": {"zones": ["a"]}}}
