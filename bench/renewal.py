@@ -291,6 +291,8 @@ class Observed:
 
     # (wall time seen, namespace, renewalTime, name) of every transition to Issuing=True.
     issuing: list[tuple[float, str, datetime | None, str]] = field(default_factory=list)
+    # namespace/name -> reason of its latest Issuing=True (to explain an outlier).
+    reasons: dict[str, str] = field(default_factory=dict)
     status_writes: int = 0
 
     def handler(self, event: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
@@ -299,6 +301,11 @@ class Observed:
         if (old.get("status") or {}) != (new.get("status") or {}):
             self.status_writes += 1
         if issuing(new) and not issuing(old):
+            self.reasons[f"{new['metadata']['namespace']}/{new['metadata']['name']}"] = next(
+                str(c.get("reason"))
+                for c in new["status"]["conditions"]
+                if c.get("type") == "Issuing"
+            )
             renewal = (old.get("status") or {}).get("renewalTime")
             self.issuing.append(
                 (
@@ -507,7 +514,7 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
         await wait_for(lambda: len(renewed()) >= args.renewing, within=wait)
         await controllers.quiesce()
         cpu = time.process_time() - cpu
-        report_renewals(args, settings, stages, renewed(), cpu=cpu)
+        report_renewals(args, settings, stages, renewed(), cpu=cpu, reasons=observed.reasons)
         await controllers.stop()
 
         await ask(child, "overdue")
@@ -551,18 +558,29 @@ def report_renewals(
     seen: dict[str, tuple[float, datetime | None]],
     *,
     cpu: float,
+    reasons: dict[str, str],
 ) -> None:
     """Lateness after ``status.renewalTime`` of each step of the renewals in the window."""
     fired: dict[str, list[float]] = {}
     for at, key in stages.fired:
         fired.setdefault(key, []).append(at)
+
+    def fired_at(key: str) -> list[float]:
+        return fired.get(key, [])
+
     scheduler, trigger, watch, queued = [], [], [], []
     paced = by_event = 0
+    outliers: list[str] = []
     for key, (seen_at, due) in seen.items():
         if due is None:
             continue
         due_at = due.timestamp()
         watch.append(seen_at - due_at)
+        if not 0 <= seen_at - due_at <= TARGET_LATENESS:
+            fires_at = ",".join(f"{t - due_at:+.3f}" for t in fired_at(key))
+            outliers.append(
+                f"{key} {reasons.get(key)}: seen {seen_at - due_at:+.3f} s, fired [{fires_at}]"
+            )
         triggered = stages.triggered.get(key)
         if triggered is not None:
             trigger.append(triggered - due_at)
@@ -596,6 +614,8 @@ def report_renewals(
     print(line("trigger wrote Issuing=True", trigger))
     print(line("seen through the watch", watch))
     print(line("fired -> Issuing written (queue wait + reconcile)", queued))
+    for outlier in outliers[:10]:
+        print(f"  outside [0, {TARGET_LATENESS:g} s]: {outlier}")
 
 
 def main() -> None:
