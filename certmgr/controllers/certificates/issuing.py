@@ -9,7 +9,12 @@ written: the old certificate stays until then), then in one status write increme
 Event. A Denied, InvalidRequest or Failed request sets ``Issuing=False`` with the
 request's reason, counts the failure for the trigger's backoff and records a Warning
 Event. A spec that can never be issued ends the attempt the same way, uncounted.
-It must not create keys or requests, nor write Ready or the validity fields.
+The write that ends an attempt (but for an invalid spec, whose Warning Event is the
+readiness controller's) also carries Ready and the validity fields as the readiness
+controller computes them for the new status and Secret (``ready.with_readiness``), so
+readiness then finds nothing to change; the Secret is awaited in the cache first, so
+readiness never judges the new status against the old Secret.
+It must not create keys or requests, nor decide Ready or the validity fields itself.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from certmgr.controllers.certificates.gather import (
     watch_certificate_world,
 )
 from certmgr.controllers.certificates.keymanager import next_private_key
+from certmgr.controllers.certificates.ready import with_readiness
 from certmgr.controllers.certificates.requestmanager import expected_request_name
 from certmgr.controllers.certificates.secretdata import (
     PKCS12_PASSWORD_DEFAULT_KEY,
@@ -47,14 +53,18 @@ from certmgr.controllers.certificates.secretdata import (
     build_secret,
 )
 from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView, owned_by
-from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.certificates.status import (
+    CACHE_WAIT_SECONDS,
+    status_of,
+    write_status,
+)
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import SECRETS
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import parse_private_key
 from certmgr.policies import checks
 from certmgr.policies.chains import evaluate
-from certmgr.runtime.cache import split_key
+from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
 
 log = structlog.get_logger(__name__)
@@ -160,18 +170,35 @@ class Issuing:
                 count=True,
             )
             return
+        written = existing
         if existing is None:
-            await ctx.client.create(SECRETS, secret, namespace=certificate.namespace)
+            written = await ctx.client.create(SECRETS, secret, namespace=certificate.namespace)
         elif secret != existing:  # a retry after a failed status write finds it written
-            await ctx.client.update(SECRETS, secret)
+            written = await ctx.client.update(SECRETS, secret)
+        assert written is not None
+        await self._wait_secret_cached(written)
         status = status_of(certificate.obj)
         status["revision"] = certificate.revision + 1
         status["conditions"] = remove_condition(status.get("conditions"), ISSUING)
         for field in ("failedIssuanceAttempts", "lastFailureTime", "nextPrivateKeySecretName"):
             status.pop(field, None)
+        issued_view = certificate.with_status(status)
+        now = ctx.clock.now()
+        input = await gather(ctx, issued_view, now=now, secret=written)
+        status, _ = with_readiness(issued_view, input, now=now)
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.info("certificate_issued", revision=status["revision"], secret=spec.secret_name)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, ISSUED_MESSAGE)
+
+    async def _wait_secret_cached(self, secret: Obj) -> None:
+        """Read-your-writes for the Secret: Ready in the status write that follows is
+        judged on it, and so will the readiness controller judge it, from the cache."""
+        try:
+            await self._ctx.manager.secrets.managed.cache.wait_for_object(
+                secret, timeout=CACHE_WAIT_SECONDS
+            )
+        except TimeoutError:
+            log.debug("cache_wait_timeout", secret=secret["metadata"].get("name"))
 
     async def _sync_secret(self, certificate: CertificateView) -> None:
         """Bring a good Secret's metadata and derived keys up to date without reissuing.
@@ -249,6 +276,8 @@ class Issuing:
             status["failedIssuanceAttempts"] = (
                 certificate.status.failed_issuance_attempts or 0
             ) + 1
+            ended = certificate.with_status(status)
+            status, _ = with_readiness(ended, await gather(ctx, ended, now=now), now=now)
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.warning("issuance_failed", reason=reason, attempts=status.get("failedIssuanceAttempts"))
         ctx.events.event(updated, "Warning", reason, message)

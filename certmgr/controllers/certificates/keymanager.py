@@ -1,9 +1,14 @@
 """The key manager: the private key of the issuance in progress, in a temporary Secret.
 
-Owns the next-private-key Secret (``generateName: <cert>-``, labelled
-``cert-manager.io/next-private-key=true`` and with the managed label so it is cached
-with its data, owned by the Certificate) and ``status.nextPrivateKeySecretName``.
-While ``Issuing=True`` exactly one such Secret exists and holds a key matching
+Owns the next-private-key Secret (labelled ``cert-manager.io/next-private-key=true`` and
+with the managed label so it is cached with its data, owned by the Certificate) and
+``status.nextPrivateKeySecretName``. The Secret's name is deterministic,
+``next_key_secret_name``: ``<cert>-`` and five characters hashed from the Certificate's
+uid and the issuance attempt (cert-manager's ``generateName`` shape), so the trigger
+writes it in the same status write that starts the issuance, and a create retried after
+a lost status write or a lagging cache finds the Secret (AlreadyExists) instead of
+making a second one (which then had to be deleted too). While ``Issuing=True``
+exactly one such Secret exists and holds a key matching
 ``spec.privateKey``: rotation policy ``Never`` copies the key of the current Secret when
 it still matches the spec, ``Always`` (cert-manager's default since 1.18) generates one.
 When not issuing, every next-key Secret is deleted and the status field cleared.
@@ -14,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+import hashlib
+from typing import Any, Final
 
 import structlog
 
@@ -61,6 +67,25 @@ TLS_KEY = "tls.key"
 # Which issuance attempt (the Issuing condition's lastTransitionTime) a key was made for,
 # so a key left over from the previous attempt is never adopted into this one.
 ATTEMPT_ANNOTATION = "certmgr.io/issuance-attempt"
+# The characters Kubernetes' generateName suffixes use (no vowels, no look-alikes).
+_SUFFIX_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH: Final = 5
+
+
+def next_key_secret_name(certificate: CertificateView) -> str:
+    """The next private key's Secret name for ``certificate``'s issuance attempt.
+
+    ``<cert>-xxxxx`` like cert-manager's ``generateName``, but a function of the uid and
+    the attempt (the Issuing condition's lastTransitionTime), so whoever starts the
+    attempt can name it and every retry names the same Secret.
+    """
+    digest = hashlib.sha256(f"{certificate.uid}\0{certificate.issuing_since}".encode()).digest()
+    number = int.from_bytes(digest[:8], "big")
+    suffix = ""
+    for _ in range(_SUFFIX_LENGTH):
+        number, index = divmod(number, len(_SUFFIX_ALPHABET))
+        suffix += _SUFFIX_ALPHABET[index]
+    return f"{shorten_name(certificate.name)}-{suffix}"
 
 
 def setup(ctx: Context) -> None:
@@ -97,41 +122,39 @@ class KeyManager:
         problem = certificate.problem()
         if problem is not None:
             raise TerminalError(f"certificate spec cannot be issued: {problem}")
-        spec = certificate.spec
-        assert spec is not None
-        key_spec = requirements_of(spec).key_spec
-        wanted = certificate.status.next_private_key_secret_name
-        if not wanted and len(existing) == 1:
-            # Created, but the status write that records it lost a race (Conflict):
-            # adopt it rather than throw away a key that may have taken seconds to make.
-            candidate = next_private_key(existing[0])
-            annotations = existing[0]["metadata"].get("annotations") or {}
-            same_attempt = annotations.get(ATTEMPT_ANNOTATION) == certificate.issuing_since
-            if same_attempt and candidate is not None and key_matches_spec(candidate, key_spec):
-                status = status_of(obj)
-                status["nextPrivateKeySecretName"] = existing[0]["metadata"]["name"]
-                await write_status(self._ctx, self._certificates, obj, status)
-                return None
+        # Normally the trigger named the Secret when it started the attempt; an Issuing
+        # condition written by a user tool (a manual renew) comes without a name.
+        recorded = certificate.status.next_private_key_secret_name
+        wanted = recorded or next_key_secret_name(certificate)
         stale = [s for s in existing if s["metadata"]["name"] != wanted]
         if stale:
             # More than one, or one we cannot use: start from a clean slate, as
             # cert-manager does.
             await self._delete(certificate, stale)
-        if not wanted:
-            await self._create(certificate, obj)
-            return None
         secret = next((s for s in existing if s["metadata"]["name"] == wanted), None)
-        if secret is None:
-            await self._create(certificate, obj, name=wanted)
-            return None
-        key_now = next_private_key(secret)
-        if key_now is None or not key_matches_spec(key_now, key_spec):
+        if secret is not None and not self._usable(certificate, secret, adopting=not recorded):
             log.info("next_private_key_outdated", secret=wanted)
             await self._delete(certificate, [secret])
+            secret = None
+        if secret is None and not await self._create(certificate, obj, name=wanted):
+            return None  # the cache is behind our own earlier create; its event brings us back
+        if not recorded:
             status = status_of(obj)
-            status.pop("nextPrivateKeySecretName", None)
+            status["nextPrivateKeySecretName"] = wanted
             await write_status(self._ctx, self._certificates, obj, status)
         return None
+
+    def _usable(self, certificate: CertificateView, secret: Obj, *, adopting: bool) -> bool:
+        """Whether ``secret`` holds a key for this attempt: it matches the spec and, when
+        the status does not name it yet, was made for this attempt (never adopt a key
+        left over from an earlier one)."""
+        spec = certificate.spec
+        assert spec is not None
+        key = next_private_key(secret)
+        if key is None or not key_matches_spec(key, requirements_of(spec).key_spec):
+            return False
+        annotations = secret["metadata"].get("annotations") or {}
+        return not adopting or annotations.get(ATTEMPT_ANNOTATION) == certificate.issuing_since
 
     async def _clean_up(self, certificate: CertificateView, existing: list[Obj]) -> None:
         await self._delete(certificate, existing)
@@ -169,14 +192,15 @@ class KeyManager:
         except TimeoutError:
             log.debug("cache_wait_timeout", secret=name)
 
-    async def _create(self, certificate: CertificateView, obj: Obj, *, name: str = "") -> None:
-        spec = certificate.spec
-        assert spec is not None
+    async def _create(self, certificate: CertificateView, obj: Obj, *, name: str) -> bool:
+        """Store a key in Secret ``name``; False when it exists already (our cache is
+        behind our own earlier create)."""
         key, reused = await self._choose_key(certificate)
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
+                "name": name,
                 "namespace": certificate.namespace,
                 "labels": {labels.NEXT_PRIVATE_KEY: "true", MANAGED_LABEL: "true"},
                 "annotations": {ATTEMPT_ANNOTATION: certificate.issuing_since},
@@ -185,29 +209,21 @@ class KeyManager:
             "type": "Opaque",
             "data": {TLS_KEY: base64.b64encode(encode_private_key(key, encoding="PKCS8")).decode()},
         }
-        if name:
-            body["metadata"]["name"] = name
-        else:
-            body["metadata"]["generateName"] = shorten_name(certificate.name) + "-"
         try:
-            created = await self._ctx.client.create(SECRETS, body, namespace=certificate.namespace)
+            await self._ctx.client.create(SECRETS, body, namespace=certificate.namespace)
         except AlreadyExists:
-            return  # the cache is behind our own earlier create; it will catch up
-        secret_name = created["metadata"]["name"]
+            return False
         reason, message = (
             (EVENT_REUSED, "Reusing private key stored in existing Secret resource")
             if reused
             else (
                 EVENT_GENERATED,
-                f'Stored new private key in temporary Secret resource "{secret_name}"',
+                f'Stored new private key in temporary Secret resource "{name}"',
             )
         )
         self._ctx.events.event(obj, "Normal", reason, message)
-        log.info("next_private_key_stored", secret=secret_name, reused=reused)
-        if not name:
-            status = status_of(obj)
-            status["nextPrivateKeySecretName"] = secret_name
-            await write_status(self._ctx, self._certificates, obj, status)
+        log.info("next_private_key_stored", secret=name, reused=reused)
+        return True
 
     async def _choose_key(self, certificate: CertificateView) -> tuple[PrivateKey, bool]:
         spec = certificate.spec

@@ -6,6 +6,11 @@ Owns ``Ready`` (the readiness policy chain: ``Ready``, or ``DoesNotExist``, ``Ex
 False and the last issuance attempt failed, Ready carries that failure's reason and
 message (the CA's problem detail), so ``kubectl get cert`` says why. A spec that can
 never be issued is ``Ready=False`` reason ``InvalidSpec`` with a Warning Event.
+The computation lives in ``ready.with_readiness``: the trigger's write that starts an
+issuance and the issuing controller's write that ends one carry its result, so after
+those this controller finds nothing to change; it still writes every other change
+(the Secret deleted or edited, expiry, a spec change while not issuing, ...), and
+leaves to the trigger only a Certificate the trigger starts at once (``starts_at_once``).
 It must not write any other status field, nor anything but the Certificate's status.
 """
 
@@ -17,8 +22,7 @@ from typing import Any
 
 import structlog
 
-from certmgr.api.codec import rfc3339
-from certmgr.api.conditions import ISSUING, READY, Status, set_condition
+from certmgr.api.conditions import READY
 from certmgr.controllers.certificates.gather import (
     certificates,
     gather,
@@ -27,13 +31,11 @@ from certmgr.controllers.certificates.gather import (
     target_secret,
     watch_certificate_world,
 )
+from certmgr.controllers.certificates.ready import with_readiness
 from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
-from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.certificates.status import write_status
+from certmgr.controllers.certificates.trigger import starts_at_once
 from certmgr.controllers.context import Context
-from certmgr.pki.certificates import parse_leaf
-from certmgr.pki.errors import PKIError
-from certmgr.policies.chains import ReadyCondition, readiness
-from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
@@ -41,26 +43,12 @@ from certmgr.runtime.controller import Result
 log = structlog.get_logger(__name__)
 
 NAME = "certificates-readiness"
-VALIDITY_FIELDS = ("notBefore", "notAfter", "renewalTime")
 
 
 def setup(ctx: Context) -> None:
     readiness_ = Readiness(ctx)
     controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
     watch_certificate_world(ctx, controller)
-
-
-def validity_fields(input: Input) -> dict[str, str]:
-    """notBefore, notAfter and renewalTime of the certificate in the Secret (or none)."""
-    try:
-        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
-    except PKIError:
-        return {}
-    return {
-        "notBefore": rfc3339(leaf.not_valid_before_utc),
-        "notAfter": rfc3339(leaf.not_valid_after_utc),
-        "renewalTime": rfc3339(scheduled_renewal_time(input, leaf)),
-    }
 
 
 class Readiness:
@@ -75,37 +63,20 @@ class Readiness:
             return None
         certificate = CertificateView.of(obj)
         now = self._ctx.clock.now()
-        problem = certificate.problem()
-        fields: dict[str, str] = {}
-        if problem is not None:
-            ready = ReadyCondition(
-                False, INVALID_SPEC, f"Certificate spec cannot be issued: {problem}"
-            )
+        input: Input | None = None
+        if certificate.problem() is not None:
             if certificate.spec is not None:
-                fields = validity_fields(await gather(self._ctx, certificate, now=now))
+                input = await gather(self._ctx, certificate, now=now)
         else:
             secret = await target_secret(self._ctx, certificate)
             if self._issuance_finishing(certificate, secret):
                 return None  # the issuing controller's status write brings us back
             input = await gather(self._ctx, certificate, now=now, secret=secret)
-            ready = readiness(input)
-            failed = certificate.status.condition(ISSUING)
-            if not ready.status and failed is not None and failed.is_false:
-                ready = ReadyCondition(False, failed.reason, failed.message)
-            fields = validity_fields(input)
-        status = status_of(obj)
-        status["conditions"] = set_condition(
-            status.get("conditions"),
-            type_=READY,
-            status=Status.TRUE if ready.status else Status.FALSE,
-            reason=ready.reason,
-            message=ready.message,
-            observed_generation=certificate.generation,
-            now=now,
-        )
-        for field in VALIDITY_FIELDS:
-            status.pop(field, None)
-        status.update(fields)
+            if certificate.issuing is None and starts_at_once(input, self._ctx.settings):
+                # The trigger's write that starts the issuance carries Ready as computed
+                # here; writing it first would only make that write conflict.
+                return None
+        status, ready = with_readiness(certificate, input, now=now)
         if status == (obj.get("status") or {}):
             return None
         was = certificate.status.condition(READY)

@@ -52,6 +52,17 @@ class CertificateView:
         spec, status, spec_error = _decoded(obj)
         return cls(obj, spec, status, spec_error=spec_error)
 
+    def with_status(self, status: dict[str, Any]) -> CertificateView:
+        """This Certificate as it will read once ``status`` is written (a controller
+        deciding the rest of the one write it is about to make). Not cached."""
+        try:
+            decoded = CertificateStatus.from_dict(status, path="status")
+        except InvalidObject:
+            decoded = CertificateStatus()
+        return CertificateView(
+            {**self.obj, "status": status}, self.spec, decoded, spec_error=self.spec_error
+        )
+
     @property
     def name(self) -> str:
         return str(self.obj["metadata"]["name"])

@@ -5,7 +5,13 @@ Normal ``Issuing`` Event) and the renewal scheduler: an up-to-date Certificate i
 re-queued at its renewal time (a delayed add on the injected clock, no polling loop), a
 failed one at the end of its backoff. A Certificate that is already issuing (including
 a manual renew, ``Issuing=True`` reason ``ManuallyTriggered`` written by a user tool) is
-left alone. It must not touch keys, requests or Secrets, nor any other status field.
+left alone. The one status write that starts an issuance also carries what the other
+controllers would write next, computed by their own code: ``Ready`` and the validity
+fields (``ready.with_readiness``; the readiness controller leaves a Certificate this
+controller is about to start to it, see ``starts_at_once``) and the next private key's
+Secret name (``keymanager.next_key_secret_name``), so starting costs one write and one
+round of watch events instead of three. It must not touch keys, requests or Secrets,
+nor any other status field.
 """
 
 from __future__ import annotations
@@ -18,15 +24,17 @@ import structlog
 from certmgr.api.conditions import ISSUING, Status, set_condition
 from certmgr.api.reasons import EVENT_ISSUING
 from certmgr.controllers.certificates.gather import certificates, gather, watch_certificate_world
+from certmgr.controllers.certificates.keymanager import next_key_secret_name
+from certmgr.controllers.certificates.ready import with_readiness
 from certmgr.controllers.certificates.spec import CertificateView
 from certmgr.controllers.certificates.status import status_of, write_status
-from certmgr.controllers.context import Context
+from certmgr.controllers.context import Context, Settings
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.policies import reasons
-from certmgr.policies.chains import evaluate, issuance_allowed
+from certmgr.policies.chains import IssuanceGate, evaluate, issuance_allowed
 from certmgr.policies.checks import scheduled_renewal_time
-from certmgr.policies.inputs import Input
+from certmgr.policies.inputs import Input, Violation
 from certmgr.runtime.cache import split_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Result
@@ -77,12 +85,9 @@ class Trigger:
             self._renewals.forget(key)
         if violation is None:
             return _recheck_at_renewal(input, now)
-        gate = issuance_allowed(
-            input,
-            base=ctx.settings.issuance_backoff_base,
-            cap=ctx.settings.issuance_backoff_cap,
-        )
-        if not gate.allowed and gate.retry_at is not None:
+        gate = _gate(input, ctx.settings)
+        if _backing_off(gate):
+            assert gate.retry_at is not None
             log.info("issuance_backing_off", reason=violation.reason, retry_at=str(gate.retry_at))
             return Result(requeue_after=_seconds_until(gate.retry_at, now))
         if violation.reason in TIME_DRIVEN:
@@ -100,10 +105,42 @@ class Trigger:
             observed_generation=certificate.generation,
             now=now,
         )
+        started = certificate.with_status(status)
+        status["nextPrivateKeySecretName"] = next_key_secret_name(started)
+        # Ready as readiness judges it now (DoesNotExist for a new Certificate, a
+        # mismatch after a spec change): the input does not depend on Issuing.
+        status, _ = with_readiness(certificate.with_status(status), input, now=now)
         updated = await write_status(ctx, self._certificates, obj, status)
         log.info("issuance_triggered", reason=violation.reason)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, violation.message)
         return None
+
+
+def starts_at_once(input: Input, settings: Settings) -> Violation | None:
+    """The violation this controller starts an issuance for on its next reconcile of a
+    Certificate that is not issuing and whose spec can be issued, without a backoff or
+    renewal pacing wait; None when it will not start one at once.
+
+    The readiness controller leaves such a Certificate to this controller's write,
+    which carries Ready too (two writes racing on one resourceVersion cost a Conflict).
+    Time-driven reasons are paced here, so readiness never waits for those.
+    """
+    violation = evaluate(input)
+    if violation is None or violation.reason in TIME_DRIVEN:
+        return None
+    if _backing_off(_gate(input, settings)):
+        return None
+    return violation
+
+
+def _gate(input: Input, settings: Settings) -> IssuanceGate:
+    return issuance_allowed(
+        input, base=settings.issuance_backoff_base, cap=settings.issuance_backoff_cap
+    )
+
+
+def _backing_off(gate: IssuanceGate) -> bool:
+    return not gate.allowed and gate.retry_at is not None
 
 
 class Pace:

@@ -1,0 +1,81 @@
+"""What ``Ready`` and the validity fields say for a given status: readiness's computation.
+
+Owns ``with_readiness``: a status with ``Ready`` (the readiness policy chain; while not
+ready, the failed attempt's reason and message; ``InvalidSpec`` for a spec that can never
+be issued) and ``notBefore``, ``notAfter`` and ``renewalTime`` (jitter included: the time
+the trigger acts on) exactly as the readiness controller writes them. The readiness
+controller writes the result on its own; the trigger and the issuing controller apply it
+to the status they are about to write, so one write carries both and readiness then
+finds nothing to change (each write is also a watch event and a reconcile for every
+certificate controller). Pure: no I/O, no clock (``now`` is an argument).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from certmgr.api.codec import rfc3339
+from certmgr.api.conditions import ISSUING, READY, Status, set_condition
+from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
+from certmgr.pki.certificates import parse_leaf
+from certmgr.pki.errors import PKIError
+from certmgr.policies.chains import ReadyCondition, readiness
+from certmgr.policies.checks import scheduled_renewal_time
+from certmgr.policies.inputs import Input
+
+VALIDITY_FIELDS: Final = ("notBefore", "notAfter", "renewalTime")
+
+
+def validity_fields(input: Input) -> dict[str, str]:
+    """notBefore, notAfter and renewalTime of the certificate in the Secret (or none)."""
+    try:
+        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
+    except PKIError:
+        return {}
+    return {
+        "notBefore": rfc3339(leaf.not_valid_before_utc),
+        "notAfter": rfc3339(leaf.not_valid_after_utc),
+        "renewalTime": rfc3339(scheduled_renewal_time(input, leaf)),
+    }
+
+
+def ready_condition(certificate: CertificateView, input: Input | None) -> ReadyCondition:
+    """Ready for ``certificate`` as its status stands; ``input`` is None only when the
+    spec does not decode."""
+    problem = certificate.problem()
+    if problem is not None:
+        return ReadyCondition(False, INVALID_SPEC, f"Certificate spec cannot be issued: {problem}")
+    assert input is not None
+    ready = readiness(input)
+    failed = certificate.status.condition(ISSUING)
+    if not ready.status and failed is not None and failed.is_false:
+        return ReadyCondition(False, failed.reason, failed.message)
+    return ready
+
+
+def with_readiness(
+    certificate: CertificateView, input: Input | None, *, now: datetime
+) -> tuple[dict[str, Any], ReadyCondition]:
+    """``certificate``'s status (a copy) with Ready and the validity fields set.
+
+    ``certificate`` carries the status to be written (``CertificateView.with_status``),
+    since Ready depends on it (a failed attempt, the generation); ``input`` is gathered
+    for that status (its revision's request, the Secret as it will be).
+    """
+    ready = ready_condition(certificate, input)
+    status = dict(certificate.obj.get("status") or {})
+    status["conditions"] = set_condition(
+        status.get("conditions"),
+        type_=READY,
+        status=Status.TRUE if ready.status else Status.FALSE,
+        reason=ready.reason,
+        message=ready.message,
+        observed_generation=certificate.generation,
+        now=now,
+    )
+    for field in VALIDITY_FIELDS:
+        status.pop(field, None)
+    if input is not None:
+        status.update(validity_fields(input))
+    return status, ready
