@@ -61,14 +61,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--http01-solver-address", default="0.0.0.0:8089", help="shared solver listener")
     add("--http01-solver-service-host", default="certmgr-solver.certmgr.svc.cluster.local")
     add("--http01-solver-image", default="certmgr-solver:0.1.0")
+    add(
+        "--http01-solver-service-linger",
+        type=float,
+        default=600.0,
+        help="seconds a namespace's shared solver Service outlives its last Challenge",
+    )
     add("--http01-self-check-port", type=int, default=80)
     add("--http01-self-check-nameserver", default=None, help="host:port of a DNS server")
+    add("--http01-self-check-successes", type=int, default=Settings().self_check_successes)
+    add("--http01-self-check-interval", type=float, default=Settings().self_check_interval)
     add("--max-concurrent-challenges", type=int, default=60)
     add("--issuance-backoff-base", type=float, default=3600.0, help="seconds")
     add("--issuance-backoff-cap", type=float, default=32 * 3600.0, help="seconds")
     add("--default-issuer-name", default=None)
     add("--default-issuer-kind", default="Issuer")
     add("--default-issuer-group", default="cert-manager.io")
+    add(
+        "--detailed-events",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also record Normal Events on CertificateRequests, Orders and Challenges",
+    )
     add("--workers", type=int, default=4, help="workers per controller")
 
 
@@ -81,13 +95,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
         solver_mode=args.http01_solver_mode,
         shared_solver_host=args.http01_solver_service_host,
         shared_solver_port=solver_port,
+        shared_solver_service_linger=args.http01_solver_service_linger,
         solver_image=args.http01_solver_image,
         self_check_port=args.http01_self_check_port,
         self_check_nameserver=args.http01_self_check_nameserver,
+        self_check_successes=args.http01_self_check_successes,
+        self_check_interval=args.http01_self_check_interval,
         max_concurrent_challenges=args.max_concurrent_challenges,
         default_issuer_name=args.default_issuer_name,
         default_issuer_kind=args.default_issuer_kind,
         default_issuer_group=args.default_issuer_group,
+        detailed_events=args.detailed_events,
         workers=args.workers,
     )
 

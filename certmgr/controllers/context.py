@@ -37,16 +37,20 @@ class Settings:
     # HTTP-01 solving.
     solver_mode: SolverMode = "shared"
     # Shared mode: where ingress controllers reach the solver that runs in every replica
-    # (per-challenge Services are ExternalName Services pointing here).
+    # (each namespace's shared solver Service is an ExternalName Service pointing here).
     shared_solver_host: str = "certmgr-solver.certmgr.svc.cluster.local"
     shared_solver_port: int = 8089
+    # Shared mode: one solver Service per namespace (not per Challenge), deleted once the
+    # namespace has had no Challenge for this long (seconds).
+    shared_solver_service_linger: float = 600.0
     # Pod mode: the solver image run by the per-challenge Pod (cert-manager's acmesolver).
     solver_image: str = "certmgr-solver:0.1.0"
     # The self-check: fetch http://<name>:<port>/.well-known/acme-challenge/<token> itself,
     # resolving names through this DNS server when given ("host:port"), else the system's.
     self_check_port: int = 80
     self_check_nameserver: str | None = None
-    self_check_successes: int = 2
+    # One success, as cert-manager (measured: see controllers/acme/challenges.py).
+    self_check_successes: int = 1
     self_check_interval: float = 0.2
     max_concurrent_challenges: int = 60
     # ACME polling (authorizations, finalize): short and growing, never the library's.
@@ -62,6 +66,9 @@ class Settings:
     default_issuer_name: str | None = None
     default_issuer_kind: str = "Issuer"
     default_issuer_group: str = "cert-manager.io"
+    # Normal Events on CertificateRequests, Orders and Challenges (intermediate objects
+    # whose status says the same): off by default, each is an API write.
+    detailed_events: bool = False
     # Workers per controller.
     workers: int = 4
 

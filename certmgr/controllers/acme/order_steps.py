@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from certmgr.acme.resources import Authorization, Identifier
 from certmgr.api import labels
 from certmgr.api.acme import State
+from certmgr.controllers.acme.solver_objects import needs_finalizer
 from certmgr.controllers.acme.writes import owner_reference
 from certmgr.kube.resources import CHALLENGES, ORDERS
 from certmgr.policies.solvers import SolverSelector, SolverSelectorView
@@ -75,18 +76,21 @@ def challenge_manifest(
 ) -> dict[str, Any]:
     """The Challenge for one pending authorization of ``order`` (its spec is immutable)."""
     meta = order["metadata"]
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": dict(meta.get("labels") or {}),
+        "ownerReferences": [owner_reference(order)],
+    }
+    if needs_finalizer(solver):
+        # Only a path edited into a user's Ingress outlives the Challenge (everything
+        # else is owned by it). Set at creation, so the path is removed even if the
+        # Challenge is deleted before the challenge controller first sees it.
+        metadata["finalizers"] = [labels.ACME_FINALIZER]
     return {
         "apiVersion": CHALLENGES.api_version,
         "kind": CHALLENGES.kind,
-        "metadata": {
-            "name": name,
-            "namespace": meta["namespace"],
-            "labels": dict(meta.get("labels") or {}),
-            "ownerReferences": [owner_reference(order)],
-            # Set at creation, so the solver objects are cleaned even if the Challenge
-            # is deleted before the challenge controller first sees it.
-            "finalizers": [labels.ACME_FINALIZER],
-        },
+        "metadata": metadata,
         "spec": {
             "url": offer["url"],
             "authorizationURL": authorization["url"],

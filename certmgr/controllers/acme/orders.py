@@ -9,7 +9,9 @@ status before the next step, and the next reconcile waits until the cache shows 
 write, so a restart or a stale cache never creates a second ACME order. Polling of
 ``processing`` orders is ``requeue_after`` with intervals growing from
 ``acme_poll_base`` to ``acme_poll_cap``; it never sleeps. Once final the Order deletes
-its Challenges (whose finalizer cleans the solver objects).
+its Challenges, once each (the garbage collector removes their solver objects). Status
+is written when the ACME order is created and when it is final; an intermediate state
+only when the CA keeps the order waiting past the first poll.
 
 Decisions (which step is next) and the JSON shapes are in :mod:`order_steps`; this
 module must not present challenges or touch CertificateRequests.
@@ -52,7 +54,7 @@ from certmgr.controllers.acme.order_steps import (
 )
 from certmgr.controllers.acme.overrides import OverrideError, apply_ingress_overrides
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
-from certmgr.controllers.acme.writes import patch_status
+from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
@@ -114,12 +116,15 @@ class OrderReconciler:
         self._polls = PollIntervals(
             base=ctx.settings.acme_poll_base, cap=ctx.settings.acme_poll_cap
         )
+        # Order key -> uids of the Challenges deleted (a cache: a restart deletes again).
+        self._deleted: dict[str, set[str]] = {}
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         order = self._orders.get(namespace, name)
         if order is None:
             self._polls.forget(key)
+            self._deleted.pop(key, None)
             return None
         status = order.get("status") or {}
         owned = self._challenges.by_index(OWNER_INDEX, name)
@@ -134,7 +139,7 @@ class OrderReconciler:
         )
         if step is Step.DONE:
             self._polls.forget(key)
-            await self._delete_challenges(owned)
+            await self._delete_challenges(key, owned)
             return None
         found = referenced_issuer(
             order, issuers=self._issuers, cluster_issuers=self._cluster_issuers
@@ -225,7 +230,11 @@ class OrderReconciler:
             await self._fail(order, state, reason)
             return None
         # pending (authorizations not visible yet), ready after a failed finalize, processing.
-        await self._write(order, {**status, "state": acme_order.status})
+        # The state is written only once the CA keeps us waiting (second poll on): a
+        # restart re-reads it from the CA anyway (CHECK), and most orders go from
+        # created to valid with no write in between.
+        if self._polls.attempts(key) >= 1:
+            await self._write(order, {**status, "state": acme_order.status})
         delay = acme_order.retry_after or self._polls.next(key)
         return Result(requeue_after=delay)
 
@@ -324,25 +333,38 @@ class OrderReconciler:
                 solver=solver,
             )
             try:
-                await self._ctx.client.create(CHALLENGES, challenge, namespace=meta["namespace"])
+                created = await self._ctx.client.create(
+                    CHALLENGES, challenge, namespace=meta["namespace"]
+                )
             except AlreadyExists:
                 continue
-            self._ctx.events.event(
+            # Read-your-writes: a reconcile woken before the cache shows it (by another
+            # Challenge of the order) would try to create it again.
+            await self._challenges.wait_for_object(created, timeout=CACHE_WAIT_SECONDS)
+            progress_event(
+                self._ctx,
                 order,
-                "Normal",
                 reasons.EVENT_CHALLENGE_CREATED,
                 f'Created Challenge resource "{name}" for domain "{dns_name}"',
             )
 
-    async def _delete_challenges(self, owned: list[Obj]) -> None:
+    async def _delete_challenges(self, key: str, owned: list[Obj]) -> None:
+        # Each Challenge is deleted once: the reconciles that follow (woken by the
+        # Challenges' own updates) may still see it in a cache that has not caught up.
+        if not owned:
+            self._deleted.pop(key, None)
+            return
+        deleted = self._deleted.setdefault(key, set())
         for challenge in owned:
             meta = challenge.get("metadata") or {}
-            if meta.get("deletionTimestamp"):
+            uid = str(meta.get("uid") or "")
+            if meta.get("deletionTimestamp") or uid in deleted:
                 continue
             with contextlib.suppress(NotFound):
                 await self._ctx.client.delete(
                     CHALLENGES, meta["name"], namespace=meta.get("namespace")
                 )
+            deleted.add(uid)
 
     async def _fail(self, order: Obj, state: State, reason: str) -> None:
         status = {

@@ -28,6 +28,10 @@ class PollIntervals:
         self._attempts[key] = attempts + 1
         return float(min(self._cap, self._base * 2.0 ** min(attempts, 32)))
 
+    def attempts(self, key: str) -> int:
+        """How many intervals ``key`` has been handed since it was last forgotten."""
+        return self._attempts.get(key, 0)
+
     def forget(self, key: str) -> None:
         self._attempts.pop(key, None)
 

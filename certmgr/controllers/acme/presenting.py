@@ -2,9 +2,11 @@
 
 Owns the writes of :mod:`certmgr.controllers.acme.solver_objects`' manifests: create
 what is missing (an existing object of the same deterministic name is ours from an
-earlier attempt), add or remove the token's path on a user's Ingress (edit in place,
-with the resourceVersion so a concurrent edit is not lost), and delete everything on
-clean up (absent objects are fine). It must not decide when to present or clean up.
+earlier attempt, and says so: :meth:`Presenter.present` returns True), add or remove
+the token's path on a user's Ingress (edit in place, with the resourceVersion so a
+concurrent edit is not lost), and on clean up delete what must stop at once (absent
+objects are fine). Shared mode's Service is :mod:`solver_services`' business. It must
+not decide when to present or clean up.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from typing import Any
 import structlog
 
 from certmgr.controllers.acme.solver_objects import (
+    SHARED_SERVICE,
     SOLVER_PORT,
     SolverTarget,
     pod_service,
-    shared_service,
     solver_ingress,
     solver_pod,
     uses_pod,
     with_solver_path,
     without_solver_path,
 )
+from certmgr.controllers.acme.solver_services import SharedSolverServices
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import INGRESSES, PODS, SERVICES, Resource
@@ -43,39 +46,57 @@ class Presenter:
         *,
         solver_mode: str,
         solver_image: str,
-        shared_host: str,
+        shared: SharedSolverServices,
         shared_port: int,
     ) -> None:
         self._client = client
         self._mode = solver_mode
         self._image = solver_image
-        self._shared = (shared_host, shared_port)
+        self._shared = shared
+        self._shared_port = shared_port
 
-    def _port(self, target: SolverTarget) -> int:
-        return SOLVER_PORT if uses_pod(target, solver_mode=self._mode) else self._shared[1]
+    def _backend(self, target: SolverTarget) -> tuple[str, int]:
+        if uses_pod(target, solver_mode=self._mode):
+            return target.name, SOLVER_PORT
+        return SHARED_SERVICE, self._shared_port
 
-    async def present(self, target: SolverTarget) -> None:
+    async def present(self, target: SolverTarget) -> bool:
+        """Create what is missing; True when the route was there already (an earlier
+        attempt, maybe before a restart, presented it: the CA may have been answered)."""
         if uses_pod(target, solver_mode=self._mode):
             await self._create(PODS, solver_pod(target, image=self._image))
             await self._create(SERVICES, pod_service(target))
         else:
-            host, port = self._shared
-            await self._create(SERVICES, shared_service(target, host=host, port=port))
+            await self._shared.ensure(target.namespace)
+        service, port = self._backend(target)
         edit_in_place = str(target.ingress.get("name") or "")
         if not edit_in_place:
-            await self._create(INGRESSES, solver_ingress(target, port=self._port(target)))
-            return
+            return not await self._create(
+                INGRESSES, solver_ingress(target, service=service, port=port)
+            )
         try:
             ingress = await self._client.get(INGRESSES, edit_in_place, namespace=target.namespace)
         except NotFound:
             raise PresentError(
                 f'ingress "{target.namespace}/{edit_in_place}" to edit in place not found'
             ) from None
-        edited = with_solver_path(ingress, target, port=self._port(target))
-        if edited is not None:
-            await self._client.update(INGRESSES, edited)
+        edited = with_solver_path(ingress, target, service=service, port=port)
+        if edited is None:
+            return True
+        await self._client.update(INGRESSES, edited)
+        return False
+
+    async def repair(self, target: SolverTarget) -> None:
+        """The self-check keeps failing: check the shared Service again (it may have been
+        deleted by the idle clean up just as this Challenge was presented)."""
+        if not uses_pod(target, solver_mode=self._mode):
+            self._shared.forget(target.namespace)
+            await self._shared.ensure(target.namespace)
 
     async def clean_up(self, target: SolverTarget) -> None:
+        """Stop routing the token as soon as the Challenge is final: delete its Ingress
+        (or its path on the user's) and, pod mode, its Pod. The pod-mode Service is owned
+        by the Challenge and goes with it; the shared Service stays for the namespace."""
         edit_in_place = str(target.ingress.get("name") or "")
         if edit_in_place:
             try:
@@ -89,14 +110,17 @@ class Presenter:
                 await self._client.update(INGRESSES, edited)
         else:
             await self._delete(INGRESSES, target)
-        await self._delete(SERVICES, target)
         if uses_pod(target, solver_mode=self._mode):
             await self._delete(PODS, target)
 
-    async def _create(self, resource: Resource, obj: dict[str, Any]) -> None:
-        # Deterministic name: an existing object is ours, from an earlier attempt.
-        with contextlib.suppress(AlreadyExists):
+    async def _create(self, resource: Resource, obj: dict[str, Any]) -> bool:
+        """True if created; False if it existed (deterministic name: ours, from an
+        earlier attempt)."""
+        try:
             await self._client.create(resource, obj, namespace=obj["metadata"]["namespace"])
+        except AlreadyExists:
+            return False
+        return True
 
     async def _delete(self, resource: Resource, target: SolverTarget) -> None:
         with contextlib.suppress(NotFound):

@@ -5,9 +5,10 @@ ACME Issuer or ClusterIssuer, ``status.certificate``/``ca``/``failureTime``, and
 Order it creates (deterministic name ``<request>-<hash of the order spec>``, owned by
 the request). It waits with Ready=False/Pending while the issuer is missing or not
 Ready (issuers wake their requests through an index), and ends in Issued, Failed or
-Denied, after which it never touches the request again. The Order inherits the
-request's ``cert-manager.io/`` annotations and its HTTP-01 override annotations. It
-must not speak ACME: the order controller does.
+Denied, after which it never touches the request again. While the Order works it writes
+nothing: one status write per request, the outcome (the approver writes approval). The
+Order inherits the request's ``cert-manager.io/`` annotations and its HTTP-01 override
+annotations. It must not speak ACME: the order controller does.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from certmgr.controllers.acme.issuer_refs import (
 )
 from certmgr.controllers.acme.names import order_name
 from certmgr.controllers.acme.overrides import override_annotations
-from certmgr.controllers.acme.writes import owner_reference, patch_status
+from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CLUSTERISSUERS, ISSUERS, ORDERS
@@ -48,6 +49,7 @@ log = structlog.get_logger(__name__)
 
 ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
 DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
+CACHE_WAIT_SECONDS: Final = 5.0
 _FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
 
 
@@ -206,11 +208,9 @@ class RequestReconciler:
             message += f'order is in "{state}" state' + (f": {detail}" if detail else "")
             await self._finish(request, reasons.REQUEST_FAILED, message, failed=True)
             return None
-        # The Order's own status tells its progress; repeating every ACME state here
-        # would cost a write per state per request.
-        await self._pending(
-            request, f"Waiting on certificate issuance from order {meta['namespace']}/{name}"
-        )
+        # Nothing to write while the Order works: its own status tells its progress, and
+        # a "Pending" condition here would be one more write per issuance that says
+        # nothing new (approval is written by the approver, the outcome below, once).
         return None
 
     async def _create_order(self, request: dict[str, Any], name: str, spec: dict[str, Any]) -> None:
@@ -231,8 +231,8 @@ class RequestReconciler:
             await self._ctx.client.create(ORDERS, order, namespace=meta["namespace"])
         except AlreadyExists:
             return  # created by an earlier reconcile the cache has not shown yet
-        self._ctx.events.event(
-            request, "Normal", reasons.EVENT_ORDER_CREATED, f"Created Order resource {name}"
+        progress_event(
+            self._ctx, request, reasons.EVENT_ORDER_CREATED, f"Created Order resource {name}"
         )
 
     async def _pending(self, request: dict[str, Any], message: str) -> None:
@@ -280,7 +280,11 @@ class RequestReconciler:
             now=self._ctx.clock.now(),
         )
         new.update(extra or {})
-        await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
+        written = await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
+        if written is not None:
+            # The reconciles that follow (Order updates) must see this outcome, or they
+            # would write it again over a stale copy.
+            await self._requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
 
 
 def _acme_spec(issuer: dict[str, Any] | None) -> ACMEIssuer | None:

@@ -2,14 +2,18 @@
 
 Owns the manifests (JSON at the client's edge) of the solver Service, Ingress and Pod,
 cert-manager's solver labels, and the edit-in-place path surgery on a user's Ingress:
-- shared mode: an ExternalName Service pointing at the solver that runs in every
-  controller replica, and the solver Ingress routing the token's path to it;
+- shared mode: the namespace's one ExternalName Service (``cm-acme-http-solver-shared``,
+  owned by no Challenge, see :mod:`solver_services`) pointing at the solver that runs
+  in every controller replica, and the Challenge's solver Ingress routing the token's
+  path to it;
 - pod mode (``solver_mode="pod"`` or any ``podTemplate``): a solver Pod running our
   ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
   (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
 Ingresses honour ``ingressClassName``, ``class`` and ``ingressTemplate`` metadata; Pods
-honour ``podTemplate`` metadata and the scheduling fields of its spec. Everything is
-owned by the Challenge. Pure: no I/O.
+honour ``podTemplate`` metadata and the scheduling fields of its spec. Everything but
+the shared Service is owned by the Challenge, so the garbage collector removes it with
+the Challenge; only an edit-in-place path needs the Challenge's finalizer
+(:func:`needs_finalizer`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from certmgr.api import labels
-from certmgr.controllers.acme.names import label_value
+from certmgr.controllers.acme.names import SOLVER_PREFIX, label_value
 
 SOLVER_PORT: Final = 8089
+# Shared mode's Service, one per namespace (not hex: never a per-Challenge solver name).
+SHARED_SERVICE: Final = SOLVER_PREFIX + "shared"
 CLASS_ANNOTATION: Final = labels.INGRESS_CLASS
 WHITELIST_ANNOTATION: Final = "nginx.ingress.kubernetes.io/whitelist-source-range"
 PATH_TYPE: Final = "ImplementationSpecific"
@@ -69,6 +75,13 @@ def uses_pod(target: SolverTarget, *, solver_mode: str) -> bool:
     return solver_mode == "pod" or target.ingress.get("podTemplate") is not None
 
 
+def needs_finalizer(solver: Mapping[str, Any]) -> bool:
+    """Whether a Challenge with ``solver`` needs the finalizer: only an edit-in-place path
+    on a user's Ingress outlives the Challenge (it is not owned by it)."""
+    ingress = (solver.get("http01") or {}).get("ingress") or {}
+    return bool(ingress.get("name"))
+
+
 def solver_labels(target: SolverTarget) -> dict[str, str]:
     return {
         labels.HTTP01_SOLVER: "true",
@@ -88,12 +101,16 @@ def _metadata(target: SolverTarget, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-def shared_service(target: SolverTarget, *, host: str, port: int) -> dict[str, Any]:
-    """Shared mode: ExternalName to the solver every controller replica serves."""
+def shared_service(namespace: str, *, host: str, port: int) -> dict[str, Any]:
+    """Shared mode: the namespace's ExternalName to the solver every replica serves."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(target),
+        "metadata": {
+            "name": SHARED_SERVICE,
+            "namespace": namespace,
+            "labels": {labels.HTTP01_SOLVER: "true"},
+        },
         "spec": {
             "type": "ExternalName",
             "externalName": host,
@@ -156,15 +173,15 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
-def _path(target: SolverTarget, port: int) -> dict[str, Any]:
+def _path(target: SolverTarget, service: str, port: int) -> dict[str, Any]:
     return {
         "path": target.path,
         "pathType": PATH_TYPE,
-        "backend": {"service": {"name": target.name, "port": {"number": port}}},
+        "backend": {"service": {"name": service, "port": {"number": port}}},
     }
 
 
-def solver_ingress(target: SolverTarget, *, port: int) -> dict[str, Any]:
+def solver_ingress(target: SolverTarget, *, service: str, port: int) -> dict[str, Any]:
     """The temporary Ingress routing the token's path on the name to the solver Service."""
     template_meta = (target.ingress.get("ingressTemplate") or {}).get("metadata") or {}
     annotations: dict[str, str] = {WHITELIST_ANNOTATION: "0.0.0.0/0,::/0"}
@@ -173,7 +190,7 @@ def solver_ingress(target: SolverTarget, *, port: int) -> dict[str, Any]:
     annotations.update(template_meta.get("annotations") or {})
     meta = _metadata(target, annotations=annotations)
     meta["labels"] = {**(template_meta.get("labels") or {}), **solver_labels(target)}
-    rule: dict[str, Any] = {"http": {"paths": [_path(target, port)]}}
+    rule: dict[str, Any] = {"http": {"paths": [_path(target, service, port)]}}
     if target.host is not None:
         rule["host"] = target.host
     spec: dict[str, Any] = {"rules": [rule]}
@@ -183,7 +200,7 @@ def solver_ingress(target: SolverTarget, *, port: int) -> dict[str, Any]:
 
 
 def with_solver_path(
-    ingress: dict[str, Any], target: SolverTarget, *, port: int
+    ingress: dict[str, Any], target: SolverTarget, *, service: str, port: int
 ) -> dict[str, Any] | None:
     """Edit in place: ``ingress`` with the token's path added; None if already there."""
     new = copy.deepcopy(ingress)
@@ -195,9 +212,9 @@ def with_solver_path(
             rule["host"] = target.host
         rules.append(rule)
     paths: list[dict[str, Any]] = rule.setdefault("http", {}).setdefault("paths", [])
-    if any(_backend(p) == target.name and p.get("path") == target.path for p in paths):
+    if any(_ours(p, target) for p in paths):
         return None
-    paths.append(_path(target, port))
+    paths.append(_path(target, service, port))
     return new
 
 
@@ -208,7 +225,7 @@ def without_solver_path(ingress: dict[str, Any], target: SolverTarget) -> dict[s
     kept_rules = []
     for rule in (new.get("spec") or {}).get("rules") or []:
         paths = (rule.get("http") or {}).get("paths") or []
-        kept = [p for p in paths if _backend(p) != target.name]
+        kept = [p for p in paths if not _ours(p, target)]
         if len(kept) != len(paths):
             changed = True
             if not kept:
@@ -219,6 +236,11 @@ def without_solver_path(ingress: dict[str, Any], target: SolverTarget) -> dict[s
         return None
     new["spec"]["rules"] = kept_rules
     return new
+
+
+def _ours(path: Mapping[str, Any], target: SolverTarget) -> bool:
+    """The Challenge's path: its token's path, to its own Service or the shared one."""
+    return path.get("path") == target.path and _backend(path) in (target.name, SHARED_SERVICE)
 
 
 def _backend(path: Mapping[str, Any]) -> str | None:

@@ -1,14 +1,20 @@
-"""The few write helpers the ACME controllers share: status patches and owner references.
+"""The few write helpers the ACME controllers share: status patches, owner references and
+the Events policy.
 
 Owns "write status only when it changed" (a merge patch on the status subresource, so
-no resourceVersion conflict with the other writers of the object) and the owner
-reference a child carries. It must not decide what the status says.
+no resourceVersion conflict with the other writers of the object), the owner reference
+a child carries, and :func:`progress_event`: Normal Events on CertificateRequests,
+Orders and Challenges are recorded only with ``Settings.detailed_events``. Those objects
+are intermediate (a Challenge is deleted seconds later, orphaning its Events), their
+status says the same, and every Event is an API write; Warning Events are always
+recorded. It must not decide what the status says.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from certmgr.controllers.context import Context
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
 
@@ -24,6 +30,12 @@ def owner_reference(owner: dict[str, Any], *, controller: bool = True) -> dict[s
         "controller": controller,
         "blockOwnerDeletion": True,
     }
+
+
+def progress_event(ctx: Context, obj: dict[str, Any], reason: str, message: str) -> None:
+    """A Normal Event on an intermediate object, only with ``detailed_events``."""
+    if ctx.settings.detailed_events:
+        ctx.events.event(obj, "Normal", reason, message)
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 The self-check cannot succeed here (nothing routes the name), which is exactly what
 these tests need: a Challenge that stays presented, so deleting it must clean up.
+Write counts per issuance and the shared Service's idle clean up are in
+``test_issuance_writes.py`` and ``test_shared_service.py``.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ async def running(manager: Manager) -> AsyncIterator[None]:
 
 async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: KubeClient) -> None:
     manager = Manager(kube, clock=SystemClock(), backoff_base=0.05, backoff_cap=1.0)
-    settings = Settings(self_check_port=1, self_check_interval=0.05)
+    settings = Settings(self_check_port=1, self_check_interval=0.05, detailed_events=True)
     events = Events()
     ctx = Context(kube, manager, SystemClock(), events, None, settings)  # type: ignore[arg-type]
     reconciler = challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
@@ -125,20 +127,21 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
         )
         services = await kube.list(SERVICES, namespace=NS)
         (service,) = services.items
+        assert service["metadata"]["name"] == "cm-acme-http-solver-shared"
         assert service["spec"]["type"] == "ExternalName"
-        assert service["metadata"]["ownerReferences"][0]["name"] == "c1"
+        assert "ownerReferences" not in service["metadata"]  # the namespace's, not c1's
         (ingress,) = (await kube.list(INGRESSES, namespace=NS)).items
         assert ingress["spec"]["rules"][0]["host"] == "localhost"
-        assert ("Normal", "Presented") in events.seen
+        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        assert backend["name"] == "cm-acme-http-solver-shared"
+        assert ("Normal", "Presented") in events.seen  # detailed_events=True
 
+        # c1 carries cert-manager's finalizer (created by an older controller): it is
+        # still removed once the solver objects are gone.
         await kube.delete(CHALLENGES, "c1", namespace=NS)
 
         async def gone() -> list[str]:
             left = [
-                f"Service/{s['metadata']['name']}"
-                for s in (await kube.list(SERVICES, namespace=NS)).items
-            ]
-            left += [
                 f"Ingress/{i['metadata']['name']}"
                 for i in (await kube.list(INGRESSES, namespace=NS)).items
             ]
@@ -148,6 +151,9 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
             return left
 
         await eventually(gone, lambda left: left == [], deadline=60)
+        # The shared Service lingers for the namespace's next Challenge.
+        (service,) = (await kube.list(SERVICES, namespace=NS)).items
+        assert service["metadata"]["name"] == "cm-acme-http-solver-shared"
     await reconciler.close()
 
 

@@ -204,7 +204,9 @@ async def test_new_order_is_recorded_and_a_second_reconcile_never_orders_again()
     (challenge,) = challenges.list()
     assert challenge["spec"]["key"] == "tok-a.example.com.thumb"
     assert challenge["spec"]["solver"] == ISSUER["spec"]["acme"]["solvers"][0]  # type: ignore[index]
-    assert challenge["metadata"]["finalizers"] == ["acme.cert-manager.io/finalizer"]
+    # No finalizer: every solver object of a plain http01.ingress solver is owned by the
+    # Challenge (only an edit-in-place path needs one).
+    assert "finalizers" not in challenge["metadata"]
 
 
 @pytest.mark.parametrize(
@@ -238,9 +240,12 @@ async def test_reused_authorizations_get_no_challenge_and_the_order_moves_on() -
     await reconciler.reconcile(f"{NS}/o")
     result = await reconciler.reconcile(f"{NS}/o")
     assert challenges.list() == []
-    assert orders.get(NS, "o")["status"]["state"] == "processing"  # type: ignore[index]
+    # One look at a processing order is not worth a write (it is usually valid at the
+    # next); the second is: the CA is keeping us waiting, and status says so.
+    assert orders.get(NS, "o")["status"]["state"] == "pending"  # type: ignore[index]
     assert result == Result(requeue_after=0.05)
     assert await reconciler.reconcile(f"{NS}/o") == Result(requeue_after=0.1)  # grows
+    assert orders.get(NS, "o")["status"]["state"] == "processing"  # type: ignore[index]
 
 
 async def test_no_matching_solver_warns_and_waits() -> None:

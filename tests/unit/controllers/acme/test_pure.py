@@ -15,10 +15,12 @@ from certmgr.controllers.acme.names import (
     order_name,
     solver_name,
 )
-from certmgr.controllers.acme.order_steps import Step, next_step
+from certmgr.controllers.acme.order_steps import Step, challenge_manifest, next_step
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.solver_objects import (
+    SHARED_SERVICE,
     SolverTarget,
+    needs_finalizer,
     pod_service,
     shared_service,
     solver_ingress,
@@ -101,13 +103,37 @@ def test_uses_pod(mode: str, ingress: dict[str, Any], expected: bool) -> None:
     assert uses_pod(target(**ingress), solver_mode=mode) is expected
 
 
-def test_shared_service_points_at_the_shared_solver() -> None:
-    service = shared_service(target(), host="certmgr-solver.certmgr.svc", port=8089)
+def test_shared_service_is_one_per_namespace_owned_by_no_challenge() -> None:
+    service = shared_service("ns", host="certmgr-solver.certmgr.svc", port=8089)
+    assert service["metadata"]["name"] == SHARED_SERVICE == "cm-acme-http-solver-shared"
+    assert service["metadata"]["namespace"] == "ns"
     assert service["spec"]["type"] == "ExternalName"
     assert service["spec"]["externalName"] == "certmgr-solver.certmgr.svc"
     assert service["spec"]["ports"][0]["port"] == 8089
-    assert service["metadata"]["ownerReferences"] == [OWNER]
-    assert service["metadata"]["labels"] == solver_labels(target())
+    assert "ownerReferences" not in service["metadata"]
+    assert service["metadata"]["labels"] == {"acme.cert-manager.io/http01-solver": "true"}
+
+
+@pytest.mark.parametrize(
+    ("solver", "expected"),
+    [
+        pytest.param({"http01": {"ingress": {"ingressClassName": "nginx"}}}, False, id="ingress"),
+        pytest.param({"http01": {"ingress": {"class": "nginx"}}}, False, id="class"),
+        pytest.param({"http01": {"ingress": {"podTemplate": {}}}}, False, id="pod-template"),
+        pytest.param({"http01": {"ingress": {"name": "web"}}}, True, id="edit-in-place"),
+        pytest.param({"dns01": {}}, False, id="no-http01"),
+    ],
+)
+def test_only_edit_in_place_needs_the_finalizer(solver: dict[str, Any], expected: bool) -> None:
+    assert needs_finalizer(solver) is expected
+    order = {"metadata": {"name": "o", "namespace": "ns", "uid": "u"}, "spec": {}}
+    authz = {"url": "https://ca/authz/1", "identifier": "www.example.com"}
+    offer = {"url": "https://ca/chall/1", "token": "tok", "type": "http-01"}
+    manifest = challenge_manifest(
+        order, name="c", authorization=authz, offer=offer, key="k", solver=solver
+    )
+    finalizers = manifest["metadata"].get("finalizers")
+    assert finalizers == (["acme.cert-manager.io/finalizer"] if expected else None)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +147,7 @@ def test_shared_service_points_at_the_shared_solver() -> None:
 def test_solver_ingress_honours_class(
     ingress: dict[str, Any], class_name: str | None, annotation: str | None
 ) -> None:
-    manifest = solver_ingress(target(**ingress), port=8089)
+    manifest = solver_ingress(target(**ingress), service=SHARED_SERVICE, port=8089)
     assert manifest["spec"].get("ingressClassName") == class_name
     assert manifest["metadata"]["annotations"].get("kubernetes.io/ingress.class") == annotation
     (rule,) = manifest["spec"]["rules"]
@@ -130,7 +156,7 @@ def test_solver_ingress_honours_class(
     assert path["path"] == "/.well-known/acme-challenge/tok"
     assert path["pathType"] == "ImplementationSpecific"
     assert path["backend"]["service"] == {
-        "name": "cm-acme-http-solver-abc",
+        "name": "cm-acme-http-solver-shared",
         "port": {"number": 8089},
     }
 
@@ -147,7 +173,7 @@ def test_solver_ingress_template_metadata_and_ip_host() -> None:
             "ingressTemplate": {"metadata": {"labels": {"a": "b"}, "annotations": {"x": "y"}}}
         },
     )
-    manifest = solver_ingress(t, port=1)
+    manifest = solver_ingress(t, service="s", port=1)
     assert "host" not in manifest["spec"]["rules"][0]
     assert manifest["metadata"]["labels"]["a"] == "b"
     assert manifest["metadata"]["labels"]["acme.cert-manager.io/http01-solver"] == "true"
@@ -194,19 +220,33 @@ def test_edit_in_place_adds_and_removes_only_our_path() -> None:
             ]
         },
     }
-    added = with_solver_path(user, target(name="web"), port=8089)
+    added = with_solver_path(user, target(name="web"), service=SHARED_SERVICE, port=8089)
     assert added is not None
     paths = added["spec"]["rules"][0]["http"]["paths"]
     assert [p["path"] for p in paths] == ["/", "/.well-known/acme-challenge/tok"]
-    assert with_solver_path(added, target(name="web"), port=8089) is None  # idempotent
-    removed = without_solver_path(added, target(name="web"))
-    assert removed == user
+    again = with_solver_path(added, target(name="web"), service=SHARED_SERVICE, port=8089)
+    assert again is None  # idempotent
+    # Another Challenge's path to the same shared Service stays.
+    other = SolverTarget(
+        name="cm-acme-http-solver-def",
+        namespace="ns",
+        dns_name="www.example.com",
+        token="other",
+        key="other.thumb",
+        owner=OWNER,
+        ingress={"name": "web"},
+    )
+    both = with_solver_path(added, other, service=SHARED_SERVICE, port=8089)
+    assert both is not None
+    removed = without_solver_path(both, target(name="web"))
+    assert removed == with_solver_path(user, other, service=SHARED_SERVICE, port=8089)
+    assert without_solver_path(added, target(name="web")) == user
     assert without_solver_path(user, target(name="web")) is None
 
 
 def test_edit_in_place_new_host_gets_its_own_rule_which_is_removed_after() -> None:
     user = {"metadata": {"name": "web"}, "spec": {"rules": [{"host": "other.example.com"}]}}
-    added = with_solver_path(user, target(name="web"), port=80)
+    added = with_solver_path(user, target(name="web"), service=SHARED_SERVICE, port=80)
     assert added is not None and len(added["spec"]["rules"]) == 2
     assert without_solver_path(added, target(name="web")) == user
 
