@@ -165,9 +165,12 @@ class Controller(Generic[K]):
 
     async def _process(self, key: K) -> None:
         reconcile_id = f"{_reconcile_ids.getrandbits(48):012x}"
-        with structlog.contextvars.bound_contextvars(
+        # Tokens rather than ``bound_contextvars``, which copies and scans the whole
+        # context twice per reconcile; resetting restores exactly what was bound before.
+        tokens = structlog.contextvars.bind_contextvars(
             controller=self.name, key=str(key), reconcile_id=reconcile_id
-        ):
+        )
+        try:
             started = self.queue.clock.monotonic()
             outcome = "error"
             try:
@@ -203,3 +206,5 @@ class Controller(Generic[K]):
             finally:
                 self._time.observe(max(0.0, self.queue.clock.monotonic() - started))
                 self._outcomes[outcome].inc()
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)

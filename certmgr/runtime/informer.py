@@ -99,6 +99,7 @@ class Informer:
             list(on_event) if isinstance(on_event, Sequence) else [on_event]
         )
         self.cache = Cache(indexes=indexes, keys_only=keys_only, clock=self._clock)
+        self._objects_gauge = INFORMER_OBJECTS.labels(resource=self.name)
         self._synced = asyncio.Event()
         self._failures = 0
         self._lists = 0
@@ -194,7 +195,7 @@ class Informer:
         changes = self.cache.replace(staged, version)
         self._version = self._listed = version
         self._failures = 0
-        INFORMER_OBJECTS.labels(resource=self.name).set(len(self.cache))
+        self._objects_gauge.set(len(self.cache))
         if not self._synced.is_set():
             log.info("informer_synced", informer=self.name, objects=len(self.cache))
             self._synced.set()
@@ -233,7 +234,7 @@ class Informer:
             return
         obj = self._prepare(event.object)
         change = self.cache.apply(event.type, obj)
-        INFORMER_OBJECTS.labels(resource=self.name).set(len(self.cache))
+        self._objects_gauge.set(len(self.cache))
         if change is not None:
             self._dispatch([change])
 

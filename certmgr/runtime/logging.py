@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import sys
@@ -50,19 +51,25 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
 
 
 def _redact(field: str, value: Any) -> Any:
-    if _SECRET_FIELD.search(field) and not _REFERENCE_FIELD.search(field):
+    if _is_secret_field(field):
         return REDACTED
+    if isinstance(value, str):
+        return _redact_text(value)
     if isinstance(value, Mapping):
         if _SECRET_MAPPING_FIELD.match(field):
             return REDACTED
         return {str(k): _redact(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact("", item) for item in value]
-    if isinstance(value, str):
-        return _redact_text(value)
     if isinstance(value, bytes):
         return _redact_text(value.decode("utf-8", "replace"))
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_field(field: str) -> bool:
+    # Memoized: every log line asks about the same few dozen field names.
+    return bool(_SECRET_FIELD.search(field)) and not _REFERENCE_FIELD.search(field)
 
 
 def _redact_text(text: str) -> str:
@@ -132,6 +139,13 @@ def configure_logging(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # Nothing renders the caller's file and line, thread or process names (the JSON and
+    # console renderers show structlog's fields), so do not gather them for every
+    # record: the logging HOWTO's "Optimization" switches.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

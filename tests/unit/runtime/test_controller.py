@@ -254,3 +254,21 @@ async def test_run_returns_when_the_queue_shuts_down(clock: FakeClock) -> None:
     controller, task = await start("shutdown", Script(clock, []), clock, workers=3)
     controller.queue.shutdown()
     await asyncio.wait_for(task, 5)
+
+
+async def test_reconcile_context_is_restored_afterwards(clock: FakeClock) -> None:
+    script = Script(clock, [None, RuntimeError("boom")])
+    queue = WorkQueue[str]("restore", clock=clock)
+    controller = Controller[str]("restore", script, queue=queue)
+    tokens = structlog.contextvars.bind_contextvars(controller="outer", tenant="t")
+    try:
+        await controller._process("ns/a")
+        await controller._process("ns/b")
+        assert [(c["controller"], c["key"], c["tenant"]) for c in script.context] == [
+            ("restore", "ns/a", "t"),
+            ("restore", "ns/b", "t"),
+        ]
+        assert structlog.contextvars.get_contextvars() == {"controller": "outer", "tenant": "t"}
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+    assert structlog.contextvars.get_contextvars() == {}
