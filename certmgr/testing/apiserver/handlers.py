@@ -38,17 +38,28 @@ from certmgr.testing.apiserver.auth import (
 )
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
+from certmgr.testing.apiserver.flowcontrol import Flow, FlowControl, classify
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
 JSON = "application/json"
+# Where ``_handle`` leaves the request's APF classification for ``add_flow_headers``.
+FLOW_KEY = web.RequestKey("certmgr_apf_flow", Flow)
 _PUBLIC_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
 log = structlog.get_logger(__name__)
 
 
 def _json_response(body: Any, *, status: int = 200) -> web.Response:
     return web.Response(body=watching.encode(body), status=status, content_type=JSON)
+
+
+async def add_flow_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the APF headers on every response (watch streams and
+    errors included) of a request that APF classified."""
+    flow = request.get(FLOW_KEY)
+    if flow is not None:
+        response.headers.update(flow.headers())
 
 
 def error_response(exc: errors.StatusError) -> web.Response:
@@ -70,6 +81,7 @@ class Api:
     bookmark_interval: float = 1.0
     enforce_owner_references: bool = False
     server_address: str = ""
+    flow_control: FlowControl = field(default_factory=FlowControl)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -86,6 +98,11 @@ class Api:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         user = self.authn.authenticate(request.headers.get("Authorization"))
+        # APF runs after authentication and before authorization: a 401 carries no APF
+        # headers, a 403 or 404 does.
+        flow = classify(user, request.path)
+        if self.flow_control.enabled:
+            request[FLOW_KEY] = flow
         if request.path in _PUBLIC_PATHS:
             # system:public-info-viewer: anyone, even anonymous, may read these.
             return self._non_resource(request)
@@ -105,6 +122,15 @@ class Api:
             else target.rtype.plural
         )
         self.counts.record(target.verb, resource, user.name)
+        if target.verb == "watch":
+            return await self._serve(request, target, user, resource)
+        with self.flow_control.seat(flow):
+            return await self._serve(request, target, user, resource)
+
+    async def _serve(
+        self, request: web.Request, target: Target, user: UserInfo, resource: str
+    ) -> web.StreamResponse:
+        query = request.rel_url.query
         faulty = self.faults.applies_to(user.name, verb=target.verb, resource=resource)
         if faulty:
             await self._inject(target, user)

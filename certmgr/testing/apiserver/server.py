@@ -25,7 +25,8 @@ from certmgr.testing.apiserver.accounting import RequestCounts
 from certmgr.testing.apiserver.auth import Authenticator, Authorizer
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
-from certmgr.testing.apiserver.handlers import Api
+from certmgr.testing.apiserver.flowcontrol import FlowControl
+from certmgr.testing.apiserver.handlers import Api, add_flow_headers
 from certmgr.testing.apiserver.resources import CRDS, NAMESPACES
 from certmgr.testing.apiserver.store import Obj, Store
 from certmgr.testing.apiserver.tls import ServingCert, make_serving_cert
@@ -45,12 +46,18 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         enforce_owner_references: bool = False,
+        priority_and_fairness: bool = True,
+        max_requests_in_flight: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.store = Store(history_window=history_window)
         self.faults = Faults(seed=seed)
         self.requests = RequestCounts()
+        # APF: response headers (``enabled``) and an optional seat cap answered with 429.
+        self.flow_control = FlowControl(
+            enabled=priority_and_fairness, max_in_flight=max_requests_in_flight
+        )
         self._authn = Authenticator()
         self._bookmark_interval = bookmark_interval
         self._enforce_owner_references = enforce_owner_references
@@ -77,9 +84,11 @@ class Simulator:
             counts=self.requests,
             bookmark_interval=self._bookmark_interval,
             enforce_owner_references=self._enforce_owner_references,
+            flow_control=self.flow_control,
         )
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._api.handle)
+        app.on_response_prepare.append(add_flow_headers)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         self._bootstrap()
