@@ -25,6 +25,7 @@ from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import APIError, ConfigError, Unreachable
+from certmgr.kube.flowcontrol import burst_setting, qps_setting
 from certmgr.kube.resources import NAMESPACES
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
@@ -55,8 +56,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--leader-election-renew-deadline", type=float, default=10.0)
     add("--leader-election-retry-period", type=float, default=2.0)
     add("--health-address", default="0.0.0.0:9402", help="/livez /readyz /metrics")
-    add("--kube-api-qps", type=float, default=50.0)
-    add("--kube-api-burst", type=int, default=100)
+    add(
+        "--kube-api-qps",
+        type=qps_setting,
+        default="auto",
+        help="client-side limit on API requests per second; -1: none; auto (default): none "
+        "when the API server has API Priority and Fairness, else 50",
+    )
+    add(
+        "--kube-api-burst",
+        type=burst_setting,
+        default="auto",
+        help="requests allowed at once above --kube-api-qps; auto (default): none with "
+        "APF, else 100 (an explicit value keeps a client-side limit)",
+    )
     add("--http01-solver-mode", choices=("shared", "pod"), default="shared")
     add("--http01-solver-address", default="0.0.0.0:8089", help="shared solver listener")
     add("--http01-solver-service-host", default="certmgr-solver.certmgr.svc.cluster.local")
@@ -138,7 +151,7 @@ async def main(args: argparse.Namespace, settings: Settings, *, clock: Clock | N
             qps=args.kube_api_qps,
             burst=args.kube_api_burst,
         )
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

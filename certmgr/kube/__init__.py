@@ -13,6 +13,8 @@ Modules, in the order a request meets them:
 - ``transport``: the one request function (auth, rate limit, retries, Retry-After,
   error mapping, metrics).
 - ``throttling``: the client-side token bucket.
+- ``flowcontrol``: which limit that bucket gets ("auto": none when the server has API
+  Priority and Fairness, probed once at connect; explicit values always win).
 - ``config``: connection settings and credentials through the ``kubernetes`` package.
 - ``errors``: ``APIError`` and its flat categories; ``ConfigError``.
 - ``objects``: ``ObjectList``, ``WatchEvent`` and metadata accessors.

@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 
 from certmgr.kube import config as kube_config
+from certmgr.kube import flowcontrol
 from certmgr.kube.errors import APIError, Gone, Unreachable
 from certmgr.kube.objects import ObjectList, WatchEvent, name_of, namespace_of
 from certmgr.kube.protocol import KubeAPI, Patch, PatchType
@@ -45,8 +46,16 @@ WATCH_GRACE_SECONDS = 30.0
 
 
 class KubeClient:
-    def __init__(self, transport: Transport, *, namespace: str = "default") -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        namespace: str = "default",
+        rate_limit: flowcontrol.RateLimit | None = None,
+    ) -> None:
         self._transport = transport
+        # The client-side limit ``connect`` chose, and why (None when built by hand).
+        self.rate_limit = rate_limit
         # Where we run (in-cluster) or the kubeconfig context's namespace: the default
         # for things like the leader election Lease.
         self.namespace = namespace
@@ -57,8 +66,8 @@ class KubeClient:
         *,
         kubeconfig: str | None = None,
         context: str | None = None,
-        qps: float = 50.0,
-        burst: int = 100,
+        qps: float | None = None,
+        burst: int | None = None,
         timeout: float = 30.0,  # noqa: ASYNC109 - per request, not for connect itself
         max_retries: int = 5,
         user_agent: str = "certmgr/0.1",
@@ -67,33 +76,56 @@ class KubeClient:
     ) -> KubeClient:
         """Load configuration (see ``certmgr.kube.config.load``) and open a session.
 
-        Raises ``ConfigError`` with a one-line message when nothing usable is found. It
-        does not contact the server: the first call reports an unreachable one. ``sleep``
-        and ``draw`` (jitter in [0, 1)) are the retry loop's seams for tests.
+        ``qps`` / ``burst`` None is "auto" (``certmgr.kube.flowcontrol``): only then is
+        the server contacted here, once, to see whether it has API Priority and Fairness;
+        a server that does not answer gets the conservative default limit, and the first
+        real call reports it unreachable. Raises ``ConfigError`` with a one-line message
+        when nothing usable is found, ``ValueError`` for a positive QPS with a burst
+        below 1. ``sleep`` (retry waits and rate-limit waits) and ``draw`` (jitter in
+        [0, 1)) are seams for tests.
         """
         connection, credentials = await asyncio.to_thread(
             kube_config.load, kubeconfig=kubeconfig, context=context
         )
+        if not flowcontrol.needs_probe(qps, burst):
+            flowcontrol.choose(qps, burst, probe=None)  # reject bad values before any I/O
+        proxy, proxy_authorization = await asyncio.to_thread(kube_config.proxy_for, connection)
         ssl_context = connection.ssl_context()
         connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else False)
-        # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as client-go does by default; a
-        # kubeconfig proxy-url still wins (it is passed per request).
-        session = aiohttp.ClientSession(connector=connector, trust_env=True)
-        log.info("kube_client_configured", host=connection.host, source=connection.source)
+        # trust_env stays off: with it aiohttp reads ~/.netrc and the proxy variables in a
+        # worker thread on every request. The proxy is resolved once above instead.
+        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        log.info(
+            "kube_client_configured",
+            host=connection.host,
+            source=connection.source,
+            proxy=proxy,
+        )
         transport = Transport(
             connection.host,
             session=session,
             credentials=credentials,
-            limiter=TokenBucket(qps, burst),
             retry=RetryPolicy(max_retries=max_retries),
             timeout=timeout,
             user_agent=user_agent,
             server_hostname=connection.tls_server_name,
-            proxy=connection.proxy,
+            proxy=proxy,
+            proxy_authorization=proxy_authorization,
             sleep=sleep,
             draw=draw,
         )
-        return cls(transport, namespace=connection.namespace)
+        probe = None
+        if flowcontrol.needs_probe(qps, burst):
+            probe = await flowcontrol.detect_priority_and_fairness(transport.probe)
+        limit = flowcontrol.choose(qps, burst, probe=probe)
+        transport.use_limiter(TokenBucket(limit.qps, limit.burst, sleep=sleep))
+        log.info(
+            "kube_api_rate_limit",
+            qps="unlimited" if limit.unlimited else limit.qps,
+            burst="unlimited" if limit.unlimited else limit.burst,
+            reason=limit.reason,
+        )
+        return cls(transport, namespace=connection.namespace, rate_limit=limit)
 
     async def close(self) -> None:
         await self._transport.close()

@@ -10,7 +10,7 @@ re-runs an exec plugin when its token is near expiry, or re-reads an in-cluster 
 once a minute (projected tokens rotate). ``Credentials`` calls that hook off the event loop
 (an exec plugin is a subprocess) at most every ``check_interval`` seconds, and after a 401
 reloads the whole configuration once, which catches tokens revoked before their expiry.
-TLS material (CA, client certificate) is read once at connect.
+TLS material (CA, client certificate) and the proxy are resolved once at connect.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config import incluster_config
+from yarl import URL
 
 from certmgr.kube.errors import ConfigError
 
@@ -166,6 +169,27 @@ def load(
         namespace=namespace,
     )
     return connection, Credentials(configuration, reload=loader)
+
+
+def proxy_for(connection: ConnectionConfig) -> tuple[str | None, str | None]:
+    """The proxy to reach the API server through and its ``Proxy-Authorization`` value,
+    resolved once.
+
+    The kubeconfig's ``proxy-url`` wins; otherwise ``HTTPS_PROXY`` / ``HTTP_PROXY``
+    (by the server's scheme) unless ``NO_PROXY`` covers the host, as client-go's
+    ``http.ProxyFromEnvironment`` does. Credentials in the URL become the header value,
+    so the returned URL is safe to log. Reads the environment: call it off the loop.
+    """
+    if connection.proxy:
+        url = URL(connection.proxy)
+        if not url.user:
+            return str(url), None
+        return str(url.with_user(None)), aiohttp.encode_basic_auth(url.user, url.password or "")
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(connection.host))
+    except LookupError:
+        return None, None
+    return str(proxy), (auth.encode() if auth is not None else None)
 
 
 def _from_kubeconfig(path: str, context: str | None) -> Any:

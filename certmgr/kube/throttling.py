@@ -1,10 +1,10 @@
 """The client-side rate limiter: a token bucket shared by every request of one client.
 
 Owns ``TokenBucket`` (``qps`` tokens per second, at most ``burst`` saved up). It must not
-know about HTTP. Defaults (chosen in ``KubeClient.connect``): 50 QPS, burst 100, more
+know about HTTP. Which limit applies is ``flowcontrol``'s decision: none when the server
+has API Priority and Fairness (its 429s are the backstop), else 50 QPS, burst 100, more
 generous than client-go's 5/10 because one certmgr process is the only client of its
-kind and its informers do most reads; the server's own priority-and-fairness 429s stay the
-real backstop.
+kind and its informers do most reads.
 
 Each caller reserves a token at once (the balance may go negative) and sleeps for its
 share of the debt, as Go's ``rate.Limiter`` does: callers are served in arrival order

@@ -9,9 +9,11 @@ Retry policy (kept in ``_retry_delay``):
 - A connection that was never established (refused, DNS, TLS handshake) did nothing on
   the server: every verb is retried.
 - 429, 503 and any 5xx carrying ``Retry-After``: the server says it did not do the work,
-  so every verb is retried, waiting exactly ``Retry-After`` when given (a wait longer than
-  ``retry_after_limit`` is not slept here: ``TooManyRequests`` is raised for the caller's
-  work queue to requeue).
+  so every verb is retried, waiting ``Retry-After`` when given plus the jittered backoff
+  (a wait longer than ``retry_after_limit`` is not slept here: ``TooManyRequests`` is
+  raised for the caller's work queue to requeue). The jitter matters without a
+  client-side limit: a burst that found the server's APF seats full would otherwise
+  retry in lockstep and find them full again, once per retry.
 - Other 5xx, timeouts and connections dropped after the request was sent are ambiguous:
   the write may have happened. Reads, PUT, DELETE and merge/strategic patches are
   retried, because repeating them converges (a repeated PUT with a resourceVersion gets a
@@ -54,6 +56,8 @@ from certmgr.kube.throttling import TokenBucket
 log = structlog.get_logger(__name__)
 
 JSON = "application/json"
+# A start-up probe must not hold the start for long: no answer is an answer.
+PROBE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Transport:
         user_agent: str = "certmgr/0.1",
         server_hostname: str | None = None,
         proxy: str | None = None,
+        proxy_authorization: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         draw: Callable[[], float] = random.random,
     ) -> None:
@@ -106,11 +111,44 @@ class Transport:
         self._user_agent = user_agent
         self._server_hostname = server_hostname
         self._proxy = proxy
+        self._proxy_headers = (
+            {"Proxy-Authorization": proxy_authorization} if proxy_authorization else None
+        )
         self._sleep = sleep
         self._draw = draw
 
+    @property
+    def limiter(self) -> TokenBucket:
+        return self._limiter
+
+    def use_limiter(self, limiter: TokenBucket) -> None:
+        """Replace the limiter (``KubeClient.connect`` picks it after probing the server)."""
+        self._limiter = limiter
+
     async def close(self) -> None:
         await self._session.close()
+
+    async def probe(self, path: str) -> tuple[int, Mapping[str, str]]:
+        """One GET outside the limiter and the retries: the status and the headers, whatever
+        the status. Raises ``Unreachable`` when no response arrives within a few seconds."""
+        headers = {"Accept": JSON, "User-Agent": self._user_agent}
+        if self._credentials is not None:
+            authorization = await self._credentials.authorization()
+            if authorization:
+                headers["Authorization"] = authorization
+        try:
+            async with self._session.get(
+                URL(self._host + path, encoded=True),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=min(self._timeout, PROBE_TIMEOUT)),
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+                server_hostname=self._server_hostname,
+            ) as response:
+                await response.read()
+                return response.status, response.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(_describe(exc)) from exc
 
     async def request(
         self,
@@ -206,11 +244,14 @@ class Transport:
             return None
         if not (failure.server_untouched or idempotent):
             return None
+        backoff = self._retry.backoff(attempt, draw=self._draw())
         if failure.retry_after is not None:
             if failure.retry_after > self._retry.retry_after_limit:
                 return None
-            return failure.retry_after
-        return self._retry.backoff(attempt, draw=self._draw())
+            # At least what the server asked, plus jitter: requests it rejected together
+            # (APF seats were full) must not all come back in the same instant.
+            return failure.retry_after + backoff
+        return backoff
 
     @asynccontextmanager
     async def _attempt(
@@ -254,6 +295,7 @@ class Transport:
                     headers=headers,
                     timeout=client_timeout,
                     proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
                     server_hostname=self._server_hostname,
                 )
             except aiohttp.ClientConnectorError as exc:

@@ -38,7 +38,9 @@ async def test_no_update_is_lost_and_retry_after_is_honoured(
 ) -> None:
     sleep = RecordingSleep()
     path = sim.kubeconfig(tmp_path / "kc")
-    async with await KubeClient.connect(kubeconfig=str(path), sleep=sleep, max_retries=8) as kube:
+    async with await KubeClient.connect(
+        kubeconfig=str(path), sleep=sleep, draw=lambda: 0.0, max_retries=8
+    ) as kube:
         await kube.create(r.CONFIGMAPS, {"metadata": {"name": "counter", "namespace": "default"}})
         throttled_before = responses("429", "configmaps")
         sim.faults.reseed(7)
@@ -81,7 +83,8 @@ async def test_no_update_is_lost_and_retry_after_is_honoured(
     assert sorted(
         o["metadata"]["name"] for o in made.items if "made-" in o["metadata"]["name"]
     ) == (sorted(f"made-{i}" for i in range(30)))
-    # The seed makes faults happen; every 429 was followed by exactly its Retry-After.
+    # The seed makes faults happen; every 429 was followed by its Retry-After (the
+    # jitter drawn is 0 here, so the wait is exactly that).
     assert throttled > 0
     assert sleep.delays.count(2.0) == throttled
     assert sim.requests.count(verb="update", resource="configmaps") >= increments

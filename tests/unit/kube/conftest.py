@@ -2,7 +2,9 @@
 
 The scripted server answers each request with the next response of a script (or a
 handler), and records what it received, so tests assert on retries, headers and bodies
-without a full API simulator.
+without a full API simulator. The start-up probe of ``KubeClient.connect`` ("auto" rate
+limit) is answered apart, from ``probe_replies`` (by default 200 without APF headers), and
+recorded in ``probes``, so it never consumes the script.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from aiohttp.test_utils import TestServer
 from certmgr.kube.client import KubeClient
 from certmgr.kube.throttling import TokenBucket
 from certmgr.kube.transport import RetryPolicy, Transport
+
+PROBE_PATHS = frozenset({"/livez/ping", "/version"})
 
 
 @dataclass
@@ -44,6 +48,8 @@ class ScriptedServer:
         self.script: list[Reply] = []
         self.handler: Callable[[Seen, web.Request], Any] | None = None
         self.url = ""
+        self.probes: list[Seen] = []
+        self.probe_replies: dict[str, Reply] = {}
 
     def reply(self, status: int = 200, body: Any = None, **headers: str) -> None:
         """Queue one response; header names use underscores (``Retry_After="2"``)."""
@@ -60,6 +66,10 @@ class ScriptedServer:
             headers=dict(request.headers),
             body=json.loads(raw) if raw else None,
         )
+        if request.path in PROBE_PATHS:
+            self.probes.append(seen)
+            probe = self.probe_replies.get(request.path, Reply(200, "ok"))
+            return web.Response(status=probe.status, text=str(probe.body), headers=probe.headers)
         self.seen.append(seen)
         if self.handler is not None:
             result = self.handler(seen, request)

@@ -71,18 +71,29 @@ async def test_retry_policy(
         await transport.close()
 
 
-async def test_retry_after_is_waited_exactly(
-    scripted: Any, fake_sleep: Any, make_transport: Callable[..., Transport]
+@pytest.mark.parametrize(
+    ("draw", "expected"),
+    [(0.0, [3.0, 7.0]), (1.0, [3.1, 7.2]), (0.5, [3.05, 7.1])],
+    ids=["no-jitter-drawn", "full-jitter", "half-jitter"],
+)
+async def test_retry_after_is_waited_plus_jitter(
+    scripted: Any,
+    fake_sleep: Any,
+    make_transport: Callable[..., Transport],
+    draw: float,
+    expected: list[float],
 ) -> None:
+    # At least what the server asked; the backoff's jitter (base 0.1, doubling) on top
+    # spreads a rejected burst so it does not come back in lockstep.
     scripted.reply(429, status(429, "TooManyRequests"), Retry_After="3")
     scripted.reply(503, status(503, "ServiceUnavailable"), Retry_After="7")
     scripted.reply(200, OK)
-    transport = make_transport(scripted.url, sleep=fake_sleep)
+    transport = make_transport(scripted.url, sleep=fake_sleep, draw=lambda: draw)
     try:
         await transport.request("GET", "/api/v1/x", verb="get", resource="x")
     finally:
         await transport.close()
-    assert fake_sleep.delays == [3.0, 7.0]
+    assert fake_sleep.delays == pytest.approx(expected)
 
 
 async def test_retry_after_beyond_limit_is_left_to_the_caller(
