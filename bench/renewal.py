@@ -2,27 +2,36 @@
 
 The API simulator runs in a child process (so its CPU and its share of the GIL are not
 counted against the controllers), seeded directly in its store with Certificates that
-are already issued: a Secret with a key pair from a local CA and the status readiness
-would write (revision 1, Ready, notBefore/notAfter/renewalTime computed by the product's
-own functions), so nothing needs issuing at start. This process runs the Certificate
-controllers (``setup_all``) and a ``LocalCAIssuer`` on a ``Manager`` with the product's
-client limits (50 qps, burst 100) and default ``Settings``.
+are already issued: the Secret the issuing controller would have written for each
+(``secretdata.build_secret``: key pair from a local CA, key in the spec's PKCS#1
+default, every managed label and annotation, ``ca.crt``) and the status readiness would
+write (revision 1, Ready, notBefore/notAfter/renewalTime computed by the product's own
+functions), so nothing needs issuing or repairing at start. This process runs the
+Certificate controllers (``setup_all``) and a ``LocalCAIssuer`` on a ``Manager`` with
+the product's client limits (50 qps, burst 100) and default ``Settings``.
 
 Phases:
 
-1. start: informer sync time and status writes caused by the start (0 expected);
+1. start: sync time, the first pass's wall and CPU time, and the objects the simulator
+   saw written during it (Secrets, CertificateRequests, Certificates: 0 expected, so a
+   wrong seed or a controller that rewrites up-to-date Secrets shows);
 2. idle: CPU of this process while every renewal is pending (``time.process_time`` and
    ``getrusage`` deltas; the event loop's thread is the only busy one);
 3. renewals: ``--renewing`` of the Certificates have a 90 s lifetime (so no jitter: 1 %
    is under a second) and renewal times spread over ``--window`` seconds; the others
-   renew in weeks. For each, lateness = when this process saw ``Issuing=True`` (the
-   trigger's status write back through the watch) minus ``status.renewalTime``;
+   renew in weeks. Their Secrets are stored (and cached here) before the Certificates,
+   so none is issued early as ``DoesNotExist``. Lateness after ``status.renewalTime``
+   of three moments: the trigger's work queue re-adding the key (its delayed add fired:
+   the scheduler), the trigger's ``issuance_triggered`` log line (``Issuing=True``
+   written), and ``Issuing=True`` seen through this process's watch; plus how many
+   waited for the renewal pace;
 4. restart: the controllers stop, ``--overdue`` Certificates whose renewal time has
    passed are added, the controllers start again: when the first renewal starts, and the
    pace (renewals started per second against ``renewal_rate_qps``/``burst``).
 
-Run: ``.venv/bin/python bench/renewal.py [--certificates 10000] [--renewing 300]
-[--window 100] [--overdue 1000]`` (about 4 minutes). It must not be imported by tests.
+Each phase prints the load average. Run: ``.venv/bin/python bench/renewal.py
+[--certificates 10000] [--renewing 300] [--window 100] [--overdue 300]`` (about 5
+minutes). It must not be imported by tests.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import gc
 import os
 import resource
 import statistics
@@ -74,6 +84,11 @@ FAR_LIFETIME = timedelta(days=30)
 TARGET_LATENESS = 1.0
 
 
+def renewing(i: int) -> str:
+    """The name of the ``i``-th Certificate renewing in the window."""
+    return f"c{i:05d}"
+
+
 # -- the child: the simulator and its seeding --------------------------------------------------
 
 
@@ -106,6 +121,8 @@ class Seeder:
         self.leaf_key = ec.generate_private_key(ec.SECP256R1())
         self._admitted: dict[str, Any] | None = None
         self.mark = 0  # the store's resourceVersion when ``census`` starts counting
+        # Certificates whose Secret is stored and who wait for ``release`` (see ``store``).
+        self.held: list[dict[str, Any]] = []
 
     def namespace(self, name: str) -> None:
         self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -126,8 +143,21 @@ class Seeder:
         )
         return certificate.public_bytes(serialization.Encoding.PEM)
 
-    def store(self, namespace: str, name: str, *, renew_at: datetime, lifetime: timedelta) -> None:
-        """A Certificate whose (unjittered) renewal time is ``renew_at`` (default 2/3 rule)."""
+    def store(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        renew_at: datetime,
+        lifetime: timedelta,
+        hold: bool = False,
+    ) -> None:
+        """A Certificate whose (unjittered) renewal time is ``renew_at`` (default 2/3 rule).
+
+        With ``hold`` only the Secret is stored now, the Certificate on ``release``: while
+        controllers run, a Certificate that reaches them before its Secret (two watch
+        streams) is rightly issued again (``DoesNotExist``), which is not a renewal.
+        """
         not_before = renew_at - lifetime * 2 / 3
         not_after = not_before + lifetime
         pem = self.leaf(name, not_before, not_after)
@@ -177,7 +207,15 @@ class Seeder:
             "renewalTime": rfc3339(due),
             "revision": 1,
         }
-        self.sim.store.create(self._rtype(certificate), certificate)
+        if hold:
+            self.held.append(certificate)
+        else:
+            self.sim.store.create(self._rtype(certificate), certificate)
+
+    def release(self) -> None:
+        for certificate in self.held:
+            self.sim.store.create(self._rtype(certificate), certificate)
+        self.held.clear()
 
     def census(self) -> str:
         """Writes to the store since ``mark``: objects of each kind changed, and in all."""
@@ -254,7 +292,11 @@ async def serve(kubeconfig: str, args: argparse.Namespace) -> None:
                 step = window / max(args.renewing, 1)
                 for i in range(args.renewing):
                     at = datetime.fromtimestamp(start + i * step, UTC).replace(microsecond=0)
-                    seeder.store(NAMESPACE, f"c{i:05d}", renew_at=at, lifetime=RENEWING_LIFETIME)
+                    seeder.store(
+                        NAMESPACE, renewing(i), renew_at=at, lifetime=RENEWING_LIFETIME, hold=True
+                    )
+            elif command == "release":
+                seeder.release()
             elif command == "overdue":
                 # Overdue by up to a minute, still valid for ten (default renewBefore 1/3).
                 for i in range(args.overdue):
@@ -364,6 +406,12 @@ class Controllers:
             calm = 0 if busy else calm + 1
             await asyncio.sleep(0.1)
 
+    async def secrets_cached(self, namespace: str, names: list[str]) -> None:
+        """Until this process's Secret cache holds all of ``names``."""
+        assert self.manager is not None
+        cache = self.manager.secrets.managed.cache
+        await wait_for(lambda: all(cache.get(namespace, f"{n}-tls") for n in names), within=60)
+
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
@@ -416,6 +464,23 @@ class Stages:
 
     fired: list[tuple[float, str]] = field(default_factory=list)
     triggered: dict[str, float] = field(default_factory=dict)
+    # Garbage collector pauses (generation, seconds): they stop the event loop too.
+    gc_pauses: list[tuple[int, float]] = field(default_factory=list)
+    _gc_started: float = 0.0
+
+    def gc_callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.append((info["generation"], time.perf_counter() - self._gc_started))
+
+    def gc_summary(self) -> str:
+        full = [seconds for generation, seconds in self.gc_pauses if generation == 2]
+        longest = max((seconds for _, seconds in self.gc_pauses), default=0.0)
+        return (
+            f"{len(self.gc_pauses)} collections ({len(full)} full, longest full "
+            f"{max(full, default=0.0) * 1000:.0f} ms), longest pause {longest * 1000:.0f} ms"
+        )
 
     def log_processor(self, _: Any, method: str, event: Any) -> Any:
         if event.get("event") == "issuance_triggered" and event.get("controller") == TRIGGER:
@@ -454,6 +519,7 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
     settings = Settings()
     observed = Observed()
     stages = Stages()
+    gc.callbacks.append(stages.gc_callback)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -484,8 +550,11 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
 
         window_start = float(int(time.time() + args.lead))
         await ask(child, f"renewing {window_start} {args.window}")
+        await controllers.secrets_cached(NAMESPACE, [renewing(i) for i in range(args.renewing)])
+        await ask(child, "release")
         await controllers.quiesce()
         stages.fired.clear()
+        stages.gc_pauses.clear()
         stages.triggered.clear()
         idle = min(args.idle, window_start - time.time() - 1.0)
         if idle < 3:
@@ -614,6 +683,7 @@ def report_renewals(
     print(line("trigger wrote Issuing=True", trigger))
     print(line("seen through the watch", watch))
     print(line("fired -> Issuing written (queue wait + reconcile)", queued))
+    print(f"  garbage collector from the idle phase on: {stages.gc_summary()}")
     for outlier in outliers[:10]:
         print(f"  outside [0, {TARGET_LATENESS:g} s]: {outlier}")
 
