@@ -45,7 +45,7 @@ from certmgr.controllers.certificates.gather import (
     watch_certificate_world,
 )
 from certmgr.controllers.certificates.keymanager import next_private_key
-from certmgr.controllers.certificates.ready import with_readiness
+from certmgr.controllers.certificates.ready import ready_changed, with_readiness
 from certmgr.controllers.certificates.requestmanager import expected_request_name
 from certmgr.controllers.certificates.secretdata import (
     PKCS12_PASSWORD_DEFAULT_KEY,
@@ -185,9 +185,11 @@ class Issuing:
         issued_view = certificate.with_status(status)
         now = ctx.clock.now()
         input = await gather(ctx, issued_view, now=now, secret=written)
-        status, _ = with_readiness(issued_view, input, now=now)
+        status, ready = with_readiness(issued_view, input, now=now)
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.info("certificate_issued", revision=status["revision"], secret=spec.secret_name)
+        if ready_changed(certificate, ready):
+            log.info("readiness_updated", ready=ready.status, reason=ready.reason)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, ISSUED_MESSAGE)
 
     async def _wait_secret_cached(self, secret: Obj) -> None:
@@ -277,7 +279,9 @@ class Issuing:
                 certificate.status.failed_issuance_attempts or 0
             ) + 1
             ended = certificate.with_status(status)
-            status, _ = with_readiness(ended, await gather(ctx, ended, now=now), now=now)
+            status, ready = with_readiness(ended, await gather(ctx, ended, now=now), now=now)
+            if ready_changed(certificate, ready):
+                log.info("readiness_updated", ready=ready.status, reason=ready.reason)
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.warning("issuance_failed", reason=reason, attempts=status.get("failedIssuanceAttempts"))
         ctx.events.event(updated, "Warning", reason, message)

@@ -238,5 +238,8 @@ class KeyManager:
                     key = None
                 if key is not None and key_matches_spec(key, key_spec):
                     return key, True
+        if key_spec.algorithm != "RSA":
+            # ECDSA and Ed25519 keys take microseconds: a thread hop would cost more.
+            return generate_private_key_for_spec(key_spec), False
         # RSA 4096 takes a second or more: keep the event loop free.
         return await asyncio.to_thread(generate_private_key_for_spec, key_spec), False

@@ -7,7 +7,8 @@ the trigger acts on) exactly as the readiness controller writes them. The readin
 controller writes the result on its own; the trigger and the issuing controller apply it
 to the status they are about to write, so one write carries both and readiness then
 finds nothing to change (each write is also a watch event and a reconcile for every
-certificate controller). Pure: no I/O, no clock (``now`` is an argument).
+certificate controller); whoever writes a changed Ready logs ``readiness_updated``
+(``ready_changed``). Pure: no I/O, no clock (``now`` is an argument).
 """
 
 from __future__ import annotations
@@ -79,3 +80,13 @@ def with_readiness(
     if input is not None:
         status.update(validity_fields(input))
     return status, ready
+
+
+def ready_changed(certificate: CertificateView, ready: ReadyCondition) -> bool:
+    """Whether ``ready`` differs from ``certificate``'s Ready condition as stored."""
+    was = certificate.status.condition(READY)
+    return (
+        was is None
+        or was.is_true != ready.status
+        or (was.reason, was.message) != (ready.reason, ready.message)
+    )

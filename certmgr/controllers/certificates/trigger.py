@@ -25,7 +25,7 @@ from certmgr.api.conditions import ISSUING, Status, set_condition
 from certmgr.api.reasons import EVENT_ISSUING
 from certmgr.controllers.certificates.gather import certificates, gather, watch_certificate_world
 from certmgr.controllers.certificates.keymanager import next_key_secret_name
-from certmgr.controllers.certificates.ready import with_readiness
+from certmgr.controllers.certificates.ready import ready_changed, with_readiness
 from certmgr.controllers.certificates.spec import CertificateView
 from certmgr.controllers.certificates.status import status_of, write_status
 from certmgr.controllers.context import Context, Settings
@@ -109,9 +109,11 @@ class Trigger:
         status["nextPrivateKeySecretName"] = next_key_secret_name(started)
         # Ready as readiness judges it now (DoesNotExist for a new Certificate, a
         # mismatch after a spec change): the input does not depend on Issuing.
-        status, _ = with_readiness(certificate.with_status(status), input, now=now)
+        status, ready = with_readiness(certificate.with_status(status), input, now=now)
         updated = await write_status(ctx, self._certificates, obj, status)
         log.info("issuance_triggered", reason=violation.reason)
+        if ready_changed(certificate, ready):
+            log.info("readiness_updated", ready=ready.status, reason=ready.reason)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, violation.message)
         return None
 
