@@ -116,7 +116,11 @@ class KubeClient:
         )
         probe = None
         if flowcontrol.needs_probe(qps, burst):
-            probe = await flowcontrol.detect_priority_and_fairness(transport.probe)
+            try:
+                probe = await flowcontrol.detect_priority_and_fairness(transport.probe)
+            except BaseException:  # cancelled while probing: do not leak the session
+                await transport.close()
+                raise
         limit = flowcontrol.choose(qps, burst, probe=probe)
         transport.use_limiter(TokenBucket(limit.qps, limit.burst, sleep=sleep))
         log.info(
