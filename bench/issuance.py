@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from issuance_reference import ReferenceRun, lego_issuance, library_issuance
-from issuance_stages import format_hops, hop_durations
+from issuance_stages import format_hops, hop_durations, rate_limit
 
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
@@ -157,6 +157,7 @@ class Row:
     controller_cpu: float = 0.0  # CPU seconds of the controller process, create -> last Ready
     harness_cpu: float = 0.0  # this process: API simulator, data plane, watch
     pebble_cpu: float = 0.0  # pebble + challtestsrv
+    rate_limit: str = ""  # the controller's client-side limit, from its log
 
     @property
     def per_second(self) -> float:
@@ -327,6 +328,7 @@ async def certmgr_run(
         controller_cpu=controller_cpu,
         harness_cpu=harness_cpu,
         pebble_cpu=pebble_cpu,
+        rate_limit=rate_limit(controller.log_path),
     )
 
 
@@ -439,7 +441,7 @@ def print_details(rows: Sequence[Row]) -> None:
             print(
                 f"    API requests (all verbs) while issuing: {row.api_requests}, "
                 f"{row.api_requests / row.elapsed:.1f}/s "
-                f"(client limit: --kube-api-qps, default 50)"
+                f"(controller's client-side limit: {row.rate_limit})"
             )
             print(
                 f"    controller CPU while issuing: {row.controller_cpu:.1f} s, "
