@@ -50,10 +50,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-window", type=int, default=1000, help="watch events kept per resource"
     )
+    parser.add_argument(
+        "--max-requests-in-flight",
+        type=int,
+        default=None,
+        help="answer 429 (Retry-After: 1) beyond this many requests at once, as APF would",
+    )
+    parser.add_argument(
+        "--priority-and-fairness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send APF response headers (clients then drop their own rate limit)",
+    )
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    async with Simulator(port=args.port, history_window=args.history_window) as sim:
+    async with Simulator(
+        port=args.port,
+        history_window=args.history_window,
+        priority_and_fairness=args.priority_and_fairness,
+        max_requests_in_flight=args.max_requests_in_flight,
+    ) as sim:
         if args.crds:
             sim.install_crds(args.crds)
         if args.apply:
