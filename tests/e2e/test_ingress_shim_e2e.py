@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from certmgr.api import labels
-from certmgr.controllers.acme.names import solver_name
+from certmgr.controllers.acme.solver_objects import SHARED_SERVICE
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import Gone
@@ -190,9 +190,8 @@ async def test_edit_in_place_solves_on_the_users_ingress_and_restores_it(scene: 
     assert edited, "the solver path never appeared on the Ingress"
     (path,) = challenge_paths(edited[0])
     assert path["path"] == CHALLENGE_PATH + token
-    assert path["backend"]["service"]["name"] == solver_name(
-        NAMESPACE, challenges[0]["metadata"]["name"]
-    )
+    # Shared mode: the namespace's one solver Service, not one per Challenge.
+    assert path["backend"]["service"]["name"] == SHARED_SERVICE
     assert edited[0]["spec"]["rules"][0]["host"] == "web.example.com"
     # No separate solver Ingress was ever created.
     assert scene.solver_ingresses() == []

@@ -10,7 +10,8 @@ Wiring for the composition root::
 Modules: ``issuers`` (accounts, issuer status), ``requests`` (CertificateRequest ->
 Order), ``orders`` (ACME orders, Challenges), ``challenges`` (present, self-check,
 accept, clean up), ``accounts`` (connection cache), ``solver_objects``/``presenting``
-(solver Service/Ingress/Pod), ``selfcheck``, ``shared_solver``, ``names``, ``polling``,
+(solver Service/Ingress/Pod), ``solver_services`` (shared mode's Service per namespace
+and its idle clean up), ``selfcheck``, ``shared_solver``, ``names``, ``polling``,
 ``issuer_refs``, ``writes``. This package must not create CertificateRequests.
 """
 

@@ -1,0 +1,193 @@
+"""A Challenge after a restart: progress is re-derived from status and the CA, so an
+answered challenge is not answered twice (into a 400), and one status write when the
+Challenge goes from presented to valid without waiting."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from certmgr.acme import Authorization, Challenge, Identifier
+from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
+from certmgr.controllers.acme.selfcheck import CheckResult
+from certmgr.controllers.acme.solver_objects import SHARED_SERVICE, shared_service
+from certmgr.controllers.context import Context, Settings
+from certmgr.kube.errors import AlreadyExists, NotFound
+from certmgr.kube.resources import CHALLENGES, INGRESSES, SERVICES, Resource
+from certmgr.runtime.cache import Cache
+from certmgr.testing.clock import FakeClock
+
+NS = "ns"
+KEY = f"{NS}/c"
+ISSUER = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Issuer",
+    "metadata": {"name": "ca", "namespace": NS, "resourceVersion": "1"},
+    "spec": {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}}},
+}
+SETTINGS = Settings(shared_solver_host="solver.svc")
+
+
+@dataclass
+class FakeCA:
+    """The CA's view of the one challenge: ``status`` before anything we do."""
+
+    status: str
+    calls: list[str] = field(default_factory=list)
+
+    def key_authorization(self, token: str) -> str:
+        return f"{token}.thumb"
+
+    def _challenge(self) -> Challenge:
+        return Challenge("http-01", "https://ca/chall/1", "tok", self.status)
+
+    async def get_challenge(self, url: str) -> Challenge:
+        self.calls.append("get_challenge")
+        return self._challenge()
+
+    async def accept_challenge(self, url: str) -> Challenge:
+        self.calls.append("accept_challenge")
+        self.status = "valid"  # validated at once
+        return self._challenge()
+
+    async def get_authorization(self, url: str) -> Authorization:
+        self.calls.append("get_authorization")
+        if self.status == "processing":
+            self.status = "valid"  # the validation under way ends
+        authz_status = "valid" if self.status == "valid" else "pending"
+        return Authorization(
+            url, Identifier.dns("a.example.com"), authz_status, (self._challenge(),)
+        )
+
+
+@dataclass
+class FakeAccounts:
+    ca: FakeCA
+
+    async def client_for(self, issuer: dict[str, Any]) -> FakeCA:
+        return self.ca
+
+
+class PassingSelfCheck:
+    def __init__(self) -> None:
+        self.checks = 0
+
+    async def check(self, dns_name: str, token: str, key: str) -> CheckResult:
+        self.checks += 1
+        return CheckResult(True)
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeKube:
+    """The Challenge cache is the API; Ingresses and Services by name."""
+
+    def __init__(self, challenges: Cache, *, ingress_exists: bool) -> None:
+        self.challenges = challenges
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {
+            ("services", SHARED_SERVICE): shared_service(NS, host="solver.svc", port=8089)
+        }
+        if ingress_exists:
+            self.objects[("ingresses", "solver")] = {}
+        self.writes: list[str] = []
+        self.versions = itertools.count(10)
+
+    async def get(self, resource: Resource, name: str, **_: Any) -> dict[str, Any]:
+        if resource == SERVICES and (resource.plural, name) in self.objects:
+            return copy.deepcopy(self.objects[(resource.plural, name)])
+        raise NotFound({"reason": "NotFound"})
+
+    async def create(self, resource: Resource, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.writes.append(f"create {resource.plural}")
+        if resource == INGRESSES and ("ingresses", "solver") in self.objects:
+            raise AlreadyExists({"reason": "AlreadyExists"})
+        self.objects[(resource.plural, "solver")] = obj
+        return obj
+
+    async def delete(self, resource: Resource, name: str, **_: Any) -> None:
+        self.writes.append(f"delete {resource.plural}")
+
+    async def patch(
+        self, resource: Resource, name: str, patch: dict[str, Any], **kw: Any
+    ) -> dict[str, Any]:
+        assert resource == CHALLENGES
+        self.writes.append(f"patch {resource.plural}/{kw.get('subresource')}")
+        obj = copy.deepcopy(self.challenges.get(NS, name))
+        assert obj is not None
+        obj["status"] = {**(obj.get("status") or {}), **patch["status"]}
+        obj["metadata"]["resourceVersion"] = str(next(self.versions))
+        self.challenges.apply("MODIFIED", obj)
+        return obj
+
+
+def the_challenge(status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Challenge",
+        "metadata": {"name": "c", "namespace": NS, "uid": "u", "resourceVersion": "1"},
+        "spec": {
+            "url": "https://ca/chall/1",
+            "authorizationURL": "https://ca/authz/1",
+            "dnsName": "a.example.com",
+            "type": "HTTP-01",
+            "token": "tok",
+            "key": "tok.thumb",
+            "solver": {"http01": {"ingress": {}}},
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+        },
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "ingress_exists", "ca_status", "accepts"),
+    [
+        pytest.param({}, False, "pending", 1, id="fresh"),
+        pytest.param({}, True, "pending", 1, id="restart-before-accept"),
+        pytest.param({}, True, "processing", 0, id="restart-after-accept"),
+        pytest.param({}, True, "valid", 0, id="restart-after-validation"),
+        pytest.param(
+            {"presented": True, "processing": True, "state": "pending"},
+            False,
+            "valid",
+            0,
+            id="waited-before-restart",
+        ),
+    ],
+)
+async def test_a_challenge_is_answered_at_most_once_and_ends_valid(
+    status: dict[str, Any], ingress_exists: bool, ca_status: str, accepts: int
+) -> None:
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenges.apply("ADDED", the_challenge(status))
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    kube = FakeKube(challenges, ingress_exists=ingress_exists)
+    ca = FakeCA(ca_status)
+    ctx = Context(kube, None, FakeClock(), None, None, SETTINGS)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(ca),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    reconciler._self_check = PassingSelfCheck()  # type: ignore[assignment]
+    for _ in range(5):
+        result = await reconciler.reconcile(KEY)
+        if result is None:
+            break
+    final = challenges.get(NS, "c")
+    assert final is not None
+    assert final["status"]["state"] == "valid"
+    assert not final["status"].get("presented")
+    assert ca.calls.count("accept_challenge") == accepts
+    # Presented to valid without waiting: one status write, the final one; no event
+    # without detailed_events (ctx.events is None: recording one would raise).
+    assert kube.writes.count("patch challenges/status") == 1
+    assert kube.writes[-1] == "delete ingresses"  # the route stops once final
