@@ -124,10 +124,13 @@ class Manager:
         queue = controller.queue
 
         def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            # An update usually maps old and new to the same keys: add each key once.
+            keys: dict[str, None] = {}
             for obj in (old, new):
                 if obj is not None:
-                    for key in mapper(obj):
-                        queue.add(key)
+                    keys.update(dict.fromkeys(mapper(obj)))
+            for key in keys:
+                queue.add(key)
 
         source.add_handler(handler)
 

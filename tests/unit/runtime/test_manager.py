@@ -1,0 +1,54 @@
+"""Manager.watch: informer events become keys of a controller's queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from certmgr.kube.resources import CERTIFICATES
+from certmgr.runtime.cache import Obj
+from certmgr.runtime.informer import Informer
+from certmgr.runtime.manager import Manager, owner_keys
+from certmgr.testing.clock import FakeClock
+
+
+def cert(name: str, *, owner: str | None = None) -> Obj:
+    metadata: dict[str, Any] = {"name": name, "namespace": "ns", "resourceVersion": "1"}
+    if owner is not None:
+        metadata["ownerReferences"] = [{"kind": "Ingress", "name": owner}]
+    return {"metadata": metadata}
+
+
+def adds(queue_name: str) -> float:
+    return REGISTRY.get_sample_value("certmgr_workqueue_adds_total", {"name": queue_name}) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("event", "old", "new", "expected"),
+    [
+        ("ADDED", None, cert("a", owner="i"), ["ns/i"]),
+        ("MODIFIED", cert("a", owner="i"), cert("a", owner="i"), ["ns/i"]),
+        ("MODIFIED", cert("a", owner="i"), cert("a", owner="j"), ["ns/i", "ns/j"]),
+        ("DELETED", cert("a", owner="i"), None, ["ns/i"]),
+        ("MODIFIED", cert("a"), cert("a"), []),
+    ],
+    ids=["added", "same-keys-once", "moved-both", "deleted", "no-keys"],
+)
+async def test_watch_adds_each_mapped_key_once(
+    event: str, old: Obj | None, new: Obj | None, expected: list[str]
+) -> None:
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    name = f"watch-{event}-{len(expected)}-{id(old)}"
+    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager.watch(informer, controller, owner_keys("Ingress"))
+    before = adds(name)
+    handlers[0](event, old, new)
+    assert adds(name) - before == len(expected)
+    queued = [await controller.queue.get() for _ in range(len(controller.queue))]
+    assert queued == expected
