@@ -81,9 +81,9 @@ def set_condition(
     status = Status(status)
     out = [dict(c) for c in conditions or ()]
     existing = next((c for c in out if c.get("type") == type_), None)
-    transition = rfc3339(now)
-    if existing is not None and existing.get("status") == status.value:
-        transition = existing.get("lastTransitionTime") or transition
+    kept = existing is not None and existing.get("status") == status.value
+    transition = (existing or {}).get("lastTransitionTime") if kept else None
+    transition = transition or rfc3339(now)
     new: dict[str, Any] = {
         "type": type_,
         "status": status.value,

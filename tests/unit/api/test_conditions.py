@@ -125,3 +125,17 @@ def test_get_condition_missing(conditions: list[dict[str, Any]] | None) -> None:
 def test_remove_condition() -> None:
     assert remove_condition([ISSUING, READY_FALSE], "Issuing") == [READY_FALSE]
     assert remove_condition(None, "Issuing") == []
+
+
+def test_same_status_without_a_transition_time_gets_now() -> None:
+    untimed = {k: v for k, v in READY_FALSE.items() if k != "lastTransitionTime"}
+    (out,) = set_condition(
+        [untimed],
+        type_="Ready",
+        status="False",
+        reason="MissingData",
+        message="m",
+        observed_generation=1,
+        now=T1,
+    )
+    assert out["lastTransitionTime"] == "2026-01-01T13:00:00Z"

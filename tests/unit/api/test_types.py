@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from certmgr.api.certificates import (
     OutputFormat,
     RotationPolicy,
 )
-from certmgr.api.codec import InvalidObject, JsonObject
+from certmgr.api.codec import InvalidObject, JsonObject, parse_rfc3339, rfc3339
 from certmgr.api.conditions import Status
 from certmgr.api.issuers import IssuerSpec, IssuerStatus
 from certmgr.api.meta import IssuerRef
@@ -493,3 +493,20 @@ def test_decoding_twice_gives_equal_values_and_no_shared_free_form_json() -> Non
     zones["webhook"]["config"]["zones"].append("b")
     assert raw["solvers"][0]["dns01"]["webhook"]["config"]["zones"] == ["a"]
     assert second.acme.solvers[0].dns01 == {"webhook": {"config": {"zones": ["a"]}}}
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 22, 19, 5, 7, tzinfo=UTC), "2026-11-22T19:05:07Z"),
+        (datetime(2026, 11, 22, 19, 5, 7, 999_999, tzinfo=UTC), "2026-11-22T19:05:07Z"),
+        (
+            datetime(2026, 1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=2))),
+            "2025-12-31T23:00:00Z",
+        ),
+    ],
+    ids=["utc", "fraction-dropped", "offset-converted"],
+)
+def test_rfc3339_is_utc_whole_seconds(moment: datetime, text: str) -> None:
+    assert rfc3339(moment) == text
+    assert parse_rfc3339(text) == moment.replace(microsecond=0)
