@@ -20,9 +20,9 @@ Honouring the spacing would add 0.2 s per issuance (order -> Challenges final is
 ~107 ms p50). ``--http01-self-check-successes=N`` still asks for N successes, and the
 interval is now honoured whatever wakes the Challenge in between.
 
-Status is written only when the Challenge has to wait (a self-check miss, more
-successes wanted, the CA still validating at the first poll, an error) and once when
-final; a Challenge that goes straight from presented to valid gets one write. The
+Status is written only when the Challenge has to wait (a second self-check miss in a
+row, more successes wanted, the CA still validating at the first poll, an error) and
+once when final; a Challenge that goes straight from presented to valid gets one write. The
 solver Ingress is deleted as soon as the Challenge is final; everything else goes with
 the Challenge (ownerReferences), so the finalizer is only set, by the order
 controller, for an edit-in-place path on a user's Ingress.
@@ -249,13 +249,12 @@ class ChallengeReconciler:
             self._successes.pop(key, None)
             self._misses[key] = self._misses.get(key, 0) + 1
             # The check right after presenting usually races the ingress controller
-            # loading the route; say why we wait only when it fails again, and only then
-            # make sure the route's objects are still there.
-            reason = (challenge.get("status") or {}).get("reason") or ""
+            # loading the route: that wait is not worth a write. Say that (and why) we
+            # wait only when it fails again, and only then make sure the route's objects
+            # are still there.
             if self._misses[key] > 1:
-                reason = PROPAGATION_PREFIX + result.detail
                 await self._presenter.repair(target)
-            await self._write_waiting(challenge, reason=reason)
+                await self._write_waiting(challenge, reason=PROPAGATION_PREFIX + result.detail)
             return Result(requeue_after=interval)
         self._successes[key] = self._successes.get(key, 0) + 1
         if self._successes[key] < self._ctx.settings.self_check_successes:

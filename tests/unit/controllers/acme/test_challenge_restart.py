@@ -1,6 +1,6 @@
-"""A Challenge after a restart: progress is re-derived from status and the CA, so an
-answered challenge is not answered twice (into a 400), and one status write when the
-Challenge goes from presented to valid without waiting."""
+"""A Challenge's writes and restarts: progress is re-derived from status and the CA, so
+an answered challenge is not answered twice (into a 400); one status write when the
+Challenge goes from presented to valid without waiting, one more only when it waits."""
 
 from __future__ import annotations
 
@@ -73,12 +73,16 @@ class FakeAccounts:
 
 
 class PassingSelfCheck:
-    def __init__(self) -> None:
+    """Answers from ``script`` (True: the route serves the key), then passes."""
+
+    def __init__(self, script: tuple[bool, ...] = ()) -> None:
+        self.script = list(script)
         self.checks = 0
 
     async def check(self, dns_name: str, token: str, key: str) -> CheckResult:
         self.checks += 1
-        return CheckResult(True)
+        ok = self.script.pop(0) if self.script else True
+        return CheckResult(True) if ok else CheckResult(False, "connection refused")
 
     async def close(self) -> None:
         pass
@@ -191,3 +195,43 @@ async def test_a_challenge_is_answered_at_most_once_and_ends_valid(
     # without detailed_events (ctx.events is None: recording one would raise).
     assert kube.writes.count("patch challenges/status") == 1
     assert kube.writes[-1] == "delete ingresses"  # the route stops once final
+
+
+@pytest.mark.parametrize(
+    ("script", "status_writes", "checks"),
+    [
+        pytest.param((), 1, 1, id="passes-at-once"),
+        pytest.param((False,), 1, 2, id="one-miss-is-not-worth-a-write"),
+        pytest.param((False, False), 2, 3, id="two-misses-say-why"),
+        pytest.param((False, False, False), 2, 4, id="same-reason-not-rewritten"),
+    ],
+)
+async def test_a_challenge_writes_status_only_when_it_has_to_wait(
+    script: tuple[bool, ...], status_writes: int, checks: int
+) -> None:
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenges.apply("ADDED", the_challenge({}))
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    kube = FakeKube(challenges, ingress_exists=False)
+    clock = FakeClock()
+    ctx = Context(kube, None, clock, None, None, SETTINGS)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(FakeCA("pending")),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    self_check = PassingSelfCheck(script)
+    reconciler._self_check = self_check  # type: ignore[assignment]
+    for _ in range(20):
+        # Woken at once (as by our own status write): the interval still holds.
+        early = await reconciler.reconcile(KEY)
+        if early is None:
+            break
+        clock.advance(early.requeue_after)
+    final = challenges.get(NS, "c")
+    assert final is not None and final["status"]["state"] == "valid"
+    assert self_check.checks == checks
+    assert kube.writes.count("patch challenges/status") == status_writes

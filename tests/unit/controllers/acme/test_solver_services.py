@@ -14,7 +14,7 @@ from certmgr.controllers.acme.solver_objects import SHARED_SERVICE
 from certmgr.controllers.acme.solver_services import SWEEP, SharedSolverServices
 from certmgr.kube.errors import NotFound
 from certmgr.kube.objects import ObjectList
-from certmgr.kube.resources import SERVICES, Resource
+from certmgr.kube.resources import Resource
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.controller import Controller, Result
 from certmgr.runtime.workqueue import WorkQueue
@@ -174,7 +174,7 @@ async def test_the_sweep_after_a_restart_finds_services_left_behind() -> None:
 
 
 async def test_a_controller_deletes_it_on_the_clock_without_polling() -> None:
-    services, kube, challenges, clock = make()
+    services, kube, _, clock = make()
     await services.ensure("ns")
     queue: WorkQueue[str] = WorkQueue("shared-solver-services", clock=clock)
     controller = Controller("shared-solver-services", services.reconcile, queue=queue)
