@@ -72,12 +72,17 @@ class Readiness:
             if self._issuance_finishing(certificate, secret):
                 return None  # the issuing controller's status write brings us back
             input = await gather(self._ctx, certificate, now=now, secret=secret)
-            if certificate.issuing is None and starts_at_once(input, self._ctx.settings):
-                # The trigger's write that starts the issuance carries Ready as computed
-                # here; writing it first would only make that write conflict.
-                return None
         status, ready = with_readiness(certificate, input, now=now)
         if status == (obj.get("status") or {}):
+            return None
+        if (
+            input is not None
+            and certificate.issuing is None
+            and certificate.problem() is None
+            and starts_at_once(input, self._ctx.settings)
+        ):
+            # The trigger's write that starts the issuance carries Ready as computed
+            # here; writing it first would only make that write conflict.
             return None
         was = certificate.status.condition(READY)
         updated = await write_status(self._ctx, self._certificates, obj, status)
