@@ -82,6 +82,19 @@ OVERDUE_NAMESPACE = "overdue"
 RENEWING_LIFETIME = timedelta(seconds=90)  # under 100 s: the jitter bound is 0
 FAR_LIFETIME = timedelta(days=30)
 TARGET_LATENESS = 1.0
+STALL = 0.1
+# Log lines every issuance writes: not what explains an event-loop stall.
+PER_ISSUANCE = frozenset(
+    {
+        "issuance_triggered",
+        "certificate_issued",
+        "readiness_updated",
+        "next_private_key_stored",
+        "next_private_key_deleted",
+        "certificate_request_created",
+        "old_certificate_request_deleted",
+    }
+)
 
 
 def renewing(i: int) -> str:
@@ -468,6 +481,25 @@ class Stages:
     gc_pauses: list[tuple[int, float]] = field(default_factory=list)
     _gc_started: float = 0.0
 
+    async def watch_loop(self) -> None:
+        """Note every time the event loop could not run this task for STALL seconds."""
+        tick = 0.02
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(tick)
+            late = time.perf_counter() - before - tick
+            if late > STALL:
+                self.stalls.append((time.time(), late))
+
+    def stall_summary(self) -> list[str]:
+        lines = [f"event loop stalls over {STALL * 1000:.0f} ms: {len(self.stalls)}"]
+        for ended, length in sorted(self.stalls, key=lambda s: -s[1])[:5]:
+            during = sorted(
+                {name for at, name in self.logged if ended - length - 0.2 <= at <= ended + 0.2}
+            )
+            lines.append(f"    {length * 1000:.0f} ms, log lines then: {', '.join(during) or '-'}")
+        return lines
+
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
@@ -482,9 +514,17 @@ class Stages:
             f"{max(full, default=0.0) * 1000:.0f} ms), longest pause {longest * 1000:.0f} ms"
         )
 
+    # Event-loop stalls over STALL seconds (wall time it ended, length), and the log
+    # lines other than an issuance's own, to say what ran then.
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+    logged: list[tuple[float, str]] = field(default_factory=list)
+
     def log_processor(self, _: Any, method: str, event: Any) -> Any:
-        if event.get("event") == "issuance_triggered" and event.get("controller") == TRIGGER:
+        name = event.get("event")
+        if name == "issuance_triggered" and event.get("controller") == TRIGGER:
             self.triggered.setdefault(str(event.get("key")), time.time())
+        if name not in PER_ISSUANCE:
+            self.logged.append((time.time(), f"{name} {event.get('informer', '')}".strip()))
         if method in ("error", "critical", "exception"):
             return event
         raise structlog.DropEvent
@@ -555,6 +595,8 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
         await controllers.quiesce()
         stages.fired.clear()
         stages.gc_pauses.clear()
+        stages.stalls.clear()
+        stages.logged.clear()
         stages.triggered.clear()
         idle = min(args.idle, window_start - time.time() - 1.0)
         if idle < 3:
@@ -578,11 +620,14 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
                     first.setdefault(f"{ns}/{name}", (seen, due))
             return first
 
+        # After the idle phase: its 50 wake-ups a second would count there.
+        loop_watch = asyncio.create_task(stages.watch_loop())
         wait = window_start + args.window + 30 - time.time()
         cpu = time.process_time()
         await wait_for(lambda: len(renewed()) >= args.renewing, within=wait)
         await controllers.quiesce()
         cpu = time.process_time() - cpu
+        loop_watch.cancel()
         report_renewals(args, settings, stages, renewed(), cpu=cpu, reasons=observed.reasons)
         await controllers.stop()
 
@@ -684,6 +729,8 @@ def report_renewals(
     print(line("seen through the watch", watch))
     print(line("fired -> Issuing written (queue wait + reconcile)", queued))
     print(f"  garbage collector from the idle phase on: {stages.gc_summary()}")
+    for stall in stages.stall_summary():
+        print(f"  {stall}")
     for outlier in outliers[:10]:
         print(f"  outside [0, {TARGET_LATENESS:g} s]: {outlier}")
 
