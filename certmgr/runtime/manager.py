@@ -29,6 +29,9 @@ from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
 log = structlog.get_logger(__name__)
 
 Mapper = Callable[[Obj], Iterable[str]]
+# Whether an event concerns the controller at all: called with the old and the new
+# object (None for the side an ADDED or DELETED event lacks).
+Predicate = Callable[[Obj | None, Obj | None], bool]
 Source = Informer | SecretInformers
 
 
@@ -119,11 +122,26 @@ class Manager:
         self.controllers.append(controller)
         return controller
 
-    def watch(self, source: Source, controller: Controller[str], mapper: Mapper = same_key) -> None:
-        """Enqueue ``mapper(obj)`` in ``controller`` for the old and new object of every event."""
+    def watch(
+        self,
+        source: Source,
+        controller: Controller[str],
+        mapper: Mapper = same_key,
+        *,
+        predicate: Predicate | None = None,
+    ) -> None:
+        """Enqueue ``mapper(obj)`` in ``controller`` for the old and new object of every
+        event for which ``predicate(old, new)`` holds (every event without one).
+
+        The predicate sees both sides so a filter can still let through the event that
+        takes an object out of its interest (an annotation removed), which the
+        controller must see once to undo what it did.
+        """
         queue = controller.queue
 
         def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            if predicate is not None and not predicate(old, new):
+                return
             # An update usually maps old and new to the same keys: add each key once.
             keys: dict[str, None] = {}
             for obj in (old, new):

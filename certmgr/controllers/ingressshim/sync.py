@@ -9,6 +9,10 @@ that finds nothing, or an update with a stale resourceVersion (Conflict, retried
 controller) all resolve on the next look. Bad configuration is reported, never retried:
 the Ingress's next change brings it back.
 
+The Ingress watch lets through only Ingresses the shim acts on (:func:`concerns_shim`):
+the ACME solver's temporary Ingresses, and every other unannotated one, would
+otherwise cost a reconcile per event that plans nothing.
+
 It must not decide what is desired (``desired``) or which fields are the shim's
 (``merging``), and never writes a Certificate the Ingress does not control.
 """
@@ -16,6 +20,7 @@ It must not decide what is desired (``desired``) or which fields are the shim's
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Final
 
 import structlog
@@ -27,7 +32,7 @@ from certmgr.api.reasons import (
     EVENT_UPDATE_CERTIFICATE,
 )
 from certmgr.controllers.context import Context, Settings
-from certmgr.controllers.ingressshim.annotations import DefaultIssuer
+from certmgr.controllers.ingressshim.annotations import DefaultIssuer, has_shim_annotation
 from certmgr.controllers.ingressshim.desired import Obj, Verdict, plan_certificates
 from certmgr.controllers.ingressshim.merging import (
     certificates_to_delete,
@@ -36,7 +41,7 @@ from certmgr.controllers.ingressshim.merging import (
 )
 from certmgr.kube.errors import AlreadyExists, Conflict, NotFound
 from certmgr.kube.resources import CERTIFICATES, INGRESSES
-from certmgr.runtime.cache import split_key
+from certmgr.runtime.cache import Cache, object_key, split_key
 from certmgr.runtime.controller import Result
 from certmgr.runtime.manager import owner_keys
 
@@ -45,14 +50,45 @@ log = structlog.get_logger(__name__)
 NAME: Final = "ingress-shim"
 # How long a write waits for the cache to show it, so the next reconcile sees it.
 CACHE_WAIT_SECONDS: Final = 10.0
+# Certificates by the ``namespace/name`` of the Ingresses named in their ownerReferences.
+OWNER_INDEX: Final = "ingress-shim-certificates-by-owner-ingress"
+# One function object, so registering the index again is a no-op (Cache.add_index).
+ingress_owners: Final = owner_keys("Ingress")
 
 
 def setup(ctx: Context) -> None:
     """Register the Ingress and Certificate informers and the ingress-shim controller."""
     shim = IngressShim(ctx)
     controller = ctx.manager.controller(NAME, shim.reconcile, workers=ctx.settings.workers)
-    ctx.manager.watch(ctx.manager.informer(INGRESSES), controller)
-    ctx.manager.watch(ctx.manager.informer(CERTIFICATES), controller, owner_keys("Ingress"))
+    certificates = ctx.manager.informer(CERTIFICATES)
+    certificates.cache.add_index(OWNER_INDEX, ingress_owners)
+
+    def concerned(old: Obj | None, new: Obj | None) -> bool:
+        return concerns_shim(old, new, certificates=certificates.cache)
+
+    ctx.manager.watch(ctx.manager.informer(INGRESSES), controller, predicate=concerned)
+    ctx.manager.watch(certificates, controller, ingress_owners)
+
+
+def concerns_shim(old: Obj | None, new: Obj | None, *, certificates: Cache) -> bool:
+    """Whether an Ingress event is worth a reconcile: either side carries a shim
+    annotation, or the Ingress owns a Certificate (``certificates`` indexed by
+    ``OWNER_INDEX``).
+
+    The old side counts so that removing the annotations still reaches the reconciler
+    once; an Ingress that is neither annotated nor an owner plans nothing
+    (``Verdict.IGNORED``) and has nothing of ours to clean up.
+    """
+    for ingress in (old, new):
+        if ingress is None:
+            continue
+        metadata = ingress.get("metadata") or {}
+        annotations: Mapping[str, str] = metadata.get("annotations") or {}
+        if has_shim_annotation(annotations):
+            return True
+        if certificates.by_index(OWNER_INDEX, object_key(ingress)):
+            return True
+    return False
 
 
 def default_issuer(settings: Settings) -> DefaultIssuer:

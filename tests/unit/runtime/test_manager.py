@@ -52,3 +52,58 @@ async def test_watch_adds_each_mapped_key_once(
     assert adds(name) - before == len(expected)
     queued = [await controller.queue.get() for _ in range(len(controller.queue))]
     assert queued == expected
+
+
+def annotated(name: str, *, flag: bool) -> Obj:
+    obj = cert(name, owner="i")
+    if flag:
+        obj["metadata"]["annotations"] = {"interesting": "yes"}
+    return obj
+
+
+def interesting(old: Obj | None, new: Obj | None) -> bool:
+    return any(o is not None and "annotations" in o["metadata"] for o in (old, new))
+
+
+@pytest.mark.parametrize(
+    ("event", "old", "new", "expected"),
+    [
+        ("ADDED", None, annotated("a", flag=True), ["ns/i"]),
+        ("ADDED", None, annotated("a", flag=False), []),
+        ("MODIFIED", annotated("a", flag=False), annotated("a", flag=False), []),
+        ("MODIFIED", annotated("a", flag=True), annotated("a", flag=False), ["ns/i"]),
+        ("MODIFIED", annotated("a", flag=False), annotated("a", flag=True), ["ns/i"]),
+        ("DELETED", annotated("a", flag=False), None, []),
+        ("DELETED", annotated("a", flag=True), None, ["ns/i"]),
+    ],
+    ids=[
+        "added-kept",
+        "added-filtered",
+        "modified-filtered",
+        "interest-removed-still-seen",
+        "interest-added",
+        "deleted-filtered",
+        "deleted-kept",
+    ],
+)
+async def test_watch_predicate_sees_old_and_new(
+    event: str, old: Obj | None, new: Obj | None, expected: list[str]
+) -> None:
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    name = f"watch-predicate-{event}-{id(old)}-{id(new)}"
+    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    seen: list[tuple[Obj | None, Obj | None]] = []
+
+    def predicate(old: Obj | None, new: Obj | None) -> bool:
+        seen.append((old, new))
+        return interesting(old, new)
+
+    manager.watch(informer, controller, owner_keys("Ingress"), predicate=predicate)
+    handlers[0](event, old, new)
+    assert seen == [(old, new)]
+    queued = [await controller.queue.get() for _ in range(len(controller.queue))]
+    assert queued == expected
