@@ -65,6 +65,8 @@ from certmgr.runtime.controller import Result
 log = structlog.get_logger(__name__)
 
 SLOT_INDEX: Final = "acme-challenges-by-name-and-type"
+PROCESSING_INDEX: Final = "acme-challenges-processing"
+PROCESSING: Final = "processing"
 FINALIZERS: Final = (labels.ACME_FINALIZER, labels.LEGACY_ACME_FINALIZER)
 PROPAGATION_PREFIX: Final = "Waiting for HTTP-01 challenge propagation: "
 CACHE_WAIT_SECONDS: Final = 5.0
@@ -78,6 +80,15 @@ def slot_of(challenge: Obj) -> list[str]:
     spec = challenge.get("spec") or {}
     name = str(spec.get("dnsName") or "").lower()
     return [f"{name}|{spec.get('type')}"] if name else []
+
+
+def processing_of(challenge: Obj) -> list[str]:
+    """The index function: ``PROCESSING`` for a Challenge whose status says processing and
+    that is still active (not final, not being deleted)."""
+    status = challenge.get("status") or {}
+    if not status.get("processing") or status.get("state") in _FINAL:
+        return []
+    return [] if (challenge.get("metadata") or {}).get("deletionTimestamp") else [PROCESSING]
 
 
 def setup(ctx: Context, *, accounts: Accounts) -> ChallengeReconciler:
@@ -131,6 +142,7 @@ class ChallengeReconciler:
         self._ctx = ctx
         self._accounts = accounts
         self._challenges = challenges
+        challenges.add_index(PROCESSING_INDEX, processing_of)  # a no-op when already there
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         self.shared_services = SharedSolverServices(
@@ -351,27 +363,45 @@ class ChallengeReconciler:
             )
 
     def _schedule(self, key: str, challenge: Obj) -> bool:
-        """Take the challenge's slot if free and the global cap allows (no awaits: atomic)."""
+        """Take the challenge's slot if free and the global cap allows (no awaits: atomic).
+
+        Costs what is in flight, not what is cached: the Challenges marked processing come
+        from an index, and a Challenge that holds its slot already is admitted at once
+        (it was counted when it took the slot, and every later admission counted it).
+        """
         (slot,) = slot_of(challenge) or ("",)
         holder = self._slots.get(slot)
-        if holder is not None and holder != key and self._active(holder):
+        if holder == key:
+            return True
+        if holder is not None and self._active(holder):
             return False
         for other in self._challenges.by_index(SLOT_INDEX, slot):
             other_key = object_key(other)
             other_status = other.get("status") or {}
             if other_key != key and other_status.get("processing") and self._active(other_key):
                 return False
-        in_flight = {k for k in self._slots.values() if self._active(k)}
-        in_flight |= {
-            object_key(c)
-            for c in self._challenges.list()
-            if (c.get("status") or {}).get("processing") and self._active(object_key(c))
-        }
-        in_flight.discard(key)
-        if len(in_flight) >= self._ctx.settings.max_concurrent_challenges:
+        if not self._under_cap(key):
             return False
         self._slots[slot] = key
         return True
+
+    def _under_cap(self, key: str) -> bool:
+        """Fewer than ``max_concurrent_challenges`` other Challenges in flight: those
+        holding a slot in this process, and those whose status says processing (held by
+        an earlier process, before a restart)."""
+        cap = self._ctx.settings.max_concurrent_challenges
+        processing = {
+            object_key(c) for c in self._challenges.by_index(PROCESSING_INDEX, PROCESSING)
+        }
+        if len(self._slots) + len(processing) < cap:
+            return True  # an upper bound of what is in flight is enough
+        # Near the cap: drop holders that finished (their reconcile would, soon), count.
+        for slot, holder in list(self._slots.items()):
+            if not self._active(holder):
+                del self._slots[slot]
+        in_flight = set(self._slots.values()) | processing
+        in_flight.discard(key)
+        return len(in_flight) < cap
 
     def _active(self, key: str) -> bool:
         namespace, name = split_key(key)

@@ -84,3 +84,81 @@ def test_two_waiting_challenges_for_one_name_get_the_slot_one_at_a_time() -> Non
     assert not r._schedule("ns/b", second)
     r._forget("ns/a")
     assert r._schedule("ns/b", second)
+
+
+class NoScans(Cache):
+    """A cache that refuses a full listing: scheduling must cost what is in flight."""
+
+    def list(self, namespace: str | None = None, *, selector: Any = None) -> list[Any]:
+        raise AssertionError("scheduling listed every Challenge")
+
+
+def no_scan_cache(*objs: Any) -> Cache:
+    cache = NoScans(indexes={SLOT_INDEX: slot_of})
+    for obj in objs:
+        cache.apply("ADDED", obj)
+    return cache
+
+
+@pytest.mark.parametrize(
+    ("others", "held", "cap", "scheduled"),
+    [
+        pytest.param([], [], 2, True, id="empty"),
+        pytest.param(
+            [challenge(f"p{i}", f"p{i}.example.com", processing=True) for i in range(2)],
+            [],
+            2,
+            False,
+            id="restart-processing-fills-cap",
+        ),
+        pytest.param(
+            [
+                challenge("p0", "p0.example.com", processing=True),
+                challenge("p1", "p1.example.com", processing=True, state="valid"),
+            ],
+            [],
+            2,
+            True,
+            id="final-processing-not-counted",
+        ),
+        pytest.param(
+            [challenge("h0", "h0.example.com"), challenge("h1", "h1.example.com")],
+            ["h0", "h1"],
+            2,
+            False,
+            id="held-slots-fill-cap",
+        ),
+        pytest.param(
+            [challenge("h0", "h0.example.com"), challenge("h1", "h1.example.com", state="valid")],
+            ["h0", "h1"],
+            2,
+            True,
+            id="finished-holder-frees-cap",
+        ),
+        pytest.param(
+            [challenge("h0", "h0.example.com", processing=True)],
+            ["h0"],
+            2,
+            True,
+            id="held-and-processing-counted-once",
+        ),
+    ],
+)
+def test_cap_counts_in_flight_without_listing(
+    others: list[Any], held: list[str], cap: int, scheduled: bool
+) -> None:
+    mine = challenge("a", "a.example.com")
+    r = reconciler(no_scan_cache(mine, *others), cap=cap)
+    for name in held:
+        other = next(o for o in others if o["metadata"]["name"] == name)
+        r._slots[slot_of(other)[0]] = f"ns/{name}"
+    assert r._schedule("ns/a", mine) is scheduled
+
+
+def test_a_challenge_holding_its_slot_stays_admitted() -> None:
+    first, second = challenge("a", "a.example.com"), challenge("b", "b.example.com")
+    r = reconciler(cache_of(first, second), cap=2)
+    assert r._schedule("ns/a", first)
+    assert r._schedule("ns/b", second)
+    assert r._schedule("ns/a", first)  # its next reconcile: still in, still one of two
+    assert not r._schedule("ns/c", challenge("c", "c.example.com"))
