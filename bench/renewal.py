@@ -83,6 +83,7 @@ RENEWING_LIFETIME = timedelta(seconds=90)  # under 100 s: the jitter bound is 0
 FAR_LIFETIME = timedelta(days=30)
 TARGET_LATENESS = 1.0
 STALL = 0.1
+BUSY_ITERATION = 0.02
 # Log lines every issuance writes: not what explains an event-loop stall.
 PER_ISSUANCE = frozenset(
     {
@@ -481,23 +482,49 @@ class Stages:
     gc_pauses: list[tuple[int, float]] = field(default_factory=list)
     _gc_started: float = 0.0
 
+    # Event-loop iterations that used over BUSY_ITERATION s of CPU: (wall end, wall, CPU).
+    busy: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def watch_iterations(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Note each loop iteration that burnt CPU (bench-only patch of ``_run_once``)."""
+        run_once = loop._run_once  # type: ignore[attr-defined]
+
+        def run_once_noting() -> None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            run_once()
+            used = time.process_time() - cpu
+            if used > BUSY_ITERATION:
+                self.busy.append((time.time(), time.perf_counter() - wall, used))
+
+        loop._run_once = run_once_noting  # type: ignore[attr-defined]
+
+    def busy_between(self, start: float, end: float) -> str:
+        found = [(w, c) for at, w, c in self.busy if start <= at <= end + 0.05]
+        return (
+            f"{len(found)} busy loop iterations, {sum(c for _, c in found) * 1000:.0f} ms CPU, "
+            f"longest {max((c for _, c in found), default=0.0) * 1000:.0f} ms"
+        )
+
     async def watch_loop(self) -> None:
         """Note every time the event loop could not run this task for STALL seconds."""
         tick = 0.02
         while True:
-            before = time.perf_counter()
+            before, cpu = time.perf_counter(), time.process_time()
             await asyncio.sleep(tick)
             late = time.perf_counter() - before - tick
             if late > STALL:
-                self.stalls.append((time.time(), late))
+                self.stalls.append((time.time(), late, time.process_time() - cpu))
 
     def stall_summary(self) -> list[str]:
         lines = [f"event loop stalls over {STALL * 1000:.0f} ms: {len(self.stalls)}"]
-        for ended, length in sorted(self.stalls, key=lambda s: -s[1])[:5]:
+        for ended, length, cpu in sorted(self.stalls, key=lambda s: -s[1])[:5]:
             during = sorted(
                 {name for at, name in self.logged if ended - length - 0.2 <= at <= ended + 0.2}
             )
-            lines.append(f"    {length * 1000:.0f} ms, log lines then: {', '.join(during) or '-'}")
+            lines.append(
+                f"    {length * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU here), log lines then: "
+                f"{', '.join(during) or '-'}"
+            )
         return lines
 
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
@@ -514,9 +541,11 @@ class Stages:
             f"{max(full, default=0.0) * 1000:.0f} ms), longest pause {longest * 1000:.0f} ms"
         )
 
-    # Event-loop stalls over STALL seconds (wall time it ended, length), and the log
+    # Event-loop stalls over STALL seconds (wall time it ended, length, CPU this process
+    # used meanwhile: about the length when the loop was busy, less when it waited for a
+    # core), and the log
     # lines other than an issuance's own, to say what ran then.
-    stalls: list[tuple[float, float]] = field(default_factory=list)
+    stalls: list[tuple[float, float, float]] = field(default_factory=list)
     logged: list[tuple[float, str]] = field(default_factory=list)
 
     def log_processor(self, _: Any, method: str, event: Any) -> Any:
@@ -622,6 +651,7 @@ async def measure(kubeconfig: str, args: argparse.Namespace, child: Any) -> None
 
         # After the idle phase: its 50 wake-ups a second would count there.
         loop_watch = asyncio.create_task(stages.watch_loop())
+        stages.watch_iterations(asyncio.get_running_loop())
         wait = window_start + args.window + 30 - time.time()
         cpu = time.process_time()
         await wait_for(lambda: len(renewed()) >= args.renewing, within=wait)
@@ -685,6 +715,7 @@ def report_renewals(
     scheduler, trigger, watch, queued = [], [], [], []
     paced = by_event = 0
     outliers: list[str] = []
+    late_fires: list[tuple[float, str, float, float]] = []
     for key, (seen_at, due) in seen.items():
         if due is None:
             continue
@@ -703,6 +734,7 @@ def report_renewals(
             by_event += 1  # woken by an event, not its delayed add
             continue
         scheduler.append(fires[0] - due_at)
+        late_fires.append((fires[0] - due_at, key, due_at, fires[0]))
         if triggered is not None:
             queued.append(triggered - fires[0])
         paced += len(fires) > 1  # sent away by the pace, back at its booked slot
@@ -731,6 +763,12 @@ def report_renewals(
     print(f"  garbage collector from the idle phase on: {stages.gc_summary()}")
     for stall in stages.stall_summary():
         print(f"  {stall}")
+    print(f"  loop iterations over {BUSY_ITERATION * 1000:.0f} ms CPU: {len(stages.busy)}")
+    for lateness, key, due_at, fired_at_ in sorted(late_fires, reverse=True)[:5]:
+        print(
+            f"    fired {lateness * 1000:.0f} ms late: {key}; between its time and the fire: "
+            f"{stages.busy_between(due_at, fired_at_)}"
+        )
     for outlier in outliers[:10]:
         print(f"  outside [0, {TARGET_LATENESS:g} s]: {outlier}")
 
