@@ -86,6 +86,27 @@ async def read_secret_entry(client: KubeAPI, namespace: str, name: str, entry: s
     return base64.b64decode(value) if value else None
 
 
+@dataclass(frozen=True, slots=True)
+class _ReadyIssuer:
+    """A Ready ACME issuer, as far as ``client_for`` reads it."""
+
+    uid: str
+    spec: ACMEIssuer
+    account_uri: str
+    key_hash: str | None
+
+
+def _decode_ready_issuer(issuer: dict[str, Any], *, uid: str) -> _ReadyIssuer | None:
+    spec = IssuerSpec.from_dict(issuer.get("spec")).acme
+    status = issuer.get("status") or {}
+    ready = get_condition(status.get("conditions"), READY)
+    acme_status = status.get("acme") or {}
+    uri, wanted_hash = acme_status.get("uri"), acme_status.get("lastPrivateKeyHash")
+    if spec is None or ready is None or not ready.is_true or not uri:
+        return None
+    return _ReadyIssuer(uid=uid, spec=spec, account_uri=str(uri), key_hash=wanted_hash)
+
+
 class Accounts:
     """The connection cache shared by the issuer, order and challenge controllers."""
 
@@ -96,6 +117,8 @@ class Accounts:
         self._kube = kube
         self._cluster_namespace = cluster_resource_namespace
         self._entries: dict[str, tuple[Fingerprint, _Account]] = {}
+        # uid -> (resourceVersion, what client_for read from that version of the issuer)
+        self._decoded: dict[str, tuple[str, _ReadyIssuer | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._bundle_dir: Path | None = None
@@ -161,14 +184,11 @@ class Accounts:
 
     async def client_for(self, issuer: dict[str, Any]) -> AcmeClient:
         """The registered client of a Ready ACME issuer; ``IssuerNotReady`` otherwise."""
-        spec = IssuerSpec.from_dict(issuer.get("spec")).acme
-        status = issuer.get("status") or {}
-        ready = get_condition(status.get("conditions"), READY)
-        acme_status = status.get("acme") or {}
-        uri, wanted_hash = acme_status.get("uri"), acme_status.get("lastPrivateKeyHash")
-        if spec is None or ready is None or not ready.is_true or not uri:
+        ready = self._ready_issuer(issuer)
+        if ready is None:
             raise IssuerNotReady(f"issuer {issuer_queue_key(issuer)} is not ready")
-        uid = str((issuer.get("metadata") or {}).get("uid") or issuer_queue_key(issuer))
+        spec, uri, wanted_hash = ready.spec, ready.account_uri, ready.key_hash
+        uid = ready.uid
         cached = self._entries.get(uid)
         if (
             cached is not None
@@ -195,6 +215,20 @@ class Accounts:
         if self._bundle_dir is not None:
             shutil.rmtree(self._bundle_dir, ignore_errors=True)
             self._bundle_dir = None
+
+    def _ready_issuer(self, issuer: dict[str, Any]) -> _ReadyIssuer | None:
+        """What ``client_for`` needs of an issuer, or None when it is not Ready; decoded
+        once per (uid, resourceVersion): every Order and Challenge reconcile asks."""
+        meta = issuer.get("metadata") or {}
+        uid = str(meta.get("uid") or issuer_queue_key(issuer))
+        version = meta.get("resourceVersion")
+        cached = self._decoded.get(uid)
+        if version and cached is not None and cached[0] == version:
+            return cached[1]
+        ready = _decode_ready_issuer(issuer, uid=uid)
+        if version:
+            self._decoded[uid] = (str(version), ready)  # one entry per issuer: the latest
+        return ready
 
     def _notify(self, issuer_key: str) -> None:
         for listener in self._listeners:
