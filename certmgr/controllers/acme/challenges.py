@@ -161,7 +161,9 @@ class ChallengeReconciler:
             shared_port=settings.shared_solver_port,
         )
         self._self_check = SelfCheck(
-            port=settings.self_check_port, nameserver=settings.self_check_nameserver
+            port=settings.self_check_port,
+            nameserver=settings.self_check_nameserver,
+            clock=ctx.clock,
         )
         self._checks = asyncio.Semaphore(settings.max_concurrent_challenges)
         self._polls = PollIntervals(base=settings.acme_poll_base, cap=settings.acme_poll_cap)

@@ -6,6 +6,14 @@ tests, so we see what the CA will see) or the system resolver, one short timeout
 fetch, no redirects followed, and cert-manager's wording of what went wrong. Messages
 are stable (no addresses of ours, no timings) because they land in Challenge status.
 It must not decide how often to check: the challenge controller requeues.
+
+Cheap per check, because every Challenge is checked at least once: a resolved address
+is kept for ``resolve_ttl`` seconds of the injected clock (every name of a batch
+usually points at the same ingress, and a miss forgets it, so the next check asks the
+DNS server again), and connections to the ingress are kept alive and reused. That is
+safe because an ingress controller routes each request by its Host header and path, not
+each connection: a reused connection still reaches whatever the ingress routes the
+token to now. Each check still really fetches the token: nothing of a response is kept.
 """
 
 from __future__ import annotations
@@ -21,7 +29,14 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from certmgr.runtime.clock import Clock, SystemClock
+
 DEFAULT_TIMEOUT: Final = 2.0
+# How long a resolved address is used without asking again (seconds).
+DEFAULT_RESOLVE_TTL: Final = 5.0
+# How long an idle kept-alive connection stays open (seconds): a batch's checks follow
+# each other closely; anything longer only holds sockets.
+KEEPALIVE_SECONDS: Final = 5.0
 _MAX_BODY: Final = 512
 
 
@@ -33,10 +48,19 @@ class CheckResult:
 
 class SelfCheck:
     def __init__(
-        self, *, port: int, nameserver: str | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        *,
+        port: int,
+        nameserver: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Clock | None = None,
+        resolve_ttl: float = DEFAULT_RESOLVE_TTL,
     ) -> None:
         self._port = port
         self._timeout = timeout
+        self._clock: Clock = clock or SystemClock()
+        self._resolve_ttl = resolve_ttl
+        self._addresses: dict[str, tuple[str, float]] = {}  # name -> (address, expiry)
         self._resolver: dns.asyncresolver.Resolver | None = None
         if nameserver:
             host, _, ns_port = nameserver.rpartition(":")
@@ -58,9 +82,16 @@ class SelfCheck:
         return f"http://{host}{port}/.well-known/acme-challenge/{token}"
 
     async def check(self, dns_name: str, token: str, key: str) -> CheckResult:
+        result = await self._check(dns_name, token, key)
+        if not result.ok:
+            # The address may be what is wrong (a DNS change not seen yet): ask again.
+            self._addresses.pop(dns_name, None)
+        return result
+
+    async def _check(self, dns_name: str, token: str, key: str) -> CheckResult:
         shown = self.url(dns_name, token)
         try:
-            address = await self._resolve(dns_name)
+            address = await self._resolve_cached(dns_name)
         except (OSError, dns.exception.DNSException) as exc:
             return CheckResult(False, f"failed to resolve '{dns_name}': {_dns_reason(exc)}")
         host = f"[{address}]" if ":" in address else address
@@ -86,6 +117,17 @@ class SelfCheck:
             )
         return CheckResult(True)
 
+    async def _resolve_cached(self, name: str) -> str:
+        now = self._clock.monotonic()
+        cached = self._addresses.get(name)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        address = await self._resolve(name)
+        self._addresses[name] = (address, now + self._resolve_ttl)
+        if len(self._addresses) > 4096:  # bounded: drop what has expired
+            self._addresses = {n: e for n, e in self._addresses.items() if e[1] > now}
+        return address
+
     async def _resolve(self, name: str) -> str:
         try:
             return str(ipaddress.ip_address(name))
@@ -107,9 +149,8 @@ class SelfCheck:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 trust_env=False,
-                # A new connection per check: a kept-alive one could reach a solver
-                # that the ingress no longer routes to.
-                connector=aiohttp.TCPConnector(force_close=True),
+                # Kept alive: the ingress routes each request, not each connection.
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
             )
         return self._session
 
