@@ -33,7 +33,14 @@ def setup(ctx: Context) -> None:
     approver = Approver(ctx)
     informer = ctx.manager.informer(CERTIFICATEREQUESTS)
     controller = ctx.manager.controller(NAME, approver.reconcile, workers=ctx.settings.workers)
-    ctx.manager.watch(informer, controller)
+    ctx.manager.watch(informer, controller, predicate=undecided)
+
+
+def undecided(old: Obj | None, new: Obj | None) -> bool:
+    """Whether an event leaves a request this controller would approve: the reconcile
+    reads the request as the event's new side has it, and does nothing otherwise (its
+    own write, every issuer status update and a deletion are dropped here)."""
+    return new is not None and needs_approval(new)
 
 
 def needs_approval(request: Obj) -> bool:

@@ -1,10 +1,11 @@
-"""Reading one Certificate's world from the caches: the indexes, the watches, and ``Input``.
+"""Reading one Certificate's world from the caches: the indexes, the lookups, and ``Input``.
 
 Owns the cache indexes the certificate controllers share (Certificates by Secret name,
-CertificateRequests by certificate name, next-private-key Secrets by Certificate), the
-mapping of Secret and CertificateRequest events to Certificate keys, the lookup of the
-requests of one revision, the renewal jitter (derived from the issued certificate, see
-``renewal_jitter_seconds``) and ``gather``, which builds the policies' ``Input``.
+CertificateRequests by certificate name, next-private-key Secrets by Certificate;
+registered once by ``register_indexes``), the lookup of the requests of one revision,
+the renewal jitter (derived from the issued certificate, see ``renewal_jitter_seconds``)
+and ``gather``, which builds the policies' ``Input``. Which events reach which
+controller is ``watches``'.
 It must not write anything: controllers act on what it returns.
 """
 
@@ -32,8 +33,7 @@ from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.pki.renewal import renewal_jitter_bound
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
-from certmgr.runtime.cache import Obj, object_key
-from certmgr.runtime.controller import Controller
+from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
 from certmgr.runtime.manager import owner_keys
 
@@ -61,34 +61,23 @@ def _next_key_index(obj: Obj) -> list[str]:
     return list(_owners(obj))
 
 
+def register_indexes(ctx: Context) -> None:
+    """File Certificates by Secret name, requests by certificate name and next-key
+    Secrets by Certificate: once, in setup (a repeat is a no-op), before the informers
+    run; readers only look them up."""
+    certificates(ctx).cache.add_index(BY_SECRET, _secret_name_index)
+    requests(ctx).cache.add_index(BY_CERTIFICATE, _certificate_name_index)
+    ctx.manager.secrets.managed.cache.add_index(NEXT_KEYS, _next_key_index)
+
+
 def certificates(ctx: Context) -> Informer:
-    """The shared Certificate informer, with the index from Secret name to Certificates."""
-    informer = ctx.manager.informer(CERTIFICATES)
-    informer.cache.add_index(BY_SECRET, _secret_name_index)
-    return informer
+    """The shared Certificate informer (indexed by Secret name: ``register_indexes``)."""
+    return ctx.manager.informer(CERTIFICATES)
 
 
 def requests(ctx: Context) -> Informer:
-    """The shared CertificateRequest informer, indexed by the certificate-name annotation."""
-    informer = ctx.manager.informer(CERTIFICATEREQUESTS)
-    informer.cache.add_index(BY_CERTIFICATE, _certificate_name_index)
-    return informer
-
-
-def watch_certificate_world(ctx: Context, controller: Controller[str]) -> None:
-    """Reconcile a Certificate when it, its Secret, its next key or its requests change."""
-    certs = certificates(ctx)
-    manager = ctx.manager
-    manager.watch(certs, controller)
-    manager.watch(requests(ctx), controller, _owners)
-    secrets = manager.secrets
-    secrets.managed.cache.add_index(NEXT_KEYS, _next_key_index)
-
-    def secret_to_certificates(secret: Obj) -> list[str]:
-        named = certs.cache.by_index(BY_SECRET, object_key(secret))
-        return [object_key(c) for c in named] + list(_owners(secret))
-
-    manager.watch(secrets, controller, secret_to_certificates)
+    """The shared CertificateRequest informer (indexed by the certificate-name annotation)."""
+    return ctx.manager.informer(CERTIFICATEREQUESTS)
 
 
 def requests_for_revision(ctx: Context, certificate: CertificateView, revision: int) -> list[Obj]:

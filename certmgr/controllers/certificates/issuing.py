@@ -42,11 +42,10 @@ from certmgr.controllers.certificates.gather import (
     gather,
     requests,
     secret_data,
-    watch_certificate_world,
 )
 from certmgr.controllers.certificates.keymanager import next_private_key
 from certmgr.controllers.certificates.ready import ready_changed, with_readiness
-from certmgr.controllers.certificates.requestmanager import expected_request_name
+from certmgr.controllers.certificates.requestmanager import request_name_for
 from certmgr.controllers.certificates.secretdata import (
     PKCS12_PASSWORD_DEFAULT_KEY,
     Issued,
@@ -57,6 +56,14 @@ from certmgr.controllers.certificates.status import (
     CACHE_WAIT_SECONDS,
     status_of,
     write_status,
+)
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    issuing,
+    not_issuing,
+    request_finished,
+    watch_certificate_world,
+    while_issuing,
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import SECRETS
@@ -85,7 +92,17 @@ ISSUED_MESSAGE = "The certificate has been successfully issued"
 def setup(ctx: Context) -> None:
     issuing = Issuing(ctx)
     controller = ctx.manager.controller(NAME, issuing.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, INTEREST)
+
+
+# While issuing, the controller waits for a request that is Ready, Denied, InvalidRequest
+# or Failed (any other finds it waiting) and for the key's Secret; when not, it keeps the
+# target Secret in shape. Each child event matters only in its half.
+INTEREST: Final = Interest(
+    requests=lambda request, certificate: issuing(certificate) and request_finished(request),
+    target_secrets=not_issuing,
+    next_key_secrets=while_issuing,
+)
 
 
 def request_failure(status: CertificateRequestStatus) -> Condition | None:
@@ -123,10 +140,9 @@ class Issuing:
         if not key_secret_name:
             return None
         key_secret = self._ctx.manager.secrets.managed.cache.get(namespace, key_secret_name)
-        private_key = next_private_key(key_secret)
-        if private_key is None:
+        request_name = request_name_for(certificate, key_secret)
+        if request_name is None:
             return None
-        request_name = expected_request_name(certificate, private_key)
         request = self._requests.cache.get(namespace, request_name)
         if request is None or not owned_by(request, certificate):
             return None
@@ -143,7 +159,8 @@ class Issuing:
                 count=True,
             )
             return None
-        if not status.is_ready:
+        private_key = next_private_key(key_secret)
+        if not status.is_ready or private_key is None:
             return None
         await self._issue(certificate, Issued(private_key, status.certificate, status.ca))
         return None

@@ -28,11 +28,11 @@ from certmgr.api import labels
 from certmgr.api.certificates import RotationPolicy
 from certmgr.api.reasons import EVENT_GENERATED, EVENT_REUSED
 from certmgr.controllers.certificates.gather import (
+    NEXT_KEYS,
     certificates,
     next_key_secrets,
     secret_data,
     target_secret,
-    watch_certificate_world,
 )
 from certmgr.controllers.certificates.spec import (
     CertificateView,
@@ -44,6 +44,11 @@ from certmgr.controllers.certificates.status import (
     CACHE_WAIT_SECONDS,
     status_of,
     write_status,
+)
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    either_side,
+    watch_certificate_world,
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
@@ -91,7 +96,29 @@ def next_key_secret_name(certificate: CertificateView) -> str:
 def setup(ctx: Context) -> None:
     manager = KeyManager(ctx)
     controller = ctx.manager.controller(NAME, manager.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, interest(ctx))
+
+
+def interest(ctx: Context) -> Interest:
+    """A Certificate concerns the key manager while issuing, while its status names a
+    next key, or while a next-key Secret of it is cached (to clean up); requests and
+    the target Secret never do (the target is read when a key is made, as it then is)."""
+    next_keys = ctx.manager.secrets.managed.cache
+
+    def has_key_work(certificate: Obj) -> bool:
+        view = CertificateView.of(certificate)
+        return (
+            view.issuing is not None
+            or bool(view.status.next_private_key_secret_name)
+            or bool(next_keys.by_index(NEXT_KEYS, view.key))
+        )
+
+    return Interest(
+        certificate=either_side(has_key_work),
+        requests=None,
+        target_secrets=None,
+        next_key_secrets=lambda _secret, certificate: has_key_work(certificate),
+    )
 
 
 def next_private_key(secret: Obj | None) -> PrivateKey | None:

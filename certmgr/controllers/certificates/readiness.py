@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -29,12 +29,18 @@ from certmgr.controllers.certificates.gather import (
     requests_for_revision,
     secret_data,
     target_secret,
-    watch_certificate_world,
 )
 from certmgr.controllers.certificates.ready import with_readiness
 from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
 from certmgr.controllers.certificates.status import write_status
 from certmgr.controllers.certificates.trigger import starts_at_once
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    always,
+    request_has_certificate,
+    revision_of,
+    watch_certificate_world,
+)
 from certmgr.controllers.context import Context
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
@@ -48,7 +54,24 @@ NAME = "certificates-readiness"
 def setup(ctx: Context) -> None:
     readiness_ = Readiness(ctx)
     controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, INTEREST)
+
+
+def _request_may_matter(request: Obj, certificate: Obj) -> bool:
+    """While issuing, a request of the revision being issued matters only through the
+    certificate it carries (``_issuance_finishing``); the failure-backoff gate that
+    reads it is asked only when not issuing. The current revision's request is judged."""
+    view = CertificateView.of(certificate)
+    if view.issuing is None:
+        return True
+    return revision_of(request) == str(view.revision) or request_has_certificate(request)
+
+
+# Every Certificate event and target Secret event; next-private-key Secrets are never
+# read here.
+INTEREST: Final = Interest(
+    requests=_request_may_matter, target_secrets=always, next_key_secrets=None
+)
 
 
 class Readiness:

@@ -13,6 +13,7 @@ touch requests of issued revisions (the revision manager prunes those).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 from typing import Any, Final
 
@@ -22,17 +23,18 @@ from cryptography.hazmat.primitives import serialization
 from certmgr.api import labels
 from certmgr.api.durations import format_go_duration
 from certmgr.api.reasons import EVENT_REQUESTED
-from certmgr.controllers.certificates.gather import (
-    certificates,
-    requests_for_revision,
-    watch_certificate_world,
-)
-from certmgr.controllers.certificates.keymanager import next_private_key
+from certmgr.controllers.certificates.gather import certificates, requests_for_revision
+from certmgr.controllers.certificates.keymanager import TLS_KEY, next_private_key
 from certmgr.controllers.certificates.spec import (
     CertificateView,
     owner_reference,
     requirements_of,
     shorten_name,
+)
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    is_next_revision,
+    watch_certificate_world,
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
@@ -59,7 +61,45 @@ NOT_COPIED: Final = (
 def setup(ctx: Context) -> None:
     manager = RequestManager(ctx)
     controller = ctx.manager.controller(NAME, manager.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, INTEREST)
+
+
+def _may_request(certificate: Obj) -> bool:
+    view = CertificateView.of(certificate)
+    return view.issuing is not None and bool(view.status.next_private_key_secret_name)
+
+
+def _requesting(old: Obj | None, new: Obj | None) -> bool:
+    # Only the new side: a Certificate leaving the state finds nothing to do here.
+    return new is not None and _may_request(new)
+
+
+def _request_identity_changed(old: Obj | None, new: Obj | None) -> bool:
+    """Created, deleted, or re-annotated or re-owned: what ``requests_for_revision`` and
+    the name comparison read. A request's status is never read here."""
+    if old is None or new is None:
+        return True
+    before, after = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(before.get(field) != after.get(field) for field in _REQUEST_IDENTITY)
+
+
+_REQUEST_IDENTITY: Final = ("name", "uid", "annotations", "ownerReferences")
+
+# Only while issuing with a next key named (else the reconcile returns at once), and then
+# the next revision's requests coming and going and the named key's Secret.
+INTEREST: Final = Interest(
+    certificate=_requesting,
+    requests=lambda request, certificate: (
+        _may_request(certificate) and is_next_revision(request, certificate)
+    ),
+    requests_event=_request_identity_changed,
+    target_secrets=None,
+    next_key_secrets=lambda secret, certificate: (
+        _may_request(certificate)
+        and secret["metadata"].get("name")
+        == CertificateView.of(certificate).status.next_private_key_secret_name
+    ),
+)
 
 
 def request_spec(certificate: CertificateView, csr_pem: bytes) -> dict[str, Any]:
@@ -97,6 +137,42 @@ def expected_request_name(certificate: CertificateView, key: PrivateKey) -> str:
         digest.update(b"\0")
     digest.update(public)
     return f"{shorten_name(certificate.name)}-{digest.hexdigest()[:10]}"
+
+
+# Both the request manager and the issuing controller name the request on most of their
+# reconciles while issuing, which serialised the public key and repr'd the requirements
+# each time. The name is a pure function of the Certificate's name, spec, revision and
+# attempt and of the key Secret's tls.key, so it is kept per (Certificate uid, Secret
+# uid) beside a private copy of exactly those inputs; a hit must still equal them.
+# Bounded: the oldest entry goes first.
+_REQUEST_NAMES_MAX: Final = 16384
+_request_names: dict[tuple[str, str], tuple[tuple[Any, ...], str | None]] = {}
+
+
+def request_name_for(certificate: CertificateView, key_secret: Obj | None) -> str | None:
+    """``expected_request_name`` for the key in ``key_secret`` (a next-private-key Secret);
+    None when there is no Secret or it holds no readable key."""
+    if key_secret is None:
+        return None
+    secret_uid = str((key_secret.get("metadata") or {}).get("uid") or "")
+    memo_key = (certificate.uid, secret_uid)
+    inputs = (
+        certificate.name,
+        certificate.revision,
+        certificate.issuing_since,
+        certificate.obj.get("spec"),
+        (key_secret.get("data") or {}).get(TLS_KEY),
+    )
+    hit = _request_names.get(memo_key)
+    if hit is not None and hit[0] == inputs:
+        return hit[1]
+    private_key = next_private_key(key_secret)
+    name = expected_request_name(certificate, private_key) if private_key is not None else None
+    if len(_request_names) >= _REQUEST_NAMES_MAX:
+        del _request_names[next(iter(_request_names))]
+    _request_names.pop(memo_key, None)
+    _request_names[memo_key] = (copy.deepcopy(inputs), name)
+    return name
 
 
 def request_spec_without_csr(certificate: CertificateView) -> dict[str, Any]:
@@ -151,10 +227,9 @@ class RequestManager:
         if problem is not None:
             raise TerminalError(f"certificate spec cannot be issued: {problem}")
         secret = self._ctx.manager.secrets.managed.cache.get(namespace, key_secret_name)
-        private_key = next_private_key(secret)
-        if private_key is None:
+        wanted = request_name_for(certificate, secret)
+        if wanted is None:
             return None  # the key manager is on it; its Secret's event brings us back
-        wanted = expected_request_name(certificate, private_key)
         found = requests_for_revision(self._ctx, certificate, certificate.revision + 1)
         for request in found:
             if request["metadata"]["name"] != wanted:
@@ -162,7 +237,8 @@ class RequestManager:
         if any(r["metadata"]["name"] == wanted for r in found):
             return None
         spec = certificate.spec
-        assert spec is not None
+        private_key = next_private_key(secret)
+        assert spec is not None and private_key is not None
         try:
             csr = build_csr(private_key, requirements_of(spec))
         except PKIError as exc:  # spec_problem passed, so this is not expected

@@ -14,17 +14,18 @@ import structlog
 
 from certmgr.api import labels
 from certmgr.api.conditions import READY
-from certmgr.controllers.certificates.gather import (
-    BY_CERTIFICATE,
-    certificates,
-    requests,
+from certmgr.controllers.certificates.gather import BY_CERTIFICATE, certificates, requests
+from certmgr.controllers.certificates.spec import CertificateView, owned_by
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    either_side,
+    is_ready,
     watch_certificate_world,
 )
-from certmgr.controllers.certificates.spec import CertificateView, owned_by
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import CERTIFICATEREQUESTS
-from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.cache import Obj, object_key, split_key
 from certmgr.runtime.controller import Result
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,28 @@ NAME = "certificates-revisionmanager"
 def setup(ctx: Context) -> None:
     manager = RevisionManager(ctx)
     controller = ctx.manager.controller(NAME, manager.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, interest(ctx))
+
+
+def interest(ctx: Context) -> Interest:
+    """Only a Ready Certificate with more than one request filed under it can have one to
+    prune (at least one is always kept), and a deletion never makes one more to prune;
+    Secrets never matter here. A first issuance costs this controller no reconcile."""
+    filed = requests(ctx).cache
+
+    def may_prune(certificate: Obj) -> bool:
+        return (
+            is_ready(certificate)
+            and len(filed.by_index(BY_CERTIFICATE, object_key(certificate))) > 1
+        )
+
+    return Interest(
+        certificate=either_side(may_prune),
+        requests=lambda _request, certificate: may_prune(certificate),
+        requests_event=lambda _old, new: new is not None,
+        target_secrets=None,
+        next_key_secrets=None,
+    )
 
 
 def requests_to_prune(revisions: list[tuple[int, Obj]], *, current: int, limit: int) -> list[Obj]:

@@ -23,11 +23,17 @@ import structlog
 
 from certmgr.api.conditions import ISSUING, Status, set_condition
 from certmgr.api.reasons import EVENT_ISSUING
-from certmgr.controllers.certificates.gather import certificates, gather, watch_certificate_world
+from certmgr.controllers.certificates.gather import certificates, gather
 from certmgr.controllers.certificates.keymanager import next_key_secret_name
 from certmgr.controllers.certificates.ready import ready_changed, with_readiness
 from certmgr.controllers.certificates.spec import CertificateView
 from certmgr.controllers.certificates.status import status_of, write_status
+from certmgr.controllers.certificates.watches import (
+    Interest,
+    issuing,
+    not_issuing,
+    watch_certificate_world,
+)
 from certmgr.controllers.context import Context, Settings
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
@@ -35,7 +41,7 @@ from certmgr.policies import reasons
 from certmgr.policies.chains import IssuanceGate, evaluate, issuance_allowed
 from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input, Violation
-from certmgr.runtime.cache import split_key
+from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Result
 
@@ -52,7 +58,24 @@ _SLOT_TOLERANCE: Final = 0.001
 def setup(ctx: Context) -> None:
     trigger = Trigger(ctx)
     controller = ctx.manager.controller(NAME, trigger.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller)
+    watch_certificate_world(ctx, controller, INTEREST)
+
+
+def _not_issuing_on_one_side(old: Obj | None, new: Obj | None) -> bool:
+    # Issuing before and after: the trigger leaves it alone (it forgot its pacing when
+    # it saw the issuance start). A deletion passes: the pacing is forgotten then too.
+    return old is None or new is None or not issuing(old) or not issuing(new)
+
+
+# While a Certificate is issuing the trigger does nothing, so its requests' and Secrets'
+# events (most of an issuance's) are not its business until the Issuing change ends it;
+# next-private-key Secrets never are (the policies do not read them).
+INTEREST: Final = Interest(
+    certificate=_not_issuing_on_one_side,
+    requests=not_issuing,
+    target_secrets=not_issuing,
+    next_key_secrets=None,
+)
 
 
 class Trigger:

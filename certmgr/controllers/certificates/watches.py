@@ -1,0 +1,186 @@
+"""Which watch events can change a certificate controller's decision, and their keys.
+
+Owns ``watch_certificate_world`` (a Certificate's own events, its CertificateRequests',
+its target Secret's and its next-private-key Secrets', mapped to the Certificate's key)
+and each controller's ``Interest``: the events it is told about. Every certificate
+controller watches the same world, and most events concern one or two of them (a
+request's status updates matter to the issuing controller, not to the key manager),
+so each drops, at the watch, an event after which its reconcile could only find
+nothing to do. That is safe only when the filter is a superset of "might act": the
+filters read the event's objects and the cached Certificate, and every change of the
+Certificate state they read is itself an event that passes (the transition into or out
+of the state a filter asks about is seen on the side where it holds), so the
+reconcile that matters still happens, on the state of the world as it then is.
+It must not decide anything a reconciler decides, nor write anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from certmgr.api import labels
+from certmgr.api.conditions import DENIED, INVALID_REQUEST, READY
+from certmgr.api.reasons import REQUEST_FAILED
+from certmgr.controllers.certificates.gather import (
+    BY_SECRET,
+    certificates,
+    register_indexes,
+    requests,
+)
+from certmgr.controllers.certificates.spec import CertificateView
+from certmgr.controllers.context import Context
+from certmgr.runtime.cache import Cache, Obj, object_key
+from certmgr.runtime.controller import Controller
+from certmgr.runtime.manager import Predicate, owner_keys
+
+# (child object, the cached Certificate it maps to) -> whether the event may matter.
+ChildFilter = Callable[[Obj, Obj], bool]
+_owners = owner_keys("Certificate")
+
+
+def always(_child: Obj, _certificate: Obj) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """The events one controller is told about. ``None`` for a child kind: none of it.
+
+    ``certificate`` filters the Certificate's own events (both sides, as
+    ``Manager.watch`` passes them; None: all); the child filters see one side of a child
+    event at a time (an update is enqueued when either side passes) with the
+    Certificate as cached; ``requests_event`` filters request events on both sides
+    before that (None: all).
+    """
+
+    certificate: Predicate | None = None
+    requests: ChildFilter | None = always
+    requests_event: Predicate | None = None
+    target_secrets: ChildFilter | None = always
+    next_key_secrets: ChildFilter | None = always
+
+
+def watch_certificate_world(ctx: Context, controller: Controller[str], interest: Interest) -> None:
+    """Reconcile a Certificate on the events of it, its requests and its Secrets that
+    ``interest`` lets through."""
+    register_indexes(ctx)
+    certs = certificates(ctx)
+    manager = ctx.manager
+    manager.watch(certs, controller, predicate=interest.certificate)
+    if interest.requests is not None:
+        manager.watch(
+            requests(ctx),
+            controller,
+            _owned_by_certificates(certs.cache, interest.requests),
+            predicate=interest.requests_event,
+        )
+    if interest.target_secrets is None and interest.next_key_secrets is None:
+        return
+    manager.watch(
+        manager.secrets,
+        controller,
+        _secret_to_certificates(
+            certs.cache, target=interest.target_secrets, next_key=interest.next_key_secrets
+        ),
+    )
+
+
+def is_next_key_secret(secret: Obj) -> bool:
+    return (secret.get("metadata", {}).get("labels") or {}).get(labels.NEXT_PRIVATE_KEY) == "true"
+
+
+def _owned_by_certificates(certs: Cache, wanted: ChildFilter) -> Callable[[Obj], list[str]]:
+    def mapper(child: Obj) -> list[str]:
+        keys = []
+        for key in _owners(child):
+            namespace, _, name = key.rpartition("/")
+            cached = certs.get(namespace, name)
+            # No cached Certificate: every controller finds nothing to do, and the
+            # Certificate's own ADDED event brings it back.
+            if cached is not None and wanted(child, cached):
+                keys.append(key)
+        return keys
+
+    return mapper
+
+
+def _secret_to_certificates(
+    certs: Cache, *, target: ChildFilter | None, next_key: ChildFilter | None
+) -> Callable[[Obj], list[str]]:
+    owned = _owned_by_certificates(certs, next_key) if next_key is not None else None
+
+    def mapper(secret: Obj) -> list[str]:
+        keys: list[str] = []
+        if target is not None:
+            named = certs.by_index(BY_SECRET, object_key(secret))
+            keys += [object_key(c) for c in named if target(secret, c)]
+        if owned is not None and is_next_key_secret(secret):
+            keys += owned(secret)
+        return keys
+
+    return mapper
+
+
+# -- the state of a Certificate the filters ask about ------------------------------------
+
+
+def issuing(certificate: Obj) -> bool:
+    return CertificateView.of(certificate).issuing is not None
+
+
+def not_issuing(_child: Obj, certificate: Obj) -> bool:
+    return not issuing(certificate)
+
+
+def while_issuing(_child: Obj, certificate: Obj) -> bool:
+    return issuing(certificate)
+
+
+def is_ready(certificate: Obj) -> bool:
+    ready = CertificateView.of(certificate).status.condition(READY)
+    return ready is not None and ready.is_true
+
+
+def revision_of(request: Obj) -> str | None:
+    return ((request.get("metadata") or {}).get("annotations") or {}).get(
+        labels.CERTIFICATE_REVISION
+    )
+
+
+def is_next_revision(request: Obj, certificate: Obj) -> bool:
+    """Whether ``request`` is annotated with the revision being issued for ``certificate``."""
+    return revision_of(request) == str(CertificateView.of(certificate).revision + 1)
+
+
+def _conditions(request: Obj) -> list[dict[str, Any]]:
+    return list((request.get("status") or {}).get("conditions") or ())
+
+
+def request_finished(request: Obj) -> bool:
+    """Ready, Denied, InvalidRequest or Failed: a request the issuing controller acts on.
+
+    Raw and conservative: any Ready=True, or a Ready=False with reason Failed, or a
+    Denied or InvalidRequest condition that is True (whether or not the rest decodes).
+    """
+    for condition in _conditions(request):
+        type_, status = condition.get("type"), condition.get("status")
+        if type_ in (DENIED, INVALID_REQUEST) and status == "True":
+            return True
+        if type_ == READY and (status == "True" or condition.get("reason") == REQUEST_FAILED):
+            return True
+    return False
+
+
+def request_has_certificate(request: Obj) -> bool:
+    return bool((request.get("status") or {}).get("certificate"))
+
+
+def either_side(side: Callable[[Obj], bool]) -> Predicate:
+    """A Certificate event predicate: ``side`` holds for the old or the new object."""
+
+    def predicate(old: Obj | None, new: Obj | None) -> bool:
+        return any(obj is not None and side(obj) for obj in (old, new))
+
+    return predicate

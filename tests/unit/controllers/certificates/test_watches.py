@@ -1,0 +1,442 @@
+"""Which events reach which certificate controller's queue (``watches`` and each
+controller's ``Interest``): every event that could change a decision, and not the ones
+after which a reconcile could only find nothing to do."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certmgr.api import labels
+from certmgr.controllers.certificates import requestmanager, setup_all
+from certmgr.controllers.certificates.requestmanager import request_name_for
+from certmgr.controllers.certificates.spec import CertificateView
+from certmgr.controllers.context import Context, Settings
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
+from certmgr.runtime.cache import Cache
+from certmgr.runtime.informer import Informer
+from certmgr.runtime.manager import Manager
+from certmgr.testing.clock import FakeClock
+
+Obj = dict[str, Any]
+KEY = "default/web"
+T0 = "2026-03-01T00:00:00Z"
+TRIGGER = "certificates-trigger"
+KEYS = "certificates-keymanager"
+REQUESTS = "certificates-requestmanager"
+ISSUING = "certificates-issuing"
+READINESS = "certificates-readiness"
+REVISIONS = "certificates-revisionmanager"
+APPROVER = "certificaterequests-approver"
+OWNER = {"kind": "Certificate", "name": "web", "uid": "u-web", "controller": True}
+
+
+def condition(type_: str, status: str, reason: str = "R") -> Obj:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": "m",
+        "lastTransitionTime": T0,
+    }
+
+
+def cert(
+    rv: str = "1",
+    *,
+    issuing: bool = False,
+    ready: bool = False,
+    revision: int | None = None,
+    next_key: str | None = None,
+) -> Obj:
+    status: Obj = {"conditions": [condition("Ready", "True" if ready else "False")]}
+    if issuing:
+        status["conditions"].append(condition("Issuing", "True"))
+    if revision is not None:
+        status["revision"] = revision
+    if next_key is not None:
+        status["nextPrivateKeySecretName"] = next_key
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "web", "namespace": "default", "uid": "u-web", "resourceVersion": rv},
+        "spec": {
+            "secretName": "web-tls",
+            "issuerRef": {"name": "ca", "kind": "ClusterIssuer"},
+            "dnsNames": ["web.example.com"],
+        },
+        "status": status,
+    }
+
+
+ISSUING_CERT = cert(issuing=True, next_key="web-key")
+IDLE_CERT = cert()
+READY_CERT = cert(ready=True, revision=1)
+
+
+def request(
+    name: str = "web-1",
+    *,
+    revision: int = 1,
+    conditions: tuple[Obj, ...] = (),
+    certificate: str | None = None,
+    rv: str = "1",
+) -> Obj:
+    status: Obj = {"conditions": list(conditions)}
+    if certificate is not None:
+        status["certificate"] = certificate
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"u-{name}",
+            "resourceVersion": rv,
+            "annotations": {
+                labels.CERTIFICATE_NAME: "web",
+                labels.CERTIFICATE_REVISION: str(revision),
+            },
+            "ownerReferences": [OWNER],
+        },
+        "spec": {"request": "", "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}},
+        "status": status,
+    }
+
+
+PENDING = request(
+    conditions=(condition("Approved", "True"), condition("Ready", "False", "Pending"))
+)
+ISSUED = request(
+    conditions=(condition("Approved", "True"), condition("Ready", "True", "Issued")),
+    certificate="Y2VydA==",
+    rv="2",
+)
+FAILED = request(
+    conditions=(condition("Approved", "True"), condition("Ready", "False", "Failed")), rv="2"
+)
+
+
+def secret(name: str, *, next_key: bool = False, data: str = "a2V5") -> Obj:
+    metadata: Obj = {"name": name, "namespace": "default", "uid": f"u-{name}"}
+    metadata["labels"] = {"controller.cert-manager.io/fao": "true"}
+    if next_key:
+        metadata["labels"][labels.NEXT_PRIVATE_KEY] = "true"
+        metadata["ownerReferences"] = [OWNER]
+    return {"metadata": metadata, "data": {"tls.key": data}}
+
+
+TARGET = secret("web-tls")
+NEXT_KEY = secret("web-key", next_key=True)
+
+
+@pytest.fixture
+def manager() -> Manager:
+    manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]  # never called
+    ctx = Context(
+        client=None,  # type: ignore[arg-type]
+        manager=manager,
+        clock=manager.clock,
+        events=None,  # type: ignore[arg-type]
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(),
+    )
+    setup_all(ctx)
+    return manager
+
+
+def cached(cache: Cache, *objs: Obj) -> None:
+    for obj in objs:
+        cache.apply("ADDED", obj)
+
+
+async def queued(manager: Manager) -> dict[str, list[str]]:
+    out = {}
+    for controller in manager.controllers:
+        keys = [await controller.queue.get() for _ in range(len(controller.queue))]
+        for key in keys:
+            controller.queue.done(key)
+        if keys:
+            out[controller.name] = keys
+    return out
+
+
+def dispatch(informer: Informer, old: Obj | None, new: Obj | None) -> None:
+    event = "ADDED" if old is None else "DELETED" if new is None else "MODIFIED"
+    if new is not None:
+        informer.cache.apply("ADDED" if old is None else "MODIFIED", new)
+    elif old is not None:
+        informer.cache.apply("DELETED", old)
+    informer._dispatch([(event, old, new)])
+
+
+# (cached Certificate, cached requests, cached next-key Secrets, old, new) -> controllers
+CERTIFICATE_EVENTS = [
+    pytest.param(None, (), (), None, IDLE_CERT, {TRIGGER, ISSUING, READINESS}, id="created"),
+    pytest.param(
+        None,
+        (),
+        (),
+        IDLE_CERT,
+        cert("2", issuing=True, next_key="web-key"),
+        {TRIGGER, KEYS, REQUESTS, ISSUING, READINESS},
+        id="issuance-started",
+    ),
+    pytest.param(
+        None,
+        (),
+        (),
+        ISSUING_CERT,
+        cert("2", issuing=True, next_key="web-key"),
+        {KEYS, REQUESTS, ISSUING, READINESS},
+        id="issuing-on-both-sides",
+    ),
+    pytest.param(
+        None,
+        (),
+        (),
+        cert(issuing=True),
+        cert("2", issuing=True),
+        {KEYS, ISSUING, READINESS},
+        id="issuing-no-key-named-yet",
+    ),
+    pytest.param(
+        None,
+        (PENDING,),
+        (),
+        ISSUING_CERT,
+        cert("2", ready=True, revision=1),
+        {TRIGGER, KEYS, ISSUING, READINESS},
+        id="issued-first-revision",
+    ),
+    pytest.param(
+        None,
+        (PENDING, request("web-0", revision=0)),
+        (),
+        ISSUING_CERT,
+        cert("2", ready=True, revision=1),
+        {TRIGGER, KEYS, ISSUING, READINESS, REVISIONS},
+        id="issued-with-an-old-request",
+    ),
+    pytest.param(None, (), (), READY_CERT, None, {TRIGGER, ISSUING, READINESS}, id="deleted"),
+    pytest.param(
+        None,
+        (),
+        (NEXT_KEY,),
+        IDLE_CERT,
+        IDLE_CERT,
+        {TRIGGER, KEYS, ISSUING, READINESS},
+        id="resync-with-a-leftover-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("certificate", "reqs", "keys", "old", "new", "expected"), CERTIFICATE_EVENTS
+)
+async def test_certificate_events(
+    manager: Manager,
+    certificate: Obj | None,
+    reqs: tuple[Obj, ...],
+    keys: tuple[Obj, ...],
+    old: Obj | None,
+    new: Obj | None,
+    expected: set[str],
+) -> None:
+    cached(manager.informer(CERTIFICATEREQUESTS).cache, *reqs)
+    cached(manager.secrets.managed.cache, *keys)
+    certs = manager.informer(CERTIFICATES)
+    if old is not None:
+        cached(certs.cache, old)
+    dispatch(certs, old, new)
+    assert await queued(manager) == {name: [KEY] for name in expected}
+
+
+REQUEST_EVENTS = [
+    pytest.param(ISSUING_CERT, (), None, request(), {REQUESTS}, id="issuing-created"),
+    pytest.param(ISSUING_CERT, (), request(), PENDING, set(), id="issuing-approved"),
+    pytest.param(ISSUING_CERT, (), PENDING, ISSUED, {ISSUING, READINESS}, id="issuing-issued"),
+    pytest.param(ISSUING_CERT, (), PENDING, FAILED, {ISSUING}, id="issuing-failed"),
+    pytest.param(ISSUING_CERT, (), PENDING, None, {REQUESTS}, id="issuing-deleted"),
+    pytest.param(
+        ISSUING_CERT,
+        (),
+        request(revision=0),
+        request(revision=0, rv="2"),
+        {READINESS},
+        id="issuing-current-revision-changed",
+    ),
+    pytest.param(
+        ISSUING_CERT,
+        (),
+        PENDING,
+        {**PENDING, "metadata": {**PENDING["metadata"], "annotations": {}}},
+        {REQUESTS},
+        id="issuing-re-annotated",
+    ),
+    pytest.param(IDLE_CERT, (), PENDING, FAILED, {TRIGGER, READINESS}, id="idle-changed"),
+    pytest.param(
+        READY_CERT,
+        (request("web-0", revision=0),),
+        request(),
+        request(rv="2"),
+        {TRIGGER, READINESS, REVISIONS},
+        id="ready-two-requests-changed",
+    ),
+    pytest.param(
+        READY_CERT,
+        (request("web-0", revision=0), request("web-2", revision=2)),
+        request(),
+        None,
+        {TRIGGER, READINESS},
+        id="ready-request-deleted",
+    ),
+    pytest.param(None, (), None, request(), set(), id="certificate-not-cached"),
+]
+
+
+@pytest.mark.parametrize(("certificate", "reqs", "old", "new", "expected"), REQUEST_EVENTS)
+async def test_request_events(
+    manager: Manager,
+    certificate: Obj | None,
+    reqs: tuple[Obj, ...],
+    old: Obj | None,
+    new: Obj | None,
+    expected: set[str],
+) -> None:
+    if certificate is not None:
+        cached(manager.informer(CERTIFICATES).cache, certificate)
+    informer = manager.informer(CERTIFICATEREQUESTS)
+    cached(informer.cache, *reqs)
+    if old is not None:
+        cached(informer.cache, old)
+    dispatch(informer, old, new)
+    found = await queued(manager)
+    found.pop(APPROVER, None)
+    assert found == {name: [KEY] for name in expected}
+
+
+SECRET_EVENTS = [
+    pytest.param(
+        IDLE_CERT,
+        TARGET,
+        secret("web-tls", data="eA=="),
+        {TRIGGER, ISSUING, READINESS},
+        id="idle-target-changed",
+    ),
+    pytest.param(IDLE_CERT, TARGET, None, {TRIGGER, ISSUING, READINESS}, id="idle-target-deleted"),
+    pytest.param(ISSUING_CERT, TARGET, None, {READINESS}, id="issuing-target-deleted"),
+    pytest.param(ISSUING_CERT, None, TARGET, {READINESS}, id="issuing-target-created"),
+    pytest.param(
+        ISSUING_CERT, None, NEXT_KEY, {KEYS, REQUESTS, ISSUING}, id="issuing-next-key-created"
+    ),
+    pytest.param(
+        ISSUING_CERT, NEXT_KEY, None, {KEYS, REQUESTS, ISSUING}, id="issuing-next-key-deleted"
+    ),
+    pytest.param(
+        ISSUING_CERT,
+        None,
+        secret("web-other", next_key=True),
+        {KEYS, ISSUING},
+        id="issuing-another-next-key-created",
+    ),
+    pytest.param(IDLE_CERT, NEXT_KEY, None, set(), id="idle-next-key-deleted"),
+    pytest.param(IDLE_CERT, None, NEXT_KEY, {KEYS}, id="idle-next-key-created"),
+    pytest.param(
+        cert(ready=True, revision=1, next_key="web-key"),
+        NEXT_KEY,
+        None,
+        {KEYS},
+        id="idle-next-key-deleted-still-named",
+    ),
+]
+
+
+@pytest.mark.parametrize(("certificate", "old", "new", "expected"), SECRET_EVENTS)
+async def test_secret_events(
+    manager: Manager,
+    certificate: Obj,
+    old: Obj | None,
+    new: Obj | None,
+    expected: set[str],
+) -> None:
+    cached(manager.informer(CERTIFICATES).cache, certificate)
+    informer = manager.secrets.managed
+    if old is not None:
+        cached(informer.cache, old)
+    dispatch(informer, old, new)
+    assert await queued(manager) == {name: [KEY] for name in expected}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "queued_"),
+    [
+        (None, request(), True),
+        (request(), PENDING, False),
+        (PENDING, ISSUED, False),
+        (request(), None, False),
+        (None, request(conditions=(condition("Denied", "True"),)), False),
+        (
+            None,
+            {**request(), "spec": {"issuerRef": {"name": "x", "group": "other.example"}}},
+            False,
+        ),
+    ],
+    ids=["created", "approved", "issued", "deleted", "denied", "external-issuer"],
+)
+async def test_approver_sees_only_undecided_requests(
+    manager: Manager, old: Obj | None, new: Obj | None, queued_: bool
+) -> None:
+    informer = manager.informer(CERTIFICATEREQUESTS)
+    if old is not None:
+        cached(informer.cache, old)
+    dispatch(informer, old, new)
+    found = (await queued(manager)).get(APPROVER, [])
+    assert found == (["default/web-1"] if queued_ else [])
+
+
+def key_secret(pem: bytes, *, uid: str = "u-key") -> Obj:
+    return {
+        "metadata": {"name": "web-key", "uid": uid},
+        "data": {"tls.key": base64.b64encode(pem).decode()},
+    }
+
+
+def test_request_name_is_memoised_and_follows_its_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    def pem() -> bytes:
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    calls = []
+    real = requestmanager.expected_request_name
+    monkeypatch.setattr(
+        requestmanager,
+        "expected_request_name",
+        lambda c, k: calls.append(1) or real(c, k),
+    )
+    certificate = CertificateView.of(cert(issuing=True, next_key="web-key"))
+    first = key_secret(pem())
+    name = request_name_for(certificate, first)
+    assert name is not None and name == request_name_for(certificate, first)
+    assert len(calls) == 1
+    # A status write (new resourceVersion, same inputs) still hits.
+    assert (
+        request_name_for(CertificateView.of(cert("2", issuing=True, next_key="web-key")), first)
+        == name
+    )
+    assert len(calls) == 1
+    # Another key in the same Secret, a spec changed in place, or another attempt: renamed.
+    assert request_name_for(certificate, key_secret(pem())) != name
+    changed = cert(issuing=True, next_key="web-key")
+    changed["spec"]["dnsNames"] = ["other.example.com"]
+    assert request_name_for(CertificateView.of(changed), first) != name
+    retried = cert(issuing=True, next_key="web-key")
+    retried["status"]["conditions"][-1]["lastTransitionTime"] = "2026-03-02T00:00:00Z"
+    assert request_name_for(CertificateView.of(retried), first) != name
+    assert request_name_for(certificate, {"metadata": {"uid": "u-bad"}, "data": {}}) is None
+    assert request_name_for(certificate, None) is None
