@@ -141,6 +141,32 @@ async def test_delayed_add_merges_with_a_ready_key() -> None:
     queue.shutdown()
 
 
+@pytest.mark.parametrize(
+    "earlier_delay_first",
+    [
+        pytest.param(False, id="single-delay"),
+        pytest.param(True, id="after-an-earlier-delay-re-arms"),
+    ],
+)
+async def test_a_due_delay_is_added_within_two_loop_passes(earlier_delay_first: bool) -> None:
+    # A busy loop runs every ready callback in each pass: a timer that needed six passes
+    # to wake (sleep, wait, cancel, gather) fired renewals up to 0.5 s late (bench/renewal.py).
+    queue, clock = make_queue(f"passes-{earlier_delay_first}")
+    queue.add_after("late", 20.0)
+    await settle()
+    if earlier_delay_first:
+        queue.add_after("a", 10.0)
+        await settle()
+    clock.advance(10.0 if earlier_delay_first else 20.0)
+    passes = 0
+    while not len(queue) and passes < 10:
+        await asyncio.sleep(0)
+        passes += 1
+    assert len(queue) == 1
+    assert passes <= 2
+    queue.shutdown()
+
+
 async def test_ten_thousand_delays_use_one_timer_task_and_fire_in_order() -> None:
     queue, clock = make_queue("many-delays")
     tasks_before = len(asyncio.all_tasks())
