@@ -132,6 +132,8 @@ class RequestReconciler:
         self._orders = orders
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
+        # issuer uid -> (resourceVersion, its decoded spec.acme): every reconcile asks.
+        self._acme_specs: dict[str, tuple[str, ACMEIssuer | None]] = {}
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
@@ -151,7 +153,7 @@ class RequestReconciler:
             return None
         if status.is_ready or _is_failed(raw_status):
             return None  # final: Issued, Failed or Denied
-        acme = _acme_spec(issuer)
+        acme = self._acme_spec(issuer)
         if issuer is not None and acme is None:
             return None  # another issuer type's controller handles it
         if status.is_denied:
@@ -174,6 +176,19 @@ class RequestReconciler:
             )
             return None
         return await self._sync_order(request, acme)
+
+    def _acme_spec(self, issuer: dict[str, Any] | None) -> ACMEIssuer | None:
+        """``_acme_spec(issuer)``, decoded once per (issuer uid, resourceVersion)."""
+        meta = (issuer or {}).get("metadata") or {}
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if not (uid and version):
+            return _acme_spec(issuer)
+        cached = self._acme_specs.get(uid)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        acme = _acme_spec(issuer)
+        self._acme_specs[uid] = (version, acme)
+        return acme
 
     async def _sync_order(self, request: dict[str, Any], acme: ACMEIssuer) -> Result | None:
         meta = request["metadata"]

@@ -1,8 +1,9 @@
-"""CertificateRequest side, pure parts: the chain split into certificate and ca."""
+"""CertificateRequest side: the chain split into certificate and ca; the issuer spec memo."""
 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -10,7 +11,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certmgr.controllers.acme.requests import split_issued_chain
+from certmgr.api.issuers import IssuerSpec
+from certmgr.controllers.acme import requests as requests_module
+from certmgr.controllers.acme.requests import RequestReconciler, split_issued_chain
+from certmgr.runtime.cache import Cache
 
 
 def _cert(
@@ -56,3 +60,37 @@ def pem(*certs: x509.Certificate) -> bytes:
 )
 def test_split_issued_chain(chain: bytes, certificate: bytes, ca: bytes) -> None:
     assert split_issued_chain(chain) == (certificate, ca)
+
+
+def _issuer(version: str, server: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "ca", "uid": "u1", "resourceVersion": version},
+        "spec": {"acme": {"server": server, "privateKeySecretRef": {"name": "k"}}},
+    }
+
+
+def test_the_issuer_spec_is_decoded_once_per_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes: list[object] = []
+
+    class Counting:
+        @staticmethod
+        def from_dict(data: Any, *, path: str = "") -> IssuerSpec:
+            decodes.append(data)
+            return IssuerSpec.from_dict(data, path=path)
+
+    monkeypatch.setattr(requests_module, "IssuerSpec", Counting)
+    reconciler = RequestReconciler(
+        None,  # type: ignore[arg-type]  # never used by the spec decoding
+        requests=Cache(),
+        orders=Cache(),
+        issuers=Cache(),
+        cluster_issuers=Cache(),
+    )
+    for _ in range(3):
+        spec = reconciler._acme_spec(_issuer("1", "https://one/dir"))
+        assert spec is not None and spec.server == "https://one/dir"
+    assert len(decodes) == 1
+    spec = reconciler._acme_spec(_issuer("2", "https://two/dir"))
+    assert spec is not None and spec.server == "https://two/dir"
+    assert len(decodes) == 2
+    assert reconciler._acme_spec(None) is None
