@@ -153,8 +153,27 @@ def _decode(raw_spec: Any, raw_status: Any) -> _Decoded:
     return spec, status, ""
 
 
+# Asked on nearly every reconcile (``problem``, ``gather``, the key and request managers)
+# of the spec object ``CertificateView`` keeps per resourceVersion, so the result is kept
+# per spec object: the entry holds the spec, so its id cannot be reused while cached, and
+# specs are frozen. Bounded: the oldest entry goes first.
+_REQUIREMENTS_MAX: Final = 16384
+_requirements: dict[int, tuple[CertificateSpec, CertificateRequirements]] = {}
+
+
 def requirements_of(spec: CertificateSpec) -> CertificateRequirements:
     """The spec as the CSR builder and the policies see it (usages as written)."""
+    hit = _requirements.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    requirements = _requirements_from(spec)
+    if len(_requirements) >= _REQUIREMENTS_MAX:
+        del _requirements[next(iter(_requirements))]
+    _requirements[id(spec)] = (spec, requirements)
+    return requirements
+
+
+def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
     key = spec.effective_private_key
     subject = spec.subject
     return CertificateRequirements(

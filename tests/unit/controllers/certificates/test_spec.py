@@ -143,3 +143,15 @@ def test_view_decodes_what_the_object_holds(
 
 
 FIRST: dict[str, Any] = {}
+
+
+def test_requirements_are_kept_per_spec_object() -> None:
+    first = certificate(dnsNames=["a.example"])
+    spec = first.spec
+    assert spec is not None
+    kept = spec_module.requirements_of(spec)
+    assert spec_module.requirements_of(spec) is kept
+    assert kept == spec_module._requirements_from(spec)
+    edited = certificate(dnsNames=["b.example"]).spec
+    assert edited is not None
+    assert spec_module.requirements_of(edited).dns_names == ("b.example",)
