@@ -58,13 +58,16 @@ def setup(ctx: Context) -> None:
 
 
 def _request_may_matter(request: Obj, certificate: Obj) -> bool:
-    """While issuing, a request of the revision being issued matters only through the
-    certificate it carries (``_issuance_finishing``); the failure-backoff gate that
-    reads it is asked only when not issuing. The current revision's request is judged."""
+    """The current revision's request is judged; the next one's is read by the failure
+    backoff gate (asked only when not issuing) and, while issuing, only through the
+    certificate it carries (``_issuance_finishing``); older ones are never read."""
     view = CertificateView.of(certificate)
-    if view.issuing is None:
+    revision = revision_of(request)
+    if revision == str(view.revision):
         return True
-    return revision_of(request) == str(view.revision) or request_has_certificate(request)
+    if revision != str(view.revision + 1):
+        return False
+    return view.issuing is None or request_has_certificate(request)
 
 
 # Every Certificate event and target Secret event; next-private-key Secrets are never

@@ -30,6 +30,7 @@ from certmgr.controllers.certificates.spec import CertificateView
 from certmgr.controllers.certificates.status import status_of, write_status
 from certmgr.controllers.certificates.watches import (
     Interest,
+    is_current_or_next_revision,
     issuing,
     not_issuing,
     watch_certificate_world,
@@ -69,10 +70,13 @@ def _not_issuing_on_one_side(old: Obj | None, new: Obj | None) -> bool:
 
 # While a Certificate is issuing the trigger does nothing, so its requests' and Secrets'
 # events (most of an issuance's) are not its business until the Issuing change ends it;
-# next-private-key Secrets never are (the policies do not read them).
+# next-private-key Secrets never are (the policies do not read them), nor requests of
+# revisions older than the current one (pruned ones).
 INTEREST: Final = Interest(
     certificate=_not_issuing_on_one_side,
-    requests=not_issuing,
+    requests=lambda request, certificate: (
+        not issuing(certificate) and is_current_or_next_revision(request, certificate)
+    ),
     target_secrets=not_issuing,
     next_key_secrets=None,
 )

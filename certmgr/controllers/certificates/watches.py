@@ -154,6 +154,13 @@ def is_next_revision(request: Obj, certificate: Obj) -> bool:
     return revision_of(request) == str(CertificateView.of(certificate).revision + 1)
 
 
+def is_current_or_next_revision(request: Obj, certificate: Obj) -> bool:
+    """Whether ``request`` is annotated with the Certificate's revision or the next one:
+    the two ``gather`` reads (older ones are only the revision manager's to prune)."""
+    revision = CertificateView.of(certificate).revision
+    return revision_of(request) in (str(revision), str(revision + 1))
+
+
 def _conditions(request: Obj) -> list[dict[str, Any]]:
     return list((request.get("status") or {}).get("conditions") or ())
 

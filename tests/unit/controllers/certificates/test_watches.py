@@ -293,6 +293,30 @@ REQUEST_EVENTS = [
         {TRIGGER, READINESS},
         id="ready-request-deleted",
     ),
+    pytest.param(
+        READY_CERT,
+        (request("web-1", revision=1),),
+        request("web-0", revision=0),
+        None,
+        set(),
+        id="ready-older-revision-pruned",
+    ),
+    pytest.param(
+        cert(revision=1),
+        (request("web-1", revision=1),),
+        request("web-2", revision=2),
+        request("web-2", revision=2, rv="2"),
+        {TRIGGER, READINESS},
+        id="idle-next-revision-changed",
+    ),
+    pytest.param(
+        ISSUING_CERT,
+        (),
+        request("web-2", revision=2),
+        request("web-2", revision=2, certificate="Y2VydA==", rv="2"),
+        set(),
+        id="issuing-unrelated-revision-issued",
+    ),
     pytest.param(None, (), None, request(), set(), id="certificate-not-cached"),
 ]
 
