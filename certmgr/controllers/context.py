@@ -56,7 +56,9 @@ class Settings:
     # ACME polling (authorizations, finalize): short and growing, never the library's.
     acme_poll_base: float = 0.05
     acme_poll_cap: float = 5.0
-    # Renewal jitter bound, chosen once per issuance and stored in status.
+    # Upper bound of the renewal jitter (it can only lower pki's own cap of min(1 % of the
+    # lifetime, 10 min)). The offset itself is derived from the certificate's bytes, so
+    # every reconcile and every restart computes the same one; status.renewalTime shows it.
     renewal_jitter_max: timedelta = timedelta(minutes=10)
     # Time-driven (re)issuances (renewal due, expired) started per second, and at once:
     # after downtime, overdue certificates renew at this pace instead of all together.

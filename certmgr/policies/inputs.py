@@ -73,7 +73,8 @@ class Input:
 
     `current_request` issued the certificate now in the Secret (None when it was deleted);
     `next_request` is the latest attempt (used by the failure backoff).
-    `renewal_jitter_seconds` is the jitter stored in status when the certificate was issued.
+    `renewal_jitter_seconds` is the certificate's renewal jitter, derived from its bytes (the
+    same on every reconcile; its effect is stored in status.renewalTime).
     `manually_triggered` is a renew request (e.g. `certmgr renew`) not yet acted on.
     """
 
