@@ -87,6 +87,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--max-concurrent-challenges", type=int, default=60)
     add("--issuance-backoff-base", type=float, default=3600.0, help="seconds")
     add("--issuance-backoff-cap", type=float, default=32 * 3600.0, help="seconds")
+    add(
+        "--renewal-rate-qps",
+        type=float,
+        default=Settings().renewal_rate_qps,
+        help="time-driven (re)issuances started per second, e.g. overdue after downtime",
+    )
+    add(
+        "--renewal-rate-burst",
+        type=int,
+        default=Settings().renewal_rate_burst,
+        help="time-driven (re)issuances started at once",
+    )
     add("--default-issuer-name", default=None)
     add("--default-issuer-kind", default="Issuer")
     add("--default-issuer-group", default="cert-manager.io")
@@ -101,6 +113,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     _, solver_port = split_address(args.http01_solver_address)
+    if args.renewal_rate_qps <= 0 or args.renewal_rate_burst < 1:
+        raise UsageError("--renewal-rate-qps must be > 0 and --renewal-rate-burst >= 1")
     return Settings(
         cluster_resource_namespace=args.cluster_resource_namespace,
         issuance_backoff_base=timedelta(seconds=args.issuance_backoff_base),
@@ -119,6 +133,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_issuer_kind=args.default_issuer_kind,
         default_issuer_group=args.default_issuer_group,
         detailed_events=args.detailed_events,
+        renewal_rate_qps=args.renewal_rate_qps,
+        renewal_rate_burst=args.renewal_rate_burst,
         workers=args.workers,
     )
 
