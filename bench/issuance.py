@@ -507,7 +507,7 @@ def main() -> int:
         "--controller-flag",
         action="append",
         default=[],
-        help="extra flag for certmgr run, e.g. --controller-flag=--kube-api-qps=0 (diagnosis)",
+        help="extra flag for certmgr run, e.g. --controller-flag=--kube-api-qps=50 (diagnosis)",
     )
     parser.add_argument("--skip-library", action="store_true")
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a new temp dir)")
