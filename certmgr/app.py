@@ -108,7 +108,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="also record Normal Events on CertificateRequests, Orders and Challenges",
     )
-    add("--workers", type=int, default=4, help="workers per controller")
+    add("--workers", type=int, default=Settings().workers, help="workers per controller")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

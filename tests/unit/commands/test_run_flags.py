@@ -22,6 +22,7 @@ def test_defaults_are_the_settings_defaults() -> None:
     assert settings.renewal_rate_qps == Settings().renewal_rate_qps
     assert settings.renewal_rate_burst == Settings().renewal_rate_burst
     assert settings.detailed_events is False
+    assert settings.workers == Settings().workers
 
 
 def test_renewal_pace_flags_reach_the_settings() -> None:
