@@ -6,7 +6,8 @@ the namespace routes to, and its lifetime: :meth:`SharedSolverServices.ensure` c
 it when a Challenge is presented (an existing one is reused, and put right if it points
 elsewhere); the namespace-keyed reconcile deletes it once the namespace has had no
 Challenge for ``Settings.shared_solver_service_linger`` seconds, measured on the
-injectable clock and waited for with ``requeue_after`` (no sleeps, no polling loop).
+injectable clock and waited for with ``requeue_after`` (no sleeps, no polling loop);
+a Challenge that arrives while that delete is in flight gets the Service back at once.
 
 It is owned by no Challenge: one Service per namespace instead of one per Challenge
 saves two writes per Challenge, and a namespace that issues often keeps it. In-memory
@@ -121,6 +122,14 @@ class SharedSolverServices:
             await self._client.delete(SERVICES, SHARED_SERVICE, namespace=key)
             log.info("acme_shared_solver_service_deleted", namespace=key)
         self._idle_since.pop(key, None)
+        if self._challenges.list(key):
+            # A Challenge reached the cache while the delete was in flight, and its
+            # present may have read the Service before the delete removed it: its
+            # Ingress routes nowhere. Every such Challenge is cached by now, so one
+            # look after the delete closes the window.
+            self._ensured.discard(key)
+            await self.ensure(key)
+            log.info("acme_shared_solver_service_restored", namespace=key)
         return None
 
     async def _sweep(self) -> None:

@@ -193,3 +193,33 @@ async def test_a_controller_deletes_it_on_the_clock_without_polling() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_challenge_presented_while_the_delete_is_in_flight_gets_the_service_back() -> None:
+    # The linger check found the namespace idle and sent the delete; before the server
+    # answered, a new Challenge reached the cache and was presented: its ensure read the
+    # Service (still there) and its Ingress now routes to it. The delete must not leave
+    # that Challenge without a Service until its self-check fails twice.
+    services, kube, challenges, clock = make()
+    await services.ensure("ns")
+    assert await services.reconcile("ns") == Result(requeue_after=LINGER)
+    clock.advance(LINGER)
+    deleting, release = asyncio.Event(), asyncio.Event()
+    delete = kube.delete
+
+    async def slow_delete(resource: Resource, name: str, *, namespace: str) -> None:
+        deleting.set()
+        await release.wait()
+        await delete(resource, name, namespace=namespace)
+
+    kube.delete = slow_delete  # type: ignore[method-assign]
+    linger = asyncio.create_task(services.reconcile("ns"))
+    await deleting.wait()
+    challenges.apply("ADDED", challenge("ns"))
+    await services.ensure("ns")  # the new Challenge is presented: the Service is there
+    release.set()
+    assert await linger is None
+    assert ("ns", SHARED_SERVICE) in kube.services
+    # And it is known to be ours again: idle later, it is deleted after the linger.
+    challenges.apply("DELETED", challenge("ns"))
+    assert await services.reconcile("ns") == Result(requeue_after=LINGER)
