@@ -4,7 +4,8 @@ Owns ``Challenge.status`` (processing, presented, reason, state), the challenge
 finalizer (cert-manager's names; set by the order controller at creation only for
 edit-in-place, removed here after clean up when the Challenge is deleted), the
 solver objects (through :class:`Presenter`) and scheduling: cert-manager's rule that
-two Challenges for the same name and type are never processed at once, and at most
+two Challenges for the same name and type are never processed at once (a free slot
+goes to the oldest, so it is the same one after a restart), and at most
 ``max_concurrent_challenges`` in flight. Every wait is a ``requeue_after`` (self-check
 spacing, CA polling with growing intervals); nothing sleeps in a reconcile. The solver
 objects go as soon as the Challenge is final, or when it is deleted.
@@ -365,7 +366,8 @@ class ChallengeReconciler:
             )
 
     def _schedule(self, key: str, challenge: Obj) -> bool:
-        """Take the challenge's slot if free and the global cap allows (no awaits: atomic).
+        """Take the challenge's slot if free, no older Challenge waits for it, and the
+        global cap allows (no awaits: atomic).
 
         Costs what is in flight, not what is cached: the Challenges marked processing come
         from an index, and a Challenge that holds its slot already is admitted at once
@@ -377,10 +379,18 @@ class ChallengeReconciler:
             return True
         if holder is not None and self._active(holder):
             return False
+        mine = _queue_position(challenge)
         for other in self._challenges.by_index(SLOT_INDEX, slot):
             other_key = object_key(other)
-            other_status = other.get("status") or {}
-            if other_key != key and other_status.get("processing") and self._active(other_key):
+            if other_key == key or not self._active(other_key):
+                continue
+            if (other.get("status") or {}).get("processing"):
+                return False
+            if _queue_position(other) < mine:
+                # A free slot goes to the oldest waiting Challenge. Not only fairness: a
+                # Challenge that went straight from presented to accepted has written no
+                # status, so after a restart its being in flight shows nowhere; it took
+                # the slot as the oldest, so it is the oldest still and takes it again.
                 return False
         if not self._under_cap(key):
             return False
@@ -453,6 +463,16 @@ class ChallengeReconciler:
         if written is not None:
             await self._challenges.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
         return written
+
+
+def _queue_position(challenge: Obj) -> tuple[str, str, str]:
+    """Oldest first (RFC 3339 UTC strings sort by time), then by namespace and name."""
+    meta = challenge.get("metadata") or {}
+    return (
+        str(meta.get("creationTimestamp") or ""),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+    )
 
 
 def _problem_text(problem: Problem) -> str:

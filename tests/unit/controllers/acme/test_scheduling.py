@@ -12,12 +12,24 @@ from certmgr.runtime.cache import Cache
 from certmgr.testing.clock import FakeClock
 
 
-def challenge(name: str, dns: str, *, processing: bool = False, state: str | None = None) -> Any:
+def challenge(
+    name: str,
+    dns: str,
+    *,
+    processing: bool = False,
+    state: str | None = None,
+    created: str = "2026-11-22T20:00:00Z",
+) -> Any:
     status: dict[str, Any] = {"processing": processing}
     if state:
         status["state"] = state
     return {
-        "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1"},
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "resourceVersion": "1",
+            "creationTimestamp": created,
+        },
         "spec": {"dnsName": dns, "type": "HTTP-01"},
         "status": status,
     }
@@ -82,8 +94,34 @@ def test_two_waiting_challenges_for_one_name_get_the_slot_one_at_a_time() -> Non
     assert r._schedule("ns/a", first)
     # The first has not written processing=True yet: the in-memory slot still holds.
     assert not r._schedule("ns/b", second)
+    r._challenges.apply("MODIFIED", {**first, "status": {"state": "valid"}})  # final
     r._forget("ns/a")
     assert r._schedule("ns/b", second)
+
+
+@pytest.mark.parametrize(
+    ("older", "scheduled"),
+    [
+        pytest.param(challenge("a", "x.example.com"), False, id="older-waiting-goes-first"),
+        pytest.param(
+            challenge("a", "x.example.com", state="valid"), True, id="older-final-is-no-rival"
+        ),
+        pytest.param(challenge("a", "y.example.com"), True, id="older-other-name"),
+    ],
+)
+def test_after_a_restart_the_oldest_challenge_of_a_name_takes_the_slot(
+    older: Any, scheduled: bool
+) -> None:
+    # A new process holds no slots, and a Challenge that went straight from presented to
+    # accepted wrote no status: its processing is invisible. It took the slot because it
+    # was the oldest waiting one, so it still is: a younger one must not be presented
+    # while the CA may be validating it.
+    younger = challenge("b", "x.example.com", created="2026-11-22T20:00:05Z")
+    r = reconciler(cache_of(older, younger))
+    assert r._schedule("ns/b", younger) is scheduled
+    if not scheduled:
+        assert r._schedule("ns/a", older)  # the older one takes it, and holds it
+        assert not r._schedule("ns/b", younger)
 
 
 class NoScans(Cache):
