@@ -136,6 +136,10 @@ class Cache:
     def keys(self) -> builtins.list[Key]:
         return [key for key, _ in self._items(None)]
 
+    def holds_any(self, namespace: str) -> bool:
+        """Whether any object of ``namespace`` is cached, without listing them."""
+        return bool(self._objects.get(namespace))
+
     def __len__(self) -> int:
         return self._count
 

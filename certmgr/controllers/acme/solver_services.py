@@ -108,7 +108,7 @@ class SharedSolverServices:
             return None
         if key not in self._existing:
             return None  # nothing of ours there (pod mode, or deleted already)
-        if self._challenges.list(key):
+        if self._challenges.holds_any(key):
             self._idle_since.pop(key, None)
             return None
         now = self._clock.monotonic()
@@ -122,7 +122,7 @@ class SharedSolverServices:
             await self._client.delete(SERVICES, SHARED_SERVICE, namespace=key)
             log.info("acme_shared_solver_service_deleted", namespace=key)
         self._idle_since.pop(key, None)
-        if self._challenges.list(key):
+        if self._challenges.holds_any(key):
             # A Challenge reached the cache while the delete was in flight, and its
             # present may have read the Service before the delete removed it: its
             # Ingress routes nowhere. Every such Challenge is cached by now, so one

@@ -106,6 +106,16 @@ def test_list_by_namespace_and_selector() -> None:
     assert cache.get("x", "b") is None
 
 
+def test_holds_any_follows_adds_and_deletes_per_namespace() -> None:
+    cache = Cache()
+    assert not cache.holds_any("x")
+    cache.apply("ADDED", obj("a", "1", ns="x"))
+    assert cache.holds_any("x")
+    assert not cache.holds_any("y")
+    cache.apply("DELETED", obj("a", "2", ns="x"))
+    assert not cache.holds_any("x")
+
+
 @pytest.mark.parametrize(
     ("o", "key"),
     [(obj("a", "1"), "ns/a"), ({"metadata": {"name": "cluster-wide"}}, "cluster-wide")],
