@@ -57,7 +57,6 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from certmgr.api.certificates import CertificateSpec
 from certmgr.api.codec import parse_rfc3339, rfc3339
@@ -74,6 +73,7 @@ from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
 from certmgr.runtime.workqueue import WorkQueue
 from certmgr.testing.issuers import LocalCAIssuer
+from certmgr.testing.throwaway_ca import ThrowawayCA
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "test-ca"
@@ -116,21 +116,14 @@ class Seeder:
 
     def __init__(self, sim: Any) -> None:
         self.sim = sim
-        self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        self.ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench root")])
-        start = datetime.now(UTC) - timedelta(days=1)
-        self.ca_pem = (
-            x509.CertificateBuilder()
-            .subject_name(self.ca_name)
-            .issuer_name(self.ca_name)
-            .public_key(self.ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.ca_key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.PEM)
+        ca = ThrowawayCA.create(
+            "bench root",
+            validity=timedelta(days=3650),
+            not_before=datetime.now(UTC) - timedelta(days=1),
         )
+        self.ca_key = ca.key
+        self.ca_name = ca.certificate.subject
+        self.ca_pem = ca.pem
         # One leaf key for all: key generation is not what is measured.
         self.leaf_key = ec.generate_private_key(ec.SECP256R1())
         self._admitted: dict[str, Any] | None = None

@@ -19,8 +19,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from certmgr.api.codec import rfc3339
 from certmgr.api.conditions import APPROVED, DENIED, READY, Status, get_condition, set_condition
@@ -30,6 +28,7 @@ from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Result
 from certmgr.runtime.manager import Manager
+from certmgr.testing.throwaway_ca import ThrowawayCA
 
 DEFAULT_DURATION = timedelta(days=90)
 ISSUED_MESSAGE = "Certificate fetched from issuer successfully"
@@ -42,21 +41,14 @@ class LocalCAIssuer:
         self.kind = kind
         self.fail_with: str | None = None
         self.signed: list[str] = []  # names of the requests signed, in order
-        self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} root")])
-        start = clock.now() - timedelta(days=1)
-        self.ca_certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.ca_key, hashes.SHA256())
+        ca = ThrowawayCA.create(
+            f"{name} root",
+            validity=timedelta(days=3650),
+            not_before=clock.now() - timedelta(days=1),
         )
-        self.ca_pem = self.ca_certificate.public_bytes(serialization.Encoding.PEM)
+        self.ca_key = ca.key
+        self.ca_certificate = ca.certificate
+        self.ca_pem = ca.pem
         self._manager: Manager | None = None
 
     def setup(self, manager: Manager) -> None:

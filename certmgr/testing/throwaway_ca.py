@@ -58,8 +58,16 @@ class ThrowawayCA:
     validity: datetime.timedelta
 
     @classmethod
-    def create(cls, name: str, *, validity: datetime.timedelta) -> ThrowawayCA:
-        now = datetime.datetime.now(datetime.UTC)
+    def create(
+        cls,
+        name: str,
+        *,
+        validity: datetime.timedelta,
+        not_before: datetime.datetime | None = None,
+    ) -> ThrowawayCA:
+        """A fresh CA valid from ``not_before`` (default: a few minutes ago, by the wall
+        clock) for ``validity``; a fake clock's time can be given instead."""
+        start = not_before or datetime.datetime.now(datetime.UTC) - _BACKDATE
         key = ec.generate_private_key(ec.SECP256R1())
         certificate = (
             x509.CertificateBuilder()
@@ -67,8 +75,8 @@ class ThrowawayCA:
             .issuer_name(common_name(name))
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + validity)
+            .not_valid_before(start)
+            .not_valid_after(start + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
