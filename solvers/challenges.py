@@ -10,7 +10,7 @@ not write to the cache or talk to the API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from certmgr.runtime.cache import Cache
@@ -30,14 +30,20 @@ def http01_token(challenge: dict[str, Any]) -> Iterable[str]:
 class ChallengeCacheSource:
     """Answers from Challenges: ``spec.token`` and ``spec.dnsName`` give ``spec.key``."""
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(
+        self, cache: Cache, *, answers: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
+        """``answers``, when given, narrows which Challenges are served (e.g. not final)."""
         # Registering on an already filled cache files what is there; the informer keeps
         # the index current from then on.
         cache.add_index(TOKEN_INDEX, http01_token)
         self._cache = cache
+        self._answers = answers
 
     def lookup(self, host: str, token: str) -> str | None:
         for challenge in self._cache.by_index(TOKEN_INDEX, token):
+            if self._answers is not None and not self._answers(challenge):
+                continue
             spec = challenge.get("spec") or {}
             if normalize_host(str(spec.get("dnsName") or "")) == host and spec.get("key"):
                 return str(spec["key"])
