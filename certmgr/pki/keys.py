@@ -5,8 +5,9 @@ cert-manager accepts and defaults (RSA 2048..8192, default 2048; ECDSA 256/384/5
 256; Ed25519 has no size), the PEM encodings ("PKCS1" is the traditional
 `RSA PRIVATE KEY` / `EC PRIVATE KEY` form; Ed25519 is always PKCS#8), and the checks the
 policies use (`key_spec_violations`, `public_keys_equal`).
-Must not: do I/O, log, or put key material into an exception message. Key generation is the
-only randomness allowed in `certmgr.pki`.
+Must not: do I/O, log, or put key material into an exception message. Key generation and
+keystore salts (`jks`, and cryptography's inside PKCS#12) are the only randomness allowed in
+`certmgr.pki`.
 """
 
 from __future__ import annotations

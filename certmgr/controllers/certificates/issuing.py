@@ -24,6 +24,7 @@ from typing import Final
 
 import structlog
 
+from certmgr.api.certificates import JKSKeystore, PKCS12Keystore
 from certmgr.api.codec import InvalidObject, rfc3339
 from certmgr.api.conditions import (
     DENIED,
@@ -47,7 +48,7 @@ from certmgr.controllers.certificates.keymanager import next_private_key
 from certmgr.controllers.certificates.ready import ready_changed, with_readiness
 from certmgr.controllers.certificates.requestmanager import request_name_for
 from certmgr.controllers.certificates.secretdata import (
-    PKCS12_PASSWORD_DEFAULT_KEY,
+    KEYSTORE_PASSWORD_DEFAULT_KEY,
     Issued,
     build_secret,
 )
@@ -178,6 +179,7 @@ class Issuing:
                 spec=spec,
                 issued=issued,
                 pkcs12_password=await self._pkcs12_password(certificate),
+                jks_password=await self._jks_password(certificate),
             )
         except PKIError as exc:
             await self._end_attempt(
@@ -248,6 +250,7 @@ class Issuing:
                 spec=spec,
                 issued=issued,
                 pkcs12_password=await self._pkcs12_password(certificate),
+                jks_password=await self._jks_password(certificate),
             )
         except PKIError:
             return
@@ -258,21 +261,38 @@ class Issuing:
     async def _pkcs12_password(self, certificate: CertificateView) -> bytes | None:
         spec = certificate.spec
         assert spec is not None
-        pkcs12 = spec.keystores.pkcs12 if spec.keystores is not None else None
-        if pkcs12 is None or not pkcs12.create:
+        keystore = spec.keystores.pkcs12 if spec.keystores is not None else None
+        return await self._keystore_password(certificate, keystore, field="pkcs12")
+
+    async def _jks_password(self, certificate: CertificateView) -> bytes | None:
+        spec = certificate.spec
+        assert spec is not None
+        keystore = spec.keystores.jks if spec.keystores is not None else None
+        return await self._keystore_password(certificate, keystore, field="jks")
+
+    async def _keystore_password(
+        self,
+        certificate: CertificateView,
+        keystore: PKCS12Keystore | JKSKeystore | None,
+        *,
+        field: str,
+    ) -> bytes | None:
+        if keystore is None or not keystore.create:
             return None
-        if pkcs12.password is not None:
-            return pkcs12.password.encode()
-        ref = pkcs12.password_secret_ref
+        if keystore.password is not None:
+            return keystore.password.encode()
+        ref = keystore.password_secret_ref
         if ref is None:
-            raise TerminalError("keystores.pkcs12 needs passwordSecretRef or password")
+            raise TerminalError(f"keystores.{field} needs passwordSecretRef or password")
         secret = await self._ctx.manager.secrets.get(certificate.namespace, ref.name)
         password = (
-            secret_data(secret).get(ref.key_or(PKCS12_PASSWORD_DEFAULT_KEY)) if secret else None
+            secret_data(secret).get(ref.key_or(KEYSTORE_PASSWORD_DEFAULT_KEY)) if secret else None
         )
         if password is None:
             # Retried with backoff: the Secret may simply not exist yet.
-            raise LookupError(f"PKCS#12 password Secret {ref.name!r} or its key is missing")
+            raise LookupError(
+                f"keystores.{field} password Secret {ref.name!r} or its key is missing"
+            )
         return password
 
     async def _end_attempt(

@@ -2,9 +2,10 @@
 
 Owns the Secret's type, the managed keys (``tls.crt``, ``tls.key`` in the spec's
 encoding, ``ca.crt``, ``key.der`` and ``tls-combined.pem`` for ``additionalOutputFormats``,
-``keystore.p12``/``truststore.p12``), cert-manager's labels and annotations (the managed
-label, certificate and issuer names, the names and subject found in the issued
-certificate) and ``secretTemplate`` labels and annotations. Keys, labels and
+``keystore.p12``/``truststore.p12`` and ``keystore.jks``/``truststore.jks``),
+cert-manager's labels and annotations (the managed label, certificate and issuer names,
+the names and subject found in the issued certificate) and ``secretTemplate`` labels and
+annotations. Keys, labels and
 annotations it does not manage are kept as they are. It must not do I/O or log (key
 material passes through here).
 """
@@ -24,7 +25,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmgr.api import labels
-from certmgr.api.certificates import CertificateSpec, KeyEncoding, OutputFormat
+from certmgr.api.certificates import (
+    CertificateSpec,
+    JKSKeystore,
+    KeyEncoding,
+    OutputFormat,
+    PKCS12Keystore,
+)
 from certmgr.pki.certificates import (
     CertificateInfo,
     PKCS12Profile,
@@ -35,6 +42,14 @@ from certmgr.pki.certificates import (
     private_key_der,
 )
 from certmgr.pki.errors import PKIError
+from certmgr.pki.jks import (
+    DEFAULT_ALIAS,
+    JavaKeyStore,
+    decode_jks,
+    encode_jks,
+    keystore_entries,
+    truststore_entries,
+)
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.runtime.informer_secrets import MANAGED_LABEL
 
@@ -42,7 +57,7 @@ TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
 TLS_CRT: Final = "tls.crt"
 TLS_KEY: Final = "tls.key"
 CA_CRT: Final = "ca.crt"
-PKCS12_PASSWORD_DEFAULT_KEY: Final = "password"
+KEYSTORE_PASSWORD_DEFAULT_KEY: Final = "password"
 _PROFILES: Final[dict[str, PKCS12Profile]] = {
     "LegacyRC2": "LegacyRC2",
     "LegacyDES": "LegacyDES",
@@ -104,14 +119,16 @@ def managed_data(
     issued: Issued,
     *,
     pkcs12_password: bytes | None,
+    jks_password: bytes | None = None,
     existing: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes | None]:
     """Every Secret key we manage: bytes to write, or None to remove.
 
-    ``pkcs12_password`` must be given when ``spec.keystores.pkcs12.create`` is set.
-    PKCS#12 files are salted at random, so a keystore in ``existing`` that opens with the
-    password and holds the same key and certificates is kept as it is: otherwise every
-    re-sync would rewrite the Secret.
+    ``pkcs12_password`` must be given when ``spec.keystores.pkcs12.create`` is set, and
+    ``jks_password`` when ``spec.keystores.jks.create`` is. Keystores are salted at
+    random, so a keystore in ``existing`` that opens with the password and holds the
+    same key and certificates is kept as it is: otherwise every re-sync would rewrite
+    the Secret.
     """
     pkcs8 = spec.effective_private_key.effective_encoding is KeyEncoding.PKCS8
     key_pem = encode_private_key(issued.key, encoding="PKCS8" if pkcs8 else "PKCS1")
@@ -126,29 +143,72 @@ def managed_data(
         else None,
         labels.KEYSTORE_P12: None,
         labels.TRUSTSTORE_P12: None,
+        labels.KEYSTORE_JKS: None,
+        labels.TRUSTSTORE_JKS: None,
     }
-    pkcs12_spec = spec.keystores.pkcs12 if spec.keystores is not None else None
-    if pkcs12_spec is None or not pkcs12_spec.create:
-        return out
-    if pkcs12_password is None:
+    keystores = spec.keystores
+    old = existing or {}
+    if keystores is not None and keystores.pkcs12 is not None and keystores.pkcs12.create:
+        out.update(_pkcs12_data(keystores.pkcs12, issued, password=pkcs12_password, old=old))
+    if keystores is not None and keystores.jks is not None and keystores.jks.create:
+        out.update(_jks_data(keystores.jks, issued, password=jks_password, old=old))
+    return out
+
+
+def _pkcs12_data(
+    pkcs12_spec: PKCS12Keystore,
+    issued: Issued,
+    *,
+    password: bytes | None,
+    old: Mapping[str, bytes],
+) -> dict[str, bytes | None]:
+    if password is None:
         raise PKIError("a PKCS#12 keystore needs a password")
     profile = _PROFILES.get(pkcs12_spec.profile or "LegacyRC2")
     if profile is None:
         raise PKIError(f"unsupported PKCS#12 profile: {pkcs12_spec.profile!r}")
     chain = parse_chain(issued.chain_pem)
     cas = _certificates(issued.ca_pem)
-    old = existing or {}
     keystore = old.get(labels.KEYSTORE_P12, b"")
-    if not _keystore_holds(keystore, pkcs12_password, issued.key, chain, cas):
+    if not _keystore_holds(keystore, password, issued.key, chain, cas):
         keystore = build_pkcs12(
-            issued.key, chain, password=pkcs12_password, profile=profile, ca_certificates=cas
+            issued.key, chain, password=password, profile=profile, ca_certificates=cas
         )
-    out[labels.KEYSTORE_P12] = keystore
+    out: dict[str, bytes | None] = {labels.KEYSTORE_P12: keystore}
     if cas:
         truststore = old.get(labels.TRUSTSTORE_P12, b"")
-        if not _keystore_holds(truststore, pkcs12_password, None, (), cas):
-            truststore = build_pkcs12_truststore(cas, password=pkcs12_password, profile=profile)
+        if not _keystore_holds(truststore, password, None, (), cas):
+            truststore = build_pkcs12_truststore(cas, password=password, profile=profile)
         out[labels.TRUSTSTORE_P12] = truststore
+    return out
+
+
+def _jks_data(
+    jks_spec: JKSKeystore,
+    issued: Issued,
+    *,
+    password: bytes | None,
+    old: Mapping[str, bytes],
+) -> dict[str, bytes | None]:
+    """Entries are dated the leaf's notBefore: this module has no clock, and the date
+    says when the certificate took effect, which is what a reader of it wants to know."""
+    if password is None:
+        raise PKIError("a JKS keystore needs a password")
+    chain = parse_chain(issued.chain_pem)
+    cas = _certificates(issued.ca_pem)
+    alias = jks_spec.alias or DEFAULT_ALIAS
+    created = chain[0].not_valid_before_utc
+    keystore = keystore_entries(issued.key, chain, alias=alias, ca_certificates=cas)
+    stores = [(labels.KEYSTORE_JKS, keystore)]
+    if cas:
+        stores.append((labels.TRUSTSTORE_JKS, truststore_entries(cas)))
+    out: dict[str, bytes | None] = {}
+    for name, wanted in stores:
+        store = old.get(name, b"")
+        # What is compared is what is written, so a re-sync can never flip-flop.
+        if not _jks_holds(store, password, wanted):
+            store = encode_jks(wanted, password=password, created=created)
+        out[name] = store
     return out
 
 
@@ -174,6 +234,23 @@ def _keystore_holds(
     return found_cert == wanted_cert and set(extra) == wanted_extra
 
 
+def _jks_holds(store: bytes, password: bytes, wanted: JavaKeyStore) -> bool:
+    if not store:
+        return False
+    try:
+        found = decode_jks(store, password)
+    except PKIError:
+        return False
+    return (
+        found.trusted == wanted.trusted
+        and len(found.keys) == len(wanted.keys)
+        and all(
+            f.alias == w.alias and f.chain == w.chain and public_keys_equal(f.key, w.key)
+            for f, w in zip(found.keys, wanted.keys, strict=True)
+        )
+    )
+
+
 def build_secret(
     existing: Mapping[str, Any] | None,
     *,
@@ -182,6 +259,7 @@ def build_secret(
     spec: CertificateSpec,
     issued: Issued,
     pkcs12_password: bytes | None = None,
+    jks_password: bytes | None = None,
 ) -> dict[str, Any]:
     """The complete Secret to write: ``existing`` (when given) with our part replaced.
 
@@ -210,7 +288,9 @@ def build_secret(
     secret.setdefault("type", TLS_SECRET_TYPE)
     data = dict(secret.get("data") or {})
     old = {k: _b64(v) for k, v in data.items()}
-    written = managed_data(spec, issued, pkcs12_password=pkcs12_password, existing=old)
+    written = managed_data(
+        spec, issued, pkcs12_password=pkcs12_password, jks_password=jks_password, existing=old
+    )
     for key, value in written.items():
         if value is None:
             data.pop(key, None)

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmgr.kube import resources as r
-from certmgr.pki.certificates import parse_chain
+from certmgr.pki.certificates import parse_chain, parse_leaf
+from certmgr.pki.jks import TrustedEntry, decode_jks
 from certmgr.pki.keys import parse_private_key, public_keys_equal
 from certmgr.testing.dataplane.waiting import eventually
 
@@ -111,6 +112,63 @@ async def test_additional_output_formats_template_and_keystore(world: World) -> 
     assert metadata["annotations"]["owner"] == "alice"
     assert metadata["annotations"]["cert-manager.io/ip-sans"] == "10.0.0.1"
     assert metadata["annotations"]["cert-manager.io/subject-organizations"] == '"Example, Inc."'
+
+
+def assert_jks_holds_the_secret(values: dict[str, bytes], *, password: bytes, alias: str) -> None:
+    keystore = decode_jks(values["keystore.jks"], password)
+    [entry] = keystore.keys
+    assert (entry.alias, entry.chain) == (alias, parse_chain(values["tls.crt"]))
+    assert public_keys_equal(entry.key, parse_private_key(values["tls.key"]))
+    cas = (TrustedEntry("ca", parse_leaf(values["ca.crt"])),)
+    assert keystore.trusted == cas
+    assert decode_jks(values["truststore.jks"], password).trusted == cas
+
+
+async def test_jks_keystore_with_its_password_from_a_secret(world: World) -> None:
+    await world.kube.create(
+        r.SECRETS,
+        {
+            "metadata": {"name": "jks-password", "namespace": NAMESPACE},
+            "stringData": {"password": "s3cret"},  # the key passwordSecretRef defaults to
+        },
+    )
+    _, secret = await issued(
+        world,
+        "java",
+        keystores={
+            "jks": {
+                "create": True,
+                "alias": "Tomcat",
+                "passwordSecretRef": {"name": "jks-password"},
+            }
+        },
+    )
+    assert_jks_holds_the_secret(data(secret), password=b"s3cret", alias="tomcat")
+    await world.quiesce()
+    # Re-syncs and restarts keep the (randomly salted) stores as they are.
+    await world.kube.patch(
+        r.CERTIFICATES, "java", {"metadata": {"labels": {"poke": "1"}}}, namespace=NAMESPACE
+    )
+    await world.restart()
+    await world.quiesce()
+    assert await world.secret("java-tls") == secret
+
+
+async def test_jks_keystore_is_added_and_removed_without_reissuing(world: World) -> None:
+    _, secret = await issued(world, "web")
+    assert "keystore.jks" not in data(secret)
+
+    async def probe() -> dict[str, bytes]:
+        return data(await world.secret("web-tls") or {})
+
+    await world.patch_spec("web", {"keystores": {"jks": {"create": True, "password": "s3cret"}}})
+    values = await eventually(probe, lambda v: "truststore.jks" in v)
+    assert_jks_holds_the_secret(values, password=b"s3cret", alias="certificate")
+    await world.patch_spec("web", {"keystores": {"jks": {"create": False, "password": "s3cret"}}})
+    values = await eventually(probe, lambda v: "keystore.jks" not in v)
+    assert "truststore.jks" not in values
+    assert values["tls.crt"] == data(secret)["tls.crt"]
+    assert len(world.issuer.signed) == 1
 
 
 async def test_pre_existing_secret_is_taken_over_and_its_foreign_keys_kept(world: World) -> None:

@@ -13,8 +13,12 @@ from certmgr.controllers.certificates.secretdata import (
     build_secret,
     join_csv,
     managed_annotations,
+    managed_data,
 )
-from certmgr.pki.certificates import CertificateInfo, parse_leaf
+from certmgr.pki.certificates import CertificateInfo, parse_chain, parse_leaf
+from certmgr.pki.errors import PKIError
+from certmgr.pki.jks import TrustedEntry, decode_jks
+from certmgr.pki.keys import public_keys_equal
 
 from .helpers import certificate, leaf
 
@@ -162,3 +166,138 @@ def test_keystore_is_stable_across_rebuilds() -> None:
         pkcs12_password=b"changed",
     )
     assert other["data"]["keystore.p12"] != first["data"]["keystore.p12"]
+
+
+JKS_PASSWORD = b"s3cret"
+
+
+def jks_spec(**jks: Any) -> CertificateSpec:
+    return spec_of(keystores={"jks": {"create": True, "password": "s3cret", **jks}})
+
+
+def jks_secret(
+    spec: CertificateSpec,
+    issued: Issued,
+    existing: dict[str, Any] | None = None,
+    *,
+    password: bytes = JKS_PASSWORD,
+) -> dict[str, Any]:
+    return build_secret(
+        existing,
+        namespace="default",
+        certificate_name="web",
+        spec=spec,
+        issued=issued,
+        jks_password=password,
+    )
+
+
+@pytest.mark.parametrize("with_ca", [True, False], ids=["with-ca", "without-ca"])
+def test_jks_keystore_holds_key_chain_and_ca(with_ca: bool) -> None:
+    key, pem = leaf()
+    issued = Issued(key, pem, ca_pem=pem if with_ca else b"")
+    values = decoded(jks_secret(jks_spec(), issued))
+    cas = (TrustedEntry("ca", parse_leaf(pem)),) if with_ca else ()
+    keystore = decode_jks(values["keystore.jks"], JKS_PASSWORD)
+    [entry] = keystore.keys
+    assert (entry.alias, entry.chain) == ("certificate", parse_chain(pem))
+    assert public_keys_equal(entry.key, key)
+    assert keystore.trusted == cas
+    if with_ca:
+        truststore = decode_jks(values["truststore.jks"], JKS_PASSWORD)
+        assert (truststore.keys, truststore.trusted) == ((), cas)
+    else:
+        assert "truststore.jks" not in values
+    assert "keystore.p12" not in values
+
+
+def test_jks_custom_alias_is_honoured_lower_cased() -> None:
+    key, pem = leaf()
+    values = decoded(jks_secret(jks_spec(alias="Tomcat"), Issued(key, pem)))
+    assert [e.alias for e in decode_jks(values["keystore.jks"], JKS_PASSWORD).keys] == ["tomcat"]
+
+
+@pytest.mark.parametrize(
+    "keystores",
+    [{"jks": {"create": False, "password": "s3cret"}}, {}],
+    ids=["create-false", "jks-removed"],
+)
+def test_jks_stores_are_removed_when_no_longer_wanted(keystores: dict[str, Any]) -> None:
+    key, pem = leaf()
+    issued = Issued(key, pem, ca_pem=pem)
+    first = jks_secret(jks_spec(), issued)
+    first["data"]["extra"] = base64.b64encode(b"mine").decode()
+    assert {"keystore.jks", "truststore.jks"} <= decoded(first).keys()
+    values = decoded(jks_secret(spec_of(keystores=keystores), issued, first))
+    assert "keystore.jks" not in values and "truststore.jks" not in values
+    assert values["extra"] == b"mine"
+
+
+def test_jks_stores_are_kept_byte_for_byte_while_they_hold_the_same_content() -> None:
+    key, pem = leaf()
+    issued = Issued(key, pem, ca_pem=pem)
+    first = jks_secret(jks_spec(), issued)
+    assert jks_secret(jks_spec(), issued, first) == first
+
+
+@pytest.mark.parametrize(
+    ("change", "rebuilt"),
+    [
+        ("key", {"keystore.jks"}),
+        ("password", {"keystore.jks", "truststore.jks"}),
+        ("alias", {"keystore.jks"}),
+        ("ca", {"keystore.jks", "truststore.jks"}),
+    ],
+    ids=["key", "password", "alias", "ca"],
+)
+def test_jks_stores_are_rebuilt_when_their_content_changes(change: str, rebuilt: set[str]) -> None:
+    key, pem = leaf()
+    _, ca_pem = leaf(common_name="ca")
+    first = jks_secret(jks_spec(), Issued(key, pem, ca_pem=ca_pem))
+    spec, issued, password = jks_spec(), Issued(key, pem, ca_pem=ca_pem), JKS_PASSWORD
+    if change == "key":
+        new_key, new_pem = leaf()
+        issued = Issued(new_key, new_pem, ca_pem=ca_pem)
+    elif change == "password":
+        password = b"changed"
+    elif change == "alias":
+        spec = jks_spec(alias="other")
+    else:
+        issued = Issued(key, pem, ca_pem=leaf(common_name="other-ca")[1])
+    second = jks_secret(spec, issued, first, password=password)
+    changed = {
+        k for k in ("keystore.jks", "truststore.jks") if second["data"][k] != first["data"][k]
+    }
+    assert changed == rebuilt
+    keystore = decode_jks(decoded(second)["keystore.jks"], password)
+    assert public_keys_equal(keystore.keys[0].key, issued.key)
+    assert keystore.trusted == (TrustedEntry("ca", parse_leaf(issued.ca_pem)),)
+
+
+def test_jks_and_pkcs12_are_written_side_by_side() -> None:
+    key, pem = leaf()
+    spec = spec_of(
+        keystores={
+            "jks": {"create": True, "password": "s3cret"},
+            "pkcs12": {"create": True, "password": "pw"},
+        }
+    )
+    data = managed_data(
+        spec, Issued(key, pem, ca_pem=pem), pkcs12_password=b"pw", jks_password=JKS_PASSWORD
+    )
+    stores = ("keystore.jks", "truststore.jks", "keystore.p12", "truststore.p12")
+    assert all(data[k] for k in stores)
+
+
+@pytest.mark.parametrize(
+    ("keystores", "message"),
+    [
+        ({"jks": {"create": True, "password": "s3cret"}}, "JKS keystore needs a password"),
+        ({"pkcs12": {"create": True, "password": "pw"}}, "PKCS#12 keystore needs a password"),
+    ],
+    ids=["jks", "pkcs12"],
+)
+def test_a_keystore_needs_its_password(keystores: dict[str, Any], message: str) -> None:
+    key, pem = leaf()
+    with pytest.raises(PKIError, match=message):
+        managed_data(spec_of(keystores=keystores), Issued(key, pem), pkcs12_password=None)
