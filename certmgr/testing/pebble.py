@@ -85,12 +85,51 @@ def generate_eab_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1 (callers retry on a clash)."""
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PICKED_PORT = 10000
+_PICK_ATTEMPTS = 50
+_RANDOM = secrets.SystemRandom()
+
+
+def free_port(
+    *,
+    ephemeral: tuple[int, int] | None = None,
+    pick: Callable[[int, int], int] = _RANDOM.randint,
+) -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1, for a server that binds it later.
+
+    Picked below the kernel's ephemeral range when there is room: a port bound to 0 comes
+    from that range, so any outgoing connection on the machine could take it before our
+    server binds ("address already in use" in the suites, now and then). Below the range,
+    only another listener could, and each candidate is tried before it is returned.
+    """
+    low, _ = ephemeral or _ephemeral_range()
+    if low - 1 > _LOWEST_PICKED_PORT:
+        for _ in range(_PICK_ATTEMPTS):
+            port = pick(_LOWEST_PICKED_PORT, low - 1)
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        bound: int = sock.getsockname()[1]
+        return bound
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = _EPHEMERAL_RANGE_FILE.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
