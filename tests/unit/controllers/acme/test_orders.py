@@ -67,12 +67,14 @@ class FakeCA:
     order_status: str = "pending"
     calls: list[str] = field(default_factory=list)
     account_uri: str | None = "https://ca/acct/1"
+    order_options: list[dict[str, Any]] = field(default_factory=list)
 
     def key_authorization(self, token: str) -> str:
         return f"{token}.thumb"
 
-    async def new_order(self, identifiers: Any, **_: Any) -> Order:
+    async def new_order(self, identifiers: Any, **options: Any) -> Order:
         self.calls.append("new_order")
+        self.order_options.append(options)
         if self.new_order_error is not None:
             raise self.new_order_error
         return Order(
@@ -153,7 +155,10 @@ def make_with_kube(*args: Any, **kwargs: Any) -> tuple[OrderReconciler, Cache, F
 
 
 def make(
-    ca: FakeCA, status: dict[str, Any] | None = None, dns: tuple[str, ...] = ("a.example.com",)
+    ca: FakeCA,
+    status: dict[str, Any] | None = None,
+    dns: tuple[str, ...] = ("a.example.com",),
+    spec: dict[str, Any] | None = None,
 ) -> tuple[OrderReconciler, Cache, Cache, Events]:
     orders, challenges, issuers, cluster_issuers = Cache(), Cache(), Cache(), Cache()
     challenges.add_index(OWNER_INDEX, owned_by_order)
@@ -167,6 +172,7 @@ def make(
             "request": base64.b64encode(b"-----BEGIN CERTIFICATE REQUEST-----").decode(),
             "issuerRef": {"name": "ca", "kind": "Issuer"},
             "dnsNames": list(dns),
+            **(spec or {}),
         },
         "status": status or {},
     }
@@ -207,6 +213,34 @@ async def test_new_order_is_recorded_and_a_second_reconcile_never_orders_again()
     # No finalizer: every solver object of a plain http01.ingress solver is owned by the
     # Challenge (only an edit-in-place path needs one).
     assert "finalizers" not in challenge["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({}, {"profile": None, "not_after": None}),
+        # enableDurationFeature put the duration into the Order: the CA is asked for it.
+        ({"duration": "48h0m0s"}, {"profile": None, "not_after": 48 * 3600}),
+        (
+            {"duration": "1h30m", "profile": "shortlived"},
+            {"profile": "shortlived", "not_after": 5400},
+        ),
+    ],
+)
+async def test_the_order_asks_the_ca_for_its_duration_and_profile(
+    spec: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    ca = FakeCA()
+    reconciler, _, _, _ = make(ca, spec=spec)
+    now = reconciler._ctx.clock.now()
+    await reconciler.reconcile(f"{NS}/o")
+    (options,) = ca.order_options
+    assert options["profile"] == expected["profile"]
+    not_after = options.get("not_after")
+    if expected["not_after"] is None:
+        assert not_after is None
+    else:
+        assert (not_after - now).total_seconds() == expected["not_after"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 from typing import Any
 
@@ -12,8 +13,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certmgr.api.issuers import IssuerSpec
+from certmgr.api.requests import CertificateRequestSpec
 from certmgr.controllers.acme import requests as requests_module
-from certmgr.controllers.acme.requests import RequestReconciler, split_issued_chain
+from certmgr.controllers.acme.requests import (
+    RequestReconciler,
+    build_order_spec,
+    split_issued_chain,
+)
+from certmgr.pki.csr import parse_csr
 from certmgr.runtime.cache import Cache
 
 
@@ -94,3 +101,41 @@ def test_the_issuer_spec_is_decoded_once_per_version(monkeypatch: pytest.MonkeyP
     assert spec is not None and spec.server == "https://two/dir"
     assert len(decodes) == 2
     assert reconciler._acme_spec(None) is None
+
+
+def _order_spec(*, duration: str | None, acme: dict[str, Any]) -> dict[str, Any]:
+    csr_pem = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
+        .sign(LEAF_KEY, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    request: dict[str, Any] = {
+        "request": base64.b64encode(csr_pem).decode(),
+        "issuerRef": {"name": "le", "kind": "ClusterIssuer"},
+    }
+    if duration is not None:
+        request["duration"] = duration
+    spec = CertificateRequestSpec.from_dict(request)
+    issuer = IssuerSpec.from_dict(
+        {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}, **acme}}
+    ).acme
+    assert issuer is not None
+    return build_order_spec(spec, parse_csr(csr_pem), dict(request["issuerRef"]), issuer)
+
+
+@pytest.mark.parametrize(
+    ("duration", "acme", "expected"),
+    [
+        pytest.param("48h", {}, None, id="duration-not-sent-by-default"),
+        pytest.param("48h", {"enableDurationFeature": True}, "48h0m0s", id="duration-feature"),
+        pytest.param(None, {"enableDurationFeature": True}, None, id="feature-without-duration"),
+    ],
+)
+def test_the_order_carries_the_duration_only_with_enable_duration_feature(
+    duration: str | None, acme: dict[str, Any], expected: str | None
+) -> None:
+    order = _order_spec(duration=duration, acme=acme)
+    assert order.get("duration") == expected
+    assert order["dnsNames"] == ["a.example.com"]
