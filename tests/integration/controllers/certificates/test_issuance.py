@@ -67,9 +67,14 @@ async def test_certificate_becomes_ready_with_a_valid_secret(
     assert annotations["cert-manager.io/alt-names"] == "web.example.com"
     assert secret["metadata"]["labels"]["controller.cert-manager.io/fao"] == "true"
     assert "Issuing" in world.events.reasons("Normal")
-    # The temporary key Secret is gone, and no Warning was recorded.
-    listed = await world.kube.list(r.SECRETS, namespace=NAMESPACE)
-    assert [s["metadata"]["name"] for s in listed.items] == ["web-tls"]
+    # The temporary key Secret goes (the key manager deletes it once it sees the
+    # Certificate no longer Issuing: after Ready, not with it), and no Warning was recorded.
+
+    async def secret_names() -> list[str]:
+        listed = await world.kube.list(r.SECRETS, namespace=NAMESPACE)
+        return [s["metadata"]["name"] for s in listed.items]
+
+    assert await eventually(secret_names, lambda names: names == ["web-tls"])
     assert world.events.reasons("Warning") == []
 
 
