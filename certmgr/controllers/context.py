@@ -71,6 +71,10 @@ class Settings:
     # Normal Events on CertificateRequests, Orders and Challenges (intermediate objects
     # whose status says the same): off by default, each is an API write.
     detailed_events: bool = False
+    # cert-manager's --enable-certificate-owner-ref: the Secret is owned by its Certificate
+    # (controller reference keyed by the Certificate's UID), so deleting the Certificate
+    # deletes the Secret. Off: a reference to the Certificate that we set is removed.
+    enable_certificate_owner_ref: bool = False
     # Workers (coroutines) per controller. The ACME controllers spend most of a reconcile
     # waiting on the CA; 16 measured 13.4-14.2 certificates/s for a batch of 200 against
     # 11.5-12.5 with 4 (docs/benchmarks.md). The work queue still never runs one key twice.

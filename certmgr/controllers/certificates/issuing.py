@@ -180,6 +180,8 @@ class Issuing:
                 issued=issued,
                 pkcs12_password=await self._pkcs12_password(certificate),
                 jks_password=await self._jks_password(certificate),
+                certificate_uid=certificate.uid,
+                owned=self._ctx.settings.enable_certificate_owner_ref,
             )
         except PKIError as exc:
             await self._end_attempt(
@@ -251,6 +253,8 @@ class Issuing:
                 issued=issued,
                 pkcs12_password=await self._pkcs12_password(certificate),
                 jks_password=await self._jks_password(certificate),
+                certificate_uid=certificate.uid,
+                owned=self._ctx.settings.enable_certificate_owner_ref,
             )
         except PKIError:
             return

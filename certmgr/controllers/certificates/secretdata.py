@@ -260,9 +260,14 @@ def build_secret(
     issued: Issued,
     pkcs12_password: bytes | None = None,
     jks_password: bytes | None = None,
+    certificate_uid: str = "",
+    owned: bool = False,
 ) -> dict[str, Any]:
     """The complete Secret to write: ``existing`` (when given) with our part replaced.
 
+    ``owned`` (cert-manager's ``--enable-certificate-owner-ref``) makes the Certificate,
+    identified by ``certificate_uid``, the Secret's controller owner; when it is off, a
+    reference to that Certificate is removed. Other owner references are kept.
     Raises ``PKIError`` when the issued chain cannot be parsed.
     """
     info = CertificateInfo.of(parse_chain(issued.chain_pem)[0])
@@ -285,6 +290,7 @@ def build_secret(
         **(dict(template.annotations) if template is not None else {}),
         **managed_annotations(certificate_name, spec, info),
     }
+    _set_owner(metadata, certificate_name, certificate_uid, owned=owned)
     secret.setdefault("type", TLS_SECRET_TYPE)
     data = dict(secret.get("data") or {})
     old = {k: _b64(v) for k, v in data.items()}
@@ -298,6 +304,30 @@ def build_secret(
             data[key] = base64.b64encode(value).decode("ascii")
     secret["data"] = data
     return secret
+
+
+def certificate_owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The controller reference cert-manager puts on a Secret it owns (NewControllerRef)."""
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _set_owner(metadata: dict[str, Any], name: str, uid: str, *, owned: bool) -> None:
+    if not uid:
+        return
+    # Owner references are keyed by UID: ours is the one naming this Certificate's.
+    others = [ref for ref in metadata.get("ownerReferences") or () if ref.get("uid") != uid]
+    wanted = [*others, certificate_owner_reference(name, uid)] if owned else others
+    if wanted:
+        metadata["ownerReferences"] = wanted
+    else:
+        metadata.pop("ownerReferences", None)
 
 
 def _b64(value: str) -> bytes:

@@ -301,3 +301,80 @@ def test_a_keystore_needs_its_password(keystores: dict[str, Any], message: str) 
     key, pem = leaf()
     with pytest.raises(PKIError, match=message):
         managed_data(spec_of(keystores=keystores), Issued(key, pem), pkcs12_password=None)
+
+
+def _owner_refs(secret: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(secret["metadata"].get("ownerReferences") or [])
+
+
+FOREIGN_OWNER = {"apiVersion": "v1", "kind": "ConfigMap", "name": "keep", "uid": "other-uid"}
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_owner_reference_follows_the_setting_and_keeps_foreign_ones(owned: bool) -> None:
+    key, pem = leaf()
+    ours = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "name": "web",
+        "uid": "cert-uid",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    stale = {**ours, "controller": False}  # ours, but not as cert-manager writes it
+    existing = build_secret(
+        None, namespace="default", certificate_name="web", spec=spec_of(), issued=Issued(key, pem)
+    )
+    existing["metadata"]["ownerReferences"] = [FOREIGN_OWNER, stale]
+    secret = build_secret(
+        existing,
+        namespace="default",
+        certificate_name="web",
+        spec=spec_of(),
+        issued=Issued(key, pem),
+        certificate_uid="cert-uid",
+        owned=owned,
+    )
+    assert _owner_refs(secret) == ([FOREIGN_OWNER, ours] if owned else [FOREIGN_OWNER])
+    again = build_secret(
+        secret,
+        namespace="default",
+        certificate_name="web",
+        spec=spec_of(),
+        issued=Issued(key, pem),
+        certificate_uid="cert-uid",
+        owned=owned,
+    )
+    assert again == secret  # a re-sync writes nothing once it is right
+
+
+def test_no_owner_reference_by_default_and_none_left_empty() -> None:
+    key, pem = leaf()
+    fresh = build_secret(
+        None,
+        namespace="default",
+        certificate_name="web",
+        spec=spec_of(),
+        issued=Issued(key, pem),
+        certificate_uid="cert-uid",
+    )
+    assert "ownerReferences" not in fresh["metadata"]
+    owned = build_secret(
+        fresh,
+        namespace="default",
+        certificate_name="web",
+        spec=spec_of(),
+        issued=Issued(key, pem),
+        certificate_uid="cert-uid",
+        owned=True,
+    )
+    released = build_secret(
+        owned,
+        namespace="default",
+        certificate_name="web",
+        spec=spec_of(),
+        issued=Issued(key, pem),
+        certificate_uid="cert-uid",
+        owned=False,
+    )
+    assert "ownerReferences" not in released["metadata"]
