@@ -1,5 +1,6 @@
 """``certmgr run``: the composition root. Wires clock, Kubernetes door, caches, controllers,
-ACME, leader election, the shared HTTP-01 solver and the health/metrics server, and runs
+ACME, leader election, the shared HTTP-01 solver and the health/metrics server (with
+cert-manager's metrics: the resource collector and the ACME exchange observer), and runs
 them in one TaskGroup.
 
 Owns process lifecycle: SIGTERM/SIGINT drain the controllers within a deadline, release
@@ -12,15 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import signal
 from datetime import timedelta
 
 import structlog
 
+from certmgr.acme import metrics as acme_metrics
 from certmgr.acme.session import connect as acme_connect
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
 from certmgr.controllers import ingressshim
+from certmgr.controllers import metrics as resource_metrics
 from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
 from certmgr.kube.client import KubeClient
@@ -33,6 +37,7 @@ from certmgr.runtime.health import HealthServer
 from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
 from certmgr.runtime.logging import LEVELS, configure_logging
 from certmgr.runtime.manager import Manager
+from certmgr.runtime.metrics import REGISTRY
 
 log = structlog.get_logger("certmgr")
 
@@ -217,12 +222,14 @@ async def _serve(
         manager=manager,
         clock=clock,
         events=events,
-        acme=acme_connect,
+        # Every ACME exchange feeds cert-manager's certmanager_http_acme_client_* metrics.
+        acme=functools.partial(acme_connect, observer=acme_metrics.observe_exchange),
         settings=settings,
     )
     certificate_controllers.setup_all(ctx)
     acme = acme_controllers.setup_all(ctx)
     ingressshim.setup(ctx)
+    collector = resource_metrics.register(manager, clock=clock)
 
     elector: LeaderElector | None = None
     if args.leader_elect:
@@ -253,6 +260,7 @@ async def _serve(
         )
     except OSError as exc:
         await health.stop()
+        REGISTRY.unregister(collector)
         raise UsageError(f"cannot listen: {exc.strerror or exc}") from exc
     log.info("certmgr_starting", health_port=health.port, leader_elect=elector is not None)
     exit_code = 0
@@ -281,6 +289,7 @@ async def _serve(
         await acme.close()
         await events.close()
         await health.stop()
+        REGISTRY.unregister(collector)
     return exit_code
 
 

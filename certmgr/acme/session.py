@@ -150,7 +150,9 @@ class AcmeSession:
                 directory=messages.Directory(dict(self._directory)),
                 hmac_alg=eab.algorithm,
             )
-        reply = await self._transport.post(self._directory["newAccount"], body, account_uri=None)
+        reply = await self._transport.post(
+            self._directory["newAccount"], body, account_uri=None, action="register_account"
+        )
         if reply.location is None:
             raise malformed("newAccount reply without Location", status=reply.status)
         self.account_uri = reply.location
@@ -160,7 +162,9 @@ class AcmeSession:
         """Replace the account's contact list with ``email`` (or clear it)."""
         uri = self._require_account()
         contact = [f"mailto:{email}"] if email else []
-        reply = await self._transport.post(uri, {"contact": contact}, account_uri=uri)
+        reply = await self._transport.post(
+            uri, {"contact": contact}, account_uri=uri, action="update_account"
+        )
         return parse_account(reply.body, uri=uri)
 
     # -- orders ------------------------------------------------------------------
@@ -184,21 +188,21 @@ class AcmeSession:
             body["notBefore"] = _rfc3339(not_before)
         if not_after is not None:
             body["notAfter"] = _rfc3339(not_after)
-        reply = await self._signed(self._directory["newOrder"], body)
+        reply = await self._signed(self._directory["newOrder"], body, action="authorize_order")
         if reply.location is None:
             raise malformed("newOrder reply without Location", status=reply.status)
         return _with_retry_after(parse_order(reply.body, url=reply.location), reply)
 
     async def get_order(self, url: str) -> Order:
-        reply = await self._signed(url, None)
+        reply = await self._signed(url, None, action="get_order")
         return _with_retry_after(parse_order(reply.body, url=url), reply)
 
     async def get_authorization(self, url: str) -> Authorization:
-        reply = await self._signed(url, None)
+        reply = await self._signed(url, None, action="get_authorization")
         return _with_retry_after(parse_authorization(reply.body, url=url), reply)
 
     async def get_challenge(self, url: str) -> Challenge:
-        reply = await self._signed(url, None)
+        reply = await self._signed(url, None, action="get_challenge")
         return _with_retry_after(parse_challenge(reply.body), reply)
 
     async def accept_challenge(self, url: str) -> Challenge:
@@ -208,7 +212,7 @@ class AcmeSession:
         for one already ``processing`` or ``valid``, so read it with
         :meth:`get_challenge` first when resuming after a restart.
         """
-        reply = await self._signed(url, {})
+        reply = await self._signed(url, {}, action="accept_challenge")
         return _with_retry_after(parse_challenge(reply.body), reply)
 
     async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> Order:
@@ -219,21 +223,22 @@ class AcmeSession:
         except ValueError as exc:
             raise ValueError("CSR is not a PEM certificate request") from exc
         der = csr.public_bytes(serialization.Encoding.DER)
-        reply = await self._signed(finalize_url, {"csr": _b64url(der)})
+        reply = await self._signed(finalize_url, {"csr": _b64url(der)}, action="finalize_order")
         return _with_retry_after(parse_order(reply.body, url=order_url), reply)
 
     async def download_certificate(self, url: str, *, preferred_chain: str | None = None) -> str:
         """The PEM chain (leaf first). With ``preferred_chain``, the first of the
         default and alternate chains whose top certificate's issuer CN matches it, as
         cert-manager chooses; the default chain when none does."""
-        reply = await self._signed(url, None, accept=PEM_CHAIN)
+        reply = await self._signed(url, None, accept=PEM_CHAIN, action="get_cert")
         default = _pem_chain(reply)
         if not preferred_chain:
             return default
         if choose_chain(preferred_chain, [default]) is not None:
             return default
         for alternate_url in reply.links_to("alternate"):
-            alternate = _pem_chain(await self._signed(alternate_url, None, accept=PEM_CHAIN))
+            fetched = await self._signed(alternate_url, None, accept=PEM_CHAIN, action="get_cert")
+            alternate = _pem_chain(fetched)
             if choose_chain(preferred_chain, [alternate]) is not None:
                 return alternate
         return default
@@ -241,10 +246,10 @@ class AcmeSession:
     # -- helpers -----------------------------------------------------------------
 
     async def _signed(
-        self, url: str, body: Mapping[str, Any] | None, *, accept: str | None = None
+        self, url: str, body: Mapping[str, Any] | None, *, action: str, accept: str | None = None
     ) -> Reply:
         return await self._transport.post(
-            url, body, account_uri=self._require_account(), accept=accept
+            url, body, account_uri=self._require_account(), accept=accept, action=action
         )
 
     def _require_account(self) -> str:

@@ -61,6 +61,8 @@ JOSE_CONTENT_TYPE = "application/jose+json"
 # issuance in ~40 would see a second rejection. Six fresh nonces in a row fail at 5 %
 # rejection about once in 10^8 requests.
 DEFAULT_BAD_NONCE_ATTEMPTS = 6
+# The action of an exchange nobody named (cert-manager's label value for that case).
+UNNAMED_ACTION = "unnamed_action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +94,14 @@ class _Payload:
 class ExchangeObserver(Protocol):
     """Told about every HTTP exchange with the CA, nonce fetches and retries included
     (metrics such as cert-manager's ``certmanager_http_acme_client_request_count``).
-    Called on a worker thread: it must be thread-safe and must not block."""
+    ``action`` names the protocol step the exchange belongs to (``get_directory``,
+    ``finalize_order``...; a nonce fetch carries the action of the request that needed
+    it), ``status`` is None when no response arrived. Called on a worker thread: it must
+    be thread-safe and must not block."""
 
-    def __call__(self, *, method: str, url: str, status: int | None, seconds: float) -> None: ...
+    def __call__(
+        self, *, method: str, url: str, action: str, status: int | None, seconds: float
+    ) -> None: ...
 
 
 class _Environment:
@@ -128,6 +135,8 @@ class _Network(acme_client.ClientNetwork):
     last_response: requests.Response | None = None
     observer: ExchangeObserver | None = None
     environment: _Environment | None = None
+    # The step being run on this thread's network (set before each request).
+    action: str = UNNAMED_ACTION
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         self.last_response = None
@@ -141,7 +150,9 @@ class _Network(acme_client.ClientNetwork):
         finally:
             if self.observer is not None:
                 elapsed = time.perf_counter() - started
-                self.observer(method=method, url=url, status=status, seconds=elapsed)
+                self.observer(
+                    method=method, url=url, action=self.action, status=status, seconds=elapsed
+                )
         self.last_response = response
         return response
 
@@ -183,10 +194,12 @@ class AcmeTransport:
         *,
         account_uri: str | None,
         accept: str | None = None,
+        action: str = UNNAMED_ACTION,
     ) -> Reply:
         """A JWS POST; ``body=None`` is POST-as-GET. ``account_uri=None`` signs with the
-        public key (``jwk``) instead of the account URL (``kid``): only newAccount."""
-        call = functools.partial(self._post_sync, url, body, account_uri, accept)
+        public key (``jwk``) instead of the account URL (``kid``): only newAccount.
+        ``action`` names the step for the observer."""
+        call = functools.partial(self._post_sync, url, body, account_uri, accept, action)
         return await self._in_thread(call)
 
     async def close(self) -> None:
@@ -223,6 +236,7 @@ class AcmeTransport:
 
     def _get_directory_sync(self, url: str) -> Reply:
         network = self._network()
+        network.action = "get_directory"
         try:
             return _reply(network.get(url))
         except requests.RequestException as exc:
@@ -239,8 +253,10 @@ class AcmeTransport:
         body: Mapping[str, Any] | None,
         account_uri: str | None,
         accept: str | None,
+        action: str,
     ) -> Reply:
         network = self._network()
+        network.action = action
         network.account = (
             messages.RegistrationResource(uri=account_uri, body=messages.Registration())
             if account_uri

@@ -9,6 +9,9 @@ Owns the reconcile contract (controller-runtime's): ``reconcile(key) -> Result |
   not counted as an error, because a fresher cache resolves it;
 - any other exception: retried with per-key exponential backoff, logged with the error and
   counted in ``certmgr_controller_reconcile_errors_total``.
+Every reconcile also counts in cert-manager's ``certmanager_controller_sync_call_count``,
+and every one that did not succeed (error, conflict, terminal error) in
+``certmanager_controller_sync_error_count``.
 Every reconcile runs with structlog context ``controller``, ``key`` and ``reconcile_id``.
 
 It must not know what a key means or read any cache: that is the reconciler's business.
@@ -36,6 +39,8 @@ DEFAULT_DRAIN_SECONDS = 30.0
 _reconcile_ids = random.Random()
 # Values of the ``result`` label of certmgr_controller_reconcile_total.
 OUTCOMES = ("success", "requeue_after", "error", "conflict", "terminal_error", "cancelled")
+# The outcomes cert-manager would count as a sync error (its sync() returned an error).
+SYNC_ERROR_OUTCOMES = frozenset({"error", "conflict", "terminal_error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +177,7 @@ class Controller(Generic[K]):
         )
         try:
             started = self.queue.clock.monotonic()
+            metrics.SYNC_CALLS.inc(self.name)
             outcome = "error"
             try:
                 result = await self._reconcile(key)
@@ -206,5 +212,7 @@ class Controller(Generic[K]):
             finally:
                 self._time.observe(max(0.0, self.queue.clock.monotonic() - started))
                 self._outcomes[outcome].inc()
+                if outcome in SYNC_ERROR_OUTCOMES:
+                    metrics.SYNC_ERRORS.inc(self.name)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)

@@ -7,6 +7,12 @@ lease). One registry means ``/metrics`` shows the runtime's metrics, the Kuberne
 creating many queues or controllers (tests do) never registers a name twice. Tests read
 values with ``REGISTRY.get_sample_value`` under a label unique to the test.
 
+cert-manager's controller counters (``certmanager_controller_sync_call_count`` and
+``..._sync_error_count``) sit beside ours so PromQL written for cert-manager keeps working;
+they are ``ExactCounter``s because cert-manager's names carry no ``_total``. Their
+``controller`` label carries certmgr's controller names (``certificates-trigger``,
+``acme-orders``...), which are not all cert-manager's.
+
 This module owns metric names, help texts and buckets; it must not hold logic.
 """
 
@@ -14,6 +20,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from certmgr.promcompat import ExactCounter
 
 __all__ = ["CONTENT_TYPE_LATEST", "REGISTRY", "render"]
 
@@ -64,6 +72,21 @@ RECONCILE_TIME = Histogram(
 )
 ACTIVE_WORKERS = Gauge(
     "certmgr_controller_active_workers", "Workers busy reconciling right now.", ["controller"]
+)
+
+# cert-manager's names: a reconcile is a "sync"; an error is any reconcile that did not
+# succeed (unexpected error, conflict, terminal error).
+SYNC_CALLS = ExactCounter(
+    "certmanager_controller_sync_call_count",
+    "The number of sync() calls made by a controller (cert-manager's name; certmgr's "
+    "controller names).",
+    ["controller"],
+)
+SYNC_ERRORS = ExactCounter(
+    "certmanager_controller_sync_error_count",
+    "The number of errors encountered during controller sync() (cert-manager's name; "
+    "certmgr's controller names).",
+    ["controller"],
 )
 
 LEADER_IS_LEADER = Gauge(

@@ -476,10 +476,12 @@ async def test_observer_hears_every_exchange_of_an_issuance(
     server = pebble_factory(PebbleConfig(nonce_reject_percent=0, authz_reuse_percent=0))
     responder, runner = await _serve(server.http01_port)
     exchanges: list[tuple[str, str, int | None]] = []
+    actions: list[tuple[str, str]] = []
 
-    def observe(*, method: str, url: str, status: int | None, seconds: float) -> None:
+    def observe(*, method: str, url: str, action: str, status: int | None, seconds: float) -> None:
         assert seconds >= 0
         exchanges.append((method, url.split("/")[3], status))
+        actions.append((url.split("/")[3], action))
 
     # One worker thread: each thread keeps its own nonce pool, so one HEAD in total.
     session = await _session(server, observer=observe, max_concurrency=1)
@@ -498,6 +500,18 @@ async def test_observer_hears_every_exchange_of_an_issuance(
     assert [e for e in exchanges if e[0] == "HEAD"] == [("HEAD", "nonce-plz", 200)]
     assert [e for e in exchanges if e[1] == "order-plz"] == [("POST", "order-plz", 201)]
     assert all(status is not None and status < 300 for _, _, status in exchanges)
+    # Each exchange is labelled with its protocol step; the nonce fetch with the step that
+    # needed it (here the account registration, the first signed request).
+    assert actions[:3] == [
+        ("dir", "get_directory"),
+        ("nonce-plz", "register_account"),
+        ("sign-me-up", "register_account"),
+    ]
+    assert [a for path, a in actions if path == "order-plz"] == ["authorize_order"]
+    assert "unnamed_action" not in {action for _, action in actions}
+    assert {"get_authorization", "accept_challenge", "finalize_order", "get_cert"} <= {
+        action for _, action in actions
+    }
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ class RecordingTransport:
     def __init__(self, replies: list[Reply]) -> None:
         self.replies = replies
         self.requests: list[tuple[str, Mapping[str, Any] | None, str | None, str | None]] = []
+        self.actions: list[str] = []
 
     async def post(
         self,
@@ -49,8 +50,10 @@ class RecordingTransport:
         *,
         account_uri: str | None,
         accept: str | None = None,
+        action: str = "unnamed_action",
     ) -> Reply:
         self.requests.append((url, body, account_uri, accept))
+        self.actions.append(action)
         return self.replies.pop(0)
 
 
@@ -140,6 +143,66 @@ async def test_register_signs_with_the_key_and_remembers_the_account() -> None:
     assert account.uri == session.account_uri == "https://ca/acct/9"
 
 
+CHALLENGE = {"type": "http-01", "url": "https://ca/chall/1", "status": "pending", "token": "t"}
+AUTHZ = {
+    "status": "pending",
+    "identifier": {"type": "dns", "value": "a.example"},
+    "challenges": [CHALLENGE],
+}
+
+
+@pytest.mark.parametrize(
+    ("step", "reply", "action"),
+    [
+        pytest.param(
+            lambda s: s.register(),
+            _reply({"status": "valid"}, location="https://ca/acct/1"),
+            "register_account",
+            id="register",
+        ),
+        pytest.param(
+            lambda s: s.update_contact(None),
+            _reply({"status": "valid"}),
+            "update_account",
+            id="update-contact",
+        ),
+        pytest.param(
+            lambda s: s.new_order([Identifier.dns("a.example")]),
+            _reply(ORDER, location="https://ca/order/1"),
+            "authorize_order",
+            id="new-order",
+        ),
+        pytest.param(
+            lambda s: s.get_order("https://ca/order/1"), _reply(ORDER), "get_order", id="order"
+        ),
+        pytest.param(
+            lambda s: s.get_authorization("https://ca/authz/1"),
+            _reply(AUTHZ),
+            "get_authorization",
+            id="authorization",
+        ),
+        pytest.param(
+            lambda s: s.get_challenge("https://ca/chall/1"),
+            _reply(CHALLENGE),
+            "get_challenge",
+            id="challenge",
+        ),
+        pytest.param(
+            lambda s: s.accept_challenge("https://ca/chall/1"),
+            _reply(CHALLENGE),
+            "accept_challenge",
+            id="accept",
+        ),
+    ],
+)
+async def test_each_step_names_its_action_for_the_metrics(
+    step: Any, reply: Reply, action: str
+) -> None:
+    session, transport = _session([reply])
+    await step(session)
+    assert transport.actions == [action]
+
+
 async def test_steps_before_registration_are_a_programming_error() -> None:
     session, transport = _session([], account_uri=None)
     with pytest.raises(RuntimeError, match="register"):
@@ -163,6 +226,7 @@ async def test_finalize_sends_the_csr_as_base64url_der() -> None:
     der = csr.public_bytes(serialization.Encoding.DER)
     assert base64.urlsafe_b64decode(body["csr"] + "=" * (-len(body["csr"]) % 4)) == der
     assert (order.url, order.status) == ("https://ca/order/1", "processing")
+    assert transport.actions == ["finalize_order"]
 
 
 def test_directory_meta_and_key_authorization_need_no_request() -> None:

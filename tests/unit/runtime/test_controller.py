@@ -143,6 +143,27 @@ async def test_conflict_requeues_quietly(
     assert levels == {"debug"}
 
 
+async def test_cert_manager_sync_counters_count_every_reconcile_and_each_failure(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    conflict = Conflict({"kind": "Status", "reason": "Conflict", "code": 409})
+    script = Script(
+        clock, [RuntimeError("boom"), conflict, Result(requeue_after=5), TerminalError("bad")]
+    )
+    controller, task = await start("sync-counts", script, clock)
+    cleanup.append(task)
+    controller.queue.add("ns/a")
+    await clock.run_for(100)
+    assert len(script.calls) == 4
+    labels = {"controller": "sync-counts"}
+    # cert-manager's exact names: no _total suffix.
+    assert REGISTRY.get_sample_value("certmanager_controller_sync_call_count", labels) == 4
+    assert REGISTRY.get_sample_value("certmanager_controller_sync_error_count", labels) == 3, (
+        "error, conflict and terminal error count; the requeue_after does not"
+    )
+    assert REGISTRY.get_sample_value("certmanager_controller_sync_call_count_total", labels) is None
+
+
 async def test_requeue_after_reconciles_again_at_that_time(
     clock: FakeClock, cleanup: list[asyncio.Task[None]]
 ) -> None:

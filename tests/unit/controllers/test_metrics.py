@@ -1,0 +1,212 @@
+"""cert-manager's resource metrics, read from the informer caches at scrape time: values,
+labels, the Unknown of a missing Ready condition, and series that leave with their object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from certmgr.controllers.metrics import ResourceMetrics, register, unix_seconds
+from certmgr.kube.client import KubeClient
+from certmgr.runtime.cache import Cache
+from certmgr.runtime.manager import Manager
+from certmgr.testing.clock import FakeClock
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+NOT_BEFORE = "2026-03-01T11:00:00Z"
+NOT_AFTER = "2026-05-30T11:00:00Z"
+RENEWAL = "2026-04-30T11:00:00Z"
+
+
+def certificate(
+    name: str,
+    *,
+    issuer_ref: dict[str, str] | None = None,
+    status: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "apps", "resourceVersion": "1"},
+        "spec": {
+            "secretName": f"{name}-tls",
+            "issuerRef": issuer_ref
+            if issuer_ref is not None
+            else {"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        },
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def ready(value: str) -> dict[str, Any]:
+    return {
+        "conditions": [
+            {"type": "Issuing", "status": "False"},
+            {"type": "Ready", "status": value, "reason": "Test"},
+        ],
+        "notBefore": NOT_BEFORE,
+        "notAfter": NOT_AFTER,
+        "renewalTime": RENEWAL,
+    }
+
+
+def cache_of(*objects: dict[str, Any]) -> Cache:
+    cache = Cache()
+    for obj in objects:
+        cache.apply("ADDED", obj)
+    return cache
+
+
+@pytest.fixture
+def certificates() -> Cache:
+    return cache_of(
+        certificate("ready", status=ready("True")),
+        certificate("failing", status=ready("False")),
+        certificate("new"),  # no status at all yet
+        certificate("bare-ref", issuer_ref={"name": "local"}, status=ready("True")),
+    )
+
+
+@pytest.fixture
+def registry(certificates: Cache) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(
+        ResourceMetrics(
+            certificates=certificates,
+            issuers=cache_of(
+                {
+                    "metadata": {"name": "acme", "namespace": "apps", "resourceVersion": "1"},
+                    "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+                }
+            ),
+            cluster_issuers=cache_of({"metadata": {"name": "ca", "resourceVersion": "1"}}),
+            clock=FakeClock(NOW),
+        )
+    )
+    return registry
+
+
+def labels(name: str, **extra: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "namespace": "apps",
+        "issuer_name": "ca",
+        "issuer_kind": "ClusterIssuer",
+        "issuer_group": "cert-manager.io",
+    } | extra
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        pytest.param("certmanager_certificate_expiration_timestamp_seconds", NOT_AFTER, id="exp"),
+        pytest.param("certmanager_certificate_not_after_timestamp_seconds", NOT_AFTER, id="after"),
+        pytest.param(
+            "certmanager_certificate_not_before_timestamp_seconds", NOT_BEFORE, id="before"
+        ),
+        pytest.param("certmanager_certificate_renewal_timestamp_seconds", RENEWAL, id="renewal"),
+    ],
+)
+def test_timestamps_are_the_status_fields_in_unix_seconds(
+    registry: CollectorRegistry, metric: str, expected: str
+) -> None:
+    assert registry.get_sample_value(metric, labels("ready")) == epoch(expected)
+    assert registry.get_sample_value(metric, labels("new")) == 0, "missing: 0, as cert-manager"
+
+
+@pytest.mark.parametrize(
+    ("name", "current"),
+    [
+        pytest.param("ready", "True", id="ready"),
+        pytest.param("failing", "False", id="not-ready"),
+        pytest.param("new", "Unknown", id="no-ready-condition"),
+    ],
+)
+def test_ready_status_has_one_series_per_condition_value(
+    registry: CollectorRegistry, name: str, current: str
+) -> None:
+    values = {
+        condition: registry.get_sample_value(
+            "certmanager_certificate_ready_status", labels(name, condition=condition)
+        )
+        for condition in ("True", "False", "Unknown")
+    }
+    assert values == {c: (1.0 if c == current else 0.0) for c in ("True", "False", "Unknown")}
+
+
+def test_an_issuer_ref_without_kind_or_group_keeps_them_empty(
+    registry: CollectorRegistry,
+) -> None:
+    bare = labels("bare-ref", issuer_name="local", issuer_kind="", issuer_group="")
+    metric = "certmanager_certificate_expiration_timestamp_seconds"
+    assert registry.get_sample_value(metric, bare) == epoch(NOT_AFTER)
+    # Written as empty values, which Prometheus reads as absent labels (as cert-manager).
+    assert 'issuer_group="",issuer_kind="",issuer_name="local"' in (
+        generate_latest(registry).decode()
+    )
+
+
+def test_a_deleted_certificate_leaves_the_next_scrape(
+    registry: CollectorRegistry, certificates: Cache
+) -> None:
+    metric = "certmanager_certificate_expiration_timestamp_seconds"
+    assert registry.get_sample_value(metric, labels("failing")) == epoch(NOT_AFTER)
+    certificates.apply("DELETED", certificate("failing", status=ready("False")))
+    assert registry.get_sample_value(metric, labels("failing")) is None
+    text = generate_latest(registry).decode()
+    assert 'name="failing"' not in text
+    assert 'name="ready"' in text
+
+
+def test_issuers_clock_and_exact_names(registry: CollectorRegistry) -> None:
+    issuer = {"name": "acme", "namespace": "apps"}
+    assert (
+        registry.get_sample_value(
+            "certmanager_issuer_ready_status", issuer | {"condition": "False"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value("certmanager_issuer_ready_status", issuer | {"condition": "True"})
+        == 0
+    )
+    assert (
+        registry.get_sample_value(
+            "certmanager_clusterissuer_ready_status", {"name": "ca", "condition": "Unknown"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("certmanager_clock_time_seconds_gauge") == NOW.timestamp()
+    # The deprecated counter keeps cert-manager's exact name (no _total).
+    assert registry.get_sample_value("certmanager_clock_time_seconds") == NOW.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("2026-03-01T12:00:00Z", NOW.timestamp(), id="rfc3339"),
+        pytest.param("2026-03-01T12:00:00.900Z", NOW.timestamp(), id="fraction-floored"),
+        pytest.param(None, 0.0, id="missing"),
+        pytest.param("yesterday", 0.0, id="garbage"),
+        pytest.param("2026-03-01T12:00:00", 0.0, id="no-timezone"),
+    ],
+)
+def test_unix_seconds(text: object, expected: float) -> None:
+    assert unix_seconds(text) == expected
+
+
+def test_register_refuses_a_second_collector_in_one_registry() -> None:
+    registry = CollectorRegistry()
+    manager = Manager(KubeClient.__new__(KubeClient), clock=FakeClock(NOW))
+    collector = register(manager, clock=FakeClock(NOW), registry=registry)
+    with pytest.raises(ValueError, match="Duplicated"):
+        register(manager, clock=FakeClock(NOW), registry=registry)
+    registry.unregister(collector)
+    register(manager, clock=FakeClock(NOW), registry=registry)
