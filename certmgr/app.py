@@ -113,6 +113,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="also record Normal Events on CertificateRequests, Orders and Challenges",
     )
+    add(
+        "--enable-certificate-owner-ref",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="make each Certificate the owner of its Secret, so the Secret is deleted with it "
+        "(cert-manager's flag); when off, such an owner reference is removed",
+    )
     add("--workers", type=int, default=Settings().workers, help="workers per controller")
 
 
@@ -138,6 +145,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_issuer_kind=args.default_issuer_kind,
         default_issuer_group=args.default_issuer_group,
         detailed_events=args.detailed_events,
+        enable_certificate_owner_ref=args.enable_certificate_owner_ref,
         renewal_rate_qps=args.renewal_rate_qps,
         renewal_rate_burst=args.renewal_rate_burst,
         workers=args.workers,

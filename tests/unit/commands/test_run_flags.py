@@ -38,3 +38,15 @@ def test_renewal_pace_flags_reach_the_settings() -> None:
 def test_a_pace_that_never_renews_is_refused(argv: list[str]) -> None:
     with pytest.raises(UsageError, match="renewal-rate"):
         settings_from(parse(*argv))
+
+
+@pytest.mark.parametrize(
+    ("argv", "owned"),
+    [
+        ([], False),
+        (["--enable-certificate-owner-ref"], True),
+        (["--no-enable-certificate-owner-ref"], False),
+    ],
+)
+def test_certificate_owner_ref_flag_reaches_the_settings(argv: list[str], owned: bool) -> None:
+    assert settings_from(parse(*argv)).enable_certificate_owner_ref is owned
