@@ -307,26 +307,9 @@ def _owner_refs(secret: dict[str, Any]) -> list[dict[str, Any]]:
     return list(secret["metadata"].get("ownerReferences") or [])
 
 
-FOREIGN_OWNER = {"apiVersion": "v1", "kind": "ConfigMap", "name": "keep", "uid": "other-uid"}
-
-
-@pytest.mark.parametrize("owned", [True, False])
-def test_owner_reference_follows_the_setting_and_keeps_foreign_ones(owned: bool) -> None:
-    key, pem = leaf()
-    ours = {
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "Certificate",
-        "name": "web",
-        "uid": "cert-uid",
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-    stale = {**ours, "controller": False}  # ours, but not as cert-manager writes it
-    existing = build_secret(
-        None, namespace="default", certificate_name="web", spec=spec_of(), issued=Issued(key, pem)
-    )
-    existing["metadata"]["ownerReferences"] = [FOREIGN_OWNER, stale]
-    secret = build_secret(
+def _secret_for_web(existing: dict[str, Any] | None, *, owned: bool) -> dict[str, Any]:
+    key, pem = WEB_LEAF
+    return build_secret(
         existing,
         namespace="default",
         certificate_name="web",
@@ -335,21 +318,32 @@ def test_owner_reference_follows_the_setting_and_keeps_foreign_ones(owned: bool)
         certificate_uid="cert-uid",
         owned=owned,
     )
-    assert _owner_refs(secret) == ([FOREIGN_OWNER, ours] if owned else [FOREIGN_OWNER])
-    again = build_secret(
-        secret,
-        namespace="default",
-        certificate_name="web",
-        spec=spec_of(),
-        issued=Issued(key, pem),
-        certificate_uid="cert-uid",
-        owned=owned,
-    )
-    assert again == secret  # a re-sync writes nothing once it is right
+
+
+WEB_LEAF = leaf()
+FOREIGN_OWNER = {"apiVersion": "v1", "kind": "ConfigMap", "name": "keep", "uid": "other-uid"}
+OUR_OWNER = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Certificate",
+    "name": "web",
+    "uid": "cert-uid",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_owner_reference_follows_the_setting_and_keeps_foreign_ones(owned: bool) -> None:
+    existing = _secret_for_web(None, owned=False)
+    stale = {**OUR_OWNER, "controller": False}  # ours, but not as cert-manager writes it
+    existing["metadata"]["ownerReferences"] = [FOREIGN_OWNER, stale]
+    secret = _secret_for_web(existing, owned=owned)
+    assert _owner_refs(secret) == ([FOREIGN_OWNER, OUR_OWNER] if owned else [FOREIGN_OWNER])
+    assert _secret_for_web(secret, owned=owned) == secret  # a re-sync then writes nothing
 
 
 def test_no_owner_reference_by_default_and_none_left_empty() -> None:
-    key, pem = leaf()
+    key, pem = WEB_LEAF
     fresh = build_secret(
         None,
         namespace="default",
@@ -359,22 +353,5 @@ def test_no_owner_reference_by_default_and_none_left_empty() -> None:
         certificate_uid="cert-uid",
     )
     assert "ownerReferences" not in fresh["metadata"]
-    owned = build_secret(
-        fresh,
-        namespace="default",
-        certificate_name="web",
-        spec=spec_of(),
-        issued=Issued(key, pem),
-        certificate_uid="cert-uid",
-        owned=True,
-    )
-    released = build_secret(
-        owned,
-        namespace="default",
-        certificate_name="web",
-        spec=spec_of(),
-        issued=Issued(key, pem),
-        certificate_uid="cert-uid",
-        owned=False,
-    )
+    released = _secret_for_web(_secret_for_web(fresh, owned=True), owned=False)
     assert "ownerReferences" not in released["metadata"]
