@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, PublicKey, key_algorithm_and_size
-from certmgr.pki.requirements import CertificateRequirements, X509Subject
+from certmgr.pki.requirements import CertificateRequirements, X509Subject, literal_subject_name
 from certmgr.pki.usages import resolve_usages, usage_names
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -50,6 +50,7 @@ class ParsedCSR:
 
     common_name: str
     subject: X509Subject
+    subject_der: bytes
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     uris: tuple[str, ...]
@@ -75,7 +76,10 @@ def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SH
 
 
 def build_subject(requirements: CertificateRequirements) -> x509.Name:
-    """The subject DN, in the order and grouping Go (and so cert-manager) writes it."""
+    """The subject DN, in the order and grouping Go (and so cert-manager) writes it, or
+    `literalSubject` exactly as written."""
+    if requirements.literal_subject:
+        return literal_subject_name(requirements.literal_subject)
     try:
         return x509.Name(_subject_rdns(requirements))
     except ValueError as exc:  # e.g. a country that is not two letters
@@ -117,11 +121,11 @@ def build_sans(requirements: CertificateRequirements) -> list[x509.GeneralName]:
 def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
     """A PEM CSR for `requirements`, signed by `key`. Raises `PKIError` on invalid input."""
     sans = build_sans(requirements)
-    if not requirements.common_name and not sans:
+    subject = build_subject(requirements)
+    if not requirements.effective_common_name and not sans:
         raise PKIError(
             "at least one of commonName, dnsNames, emailAddresses, ipAddresses or uris must be set"
         )
-    subject = build_subject(requirements)
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if sans:
         # RFC 5280 4.2.1.6: the SAN extension must be critical when the subject is empty.
@@ -185,6 +189,7 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
     return ParsedCSR(
         common_name=_first(csr.subject, NameOID.COMMON_NAME),
         subject=subject_of(csr.subject),
+        subject_der=csr.subject.public_bytes(),
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
         if sans

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 from certmgr.pki.certificates import CertificateInfo
 from certmgr.pki.csr import ParsedCSR
-from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.errors import PKIError
+from certmgr.pki.requirements import CertificateRequirements, literal_subject_name
 
 _SUBJECT_FIELDS = (
     ("organizations", "spec.subject.organizations"),
@@ -40,6 +41,11 @@ def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tup
         violations.append("spec.emailAddresses")
     if not _same(csr.dns_names, requirements.dns_names):
         violations.append("spec.dnsNames")
+    if requirements.literal_subject:
+        # The whole DN as written: attribute order and grouping are part of it.
+        if not _literal_subject_matches(csr, requirements.literal_subject):
+            violations.append("spec.literalSubject")
+        return tuple(violations)
     if csr.common_name != requirements.common_name:
         violations.append("spec.commonName")
     if csr.subject.serial_number != requirements.subject.serial_number:
@@ -48,6 +54,13 @@ def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tup
         if not _same(getattr(csr.subject, attribute), getattr(requirements.subject, attribute)):
             violations.append(name)
     return tuple(violations)
+
+
+def _literal_subject_matches(csr: ParsedCSR, literal_subject: str) -> bool:
+    try:
+        return literal_subject_name(literal_subject).public_bytes() == csr.subject_der
+    except PKIError:
+        return False
 
 
 def certificate_alt_names_violations(
@@ -59,12 +72,11 @@ def certificate_alt_names_violations(
     IPs, URIs and emails must match exactly (order-insensitive).
     """
     violations: list[str] = []
-    expected = set(requirements.dns_names) | (
-        {requirements.common_name} if requirements.common_name else set()
-    )
+    common_name = requirements.effective_common_name
+    expected = set(requirements.dns_names) | ({common_name} if common_name else set())
     actual = set(info.dns_names) | ({info.common_name} if info.common_name else set())
     if expected != actual:
-        cn_ok = (not requirements.common_name or requirements.common_name in actual) and (
+        cn_ok = (not common_name or common_name in actual) and (
             not info.common_name or info.common_name in expected
         )
         if not cn_ok:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec
 
 
@@ -50,3 +55,29 @@ class CertificateRequirements:
     key_spec: KeySpec = field(default_factory=KeySpec)
     duration: timedelta | None = None
     encode_usages_in_request: bool | None = None
+    # cert-manager's `literalSubject`: an RFC 4514 DN used as the CSR's subject as written
+    # (the CRD's rules keep it exclusive with commonName and subject).
+    literal_subject: str = ""
+
+    @property
+    def effective_common_name(self) -> str:
+        """`commonName`, or the CN inside `literalSubject` ("" if it has none or is invalid:
+        the CSR build reports an invalid literal subject)."""
+        if self.common_name or not self.literal_subject:
+            return self.common_name
+        try:
+            name = literal_subject_name(self.literal_subject)
+        except PKIError:
+            return ""
+        values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(values[0].value) if values else ""
+
+
+@lru_cache(maxsize=1024)
+def literal_subject_name(text: str) -> x509.Name:
+    """The DN of a `literalSubject` string (RFC 4514: most specific RDN first)."""
+    try:
+        return x509.Name.from_rfc4514_string(text)
+    except ValueError as exc:
+        detail = str(exc) or "not an RFC 4514 distinguished name"
+        raise PKIError(f"invalid literalSubject: {detail}") from None

@@ -203,6 +203,7 @@ def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
         ),
         duration=spec.duration,
         encode_usages_in_request=spec.encode_usages_in_request,
+        literal_subject=spec.literal_subject,
     )
 
 
@@ -220,8 +221,6 @@ def _probe_key() -> ed25519.Ed25519PrivateKey:
 
 def spec_problem(spec: CertificateSpec) -> str | None:
     """Why ``spec`` cannot produce a CSR (stable text, no secrets), or None."""
-    if spec.literal_subject:
-        return "spec.literalSubject is not supported by certmgr"
     return _requirements_problem(requirements_of(spec))
 
 

@@ -84,6 +84,24 @@ def test_full_spec_sans_and_usages(key) -> None:
     assert csr.is_signature_valid
 
 
+def test_a_literal_subject_is_the_csr_subject_as_written(key) -> None:
+    literal = "CN=app.example.com,OU=Web+OU=Ops,O=Example\\, Inc.,L=Berlin,C=DE"
+    requirements = CertificateRequirements(dns_names=("app.example.com",), literal_subject=literal)
+    csr = _load(build_csr(key(), requirements))
+    # RFC 4514 lists the most specific RDN first; the DER holds them the other way round.
+    assert [[a.oid for a in rdn] for rdn in csr.subject.rdns] == [
+        [NameOID.COUNTRY_NAME],
+        [NameOID.LOCALITY_NAME],
+        [NameOID.ORGANIZATION_NAME],
+        [NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME],
+        [NameOID.COMMON_NAME],
+    ]
+    assert csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Example, Inc."
+    parsed = parse_csr(build_csr(key(), requirements))
+    assert parsed.common_name == "app.example.com"
+    assert parsed.subject_der == x509.Name.from_rfc4514_string(literal).public_bytes()
+
+
 def test_parse_csr_round_trips_the_requirements(key) -> None:
     parsed = parse_csr(build_csr(key(), FULL))
     assert parsed.common_name == FULL.common_name

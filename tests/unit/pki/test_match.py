@@ -129,3 +129,51 @@ def test_certificate_alt_names_violations(info, spec, violations) -> None:
 )
 def test_ip_lists_equal(a, b, equal) -> None:
     assert ip_lists_equal(a, b) is equal
+
+
+LITERAL = CertificateRequirements(
+    dns_names=("a.example",), literal_subject="CN=a.example,OU=Web+OU=Ops,O=Example\\, Inc.,C=DE"
+)
+
+
+@pytest.mark.parametrize(
+    ("requested", "spec", "violations"),
+    [
+        pytest.param(LITERAL, LITERAL, (), id="same-literal"),
+        pytest.param(
+            LITERAL,
+            replace(LITERAL, literal_subject="CN=a.example,O=Example\\, Inc.,C=DE"),
+            ("spec.literalSubject",),
+            id="literal-changed",
+        ),
+        pytest.param(
+            LITERAL,
+            replace(LITERAL, literal_subject="C=DE,O=Example\\, Inc.,OU=Web+OU=Ops,CN=a.example"),
+            ("spec.literalSubject",),
+            id="order-is-part-of-the-literal",
+        ),
+        pytest.param(
+            replace(LITERAL, literal_subject="", common_name="a.example"),
+            LITERAL,
+            ("spec.literalSubject",),
+            id="structured-subject-to-literal",
+        ),
+        pytest.param(
+            LITERAL,
+            replace(LITERAL, dns_names=("b.example",)),
+            ("spec.dnsNames",),
+            id="names-still-compared",
+        ),
+    ],
+)
+def test_csr_violations_with_a_literal_subject(key, requested, spec, violations) -> None:
+    assert sorted(csr_violations(parse_csr(build_csr(key(), requested)), spec)) == sorted(
+        violations
+    )
+
+
+def test_the_cn_inside_a_literal_subject_counts_as_the_common_name() -> None:
+    issued = _info("a.example", ("a.example",))
+    assert certificate_alt_names_violations(issued, LITERAL) == ()
+    spec = replace(LITERAL, literal_subject="CN=other.example,C=DE")
+    assert certificate_alt_names_violations(issued, spec) == ("spec.commonName",)

@@ -8,6 +8,7 @@ import base64
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -240,3 +241,18 @@ async def test_template_and_output_changes_are_applied_without_reissuing(world: 
     )
     assert len(world.issuer.signed) == 1
     assert (await world.certificate("web"))["status"]["revision"] == 1
+
+
+async def test_literal_subject_is_requested_as_written_and_never_reissued(world: World) -> None:
+    literal = "CN=web.example.com,OU=Web+OU=Ops,O=Example\\, Inc.,C=DE"
+    certificate, _ = await issued(world, "web", dnsNames=[], literalSubject=literal)
+    (request,) = await world.requests()
+    csr = x509.load_pem_x509_csr(base64.b64decode(request["spec"]["request"]))
+    assert csr.subject == x509.Name.from_rfc4514_string(literal)
+    # Every policy is judged again after a restart: the literal subject matches what was
+    # requested, so nothing is reissued.
+    await world.restart()
+    await world.quiesce()
+    after = await world.certificate("web")
+    assert after["status"]["revision"] == certificate["status"]["revision"] == 1
+    assert len(await world.requests()) == 1

@@ -23,7 +23,9 @@ from .helpers import certificate
         ({"privateKey": {"algorithm": "RSA", "size": 1024}}, "weak RSA key size"),
         ({"privateKey": {"algorithm": "ECDSA", "size": 300}}, "unsupported ECDSA key size"),
         ({"usages": ["bogus"]}, "bogus"),
-        ({"literalSubject": "CN=x"}, "literalSubject is not supported"),
+        ({"literalSubject": "CN=web,O=Example\\, Inc.,C=US"}, None),
+        ({"literalSubject": "CN=x", "dnsNames": []}, None),  # the CN counts as a name
+        ({"literalSubject": "CN", "dnsNames": []}, "invalid literalSubject"),
         ({"duration": "soon"}, "spec.duration"),
     ],
     ids=[
@@ -35,6 +37,8 @@ from .helpers import certificate
         "bad-curve",
         "unknown-usage",
         "literal-subject",
+        "literal-subject-cn-only",
+        "literal-subject-invalid",
         "undecodable-duration",
     ],
 )
