@@ -61,6 +61,44 @@ class ParsedCSR:
     signature_valid: bool
 
 
+_Hash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+# cert-manager's `signatureAlgorithm` values: the key algorithm each needs, and its hash.
+_SIGNATURE_ALGORITHMS: Final[dict[str, tuple[str, type[_Hash] | None]]] = {
+    "SHA256WithRSA": ("RSA", hashes.SHA256),
+    "SHA384WithRSA": ("RSA", hashes.SHA384),
+    "SHA512WithRSA": ("RSA", hashes.SHA512),
+    "ECDSAWithSHA256": ("ECDSA", hashes.SHA256),
+    "ECDSAWithSHA384": ("ECDSA", hashes.SHA384),
+    "ECDSAWithSHA512": ("ECDSA", hashes.SHA512),
+    "PureEd25519": ("Ed25519", None),
+}
+
+
+def check_signature_algorithm(requirements: CertificateRequirements) -> None:
+    """Raises `PKIError` when `signatureAlgorithm` does not fit the spec's key algorithm."""
+    name = requirements.signature_algorithm
+    if not name:
+        return
+    wanted = _SIGNATURE_ALGORITHMS.get(name)
+    if wanted is None:
+        raise PKIError(f"unsupported signatureAlgorithm {name!r}")
+    if wanted[0] != requirements.key_spec.algorithm:
+        raise PKIError(
+            f"signatureAlgorithm {name} needs an {wanted[0]} key, "
+            f"not {requirements.key_spec.algorithm}"
+        )
+
+
+def _csr_hash(key: PrivateKey, requirements: CertificateRequirements) -> _Hash | None:
+    wanted = _SIGNATURE_ALGORITHMS.get(requirements.signature_algorithm)
+    if wanted is None or key_algorithm_and_size(key)[0] != wanted[0]:
+        # No choice made, or a key of another kind (spec checks probe with an Ed25519
+        # key; a real mismatch was refused by check_signature_algorithm).
+        return signature_hash(key)
+    return wanted[1]() if wanted[1] is not None else None
+
+
 def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
     """cert-manager's choice: RSA ≥4096 SHA-512, ≥3072 SHA-384, else SHA-256; ECDSA by curve."""
     algorithm, size = key_algorithm_and_size(key)
@@ -120,6 +158,7 @@ def build_sans(requirements: CertificateRequirements) -> list[x509.GeneralName]:
 
 def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
     """A PEM CSR for `requirements`, signed by `key`. Raises `PKIError` on invalid input."""
+    check_signature_algorithm(requirements)
     sans = build_sans(requirements)
     subject = build_subject(requirements)
     if not requirements.effective_common_name and not sans:
@@ -146,7 +185,7 @@ def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
             x509.BasicConstraints(ca=True, path_length=None), critical=True
         )
     try:
-        csr = builder.sign(key, signature_hash(key))
+        csr = builder.sign(key, _csr_hash(key, requirements))
     except ValueError as exc:  # values the encoder refuses (non-ASCII DNS name, ...)
         raise PKIError(f"failed to encode CSR: {exc}") from None
     return csr.public_bytes(serialization.Encoding.PEM)

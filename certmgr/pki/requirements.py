@@ -58,6 +58,8 @@ class CertificateRequirements:
     # cert-manager's `literalSubject`: an RFC 4514 DN used as the CSR's subject as written
     # (the CRD's rules keep it exclusive with commonName and subject).
     literal_subject: str = ""
+    # cert-manager's `signatureAlgorithm` for the CSR ("" = the key's default hash).
+    signature_algorithm: str = ""
 
     @property
     def effective_common_name(self) -> str:

@@ -204,6 +204,7 @@ def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
         duration=spec.duration,
         encode_usages_in_request=spec.encode_usages_in_request,
         literal_subject=spec.literal_subject,
+        signature_algorithm=spec.signature_algorithm,
     )
 
 

@@ -12,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmgr.pki.csr import build_csr, parse_csr
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import public_keys_equal
+from certmgr.pki.keys import KeySpec, public_keys_equal
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
 
 FULL = CertificateRequirements(
@@ -188,6 +188,46 @@ def test_signature_hash_follows_cert_manager(key, algorithm, size, hash_name) ->
         hash_name
     )
     assert csr.is_signature_valid
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "size", "signature_algorithm", "hash_name"),
+    [
+        pytest.param("RSA", None, "SHA512WithRSA", "sha512", id="rsa-2048-sha512"),
+        pytest.param("RSA", 4096, "SHA256WithRSA", "sha256", id="rsa-4096-sha256"),
+        pytest.param("ECDSA", None, "ECDSAWithSHA384", "sha384", id="p256-sha384"),
+        pytest.param("ECDSA", 384, "ECDSAWithSHA256", "sha256", id="p384-sha256"),
+        pytest.param("Ed25519", None, "PureEd25519", None, id="ed25519-pure"),
+    ],
+)
+def test_signature_algorithm_chooses_the_csr_hash(
+    key, algorithm, size, signature_algorithm, hash_name
+) -> None:
+    requirements = CertificateRequirements(
+        dns_names=("a.example",),
+        key_spec=KeySpec(algorithm=algorithm, size=size),
+        signature_algorithm=signature_algorithm,
+    )
+    csr = _load(build_csr(key(algorithm, size), requirements))
+    used = csr.signature_hash_algorithm
+    assert (used.name if isinstance(used, hashes.HashAlgorithm) else None) == hash_name
+    assert csr.is_signature_valid
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "signature_algorithm"),
+    [("RSA", "ECDSAWithSHA256"), ("ECDSA", "SHA256WithRSA"), ("ECDSA", "PureEd25519")],
+)
+def test_a_signature_algorithm_for_another_key_kind_is_refused(
+    key, algorithm, signature_algorithm
+) -> None:
+    requirements = CertificateRequirements(
+        dns_names=("a.example",),
+        key_spec=KeySpec(algorithm=algorithm),
+        signature_algorithm=signature_algorithm,
+    )
+    with pytest.raises(PKIError, match=f"signatureAlgorithm {signature_algorithm} needs"):
+        build_csr(key(algorithm), requirements)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ from .helpers import certificate
         ({"literalSubject": "CN=web,O=Example\\, Inc.,C=US"}, None),
         ({"literalSubject": "CN=x", "dnsNames": []}, None),  # the CN counts as a name
         ({"literalSubject": "CN", "dnsNames": []}, "invalid literalSubject"),
+        ({"signatureAlgorithm": "SHA384WithRSA"}, None),
+        ({"signatureAlgorithm": "ECDSAWithSHA256"}, "needs an ECDSA key, not RSA"),
         ({"duration": "soon"}, "spec.duration"),
     ],
     ids=[
@@ -39,6 +41,8 @@ from .helpers import certificate
         "literal-subject",
         "literal-subject-cn-only",
         "literal-subject-invalid",
+        "signature-algorithm",
+        "signature-algorithm-for-another-key",
         "undecodable-duration",
     ],
 )
