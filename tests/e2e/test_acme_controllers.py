@@ -47,6 +47,7 @@ from certmgr.kube.resources import (
     Resource,
 )
 from certmgr.pki.certificates import parse_chain
+from certmgr.pki.jks import decode_jks
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
@@ -852,6 +853,48 @@ async def test_a_certificate_end_to_end_with_the_certificate_controllers(
         secret = await world.kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
         leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
         assert _sans(leaf) == {"web.example.com", "www.web.example.com"}
+        assert ready["status"]["revision"] == 1
+        await world.assert_clean()
+
+
+async def test_literal_subject_signature_algorithm_and_jks_against_pebble(
+    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+) -> None:
+    """The CSR fields cert-manager lets a spec set beyond names, through a real CA. The CN
+    inside literalSubject is also an order identifier (as a commonName is), so it must be
+    among the dnsNames too: Pebble, like Let's Encrypt, wants every identifier in the SANs."""
+    async with running_world(apiserver, kubeconfig, pebble, with_certificates=True) as world:
+        await world.issuer()
+        certificate = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "lit", "namespace": NAMESPACE},
+            "spec": {
+                "secretName": "lit-tls",
+                "literalSubject": "CN=lit.example.com,O=Example\\, Inc.",
+                "dnsNames": ["lit.example.com", "www.lit.example.com"],
+                "issuerRef": {"name": "pebble", "kind": "Issuer"},
+                "privateKey": {"algorithm": "RSA", "size": 2048},
+                "signatureAlgorithm": "SHA384WithRSA",
+                "keystores": {"jks": {"create": True, "password": "changeit"}},
+            },
+        }
+        await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
+
+        async def probe() -> dict[str, Any]:
+            got: dict[str, Any] = await world.kube.get(CERTIFICATES, "lit", namespace=NAMESPACE)
+            return got
+
+        ready = await eventually(
+            probe,
+            lambda c: _ready(c)[0] == "True" and bool(c["status"].get("revision")),
+            deadline=DEADLINE,
+        )
+        secret = await world.kube.get(SECRETS, "lit-tls", namespace=NAMESPACE)
+        leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
+        assert _sans(leaf) == {"lit.example.com", "www.lit.example.com"}
+        store = decode_jks(base64.b64decode(secret["data"]["keystore.jks"]), b"changeit")
+        assert store.keys[0].chain[0] == leaf
         assert ready["status"]["revision"] == 1
         await world.assert_clean()
 
