@@ -27,6 +27,9 @@ SECRET_MANAGED_METADATA_MISMATCH: Final = "SecretManagedMetadataMismatch"
 ADDITIONAL_OUTPUT_FORMATS_MISMATCH: Final = "AdditionalOutputFormatsMismatch"
 SECRET_OWNER_REF_MISMATCH: Final = "SecretOwnerRefMismatch"
 MANUALLY_TRIGGERED: Final = "ManuallyTriggered"  # cmctl renew / certmgr renew
+# certmgr's own: the Secret holds the temporary certificate of issue-temporary-certificate
+# (cert-manager has no such check; it lets the temporary certificate count as Ready).
+TEMPORARY_CERTIFICATE: Final = "TemporaryCertificate"
 
 # --- Certificate: Ready=True, and Issuing=False after a failed request.
 READY: Final = "Ready"
@@ -63,6 +66,7 @@ INIT_ISSUER_FAILED_PREFIX: Final = "Error initializing issuer: "
 
 # --- Event reasons.
 EVENT_ISSUING: Final = "Issuing"  # "The certificate has been successfully issued"
+TEMPORARY_ISSUED_MESSAGE: Final = "Issued temporary certificate"  # Normal, reason Issuing
 EVENT_GENERATED: Final = "Generated"  # new private key stored in a temporary Secret
 EVENT_REUSED: Final = "Reused"  # existing private key reused (rotationPolicy Never)
 EVENT_REQUESTED: Final = "Requested"  # new CertificateRequest created

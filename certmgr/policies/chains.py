@@ -1,7 +1,8 @@
 """The ordered policy chains and the decisions built on them.
 
 Owns: `DEFAULT_TRIGGER_CHAIN` (does this Certificate need issuing, and why?),
-`READINESS_CHAIN` and `readiness` (Ready=True/False with which reason), `evaluate`
+`READINESS_CHAIN` and `readiness` (Ready=True/False with which reason),
+`TEMPORARY_CERTIFICATE_CHAIN` (does the Secret lack a usable key pair?), `evaluate`
 (first violation wins), and `issuance_allowed` (the failed-issuance backoff gate).
 Order matters: the cheap existence checks run first and the later checks rely on them,
 exactly as in cert-manager's NewTriggerPolicyChain / NewReadinessPolicyChain.
@@ -25,6 +26,9 @@ DEFAULT_TRIGGER_CHAIN: Final[tuple[Check, ...]] = (
     checks.secret_does_not_exist,
     checks.secret_is_missing_data,
     checks.secret_public_key_does_not_match,
+    # Not in cert-manager's chain: a failed attempt would leave its placeholder in place
+    # until it neared expiry. Only ever violated when Issuing=False, so backed off.
+    checks.secret_holds_temporary_certificate,
     checks.secret_issuer_annotations_mismatch,
     checks.secret_certificate_name_annotation_mismatch,
     checks.secret_private_key_mismatches_spec,
@@ -41,12 +45,23 @@ READINESS_CHAIN: Final[tuple[Check, ...]] = (
     checks.secret_does_not_exist,
     checks.secret_is_missing_data,
     checks.secret_public_key_does_not_match,
+    # Not in cert-manager's chain (there the placeholder counts as Ready): a Certificate
+    # is not Ready on a certificate nobody trusts.
+    checks.secret_holds_temporary_certificate,
     checks.secret_issuer_annotations_mismatch,
     checks.secret_certificate_name_annotation_mismatch,
     checks.secret_private_key_mismatches_spec,
     checks.secret_public_key_differs_from_current_request,
     checks.current_certificate_request_mismatches_spec,
     checks.certificate_has_expired,
+)
+
+# cert-manager's NewTemporaryCertificatePolicyChain: a violation means the Secret holds
+# no usable certificate and key pair, so (when asked for) a temporary one is written.
+TEMPORARY_CERTIFICATE_CHAIN: Final[tuple[Check, ...]] = (
+    checks.secret_does_not_exist,
+    checks.secret_is_missing_data,
+    checks.secret_public_key_does_not_match,
 )
 
 READY_MESSAGE: Final = reasons.READY_MESSAGE

@@ -29,6 +29,7 @@ from certmgr.pki.keys import (
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
 from certmgr.pki.renewal import jittered_renewal_time, renewal_time
 from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.temporary import is_temporary_certificate
 from certmgr.policies import reasons
 from certmgr.policies.inputs import (
     CERTIFICATE_NAME_ANNOTATION,
@@ -98,6 +99,20 @@ def secret_public_key_does_not_match(input: Input) -> Violation | None:
             reasons.INVALID_KEY_PAIR,
             "Issuing certificate as Secret contains a private key that does not match the "
             "certificate",
+        )
+    return None
+
+
+def secret_holds_temporary_certificate(input: Input) -> Violation | None:
+    """The Secret holds the placeholder written while an issuance runs: never Ready, and
+    issued for real (after the backoff, if the attempt that wrote it failed)."""
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    if is_temporary_certificate(leaf):
+        return Violation(
+            reasons.TEMPORARY_CERTIFICATE,
+            "Issuing certificate as Secret contains a temporary certificate",
         )
     return None
 

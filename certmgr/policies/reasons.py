@@ -23,6 +23,7 @@ from certmgr.api.reasons import (
     RENEWING,
     REQUEST_CHANGED,
     SECRET_MISMATCH,
+    TEMPORARY_CERTIFICATE,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "RENEWING",
     "REQUEST_CHANGED",
     "SECRET_MISMATCH",
+    "TEMPORARY_CERTIFICATE",
 ]

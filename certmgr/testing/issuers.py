@@ -5,7 +5,8 @@ one Issuer (``kind: Issuer``, group ``cert-manager.io``, name ``test-ca`` by def
 and once a request is approved signs its CSR with its own CA (validity from the
 injected clock and ``spec.duration``) and sets ``status.certificate``, ``status.ca``
 and ``Ready=True`` reason ``Issued``, as an issuer does. ``fail_with`` makes it fail
-requests instead (``Ready=False`` reason ``Failed``, ``failureTime``). It lets the
+requests instead (``Ready=False`` reason ``Failed``, ``failureTime``); ``held`` makes it
+leave approved requests pending (as a slow CA or an ACME order does) until ``release``. It lets the
 Certificate controllers be tested end to end without ACME. Test code only: it must
 not be imported by the product.
 """
@@ -24,9 +25,9 @@ from certmgr.api.codec import rfc3339
 from certmgr.api.conditions import APPROVED, DENIED, READY, Status, get_condition, set_condition
 from certmgr.api.durations import parse_go_duration
 from certmgr.kube.resources import CERTIFICATEREQUESTS
-from certmgr.runtime.cache import Obj, split_key
+from certmgr.runtime.cache import Obj, object_key, split_key
 from certmgr.runtime.clock import Clock
-from certmgr.runtime.controller import Result
+from certmgr.runtime.controller import Controller, Result
 from certmgr.runtime.manager import Manager
 from certmgr.testing.throwaway_ca import ThrowawayCA
 
@@ -40,6 +41,7 @@ class LocalCAIssuer:
         self.name = name
         self.kind = kind
         self.fail_with: str | None = None
+        self.held = False
         self.signed: list[str] = []  # names of the requests signed, in order
         ca = ThrowawayCA.create(
             f"{name} root",
@@ -50,6 +52,7 @@ class LocalCAIssuer:
         self.ca_certificate = ca.certificate
         self.ca_pem = ca.pem
         self._manager: Manager | None = None
+        self._controller: Controller[str] | None = None
 
     def setup(self, manager: Manager) -> None:
         """Register the signing controller on ``manager`` (before ``manager.run``)."""
@@ -57,6 +60,14 @@ class LocalCAIssuer:
         informer = manager.informer(CERTIFICATEREQUESTS)
         controller = manager.controller(f"test-issuer-{self.name}", self.reconcile, workers=2)
         manager.watch(informer, controller)
+        self._controller = controller
+
+    def release(self) -> None:
+        """Stop holding requests back and look at every known request again."""
+        self.held = False
+        assert self._manager is not None and self._controller is not None
+        for request in self._manager.informer(CERTIFICATEREQUESTS).cache:
+            self._controller.queue.add(object_key(request))
 
     def is_for_us(self, request: Obj) -> bool:
         ref = (request.get("spec") or {}).get("issuerRef") or {}
@@ -82,7 +93,7 @@ class LocalCAIssuer:
         if denied is not None and denied.is_true:
             await self._finish(request, ok=False, reason="Denied", message="denied")
             return None
-        if approved is None or not approved.is_true:
+        if approved is None or not approved.is_true or self.held:
             return None
         if self.fail_with is not None:
             await self._finish(request, ok=False, reason="Failed", message=self.fail_with)

@@ -7,6 +7,7 @@ few milliseconds is still seen; the rest is observed through the API."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,8 @@ from certmgr.controllers.acme.solver_objects import SHARED_SERVICE
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import Gone
+from certmgr.pki.certificates import parse_leaf
+from certmgr.pki.temporary import is_temporary_certificate
 from certmgr.testing.localenv import EXAMPLES_DIR, LocalEnvironment, local_environment
 from certmgr.testing.pebble import PebbleServer
 
@@ -201,6 +204,20 @@ async def test_edit_in_place_solves_on_the_users_ingress_and_restores_it(scene: 
         what="the solver path removed from the Ingress",
     )
     assert scene.solver_ingresses() == []
+    # Edit-in-place asks for a temporary certificate (ingress-gce programs no Ingress
+    # without one): written while the order ran, then replaced by the issued certificate.
+    assert certificate["metadata"]["annotations"][labels.ISSUE_TEMPORARY_CERTIFICATE] == "true"
+    await scene.eventually(
+        lambda: any(
+            e.get("message") == "Issued temporary certificate"
+            and e["involvedObject"]["name"] == "web-tls"
+            for e in scene.env.list("v1", "Event")
+        ),
+        what="the temporary certificate's Event",
+    )
+    secret = scene.env.simulator.get("v1", "Secret", "web-tls", NAMESPACE)
+    assert secret is not None
+    assert not is_temporary_certificate(parse_leaf(base64.b64decode(secret["data"]["tls.crt"])))
 
 
 async def test_ingress_class_annotation_reaches_the_solver_ingress(scene: Scene) -> None:

@@ -6,14 +6,19 @@ writes the whole Secret in one update (so a workload never sees it empty or half
 written: the old certificate stays until then), then in one status write increments
 ``revision``, removes ``Issuing``, clears ``failedIssuanceAttempts``,
 ``lastFailureTime`` and ``nextPrivateKeySecretName``, and records a Normal ``Issuing``
-Event. A Denied, InvalidRequest or Failed request sets ``Issuing=False`` with the
-request's reason, counts the failure for the trigger's backoff and records a Warning
-Event. A spec that can never be issued ends the attempt the same way, uncounted.
-The write that ends an attempt (but for an invalid spec, whose Warning Event is the
-readiness controller's) also carries Ready and the validity fields as the readiness
-controller computes them for the new status and Secret (``ready.with_readiness``), so
-readiness then finds nothing to change; the Secret is awaited in the cache first, so
-readiness never judges the new status against the old Secret.
+Event. While the request is pending, a Certificate annotated
+``cert-manager.io/issue-temporary-certificate: "true"`` whose Secret has no usable key
+pair gets a temporary certificate for the next private key there (``pki.temporary``),
+and a Normal ``Issuing`` Event "Issued temporary certificate"; the readiness and trigger
+chains never take it for an issued one. A Denied, InvalidRequest or Failed request sets
+``Issuing=False`` with the request's reason, counts the failure for the trigger's
+backoff and records a Warning Event. A spec that can never be issued ends the attempt
+the same way, uncounted. The write that ends an attempt (but for an invalid spec, whose
+Warning Event is the readiness controller's) also carries Ready and the validity fields
+as the readiness controller computes them for the new status and Secret
+(``ready.with_readiness``), so readiness then finds nothing to change; the Secret is
+awaited in the cache first, so readiness never judges the new status against the old
+Secret.
 It must not create keys or requests, nor decide Ready or the validity fields itself.
 """
 
@@ -36,7 +41,12 @@ from certmgr.api.conditions import (
     remove_condition,
     set_condition,
 )
-from certmgr.api.reasons import EVENT_ISSUING, FAILED_MESSAGE_PREFIX, REQUEST_FAILED
+from certmgr.api.reasons import (
+    EVENT_ISSUING,
+    FAILED_MESSAGE_PREFIX,
+    REQUEST_FAILED,
+    TEMPORARY_ISSUED_MESSAGE,
+)
 from certmgr.api.requests import CertificateRequestStatus
 from certmgr.controllers.certificates.gather import (
     certificates,
@@ -52,7 +62,12 @@ from certmgr.controllers.certificates.secretdata import (
     Issued,
     build_secret,
 )
-from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView, owned_by
+from certmgr.controllers.certificates.spec import (
+    INVALID_SPEC,
+    CertificateView,
+    owned_by,
+    requirements_of,
+)
 from certmgr.controllers.certificates.status import (
     CACHE_WAIT_SECONDS,
     status_of,
@@ -61,17 +76,18 @@ from certmgr.controllers.certificates.status import (
 from certmgr.controllers.certificates.watches import (
     Interest,
     issuing,
-    not_issuing,
     request_finished,
+    wants_temporary_certificate,
     watch_certificate_world,
     while_issuing,
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import SECRETS
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import parse_private_key
+from certmgr.pki.keys import PrivateKey, key_spec_violations, parse_private_key
+from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies import checks
-from certmgr.policies.chains import evaluate
+from certmgr.policies.chains import TEMPORARY_CERTIFICATE_CHAIN, evaluate
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
 
@@ -82,6 +98,7 @@ RESYNC_PRECONDITIONS: Final = (
     checks.secret_does_not_exist,
     checks.secret_is_missing_data,
     checks.secret_public_key_does_not_match,
+    checks.secret_holds_temporary_certificate,
     checks.secret_issuer_annotations_mismatch,
     checks.secret_certificate_name_annotation_mismatch,
 )
@@ -98,10 +115,17 @@ def setup(ctx: Context) -> None:
 
 # While issuing, the controller waits for a request that is Ready, Denied, InvalidRequest
 # or Failed (any other finds it waiting) and for the key's Secret; when not, it keeps the
-# target Secret in shape. Each child event matters only in its half.
+# target Secret in shape. Each child event matters only in its half, but for a
+# Certificate that wants a temporary certificate: a pending request, or its target Secret
+# being deleted, then calls for one.
 INTEREST: Final = Interest(
-    requests=lambda request, certificate: issuing(certificate) and request_finished(request),
-    target_secrets=not_issuing,
+    requests=lambda request, certificate: (
+        issuing(certificate)
+        and (request_finished(request) or wants_temporary_certificate(certificate))
+    ),
+    target_secrets=lambda _secret, certificate: (
+        not issuing(certificate) or wants_temporary_certificate(certificate)
+    ),
     next_key_secrets=while_issuing,
 )
 
@@ -161,9 +185,12 @@ class Issuing:
             )
             return None
         private_key = next_private_key(key_secret)
-        if not status.is_ready or private_key is None:
+        if private_key is None:
             return None
-        await self._issue(certificate, Issued(private_key, status.certificate, status.ca))
+        if status.is_ready:
+            await self._issue(certificate, Issued(private_key, status.certificate, status.ca))
+        elif certificate.wants_temporary_certificate:
+            await self._ensure_temporary_certificate(certificate, private_key)
         return None
 
     async def _issue(self, certificate: CertificateView, issued: Issued) -> None:
@@ -212,6 +239,52 @@ class Issuing:
         if ready_changed(certificate, ready):
             log.info("readiness_updated", ready=ready.status, reason=ready.reason)
         ctx.events.event(updated, "Normal", EVENT_ISSUING, ISSUED_MESSAGE)
+
+    async def _ensure_temporary_certificate(
+        self, certificate: CertificateView, private_key: PrivateKey
+    ) -> None:
+        """cert-manager's ensureTemporaryCertificate: while the request is pending, a
+        Secret without a usable key pair gets a placeholder for the next private key.
+
+        A Secret that holds a certificate and its key (the one being renewed, or a
+        placeholder already written) is left alone, so a workload keeps what it has.
+        """
+        ctx = self._ctx
+        spec = certificate.spec
+        assert spec is not None
+        requirements = requirements_of(spec)
+        if key_spec_violations(private_key, requirements.key_spec):
+            return  # a stale key: the key manager replaces it, and the request with it
+        existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        now = ctx.clock.now()
+        if existing is not None:
+            input = await gather(ctx, certificate, now=now, secret=existing)
+            if evaluate(input, TEMPORARY_CERTIFICATE_CHAIN) is None:
+                return
+        try:
+            placeholder = temporary_certificate(private_key, requirements, now=now)
+            secret = build_secret(
+                existing,
+                namespace=certificate.namespace,
+                certificate_name=certificate.name,
+                spec=spec,
+                issued=Issued(private_key, placeholder, b""),
+                pkcs12_password=await self._pkcs12_password(certificate),
+                jks_password=await self._jks_password(certificate),
+                certificate_uid=certificate.uid,
+                owned=ctx.settings.enable_certificate_owner_ref,
+            )
+        except PKIError as exc:
+            # The real issuance reports what is wrong with the spec; this is a courtesy.
+            log.warning("temporary_certificate_failed", error=str(exc))
+            return
+        if existing is None:
+            written = await ctx.client.create(SECRETS, secret, namespace=certificate.namespace)
+        else:
+            written = await ctx.client.update(SECRETS, secret)
+        await self._wait_secret_cached(written)  # the next reconcile must not write it again
+        log.info("temporary_certificate_issued", secret=spec.secret_name)
+        ctx.events.event(certificate.obj, "Normal", EVENT_ISSUING, TEMPORARY_ISSUED_MESSAGE)
 
     async def _wait_secret_cached(self, secret: Obj) -> None:
         """Read-your-writes for the Secret: Ready in the status write that follows is

@@ -4,7 +4,8 @@ requirements derived from the spec, and whether the spec can produce a CSR at al
 Owns ``CertificateView`` (one cached Certificate dict, parsed once), ``requirements_of``
 (spec -> ``pki.CertificateRequirements``), ``spec_problem`` (invalid input that the
 CRD schema let through: a bad IP address, an unknown usage, an unsupported key size),
-the owner reference children carry, and cert-manager's 52-character name shortening.
+whether it asks for a temporary certificate, the owner reference children carry, and
+cert-manager's 52-character name shortening.
 Pure: no I/O, no clock; it must not decide whether to issue (``policies/`` does).
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from certmgr.api import labels
 from certmgr.api.certificates import CertificateSpec, CertificateStatus
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
@@ -106,6 +108,13 @@ class CertificateView:
             {},
         )
         return str(raw.get("lastTransitionTime") or "")
+
+    @property
+    def wants_temporary_certificate(self) -> bool:
+        """``cert-manager.io/issue-temporary-certificate: "true"`` (exactly "true", as
+        cert-manager reads it): a placeholder goes into the Secret while issuing."""
+        annotations = self.obj["metadata"].get("annotations") or {}
+        return annotations.get(labels.ISSUE_TEMPORARY_CERTIFICATE) == "true"
 
     def problem(self) -> str | None:
         """Why this Certificate can never be issued as written, or None."""

@@ -130,6 +130,10 @@ def issuing(certificate: Obj) -> bool:
     return CertificateView.of(certificate).issuing is not None
 
 
+def wants_temporary_certificate(certificate: Obj) -> bool:
+    return CertificateView.of(certificate).wants_temporary_certificate
+
+
 def not_issuing(_child: Obj, certificate: Obj) -> bool:
     return not issuing(certificate)
 

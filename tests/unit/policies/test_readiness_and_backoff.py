@@ -7,12 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from certmgr.pki.keys import KeySpec
+from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies.chains import IssuanceGate, ReadyCondition, issuance_allowed, readiness
 from certmgr.policies.inputs import IssuerRef, SecretView
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 D = timedelta(days=1)
+REQUIREMENTS = CertificateRequirements(  # the world fixture's
+    common_name="app.example.com",
+    dns_names=("app.example.com", "www.example.com"),
+    key_spec=KeySpec("ECDSA"),
+)
 
 
 @pytest.mark.parametrize(
@@ -61,6 +69,20 @@ D = timedelta(days=1)
                 '"ClusterIssuer.cert-manager.io/letsencrypt"',
             ),
             id="issuer-changed",
+        ),
+        pytest.param(
+            lambda w: w.input(
+                secret=w.secret(
+                    certificate=temporary_certificate(w.keys(0), REQUIREMENTS, now=NOW)
+                ),
+                current_request=None,
+            ),
+            ReadyCondition(
+                False,
+                "TemporaryCertificate",
+                "Issuing certificate as Secret contains a temporary certificate",
+            ),
+            id="temporary-certificate-is-not-ready",
         ),
     ],
 )

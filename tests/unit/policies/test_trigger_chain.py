@@ -9,8 +9,9 @@ import pytest
 
 from certmgr.pki.keys import KeySpec, encode_private_key, generate_private_key
 from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies import checks
-from certmgr.policies.chains import DEFAULT_TRIGGER_CHAIN, evaluate
+from certmgr.policies.chains import DEFAULT_TRIGGER_CHAIN, TEMPORARY_CERTIFICATE_CHAIN, evaluate
 from certmgr.policies.inputs import IssuerRef, SecretView, Violation
 
 # The same values as the world fixture's (asserted below), needed at collection time.
@@ -22,6 +23,13 @@ REQUIREMENTS = CertificateRequirements(
 )
 
 D = timedelta(days=1)
+
+
+def placeholder(w, *, key_index: int = 0) -> bytes:
+    """The temporary certificate the issuing controller writes, for the world's key."""
+    return temporary_certificate(w.keys(key_index), REQUIREMENTS, now=NOW)
+
+
 CHANGED_NAMES = replace(REQUIREMENTS, dns_names=("app.example.com", "new.example.com"))
 
 CASES = [
@@ -72,6 +80,14 @@ CASES = [
             "certificate PEM block: corrupt certificate data",
         ),
         id="unparsable-certificate",
+    ),
+    pytest.param(
+        lambda w: w.input(secret=w.secret(certificate=placeholder(w)), current_request=None),
+        Violation(
+            "TemporaryCertificate",
+            "Issuing certificate as Secret contains a temporary certificate",
+        ),
+        id="temporary-certificate-left-by-a-failed-attempt",
     ),
     pytest.param(
         lambda w: w.input(secret=w.secret(key=w.keys(1))),
@@ -260,6 +276,18 @@ def test_later_checks_do_not_crash_without_a_secret(world, check) -> None:
             id="key-pair-before-issuer",
         ),
         pytest.param(
+            lambda w: w.input(secret=w.secret(certificate=placeholder(w, key_index=1))),
+            "InvalidKeyPair",
+            id="key-pair-before-temporary",
+        ),
+        pytest.param(
+            lambda w: w.input(
+                secret=w.secret(certificate=placeholder(w)), issuer_ref=IssuerRef("x")
+            ),
+            "TemporaryCertificate",
+            id="temporary-before-issuer",
+        ),
+        pytest.param(
             lambda w: w.input(requirements=CHANGED_NAMES, now=NOW + 100 * D),
             "RequestChanged",
             id="spec-change-before-expiry",
@@ -301,3 +329,31 @@ def test_rsa_secret_for_rsa_spec_is_up_to_date(world) -> None:
         current_request=world.request(key=rsa_key, requirements=spec),
     )
     assert evaluate(up_to_date) is None
+
+
+@pytest.mark.parametrize(
+    ("make_input", "expected_reason"),
+    [
+        pytest.param(lambda w: w.input(secret=None), "DoesNotExist", id="no-secret"),
+        pytest.param(lambda w: w.input(secret=SecretView(data={})), "MissingData", id="empty"),
+        pytest.param(
+            lambda w: w.input(secret=w.secret(key=w.keys(1))), "InvalidKeyPair", id="mismatch"
+        ),
+        pytest.param(lambda w: w.input(), None, id="issued-certificate-is-kept"),
+        pytest.param(
+            lambda w: w.input(secret=w.secret(certificate=placeholder(w))),
+            None,
+            id="placeholder-is-not-rewritten",
+        ),
+        pytest.param(
+            lambda w: w.input(requirements=CHANGED_NAMES, now=NOW + 100 * D),
+            None,
+            id="renewal-keeps-the-old-certificate",
+        ),
+    ],
+)
+def test_temporary_certificate_only_where_there_is_no_usable_pair(
+    world, make_input, expected_reason
+) -> None:
+    violation = evaluate(make_input(world), TEMPORARY_CERTIFICATE_CHAIN)
+    assert (violation.reason if violation else None) == expected_reason

@@ -94,11 +94,16 @@ class World:
 
     # -- writing ----------------------------------------------------------------------
 
-    async def create_certificate(self, name: str, **spec: Any) -> dict[str, Any]:
+    async def create_certificate(
+        self, name: str, *, annotations: dict[str, str] | None = None, **spec: Any
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+        if annotations:
+            metadata["annotations"] = annotations
         body = {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": name, "namespace": NAMESPACE},
+            "metadata": metadata,
             "spec": {
                 "secretName": f"{name}-tls",
                 "issuerRef": {"name": "test-ca", "kind": "Issuer"},

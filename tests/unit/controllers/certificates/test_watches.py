@@ -52,6 +52,7 @@ def cert(
     ready: bool = False,
     revision: int | None = None,
     next_key: str | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Obj:
     status: Obj = {"conditions": [condition("Ready", "True" if ready else "False")]}
     if issuing:
@@ -63,7 +64,13 @@ def cert(
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {"name": "web", "namespace": "default", "uid": "u-web", "resourceVersion": rv},
+        "metadata": {
+            "name": "web",
+            "namespace": "default",
+            "uid": "u-web",
+            "resourceVersion": rv,
+            "annotations": annotations or {},
+        },
         "spec": {
             "secretName": "web-tls",
             "issuerRef": {"name": "ca", "kind": "ClusterIssuer"},
@@ -74,6 +81,10 @@ def cert(
 
 
 ISSUING_CERT = cert(issuing=True, next_key="web-key")
+# issue-temporary-certificate: a pending request, or the target Secret, may call for one.
+TEMPORARY_CERT = cert(
+    issuing=True, next_key="web-key", annotations={labels.ISSUE_TEMPORARY_CERTIFICATE: "true"}
+)
 IDLE_CERT = cert()
 READY_CERT = cert(ready=True, revision=1)
 
@@ -258,6 +269,8 @@ REQUEST_EVENTS = [
     pytest.param(ISSUING_CERT, (), None, request(), {REQUESTS}, id="issuing-created"),
     pytest.param(ISSUING_CERT, (), request(), PENDING, set(), id="issuing-approved"),
     pytest.param(ISSUING_CERT, (), PENDING, ISSUED, {ISSUING, READINESS}, id="issuing-issued"),
+    pytest.param(TEMPORARY_CERT, (), None, request(), {REQUESTS, ISSUING}, id="temporary-created"),
+    pytest.param(TEMPORARY_CERT, (), request(), PENDING, {ISSUING}, id="temporary-approved"),
     pytest.param(ISSUING_CERT, (), PENDING, FAILED, {ISSUING}, id="issuing-failed"),
     pytest.param(ISSUING_CERT, (), PENDING, None, {REQUESTS}, id="issuing-deleted"),
     pytest.param(
@@ -353,6 +366,7 @@ SECRET_EVENTS = [
     pytest.param(IDLE_CERT, TARGET, None, {TRIGGER, ISSUING, READINESS}, id="idle-target-deleted"),
     pytest.param(ISSUING_CERT, TARGET, None, {READINESS}, id="issuing-target-deleted"),
     pytest.param(ISSUING_CERT, None, TARGET, {READINESS}, id="issuing-target-created"),
+    pytest.param(TEMPORARY_CERT, TARGET, None, {ISSUING, READINESS}, id="temporary-target-deleted"),
     pytest.param(
         ISSUING_CERT, None, NEXT_KEY, {KEYS, REQUESTS, ISSUING}, id="issuing-next-key-created"
     ),
