@@ -50,7 +50,7 @@ class ParsedCSR:
 
     common_name: str
     subject: X509Subject
-    subject_der: bytes
+    subject_name: x509.Name
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     uris: tuple[str, ...]
@@ -228,7 +228,7 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
     return ParsedCSR(
         common_name=_first(csr.subject, NameOID.COMMON_NAME),
         subject=subject_of(csr.subject),
-        subject_der=csr.subject.public_bytes(),
+        subject_name=csr.subject,
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
         if sans

@@ -57,8 +57,11 @@ def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tup
 
 
 def _literal_subject_matches(csr: ParsedCSR, literal_subject: str) -> bool:
+    """RDN by RDN in order, each attribute by type and value: not by the DER, whose string
+    types differ between writers (Go, so cert-manager, writes PrintableString where
+    cryptography writes UTF8String), so a request cert-manager made still matches."""
     try:
-        return literal_subject_name(literal_subject).public_bytes() == csr.subject_der
+        return literal_subject_name(literal_subject) == csr.subject_name
     except PKIError:
         return False
 

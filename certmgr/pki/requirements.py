@@ -75,11 +75,15 @@ class CertificateRequirements:
         return str(values[0].value) if values else ""
 
 
+# cert-manager's literalSubject attribute names that cryptography's parser lacks.
+_LITERAL_ATTRIBUTE_NAMES = {"SERIALNUMBER": NameOID.SERIAL_NUMBER}
+
+
 @lru_cache(maxsize=1024)
 def literal_subject_name(text: str) -> x509.Name:
     """The DN of a `literalSubject` string (RFC 4514: most specific RDN first)."""
     try:
-        return x509.Name.from_rfc4514_string(text)
+        return x509.Name.from_rfc4514_string(text, _LITERAL_ATTRIBUTE_NAMES)
     except ValueError as exc:
         detail = str(exc) or "not an RFC 4514 distinguished name"
         raise PKIError(f"invalid literalSubject: {detail}") from None

@@ -13,6 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certmgr.pki.csr import build_csr, parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec, public_keys_equal
+from certmgr.pki.match import csr_violations
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
 
 FULL = CertificateRequirements(
@@ -99,7 +100,7 @@ def test_a_literal_subject_is_the_csr_subject_as_written(key) -> None:
     assert csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Example, Inc."
     parsed = parse_csr(build_csr(key(), requirements))
     assert parsed.common_name == "app.example.com"
-    assert parsed.subject_der == x509.Name.from_rfc4514_string(literal).public_bytes()
+    assert parsed.subject_name == x509.Name.from_rfc4514_string(literal)
 
 
 def test_parse_csr_round_trips_the_requirements(key) -> None:
@@ -283,3 +284,16 @@ def test_parse_csr_is_memoized_by_bytes_and_never_caches_garbage() -> None:
     for _ in range(2):
         with pytest.raises(PKIError):
             parse_csr(garbage)
+
+
+def test_a_literal_subject_may_name_the_serial_number(key) -> None:
+    """cert-manager's literalSubject knows SERIALNUMBER (cryptography's parser does not)."""
+    literal = "CN=a.example,SERIALNUMBER=1234,O=Example"
+    requirements = CertificateRequirements(dns_names=("a.example",), literal_subject=literal)
+    csr = _load(build_csr(key(), requirements))
+    assert [[a.oid for a in rdn] for rdn in csr.subject.rdns] == [
+        [NameOID.ORGANIZATION_NAME],
+        [NameOID.SERIAL_NUMBER],
+        [NameOID.COMMON_NAME],
+    ]
+    assert csr_violations(parse_csr(build_csr(key(), requirements)), requirements) == ()

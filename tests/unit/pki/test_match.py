@@ -6,6 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.name import _ASN1Type
 
 from certmgr.pki.certificates import CertificateInfo
 from certmgr.pki.csr import build_csr, parse_csr
@@ -177,3 +180,35 @@ def test_the_cn_inside_a_literal_subject_counts_as_the_common_name() -> None:
     assert certificate_alt_names_violations(issued, LITERAL) == ()
     spec = replace(LITERAL, literal_subject="CN=other.example,C=DE")
     assert certificate_alt_names_violations(issued, spec) == ("spec.commonName",)
+
+
+def _go_style_csr(key, subject: x509.Name, dns_names: tuple[str, ...]) -> bytes:
+    """A CSR as cert-manager writes a literalSubject: Go's asn1 encodes each printable
+    ASCII value as a PrintableString, where cryptography would write a UTF8String."""
+    printable = x509.Name(
+        [
+            x509.RelativeDistinguishedName(
+                [x509.NameAttribute(a.oid, a.value, _ASN1Type.PrintableString) for a in rdn]
+            )
+            for rdn in subject.rdns
+        ]
+    )
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(printable)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
+        )
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_literal_subject_written_by_cert_manager_still_matches(key) -> None:
+    """A request cert-manager made before the migration must not trigger a reissue: the
+    DN is compared attribute by attribute, in order, not by its string encodings."""
+    literal = "CN=a.example,OU=Web+OU=Ops,O=Example Inc,C=DE"
+    spec = CertificateRequirements(dns_names=("a.example",), literal_subject=literal)
+    pem = _go_style_csr(key(), x509.Name.from_rfc4514_string(literal), ("a.example",))
+    assert csr_violations(parse_csr(pem), spec) == ()
+    reordered = replace(spec, literal_subject="C=DE,O=Example Inc,OU=Web+OU=Ops,CN=a.example")
+    assert csr_violations(parse_csr(pem), reordered) == ("spec.literalSubject",)
