@@ -92,7 +92,21 @@ def temporary_certificate(
     return leaf.public_bytes(serialization.Encoding.PEM)
 
 
-def is_temporary_certificate(certificate: x509.Certificate) -> bool:
-    """Whether `certificate` was signed by the throwaway ``cert-manager.local`` CA (ours or
-    cert-manager's: a Secret written by either during a migration is recognised)."""
-    return certificate.issuer == _TEMPORARY_ISSUER
+def is_temporary_certificate(
+    certificate: x509.Certificate, *, literal_subject: bool = False
+) -> bool:
+    """Whether `certificate` is a temporary certificate (ours or cert-manager's: a Secret
+    written by either during a migration is recognised): issued by ``cert-manager.local``
+    to another subject, and carrying the subject serialNumber marker, which a
+    `literal_subject` leaves out (in cert-manager too).
+
+    The issuer name alone is not enough: a user's own CA may be called
+    ``cert-manager.local``, and judging its certificates temporary would reissue them
+    for ever.
+    """
+    if certificate.issuer != _TEMPORARY_ISSUER or certificate.subject == _TEMPORARY_ISSUER:
+        return False
+    if literal_subject:
+        return True
+    serials = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    return [a.value for a in serials] == [TEMPORARY_SUBJECT_SERIAL_NUMBER]

@@ -109,7 +109,7 @@ def secret_holds_temporary_certificate(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    if is_temporary_certificate(leaf):
+    if is_temporary_certificate(leaf, literal_subject=bool(input.requirements.literal_subject)):
         return Violation(
             reasons.TEMPORARY_CERTIFICATE,
             "Issuing certificate as Secret contains a temporary certificate",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmgr.pki.certificates import CertificateInfo, parse_leaf
@@ -97,18 +98,62 @@ def test_a_spec_that_cannot_be_encoded_is_a_pki_error(key) -> None:
 
 
 @pytest.mark.parametrize(
-    ("issuer", "expected"),
+    ("subject", "issuer", "expected"),
     [
-        pytest.param("cert-manager.local", True, id="cert-manager-local"),
-        pytest.param("Let's Encrypt R3", False, id="a-real-ca"),
-        pytest.param("cert-manager.local.example.com", False, id="only-the-exact-name"),
+        pytest.param(
+            "app.example.com,SERIALNUMBER=1234567890", "cert-manager.local", True, id="marked"
+        ),
+        pytest.param(
+            "app.example.com,SERIALNUMBER=1234567890", "Let's Encrypt R3", False, id="a-real-ca"
+        ),
+        pytest.param(
+            "app.example.com,SERIALNUMBER=1234567890",
+            "cert-manager.local.example.com",
+            False,
+            id="only-the-exact-name",
+        ),
+        # A CA the user named cert-manager.local: its leaves and the root itself are real
+        # certificates, and judging them temporary would reissue them for ever.
+        pytest.param("app.example.com", "cert-manager.local", False, id="unmarked-leaf"),
+        pytest.param("cert-manager.local", "cert-manager.local", False, id="self-signed-root"),
     ],
 )
-def test_is_temporary_certificate_looks_at_the_issuer(key, make_cert, issuer, expected) -> None:
-    leaf = make_cert(
-        subject_key=key(), issuer_key=key(n=1), subject="app.example.com", issuer=issuer
-    )
+def test_is_temporary_certificate_looks_at_the_issuer_and_the_marker(
+    key, make_cert, subject, issuer, expected
+) -> None:
+    cn, _, serial = subject.partition(",SERIALNUMBER=")
+    name = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if serial:
+        name.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    issuer_key = key() if subject == issuer else key(n=1)
+    leaf = make_cert(subject_key=key(), issuer_key=issuer_key, subject=cn, issuer=issuer)
+    leaf = _resigned(leaf, x509.Name(name), issuer_key)
     assert is_temporary_certificate(leaf) is expected
+
+
+def _resigned(cert: x509.Certificate, subject: x509.Name, issuer_key) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(cert.issuer)
+        .public_key(cert.public_key())
+        .serial_number(cert.serial_number)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def test_a_temporary_certificate_for_a_literal_subject_has_no_marker(key) -> None:
+    """As in cert-manager, the literal subject is written as is, without the marker: the
+    issuer alone tells, when the spec has a literal subject."""
+    requirements = CertificateRequirements(
+        dns_names=("a.example",), literal_subject="CN=a.example,O=Example"
+    )
+    leaf = parse_leaf(temporary_certificate(key(), requirements, now=NOW))
+    assert not CertificateInfo.of(leaf).subject.serial_number
+    assert is_temporary_certificate(leaf, literal_subject=True)
+    assert not is_temporary_certificate(leaf)
 
 
 def test_a_written_temporary_certificate_is_recognised(key) -> None:
