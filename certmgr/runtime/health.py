@@ -9,6 +9,7 @@ only fail when a restart would help. Checks must be cheap and must not do I/O.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
@@ -66,7 +67,8 @@ class HealthServer:
         return _report(self._readiness, verbose="verbose" in request.query)
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render(self._registry))
+        snapshot = metrics.Snapshot(self._registry)  # on the loop: collectors read caches
+        response = web.Response(body=await asyncio.to_thread(snapshot.render))
         response.headers["Content-Type"] = metrics.CONTENT_TYPE_LATEST
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -9,7 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
+from certmgr.runtime import metrics
 from certmgr.runtime.health import HealthServer
 
 Client = TestClient[web.Request, web.Application]
@@ -94,6 +98,43 @@ async def test_metrics_are_prometheus_text(client_for: MakeClient) -> None:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     assert "certmgr_test_things_total 3.0" in await response.text()
+
+
+class _ThreadRecordingCollector:
+    """Reports which threads collected it, and which rendered its sample's text."""
+
+    def __init__(self) -> None:
+        self.collected_in: list[str] = []
+
+    def collect(self) -> list[Metric]:
+        self.collected_in.append(threading.current_thread().name)
+        family = GaugeMetricFamily("certmgr_test_rows", "Rows.")
+        family.add_metric([], 7)
+        return [family]
+
+
+async def test_metrics_collect_on_the_loop_and_render_elsewhere(
+    client_for: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Collectors read informer caches (loop-only); the text is made in a worker thread,
+    # so a scrape of 10,000 Certificates does not stall the loop for a second.
+    registry = CollectorRegistry()
+    collector = _ThreadRecordingCollector()
+    registry.register(collector)  # type: ignore[arg-type]
+    rendered_in: list[str] = []
+    real_render = metrics.Snapshot.render
+
+    def recording_render(self: metrics.Snapshot) -> bytes:
+        rendered_in.append(threading.current_thread().name)
+        return real_render(self)
+
+    monkeypatch.setattr(metrics.Snapshot, "render", recording_render)
+    client = await client_for(HealthServer(registry=registry))
+    text = await (await client.get("/metrics")).text()
+    assert "certmgr_test_rows 7.0" in text
+    loop_thread = threading.current_thread().name
+    assert collector.collected_in[-1] == loop_thread
+    assert rendered_in and rendered_in[-1] != loop_thread
 
 
 async def test_default_registry_has_the_runtime_metrics(
