@@ -156,6 +156,25 @@ def build_sans(requirements: CertificateRequirements) -> list[x509.GeneralName]:
     return names
 
 
+def usage_extensions(
+    requirements: CertificateRequirements, *, usages: bool = True
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """(extension, critical) as cert-manager encodes them: KeyUsage (critical) and
+    ExtendedKeyUsage when `usages`, then BasicConstraints (critical) for a CA."""
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
+    if usages:
+        resolved = resolve_usages(requirements.usages, is_ca=requirements.is_ca)
+        key_usage = resolved.key_usage_extension()
+        if key_usage is not None:
+            extensions.append((key_usage, True))
+        if resolved.extended_key_usages:
+            eku = x509.ExtendedKeyUsage(list(resolved.extended_key_usages))
+            extensions.append((eku, False))
+    if requirements.is_ca:
+        extensions.append((x509.BasicConstraints(ca=True, path_length=None), True))
+    return extensions
+
+
 def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
     """A PEM CSR for `requirements`, signed by `key`. Raises `PKIError` on invalid input."""
     check_signature_algorithm(requirements)
@@ -171,19 +190,9 @@ def build_csr(key: PrivateKey, requirements: CertificateRequirements) -> bytes:
         builder = builder.add_extension(
             x509.SubjectAlternativeName(sans), critical=len(subject) == 0
         )
-    if requirements.encode_usages_in_request is not False:
-        resolved = resolve_usages(requirements.usages, is_ca=requirements.is_ca)
-        key_usage = resolved.key_usage_extension()
-        if key_usage is not None:
-            builder = builder.add_extension(key_usage, critical=True)
-        if resolved.extended_key_usages:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage(list(resolved.extended_key_usages)), critical=False
-            )
-    if requirements.is_ca:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True
-        )
+    usages = requirements.encode_usages_in_request is not False
+    for extension, critical in usage_extensions(requirements, usages=usages):
+        builder = builder.add_extension(extension, critical=critical)
     try:
         csr = builder.sign(key, _csr_hash(key, requirements))
     except ValueError as exc:  # values the encoder refuses (non-ASCII DNS name, ...)

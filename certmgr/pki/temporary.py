@@ -22,11 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certmgr.pki.csr import build_sans, build_subject
+from certmgr.pki.csr import build_sans, build_subject, usage_extensions
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, public_key_of
 from certmgr.pki.requirements import CertificateRequirements
-from certmgr.pki.usages import resolve_usages
 
 TEMPORARY_ISSUER_COMMON_NAME: Final = "cert-manager.local"
 # cert-manager's fixed marker in the leaf's subject (older releases used it as the serial).
@@ -57,7 +56,6 @@ def temporary_certificate(
             requirements.subject, serial_number=TEMPORARY_SUBJECT_SERIAL_NUMBER
         ),
     )
-    resolved = resolve_usages(requirements.usages, is_ca=requirements.is_ca)
     builder = (
         x509.CertificateBuilder()
         .subject_name(build_subject(marked))
@@ -74,17 +72,8 @@ def temporary_certificate(
     sans = build_sans(requirements)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    key_usage = resolved.key_usage_extension()
-    if key_usage is not None:
-        builder = builder.add_extension(key_usage, critical=True)
-    if resolved.extended_key_usages:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage(list(resolved.extended_key_usages)), critical=False
-        )
-    if requirements.is_ca:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True
-        )
+    for extension, critical in usage_extensions(requirements):
+        builder = builder.add_extension(extension, critical=critical)
     try:
         leaf = builder.sign(ca_key, hashes.SHA512())  # Go's choice for a P-521 signer
     except ValueError as exc:
