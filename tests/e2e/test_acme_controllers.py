@@ -820,6 +820,20 @@ async def test_pebble_restart_reregisters_the_same_key(
 
 
 @pytest.mark.slow
+async def _certificate_ready(world: World, name: str) -> dict[str, Any]:
+    """The Certificate once Ready with a revision (two controllers write them)."""
+
+    async def probe() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(CERTIFICATES, name, namespace=NAMESPACE)
+        return got
+
+    return await eventually(
+        probe,
+        lambda c: _ready(c)[0] == "True" and bool(c["status"].get("revision")),
+        deadline=DEADLINE,
+    )
+
+
 async def test_a_certificate_end_to_end_with_the_certificate_controllers(
     apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
 ) -> None:
@@ -839,16 +853,7 @@ async def test_a_certificate_end_to_end_with_the_certificate_controllers(
         started = time.monotonic()
         await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
 
-        async def probe() -> dict[str, Any]:
-            got: dict[str, Any] = await world.kube.get(CERTIFICATES, "web", namespace=NAMESPACE)
-            return got
-
-        # Ready and revision are written by two controllers of the Certificate side.
-        ready = await eventually(
-            probe,
-            lambda c: _ready(c)[0] == "True" and bool(c["status"].get("revision")),
-            deadline=DEADLINE,
-        )
+        ready = await _certificate_ready(world, "web")
         print(f"Certificate created->Ready: {time.monotonic() - started:.3f}s")
         secret = await world.kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
         leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
@@ -881,15 +886,7 @@ async def test_literal_subject_signature_algorithm_and_jks_against_pebble(
         }
         await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
 
-        async def probe() -> dict[str, Any]:
-            got: dict[str, Any] = await world.kube.get(CERTIFICATES, "lit", namespace=NAMESPACE)
-            return got
-
-        ready = await eventually(
-            probe,
-            lambda c: _ready(c)[0] == "True" and bool(c["status"].get("revision")),
-            deadline=DEADLINE,
-        )
+        ready = await _certificate_ready(world, "lit")
         secret = await world.kube.get(SECRETS, "lit-tls", namespace=NAMESPACE)
         leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
         assert _sans(leaf) == {"lit.example.com", "www.lit.example.com"}
