@@ -51,11 +51,16 @@ class Settings:
     self_check_nameserver: str | None = None
     # One success, as cert-manager (measured: see controllers/acme/challenges.py).
     self_check_successes: int = 1
+    # Spacing of the self-checks a Challenge wants (self_check_successes > 1), and the
+    # first wait after a miss; misses in a row double it, per Challenge and with jitter,
+    # up to the cap (cert-manager backs a failing Challenge off to minutes too).
     self_check_interval: float = 0.2
+    self_check_backoff_cap: float = 120.0
     max_concurrent_challenges: int = 60
-    # ACME polling (authorizations, finalize): short and growing, never the library's.
+    # ACME polling (authorizations, finalize): short and growing (with jitter), never the
+    # library's; a CA that keeps an order or a challenge waiting is asked ~1/min at most.
     acme_poll_base: float = 0.05
-    acme_poll_cap: float = 5.0
+    acme_poll_cap: float = 60.0
     # Upper bound of the renewal jitter (it can only lower pki's own cap of min(1 % of the
     # lifetime, 10 min)). The offset itself is derived from the certificate's bytes, so
     # every reconcile and every restart computes the same one; status.renewalTime shows it.

@@ -73,14 +73,16 @@ class Manager:
         self._backoff = (backoff_base, backoff_cap)
         self._informer_options = informer_options
         self._informers: dict[Resource, Informer] = {}
+        self._selectors: dict[Resource, str | None] = {}
         self._secrets: SecretInformers | None = None
         self.controllers: list[Controller[str]] = []
         self._synced = asyncio.Event()
 
     # -- wiring (before run) ---------------------------------------------------------
 
-    def informer(self, resource: Resource) -> Informer:
-        """The shared informer of ``resource`` (Secrets: use ``secrets``)."""
+    def informer(self, resource: Resource, *, label_selector: str | None = None) -> Informer:
+        """The shared informer of ``resource`` (Secrets: use ``secrets``), narrowed to
+        ``label_selector`` when given (every user of the informer must ask the same)."""
         if resource == SECRETS:
             raise ValueError("Secrets are watched through Manager.secrets")
         informer = self._informers.get(resource)
@@ -91,9 +93,13 @@ class Manager:
                 namespace=self._namespace,
                 transform=drop_managed_fields,
                 clock=self.clock,
+                label_selector=label_selector,
                 **self._informer_options,
             )
             self._informers[resource] = informer
+            self._selectors[resource] = label_selector
+        elif self._selectors.get(resource) != label_selector:
+            raise ValueError(f"the {resource.plural} informer is narrowed differently")
         return informer
 
     @property

@@ -1,36 +1,18 @@
 """The Challenge controller: schedule, present, self-check, accept, poll, clean up.
 
 Owns ``Challenge.status`` (processing, presented, reason, state), the challenge
-finalizer (cert-manager's names; set by the order controller at creation only for
-edit-in-place, removed here after clean up when the Challenge is deleted), the
-solver objects (through :class:`Presenter`) and scheduling: cert-manager's rule that
-two Challenges for the same name and type are never processed at once (a free slot
-goes to the oldest, so it is the same one after a restart), and at most
-``max_concurrent_challenges`` in flight. Every wait is a ``requeue_after`` (self-check
-spacing, CA polling with growing intervals); nothing sleeps in a reconcile. The solver
-objects go as soon as the Challenge is final, or when it is deleted.
+finalizer (cert-manager's names; set by the order controller only for edit-in-place,
+removed here after clean up), the solver objects (through :class:`Presenter`) and
+scheduling: two Challenges for the same name and type are never processed at once (a
+free slot goes to the oldest), and at most ``max_concurrent_challenges`` are in flight.
+Every wait is a ``requeue_after`` that backs off per Challenge with jitter
+(:class:`PollIntervals`: self-check misses from ``self_check_interval`` to
+``self_check_backoff_cap``, CA polls from ``acme_poll_base`` to ``acme_poll_cap``);
+nothing sleeps, and nothing is read from the API that a cache holds. Status is written
+only when the Challenge has to wait and once when final.
 
-Self-check default (Settings): one success, as in cert-manager; then the CA is asked.
-We used to require two consecutive successes 0.2 s apart, arguing that one success can
-come from an ingress controller that has only partly loaded the route. Measured
-(bench/issuance.py, shared mode, 2026-11-22): the first check passed for 14 of 14
-Challenges, and the second one ran 9-21 ms after the first, not 0.2 s, because the
-status write between them woke the Challenge at once; so it never showed what it was
-meant to, and cost a status write per Challenge (1.4 per issuance) and ~15 ms.
-Honouring the spacing would add 0.2 s per issuance (order -> Challenges final is
-~107 ms p50). ``--http01-self-check-successes=N`` still asks for N successes, and the
-interval is now honoured whatever wakes the Challenge in between.
-
-Status is written only when the Challenge has to wait (a second self-check miss in a
-row, more successes wanted, the CA still validating at the first poll, an error) and
-once when final; a Challenge that goes straight from presented to valid gets one write. The
-solver Ingress is deleted as soon as the Challenge is final; everything else goes with
-the Challenge (ownerReferences), so the finalizer is only set, by the order
-controller, for an edit-in-place path on a user's Ingress.
-
-In-memory state (success counts, accepted flags, poll attempts, scheduling slots) is a
-cache of progress only: after a restart it starts over from status and the CA: when
-the route was already there (or status says presented), the CA is asked for the
+In-memory state (success counts, accepted flags, backoffs, slots) is a cache of progress
+only: after a restart it starts over from status and the CA, which is asked for the
 challenge's state before answering it, so an accepted challenge is not answered twice.
 It must not create Challenges or talk to CertificateRequests.
 """
@@ -55,11 +37,11 @@ from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.presenting import Presenter, PresentError
 from certmgr.controllers.acme.selfcheck import SelfCheck
 from certmgr.controllers.acme.solver_objects import SolverTarget
-from certmgr.controllers.acme.solver_services import SharedSolverServices
+from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import NotFound
-from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS
+from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, SERVICES
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
 
@@ -104,6 +86,7 @@ def setup(ctx: Context, *, accounts: Accounts) -> ChallengeReconciler:
         challenges=challenges.cache,
         issuers=manager.informer(ISSUERS).cache,
         cluster_issuers=manager.informer(CLUSTERISSUERS).cache,
+        services=manager.informer(SERVICES, label_selector=SOLVER_SELECTOR).cache,
     )
     controller = manager.controller(
         "acme-challenges", reconciler.reconcile, workers=ctx.settings.workers
@@ -138,6 +121,7 @@ class ChallengeReconciler:
         challenges: Cache,
         issuers: Cache,
         cluster_issuers: Cache,
+        services: Cache | None = None,
     ) -> None:
         settings = ctx.settings
         self._ctx = ctx
@@ -149,6 +133,7 @@ class ChallengeReconciler:
         self.shared_services = SharedSolverServices(
             ctx.client,
             challenges=challenges,
+            services=services,
             clock=ctx.clock,
             host=settings.shared_solver_host,
             port=settings.shared_solver_port,
@@ -168,6 +153,9 @@ class ChallengeReconciler:
         )
         self._checks = asyncio.Semaphore(settings.max_concurrent_challenges)
         self._polls = PollIntervals(base=settings.acme_poll_base, cap=settings.acme_poll_cap)
+        self._check_backoff = PollIntervals(
+            base=settings.self_check_interval, cap=settings.self_check_backoff_cap
+        )
         self._successes: dict[str, int] = {}
         self._misses: dict[str, int] = {}
         self._presented: set[str] = set()
@@ -258,19 +246,24 @@ class ChallengeReconciler:
         async with self._checks:
             result = await self._self_check.check(spec["dnsName"], spec["token"], spec["key"])
         log.debug("acme_self_check", challenge=key, ok=result.ok, detail=result.detail)
-        interval = self._ctx.settings.self_check_interval
-        self._next_check[key] = self._ctx.clock.monotonic() + interval
         if not result.ok:
             self._successes.pop(key, None)
             self._misses[key] = self._misses.get(key, 0) + 1
+            # Misses in a row back off: a route that never works costs a few checks a
+            # minute, not five a second.
+            interval = self._check_backoff.next(key)
+            self._next_check[key] = self._ctx.clock.monotonic() + interval
             # The check right after presenting usually races the ingress controller
             # loading the route: that wait is not worth a write. Say that (and why) we
             # wait only when it fails again, and only then make sure the route's objects
-            # are still there.
+            # are still there (from the cache).
             if self._misses[key] > 1:
                 await self._presenter.repair(target)
                 await self._write_waiting(challenge, reason=PROPAGATION_PREFIX + result.detail)
             return Result(requeue_after=interval)
+        self._check_backoff.forget(key)
+        interval = self._ctx.settings.self_check_interval
+        self._next_check[key] = self._ctx.clock.monotonic() + interval
         self._successes[key] = self._successes.get(key, 0) + 1
         if self._successes[key] < self._ctx.settings.self_check_successes:
             await self._write_waiting(challenge)
@@ -429,6 +422,7 @@ class ChallengeReconciler:
         self._next_check.pop(key, None)
         self._accepted.discard(key)
         self._polls.forget(key)
+        self._check_backoff.forget(key)
         for slot in [s for s, k in self._slots.items() if k == key]:
             del self._slots[slot]
 

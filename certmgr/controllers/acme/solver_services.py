@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 # The queue key of the one-time sweep (namespaces are DNS labels: no "*").
 SWEEP: Final = "*sweep*"
+# The Services informer is narrowed to the solver's (shared and pod mode alike).
+SOLVER_SELECTOR: Final = f"{labels.HTTP01_SOLVER}=true"
 
 
 class SharedSolverServices:
@@ -46,6 +48,7 @@ class SharedSolverServices:
         client: KubeAPI,
         *,
         challenges: Cache,
+        services: Cache | None = None,
         clock: Clock,
         host: str,
         port: int,
@@ -53,6 +56,7 @@ class SharedSolverServices:
     ) -> None:
         self._client = client
         self._challenges = challenges
+        self._services = services
         self._clock = clock
         self._host = host
         self._port = port
@@ -73,10 +77,7 @@ class SharedSolverServices:
             return
         wanted = shared_service(namespace, host=self._host, port=self._port)
         # A read first: in a namespace that issues often the Service is there already.
-        try:
-            current = await self._client.get(SERVICES, SHARED_SERVICE, namespace=namespace)
-        except NotFound:
-            current = None
+        current = await self._read(namespace)
         if current is None:
             with contextlib.suppress(AlreadyExists):  # another replica, or a retry
                 await self._client.create(SERVICES, wanted, namespace=namespace)
@@ -88,6 +89,15 @@ class SharedSolverServices:
             log.info("acme_shared_solver_service_fixed", namespace=namespace)
         self._ensured.add(namespace)
         self._existing.add(namespace)
+
+    async def _read(self, namespace: str) -> Obj | None:
+        """The namespace's Service from the cache (without one: from the API)."""
+        if self._services is not None:
+            return self._services.get(namespace, SHARED_SERVICE)
+        try:
+            return await self._client.get(SERVICES, SHARED_SERVICE, namespace=namespace)
+        except NotFound:
+            return None
 
     def forget(self, namespace: str) -> None:
         """Check the Service again on the next :meth:`ensure` (a self-check failed)."""
@@ -134,9 +144,7 @@ class SharedSolverServices:
 
     async def _sweep(self) -> None:
         try:
-            listed = await self._client.list(
-                SERVICES, label_selector=f"{labels.HTTP01_SOLVER}=true"
-            )
+            listed = await self._client.list(SERVICES, label_selector=SOLVER_SELECTOR)
         except Forbidden:
             # Namespaced permissions only: namespaces with Challenges still clean up.
             log.warning("acme_shared_solver_sweep_forbidden")

@@ -282,7 +282,7 @@ def test_next_step(status: dict[str, Any], challenge_states: list[str | None], s
 
 
 def test_poll_intervals_grow_to_cap_per_key() -> None:
-    polls = PollIntervals(base=0.05, cap=0.3)
+    polls = PollIntervals(base=0.05, cap=0.3, jitter=0.0)
     assert [polls.next("a") for _ in range(5)] == [0.05, 0.1, 0.2, 0.3, 0.3]
     assert polls.next("b") == 0.05
     polls.forget("a")
