@@ -27,13 +27,14 @@ from certmgr.controllers import ingressshim
 from certmgr.controllers import metrics as resource_metrics
 from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
+from certmgr.kube import serverversion
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import APIError, ConfigError, Unreachable
 from certmgr.kube.flowcontrol import burst_setting, qps_setting
 from certmgr.kube.resources import NAMESPACES
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
-from certmgr.runtime.health import HealthServer
+from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
 from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
 from certmgr.runtime.logging import LEVELS, configure_logging
 from certmgr.runtime.manager import Manager
@@ -60,7 +61,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--leader-election-lease-duration", type=float, default=15.0)
     add("--leader-election-renew-deadline", type=float, default=10.0)
     add("--leader-election-retry-period", type=float, default=2.0)
-    add("--health-address", default="0.0.0.0:9402", help="/livez /readyz /metrics")
+    # cert-manager's ports: probes on 9403 (http-healthz), metrics on 9402 (http-metrics).
+    add(
+        "--health-address",
+        "--healthz-listen-address",
+        dest="health_address",
+        default="0.0.0.0:9403",
+        help="/livez /readyz /healthz",
+    )
+    add(
+        "--metrics-address",
+        "--metrics-listen-address",
+        dest="metrics_address",
+        default="0.0.0.0:9402",
+        help="/metrics; 0 turns it off",
+    )
     add(
         "--kube-api-qps",
         type=qps_setting,
@@ -166,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         )
         settings = settings_from(args)
         split_address(args.health_address)
+        if args.metrics_address != "0":
+            split_address(args.metrics_address)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return asyncio.run(main(args, settings))
@@ -208,6 +225,19 @@ async def wait_for_api_server(client: KubeClient, *, namespace: str, clock: Cloc
         delay = min(delay * 2, 30.0)
 
 
+async def refuse_an_old_server(client: KubeClient) -> None:
+    """Raise ``UsageError`` (one line) when the server is older than the CRDs need."""
+    try:
+        document = await client.server_version()
+    except (APIError, Unreachable) as exc:
+        log.warning("kube_server_version_unknown", error=str(exc))
+        return
+    line = serverversion.refusal(document)
+    if line is not None:
+        raise UsageError(line)
+    log.info("kube_server_version", git_version=document.get("gitVersion"))
+
+
 async def _serve(
     client: KubeClient,
     args: argparse.Namespace,
@@ -223,6 +253,7 @@ async def _serve(
     if not waiting.done():
         waiting.cancel()
         return 0
+    await refuse_an_old_server(client)
     manager = Manager(client, clock=clock, namespace=args.namespace)
     events = EventRecorder(client, clock=clock)
     ctx = Context(
@@ -261,7 +292,11 @@ async def _serve(
     host, port = split_address(args.health_address)
     solver_host, solver_port = split_address(args.http01_solver_address)
     try:
-        await health.start(host, port)
+        health_port = await health.start(host, port, paths=PROBE_PATHS)
+        metrics_port = None
+        if args.metrics_address != "0":
+            metrics_host, metrics_port = split_address(args.metrics_address)
+            metrics_port = await health.start(metrics_host, metrics_port, paths=METRICS_PATHS)
         # Every replica answers HTTP-01 from its Challenge cache, leader or not.
         solver = await acme_controllers.serve_shared_solver(
             manager, host=solver_host, port=solver_port
@@ -270,7 +305,12 @@ async def _serve(
         await health.stop()
         REGISTRY.unregister(collector)
         raise UsageError(f"cannot listen: {exc.strerror or exc}") from exc
-    log.info("certmgr_starting", health_port=health.port, leader_elect=elector is not None)
+    log.info(
+        "certmgr_starting",
+        health_port=health_port,
+        metrics_port=metrics_port,
+        leader_elect=elector is not None,
+    )
     exit_code = 0
     # Two task groups, so shutdown has an order: the writers (controllers, under the
     # Lease) drain and the Lease is released first; then informers and the solver stop.

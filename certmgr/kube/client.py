@@ -145,6 +145,11 @@ class KubeClient:
     ) -> None:
         await self.close()
 
+    async def server_version(self) -> dict[str, Any]:
+        """``GET /version``: the server's ``major``, ``minor`` and ``gitVersion``."""
+        document = await self._transport.request("GET", "/version", verb="get", resource="version")
+        return document if isinstance(document, dict) else {}
+
     async def get(
         self, resource: Resource, name: str, *, namespace: str | None = None
     ) -> dict[str, Any]:

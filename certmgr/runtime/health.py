@@ -1,6 +1,7 @@
-"""The process's HTTP side door: ``/livez``, ``/readyz`` and ``/metrics`` (aiohttp).
+"""The process's HTTP side doors: ``/livez``, ``/readyz`` and ``/metrics`` (aiohttp).
 
-Owns the small aiohttp app and its lifecycle (``start``/``stop``). Health is decided by
+Owns the small aiohttp apps and their listeners (``start`` once per port, as cert-manager
+serves probes and metrics on two, ``stop`` closes all). Health is decided by
 callables the composition root passes in (for readiness: "caches synced", "leading or
 standing by"), so this module knows nothing about informers or leases. ``/livez`` answers
 from the event loop itself, so an answer means the loop is responsive; its checks should
@@ -10,7 +11,7 @@ only fail when a restart would help. Checks must be cheap and must not do I/O.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -18,10 +19,12 @@ from prometheus_client import CollectorRegistry
 from certmgr.runtime import metrics
 
 Check = Callable[[], bool]
+PROBE_PATHS = ("/livez", "/healthz", "/readyz")
+METRICS_PATHS = ("/metrics",)
 
 
 class HealthServer:
-    """Serves liveness, readiness and Prometheus metrics on one port."""
+    """Serves liveness, readiness and Prometheus metrics, on one port or on several."""
 
     def __init__(
         self,
@@ -33,32 +36,46 @@ class HealthServer:
         self._readiness = dict(readiness or {})
         self._liveness = dict(liveness or {})
         self._registry = registry
-        self._runner: web.AppRunner | None = None
-        self.port: int | None = None
+        self._runners: list[web.AppRunner] = []
+        self.port: int | None = None  # the first listener's
 
-    def app(self) -> web.Application:
+    def app(self, paths: Collection[str] = PROBE_PATHS + METRICS_PATHS) -> web.Application:
+        handlers = {
+            "/livez": self._livez,
+            "/healthz": self._livez,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics,
+        }
         app = web.Application()
-        app.router.add_get("/livez", self._livez)
-        app.router.add_get("/healthz", self._livez)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
+        for path in paths:
+            app.router.add_get(path, handlers[path])
         return app
 
-    async def start(self, host: str = "0.0.0.0", port: int = 9402) -> int:
-        """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+    async def start(
+        self,
+        host: str = "0.0.0.0",
+        port: int = 9403,
+        *,
+        paths: Collection[str] = PROBE_PATHS + METRICS_PATHS,
+    ) -> int:
+        """Serve ``paths`` on ``host:port`` (0 picks a free port); returns the bound port."""
+        runner = web.AppRunner(self.app(paths), access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self._runner = runner
-        bound = runner.addresses[0]
-        self.port = int(bound[1])
-        return self.port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runners.append(runner)
+        bound = int(runner.addresses[0][1])
+        if self.port is None:
+            self.port = bound
+        return bound
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        runners, self._runners = self._runners, []
+        for runner in runners:
+            await runner.cleanup()
 
     async def _livez(self, request: web.Request) -> web.Response:
         return _report(self._liveness, verbose="verbose" in request.query)

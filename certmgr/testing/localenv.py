@@ -140,6 +140,7 @@ class LocalEnvironment:
             f"--kubeconfig={self.controller_kubeconfig}",
             f"--cluster-resource-namespace={CONTROLLER_NAMESPACE}",
             "--health-address=127.0.0.1:0",
+            "--metrics-address=127.0.0.1:0",
             f"--http01-solver-address=127.0.0.1:{solver_port}",
             "--http01-solver-service-host=127.0.0.1",
             f"--http01-self-check-port={self.pebble.http01_port}",

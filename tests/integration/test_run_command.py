@@ -71,6 +71,7 @@ def controller(kubeconfig: Path, log: Path, *extra: str) -> ControllerProcess:
             "run",
             f"--kubeconfig={kubeconfig}",
             "--health-address=127.0.0.1:0",
+            "--metrics-address=127.0.0.1:0",
             f"--http01-solver-address=127.0.0.1:{free_port()}",
             "--log-format=json",
             *extra,

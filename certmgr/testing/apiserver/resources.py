@@ -95,6 +95,15 @@ BUILTINS: tuple[ResourceType, ...] = (
         "apps", "v1", "Deployment", "deployments", short=("deploy",), status=True, generation=True
     ),
     _builtin(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        short=("pdb",),
+        status=True,
+        generation=True,
+    ),
+    _builtin(
         "networking.k8s.io",
         "v1",
         "IngressClass",

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from certmgr.app import split_address
+from certmgr.cli import build_parser
 from certmgr.kube import resources as kube
 from certmgr.testing.apiserver.auth import Authorizer, RequestAttributes, UserInfo
 from certmgr.testing.apiserver.resources import BUILTINS
@@ -169,21 +171,68 @@ def test_bindings_name_the_service_account_and_existing_roles() -> None:
 
 
 def test_deployment() -> None:
+    """Shape only; tests/integration/test_deployment_process.py runs the container's args
+    and probes the declared ports."""
     deployment = _one("Deployment", "certmgr")
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     assert pod["spec"]["serviceAccountName"] == "certmgr"
-    assert container["image"] == "certmgr:0.1.0"
-    assert container["args"] == ["run", "--cluster-resource-namespace=certmgr", "--leader-elect"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http-metrics": 9402, "http-healthz": 9403}
-    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
-        assert container[probe]["httpGet"] == {"path": path, "port": "http-healthz"}
+    for var in container["env"]:
+        assert var["valueFrom"]["fieldRef"]["apiVersion"] == "v1", var["name"]
     labels = pod["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    service = _one("Service", "certmgr-metrics")
-    assert service["spec"]["selector"].items() <= labels.items()
-    assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
+    ports = {p["name"] for p in container["ports"]}
+    for name in ("certmgr-metrics", "certmgr-solver"):
+        service = _one("Service", name)
+        assert service["spec"]["selector"].items() <= labels.items()
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+    budget = _one("PodDisruptionBudget", "certmgr")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+
+
+def test_deployment_is_restricted() -> None:
+    """Pod Security "restricted", a read-only root filesystem and the image's user."""
+    pod = _one("Deployment", "certmgr")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    (tmp,) = [v for v in pod["volumes"] if v["name"] == mounts["/tmp"]]
+    assert "emptyDir" in tmp
+
+
+def test_the_default_shared_solver_reaches_deploys_solver_service() -> None:
+    """``certmgr run``'s defaults point each namespace's ExternalName Service at a host and
+    port that deploy/ serves: the certmgr-solver Service, onto the container's solver port."""
+    args = build_parser(["run"]).parse_args(["run"])
+    service = _one("Service", "certmgr-solver")
+    meta = service["metadata"]
+    assert (
+        args.http01_solver_service_host == f"{meta['name']}.{meta['namespace']}.svc.cluster.local"
+    )
+    (port,) = service["spec"]["ports"]
+    _, listen_port = split_address(args.http01_solver_address)
+    assert port["port"] == listen_port
+    (container,) = _one("Deployment", "certmgr")["spec"]["template"]["spec"]["containers"]
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert declared[port["targetPort"]] == listen_port
+
+
+def test_probes_and_metrics_ports_are_the_defaults_certmgr_run_listens_on() -> None:
+    args = build_parser(["run"]).parse_args(["run"])
+    (container,) = _one("Deployment", "certmgr")["spec"]["template"]["spec"]["containers"]
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert declared["http-healthz"] == split_address(args.health_address)[1]
+    assert declared["http-metrics"] == split_address(args.metrics_address)[1]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http-healthz"
 
 
 def test_everything_namespaced_lives_in_certmgr() -> None:
