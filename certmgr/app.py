@@ -16,9 +16,11 @@ import asyncio
 import functools
 import signal
 from datetime import timedelta
+from typing import Final
 
 import structlog
 
+from certmgr import runflags
 from certmgr.acme import metrics as acme_metrics
 from certmgr.acme.session import connect as acme_connect
 from certmgr.controllers import acme as acme_controllers
@@ -29,14 +31,21 @@ from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
 from certmgr.kube import serverversion
 from certmgr.kube.client import KubeClient
-from certmgr.kube.errors import APIError, ConfigError, Unreachable
-from certmgr.kube.flowcontrol import burst_setting, qps_setting
-from certmgr.kube.resources import NAMESPACES
+from certmgr.kube.errors import APIError, ConfigError, NotFound, Unreachable
+from certmgr.kube.resources import (
+    CERTIFICATEREQUESTS,
+    CERTIFICATES,
+    CHALLENGES,
+    CLUSTERISSUERS,
+    ISSUERS,
+    NAMESPACES,
+    ORDERS,
+)
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
 from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
 from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
-from certmgr.runtime.logging import LEVELS, configure_logging
+from certmgr.runtime.logging import configure_logging
 from certmgr.runtime.manager import Manager
 from certmgr.runtime.metrics import REGISTRY
 
@@ -48,94 +57,7 @@ class LeadershipLost(Exception):
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--kubeconfig", help="path to a kubeconfig (default: in-cluster, then ~/.kube/config)")
-    add("--context", help="kubeconfig context to use")
-    add("--namespace", help="watch only this namespace (default: all)")
-    add("--log-level", default="info", choices=LEVELS)
-    add("--log-format", choices=("json", "console"), help="default: console on a terminal")
-    add("--cluster-resource-namespace", default="certmgr")
-    add("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
-    add("--leader-election-namespace", default=None, help="default: the cluster resource ns")
-    add("--leader-election-name", default="certmgr-controller")
-    add("--leader-election-lease-duration", type=float, default=15.0)
-    add("--leader-election-renew-deadline", type=float, default=10.0)
-    add("--leader-election-retry-period", type=float, default=2.0)
-    # cert-manager's ports: probes on 9403 (http-healthz), metrics on 9402 (http-metrics).
-    add(
-        "--health-address",
-        "--healthz-listen-address",
-        dest="health_address",
-        default="0.0.0.0:9403",
-        help="/livez /readyz /healthz",
-    )
-    add(
-        "--metrics-address",
-        "--metrics-listen-address",
-        dest="metrics_address",
-        default="0.0.0.0:9402",
-        help="/metrics; 0 turns it off",
-    )
-    add(
-        "--kube-api-qps",
-        type=qps_setting,
-        default="auto",
-        help="client-side limit on API requests per second; -1: none; auto (default): none "
-        "when the API server has API Priority and Fairness, else 50",
-    )
-    add(
-        "--kube-api-burst",
-        type=burst_setting,
-        default="auto",
-        help="requests allowed at once above --kube-api-qps; auto (default): none with "
-        "APF, else 100 (an explicit value keeps a client-side limit)",
-    )
-    add("--http01-solver-mode", choices=("shared", "pod"), default="shared")
-    add("--http01-solver-address", default="0.0.0.0:8089", help="shared solver listener")
-    add("--http01-solver-service-host", default="certmgr-solver.certmgr.svc.cluster.local")
-    add("--http01-solver-image", default="certmgr-solver:0.1.0")
-    add(
-        "--http01-solver-service-linger",
-        type=float,
-        default=600.0,
-        help="seconds a namespace's shared solver Service outlives its last Challenge",
-    )
-    add("--http01-self-check-port", type=int, default=80)
-    add("--http01-self-check-nameserver", default=None, help="host:port of a DNS server")
-    add("--http01-self-check-successes", type=int, default=Settings().self_check_successes)
-    add("--http01-self-check-interval", type=float, default=Settings().self_check_interval)
-    add("--max-concurrent-challenges", type=int, default=60)
-    add("--issuance-backoff-base", type=float, default=3600.0, help="seconds")
-    add("--issuance-backoff-cap", type=float, default=32 * 3600.0, help="seconds")
-    add(
-        "--renewal-rate-qps",
-        type=float,
-        default=Settings().renewal_rate_qps,
-        help="time-driven (re)issuances started per second, e.g. overdue after downtime",
-    )
-    add(
-        "--renewal-rate-burst",
-        type=int,
-        default=Settings().renewal_rate_burst,
-        help="time-driven (re)issuances started at once",
-    )
-    add("--default-issuer-name", default=None)
-    add("--default-issuer-kind", default="Issuer")
-    add("--default-issuer-group", default="cert-manager.io")
-    add(
-        "--detailed-events",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="also record Normal Events on CertificateRequests, Orders and Challenges",
-    )
-    add(
-        "--enable-certificate-owner-ref",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="make each Certificate the owner of its Secret, so the Secret is deleted with it "
-        "(cert-manager's flag); when off, such an owner reference is removed",
-    )
-    add("--workers", type=int, default=Settings().workers, help="workers per controller")
+    runflags.add_flags(parser)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -177,8 +99,11 @@ def split_address(text: str) -> tuple[str, int]:
 def run(args: argparse.Namespace) -> int:
     try:
         configure_logging(
-            args.log_level, json=None if args.log_format is None else args.log_format == "json"
+            runflags.log_level(args),
+            json=None if args.log_format is None else args.log_format == "json",
         )
+        for ignored in args.ignored_flags:
+            log.warning("flag_ignored", flag=ignored)
         settings = settings_from(args)
         split_address(args.health_address)
         if args.metrics_address != "0":
@@ -236,6 +161,50 @@ async def refuse_an_old_server(client: KubeClient) -> None:
     if line is not None:
         raise UsageError(line)
     log.info("kube_server_version", git_version=document.get("gitVersion"))
+
+
+CRD_RESOURCES: Final = (
+    CERTIFICATES,
+    CERTIFICATEREQUESTS,
+    ISSUERS,
+    CLUSTERISSUERS,
+    ORDERS,
+    CHALLENGES,
+)
+INSTALL_CRDS: Final = "certmgr manifests crds | kubectl apply -f -"
+
+
+async def missing_crds(client: KubeClient, *, namespace: str | None) -> list[str]:
+    """The CRDs (``plural.group``) whose resources the API server does not serve."""
+    missing: list[str] = []
+    for resource in CRD_RESOURCES:
+        try:
+            async for _ in client.list_pages(
+                resource,
+                namespace=namespace if resource.namespaced else None,
+                metadata_only=True,
+                page_size=1,
+            ):
+                break
+        except NotFound:
+            missing.append(f"{resource.plural}.{resource.group}")
+        except APIError:
+            pass  # served (Forbidden and the like are the informers' to report)
+    return missing
+
+
+async def wait_for_crds(client: KubeClient, *, namespace: str | None, clock: Clock) -> None:
+    """Block until every CRD is served; say once which are missing and how to install them
+    (then wait quietly, as cert-manager's controller does)."""
+    delay, reported = 1.0, False
+    while missing := await missing_crds(client, namespace=namespace):
+        if not reported:
+            log.error("crds_missing", crds=missing, install=INSTALL_CRDS)
+            reported = True
+        await clock.sleep(delay)
+        delay = min(delay * 2, 30.0)
+    if reported:
+        log.info("crds_installed")
 
 
 async def _serve(
@@ -312,6 +281,16 @@ async def _serve(
         leader_elect=elector is not None,
     )
     exit_code = 0
+    crds = asyncio.ensure_future(wait_for_crds(client, namespace=args.namespace, clock=clock))
+    await asyncio.wait({crds, asyncio.ensure_future(stop.wait())}, return_when="FIRST_COMPLETED")
+    if not crds.done():
+        crds.cancel()
+        await solver.cleanup()
+        await acme.close()
+        await events.close()
+        await health.stop()
+        REGISTRY.unregister(collector)
+        return 0
     # Two task groups, so shutdown has an order: the writers (controllers, under the
     # Lease) drain and the Lease is released first; then informers and the solver stop.
     try:

@@ -12,8 +12,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NoReturn, Protocol
 
+from certmgr import __version__
 from certmgr.errors import UsageError
 
 
@@ -63,16 +64,25 @@ GROUPS: dict[str, str] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit 2 (argparse would print the whole
+    usage first, dozens of lines for ``certmgr run``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser; only the command named in ``argv`` has its module imported (and its
     options configured), so ``certmgr run`` never loads the simulator or its CEL engine."""
     words = [word for word in argv if not word.startswith("-")]
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="certmgr",
         description="A cert-manager compatible ACME certificate controller for Kubernetes.",
     )
+    parser.add_argument("--version", action="version", version=f"certmgr {__version__}")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    groups: dict[str, argparse._SubParsersAction[OneLineParser]] = {}
     for path, module_name, help_text in COMMANDS:
         container = top
         if len(path) == 2:
@@ -99,7 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = " ".join(
+            str(value)
+            for key, value in vars(args).items()
+            if (key == "command" or key.endswith("_command")) and value
+        )
+        flags = [word for word in unknown if word.startswith("-")] or unknown
+        parser.exit(
+            2,
+            f"certmgr {command}: error: unknown flag {flags[0].partition('=')[0]} "
+            f"(see certmgr {command} --help)\n",
+        )
     try:
         return _load(args._module).run(args)
     except UsageError as exc:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
+from certmgr import __version__, cli, runflags
 from certmgr.app import configure, settings_from
 from certmgr.controllers.context import Settings
 from certmgr.errors import UsageError
@@ -50,3 +52,173 @@ def test_a_pace_that_never_renews_is_refused(argv: list[str]) -> None:
 )
 def test_certificate_owner_ref_flag_reaches_the_settings(argv: list[str], owned: bool) -> None:
     assert settings_from(parse(*argv)).enable_certificate_owner_ref is owned
+
+
+def main_exit(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``certmgr ARGV`` in-process up to argument parsing: exit code and stderr."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.build_parser(argv).parse_args(list(argv))
+    return int(stopped.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "dest", "value"),
+    [
+        (["--leader-elect=false"], "leader_elect", False),
+        (["--leader-elect=true"], "leader_elect", True),
+        (["--leader-elect"], "leader_elect", True),
+        (["--leader-elect", "false"], "leader_elect", False),
+        (["--leader-elect=0"], "leader_elect", False),
+        (["--no-leader-elect"], "leader_elect", False),
+        (["--enable-certificate-owner-ref=true"], "enable_certificate_owner_ref", True),
+        (["--enable-certificate-owner-ref=False"], "enable_certificate_owner_ref", False),
+        (
+            ["--acme-http01-solver-image=quay.io/jetstack/x:1"],
+            "http01_solver_image",
+            "quay.io/jetstack/x:1",
+        ),
+        (["--acme-http01-solver-image", "img:2"], "http01_solver_image", "img:2"),
+        (["--logging-format=text"], "log_format", "console"),
+        (["--logging-format=json"], "log_format", "json"),
+        (["--log-format=console"], "log_format", "console"),
+        (["--leader-election-namespace=kube-system"], "leader_election_namespace", "kube-system"),
+        (["--leader-election-lease-duration=60s"], "leader_election_lease_duration", 60.0),
+        (["--leader-election-renew-deadline=1m30s"], "leader_election_renew_deadline", 90.0),
+        (["--leader-election-retry-period=250ms"], "leader_election_retry_period", 0.25),
+        (["--leader-election-retry-period=3"], "leader_election_retry_period", 3.0),
+        (
+            ["--cluster-resource-namespace=cert-manager"],
+            "cluster_resource_namespace",
+            "cert-manager",
+        ),
+        (["--max-concurrent-challenges=5"], "max_concurrent_challenges", 5),
+        (["--concurrent-workers=3"], "workers", 3),
+        (["--metrics-listen-address=0.0.0.0:9402"], "metrics_address", "0.0.0.0:9402"),
+        (["--internal-healthz-listen-address=:9403"], "health_address", ":9403"),
+        (
+            ["--acme-http01-solver-nameservers=10.0.0.10:53"],
+            "http01_self_check_nameserver",
+            "10.0.0.10:53",
+        ),
+        (["--dns01-check-retry-period=10s"], "http01_self_check_interval", 10.0),
+        (["--certificate-request-minimum-backoff-duration=2h"], "issuance_backoff_base", 7200.0),
+        (["--certificate-request-maximum-backoff-duration=32h"], "issuance_backoff_cap", 115200.0),
+        (["--default-issuer-name=le"], "default_issuer_name", "le"),
+        (["--default-issuer-kind=ClusterIssuer"], "default_issuer_kind", "ClusterIssuer"),
+        (
+            ["--auto-certificate-annotations=kubernetes.io/tls-acme"],
+            "auto_certificate_annotations",
+            "kubernetes.io/tls-acme",
+        ),
+        (["--controllers=*,-gateway-shim"], "controllers", "*,-gateway-shim"),
+        (["--kubeconfig", "/k"], "kubeconfig", "/k"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_cert_manager_spellings_are_accepted(argv: list[str], dest: str, value: object) -> None:
+    assert getattr(parse(*argv), dest) == value
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        ([], "info"),
+        (["--v=2"], "info"),
+        (["-v", "4"], "debug"),
+        (["-v=1"], "warning"),
+        (["--v", "0"], "error"),
+        (["--v=5", "--log-level=info"], "info"),
+    ],
+    ids=["default", "v2", "v4", "v1", "v0", "log-level-wins"],
+)
+def test_verbosity_maps_to_a_log_level(argv: list[str], level: str) -> None:
+    assert runflags.log_level(parse(*argv)) == level
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--feature-gates=AdditionalCertificateOutputFormats=true"],
+        ["--dns01-recursive-nameservers-only"],
+        ["--dns01-recursive-nameservers", "8.8.8.8:53"],
+        ["--acme-http01-solver-resource-request-cpu=10m"],
+        ["--max-certificate-size=8192"],
+    ],
+    ids=["feature-gates", "bare-bool", "space-value", "solver-resources", "pem-size"],
+)
+def test_harmless_cert_manager_flags_are_accepted_and_reported(argv: list[str]) -> None:
+    ignored = parse(*argv).ignored_flags
+    assert len(ignored) == 1
+    assert ignored[0].startswith(argv[0].partition("=")[0] + ":")
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["run", "--workers", "0"], "--workers"),
+        (["run", "--workers=many"], "--workers"),
+        (["run", "--max-concurrent-challenges=0"], "--max-concurrent-challenges"),
+        (["run", "--leader-elect=maybe"], "--leader-elect"),
+        (["run", "--no-leader-elect=false"], "--no-leader-elect"),
+        (["run", "--leader-election-lease-duration=soon"], "--leader-election-lease-duration"),
+        (["run", "--leader-election-retry-period=0s"], "--leader-election-retry-period"),
+        (["run", "--http01-self-check-port=70000"], "--http01-self-check-port"),
+        (["run", "--logging-format=xml"], "--logging-format"),
+        (["run", "-v=-1"], "-v"),
+        (["run", "--kube-api-qps=fast"], "--kube-api-qps"),
+        (["run", "--controllers=certificates-trigger"], "--controllers"),
+        (["run", "--auto-certificate-annotations=example.com/tls"], "--auto-certificate"),
+        (["run", "--master=https://10.0.0.1"], "--master"),
+        (["run", "--config=/etc/cm.yaml"], "--config"),
+        (["run", "--enable-gateway-api"], "--enable-gateway-api"),
+        (["run", "--acme-http01-solver-run-as-non-root=false"], "--acme-http01-solver-run"),
+        (["run", "--metrics-tls-cert-file=/tls.crt"], "--metrics-tls-cert-file"),
+        (["run", "--log-level=loud"], "--log-level"),
+    ],
+    ids=lambda value: value[1] if isinstance(value, list) else None,
+)
+def test_a_bad_value_is_one_usage_line_and_exit_2(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = main_exit(*argv, capsys=capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("certmgr run: error:")
+    assert named in err
+
+
+def test_an_unknown_flag_is_named_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["run", "--no-such-flag=1"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "certmgr run: error: unknown flag --no-such-flag (see certmgr run --help)\n"
+    )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out == f"certmgr {__version__}\n"
+
+
+def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in (
+        "(default: 0.0.0.0:9402)",
+        "(default: 0.0.0.0:9403)",
+        "(default: True)",
+        f"(default: {Settings().workers})",
+        f"(default: {Settings().solver_image})",
+        "(default: shared)",
+    ):
+        assert shown in text
+
+
+def test_every_cert_manager_flag_without_counterpart_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "flags.md").read_text()
+    for flag in runflags.FOREIGN_FLAGS:
+        assert f"`--{flag.name}`" in text, flag.name
