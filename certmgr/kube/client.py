@@ -12,6 +12,7 @@ snapshot with one resourceVersion.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -255,20 +256,23 @@ class KubeClient:
         if timeout_seconds is not None:
             params["timeoutSeconds"] = str(timeout_seconds)
             read_timeout = timeout_seconds + WATCH_GRACE_SECONDS
-        async with self._transport.stream(
+        response = await self._transport.stream(
             resource.path(namespace=namespace),
             resource=resource.plural,
             params=params,
             accept=ACCEPT_METADATA if metadata_only else JSON,
             read_timeout=read_timeout,
-        ) as response:
-            try:
-                async for line in lines(response.content.iter_any()):
+        )
+        try:
+            async with contextlib.aclosing(lines(response.content.iter_any())) as framed:
+                async for line in framed:
                     yield decode_event(line)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # The connection broke mid-stream (reset, read timeout): not the same as
-                # the server ending the watch, so the informer backs off before resuming.
-                raise Unreachable(f"watch {resource.plural} interrupted: {exc!r}") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # The connection broke mid-stream (reset, read timeout): not the same as
+            # the server ending the watch, so the informer backs off before resuming.
+            raise Unreachable(f"watch {resource.plural} interrupted: {exc!r}") from exc
+        finally:
+            response.release()
 
     async def create(
         self, resource: Resource, obj: dict[str, Any], *, namespace: str | None = None

@@ -39,8 +39,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +168,7 @@ class Transport:
         while True:
             failure: _Failure
             try:
-                async with self._attempt(
+                response = await self._attempt(
                     method,
                     path,
                     verb=verb,
@@ -179,8 +178,11 @@ class Transport:
                     content_type=content_type,
                     accept=accept,
                     client_timeout=aiohttp.ClientTimeout(total=self._timeout),
-                ) as response:
+                )
+                try:
                     payload = await response.read()
+                finally:
+                    response.release()
                 return _decode(payload, verb=verb, resource=resource)
             except _Failed as failed:
                 failure = failed.failure
@@ -205,7 +207,6 @@ class Transport:
             await self._sleep(delay)
             attempt += 1
 
-    @asynccontextmanager
     async def stream(
         self,
         path: str,
@@ -214,13 +215,18 @@ class Transport:
         params: Mapping[str, str],
         accept: str = JSON,
         read_timeout: float | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Open a long-running GET (a watch); one attempt, errors typed, never retried."""
+    ) -> aiohttp.ClientResponse:
+        """Open a long-running GET (a watch); one attempt, errors typed, never retried.
+
+        The caller reads the open response and must ``release()`` it. A coroutine, not an
+        async context manager: a generator-based one is closed on its own at loop teardown,
+        and the watch generator around it then fails to close.
+        """
         timeout = aiohttp.ClientTimeout(
             total=read_timeout, sock_connect=self._timeout, sock_read=None
         )
         try:
-            async with self._attempt(
+            return await self._attempt(
                 "GET",
                 path,
                 verb="watch",
@@ -228,8 +234,7 @@ class Transport:
                 params=params,
                 accept=accept,
                 client_timeout=timeout,
-            ) as response:
-                yield response
+            )
         except _Failed as failed:
             raise failed.failure.error from failed.failure.cause
 
@@ -253,7 +258,6 @@ class Transport:
             return failure.retry_after + backoff
         return backoff
 
-    @asynccontextmanager
     async def _attempt(
         self,
         method: str,
@@ -266,10 +270,11 @@ class Transport:
         accept: str,
         body: Any = None,
         content_type: str = JSON,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> aiohttp.ClientResponse:
         """A single HTTP exchange: rate limit, auth (one reload on 401), typed errors.
 
-        Yields the open response for a 2xx; raises ``_Failed`` otherwise.
+        Returns the open response for a 2xx (the caller releases it); raises ``_Failed``
+        otherwise.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         url = URL(self._host + path, encoded=True)
@@ -310,10 +315,9 @@ class Transport:
                 self._observe(verb, resource, "error", started)
                 raise _Failed(_Failure(Unreachable(_describe(exc)), exc, False, None)) from exc
             self._observe(verb, resource, str(response.status), started)
+            if response.status < 400:
+                return response
             try:
-                if response.status < 400:
-                    yield response
-                    return
                 failure = await _failure_of(response)
             finally:
                 response.release()

@@ -8,14 +8,14 @@ retry: a stream that ends simply ends, and the informer decides what to do next.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any, cast
 
 from certmgr.kube.errors import APIError, error_for
 from certmgr.kube.objects import WATCH_EVENT_TYPES, WatchEvent, WatchEventType
 
 
-async def lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def lines(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
     """Split a byte stream on newlines, however the chunks fall.
 
     aiohttp's ``readline`` refuses lines over its buffer limit, and one watch event

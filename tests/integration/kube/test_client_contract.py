@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,60 @@ async def test_wrong_token_is_unauthorized(sim: Any, tmp_path: Path) -> None:
     async with await KubeClient.connect(kubeconfig=str(path)) as kube:
         with pytest.raises(e.Unauthorized):
             await kube.get(r.NAMESPACES, "default")
+
+
+@pytest.mark.parametrize(
+    "close",
+    [
+        pytest.param("aclose", id="aclose-mid-stream"),
+        pytest.param("cancel", id="consumer-cancelled"),
+        pytest.param("innermost-first", id="loop-teardown-closes-inner-generators-first"),
+        pytest.param("outermost-first", id="loop-teardown-closes-the-watch-first"),
+    ],
+)
+async def test_closing_a_watch_mid_stream_is_clean(
+    kube: KubeClient, namespace: str, close: str
+) -> None:
+    # At loop teardown (shutdown_asyncgens, or the GC's finalizer) every async generator
+    # still open is closed in no particular order; an inner one closed before the watch
+    # made the watch's own close fail with "generator didn't stop after athrow()".
+    hooks = sys.get_asyncgen_hooks()
+    opened: list[Any] = []
+
+    def track(generator: Any) -> None:
+        opened.append(generator)
+        if hooks.firstiter is not None:
+            hooks.firstiter(generator)
+
+    listed = await kube.list(r.CONFIGMAPS, namespace=namespace)
+    sys.set_asyncgen_hooks(firstiter=track, finalizer=hooks.finalizer)
+    try:
+        stream = kube.watch(
+            r.CONFIGMAPS, namespace=namespace, resource_version=listed.resource_version
+        )
+        await kube.create(r.CONFIGMAPS, configmap("w", namespace))
+        changes = _changes(stream)
+        assert (await anext(changes)).type == "ADDED"
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+
+    if close == "aclose":
+        await changes.aclose()
+        await stream.aclose()
+    elif close == "cancel":
+
+        async def consume() -> None:
+            async for _ in changes:
+                pass
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        await stream.aclose()
+    else:
+        order = opened[::-1] if close == "innermost-first" else opened
+        for generator in order:
+            await generator.aclose()
+    assert stream.ag_frame is None  # closed, and nothing raised on the way
