@@ -5,10 +5,12 @@ waits: it puts the event on a bounded in-memory queue (full → dropped and coun
 background task writes them in order, each API call bounded by ``timeout`` seconds of clock
 time. One writer keeps aggregation simple: no two writes for the same Event race.
 
-Aggregation: the Event for one (involved object, type, reason, message) has a deterministic
-name (``<object name>.<hash>``), so a repeat, even from a restarted process, patches
-``count`` and ``lastTimestamp`` of the existing Event instead of creating another. Messages
-are cut at 1024 characters (the API's limit for notes).
+Aggregation, as client-go's recorder: a new Event is named ``<object name>.<hex nanoseconds>``
+and created; a repeat of one this process created (same involved object, type, reason,
+message; remembered in a bounded LRU) patches its ``count`` and ``lastTimestamp``. Nothing is
+ever read back (deploy/'s RBAC grants create and patch only): a restarted process starts new
+Events, a name already taken moves on by a nanosecond. Messages are cut at 1024 characters
+(the API's limit for notes).
 
 It must not decide what is worth an Event: reconcilers do.
 """
@@ -17,11 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import socket
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -34,19 +35,20 @@ from certmgr.runtime.clock import Clock, race_clock
 EventType = Literal["Normal", "Warning"]
 
 MAX_MESSAGE = 1024
+# A name already taken is tried again this many nanoseconds later, at most.
+MAX_NAME_ATTEMPTS = 8
+# Room left for ``.<16 hex digits>`` in a 253-character name.
+MAX_OBJECT_NAME = 253 - 17
 # Events of cluster-scoped objects (ClusterIssuer) go where kubectl looks for them.
 CLUSTER_SCOPED_NAMESPACE = "default"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = structlog.get_logger(__name__)
 
 
 class EventAPI(Protocol):
     """The Kubernetes calls the recorder needs (``certmgr.kube.KubeClient``)."""
-
-    async def get(
-        self, resource: Resource, name: str, *, namespace: str | None = None
-    ) -> dict[str, Any]: ...
 
     async def create(
         self, resource: Resource, obj: dict[str, Any], *, namespace: str | None = None
@@ -74,14 +76,20 @@ class _Pending:
         return self.involved.get("namespace") or CLUSTER_SCOPED_NAMESPACE
 
     @property
-    def name(self) -> str:
-        """``<object>.<hash of what makes it the same event>``, at most 253 characters."""
-        identity = [
-            self.involved.get(field, "") for field in ("apiVersion", "kind", "namespace", "name")
-        ]
-        identity += [self.involved.get("uid", ""), self.type_, self.reason, self.message]
-        digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
-        return f"{self.involved.get('name', 'unknown')[:236]}.{digest}"
+    def identity(self) -> tuple[str, ...]:
+        """What makes a repeat the same Event (client-go's aggregation key, minus source)."""
+        involved = tuple(
+            self.involved.get(field, "")
+            for field in ("apiVersion", "kind", "namespace", "name", "uid")
+        )
+        return (*involved, self.type_, self.reason, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    name: str
+    namespace: str
+    count: int
 
 
 class EventRecorder:
@@ -105,10 +113,12 @@ class EventRecorder:
         self._timeout = timeout
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_pending)
         self._writer: asyncio.Task[None] | None = None
-        # Counts of Events we wrote, by name, so a repeat is a patch without a read first;
-        # bounded like client-go's LRU (a forgotten one costs one extra read).
-        self._counts: OrderedDict[str, int] = OrderedDict()
-        self._remember = remember
+        # The Events this process created, by identity, so a repeat is a patch; bounded
+        # like client-go's LRU (a forgotten one becomes a new Event).
+        self._written: OrderedDict[tuple[str, ...], _Written] = OrderedDict()
+        self._capacity = remember
+        # The last name suffix used, so two Events in one clock instant get two names.
+        self._last_nanoseconds = 0
 
     def event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
         """Record an Event about ``obj`` (a Kubernetes object as a dict). Never raises."""
@@ -156,12 +166,11 @@ class EventRecorder:
                 metrics.EVENTS_RECORDED.labels(type=pending.type_).inc()
             except TimeoutError:
                 metrics.EVENTS_DROPPED.labels(why="timeout").inc()
-                log.warning("event_write_timeout", event_name=pending.name, reason=pending.reason)
+                log.warning("event_write_timeout", reason=pending.reason)
             except Exception as error:
                 metrics.EVENTS_DROPPED.labels(why="api_error").inc()
                 log.warning(
                     "event_write_failed",
-                    event_name=pending.name,
                     reason=pending.reason,
                     error=f"{type(error).__name__}: {error}",
                 )
@@ -169,41 +178,57 @@ class EventRecorder:
                 self._queue.task_done()
 
     async def _write(self, pending: _Pending) -> None:
-        name, namespace = pending.name, pending.namespace
-        now = self._clock.now().strftime(_TIME_FORMAT)
-        count = self._counts.get(name)
-        if count is not None:
+        now = self._clock.now()
+        stamp = now.strftime(_TIME_FORMAT)
+        written = self._written.get(pending.identity)
+        if written is not None:
             try:
-                await self._bump(name, namespace, count + 1, now)
+                await self._client.patch(
+                    EVENTS,
+                    written.name,
+                    {"count": written.count + 1, "lastTimestamp": stamp},
+                    namespace=written.namespace,
+                )
+                self._remember(pending, written.name, written.count + 1)
+                log.debug("event_recorded", event_name=written.name, reason=pending.reason)
                 return
             except NotFound:
-                pass  # expired (Events live an hour): start again
-        try:
-            await self._client.create(EVENTS, self._body(pending, now), namespace=namespace)
-            self._remember_count(name, 1)
-        except AlreadyExists:
-            # Written before this process remembered it (a restart): count on from there.
-            existing = await self._client.get(EVENTS, name, namespace=namespace)
-            await self._bump(name, namespace, int(existing.get("count") or 1) + 1, now)
-        log.debug("event_recorded", event_name=name, type=pending.type_, reason=pending.reason)
-
-    async def _bump(self, name: str, namespace: str, count: int, now: str) -> None:
-        await self._client.patch(
-            EVENTS, name, {"count": count, "lastTimestamp": now}, namespace=namespace
+                pass  # expired (Events live an hour): start a new one
+        for _ in range(MAX_NAME_ATTEMPTS):
+            name = self._new_name(pending, now)
+            try:
+                await self._client.create(
+                    EVENTS, self._body(pending, name, stamp), namespace=pending.namespace
+                )
+            except AlreadyExists:
+                continue  # another process used this instant for this object
+            self._remember(pending, name, 1)
+            log.debug("event_recorded", event_name=name, type=pending.type_, reason=pending.reason)
+            return
+        raise AlreadyExists(
+            {"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": name}
         )
-        self._remember_count(name, count)
 
-    def _remember_count(self, name: str, count: int) -> None:
-        self._counts[name] = count
-        self._counts.move_to_end(name)
-        while len(self._counts) > self._remember:
-            self._counts.popitem(last=False)
+    def _new_name(self, pending: _Pending, now: datetime) -> str:
+        """client-go's ``<object name>.<hex UnixNano>``, unique within this process."""
+        since = now - _EPOCH
+        nanoseconds = (since.days * 86400 + since.seconds) * 10**9 + since.microseconds * 1000
+        nanoseconds = max(nanoseconds, self._last_nanoseconds + 1)
+        self._last_nanoseconds = nanoseconds
+        object_name = pending.involved.get("name", "") or "unknown"
+        return f"{object_name[:MAX_OBJECT_NAME]}.{nanoseconds:x}"
 
-    def _body(self, pending: _Pending, now: str) -> dict[str, Any]:
+    def _remember(self, pending: _Pending, name: str, count: int) -> None:
+        self._written[pending.identity] = _Written(name, pending.namespace, count)
+        self._written.move_to_end(pending.identity)
+        while len(self._written) > self._capacity:
+            self._written.popitem(last=False)
+
+    def _body(self, pending: _Pending, name: str, now: str) -> dict[str, Any]:
         return {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": pending.name, "namespace": pending.namespace},
+            "metadata": {"name": name, "namespace": pending.namespace},
             "involvedObject": pending.involved,
             "type": pending.type_,
             "reason": pending.reason,

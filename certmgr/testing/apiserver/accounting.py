@@ -1,6 +1,7 @@
 """Request accounting: how many API calls each (verb, resource, user) made.
 
-Owns the counters tests and benchmarks read ("API calls per issuance"). Resources
+Owns the counters tests and benchmarks read ("API calls per issuance"), and the list of
+requests RBAC refused (a test running the controller under deploy/'s RBAC fails on any). Resources
 are plural names with an optional subresource (``certificates/status``). Thread-safe,
 because tests read it from another thread than the simulator's. It must not decide
 anything about the requests it counts.
@@ -18,11 +19,23 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 class RequestCounts:
     def __init__(self) -> None:
         self._counts: Counter[CountKey] = Counter()
+        self._denials: list[str] = []
         self._lock = threading.Lock()
 
     def record(self, verb: str, resource: str, user: str) -> None:
         with self._lock:
             self._counts[(verb, resource, user)] += 1
+
+    def deny(self, message: str) -> None:
+        """Note a request RBAC refused (the 403's message)."""
+        with self._lock:
+            self._denials.append(message)
+
+    def denials(self, *, user: str | None = None) -> list[str]:
+        """The messages of the requests RBAC refused, oldest first (of ``user`` if given)."""
+        with self._lock:
+            denials = list(self._denials)
+        return [d for d in denials if user is None or f'User "{user}" ' in d]
 
     def count(
         self, *, verb: str | None = None, resource: str | None = None, user: str | None = None
@@ -51,6 +64,7 @@ class RequestCounts:
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._denials.clear()
 
     @property
     def total(self) -> int:

@@ -134,17 +134,21 @@ class Api:
         faulty = self.faults.applies_to(user.name, verb=target.verb, resource=resource)
         if faulty:
             await self._inject(target, user)
-        self.authz.check(
-            user,
-            RequestAttributes(
-                verb=target.verb,
-                api_group=target.rtype.group,
-                resource=target.rtype.plural,
-                subresource=target.subresource,
-                namespace=target.namespace,
-                name=target.name,
-            ),
-        )
+        try:
+            self.authz.check(
+                user,
+                RequestAttributes(
+                    verb=target.verb,
+                    api_group=target.rtype.group,
+                    resource=target.rtype.plural,
+                    subresource=target.subresource,
+                    namespace=target.namespace,
+                    name=target.name,
+                ),
+            )
+        except errors.StatusError as denied:
+            self.counts.deny(str(denied.status.get("message", "")))
+            raise
         if query.get("dryRun"):
             raise errors.bad_request("dryRun is not supported by the certmgr API simulator")
         verb = target.verb

@@ -1,5 +1,6 @@
-"""EventRecorder against the API simulator: the server accepts our Events, and repeats
-(also from a restarted recorder) end up as one Event with a count."""
+"""EventRecorder against the API simulator, as the controller's service account under
+deploy/'s RBAC: the server accepts our Events, repeats end up as one Event with a count,
+and a restarted recorder (a restart, a failover) records a new Event without a 403."""
 
 from __future__ import annotations
 
@@ -13,47 +14,65 @@ from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.events import EventRecorder
+from certmgr.testing.apiserver import Simulator
+from certmgr.testing.localenv import CONTROLLER_ACCOUNT, CONTROLLER_NAMESPACE, deploy_manifests
+
+CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
 
 
 @pytest.fixture
-async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+async def admin(kubeconfig: Path) -> AsyncIterator[KubeClient]:
     async with await KubeClient.connect(kubeconfig=str(kubeconfig)) as client:
         yield client
 
 
 @pytest.fixture
-async def namespace(kube: KubeClient) -> str:
+async def controller(apiserver: Simulator, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    apiserver.apply_manifests(deploy_manifests())
+    token = apiserver.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
+    path = apiserver.kubeconfig(tmp_path / "controller.kubeconfig", token=token)
+    async with await KubeClient.connect(kubeconfig=str(path)) as client:
+        yield client
+    assert apiserver.requests.denials() == []
+
+
+@pytest.fixture
+async def namespace(admin: KubeClient) -> str:
     name = f"ev-{uuid.uuid4().hex[:8]}"
-    await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
+    await admin.create(r.NAMESPACES, {"metadata": {"name": name}})
     return name
 
 
-async def test_repeats_become_one_event_with_a_count(kube: KubeClient, namespace: str) -> None:
-    involved = await kube.create(
+async def test_repeats_become_one_event_and_a_restart_starts_another(
+    apiserver: Simulator, admin: KubeClient, controller: KubeClient, namespace: str
+) -> None:
+    involved = await admin.create(
         r.CONFIGMAPS,
         {"metadata": {"name": "subject", "namespace": namespace}, "data": {}},
         namespace=namespace,
     )
-    recorder = EventRecorder(kube, clock=SystemClock(), instance="test-pod")
+    recorder = EventRecorder(controller, clock=SystemClock(), instance="test-pod")
     for _ in range(3):
         recorder.event(involved, "Warning", "Failed", "the order failed: rate limited")
     recorder.event(involved, "Normal", "Issued", "certificate issued")
     await recorder.flush()
     await recorder.close()
-    # A restarted process recording the same thing counts on.
-    restarted = EventRecorder(kube, clock=SystemClock())
+    # A restarted process (or the new leader) recording the same thing.
+    restarted = EventRecorder(controller, clock=SystemClock(), instance="test-pod-2")
+    restarted.event(involved, "Warning", "Failed", "the order failed: rate limited")
     restarted.event(involved, "Warning", "Failed", "the order failed: rate limited")
     await restarted.flush()
     await restarted.close()
 
-    events = (await kube.list(r.EVENTS, namespace=namespace)).items
-    by_reason = {event["reason"]: event for event in events}
-    assert sorted(by_reason) == ["Failed", "Issued"]
-    failed = by_reason["Failed"]
-    assert failed["count"] == 4
+    assert apiserver.requests.denials(user=CONTROLLER_USER) == []
+    assert apiserver.requests.count(verb="get", resource="events") == 0
+    events = (await admin.list(r.EVENTS, namespace=namespace)).items
+    counts = sorted((event["reason"], event["count"]) for event in events)
+    assert counts == [("Failed", 2), ("Failed", 3), ("Issued", 1)]
+    failed = next(event for event in events if event["count"] == 3)
+    assert failed["metadata"]["name"].startswith("subject.")
     assert failed["type"] == "Warning"
     assert failed["involvedObject"]["uid"] == involved["metadata"]["uid"]
     assert failed["involvedObject"]["kind"] == "ConfigMap"
     assert failed["source"]["component"] == "certmgr"
     assert failed["firstTimestamp"] <= failed["lastTimestamp"]
-    assert by_reason["Issued"]["count"] == 1

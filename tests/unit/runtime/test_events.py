@@ -39,6 +39,7 @@ class FakeEvents:
     fail: bool = False
     hang: bool = False
     calls: int = 0
+    gets: int = 0
 
     async def _check(self) -> None:
         self.calls += 1
@@ -50,6 +51,7 @@ class FakeEvents:
     async def get(
         self, resource: Resource, name: str, *, namespace: str | None = None
     ) -> dict[str, Any]:
+        self.gets += 1
         await self._check()
         if (namespace or "", name) not in self.objects:
             raise NotFound(status("NotFound", 404))
@@ -158,12 +160,36 @@ async def test_what_counts_as_the_same_event(
     await recorder.close()
 
 
-async def test_a_restarted_recorder_counts_on(clock: FakeClock) -> None:
+async def test_a_restarted_recorder_writes_a_new_event_and_never_reads(clock: FakeClock) -> None:
+    # As client-go: a new process does not know the Events of the last one, so it creates
+    # a new one (deploy/'s RBAC grants create and patch on events, not get).
     api = FakeEvents()
     await record(EventRecorder(api, clock=clock), (CERT, "Warning", "Failed", "x"))
     await record(EventRecorder(api, clock=clock), (CERT, "Warning", "Failed", "x"))
-    ((_, event),) = api.objects.items()
-    assert event["count"] == 2
+    assert api.gets == 0
+    assert sorted(event["count"] for event in api.objects.values()) == [1, 1]
+
+
+async def test_event_names_are_the_object_name_and_the_time_in_hex_nanoseconds(
+    clock: FakeClock,
+) -> None:
+    api = FakeEvents()
+    recorder = EventRecorder(api, clock=clock)
+    await record(recorder, (CERT, "Normal", "Issuing", "a"), (CERT, "Normal", "Issued", "b"))
+    names = sorted(name for _, name in api.objects)
+    nanoseconds = int(clock.now().timestamp()) * 10**9
+    # Two Events in the same instant still get two names.
+    assert names == [f"web.{nanoseconds:x}", f"web.{nanoseconds + 1:x}"]
+    await recorder.close()
+
+
+async def test_a_name_taken_by_another_process_is_not_a_lost_event(clock: FakeClock) -> None:
+    api = FakeEvents()
+    await record(EventRecorder(api, clock=clock), (CERT, "Warning", "Failed", "x"))
+    # Another replica at the very same instant (a fake clock makes that likely).
+    await record(EventRecorder(api, clock=clock), (CERT, "Warning", "Other", "y"))
+    assert sorted(event["reason"] for event in api.objects.values()) == ["Failed", "Other"]
+    assert api.gets == 0
 
 
 async def test_an_expired_event_is_created_again(clock: FakeClock) -> None:
