@@ -30,6 +30,11 @@ MANUALLY_TRIGGERED: Final = "ManuallyTriggered"  # cmctl renew / certmgr renew
 # certmgr's own: the Secret holds the temporary certificate of issue-temporary-certificate
 # (cert-manager has no such check; it lets the temporary certificate count as Ready).
 TEMPORARY_CERTIFICATE: Final = "TemporaryCertificate"
+# certmgr's own, for Certificates that are never issued until a user acts (Ready=False and
+# a Warning Event): cert-manager's trigger only skips a Certificate that does not own its
+# Secret (CertificateOwnsSecret) and writes into a Secret of any type.
+DUPLICATE_SECRET_NAME: Final = "DuplicateSecretName"
+INCORRECT_SECRET_TYPE: Final = "IncorrectSecretType"
 
 # --- Certificate: Ready=True, and Issuing=False after a failed request.
 READY: Final = "Ready"

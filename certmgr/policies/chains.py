@@ -1,6 +1,7 @@
 """The ordered policy chains and the decisions built on them.
 
-Owns: `DEFAULT_TRIGGER_CHAIN` (does this Certificate need issuing, and why?),
+Owns: `BLOCKING_CHAIN` (may this Certificate be issued at all?),
+`DEFAULT_TRIGGER_CHAIN` (does this Certificate need issuing, and why?),
 `READINESS_CHAIN` and `readiness` (Ready=True/False with which reason),
 `TEMPORARY_CERTIFICATE_CHAIN` (does the Secret lack a usable key pair?), `evaluate`
 (first violation wins), and `issuance_allowed` (the failed-issuance backoff gate).
@@ -20,6 +21,14 @@ from certmgr.pki.renewal import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, next_
 from certmgr.policies import checks, reasons
 from certmgr.policies.checks import Check, request_violations
 from certmgr.policies.inputs import Input, Violation
+
+# Violations no issuance can cure: the trigger starts none (and looks again later), and
+# readiness reports them first. Not in cert-manager's chains (see each check).
+BLOCKING_CHAIN: Final[tuple[Check, ...]] = (
+    checks.secret_owned_by_another_certificate,
+    checks.secret_has_foreign_type,
+)
+BLOCKING_REASONS: Final = frozenset({reasons.DUPLICATE_SECRET_NAME, reasons.INCORRECT_SECRET_TYPE})
 
 DEFAULT_TRIGGER_CHAIN: Final[tuple[Check, ...]] = (
     checks.manually_triggered,
@@ -42,6 +51,7 @@ DEFAULT_TRIGGER_CHAIN: Final[tuple[Check, ...]] = (
 )
 
 READINESS_CHAIN: Final[tuple[Check, ...]] = (
+    *BLOCKING_CHAIN,
     checks.secret_does_not_exist,
     checks.secret_is_missing_data,
     checks.secret_public_key_does_not_match,

@@ -38,6 +38,7 @@ from certmgr.policies.inputs import (
     ISSUER_NAME_ANNOTATION,
     TLS_CERT_KEY,
     TLS_PRIVATE_KEY_KEY,
+    TLS_SECRET_TYPE,
     Input,
     IssuerRef,
     RequestView,
@@ -56,6 +57,34 @@ def manually_triggered(input: Input) -> Violation | None:
     if input.manually_triggered:
         return Violation(reasons.MANUALLY_TRIGGERED, "Certificate re-issuance manually triggered")
     return None
+
+
+def secret_owned_by_another_certificate(input: Input) -> Violation | None:
+    """Another Certificate names the same Secret and owns it (cert-manager's
+    CertificateOwnsSecret): issuing both would overwrite each other for ever."""
+    if input.secret_owner is None or input.secret_owner == input.certificate_name:
+        return None
+    return Violation(
+        reasons.DUPLICATE_SECRET_NAME,
+        f'Secret "{input.secret_name}" is also the secretName of Certificate '
+        f'"{input.secret_owner}", which owns it; this Certificate is not issued until one '
+        "of them names another Secret or is deleted",
+    )
+
+
+def secret_has_foreign_type(input: Input) -> Violation | None:
+    """The Secret is of another type (Opaque, dockerconfigjson, ...) and was not written
+    for this Certificate: key material must not land in an unrelated Secret."""
+    if input.secret is None or input.secret.type == TLS_SECRET_TYPE:
+        return None
+    if input.secret.annotations.get(CERTIFICATE_NAME_ANNOTATION) == input.certificate_name:
+        return None  # written for this Certificate before (cert-manager keeps the type)
+    return Violation(
+        reasons.INCORRECT_SECRET_TYPE,
+        f'Secret "{input.secret_name}" exists with type "{input.secret.type}", not '
+        f'"{TLS_SECRET_TYPE}", and was not issued for this Certificate; it is left '
+        "untouched: delete it or choose another secretName",
+    )
 
 
 def secret_does_not_exist(input: Input) -> Violation | None:

@@ -21,6 +21,7 @@ DEFAULT_ISSUER_KIND: Final = "Issuer"
 DEFAULT_ISSUER_GROUP: Final = "cert-manager.io"
 TLS_CERT_KEY: Final = "tls.crt"
 TLS_PRIVATE_KEY_KEY: Final = "tls.key"
+TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
 ISSUER_NAME_ANNOTATION: Final = labels.ISSUER_NAME
 ISSUER_KIND_ANNOTATION: Final = labels.ISSUER_KIND
 ISSUER_GROUP_ANNOTATION: Final = labels.ISSUER_GROUP
@@ -54,6 +55,7 @@ class SecretView:
     data: Mapping[str, bytes] | None
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    type: str = TLS_SECRET_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class Input:
     `renewal_jitter_seconds` is the certificate's renewal jitter, derived from its bytes (the
     same on every reconcile; its effect is stored in status.renewalTime).
     `manually_triggered` is a renew request (e.g. `certmgr renew`) not yet acted on.
+    `secret_name` is spec.secretName; `secret_owner` is the Certificate that owns it by
+    cert-manager's CertificateOwnsSecret rule when that is another one (None: this one).
     """
 
     certificate_name: str
@@ -91,6 +95,8 @@ class Input:
     manually_triggered: bool = False
     last_failure_time: datetime | None = None
     failed_issuance_attempts: int | None = None
+    secret_name: str = ""
+    secret_owner: str | None = None
     secret_data: Mapping[str, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from certmgr.api.reasons import (
     DOES_NOT_EXIST,
+    DUPLICATE_SECRET_NAME,
     EXPIRED,
     INCORRECT_CERTIFICATE,
     INCORRECT_ISSUER,
+    INCORRECT_SECRET_TYPE,
     INVALID_CERTIFICATE,
     INVALID_CERTIFICATE_REQUEST,
     INVALID_KEY_PAIR,
@@ -28,9 +30,11 @@ from certmgr.api.reasons import (
 
 __all__ = [
     "DOES_NOT_EXIST",
+    "DUPLICATE_SECRET_NAME",
     "EXPIRED",
     "INCORRECT_CERTIFICATE",
     "INCORRECT_ISSUER",
+    "INCORRECT_SECRET_TYPE",
     "INVALID_CERTIFICATE",
     "INVALID_CERTIFICATE_REQUEST",
     "INVALID_KEY_PAIR",

@@ -3,9 +3,9 @@
 Owns the cache indexes the certificate controllers share (Certificates by Secret name,
 CertificateRequests by certificate name, next-private-key Secrets by Certificate;
 registered once by ``register_indexes``), the lookup of the requests of one revision,
-the renewal jitter (derived from the issued certificate, see ``renewal_jitter_seconds``)
-and ``gather``, which builds the policies' ``Input``. Which events reach which
-controller is ``watches``'.
+the renewal jitter (derived from the issued certificate, see ``renewal_jitter_seconds``),
+which of the Certificates sharing a Secret owns it (``secret_owner``) and ``gather``,
+which builds the policies' ``Input``. Which events reach which controller is ``watches``'.
 It must not write anything: controllers act on what it returns.
 """
 
@@ -185,7 +185,34 @@ def secret_view(secret: Obj | None) -> SecretView | None:
         data=secret_data(secret) if secret.get("data") else None,
         labels=dict(metadata.get("labels") or {}),
         annotations=dict(metadata.get("annotations") or {}),
+        type=str(secret.get("type") or "Opaque"),  # the API server's default
     )
+
+
+def secret_sharers(ctx: Context, certificate: CertificateView) -> list[Obj]:
+    """The cached Certificates whose spec.secretName is ``certificate``'s (itself included),
+    oldest first, then by name: cert-manager's order for picking the Secret's owner."""
+    assert certificate.spec is not None
+    key = f"{certificate.namespace}/{certificate.spec.secret_name}"
+    found = certificates(ctx).cache.by_index(BY_SECRET, key)
+    return sorted(
+        found,
+        key=lambda c: (
+            str(c["metadata"].get("creationTimestamp") or ""),
+            str(c["metadata"]["name"]),
+        ),
+    )
+
+
+def secret_owner(sharers: list[Obj], secret: Obj | None) -> str | None:
+    """cert-manager's CertificateOwnsSecret: the sharer the Secret's certificate-name
+    annotation names, else the oldest sharer (None without sharers)."""
+    names = [str(c["metadata"]["name"]) for c in sharers]
+    if not names:
+        return None
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    named = annotations.get(labels.CERTIFICATE_NAME)
+    return named if named in names else names[0]
 
 
 def _first_view(found: list[Obj]) -> RequestView | None:
@@ -216,6 +243,8 @@ async def gather(
     status = certificate.status
     return Input(
         certificate_name=certificate.name,
+        secret_name=spec.secret_name,
+        secret_owner=secret_owner(secret_sharers(ctx, certificate), secret),
         requirements=requirements_of(spec),
         issuer_ref=policy_issuer_ref(spec),
         secret=view,

@@ -88,6 +88,7 @@ from certmgr.pki.keys import PrivateKey, key_spec_violations, parse_private_key
 from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies import checks
 from certmgr.policies.chains import TEMPORARY_CERTIFICATE_CHAIN, evaluate
+from certmgr.policies.inputs import Violation
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
 
@@ -95,6 +96,8 @@ log = structlog.get_logger(__name__)
 
 # The Secret must hold a usable certificate of ours before we touch it in place.
 RESYNC_PRECONDITIONS: Final = (
+    checks.secret_owned_by_another_certificate,
+    checks.secret_has_foreign_type,
     checks.secret_does_not_exist,
     checks.secret_is_missing_data,
     checks.secret_public_key_does_not_match,
@@ -198,6 +201,13 @@ class Issuing:
         spec = certificate.spec
         assert spec is not None
         existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        refused = await self._foreign_secret(certificate, existing)
+        if refused is not None:
+            # Created between the trigger's look and now: this attempt ends unwritten.
+            await self._end_attempt(
+                certificate, reason=refused.reason, message=refused.message, count=False
+            )
+            return
         try:
             secret = build_secret(
                 existing,
@@ -259,8 +269,11 @@ class Issuing:
         now = ctx.clock.now()
         if existing is not None:
             input = await gather(ctx, certificate, now=now, secret=existing)
-            if evaluate(input, TEMPORARY_CERTIFICATE_CHAIN) is None:
-                return
+            if (
+                checks.secret_has_foreign_type(input) is not None
+                or evaluate(input, TEMPORARY_CERTIFICATE_CHAIN) is None
+            ):
+                return  # a Secret not ours to write, or one with a usable key pair
         try:
             placeholder = temporary_certificate(private_key, requirements, now=now)
             secret = build_secret(
@@ -285,6 +298,17 @@ class Issuing:
         await self._wait_secret_cached(written)  # the next reconcile must not write it again
         log.info("temporary_certificate_issued", secret=spec.secret_name)
         ctx.events.event(certificate.obj, "Normal", EVENT_ISSUING, TEMPORARY_ISSUED_MESSAGE)
+
+    async def _foreign_secret(
+        self, certificate: CertificateView, existing: Obj | None
+    ) -> Violation | None:
+        """The violation when ``existing`` is a Secret of another type not written for
+        ``certificate``: key material never lands in an unrelated Secret."""
+        if existing is None:
+            return None
+        now = self._ctx.clock.now()
+        input = await gather(self._ctx, certificate, now=now, secret=existing)
+        return checks.secret_has_foreign_type(input)
 
     async def _wait_secret_cached(self, secret: Obj) -> None:
         """Read-your-writes for the Secret: Ready in the status write that follows is

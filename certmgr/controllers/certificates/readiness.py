@@ -40,8 +40,10 @@ from certmgr.controllers.certificates.watches import (
     request_has_certificate,
     revision_of,
     watch_certificate_world,
+    watch_secret_sharers,
 )
 from certmgr.controllers.context import Context
+from certmgr.policies.chains import BLOCKING_REASONS
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
@@ -49,12 +51,15 @@ from certmgr.runtime.controller import Result
 log = structlog.get_logger(__name__)
 
 NAME = "certificates-readiness"
+# Ready=False reasons that need a user to act, so they are also a Warning Event (once).
+WARNED: Final = frozenset({INVALID_SPEC, *BLOCKING_REASONS})
 
 
 def setup(ctx: Context) -> None:
     readiness_ = Readiness(ctx)
     controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
     watch_certificate_world(ctx, controller, INTEREST)
+    watch_secret_sharers(ctx, controller)
 
 
 def _request_may_matter(request: Obj, certificate: Obj) -> bool:
@@ -113,8 +118,8 @@ class Readiness:
         was = certificate.status.condition(READY)
         updated = await write_status(self._ctx, self._certificates, obj, status)
         log.info("readiness_updated", ready=ready.status, reason=ready.reason)
-        if ready.reason == INVALID_SPEC and (was is None or was.reason != INVALID_SPEC):
-            self._ctx.events.event(updated, "Warning", INVALID_SPEC, ready.message)
+        if ready.reason in WARNED and (was is None or was.reason != ready.reason):
+            self._ctx.events.event(updated, "Warning", ready.reason, ready.message)
         return None
 
     def _issuance_finishing(self, certificate: CertificateView, secret: Obj | None) -> bool:

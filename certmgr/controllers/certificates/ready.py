@@ -21,7 +21,7 @@ from certmgr.api.conditions import ISSUING, READY, Status, set_condition
 from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
-from certmgr.policies.chains import ReadyCondition, readiness
+from certmgr.policies.chains import BLOCKING_REASONS, ReadyCondition, readiness
 from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input
 
@@ -50,7 +50,8 @@ def ready_condition(certificate: CertificateView, input: Input | None) -> ReadyC
     assert input is not None
     ready = readiness(input)
     failed = certificate.status.condition(ISSUING)
-    if not ready.status and failed is not None and failed.is_false:
+    blocked = ready.reason in BLOCKING_REASONS
+    if not ready.status and not blocked and failed is not None and failed.is_false:
         return ReadyCondition(False, failed.reason, failed.message)
     return ready
 

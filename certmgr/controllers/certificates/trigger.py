@@ -5,7 +5,9 @@ Normal ``Issuing`` Event) and the renewal scheduler: an up-to-date Certificate i
 re-queued at its renewal time (a delayed add on the injected clock, no polling loop), a
 failed one at the end of its backoff. A Certificate that is already issuing (including
 a manual renew, ``Issuing=True`` reason ``ManuallyTriggered`` written by a user tool) is
-left alone. The one status write that starts an issuance also carries what the other
+left alone, and so is one that may not be issued at all (``BLOCKING_CHAIN``: its Secret
+is owned by another Certificate or is of another type; readiness reports it). The one
+status write that starts an issuance also carries what the other
 controllers would write next, computed by their own code: ``Ready`` and the validity
 fields (``ready.with_readiness``; the readiness controller leaves a Certificate this
 controller is about to start to it, see ``starts_at_once``) and the next private key's
@@ -34,12 +36,13 @@ from certmgr.controllers.certificates.watches import (
     issuing,
     not_issuing,
     watch_certificate_world,
+    watch_secret_sharers,
 )
 from certmgr.controllers.context import Context, Settings
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.policies import reasons
-from certmgr.policies.chains import IssuanceGate, evaluate, issuance_allowed
+from certmgr.policies.chains import BLOCKING_CHAIN, IssuanceGate, evaluate, issuance_allowed
 from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input, Violation
 from certmgr.runtime.cache import Obj, split_key
@@ -52,6 +55,9 @@ NAME = "certificates-trigger"
 # Reasons that come from the passing of time, not from a change someone made: these are
 # paced, so a controller back from downtime does not start every overdue renewal at once.
 TIME_DRIVEN: Final = frozenset({reasons.RENEWING, reasons.EXPIRED})
+# cert-manager's trigger looks at a Certificate that does not own its Secret again after
+# 3 minutes; the sharers' own events (``watch_secret_sharers``) usually come first.
+BLOCKED_RECHECK_SECONDS: Final = 180.0
 # A delayed add fires at or after its time; this only absorbs float rounding.
 _SLOT_TOLERANCE: Final = 0.001
 
@@ -60,6 +66,7 @@ def setup(ctx: Context) -> None:
     trigger = Trigger(ctx)
     controller = ctx.manager.controller(NAME, trigger.reconcile, workers=ctx.settings.workers)
     watch_certificate_world(ctx, controller, INTEREST)
+    watch_secret_sharers(ctx, controller)
 
 
 def _not_issuing_on_one_side(old: Obj | None, new: Obj | None) -> bool:
@@ -107,6 +114,13 @@ class Trigger:
         ctx = self._ctx
         now = ctx.clock.now()
         input = await gather(ctx, certificate, now=now)
+        blocked = evaluate(input, BLOCKING_CHAIN)
+        if blocked is not None:
+            # Readiness reports it (Ready=False and a Warning Event); issuing would only
+            # overwrite another Certificate's Secret or an unrelated one.
+            self._renewals.forget(key)
+            log.debug("issuance_blocked", reason=blocked.reason)
+            return Result(requeue_after=BLOCKED_RECHECK_SECONDS)
         violation = evaluate(input)
         if violation is None or violation.reason not in TIME_DRIVEN:
             self._renewals.forget(key)
@@ -154,6 +168,8 @@ def starts_at_once(input: Input, settings: Settings) -> Violation | None:
     which carries Ready too (two writes racing on one resourceVersion cost a Conflict).
     Time-driven reasons are paced here, so readiness never waits for those.
     """
+    if evaluate(input, BLOCKING_CHAIN) is not None:
+        return None
     violation = evaluate(input)
     if violation is None or violation.reason in TIME_DRIVEN:
         return None

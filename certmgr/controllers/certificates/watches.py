@@ -1,7 +1,9 @@
 """Which watch events can change a certificate controller's decision, and their keys.
 
 Owns ``watch_certificate_world`` (a Certificate's own events, its CertificateRequests',
-its target Secret's and its next-private-key Secrets', mapped to the Certificate's key)
+its target Secret's and its next-private-key Secrets', mapped to the Certificate's key),
+``watch_secret_sharers`` (a Certificate's arrival or departure, mapped to the others that
+name the same Secret)
 and each controller's ``Interest``: the events it is told about. Every certificate
 controller watches the same world, and most events concern one or two of them (a
 request's status updates matter to the issuing controller, not to the key manager),
@@ -83,6 +85,37 @@ def watch_certificate_world(ctx: Context, controller: Controller[str], interest:
         controller,
         _secret_to_certificates(
             certs.cache, target=interest.target_secrets, next_key=interest.next_key_secrets
+        ),
+    )
+
+
+def watch_secret_sharers(ctx: Context, controller: Controller[str]) -> None:
+    """Reconcile the other Certificates naming a Secret when one that names it appears,
+    goes or moves to another secretName: which of them owns the Secret may change."""
+    register_indexes(ctx)
+    certs = certificates(ctx)
+
+    def secret_name(obj: Obj | None) -> Any:
+        return ((obj or {}).get("spec") or {}).get("secretName")
+
+    def sharers(obj: Obj) -> list[str]:
+        namespace = obj.get("metadata", {}).get("namespace", "")
+        name = secret_name(obj)
+        if not name:
+            return []
+        own = object_key(obj)
+        return [
+            key
+            for c in certs.cache.by_index(BY_SECRET, f"{namespace}/{name}")
+            if (key := object_key(c)) != own
+        ]
+
+    ctx.manager.watch(
+        certs,
+        controller,
+        sharers,
+        predicate=lambda old, new: (
+            old is None or new is None or secret_name(old) != secret_name(new)
         ),
     )
 
