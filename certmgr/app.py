@@ -46,6 +46,7 @@ from certmgr.runtime.events import EventRecorder
 from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
 from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
 from certmgr.runtime.logging import configure_logging
+from certmgr.runtime.looplag import LoopLagProbe
 from certmgr.runtime.manager import Manager
 from certmgr.runtime.metrics import REGISTRY
 
@@ -296,6 +297,7 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
+            background.create_task(LoopLagProbe().run())
             try:
                 async with asyncio.TaskGroup() as writers:
                     writers.create_task(_until(stop))

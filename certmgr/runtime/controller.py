@@ -167,6 +167,10 @@ class Controller(Generic[K]):
                 self._active_gauge.set(self._active)
                 if self._active == 0:
                     self._idle.set()
+            # A reconcile that finds nothing to do awaits no I/O, and ``get`` returns at
+            # once while keys are queued: without this a queue of up-to-date objects
+            # would hold the loop (Lease renewals, probes, watches) until it ran dry.
+            await asyncio.sleep(0)
 
     async def _process(self, key: K) -> None:
         reconcile_id = f"{_reconcile_ids.getrandbits(48):012x}"

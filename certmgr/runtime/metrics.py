@@ -55,6 +55,16 @@ WORKQUEUE_DELAYED = Gauge(
     "certmgr_workqueue_delayed", "Keys waiting for a delayed add to fire.", ["name"]
 )
 
+LOOP_LAG_MAX = Gauge(
+    "certmgr_event_loop_lag_max_seconds",
+    "The longest time the event loop was held since the process started.",
+)
+LOOP_LAG = Histogram(
+    "certmgr_event_loop_lag_seconds",
+    "How late the loop-lag probe woke up: the time the loop was held by work that did not yield.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 RECONCILE_TOTAL = Counter(
     "certmgr_controller_reconcile_total",
     "Reconciles by outcome: success, requeue_after, error, conflict, terminal_error.",

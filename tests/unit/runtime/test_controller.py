@@ -293,3 +293,27 @@ async def test_reconcile_context_is_restored_afterwards(clock: FakeClock) -> Non
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
     assert structlog.contextvars.get_contextvars() == {}
+
+
+async def test_workers_yield_the_loop_between_keys(clock: FakeClock, cleanup: list) -> None:
+    # Reconciles that await nothing (an up-to-date object) must still let other tasks
+    # run between keys, or a start-up pass over 10k objects holds the loop for seconds.
+    order: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        order.append(key)
+
+    controller, task = await start("yield-test", reconcile, clock)
+    cleanup.append(task)
+
+    async def bystander() -> None:
+        order.append("bystander")
+
+    for i in range(50):
+        controller.queue.add(f"k{i:02d}")
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(bystander()))
+    await controller.wait_idle()
+    await settle()
+    assert len(order) == 51
+    # The bystander ran long before the queue ran dry.
+    assert order.index("bystander") < 10

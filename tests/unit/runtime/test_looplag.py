@@ -1,0 +1,42 @@
+"""LoopLagProbe: a callback that holds the loop shows as lag, with a warning past the threshold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from certmgr.runtime.looplag import LoopLagProbe
+from certmgr.runtime.metrics import REGISTRY
+
+
+@pytest.mark.parametrize(
+    ("lags", "worst", "warnings"),
+    [
+        pytest.param([0.001, 0.002], 0.002, 0, id="quiet"),
+        pytest.param([0.3, 0.1, 2.0, 0.5], 2.0, 1, id="one-stall-over-threshold"),
+        pytest.param([-0.001], 0.0, 0, id="early-wakeup-is-no-lag"),
+    ],
+)
+def test_observe_keeps_the_worst_and_warns_past_the_threshold(
+    lags: list[float], worst: float, warnings: int
+) -> None:
+    probe = LoopLagProbe(warn_after=1.0)
+    with capture_logs() as logs:
+        for lag in lags:
+            probe.observe(lag)
+    assert probe.worst == worst
+    assert [e["event"] for e in logs].count("event_loop_stalled") == warnings
+
+
+async def test_a_blocking_callback_is_measured() -> None:
+    probe = LoopLagProbe(interval=0.001, warn_after=60)
+    task = asyncio.create_task(probe.run())
+    await asyncio.sleep(0.01)  # the probe is armed
+    time.sleep(0.2)  # hold the loop, as CPU work that never yields would  # noqa: ASYNC251
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert probe.worst >= 0.15
+    assert REGISTRY.get_sample_value("certmgr_event_loop_lag_max_seconds") >= 0.15
