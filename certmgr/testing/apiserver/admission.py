@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from certmgr.testing.apiserver import defaults, errors, names, schema
+from certmgr.testing.apiserver import crdrules, defaults, errors, names, schema
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -291,6 +291,7 @@ def _by_kind(
         if old is None:
             obj["status"] = {"loadBalancer": {}}
     elif kind == "CustomResourceDefinition":
+        causes = crdrules.check_crd(obj)
         _crd_status(obj)
     return obj, causes
 

@@ -5,11 +5,12 @@ the apiextensions server types them from the schema (integer -> int, number -> d
 `date-time` -> timestamp, `duration` -> duration, property names escaped as
 `__dash__`, `__namespace__`, ...), the Kubernetes CEL library functions cert-manager-style
 rules use, and judging one rule (`check_rule`) with the real server's wording. It returns
-a `Violation`; rendering it as a StatusCause is `schema.py`'s job. No I/O.
+a `Violation`; rendering it as a StatusCause is `schema.py`'s job. No I/O. The cost budget
+checked when a CRD is written lives in `celcost.py` and `crdrules.py`.
 
 Differences from the real server: no static type check at CRD creation (a rule naming a
-field the schema lacks fails when it runs, with "no such key"), no cost budget, and
-celpy's own leniencies (e.g. `1.0 + 1` is not an error).
+field the schema lacks fails when it runs, with "no such key") and celpy's own
+leniencies (e.g. `1.0 + 1` is not an error).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "evaluate",
     "from_cel",
     "parse_go_duration",
+    "parse_tree",
     "to_cel",
     "uses_old_self",
 ]
@@ -213,6 +215,11 @@ def _compile(expression: str) -> tuple[Any, lark.Tree[Any] | None, str | None]:
 def compile_error(expression: str) -> str | None:
     """Why `expression` does not compile, or None; for checking CRDs when they are created."""
     return _compile(expression)[2]
+
+
+def parse_tree(expression: str) -> lark.Tree[Any] | None:
+    """The parse tree of a rule (shared, never modify it), or None if it does not compile."""
+    return _compile(expression)[1]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,6 +12,12 @@ import yaml
 from certmgr.testing.apiserver.wire import Cluster, eventually
 
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
+# crds/cert-manager.io_certificaterequests.yaml of eca7fa4, refused by a real server.
+UNBOUNDED_CR_CRD = (
+    Path(__file__).resolve().parents[2]
+    / "unit/apiserver/fixtures"
+    / "certificaterequests-unbounded-type.yaml"
+)
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 WIDGETS: dict[str, Any] = {
@@ -207,3 +213,22 @@ async def test_deleting_a_crd_removes_its_objects_and_ends_watches(
         return (await cluster.request("GET", base)).status == 404
 
     await eventually(unserved)
+
+
+async def test_crd_whose_rule_exceeds_the_cost_budget_is_422(cluster: Cluster) -> None:
+    crd = yaml.safe_load(UNBOUNDED_CR_CRD.read_text())
+    crd["metadata"]["name"] = "certificaterequests.cost.certmgr.test"
+    crd["spec"]["group"] = "cost.certmgr.test"
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    reply = await cluster.request("POST", path, body=crd)
+    assert reply.status == 422, reply.body
+    assert reply.body["reason"] == "Invalid"
+    assert reply.body["message"] == (
+        'CustomResourceDefinition.apiextensions.k8s.io "certificaterequests.cost.certmgr.test" '
+        "is invalid: spec.validation.openAPIV3Schema.properties[status]"
+        ".x-kubernetes-validations[2].rule: Forbidden: estimated rule cost exceeds budget by "
+        "factor of 8.1x (try simplifying the rule, or adding maxItems, maxProperties, and "
+        "maxLength where arrays, maps, and strings are declared)"
+    )
+    missing = await cluster.request("GET", f"{path}/certificaterequests.cost.certmgr.test")
+    assert missing.status == 404
