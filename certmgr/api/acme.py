@@ -51,6 +51,7 @@ class OrderSpec(JsonObject):
     ip_addresses: tuple[str, ...] = ()
     duration: timedelta | None = None
     profile: str = ""
+    replaces: str = ""  # ARI CertID of the certificate replaced; certmgr never sets it
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,5 +104,6 @@ class ChallengeSpec(JsonObject):
 class ChallengeStatus(JsonObject):
     processing: bool = False
     presented: bool = False
+    presented_at: datetime | None = None
     reason: str = ""
     state: State | None = None

@@ -47,6 +47,11 @@ class OutputFormat(StrEnum):
     COMBINED_PEM = "CombinedPEM"
 
 
+class RenewalPolicy(StrEnum):
+    RENEW_BEFORE = "RenewBefore"
+    DISABLED = "Disabled"
+
+
 _DEFAULT_KEY_SIZE = {KeyAlgorithm.RSA: 2048, KeyAlgorithm.ECDSA: 256, KeyAlgorithm.ED25519: 0}
 
 
@@ -134,6 +139,22 @@ class CertificateKeystores(JsonObject):
 
 
 @dataclass(frozen=True, slots=True)
+class CertificateRenewalWindow(JsonObject):
+    """A cron schedule (robfig/cron syntax, five fields or a descriptor) in ``timezone``
+    (UTC when empty) at which renewal may start, open for ``window_duration``."""
+
+    cron: str
+    window_duration: timedelta
+    timezone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRenewal(JsonObject):
+    policy: RenewalPolicy | None = None
+    windows: tuple[CertificateRenewalWindow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateSpec(JsonObject):
     json_names: ClassVar[Mapping[str, str]] = {"is_ca": "isCA"}
 
@@ -161,6 +182,12 @@ class CertificateSpec(JsonObject):
     revision_history_limit: int | None = None
     # Accepted and kept for round trips; certmgr does not build name constraints yet.
     name_constraints: Mapping[str, Any] | None = None
+    renewal: CertificateRenewal | None = None
+
+    @property
+    def renewal_disabled(self) -> bool:
+        """``renewal.policy: Disabled``: the certificate is issued once, never renewed."""
+        return self.renewal is not None and self.renewal.policy is RenewalPolicy.DISABLED
 
     @property
     def effective_duration(self) -> timedelta:
@@ -184,6 +211,30 @@ class CertificateSpec(JsonObject):
 
 
 @dataclass(frozen=True, slots=True)
+class ARISuggestedWindow(JsonObject):
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ARIStatus(JsonObject):
+    """cert-manager's ACME Renewal Information; certmgr reads it but never writes it."""
+
+    json_names: ClassVar[Mapping[str, str]] = {"explanation_url": "explanationURL"}
+
+    explanation_url: str = ""
+    last_checked: datetime | None = None
+    last_error: str = ""
+    next_check: datetime | None = None
+    suggested_window: ARISuggestedWindow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateACMEStatus(JsonObject):
+    ari: ARIStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateStatus(JsonObject):
     conditions: tuple[Condition, ...] = ()
     last_failure_time: datetime | None = None
@@ -193,6 +244,7 @@ class CertificateStatus(JsonObject):
     revision: int | None = None
     next_private_key_secret_name: str = ""
     failed_issuance_attempts: int | None = None
+    acme: CertificateACMEStatus | None = None
 
     def condition(self, type_: str) -> Condition | None:
         return find_condition(self.conditions, type_)

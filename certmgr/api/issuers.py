@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from certmgr.api.codec import JsonObject
@@ -89,6 +90,8 @@ class ACMEChallengeSolver(JsonObject):
     selector: CertificateDNSNameSelector | None = None
     http01: ACMEChallengeSolverHTTP01 | None = None
     dns01: Mapping[str, Any] | None = None
+    # Set: no self-check; the CA is asked this long after the challenge was presented.
+    wait_instead_of_self_check: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class ACMEIssuer(JsonObject):
     enable_duration_feature: bool = False
     profile: str = ""
     solvers: tuple[ACMEChallengeSolver, ...] = ()
+    renewal_information_source: str = ""  # ARI or None; certmgr does not fetch ARI
 
     @property
     def account_key_entry(self) -> str:

@@ -217,6 +217,60 @@ CERTIFICATE_CASES = [
         "either permitted or excluded",
         id="nameConstraints-empty",
     ),
+    pytest.param(
+        {
+            "spec.renewal": {
+                "policy": "RenewBefore",
+                "windows": [
+                    {"cron": "0 2 * * 1-5", "windowDuration": "4h", "timezone": "Europe/Paris"}
+                ],
+            }
+        },
+        None,
+        id="renewal-windows",
+    ),
+    pytest.param({"spec.renewal": {"policy": "Disabled"}}, None, id="renewal-disabled"),
+    pytest.param(
+        {"spec.renewal": {"windows": [{"cron": "@daily", "windowDuration": "1h"}]}},
+        'supported values: "Disabled", "RenewBefore"',
+        id="renewal-without-policy",
+    ),
+    pytest.param({"spec.renewal": {"policy": "Never"}}, "Unsupported value", id="renewal-policy"),
+    pytest.param(
+        {
+            "spec.renewal": {
+                "policy": "Disabled",
+                "windows": [{"cron": "@daily", "windowDuration": "1h"}],
+            }
+        },
+        "windows cannot be set when `renewal.policy` is set to Disabled",
+        id="renewal-disabled-with-windows",
+    ),
+    pytest.param(
+        {"spec.renewal": {"policy": "RenewBefore", "windows": [{"cron": "@daily"}]}},
+        "Required value",
+        id="renewal-window-without-duration",
+    ),
+    pytest.param(
+        {
+            "spec.renewal": {
+                "policy": "RenewBefore",
+                "windows": [{"cron": "@daily", "windowDuration": "1d"}],
+            }
+        },
+        "should match",
+        id="renewal-window-duration-days",
+    ),
+    pytest.param(
+        {"spec.keystores": {"pkcs12": {"create": True, "password": "p", "profile": "Modern2026"}}},
+        None,
+        id="pkcs12-Modern2026",
+    ),
+    pytest.param(
+        {"spec.keystores": {"pkcs12": {"create": True, "password": "p", "profile": "Modern2027"}}},
+        "Unsupported value",
+        id="pkcs12-unknown-profile",
+    ),
 ]
 
 
@@ -310,6 +364,20 @@ ISSUER_CASES = [
         {f"{SOLVER}.selector": {"dnsZones": ["example.com"], "matchLabels": {"a": "b"}}},
         None,
         id="selector",
+    ),
+    pytest.param({f"{SOLVER}.waitInsteadOfSelfCheck": "30s"}, None, id="waitInsteadOfSelfCheck"),
+    pytest.param({f"{SOLVER}.waitInsteadOfSelfCheck": "0s"}, None, id="waitInsteadOfSelfCheck-0"),
+    pytest.param(
+        {f"{SOLVER}.waitInsteadOfSelfCheck": "-1s"},
+        "waitInsteadOfSelfCheck must not be negative",
+        id="waitInsteadOfSelfCheck-negative",
+    ),
+    pytest.param(
+        {f"{SOLVER}.waitInsteadOfSelfCheck": "2d"}, "should match", id="waitInsteadOfSelfCheck-days"
+    ),
+    pytest.param({"spec.acme.renewalInformationSource": "None"}, None, id="ari-source"),
+    pytest.param(
+        {"spec.acme.renewalInformationSource": "Off"}, "Unsupported value", id="ari-source-enum"
     ),
 ]
 
