@@ -54,3 +54,10 @@ def resource_version(obj: dict[str, Any]) -> str:
 
 def uid_of(obj: dict[str, Any]) -> str:
     return str(metadata(obj).get("uid") or "")
+
+
+def being_deleted(obj: dict[str, Any]) -> bool:
+    """Whether a deletion has started (``deletionTimestamp``): finalizers, or the garbage
+    collector removing dependents first (``foregroundDeletion``), hold it. Nothing new may
+    be made for such an object: the collector would delete it, or it would outlive it."""
+    return bool(metadata(obj).get("deletionTimestamp"))

@@ -57,6 +57,7 @@ from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
+from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
 from certmgr.policies.solvers import select_solver
 from certmgr.runtime.cache import Cache, Obj, split_key
@@ -126,6 +127,9 @@ class OrderReconciler:
             self._polls.forget(key)
             self._deleted.pop(key, None)
             return None
+        if being_deleted(order):
+            self._polls.forget(key)
+            return None  # no ACME order, Challenge or finalization for an Order being deleted
         status = order.get("status") or {}
         owned = self._challenges.by_index(OWNER_INDEX, name)
         owned = [c for c in owned if (c.get("metadata") or {}).get("namespace") == namespace]

@@ -37,6 +37,7 @@ from certmgr.controllers.acme.overrides import override_annotations
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
+from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CLUSTERISSUERS, ISSUERS, ORDERS
 from certmgr.pki.certificates import encode_pem, parse_chain, root_of_chain, split_leaf_and_chain
 from certmgr.pki.csr import ParsedCSR, parse_csr
@@ -138,8 +139,8 @@ class RequestReconciler:
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         request = self._requests.get(namespace, name)
-        if request is None:
-            return None
+        if request is None or being_deleted(request):
+            return None  # no Order for a request being deleted
         found = referenced_issuer(
             request, issuers=self._issuers, cluster_issuers=self._cluster_issuers
         )

@@ -157,6 +157,8 @@ class Issuing:
         if obj is None:
             return None
         certificate = CertificateView.of(obj)
+        if certificate.deleting:
+            return None  # no Secret written, no attempt ended, for a Certificate being deleted
         if certificate.issuing is None:
             await self._sync_secret(certificate)
             return None

@@ -142,6 +142,8 @@ class KeyManager:
         if obj is None:
             return None  # owned Secrets go with it (garbage collection)
         certificate = CertificateView.of(obj)
+        if certificate.deleting:
+            return None  # no new key; its Secrets go with it (garbage collection)
         existing = next_key_secrets(self._ctx, certificate)
         if certificate.issuing is None:
             await self._clean_up(certificate, existing)

@@ -221,7 +221,7 @@ class RequestManager:
             return None
         certificate = CertificateView.of(obj)
         key_secret_name = certificate.status.next_private_key_secret_name
-        if certificate.issuing is None or not key_secret_name:
+        if certificate.deleting or certificate.issuing is None or not key_secret_name:
             return None
         problem = certificate.problem()
         if problem is not None:

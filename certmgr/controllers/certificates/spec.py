@@ -23,6 +23,7 @@ from certmgr.api import labels
 from certmgr.api.certificates import CertificateSpec, CertificateStatus
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
+from certmgr.kube.objects import being_deleted
 from certmgr.pki.csr import build_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec, effective_key_size
@@ -80,6 +81,11 @@ class CertificateView:
     @property
     def uid(self) -> str:
         return str(self.obj["metadata"].get("uid") or "")
+
+    @property
+    def deleting(self) -> bool:
+        """Being deleted: nothing is issued for it (see ``being_deleted``)."""
+        return being_deleted(self.obj)
 
     @property
     def generation(self) -> int | None:

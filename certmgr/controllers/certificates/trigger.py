@@ -106,6 +106,9 @@ class Trigger:
             self._renewals.forget(key)
             return None
         certificate = CertificateView.of(obj)
+        if certificate.deleting:
+            self._renewals.forget(key)
+            return None  # nothing starts for a Certificate being deleted
         if certificate.issuing is not None or certificate.problem() is not None:
             self._renewals.forget(key)
             # Issuing: the other controllers carry on. Invalid spec: readiness reports it,

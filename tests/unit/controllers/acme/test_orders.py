@@ -326,3 +326,30 @@ async def test_a_stale_cache_never_creates_a_second_acme_order() -> None:
     await catch_up()
     assert await pending is None
     assert ca.calls == []
+
+
+@pytest.mark.parametrize(
+    "placed",
+    [
+        pytest.param(False, id="before-the-ca-order"),
+        pytest.param(True, id="after-the-ca-order-its-challenges-gone"),
+    ],
+)
+async def test_an_order_being_deleted_asks_the_ca_for_nothing_and_creates_no_challenge(
+    placed: bool,
+) -> None:
+    ca = FakeCA()
+    reconciler, orders, challenges, _ = make(ca)
+    if placed:
+        await reconciler.reconcile(f"{NS}/o")
+        for challenge in challenges.list():
+            challenges.apply("DELETED", challenge)
+        ca.calls.clear()
+    order = copy.deepcopy(orders.get(NS, "o"))
+    assert order is not None
+    order["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    order["metadata"]["finalizers"] = ["foregroundDeletion"]
+    orders.apply("MODIFIED", order)
+    assert await reconciler.reconcile(f"{NS}/o") is None
+    assert ca.calls == []
+    assert challenges.list() == []

@@ -139,3 +139,76 @@ def test_the_order_carries_the_duration_only_with_enable_duration_feature(
     order = _order_spec(duration=duration, acme=acme)
     assert order.get("duration") == expected
     assert order["dnsNames"] == ["a.example.com"]
+
+
+class RecordingKube:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    async def create(self, resource: Any, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.writes.append(f"create {resource.plural}")
+        return obj
+
+    async def patch(self, resource: Any, name: str, *args: Any, **_: Any) -> dict[str, Any]:
+        self.writes.append(f"patch {resource.plural}")
+        return {}
+
+    async def update_status(self, resource: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(f"update_status {resource.plural}")
+        return obj
+
+
+def _csr_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_a_request_being_deleted_gets_no_order() -> None:
+    from certmgr.controllers.context import Context, Settings
+    from certmgr.testing.clock import FakeClock
+
+    requests, orders, issuers = Cache(), Cache(), Cache()
+    issuer = _issuer("1", "https://ca/dir")
+    issuer["metadata"]["namespace"] = "default"
+    issuer["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    issuers.apply("ADDED", issuer)
+    requests.apply(
+        "ADDED",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "CertificateRequest",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "default",
+                "uid": "r1",
+                "resourceVersion": "3",
+                "deletionTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": ["foregroundDeletion"],
+            },
+            "spec": {
+                "request": base64.b64encode(_csr_pem()).decode(),
+                "issuerRef": {"name": "ca", "kind": "Issuer"},
+            },
+            "status": {"conditions": [{"type": "Approved", "status": "True"}]},
+        },
+    )
+    kube = RecordingKube()
+    ctx = Context(
+        client=kube,  # type: ignore[arg-type]
+        manager=None,  # type: ignore[arg-type]
+        clock=FakeClock(),
+        events=None,  # type: ignore[arg-type]
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(),
+    )
+    reconciler = RequestReconciler(
+        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
+    )
+    assert await reconciler.reconcile("default/web-1") is None
+    assert kube.writes == []
