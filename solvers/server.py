@@ -9,10 +9,13 @@ decide which challenges exist (that is the source's job) nor configure logging.
 
 from __future__ import annotations
 
-from typing import Final
+import logging
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 
 from solvers.tokens import TokenSource, normalize_host
 
@@ -46,7 +49,12 @@ async def serve(
     The caller owns the runner and must ``await runner.cleanup()``. The bound address is
     in ``runner.addresses`` (useful with ``port=0``).
     """
-    runner = web.AppRunner(build_app(source), access_log=None, shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(
+        build_app(source),
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        logger=_ServerLogger(),
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host=host, port=port)
@@ -73,6 +81,38 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return _not_found()
     _log.debug("challenge_served", host=host, token=token)
     return web.Response(text=key, content_type="text/plain")
+
+
+class _ServerLogger(logging.Logger):
+    """aiohttp's server logger, but a request that does not parse (an oversized line or
+    Host, TLS on the HTTP port: anyone on the Internet can send one) is one info line
+    without a traceback; aiohttp logs those at error with one. Anything else, a real
+    bug, keeps its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(server_logger.name)
+        self.parent = server_logger  # same level and handlers as aiohttp's own
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self._client_garbage(kwargs):
+            return
+        super().exception(msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self._client_garbage(kwargs):
+            return
+        super().debug(msg, *args, **kwargs)
+
+    def _client_garbage(self, kwargs: dict[str, Any]) -> bool:
+        error = kwargs.get("exc_info")
+        if not isinstance(error, HttpProcessingError):
+            return False
+        _log.info("solver_bad_request", status=error.code, error=_first_line(error.message))
+        return True
+
+
+def _first_line(text: object, limit: int = 200) -> str:
+    return str(text).strip().split("\n", 1)[0][:limit]
 
 
 def _not_found() -> web.Response:

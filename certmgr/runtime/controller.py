@@ -7,8 +7,11 @@ Owns the reconcile contract (controller-runtime's): ``reconcile(key) -> Result |
   the resource itself);
 - a Kubernetes ``Conflict`` (stale resourceVersion): retried with backoff, logged at debug,
   not counted as an error, because a fresher cache resolves it;
-- any other exception: retried with per-key exponential backoff, logged with the error and
-  counted in ``certmgr_controller_reconcile_errors_total``.
+- an expected API failure (``expected_failure``: 5xx, 429, the server unreachable, an
+  object or namespace gone, a namespace terminating): retried with backoff and counted,
+  logged at warning (info for gone) in one line without a traceback;
+- any other exception, a bug: retried with per-key exponential backoff, logged at error
+  with its traceback and counted in ``certmgr_controller_reconcile_errors_total``.
 Every reconcile also counts in cert-manager's ``certmanager_controller_sync_call_count``,
 and every one that did not succeed (error, conflict, terminal error) in
 ``certmanager_controller_sync_error_count``.
@@ -63,6 +66,46 @@ def is_kube_conflict(error: BaseException) -> bool:
     from certmgr.kube.errors import Conflict
 
     return isinstance(error, Conflict)
+
+
+def expected_failure(error: BaseException) -> str | None:
+    """The log level for an API failure that retrying resolves and no bug causes (None:
+    anything else, which is logged with its traceback).
+
+    Warning: the server failed or shed load (5xx, 429, unreachable). Info: what the call
+    was about is gone, or going (NotFound; 403 NamespaceTerminating after a namespace
+    deletion), or a status merge patch from a stale cache left out a condition a CRD rule
+    keeps once set (the 422 a CertificateRequest's Approved condition gets when the
+    approver wrote it first): the next watch event ends it, like a Conflict.
+    """
+    from certmgr.kube.errors import (
+        Forbidden,
+        Invalid,
+        NotFound,
+        ServerError,
+        TooManyRequests,
+        Unreachable,
+    )
+
+    if isinstance(error, ServerError | TooManyRequests | Unreachable):
+        return "warning"
+    if isinstance(error, NotFound):
+        return "info"
+    if isinstance(error, Invalid) and _IMMUTABLE_CONDITION in str(error):
+        return "info"
+    if isinstance(error, Forbidden) and _namespace_terminating(error):
+        return "info"
+    return None
+
+
+# The message of the CertificateRequest CRD's rule on Approved and Denied (cert-manager's).
+_IMMUTABLE_CONDITION = "conditions may not be modified or removed once set"
+
+
+def _namespace_terminating(error: BaseException) -> bool:
+    causes = getattr(error, "details", {}).get("causes") or ()
+    reasons = {c.get("reason") for c in causes if isinstance(c, dict)}
+    return "NamespaceTerminating" in reasons or "is being terminated" in str(error)
 
 
 class Controller(Generic[K]):
@@ -195,9 +238,18 @@ class Controller(Generic[K]):
             except Exception as error:
                 self.queue.add_rate_limited(key)
                 retries = self.queue.num_requeues(key)
+                level = None if self._is_conflict(error) else expected_failure(error)
                 if self._is_conflict(error):
                     outcome = "conflict"
                     self._log.debug("reconcile_conflict", error=str(error), retries=retries)
+                elif level is not None:
+                    self._errors.inc()
+                    emit = self._log.warning if level == "warning" else self._log.info
+                    emit(
+                        "reconcile_retrying",
+                        error=f"{type(error).__name__}: {error}",
+                        retries=retries,
+                    )
                 else:
                     self._errors.inc()
                     self._log.error(

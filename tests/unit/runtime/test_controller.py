@@ -13,7 +13,15 @@ import structlog
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from certmgr.kube.errors import Conflict
+from certmgr.kube.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    Unreachable,
+)
 from certmgr.runtime.controller import Controller, Result, TerminalError
 from certmgr.runtime.workqueue import ExponentialBackoff, WorkQueue
 from certmgr.testing.clock import FakeClock, settle
@@ -317,3 +325,73 @@ async def test_workers_yield_the_loop_between_keys(clock: FakeClock, cleanup: li
     assert len(order) == 51
     # The bystander ran long before the queue ran dry.
     assert order.index("bystander") < 10
+
+
+def _status(code: int, reason: str, **extra: object) -> dict[str, object]:
+    return {"kind": "Status", "code": code, "reason": reason, "message": reason} | extra
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        pytest.param(ServerError(_status(500, "InternalError")), "warning", id="5xx"),
+        pytest.param(ServerError(_status(503, "ServiceUnavailable")), "warning", id="503"),
+        pytest.param(TooManyRequests(_status(429, "TooManyRequests")), "warning", id="429"),
+        pytest.param(Unreachable("connection refused"), "warning", id="unreachable"),
+        pytest.param(NotFound(_status(404, "NotFound")), "info", id="gone-after-ns-delete"),
+        pytest.param(
+            Forbidden(
+                _status(
+                    403,
+                    "Forbidden",
+                    details={"causes": [{"reason": "NamespaceTerminating"}]},
+                )
+            ),
+            "info",
+            id="namespace-terminating",
+        ),
+        pytest.param(
+            Invalid(
+                _status(
+                    422,
+                    "Invalid",
+                    message='CertificateRequest.cert-manager.io "web-1" is invalid: '
+                    "status.conditions: Invalid value: \"array\": 'Approved' and 'Denied' "
+                    "conditions may not be modified or removed once set",
+                )
+            ),
+            "info",
+            id="approved-condition-race",
+        ),
+    ],
+)
+async def test_expected_api_failures_are_retried_without_a_traceback(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]], error: Exception, level: str
+) -> None:
+    name = f"expected-{level}-{type(error).__name__}-{error}"
+    script = Script(clock, [error, None])
+    controller, task = await start(name, script, clock)
+    cleanup.append(task)
+    with capture_logs() as logs:
+        controller.queue.add("ns/a")
+        await clock.run_for(10)
+    assert len(script.calls) == 2, "retried after the backoff"
+    assert errors_total(name) == 1
+    retried = [e for e in logs if e["event"].startswith("reconcile")]
+    assert [(e["event"], e["log_level"]) for e in retried] == [("reconcile_retrying", level)]
+    assert all("exc_info" not in e for e in logs)
+
+
+async def test_a_bug_keeps_its_traceback(
+    clock: FakeClock, cleanup: list[asyncio.Task[None]]
+) -> None:
+    forbidden = Forbidden(_status(403, "Forbidden"))  # RBAC missing a grant: a real problem
+    script = Script(clock, [forbidden, None])
+    controller, task = await start("bug-traceback", script, clock)
+    cleanup.append(task)
+    with capture_logs() as logs:
+        controller.queue.add("ns/a")
+        await clock.run_for(10)
+    failed = [e for e in logs if e["event"] == "reconcile_failed"]
+    assert len(failed) == 1 and failed[0]["log_level"] == "error"
+    assert failed[0]["exc_info"] is forbidden
