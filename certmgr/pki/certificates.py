@@ -25,14 +25,16 @@ from cryptography.x509.oid import NameOID
 from certmgr.pki.csr import subject_of
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeyAlgorithm, PrivateKey, key_algorithm_and_size
+from certmgr.pki.pbmac1 import with_pbmac1
 from certmgr.pki.requirements import X509Subject
 from certmgr.pki.usages import usage_names
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
-PKCS12Profile: TypeAlias = Literal["LegacyRC2", "LegacyDES", "Modern2023"]
+PKCS12Profile: TypeAlias = Literal["LegacyRC2", "LegacyDES", "Modern2023", "Modern2026"]
 
-# cert-manager's Modern2023 profile: PBES2 AES-256-CBC, PBKDF2/HMAC-SHA256 2048 rounds.
+# cert-manager's Modern2023 profile: PBES2 AES-256-CBC, PBKDF2/HMAC-SHA256 2048 rounds;
+# Modern2026 (go-pkcs12's): the same encryption, with a PBMAC1 MAC of 2048 rounds.
 _MODERN_KDF_ROUNDS: Final = 2048
 _LEGACY_KDF_ROUNDS: Final = 2048
 
@@ -229,8 +231,12 @@ def build_pkcs12(
     if not chain:
         raise PKIError("no certificates to put into the PKCS#12 keystore")
     extra = [*chain[1:], *(c for c in ca_certificates if c not in chain)]
-    return pkcs12.serialize_key_and_certificates(
-        None, key, chain[0], extra or None, _pkcs12_encryption(password, profile)
+    return _with_profile_mac(
+        pkcs12.serialize_key_and_certificates(
+            None, key, chain[0], extra or None, _pkcs12_encryption(password, profile)
+        ),
+        password,
+        profile,
     )
 
 
@@ -243,16 +249,26 @@ def build_pkcs12_truststore(
     """A PKCS#12 truststore (`truststore.p12`) holding only CA certificates."""
     if not ca_certificates:
         raise PKIError("no CA certificates to put into the PKCS#12 truststore")
-    return pkcs12.serialize_key_and_certificates(
-        None, None, None, list(ca_certificates), _pkcs12_encryption(password, profile)
+    return _with_profile_mac(
+        pkcs12.serialize_key_and_certificates(
+            None, None, None, list(ca_certificates), _pkcs12_encryption(password, profile)
+        ),
+        password,
+        profile,
     )
+
+
+def _with_profile_mac(pfx: bytes, password: bytes, profile: PKCS12Profile) -> bytes:
+    if profile == "Modern2026":
+        return with_pbmac1(pfx, password=password, iterations=_MODERN_KDF_ROUNDS)
+    return pfx
 
 
 def _pkcs12_encryption(
     password: bytes, profile: PKCS12Profile
 ) -> serialization.KeySerializationEncryption:
     builder = serialization.PrivateFormat.PKCS12.encryption_builder()
-    if profile == "Modern2023":
+    if profile in ("Modern2023", "Modern2026"):
         builder = (
             builder.kdf_rounds(_MODERN_KDF_ROUNDS)
             .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)

@@ -51,6 +51,7 @@ from certmgr.pki.jks import (
     truststore_entries,
 )
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
+from certmgr.pki.pbmac1 import uses_pbmac1, without_verified_pbmac1
 from certmgr.runtime.informer_secrets import MANAGED_LABEL
 
 TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
@@ -62,6 +63,7 @@ _PROFILES: Final[dict[str, PKCS12Profile]] = {
     "LegacyRC2": "LegacyRC2",
     "LegacyDES": "LegacyDES",
     "Modern2023": "Modern2023",
+    "Modern2026": "Modern2026",
 }
 
 
@@ -170,14 +172,15 @@ def _pkcs12_data(
     chain = parse_chain(issued.chain_pem)
     cas = _certificates(issued.ca_pem)
     keystore = old.get(labels.KEYSTORE_P12, b"")
-    if not _keystore_holds(keystore, password, issued.key, chain, cas):
+    pbmac1 = profile == "Modern2026"
+    if not _keystore_holds(keystore, password, issued.key, chain, cas, pbmac1=pbmac1):
         keystore = build_pkcs12(
             issued.key, chain, password=password, profile=profile, ca_certificates=cas
         )
     out: dict[str, bytes | None] = {labels.KEYSTORE_P12: keystore}
     if cas:
         truststore = old.get(labels.TRUSTSTORE_P12, b"")
-        if not _keystore_holds(truststore, password, None, (), cas):
+        if not _keystore_holds(truststore, password, None, (), cas, pbmac1=pbmac1):
             truststore = build_pkcs12_truststore(cas, password=password, profile=profile)
         out[labels.TRUSTSTORE_P12] = truststore
     return out
@@ -218,12 +221,18 @@ def _keystore_holds(
     key: PrivateKey | None,
     chain: Sequence[x509.Certificate],
     cas: Sequence[x509.Certificate],
+    *,
+    pbmac1: bool,
 ) -> bool:
-    if not store:
+    # A change of profile to or from Modern2026 (the only one with a PBMAC1 MAC) rewrites
+    # the store; the other profiles differ only in ciphers a reader does not care about.
+    if not store or uses_pbmac1(store) != pbmac1:
         return False
     try:
-        found_key, found_cert, extra = pkcs12.load_key_and_certificates(store, password)
-    except (ValueError, TypeError):
+        # Checked by our own PBMAC1 code: cryptography's OpenSSL may predate PBMAC1.
+        readable = without_verified_pbmac1(store, password=password) if pbmac1 else store
+        found_key, found_cert, extra = pkcs12.load_key_and_certificates(readable, password)
+    except (ValueError, TypeError, PKIError):
         return False
     if (found_key is None) != (key is None):
         return False

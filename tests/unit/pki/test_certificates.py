@@ -162,7 +162,7 @@ def test_combined_pem_is_key_newline_chain(key, chain) -> None:
     assert combined_pem(key_pem, chain_pem) == key_pem + b"\n" + chain_pem
 
 
-@pytest.mark.parametrize("profile", ["LegacyRC2", "LegacyDES", "Modern2023"])
+@pytest.mark.parametrize("profile", ["LegacyRC2", "LegacyDES", "Modern2023", "Modern2026"])
 def test_pkcs12_round_trip(key, chain, profile) -> None:
     data = build_pkcs12(
         key(), chain[:2], password=b"s3cret", profile=profile, ca_certificates=(chain[2],)

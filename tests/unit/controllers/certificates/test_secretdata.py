@@ -19,6 +19,7 @@ from certmgr.pki.certificates import CertificateInfo, parse_chain, parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.pki.jks import TrustedEntry, decode_jks
 from certmgr.pki.keys import public_keys_equal
+from certmgr.pki.pbmac1 import uses_pbmac1
 
 from .helpers import certificate, leaf
 
@@ -136,9 +137,10 @@ def test_existing_secret_keeps_foreign_keys_and_loses_unrequested_outputs() -> N
     assert existing["data"].keys() == {"extra", "key.der", "ca.crt"}  # input untouched
 
 
-def test_keystore_is_stable_across_rebuilds() -> None:
+@pytest.mark.parametrize("profile", [{}, {"profile": "Modern2026"}], ids=["default", "Modern2026"])
+def test_keystore_is_stable_across_rebuilds(profile: dict[str, str]) -> None:
     key, pem = leaf()
-    spec = spec_of(keystores={"pkcs12": {"create": True, "password": "pw"}})
+    spec = spec_of(keystores={"pkcs12": {"create": True, "password": "pw", **profile}})
     issued = Issued(key, pem, ca_pem=pem)
     first = build_secret(
         None,
@@ -355,3 +357,35 @@ def test_no_owner_reference_by_default_and_none_left_empty() -> None:
     assert "ownerReferences" not in fresh["metadata"]
     released = _secret_for_web(_secret_for_web(fresh, owned=True), owned=False)
     assert "ownerReferences" not in released["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rewritten"),
+    [
+        pytest.param("Modern2023", "Modern2026", True, id="to-Modern2026"),
+        pytest.param("Modern2026", "Modern2023", True, id="from-Modern2026"),
+        pytest.param("LegacyDES", "Modern2023", False, id="cipher-only"),
+    ],
+)
+def test_pkcs12_profile_change_to_or_from_pbmac1_rewrites_the_stores(
+    before: str, after: str, rewritten: bool
+) -> None:
+    key, pem = leaf()
+    issued = Issued(key, pem, ca_pem=pem)
+
+    def secret(profile: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+        spec = spec_of(keystores={"pkcs12": {"create": True, "password": "pw", "profile": profile}})
+        return build_secret(
+            existing,
+            namespace="default",
+            certificate_name="web",
+            spec=spec,
+            issued=issued,
+            pkcs12_password=b"pw",
+        )
+
+    first = secret(before, None)
+    second = secret(after, first)
+    for name in ("keystore.p12", "truststore.p12"):
+        assert (second["data"][name] != first["data"][name]) is rewritten
+        assert uses_pbmac1(decoded(second)[name]) is (after == "Modern2026")
