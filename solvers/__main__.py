@@ -1,7 +1,9 @@
 """Pod mode entry point: ``python -m solvers --domain D --token T --key K``.
 
-Accepts cert-manager's ``acmesolver`` flags (``--listen-port``, ``--domain``, ``--token``,
-``--key``, also as ``--flag=value``) plus ``--listen-host``, serves that one challenge,
+Accepts exactly cert-manager's ``acmesolver`` flags (``--listen-port``, ``--domain``,
+``--token``, ``--key``, also as ``--flag=value``), which is all a solver Pod passes, and
+listens on all interfaces as acmesolver does; ``--listen-host`` (ours) narrows that for
+processes run outside a Pod. It serves that one challenge,
 prints one ``listening on HOST:PORT`` line to stdout once bound (so a parent using
 ``--listen-port 0`` learns the port), and exits 0 on SIGTERM or SIGINT. It must not serve
 anything but the challenge it was given.

@@ -135,6 +135,17 @@ def pod_service(target: SolverTarget) -> dict[str, Any]:
     }
 
 
+def acmesolver_args(target: SolverTarget) -> list[str]:
+    """Exactly cert-manager's acmesolver args (pkg/issuer/acme/http/pod.go), so its public
+    image works as ``--http01-solver-image``; it listens on all of the Pod's interfaces."""
+    return [
+        f"--listen-port={SOLVER_PORT}",
+        f"--domain={target.dns_name}",
+        f"--token={target.token}",
+        f"--key={target.key}",
+    ]
+
+
 def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     """Pod mode: the solver Pod (cert-manager's acmesolver flags), podTemplate merged."""
     template = target.ingress.get("podTemplate") or {}
@@ -149,17 +160,7 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
                 "name": "acmesolver",
                 "image": image,
                 "imagePullPolicy": "IfNotPresent",
-                "args": [
-                    f"--listen-port={SOLVER_PORT}",
-                    f"--domain={target.dns_name}",
-                    f"--token={target.token}",
-                    f"--key={target.key}",
-                    # Bind the Pod's own address (the downward API), not every interface.
-                    "--listen-host=$(POD_IP)",
-                ],
-                "env": [
-                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
-                ],
+                "args": acmesolver_args(target),
                 "ports": [{"name": "http", "containerPort": SOLVER_PORT}],
             }
         ],
