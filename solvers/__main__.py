@@ -5,7 +5,8 @@ Accepts exactly cert-manager's ``acmesolver`` flags (``--listen-port``, ``--doma
 listens on all interfaces as acmesolver does; ``--listen-host`` (ours) narrows that for
 processes run outside a Pod. It serves that one challenge,
 prints one ``listening on HOST:PORT`` line to stdout once bound (so a parent using
-``--listen-port 0`` learns the port), and exits 0 on SIGTERM or SIGINT. It must not serve
+``--listen-port 0`` learns the port), logs at info and up (never a line per request),
+and exits 0 on SIGTERM or SIGINT. It must not serve
 anything but the challenge it was given.
 """
 
@@ -17,6 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from certmgr.runtime.logging import configure_logging
 from solvers.server import serve
 from solvers.tokens import StaticTokenSource
 
@@ -55,6 +57,9 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # structlog's default prints every level: one line per request under a flood. Each
+    # answer is logged at debug; a Pod logs what is worth keeping (info and up).
+    configure_logging("info", stream=sys.stderr)
     try:
         return asyncio.run(run(args))
     except OSError as exc:

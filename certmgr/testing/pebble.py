@@ -161,7 +161,9 @@ class PebbleServer:
         for binary in (PEBBLE_BINARY, CHALLTESTSRV_BINARY):
             if shutil.which(binary) is None:
                 raise PebbleError(f"{binary} not found on PATH (apt-get install pebble)")
-        self._workdir = self._given_workdir or Path(tempfile.mkdtemp(prefix="certmgr-pebble-"))
+        # Absolute: Pebble runs with the workdir as its cwd and reads the paths given here.
+        given = self._given_workdir or Path(tempfile.mkdtemp(prefix="certmgr-pebble-"))
+        self._workdir = given.absolute()
         self._workdir.mkdir(parents=True, exist_ok=True)
         write_listener_certificates(self._workdir)
         # Free ports are picked before binding, so another process can take one in

@@ -362,3 +362,12 @@ def test_a_port_taken_in_between_is_retried_with_new_ports(
             assert server.directory_url == f"https://127.0.0.1:{picks[1]}/dir"
             assert len(server.pids) == 2
             assert "address already in use" in (tmp_path / "pebble.log").read_text()
+
+
+def test_a_relative_workdir_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `certmgr dev demo --workdir demo` (issue 14 item 9): Pebble runs in the workdir and
+    # was handed paths relative to ours.
+    monkeypatch.chdir(tmp_path)
+    with PebbleServer(PebbleConfig(), workdir=Path("demo")) as server:
+        assert server.directory_url.startswith("https://127.0.0.1:")
+    assert (tmp_path / "demo" / "pebble.log").exists()

@@ -89,7 +89,12 @@ class Api:
             return await self._handle(request)
         except errors.StatusError as exc:
             return error_response(exc)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError as exc:
+            # The client went away mid-request (a killed controller): nobody to answer and
+            # nothing wrong here; raised, aiohttp would log it as an error with a traceback.
+            log.debug("simulator_client_gone", method=request.method, error=repr(exc))
+            return web.Response(status=400, text="client connection lost")
+        except asyncio.CancelledError:
             raise
         except Exception as exc:
             # A simulator bug: answer as kube-apiserver does on a panic, and say where.
