@@ -44,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # The demo prints its own story; the components' logs go to files in the workdir.
     configure_logging("warning")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="certmgr-demo-"))
+    # Absolute: the processes it starts (Pebble, the controller) have other working dirs.
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="certmgr-demo-"))).absolute()
     return asyncio.run(demo(workdir, ready_within=args.timeout))
 
 

@@ -205,7 +205,6 @@ async def local_environment(
     on_ready: Callable[[LocalEnvironment], None] | None = None,
 ) -> AsyncIterator[LocalEnvironment]:
     """Start everything but the controller (``env.start_controller()`` starts one)."""
-    workdir = workdir.absolute()  # the processes started here have other working dirs
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if pebble is None:
