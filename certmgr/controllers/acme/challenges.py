@@ -1,6 +1,8 @@
 """The Challenge controller: schedule, present, self-check, accept, poll, clean up.
 
-Owns ``Challenge.status`` (processing, presented, reason, state), the challenge
+Owns ``Challenge.status`` (processing, presented, presentedAt, reason, state), the
+solver's ``waitInsteadOfSelfCheck`` (no self-check: the CA is asked that long after
+presentedAt, as in cert-manager), the challenge
 finalizer (cert-manager's names; set by the order controller only for edit-in-place,
 removed here after clean up), the solver objects (through :class:`Presenter`) and
 scheduling: two Challenges for the same name and type are never processed at once (a
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
@@ -30,6 +33,8 @@ from certmgr.acme.protocol import AcmeClient
 from certmgr.acme.resources import Problem
 from certmgr.api import labels, reasons
 from certmgr.api.acme import State
+from certmgr.api.codec import parse_rfc3339, rfc3339
+from certmgr.api.durations import format_go_duration, parse_go_duration
 from certmgr.controllers.acme.accounts import Accounts, IssuerNotReady
 from certmgr.controllers.acme.issuer_refs import referenced_issuer
 from certmgr.controllers.acme.names import solver_name
@@ -159,6 +164,7 @@ class ChallengeReconciler:
         self._successes: dict[str, int] = {}
         self._misses: dict[str, int] = {}
         self._presented: set[str] = set()
+        self._presented_at: dict[str, datetime] = {}  # key -> status.presentedAt
         self._next_check: dict[str, float] = {}  # key -> clock.monotonic() of the next
         self._accepted: set[str] = set()
         self._cleaned: dict[str, str] = {}  # key -> uid of the Challenge cleaned up
@@ -225,6 +231,9 @@ class ChallengeReconciler:
                 "Presented challenge using HTTP-01 challenge mechanism",
             )
             self._presented.add(key)
+            # When first presented (cert-manager's status.presentedAt): kept across
+            # restarts once written, else this presentation.
+            self._presented_at[key] = _presented_at(status) or self._ctx.clock.now()
             if resumed or status.get("presented"):
                 # An earlier attempt (maybe before a restart) presented it and may have
                 # answered the CA: ask, rather than answer twice into a 400.
@@ -239,6 +248,9 @@ class ChallengeReconciler:
         self, key: str, challenge: Obj, client: AcmeClient, target: SolverTarget
     ) -> Result | None:
         spec = challenge.get("spec") or {}
+        instead = wait_instead_of_self_check(spec)
+        if instead is not None:
+            return await self._wait_then_accept(key, challenge, client, instead)
         # Our own status write (or another Challenge) may wake us before the interval.
         wait = self._next_check.get(key, 0.0) - self._ctx.clock.monotonic()
         if wait > 0:
@@ -271,6 +283,25 @@ class ChallengeReconciler:
         await self._accept(client, spec["url"])
         # Remembered in memory only: the CA's answer is read when polling, and after a
         # restart the CA is asked before answering again (see _advance).
+        self._accepted.add(key)
+        return Result(requeue_after=self._polls.next(key))
+
+    async def _wait_then_accept(
+        self, key: str, challenge: Obj, client: AcmeClient, wait: timedelta
+    ) -> Result | None:
+        """``waitInsteadOfSelfCheck``, as cert-manager: no self-check; the CA is asked once
+        ``wait`` has passed since the challenge was presented. The first time it waits
+        it records presentedAt and why, so a restart does not start the wait over."""
+        remaining = self._presented_at[key] + wait - self._ctx.clock.now()
+        if remaining > timedelta(0):
+            if not (challenge.get("status") or {}).get("presentedAt"):
+                reason = (
+                    f"Waiting {format_go_duration(wait)} before accepting HTTP-01 challenge "
+                    "without self-check"
+                )
+                await self._write_waiting(challenge, reason=reason)
+            return Result(requeue_after=remaining.total_seconds())
+        await self._accept(client, (challenge.get("spec") or {})["url"])
         self._accepted.add(key)
         return Result(requeue_after=self._polls.next(key))
 
@@ -419,6 +450,7 @@ class ChallengeReconciler:
         self._successes.pop(key, None)
         self._misses.pop(key, None)
         self._presented.discard(key)
+        self._presented_at.pop(key, None)
         self._next_check.pop(key, None)
         self._accepted.discard(key)
         self._polls.forget(key)
@@ -453,10 +485,31 @@ class ChallengeReconciler:
         await self._write(challenge, waiting)
 
     async def _write(self, challenge: Obj, status: dict[str, Any]) -> Obj | None:
+        presented_at = self._presented_at.get(object_key(challenge))
+        if presented_at is not None and not status.get("presentedAt"):
+            status = {**status, "presentedAt": rfc3339(presented_at)}
         written = await patch_status(self._ctx.client, CHALLENGES, challenge, status)
         if written is not None:
             await self._challenges.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
         return written
+
+
+def wait_instead_of_self_check(spec: dict[str, Any]) -> timedelta | None:
+    """The solver's ``waitInsteadOfSelfCheck`` (None: self-check as usual)."""
+    text = (spec.get("solver") or {}).get("waitInsteadOfSelfCheck")
+    if not text:
+        return None
+    try:
+        return max(parse_go_duration(str(text)), timedelta(0))
+    except ValueError:
+        return None  # the CRD admits only Go durations of at least 0
+
+
+def _presented_at(status: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_rfc3339(str(status["presentedAt"])) if status.get("presentedAt") else None
+    except ValueError:
+        return None
 
 
 def _queue_position(challenge: Obj) -> tuple[str, str, str]:

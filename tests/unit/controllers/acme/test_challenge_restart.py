@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from certmgr.acme import Authorization, Challenge, Identifier
+from certmgr.api.codec import rfc3339
 from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
 from certmgr.controllers.acme.selfcheck import CheckResult
 from certmgr.controllers.acme.solver_objects import SHARED_SERVICE, shared_service
@@ -234,4 +236,80 @@ async def test_a_challenge_writes_status_only_when_it_has_to_wait(
     final = challenges.get(NS, "c")
     assert final is not None and final["status"]["state"] == "valid"
     assert self_check.checks == checks
+    assert kube.writes.count("patch challenges/status") == status_writes
+
+
+def _waiting_setup(
+    status: dict[str, Any], wait: str, clock: FakeClock
+) -> tuple[Cache, FakeKube, FakeCA, ChallengeReconciler, PassingSelfCheck]:
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenge = the_challenge(status)
+    challenge["spec"]["solver"]["waitInsteadOfSelfCheck"] = wait
+    challenges.apply("ADDED", challenge)
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    kube = FakeKube(challenges, ingress_exists=False)
+    ca = FakeCA("pending")
+    ctx = Context(kube, None, clock, None, None, SETTINGS)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(ca),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    # The self-check would never pass (split-horizon DNS): it must not be asked.
+    self_check = PassingSelfCheck((False,) * 50)
+    reconciler._self_check = self_check  # type: ignore[assignment]
+    return challenges, kube, ca, reconciler, self_check
+
+
+@pytest.mark.parametrize(
+    ("wait", "status", "waited", "status_writes"),
+    [
+        pytest.param("30s", {}, 30.0, 2, id="waits-from-presentation"),
+        pytest.param("0s", {}, 0.0, 1, id="zero-asks-at-once"),
+        pytest.param(
+            "30s",
+            {
+                "presented": True,
+                "processing": True,
+                "state": "pending",
+                "presentedAt": "2025-12-31T23:59:40Z",
+                "reason": "Waiting 30s before accepting HTTP-01 challenge without self-check",
+            },
+            10.0,
+            1,
+            id="restart-keeps-presentedAt",
+        ),
+    ],
+)
+async def test_wait_instead_of_self_check(
+    wait: str, status: dict[str, Any], waited: float, status_writes: int
+) -> None:
+    """cert-manager's waitInsteadOfSelfCheck: no self-check; the CA is asked once the wait
+    has passed since status.presentedAt (recorded with the reason while waiting)."""
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    challenges, kube, ca, reconciler, self_check = _waiting_setup(status, wait, clock)
+    start = clock.now()
+    asked_at = None
+    for _ in range(10):
+        result = await reconciler.reconcile(KEY)
+        if "accept_challenge" in ca.calls and asked_at is None:
+            asked_at = (clock.now() - start).total_seconds()
+        current = challenges.get(NS, "c")
+        assert current is not None
+        if asked_at is None and current["status"].get("reason"):
+            assert current["status"]["reason"] == (
+                "Waiting 30s before accepting HTTP-01 challenge without self-check"
+            )
+            assert current["status"]["presentedAt"] == (status.get("presentedAt") or rfc3339(start))
+        if result is None:
+            break
+        clock.advance(result.requeue_after)
+    final = challenges.get(NS, "c")
+    assert final is not None and final["status"]["state"] == "valid"
+    assert asked_at == waited
+    assert self_check.checks == 0
+    assert final["status"]["presentedAt"] == (status.get("presentedAt") or rfc3339(start))
     assert kube.writes.count("patch challenges/status") == status_writes
