@@ -45,7 +45,7 @@ DEFAULT_TRIGGER_CHAIN: Final[tuple[Check, ...]] = (
     checks.current_certificate_request_mismatches_spec,
     # cert-manager lets an expired certificate fall through to "Renewing"; naming it
     # "Expired" tells the user more and changes nothing else (both trigger issuance).
-    checks.certificate_has_expired,
+    checks.expired_certificate_is_renewed,
     checks.certificate_not_yet_valid,
     checks.current_certificate_nearing_expiry,
 )

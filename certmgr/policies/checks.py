@@ -275,20 +275,29 @@ def certificate_not_yet_valid(input: Input) -> Violation | None:
 
 
 def current_certificate_nearing_expiry(input: Input) -> Violation | None:
-    """The (jittered) renewal time has come."""
+    """The (jittered) renewal time has come (never with renewal.policy Disabled)."""
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
     due = scheduled_renewal_time(input, leaf)
-    if due > input.now:
+    if due is None or due > input.now:
         return None
     return Violation(
         reasons.RENEWING, f"Renewing certificate as renewal was scheduled at {_go_time(due)}"
     )
 
 
-def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime:
-    """The time the scheduler acts on: RenewalTime moved earlier by the stored jitter."""
+def expired_certificate_is_renewed(input: Input) -> Violation | None:
+    """`certificate_has_expired`, unless renewal.policy is Disabled: cert-manager renews an
+    expired certificate only as one nearing expiry, which Disabled turns off."""
+    return None if input.renewal_disabled else certificate_has_expired(input)
+
+
+def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | None:
+    """The time the scheduler acts on: RenewalTime moved earlier by the stored jitter;
+    None with renewal.policy Disabled (cert-manager then writes no renewalTime)."""
+    if input.renewal_disabled:
+        return None
     not_before = leaf.not_valid_before_utc
     base = renewal_time(
         not_before=not_before,

@@ -80,6 +80,7 @@ class Input:
     `manually_triggered` is a renew request (e.g. `certmgr renew`) not yet acted on.
     `secret_name` is spec.secretName; `secret_owner` is the Certificate that owns it by
     cert-manager's CertificateOwnsSecret rule when that is another one (None: this one).
+    `renewal_disabled` is spec.renewal.policy Disabled: never renewed, not even expired.
     """
 
     certificate_name: str
@@ -92,6 +93,7 @@ class Input:
     renew_before: timedelta | None = None
     renew_before_percentage: int | None = None
     renewal_jitter_seconds: int = 0
+    renewal_disabled: bool = False
     manually_triggered: bool = False
     last_failure_time: datetime | None = None
     failed_issuance_attempts: int | None = None

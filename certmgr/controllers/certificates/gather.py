@@ -253,6 +253,7 @@ async def gather(
         next_request=next_request,
         renew_before=spec.renew_before,
         renew_before_percentage=spec.renew_before_percentage,
+        renewal_disabled=spec.renewal_disabled,
         renewal_jitter_seconds=renewal_jitter_seconds(
             data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
         ),

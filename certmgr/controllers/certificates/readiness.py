@@ -30,7 +30,7 @@ from certmgr.controllers.certificates.gather import (
     secret_data,
     target_secret,
 )
-from certmgr.controllers.certificates.ready import with_readiness
+from certmgr.controllers.certificates.ready import seconds_until_unrenewed_expiry, with_readiness
 from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
 from certmgr.controllers.certificates.status import write_status
 from certmgr.controllers.certificates.trigger import starts_at_once
@@ -104,8 +104,10 @@ class Readiness:
                 return None  # the issuing controller's status write brings us back
             input = await gather(self._ctx, certificate, now=now, secret=secret)
         status, ready = with_readiness(certificate, input, now=now)
+        expiry = seconds_until_unrenewed_expiry(input, now)
+        at_expiry = Result(requeue_after=expiry) if expiry is not None else None
         if status == (obj.get("status") or {}):
-            return None
+            return at_expiry
         if (
             input is not None
             and certificate.issuing is None
@@ -120,7 +122,7 @@ class Readiness:
         log.info("readiness_updated", ready=ready.status, reason=ready.reason)
         if ready.reason in WARNED and (was is None or was.reason != ready.reason):
             self._ctx.events.event(updated, "Warning", ready.reason, ready.message)
-        return None
+        return at_expiry
 
     def _issuance_finishing(self, certificate: CertificateView, secret: Obj | None) -> bool:
         """Whether the Secret already holds the next revision's certificate.

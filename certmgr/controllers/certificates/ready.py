@@ -34,11 +34,27 @@ def validity_fields(input: Input) -> dict[str, str]:
         leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
     except PKIError:
         return {}
-    return {
+    fields = {
         "notBefore": rfc3339(leaf.not_valid_before_utc),
         "notAfter": rfc3339(leaf.not_valid_after_utc),
-        "renewalTime": rfc3339(scheduled_renewal_time(input, leaf)),
     }
+    due = scheduled_renewal_time(input, leaf)
+    if due is not None:
+        fields["renewalTime"] = rfc3339(due)
+    return fields
+
+
+def seconds_until_unrenewed_expiry(input: Input | None, now: datetime) -> float | None:
+    """With renewal.policy Disabled nothing reissues the certificate, so readiness looks
+    again just after it expires, to say so; None otherwise."""
+    if input is None or not input.renewal_disabled:
+        return None
+    try:
+        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
+    except PKIError:
+        return None
+    left = (leaf.not_valid_after_utc - now).total_seconds()
+    return left + 1.0 if left >= 0 else None
 
 
 def ready_condition(certificate: CertificateView, input: Input | None) -> ReadyCondition:

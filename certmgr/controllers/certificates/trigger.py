@@ -246,6 +246,8 @@ def _recheck_at_renewal(input: Input, now: datetime) -> Result | None:
     except PKIError:
         return None  # cannot happen after a clean policy pass; nothing to schedule
     due = scheduled_renewal_time(input, leaf)
+    if due is None:
+        return None  # renewal.policy Disabled: nothing to wake for
     return Result(requeue_after=_seconds_until(due, now))
 
 

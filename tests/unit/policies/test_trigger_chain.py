@@ -238,6 +238,23 @@ CASES = [
         ),
         id="renew-before-percentage",
     ),
+    # spec.renewal.policy Disabled (cert-manager's pki.RenewalTime: nil): never renewed,
+    # not even once expired; every other reason to issue still holds.
+    pytest.param(
+        lambda w: w.input(now=NOW + 59 * D, renewal_disabled=True),
+        None,
+        id="renewal-disabled-past-renewal-time",
+    ),
+    pytest.param(
+        lambda w: w.input(now=NOW + 90 * D, renewal_disabled=True),
+        None,
+        id="renewal-disabled-expired",
+    ),
+    pytest.param(
+        lambda w: w.input(secret=None, renewal_disabled=True),
+        Violation("DoesNotExist", "Issuing certificate as Secret does not exist"),
+        id="renewal-disabled-still-issues-a-missing-secret",
+    ),
 ]
 
 

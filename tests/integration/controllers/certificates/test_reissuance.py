@@ -236,3 +236,21 @@ async def test_overdue_renewals_after_downtime_are_paced(world: World) -> None:
     await eventually(renewed, lambda r: len(r) == 2)
     await world.clock.run_for(60)
     await eventually(renewed, lambda r: len(r) == 3)
+
+
+async def test_renewal_policy_disabled_never_renews_and_says_expired(world: World) -> None:
+    """cert-manager v1.21's spec.renewal.policy: Disabled: issued once, no renewalTime, not
+    renewed at two thirds nor once expired; Ready turns False (Expired) at expiry."""
+    await world.create_certificate("web", duration="3h", renewal={"policy": "Disabled"})
+    certificate = await world.wait_ready("web")
+    assert "renewalTime" not in certificate["status"]
+    not_after = parse_rfc3339(certificate["status"]["notAfter"])
+    await world.quiesce()
+
+    await world.clock.advance_to(not_after + timedelta(seconds=2))
+    await world.wait_condition("web", "Ready", "False")
+    await world.quiesce()
+    certificate = await world.certificate("web")
+    assert condition(certificate, "Ready")["reason"] == "Expired"
+    assert len(world.issuer.signed) == 1
+    assert revisions(await world.requests()) == ["1"]

@@ -3,13 +3,19 @@ an issuance; and the next key's Secret name the trigger writes up front."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from certmgr.api.codec import rfc3339
+from certmgr.api.codec import parse_rfc3339, rfc3339
 from certmgr.controllers.certificates.keymanager import next_key_secret_name
-from certmgr.controllers.certificates.ready import ready_changed, with_readiness
+from certmgr.controllers.certificates.ready import (
+    ready_changed,
+    seconds_until_unrenewed_expiry,
+    with_readiness,
+)
 from certmgr.controllers.certificates.spec import (
     CertificateView,
     policy_issuer_ref,
@@ -20,6 +26,8 @@ from certmgr.policies.chains import ReadyCondition
 from certmgr.policies.inputs import Input, SecretView
 
 from .helpers import NOW, certificate, leaf
+
+D = timedelta(days=1)
 
 
 def input_for(view: CertificateView, secret: SecretView | None) -> Input:
@@ -70,7 +78,8 @@ def test_invalid_spec_is_ready_false_invalid_spec() -> None:
     assert ready.message.startswith("Certificate spec cannot be issued: ")
 
 
-def test_a_served_certificate_gives_the_validity_fields() -> None:
+@pytest.mark.parametrize("disabled", [False, True], ids=["renewing", "renewal-disabled"])
+def test_a_served_certificate_gives_the_validity_fields(disabled: bool) -> None:
     key, pem = leaf()
     secret = SecretView(
         data={"tls.crt": pem, "tls.key": encode_private_key(key)},
@@ -82,10 +91,19 @@ def test_a_served_certificate_gives_the_validity_fields() -> None:
             "cert-manager.io/issuer-group": "",
         },
     )
-    view = certificate()
-    status, _ = with_readiness(view, input_for(view, secret), now=NOW)
+    view = certificate(**({"renewal": {"policy": "Disabled"}} if disabled else {}))
+    input = replace(input_for(view, secret), renewal_disabled=disabled)
+    status, _ = with_readiness(view, input, now=NOW)
     assert status["notBefore"] == rfc3339(NOW)
-    assert status["notBefore"] < status["renewalTime"] < status["notAfter"]
+    if disabled:
+        # cert-manager writes no renewalTime; readiness looks again just after expiry.
+        assert "renewalTime" not in status
+        left = seconds_until_unrenewed_expiry(input, NOW)
+        assert left == (parse_rfc3339(status["notAfter"]) - NOW).total_seconds() + 1
+        assert seconds_until_unrenewed_expiry(input, parse_rfc3339(status["notAfter"]) + D) is None
+    else:
+        assert status["notBefore"] < status["renewalTime"] < status["notAfter"]
+        assert seconds_until_unrenewed_expiry(input, NOW) is None
 
 
 @pytest.mark.parametrize(
