@@ -37,6 +37,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "show a Certificate's state and its issuance chain, as cmctl status certificate",
     ),
     (
+        ("manifests",),
+        "certmgr.commands.manifests",
+        "print the install manifests of this version (CRDs, RBAC, Deployment) as YAML",
+    ),
+    (
         ("dev", "demo"),
         "certmgr.testing.dev_demo",
         "issue certificates end to end on a local setup (simulator, Pebble, certmgr run)",
@@ -57,6 +62,9 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "route Ingresses and run solver Pods for an API server until interrupted",
     ),
 ]
+
+# Modules the local tools need beyond the controller's dependencies, and their extra.
+EXTRA_MODULES: dict[str, str] = {"celpy": "demo"}
 
 GROUPS: dict[str, str] = {
     "dev": "local development tools: Pebble, the API simulator, the demo",
@@ -108,7 +116,17 @@ def _load(module_name: str) -> CommandModule:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(argv)
+    try:
+        parser = build_parser(argv)
+    except ModuleNotFoundError as exc:
+        if exc.name not in EXTRA_MODULES:
+            raise
+        print(
+            f"certmgr: error: this command needs {exc.name}, from the {EXTRA_MODULES[exc.name]!r} "
+            f"extra: pip install 'certmgr[{EXTRA_MODULES[exc.name]}]'",
+            file=sys.stderr,
+        )
+        return 1
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         command = " ".join(

@@ -29,14 +29,16 @@ from typing import Any
 
 import yaml
 
+from certmgr import bundled
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.dataplane.plane import DataPlane
 from certmgr.testing.pebble import PebbleConfig, PebbleServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS_DIR = ROOT / "crds"
-DEPLOY_DIR = ROOT / "deploy"
-EXAMPLES_DIR = ROOT / "examples"
+# The packaged copies when installed from a wheel, the checkout's otherwise.
+CRDS_DIR = bundled.folder("crds")
+DEPLOY_DIR = bundled.folder("deploy")
+EXAMPLES_DIR = bundled.folder("examples")
 CONTROLLER_NAMESPACE = "certmgr"
 CONTROLLER_ACCOUNT = "certmgr"
 
