@@ -193,6 +193,29 @@ class AcmeSession:
             raise malformed("newOrder reply without Location", status=reply.status)
         return _with_retry_after(parse_order(reply.body, url=reply.location), reply)
 
+    async def account_orders(self, *, max_pages: int = 10) -> tuple[str, ...]:
+        """The URLs of the account's orders (RFC 8555 7.1.2.1: the CA lists at least the
+        pending ones), following ``Link: rel="next"`` for up to ``max_pages`` pages; empty
+        when the CA offers no ``orders`` list (Let's Encrypt's Boulder)."""
+        uri = self._require_account()
+        reply = await self._signed(uri, None, action="get_account")
+        body = reply.body
+        url = body.get("orders") if isinstance(body, Mapping) else None
+        if not isinstance(url, str) or not url:
+            return ()
+        urls: list[str] = []
+        for _ in range(max_pages):
+            page = await self._signed(url, None, action="list_orders")
+            listed = page.body.get("orders") if isinstance(page.body, Mapping) else None
+            if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
+                raise malformed("account orders list", status=page.status)
+            urls.extend(listed)
+            following = page.links_to("next")
+            if not following:
+                break
+            url = following[0]
+        return tuple(dict.fromkeys(urls))
+
     async def get_order(self, url: str) -> Order:
         reply = await self._signed(url, None, action="get_order")
         return _with_retry_after(parse_order(reply.body, url=url), reply)

@@ -540,3 +540,20 @@ async def test_a_url_that_is_not_a_directory_is_an_acme_error(
         )
     assert str(caught.value) == message
     assert not isinstance(caught.value, AcmeUnreachable)
+
+
+async def test_the_account_orders_list_finds_the_orders_placed(pebble: PebbleServer) -> None:
+    # What a restarted controller relies on to reuse an order it placed but never
+    # recorded: Pebble offers the RFC 8555 7.1.2.1 list (Let's Encrypt does not).
+    session = await _session(pebble)
+    try:
+        await session.register(email="orders@example.com")
+        placed = [
+            await session.new_order([Identifier.dns(f"{n}.orders.example.com")]) for n in "ab"
+        ]
+        listed = await session.account_orders()
+        assert {o.url for o in placed} <= set(listed)
+        found = await session.get_order(placed[0].url)
+        assert found.identifiers == (Identifier.dns("a.orders.example.com"),)
+    finally:
+        await session.close()

@@ -311,6 +311,9 @@ class _Account:
             )
         )
 
+    async def account_orders(self) -> tuple[str, ...]:
+        return await self._retrying(self._inner.account_orders)
+
     async def get_order(self, url: str) -> Order:
         return await self._retrying(lambda: self._inner.get_order(url))
 

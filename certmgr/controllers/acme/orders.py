@@ -6,7 +6,8 @@ authorization still pending, deterministic name ``<order>-<hash(authz url)>``, o
 the Order, solver picked with ``select_solver`` and adjusted by the Order's HTTP-01
 override annotations, :mod:`overrides`). Every ACME step's result is written to
 status before the next step, and the next reconcile waits until the cache shows that
-write, so a restart or a stale cache never creates a second ACME order. Polling of
+write, so a stale cache never creates a second ACME order; an order placed but not yet
+recorded (a failed write, a crash) is found again by :mod:`placed_orders`. Polling of
 ``processing`` orders is ``requeue_after`` with intervals growing from
 ``acme_poll_base`` to ``acme_poll_cap``; it never sleeps. Once final the Order deletes
 its Challenges, once each (the garbage collector removes their solver objects). Status
@@ -53,6 +54,7 @@ from certmgr.controllers.acme.order_steps import (
     solver_view,
 )
 from certmgr.controllers.acme.overrides import OverrideError, apply_ingress_overrides
+from certmgr.controllers.acme.placed_orders import PlacedOrders
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
@@ -117,10 +119,12 @@ class OrderReconciler:
         self._polls = PollIntervals(
             base=ctx.settings.acme_poll_base, cap=ctx.settings.acme_poll_cap
         )
+        self._placed = PlacedOrders(clock=ctx.clock)
         # Order key -> uids of the Challenges deleted (a cache: a restart deletes again).
         self._deleted: dict[str, set[str]] = {}
 
     async def reconcile(self, key: str) -> Result | None:
+        self._placed.start()
         namespace, name = split_key(key)
         order = self._orders.get(namespace, name)
         if order is None:
@@ -267,12 +271,25 @@ class OrderReconciler:
             return
         spec = order.get("spec") or {}
         identifiers = identifiers_of(spec)
-        not_after = None
-        if spec.get("duration"):
-            not_after = self._ctx.clock.now() + parse_go_duration(spec["duration"])
-        acme_order = await client.new_order(
-            identifiers, profile=spec.get("profile") or None, not_after=not_after
-        )
+        uid = str(meta.get("uid") or "")
+        # An order placed by an earlier attempt whose URL could not be stored (a failed
+        # write here, or a crash in an earlier process) is used, not placed again.
+        acme_order = self._placed.pending_for(uid)
+        reused = acme_order is not None
+        if acme_order is None:
+            recorded = [str((o.get("status") or {}).get("url") or "") for o in self._orders]
+            acme_order = await self._placed.find_earlier(
+                client, live, identifiers, recorded=recorded
+            )
+            reused = acme_order is not None
+        if acme_order is None:
+            not_after = None
+            if spec.get("duration"):
+                not_after = self._ctx.clock.now() + parse_go_duration(spec["duration"])
+            acme_order = await client.new_order(
+                identifiers, profile=spec.get("profile") or None, not_after=not_after
+            )
+        self._placed.placed(uid, acme_order)
         authorizations = [await client.get_authorization(url) for url in acme_order.authorizations]
         status = {
             "url": acme_order.url,
@@ -281,10 +298,12 @@ class OrderReconciler:
             "authorizations": [authorization_status(a) for a in authorizations],
         }
         await self._write(live, status)
+        self._placed.stored(uid)
         log.info(
             "acme_order_created",
             order=f"{meta['namespace']}/{meta['name']}",
             url=acme_order.url,
+            placed_earlier=reused,
             reused=sum(a.status == State.VALID.value for a in authorizations),
         )
 

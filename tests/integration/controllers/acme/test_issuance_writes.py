@@ -78,6 +78,10 @@ class InstantCA:
     def key_authorization(self, token: str) -> str:
         return f"{token}.thumb"
 
+    async def account_orders(self) -> tuple[str, ...]:
+        self.calls["account_orders"] += 1
+        return ()
+
     def _challenge(self) -> Challenge:
         status = "valid" if self.accepted else "pending"
         return Challenge("http-01", "https://ca/chall/1", "tok", status)
