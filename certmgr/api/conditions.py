@@ -20,6 +20,8 @@ from certmgr.api.codec import JsonObject, rfc3339
 # Condition types.
 READY = "Ready"
 ISSUING = "Issuing"  # Certificate
+# certmgr's own (Certificate): spec fields certmgr accepts but does not act on.
+FIELDS_NOT_ACTED_ON = "FieldsNotActedOn"
 INVALID_REQUEST = "InvalidRequest"  # CertificateRequest
 APPROVED = "Approved"  # CertificateRequest
 DENIED = "Denied"  # CertificateRequest

@@ -35,6 +35,9 @@ TEMPORARY_CERTIFICATE: Final = "TemporaryCertificate"
 # Secret (CertificateOwnsSecret) and writes into a Secret of any type.
 DUPLICATE_SECRET_NAME: Final = "DuplicateSecretName"
 INCORRECT_SECRET_TYPE: Final = "IncorrectSecretType"
+# certmgr's own: the reason of the FieldsNotActedOn condition (True), which names the spec
+# fields a cert-manager manifest may set that certmgr accepts but does not act on.
+NOT_ACTED_ON: Final = "NotActedOn"
 
 # --- Certificate: Ready=True, and Issuing=False after a failed request.
 READY: Final = "Ready"

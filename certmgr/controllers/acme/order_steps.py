@@ -141,7 +141,10 @@ def solver_view(solver: dict[str, Any]) -> SolverSelectorView:
             dns_zones=tuple(selector.get("dnsZones") or ()),
             match_labels=dict(selector.get("matchLabels") or {}),
         )
-    return SolverSelectorView("http-01" if solver.get("http01") else "dns-01", view)
+    # An HTTP-01 solver without `ingress` (gatewayHTTPRoute) cannot be served by certmgr:
+    # it counts as not offering http-01, so the Order's Warning Event names the gap.
+    http01_by_ingress = (solver.get("http01") or {}).get("ingress") is not None
+    return SolverSelectorView("http-01" if http01_by_ingress else "dns-01", view)
 
 
 def csr_pem(order: Obj) -> bytes:

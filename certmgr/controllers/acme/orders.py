@@ -331,7 +331,7 @@ class OrderReconciler:
                     "Failed to determine a valid solver configuration for the set of domains "
                     f'on the Order: no configured challenge solvers can be used for "{dns_name}" '
                     f"(offered challenge types: {', '.join(sorted(t for t in offered if t))}; "
-                    "certmgr solves http-01 only)"
+                    "certmgr solves http-01 through an Ingress only)"
                 )
                 self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)

@@ -2,13 +2,14 @@
 
 Owns ``with_readiness``: a status with ``Ready`` (the readiness policy chain; while not
 ready, the failed attempt's reason and message; ``InvalidSpec`` for a spec that can never
-be issued) and ``notBefore``, ``notAfter`` and ``renewalTime`` (jitter included: the time
-the trigger acts on) exactly as the readiness controller writes them. The readiness
-controller writes the result on its own; the trigger and the issuing controller apply it
-to the status they are about to write, so one write carries both and readiness then
-finds nothing to change (each write is also a watch event and a reconcile for every
-certificate controller); whoever writes a changed Ready logs ``readiness_updated``
-(``ready_changed``). Pure: no I/O, no clock (``now`` is an argument).
+be issued), ``FieldsNotActedOn`` (while the spec sets fields certmgr ignores) and
+``notBefore``, ``notAfter`` and ``renewalTime`` (jitter included: the time the trigger
+acts on; none with renewal.policy Disabled) exactly as the readiness controller writes
+them. The readiness controller writes the result on its own; the trigger and the issuing
+controller apply it to the status they are about to write, so one write carries both and
+readiness then finds nothing to change (each write is also a watch event and a reconcile
+for every certificate controller); whoever writes a changed Ready logs
+``readiness_updated`` (``ready_changed``). Pure: no I/O, no clock (``now`` is an argument).
 """
 
 from __future__ import annotations
@@ -17,8 +18,20 @@ from datetime import datetime
 from typing import Any, Final
 
 from certmgr.api.codec import rfc3339
-from certmgr.api.conditions import ISSUING, READY, Status, set_condition
-from certmgr.controllers.certificates.spec import INVALID_SPEC, CertificateView
+from certmgr.api.conditions import (
+    FIELDS_NOT_ACTED_ON,
+    ISSUING,
+    READY,
+    Status,
+    remove_condition,
+    set_condition,
+)
+from certmgr.api.reasons import NOT_ACTED_ON
+from certmgr.controllers.certificates.spec import (
+    INVALID_SPEC,
+    CertificateView,
+    fields_not_acted_on,
+)
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.policies.chains import BLOCKING_REASONS, ReadyCondition, readiness
@@ -92,6 +105,19 @@ def with_readiness(
         observed_generation=certificate.generation,
         now=now,
     )
+    ignored = fields_not_acted_on(certificate.spec) if certificate.spec is not None else ""
+    if ignored:
+        status["conditions"] = set_condition(
+            status["conditions"],
+            type_=FIELDS_NOT_ACTED_ON,
+            status=Status.TRUE,
+            reason=NOT_ACTED_ON,
+            message=ignored,
+            observed_generation=certificate.generation,
+            now=now,
+        )
+    else:
+        status["conditions"] = remove_condition(status["conditions"], FIELDS_NOT_ACTED_ON)
     for field in VALIDITY_FIELDS:
         status.pop(field, None)
     if input is not None:

@@ -223,6 +223,19 @@ def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
     )
 
 
+def fields_not_acted_on(spec: CertificateSpec) -> str:
+    """The spec fields set that certmgr accepts but does not act on, and what that means
+    (``""``: none); the FieldsNotActedOn condition says it, never silence."""
+    found = []
+    if spec.other_names:
+        found.append("spec.otherNames (the CSR carries no otherName SANs)")
+    if spec.name_constraints is not None:
+        found.append("spec.nameConstraints (the CSR carries no name constraints)")
+    if spec.renewal is not None and spec.renewal.windows:
+        found.append("spec.renewal.windows (renewal starts at renewalTime, outside any window)")
+    return "certmgr does not act on " + "; ".join(found) if found else ""
+
+
 def policy_issuer_ref(spec: CertificateSpec) -> PolicyIssuerRef:
     ref = spec.issuer_ref
     return PolicyIssuerRef(name=ref.name, kind=ref.kind, group=ref.group)

@@ -15,7 +15,7 @@ from certmgr.controllers.acme.names import (
     order_name,
     solver_name,
 )
-from certmgr.controllers.acme.order_steps import Step, challenge_manifest, next_step
+from certmgr.controllers.acme.order_steps import Step, challenge_manifest, next_step, solver_view
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.solver_objects import (
     SHARED_SERVICE,
@@ -339,3 +339,22 @@ def test_issuer_ref_index(obj: dict[str, Any], expected: list[str]) -> None:
 def test_issuer_index_value_matches_the_index() -> None:
     assert issuer_index_value({"metadata": {"name": "i", "namespace": "ns"}}) == "Issuer/ns/i"
     assert issuer_index_value({"metadata": {"name": "c"}}) == "ClusterIssuer/c"
+
+
+@pytest.mark.parametrize(
+    ("solver", "usable_for_http01"),
+    [
+        pytest.param({"http01": {"ingress": {}}}, True, id="ingress"),
+        pytest.param({"http01": {"ingress": {"name": "web"}}}, True, id="edit-in-place"),
+        # Not served by certmgr: never picked, so the Order's Warning Event says so
+        # (before, it was picked and an Ingress was made for it).
+        pytest.param(
+            {"http01": {"gatewayHTTPRoute": {"parentRefs": [{"name": "gw"}]}}},
+            False,
+            id="gatewayHTTPRoute",
+        ),
+        pytest.param({"dns01": {"cloudflare": {}}}, False, id="dns01"),
+    ],
+)
+def test_only_ingress_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
+    assert (solver_view(solver).challenge_type == "http-01") is usable_for_http01

@@ -140,3 +140,47 @@ def test_next_key_secret_name_is_one_per_attempt() -> None:
     assert first.startswith("web-") and len(first) == len("web-") + 5
     long = next_key_secret_name(attempt("2026-03-01T00:00:00Z", name="n" * 253))
     assert len(long) == 52 + 1 + 5
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param({}, None, id="nothing-ignored"),
+        pytest.param(
+            {"otherNames": [{"oid": "1.3.6.1.4.1.311.20.2.3", "utf8Value": "upn@example.com"}]},
+            "certmgr does not act on spec.otherNames (the CSR carries no otherName SANs)",
+            id="otherNames",
+        ),
+        pytest.param(
+            {
+                "isCA": True,
+                "nameConstraints": {"permitted": {"dnsDomains": ["example.com"]}},
+                "renewal": {
+                    "policy": "RenewBefore",
+                    "windows": [{"cron": "@daily", "windowDuration": "1h"}],
+                },
+            },
+            "certmgr does not act on spec.nameConstraints (the CSR carries no name constraints); "
+            "spec.renewal.windows (renewal starts at renewalTime, outside any window)",
+            id="nameConstraints-and-windows",
+        ),
+        pytest.param({"renewal": {"policy": "Disabled"}}, None, id="renewal-disabled-is-honoured"),
+    ],
+)
+def test_fields_not_acted_on_are_a_condition_never_silence(
+    spec: dict[str, Any], message: str | None
+) -> None:
+    view = certificate(**spec)
+    stale = {"type": "FieldsNotActedOn", "status": "True", "reason": "NotActedOn", "message": "x"}
+    for before in ((), (stale,)):  # set, updated, or removed once the spec changes
+        status, ready = with_readiness(
+            with_conditions(view, *before), input_for(view, None), now=NOW
+        )
+        found = [c for c in status["conditions"] if c["type"] == "FieldsNotActedOn"]
+        if message is None:
+            assert found == []
+        else:
+            assert [(c["status"], c["reason"], c["message"]) for c in found] == [
+                ("True", "NotActedOn", message)
+            ]
+        assert ready.reason == "DoesNotExist"  # issued all the same
