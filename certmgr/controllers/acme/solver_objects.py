@@ -169,6 +169,11 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     for name in POD_SPEC_FIELDS:
         if template_spec.get(name) is not None:
             spec[name] = copy.deepcopy(template_spec[name])
+    # podTemplate.spec.resources is the solver container's, as in cert-manager.
+    resources = template_spec.get("resources") or {}
+    wanted = {k: dict(resources[k]) for k in ("requests", "limits") if resources.get(k)}
+    if wanted:
+        spec["containers"][0]["resources"] = wanted
     meta = _metadata(target, annotations=annotations)
     meta["labels"] = pod_labels
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}

@@ -206,6 +206,26 @@ def test_solver_pod_args_template_and_service() -> None:
     assert pod_service(target())["spec"]["type"] == "NodePort"
 
 
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param(
+            {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            id="requests-and-limits",
+        ),
+        pytest.param({"limits": {"cpu": "100m"}}, {"limits": {"cpu": "100m"}}, id="limits-only"),
+    ],
+)
+def test_solver_pod_takes_the_template_resources(
+    resources: dict[str, Any] | None, expected: dict[str, Any] | None
+) -> None:
+    spec = {} if resources is None else {"resources": resources}
+    (container,) = solver_pod(target(podTemplate={"spec": spec}), image="i")["spec"]["containers"]
+    assert container.get("resources") == expected
+
+
 def test_edit_in_place_adds_and_removes_only_our_path() -> None:
     user = {
         "metadata": {"name": "web", "namespace": "ns"},
