@@ -27,7 +27,7 @@ from certmgr.pki.keys import (
     supported_public_key,
 )
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
-from certmgr.pki.renewal import jittered_renewal_time, renewal_time
+from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.temporary import is_temporary_certificate
 from certmgr.policies import reasons
@@ -305,6 +305,16 @@ def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | N
         renew_before=input.renew_before,
         renew_before_percentage=input.renew_before_percentage,
     )
+    recorded = input.recorded_renewal_time
+    if recorded is not None:
+        # A renewalTime already stored within the window our jitter allows (cert-manager's
+        # own, unjittered, included) is kept: moving it would rewrite every status.
+        earliest = max(
+            base - renewal_jitter_bound(not_before=not_before, not_after=leaf.not_valid_after_utc),
+            min(base, not_before),
+        )
+        if earliest <= recorded <= base:
+            return recorded
     return jittered_renewal_time(
         base, jitter_seconds=max(input.renewal_jitter_seconds, 0), not_before=not_before
     )

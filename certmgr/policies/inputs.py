@@ -81,6 +81,8 @@ class Input:
     `secret_name` is spec.secretName; `secret_owner` is the Certificate that owns it by
     cert-manager's CertificateOwnsSecret rule when that is another one (None: this one).
     `renewal_disabled` is spec.renewal.policy Disabled: never renewed, not even expired.
+    `recorded_renewal_time` is status.renewalTime as stored (e.g. by cert-manager): kept
+    while it lies within the window our jitter allows, so a takeover rewrites nothing.
     """
 
     certificate_name: str
@@ -93,6 +95,7 @@ class Input:
     renew_before: timedelta | None = None
     renew_before_percentage: int | None = None
     renewal_jitter_seconds: int = 0
+    recorded_renewal_time: datetime | None = None
     renewal_disabled: bool = False
     manually_triggered: bool = False
     last_failure_time: datetime | None = None

@@ -257,6 +257,7 @@ async def gather(
         renewal_jitter_seconds=renewal_jitter_seconds(
             data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
         ),
+        recorded_renewal_time=status.renewal_time,
         last_failure_time=status.last_failure_time,
         failed_issuance_attempts=status.failed_issuance_attempts,
     )

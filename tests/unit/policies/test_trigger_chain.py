@@ -258,6 +258,47 @@ CASES = [
 ]
 
 
+BASE = NOW + 59 * D  # cert-manager's renewalTime for the world's 90-day certificate
+BOUND = timedelta(minutes=10)  # the largest jitter for it: min(1 % of 90 days, 10 min)
+
+
+def renewing_at(when: datetime) -> Violation:
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    return Violation("Renewing", f"Renewing certificate as renewal was scheduled at {stamp}")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "scheduled"),
+    [
+        (None, BASE - timedelta(seconds=300)),
+        (BASE, BASE),
+        (BASE - timedelta(seconds=42), BASE - timedelta(seconds=42)),
+        (BASE - BOUND, BASE - BOUND),
+        (BASE - BOUND - timedelta(seconds=1), BASE - timedelta(seconds=300)),
+        (BASE + timedelta(seconds=1), BASE - timedelta(seconds=300)),
+        (NOW + 10 * D, BASE - timedelta(seconds=300)),
+    ],
+    ids=[
+        "none-jittered",
+        "cert-managers-own-kept",
+        "inside-window-kept",
+        "window-edge-kept",
+        "before-window-replaced",
+        "after-base-replaced",
+        "previous-certificates-replaced",
+    ],
+)
+def test_a_recorded_renewal_time_inside_the_jitter_window_is_kept(
+    world, recorded: datetime | None, scheduled: datetime
+) -> None:
+    # A takeover from cert-manager must not move every renewalTime by our jitter.
+    def at(now: datetime):
+        return world.input(now=now, renewal_jitter_seconds=300, recorded_renewal_time=recorded)
+
+    assert evaluate(at(scheduled - timedelta(seconds=1))) is None
+    assert evaluate(at(scheduled)) == renewing_at(scheduled)
+
+
 def test_world_matches_this_module(world) -> None:
     assert (world.input().now, world.input().requirements) == (NOW, REQUIREMENTS)
 

@@ -35,6 +35,7 @@ def leaf(
     dns_names: tuple[str, ...] = ("web.example.com",),
     ips: tuple[str, ...] = (),
     organizations: tuple[str, ...] = (),
+    emails: tuple[str, ...] = (),
     lifetime: timedelta = timedelta(days=90),
     key: ec.EllipticCurvePrivateKey | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
@@ -43,6 +44,7 @@ def leaf(
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    sans += [x509.RFC822Name(e) for e in emails]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name(attributes))

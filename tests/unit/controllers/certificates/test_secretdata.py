@@ -82,6 +82,27 @@ def test_managed_annotations(certificate_fields: dict[str, Any], expected: dict[
         assert "cert-manager.io/subject-organizations" not in annotations
 
 
+@pytest.mark.parametrize(
+    ("emails", "expected"),
+    [
+        ((), None),
+        (("ops@example.com",), "ops@example.com"),
+        (("a@x.org", "b@x.org"), "a@x.org,b@x.org"),
+    ],
+    ids=["none-no-annotation", "one", "two"],
+)
+def test_email_sans_is_written_only_when_there_are_emails(
+    emails: tuple[str, ...], expected: str | None
+) -> None:
+    # cert-manager's AnnotationsForCertificate: email-sans (like the subject fields) is
+    # left out when empty; common-name, alt-names, ip-sans and uri-sans are kept empty.
+    _, pem = leaf(emails=emails)
+    annotations = managed_annotations("web", spec_of(), CertificateInfo.of(parse_leaf(pem)))
+    assert annotations.get("cert-manager.io/email-sans") == expected
+    assert annotations["cert-manager.io/uri-sans"] == ""
+    assert annotations["cert-manager.io/ip-sans"] == ""
+
+
 def decoded(secret: dict[str, Any]) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in secret["data"].items()}
 
