@@ -10,7 +10,9 @@ cert-manager's solver labels, and the edit-in-place path surgery on a user's Ing
   ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
   (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
 Ingresses honour ``ingressClassName``, ``class`` and ``ingressTemplate`` metadata; Pods
-honour ``podTemplate`` metadata and the scheduling fields of its spec. Everything but
+honour ``podTemplate`` metadata and the scheduling fields of its spec, and pass Pod
+Security ``restricted`` as cert-manager's do (a template's securityContext is laid over
+those defaults field by field, so only a field the user sets can weaken them). Everything but
 the shared Service is owned by the Challenge, so the garbage collector removes it with
 the Challenge; only an edit-in-place path needs the Challenge's finalizer
 (:func:`needs_finalizer`). Pure: no I/O.
@@ -41,8 +43,18 @@ POD_SPEC_FIELDS: Final = (
     "priorityClassName",
     "serviceAccountName",
     "imagePullSecrets",
-    "securityContext",
 )
+# cert-manager's solver Pod security (pkg/issuer/acme/http/pod.go): Pod Security
+# "restricted" admits it.
+POD_SECURITY_CONTEXT: Final[Mapping[str, Any]] = {
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: Final[Mapping[str, Any]] = {
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +167,9 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "restartPolicy": "OnFailure",
         "enableServiceLinks": False,
+        # The solver never talks to the API server.
+        "automountServiceAccountToken": False,
+        "securityContext": copy.deepcopy(dict(POD_SECURITY_CONTEXT)),
         "containers": [
             {
                 "name": "acmesolver",
@@ -162,6 +177,7 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
                 "imagePullPolicy": "IfNotPresent",
                 "args": acmesolver_args(target),
                 "ports": [{"name": "http", "containerPort": SOLVER_PORT}],
+                "securityContext": copy.deepcopy(dict(CONTAINER_SECURITY_CONTEXT)),
             }
         ],
     }
@@ -169,6 +185,9 @@ def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     for name in POD_SPEC_FIELDS:
         if template_spec.get(name) is not None:
             spec[name] = copy.deepcopy(template_spec[name])
+    template_security = template_spec.get("securityContext")
+    if isinstance(template_security, Mapping):
+        spec["securityContext"].update(copy.deepcopy(dict(template_security)))
     # podTemplate.spec.resources is the solver container's, as in cert-manager.
     resources = template_spec.get("resources") or {}
     wanted = {k: dict(resources[k]) for k in ("requests", "limits") if resources.get(k)}

@@ -1,7 +1,8 @@
 """Request accounting: how many API calls each (verb, resource, user) made.
 
 Owns the counters tests and benchmarks read ("API calls per issuance"), and the list of
-requests RBAC refused (a test running the controller under deploy/'s RBAC fails on any). Resources
+requests RBAC refused (a test running the controller under deploy/'s RBAC fails on any)
+and the audit annotations admission gave (Pod Security's ``audit`` mode). Resources
 are plural names with an optional subresource (``certificates/status``). Thread-safe,
 because tests read it from another thread than the simulator's. It must not decide
 anything about the requests it counts.
@@ -20,6 +21,7 @@ class RequestCounts:
     def __init__(self) -> None:
         self._counts: Counter[CountKey] = Counter()
         self._denials: list[str] = []
+        self._annotations: list[dict[str, str]] = []
         self._lock = threading.Lock()
 
     def record(self, verb: str, resource: str, user: str) -> None:
@@ -36,6 +38,16 @@ class RequestCounts:
         with self._lock:
             denials = list(self._denials)
         return [d for d in denials if user is None or f'User "{user}" ' in d]
+
+    def annotate(self, annotations: dict[str, str]) -> None:
+        """Note the audit annotations admission gave a request (Pod Security's)."""
+        with self._lock:
+            self._annotations.append(dict(annotations))
+
+    def audit_annotations(self) -> list[dict[str, str]]:
+        """The audit annotations of the requests so far, oldest first."""
+        with self._lock:
+            return [dict(a) for a in self._annotations]
 
     def count(
         self, *, verb: str | None = None, resource: str | None = None, user: str | None = None
@@ -65,6 +77,7 @@ class RequestCounts:
         with self._lock:
             self._counts.clear()
             self._denials.clear()
+            self._annotations.clear()
 
     @property
     def total(self) -> int:

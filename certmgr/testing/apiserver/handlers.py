@@ -10,6 +10,7 @@ own; storage, deletion, admission and watching live in their modules.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from certmgr.testing.apiserver import (
     listing,
     ownership,
     patching,
+    podsecurity,
     tables,
     watching,
 )
@@ -39,7 +41,7 @@ from certmgr.testing.apiserver.auth import (
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
 from certmgr.testing.apiserver.flowcontrol import Flow, FlowControl, classify
-from certmgr.testing.apiserver.resources import ResourceType
+from certmgr.testing.apiserver.resources import NAMESPACES, ResourceType
 from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -47,6 +49,10 @@ JSON = "application/json"
 # Where ``_handle`` leaves the request's APF classification for ``add_flow_headers``.
 FLOW_KEY = web.RequestKey("certmgr_apf_flow", Flow)
 _PUBLIC_PATHS = frozenset({"/version", "/healthz", "/readyz", "/livez"})
+# Admission's Warning texts for the request being served (each request is its own task).
+_WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "certmgr_apiserver_warnings", default=None
+)
 log = structlog.get_logger(__name__)
 
 
@@ -85,8 +91,13 @@ class Api:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        warnings: list[str] = []
+        _WARNINGS.set(warnings)
         try:
-            return await self._handle(request)
+            response = await self._handle(request)
+            for warning in warnings:
+                response.headers.add("Warning", podsecurity.warning_header(warning))
+            return response
         except errors.StatusError as exc:
             return error_response(exc)
         except ConnectionError as exc:
@@ -271,16 +282,38 @@ class Api:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _admit_owners(self, user: UserInfo, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
+    def _admit(self, user: UserInfo, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
+        """Admission plugins after defaulting: Pod Security, then owner references."""
+        self._admit_pod_security(rtype, old, new)
         if self.enforce_owner_references:
             ownership.check_owner_references(
                 self.authz, user, catalogue=self.store.catalogue, rtype=rtype, old=old, new=new
             )
 
+    def _admit_pod_security(self, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
+        meta = new.get("metadata") or {}
+        namespace = meta.get("namespace")
+        if rtype.group not in ("", "apps", "batch") or not namespace:
+            return
+        ns = self.store.table(NAMESPACES).objects.get(("", namespace)) or {}
+        decision = podsecurity.admit(
+            kind=rtype.kind,
+            resource=rtype.plural,
+            name=str(meta.get("name", "")),
+            namespace_labels=dict((ns.get("metadata") or {}).get("labels") or {}),
+            obj=new,
+            old=old,
+        )
+        warnings = _WARNINGS.get()
+        if warnings is not None:
+            warnings.extend(decision.warnings)
+        if decision.audit:
+            self.counts.annotate(decision.audit)
+
     async def _create(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
         body = await _read_json(request)
         obj = admission.prepare_create(self.store, target.rtype, target.namespace, body)
-        self._admit_owners(user, target.rtype, None, obj)
+        self._admit(user, target.rtype, None, obj)
         created = self.store.create(target.rtype, obj)
         return _json_response(
             watching.as_served(target.rtype, created, metadata_only=False), status=201
@@ -291,7 +324,7 @@ class Api:
         new = admission.prepare_update(
             self.store, target.rtype, old, body, subresource=target.subresource, name=target.name
         )
-        self._admit_owners(user, target.rtype, old, new)
+        self._admit(user, target.rtype, old, new)
         return self.store.replace(target.rtype, old, new)
 
     async def _update(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
@@ -340,7 +373,7 @@ class Api:
         old = table.objects.get((target.namespace, target.name))
         if old is None:
             obj = admission.prepare_create(self.store, rtype, target.namespace, patch)
-            self._admit_owners(user, rtype, None, obj)
+            self._admit(user, rtype, None, obj)
             return _json_response(self.store.create(rtype, obj), status=201)
         stored = self._write(target, patching.merge_patch(old, patch), user)
         return _json_response(watching.as_served(rtype, stored, metadata_only=False))

@@ -30,6 +30,7 @@ from certmgr.controllers.acme.solver_objects import (
     with_solver_path,
     without_solver_path,
 )
+from certmgr.testing.apiserver import podsecurity
 
 OWNER = {"apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge", "name": "c", "uid": "u"}
 
@@ -378,3 +379,34 @@ def test_issuer_index_value_matches_the_index() -> None:
 )
 def test_only_ingress_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
     assert (solver_view(solver).challenge_type == "http-01") is usable_for_http01
+
+
+@pytest.mark.parametrize(
+    ("template_security", "violations"),
+    [
+        pytest.param(None, [], id="defaults"),
+        pytest.param({"runAsUser": 1000, "fsGroup": 2000}, [], id="template-sets-other-fields"),
+        pytest.param(
+            {"runAsNonRoot": False},
+            [("runAsNonRoot != true", "pod must not set securityContext.runAsNonRoot=false")],
+            id="the-user-weakens-it-on-purpose",
+        ),
+    ],
+)
+def test_the_solver_pod_passes_pod_security_restricted(
+    template_security: dict[str, Any] | None, violations: list[tuple[str, str]]
+) -> None:
+    template: dict[str, Any] = {"spec": {}}
+    if template_security is not None:
+        template["spec"]["securityContext"] = template_security
+    pod = solver_pod(target(podTemplate=template), image="certmgr-solver:1")
+    assert podsecurity.violations("restricted", pod["metadata"], pod["spec"]) == violations
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"] == {
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    for field, value in (template_security or {}).items():
+        assert pod["spec"]["securityContext"][field] == value
