@@ -9,7 +9,9 @@ scheduling: two Challenges for the same name and type are never processed at onc
 free slot goes to the oldest), and at most ``max_concurrent_challenges`` are in flight.
 Every wait is a ``requeue_after`` that backs off per Challenge with jitter
 (:class:`PollIntervals`: self-check misses from ``self_check_interval`` to
-``self_check_backoff_cap``, CA polls from ``acme_poll_base`` to ``acme_poll_cap``);
+``self_check_backoff_cap``, CA polls from ``acme_poll_base`` to ``acme_poll_cap``, a
+solver object the API server refused (any 4xx: its message becomes the Challenge's reason
+and a Warning Event) from 5 s to 5 min);
 nothing sleeps, and nothing is read from the API that a cache holds. Status is written
 only when the Challenge has to wait and once when final.
 
@@ -45,7 +47,7 @@ from certmgr.controllers.acme.solver_objects import SolverTarget
 from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
-from certmgr.kube.errors import NotFound
+from certmgr.kube.errors import APIError, Conflict, NotFound, TooManyRequests
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, SERVICES
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
@@ -60,6 +62,10 @@ PROPAGATION_PREFIX: Final = "Waiting for HTTP-01 challenge propagation: "
 CACHE_WAIT_SECONDS: Final = 5.0
 # How soon a Challenge waiting for a free slot under the global cap looks again.
 CAP_RETRY_SECONDS: Final = 1.0
+# The API server refused a solver object (4xx: Pod Security, quota, validation): retried
+# from this wait, doubling to the cap, until the user or an admin changes something.
+PRESENT_RETRY_BASE: Final = 5.0
+PRESENT_RETRY_CAP: Final = 300.0
 _FINAL: Final = frozenset(s.value for s in State if s.is_final)
 
 
@@ -161,6 +167,8 @@ class ChallengeReconciler:
         self._check_backoff = PollIntervals(
             base=settings.self_check_interval, cap=settings.self_check_backoff_cap
         )
+        self._present_backoff = PollIntervals(base=PRESENT_RETRY_BASE, cap=PRESENT_RETRY_CAP)
+        self._next_present: dict[str, float] = {}  # key -> clock.monotonic() of the retry
         self._successes: dict[str, int] = {}
         self._misses: dict[str, int] = {}
         self._presented: set[str] = set()
@@ -217,13 +225,20 @@ class ChallengeReconciler:
         spec = challenge.get("spec") or {}
         target = self._target(challenge)
         if key not in self._presented:
+            # Our own status write wakes us before a refused presentation's retry is due.
+            wait = self._next_present.get(key, 0.0) - self._ctx.clock.monotonic()
+            if wait > 0:
+                return Result(requeue_after=wait)
             try:
                 resumed = await self._presenter.present(target)
             except PresentError as exc:
-                message = f"Error presenting challenge: {exc}"
-                self._ctx.events.event(challenge, "Warning", reasons.EVENT_PRESENT_ERROR, message)
-                await self._write(challenge, {**status, "processing": True, "reason": message})
-                raise
+                return await self._present_failed(key, challenge, str(exc))
+            except APIError as exc:
+                if not _refused(exc):
+                    raise
+                return await self._present_failed(key, challenge, exc.message)
+            self._present_backoff.forget(key)
+            self._next_present.pop(key, None)
             progress_event(
                 self._ctx,
                 challenge,
@@ -243,6 +258,19 @@ class ChallengeReconciler:
         if key not in self._accepted:
             return await self._check_and_accept(key, challenge, client, target)
         return await self._poll(key, challenge, client)
+
+    async def _present_failed(self, key: str, challenge: Obj, error: str) -> Result:
+        """The solver objects could not be made: say why on the Challenge (one status
+        write per new reason, a Warning Event per attempt) and retry with backoff."""
+        status = challenge.get("status") or {}
+        message = f"Error presenting challenge: {error}"
+        self._ctx.events.event(challenge, "Warning", reasons.EVENT_PRESENT_ERROR, message)
+        log.warning("acme_present_failed", challenge=key, error=error)
+        if status.get("reason") != message or not status.get("processing"):
+            await self._write(challenge, {**status, "processing": True, "reason": message})
+        interval = self._present_backoff.next(key)
+        self._next_present[key] = self._ctx.clock.monotonic() + interval
+        return Result(requeue_after=interval)
 
     async def _check_and_accept(
         self, key: str, challenge: Obj, client: AcmeClient, target: SolverTarget
@@ -455,6 +483,8 @@ class ChallengeReconciler:
         self._accepted.discard(key)
         self._polls.forget(key)
         self._check_backoff.forget(key)
+        self._present_backoff.forget(key)
+        self._next_present.pop(key, None)
         for slot in [s for s, k in self._slots.items() if k == key]:
             del self._slots[slot]
 
@@ -520,6 +550,12 @@ def _queue_position(challenge: Obj) -> tuple[str, str, str]:
         str(meta.get("namespace") or ""),
         str(meta.get("name") or ""),
     )
+
+
+def _refused(error: APIError) -> bool:
+    """A 4xx the API server will answer again until something changes (not a 409
+    Conflict on a stale read, nor a 429 it asks us to come back from)."""
+    return 400 <= error.code < 500 and not isinstance(error, Conflict | TooManyRequests)
 
 
 def _problem_text(problem: Problem) -> str:

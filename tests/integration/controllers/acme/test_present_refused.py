@@ -1,0 +1,155 @@
+"""A solver object the API server refuses (here Pod Security ``restricted`` refusing a
+solver Pod whose podTemplate sets runAsNonRoot=false) becomes the Challenge's reason with
+the server's message and a Warning Event, and is retried with exponential backoff on
+the (fake) clock: no traceback, no hot loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certmgr.controllers.acme import challenges as challenge_controller
+from certmgr.controllers.context import Context, Settings
+from certmgr.kube.client import KubeClient
+from certmgr.kube.resources import CHALLENGES, ISSUERS, NAMESPACES
+from certmgr.runtime.manager import Manager
+from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.clock import FakeClock
+from certmgr.testing.dataplane.waiting import eventually
+
+CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
+NS = "default"
+
+
+class NeverAskedCA:
+    account_uri = "https://ca/acct/1"
+
+
+class FakeAccounts:
+    async def client_for(self, issuer: dict[str, Any]) -> NeverAskedCA:
+        return NeverAskedCA()
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.seen.append((type_, reason, message))
+
+
+def challenge(solver: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Challenge",
+        "metadata": {"name": "c1", "namespace": NS},
+        "spec": {
+            "url": "https://ca/chall/t1",
+            "authorizationURL": "https://ca/authz/t1",
+            "dnsName": "www.example.com",
+            "type": "HTTP-01",
+            "token": "t1",
+            "key": "t1.thumb",
+            "solver": solver,
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+        },
+    }
+
+
+@pytest.fixture
+async def kube(apiserver: Simulator, kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    apiserver.install_crds([CRD_DIR])
+    async with await KubeClient.connect(kubeconfig=str(kubeconfig)) as client:
+        issuer = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": NS},
+            "spec": {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}}},
+        }
+        await client.create(ISSUERS, issuer, namespace=NS)
+        labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+        await client.patch(NAMESPACES, NS, {"metadata": {"labels": labels}})
+        yield client
+
+
+async def quiesce(manager: Manager) -> None:
+    calm = 0
+
+    async def probe() -> int:
+        nonlocal calm
+        busy = any(len(c.queue) or c.busy for c in manager.controllers)
+        calm = 0 if busy else calm + 1
+        return calm
+
+    await eventually(probe, lambda n: n >= 5)
+
+
+@pytest.mark.parametrize(
+    ("solver", "settings", "refusal"),
+    [
+        pytest.param(
+            {
+                "http01": {
+                    "ingress": {
+                        "podTemplate": {"spec": {"securityContext": {"runAsNonRoot": False}}}
+                    }
+                }
+            },
+            Settings(),
+            'violates PodSecurity "restricted:latest": runAsNonRoot != true (pod must not '
+            "set securityContext.runAsNonRoot=false)",
+            id="pod-security-refuses-the-solver-pod",
+        ),
+    ],
+)
+async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_backoff(
+    apiserver: Simulator,
+    kube: KubeClient,
+    solver: dict[str, Any],
+    settings: Settings,
+    refusal: str,
+) -> None:
+    clock = FakeClock()
+    manager = Manager(kube, clock=clock)
+    events = Events()
+    ctx = Context(kube, manager, clock, events, None, settings)  # type: ignore[arg-type]
+    challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
+    task = asyncio.create_task(manager.run())
+    try:
+        await asyncio.wait_for(manager.wait_synced(), 10)
+        await kube.create(CHALLENGES, challenge(solver), namespace=NS)
+
+        async def status() -> dict[str, Any]:
+            return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
+
+        written = await eventually(status, lambda s: bool(s.get("reason")))
+        name = "cm-acme-http-solver-"
+        assert written["reason"].startswith(f'Error presenting challenge: pods "{name}')
+        assert written["reason"].endswith(f'" is forbidden: {refusal}')
+        assert written["processing"] is True
+        assert ("Warning", "PresentError", written["reason"]) in events.seen
+
+        # Ten minutes on the clock, waking every sleeper when it is due.
+        await quiesce(manager)
+        end = clock.monotonic() + 600
+        wakes = 0
+        while (deadline := clock.next_deadline()) is not None and deadline <= end:
+            clock.advance(deadline - clock.monotonic())
+            await quiesce(manager)
+            wakes += 1
+            assert wakes < 200, "a hot loop on the fake clock"
+        attempts = apiserver.requests.count(verb="create", resource="pods")
+        # 5 s doubling to 5 min (less up to 20 % jitter): 7 or 8 tries in 10 minutes.
+        assert 5 <= attempts <= 9
+        assert len([e for e in events.seen if e[1] == "PresentError"]) == attempts
+        assert apiserver.requests.writes(resource="challenges/status") == 1
+        assert (await status())["reason"] == written["reason"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
