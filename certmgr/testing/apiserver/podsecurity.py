@@ -502,6 +502,11 @@ def describe(found: list[tuple[str, str]]) -> str:
     return ", ".join(f"{reason} ({detail})" if detail else reason for reason, detail in found)
 
 
+_TEMPLATE_KINDS = frozenset(
+    {"ReplicationController", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job"}
+)
+
+
 def pod_template(kind: str, obj: Obj) -> tuple[Obj, Obj] | None:
     """(metadata, spec) of a Pod or of the pod template of a workload kind; None otherwise."""
     if kind == "Pod":
@@ -511,9 +516,7 @@ def pod_template(kind: str, obj: Obj) -> tuple[Obj, Obj] | None:
         template = obj.get("template")
     elif kind == "CronJob":
         template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
-    elif kind in ("ReplicationController", "ReplicaSet", "Deployment", "DaemonSet"):
-        template = spec.get("template")
-    elif kind in ("StatefulSet", "Job"):
+    elif kind in _TEMPLATE_KINDS:
         template = spec.get("template")
     else:
         return None
@@ -549,9 +552,7 @@ def admit(
     if kind == "Pod" and old is not None:
         old_spec = old.get("spec") or {}
         # Only image changes can make an existing Pod less secure; upstream skips the rest.
-        if _images(spec) == _images(old_spec) and len(spec.get("initContainers") or ()) == len(
-            old_spec.get("initContainers") or ()
-        ):
+        if _images(spec) == _images(old_spec):
             return Decision()
     policy = policy_of(namespace_labels)
     audit: dict[str, str] = {}
