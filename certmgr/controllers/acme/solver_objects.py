@@ -10,12 +10,12 @@ cert-manager's solver labels, and the edit-in-place path surgery on a user's Ing
   ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
   (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
 Ingresses honour ``ingressClassName``, ``class`` and ``ingressTemplate`` metadata; Pods
-honour ``podTemplate`` metadata and the scheduling fields of its spec, and pass Pod
-Security ``restricted`` as cert-manager's do (a template's securityContext is laid over
-those defaults field by field, so only a field the user sets can weaken them). Everything but
-the shared Service is owned by the Challenge, so the garbage collector removes it with
-the Challenge; only an edit-in-place path needs the Challenge's finalizer
-(:func:`needs_finalizer`). Pure: no I/O.
+honour ``podTemplate`` metadata, resources and the scheduling fields of its spec, and
+pass Pod Security ``restricted`` as cert-manager's do (a template's securityContext is
+laid over those defaults field by field: only a field the user sets can weaken them).
+Everything but the shared Service is owned by the Challenge, so the garbage collector
+removes it with the Challenge; only an edit-in-place path needs the Challenge's
+finalizer (:func:`needs_finalizer`). Pure: no I/O.
 """
 
 from __future__ import annotations
