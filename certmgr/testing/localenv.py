@@ -8,7 +8,8 @@ the full-stack end-to-end tests, so both exercise exactly what a user would run:
 - the data plane, its ingress router listening on Pebble's HTTP-01 port;
 - the controller as a separate process (``python -m certmgr run``) that connects with
   the ``certmgr`` service account's token through an ordinary kubeconfig, so a
-  permission missing from ``deploy/`` fails here as it would in a cluster.
+  permission missing from ``deploy/`` fails here as it would in a cluster: any request
+  of it RBAC refused fails the environment's exit (:func:`assert_no_denials`).
 
 It must not reach into the controller: everything is observed through the API.
 """
@@ -41,6 +42,7 @@ DEPLOY_DIR = bundled.folder("deploy")
 EXAMPLES_DIR = bundled.folder("examples")
 CONTROLLER_NAMESPACE = "certmgr"
 CONTROLLER_ACCOUNT = "certmgr"
+CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
 
 
 def load_manifests(path: Path) -> list[dict[str, Any]]:
@@ -54,6 +56,19 @@ def deploy_manifests() -> list[dict[str, Any]]:
     for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
         docs.extend(load_manifests(DEPLOY_DIR / name))
     return docs
+
+
+class RBACDenied(AssertionError):
+    """The controller asked for something deploy/'s RBAC does not grant."""
+
+
+def assert_no_denials(simulator: Simulator, *, user: str = CONTROLLER_USER) -> None:
+    """Raise ``RBACDenied`` naming every request of ``user`` the simulator's RBAC refused:
+    deploy/ lacks a permission the code uses (a real cluster would refuse it too)."""
+    denials = simulator.requests.denials(user=user)
+    if denials:
+        listed = "\n  ".join(dict.fromkeys(denials))
+        raise RBACDenied(f"{len(denials)} request(s) of {user} refused by RBAC:\n  {listed}")
 
 
 def pointed_at(issuer: dict[str, Any], pebble: PebbleServer) -> dict[str, Any]:
@@ -235,3 +250,4 @@ async def local_environment(
                 yield env
             finally:
                 env.stop_controllers()
+            assert_no_denials(simulator)

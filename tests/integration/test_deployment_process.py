@@ -22,6 +22,8 @@ from certmgr.testing.localenv import (
     CONTROLLER_NAMESPACE,
     CRDS_DIR,
     ControllerProcess,
+    assert_no_denials,
+    deploy_manifests,
 )
 
 pytestmark = pytest.mark.slow
@@ -79,6 +81,7 @@ def test_the_deployments_container_args_answer_on_the_declared_ports(tmp_path: P
             took = time.monotonic() - started
         assert code == 0, process.log_tail()
         assert took < container.termination_grace_period
+        assert_no_denials(sim)
 
 
 def test_an_api_server_older_than_the_crds_need_is_refused_in_one_line(
@@ -87,7 +90,9 @@ def test_an_api_server_older_than_the_crds_need_is_refused_in_one_line(
     old = {**discovery.VERSION, "minor": "27", "gitVersion": "v1.27.16"}
     monkeypatch.setattr(discovery, "VERSION", old)
     with Simulator.in_thread() as sim:
-        kubeconfig = sim.kubeconfig(tmp_path / "kubeconfig")
+        sim.apply_manifests(deploy_manifests())
+        token = sim.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
+        kubeconfig = sim.kubeconfig(tmp_path / "kubeconfig", token=token)
         process = ControllerProcess(
             [
                 sys.executable,
@@ -104,6 +109,7 @@ def test_an_api_server_older_than_the_crds_need_is_refused_in_one_line(
         process.start()
         assert process.process is not None
         code = process.process.wait(timeout=60)
+        assert_no_denials(sim)
     assert code == 2
     last = process.log_path.read_text().strip().splitlines()[-1]
     assert last.startswith("certmgr: error: Kubernetes v1.27.16 is too old"), last

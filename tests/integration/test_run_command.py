@@ -17,6 +17,7 @@ from certmgr.testing.localenv import (
     CONTROLLER_NAMESPACE,
     CRDS_DIR,
     ControllerProcess,
+    assert_no_denials,
     deploy_manifests,
 )
 from certmgr.testing.pebble import free_port
@@ -60,6 +61,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Simulator, Path]]:
         sim.apply_manifests(deploy_manifests())
         token = sim.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
         yield sim, sim.kubeconfig(tmp_path / "controller.kubeconfig", token=token)
+        assert_no_denials(sim)  # deploy/'s RBAC grants whatever the controller asked
 
 
 def controller(kubeconfig: Path, log: Path, *extra: str) -> ControllerProcess:

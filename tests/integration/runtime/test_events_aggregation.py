@@ -12,12 +12,18 @@ import pytest
 
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import Forbidden
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.events import EventRecorder
 from certmgr.testing.apiserver import Simulator
-from certmgr.testing.localenv import CONTROLLER_ACCOUNT, CONTROLLER_NAMESPACE, deploy_manifests
-
-CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
+from certmgr.testing.localenv import (
+    CONTROLLER_ACCOUNT,
+    CONTROLLER_NAMESPACE,
+    CONTROLLER_USER,
+    RBACDenied,
+    assert_no_denials,
+    deploy_manifests,
+)
 
 
 @pytest.fixture
@@ -33,7 +39,7 @@ async def controller(apiserver: Simulator, tmp_path: Path) -> AsyncIterator[Kube
     path = apiserver.kubeconfig(tmp_path / "controller.kubeconfig", token=token)
     async with await KubeClient.connect(kubeconfig=str(path)) as client:
         yield client
-    assert apiserver.requests.denials() == []
+    assert_no_denials(apiserver)
 
 
 @pytest.fixture
@@ -76,3 +82,13 @@ async def test_repeats_become_one_event_and_a_restart_starts_another(
     assert failed["involvedObject"]["kind"] == "ConfigMap"
     assert failed["source"]["component"] == "certmgr"
     assert failed["firstTimestamp"] <= failed["lastTimestamp"]
+
+
+async def test_a_read_back_as_the_old_recorder_did_is_refused_and_fails_the_run(
+    apiserver: Simulator, controller: KubeClient, namespace: str
+) -> None:
+    with pytest.raises(Forbidden):
+        await controller.get(r.EVENTS, "subject.0", namespace=namespace)
+    with pytest.raises(RBACDenied, match='cannot get resource "events"'):
+        assert_no_denials(apiserver)
+    apiserver.requests.reset()  # the fixture's own check at teardown
