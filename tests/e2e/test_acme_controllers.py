@@ -529,14 +529,40 @@ async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> Non
         )
         return got
 
-    # The request waits on its Order without a "Pending" status write of its own (the
-    # Order's status and Warning Event say why); it is simply not Ready.
+    # The request says why it waits, in cert-manager's words plus the Order's cause
+    # (issue 14 item 6), so the Certificate can carry it.
     orders = await eventually(
         lambda: world.kube.list(ORDERS, namespace=NAMESPACE), lambda o: len(o.items) == 1
     )
-    assert orders.items[0]["metadata"]["ownerReferences"][0]["name"] == "unmatched"
-    cr = await request()
-    assert _ready(cr)[0] != "True"
+    order = orders.items[0]
+    assert order["metadata"]["ownerReferences"][0]["name"] == "unmatched"
+    cr = await eventually(request, _waits_on_its_order, deadline=DEADLINE)
+    status, _, message = _ready(cr)
+    assert status == "False"
+    assert message.startswith(
+        f"Waiting on certificate issuance from order {NAMESPACE}/{order['metadata']['name']}: "
+        '"pending": Failed to determine a valid solver configuration'
+    )
+    assert '"other.example.com"' in message
+
+
+def _waits_on_its_order(cr: dict[str, Any]) -> bool:
+    status, reason, message = _ready(cr)
+    return (status, reason) == ("False", "Pending") and "from order" in message
+
+
+async def test_a_wildcard_with_only_http01_says_why_it_waits(world: World) -> None:
+    await world.issuer()
+    await world.request("wild", ["*.wild.example.com"])
+
+    async def request() -> dict[str, Any]:
+        got: dict[str, Any] = await world.kube.get(CERTIFICATEREQUESTS, "wild", namespace=NAMESPACE)
+        return got
+
+    cr = await eventually(request, _waits_on_its_order, deadline=DEADLINE)
+    message = _ready(cr)[2]
+    assert "no configured challenge solvers can be used for" in message
+    assert "wild.example.com" in message and "certmgr solves http-01 only" in message
 
 
 @pytest.mark.slow

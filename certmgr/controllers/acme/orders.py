@@ -310,9 +310,32 @@ class OrderReconciler:
     async def _ensure_challenges(
         self, order: Obj, client: AcmeClient, issuer: Obj, owned: list[Obj]
     ) -> None:
-        meta = order["metadata"]
         existing = {(c.get("metadata") or {}).get("name") for c in owned}
         solvers = ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []
+        problems: list[str] = []
+        await self._create_challenges(order, client, solvers, existing, problems)
+        await self._record_stuck(order, problems)
+
+    async def _record_stuck(self, order: Obj, problems: list[str]) -> None:
+        """Why the Order cannot go on (no solver for a name), in status.reason, so the
+        CertificateRequest and the Certificate can say it; a Warning Event per change."""
+        status = order.get("status") or {}
+        reason = "; ".join(problems)
+        if reason == (status.get("reason") or "") or status.get("state") in _FINAL:
+            return
+        await self._write(order, {**status, "reason": reason or None})
+        for message in problems:
+            self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
+
+    async def _create_challenges(
+        self,
+        order: Obj,
+        client: AcmeClient,
+        solvers: list[Any],
+        existing: set[Any],
+        problems: list[str],
+    ) -> None:
+        meta = order["metadata"]
         for authz in pending_authorizations(order.get("status") or {}):
             name = challenge_name(meta["name"], authz["url"])
             if name in existing:
@@ -327,23 +350,21 @@ class OrderReconciler:
                 offered_challenge_types=offered & {CHALLENGE_HTTP01},
             )
             if index is None:
-                message = (
+                problems.append(
                     "Failed to determine a valid solver configuration for the set of domains "
                     f'on the Order: no configured challenge solvers can be used for "{dns_name}" '
                     f"(offered challenge types: {', '.join(sorted(t for t in offered if t))}; "
                     "certmgr solves http-01 through an Ingress only)"
                 )
-                self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
                 continue
             try:
                 solver = apply_ingress_overrides(solvers[index], meta.get("annotations") or {})
             except OverrideError as exc:
-                message = (
+                problems.append(
                     "Failed to determine a valid solver configuration for the set of domains "
                     f'on the Order: solver for "{dns_name}": {exc}'
                 )
-                self._ctx.events.event(order, "Warning", reasons.EVENT_SOLVER_SELECTION, message)
                 log.warning("acme_solver_override_invalid", order=meta["name"], error=str(exc))
                 continue
             offer = next(c for c in authz["challenges"] if c.get("type") == CHALLENGE_HTTP01)

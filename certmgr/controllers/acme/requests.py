@@ -6,7 +6,11 @@ Order it creates (deterministic name ``<request>-<hash of the order spec>``, own
 the request). It waits with Ready=False/Pending while the issuer is missing or not
 Ready (issuers wake their requests through an index), and ends in Issued, Failed or
 Denied, after which it never touches the request again. While the Order works it writes
-nothing: one status write per request, the outcome (the approver writes approval). The
+nothing (one status write per request, the outcome; the approver writes approval)
+unless the Order is stuck: then Ready=False/Pending says cert-manager's "Waiting on
+certificate issuance from order <ns>/<name>: "<state>"" followed by why (the Order's
+status.reason, e.g. no solver for a name, or a Challenge's, e.g. a route that does not
+answer), and once more when that cause is gone. The
 Order inherits the request's ``cert-manager.io/`` annotations and its HTTP-01 override
 annotations. It must not speak ACME: the order controller does.
 """
@@ -38,17 +42,24 @@ from certmgr.controllers.acme.writes import owner_reference, patch_status, progr
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.objects import being_deleted
-from certmgr.kube.resources import CERTIFICATEREQUESTS, CLUSTERISSUERS, ISSUERS, ORDERS
+from certmgr.kube.resources import (
+    CERTIFICATEREQUESTS,
+    CHALLENGES,
+    CLUSTERISSUERS,
+    ISSUERS,
+    ORDERS,
+)
 from certmgr.pki.certificates import encode_pem, parse_chain, root_of_chain, split_leaf_and_chain
 from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.errors import PKIError
-from certmgr.runtime.cache import Cache, split_key
+from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
-from certmgr.runtime.manager import owner_keys
+from certmgr.runtime.manager import Mapper, owner_keys
 
 log = structlog.get_logger(__name__)
 
 ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
+WAITING_PREFIX: Final = "Waiting on certificate issuance from order "
 DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
 CACHE_WAIT_SECONDS: Final = 5.0
 _FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
@@ -60,12 +71,14 @@ def setup(ctx: Context) -> None:
     requests = manager.informer(CERTIFICATEREQUESTS)
     requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
     orders = manager.informer(ORDERS)
+    challenges = manager.informer(CHALLENGES)
     issuers = manager.informer(ISSUERS)
     cluster_issuers = manager.informer(CLUSTERISSUERS)
     reconciler = RequestReconciler(
         ctx,
         requests=requests.cache,
         orders=orders.cache,
+        challenges=challenges.cache,
         issuers=issuers.cache,
         cluster_issuers=cluster_issuers.cache,
     )
@@ -74,6 +87,9 @@ def setup(ctx: Context) -> None:
     )
     manager.watch(requests, controller)
     manager.watch(orders, controller, owner_keys("CertificateRequest"))
+    manager.watch(
+        challenges, controller, _requests_of_challenge(orders.cache), predicate=_reason_changed
+    )
     manager.watch(issuers, controller, referrers(requests.cache))
     manager.watch(cluster_issuers, controller, referrers(requests.cache))
 
@@ -127,10 +143,12 @@ class RequestReconciler:
         orders: Cache,
         issuers: Cache,
         cluster_issuers: Cache,
+        challenges: Cache | None = None,
     ) -> None:
         self._ctx = ctx
         self._requests = requests
         self._orders = orders
+        self._challenges = challenges
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         # issuer uid -> (resourceVersion, its decoded spec.acme): every reconcile asks.
@@ -227,7 +245,41 @@ class RequestReconciler:
         # Nothing to write while the Order works: its own status tells its progress, and
         # a "Pending" condition here would be one more write per issuance that says
         # nothing new (approval is written by the approver, the outcome below, once).
+        # A stuck Order is different: the request (and so the Certificate) says why.
+        if order is not None:
+            await self._report_waiting(request, order, state)
         return None
+
+    async def _report_waiting(self, request: dict[str, Any], order: Obj, state: str) -> None:
+        meta = order["metadata"]
+        waiting = (
+            f"Waiting on certificate issuance from order {meta['namespace']}/{meta['name']}: "
+            f'"{state or State.PENDING.value}"'
+        )
+        cause = self._stuck_cause(order)
+        ready = get_condition((request.get("status") or {}).get("conditions"), READY)
+        if cause:
+            await self._pending(request, f"{waiting}: {cause}")
+        elif ready is not None and ready.message.startswith(WAITING_PREFIX):
+            await self._pending(request, waiting)  # the cause is gone: say so
+
+    def _stuck_cause(self, order: Obj) -> str:
+        """The Order's own reason, else the first of its Challenges' reasons (by name)."""
+        reason = str((order.get("status") or {}).get("reason") or "")
+        if reason or self._challenges is None:
+            return reason
+        meta = order["metadata"]
+        causes = sorted(
+            (str(c["metadata"]["name"]), str(c.get("spec", {}).get("dnsName", "")), why)
+            for c in self._challenges.list(meta["namespace"])
+            if _owned_by(c, order)
+            and (why := str((c.get("status") or {}).get("reason") or ""))
+            and (c.get("status") or {}).get("state") != State.VALID.value
+        )
+        if not causes:
+            return ""
+        name, dns_name, why = causes[0]
+        return f'challenge "{name}" for "{dns_name}": {why}'
 
     async def _create_order(self, request: dict[str, Any], name: str, spec: dict[str, Any]) -> None:
         meta = request["metadata"]
@@ -301,6 +353,37 @@ class RequestReconciler:
             # The reconciles that follow (Order updates) must see this outcome, or they
             # would write it again over a stale copy.
             await self._requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+
+
+def _owned_by(child: Obj, owner: Obj) -> bool:
+    uid = owner["metadata"].get("uid")
+    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or ())
+
+
+def _reason_changed(old: Obj | None, new: Obj | None) -> bool:
+    """A Challenge event that may change what a stuck request says: its reason changed,
+    or it came or went with one."""
+
+    def reason(obj: Obj | None) -> str:
+        return str(((obj or {}).get("status") or {}).get("reason") or "")
+
+    return reason(old) != reason(new)
+
+
+def _requests_of_challenge(orders: Cache) -> Mapper:
+    order_owners = owner_keys("Order")
+    request_owners = owner_keys("CertificateRequest")
+
+    def mapper(challenge: Obj) -> list[str]:
+        keys: list[str] = []
+        for key in order_owners(challenge):
+            namespace, name = split_key(key)
+            order = orders.get(namespace, name)
+            if order is not None:
+                keys += request_owners(order)
+        return keys
+
+    return mapper
 
 
 def _acme_spec(issuer: dict[str, Any] | None) -> ACMEIssuer | None:

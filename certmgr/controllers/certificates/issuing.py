@@ -45,6 +45,7 @@ from certmgr.api.reasons import (
     EVENT_ISSUING,
     FAILED_MESSAGE_PREFIX,
     REQUEST_FAILED,
+    REQUEST_PENDING,
     TEMPORARY_ISSUED_MESSAGE,
 )
 from certmgr.api.requests import CertificateRequestStatus
@@ -55,7 +56,11 @@ from certmgr.controllers.certificates.gather import (
     secret_data,
 )
 from certmgr.controllers.certificates.keymanager import next_private_key
-from certmgr.controllers.certificates.ready import ready_changed, with_readiness
+from certmgr.controllers.certificates.ready import (
+    ready_changed,
+    waiting_message,
+    with_readiness,
+)
 from certmgr.controllers.certificates.requestmanager import request_name_for
 from certmgr.controllers.certificates.secretdata import (
     KEYSTORE_PASSWORD_DEFAULT_KEY,
@@ -77,6 +82,7 @@ from certmgr.controllers.certificates.watches import (
     Interest,
     issuing,
     request_finished,
+    request_pending,
     wants_temporary_certificate,
     watch_certificate_world,
     while_issuing,
@@ -124,7 +130,11 @@ def setup(ctx: Context) -> None:
 INTEREST: Final = Interest(
     requests=lambda request, certificate: (
         issuing(certificate)
-        and (request_finished(request) or wants_temporary_certificate(certificate))
+        and (
+            request_finished(request)
+            or request_pending(request)
+            or wants_temporary_certificate(certificate)
+        )
     ),
     target_secrets=lambda _secret, certificate: (
         not issuing(certificate) or wants_temporary_certificate(certificate)
@@ -194,9 +204,44 @@ class Issuing:
             return None
         if status.is_ready:
             await self._issue(certificate, Issued(private_key, status.certificate, status.ca))
-        elif certificate.wants_temporary_certificate:
+            return None
+        if certificate.wants_temporary_certificate:
             await self._ensure_temporary_certificate(certificate, private_key)
+        ready = status.condition(READY)
+        if ready is not None and ready.reason == REQUEST_PENDING and ready.message:
+            await self._report_waiting(certificate, request_name, ready.message)
         return None
+
+    async def _report_waiting(
+        self, certificate: CertificateView, request_name: str, request_message: str
+    ) -> None:
+        """Issuing (and so Ready, while not ready) says what the pending request waits on:
+        one hop for `kubectl get certificate -o wide` instead of request, Order, Challenge."""
+        issuing = certificate.status.condition(ISSUING)
+        assert issuing is not None
+        message = waiting_message(
+            issuing.message, request=request_name, request_message=request_message
+        )
+        if message == issuing.message:
+            return
+        ctx = self._ctx
+        now = ctx.clock.now()
+        status = status_of(certificate.obj)
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            type_=ISSUING,
+            status=Status.TRUE,
+            reason=issuing.reason,
+            message=message,
+            observed_generation=certificate.generation,
+            now=now,
+        )
+        waiting = certificate.with_status(status)
+        status, ready = with_readiness(waiting, await gather(ctx, waiting, now=now), now=now)
+        await write_status(ctx, self._certificates, certificate.obj, status)
+        log.info("issuance_waiting", request=request_name, message=request_message)
+        if ready_changed(certificate, ready):
+            log.info("readiness_updated", ready=ready.status, reason=ready.reason)
 
     async def _issue(self, certificate: CertificateView, issued: Issued) -> None:
         ctx = self._ctx

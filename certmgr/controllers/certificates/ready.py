@@ -1,15 +1,16 @@
 """What ``Ready`` and the validity fields say for a given status: readiness's computation.
 
 Owns ``with_readiness``: a status with ``Ready`` (the readiness policy chain; while not
-ready, the failed attempt's reason and message; ``InvalidSpec`` for a spec that can never
-be issued), ``FieldsNotActedOn`` (while the spec sets fields certmgr ignores) and
-``notBefore``, ``notAfter`` and ``renewalTime`` (jitter included: the time the trigger
-acts on; none with renewal.policy Disabled) exactly as the readiness controller writes
-them. The readiness controller writes the result on its own; the trigger and the issuing
-controller apply it to the status they are about to write, so one write carries both and
-readiness then finds nothing to change (each write is also a watch event and a reconcile
-for every certificate controller); whoever writes a changed Ready logs
-``readiness_updated`` (``ready_changed``). Pure: no I/O, no clock (``now`` is an argument).
+ready, the failed attempt's reason and message, or what the pending request waits on;
+``InvalidSpec`` for a spec that can never be issued), ``FieldsNotActedOn`` (while the
+spec sets fields certmgr ignores) and ``notBefore``, ``notAfter`` and ``renewalTime``
+(jitter included: the time the trigger acts on; none with renewal.policy Disabled)
+exactly as the readiness controller writes them. The readiness controller writes the
+result on its own; the trigger and the issuing controller apply it to the status they are
+about to write, so one write carries both and readiness then finds nothing to change
+(each write is also a watch event and a reconcile for every certificate controller);
+whoever writes a changed Ready logs ``readiness_updated`` (``ready_changed``). Pure: no
+I/O, no clock (``now`` is an argument).
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ from certmgr.policies.checks import scheduled_renewal_time
 from certmgr.policies.inputs import Input
 
 VALIDITY_FIELDS: Final = ("notBefore", "notAfter", "renewalTime")
+# What the issuing controller appends to Issuing's message while the request waits, so
+# that `kubectl get certificate -o wide` (Ready's message) and `describe` say why.
+WAITING_ON_REQUEST: Final = " Waiting on CertificateRequest "
+
+
+def waiting_message(issuing_message: str, *, request: str, request_message: str) -> str:
+    """Issuing's message (the trigger's reason kept) saying what the request waits on."""
+    trigger = issuing_message.split(WAITING_ON_REQUEST, 1)[0].rstrip(".")
+    return f'{trigger}.{WAITING_ON_REQUEST}"{request}": {request_message}'
+
+
+def _waiting_part(certificate: CertificateView) -> str:
+    issuing = certificate.status.condition(ISSUING)
+    if issuing is None or not issuing.is_true or WAITING_ON_REQUEST not in issuing.message:
+        return ""
+    return WAITING_ON_REQUEST + issuing.message.split(WAITING_ON_REQUEST, 1)[1]
 
 
 def validity_fields(input: Input) -> dict[str, str]:
@@ -82,6 +99,9 @@ def ready_condition(certificate: CertificateView, input: Input | None) -> ReadyC
     blocked = ready.reason in BLOCKING_REASONS
     if not ready.status and not blocked and failed is not None and failed.is_false:
         return ReadyCondition(False, failed.reason, failed.message)
+    waiting = _waiting_part(certificate) if not ready.status and not blocked else ""
+    if waiting:
+        return ReadyCondition(False, ready.reason, ready.message.rstrip(".") + "." + waiting)
     return ready
 
 

@@ -217,6 +217,14 @@ def request_finished(request: Obj) -> bool:
     return False
 
 
+def request_pending(request: Obj) -> bool:
+    """Ready=False with reason Pending: the issuer says what the request waits on."""
+    return any(
+        c.get("type") == READY and c.get("status") == "False" and c.get("reason") == "Pending"
+        for c in _conditions(request)
+    )
+
+
 def request_has_certificate(request: Obj) -> bool:
     return bool((request.get("status") or {}).get("certificate"))
 

@@ -212,3 +212,60 @@ async def test_a_request_being_deleted_gets_no_order() -> None:
     )
     assert await reconciler.reconcile("default/web-1") is None
     assert kube.writes == []
+
+
+def _order(reason: str = "") -> dict[str, Any]:
+    status = {"state": "pending", **({"reason": reason} if reason else {})}
+    return {"metadata": {"name": "web-1-1", "namespace": "default", "uid": "o1"}, "status": status}
+
+
+def _challenge(name: str, reason: str, *, state: str = "pending", owner: str = "o1") -> Any:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": f"c-{name}",
+            "resourceVersion": "1",
+            "ownerReferences": [{"kind": "Order", "name": "web-1-1", "uid": owner}],
+        },
+        "spec": {"dnsName": f"{name}.example.com"},
+        "status": {"state": state, "reason": reason},
+    }
+
+
+NO_SOLVER = 'no configured challenge solvers can be used for "*.example.com"'
+PROPAGATION = "Waiting for HTTP-01 challenge propagation: wrong status code '404', expected '200'"
+
+
+@pytest.mark.parametrize(
+    ("order", "challenges", "cause"),
+    [
+        pytest.param(_order(), [], "", id="healthy-says-nothing"),
+        pytest.param(_order(NO_SOLVER), [], NO_SOLVER, id="order-reason-no-solver"),
+        pytest.param(
+            _order(),
+            [_challenge("b", PROPAGATION), _challenge("a", "")],
+            f'challenge "b" for "b.example.com": {PROPAGATION}',
+            id="challenge-route-does-not-answer",
+        ),
+        pytest.param(_order(), [_challenge("a", "ok", state="valid")], "", id="valid-challenge"),
+        pytest.param(
+            _order(), [_challenge("a", PROPAGATION, owner="other")], "", id="another-orders"
+        ),
+    ],
+)
+def test_what_a_stuck_order_is_waiting_on(
+    order: dict[str, Any], challenges: list[Any], cause: str
+) -> None:
+    cache = Cache()
+    for challenge in challenges:
+        cache.apply("ADDED", challenge)
+    reconciler = RequestReconciler(
+        None,  # type: ignore[arg-type]  # never used by the cause lookup
+        requests=Cache(),
+        orders=Cache(),
+        issuers=Cache(),
+        cluster_issuers=Cache(),
+        challenges=cache,
+    )
+    assert reconciler._stuck_cause(order) == cause

@@ -117,6 +117,7 @@ def request(
     }
 
 
+APPROVED = request(conditions=(condition("Approved", "True"),))
 PENDING = request(
     conditions=(condition("Approved", "True"), condition("Ready", "False", "Pending"))
 )
@@ -267,12 +268,15 @@ async def test_certificate_events(
 
 REQUEST_EVENTS = [
     pytest.param(ISSUING_CERT, (), None, request(), {REQUESTS}, id="issuing-created"),
-    pytest.param(ISSUING_CERT, (), request(), PENDING, set(), id="issuing-approved"),
+    pytest.param(ISSUING_CERT, (), request(), APPROVED, set(), id="issuing-approved"),
+    # A pending request says what it waits on: the issuing controller copies that to
+    # Issuing (written only by an issuer that is stuck, so not once per issuance).
+    pytest.param(ISSUING_CERT, (), APPROVED, PENDING, {ISSUING}, id="issuing-pending"),
     pytest.param(ISSUING_CERT, (), PENDING, ISSUED, {ISSUING, READINESS}, id="issuing-issued"),
     pytest.param(TEMPORARY_CERT, (), None, request(), {REQUESTS, ISSUING}, id="temporary-created"),
     pytest.param(TEMPORARY_CERT, (), request(), PENDING, {ISSUING}, id="temporary-approved"),
     pytest.param(ISSUING_CERT, (), PENDING, FAILED, {ISSUING}, id="issuing-failed"),
-    pytest.param(ISSUING_CERT, (), PENDING, None, {REQUESTS}, id="issuing-deleted"),
+    pytest.param(ISSUING_CERT, (), APPROVED, None, {REQUESTS}, id="issuing-deleted"),
     pytest.param(
         ISSUING_CERT,
         (),
@@ -284,8 +288,8 @@ REQUEST_EVENTS = [
     pytest.param(
         ISSUING_CERT,
         (),
-        PENDING,
-        {**PENDING, "metadata": {**PENDING["metadata"], "annotations": {}}},
+        APPROVED,
+        {**APPROVED, "metadata": {**APPROVED["metadata"], "annotations": {}}},
         {REQUESTS},
         id="issuing-re-annotated",
     ),
