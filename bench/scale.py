@@ -1,0 +1,498 @@
+"""Scale benchmark: ``certmgr run`` as its own process over N issued Certificates (printed figures).
+
+For each size the API simulator runs in a child process, seeded straight into its store
+with N Certificates that are already issued (a real ECDSA leaf from a throwaway CA, the
+Secret exactly as the issuing controller writes it, Ready status with the renewal time the
+product computes), spread over 10 namespaces, plus ``--foreign`` unrelated 4 KB Secrets in
+20 other namespaces. Pebble backs the one ACME ClusterIssuer. Then ``certmgr run`` starts
+under deploy/'s service account, with leader election, and this process measures from the
+outside:
+
+- cold start to idle: until /readyz answers and, for 2 s, every work queue is empty, no
+  worker is busy and the process uses < 5 % of a core; the CPU seconds of that start;
+- RSS (VmRSS, VmHWM) once idle; writes the simulator saw during the start (Leases and
+  Events apart) and ACME requests (``certmanager_http_acme_client_request_count``);
+- the longest event-loop stall (``certmgr_event_loop_lag_max_seconds``, the loop-lag
+  probe) and the longest gap between two Lease renewals (the child polls its own store);
+- idle CPU over ``--idle`` seconds; one /metrics scrape's CPU and peak RSS increase
+  (VmHWM reset through /proc/PID/clear_refs), then RSS before and after ``--scrapes`` more.
+
+Renewal precision is bench/renewal.py's. Run: ``.venv/bin/python bench/scale.py
+[--sizes 1000,10000] [--foreign 50000] [--idle 60] [--scrapes 100]``. Not imported by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certmgr.api.certificates import CertificateSpec
+from certmgr.api.codec import rfc3339
+from certmgr.api.reasons import READY, READY_MESSAGE
+from certmgr.controllers.certificates.gather import renewal_jitter_seconds
+from certmgr.controllers.certificates.secretdata import Issued, build_secret
+from certmgr.controllers.context import Settings
+from certmgr.pki.renewal import jittered_renewal_time, renewal_time
+from certmgr.testing.localenv import deploy_manifests, pointed_at
+from certmgr.testing.pebble import PebbleServer, free_port
+from certmgr.testing.throwaway_ca import ThrowawayCA
+
+ROOT = Path(__file__).resolve().parents[1]
+ISSUER = "bench-acme"
+CERT_NAMESPACES = 10
+FOREIGN_NAMESPACES = 20
+LEASE = ("certmgr", "certmgr-controller")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- the child: the simulator, its seeding and its Lease log --------------------------------
+
+
+def _issuer_manifest(pebble_dir: str, ca_bundle: str) -> dict[str, Any]:
+    class _Pebble:
+        directory_url = pebble_dir
+
+    _Pebble.ca_bundle = ca_bundle  # type: ignore[attr-defined]
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": ISSUER},
+        "spec": {
+            "acme": {
+                "server": "",
+                "email": "bench@example.com",
+                "privateKeySecretRef": {"name": "bench-acme-account"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
+            }
+        },
+    }
+    return pointed_at(issuer, _Pebble)  # type: ignore[arg-type]
+
+
+class Seeder:
+    def __init__(self, sim: Any) -> None:
+        from certmgr.testing.apiserver import admission
+
+        self.sim = sim
+        self.admission = admission
+        ca = ThrowawayCA.create(
+            "scale bench root",
+            validity=timedelta(days=3650),
+            not_before=datetime.now(UTC) - timedelta(days=1),
+        )
+        self.ca_key, self.ca_name, self.ca_pem = ca.key, ca.certificate.subject, ca.pem
+        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
+        self.template: dict[str, Any] | None = None
+        self.mark = 0
+
+    def rtype(self, api_version: str, kind: str) -> Any:
+        return self.sim.store.catalogue.by_kind(api_version, kind)
+
+    def create(self, obj: dict[str, Any]) -> None:
+        rtype = self.rtype(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace", "")
+        prepared = self.admission.prepare_create(self.sim.store, rtype, namespace, obj)
+        self.sim.store.create(rtype, prepared)
+
+    def namespace(self, name: str) -> None:
+        self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def certificate(self, namespace: str, name: str) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        not_before = now - timedelta(days=10)
+        not_after = not_before + timedelta(days=90)
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(self.ca_name)
+            .public_key(self.leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(f"{name}.{namespace}.example.com")]),
+                critical=True,
+            )
+            .sign(self.ca_key, hashes.SHA256())
+        )
+        pem = leaf.public_bytes(serialization.Encoding.PEM)
+        manifest = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "secretName": f"{name}-tls",
+                "issuerRef": {"name": ISSUER, "kind": "ClusterIssuer"},
+                "dnsNames": [f"{name}.{namespace}.example.com"],
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+            },
+        }
+        # CEL admission costs ~30 ms a Certificate: admit one, give the rest its shape.
+        if self.template is None:
+            rtype = self.rtype("cert-manager.io/v1", "Certificate")
+            self.template = self.admission.prepare_create(
+                self.sim.store, rtype, namespace, manifest
+            )
+        certificate = json.loads(json.dumps(self.template))
+        certificate["metadata"].update(manifest["metadata"])
+        certificate["spec"].update(manifest["spec"])
+        self.create(
+            build_secret(
+                None,
+                namespace=namespace,
+                certificate_name=name,
+                spec=CertificateSpec.from_dict(certificate["spec"], path="spec"),
+                issued=Issued(self.leaf_key, pem, self.ca_pem),
+            )
+        )
+        base = renewal_time(
+            not_before=not_before,
+            not_after=not_after,
+            renew_before=None,
+            renew_before_percentage=None,
+        )
+        jitter = renewal_jitter_seconds(pem, cap=Settings().renewal_jitter_max)
+        due = jittered_renewal_time(base, jitter_seconds=jitter, not_before=not_before)
+        certificate["status"] = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": READY,
+                    "message": READY_MESSAGE,
+                    "lastTransitionTime": rfc3339(not_before),
+                    "observedGeneration": 1,
+                }
+            ],
+            "notBefore": rfc3339(not_before),
+            "notAfter": rfc3339(not_after),
+            "renewalTime": rfc3339(due),
+            "revision": 1,
+        }
+        self.sim.store.create(self.rtype("cert-manager.io/v1", "Certificate"), certificate)
+
+    def foreign(self, namespace: str, name: str, payload: str) -> None:
+        self.sim.store.create(
+            self.rtype("v1", "Secret"),
+            self.admission.prepare_create(
+                self.sim.store,
+                self.rtype("v1", "Secret"),
+                namespace,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "type": "Opaque",
+                    "data": {"blob": payload},
+                },
+            ),
+        )
+
+    def census(self) -> str:
+        """Objects written since ``mark``, by kind, Leases and Events apart."""
+        store = self.sim.store
+        counts: dict[str, int] = {}
+        for (_, kind), table in store._tables.items():
+            if kind in {"leases", "events"}:
+                continue
+            changed = sum(
+                1
+                for o in table.objects.values()
+                if int(o["metadata"]["resourceVersion"]) > self.mark
+            )
+            if changed:
+                counts[kind] = changed
+        return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from certmgr.testing.apiserver import Simulator
+
+    loop = asyncio.get_running_loop()
+    size = args.serve_size
+    async with Simulator(bookmark_interval=5.0) as sim:
+        sim.install_crds(sorted((ROOT / "crds").glob("*_*.yaml")))
+        sim.apply_manifests(deploy_manifests())
+        seeder = Seeder(sim)
+        sim.apply(_issuer_manifest(args.pebble_dir, args.pebble_ca))
+        started = time.perf_counter()
+        for n in range(CERT_NAMESPACES):
+            seeder.namespace(f"certs-{n}")
+        for i in range(size):
+            seeder.certificate(f"certs-{i % CERT_NAMESPACES}", f"c{i:06d}")
+            if i % 500 == 0:
+                await asyncio.sleep(0)
+        payload = "A" * 4096
+        for n in range(FOREIGN_NAMESPACES):
+            seeder.namespace(f"foreign-{n}")
+        for i in range(args.foreign):
+            seeder.foreign(f"foreign-{i % FOREIGN_NAMESPACES}", f"s{i:06d}", payload)
+            if i % 1000 == 0:
+                await asyncio.sleep(0)
+        sim.kubeconfig(args.serve)
+        token = sim.service_account_token("certmgr", "certmgr")
+        sim.kubeconfig(args.serve + ".sa", token=token)
+        print(
+            f"seeded {size} issued Certificates + {args.foreign} foreign Secrets "
+            f"in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        renewals: list[datetime] = []
+
+        async def lease_log() -> None:
+            from certmgr.api.codec import parse_rfc3339
+
+            while True:
+                lease = sim.get("coordination.k8s.io/v1", "Lease", LEASE[1], LEASE[0])
+                stamp = ((lease or {}).get("spec") or {}).get("renewTime")
+                if stamp:
+                    at = parse_rfc3339(stamp)
+                    if not renewals or renewals[-1] != at:
+                        renewals.append(at)
+                await asyncio.sleep(0.1)
+
+        poller = asyncio.create_task(lease_log())
+        print("ready", flush=True)
+        while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+            if line == "mark":
+                seeder.mark = sim.store.resource_version
+                renewals.clear()
+                print("ok", flush=True)
+            elif line == "census":
+                gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(renewals)]
+                worst = max(gaps, default=0.0)
+                print(
+                    f"{seeder.census()}|{len(renewals)}|{worst:.2f}",
+                    flush=True,
+                )
+        poller.cancel()
+
+
+# -- the parent: certmgr run and the measurements --------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM in MB."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"VmRSS", "VmHWM"}:
+            values[key] = int(rest.split()[0]) // 1024
+    return values
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def fetch(url: str, timeout: float = 30.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def metric_sum(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp: Path) -> None:
+    kubeconfig = str(tmp / f"kubeconfig-{size}")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            kubeconfig,
+            "--serve-size",
+            str(size),
+            "--foreign",
+            str(args.foreign),
+            "--pebble-dir",
+            pebble.directory_url,
+            "--pebble-ca",
+            str(pebble.ca_bundle),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+
+    def ask(command: str) -> str:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(command + "\n")
+        child.stdin.flush()
+        return child.stdout.readline().strip()
+
+    controller: subprocess.Popen[bytes] | None = None
+    try:
+        for line in child.stdout:
+            if line.strip() == "ready":
+                break
+            print(f"  [simulator] {line.rstrip()}")
+        else:
+            raise SystemExit("the simulator exited before it was ready")
+        ask("mark")
+        health, metrics, solver = free_port(), free_port(), free_port()
+        log_path = tmp / f"certmgr-{size}.log"
+        started = time.monotonic()
+        with log_path.open("wb") as log:
+            controller = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("certmgr")),
+                    "run",
+                    f"--kubeconfig={kubeconfig}.sa",
+                    "--cluster-resource-namespace=certmgr",
+                    "--leader-elect=true",
+                    f"--healthz-listen-address=127.0.0.1:{health}",
+                    f"--metrics-listen-address=127.0.0.1:{metrics}",
+                    f"--http01-solver-address=127.0.0.1:{solver}",
+                    "--log-format=json",
+                    "--log-level=warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        pid = controller.pid
+        metrics_url = f"http://127.0.0.1:{metrics}/metrics"
+        # Idle: ready, queues empty, no worker busy, < 5 % CPU, for 2 s running. CPU is
+        # sampled over windows without a scrape in them (a scrape is work for the process).
+        quiet_since: float | None = None
+        idle_at = None
+        deadline = started + args.start_deadline
+        while time.monotonic() < deadline:
+            if controller.poll() is not None:
+                raise SystemExit(f"certmgr run exited {controller.returncode}; see {log_path}")
+            window_start, cpu0 = time.monotonic(), cpu_seconds(pid)
+            time.sleep(1.0)
+            now = time.monotonic()
+            busy = (cpu_seconds(pid) - cpu0) / (now - window_start)
+            quiet = False
+            if busy < 0.05:
+                ready, _ = fetch(f"http://127.0.0.1:{health}/readyz", timeout=2)
+                code, text = fetch(metrics_url, timeout=10)
+                quiet = (
+                    ready == 200
+                    and code == 200
+                    and metric_sum(text, "certmgr_workqueue_depth") == 0
+                    and metric_sum(text, "certmgr_controller_active_workers") == 0
+                )
+            if args.verbose:
+                print(f"    t={now - started:.1f} busy={busy:.2f} quiet={quiet}")
+            if not quiet:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = window_start
+            elif now - quiet_since >= 2.0:
+                idle_at = quiet_since
+                break
+        if idle_at is None:
+            raise SystemExit(f"not idle within {args.start_deadline:.0f} s; see {log_path}")
+        start_cpu = cpu_seconds(pid)
+        rss = proc_status(pid)
+        _, text = fetch(metrics_url)
+        acme_calls = metric_sum(text, "certmanager_http_acme_client_request_count")
+        stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
+        census, renewals, worst_gap = ask("census").split("|")
+        print(
+            f"  start: idle after {idle_at - started:.1f} s, {start_cpu:.1f} s CPU; "
+            f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
+            f"ACME requests {acme_calls:.0f}; longest loop stall {stall * 1000:.0f} ms; "
+            f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
+        )
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(args.idle)
+        idle_share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        print(f"  idle: {idle_share * 100:.2f} % of a core over {args.idle:.0f} s; load {load()}")
+        # One scrape: its CPU and how far it lifts the peak RSS.
+        before = proc_status(pid)["VmRSS"]
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        cpu0 = cpu_seconds(pid)
+        _, text = fetch(metrics_url)
+        scrape_cpu = cpu_seconds(pid) - cpu0
+        peak = proc_status(pid)["VmHWM"]
+        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        print(
+            f"  one scrape: {series} series, {len(text) / 1e6:.1f} MB text, "
+            f"{scrape_cpu:.2f} s CPU, peak +{peak - before} MB over RSS {before} MB"
+        )
+        first = proc_status(pid)["VmRSS"]
+        for _ in range(args.scrapes):
+            fetch(metrics_url)
+        last = proc_status(pid)["VmRSS"]
+        stall = metric_sum(fetch(metrics_url)[1], "certmgr_event_loop_lag_max_seconds")
+        print(
+            f"  {args.scrapes} more scrapes: RSS {first} -> {last} MB; "
+            f"longest loop stall so far {stall * 1000:.0f} ms"
+        )
+        census, renewals, worst_gap = ask("census").split("|")
+        print(f"  whole run: writes {census}; longest Lease renew gap {worst_gap} s")
+    finally:
+        if controller is not None and controller.poll() is None:
+            controller.terminate()
+            try:
+                controller.wait(30)
+            except subprocess.TimeoutExpired:
+                controller.kill()
+        child.stdin.close()
+        try:
+            child.wait(60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--foreign", type=int, default=50_000)
+    parser.add_argument("--idle", type=float, default=60.0)
+    parser.add_argument("--scrapes", type=int, default=100)
+    parser.add_argument("--start-deadline", type=float, default=600.0)
+    parser.add_argument("--workdir", help="keep certmgr's logs here (default: a temporary one)")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--pebble-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--pebble-ca", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    if args.serve:
+        asyncio.run(serve(args))
+        return
+    with tempfile.TemporaryDirectory() as tmp, PebbleServer() as pebble:
+        workdir = Path(args.workdir or tmp).resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        for size in (int(s) for s in args.sizes.split(",")):
+            print(f"== {size} issued Certificates + {args.foreign} foreign Secrets")
+            measure_size(size, args, pebble, workdir)
+
+
+if __name__ == "__main__":
+    main()
