@@ -37,6 +37,8 @@ from certmgr.runtime.clock import Clock, SystemClock, race_clock
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[EventType, Obj | None, Obj | None], None]
+# Changes handed to the handlers between two yields to the loop after a list or resync.
+DISPATCH_BATCH = 64
 Transform = Callable[[Obj], Obj]
 
 # An empty watch that ends sooner than this counts as a failure (backoff before the next).
@@ -199,7 +201,7 @@ class Informer:
         if not self._synced.is_set():
             log.info("informer_synced", informer=self.name, objects=len(self.cache))
             self._synced.set()
-        self._dispatch(changes)
+        await self._dispatch_yielding(changes)
 
     async def _watch(self) -> None:
         """Watch from the last version seen until the stream ends."""
@@ -242,12 +244,17 @@ class Informer:
         await self._synced.wait()
         while True:
             await self._clock.sleep(period)
-            for obj in self.cache:
-                for handler in list(self._handlers):
-                    self._call(handler, "MODIFIED", obj, obj)
+            await self._dispatch_yielding([("MODIFIED", obj, obj) for obj in self.cache])
 
     def _prepare(self, obj: Obj) -> Obj:
         return self._transform(obj) if self._transform is not None else obj
+
+    async def _dispatch_yielding(self, changes: Sequence[Change]) -> None:
+        """``_dispatch`` for a whole list or resync: the loop is given back every
+        ``DISPATCH_BATCH`` changes, so 100k objects never hold it (Lease, probes, solver)."""
+        for start in range(0, len(changes), DISPATCH_BATCH):
+            self._dispatch(changes[start : start + DISPATCH_BATCH])
+            await asyncio.sleep(0)
 
     def _dispatch(self, changes: Iterable[Change]) -> None:
         for event_type, old, new in changes:

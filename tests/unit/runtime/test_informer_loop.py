@@ -290,3 +290,23 @@ async def stop_task(task: asyncio.Task[None]) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_large_list_is_dispatched_without_holding_the_loop() -> None:
+    # 1,000 objects listed at once: other tasks (the Lease, the probes) run while the
+    # handlers are told about them, not only after the last one.
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj(f"o{i:04d}", str(i + 1)) for i in range(1000)], "1000")]
+    informer, recorder = make(api, clock)
+    seen_by_bystander: list[int] = []
+
+    async def bystander() -> None:
+        while len(recorder.seen) < 1000:
+            seen_by_bystander.append(len(recorder.seen))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(bystander())
+    await run_until_idle(informer, api, clock)
+    await watcher
+    assert len(recorder.seen) == 1000
+    assert any(0 < n < 1000 for n in seen_by_bystander)
