@@ -17,12 +17,22 @@ from certmgr.controllers.certificates import (
     readiness,
     requestmanager,
     revisionmanager,
+    spec,
     trigger,
 )
 from certmgr.controllers.context import Context
+from certmgr.kube.resources import CERTIFICATES
+from certmgr.runtime.cache import EventType, Obj
 
 
 def setup_all(ctx: Context) -> None:
     for module in (trigger, keymanager, requestmanager, issuing, readiness, revisionmanager):
         module.setup(ctx)
     approver.setup(ctx)
+    ctx.manager.informer(CERTIFICATES).add_handler(_forget_deleted)
+
+
+def _forget_deleted(event_type: EventType, old: Obj | None, new: Obj | None) -> None:
+    # The decoded-view memo holds one entry per Certificate; a deleted one's goes with it.
+    if event_type == "DELETED" and old is not None:
+        spec.forget(str(old.get("metadata", {}).get("uid") or ""))

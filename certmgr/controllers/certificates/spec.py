@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -133,26 +133,34 @@ _Decoded = tuple[CertificateSpec | None, CertificateStatus, str]
 
 # Every certificate controller decodes the same cached Certificate on every reconcile
 # (six controllers: ~35 % of their CPU on start). Decoding is a pure function of the
-# spec and status dicts, so it is kept per (uid, resourceVersion) with a private deep
-# copy of what was decoded; a hit must still be equal to that copy, so a reused or
-# missing resourceVersion, or a dict changed in place, is decoded afresh. The typed
-# results are frozen. Bounded: the oldest entry goes first.
-_DECODED_MAX: Final = 16384
-_decoded_cache: dict[tuple[str, str], tuple[Any, Any, _Decoded]] = {}
+# spec and status dicts, so it is kept per Certificate uid for its current
+# resourceVersion, with a private deep copy of what was decoded; a hit must still be
+# equal to that copy, so a reused or missing resourceVersion, or a dict changed in place,
+# is decoded afresh. The typed results are frozen. One entry per Certificate: a new
+# resourceVersion replaces it and ``forget`` drops it on deletion, so the memo grows with
+# the Certificates served instead of thrashing at a fixed bound.
+_decoded_cache: dict[str, tuple[str, Any, Any, _Decoded]] = {}
 
 
 def _decoded(obj: dict[str, Any]) -> _Decoded:
     metadata = obj.get("metadata") or {}
-    key = (str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or ""))
+    uid = str(metadata.get("uid") or "")
+    version = str(metadata.get("resourceVersion") or "")
     raw_spec, raw_status = obj.get("spec"), obj.get("status")
-    hit = _decoded_cache.get(key)
-    if hit is not None and hit[0] == raw_spec and hit[1] == raw_status:
-        return hit[2]
+    hit = _decoded_cache.get(uid)
+    if hit is not None and hit[0] == version and hit[1] == raw_spec and hit[2] == raw_status:
+        return hit[3]
     decoded = _decode(raw_spec, raw_status)
-    if len(_decoded_cache) >= _DECODED_MAX:
-        del _decoded_cache[next(iter(_decoded_cache))]
-    _decoded_cache[key] = (copy.deepcopy(raw_spec), copy.deepcopy(raw_status), decoded)
+    if uid:
+        _decoded_cache[uid] = (version, copy.deepcopy(raw_spec), copy.deepcopy(raw_status), decoded)
     return decoded
+
+
+def forget(uid: str) -> None:
+    """Drop what is memoised for a deleted Certificate."""
+    entry = _decoded_cache.pop(uid, None)
+    if entry is not None and entry[3][0] is not None:
+        _requirements.pop(id(entry[3][0]), None)
 
 
 def _decode(raw_spec: Any, raw_status: Any) -> _Decoded:
@@ -169,23 +177,39 @@ def _decode(raw_spec: Any, raw_status: Any) -> _Decoded:
 
 
 # Asked on nearly every reconcile (``problem``, ``gather``, the key and request managers)
-# of the spec object ``CertificateView`` keeps per resourceVersion, so the result is kept
-# per spec object: the entry holds the spec, so its id cannot be reused while cached, and
-# specs are frozen. Bounded: the oldest entry goes first.
-_REQUIREMENTS_MAX: Final = 16384
-_requirements: dict[int, tuple[CertificateSpec, CertificateRequirements]] = {}
+# of the spec object ``CertificateView`` keeps per resourceVersion, so the requirements
+# and the spec's problem verdict (a probe CSR signed once) are kept per spec object: the
+# entry holds the spec, so its id cannot be reused while cached, and specs are frozen.
+# The bound follows the decoded memo (two spec objects per live Certificate at most), so
+# past 16384 Certificates a sweep still hits instead of re-signing every probe.
+_REQUIREMENTS_FLOOR: Final = 16384
+_UNJUDGED: Final = object()
+
+
+@dataclass(slots=True)
+class _SpecMemo:
+    spec: CertificateSpec
+    requirements: CertificateRequirements
+    problem: object = _UNJUDGED
+
+
+_requirements: dict[int, _SpecMemo] = {}
+
+
+def _spec_memo(spec: CertificateSpec) -> _SpecMemo:
+    hit = _requirements.get(id(spec))
+    if hit is not None and hit.spec is spec:
+        return hit
+    memo = _SpecMemo(spec, _requirements_from(spec))
+    if len(_requirements) >= max(_REQUIREMENTS_FLOOR, 2 * len(_decoded_cache)):
+        del _requirements[next(iter(_requirements))]
+    _requirements[id(spec)] = memo
+    return memo
 
 
 def requirements_of(spec: CertificateSpec) -> CertificateRequirements:
     """The spec as the CSR builder and the policies see it (usages as written)."""
-    hit = _requirements.get(id(spec))
-    if hit is not None and hit[0] is spec:
-        return hit[1]
-    requirements = _requirements_from(spec)
-    if len(_requirements) >= _REQUIREMENTS_MAX:
-        del _requirements[next(iter(_requirements))]
-    _requirements[id(spec)] = (spec, requirements)
-    return requirements
+    return _spec_memo(spec).requirements
 
 
 def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
@@ -250,13 +274,14 @@ def _probe_key() -> ed25519.Ed25519PrivateKey:
 
 def spec_problem(spec: CertificateSpec) -> str | None:
     """Why ``spec`` cannot produce a CSR (stable text, no secrets), or None."""
-    return _requirements_problem(requirements_of(spec))
+    # Every controller asks on every reconcile and signing the probe costs ~0.3 ms, so
+    # the verdict is kept with the spec's memo: judged once per spec object.
+    memo = _spec_memo(spec)
+    if memo.problem is _UNJUDGED:
+        memo.problem = _requirements_problem(memo.requirements)
+    return memo.problem  # type: ignore[return-value]
 
 
-# Every controller asks on every reconcile, and signing the probe was ~6 % of the
-# controller's CPU; the verdict is a pure function of the (hashable, frozen)
-# requirements, so an unchanged spec is judged once. Bounded: one entry per live spec.
-@lru_cache(maxsize=4096)
 def _requirements_problem(requirements: CertificateRequirements) -> str | None:
     try:
         effective_key_size(requirements.key_spec.algorithm, requirements.key_spec.size)

@@ -62,7 +62,8 @@ def test_spec_problem_is_judged_once_per_spec(monkeypatch: pytest.MonkeyPatch) -
         return build_csr(key, requirements)
 
     monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
-    spec_module._requirements_problem.cache_clear()
+    spec_module._decoded_cache.clear()
+    spec_module._requirements.clear()
     verdicts = [
         certificate(ipAddresses=["10.0.0.7"]).problem(),
         certificate(ipAddresses=["10.0.0.7"]).problem(),  # unchanged spec, a new view
@@ -163,3 +164,39 @@ def test_requirements_are_kept_per_spec_object() -> None:
     edited = certificate(dnsNames=["b.example"]).spec
     assert edited is not None
     assert spec_module.requirements_of(edited).dns_names == ("b.example",)
+
+
+def test_a_sweep_over_more_certificates_than_any_fixed_bound_judges_each_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 5,000 distinct Certificates (more than the 4,096 an lru_cache used to keep) swept
+    # twice: the second sweep signs no probe CSR (it signed one per Certificate per sweep).
+    signed: list[object] = []
+
+    def counting_build_csr(key: Any, requirements: Any) -> bytes:
+        signed.append(requirements)
+        return build_csr(key, requirements)
+
+    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    objects = [
+        {
+            "metadata": {
+                "name": f"c{i}",
+                "namespace": "ns",
+                "uid": f"uid-{i}",
+                "resourceVersion": "7",
+            },
+            "spec": {
+                "secretName": f"c{i}-tls",
+                "issuerRef": {"name": "ca", "kind": "Issuer"},
+                "dnsNames": [f"c{i}.example.com"],
+            },
+        }
+        for i in range(5000)
+    ]
+    for _ in range(2):
+        assert all(CertificateView.of(obj).problem() is None for obj in objects)
+    assert len(signed) == 5000
+    for obj in objects:
+        spec_module.forget(obj["metadata"]["uid"])
+    assert not any(f"uid-{i}" in spec_module._decoded_cache for i in range(5000))
