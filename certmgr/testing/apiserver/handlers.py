@@ -293,22 +293,38 @@ class Api:
     def _admit_pod_security(self, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
         meta = new.get("metadata") or {}
         namespace = meta.get("namespace")
-        if rtype.group not in ("", "apps", "batch") or not namespace:
+        if rtype.group_resource == NAMESPACES.group_resource:
+            name = str(meta.get("name", ""))
+            decision = podsecurity.admit_namespace(
+                name=name,
+                labels=dict(meta.get("labels") or {}),
+                old_labels=None if old is None else dict(old["metadata"].get("labels") or {}),
+                pods=self._pods_in(name) if old is not None else [],
+            )
+        elif rtype.group in ("", "apps", "batch") and namespace:
+            ns = self.store.table(NAMESPACES).objects.get(("", namespace)) or {}
+            decision = podsecurity.admit(
+                kind=rtype.kind,
+                resource=rtype.plural,
+                name=str(meta.get("name", "")),
+                namespace_labels=dict((ns.get("metadata") or {}).get("labels") or {}),
+                obj=new,
+                old=old,
+            )
+        else:
             return
-        ns = self.store.table(NAMESPACES).objects.get(("", namespace)) or {}
-        decision = podsecurity.admit(
-            kind=rtype.kind,
-            resource=rtype.plural,
-            name=str(meta.get("name", "")),
-            namespace_labels=dict((ns.get("metadata") or {}).get("labels") or {}),
-            obj=new,
-            old=old,
-        )
         warnings = _WARNINGS.get()
         if warnings is not None:
             warnings.extend(decision.warnings)
         if decision.audit:
             self.counts.annotate(decision.audit)
+
+    def _pods_in(self, namespace: str) -> list[Obj]:
+        pods = self.store.catalogue.by_kind("v1", "Pod")
+        if pods is None:
+            return []
+        objects = self.store.table(pods).objects
+        return [pod for (ns, _), pod in objects.items() if ns == namespace]
 
     async def _create(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
         body = await _read_json(request)

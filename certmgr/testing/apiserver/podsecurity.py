@@ -5,13 +5,15 @@ Owns the ``pod-security.kubernetes.io/{enforce,audit,warn}`` labels, the checks 
 names the policy in messages), their reasons and details word for word, their order
 (baseline checks, then restricted, each sorted by check id) and the decision: enforce
 refuses a Pod with 403 Forbidden, warn answers with Warning texts (also for workloads with
-a pod template), audit with the annotation an audit log would carry. It must not store
-anything nor speak HTTP.
+a pod template), audit with the annotation an audit log would carry. A Namespace's labels
+must be valid (422 otherwise), and tightening its enforce level warns about the Pods
+already there. It must not store anything nor speak HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,15 +53,46 @@ class Decision:
     audit: dict[str, str] = field(default_factory=dict)
 
 
+_VERSION = re.compile(r"^v1\.([0-9]|[1-9][0-9]*)$")
+_MODES = ("enforce", "audit", "warn")
+
+
+def label_errors(labels: dict[str, str]) -> list[dict[str, str]]:
+    """The causes of a 422 for invalid policy labels, in upstream's order."""
+    causes = []
+    for mode in _MODES:
+        for label, valid, must in (
+            (PREFIX + mode, lambda v: v in LEVELS, "must be one of " + ", ".join(LEVELS)),
+            (f"{PREFIX}{mode}-version", _valid_version, 'must be "latest" or "v1.x"'),
+        ):
+            value = labels.get(label)
+            if value is not None and not valid(value):
+                causes.append(
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": f'Invalid value: "{value}": {must}',
+                        "field": f"metadata.labels[{label}]",
+                    }
+                )
+    return causes
+
+
+def _valid_version(version: str) -> bool:
+    return version == "latest" or _VERSION.match(version) is not None
+
+
 def policy_of(labels: dict[str, str]) -> Policy:
-    """The namespace's policy; an unknown level fails open (privileged), as upstream."""
+    """The namespace's policy, as upstream reads it: an unknown enforce level fails closed
+    (restricted), an unknown audit or warn level fails open (privileged)."""
 
     def read(mode: str) -> LevelVersion | None:
         level = labels.get(PREFIX + mode)
         if level is None:
             return None
         version = labels.get(f"{PREFIX}{mode}-version") or "latest"
-        return LevelVersion(level if level in LEVELS else "privileged", version)
+        if level not in LEVELS:
+            level = "restricted" if mode == "enforce" else "privileged"
+        return LevelVersion(level, version if _valid_version(version) else "latest")
 
     enforce = read("enforce") or LevelVersion("privileged")
     audit = read("audit") or LevelVersion("privileged")
@@ -574,6 +607,52 @@ def admit(
     warned = violations(policy.warn.level, metadata, spec)
     warnings = (f'would violate PodSecurity "{policy.warn}": {describe(warned)}',) if warned else ()
     return Decision(warnings=warnings, audit=audit)
+
+
+def admit_namespace(
+    *,
+    name: str,
+    labels: dict[str, str],
+    old_labels: dict[str, str] | None,
+    pods: Iterable[Obj],
+) -> Decision:
+    """Admit a Namespace create or update: 422 for invalid policy labels (on update only
+    when they changed), and on a stricter enforce level the warnings about its Pods."""
+    causes = label_errors(labels)
+    if causes and (old_labels is None or causes != label_errors(old_labels)):
+        raise errors.invalid("Namespace", "", name, causes)
+    if old_labels is None:
+        return Decision()
+    new, old = policy_of(labels).enforce, policy_of(old_labels).enforce
+    if new == old or new.level == "privileged":
+        return Decision()
+    if new.version == old.version and LEVELS.index(new.level) <= LEVELS.index(old.level):
+        return Decision()
+    first: dict[str, str] = {}  # aggregate reason -> the first pod name (by name)
+    counts: dict[str, int] = {}
+    for pod in pods:
+        found = violations(new.level, pod.get("metadata") or {}, pod.get("spec") or {})
+        if not found:
+            continue
+        reason = ", ".join(r for r, _ in found)
+        pod_name = str((pod.get("metadata") or {}).get("name", ""))
+        counts[reason] = counts.get(reason, 0) + 1
+        if reason not in first or pod_name < first[reason]:
+            first[reason] = pod_name
+    if not counts:
+        return Decision()
+    decorated = []
+    for reason, count in counts.items():
+        others = (
+            ""
+            if count == 1
+            else " (and 1 other pod)"
+            if count == 2
+            else (f" (and {count - 1} other pods)")
+        )
+        decorated.append(f"{first[reason]}{others}: {reason}")
+    head = f'existing pods in namespace "{name}" violate the new PodSecurity enforce level "{new}"'
+    return Decision(warnings=(head, *sorted(decorated)))
 
 
 def warning_header(text: str) -> str:

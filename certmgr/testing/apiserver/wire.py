@@ -29,6 +29,8 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str]
+    # Every Warning header, in order (``headers`` keeps one value per name).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,7 +75,8 @@ class Cluster:
                 decoded = json.loads(raw)
             except ValueError:
                 decoded = raw.decode(errors="replace")
-            return Reply(response.status, decoded, dict(response.headers))
+            warnings = tuple(response.headers.getall("Warning", ()))
+            return Reply(response.status, decoded, dict(response.headers), warnings)
 
     @asynccontextmanager
     async def watch(self, path: str, **params: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:

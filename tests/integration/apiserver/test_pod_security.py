@@ -224,3 +224,64 @@ async def test_an_update_that_changes_no_image_is_not_evaluated_again(
     changed = await cluster.request("PUT", f"/api/v1/namespaces/{namespace}/pods/before", body=body)
     assert changed.status == 403
     assert 'violates PodSecurity "restricted:latest"' in changed.body["message"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        pytest.param(
+            {"enforce": "strict"},
+            'Namespace "{ns}" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: '
+            'Invalid value: "strict": must be one of privileged, baseline, restricted',
+            id="unknown-level",
+        ),
+        pytest.param(
+            {"warn": "restricted", "warn_version": "1.30", "audit": "none"},
+            'Namespace "{ns}" is invalid: [metadata.labels[pod-security.kubernetes.io/audit]: '
+            'Invalid value: "none": must be one of privileged, baseline, restricted, '
+            "metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: "
+            '"1.30": must be "latest" or "v1.x"]',
+            id="two-bad-labels",
+        ),
+    ],
+)
+async def test_invalid_policy_labels_are_refused(
+    cluster: Cluster, namespace: str, labels: dict[str, str], message: str
+) -> None:
+    patch = {"metadata": {"labels": {PREFIX + k.replace("_", "-"): v for k, v in labels.items()}}}
+    reply = await cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        data=json.dumps(patch).encode(),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert reply.status == 422, reply.body
+    assert reply.body["message"] == message.format(ns=namespace)
+
+
+async def test_tightening_enforce_warns_about_the_pods_already_there(
+    cluster: Cluster, namespace: str
+) -> None:
+    for name in ("b-old", "a-old", "c-host"):
+        spec = {"hostNetwork": True} if name == "c-host" else None
+        reply = await cluster.request(
+            "POST", f"/api/v1/namespaces/{namespace}/pods", body=pod(name, spec=spec)
+        )
+        assert reply.status == 201, reply.body
+    patch = {"metadata": {"labels": {PREFIX + "enforce": "restricted"}}}
+    reply = await cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        data=json.dumps(patch).encode(),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert reply.status == 200, reply.body
+    # Several Warning headers: aiohttp's multidict keeps them all.
+    assert list(reply.warnings) == [
+        f'299 - "existing pods in namespace \\"{namespace}\\" violate the new PodSecurity '
+        'enforce level \\"restricted:latest\\""',
+        '299 - "a-old (and 1 other pod): allowPrivilegeEscalation != false, unrestricted '
+        'capabilities, runAsNonRoot != true, seccompProfile"',
+        '299 - "c-host: host namespaces, allowPrivilegeEscalation != false, unrestricted '
+        'capabilities, runAsNonRoot != true, seccompProfile"',
+    ]
