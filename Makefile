@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-fast lint demo pebble-bin bench clean
+.PHONY: test test-portable test-fast lint demo pebble-bin bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The whole suite, then its portable part again against a simulator in another process
+# (tests/against_server.sh), so the path a real API server takes is exercised in CI too.
 test: lint pebble-bin
 	$(BIN)/pytest
+	bash tests/against_server.sh $(BIN)
+
+test-portable: $(BIN)/.installed pebble-bin
+	bash tests/against_server.sh $(BIN)
 
 test-fast: lint
 	$(BIN)/pytest -m 'not slow'

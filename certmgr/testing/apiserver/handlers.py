@@ -28,6 +28,7 @@ from certmgr.testing.apiserver import (
     patching,
     podsecurity,
     tables,
+    tokenrequest,
     watching,
 )
 from certmgr.testing.apiserver.accounting import RequestCounts
@@ -168,6 +169,8 @@ class Api:
         if query.get("dryRun"):
             raise errors.bad_request("dryRun is not supported by the certmgr API simulator")
         verb = target.verb
+        if target.subresource == "token":
+            return await self._token_request(request, target)
         if verb == "get":
             return self._get(request, target)
         if verb in ("list", "watch"):
@@ -281,6 +284,14 @@ class Api:
         return web.Response(body=body, content_type=JSON)
 
     # -- writes --------------------------------------------------------------------------
+
+    async def _token_request(self, request: web.Request, target: Target) -> web.Response:
+        body = await _read_json(request)
+        self.store.get(target.rtype, target.namespace, target.name)  # 404 without the account
+        answer = tokenrequest.issue(
+            self.authn, namespace=target.namespace, name=target.name, body=body
+        )
+        return _json_response(answer, status=201)
 
     def _admit(self, user: UserInfo, rtype: ResourceType, old: Obj | None, new: Obj) -> None:
         """Admission plugins after defaulting: Pod Security, then owner references."""

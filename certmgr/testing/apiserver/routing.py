@@ -13,6 +13,8 @@ from certmgr.testing.apiserver import errors
 from certmgr.testing.apiserver.resources import Catalogue, ResourceType
 
 SUBRESOURCES = ("status", "finalize")
+# Subresources that are created (POST to the object's path) rather than read or written.
+_CREATED_SUBRESOURCES = {("", "serviceaccounts"): "token"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +26,9 @@ class Target:
     verb: str
 
 
-def _verb(method: str, *, has_name: bool, watch: bool) -> str:
+def _verb(method: str, *, has_name: bool, watch: bool, creates: bool = False) -> str:
+    if method == "POST" and creates:
+        return "create"
     if method == "GET":
         if has_name:
             return "get"
@@ -64,16 +68,20 @@ def resolve(catalogue: Catalogue, method: str, path: str, *, watch: bool) -> Tar
     rtype = catalogue.get(group, version, plural)
     if rtype is None:
         raise errors.path_not_found()
+    creates = bool(subresource) and _CREATED_SUBRESOURCES.get((group, plural)) == subresource
     if subresource and not (
         (subresource == "status" and rtype.status_subresource)
         or (subresource == "finalize" and plural == "namespaces" and not group)
+        or creates
     ):
         raise errors.path_not_found()
     if namespace and not rtype.namespaced:
         raise errors.path_not_found()
     if name and rtype.namespaced and not namespace:
         raise errors.path_not_found()
-    verb = _verb(method, has_name=bool(name), watch=watch)
-    if subresource and verb not in ("get", "update", "patch"):
+    verb = _verb(method, has_name=bool(name), watch=watch, creates=creates)
+    if creates and verb != "create":
+        raise errors.method_not_allowed()
+    if subresource and not creates and verb not in ("get", "update", "patch"):
         raise errors.method_not_allowed()
     return Target(rtype, namespace, name, subresource, verb)

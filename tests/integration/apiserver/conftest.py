@@ -1,40 +1,41 @@
 """The contract suite's view of "a cluster": the simulator, or a real server by kubeconfig.
 
-``CERTMGR_TEST_KUBECONFIG`` points the same tests at a real kube-apiserver; tests that
-need simulator-only knobs (faults, accounting, tokens) ask for ``sim`` and are skipped
-there. Every test works in its own fresh namespace so runs never collide.
+``CERTMGR_TEST_KUBECONFIG`` points the same tests at a real kube-apiserver
+(``kube_cluster``); tests that need simulator-only knobs (faults, accounting, tokens)
+ask for ``sim`` and are skipped there. Every test works in its own fresh namespace so
+runs never collide.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from certmgr.testing.apiserver import Simulator
 from certmgr.testing.apiserver.wire import Cluster
+from certmgr.testing.cluster import KubeCluster, external_kubeconfig
 
-REAL_KUBECONFIG = os.environ.get("CERTMGR_TEST_KUBECONFIG")
+# Kept for tests that still ask; new ones use @pytest.mark.simulator_only.
+REAL_KUBECONFIG = external_kubeconfig()
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
+def simulator_options() -> dict[str, Any]:
+    return {"bookmark_interval": 0.2, "history_window": 50}
+
+
+@pytest.fixture
+def sim(kube_cluster: KubeCluster) -> Simulator:
     """A simulator for tests that need its knobs; skipped against a real server."""
-    if REAL_KUBECONFIG:
-        pytest.skip("needs the simulator's test knobs")
-    with Simulator.in_thread(bookmark_interval=0.2, history_window=50) as simulator:
-        yield simulator
+    return kube_cluster.require_simulator()
 
 
 @pytest.fixture
-def cluster_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    if REAL_KUBECONFIG:
-        return Path(REAL_KUBECONFIG)
-    simulator: Simulator = request.getfixturevalue("sim")
-    return simulator.kubeconfig(tmp_path / "kubeconfig")
+def cluster_kubeconfig(kube_cluster: KubeCluster) -> Path:
+    return kube_cluster.kubeconfig
 
 
 @pytest.fixture
@@ -44,10 +45,5 @@ async def cluster(cluster_kubeconfig: Path) -> AsyncIterator[Cluster]:
 
 
 @pytest.fixture
-async def namespace(cluster: Cluster) -> AsyncIterator[str]:
-    name = f"contract-{uuid.uuid4().hex[:8]}"
-    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    created = await cluster.request("POST", "/api/v1/namespaces", body=body)
-    assert created.status == 201, created.body
-    yield name
-    await cluster.request("DELETE", f"/api/v1/namespaces/{name}")
+async def namespace(kube_cluster: KubeCluster) -> str:
+    return await kube_cluster.create_namespace("contract")

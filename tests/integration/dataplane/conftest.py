@@ -1,4 +1,5 @@
-"""Fixtures for the data plane tests: a client of the test's API server, an HTTP client."""
+"""Fixtures for the data plane tests: a client of the test's API server, the namespace the
+test works in (its own, so the same tests run against a real server), an HTTP client."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
     client = await KubeClient.connect(kubeconfig=str(kubeconfig))
     async with client:
         yield client
+
+
+@pytest.fixture
+def namespace(kube_namespace: str) -> str:
+    return kube_namespace
 
 
 @pytest.fixture

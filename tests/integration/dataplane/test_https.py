@@ -14,7 +14,7 @@ from aiohttp import web
 from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
 from certmgr.testing.dataplane import DataPlane
-from certmgr.testing.dataplane.manifests import NAMESPACE, external_service, ingress
+from certmgr.testing.dataplane.manifests import external_service, ingress
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.throwaway_ca import ThrowawayCA
 
@@ -28,11 +28,11 @@ def _chain(host: str) -> tuple[bytes, bytes, bytes]:
     return ca.pem, pair.certificate_pem + ca.pem, pair.key_pem
 
 
-def _tls_secret(name: str, chain: bytes, key: bytes) -> dict[str, object]:
+def _tls_secret(name: str, chain: bytes, key: bytes, *, namespace: str) -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "type": "kubernetes.io/tls",
         "data": {
             "tls.crt": base64.b64encode(chain).decode(),
@@ -75,13 +75,22 @@ async def _fetch(
 
 
 async def test_terminates_tls_with_the_ingress_secret(
-    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession, backend: int
+    dataplane: DataPlane,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
 ) -> None:
     ca, chain, key = _chain(HOST)
-    await kube.create(SERVICES, external_service("web", address="127.0.0.1", port=backend))
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
     tls = [{"hosts": [HOST], "secretName": "web-tls"}]
     await kube.create(
-        INGRESSES, ingress("web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls)
+        INGRESSES,
+        ingress(
+            "web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls, namespace=namespace
+        ),
     )
     port = dataplane.https_port
 
@@ -89,7 +98,7 @@ async def test_terminates_tls_with_the_ingress_secret(
     # certificate is served, which the client must refuse.
     assert await _fetch(http, port, server_name=HOST, ca=ca) == "certificate-rejected"
 
-    await kube.create(SECRETS, _tls_secret("web-tls", chain, key))
+    await kube.create(SECRETS, _tls_secret("web-tls", chain, key, namespace=namespace))
 
     after = await eventually(
         lambda: _fetch(http, port, server_name=HOST, ca=ca), lambda r: isinstance(r, tuple)
@@ -101,23 +110,32 @@ async def test_terminates_tls_with_the_ingress_secret(
 
 
 async def test_a_rotated_secret_is_served_on_the_next_handshake(
-    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession, backend: int
+    dataplane: DataPlane,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
 ) -> None:
     old_ca, old_chain, old_key = _chain(HOST)
     new_ca, new_chain, new_key = _chain(HOST)
-    await kube.create(SERVICES, external_service("web", address="127.0.0.1", port=backend))
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
     tls = [{"hosts": [HOST], "secretName": "web-tls"}]
     await kube.create(
-        INGRESSES, ingress("web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls)
+        INGRESSES,
+        ingress(
+            "web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls, namespace=namespace
+        ),
     )
-    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key))
+    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key, namespace=namespace))
     port = dataplane.https_port
     await eventually(
         lambda: _fetch(http, port, server_name=HOST, ca=old_ca), lambda r: isinstance(r, tuple)
     )
 
-    secret = await kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
-    secret["data"] = _tls_secret("web-tls", new_chain, new_key)["data"]
+    secret = await kube.get(SECRETS, "web-tls", namespace=namespace)
+    secret["data"] = _tls_secret("web-tls", new_chain, new_key, namespace=namespace)["data"]
     await kube.update(SECRETS, secret)
 
     found = await eventually(

@@ -44,13 +44,19 @@ async def acme(pebble: PebbleServer) -> AsyncIterator[AcmeSession]:
         await session.close()
 
 
-async def _present_pod(kube: KubeClient, name: str, *, domain: str, token: str, key: str) -> None:
-    await kube.create(PODS, solver_pod(name, domain=domain, token=token, key=key, image=ACMESOLVER))
-    await kube.create(SERVICES, selector_service(name, selector={"solver": name}, target=8089))
+async def _present_pod(
+    kube: KubeClient, namespace: str, name: str, *, domain: str, token: str, key: str
+) -> None:
+    pod = solver_pod(
+        name, domain=domain, token=token, key=key, image=ACMESOLVER, namespace=namespace
+    )
+    await kube.create(PODS, pod)
+    service = selector_service(name, selector={"solver": name}, target=8089, namespace=namespace)
+    await kube.create(SERVICES, service)
     # An IP identifier cannot be an Ingress host: cert-manager leaves the host out.
     host = None if domain.replace(".", "").isdigit() else domain
     route = (challenge_path(token), "ImplementationSpecific", name, 8089)
-    await kube.create(INGRESSES, ingress(name, host=host, paths=[route]))
+    await kube.create(INGRESSES, ingress(name, host=host, paths=[route], namespace=namespace))
 
 
 @pytest.mark.parametrize(
@@ -65,6 +71,7 @@ async def test_pebble_validates_through_the_data_plane(
     pebble: PebbleServer,
     kubeconfig: Path,
     kube: KubeClient,
+    namespace: str,
     acme: AcmeSession,
     http: aiohttp.ClientSession,
     identifier: Identifier,
@@ -81,7 +88,7 @@ async def test_pebble_validates_through_the_data_plane(
         shared = None
         if mode == "pod":
             await _present_pod(
-                kube, "solver", domain=identifier.value, token=challenge.token, key=key
+                kube, namespace, "solver", domain=identifier.value, token=challenge.token, key=key
             )
         else:
             source = StaticTokenSource.single(
@@ -89,9 +96,15 @@ async def test_pebble_validates_through_the_data_plane(
             )
             shared = await serve(source, host="127.0.0.1", port=0)
             port = int(shared.addresses[0][1])
-            await kube.create(SERVICES, external_service("solver", address="127.0.0.1", port=port))
+            service = external_service(
+                "solver", address="127.0.0.1", port=port, namespace=namespace
+            )
+            await kube.create(SERVICES, service)
             route = (challenge_path(challenge.token), "ImplementationSpecific", "solver", port)
-            await kube.create(INGRESSES, ingress("solver", host=identifier.value, paths=[route]))
+            solver_ingress = ingress(
+                "solver", host=identifier.value, paths=[route], namespace=namespace
+            )
+            await kube.create(INGRESSES, solver_ingress)
         try:
             # certmgr's self-check, in miniature: only ask the CA once the route works.
             await eventually(

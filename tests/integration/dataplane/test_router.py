@@ -44,9 +44,12 @@ async def backends() -> AsyncIterator[dict[str, int]]:
 
 
 @pytest.fixture
-async def routed(dataplane: DataPlane, kube: KubeClient, backends: dict[str, int]) -> str:
+async def routed(
+    dataplane: DataPlane, kube: KubeClient, namespace: str, backends: dict[str, int]
+) -> str:
     for name, port in backends.items():
-        await kube.create(SERVICES, external_service(name, address="127.0.0.1", port=port))
+        service = external_service(name, address="127.0.0.1", port=port, namespace=namespace)
+        await kube.create(SERVICES, service)
     paths = [
         ("/api", "Exact", "exact", backends["exact"]),
         ("/api", "Prefix", "prefix", backends["prefix"]),
@@ -58,9 +61,17 @@ async def routed(dataplane: DataPlane, kube: KubeClient, backends: dict[str, int
     foreign = [("/", "Prefix", "foreign", backends["foreign"])]
     await kube.create(
         INGRESSES,
-        ingress("other-class", host="foreign.example.com", paths=foreign, ingress_class="traefik"),
+        ingress(
+            "other-class",
+            host="foreign.example.com",
+            paths=foreign,
+            ingress_class="traefik",
+            namespace=namespace,
+        ),
     )
-    await kube.create(INGRESSES, ingress("app", host="app.example.com", paths=paths))
+    await kube.create(
+        INGRESSES, ingress("app", host="app.example.com", paths=paths, namespace=namespace)
+    )
     return dataplane.router.http_url
 
 
@@ -99,10 +110,11 @@ async def test_precedence_over_http(
 
 
 async def test_missing_service_is_a_503(
-    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession
+    dataplane: DataPlane, kube: KubeClient, namespace: str, http: aiohttp.ClientSession
 ) -> None:
+    paths = [("/", "Prefix", "nope", 80)]
     await kube.create(
-        INGRESSES, ingress("orphan", host="orphan.example", paths=[("/", "Prefix", "nope", 80)])
+        INGRESSES, ingress("orphan", host="orphan.example", paths=paths, namespace=namespace)
     )
     found = await eventually(
         lambda: _get(http, dataplane.router.http_url + "/", "orphan.example"),

@@ -39,16 +39,20 @@ async def _get(http: aiohttp.ClientSession, url: str, host: str) -> tuple[int, s
 async def test_every_challenge_reaches_the_in_process_solver(
     dataplane: DataPlane,
     kube: KubeClient,
+    namespace: str,
     http: aiohttp.ClientSession,
     shared_solver: int,
     external_name: str,
 ) -> None:
-    await kube.create(
-        SERVICES, external_service("shared-solver", address=external_name, port=shared_solver)
+    service = external_service(
+        "shared-solver", address=external_name, port=shared_solver, namespace=namespace
     )
+    await kube.create(SERVICES, service)
     for domain, token, _ in CHALLENGES:
         route = (challenge_path(token), "ImplementationSpecific", "shared-solver", shared_solver)
-        await kube.create(INGRESSES, ingress(f"solver-{token}", host=domain, paths=[route]))
+        await kube.create(
+            INGRESSES, ingress(f"solver-{token}", host=domain, paths=[route], namespace=namespace)
+        )
 
     for domain, token, key in CHALLENGES:
         url = dataplane.router.http_url + challenge_path(token)
@@ -62,7 +66,7 @@ async def test_every_challenge_reaches_the_in_process_solver(
 
 
 async def test_a_refused_connection_is_a_502(
-    dataplane: DataPlane, kube: KubeClient, http: aiohttp.ClientSession
+    dataplane: DataPlane, kube: KubeClient, namespace: str, http: aiohttp.ClientSession
 ) -> None:
     # A port nobody listens on: bind one, then close it, so the number is known free.
     runner = web.AppRunner(web.Application())
@@ -71,9 +75,13 @@ async def test_a_refused_connection_is_a_502(
     await site.start()
     dead_port = int(runner.addresses[0][1])
     await runner.cleanup()
-    await kube.create(SERVICES, external_service("gone", address="127.0.0.1", port=dead_port))
     await kube.create(
-        INGRESSES, ingress("gone", host="gone.example", paths=[("/", "Prefix", "gone", dead_port)])
+        SERVICES,
+        external_service("gone", address="127.0.0.1", port=dead_port, namespace=namespace),
+    )
+    paths = [("/", "Prefix", "gone", dead_port)]
+    await kube.create(
+        INGRESSES, ingress("gone", host="gone.example", paths=paths, namespace=namespace)
     )
 
     status, _ = await eventually(

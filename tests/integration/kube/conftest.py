@@ -1,40 +1,39 @@
 """Fixtures for the Kubernetes door against a server: the simulator, or a real one.
 
 ``CERTMGR_TEST_KUBECONFIG`` points the tests that need no simulator knobs at a real
-kube-apiserver; tests that turn fault knobs ask for ``sim`` and are skipped there. Each
-test works in a fresh namespace.
+kube-apiserver (``kube_cluster``); tests that turn fault knobs ask for ``sim`` and are
+skipped there. Each test works in a fresh namespace.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.testing.apiserver import Simulator
+from certmgr.testing.cluster import KubeCluster, external_kubeconfig
 
-REAL_KUBECONFIG = os.environ.get("CERTMGR_TEST_KUBECONFIG")
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    if REAL_KUBECONFIG:
-        pytest.skip("needs the simulator's fault knobs")
-    with Simulator.in_thread(bookmark_interval=0.2, history_window=50) as simulator:
-        yield simulator
+# Kept for tests that still ask; new ones use @pytest.mark.simulator_only.
+REAL_KUBECONFIG = external_kubeconfig()
 
 
 @pytest.fixture
-def target_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    if REAL_KUBECONFIG:
-        return Path(REAL_KUBECONFIG)
-    simulator: Simulator = request.getfixturevalue("sim")
-    return simulator.kubeconfig(tmp_path / "kubeconfig")
+def simulator_options() -> dict[str, Any]:
+    return {"bookmark_interval": 0.2, "history_window": 50}
+
+
+@pytest.fixture
+def sim(kube_cluster: KubeCluster) -> Simulator:
+    return kube_cluster.require_simulator()
+
+
+@pytest.fixture
+def target_kubeconfig(kube_cluster: KubeCluster) -> Path:
+    return kube_cluster.kubeconfig
 
 
 @pytest.fixture
@@ -44,8 +43,5 @@ async def kube(target_kubeconfig: Path) -> AsyncIterator[KubeClient]:
 
 
 @pytest.fixture
-async def namespace(kube: KubeClient) -> AsyncIterator[str]:
-    name = f"kube-{uuid.uuid4().hex[:8]}"
-    await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
-    yield name
-    await kube.delete(r.NAMESPACES, name)
+async def namespace(kube_cluster: KubeCluster) -> str:
+    return await kube_cluster.create_namespace("kube")

@@ -13,8 +13,6 @@ from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.testing.apiserver import Simulator
 
-from .conftest import REAL_KUBECONFIG
-
 RBAC = "rbac.authorization.k8s.io"
 USER = "burst-tester"
 TOKEN = "burst-tester-token"
@@ -37,12 +35,11 @@ GRANT_ALL = [
 
 @pytest.fixture
 def no_apf_sim() -> Iterator[Simulator]:
-    if REAL_KUBECONFIG:
-        pytest.skip("needs the simulator's knobs")
     with Simulator.in_thread(priority_and_fairness=False) as simulator:
         yield simulator
 
 
+@pytest.mark.simulator_only("turns API Priority and Fairness off on the server")
 @pytest.mark.parametrize(
     ("server", "settings", "expected"),
     [
@@ -81,11 +78,10 @@ class CompressedSleep:
         await asyncio.sleep(seconds / 20)
 
 
+@pytest.mark.simulator_only("caps the server's seats and injects latency")
 async def test_a_burst_converges_on_server_side_seats_without_a_client_limit(
     tmp_path: Path,
 ) -> None:
-    if REAL_KUBECONFIG:
-        pytest.skip("needs the simulator's knobs")
     seats, burst = 4, 60
     with Simulator.in_thread(max_requests_in_flight=seats) as sim:
         sim.apply_manifests(GRANT_ALL)

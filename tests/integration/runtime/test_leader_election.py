@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.leaderelection import LeaderElectionConfig, LeaderElector
+from certmgr.testing.cluster import KubeCluster
 
 DEADLINE = 15.0  # generous bound for conditions on a loaded machine; tests end sooner
 MakeCandidate = Callable[[str], Awaitable["Candidate"]]
@@ -46,11 +46,8 @@ class Candidate:
 
 
 @pytest.fixture
-async def namespace(kubeconfig: Path) -> AsyncIterator[str]:
-    name = f"le-{uuid.uuid4().hex[:8]}"
-    async with await KubeClient.connect(kubeconfig=str(kubeconfig)) as admin:
-        await admin.create(r.NAMESPACES, {"metadata": {"name": name}})
-        yield name
+async def namespace(kube_cluster: KubeCluster) -> str:
+    return await kube_cluster.create_namespace("le")
 
 
 @pytest.fixture
