@@ -22,6 +22,7 @@ INCORRECT_CERTIFICATE: Final = "IncorrectCertificate"
 REQUEST_CHANGED: Final = "RequestChanged"
 RENEWING: Final = "Renewing"
 EXPIRED: Final = "Expired"
+WINDOW_ERROR: Final = "WindowError"  # no spec.renewal.windows window near the renewal time
 SECRET_TEMPLATE_MISMATCH: Final = "SecretTemplateMismatch"
 SECRET_MANAGED_METADATA_MISMATCH: Final = "SecretManagedMetadataMismatch"
 ADDITIONAL_OUTPUT_FORMATS_MISMATCH: Final = "AdditionalOutputFormatsMismatch"

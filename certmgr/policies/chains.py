@@ -64,6 +64,8 @@ READINESS_CHAIN: Final[tuple[Check, ...]] = (
     checks.secret_public_key_differs_from_current_request,
     checks.current_certificate_request_mismatches_spec,
     checks.certificate_has_expired,
+    # cert-manager's readiness sets Ready=False WindowError when no window fits.
+    checks.renewal_window_not_found,
 )
 
 # cert-manager's NewTemporaryCertificatePolicyChain: a violation means the Secret holds

@@ -44,6 +44,7 @@ from certmgr.policies.inputs import (
     RequestView,
     Violation,
 )
+from certmgr.policies.renewal_windows import windowed_renewal_time
 
 Check: TypeAlias = Callable[[Input], Violation | None]
 
@@ -293,6 +294,29 @@ def expired_certificate_is_renewed(input: Input) -> Violation | None:
     return None if input.renewal_disabled else certificate_has_expired(input)
 
 
+def renewal_window_not_found(input: Input) -> Violation | None:
+    """No renewal window in reach of the desired renewal time (cert-manager's WindowError):
+    the certificate renews at that time all the same."""
+    if not input.renewal_windows or input.renewal_disabled:
+        return None
+    leaf = _leaf(input)
+    if isinstance(leaf, Violation):
+        return leaf
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    desired = renewal_time(
+        not_before=not_before,
+        not_after=not_after,
+        renew_before=input.renew_before,
+        renew_before_percentage=input.renew_before_percentage,
+    )
+    found = windowed_renewal_time(
+        not_before=not_before, not_after=not_after, desired=desired, windows=input.renewal_windows
+    )
+    if not found.error:
+        return None
+    return Violation(reasons.WINDOW_ERROR, f"Could not calculate renewal time: {found.error}")
+
+
 def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | None:
     """The time the scheduler acts on: RenewalTime moved earlier by the stored jitter;
     None with renewal.policy Disabled (cert-manager then writes no renewalTime)."""
@@ -305,6 +329,14 @@ def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | N
         renew_before=input.renew_before,
         renew_before_percentage=input.renew_before_percentage,
     )
+    if input.renewal_windows:
+        # The user's windows decide; no jitter, which could move it out of them.
+        return windowed_renewal_time(
+            not_before=not_before,
+            not_after=leaf.not_valid_after_utc,
+            desired=base,
+            windows=input.renewal_windows,
+        ).time
     recorded = input.recorded_renewal_time
     if recorded is not None:
         # A renewalTime already stored within the window our jitter allows (cert-manager's

@@ -16,6 +16,7 @@ from typing import Final
 
 from certmgr.api import labels
 from certmgr.pki.requirements import CertificateRequirements
+from certmgr.policies.renewal_windows import RenewalWindow
 
 DEFAULT_ISSUER_KIND: Final = "Issuer"
 DEFAULT_ISSUER_GROUP: Final = "cert-manager.io"
@@ -80,7 +81,8 @@ class Input:
     `manually_triggered` is a renew request (e.g. `certmgr renew`) not yet acted on.
     `secret_name` is spec.secretName; `secret_owner` is the Certificate that owns it by
     cert-manager's CertificateOwnsSecret rule when that is another one (None: this one).
-    `renewal_disabled` is spec.renewal.policy Disabled: never renewed, not even expired.
+    `renewal_disabled` is spec.renewal.policy Disabled: never renewed, not even expired;
+    `renewal_windows` are spec.renewal.windows, which the renewal time is moved into.
     `recorded_renewal_time` is status.renewalTime as stored (e.g. by cert-manager): kept
     while it lies within the window our jitter allows, so a takeover rewrites nothing.
     """
@@ -97,6 +99,7 @@ class Input:
     renewal_jitter_seconds: int = 0
     recorded_renewal_time: datetime | None = None
     renewal_disabled: bool = False
+    renewal_windows: tuple[RenewalWindow, ...] = ()
     manually_triggered: bool = False
     last_failure_time: datetime | None = None
     failed_issuance_attempts: int | None = None

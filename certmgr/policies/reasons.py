@@ -26,6 +26,7 @@ from certmgr.api.reasons import (
     REQUEST_CHANGED,
     SECRET_MISMATCH,
     TEMPORARY_CERTIFICATE,
+    WINDOW_ERROR,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "REQUEST_CHANGED",
     "SECRET_MISMATCH",
     "TEMPORARY_CERTIFICATE",
+    "WINDOW_ERROR",
 ]

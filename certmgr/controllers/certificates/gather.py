@@ -25,6 +25,7 @@ from certmgr.controllers.certificates.spec import (
     CertificateView,
     owned_by,
     policy_issuer_ref,
+    renewal_windows_of,
     requirements_of,
 )
 from certmgr.controllers.context import Context
@@ -254,6 +255,7 @@ async def gather(
         renew_before=spec.renew_before,
         renew_before_percentage=spec.renew_before_percentage,
         renewal_disabled=spec.renewal_disabled,
+        renewal_windows=renewal_windows_of(spec),
         renewal_jitter_seconds=renewal_jitter_seconds(
             data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
         ),

@@ -20,7 +20,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certmgr.api import labels
-from certmgr.api.certificates import CertificateSpec, CertificateStatus
+from certmgr.api.certificates import CertificateSpec, CertificateStatus, RenewalPolicy
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
 from certmgr.kube.objects import being_deleted
@@ -29,6 +29,7 @@ from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec, effective_key_size
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
 from certmgr.policies.inputs import IssuerRef as PolicyIssuerRef
+from certmgr.policies.renewal_windows import RenewalWindow, window_problem
 
 # Ready=False reason for a spec that parses but cannot be issued. cert-manager has no
 # such reason because its webhook rejects these specs; we have no webhook.
@@ -255,8 +256,6 @@ def fields_not_acted_on(spec: CertificateSpec) -> str:
         found.append("spec.otherNames (the CSR carries no otherName SANs)")
     if spec.name_constraints is not None:
         found.append("spec.nameConstraints (the CSR carries no name constraints)")
-    if spec.renewal is not None and spec.renewal.windows:
-        found.append("spec.renewal.windows (renewal starts at renewalTime, outside any window)")
     return "certmgr does not act on " + "; ".join(found) if found else ""
 
 
@@ -273,13 +272,27 @@ def _probe_key() -> ed25519.Ed25519PrivateKey:
 
 
 def spec_problem(spec: CertificateSpec) -> str | None:
-    """Why ``spec`` cannot produce a CSR (stable text, no secrets), or None."""
+    """Why ``spec`` cannot produce a CSR or be renewed (stable text, no secrets), or None."""
     # Every controller asks on every reconcile and signing the probe costs ~0.3 ms, so
     # the verdict is kept with the spec's memo: judged once per spec object.
     memo = _spec_memo(spec)
     if memo.problem is _UNJUDGED:
-        memo.problem = _requirements_problem(memo.requirements)
+        windows = renewal_windows_of(spec)
+        # cert-manager's webhook refuses these; our CRD cannot parse cron.
+        problem = window_problem(windows) if windows else None
+        memo.problem = problem if problem is not None else _requirements_problem(memo.requirements)
     return memo.problem  # type: ignore[return-value]
+
+
+def renewal_windows_of(spec: CertificateSpec) -> tuple[RenewalWindow, ...]:
+    """spec.renewal.windows for the renewal arithmetic (none unless policy RenewBefore)."""
+    renewal = spec.renewal
+    if renewal is None or renewal.policy is not RenewalPolicy.RENEW_BEFORE:
+        return ()
+    return tuple(
+        RenewalWindow(cron=w.cron, duration=w.window_duration, timezone=w.timezone)
+        for w in renewal.windows
+    )
 
 
 def _requirements_problem(requirements: CertificateRequirements) -> str | None:

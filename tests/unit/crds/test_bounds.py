@@ -116,3 +116,16 @@ def test_every_value_a_rule_reads_is_bounded() -> None:
 )
 def test_reads(rule: str, expected: list[list[str]]) -> None:
     assert sorted(_reads(rule)) == sorted(expected)
+
+
+def test_every_rule_costs_a_small_part_of_the_real_servers_budget() -> None:
+    """The simulator's estimate (kube-apiserver's, as certmgr.testing.apiserver.crdrules
+    computes it): each rule under 2 % of the per-rule limit, each CRD under 1 % of the
+    per-CRD one, so a real server's estimate admits them with a wide margin."""
+    from certmgr.testing.apiserver import crdrules
+
+    for kind, crd in load_crds().items():
+        assert crdrules.check_crd(crd) == [], kind
+        costs = crdrules.rule_costs(crd)
+        assert max(c.cost for c in costs) < crdrules.RULE_COST_LIMIT / 50, kind
+        assert sum(c.total for c in costs) < crdrules.CRD_COST_LIMIT / 100, kind

@@ -12,6 +12,7 @@ from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies.chains import IssuanceGate, ReadyCondition, issuance_allowed, readiness
 from certmgr.policies.inputs import IssuerRef, SecretView
+from certmgr.policies.renewal_windows import RenewalWindow
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -59,6 +60,21 @@ REQUIREMENTS = CertificateRequirements(  # the world fixture's
                 False, "Expired", "Certificate expired on Fri, 29 May 2026 12:00:00 UTC"
             ),
             id="expired",
+        ),
+        # No window of spec.renewal.windows near the renewal time (2026-04-29 12:00): only
+        # on 1 January. cert-manager's readiness: Ready=False WindowError.
+        pytest.param(
+            lambda w: w.input(
+                renewal_windows=(RenewalWindow(cron="0 2 1 1 *", duration=timedelta(hours=2)),)
+            ),
+            ReadyCondition(
+                False,
+                "WindowError",
+                "Could not calculate renewal time: cannot find a time with the given windows "
+                "between 2026-02-28 12:00:00 +0000 UTC and 2026-05-29 12:00:00 +0000 UTC for: "
+                "2026-04-29 12:00:00 +0000 UTC",
+            ),
+            id="no-renewal-window",
         ),
         pytest.param(
             lambda w: w.input(issuer_ref=IssuerRef("other")),

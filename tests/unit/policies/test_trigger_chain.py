@@ -13,6 +13,7 @@ from certmgr.pki.temporary import temporary_certificate
 from certmgr.policies import checks
 from certmgr.policies.chains import DEFAULT_TRIGGER_CHAIN, TEMPORARY_CERTIFICATE_CHAIN, evaluate
 from certmgr.policies.inputs import IssuerRef, SecretView, Violation
+from certmgr.policies.renewal_windows import RenewalWindow
 
 # The same values as the world fixture's (asserted below), needed at collection time.
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -23,6 +24,7 @@ REQUIREMENTS = CertificateRequirements(
 )
 
 D = timedelta(days=1)
+WINDOW = RenewalWindow(cron="0 2 * * *", duration=timedelta(hours=2))
 
 
 def placeholder(w, *, key_index: int = 0) -> bytes:
@@ -254,6 +256,26 @@ CASES = [
         lambda w: w.input(secret=None, renewal_disabled=True),
         Violation("DoesNotExist", "Issuing certificate as Secret does not exist"),
         id="renewal-disabled-still-issues-a-missing-secret",
+    ),
+    # spec.renewal.windows: the 90-day certificate from NOW - 1d would renew at
+    # 2026-04-29 12:00 (two thirds); a daily window opening at 02:00 for 2h moves that
+    # to the next opening, 2026-04-30 02:00 (no jitter inside windows).
+    pytest.param(
+        lambda w: w.input(now=NOW + 59 * D, renewal_windows=(WINDOW,)),
+        None,
+        id="windowed-renewal-waits-for-the-window",
+    ),
+    pytest.param(
+        lambda w: w.input(
+            now=NOW + 59 * D + timedelta(hours=14),
+            renewal_windows=(WINDOW,),
+            renewal_jitter_seconds=60,
+        ),
+        Violation(
+            "Renewing",
+            "Renewing certificate as renewal was scheduled at 2026-04-30 02:00:00 +0000 UTC",
+        ),
+        id="windowed-renewal-in-the-window",
     ),
 ]
 

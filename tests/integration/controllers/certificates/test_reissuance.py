@@ -254,3 +254,30 @@ async def test_renewal_policy_disabled_never_renews_and_says_expired(world: Worl
     assert condition(certificate, "Ready")["reason"] == "Expired"
     assert len(world.issuer.signed) == 1
     assert revisions(await world.requests()) == ["1"]
+
+
+async def test_renewal_windows_move_the_renewal_into_a_window(world: World) -> None:
+    """cert-manager v1.21's spec.renewal.windows: renewal waits for the next window (here
+    opening at minute 15 of every hour for a minute) after the renewBefore time."""
+    await world.create_certificate(
+        "web",
+        duration="3h",
+        renewBefore="1h",
+        renewal={
+            "policy": "RenewBefore",
+            "windows": [{"cron": "15 * * * *", "windowDuration": "1m"}],
+        },
+    )
+    certificate = await world.wait_ready("web")
+    renewal = parse_rfc3339(certificate["status"]["renewalTime"])
+    desired = parse_rfc3339(certificate["status"]["notAfter"]) - timedelta(hours=1)
+    assert (renewal.minute, renewal.second) == (15, 0)
+    assert timedelta(0) <= renewal - desired < timedelta(hours=1)
+    assert condition(certificate, "FieldsNotActedOn") == {}
+    await world.quiesce()
+
+    await world.clock.advance_to(renewal - timedelta(seconds=1))
+    await world.quiesce()
+    assert len(world.issuer.signed) == 1
+    await world.clock.run_for(1)
+    await world.wait_ready("web", revision=2)

@@ -29,6 +29,26 @@ from .helpers import certificate
         ({"signatureAlgorithm": "SHA384WithRSA"}, None),
         ({"signatureAlgorithm": "ECDSAWithSHA256"}, "needs an ECDSA key, not RSA"),
         ({"duration": "soon"}, "spec.duration"),
+        (
+            {
+                "renewal": {
+                    "policy": "RenewBefore",
+                    "windows": [{"cron": "0 25 * * *", "windowDuration": "1h"}],
+                }
+            },
+            "spec.renewal.windows[0]: end of range (25) above maximum (23)",
+        ),
+        (
+            {
+                "renewal": {
+                    "policy": "RenewBefore",
+                    "windows": [
+                        {"cron": "@daily", "windowDuration": "1h", "timezone": "Mars/Base"}
+                    ],
+                }
+            },
+            "spec.renewal.windows[0]: unknown time zone 'Mars/Base'",
+        ),
     ],
     ids=[
         "valid",
@@ -44,6 +64,8 @@ from .helpers import certificate
         "signature-algorithm",
         "signature-algorithm-for-another-key",
         "undecodable-duration",
+        "renewal-window-cron",
+        "renewal-window-timezone",
     ],
 )
 def test_spec_problem(fields: dict[str, Any], problem: str | None) -> None:
