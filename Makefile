@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-portable test-fast lint demo pebble-bin bench clean
+.PHONY: test test-portable test-fast lint demo pebble-bin image-tools image bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,17 @@ pebble-bin:
 	@command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble; }
 
+# What `make image` and the image test (tests/e2e/test_image.py) need: Debian's buildah,
+# podman and runc, and debootstrap for the offline base (deploy/image/build).
+image-tools:
+	@command -v buildah >/dev/null && command -v podman >/dev/null && command -v runc >/dev/null \
+	  && command -v debootstrap >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman runc debootstrap; }
+
+# The container image (controller + pod-mode solver); prints its size.
+image: $(BIN)/.installed image-tools
+	deploy/image/build
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -26,7 +37,7 @@ lint: $(BIN)/.installed
 
 # The whole suite, then its portable part again against a simulator in another process
 # (tests/against_server.sh), so the path a real API server takes is exercised in CI too.
-test: lint pebble-bin
+test: lint pebble-bin image-tools
 	$(BIN)/pytest
 	bash tests/against_server.sh $(BIN)
 

@@ -69,10 +69,13 @@ class Authenticator:
         """The caller; no credentials at all is ``system:anonymous``, bad ones are a 401."""
         if not authorization:
             return ANONYMOUS
-        if not authorization.startswith("Bearer "):
+        # As kube-apiserver: the scheme is case-insensitive (the kubernetes package's
+        # in-cluster loader sends "bearer <token>").
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthorized()
         with self._lock:
-            user = self._tokens.get(authorization[len("Bearer ") :].strip())
+            user = self._tokens.get(token.strip())
         if user is None:
             raise errors.unauthorized()
         return user
