@@ -37,6 +37,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "show a Certificate's state and its issuance chain, as cmctl status certificate",
     ),
     (
+        ("check",),
+        "certmgr.commands.check",
+        "check a cluster is ready for certmgr (CRDs, cert-manager leftovers, RBAC)",
+    ),
+    (
         ("manifests",),
         "certmgr.commands.manifests",
         "print the install manifests of this version (CRDs, RBAC, Deployment) as YAML",

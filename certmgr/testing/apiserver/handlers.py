@@ -27,6 +27,7 @@ from certmgr.testing.apiserver import (
     ownership,
     patching,
     podsecurity,
+    reviews,
     tables,
     tokenrequest,
     watching,
@@ -123,6 +124,11 @@ class Api:
         if request.path in _PUBLIC_PATHS:
             # system:public-info-viewer: anyone, even anonymous, may read these.
             return self._non_resource(request)
+        if request.method == "POST" and request.path in reviews.PATHS:
+            kind = reviews.PATHS[request.path]
+            self.counts.record("create", f"{kind.lower()}s", user.name)
+            answer = reviews.review(kind, await request.json(), caller=user, authz=self.authz)
+            return _json_response(answer, status=201)
         query = request.rel_url.query
         watch = query.get("watch", "") in ("true", "1")
         target = resolve(self.store.catalogue, request.method, request.path, watch=watch)

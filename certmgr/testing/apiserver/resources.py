@@ -111,6 +111,23 @@ BUILTINS: tuple[ResourceType, ...] = (
         namespaced=False,
         generation=True,
     ),
+    # Stored only: the simulator calls no admission webhook (``certmgr check`` reads them).
+    _builtin(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+        generation=True,
+    ),
+    _builtin(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        namespaced=False,
+        generation=True,
+    ),
     _builtin("coordination.k8s.io", "v1", "Lease", "leases"),
     _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
