@@ -1,5 +1,6 @@
-"""``certmgr run`` as a process: bad input is one line, an absent API server is waited
-for, and leadership moves to a standby when the leader is killed."""
+"""``certmgr run`` as a process, under deploy/'s RBAC: bad input is one line, an absent API
+server is waited for, and leadership moves to a standby when the leader is killed (which
+records again the Warning Events the first leader recorded: a new Event, no 403)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +95,30 @@ def wait_until(condition: Callable[[], object], *, what: str, within: float = 30
     pytest.fail(f"{what} not reached within {within} s")
 
 
+# An Ingress the shim rejects: every leader that looks at it records a BadConfig Event.
+BAD_INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {
+        "name": "web",
+        "namespace": "default",
+        "annotations": {
+            "cert-manager.io/cluster-issuer": "letsencrypt",
+            "cert-manager.io/duration": "90 days",
+        },
+    },
+    "spec": {
+        "rules": [{"host": "www.example.com"}],
+        "tls": [{"hosts": ["www.example.com"], "secretName": "web-tls"}],
+    },
+}
+
+
+def bad_config_events(sim: Simulator) -> list[dict[str, Any]]:
+    found = sim.list_objects("v1", "Event", namespace="default")
+    return [e for e in found if e.get("reason") == "BadConfig"]
+
+
 def holder(sim: Simulator) -> str:
     lease = sim.get(*LEASE) or {}
     return str((lease.get("spec") or {}).get("holderIdentity") or "")
@@ -125,10 +151,12 @@ def test_a_killed_leader_is_replaced_after_its_lease_expires(
         "--leader-election-renew-deadline=2",
         "--leader-election-retry-period=0.5",
     )
+    sim.apply(BAD_INGRESS)
     first = controller(kubeconfig, tmp_path / "first.log", *timing)
     second: ControllerProcess | None = None
     try:
         wait_until(lambda: holder(sim), what="a leader")
+        wait_until(lambda: bad_config_events(sim), what="the first leader's Warning Event")
         second = controller(kubeconfig, tmp_path / "second.log", *timing)
         wait_until(lambda: second.logged("leader_election_started"), what="a standby")
         leader = holder(sim)
@@ -140,6 +168,8 @@ def test_a_killed_leader_is_replaced_after_its_lease_expires(
         # No release from a killed process: the standby must wait out the 3 s lease.
         assert waited >= 2.0, f"took over after {waited:.1f} s, before the lease expired"
         assert second.logged("leader_elected")
+        # The new leader says it again: a second Event (client-go's names), not a 403.
+        wait_until(lambda: len(bad_config_events(sim)) == 2, what="the new leader's Event")
     finally:
         first.stop()
         if second is not None:

@@ -290,6 +290,23 @@ class Simulator:
 
         return self._call(run)
 
+    def list_objects(
+        self, api_version: str, kind: str, *, namespace: str | None = None
+    ) -> list[Obj]:
+        """The stored objects of a kind (in ``namespace`` if given; no HTTP, no accounting)."""
+
+        def run() -> list[Obj]:
+            rtype = self.store.catalogue.by_kind(api_version, kind)
+            if rtype is None:
+                return []
+            return [
+                obj
+                for (ns, _), obj in self.store.table(rtype).objects.items()
+                if namespace is None or ns == namespace
+            ]
+
+        return self._call(run)
+
     # -- faults on the listener ------------------------------------------------------------
 
     def refuse_connections(self, seconds: float | None = None) -> None:
