@@ -39,6 +39,11 @@ INCORRECT_SECRET_TYPE: Final = "IncorrectSecretType"
 # certmgr's own: the reason of the FieldsNotActedOn condition (True), which names the spec
 # fields a cert-manager manifest may set that certmgr accepts but does not act on.
 NOT_ACTED_ON: Final = "NotActedOn"
+# ... and, with it, the Ready=False condition of an issuer of a type certmgr does not run.
+ISSUER_NOT_ACTED_ON_MESSAGE: Final = (
+    "certmgr runs only ACME issuers: this {issuer_type} issuer is not acted on, so "
+    "Certificates and CertificateRequests naming it are not signed"
+)
 
 # --- Certificate: Ready=True, and Issuing=False after a failed request.
 READY: Final = "Ready"
