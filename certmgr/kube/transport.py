@@ -38,6 +38,7 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -315,6 +316,12 @@ class Transport:
                 self._observe(verb, resource, "error", started)
                 raise _Failed(_Failure(Unreachable(_describe(exc)), exc, False, None)) from exc
             self._observe(verb, resource, str(response.status), started)
+            for warning in response.headers.getall("Warning", ()):
+                # As client-go's default warning handler: the server says something is
+                # wrong that it still accepted (Pod Security warn, deprecated fields).
+                log.warning(
+                    "kube_api_warning", verb=verb, resource=resource, warning=_text(warning)
+                )
             if response.status < 400:
                 return response
             try:
@@ -333,6 +340,17 @@ class Transport:
 
     def _observe(self, verb: str, resource: str, code: str, started: float) -> None:
         metrics.observe(verb=verb, resource=resource, code=code, seconds=time.monotonic() - started)
+
+
+_WARNING = re.compile(r'^\d{3} \S+ "((?:[^"\\]|\\.)*)"')
+
+
+def _text(warning: str) -> str:
+    """The text of a ``Warning: 299 - "..."`` header value (RFC 7234), unescaped."""
+    match = _WARNING.match(warning)
+    if match is None:
+        return warning
+    return re.sub(r"\\(.)", r"\1", match.group(1))
 
 
 class _Failed(Exception):

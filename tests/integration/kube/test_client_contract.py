@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from certmgr.kube import errors as e
 from certmgr.kube import resources as r
@@ -223,3 +224,22 @@ async def test_closing_a_watch_mid_stream_is_clean(
         for generator in order:
             await generator.aclose()
     assert stream.ag_frame is None  # closed, and nothing raised on the way
+
+
+async def test_a_warning_from_the_server_is_logged(kube: KubeClient, namespace: str) -> None:
+    labels = {"pod-security.kubernetes.io/warn": "baseline"}
+    await kube.patch(r.NAMESPACES, namespace, {"metadata": {"labels": labels}})
+    pod = {
+        "metadata": {"name": "p", "namespace": namespace},
+        "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "busybox"}]},
+    }
+    with capture_logs() as logs:
+        await kube.create(r.PODS, pod)
+    warnings = [entry for entry in logs if entry["event"] == "kube_api_warning"]
+    assert [(w["verb"], w["resource"], w["warning"]) for w in warnings] == [
+        (
+            "create",
+            "pods",
+            'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)',
+        )
+    ]
