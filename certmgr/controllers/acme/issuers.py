@@ -36,6 +36,7 @@ from certmgr.controllers.acme.polling import PollIntervals
 from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
+from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CLUSTERISSUERS, ISSUERS, SECRETS, Resource
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
@@ -117,8 +118,8 @@ class IssuerReconciler:
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         issuer = self._cache.get(namespace or None, name)
-        if issuer is None:
-            return None
+        if issuer is None or being_deleted(issuer):
+            return None  # no ACME account registered, no key Secret, for one being deleted
         try:
             spec = IssuerSpec.from_dict(issuer.get("spec"), path="spec")
         except InvalidObject as exc:

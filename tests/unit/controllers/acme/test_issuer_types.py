@@ -80,3 +80,39 @@ async def test_an_issuer_certmgr_does_not_run_is_ready_false_not_acted_on(
     )
     assert len(kube.patches) == 1
     assert events.seen == [("Warning", "NotActedOn", message)]
+
+
+class NoAccounts:
+    """Registering an ACME account is exactly what must not happen here."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"accounts.{name} used for an issuer being deleted")
+
+
+async def test_an_acme_issuer_being_deleted_registers_no_account_and_makes_no_key() -> None:
+    cache = Cache()
+    cache.apply(
+        "ADDED",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {
+                "name": "letsencrypt",
+                "generation": 1,
+                "resourceVersion": "1",
+                "deletionTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": ["foregroundDeletion"],
+            },
+            "spec": {
+                "acme": {
+                    "server": "https://acme.example/directory",
+                    "privateKeySecretRef": {"name": "letsencrypt-key"},
+                }
+            },
+        },
+    )
+    kube, events = FakeKube(cache), Events()
+    ctx = Context(kube, None, FakeClock(), events, None, Settings())  # type: ignore[arg-type]
+    reconciler = IssuerReconciler(ctx, accounts=NoAccounts(), resource=CLUSTERISSUERS, cache=cache)  # type: ignore[arg-type]
+    assert await reconciler.reconcile("letsencrypt") is None
+    assert kube.patches == [] and events.seen == []
