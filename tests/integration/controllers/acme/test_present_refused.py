@@ -90,7 +90,7 @@ async def quiesce(manager: Manager) -> None:
 
 
 @pytest.mark.parametrize(
-    ("solver", "settings", "refusal"),
+    ("solver", "refused", "refusal"),
     [
         pytest.param(
             {
@@ -100,10 +100,20 @@ async def quiesce(manager: Manager) -> None:
                     }
                 }
             },
-            Settings(),
-            'violates PodSecurity "restricted:latest": runAsNonRoot != true (pod must not '
-            "set securityContext.runAsNonRoot=false)",
+            "pods",
+            '" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true '
+            "(pod must not set securityContext.runAsNonRoot=false)",
             id="pod-security-refuses-the-solver-pod",
+        ),
+        pytest.param(
+            {
+                "http01": {
+                    "ingress": {"ingressTemplate": {"metadata": {"labels": {"team": "not ok"}}}}
+                }
+            },
+            "ingresses",
+            '" is invalid: metadata.labels: Invalid value: "not ok": a valid label must be',
+            id="validation-refuses-the-solver-ingress",
         ),
     ],
 )
@@ -111,13 +121,13 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
     apiserver: Simulator,
     kube: KubeClient,
     solver: dict[str, Any],
-    settings: Settings,
+    refused: str,
     refusal: str,
 ) -> None:
     clock = FakeClock()
     manager = Manager(kube, clock=clock)
     events = Events()
-    ctx = Context(kube, manager, clock, events, None, settings)  # type: ignore[arg-type]
+    ctx = Context(kube, manager, clock, events, None, Settings())  # type: ignore[arg-type]
     challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
     task = asyncio.create_task(manager.run())
     try:
@@ -128,9 +138,10 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
             return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
 
         written = await eventually(status, lambda s: bool(s.get("reason")))
-        name = "cm-acme-http-solver-"
-        assert written["reason"].startswith(f'Error presenting challenge: pods "{name}')
-        assert written["reason"].endswith(f'" is forbidden: {refusal}')
+        kind = {"pods": "pods", "ingresses": "Ingress.networking.k8s.io"}[refused]
+        prefix = f'Error presenting challenge: {kind} "cm-acme-http-solver-'
+        assert written["reason"].startswith(prefix)
+        assert refusal in written["reason"]
         assert written["processing"] is True
         assert ("Warning", "PresentError", written["reason"]) in events.seen
 
@@ -143,7 +154,7 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
             await quiesce(manager)
             wakes += 1
             assert wakes < 200, "a hot loop on the fake clock"
-        attempts = apiserver.requests.count(verb="create", resource="pods")
+        attempts = apiserver.requests.count(verb="create", resource=refused)
         # 5 s doubling to 5 min (less up to 20 % jitter): 7 or 8 tries in 10 minutes.
         assert 5 <= attempts <= 9
         assert len([e for e in events.seen if e[1] == "PresentError"]) == attempts
