@@ -510,3 +510,14 @@ def test_decoding_twice_gives_equal_values_and_no_shared_free_form_json() -> Non
 def test_rfc3339_is_utc_whole_seconds(moment: datetime, text: str) -> None:
     assert rfc3339(moment) == text
     assert parse_rfc3339(text) == moment.replace(microsecond=0)
+
+
+def test_a_field_the_types_do_not_know_is_ignored_not_fatal() -> None:
+    """A newer cert-manager's field decodes (and is never written back: certmgr never
+    writes a spec it decoded, and status writes are merge patches of changed fields)."""
+    from certmgr.api.certificates import CertificateSpec
+
+    spec = CertificateSpec.from_dict(
+        {"secretName": "s", "issuerRef": {"name": "i"}, "fieldOfCertManager1_22": {"a": 1}}
+    )
+    assert spec.secret_name == "s"
