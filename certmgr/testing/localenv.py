@@ -220,13 +220,19 @@ async def local_environment(
     pebble_config: PebbleConfig | None = None,
     https_port: int | None = None,
     on_ready: Callable[[LocalEnvironment], None] | None = None,
+    enforce_owner_references: bool = False,
 ) -> AsyncIterator[LocalEnvironment]:
-    """Start everything but the controller (``env.start_controller()`` starts one)."""
+    """Start everything but the controller (``env.start_controller()`` starts one).
+
+    ``enforce_owner_references`` turns on the simulator's OwnerReferencesPermissionEnforcement
+    (setting blockOwnerDeletion needs update on the owner's finalizers)."""
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if pebble is None:
             pebble = stack.enter_context(_pebble(pebble_config, workdir))
-        simulator = stack.enter_context(Simulator.in_thread())
+        simulator = stack.enter_context(
+            Simulator.in_thread(enforce_owner_references=enforce_owner_references)
+        )
         simulator.install_crds(sorted(CRDS_DIR.glob("*_*.yaml")))
         simulator.apply_manifests(deploy_manifests())
         admin = simulator.kubeconfig(workdir / "admin.kubeconfig")

@@ -1,7 +1,8 @@
 """Request accounting: how many API calls each (verb, resource, user) made.
 
-Owns the counters tests and benchmarks read ("API calls per issuance"), and the list of
-requests RBAC refused (a test running the controller under deploy/'s RBAC fails on any)
+Owns the counters tests and benchmarks read ("API calls per issuance"), the permissions
+RBAC was asked for per user (what a minimal Role must grant), the list of requests RBAC
+refused (a test running the controller under deploy/'s RBAC fails on any)
 and the audit annotations admission gave (Pod Security's ``audit`` mode). Resources
 are plural names with an optional subresource (``certificates/status``). Thread-safe,
 because tests read it from another thread than the simulator's. It must not decide
@@ -21,6 +22,7 @@ class RequestCounts:
     def __init__(self) -> None:
         self._counts: Counter[CountKey] = Counter()
         self._denials: list[str] = []
+        self._authorized: set[tuple[str, str, str, str]] = set()
         self._annotations: list[dict[str, str]] = []
         self._lock = threading.Lock()
 
@@ -38,6 +40,18 @@ class RequestCounts:
         with self._lock:
             denials = list(self._denials)
         return [d for d in denials if user is None or f'User "{user}" ' in d]
+
+    def asked(self, *, user: str, group: str, resource: str, verb: str) -> None:
+        """Note what RBAC was asked for (allowed or not): a request, or an admission check
+        such as update on an owner's ``finalizers``."""
+        with self._lock:
+            self._authorized.add((user, group, resource, verb))
+
+    def permissions_asked(self, *, user: str) -> set[tuple[str, str, str]]:
+        """(API group, resource[/subresource], verb) RBAC was asked for on behalf of ``user``:
+        the permissions its runs needed."""
+        with self._lock:
+            return {(g, r, v) for u, g, r, v in self._authorized if u == user}
 
     def annotate(self, annotations: dict[str, str]) -> None:
         """Note the audit annotations admission gave a request (Pod Security's)."""
@@ -77,6 +91,7 @@ class RequestCounts:
         with self._lock:
             self._counts.clear()
             self._denials.clear()
+            self._authorized.clear()
             self._annotations.clear()
 
     @property

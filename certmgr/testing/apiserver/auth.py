@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from certmgr.testing.apiserver import errors
+from certmgr.testing.apiserver.accounting import RequestCounts
 from certmgr.testing.apiserver.resources import BUILTINS
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -112,8 +113,9 @@ def _rule_allows(rule: dict[str, Any], attrs: RequestAttributes) -> bool:
 
 
 class Authorizer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, counts: RequestCounts | None = None) -> None:
         self._store = store
+        self._counts = counts
 
     def _objects(self, kind: str) -> list[Obj]:
         return list(self._store.table(_RBAC[kind]).objects.values())
@@ -131,6 +133,11 @@ class Authorizer:
     def allowed(self, user: UserInfo, attrs: RequestAttributes) -> bool:
         if MASTERS in user.groups:
             return True
+        if self._counts is not None:
+            resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+            self._counts.asked(
+                user=user.name, group=attrs.api_group, resource=resource, verb=attrs.verb
+            )
         for binding in self._objects("ClusterRoleBinding"):
             if any(_subject_matches(s, user) for s in binding.get("subjects") or ()) and any(
                 _rule_allows(r, attrs) for r in self._rules(binding.get("roleRef", {}), "")

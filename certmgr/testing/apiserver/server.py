@@ -79,7 +79,7 @@ class Simulator:
             store=self.store,
             collector=collector,
             authn=self._authn,
-            authz=Authorizer(self.store),
+            authz=Authorizer(self.store, counts=self.requests),
             faults=self.faults,
             counts=self.requests,
             bookmark_interval=self._bookmark_interval,
