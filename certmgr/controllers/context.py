@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
+from certmgr import __version__
 from certmgr.acme.protocol import AcmeConnector
 from certmgr.kube.protocol import KubeAPI
 from certmgr.runtime.clock import Clock
@@ -43,8 +44,9 @@ class Settings:
     # Shared mode: one solver Service per namespace (not per Challenge), deleted once the
     # namespace has had no Challenge for this long (seconds).
     shared_solver_service_linger: float = 600.0
-    # Pod mode: the solver image run by the per-challenge Pod (cert-manager's acmesolver).
-    solver_image: str = "certmgr-solver:0.1.0"
+    # Pod mode: the image run by the per-challenge Pod with cert-manager's acmesolver args:
+    # by default our one image (deploy/image: it runs the solver when given those args).
+    solver_image: str = f"certmgr:{__version__}"
     # The self-check: fetch http://<name>:<port>/.well-known/acme-challenge/<token> itself,
     # resolving names through this DNS server when given ("host:port"), else the system's.
     self_check_port: int = 80

@@ -27,6 +27,9 @@ from typing import Any
 
 import pytest
 
+from certmgr.controllers.acme.solver_objects import SolverTarget, solver_pod
+from certmgr.controllers.context import Settings
+from certmgr.testing.dataplane.podspec import image_repository, process_spec
 from certmgr.testing.deployment import (
     controller_container,
     controller_deployment,
@@ -225,3 +228,49 @@ async def test_the_image_runs_as_deploy_says_and_issues(
     assert took < grace, f"stopped after {took:.1f} s (SIGKILL at {grace} s)\n{logs}"
     assert "certmgr_stopped" in logs
     assert "Traceback" not in logs
+
+
+def test_the_image_is_the_default_pod_mode_solver(image: str, container_name: str) -> None:
+    """A solver Pod as certmgr builds it by default (cert-manager's args, no command) runs
+    on this image and answers its challenge."""
+    assert image_repository(Settings().solver_image) == image_repository(image).removeprefix(
+        "localhost/"
+    )
+    target = SolverTarget(
+        name="cm-acme-http-solver-x",
+        namespace="default",
+        dns_name="www.example.com",
+        token="tok",
+        key="tok.thumb",
+        owner={},
+    )
+    pod = solver_pod(target, image=image)
+    spec = process_spec(pod, pod_ip="127.0.0.1", host_ip="127.0.0.1")
+    with fixed_ports_lock():
+        podman(
+            "run",
+            "--detach",
+            f"--name={container_name}",
+            "--runtime=runc",
+            "--network=host",
+            "--ulimit=nofile=20000:20000",
+            "--ulimit=nproc=4096:4096",
+            "--read-only",
+            "--cap-drop=ALL",
+            image,
+            *spec.args,
+        )
+        url = f"http://127.0.0.1:{spec.port}{target.path}"
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            request = urllib.request.Request(url, headers={"Host": target.dns_name})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = response.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        podman("stop", "--time=10", container_name)
+        exit_code = podman("inspect", "--format={{.State.ExitCode}}", container_name)
+    assert answer == target.key, container_logs(container_name)
+    assert exit_code == "0", container_logs(container_name)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 DEFAULT_SOLVER_IMAGES: Final = (
+    "certmgr",  # deploy/image: one image, the solver when given acmesolver's args
+    "ghcr.io/certmgr/certmgr",
     "certmgr-solver",
     "ghcr.io/certmgr/certmgr-solver",
     "quay.io/jetstack/cert-manager-acmesolver",

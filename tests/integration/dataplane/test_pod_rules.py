@@ -49,6 +49,8 @@ def _pod(image: str, **container: Any) -> dict[str, Any]:
     [
         pytest.param("quay.io/jetstack/cert-manager-acmesolver:v1.16.1", True, id="acmesolver"),
         pytest.param("certmgr-solver:latest", True, id="ours"),
+        pytest.param("certmgr:0.1.0", True, id="our-one-image"),
+        pytest.param("certmgr-controller:0.1.0", False, id="our-name-as-prefix"),
         pytest.param("quay.io/jetstack/cert-manager-acmesolver-evil:v1", False, id="lookalike"),
         pytest.param("nginx", False, id="foreign"),
     ],
