@@ -22,11 +22,14 @@ object must not take ``/metrics`` down, so an unparsable timestamp counts as mis
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from certmgr.api.codec import parse_rfc3339
 from certmgr.kube.resources import CERTIFICATES, CLUSTERISSUERS, ISSUERS
@@ -119,15 +122,18 @@ class ResourceMetrics(Collector):
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         self._clock = clock
+        self._series: dict[tuple[str, str], CertificateSeries] = {}
 
     def describe(self) -> Iterable[Metric]:
         # Names only: a second collector registered in the same registry is refused.
-        return list(_Families().all())
+        certificate_families = [
+            GaugeMetricFamily(name, help_) for name, help_ in (_CERTIFICATE_READY,)
+        ] + [GaugeMetricFamily(name, help_) for name, help_, _ in _TIMESTAMPS]
+        return [*certificate_families, *_Families().all()]
 
     def collect(self) -> Iterable[Metric]:
+        entries = self._certificate_series()
         families = _Families()
-        for certificate in self._certificates.list():
-            _add_certificate(families, certificate)
         for issuer in self._issuers.list():
             metadata = issuer.get("metadata") or {}
             name, namespace = metadata.get("name", ""), metadata.get("namespace", "")
@@ -138,18 +144,144 @@ class ResourceMetrics(Collector):
         now = float(math.floor(self._clock.now().timestamp()))
         families.clock_gauge.add_metric([], now)
         families.clock_deprecated.add_metric([], now)
-        return list(families.all())
+        certificate_families: list[Metric] = [
+            CertificateFamily(*_CERTIFICATE_READY, entries, _ready_lines)
+        ]
+        for index, (name, help_, _) in enumerate(_TIMESTAMPS):
+            certificate_families.append(
+                CertificateFamily(name, help_, entries, _timestamp_lines(index))
+            )
+        return [*certificate_families, *families.all()]
+
+    def _certificate_series(self) -> list[CertificateSeries]:
+        """Every cached Certificate's series, rebuilt only for objects that changed since
+        the last scrape (same resourceVersion: same series); the memo keeps exactly the
+        Certificates of this scrape, so deleted ones leave it."""
+        previous, current = self._series, {}
+        entries = []
+        for certificate in self._certificates.list():
+            metadata = certificate.get("metadata") or {}
+            key = (metadata.get("namespace", ""), metadata.get("name", ""))
+            version = metadata.get("resourceVersion")
+            entry = previous.get(key)
+            if entry is None or not version or entry.version != version:
+                entry = CertificateSeries.of(certificate)
+            current[key] = entry
+            entries.append(entry)
+        self._series = current
+        return entries
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSeries:
+    """One Certificate's samples, label text escaped and values formatted once."""
+
+    version: str
+    labels: dict[str, str]  # without ``condition``
+    label_text: str  # ``labels`` in the text format, sorted by name as prometheus-client
+    values: tuple[float, ...]  # _TIMESTAMPS order
+    value_text: tuple[str, ...]
+    ready: str
+
+    @classmethod
+    def of(cls, certificate: Mapping[str, Any]) -> CertificateSeries:
+        metadata = certificate.get("metadata") or {}
+        name, namespace = metadata.get("name", ""), metadata.get("namespace", "")
+        issuer_name, issuer_kind, issuer_group = issuer_labels(certificate)
+        labels = {
+            "issuer_group": issuer_group,
+            "issuer_kind": issuer_kind,
+            "issuer_name": issuer_name,
+            "name": name,
+            "namespace": namespace,
+        }
+        status = certificate.get("status") or {}
+        values = tuple(unix_seconds(status.get(field)) for _, _, field in _TIMESTAMPS)
+        return cls(
+            version=str(metadata.get("resourceVersion") or ""),
+            labels=labels,
+            label_text=",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()),
+            values=values,
+            value_text=tuple(_go_float(v) for v in values),
+            ready=ready_status(certificate),
+        )
+
+
+def _go_float(value: float) -> str:
+    # prometheus-client's own float formatting, so both renderings agree byte for byte.
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+
+
+def _escape(value: str) -> str:
+    # The text format's label value escaping (prometheus-client's, for UTF-8 values).
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+_Lines = Callable[[str, CertificateSeries], Iterable[str]]
+_Samples = Callable[[str, CertificateSeries], Iterable[Sample]]
+
+
+def _ready_lines(name: str, entry: CertificateSeries) -> Iterable[str]:
+    for condition in READY_STATUSES:
+        value = "1.0" if entry.ready == condition else "0.0"
+        yield f'{name}{{condition="{condition}",{entry.label_text}}} {value}\n'
+
+
+def _timestamp_lines(index: int) -> _Lines:
+    def lines(name: str, entry: CertificateSeries) -> Iterable[str]:
+        yield f"{name}{{{entry.label_text}}} {entry.value_text[index]}\n"
+
+    return lines
+
+
+class CertificateFamily(Metric):
+    """A per-Certificate gauge family over one scrape's ``CertificateSeries``.
+
+    ``text()`` writes the family in the text format directly from the pre-formatted
+    series (``/metrics``: ~70,000 series at 10,000 Certificates in a fraction of the
+    time prometheus-client takes per sample); ``samples`` are built only when asked
+    (registries read by tests, other exporters). Both give the same exposition.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, entries: list[CertificateSeries], lines: _Lines
+    ) -> None:
+        self._built: list[Sample] | None = None
+        super().__init__(name, documentation, "gauge")
+        self._entries = entries
+        self._lines = lines
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._built is None:
+            self._built = [sample for entry in self._entries for sample in self._samples_of(entry)]
+        return self._built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._built = value or None
+
+    def _samples_of(self, entry: CertificateSeries) -> Iterable[Sample]:
+        if self._lines is _ready_lines:
+            for condition in READY_STATUSES:
+                labels = {"condition": condition, **entry.labels}
+                yield Sample(self.name, labels, 1.0 if entry.ready == condition else 0.0)
+        else:
+            index = [name for name, _, _ in _TIMESTAMPS].index(self.name)
+            yield Sample(self.name, dict(entry.labels), entry.values[index])
+
+    def text(self) -> str:
+        help_ = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        head = f"# HELP {self.name} {help_}\n# TYPE {self.name} gauge\n"
+        return head + "".join(
+            line for entry in self._entries for line in self._lines(self.name, entry)
+        )
 
 
 class _Families:
     """One scrape's metric families, empty until filled."""
 
     def __init__(self) -> None:
-        self.timestamps = [
-            (GaugeMetricFamily(name, help_, labels=CERTIFICATE_LABELS), field)
-            for name, help_, field in _TIMESTAMPS
-        ]
-        self.certificate_ready = GaugeMetricFamily(*_CERTIFICATE_READY, labels=READY_LABELS)
         self.issuer_ready = GaugeMetricFamily(
             *_ISSUER_READY, labels=["name", "namespace", "condition"]
         )
@@ -160,23 +292,10 @@ class _Families:
         self.clock_deprecated = UnknownMetricFamily(*_CLOCK_DEPRECATED)
 
     def all(self) -> Iterable[Metric]:
-        yield self.certificate_ready
-        for family, _ in self.timestamps:
-            yield family
         yield self.issuer_ready
         yield self.cluster_issuer_ready
         yield self.clock_gauge
         yield self.clock_deprecated
-
-
-def _add_certificate(families: _Families, certificate: Mapping[str, Any]) -> None:
-    metadata = certificate.get("metadata") or {}
-    key = [metadata.get("name", ""), metadata.get("namespace", "")]
-    issuer = issuer_labels(certificate)
-    status = certificate.get("status") or {}
-    for family, field in families.timestamps:
-        family.add_metric(key + issuer, unix_seconds(status.get(field)))
-    _add_ready(families.certificate_ready, key, issuer, ready_status(certificate))
 
 
 def _add_ready(family: GaugeMetricFamily, key: list[str], rest: list[str], status: str) -> None:

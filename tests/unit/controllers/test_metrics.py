@@ -13,6 +13,7 @@ from certmgr.controllers.metrics import ResourceMetrics, register, unix_seconds
 from certmgr.kube.client import KubeClient
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.manager import Manager
+from certmgr.runtime.metrics import Snapshot
 from certmgr.testing.clock import FakeClock
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -210,3 +211,46 @@ def test_register_refuses_a_second_collector_in_one_registry() -> None:
         register(manager, clock=FakeClock(NOW), registry=registry)
     registry.unregister(collector)
     register(manager, clock=FakeClock(NOW), registry=registry)
+
+
+def test_the_fast_rendering_is_prometheus_clients_byte_for_byte(certificates: Cache) -> None:
+    # /metrics writes the per-Certificate families from pre-formatted series; it must be
+    # exactly what prometheus-client writes from the samples, escaping included.
+    for name, issuer in [
+        ('quo"te', {"name": "back\\slash", "kind": "Issuer"}),
+        ("new\nline", {"name": "ünïcode", "kind": "ClusterIssuer", "group": "x.io"}),
+    ]:
+        certificates.apply("ADDED", certificate(name, issuer_ref=issuer, status=ready("True")))
+    registry = CollectorRegistry()
+    registry.register(
+        ResourceMetrics(
+            certificates=certificates,
+            issuers=cache_of(),
+            cluster_issuers=cache_of(),
+            clock=FakeClock(NOW),
+        )
+    )
+    fast = Snapshot(registry).render()
+    assert fast == generate_latest(registry)
+    assert fast.count(b"certmanager_certificate_ready_status{") == 6 * 3
+
+
+def test_a_scrape_formats_only_the_certificates_that_changed(certificates: Cache) -> None:
+    collector = ResourceMetrics(
+        certificates=certificates,
+        issuers=cache_of(),
+        cluster_issuers=cache_of(),
+        clock=FakeClock(NOW),
+    )
+    collector.collect()
+    first = dict(collector._series)
+    changed = certificate("failing", status=ready("True"))
+    changed["metadata"]["resourceVersion"] = "2"
+    certificates.apply("MODIFIED", changed)
+    certificates.apply("DELETED", certificate("new"))
+    collector.collect()
+    second = collector._series
+    assert second[("apps", "ready")] is first[("apps", "ready")]  # kept, not re-formatted
+    assert second[("apps", "failing")] is not first[("apps", "failing")]
+    assert second[("apps", "failing")].ready == "True"
+    assert ("apps", "new") not in second
