@@ -3,21 +3,26 @@
 Owns ``LoopLagProbe``: a task that asks to wake every ``interval`` seconds and records how
 late each wake-up was. A late wake-up means some callback held the loop (CPU work, a sync
 call), starving the Lease renewal, the probes, the watches and the shared solver. The
-worst lag is a gauge (``certmgr_event_loop_lag_max_seconds``) and each lag over
-``warn_after`` is a warning log line, so a stall shows without a profiler.
-It must not do any work of its own beyond timing, and reads time only from the loop's
-monotonic clock (a stall is wall time by nature; a fake clock cannot produce one).
+worst lag is a gauge (``certmgr_event_loop_lag_max_seconds``), every lag a histogram
+sample, and a watchdog thread logs the loop thread's stack once a stall passes
+``warn_after``, so the culprit shows in the log without a profiler.
+It must not do any work of its own on the loop beyond timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
+import time
+import traceback
 
 import structlog
 
 from certmgr.runtime.metrics import LOOP_LAG, LOOP_LAG_MAX
 
 log = structlog.get_logger("certmgr.looplag")
+_STACK_FRAMES = 12
 
 
 class LoopLagProbe:
@@ -27,6 +32,7 @@ class LoopLagProbe:
         self.interval = interval
         self.warn_after = warn_after
         self.worst = 0.0
+        self._last_tick = time.monotonic()
 
     def observe(self, lag: float) -> None:
         lag = max(0.0, lag)
@@ -39,7 +45,34 @@ class LoopLagProbe:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + self.interval
-            await asyncio.sleep(self.interval)
-            self.observe(loop.time() - due)
+        stop = threading.Event()
+        watchdog = threading.Thread(
+            target=self._watch, args=(threading.get_ident(), stop), daemon=True
+        )
+        watchdog.start()
+        try:
+            while True:
+                due = loop.time() + self.interval
+                self._last_tick = time.monotonic()
+                await asyncio.sleep(self.interval)
+                self.observe(loop.time() - due)
+        finally:
+            stop.set()
+
+    def _watch(self, loop_thread: int, stop: threading.Event) -> None:
+        """While the loop is held past ``warn_after``, log once where it is held."""
+        reported = 0.0
+        while not stop.wait(self.warn_after / 4):
+            tick = self._last_tick
+            if time.monotonic() - tick < self.warn_after or tick == reported:
+                continue
+            reported = tick
+            frame = sys._current_frames().get(loop_thread)
+            if frame is None:
+                continue
+            stack = traceback.format_stack(frame)[-_STACK_FRAMES:]
+            log.warning(
+                "event_loop_held",
+                seconds=round(time.monotonic() - tick, 3),
+                stack="".join(stack),
+            )

@@ -40,3 +40,19 @@ async def test_a_blocking_callback_is_measured() -> None:
     task.cancel()
     assert probe.worst >= 0.15
     assert REGISTRY.get_sample_value("certmgr_event_loop_lag_max_seconds") >= 0.15
+
+
+async def test_the_watchdog_logs_where_the_loop_is_held() -> None:
+    probe = LoopLagProbe(interval=0.001, warn_after=0.05)
+    with capture_logs() as logs:
+        task = asyncio.create_task(probe.run())
+        await asyncio.sleep(0.01)
+        _hold_the_loop(0.3)
+        await asyncio.sleep(0.01)
+        task.cancel()
+    held = [e for e in logs if e["event"] == "event_loop_held"]
+    assert any("_hold_the_loop" in e["stack"] for e in held)
+
+
+def _hold_the_loop(seconds: float) -> None:
+    time.sleep(seconds)
