@@ -41,6 +41,7 @@ from certmgr.kube.resources import (
     NAMESPACES,
     ORDERS,
 )
+from certmgr.runtime import gcpolicy
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
 from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
@@ -298,6 +299,7 @@ async def _serve(
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
             background.create_task(LoopLagProbe().run())
+            background.create_task(gcpolicy.refreeze_forever(clock))
             try:
                 async with asyncio.TaskGroup() as writers:
                     writers.create_task(_until(stop))

@@ -33,6 +33,7 @@ from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
 from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
+from certmgr.runtime.gcpolicy import freeze_long_lived
 
 log = structlog.get_logger(__name__)
 
@@ -194,6 +195,9 @@ class Informer:
             for obj in page.items:
                 staged.add(self._prepare(obj))
             version = page.resource_version
+            # A list is the bulk of what the caches will hold for good: freezing each page
+            # keeps full collections from re-scanning it (each held the loop for seconds).
+            freeze_long_lived()
         changes = self.cache.replace(staged, version)
         self._version = self._listed = version
         self._failures = 0

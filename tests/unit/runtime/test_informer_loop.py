@@ -310,3 +310,19 @@ async def test_a_large_list_is_dispatched_without_holding_the_loop() -> None:
     await watcher
     assert len(recorder.seen) == 1000
     assert any(0 < n < 1000 for n in seen_by_bystander)
+
+
+async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
+    import gc
+
+    gc.unfreeze()
+    try:
+        api, clock = FakeAPI(), FakeClock()
+        api.lists = [ObjectList([obj(f"f{i:04d}", str(i + 1)) for i in range(1000)], "1000")]
+        informer, _ = make(api, clock)
+        await run_until_idle(informer, api, clock)
+        # Each listed object is a few containers (object, metadata): all frozen.
+        assert gc.get_freeze_count() >= 2000
+        assert not any(o is informer.cache.list()[0] for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
