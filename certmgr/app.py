@@ -3,8 +3,10 @@ ACME, leader election, the shared HTTP-01 solver and the health/metrics server (
 cert-manager's metrics: the resource collector and the ACME exchange observer), and runs
 them in one TaskGroup.
 
-Owns process lifecycle: SIGTERM/SIGINT drain the controllers within a deadline, release
-the Lease (so a standby takes over at once) and exit 0; losing leadership exits 1 (the
+Owns process lifecycle: SIGTERM/SIGINT make the process unready and its solver endpoint
+terminating, keep answering the challenges the CA was asked to validate until they are
+final (``--shutdown-drain-timeout``), stop the controllers, release the Lease (so a
+standby takes over at once), withdraw the endpoint and exit 0; losing leadership exits 1 (the
 pod restarts and campaigns again, as controller-runtime does); a bad flag or kubeconfig
 exits 2 with one line. It must not contain reconcile logic.
 """
@@ -13,8 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
+import os
 import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -27,6 +34,7 @@ from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
 from certmgr.controllers import ingressshim
 from certmgr.controllers import metrics as resource_metrics
+from certmgr.controllers.acme.shared_solver import is_not_final
 from certmgr.controllers.context import Context, Settings
 from certmgr.errors import UsageError
 from certmgr.kube import serverversion
@@ -72,6 +80,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         issuance_backoff_cap=timedelta(seconds=args.issuance_backoff_cap),
         solver_mode=args.http01_solver_mode,
         shared_solver_host=args.http01_solver_service_host,
+        shared_solver_service_type=args.http01_solver_service_type,
         shared_solver_port=solver_port,
         shared_solver_service_linger=args.http01_solver_service_linger,
         solver_image=args.http01_solver_image,
@@ -254,10 +263,13 @@ async def _serve(
             ),
             clock=clock,
         )
+    draining = asyncio.Event()
+    endpoints = _shared_endpoints(args, settings, manager)
     health = HealthServer(
         readiness={
             "caches_synced": lambda: manager.has_synced,
             "leading_or_standing_by": lambda: elector is None or elector.healthy,
+            "not_shutting_down": lambda: not draining.is_set(),
         }
     )
     host, port = split_address(args.health_address)
@@ -295,20 +307,32 @@ async def _serve(
         return 0
     # Two task groups, so shutdown has an order: the writers (controllers, under the
     # Lease) drain and the Lease is released first; then informers and the solver stop.
+    drain = ShutdownDrain(
+        acme=acme,
+        manager=manager,
+        endpoints=endpoints,
+        draining=draining,
+        clock=clock,
+        deadline=args.shutdown_drain_timeout,
+        serving=settings.solver_mode == "shared",
+    )
     try:
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
             background.create_task(LoopLagProbe().run())
             background.create_task(gcpolicy.refreeze_forever(clock))
+            if endpoints is not None:
+                background.create_task(endpoints.run())
             try:
                 async with asyncio.TaskGroup() as writers:
-                    writers.create_task(_until(stop))
+                    writers.create_task(drain.until(stop))
                     if elector is None:
                         writers.create_task(manager.run_controllers())
                     else:
                         writers.create_task(_lead(elector, manager))
             except* _Stopped:
                 log.info("certmgr_stopping")
+            await drain.solver()
             raise _Stopped
     except* _Stopped:
         log.info("certmgr_stopped")
@@ -328,10 +352,85 @@ class _Stopped(Exception):
     """Raised inside the TaskGroup to cancel every task on SIGTERM/SIGINT."""
 
 
-async def _until(stop: asyncio.Event) -> None:
-    await stop.wait()
-    log.info("shutdown_requested")
-    raise _Stopped
+# How often the drain looks whether the challenges it waits for are final.
+DRAIN_POLL_SECONDS: Final = 0.2
+
+
+def _shared_endpoints(
+    args: argparse.Namespace, settings: Settings, manager: Manager
+) -> acme_controllers.ReplicaEndpoints | None:
+    """This replica's EndpointSlice publisher (shared mode, EndpointSlice Services): its
+    Pod's name and IP come from the downward API (POD_NAME, POD_IP)."""
+    if settings.solver_mode != "shared" or settings.shared_solver_service_type != "EndpointSlice":
+        return None
+    solver_host, solver_port = split_address(args.http01_solver_address)
+    ip = os.environ.get("POD_IP") or ("" if solver_host in ("0.0.0.0", "::") else solver_host)
+    if not ip:
+        log.warning(
+            "shared_solver_endpoint_unpublished",
+            reason="POD_IP is not set (deploy/deployment.yaml sets it from status.podIP)",
+        )
+        return None
+    replica = acme_controllers.Replica(
+        name=os.environ.get("POD_NAME") or socket.gethostname(), ip=ip, port=solver_port
+    )
+    return acme_controllers.publish_shared_endpoints(
+        manager,
+        replica=replica,
+        lease_namespace=args.leader_election_namespace or settings.cluster_resource_namespace,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShutdownDrain:
+    """SIGTERM, in order: unready and endpoint terminating; the challenges accepted by
+    this process answered until final; controllers stopped (Lease released); then every
+    challenge still pending answered (another replica may have accepted it while this
+    one was still routed to), all within one deadline; the endpoint withdrawn."""
+
+    acme: acme_controllers.AcmeControllers
+    manager: Manager
+    endpoints: acme_controllers.ReplicaEndpoints | None
+    draining: asyncio.Event
+    clock: Clock
+    deadline: float
+    serving: bool
+    started: list[float] = field(default_factory=list)
+
+    async def until(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.started.append(self.clock.monotonic())
+        self.draining.set()
+        log.info("shutdown_requested", drain_deadline=self.deadline)
+        if self.endpoints is not None:
+            with contextlib.suppress(APIError, Unreachable):
+                await self.endpoints.drain()
+        self.acme.challenges.drain()
+        await self._wait(self.acme.challenges.accepted_in_flight, what="accepted")
+        raise _Stopped
+
+    async def solver(self) -> None:
+        """After the controllers stopped: answer what is still pending, then withdraw."""
+        if self.serving:
+            await self._wait(self._pending_challenges, what="pending")
+        if self.endpoints is not None:
+            with contextlib.suppress(APIError, Unreachable):
+                await self.endpoints.withdraw()
+
+    def _pending_challenges(self) -> int:
+        cache = self.manager.informer(CHALLENGES).cache
+        return sum(1 for c in cache if is_not_final(c))
+
+    async def _wait(self, count: Callable[[], int], *, what: str) -> None:
+        end = (self.started[0] if self.started else self.clock.monotonic()) + self.deadline
+        left = count()
+        if left:
+            log.info("shutdown_draining_challenges", challenges=left, kind=what)
+        while left and self.clock.monotonic() < end:
+            await self.clock.sleep(DRAIN_POLL_SECONDS)
+            left = count()
+        if left:
+            log.warning("shutdown_drain_deadline_passed", challenges=left, kind=what)
 
 
 async def _lead(elector: LeaderElector, manager: Manager) -> None:

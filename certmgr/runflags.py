@@ -466,6 +466,22 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="shared mode: the host each namespace's solver Service points at",
     )
     add(
+        "--http01-solver-service-type",
+        choices=("EndpointSlice", "ExternalName"),
+        default="EndpointSlice",
+        help="shared mode: each namespace's solver Service has no selector and every "
+        "replica lists its POD_IP in an EndpointSlice of it (works with endpoint-based "
+        "ingress controllers: ingress-nginx, Traefik, Contour, HAProxy), or is an "
+        "ExternalName to --http01-solver-service-host",
+    )
+    add(
+        "--shutdown-drain-timeout",
+        type=duration_seconds,
+        default=60.0,
+        help="on SIGTERM, how long the process keeps answering challenges the CA was "
+        "asked to validate before it exits (stay below terminationGracePeriodSeconds)",
+    )
+    add(
         "--http01-solver-image",
         "--acme-http01-solver-image",
         dest="http01_solver_image",

@@ -40,6 +40,11 @@ class Settings:
     # Shared mode: where ingress controllers reach the solver that runs in every replica
     # (each namespace's shared solver Service is an ExternalName Service pointing here).
     shared_solver_host: str = "certmgr-solver.certmgr.svc.cluster.local"
+    # Shared mode: the namespace's Service has no selector and each replica lists itself
+    # in an EndpointSlice of it ("EndpointSlice": ingress-nginx, Traefik, Contour,
+    # HAProxy... route it), or is an ExternalName to shared_solver_host ("ExternalName":
+    # refused by default by Traefik and Contour, unsupported by GKE's ingress).
+    shared_solver_service_type: Literal["EndpointSlice", "ExternalName"] = "ExternalName"
     shared_solver_port: int = 8089
     # Shared mode: one solver Service per namespace (not per Challenge), deleted once the
     # namespace has had no Challenge for this long (seconds).

@@ -80,6 +80,9 @@ INGRESSCLASSES = Resource(
     "networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False
 )
 LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", namespaced=True)
+ENDPOINTSLICES = Resource(
+    "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", namespaced=True
+)
 CRDS = Resource(
     "apiextensions.k8s.io",
     "v1",
@@ -110,6 +113,7 @@ ALL: tuple[Resource, ...] = (
     INGRESSES,
     INGRESSCLASSES,
     LEASES,
+    ENDPOINTSLICES,
     CRDS,
     CERTIFICATES,
     CERTIFICATEREQUESTS,

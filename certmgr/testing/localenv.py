@@ -173,7 +173,9 @@ class LocalEnvironment:
                 *extra, solver_port=self.solver_port if index == 0 else free_port()
             ),
             self.workdir / f"controller-{index}.log",
-            env=env or {},
+            # The downward API's values: each replica lists 127.0.0.1 and its own solver
+            # port in its EndpointSlices.
+            env={"POD_IP": "127.0.0.1", "POD_NAME": f"controller-{index}", **(env or {})},
         )
         controller.start()
         self.controllers.append(controller)

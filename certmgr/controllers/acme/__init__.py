@@ -21,10 +21,23 @@ from dataclasses import dataclass
 
 from certmgr.controllers.acme import challenges, issuers, orders, requests
 from certmgr.controllers.acme.accounts import Accounts
-from certmgr.controllers.acme.shared_solver import serve_shared_solver, shared_solver_source
+from certmgr.controllers.acme.shared_solver import (
+    publish_shared_endpoints,
+    serve_shared_solver,
+    shared_solver_source,
+)
+from certmgr.controllers.acme.solver_endpoints import Replica, ReplicaEndpoints
 from certmgr.controllers.context import Context
 
-__all__ = ["AcmeControllers", "serve_shared_solver", "setup_all", "shared_solver_source"]
+__all__ = [
+    "AcmeControllers",
+    "Replica",
+    "ReplicaEndpoints",
+    "publish_shared_endpoints",
+    "serve_shared_solver",
+    "setup_all",
+    "shared_solver_source",
+]
 
 
 @dataclass(slots=True)

@@ -149,6 +149,7 @@ class ChallengeReconciler:
             host=settings.shared_solver_host,
             port=settings.shared_solver_port,
             linger=settings.shared_solver_service_linger,
+            service_type=settings.shared_solver_service_type,
         )
         self._presenter = Presenter(
             ctx.client,
@@ -177,9 +178,19 @@ class ChallengeReconciler:
         self._accepted: set[str] = set()
         self._cleaned: dict[str, str] = {}  # key -> uid of the Challenge cleaned up
         self._slots: dict[str, str] = {}  # slot -> key of the Challenge holding it
+        self._draining = False
 
     async def close(self) -> None:
         await self._self_check.close()
+
+    def drain(self) -> None:
+        """Shutting down: answer no new challenge to the CA; those accepted already are
+        still polled to the end (see :meth:`accepted_in_flight`)."""
+        self._draining = True
+
+    def accepted_in_flight(self) -> int:
+        """Challenges this process told the CA to validate that are not final yet."""
+        return sum(1 for key in self._accepted if self._active(key))
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
@@ -256,6 +267,8 @@ class ChallengeReconciler:
                 if offered.status != State.PENDING.value:
                     self._accepted.add(key)
         if key not in self._accepted:
+            if self._draining:
+                return Result(requeue_after=CAP_RETRY_SECONDS)  # the next leader's
             return await self._check_and_accept(key, challenge, client, target)
         return await self._poll(key, challenge, client)
 

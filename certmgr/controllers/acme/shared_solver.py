@@ -3,8 +3,10 @@
 Owns :func:`shared_solver_source` (``solvers``' token source over the Challenge
 informer's cache, narrowed to Challenges that are not final) and
 :func:`serve_shared_solver`, which the composition root calls in every replica, leader
-or not, because informers run everywhere while controllers run on the leader only. It
-must not write to the API.
+or not, because informers run everywhere while controllers run on the leader only.
+:func:`publish_shared_endpoints` wires this replica's EndpointSlices
+(:mod:`solver_endpoints`) to the informers they follow. The solver itself must not
+write to the API.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Final
 from aiohttp import web
 
 from certmgr.api.acme import State
-from certmgr.kube.resources import CHALLENGES
+from certmgr.controllers.acme.solver_endpoints import SLICE_SELECTOR, Replica, ReplicaEndpoints
+from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR
+from certmgr.kube.resources import CHALLENGES, ENDPOINTSLICES, SERVICES
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.manager import Manager
 from solvers import serve
@@ -39,3 +43,24 @@ async def serve_shared_solver(manager: Manager, *, host: str, port: int) -> web.
     current challenge. Call before or after ``manager.run``; ``await runner.cleanup()``
     when done."""
     return await serve(shared_solver_source(manager), host=host, port=port)
+
+
+def publish_shared_endpoints(
+    manager: Manager, *, replica: Replica, lease_namespace: str
+) -> ReplicaEndpoints:
+    """This replica's EndpointSlices behind every shared solver Service (EndpointSlice
+    mode), woken by the Services and EndpointSlices informers; run ``.run()`` in every
+    replica, ``.drain()`` on SIGTERM and ``.withdraw()`` last."""
+    services = manager.informer(SERVICES, label_selector=SOLVER_SELECTOR)
+    slices = manager.informer(ENDPOINTSLICES, label_selector=SLICE_SELECTOR)
+    endpoints = ReplicaEndpoints(
+        manager.client,
+        replica=replica,
+        services=services.cache,
+        slices=slices.cache,
+        lease_namespace=lease_namespace,
+        clock=manager.clock,
+    )
+    services.add_handler(endpoints.wake)
+    slices.add_handler(endpoints.wake)
+    return endpoints

@@ -2,10 +2,10 @@
 
 Owns the manifests (JSON at the client's edge) of the solver Service, Ingress and Pod,
 cert-manager's solver labels, and the edit-in-place path surgery on a user's Ingress:
-- shared mode: the namespace's one ExternalName Service (``cm-acme-http-solver-shared``,
-  owned by no Challenge, see :mod:`solver_services`) pointing at the solver that runs
-  in every controller replica, and the Challenge's solver Ingress routing the token's
-  path to it;
+- shared mode: the namespace's one Service (``cm-acme-http-solver-shared``, owned by no
+  Challenge, see :mod:`solver_services`) reaching the solver that runs in every
+  controller replica, without a selector (each replica's EndpointSlice lists it) or an
+  ExternalName, and the Challenge's solver Ingress routing the token's path to it;
 - pod mode (``solver_mode="pod"`` or any ``podTemplate``): a solver Pod running our
   ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
   (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
@@ -113,8 +113,26 @@ def _metadata(target: SolverTarget, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-def shared_service(namespace: str, *, host: str, port: int) -> dict[str, Any]:
-    """Shared mode: the namespace's ExternalName to the solver every replica serves."""
+def shared_service(
+    namespace: str, *, host: str, port: int, service_type: str = "ExternalName"
+) -> dict[str, Any]:
+    """Shared mode: the namespace's Service to the solver every replica serves: an
+    ExternalName to ``host``, or (``EndpointSlice``) one without a selector whose
+    EndpointSlices each replica writes (:mod:`solver_endpoints`)."""
+    if service_type == "EndpointSlice":
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": SHARED_SERVICE,
+                "namespace": namespace,
+                "labels": {labels.HTTP01_SOLVER: "true"},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+            },
+        }
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -1,8 +1,9 @@
 """Shared mode's solver Service: one per namespace, created on demand, removed when idle.
 
-Owns the namespace's ExternalName Service ``cm-acme-http-solver-shared`` (cert-manager's
-solver label, pointing at ``Settings.shared_solver_host``) that every solver Ingress of
-the namespace routes to, and its lifetime: :meth:`SharedSolverServices.ensure` creates
+Owns the namespace's Service ``cm-acme-http-solver-shared`` (cert-manager's solver
+label; without a selector, for the replicas' EndpointSlices, or an ExternalName to
+``Settings.shared_solver_host``) that every solver Ingress of the namespace routes to,
+and its lifetime: :meth:`SharedSolverServices.ensure` creates
 it when a Challenge is presented (an existing one is reused, and put right if it points
 elsewhere); the namespace-keyed reconcile deletes it once the namespace has had no
 Challenge for ``Settings.shared_solver_service_linger`` seconds, measured on the
@@ -53,6 +54,7 @@ class SharedSolverServices:
         host: str,
         port: int,
         linger: float,
+        service_type: str = "ExternalName",
     ) -> None:
         self._client = client
         self._challenges = challenges
@@ -61,6 +63,7 @@ class SharedSolverServices:
         self._host = host
         self._port = port
         self._linger = linger
+        self._type = service_type
         self._ensured: set[str] = set()  # checked since the last self-check failure
         self._existing: set[str] = set()  # namespaces we know to hold the Service
         self._idle_since: dict[str, float] = {}
@@ -75,7 +78,9 @@ class SharedSolverServices:
         """The namespace's shared solver Service exists and points at the solver."""
         if namespace in self._ensured:
             return
-        wanted = shared_service(namespace, host=self._host, port=self._port)
+        wanted = shared_service(
+            namespace, host=self._host, port=self._port, service_type=self._type
+        )
         # A read first: in a namespace that issues often the Service is there already.
         current = await self._read(namespace)
         if current is None:
@@ -83,7 +88,11 @@ class SharedSolverServices:
                 await self._client.create(SERVICES, wanted, namespace=namespace)
         elif not _same_target(current, wanted):
             spec = {**(current.get("spec") or {}), **wanted["spec"]}
-            for field in ("selector", "clusterIP", "clusterIPs"):
+            spec.pop("selector", None)
+            # ExternalName <-> ClusterIP (the mode changed): the API server allocates the
+            # cluster IP; an ExternalName has none.
+            external = wanted["spec"]["type"] == "ExternalName"
+            for field in ("clusterIP", "clusterIPs") if external else ("externalName",):
                 spec.pop(field, None)
             await self._client.update(SERVICES, {**current, "spec": spec})
             log.info("acme_shared_solver_service_fixed", namespace=namespace)
@@ -163,7 +172,8 @@ class SharedSolverServices:
 def _same_target(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     have, want = current.get("spec") or {}, wanted["spec"]
     return bool(
-        have.get("type") == want["type"]
-        and have.get("externalName") == want["externalName"]
+        have.get("type", "ClusterIP") == want["type"]
+        and have.get("externalName") == want.get("externalName")
+        and not have.get("selector")
         and [p.get("port") for p in have.get("ports") or ()] == [p["port"] for p in want["ports"]]
     )

@@ -81,6 +81,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "Event", "events", short=("ev",)),
     _builtin("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
     _builtin("events.k8s.io", "v1", "Event", "events", short=("ev",)),
+    _builtin("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _builtin(
         "networking.k8s.io",
         "v1",

@@ -9,7 +9,10 @@ router can dial:
 - a Service with ``spec.selector`` -> every selected Pod that is Running, Ready, not
   terminating and has a ``status.podIP``, on the port's ``targetPort`` (a number, or a
   container port name looked up in that Pod; absent means the same as ``port``);
-- a Service without a selector (hand-written Endpoints) -> nothing: not simulated.
+- a Service without a selector -> the endpoints of the EndpointSlices labelled
+  ``kubernetes.io/service-name: <service>`` in its namespace, on the slice port named
+  like the Service port: those ready (``conditions.ready`` absent counts as ready), or,
+  when none is, those serving while terminating (kube-proxy's fallback since 1.26).
 
 It must not do I/O; picking one endpoint among several is the caller's business.
 """
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +49,14 @@ def service_port(service: Mapping[str, Any], port: int | str) -> Mapping[str, An
 
 
 def endpoints_for(
-    service: Mapping[str, Any], port: int | str, *, pods: Iterable[Mapping[str, Any]]
+    service: Mapping[str, Any],
+    port: int | str,
+    *,
+    pods: Iterable[Mapping[str, Any]],
+    slices: Iterable[Mapping[str, Any]] = (),
 ) -> list[Endpoint]:
-    """Every endpoint of ``service`` for the given Service port, in a stable order."""
+    """Every endpoint of ``service`` for the given Service port, in a stable order
+    (``pods`` and ``slices``: those of the Service's namespace)."""
     spec = service.get("spec") or {}
     entry = service_port(service, port)
     if spec.get("type") == "ExternalName":
@@ -55,8 +65,11 @@ def endpoints_for(
         number = entry.get("port") if entry else port
         return [Endpoint(external, int(number))] if external and isinstance(number, int) else []
     selector = spec.get("selector")
-    if entry is None or not selector:
+    if entry is None:
         return []
+    if not selector:
+        name = str((service.get("metadata") or {}).get("name") or "")
+        return slice_endpoints(name, str(entry.get("name") or ""), slices=slices)
     target = entry.get("targetPort", entry.get("port"))
     found: list[Endpoint] = []
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name"))):
@@ -66,6 +79,35 @@ def endpoints_for(
         if number is not None:
             found.append(Endpoint(str(pod["status"]["podIP"]), number))
     return found
+
+
+def slice_endpoints(
+    service: str, port_name: str, *, slices: Iterable[Mapping[str, Any]]
+) -> list[Endpoint]:
+    """The endpoints kube-proxy uses for a Service without a selector: ready ones, else
+    serving-and-terminating ones."""
+    ready: set[Endpoint] = set()
+    terminating: set[Endpoint] = set()
+    for slice_ in slices:
+        labels = (slice_.get("metadata") or {}).get("labels") or {}
+        if labels.get(SERVICE_NAME_LABEL) != service:
+            continue
+        numbers = [
+            p.get("port")
+            for p in slice_.get("ports") or ()
+            if str(p.get("name") or "") == port_name and isinstance(p.get("port"), int)
+        ]
+        if not numbers:
+            continue
+        for endpoint in slice_.get("endpoints") or ():
+            conditions = endpoint.get("conditions") or {}
+            found = {Endpoint(str(a), int(numbers[0])) for a in endpoint.get("addresses") or ()}
+            if conditions.get("ready") is not False:
+                ready |= found
+            elif conditions.get("serving") and conditions.get("terminating"):
+                terminating |= found
+    chosen = ready or terminating
+    return sorted(chosen, key=lambda e: (e.host, e.port))
 
 
 def _selected(selector: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:

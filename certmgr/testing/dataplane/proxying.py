@@ -9,7 +9,7 @@ must not choose the endpoint.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, overload
 
 import aiohttp
 from aiohttp import web
@@ -49,9 +49,31 @@ def new_session(
     )
 
 
+@overload
 async def forward(
     request: web.Request, endpoint: Endpoint, *, session: aiohttp.ClientSession
-) -> web.StreamResponse:
+) -> web.StreamResponse: ...
+
+
+@overload
+async def forward(
+    request: web.Request,
+    endpoint: Endpoint,
+    *,
+    session: aiohttp.ClientSession,
+    give_up: bool,
+) -> web.StreamResponse | None: ...
+
+
+async def forward(
+    request: web.Request,
+    endpoint: Endpoint,
+    *,
+    session: aiohttp.ClientSession,
+    give_up: bool = True,
+) -> web.StreamResponse | None:
+    """Proxy ``request`` to ``endpoint``. ``give_up=False``: None when the endpoint
+    cannot be connected to, so the caller tries the next one."""
     url = URL(f"http://{endpoint.authority}{request.raw_path}", encoded=True)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     peer = request.remote or ""
@@ -77,6 +99,8 @@ async def forward(
             await response.write_eof()
             return response
     except (TimeoutError, aiohttp.ClientError) as exc:
+        if not give_up and isinstance(exc, aiohttp.ClientConnectorError):
+            return None
         if response is not None and response.prepared:
             # The status line is gone already: like nginx, cut the connection so the
             # client sees a truncated answer instead of a wrong complete one.

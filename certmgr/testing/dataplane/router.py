@@ -1,11 +1,13 @@
 """The ingress controller of the data plane: HTTP (and HTTPS) listeners routing by Ingress.
 
-Owns :class:`IngressRouter`: it mirrors Ingresses, Services and Pods (and Secrets when
-HTTPS is on) from any API server through the ``KubeAPI`` protocol, and for every
-request picks the route (:mod:`routing`), the Service's endpoints (:mod:`endpoints`,
-round robin) and forwards (:mod:`proxying`). Answers as ingress-nginx would: 404 from
-the default backend when no rule matches, 503 when the Service or its endpoints are
-missing, 502/504 when the endpoint fails. It must not create or change any API object.
+Owns :class:`IngressRouter`: it mirrors Ingresses, Services, Pods and EndpointSlices
+(and Secrets when HTTPS is on) from any API server through the ``KubeAPI`` protocol,
+and for every request picks the route (:mod:`routing`), the Service's endpoints
+(:mod:`endpoints`, round robin) and forwards (:mod:`proxying`), to the next endpoint
+when one refuses the connection (ingress-nginx's ``proxy_next_upstream``). Answers as
+ingress-nginx would: 404 from the default backend when no rule matches, 503 when the
+Service or its endpoints are missing, 502/504 when the endpoint fails. It must not
+create or change any API object.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import structlog
 from aiohttp import web
 
 from certmgr.kube.protocol import KubeAPI
-from certmgr.kube.resources import INGRESSES, PODS, SECRETS, SERVICES
+from certmgr.kube.resources import ENDPOINTSLICES, INGRESSES, PODS, SECRETS, SERVICES
 from certmgr.testing.dataplane.endpoints import Endpoint, endpoints_for
 from certmgr.testing.dataplane.mirroring import Mirror
 from certmgr.testing.dataplane.proxying import error_page, forward, new_session
@@ -28,6 +30,7 @@ from certmgr.testing.dataplane.routing import IngressClassFilter, RouteTable, tl
 from certmgr.testing.dataplane.tls import SecretContexts
 
 DEFAULT_BACKEND_BODY: Final = "default backend - 404"
+NEXT_UPSTREAM_TRIES: Final = 3
 _log = structlog.get_logger("dataplane")
 
 
@@ -51,6 +54,7 @@ class IngressRouter:
         self._ingresses = Mirror(client, INGRESSES)
         self._services = Mirror(client, SERVICES)
         self._pods = Mirror(client, PODS)
+        self._slices = Mirror(client, ENDPOINTSLICES)
         self._secrets = Mirror(client, SECRETS) if https_port is not None else None
         self._table = RouteTable()
         self._table_version = -1
@@ -124,6 +128,12 @@ class IngressRouter:
 
     def endpoint_for(self, host: str, path: str) -> Endpoint | web.Response:
         """Where a request goes, or the error page an ingress controller would answer."""
+        chosen = self.endpoints_for(host, path)
+        return chosen if isinstance(chosen, web.Response) else chosen[0]
+
+    def endpoints_for(self, host: str, path: str) -> list[Endpoint] | web.Response:
+        """The endpoints to try in turn (round robin: each request starts at the next
+        one), or the error page an ingress controller would answer."""
         route = self.route_table().match(host, path)
         if route is None:
             return web.Response(status=404, text=DEFAULT_BACKEND_BODY)
@@ -134,20 +144,29 @@ class IngressRouter:
         if service is None:
             return error_page(503, "Service Temporarily Unavailable")
         pods = [p for p in self._pods.objects() if _in_namespace(p, backend.namespace)]
-        found = endpoints_for(service, backend.port, pods=pods)
+        slices = [s for s in self._slices.objects() if _in_namespace(s, backend.namespace)]
+        found = endpoints_for(service, backend.port, pods=pods, slices=slices)
         if not found:
             return error_page(503, "Service Temporarily Unavailable")
         turn = self._turns.setdefault(
             (backend.namespace, backend.name, backend.port), itertools.count()
         )
-        return found[next(turn) % len(found)]
+        start = next(turn) % len(found)
+        return found[start:] + found[:start]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        chosen = self.endpoint_for(request.headers.get("Host", ""), request.path)
+        chosen = self.endpoints_for(request.headers.get("Host", ""), request.path)
         if isinstance(chosen, web.Response):
             return chosen
         assert self._session is not None  # handlers only run between start and stop
-        return await forward(request, chosen, session=self._session)
+        # ingress-nginx's proxy_next_upstream "error timeout", 3 tries: an endpoint that
+        # refuses the connection (a replica just killed) costs a retry, not the request.
+        tries = chosen[:NEXT_UPSTREAM_TRIES] if not request.body_exists else chosen[:1]
+        for endpoint in tries[:-1]:
+            answer = await forward(request, endpoint, session=self._session, give_up=False)
+            if answer is not None:
+                return answer
+        return await forward(request, tries[-1], session=self._session)
 
     def _context_for(self, server_name: str) -> ssl.SSLContext | None:
         if self._secrets is None or self._contexts is None:
@@ -164,7 +183,7 @@ class IngressRouter:
         return int(self._runner.addresses[-1][1])
 
     def _mirrors(self) -> list[Mirror]:
-        mirrors = [self._ingresses, self._services, self._pods]
+        mirrors = [self._ingresses, self._services, self._pods, self._slices]
         return mirrors + ([self._secrets] if self._secrets is not None else [])
 
 

@@ -242,3 +242,53 @@ def test_endpoints_for(
 
 def test_ipv6_endpoint_authority_is_bracketed() -> None:
     assert Endpoint("::1", 80).authority == "[::1]:80"
+
+
+def _slice(service: str, port: int, *endpoints: tuple[str, dict[str, bool]]) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"kubernetes.io/service-name": service}},
+        "ports": [{"name": "http", "port": port}],
+        "endpoints": [{"addresses": [ip], "conditions": c} for ip, c in endpoints],
+    }
+
+
+_NO_SELECTOR = {
+    "metadata": {"name": "solver"},
+    "spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": 8089}]},
+}
+_READY = {"ready": True, "serving": True, "terminating": False}
+_TERMINATING = {"ready": False, "serving": True, "terminating": True}
+_GONE = {"ready": False, "serving": False, "terminating": True}
+
+
+@pytest.mark.parametrize(
+    ("slices", "expected"),
+    [
+        pytest.param([], [], id="no-slices"),
+        pytest.param(
+            [
+                _slice("solver", 9001, ("10.0.0.2", _READY)),
+                _slice("solver", 9002, ("10.0.0.1", {})),
+            ],
+            [Endpoint("10.0.0.1", 9002), Endpoint("10.0.0.2", 9001)],
+            id="every-replica-slice-ready-unset-is-ready",
+        ),
+        pytest.param(
+            [_slice("solver", 9001, ("10.0.0.1", _TERMINATING), ("10.0.0.2", _READY))],
+            [Endpoint("10.0.0.2", 9001)],
+            id="terminating-skipped-while-another-is-ready",
+        ),
+        pytest.param(
+            [_slice("solver", 9001, ("10.0.0.1", _TERMINATING), ("10.0.0.2", _GONE))],
+            [Endpoint("10.0.0.1", 9001)],
+            id="serving-terminating-used-when-none-is-ready",
+        ),
+        pytest.param(
+            [_slice("other", 9001, ("10.0.0.1", _READY))], [], id="another-services-slice"
+        ),
+    ],
+)
+def test_a_service_without_selector_routes_through_its_endpoint_slices(
+    slices: list[dict[str, Any]], expected: list[Endpoint]
+) -> None:
+    assert endpoints_for(_NO_SELECTOR, 8089, pods=[], slices=slices) == expected

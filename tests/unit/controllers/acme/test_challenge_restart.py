@@ -313,3 +313,52 @@ async def test_wait_instead_of_self_check(
     assert self_check.checks == 0
     assert final["status"]["presentedAt"] == (status.get("presentedAt") or rfc3339(start))
     assert kube.writes.count("patch challenges/status") == status_writes
+
+
+@pytest.mark.parametrize(
+    ("drain_after", "accepts", "in_flight"),
+    [
+        pytest.param(0, 0, 0, id="draining-answers-no-new-challenge"),
+        pytest.param(1, 1, 1, id="an-accepted-one-is-polled-to-the-end"),
+    ],
+)
+async def test_a_draining_process_accepts_nothing_new(
+    drain_after: int, accepts: int, in_flight: int
+) -> None:
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenges.apply("ADDED", the_challenge({}))
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    ca = FakeCA("pending")
+    ca.accept_challenge = _accept_into_processing(ca)  # type: ignore[method-assign]
+    ctx = Context(
+        FakeKube(challenges, ingress_exists=False), None, FakeClock(), None, None, SETTINGS
+    )  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(ca),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    reconciler._self_check = PassingSelfCheck()  # type: ignore[assignment]
+    for _ in range(drain_after):
+        await reconciler.reconcile(KEY)
+    reconciler.drain()
+    assert reconciler.accepted_in_flight() == in_flight
+    await reconciler.reconcile(KEY)
+    assert ca.calls.count("accept_challenge") == accepts
+    final = challenges.get(NS, "c")
+    assert final is not None
+    # Accepted before the drain: polled to valid; not yet: left for the next leader.
+    assert final["status"].get("state") == ("valid" if accepts else None)
+    assert reconciler.accepted_in_flight() == 0
+
+
+def _accept_into_processing(ca: FakeCA) -> Any:
+    async def accept(url: str) -> Challenge:
+        ca.calls.append("accept_challenge")
+        ca.status = "processing"
+        return ca._challenge()
+
+    return accept
