@@ -208,13 +208,11 @@ class ReplicaEndpoints:
         if have is not None and _same(have, want):
             return
         if have is None:
-            try:
+            # Already there (the cache is behind): its event wakes the next sync, which
+            # puts it right from the cache.
+            with contextlib.suppress(AlreadyExists):
                 await self._client.create(ENDPOINTSLICES, want, namespace=namespace)
-                return
-            except AlreadyExists:
-                have = await self._client.get(
-                    ENDPOINTSLICES, want["metadata"]["name"], namespace=namespace
-                )
+            return
         version = (have.get("metadata") or {}).get("resourceVersion")
         want["metadata"]["resourceVersion"] = version
         await self._client.update(ENDPOINTSLICES, want)
