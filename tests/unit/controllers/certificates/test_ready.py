@@ -183,3 +183,14 @@ def test_fields_not_acted_on_are_a_condition_never_silence(
                 ("True", "NotActedOn", message)
             ]
         assert ready.reason == "DoesNotExist"  # issued all the same
+
+
+def test_status_fields_certmgr_does_not_write_are_kept() -> None:
+    """cert-manager's status.acme.ari (ARI, not fetched by certmgr) survives our writes:
+    the status written is the stored one with our fields set, never re-encoded."""
+    ari = {
+        "ari": {"suggestedWindow": {"start": "2026-12-30T00:00:00Z", "end": "2027-01-01T00:00:00Z"}}
+    }
+    view = certificate().with_status({"acme": ari, "revision": 1})
+    status, _ = with_readiness(view, input_for(view, None), now=NOW)
+    assert status["acme"] == ari
