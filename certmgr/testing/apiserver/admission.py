@@ -290,6 +290,8 @@ def _by_kind(
         causes = defaults.ingress(obj)
         if old is None:
             obj["status"] = {"loadBalancer": {}}
+    elif rtype.group == "apps" and kind == "Deployment":
+        defaults.deployment(obj)
     elif kind == "CustomResourceDefinition":
         causes = crdrules.check_crd(obj)
         _crd_status(obj)

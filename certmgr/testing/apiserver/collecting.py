@@ -49,8 +49,9 @@ class Collector:
         *,
         propagation: str | None = None,
         preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> tuple[Obj, bool]:
-        """Delete or start deleting; returns (object, gone_now)."""
+        """Delete or start deleting; returns (object, gone_now). `dry_run` changes nothing."""
         obj = self._store.get(rtype, namespace, name)
         meta = obj["metadata"]
         for field in ("uid", "resourceVersion"):
@@ -74,14 +75,14 @@ class Collector:
             finalizers.append(FOREGROUND)
         is_namespace = rtype.group_resource == NAMESPACES.group_resource
         if not finalizers and not is_namespace:
-            return self._store.remove(rtype, obj), True
+            return self._store.remove(rtype, obj, dry_run=dry_run), True
         new_meta = {**meta, "deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0}
         if finalizers:
             new_meta["finalizers"] = finalizers
         new = {**obj, "metadata": new_meta}
         if is_namespace:
             new["status"] = {**obj.get("status", {}), "phase": "Terminating"}
-        return self._store.replace(rtype, obj, new), False
+        return self._store.replace(rtype, obj, new, dry_run=dry_run), False
 
     # -- controllers ---------------------------------------------------------------------
 
@@ -166,7 +167,14 @@ class Collector:
                 if dep is None or dep_type is None:
                     continue
                 if not dep["metadata"].get("deletionTimestamp"):
-                    self.delete(dep_type, dep_ref.namespace, dep_ref.name, propagation="Foreground")
+                    # As the garbage collector: a dependent with dependents of its own goes in
+                    # the foreground too, any other in the background.
+                    has_own = any(
+                        self._store.find(r)
+                        for r in self._store.dependents.get(dep["metadata"]["uid"], ())
+                    )
+                    policy = "Foreground" if has_own else "Background"
+                    self.delete(dep_type, dep_ref.namespace, dep_ref.name, propagation=policy)
                 if any(
                     o.get("uid") == uid and o.get("blockOwnerDeletion")
                     for o in dep["metadata"].get("ownerReferences") or ()

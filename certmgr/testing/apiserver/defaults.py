@@ -106,8 +106,29 @@ def _container(container: Obj) -> None:
             port.setdefault("protocol", "TCP")
 
 
+def pod_template(spec: Any) -> None:
+    """Defaults that a later apply sees: env[].valueFrom.fieldRef.apiVersion is "v1"."""
+    if not isinstance(spec, dict):
+        return
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            for env in (container.get("env") or []) if isinstance(container, dict) else []:
+                ref = (
+                    (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
+                )
+                if isinstance(ref, dict):
+                    ref.setdefault("apiVersion", "v1")
+
+
+def deployment(obj: Obj) -> None:
+    template = (obj.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        pod_template(template.get("spec"))
+
+
 def pod(obj: Obj, old: Obj | None) -> list[Cause]:
     spec = obj.setdefault("spec", {})
+    pod_template(spec)
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
         return [_cause("spec.containers", "Required value", "FieldValueRequired")]

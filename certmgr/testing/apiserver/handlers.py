@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,9 @@ from certmgr.testing.apiserver import (
     admission,
     discovery,
     errors,
+    fieldvalidation,
     listing,
+    managing,
     ownership,
     patching,
     podsecurity,
@@ -58,8 +61,33 @@ _WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 log = structlog.get_logger(__name__)
 
 
-def _json_response(body: Any, *, status: int = 200) -> web.Response:
-    return web.Response(body=watching.encode(body), status=status, content_type=JSON)
+def _json_response(body: Any, *, status: int = 200, warnings: Sequence[str] = ()) -> web.Response:
+    response = web.Response(body=watching.encode(body), status=status, content_type=JSON)
+    for warning in warnings:
+        response.headers.add("Warning", warning)
+    return response
+
+
+_OPTIONS_KINDS = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
+
+
+def _dry_run(request: web.Request, options_kind: str) -> bool:
+    """Whether the write is `dryRun=All`; 422 for any other dryRun value, as kube-apiserver."""
+    values = request.rel_url.query.getall("dryRun", [])
+    if any(value != "All" for value in values):
+        raise errors.invalid(
+            options_kind,
+            "meta.k8s.io",
+            "",
+            [
+                {
+                    "reason": "FieldValueNotSupported",
+                    "message": f'Unsupported value: {json.dumps(values)}: supported values: "All"',
+                    "field": "dryRun",
+                }
+            ],
+        )
+    return bool(values)
 
 
 async def add_flow_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
@@ -153,7 +181,6 @@ class Api:
     async def _serve(
         self, request: web.Request, target: Target, user: UserInfo, resource: str
     ) -> web.StreamResponse:
-        query = request.rel_url.query
         faulty = self.faults.applies_to(user.name, verb=target.verb, resource=resource)
         if faulty:
             await self._inject(target, user)
@@ -172,8 +199,6 @@ class Api:
         except errors.StatusError as denied:
             self.counts.deny(str(denied.status.get("message", "")))
             raise
-        if query.get("dryRun"):
-            raise errors.bad_request("dryRun is not supported by the certmgr API simulator")
         verb = target.verb
         if target.subresource == "token":
             return await self._token_request(request, target)
@@ -343,36 +368,89 @@ class Api:
         objects = self.store.table(pods).objects
         return [pod for (ns, _), pod in objects.items() if ns == namespace]
 
+    def _check_fields(
+        self, request: web.Request, rtype: ResourceType, body: Any, repeated: list[str]
+    ) -> list[str]:
+        """fieldValidation on a decoded body: raises for Strict, Warning headers for Warn."""
+        mode = fieldvalidation.directive(request.rel_url.query, _OPTIONS_KINDS[_verb(request)])
+        unknown = fieldvalidation.unknown_fields(
+            body,
+            group=rtype.group,
+            kind=rtype.kind,
+            crd_schema=rtype.schema if rtype.is_custom else None,
+            drop=mode != fieldvalidation.STRICT,
+        )
+        return fieldvalidation.enforce(fieldvalidation.problems(unknown, repeated), mode)
+
     async def _create(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
-        body = await _read_json(request)
+        dry_run = _dry_run(request, "CreateOptions")
+        body, repeated = await _read_body(request)
+        warnings = self._check_fields(request, target.rtype, body, repeated)
         obj = admission.prepare_create(self.store, target.rtype, target.namespace, body)
         self._admit(user, target.rtype, None, obj)
-        created = self.store.create(target.rtype, obj)
+        obj["metadata"]["managedFields"] = managing.record_update(
+            None, obj, shape=_shape(target.rtype), manager=_manager(request)
+        )
+        created = self.store.create(target.rtype, obj, dry_run=dry_run)
         return _json_response(
-            watching.as_served(target.rtype, created, metadata_only=False), status=201
+            watching.as_served(target.rtype, created, metadata_only=False),
+            status=201,
+            warnings=warnings,
         )
 
-    def _write(self, target: Target, body: Any, user: UserInfo) -> Obj:
+    def _write(
+        self,
+        request: web.Request,
+        target: Target,
+        body: Any,
+        user: UserInfo,
+        *,
+        dry_run: bool,
+        managed: list[Obj] | None = None,
+    ) -> Obj:
+        """Admit and store an update; `managed` is an apply's managedFields, else an Update's."""
         old = self.store.get(target.rtype, target.namespace, target.name)
+        sent = (body.get("metadata") or {}).get("managedFields") if isinstance(body, dict) else None
         new = admission.prepare_update(
             self.store, target.rtype, old, body, subresource=target.subresource, name=target.name
         )
         self._admit(user, target.rtype, old, new)
-        return self.store.replace(target.rtype, old, new)
+        if managed is None:
+            given = (
+                sent
+                if isinstance(sent, list) and sent != old["metadata"].get("managedFields")
+                else None
+            )
+            managed = managing.record_update(
+                old,
+                new,
+                shape=_shape(target.rtype),
+                manager=_manager(request),
+                subresource=target.subresource,
+                given=given,
+            )
+        if managed:
+            new["metadata"]["managedFields"] = managed
+        return self.store.replace(target.rtype, old, new, dry_run=dry_run)
 
     async def _update(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
-        body = await _read_json(request)
-        stored = self._write(target, body, user)
-        return _json_response(watching.as_served(target.rtype, stored, metadata_only=False))
+        dry_run = _dry_run(request, "UpdateOptions")
+        body, repeated = await _read_body(request)
+        warnings = self._check_fields(request, target.rtype, body, repeated)
+        stored = self._write(request, target, body, user, dry_run=dry_run)
+        return _json_response(
+            watching.as_served(target.rtype, stored, metadata_only=False), warnings=warnings
+        )
 
     async def _patch(self, request: web.Request, target: Target, user: UserInfo) -> web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         raw = await request.read()
         rtype = target.rtype
+        dry_run = _dry_run(request, "PatchOptions")
         if content_type == "application/apply-patch+yaml":
-            return self._apply(request, target, raw, user)
+            return self._apply(request, target, raw, user, dry_run=dry_run)
         try:
-            patch = json.loads(raw or b"null")
+            patch, repeated = fieldvalidation.parse_json(raw or b"null")
         except ValueError as exc:
             raise errors.bad_request(f"error decoding patch: {exc}") from None
         old = self.store.get(rtype, target.namespace, target.name)
@@ -388,28 +466,52 @@ class Api:
         except patching.PatchError as exc:
             reason = "BadRequest" if exc.code == 400 else "Invalid"
             raise errors.StatusError(errors.status_body(exc.code, reason, exc.message)) from None
-        stored = self._write(target, patched, user)
-        return _json_response(watching.as_served(rtype, stored, metadata_only=False))
+        warnings = self._check_fields(request, rtype, patched, repeated)
+        stored = self._write(request, target, patched, user, dry_run=dry_run)
+        return _json_response(
+            watching.as_served(rtype, stored, metadata_only=False), warnings=warnings
+        )
 
     def _apply(
-        self, request: web.Request, target: Target, raw: bytes, user: UserInfo
+        self, request: web.Request, target: Target, raw: bytes, user: UserInfo, *, dry_run: bool
     ) -> web.Response:
-        """Server-side apply, approximated as create-or-merge-patch (no managedFields)."""
+        """Server-side apply: conflicts, merge by list-map keys, managedFields (`managing.py`)."""
         if not request.rel_url.query.get("fieldManager"):
             raise errors.bad_request("PATCH with apply requires a fieldManager")
         try:
-            patch = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+            patch, repeated = fieldvalidation.parse_json(raw)
+        except ValueError:
+            repeated = []
+            try:
+                patch = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}") from None
         rtype = target.rtype
+        warnings = self._check_fields(request, rtype, patch, repeated)
+        if not isinstance(patch, dict):
+            raise errors.bad_request("the body of the request must be a JSON object")
         table = self.store.table(rtype)
         old = table.objects.get((target.namespace, target.name))
+        query = request.rel_url.query
+        merged = managing.apply(
+            old,
+            patch,
+            shape=_shape(rtype),
+            manager=query["fieldManager"],
+            force=query.get("force", "") in ("true", "1"),
+            subresource=target.subresource,
+        )
+        managed = merged["metadata"]["managedFields"]
         if old is None:
-            obj = admission.prepare_create(self.store, rtype, target.namespace, patch)
+            obj = admission.prepare_create(self.store, rtype, target.namespace, merged)
             self._admit(user, rtype, None, obj)
-            return _json_response(self.store.create(rtype, obj), status=201)
-        stored = self._write(target, patching.merge_patch(old, patch), user)
-        return _json_response(watching.as_served(rtype, stored, metadata_only=False))
+            obj["metadata"]["managedFields"] = managed
+            created = self.store.create(rtype, obj, dry_run=dry_run)
+            return _json_response(created, status=201, warnings=warnings)
+        stored = self._write(request, target, merged, user, dry_run=dry_run, managed=managed)
+        return _json_response(
+            watching.as_served(rtype, stored, metadata_only=False), warnings=warnings
+        )
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:
         options = await _delete_options(request)
@@ -420,6 +522,7 @@ class Api:
             target.name,
             propagation=options.get("propagationPolicy"),
             preconditions=options.get("preconditions"),
+            dry_run=_delete_dry_run(request, options),
         )
         if gone and rtype.kind != "Pod":
             meta = obj["metadata"]
@@ -432,6 +535,7 @@ class Api:
 
     async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
         options = await _delete_options(request)
+        dry_run = _delete_dry_run(request, options)
         query = request.rel_url.query
         matches = listing.matcher(
             target, query.get("labelSelector", ""), query.get("fieldSelector", "")
@@ -442,7 +546,11 @@ class Api:
                 continue
             if matches(obj):
                 self.collector.delete(
-                    rtype, namespace, name, propagation=options.get("propagationPolicy")
+                    rtype,
+                    namespace,
+                    name,
+                    propagation=options.get("propagationPolicy"),
+                    dry_run=dry_run,
                 )
         return _json_response(
             {
@@ -454,13 +562,57 @@ class Api:
         )
 
 
-async def _read_json(request: web.Request) -> Any:
+def _shape(rtype: ResourceType) -> managing.Shape:
+    return managing.Shape(
+        api_version=rtype.api_version,
+        kind=rtype.kind,
+        schema=rtype.schema if rtype.is_custom else None,
+        status_subresource=rtype.status_subresource,
+    )
+
+
+def _manager(request: web.Request) -> str:
+    """fieldManager, else the User-Agent's product (as kube-apiserver's default)."""
+    given = request.rel_url.query.get("fieldManager")
+    if given:
+        return given
+    agent = request.headers.get("User-Agent", "")
+    return agent.split("/", 1)[0] or "unknown"
+
+
+def _verb(request: web.Request) -> str:
+    return {"POST": "create", "PUT": "update"}.get(request.method, "patch")
+
+
+def _delete_dry_run(request: web.Request, options: dict[str, Any]) -> bool:
+    if "dryRun" in options:
+        values = options["dryRun"] or []
+        if any(value != "All" for value in values):
+            raise errors.invalid(
+                "DeleteOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    {
+                        "reason": "FieldValueNotSupported",
+                        "message": f"Unsupported value: {json.dumps(values)}: "
+                        'supported values: "All"',
+                        "field": "dryRun",
+                    }
+                ],
+            )
+        return bool(values)
+    return _dry_run(request, "DeleteOptions")
+
+
+async def _read_body(request: web.Request) -> tuple[Any, list[str]]:
+    """(decoded body, paths of repeated JSON keys)."""
     raw = await request.read()
     content_type = request.headers.get("Content-Type", JSON).split(";")[0].strip()
     try:
         if content_type in ("application/yaml", "application/x-yaml"):
-            return yaml.safe_load(raw)
-        return json.loads(raw)
+            return yaml.safe_load(raw), []
+        return fieldvalidation.parse_json(raw)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(f"error decoding request body: {exc}") from None
 
@@ -476,4 +628,8 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     policy = request.rel_url.query.get("propagationPolicy")
     if policy:
         options["propagationPolicy"] = policy
+    orphan = options.get("orphanDependents", request.rel_url.query.get("orphanDependents"))
+    if orphan is not None and "propagationPolicy" not in options:
+        # The deprecated option: true is Orphan, false is Background.
+        options["propagationPolicy"] = "Orphan" if orphan in (True, "true") else "Background"
     return options

@@ -27,6 +27,7 @@ from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
 from certmgr.testing.apiserver.flowcontrol import FlowControl
 from certmgr.testing.apiserver.handlers import Api, add_flow_headers
+from certmgr.testing.apiserver.publishing import RootCAPublisher
 from certmgr.testing.apiserver.resources import CRDS, NAMESPACES
 from certmgr.testing.apiserver.store import Obj, Store
 from certmgr.testing.apiserver.tls import ServingCert, make_serving_cert
@@ -75,6 +76,7 @@ class Simulator:
         self._loop = asyncio.get_running_loop()
         self._tls = make_serving_cert(self.host)
         collector = Collector(self.store, schedule=self._loop.call_soon)
+        RootCAPublisher(self.store, ca_pem=self._tls.ca_pem.decode(), schedule=self._loop.call_soon)
         self._api = Api(
             store=self.store,
             collector=collector,

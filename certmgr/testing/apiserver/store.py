@@ -142,8 +142,11 @@ class Store:
         self._rv += 1
         return self._rv
 
-    def create(self, rtype: ResourceType, obj: Obj) -> Obj:
-        """Store a new object whose metadata admission has already prepared."""
+    def create(self, rtype: ResourceType, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Store a new object whose metadata admission has already prepared.
+
+        With `dry_run` the object is named and stamped (no resourceVersion) but not stored.
+        """
         meta = obj["metadata"]
         table = self.table(rtype)
         if not meta.get("name") and meta.get("generateName"):
@@ -156,19 +159,24 @@ class Store:
         key = (meta.get("namespace", ""), meta["name"])
         if key in table.objects:
             raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
-        rv = self._next_rv()
         meta["uid"] = str(uuid.uuid4())
-        meta["resourceVersion"] = str(rv)
         meta["creationTimestamp"] = now_rfc3339()
         if rtype.generation:
             meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
         meta.pop("deletionGracePeriodSeconds", None)
+        if dry_run:
+            return obj
+        rv = self._next_rv()
+        meta["resourceVersion"] = str(rv)
         self._commit(rtype, table, key, obj, None, "ADDED", rv)
         return obj
 
-    def replace(self, rtype: ResourceType, old: Obj, new: Obj) -> Obj:
-        """Store ``new`` in place of ``old`` (same key); a no-op write keeps the old version."""
+    def replace(self, rtype: ResourceType, old: Obj, new: Obj, *, dry_run: bool = False) -> Obj:
+        """Store ``new`` in place of ``old`` (same key); a no-op write keeps the old version.
+
+        With `dry_run` the result is returned (old resourceVersion) and nothing changes.
+        """
         # Callers may share nested dicts with ``old``; its metadata must never change.
         new = {**new, "metadata": dict(new["metadata"])}
         meta = new["metadata"]
@@ -176,6 +184,8 @@ class Store:
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
             return old
+        if dry_run:
+            return new
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
         # A namespace also waits for its spec.finalizers (the namespace controller's).
@@ -189,8 +199,10 @@ class Store:
         self._commit(rtype, table, key, new, old, "MODIFIED", rv)
         return new
 
-    def remove(self, rtype: ResourceType, obj: Obj) -> Obj:
+    def remove(self, rtype: ResourceType, obj: Obj, *, dry_run: bool = False) -> Obj:
         """Delete an object for good (finalizers are the caller's business)."""
+        if dry_run:
+            return obj
         table = self.table(rtype)
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])

@@ -179,3 +179,37 @@ async def test_namespace_finalize_subresource_releases_a_terminating_namespace(
     assert reply.status == 200, reply.body
     assert reply.body["spec"]["finalizers"] == ["kubernetes", "example.com/extra"]
     assert "labels" not in reply.body["metadata"]
+
+
+async def test_orphan_dependents_option_orphans(cluster: Cluster, namespace: str) -> None:
+    owner = await _create(cluster, namespace, "owner")
+    await _create(cluster, namespace, "child", ownerReferences=[_owner(owner)])
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await cluster.request("DELETE", f"{base}/owner", body={"orphanDependents": True})
+    await eventually(_gone(cluster, f"{base}/owner"))
+    child = await cluster.request("GET", f"{base}/child")
+    assert child.status == 200
+
+
+async def test_foreground_deletes_a_leaf_dependent_in_the_background(
+    cluster: Cluster, namespace: str
+) -> None:
+    owner = await _create(cluster, namespace, "owner")
+    await _create(
+        cluster,
+        namespace,
+        "child",
+        ownerReferences=[_owner(owner)],
+        finalizers=["example.com/slow"],
+    )
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    await cluster.request("DELETE", f"{base}/owner", body={"propagationPolicy": "Foreground"})
+    # The child does not block its owner, so the owner goes while the child waits.
+    await eventually(_gone(cluster, f"{base}/owner"))
+    child = (await cluster.request("GET", f"{base}/child")).body
+    assert child["metadata"]["deletionTimestamp"]
+    assert child["metadata"]["finalizers"] == ["example.com/slow"]
+    await cluster.request(
+        "PATCH", f"{base}/child", body={"metadata": {"finalizers": None}}, headers=MERGE
+    )
+    await eventually(_gone(cluster, f"{base}/child"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from certmgr.testing.apiserver import Simulator
 from certmgr.testing.apiserver.wire import Cluster
 
 KUBECTL = shutil.which("kubectl")
@@ -205,3 +206,77 @@ async def test_wait_for_a_condition(
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, stderr.decode()
     assert b"condition met" in stdout
+
+
+async def test_kubectl_default_validation_refuses_an_unknown_field(
+    cluster_kubeconfig: Path, namespace: str
+) -> None:
+    document = yaml.safe_load(configmap(namespace, "1"))
+    document["metadata"]["labelz"] = {"a": "b"}
+    refused = kubectl(cluster_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(document))
+    assert refused.returncode != 0
+    assert 'strict decoding error: unknown field "metadata.labelz"' in refused.stderr
+    warned = kubectl(
+        cluster_kubeconfig, "apply", "--validate=warn", "-f", "-", stdin=yaml.safe_dump(document)
+    )
+    assert warned.returncode == 0, warned.stderr
+    assert 'Warning: unknown field "metadata.labelz"' in warned.stderr
+
+
+async def test_kubectl_server_dry_run(cluster_kubeconfig: Path, namespace: str) -> None:
+    for side in ("--server-side=false", "--server-side"):
+        dry = kubectl(
+            cluster_kubeconfig,
+            "apply",
+            side,
+            "--dry-run=server",
+            "-f",
+            "-",
+            stdin=configmap(namespace, "1"),
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert "(server dry run)" in dry.stdout
+    missing = kubectl(cluster_kubeconfig, "get", "-n", namespace, "cm", "cm")
+    assert "NotFound" in missing.stderr
+
+
+DEPLOY_DIR = CRD_DIR.parent / "deploy"
+
+
+def _without_field_ref_api_version(manifest: str) -> str:
+    docs = list(yaml.safe_load_all(manifest))
+    for doc in docs:
+        if doc and doc["kind"] == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                for env in container.get("env") or []:
+                    (env.get("valueFrom") or {}).get("fieldRef", {}).pop("apiVersion", None)
+    return yaml.safe_dump_all(docs)
+
+
+def test_deploy_applies_client_side_then_server_side(sim: Simulator, tmp_path: Path) -> None:
+    """kubectl apply -k deploy/ then --server-side, as a new user would on a real cluster."""
+    config = sim.kubeconfig(tmp_path / "kubeconfig")
+    client_side = kubectl(config, "apply", "-k", str(DEPLOY_DIR))
+    assert client_side.returncode == 0, client_side.stderr
+    server_side = kubectl(config, "apply", "--server-side", "-k", str(DEPLOY_DIR))
+    assert server_side.returncode == 0, server_side.stderr
+    assert "serverside-applied" in server_side.stdout
+
+
+def test_server_side_apply_conflicts_when_the_manifest_omits_a_defaulted_field(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = sim.kubeconfig(tmp_path / "kubeconfig")
+    built = kubectl(config, "kustomize", str(DEPLOY_DIR)).stdout
+    manifest = _without_field_ref_api_version(built)
+    assert kubectl(config, "apply", "-f", "-", stdin=manifest).returncode == 0
+    server_side = kubectl(config, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert server_side.returncode != 0
+    assert (
+        'Apply failed with 2 conflicts: conflicts with "kubectl-client-side-apply" using apps/v1:'
+        in server_side.stderr
+    )
+    assert (
+        '- .spec.template.spec.containers[name="controller"].env[name="POD_NAME"]'
+        ".valueFrom.fieldRef" in server_side.stderr
+    )

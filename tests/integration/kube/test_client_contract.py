@@ -90,10 +90,18 @@ async def test_list_pages_and_selectors(kube: KubeClient, namespace: str) -> Non
         body = configmap(f"cm-{i}", namespace)
         body["metadata"]["labels"] = {"parity": "even" if i % 2 == 0 else "odd"}
         await kube.create(r.CONFIGMAPS, body)
-    listed = await kube.list(r.CONFIGMAPS, namespace=namespace, page_size=2)
+    # Every namespace also holds kube-root-ca.crt (kube-controller-manager publishes it).
+    listed = await kube.list(
+        r.CONFIGMAPS, namespace=namespace, page_size=2, label_selector="parity"
+    )
     assert sorted(name_of(o) for o in listed.items) == [f"cm-{i}" for i in range(7)]
     assert listed.resource_version
-    pages = [page async for page in kube.list_pages(r.CONFIGMAPS, namespace=namespace, page_size=3)]
+    pages = [
+        page
+        async for page in kube.list_pages(
+            r.CONFIGMAPS, namespace=namespace, page_size=3, label_selector="parity"
+        )
+    ]
     assert [len(p.items) for p in pages] == [3, 3, 1]
     odd = await kube.list(r.CONFIGMAPS, namespace=namespace, label_selector="parity=odd")
     assert sorted(name_of(o) for o in odd.items) == ["cm-1", "cm-3", "cm-5"]
