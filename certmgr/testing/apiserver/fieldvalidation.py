@@ -280,5 +280,6 @@ def enforce(found: list[str], mode: str) -> list[str]:
     if mode == STRICT:
         raise errors.bad_request("strict decoding error: " + ", ".join(found))
     if mode == WARN:
-        return ['299 - "' + message.replace('"', '\\"') + '"' for message in found]
+        escaped = (m.replace("\\", "\\\\").replace('"', '\\"') for m in found)
+        return [f'299 - "{message}"' for message in escaped]
     return []
