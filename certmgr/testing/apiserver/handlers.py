@@ -317,7 +317,7 @@ class Api:
     # -- writes --------------------------------------------------------------------------
 
     async def _token_request(self, request: web.Request, target: Target) -> web.Response:
-        body = await _read_json(request)
+        body, _ = await _read_body(request)
         self.store.get(target.rtype, target.namespace, target.name)  # 404 without the account
         answer = tokenrequest.issue(
             self.authn, namespace=target.namespace, name=target.name, body=body
