@@ -31,12 +31,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from certmgr.acme.resources import Identifier
+from certmgr.acme.session import connect as acme_connect
 from certmgr.api.certificates import CertificateSpec
 from certmgr.api.codec import rfc3339
 from certmgr.controllers.certificates.spec import requirements_of
 from certmgr.pki.csr import build_csr
 from certmgr.pki.renewal import renewal_time
-from certmgr.testing.localenv import EXAMPLES_DIR, LocalEnvironment, local_environment
+from certmgr.testing.localenv import (
+    CONTROLLER_NAMESPACE,
+    EXAMPLES_DIR,
+    LocalEnvironment,
+    local_environment,
+)
 from certmgr.testing.pebble import PebbleServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -451,23 +458,26 @@ async def settled(env: LocalEnvironment) -> None:
         calm = calm + 1 if done and not busy(text) else 0
 
 
-async def test_taking_over_from_cert_manager_rewrites_nothing(env: LocalEnvironment) -> None:
-    sim = env.simulator
-    # cert-manager registered the account: here certmgr does it once, before cert-manager's
-    # objects exist (the ClusterIssuer's status and account key Secret have one format).
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+async def account_registered(env: LocalEnvironment) -> None:
+    """cert-manager registered the ClusterIssuer's account: here certmgr does it, before
+    any other object exists (its status and account key Secret have one format), and stops."""
     env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
     first = env.start_controller()
     deadline = time.monotonic() + DEADLINE
-    while not any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (
-            (sim.get("cert-manager.io/v1", "ClusterIssuer", ISSUER, "") or {}).get("status") or {}
-        ).get("conditions")
-        or []
-    ):
+    while not is_ready(env.simulator.get("cert-manager.io/v1", "ClusterIssuer", ISSUER, "")):
         assert time.monotonic() < deadline, env.controller_logs()
         await asyncio.sleep(0.1)
     assert first.stop() == 0, env.controller_logs()
+
+
+async def test_taking_over_from_cert_manager_rewrites_nothing(env: LocalEnvironment) -> None:
+    sim = env.simulator
+    await account_registered(env)
 
     now = datetime.now(UTC)
     applier = Applier(sim.url, sim.admin_token, sim.ca_pem)
@@ -502,3 +512,284 @@ async def test_taking_over_from_cert_manager_rewrites_nothing(env: LocalEnvironm
         certificate, secret = before[name]
         assert sim.get("cert-manager.io/v1", "Certificate", name, NAMESPACE) == certificate
         assert sim.get("v1", "Secret", f"{name}-tls", NAMESPACE) == secret
+
+
+async def leave_in_flight(applier: Applier, env: LocalEnvironment, name: str) -> None:
+    """A first issuance cert-manager left half done: Issuing, its next private key Secret,
+    an approved CertificateRequest, an Order pending at the CA and its HTTP-01 Challenge
+    scheduled (processing, not yet presented)."""
+    sim = env.simulator
+    issuer = sim.get("cert-manager.io/v1", "ClusterIssuer", ISSUER, "")
+    assert issuer is not None
+    account_uri = issuer["status"]["acme"]["uri"]
+    key_secret_name = issuer["spec"]["acme"]["privateKeySecretRef"]["name"]
+    key_secret = sim.get("v1", "Secret", key_secret_name, CONTROLLER_NAMESPACE)
+    assert key_secret is not None
+    dns_name = f"{name}.example.com"
+    spec_dict: dict[str, Any] = {
+        "secretName": f"{name}-tls",
+        "dnsNames": [dns_name],
+        "issuerRef": {"name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+    }
+    certs = f"/apis/cert-manager.io/v1/namespaces/{NAMESPACE}/certificates"
+    certificate = await applier.apply(
+        f"{certs}/{name}",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec_dict,
+        },
+        manager="kubectl",
+    )
+    owner = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "name": name,
+        "uid": certificate["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    now = datetime.now(UTC)
+    next_key_name = f"{name}-n7q4z"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    await applier.apply(
+        f"/api/v1/namespaces/{NAMESPACE}/secrets/{next_key_name}",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": next_key_name,
+                "namespace": NAMESPACE,
+                "labels": {
+                    "cert-manager.io/next-private-key": "true",
+                    "controller.cert-manager.io/fao": "true",
+                },
+                "ownerReferences": [owner],
+            },
+            "data": {
+                "tls.key": b64(
+                    key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.TraditionalOpenSSL,
+                        serialization.NoEncryption(),
+                    )
+                )
+            },
+        },
+        manager="cert-manager-certificates-key-manager",
+    )
+    message = "Issuing certificate as Secret does not exist"
+    await applier.apply(
+        f"{certs}/{name}/status",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "status": {
+                "conditions": [
+                    {**condition("Ready", "DoesNotExist", message, at=now), "status": "False"},
+                    condition("Issuing", "DoesNotExist", message, at=now),
+                ],
+                "nextPrivateKeySecretName": next_key_name,
+            },
+        },
+        manager="cert-manager-certificates-trigger",
+    )
+    requirements = requirements_of(CertificateSpec.from_dict(spec_dict, path="spec"))
+    csr = build_csr(key, requirements)
+    acme = await acme_connect(
+        env.pebble.directory_url,
+        account_key_pem=base64.b64decode(key_secret["data"]["tls.key"]),
+        account_uri=account_uri,
+        ca_bundle=env.pebble.ca_bundle,
+    )
+    try:
+        order = await acme.new_order([Identifier("dns", dns_name)])
+        authorization = await acme.get_authorization(order.authorizations[0])
+        http01 = next(c for c in authorization.challenges if c.type == "http-01")
+        key_authorization = acme.key_authorization(http01.token)
+    finally:
+        await acme.close()
+    request_name = f"{name}-1"
+    order_name = f"{request_name}-3412453891"
+    annotations = {
+        "cert-manager.io/certificate-name": name,
+        "cert-manager.io/certificate-revision": "1",
+        "cert-manager.io/private-key-secret-name": next_key_name,
+    }
+    requests = f"/apis/cert-manager.io/v1/namespaces/{NAMESPACE}/certificaterequests"
+    request = await applier.apply(
+        f"{requests}/{request_name}",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "CertificateRequest",
+            "metadata": {
+                "name": request_name,
+                "namespace": NAMESPACE,
+                "annotations": annotations,
+                "ownerReferences": [owner],
+            },
+            "spec": {"request": b64(csr), "issuerRef": spec_dict["issuerRef"]},
+        },
+        manager="cert-manager-certificates-request-manager",
+    )
+    await applier.apply(
+        f"{requests}/{request_name}/status",
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "CertificateRequest",
+            "metadata": {"name": request_name, "namespace": NAMESPACE},
+            "status": {
+                "conditions": [
+                    condition(
+                        "Approved",
+                        "cert-manager.io",
+                        "Certificate request has been approved by cert-manager.io",
+                        at=now,
+                    ),
+                    {
+                        **condition(
+                            "Ready",
+                            "Pending",
+                            "Waiting on certificate issuance from order "
+                            f'{NAMESPACE}/{order_name}: "pending"',
+                            at=now,
+                        ),
+                        "status": "False",
+                    },
+                ]
+            },
+        },
+        manager="cert-manager-certificaterequests-issuer-acme",
+    )
+    orders = f"/apis/acme.cert-manager.io/v1/namespaces/{NAMESPACE}/orders"
+    stored_order = await applier.apply(
+        f"{orders}/{order_name}",
+        {
+            "apiVersion": "acme.cert-manager.io/v1",
+            "kind": "Order",
+            "metadata": {
+                "name": order_name,
+                "namespace": NAMESPACE,
+                "annotations": annotations,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "cert-manager.io/v1",
+                        "kind": "CertificateRequest",
+                        "name": request_name,
+                        "uid": request["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "request": b64(csr),
+                "issuerRef": spec_dict["issuerRef"],
+                "dnsNames": [dns_name],
+            },
+        },
+        manager="cert-manager-orders",
+    )
+    await applier.apply(
+        f"{orders}/{order_name}/status",
+        {
+            "apiVersion": "acme.cert-manager.io/v1",
+            "kind": "Order",
+            "metadata": {"name": order_name, "namespace": NAMESPACE},
+            "status": {
+                "state": "pending",
+                "url": order.url,
+                "finalizeURL": order.finalize_url,
+                "authorizations": [
+                    {
+                        "url": authorization.url,
+                        "identifier": dns_name,
+                        "initialState": "pending",
+                        "wildcard": False,
+                        "challenges": [
+                            {"type": c.type, "url": c.url, "token": c.token}
+                            for c in authorization.challenges
+                        ],
+                    }
+                ],
+            },
+        },
+        manager="cert-manager-orders",
+    )
+    challenge_name = f"{order_name}-2581293212"
+    challenges = f"/apis/acme.cert-manager.io/v1/namespaces/{NAMESPACE}/challenges"
+    await applier.apply(
+        f"{challenges}/{challenge_name}",
+        {
+            "apiVersion": "acme.cert-manager.io/v1",
+            "kind": "Challenge",
+            "metadata": {
+                "name": challenge_name,
+                "namespace": NAMESPACE,
+                "finalizers": ["acme.cert-manager.io/finalizer"],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "acme.cert-manager.io/v1",
+                        "kind": "Order",
+                        "name": order_name,
+                        "uid": stored_order["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "url": http01.url,
+                "authorizationURL": authorization.url,
+                "dnsName": dns_name,
+                "type": "HTTP-01",
+                "token": http01.token,
+                "key": key_authorization,
+                "solver": issuer["spec"]["acme"]["solvers"][0],
+                "issuerRef": spec_dict["issuerRef"],
+                "wildcard": False,
+            },
+        },
+        manager="cert-manager-orders",
+    )
+    await applier.apply(
+        f"{challenges}/{challenge_name}/status",
+        {
+            "apiVersion": "acme.cert-manager.io/v1",
+            "kind": "Challenge",
+            "metadata": {"name": challenge_name, "namespace": NAMESPACE},
+            "status": {"processing": True, "presented": False, "state": "pending"},
+        },
+        manager="cert-manager-challenges",
+    )
+
+
+async def test_an_issuance_in_flight_is_carried_on_with_its_order(env: LocalEnvironment) -> None:
+    sim = env.simulator
+    await account_registered(env)
+    applier = Applier(sim.url, sim.admin_token, sim.ca_pem)
+    await leave_in_flight(applier, env, "inflight")
+    (order,) = env.list("acme.cert-manager.io/v1", "Order")
+
+    sim.requests.reset()
+    env.start_controller()
+    deadline = time.monotonic() + DEADLINE
+    while not is_ready(sim.get("cert-manager.io/v1", "Certificate", "inflight", NAMESPACE)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the in-flight Certificate did not become Ready\n{env.controller_logs()}")
+        await asyncio.sleep(0.1)
+
+    writes = {
+        k: v for k, v in sim.requests.snapshot().items() if k[0] not in ("get", "list", "watch")
+    }
+    assert sim.requests.count(verb="create", resource="certificaterequests") == 0, writes
+    assert sim.requests.count(verb="create", resource="orders") == 0, writes
+    assert sim.requests.count(verb="create", resource="challenges") == 0, writes
+    carried = sim.get("acme.cert-manager.io/v1", "Order", order["metadata"]["name"], NAMESPACE)
+    assert carried is not None
+    assert carried["status"]["state"] == "valid"
+    assert carried["status"]["url"] == order["status"]["url"]  # the CA's order, finished
+    certificate = sim.get("cert-manager.io/v1", "Certificate", "inflight", NAMESPACE)
+    assert certificate is not None and certificate["status"]["revision"] == 1

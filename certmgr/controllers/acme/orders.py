@@ -143,7 +143,10 @@ class OrderReconciler:
         }
         step = next_step(
             status,
-            [states.get(challenge_name(name, a["url"])) for a in pending_authorizations(status)],
+            [
+                states.get(challenge_of(name, a["url"], owned))
+                for a in pending_authorizations(status)
+            ],
         )
         if step is Step.DONE:
             self._polls.forget(key)
@@ -310,10 +313,9 @@ class OrderReconciler:
     async def _ensure_challenges(
         self, order: Obj, client: AcmeClient, issuer: Obj, owned: list[Obj]
     ) -> None:
-        existing = {(c.get("metadata") or {}).get("name") for c in owned}
         solvers = ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []
         problems: list[str] = []
-        await self._create_challenges(order, client, solvers, existing, problems)
+        await self._create_challenges(order, client, solvers, owned, problems)
         await self._record_stuck(order, problems)
 
     async def _record_stuck(self, order: Obj, problems: list[str]) -> None:
@@ -332,12 +334,13 @@ class OrderReconciler:
         order: Obj,
         client: AcmeClient,
         solvers: list[Any],
-        existing: set[Any],
+        owned: list[Obj],
         problems: list[str],
     ) -> None:
         meta = order["metadata"]
+        existing = {(c.get("metadata") or {}).get("name") for c in owned}
         for authz in pending_authorizations(order.get("status") or {}):
-            name = challenge_name(meta["name"], authz["url"])
+            name = challenge_of(meta["name"], authz["url"], owned)
             if name in existing:
                 continue
             dns_name = str(authz.get("identifier") or "")
@@ -439,6 +442,16 @@ class OrderReconciler:
         if found is None or found[2] is None:
             return ""
         return str(((found[2].get("spec") or {}).get("acme") or {}).get("preferredChain") or "")
+
+
+def challenge_of(order: str, authorization_url: str, owned: list[Obj]) -> str:
+    """The Challenge of one authorization: the owned one made for it (cert-manager names
+    its Challenges differently, so a takeover finds its own by authorizationURL), else
+    ours by name."""
+    for challenge in owned:
+        if (challenge.get("spec") or {}).get("authorizationURL") == authorization_url:
+            return str(challenge["metadata"]["name"])
+    return challenge_name(order, authorization_url)
 
 
 def _failure_prefix(step: Step) -> str:

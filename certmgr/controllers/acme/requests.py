@@ -224,9 +224,13 @@ class RequestReconciler:
             return None
         order_spec = build_order_spec(spec, csr, request["spec"]["issuerRef"], acme)
         name = order_name(meta["name"], order_spec)
-        order = self._orders.get(meta["namespace"], name)
+        order = self._orders.get(meta["namespace"], name) or self._adoptable_order(
+            request, order_spec
+        )
         if order is None:
             await self._create_order(request, name, order_spec)
+        else:
+            name = order["metadata"]["name"]
         order_status = (order or {}).get("status") or {}
         state = order_status.get("state") or ""
         if state == State.VALID.value and order_status.get("certificate"):
@@ -248,6 +252,19 @@ class RequestReconciler:
         # A stuck Order is different: the request (and so the Certificate) says why.
         if order is not None:
             await self._report_waiting(request, order, state)
+        return None
+
+    def _adoptable_order(self, request: dict[str, Any], order_spec: dict[str, Any]) -> Obj | None:
+        """Taking over from cert-manager: the Order it made for this request (its own name
+        scheme), kept when it orders exactly this and has not failed."""
+        for order in self._orders.list(request["metadata"]["namespace"]):
+            state = (order.get("status") or {}).get("state") or ""
+            if (
+                _owned_by(order, request)
+                and order.get("spec") == order_spec
+                and state not in _FINAL_ORDER_STATES
+            ):
+                return order
         return None
 
     async def _report_waiting(self, request: dict[str, Any], order: Obj, state: str) -> None:

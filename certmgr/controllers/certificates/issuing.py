@@ -49,10 +49,12 @@ from certmgr.api.reasons import (
     TEMPORARY_ISSUED_MESSAGE,
 )
 from certmgr.api.requests import CertificateRequestStatus
+from certmgr.controllers.certificates.adoption import attempt_request
 from certmgr.controllers.certificates.gather import (
     certificates,
     gather,
     requests,
+    requests_for_revision,
     secret_data,
 )
 from certmgr.controllers.certificates.keymanager import next_private_key
@@ -184,8 +186,17 @@ class Issuing:
         if request_name is None:
             return None
         request = self._requests.cache.get(namespace, request_name)
+        private_key = next_private_key(key_secret)
+        if request is None and private_key is not None:
+            request = attempt_request(  # cert-manager's, when taking over its issuance
+                requests_for_revision(self._ctx, certificate, certificate.revision + 1),
+                wanted=request_name,
+                certificate=certificate,
+                private_key=private_key,
+            )
         if request is None or not owned_by(request, certificate):
             return None
+        request_name = request["metadata"]["name"]
         try:
             status = CertificateRequestStatus.from_dict(request.get("status"), path="status")
         except InvalidObject:
@@ -199,7 +210,6 @@ class Issuing:
                 count=True,
             )
             return None
-        private_key = next_private_key(key_secret)
         if private_key is None:
             return None
         if status.is_ready:

@@ -6,8 +6,10 @@ and the next private key exists, it ensures the one request whose deterministic 
 fields the request carries and the public key) says it was made for exactly this
 attempt, and deletes every other request of that revision (stale spec, old key, or a
 failed earlier attempt). A retry or a restart computes the same name and finds the
-request instead of creating a second one. It must not write any status, and must not
-touch requests of issued revisions (the revision manager prunes those).
+request instead of creating a second one. Without one, a request cert-manager made for
+this attempt (``adoption``) is kept instead, so a takeover carries its issuance on. It
+must not write any status, and must not touch requests of issued revisions (the revision
+manager prunes those).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from certmgr.api import labels
 from certmgr.api.durations import format_go_duration
 from certmgr.api.reasons import EVENT_REQUESTED
+from certmgr.controllers.certificates.adoption import attempt_request
 from certmgr.controllers.certificates.gather import certificates, requests_for_revision
 from certmgr.controllers.certificates.keymanager import TLS_KEY, next_private_key
 from certmgr.controllers.certificates.spec import (
@@ -231,14 +234,18 @@ class RequestManager:
         if wanted is None:
             return None  # the key manager is on it; its Secret's event brings us back
         found = requests_for_revision(self._ctx, certificate, certificate.revision + 1)
-        for request in found:
-            if request["metadata"]["name"] != wanted:
-                await self._delete(request)
-        if any(r["metadata"]["name"] == wanted for r in found):
-            return None
         spec = certificate.spec
         private_key = next_private_key(secret)
         assert spec is not None and private_key is not None
+        # Ours by name, else (taking over from cert-manager) its request, if one is fit.
+        keep = attempt_request(
+            found, wanted=wanted, certificate=certificate, private_key=private_key
+        )
+        for request in found:
+            if request is not keep:
+                await self._delete(request)
+        if keep is not None:
+            return None
         try:
             csr = build_csr(private_key, requirements_of(spec))
         except PKIError as exc:  # spec_problem passed, so this is not expected
