@@ -147,7 +147,8 @@ def test_missing_rbac_is_named(cluster: Cluster) -> None:
     result = cluster.cli("check")
     assert result.code == 1
     rbac = lines(result.out)["rbac"]
-    assert rbac.startswith("FAIL system:serviceaccount:certmgr:certmgr may not get certificates")
+    assert rbac.startswith("FAIL system:serviceaccount:certmgr:certmgr may not ")
+    assert "certificates.cert-manager.io" in rbac
     assert "certmgr manifests deploy | kubectl apply -f -" in rbac
 
 
