@@ -313,6 +313,20 @@ ISSUER_CASES = [
     pytest.param({"spec.acme": _UNSET}, "exactly one issuer type", id="no-issuer-type"),
     pytest.param({"spec.selfSigned": {}}, "exactly one issuer type", id="two-issuer-types"),
     pytest.param({"spec.acme": _UNSET, "spec.ca": {"secretName": "ca"}}, None, id="ca-accepted"),
+    pytest.param({"spec.acme": _UNSET, "spec.ca": {}}, "Required value", id="ca-secretName"),
+    pytest.param(
+        {"spec.acme": _UNSET, "spec.vault": {"server": "https://v", "auth": {}}},
+        "Required value",
+        id="vault-path",
+    ),
+    pytest.param(
+        {"spec.acme": _UNSET, "spec.venafi": {"zone": "z", "cloud": {}}}, None, id="venafi"
+    ),
+    pytest.param(
+        {"spec.acme": _UNSET, "spec.venafi": {"zone": "z", "cloud": {}, "tpp": {}}},
+        "exactly one of 'tpp', 'cloud' or 'ngts' must be specified",
+        id="venafi-two-kinds",
+    ),
     pytest.param(
         {f"{SOLVER}.http01": _UNSET}, "exactly one of 'http01' or 'dns01'", id="solver-empty"
     ),
