@@ -222,3 +222,31 @@ def test_every_cert_manager_flag_without_counterpart_is_documented() -> None:
     text = (Path(__file__).resolve().parents[3] / "docs" / "flags.md").read_text()
     for flag in runflags.FOREIGN_FLAGS:
         assert f"`--{flag.name}`" in text, flag.name
+
+
+def test_the_args_of_cert_managers_helm_chart_start_certmgr() -> None:
+    # deploy/charts/cert-manager/templates/deployment.yaml with its default values (the
+    # kubelet has expanded $(POD_NAMESPACE)), plus the optional ones for owner references.
+    args = parse(
+        "--v=2",
+        "--cluster-resource-namespace=cert-manager",
+        "--leader-election-namespace=kube-system",
+        "--acme-http01-solver-image=quay.io/jetstack/cert-manager-acmesolver:v1.20.3",
+        "--max-concurrent-challenges=60",
+        "--enable-certificate-owner-ref=true",
+    )
+    settings = settings_from(args)
+    assert args.ignored_flags == []
+    assert runflags.log_level(args) == "info"
+    assert args.leader_election_namespace == "kube-system"
+    assert settings.cluster_resource_namespace == "cert-manager"
+    assert settings.solver_image == "quay.io/jetstack/cert-manager-acmesolver:v1.20.3"
+    assert settings.max_concurrent_challenges == 60
+    assert settings.enable_certificate_owner_ref is True
+
+
+def test_disabling_auto_approval_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # The chart's disableAutoApproval: certmgr always approves, so it must not be ignored.
+    code, err = main_exit("run", "--controllers=-certificaterequests-approver", capsys=capsys)
+    assert code == 2
+    assert "--controllers" in err
