@@ -1,330 +1,30 @@
-"""The flags of ``certmgr run``: ours, cert-manager's spellings of the ones we share, and
-what happens to cert-manager's flags we do not implement (docs/flags.md has the table).
-
-Owns value parsing as cert-manager's pflag does it (``--flag=value`` and ``--flag value``;
-booleans bare, ``=true`` / ``=false``; Go durations such as ``90s`` or ``1h30m``) and
-every range check, so a bad value is an argparse usage error (one line, exit 2) before
-anything starts. It must not start anything or build Settings.
+"""The flags of ``certmgr run``: ours with their defaults, cert-manager's spellings of the
+ones we share as aliases (``certmgr.foreignflags`` has its others), and every range check,
+so a bad value is an argparse usage error (one line, exit 2) before anything starts. It
+must not start anything or build Settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
+from certmgr import foreignflags
 from certmgr.controllers.context import Settings
+from certmgr.flagvalues import (
+    GoBool,
+    checked,
+    duration_seconds,
+    logging_format,
+    port_number,
+    positive_duration,
+    positive_int,
+    verbosity,
+)
 from certmgr.kube.flowcontrol import burst_setting, qps_setting
 from certmgr.runtime.logging import LEVELS
 
 _DEFAULTS: Final = Settings()
-
-# strconv.ParseBool's spellings.
-_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-_DURATION_PART: Final = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS: Final = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
-
-def go_bool(text: str) -> bool:
-    """A boolean as Go's ``strconv.ParseBool`` reads it."""
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds from a Go duration (``90s``, ``1h30m``, ``250ms``) or a plain number of
-    seconds (our own spelling); negative or non-finite values are refused."""
-    value = text.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = _go_duration(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"expected a duration >= 0, got {text!r}")
-    return seconds
-
-
-def _go_duration(value: str) -> float:
-    sign = -1.0 if value.startswith("-") else 1.0
-    rest = value.lstrip("+-")
-    if not rest or _DURATION_PART.sub("", rest):
-        raise argparse.ArgumentTypeError(
-            f"expected a duration such as 90s, 10m or 1h30m, got {value!r}"
-        )
-    total = sum(
-        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(rest)
-    )
-    return sign * total
-
-
-def positive_duration(text: str) -> float:
-    seconds = duration_seconds(text)
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration > 0, got {text!r}")
-    return seconds
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return value
-
-
-def port_number(text: str) -> int:
-    value = positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def verbosity(text: str) -> str:
-    """cert-manager's ``-v`` (klog verbosity: 0 errors, 1 warnings, 2 info, 4+ debug) as
-    one of our log levels."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return "error" if value == 0 else "warning" if value == 1 else "info" if value < 4 else "debug"
-
-
-def logging_format(text: str) -> str:
-    """cert-manager's ``--logging-format`` (text|json) as our ``--log-format``."""
-    formats = {"text": "console", "json": "json"}
-    if text not in formats:
-        raise argparse.ArgumentTypeError(f"expected text or json, got {text!r}")
-    return formats[text]
-
-
-def _checked(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
-    """``parse`` with a name argparse shows in "invalid <name> value"."""
-
-    def wrapped(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    wrapped.__name__ = name
-    return wrapped
-
-
-class GoBool(argparse.Action):
-    """A boolean as pflag takes it: ``--x``, ``--x=true``, ``--x=false``, ``--x false``;
-    also ``--no-x`` (our spelling until now)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        names = list(option_strings)
-        names += [f"--no-{o[2:]}" for o in option_strings if o.startswith("--")]
-        super().__init__(names, dest, nargs="?", metavar="true|false", **kwargs)
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        negated = bool(option_string and option_string.startswith("--no-"))
-        if values is None:
-            value = True
-        elif negated:
-            parser.error(f"{option_string} takes no value")
-        else:
-            try:
-                value = go_bool(str(values))
-            except argparse.ArgumentTypeError as exc:
-                parser.error(f"argument {option_string}: {exc}")
-        setattr(namespace, self.dest, value != negated)
-
-
-@dataclass(frozen=True, slots=True)
-class ForeignFlag:
-    """A cert-manager flag certmgr has no counterpart for."""
-
-    name: str
-    # "ignore": accepted with a warning at start (harmless here); "refuse": a usage error.
-    # "refuse-unless" refuses only values other than ``harmless``.
-    handling: str
-    why: str
-    harmless: frozenset[str] = frozenset()
-
-
-FOREIGN_FLAGS: Final = (
-    ForeignFlag("config", "refuse", "pass the settings as flags"),
-    ForeignFlag("master", "refuse", "give the server in a kubeconfig (--kubeconfig)"),
-    ForeignFlag("feature-gates", "ignore", "certmgr has no feature gates"),
-    ForeignFlag("enable-gateway-api", "refuse-unless", "certmgr has no Gateway API shim", _FALSE),
-    ForeignFlag(
-        "enable-gateway-api-listenerset",
-        "refuse-unless",
-        "certmgr has no Gateway API shim",
-        _FALSE,
-    ),
-    ForeignFlag("gateway-api-extra-protocols", "refuse", "certmgr has no Gateway API shim"),
-    ForeignFlag("cluster-issuer-ambient-credentials", "ignore", "certmgr has no DNS-01 providers"),
-    ForeignFlag("issuer-ambient-credentials", "ignore", "certmgr has no DNS-01 providers"),
-    ForeignFlag("dns01-recursive-nameservers", "ignore", "certmgr solves HTTP-01 only"),
-    ForeignFlag("dns01-recursive-nameservers-only", "ignore", "certmgr solves HTTP-01 only"),
-    ForeignFlag(
-        "extra-certificate-annotations",
-        "refuse",
-        "ingress-shim copies no extra annotations",
-    ),
-    ForeignFlag(
-        "copied-annotation-prefixes",
-        "ignore",
-        "annotations are copied with cert-manager's default prefixes",
-    ),
-    ForeignFlag(
-        "acme-http01-solver-resource-request-cpu", "ignore", "solver Pods set no resources"
-    ),
-    ForeignFlag(
-        "acme-http01-solver-resource-request-memory", "ignore", "solver Pods set no resources"
-    ),
-    ForeignFlag("acme-http01-solver-resource-limits-cpu", "ignore", "solver Pods set no resources"),
-    ForeignFlag(
-        "acme-http01-solver-resource-limits-memory", "ignore", "solver Pods set no resources"
-    ),
-    ForeignFlag(
-        "acme-http01-solver-run-as-non-root",
-        "refuse-unless",
-        "solver Pods always run as non-root",
-        _TRUE,
-    ),
-    ForeignFlag(
-        "acme-http01-solver-runtime-class-name",
-        "refuse",
-        "use the Issuer's podTemplate.spec instead",
-    ),
-    ForeignFlag(
-        "acme-http01-solver-extra-labels",
-        "refuse",
-        "use the Issuer's podTemplate / ingressTemplate labels instead",
-    ),
-    ForeignFlag("enable-profiling", "refuse-unless", "certmgr has no profiler", _FALSE),
-    ForeignFlag("profiler-address", "ignore", "certmgr has no profiler"),
-    ForeignFlag("metrics-tls-cert-file", "refuse", "/metrics is served over plain HTTP"),
-    ForeignFlag("metrics-tls-private-key-file", "refuse", "/metrics is served over plain HTTP"),
-    ForeignFlag(
-        "metrics-dynamic-serving-ca-secret-namespace",
-        "refuse",
-        "/metrics is served over plain HTTP",
-    ),
-    ForeignFlag(
-        "metrics-dynamic-serving-ca-secret-name", "refuse", "/metrics is served over plain HTTP"
-    ),
-    ForeignFlag(
-        "metrics-dynamic-serving-dns-names", "refuse", "/metrics is served over plain HTTP"
-    ),
-    ForeignFlag(
-        "metrics-dynamic-serving-leaf-duration", "refuse", "/metrics is served over plain HTTP"
-    ),
-    ForeignFlag("metrics-tls-cipher-suites", "refuse", "/metrics is served over plain HTTP"),
-    ForeignFlag("metrics-tls-min-version", "refuse", "/metrics is served over plain HTTP"),
-    ForeignFlag(
-        "internal-healthz-leader-election-timeout",
-        "ignore",
-        "/livez does not depend on the Lease",
-    ),
-    ForeignFlag("max-certificate-size", "ignore", "PEM sizes are not limited by flag"),
-    ForeignFlag("max-private-key-size", "ignore", "PEM sizes are not limited by flag"),
-    ForeignFlag("max-certificate-chain-length", "ignore", "PEM sizes are not limited by flag"),
-    ForeignFlag("max-certificate-bundle-size", "ignore", "PEM sizes are not limited by flag"),
-    ForeignFlag("vmodule", "ignore", "log levels are per process"),
-    ForeignFlag("log-flush-frequency", "ignore", "logs are written unbuffered"),
-    ForeignFlag("log-json-split-stream", "ignore", "logs go to stderr"),
-    ForeignFlag("log-json-info-buffer-size", "ignore", "logs are written unbuffered"),
-    ForeignFlag("log-text-split-stream", "ignore", "logs go to stderr"),
-    ForeignFlag("log-text-info-buffer-size", "ignore", "logs are written unbuffered"),
-)
-
-# cert-manager's controllers certmgr does not run: --controllers may disable them.
-ABSENT_CONTROLLERS: Final = frozenset(
-    {
-        "gateway-shim",
-        "certificatesigningrequests-issuer-acme",
-        "certificatesigningrequests-issuer-ca",
-        "certificatesigningrequests-issuer-selfsigned",
-        "certificatesigningrequests-issuer-vault",
-        "certificatesigningrequests-issuer-venafi",
-        "certificaterequests-issuer-vault",
-        "certificaterequests-issuer-venafi",
-    }
-)
-
-
-class _Foreign(argparse.Action):
-    def __init__(
-        self, option_strings: Sequence[str], dest: str, *, flag: ForeignFlag, **kwargs: Any
-    ) -> None:
-        self.flag = flag
-        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        flag = self.flag
-        value = "true" if values is None else str(values)
-        if flag.handling == "refuse" or (
-            flag.handling == "refuse-unless" and value not in flag.harmless
-        ):
-            parser.error(
-                f"--{flag.name} is a cert-manager flag certmgr does not implement: {flag.why}"
-            )
-        if flag.handling == "ignore":
-            ignored: list[str] = list(getattr(namespace, "ignored_flags", []))
-            ignored.append(f"--{flag.name}: {flag.why}")
-            namespace.ignored_flags = ignored
-
-
-def controllers_value(text: str) -> str:
-    """``--controllers``: certmgr runs all its controllers; only ``*`` and disabling
-    controllers it does not have are accepted."""
-    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-    disabled = [entry for entry in entries if entry != "*"]
-    if "*" not in entries or any(
-        not entry.startswith("-") or entry[1:] not in ABSENT_CONTROLLERS for entry in disabled
-    ):
-        raise argparse.ArgumentTypeError(
-            f"certmgr runs all its controllers; only '*' (optionally disabling ones it does "
-            f"not have) is accepted, got {text!r}"
-        )
-    return text
 
 
 def auto_certificate_annotations(text: str) -> str:
@@ -441,14 +141,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--kube-api-qps",
-        type=_checked(qps_setting, "qps"),
+        type=checked(qps_setting, "qps"),
         default="auto",
         help="client-side limit on API requests per second; -1: none; auto: none "
         "when the API server has API Priority and Fairness, else 50",
     )
     add(
         "--kube-api-burst",
-        type=_checked(burst_setting, "burst"),
+        type=checked(burst_setting, "burst"),
         default="auto",
         help="requests allowed at once above --kube-api-qps; auto: none with "
         "APF, else 100 (an explicit value keeps a client-side limit)",
@@ -572,7 +272,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--controllers",
-        type=controllers_value,
+        type=foreignflags.controllers_value,
         default="*",
         help="certmgr runs all its controllers: '*' (or '*,-X' for a cert-manager "
         "controller X that certmgr does not have)",
@@ -598,28 +298,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.workers,
         help="workers per controller",
     )
-    foreign = parser.add_argument_group(
-        "cert-manager flags without a counterpart",
-        "accepted with a warning (no effect here) or refused with the reason; see docs/flags.md",
-    )
-    for flag in FOREIGN_FLAGS:
-        foreign.add_argument(
-            f"--{flag.name}",
-            action=_Foreign,
-            flag=flag,
-            metavar="VALUE",
-            help=_foreign_help(flag),
-        )
+    foreignflags.add_foreign_flags(parser)
     parser.set_defaults(ignored_flags=[])
-
-
-def _foreign_help(flag: ForeignFlag) -> str:
-    if flag.handling == "ignore":
-        return f"ignored: {flag.why}"
-    if flag.handling == "refuse":
-        return f"refused: {flag.why}"
-    accepted = "true" if "true" in flag.harmless else "false"
-    return f"only {accepted} accepted: {flag.why}"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from certmgr import __version__, cli, runflags
+from certmgr import __version__, cli, foreignflags, runflags
 from certmgr.app import configure, settings_from
 from certmgr.controllers.context import Settings
 from certmgr.errors import UsageError
@@ -220,7 +220,7 @@ def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_cert_manager_flag_without_counterpart_is_documented() -> None:
     text = (Path(__file__).resolve().parents[3] / "docs" / "flags.md").read_text()
-    for flag in runflags.FOREIGN_FLAGS:
+    for flag in foreignflags.FOREIGN_FLAGS:
         assert f"`--{flag.name}`" in text, flag.name
 
 
