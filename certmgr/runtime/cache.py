@@ -50,6 +50,8 @@ Filed = dict[str, tuple[str, ...]]  # index name -> the values an object is file
 # Enough recent (key, version) pairs to bridge the gap between a write returning and
 # its caller starting to wait, even under heavy churn of other objects.
 RECENT_VERSIONS = 4096
+# Objects put into an empty cache between two yields to the loop (``replace_yielding``).
+FILL_BATCH = 1000
 
 
 def key_of(obj: Obj) -> Key:
@@ -304,6 +306,27 @@ class Cache:
                 changes.append(("ADDED", None, new) if old is None else ("MODIFIED", old, new))
         self._objects = staged.objects
         self._count = count
+        self.observe(version)
+        return changes
+
+    async def replace_yielding(
+        self, staged: Staged, version: str, *, batch: int = FILL_BATCH
+    ) -> builtins.list[Change]:
+        """``replace``, giving the loop back every ``batch`` objects when the cache is
+        empty (the first list: 50,000 Secrets took ~1 s in one piece). Only the informer
+        writes a cache and nothing acts on it before it has synced, so a partly filled
+        cache is seen by no decision; a relist over a filled cache stays one atomic step."""
+        if self._count or self._objects:
+            return self.replace(staged, version)
+        changes: builtins.list[Change] = []
+        for namespace, names in staged.objects.items():
+            for name, stored in names.items():
+                key = (namespace, name)
+                self._put(key, stored, staged.filed.get(key, {}))
+                self._remember(key, _version_of(stored))
+                changes.append(("ADDED", None, self._unpack(key, stored)))
+                if len(changes) % batch == 0:
+                    await asyncio.sleep(0)
         self.observe(version)
         return changes
 

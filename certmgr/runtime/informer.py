@@ -198,7 +198,7 @@ class Informer:
             # A list is the bulk of what the caches will hold for good: freezing each page
             # keeps full collections from re-scanning it (each held the loop for seconds).
             freeze_long_lived()
-        changes = self.cache.replace(staged, version)
+        changes = await self.cache.replace_yielding(staged, version)
         self._version = self._listed = version
         self._failures = 0
         self._objects_gauge.set(len(self.cache))

@@ -236,3 +236,32 @@ def test_registering_another_function_under_an_index_name_refiles() -> None:
     cache.add_index("secret", lambda o: ["everything"])
     assert names(cache.by_index("secret", "everything")) == ["c1"]
     assert names(cache.by_index("secret", "ns/s")) == []
+
+
+async def test_an_empty_cache_is_filled_in_slices_and_a_filled_one_replaced_at_once() -> None:
+    import asyncio
+
+    cache = Cache()
+    staged = cache.stage()
+    for i in range(2500):
+        staged.add(
+            {"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": str(i + 1)}}
+        )
+    slices: list[int] = []
+
+    async def bystander() -> None:
+        while len(cache) < 2500:
+            slices.append(len(cache))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(bystander())
+    changes = await cache.replace_yielding(staged, "2500", batch=1000)
+    await watcher
+    assert len(changes) == 2500 and all(c[0] == "ADDED" for c in changes)
+    assert 1000 in slices and 2000 in slices  # the loop ran between slices
+    # A relist over a filled cache: one step, differences only.
+    again = cache.stage()
+    for i in range(2500):
+        version = str(i + 1) if i else "9999"
+        again.add({"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": version}})
+    assert [c[0] for c in await cache.replace_yielding(again, "9999", batch=1)] == ["MODIFIED"]
