@@ -23,15 +23,16 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from certmgr import bundled
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import AlreadyExists, Conflict, NotFound
 from certmgr.testing.apiserver.server import Simulator
 
 ENV_VAR = "CERTMGR_TEST_KUBECONFIG"
-ROOT = Path(__file__).resolve().parents[2]
-CRDS_DIR = ROOT / "crds"
-DEPLOY_DIR = ROOT / "deploy"
+# The packaged copies when installed from a wheel, the checkout's otherwise.
+CRDS_DIR = bundled.folder("crds")
+DEPLOY_DIR = bundled.folder("deploy")
 CONTROLLER_NAMESPACE = "certmgr"
 CONTROLLER_ACCOUNT = "certmgr"
 # Every namespace a test makes carries this label, so a run's leftovers are easy to find.
@@ -85,11 +86,15 @@ def deploy_manifests() -> list[dict[str, Any]]:
     )
 
 
-def resource_of(obj: dict[str, Any]) -> r.Resource:
-    found = _KINDS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+def resource_for(api_version: str, kind: str) -> r.Resource:
+    found = _KINDS.get((api_version, kind))
     if found is None:
-        raise ValueError(f"no resource known for {obj.get('apiVersion')} {obj.get('kind')}")
+        raise ValueError(f"no resource known for {api_version} {kind}")
     return found
+
+
+def resource_of(obj: dict[str, Any]) -> r.Resource:
+    return resource_for(obj.get("apiVersion", ""), obj.get("kind", ""))
 
 
 async def apply(client: KubeClient, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,13 +1,16 @@
-"""A whole local setup: the API simulator, its data plane, Pebble, and ``certmgr run``.
+"""A whole local setup: an API server, its data plane, Pebble, and ``certmgr run``.
 
 Owns the order things start in and the wiring between them, shared by ``make demo`` and
 the full-stack end-to-end tests, so both exercise exactly what a user would run:
 
 - Pebble and challtestsrv on free ports (every name resolves to 127.0.0.1);
-- the simulator with our CRDs and the RBAC of ``deploy/`` installed;
+- the API server (a ``KubeCluster``: the simulator, or a real server for the portable
+  tests) with our CRDs and the RBAC of ``deploy/`` installed, and a namespace for the
+  user's objects;
 - the data plane, its ingress router listening on Pebble's HTTP-01 port;
 - the controller as a separate process (``python -m certmgr run``) that connects with
-  the ``certmgr`` service account's token through an ordinary kubeconfig, so a
+  a token of the ``certmgr`` service account (TokenRequest API) through an ordinary
+  kubeconfig, so a
   permission missing from ``deploy/`` fails here as it would in a cluster: any request
   of it RBAC refused fails the environment's exit (:func:`assert_no_denials`).
 
@@ -28,10 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from certmgr import bundled
+from certmgr.kube.client import KubeClient
+from certmgr.kube.errors import NotFound
 from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.cluster import KubeCluster, apply, resource_for, simulated
+from certmgr.testing.cluster import deploy_manifests as deploy_manifests
+from certmgr.testing.cluster import load_manifests as load_manifests
 from certmgr.testing.dataplane.plane import DataPlane
 from certmgr.testing.pebble import PebbleConfig, PebbleServer, free_port
 
@@ -43,19 +49,6 @@ EXAMPLES_DIR = bundled.folder("examples")
 CONTROLLER_NAMESPACE = "certmgr"
 CONTROLLER_ACCOUNT = "certmgr"
 CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
-
-
-def load_manifests(path: Path) -> list[dict[str, Any]]:
-    with path.open() as stream:
-        return [doc for doc in yaml.safe_load_all(stream) if doc]
-
-
-def deploy_manifests() -> list[dict[str, Any]]:
-    """``deploy/`` minus what the simulator cannot run (the Deployment: we run the process)."""
-    docs: list[dict[str, Any]] = []
-    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
-        docs.extend(load_manifests(DEPLOY_DIR / name))
-    return docs
 
 
 class RBACDenied(AssertionError):
@@ -137,13 +130,20 @@ class ControllerProcess:
 @dataclass
 class LocalEnvironment:
     workdir: Path
-    simulator: Simulator
+    cluster: KubeCluster
     pebble: PebbleServer
     dataplane: DataPlane
+    admin: KubeClient
     admin_kubeconfig: Path
     controller_kubeconfig: Path
     solver_port: int
+    namespace: str  # where the user's objects go (``in_namespace``)
     controllers: list[ControllerProcess] = field(default_factory=list)
+
+    @property
+    def simulator(self) -> Simulator:
+        """The in-process simulator (its knobs; not there against a real server)."""
+        return self.cluster.require_simulator()
 
     def controller_argv(self, *extra: str, solver_port: int | None = None) -> list[str]:
         # Replicas in a cluster share a port on different pod IPs; here each process
@@ -203,6 +203,41 @@ class LocalEnvironment:
     def apply(self, docs: Sequence[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         return self.simulator.apply_manifests(docs)
 
+    # -- through the API, as the admin: the same against the simulator and a real server --
+
+    def in_namespace(self, docs: Sequence[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """``docs`` with every namespaced object moved into ``self.namespace``."""
+        moved = []
+        for doc in docs:
+            if resource_for(doc["apiVersion"], doc["kind"]).namespaced:
+                doc = {**doc, "metadata": {**doc["metadata"], "namespace": self.namespace}}
+            moved.append(doc)
+        return moved
+
+    async def put(self, docs: Sequence[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Create each object, or replace it where it exists."""
+        return await apply(self.admin, docs)
+
+    async def read(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object, or None; ``namespace`` defaults to ``self.namespace`` for
+        namespaced kinds."""
+        resource = resource_for(api_version, kind)
+        where = (namespace or self.namespace) if resource.namespaced else None
+        try:
+            return await self.admin.get(resource, name, namespace=where)
+        except NotFound:
+            return None
+
+    async def read_all(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Every object of a kind in ``namespace`` (all namespaces when None)."""
+        resource = resource_for(api_version, kind)
+        listed = await self.admin.list(resource, namespace=namespace)
+        return builtins.list(listed.items)
+
     def issuer_for_pebble(self, path: Path) -> dict[str, Any]:
         (issuer,) = load_manifests(path)
         return pointed_at(issuer, self.pebble)
@@ -223,34 +258,48 @@ async def local_environment(
     https_port: int | None = None,
     on_ready: Callable[[LocalEnvironment], None] | None = None,
     enforce_owner_references: bool = False,
+    cluster: KubeCluster | None = None,
 ) -> AsyncIterator[LocalEnvironment]:
     """Start everything but the controller (``env.start_controller()`` starts one).
 
-    ``enforce_owner_references`` turns on the simulator's OwnerReferencesPermissionEnforcement
-    (setting blockOwnerDeletion needs update on the owner's finalizers)."""
+    On ``cluster`` (a test's ``kube_cluster``, perhaps a real server) the user's objects
+    go into a fresh namespace of the test's; without one, on a simulator of its own,
+    into ``default``. ``enforce_owner_references`` turns on that simulator's
+    OwnerReferencesPermissionEnforcement (setting blockOwnerDeletion needs update on the
+    owner's finalizers)."""
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if pebble is None:
             pebble = stack.enter_context(_pebble(pebble_config, workdir))
-        simulator = stack.enter_context(
-            Simulator.in_thread(enforce_owner_references=enforce_owner_references)
+        if cluster is None:
+            cluster = stack.enter_context(
+                simulated(workdir, enforce_owner_references=enforce_owner_references)
+            )
+            namespace = "default"
+        else:
+            namespace = await cluster.create_namespace("e2e")
+        await cluster.install_crds()
+        await cluster.install_controller_rbac()
+        admin_kubeconfig = cluster.kubeconfig
+        controller_kubeconfig = await cluster.service_account_kubeconfig(
+            CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT
         )
-        simulator.install_crds(sorted(CRDS_DIR.glob("*_*.yaml")))
-        simulator.apply_manifests(deploy_manifests())
-        admin = simulator.kubeconfig(workdir / "admin.kubeconfig")
-        token = simulator.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
-        controller_kubeconfig = simulator.kubeconfig(workdir / "controller.kubeconfig", token=token)
-        async with DataPlane(
-            kubeconfig=admin, http_port=pebble.http01_port, https_port=https_port
-        ) as dataplane:
+        async with (
+            await KubeClient.connect(kubeconfig=str(admin_kubeconfig)) as admin,
+            DataPlane(
+                kubeconfig=admin_kubeconfig, http_port=pebble.http01_port, https_port=https_port
+            ) as dataplane,
+        ):
             env = LocalEnvironment(
                 workdir=workdir,
-                simulator=simulator,
+                cluster=cluster,
                 pebble=pebble,
                 dataplane=dataplane,
-                admin_kubeconfig=admin,
+                admin=admin,
+                admin_kubeconfig=admin_kubeconfig,
                 controller_kubeconfig=controller_kubeconfig,
                 solver_port=free_port(),
+                namespace=namespace,
             )
             if on_ready is not None:
                 on_ready(env)
@@ -258,4 +307,5 @@ async def local_environment(
                 yield env
             finally:
                 env.stop_controllers()
-            assert_no_denials(simulator)
+            if cluster.simulator is not None:
+                assert_no_denials(cluster.simulator)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.localenv import (
     EXAMPLES_DIR,
     LocalEnvironment,
@@ -30,8 +32,12 @@ DEADLINE = 60.0
 
 
 @pytest.fixture
-async def env(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[LocalEnvironment]:
-    async with local_environment(tmp_path, pebble=pebble, https_port=free_port()) as env:
+async def env(
+    pebble: PebbleServer, kube_cluster: KubeCluster, tmp_path: Path
+) -> AsyncIterator[LocalEnvironment]:
+    async with local_environment(
+        tmp_path, pebble=pebble, https_port=free_port(), cluster=kube_cluster
+    ) as env:
         yield env
 
 
@@ -43,87 +49,98 @@ def ready(obj: dict[str, Any] | None) -> bool:
 async def eventually(
     probe: Callable[[], Any], *, what: str, env: LocalEnvironment, within: float = DEADLINE
 ) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with the controller's log."""
+    """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
+    controller's log."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = probe()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(0.05)
     pytest.fail(f"{what} not reached within {within} s\n{env.controller_logs()}")
 
 
-def list_kind(env: LocalEnvironment, api_version: str, kind: str) -> list[dict[str, Any]]:
-    return env.list(api_version, kind)
+async def list_kind(env: LocalEnvironment, api_version: str, kind: str) -> list[dict[str, Any]]:
+    """The kind's objects in the test's namespace."""
+    return await env.read_all(api_version, kind, env.namespace)
 
 
-def apply_examples(env: LocalEnvironment) -> None:
-    env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
-    env.apply(load_manifests(EXAMPLES_DIR / "certificate.yaml"))
+async def apply_examples(env: LocalEnvironment) -> None:
+    await env.put([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+    await env.put(env.in_namespace(load_manifests(EXAMPLES_DIR / "certificate.yaml")))
 
 
-def leaf_of(env: LocalEnvironment, namespace: str, secret_name: str) -> x509.Certificate:
-    secret = env.simulator.get("v1", "Secret", secret_name, namespace)
+async def ready_certificate(env: LocalEnvironment, name: str) -> dict[str, Any] | None:
+    cert = await env.read(*CERT, name)
+    return cert if ready(cert) else None
+
+
+async def leaf_of(env: LocalEnvironment, secret_name: str) -> x509.Certificate:
+    secret = await env.read("v1", "Secret", secret_name)
     assert secret is not None
     return x509.load_pem_x509_certificates(base64.b64decode(secret["data"]["tls.crt"]))[0]
 
 
 async def test_example_certificate_is_issued_end_to_end(env: LocalEnvironment) -> None:
     env.start_controller()
-    apply_examples(env)
+    await apply_examples(env)
     cert = await eventually(
-        lambda: (c := env.simulator.get(*CERT, "www-example-com", "default")) and ready(c) and c,
+        lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready",
         env=env,
     )
-    secret = env.simulator.get("v1", "Secret", "www-example-com-tls", "default")
+    secret = await env.read("v1", "Secret", "www-example-com-tls")
     assert secret is not None and secret["type"] == "kubernetes.io/tls"
     assert {"tls.crt", "tls.key"} <= set(secret["data"])
     assert secret["metadata"]["labels"]["app"] == "www"  # secretTemplate
-    leaf = leaf_of(env, "default", "www-example-com-tls")
+    leaf = await leaf_of(env, "www-example-com-tls")
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(sans.get_values_for_type(x509.DNSName)) == ["example.com", "www.example.com"]
     assert cert["status"]["revision"] == 1
     assert cert["status"]["notAfter"] and cert["status"]["renewalTime"]
+
     # The solver's temporary objects are gone once the challenges are final.
-    await eventually(
-        lambda: (
-            not [
-                i
-                for i in list_kind(env, "networking.k8s.io/v1", "Ingress")
-                if (i["metadata"].get("labels") or {}).get("acme.cert-manager.io/http01-solver")
-            ]
-        ),
-        what="solver Ingresses removed",
-        env=env,
-    )
+    async def no_solver_ingresses() -> bool:
+        return not [
+            i
+            for i in await list_kind(env, "networking.k8s.io/v1", "Ingress")
+            if (i["metadata"].get("labels") or {}).get("acme.cert-manager.io/http01-solver")
+        ]
+
+    await eventually(no_solver_ingresses, what="solver Ingresses removed", env=env)
 
 
 async def test_an_issued_certificate_survives_restarts_without_new_orders(
     env: LocalEnvironment,
 ) -> None:
     controller = env.start_controller()
-    apply_examples(env)
+    await apply_examples(env)
     await eventually(
-        lambda: ready(env.simulator.get(*CERT, "www-example-com", "default")),
+        lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready",
         env=env,
     )
-    orders = len(list_kind(env, "acme.cert-manager.io/v1", "Order"))
-    requests = len(list_kind(env, "cert-manager.io/v1", "CertificateRequest"))
-    serial = leaf_of(env, "default", "www-example-com-tls").serial_number
+    orders = len(await list_kind(env, "acme.cert-manager.io/v1", "Order"))
+    requests = len(await list_kind(env, "cert-manager.io/v1", "CertificateRequest"))
+    serial = (await leaf_of(env, "www-example-com-tls")).serial_number
     for _ in range(3):
         assert controller.stop() == 0, env.controller_logs()
         controller = env.start_controller()
         await eventually(lambda: controller_synced(env), what="controller ready", env=env)
-    assert len(list_kind(env, "acme.cert-manager.io/v1", "Order")) == orders
-    assert len(list_kind(env, "cert-manager.io/v1", "CertificateRequest")) == requests
-    assert leaf_of(env, "default", "www-example-com-tls").serial_number == serial
+    assert len(await list_kind(env, "acme.cert-manager.io/v1", "Order")) == orders
+    assert len(await list_kind(env, "cert-manager.io/v1", "CertificateRequest")) == requests
+    assert (await leaf_of(env, "www-example-com-tls")).serial_number == serial
 
 
-def controller_synced(env: LocalEnvironment) -> bool:
+async def lease_of(env: LocalEnvironment) -> dict[str, Any] | None:
+    return await env.read("coordination.k8s.io/v1", "Lease", "certmgr-controller", "certmgr")
+
+
+async def controller_synced(env: LocalEnvironment) -> bool:
     """The running controller holds the Lease (it has started its controllers)."""
-    lease = env.simulator.get("coordination.k8s.io/v1", "Lease", "certmgr-controller", "certmgr")
+    lease = await lease_of(env)
     holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
     return bool(holder)
 
@@ -135,14 +152,20 @@ async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -
     await eventually(
         lambda: second.logged("leader_election_started"), what="a standby campaigning", env=env
     )
-    lease_of = lambda: env.simulator.get(  # noqa: E731
-        "coordination.k8s.io/v1", "Lease", "certmgr-controller", "certmgr"
-    )
-    leader = lease_of()["spec"]["holderIdentity"]
+    lease = await lease_of(env)
+    assert lease is not None
+    leader = lease["spec"]["holderIdentity"]
+
+    async def another_holder() -> bool:
+        lease = await lease_of(env)
+        assert lease is not None
+        holder = lease["spec"].get("holderIdentity")
+        return bool(holder) and holder != leader
+
     stopped_at = time.monotonic()
     assert first.stop() == 0, env.controller_logs()
     await eventually(
-        lambda: (h := lease_of()["spec"].get("holderIdentity")) and h != leader,
+        another_holder,
         what="the standby leads",
         env=env,
         within=10,
@@ -151,9 +174,9 @@ async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -
     # The standby retries every 2 s (client-go's default retry period): release + one retry.
     assert takeover < 3.0, f"takeover took {takeover:.1f} s"
     # The new leader does the work.
-    apply_examples(env)
+    await apply_examples(env)
     await eventually(
-        lambda: ready(env.simulator.get(*CERT, "www-example-com", "default")),
+        lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready under the new leader",
         env=env,
     )
@@ -164,10 +187,10 @@ async def test_annotated_ingress_is_served_over_https_with_the_issued_certificat
     env: LocalEnvironment,
 ) -> None:
     env.start_controller()
-    env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
-    env.apply(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml"))
+    await env.put([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+    await env.put(env.in_namespace(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml")))
     await eventually(
-        lambda: ready(env.simulator.get(*CERT, "shop-example-com-tls", "default")),
+        lambda: ready_certificate(env, "shop-example-com-tls"),
         what="shim Certificate Ready",
         env=env,
     )

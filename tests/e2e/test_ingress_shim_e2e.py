@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import Gone
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.temporary import is_temporary_certificate
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.localenv import EXAMPLES_DIR, LocalEnvironment, local_environment
 from certmgr.testing.pebble import PebbleServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NAMESPACE = "default"
 ISSUER = "letsencrypt-staging"  # examples/clusterissuer-letsencrypt-staging.yaml
 CERT = ("cert-manager.io/v1", "Certificate")
 DEADLINE = 60.0
@@ -41,17 +42,20 @@ class Recorder:
     """Every version of every object of a kind in the namespace, via list + watch."""
 
     resource: r.Resource
+    namespace: str
     versions: list[dict[str, Any]] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, client: KubeClient) -> None:
         while True:
-            listed = await client.list(self.resource, namespace=NAMESPACE)
+            listed = await client.list(self.resource, namespace=self.namespace)
             self.versions.extend(listed.items)
             self.started.set()
             with contextlib.suppress(Gone):
                 async for event in client.watch(
-                    self.resource, namespace=NAMESPACE, resource_version=listed.resource_version
+                    self.resource,
+                    namespace=self.namespace,
+                    resource_version=listed.resource_version,
                 ):
                     if event.type in ("ADDED", "MODIFIED"):
                         self.versions.append(event.object)
@@ -70,46 +74,57 @@ class Scene:
     async def eventually(
         self, probe: Callable[[], Any], *, what: str, within: float = DEADLINE
     ) -> Any:
-        """Poll ``probe`` until it returns something truthy; fail with the controller's log."""
+        """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
+        controller's log."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             value = probe()
+            if inspect.isawaitable(value):
+                value = await value
             if value:
                 return value
             await asyncio.sleep(0.05)
         pytest.fail(f"{what} not reached within {within} s\n{self.env.controller_logs()}")
 
-    def certificate(self, name: str) -> dict[str, Any] | None:
-        return self.env.simulator.get(*CERT, name, NAMESPACE)
+    @property
+    def namespace(self) -> str:
+        return self.env.namespace
 
-    def ingress(self, name: str) -> dict[str, Any] | None:
-        return self.env.simulator.get("networking.k8s.io/v1", "Ingress", name, NAMESPACE)
+    async def certificate(self, name: str) -> dict[str, Any] | None:
+        return await self.env.read(*CERT, name)
+
+    async def ingress(self, name: str) -> dict[str, Any] | None:
+        return await self.env.read("networking.k8s.io/v1", "Ingress", name)
 
     async def ready_certificate(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = await self.eventually(
-            lambda: (c := self.certificate(name)) and ready(c) and c,
-            what=f"Certificate {name} Ready",
-        )
+        async def probe() -> dict[str, Any] | None:
+            c = await self.certificate(name)
+            return c if ready(c) else None
+
+        found: dict[str, Any] = await self.eventually(probe, what=f"Certificate {name} Ready")
         return found
 
     def solver_ingresses(self) -> list[dict[str, Any]]:
         """Every recorded version of an Ingress carrying the solver label."""
         return [v for v in self.ingresses.versions if is_solver_ingress(v)]
 
-    def live_solver_ingresses(self) -> list[dict[str, Any]]:
+    async def live_solver_ingresses(self) -> list[dict[str, Any]]:
         return [
             i
-            for i in self.env.list("networking.k8s.io/v1", "Ingress")
-            if is_solver_ingress(i) and i["metadata"]["namespace"] == NAMESPACE
+            for i in await self.env.read_all("networking.k8s.io/v1", "Ingress", self.namespace)
+            if is_solver_ingress(i)
         ]
 
 
 @pytest.fixture
-async def scene(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[Scene]:
-    async with local_environment(tmp_path, pebble=pebble) as env:
+async def scene(
+    pebble: PebbleServer, kube_cluster: KubeCluster, tmp_path: Path
+) -> AsyncIterator[Scene]:
+    async with local_environment(tmp_path, pebble=pebble, cluster=kube_cluster) as env:
         client = await KubeClient.connect(kubeconfig=str(env.admin_kubeconfig))
         async with client:
-            scene = Scene(env, client, Recorder(r.INGRESSES), Recorder(r.CHALLENGES))
+            recorders = Recorder(r.INGRESSES, env.namespace), Recorder(r.CHALLENGES, env.namespace)
+            scene = Scene(env, client, *recorders)
             tasks = [
                 asyncio.create_task(scene.ingresses.run(client)),
                 asyncio.create_task(scene.challenges.run(client)),
@@ -118,7 +133,9 @@ async def scene(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[Scene]:
                 async with asyncio.timeout(DEADLINE):
                     await scene.ingresses.started.wait()
                     await scene.challenges.started.wait()
-                env.apply([env.issuer_for_pebble(EXAMPLES_DIR / f"clusterissuer-{ISSUER}.yaml")])
+                await env.put(
+                    [env.issuer_for_pebble(EXAMPLES_DIR / f"clusterissuer-{ISSUER}.yaml")]
+                )
                 env.start_controller()
                 yield scene
             finally:
@@ -145,14 +162,16 @@ def challenge_paths(ingress: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def annotated_ingress(name: str, host: str, **annotations: str) -> dict[str, Any]:
+def annotated_ingress(
+    name: str, host: str, *, namespace: str, **annotations: str
+) -> dict[str, Any]:
     """An Ingress like ``examples/ingress-annotated.yaml`` with extra annotations."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": {
             "name": name,
-            "namespace": NAMESPACE,
+            "namespace": namespace,
             "annotations": {"cert-manager.io/cluster-issuer": ISSUER, **annotations},
         },
         "spec": {
@@ -177,8 +196,15 @@ def annotated_ingress(name: str, host: str, **annotations: str) -> dict[str, Any
 
 
 async def test_edit_in_place_solves_on_the_users_ingress_and_restores_it(scene: Scene) -> None:
-    (stored,) = scene.env.apply(
-        [annotated_ingress("web", "web.example.com", **{labels.HTTP01_EDIT_IN_PLACE: "true"})]
+    (stored,) = await scene.env.put(
+        [
+            annotated_ingress(
+                "web",
+                "web.example.com",
+                namespace=scene.namespace,
+                **{labels.HTTP01_EDIT_IN_PLACE: "true"},
+            )
+        ]
     )
     original_rules = stored["spec"]["rules"]
     certificate = await scene.ready_certificate("web-tls")
@@ -198,31 +224,41 @@ async def test_edit_in_place_solves_on_the_users_ingress_and_restores_it(scene: 
     assert edited[0]["spec"]["rules"][0]["host"] == "web.example.com"
     # No separate solver Ingress was ever created.
     assert scene.solver_ingresses() == []
+
     # Cleaned up: the user's Ingress is back to what the user wrote.
-    await scene.eventually(
-        lambda: (i := scene.ingress("web")) and i["spec"]["rules"] == original_rules,
-        what="the solver path removed from the Ingress",
-    )
+    async def restored() -> bool:
+        ingress = await scene.ingress("web")
+        return ingress is not None and ingress["spec"]["rules"] == original_rules
+
+    await scene.eventually(restored, what="the solver path removed from the Ingress")
     assert scene.solver_ingresses() == []
     # Edit-in-place asks for a temporary certificate (ingress-gce programs no Ingress
     # without one): written while the order ran, then replaced by the issued certificate.
     assert certificate["metadata"]["annotations"][labels.ISSUE_TEMPORARY_CERTIFICATE] == "true"
-    await scene.eventually(
-        lambda: any(
+
+    async def temporary_certificate_event() -> bool:
+        return any(
             e.get("message") == "Issued temporary certificate"
             and e["involvedObject"]["name"] == "web-tls"
-            for e in scene.env.list("v1", "Event")
-        ),
-        what="the temporary certificate's Event",
-    )
-    secret = scene.env.simulator.get("v1", "Secret", "web-tls", NAMESPACE)
+            for e in await scene.env.read_all("v1", "Event", scene.namespace)
+        )
+
+    await scene.eventually(temporary_certificate_event, what="the temporary certificate's Event")
+    secret = await scene.env.read("v1", "Secret", "web-tls")
     assert secret is not None
     assert not is_temporary_certificate(parse_leaf(base64.b64decode(secret["data"]["tls.crt"])))
 
 
 async def test_ingress_class_annotation_reaches_the_solver_ingress(scene: Scene) -> None:
-    scene.env.apply(
-        [annotated_ingress("shop", "shop.example.com", **{labels.HTTP01_INGRESS_CLASS: "nginx"})]
+    await scene.env.put(
+        [
+            annotated_ingress(
+                "shop",
+                "shop.example.com",
+                namespace=scene.namespace,
+                **{labels.HTTP01_INGRESS_CLASS: "nginx"},
+            )
+        ]
     )
     certificate = await scene.ready_certificate("shop-tls")
     assert certificate["metadata"]["annotations"][labels.HTTP01_OVERRIDE_INGRESS_CLASS] == "nginx"
@@ -237,31 +273,40 @@ async def test_ingress_class_annotation_reaches_the_solver_ingress(scene: Scene)
     assert solvers and all(s == {"class": "nginx"} for s in solvers)
     # The user's Ingress is never edited without edit-in-place.
     assert not [v for v in scene.ingresses.of("shop") if challenge_paths(v)]
-    await scene.eventually(
-        lambda: not scene.live_solver_ingresses(), what="the solver Ingress removed"
-    )
+
+    async def no_live_solver_ingress() -> bool:
+        return not await scene.live_solver_ingresses()
+
+    await scene.eventually(no_live_solver_ingress, what="the solver Ingress removed")
 
 
 async def test_deleting_the_ingress_deletes_its_certificates(scene: Scene) -> None:
-    ingress = annotated_ingress("blog", "blog.example.com")
+    ingress = annotated_ingress("blog", "blog.example.com", namespace=scene.namespace)
     ingress["spec"]["tls"].append({"hosts": ["www.blog.example.com"], "secretName": "www-blog-tls"})
-    scene.env.apply([ingress])
+    await scene.env.put([ingress])
     first = await scene.ready_certificate("blog-tls")
     second = await scene.ready_certificate("www-blog-tls")
-    uid = scene.ingress("blog")["metadata"]["uid"]  # type: ignore[index]
+    uid = (await scene.ingress("blog"))["metadata"]["uid"]  # type: ignore[index]
     for certificate in (first, second):
         (owner,) = certificate["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["uid"], owner["controller"]) == ("Ingress", uid, True)
-    await scene.client.delete(r.INGRESSES, "blog", namespace=NAMESPACE)
-    await scene.eventually(
-        lambda: scene.certificate("blog-tls") is None and scene.certificate("www-blog-tls") is None,
-        what="the Ingress's Certificates garbage-collected",
-    )
+    await scene.client.delete(r.INGRESSES, "blog", namespace=scene.namespace)
+
+    async def certificates_gone() -> bool:
+        return (
+            await scene.certificate("blog-tls") is None
+            and await scene.certificate("www-blog-tls") is None
+        )
+
+    await scene.eventually(certificates_gone, what="the Ingress's Certificates garbage-collected")
+
     # Not recreated by the shim once the Ingress is gone: the controller still runs and
     # has seen the deletions; the requests owned by the Certificates went with them.
-    await scene.eventually(
-        lambda: not scene.env.list("cert-manager.io/v1", "CertificateRequest"),
-        what="the Certificates' requests garbage-collected",
-    )
-    assert scene.certificate("blog-tls") is None and scene.certificate("www-blog-tls") is None
+    async def no_requests() -> bool:
+        return not await scene.env.read_all(
+            "cert-manager.io/v1", "CertificateRequest", scene.namespace
+        )
+
+    await scene.eventually(no_requests, what="the Certificates' requests garbage-collected")
+    assert await certificates_gone()
     assert scene.env.controllers[0].running
