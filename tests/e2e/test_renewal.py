@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,13 +32,13 @@ from certmgr.kube.errors import Gone
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import parse_private_key, public_keys_equal
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.localenv import EXAMPLES_DIR, LocalEnvironment, local_environment
 from certmgr.testing.pebble import PebbleConfig, PebbleServer
 from certmgr.testing.pebble_fixtures import PebbleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NAMESPACE = "default"
 NAME = "web"
 SECRET = "web-tls"
 ISSUER = "letsencrypt-staging"  # examples/clusterissuer-letsencrypt-staging.yaml
@@ -55,18 +56,21 @@ class Recorder:
 
     resource: r.Resource
     name: str
+    namespace: str
     versions: list[dict[str, Any] | None] = field(default_factory=list)
 
     async def run(self, client: KubeClient) -> None:
         while True:
             listed = await client.list(
-                self.resource, namespace=NAMESPACE, field_selector=f"metadata.name={self.name}"
+                self.resource,
+                namespace=self.namespace,
+                field_selector=f"metadata.name={self.name}",
             )
             self.versions.extend(listed.items)
             try:
                 async for event in client.watch(
                     self.resource,
-                    namespace=NAMESPACE,
+                    namespace=self.namespace,
                     resource_version=listed.resource_version,
                     field_selector=f"metadata.name={self.name}",
                 ):
@@ -89,29 +93,39 @@ class Scene:
     certificate: Recorder
     secret: Recorder
 
-    def get(self) -> dict[str, Any] | None:
-        return self.env.simulator.get("cert-manager.io/v1", "Certificate", NAME, NAMESPACE)
+    @property
+    def namespace(self) -> str:
+        return self.env.namespace
 
-    def get_secret(self) -> dict[str, Any] | None:
-        return self.env.simulator.get("v1", "Secret", SECRET, NAMESPACE)
+    async def get(self) -> dict[str, Any] | None:
+        return await self.env.read("cert-manager.io/v1", "Certificate", NAME)
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self.env.list("cert-manager.io/v1", "CertificateRequest")
+    async def get_secret(self) -> dict[str, Any] | None:
+        return await self.env.read("v1", "Secret", SECRET)
+
+    async def requests(self) -> list[dict[str, Any]]:
+        return await self.env.read_all("cert-manager.io/v1", "CertificateRequest", self.namespace)
 
     async def eventually(self, probe: Callable[[], Any], *, what: str) -> Any:
-        """Poll ``probe`` until it returns something truthy; fail with the controller's log."""
+        """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
+        controller's log."""
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
             value = probe()
+            if inspect.isawaitable(value):
+                value = await value
             if value:
                 return value
             await asyncio.sleep(0.05)
         pytest.fail(f"{what} not reached within {DEADLINE} s\n{self.env.controller_logs()}")
 
     async def ready(self, revision: int) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            c = await self.get()
+            return c if c and is_ready(c, revision=revision) else None
+
         found: dict[str, Any] = await self.eventually(
-            lambda: (c := self.get()) and is_ready(c, revision=revision) and c,
-            what=f"Certificate Ready at revision {revision}",
+            probe, what=f"Certificate Ready at revision {revision}"
         )
         return found
 
@@ -130,22 +144,25 @@ class Scene:
 
 @pytest.fixture
 async def scene_factory(
-    tmp_path: Path,
+    tmp_path: Path, kube_cluster: KubeCluster
 ) -> AsyncIterator[Callable[[PebbleServer], contextlib.AbstractAsyncContextManager[Scene]]]:
     @contextlib.asynccontextmanager
     async def make(pebble: PebbleServer) -> AsyncIterator[Scene]:
-        async with local_environment(tmp_path, pebble=pebble) as env:
+        async with local_environment(tmp_path, pebble=pebble, cluster=kube_cluster) as env:
             client = await KubeClient.connect(kubeconfig=str(env.admin_kubeconfig))
             async with client:
                 scene = Scene(
-                    env, client, Recorder(r.CERTIFICATES, NAME), Recorder(r.SECRETS, SECRET)
+                    env,
+                    client,
+                    Recorder(r.CERTIFICATES, NAME, env.namespace),
+                    Recorder(r.SECRETS, SECRET, env.namespace),
                 )
                 tasks = [
                     asyncio.create_task(scene.certificate.run(client)),
                     asyncio.create_task(scene.secret.run(client)),
                 ]
                 try:
-                    env.apply(
+                    await env.put(
                         [env.issuer_for_pebble(EXAMPLES_DIR / f"clusterissuer-{ISSUER}.yaml")]
                     )
                     env.start_controller()
@@ -158,11 +175,11 @@ async def scene_factory(
     yield make
 
 
-def certificate_manifest(**spec: Any) -> dict[str, Any]:
+def certificate_manifest(namespace: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "metadata": {"name": NAME, "namespace": namespace},
         "spec": {
             "secretName": SECRET,
             "issuerRef": {"name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
@@ -221,14 +238,14 @@ def revisions_of(requests: list[dict[str, Any]]) -> list[str]:
 
 async def reissue_after(scene: Scene, change: Callable[[], Any]) -> tuple[x509.Certificate, ...]:
     """Issue revision 1, apply ``change``, wait for revision 2: (first leaf, second leaf)."""
-    scene.env.apply([certificate_manifest()])
+    await scene.env.put([certificate_manifest(scene.namespace)])
     await scene.ready(revision=1)
-    first = leaf(scene.get_secret())
+    first = leaf(await scene.get_secret())
     result = change()
     if asyncio.iscoroutine(result):
         await result
     await scene.ready(revision=2)
-    second = leaf(scene.get_secret())
+    second = leaf(await scene.get_secret())
     assert second.serial_number != first.serial_number
     return first, second
 
@@ -239,9 +256,11 @@ async def test_renewal_time_brings_a_real_second_issuance_without_a_gap(
 ) -> None:
     pebble = pebble_factory(PebbleConfig(certificate_validity_period=SHORT_VALIDITY))
     async with scene_factory(pebble) as scene:
-        scene.env.apply([certificate_manifest(renewBeforePercentage=RENEW_BEFORE_PERCENTAGE)])
+        await scene.env.put(
+            [certificate_manifest(scene.namespace, renewBeforePercentage=RENEW_BEFORE_PERCENTAGE)]
+        )
         first_status = (await scene.ready(revision=1))["status"]
-        first = leaf(scene.get_secret())
+        first = leaf(await scene.get_secret())
         renewal = parse_rfc3339(first_status["renewalTime"])
         lifetime = first.not_valid_after_utc - first.not_valid_before_utc
         # 90 % of the lifetime before notAfter, to the second; no jitter below 100 s.
@@ -250,14 +269,17 @@ async def test_renewal_time_brings_a_real_second_issuance_without_a_gap(
         assert renewal > datetime.now(renewal.tzinfo)  # it is the scheduler that renews
 
         await scene.ready(revision=2)
-        second = leaf(scene.get_secret())
+        second = leaf(await scene.get_secret())
         assert second.serial_number != first.serial_number
         assert second.not_valid_before_utc >= renewal
+
         # Readiness moves renewalTime to the new certificate's, just after the revision.
-        await scene.eventually(
-            lambda: parse_rfc3339(scene.get()["status"]["renewalTime"]) > renewal,  # type: ignore[index]
-            what="renewalTime of revision 2",
-        )
+        async def renewal_time_moved() -> bool:
+            certificate = await scene.get()
+            assert certificate is not None
+            return parse_rfc3339(certificate["status"]["renewalTime"]) > renewal
+
+        await scene.eventually(renewal_time_moved, what="renewalTime of revision 2")
         # The second issuance started at renewalTime, by the clock, for that reason.
         started = next(
             parse_rfc3339(issuing["lastTransitionTime"])
@@ -268,10 +290,11 @@ async def test_renewal_time_brings_a_real_second_issuance_without_a_gap(
         assert scene.issuing_reasons()[-1] == "Renewing"
 
         # revisionHistoryLimit defaults to 1: revision 1's request goes.
-        await scene.eventually(
-            lambda: "1" not in revisions_of(scene.requests()), what="revision 1 request pruned"
-        )
-        assert "2" in revisions_of(scene.requests())
+        async def revision_1_pruned() -> bool:
+            return "1" not in revisions_of(await scene.requests())
+
+        await scene.eventually(revision_1_pruned, what="revision 1 request pruned")
+        assert "2" in revisions_of(await scene.requests())
 
         # Every version of the Secret a workload could have read held a matching pair.
         versions = scene.secret.versions
@@ -297,7 +320,7 @@ async def test_certmgr_renew_makes_the_running_controller_reissue(
                 "renew",
                 NAME,
                 "-n",
-                NAMESPACE,
+                scene.namespace,
                 f"--kubeconfig={scene.env.admin_kubeconfig}",
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -321,10 +344,10 @@ async def test_deleting_the_secret_reissues(
 ) -> None:
     async with scene_factory(pebble) as scene:
         await reissue_after(
-            scene, lambda: scene.client.delete(r.SECRETS, SECRET, namespace=NAMESPACE)
+            scene, lambda: scene.client.delete(r.SECRETS, SECRET, namespace=scene.namespace)
         )
         assert scene.issuing_reasons() == ["DoesNotExist", "DoesNotExist"]
-        assert holds_valid_key_pair(scene.get_secret() or {})
+        assert holds_valid_key_pair(await scene.get_secret() or {})
 
 
 async def test_tampering_with_the_private_key_reissues(
@@ -334,7 +357,7 @@ async def test_tampering_with_the_private_key_reissues(
     async with scene_factory(pebble) as scene:
 
         async def tamper() -> None:
-            secret = await scene.client.get(r.SECRETS, SECRET, namespace=NAMESPACE)
+            secret = await scene.client.get(r.SECRETS, SECRET, namespace=scene.namespace)
             other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
@@ -345,7 +368,7 @@ async def test_tampering_with_the_private_key_reissues(
 
         await reissue_after(scene, tamper)
         assert scene.issuing_reasons() == ["DoesNotExist", "InvalidKeyPair"]
-        assert holds_valid_key_pair(scene.get_secret() or {})
+        assert holds_valid_key_pair(await scene.get_secret() or {})
 
 
 async def test_changing_dns_names_reissues_with_the_new_names(
@@ -357,12 +380,14 @@ async def test_changing_dns_names_reissues_with_the_new_names(
         first, second = await reissue_after(
             scene,
             lambda: scene.client.patch(
-                r.CERTIFICATES, NAME, {"spec": {"dnsNames": names}}, namespace=NAMESPACE
+                r.CERTIFICATES, NAME, {"spec": {"dnsNames": names}}, namespace=scene.namespace
             ),
         )
         assert dns_names(first) == ["web.example.com"]
         assert dns_names(second) == names
         assert scene.issuing_reasons() == ["DoesNotExist", "RequestChanged"]
-        await scene.eventually(
-            lambda: revisions_of(scene.requests()) == ["2"], what="revision 1 request pruned"
-        )
+
+        async def only_revision_2() -> bool:
+            return revisions_of(await scene.requests()) == ["2"]
+
+        await scene.eventually(only_revision_2, what="revision 1 request pruned")

@@ -1,4 +1,5 @@
-"""A cluster for the Certificate controllers: the simulator with our CRDs, a real client,
+"""A cluster for the Certificate controllers: the test's cluster (``kube_cluster``: the
+simulator, or a real server) with our CRDs, a real client, a namespace of the test's own,
 a Manager running every certificate controller plus the local-CA test issuer, a fake
 clock that moves only when a test says so, and helpers to read the resulting state."""
 
@@ -7,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +23,11 @@ from certmgr.kube.client import KubeClient
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver import Simulator
 from certmgr.testing.clock import FakeClock
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.issuers import LocalCAIssuer
 
-CRDS = Path(__file__).resolve().parents[4] / "crds"
+# Only for the simulator-only tests that build their own Manager (World has its own).
 NAMESPACE = "default"
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -56,6 +57,7 @@ class World:
     issuer: LocalCAIssuer
     events: RecordedEvents
     settings: Settings
+    namespace: str
     manager: Manager | None = None
     task: asyncio.Task[None] | None = None
 
@@ -97,7 +99,7 @@ class World:
     async def create_certificate(
         self, name: str, *, annotations: dict[str, str] | None = None, **spec: Any
     ) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
+        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace}
         if annotations:
             metadata["annotations"] = annotations
         body = {
@@ -114,21 +116,21 @@ class World:
         return await self.kube.create(r.CERTIFICATES, body)
 
     async def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        await self.kube.patch(r.CERTIFICATES, name, {"spec": spec}, namespace=NAMESPACE)
+        await self.kube.patch(r.CERTIFICATES, name, {"spec": spec}, namespace=self.namespace)
 
     # -- reading ----------------------------------------------------------------------
 
     async def certificate(self, name: str) -> dict[str, Any]:
-        return await self.kube.get(r.CERTIFICATES, name, namespace=NAMESPACE)
+        return await self.kube.get(r.CERTIFICATES, name, namespace=self.namespace)
 
     async def secret(self, name: str) -> dict[str, Any] | None:
         try:
-            return await self.kube.get(r.SECRETS, name, namespace=NAMESPACE)
+            return await self.kube.get(r.SECRETS, name, namespace=self.namespace)
         except Exception:
             return None
 
     async def requests(self) -> list[dict[str, Any]]:
-        listed = await self.kube.list(r.CERTIFICATEREQUESTS, namespace=NAMESPACE)
+        listed = await self.kube.list(r.CERTIFICATEREQUESTS, namespace=self.namespace)
         return sorted(listed.items, key=lambda o: o["metadata"]["name"])
 
     async def wait_ready(self, name: str, *, revision: int = 1) -> dict[str, Any]:
@@ -191,28 +193,32 @@ def data(secret: dict[str, Any]) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator.in_thread(bookmark_interval=0.2) as simulator:
-        simulator.install_crds([CRDS])
-        yield simulator
+def simulator_options() -> dict[str, Any]:
+    return {"bookmark_interval": 0.2}
 
 
 @pytest.fixture
-async def kube(sim: Simulator, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    path = sim.kubeconfig(tmp_path / "kubeconfig")
-    async with await KubeClient.connect(kubeconfig=str(path)) as client:
+def sim(kube_cluster: KubeCluster) -> Simulator:
+    """The simulator's knobs; a test asking for them is skipped against a real server."""
+    return kube_cluster.require_simulator()
+
+
+@pytest.fixture
+async def kube(kube_cluster: KubeCluster) -> AsyncIterator[KubeClient]:
+    await kube_cluster.install_crds()
+    async with await KubeClient.connect(kubeconfig=str(kube_cluster.kubeconfig)) as client:
         yield client
 
 
 @pytest.fixture
-async def world(kube: KubeClient) -> AsyncIterator[World]:
+async def world(kube: KubeClient, kube_namespace: str) -> AsyncIterator[World]:
     clock = FakeClock(START)
     settings = Settings(
         issuance_backoff_base=timedelta(hours=1),
         issuance_backoff_cap=timedelta(hours=32),
         workers=2,
     )
-    w = World(kube, clock, LocalCAIssuer(clock=clock), RecordedEvents(), settings)
+    w = World(kube, clock, LocalCAIssuer(clock=clock), RecordedEvents(), settings, kube_namespace)
     await w.start()
     try:
         yield w

@@ -8,7 +8,7 @@ from certmgr.api.codec import parse_rfc3339
 from certmgr.kube import resources as r
 from certmgr.testing.apiserver import Simulator
 
-from .conftest import NAMESPACE, World
+from .conftest import World
 
 # 6 writes do the work: Certificate status twice (Issuing=True with Ready=False and the
 # next key's name; issued with Ready=True); next-key Secret create and delete; request
@@ -59,7 +59,7 @@ async def test_a_reissuance_writes_the_certificate_status_twice(
     await world.wait_ready("web")
     await world.quiesce()
     sim.requests.reset()
-    await world.kube.delete(r.SECRETS, "web-tls", namespace=NAMESPACE)  # Ready=False, reissue
+    await world.kube.delete(r.SECRETS, "web-tls", namespace=world.namespace)  # Ready=False, reissue
     await world.wait_ready("web", revision=2)
     await world.quiesce()
     assert status_writes(sim) == 2, sim.requests.snapshot()
@@ -86,7 +86,7 @@ async def test_a_reconciled_up_to_date_certificate_writes_nothing(
     await world.quiesce()
     sim.requests.reset()
     await world.kube.patch(
-        r.CERTIFICATES, "web", {"metadata": {"labels": {"poke": "1"}}}, namespace=NAMESPACE
+        r.CERTIFICATES, "web", {"metadata": {"labels": {"poke": "1"}}}, namespace=world.namespace
     )
     await world.restart()
     await world.quiesce()

@@ -11,7 +11,7 @@ import pytest
 from certmgr.api.codec import rfc3339
 from certmgr.kube import resources as r
 
-from .conftest import NAMESPACE, START, World, condition
+from .conftest import START, World, condition
 
 # Keeps the Certificate in its deleting state for the whole test, as a slow foreground
 # deletion (many dependents) would on a real cluster.
@@ -29,7 +29,7 @@ async def test_a_certificate_being_deleted_gets_nothing_issued(world: World, iss
     await world.stop()
     created = await world.create_certificate("web")
     await world.kube.patch(
-        r.CERTIFICATES, "web", {"metadata": {"finalizers": [HOLD]}}, namespace=NAMESPACE
+        r.CERTIFICATES, "web", {"metadata": {"finalizers": [HOLD]}}, namespace=world.namespace
     )
     if issuing:
         created = await world.certificate("web")
@@ -46,7 +46,7 @@ async def test_a_certificate_being_deleted_gets_nothing_issued(world: World, iss
         }
         await world.kube.update_status(r.CERTIFICATES, created)
     held = await world.kube.delete(
-        r.CERTIFICATES, "web", namespace=NAMESPACE, propagation_policy="Foreground"
+        r.CERTIFICATES, "web", namespace=world.namespace, propagation_policy="Foreground"
     )
     assert held is not None and held["metadata"]["deletionTimestamp"]
 
@@ -58,6 +58,6 @@ async def test_a_certificate_being_deleted_gets_nothing_issued(world: World, iss
     certificate = await world.certificate("web")
     assert certificate["metadata"]["deletionTimestamp"]
     assert bool(condition(certificate, "Issuing")) is issuing  # never started here
-    assert (await world.kube.list(r.SECRETS, namespace=NAMESPACE)).items == []
+    assert (await world.kube.list(r.SECRETS, namespace=world.namespace)).items == []
     assert await world.requests() == []
     assert "Issuing" not in world.events.reasons()

@@ -18,7 +18,7 @@ from certmgr.pki.jks import TrustedEntry, decode_jks
 from certmgr.pki.keys import parse_private_key, public_keys_equal
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World, condition, data
+from .conftest import World, condition, data
 
 
 async def issued(world: World, name: str, **spec: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -72,7 +72,7 @@ async def test_certificate_becomes_ready_with_a_valid_secret(
     # Certificate no longer Issuing: after Ready, not with it), and no Warning was recorded.
 
     async def secret_names() -> list[str]:
-        listed = await world.kube.list(r.SECRETS, namespace=NAMESPACE)
+        listed = await world.kube.list(r.SECRETS, namespace=world.namespace)
         return [s["metadata"]["name"] for s in listed.items]
 
     assert await eventually(secret_names, lambda names: names == ["web-tls"])
@@ -83,7 +83,7 @@ async def test_additional_output_formats_template_and_keystore(world: World) -> 
     await world.kube.create(
         r.SECRETS,
         {
-            "metadata": {"name": "p12-password", "namespace": NAMESPACE},
+            "metadata": {"name": "p12-password", "namespace": world.namespace},
             "stringData": {"pw": "s3cret"},
         },
     )
@@ -134,7 +134,7 @@ async def test_jks_keystore_with_its_password_from_a_secret(world: World) -> Non
     await world.kube.create(
         r.SECRETS,
         {
-            "metadata": {"name": "jks-password", "namespace": NAMESPACE},
+            "metadata": {"name": "jks-password", "namespace": world.namespace},
             "stringData": {"password": "s3cret"},  # the key passwordSecretRef defaults to
         },
     )
@@ -153,7 +153,7 @@ async def test_jks_keystore_with_its_password_from_a_secret(world: World) -> Non
     await world.quiesce()
     # Re-syncs and restarts keep the (randomly salted) stores as they are.
     await world.kube.patch(
-        r.CERTIFICATES, "java", {"metadata": {"labels": {"poke": "1"}}}, namespace=NAMESPACE
+        r.CERTIFICATES, "java", {"metadata": {"labels": {"poke": "1"}}}, namespace=world.namespace
     )
     await world.restart()
     await world.quiesce()
@@ -181,7 +181,7 @@ async def test_pre_existing_secret_is_taken_over_and_its_foreign_keys_kept(world
     await world.kube.create(
         r.SECRETS,
         {
-            "metadata": {"name": "old-tls", "namespace": NAMESPACE, "labels": {"app": "old"}},
+            "metadata": {"name": "old-tls", "namespace": world.namespace, "labels": {"app": "old"}},
             "type": "kubernetes.io/tls",
             "stringData": {"tls.crt": "", "tls.key": "", "extra": "keep me"},
         },

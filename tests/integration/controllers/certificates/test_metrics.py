@@ -16,7 +16,7 @@ from certmgr.kube import resources as r
 from certmgr.runtime.health import HealthServer
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World
+from .conftest import World
 
 EXPIRY = "certmanager_certificate_expiration_timestamp_seconds"
 
@@ -36,7 +36,7 @@ async def metrics_url(world: World) -> AsyncIterator[str]:
         await health.stop()
 
 
-async def scrape(url: str, name: str) -> dict[str, float]:
+async def scrape(url: str, name: str, *, namespace: str) -> dict[str, float]:
     """The ``name`` series by Certificate name, parsed from the exposition text."""
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
@@ -45,7 +45,7 @@ async def scrape(url: str, name: str) -> dict[str, float]:
         sample.labels["name"]: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == name and sample.labels.get("namespace") == NAMESPACE
+        if sample.name == name and sample.labels.get("namespace") == namespace
     }
 
 
@@ -57,12 +57,12 @@ async def test_an_issued_certificate_shows_its_not_after_and_leaves_when_deleted
     not_after = parse_rfc3339(certificate["status"]["notAfter"]).timestamp()
 
     async def probe() -> dict[str, float]:
-        return await scrape(metrics_url, EXPIRY)
+        return await scrape(metrics_url, EXPIRY, namespace=world.namespace)
 
     # The collector reads the informer cache, which catches up with the API shortly.
     series = await eventually(probe, lambda s: s.get("metered") == not_after)
     assert not_after > world.clock.now().timestamp()
     assert set(series) == {"metered"}
 
-    await world.kube.delete(r.CERTIFICATES, "metered", namespace=NAMESPACE)
+    await world.kube.delete(r.CERTIFICATES, "metered", namespace=world.namespace)
     await eventually(probe, lambda s: "metered" not in s)

@@ -10,7 +10,7 @@ from typing import Any
 from certmgr.kube import resources as r
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World
+from .conftest import World
 
 
 async def _owners(world: World) -> list[dict[str, Any]]:
@@ -34,7 +34,7 @@ async def test_the_secret_is_owned_and_goes_with_its_certificate(world: World) -
             "blockOwnerDeletion": True,
         }
     ]
-    await world.kube.delete(r.CERTIFICATES, "web", namespace=NAMESPACE)
+    await world.kube.delete(r.CERTIFICATES, "web", namespace=world.namespace)
     assert await eventually(lambda: world.secret("web-tls"), lambda secret: secret is None) is None
 
 
@@ -47,6 +47,6 @@ async def test_turning_the_setting_off_releases_the_secret(world: World) -> None
     world.settings = dataclasses.replace(world.settings, enable_certificate_owner_ref=False)
     await world.restart()
     assert await eventually(lambda: _owners(world), lambda owners: owners == []) == []
-    await world.kube.delete(r.CERTIFICATES, "web", namespace=NAMESPACE)
+    await world.kube.delete(r.CERTIFICATES, "web", namespace=world.namespace)
     await world.quiesce()
     assert await world.secret("web-tls") is not None  # not owned: kept, as cert-manager

@@ -17,7 +17,7 @@ from certmgr.pki.certificates import parse_chain
 from certmgr.pki.keys import encode_private_key, parse_private_key, public_keys_equal
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World, condition, data, is_ready
+from .conftest import World, condition, data, is_ready
 
 
 def serial(secret: dict[str, Any]) -> int:
@@ -37,7 +37,7 @@ async def test_up_to_date_certificate_issues_nothing_on_resyncs_and_restarts(wor
     before = await world.requests()
     # A metadata-only change wakes every controller; restarts re-derive everything.
     await world.kube.patch(
-        r.CERTIFICATES, "web", {"metadata": {"labels": {"poke": "1"}}}, namespace=NAMESPACE
+        r.CERTIFICATES, "web", {"metadata": {"labels": {"poke": "1"}}}, namespace=world.namespace
     )
     await world.quiesce()
     for _ in range(3):
@@ -52,7 +52,7 @@ async def test_up_to_date_certificate_issues_nothing_on_resyncs_and_restarts(wor
 async def test_deleting_the_secret_reissues(world: World) -> None:
     await world.create_certificate("web")
     await world.wait_ready("web")
-    await world.kube.delete(r.SECRETS, "web-tls", namespace=NAMESPACE)
+    await world.kube.delete(r.SECRETS, "web-tls", namespace=world.namespace)
     await world.wait_ready("web", revision=2)
     secret = await world.secret("web-tls")
     assert secret is not None and "tls.crt" in data(secret)

@@ -10,7 +10,7 @@ import pytest
 
 from certmgr.kube import resources as r
 
-from .conftest import NAMESPACE, World, condition, is_ready
+from .conftest import World, condition, is_ready
 
 MINUTE_IN_STEPS = (10.0,) * 6
 
@@ -51,7 +51,7 @@ async def test_two_certificates_sharing_a_secret_issue_once_and_the_other_says_w
     assert secret["metadata"]["annotations"]["cert-manager.io/certificate-name"] == "dup-a"
 
     # The owner goes: the other one takes the Secret over and is issued.
-    await world.kube.delete(r.CERTIFICATES, "dup-a", namespace=NAMESPACE)
+    await world.kube.delete(r.CERTIFICATES, "dup-a", namespace=world.namespace)
     await world.wait_ready("dup-b")
     await a_minute_passes(world)
     assert len(world.issuer.signed) == 2
@@ -66,7 +66,7 @@ async def test_a_secret_of_another_type_is_never_written(world: World, type_: st
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "web-tls", "namespace": NAMESPACE},
+            "metadata": {"name": "web-tls", "namespace": world.namespace},
             "type": type_,
             "data": {key: payload},
         },
@@ -91,7 +91,7 @@ async def test_a_secret_of_another_type_is_never_written(world: World, type_: st
     assert len(warnings_for(world, "web", "IncorrectSecretType")) == 1
 
     # Deleting the foreign Secret lets the Certificate be issued into a TLS Secret.
-    await world.kube.delete(r.SECRETS, "web-tls", namespace=NAMESPACE)
+    await world.kube.delete(r.SECRETS, "web-tls", namespace=world.namespace)
     await world.wait_ready("web")
     issued = await world.secret("web-tls")
     assert issued is not None and issued["type"] == "kubernetes.io/tls"

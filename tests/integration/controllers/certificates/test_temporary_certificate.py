@@ -16,7 +16,7 @@ from certmgr.pki.keys import parse_private_key, public_keys_equal
 from certmgr.pki.temporary import is_temporary_certificate
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World, condition, data
+from .conftest import World, condition, data
 
 TEMPORARY = {labels.ISSUE_TEMPORARY_CERTIFICATE: "true"}
 
@@ -124,7 +124,7 @@ async def test_a_renewal_keeps_the_issued_certificate_in_place(world: World) -> 
         r.CERTIFICATES,
         "web",
         {"spec": {"dnsNames": ["web.example.com", "www.example.com"]}},
-        namespace=NAMESPACE,
+        namespace=world.namespace,
     )
     await world.wait_condition("web", "Issuing", "True")
     await world.quiesce()

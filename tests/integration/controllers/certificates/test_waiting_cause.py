@@ -9,7 +9,7 @@ from certmgr.api.conditions import READY, Status, set_condition
 from certmgr.kube import resources as r
 from certmgr.testing.dataplane.waiting import eventually
 
-from .conftest import NAMESPACE, World, condition
+from .conftest import World, condition
 
 STUCK = (
     'Waiting on certificate issuance from order default/web-1-123: "pending": Failed to '
@@ -19,7 +19,7 @@ STUCK = (
 
 
 async def say_pending(world: World, request_name: str, message: str) -> None:
-    request = await world.kube.get(r.CERTIFICATEREQUESTS, request_name, namespace=NAMESPACE)
+    request = await world.kube.get(r.CERTIFICATEREQUESTS, request_name, namespace=world.namespace)
     status = request.setdefault("status", {})
     status["conditions"] = set_condition(
         status.get("conditions"),
@@ -39,7 +39,7 @@ async def test_the_requests_waiting_cause_reaches_issuing_and_ready(world: World
     (request,) = await eventually(world.requests, lambda found: len(found) == 1)
     name = request["metadata"]["name"]
     await eventually(
-        lambda: world.kube.get(r.CERTIFICATEREQUESTS, name, namespace=NAMESPACE),
+        lambda: world.kube.get(r.CERTIFICATEREQUESTS, name, namespace=world.namespace),
         lambda cr: condition(cr, "Approved").get("status") == "True",
     )
     await say_pending(world, name, STUCK)

@@ -1,15 +1,15 @@
-"""A cluster for ingress-shim: the simulator with our CRDs, a real client, a Manager running
-only the ingress-shim controller on a fake clock, recorded Events, and helpers that wait
-for the resulting state (never for a fixed time)."""
+"""A cluster for ingress-shim: the test's cluster (``kube_cluster``: the simulator, or a
+real server) with our CRDs, a real client, a namespace of the test's own, a Manager
+running only the ingress-shim controller on a fake clock, recorded Events, and helpers
+that wait for the resulting state (never for a fixed time)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -22,12 +22,10 @@ from certmgr.kube.errors import NotFound
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver import Simulator
 from certmgr.testing.clock import FakeClock
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import DEADLINE_SECONDS, eventually
 
 T = TypeVar("T")
-# The shim only needs the Certificate CRD; installing one keeps the setup short.
-CERTIFICATE_CRD = Path(__file__).resolve().parents[4] / "crds" / "cert-manager.io_certificates.yaml"
-NAMESPACE = "default"
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 ISSUER = {"cert-manager.io/issuer": "letsencrypt"}
 
@@ -55,6 +53,7 @@ class World:
     kube: KubeClient
     clock: FakeClock
     settings: Settings
+    namespace: str
     events: RecordedEvents = field(default_factory=RecordedEvents)
     manager: Manager | None = None
     task: asyncio.Task[None] | None = None
@@ -104,7 +103,7 @@ class World:
     ) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "name": name,
-            "namespace": NAMESPACE,
+            "namespace": self.namespace,
             "annotations": ISSUER if annotations is None else annotations,
         }
         if labels:
@@ -127,7 +126,7 @@ class World:
     async def edit_ingress(
         self, name: str, edit: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
-        ingress = await self.kube.get(r.INGRESSES, name, namespace=NAMESPACE)
+        ingress = await self.kube.get(r.INGRESSES, name, namespace=self.namespace)
         edit(ingress)
         updated = await self.kube.update(r.INGRESSES, ingress)
         await self.settled(r.INGRESSES, updated)
@@ -161,12 +160,12 @@ class World:
 
     async def certificate(self, name: str) -> dict[str, Any] | None:
         try:
-            return await self.kube.get(r.CERTIFICATES, name, namespace=NAMESPACE)
+            return await self.kube.get(r.CERTIFICATES, name, namespace=self.namespace)
         except NotFound:
             return None
 
     async def certificate_names(self) -> list[str]:
-        listed = await self.kube.list(r.CERTIFICATES, namespace=NAMESPACE)
+        listed = await self.kube.list(r.CERTIFICATES, namespace=self.namespace)
         return sorted(c["metadata"]["name"] for c in listed.items)
 
     async def wait_certificate(
@@ -193,16 +192,20 @@ def _value(fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator.in_thread(bookmark_interval=0.2) as simulator:
-        simulator.install_crds([CERTIFICATE_CRD])
-        yield simulator
+def simulator_options() -> dict[str, Any]:
+    return {"bookmark_interval": 0.2}
 
 
 @pytest.fixture
-async def kube(sim: Simulator, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    path = sim.kubeconfig(tmp_path / "kubeconfig")
-    async with await KubeClient.connect(kubeconfig=str(path)) as client:
+def sim(kube_cluster: KubeCluster) -> Simulator:
+    """The simulator's knobs; a test asking for them is skipped against a real server."""
+    return kube_cluster.require_simulator()
+
+
+@pytest.fixture
+async def kube(kube_cluster: KubeCluster) -> AsyncIterator[KubeClient]:
+    await kube_cluster.install_crds()
+    async with await KubeClient.connect(kubeconfig=str(kube_cluster.kubeconfig)) as client:
         yield client
 
 
@@ -212,8 +215,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def world(kube: KubeClient, settings: Settings) -> AsyncIterator[World]:
-    w = World(kube, FakeClock(START), settings)
+async def world(kube: KubeClient, kube_namespace: str, settings: Settings) -> AsyncIterator[World]:
+    w = World(kube, FakeClock(START), settings, kube_namespace)
     await w.start()
     try:
         yield w

@@ -14,7 +14,7 @@ from certmgr.api import labels
 from certmgr.controllers.context import Settings
 from certmgr.kube import resources as r
 
-from .conftest import ISSUER, NAMESPACE, World
+from .conftest import ISSUER, World
 
 
 def tls(*names: str) -> list[dict[str, Any]]:
@@ -192,7 +192,7 @@ async def test_a_certificate_the_ingress_does_not_control_is_never_touched(
         {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": "web-tls", "namespace": NAMESPACE},
+            "metadata": {"name": "web-tls", "namespace": world.namespace},
             "spec": {
                 "secretName": "web-tls",
                 "issuerRef": {"name": "mine"},
@@ -216,7 +216,7 @@ async def test_a_certificate_the_ingress_does_not_control_is_never_touched(
 async def test_a_deleted_certificate_is_recreated(world: World) -> None:
     await world.create_ingress(tls=tls("web"))
     first = await world.wait_certificate("web-tls")
-    await world.kube.delete(r.CERTIFICATES, "web-tls", namespace=NAMESPACE)
+    await world.kube.delete(r.CERTIFICATES, "web-tls", namespace=world.namespace)
     second = await world.wait_certificate(
         "web-tls", lambda c: c["metadata"]["uid"] != first["metadata"]["uid"]
     )
@@ -227,7 +227,7 @@ async def test_deleting_the_ingress_garbage_collects_its_certificates(world: Wor
     await world.create_ingress(tls=tls("a", "b"))
     await world.create_ingress("other", tls=tls("other"))
     await world.wait_names(["a-tls", "b-tls", "other-tls"])
-    await world.kube.delete(r.INGRESSES, "web", namespace=NAMESPACE)
+    await world.kube.delete(r.INGRESSES, "web", namespace=world.namespace)
     await world.wait_names(["other-tls"])
 
 
