@@ -139,6 +139,8 @@ class LocalEnvironment:
     solver_port: int
     namespace: str  # where the user's objects go (``in_namespace``)
     controllers: list[ControllerProcess] = field(default_factory=list)
+    # Cluster-scoped objects ``put`` made: removed at the end, on a shared server.
+    cluster_scoped: builtins.list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def simulator(self) -> Simulator:
@@ -216,7 +218,29 @@ class LocalEnvironment:
 
     async def put(self, docs: Sequence[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         """Create each object, or replace it where it exists."""
-        return await apply(self.admin, docs)
+        applied = await apply(self.admin, docs)
+        self.cluster_scoped.extend(
+            obj for obj in applied if not resource_for(obj["apiVersion"], obj["kind"]).namespaced
+        )
+        return applied
+
+    async def remove_cluster_scoped(self) -> None:
+        """Delete the cluster-scoped objects ``put`` made, and a ClusterIssuer's ACME
+        account key: on a server that outlives the test, the next test must not reuse
+        the account (and the CA its valid authorizations)."""
+        for obj in reversed(self.cluster_scoped):
+            resource = resource_for(obj["apiVersion"], obj["kind"])
+            with contextlib.suppress(NotFound):
+                await self.admin.delete(resource, obj["metadata"]["name"])
+            account_key = (
+                ((obj.get("spec") or {}).get("acme") or {}).get("privateKeySecretRef") or {}
+            ).get("name")
+            if obj["kind"] == "ClusterIssuer" and account_key:
+                with contextlib.suppress(NotFound):
+                    await self.admin.delete(
+                        resource_for("v1", "Secret"), account_key, namespace=CONTROLLER_NAMESPACE
+                    )
+        self.cluster_scoped.clear()
 
     async def read(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -271,6 +295,7 @@ async def local_environment(
     with contextlib.ExitStack() as stack:
         if pebble is None:
             pebble = stack.enter_context(_pebble(pebble_config, workdir))
+        shared = cluster is not None  # a test's cluster, perhaps a server that outlives it
         if cluster is None:
             cluster = stack.enter_context(
                 simulated(workdir, enforce_owner_references=enforce_owner_references)
@@ -307,5 +332,7 @@ async def local_environment(
                 yield env
             finally:
                 env.stop_controllers()
+                if shared:
+                    await env.remove_cluster_scoped()
             if cluster.simulator is not None:
                 assert_no_denials(cluster.simulator)
