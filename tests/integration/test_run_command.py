@@ -174,3 +174,25 @@ def test_a_killed_leader_is_replaced_after_its_lease_expires(
         first.stop()
         if second is not None:
             assert second.stop() == 0, second.log_tail()
+
+
+def test_missing_crds_are_named_once_then_waited_for(tmp_path: Path) -> None:
+    with Simulator.in_thread() as sim:
+        sim.apply_manifests(deploy_manifests())  # RBAC, but no CRDs
+        token = sim.service_account_token(CONTROLLER_NAMESPACE, CONTROLLER_ACCOUNT)
+        kubeconfig = sim.kubeconfig(tmp_path / "controller.kubeconfig", token=token)
+        process = controller(kubeconfig, tmp_path / "c.log")
+        try:
+            log = process.log_path
+            wait_until(lambda: '"crds_missing"' in log.read_text(), what="the missing CRDs named")
+            line = next(x for x in log.read_text().splitlines() if '"crds_missing"' in x)
+            assert "certificates.cert-manager.io" in line
+            assert "certmgr manifests crds | kubectl apply -f -" in line
+            sim.install_crds(sorted(CRDS_DIR.glob("*_*.yaml")))
+            wait_until(lambda: holder(sim), what="the controller leading once the CRDs exist")
+            text = log.read_text()
+            assert text.count('"crds_missing"') == 1
+            assert '"crds_installed"' in text
+            assert '"informer_error"' not in text
+        finally:
+            assert process.stop() == 0, process.log_tail()

@@ -103,7 +103,7 @@ def test_version(installed: Installed) -> None:
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs the kubectl binary")
-def test_manifests_apply_to_the_dev_cluster(installed: Installed) -> None:
+def test_manifests_apply_to_the_dev_cluster_and_pass_the_check(installed: Installed) -> None:
     kubeconfig = installed.workdir / "kubeconfig"
     cluster = subprocess.Popen(
         [str(installed.bin / "certmgr"), "dev", "cluster", f"--kubeconfig={kubeconfig}"],
@@ -135,6 +135,9 @@ def test_manifests_apply_to_the_dev_cluster(installed: Installed) -> None:
         created = applied.stdout.splitlines()
         assert "deployment.apps/certmgr created" in created
         assert sum("customresourcedefinition" in line for line in created) == 6
+        checked = installed.certmgr("check", f"--kubeconfig={kubeconfig}")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert len(checked.stdout.splitlines()) == 9
     finally:
         cluster.terminate()
         cluster.wait(timeout=30)
