@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import gc
 import os
 import resource
@@ -54,26 +53,18 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from certmgr.api.certificates import CertificateSpec
-from certmgr.api.codec import parse_rfc3339, rfc3339
-from certmgr.api.reasons import READY, READY_MESSAGE
+from certmgr.api.codec import parse_rfc3339
 from certmgr.controllers.certificates import setup_all
-from certmgr.controllers.certificates.gather import renewal_jitter_seconds
-from certmgr.controllers.certificates.secretdata import Issued, build_secret
 from certmgr.controllers.certificates.trigger import NAME as TRIGGER
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
-from certmgr.pki.renewal import jittered_renewal_time, renewal_time
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
 from certmgr.runtime.workqueue import WorkQueue
 from certmgr.testing.issuers import LocalCAIssuer
-from certmgr.testing.throwaway_ca import ThrowawayCA
+from certmgr.testing.seeding import IssuedSeeder
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "test-ca"
@@ -106,49 +97,11 @@ def renewing(i: int) -> str:
 # -- the child: the simulator and its seeding --------------------------------------------------
 
 
-class Seeder:
-    """Builds already-issued Certificates and stores them with their status.
-
-    Each Secret is the one certmgr's issuing controller would have written for its
-    Certificate (``build_secret``: key in the spec's encoding, every managed label and
-    annotation, ``ca.crt``), so the start pass has nothing to repair.
-    """
+class Seeder(IssuedSeeder):
+    """``IssuedSeeder`` for this benchmark: Certificates named by when they renew."""
 
     def __init__(self, sim: Any) -> None:
-        self.sim = sim
-        ca = ThrowawayCA.create(
-            "bench root",
-            validity=timedelta(days=3650),
-            not_before=datetime.now(UTC) - timedelta(days=1),
-        )
-        self.ca_key = ca.key
-        self.ca_name = ca.certificate.subject
-        self.ca_pem = ca.pem
-        # One leaf key for all: key generation is not what is measured.
-        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
-        self._admitted: dict[str, Any] | None = None
-        self.mark = 0  # the store's resourceVersion when ``census`` starts counting
-        # Certificates whose Secret is stored and who wait for ``release`` (see ``store``).
-        self.held: list[dict[str, Any]] = []
-
-    def namespace(self, name: str) -> None:
-        self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-
-    def leaf(self, name: str, not_before: datetime, not_after: datetime) -> bytes:
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.ca_name)
-            .public_key(self.leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(f"{name}.example.com")]), critical=True
-            )
-            .sign(self.ca_key, hashes.SHA256())
-        )
-        return certificate.public_bytes(serialization.Encoding.PEM)
+        super().__init__(sim, issuer_ref={"name": ISSUER, "kind": "Issuer"})
 
     def store(
         self,
@@ -159,112 +112,24 @@ class Seeder:
         lifetime: timedelta,
         hold: bool = False,
     ) -> None:
-        """A Certificate whose (unjittered) renewal time is ``renew_at`` (default 2/3 rule).
-
-        With ``hold`` only the Secret is stored now, the Certificate on ``release``: while
-        controllers run, a Certificate that reaches them before its Secret (two watch
-        streams) is rightly issued again (``DoesNotExist``), which is not a renewal.
-        """
+        """A Certificate whose (unjittered) renewal time is ``renew_at`` (default 2/3 rule)."""
         not_before = renew_at - lifetime * 2 / 3
-        not_after = not_before + lifetime
-        pem = self.leaf(name, not_before, not_after)
-        base = renewal_time(
-            not_before=not_before,
-            not_after=not_after,
-            renew_before=None,
-            renew_before_percentage=None,
+        self.certificate(
+            namespace, name, not_before=not_before, not_after=not_before + lifetime, hold=hold
         )
-        jitter = renewal_jitter_seconds(pem, cap=Settings().renewal_jitter_max)
-        due = jittered_renewal_time(base, jitter_seconds=jitter, not_before=not_before)
-        certificate = self._admit_certificate(
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Certificate",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {
-                    "secretName": f"{name}-tls",
-                    "issuerRef": {"name": ISSUER, "kind": "Issuer"},
-                    "dnsNames": [f"{name}.example.com"],
-                    "privateKey": {"algorithm": "ECDSA", "size": 256},
-                },
-            }
-        )
-        # The Secret exactly as the issuing controller writes it for this (defaulted) spec.
-        secret = build_secret(
-            None,
-            namespace=namespace,
-            certificate_name=name,
-            spec=CertificateSpec.from_dict(certificate["spec"], path="spec"),
-            issued=Issued(self.leaf_key, pem, self.ca_pem),
-        )
-        self._create(secret)
-        certificate["status"] = {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": READY,
-                    "message": READY_MESSAGE,
-                    "lastTransitionTime": rfc3339(not_before),
-                    "observedGeneration": 1,
-                }
-            ],
-            "notBefore": rfc3339(not_before),
-            "notAfter": rfc3339(not_after),
-            "renewalTime": rfc3339(due),
-            "revision": 1,
-        }
-        if hold:
-            self.held.append(certificate)
-        else:
-            self.sim.store.create(self._rtype(certificate), certificate)
 
-    def release(self) -> None:
-        for certificate in self.held:
-            self.sim.store.create(self._rtype(certificate), certificate)
-        self.held.clear()
-
-    def census(self) -> str:
+    def census_line(self) -> str:
         """Writes to the store since ``mark``: objects of each kind changed, and in all."""
-        store = self.sim.store
-        counts = []
-        for api_version, kind in (
-            ("v1", "Secret"),
-            ("cert-manager.io/v1", "CertificateRequest"),
-            ("cert-manager.io/v1", "Certificate"),
-        ):
-            objects = store.table(store.catalogue.by_kind(api_version, kind)).objects.values()
-            changed = sum(1 for o in objects if int(o["metadata"]["resourceVersion"]) > self.mark)
-            counts.append(f"{kind}={changed}")
-        return f"{' '.join(counts)} writes={store.resource_version - self.mark}"
-
-    def _rtype(self, obj: dict[str, Any]) -> Any:
-        return self.sim.store.catalogue.by_kind(obj["apiVersion"], obj["kind"])
-
-    def _admit_certificate(self, obj: dict[str, Any]) -> dict[str, Any]:
-        from certmgr.testing.apiserver import admission
-
-        namespace = obj["metadata"]["namespace"]
-        # The CRD's CEL rules cost ~30 ms a Certificate here: admit the first one, and
-        # give the rest the same shape (they differ only in names).
-        if self._admitted is None:
-            self._admitted = admission.prepare_create(
-                self.sim.store, self._rtype(obj), namespace, obj
+        written = self.census()
+        counts = [
+            f"{kind}={written.get(plural, 0)}"
+            for plural, kind in (
+                ("secrets", "Secret"),
+                ("certificaterequests", "CertificateRequest"),
+                ("certificates", "Certificate"),
             )
-        prepared: dict[str, Any] = copy.deepcopy(self._admitted)
-        prepared["metadata"].update(obj["metadata"])
-        prepared["spec"].update(obj["spec"])
-        return prepared
-
-    def _create(self, obj: dict[str, Any]) -> None:
-        # The simulator's own admission and store: fast, and no API round trip.
-        from certmgr.testing.apiserver import admission
-
-        rtype = self._rtype(obj)
-        namespace = obj["metadata"]["namespace"]
-        self.sim.store.create(
-            rtype, admission.prepare_create(self.sim.store, rtype, namespace, obj)
-        )
+        ]
+        return f"{' '.join(counts)} writes={self.sim.store.resource_version - self.mark}"
 
 
 async def serve(kubeconfig: str, args: argparse.Namespace) -> None:
@@ -316,7 +181,7 @@ async def serve(kubeconfig: str, args: argparse.Namespace) -> None:
             elif command == "mark":
                 seeder.mark = sim.store.resource_version
             elif command == "census":
-                print(seeder.census(), flush=True)
+                print(seeder.census_line(), flush=True)
                 continue
             print("seeded", flush=True)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -38,20 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from certmgr.api.certificates import CertificateSpec
-from certmgr.api.codec import rfc3339
-from certmgr.api.reasons import READY, READY_MESSAGE
-from certmgr.controllers.certificates.gather import renewal_jitter_seconds
-from certmgr.controllers.certificates.secretdata import Issued, build_secret
-from certmgr.controllers.context import Settings
-from certmgr.pki.renewal import jittered_renewal_time, renewal_time
 from certmgr.testing.localenv import deploy_manifests, pointed_at
 from certmgr.testing.pebble import PebbleServer, free_port
-from certmgr.testing.throwaway_ca import ThrowawayCA
+from certmgr.testing.seeding import IssuedSeeder
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "bench-acme"
@@ -85,140 +74,14 @@ def _issuer_manifest(pebble_dir: str, ca_bundle: str) -> dict[str, Any]:
     return pointed_at(issuer, _Pebble)  # type: ignore[arg-type]
 
 
-class Seeder:
-    def __init__(self, sim: Any) -> None:
-        from certmgr.testing.apiserver import admission
-
-        self.sim = sim
-        self.admission = admission
-        ca = ThrowawayCA.create(
-            "scale bench root",
-            validity=timedelta(days=3650),
-            not_before=datetime.now(UTC) - timedelta(days=1),
-        )
-        self.ca_key, self.ca_name, self.ca_pem = ca.key, ca.certificate.subject, ca.pem
-        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
-        self.template: dict[str, Any] | None = None
-        self.mark = 0
-
-    def rtype(self, api_version: str, kind: str) -> Any:
-        return self.sim.store.catalogue.by_kind(api_version, kind)
-
-    def create(self, obj: dict[str, Any]) -> None:
-        rtype = self.rtype(obj["apiVersion"], obj["kind"])
-        namespace = obj["metadata"].get("namespace", "")
-        prepared = self.admission.prepare_create(self.sim.store, rtype, namespace, obj)
-        self.sim.store.create(rtype, prepared)
-
-    def namespace(self, name: str) -> None:
-        self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-
-    def certificate(self, namespace: str, name: str) -> None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        not_before = now - timedelta(days=10)
-        not_after = not_before + timedelta(days=90)
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.ca_name)
-            .public_key(self.leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(f"{name}.{namespace}.example.com")]),
-                critical=True,
-            )
-            .sign(self.ca_key, hashes.SHA256())
-        )
-        pem = leaf.public_bytes(serialization.Encoding.PEM)
-        manifest = {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Certificate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "secretName": f"{name}-tls",
-                "issuerRef": {"name": ISSUER, "kind": "ClusterIssuer"},
-                "dnsNames": [f"{name}.{namespace}.example.com"],
-                "privateKey": {"algorithm": "ECDSA", "size": 256},
-            },
-        }
-        # CEL admission costs ~30 ms a Certificate: admit one, give the rest its shape.
-        if self.template is None:
-            rtype = self.rtype("cert-manager.io/v1", "Certificate")
-            self.template = self.admission.prepare_create(
-                self.sim.store, rtype, namespace, manifest
-            )
-        certificate = json.loads(json.dumps(self.template))
-        certificate["metadata"].update(manifest["metadata"])
-        certificate["spec"].update(manifest["spec"])
-        self.create(
-            build_secret(
-                None,
-                namespace=namespace,
-                certificate_name=name,
-                spec=CertificateSpec.from_dict(certificate["spec"], path="spec"),
-                issued=Issued(self.leaf_key, pem, self.ca_pem),
-            )
-        )
-        base = renewal_time(
-            not_before=not_before,
-            not_after=not_after,
-            renew_before=None,
-            renew_before_percentage=None,
-        )
-        jitter = renewal_jitter_seconds(pem, cap=Settings().renewal_jitter_max)
-        due = jittered_renewal_time(base, jitter_seconds=jitter, not_before=not_before)
-        certificate["status"] = {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": READY,
-                    "message": READY_MESSAGE,
-                    "lastTransitionTime": rfc3339(not_before),
-                    "observedGeneration": 1,
-                }
-            ],
-            "notBefore": rfc3339(not_before),
-            "notAfter": rfc3339(not_after),
-            "renewalTime": rfc3339(due),
-            "revision": 1,
-        }
-        self.sim.store.create(self.rtype("cert-manager.io/v1", "Certificate"), certificate)
-
-    def foreign(self, namespace: str, name: str, payload: str) -> None:
-        self.sim.store.create(
-            self.rtype("v1", "Secret"),
-            self.admission.prepare_create(
-                self.sim.store,
-                self.rtype("v1", "Secret"),
-                namespace,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "type": "Opaque",
-                    "data": {"blob": payload},
-                },
-            ),
-        )
-
-    def census(self) -> str:
-        """Objects written since ``mark``, by kind, Leases and Events apart."""
-        store = self.sim.store
-        counts: dict[str, int] = {}
-        for (_, kind), table in store._tables.items():
-            if kind in {"leases", "events"}:
-                continue
-            changed = sum(
-                1
-                for o in table.objects.values()
-                if int(o["metadata"]["resourceVersion"]) > self.mark
-            )
-            if changed:
-                counts[kind] = changed
-        return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
+def _foreign_secret(namespace: str, name: str, payload: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {"blob": payload},
+    }
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -229,20 +92,30 @@ async def serve(args: argparse.Namespace) -> None:
     async with Simulator(bookmark_interval=5.0) as sim:
         sim.install_crds(sorted((ROOT / "crds").glob("*_*.yaml")))
         sim.apply_manifests(deploy_manifests())
-        seeder = Seeder(sim)
+        seeder = IssuedSeeder(sim, issuer_ref={"name": ISSUER, "kind": "ClusterIssuer"})
         sim.apply(_issuer_manifest(args.pebble_dir, args.pebble_ca))
+        not_before = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
         started = time.perf_counter()
         for n in range(CERT_NAMESPACES):
             seeder.namespace(f"certs-{n}")
         for i in range(size):
-            seeder.certificate(f"certs-{i % CERT_NAMESPACES}", f"c{i:06d}")
+            namespace = f"certs-{i % CERT_NAMESPACES}"
+            seeder.certificate(
+                namespace,
+                f"c{i:06d}",
+                not_before=not_before,
+                not_after=not_before + timedelta(days=90),
+                dns_name=f"c{i:06d}.{namespace}.example.com",
+            )
             if i % 500 == 0:
                 await asyncio.sleep(0)
         payload = "A" * 4096
         for n in range(FOREIGN_NAMESPACES):
             seeder.namespace(f"foreign-{n}")
         for i in range(args.foreign):
-            seeder.foreign(f"foreign-{i % FOREIGN_NAMESPACES}", f"s{i:06d}", payload)
+            seeder.create(
+                _foreign_secret(f"foreign-{i % FOREIGN_NAMESPACES}", f"s{i:06d}", payload)
+            )
             if i % 1000 == 0:
                 await asyncio.sleep(0)
         sim.kubeconfig(args.serve)
@@ -277,10 +150,9 @@ async def serve(args: argparse.Namespace) -> None:
             elif line == "census":
                 gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(renewals)]
                 worst = max(gaps, default=0.0)
-                print(
-                    f"{seeder.census()}|{len(renewals)}|{worst:.2f}",
-                    flush=True,
-                )
+                written = seeder.census(skip=frozenset({"leases", "events"}))
+                census = " ".join(f"{k}={v}" for k, v in sorted(written.items())) or "none"
+                print(f"{census}|{len(renewals)}|{worst:.2f}", flush=True)
         poller.cancel()
 
 
