@@ -16,13 +16,15 @@ import asyncio
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from certmgr import bundled
+from certmgr.api.codec import parse_rfc3339
 from certmgr.commands.connecting import connect, describe_error, run_command
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import APIError, NotFound
-from certmgr.kube.resources import CRDS, Resource
+from certmgr.kube.resources import CRDS, LEASES, Resource
 from certmgr.runtime.logging import LEVELS
 
 DEPLOYMENTS: Final = Resource("apps", "v1", "Deployment", "deployments", namespaced=True)
@@ -45,6 +47,8 @@ WEBHOOK_CONFIGURATIONS: Final = (
 SUBJECT_ACCESS_REVIEWS: Final = Resource(
     "authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False
 )
+# cert-manager's controller Lease with its chart's default --leader-election-namespace.
+CERT_MANAGER_LEASE: Final = ("kube-system", "cert-manager-controller")
 CERT_MANAGER_GROUPS: Final = frozenset({"cert-manager.io", "acme.cert-manager.io", "*"})
 INSTALL_CRDS: Final = "certmgr manifests crds | kubectl apply -f -"
 SHOWN: Final = 5  # items named in one line before "and N more"
@@ -190,21 +194,43 @@ def cert_manager_webhook(configuration: dict[str, Any]) -> bool:
     return False
 
 
-async def check_controllers(client: KubeClient) -> Result:
+async def check_controllers(client: KubeClient, *, now: datetime | None = None) -> Result:
     listed = await client.list(DEPLOYMENTS)
     running = [
-        f"{d['metadata']['namespace']}/{d['metadata']['name']}"
+        f"Deployment {d['metadata']['namespace']}/{d['metadata']['name']}"
         for d in listed.items
         if cert_manager_controller(d) and (d.get("spec") or {}).get("replicas", 1) != 0
     ]
+    # However it was installed, a running cert-manager controller renews its Lease.
+    namespace, name = CERT_MANAGER_LEASE
+    try:
+        lease = await client.get(LEASES, name, namespace=namespace)
+    except NotFound:
+        lease = None
+    if lease is not None and lease_held(lease, now=now or datetime.now(UTC)):
+        running.append(f"Lease {namespace}/{name} (renewed by a running controller)")
     if running:
         return Result(
             "cert-manager controller",
             False,
-            f"Deployment {_some(running)} runs: it and certmgr would both reconcile every "
+            f"{_some(running)}: cert-manager runs, and it and certmgr would both reconcile every "
             "Certificate; delete it (or scale it to 0)",
         )
     return Result("cert-manager controller", True, "no cert-manager controller Deployment runs")
+
+
+def lease_held(lease: dict[str, Any], *, now: datetime) -> bool:
+    """Whether a Lease's holder renewed it within its duration (as a candidate would see)."""
+    spec = lease.get("spec") or {}
+    renewed, holder = spec.get("renewTime"), spec.get("holderIdentity")
+    if not renewed or not holder:
+        return False
+    try:
+        renew_time = parse_rfc3339(str(renewed))
+    except ValueError:
+        return False
+    duration = timedelta(seconds=float(spec.get("leaseDurationSeconds") or 60))
+    return now - renew_time <= duration
 
 
 def cert_manager_controller(deployment: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ service account has the RBAC of deploy/rbac.yaml."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -160,3 +161,34 @@ def test_a_crd_converted_by_cert_managers_webhook_fails() -> None:
     assert not result.ok
     assert result.detail.startswith("conversion strategy Webhook")
     assert check.crd_result(crd, copy.deepcopy(crd)).ok
+
+
+def cert_manager_lease(renewed: datetime) -> dict[str, Any]:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "cert-manager-controller", "namespace": "kube-system"},
+        "spec": {
+            "holderIdentity": "cert-manager-6d4c8b7f5-x2x9z_3b1f",
+            "leaseDurationSeconds": 60,
+            "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("age", "running"),
+    [(timedelta(seconds=5), True), (timedelta(minutes=5), False)],
+    ids=["renewed-just-now", "expired-long-ago"],
+)
+def test_a_cert_manager_controller_is_found_by_its_lease(
+    installed: Cluster, age: timedelta, running: bool
+) -> None:
+    # A controller installed under other names or labels still renews its Lease.
+    installed.sim.apply_manifests(
+        [namespace("kube-system"), cert_manager_lease(datetime.now(UTC) - age)]
+    )
+    line = lines(installed.cli("check").out)["cert-manager controller"]
+    assert line.startswith("FAIL") is running
+    if running:
+        assert "Lease kube-system/cert-manager-controller" in line
