@@ -43,7 +43,7 @@ from certmgr.controllers.acme.names import solver_name
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.presenting import Presenter, PresentError
 from certmgr.controllers.acme.selfcheck import SelfCheck
-from certmgr.controllers.acme.solver_objects import SolverTarget
+from certmgr.controllers.acme.solver_objects import SOLVER_PORT, SolverTarget
 from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
@@ -139,6 +139,14 @@ class ChallengeReconciler:
         self._accounts = accounts
         self._challenges = challenges
         challenges.add_index(PROCESSING_INDEX, processing_of)  # a no-op when already there
+        # An ExternalName is dialled on the solver's own port; a Service of EndpointSlices
+        # has a port of its own that every replica's slice maps to its listen port (which
+        # may differ between replicas), so it never changes with the leader.
+        shared_port = (
+            SOLVER_PORT
+            if settings.shared_solver_service_type == "EndpointSlice"
+            else settings.shared_solver_port
+        )
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         self.shared_services = SharedSolverServices(
@@ -147,7 +155,7 @@ class ChallengeReconciler:
             services=services,
             clock=ctx.clock,
             host=settings.shared_solver_host,
-            port=settings.shared_solver_port,
+            port=shared_port,
             linger=settings.shared_solver_service_linger,
             service_type=settings.shared_solver_service_type,
         )
@@ -156,7 +164,7 @@ class ChallengeReconciler:
             solver_mode=settings.solver_mode,
             solver_image=settings.solver_image,
             shared=self.shared_services,
-            shared_port=settings.shared_solver_port,
+            shared_port=shared_port,
         )
         self._self_check = SelfCheck(
             port=settings.self_check_port,
