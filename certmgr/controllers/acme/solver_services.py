@@ -87,14 +87,12 @@ class SharedSolverServices:
             with contextlib.suppress(AlreadyExists):  # another replica, or a retry
                 await self._client.create(SERVICES, wanted, namespace=namespace)
         elif not _same_target(current, wanted):
-            spec = {**(current.get("spec") or {}), **wanted["spec"]}
-            spec.pop("selector", None)
-            # ExternalName <-> ClusterIP (the mode changed): the API server allocates the
-            # cluster IP; an ExternalName has none.
-            external = wanted["spec"]["type"] == "ExternalName"
-            for field in ("clusterIP", "clusterIPs") if external else ("externalName",):
-                spec.pop(field, None)
-            await self._client.update(SERVICES, {**current, "spec": spec})
+            # Drifted, or the mode changed (ExternalName <-> EndpointSlice): replaced, as
+            # fields the API server allocates (cluster IPs) cannot be edited across types.
+            with contextlib.suppress(NotFound):
+                await self._client.delete(SERVICES, SHARED_SERVICE, namespace=namespace)
+            with contextlib.suppress(AlreadyExists):
+                await self._client.create(SERVICES, wanted, namespace=namespace)
             log.info("acme_shared_solver_service_fixed", namespace=namespace)
         self._ensured.add(namespace)
         self._existing.add(namespace)
