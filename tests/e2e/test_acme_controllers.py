@@ -652,6 +652,58 @@ async def test_restart_after_the_order_exists_completes_the_same_order(
         await world.assert_clean()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"conflict_rate": 1.0}, id="409-on-the-order-status-write"),
+        pytest.param({"error_rate": 1.0}, id="5xx-on-the-order-status-write"),
+    ],
+)
+async def test_a_crash_after_new_order_before_its_url_is_stored_places_no_second_order(
+    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer, fault: dict[str, float]
+) -> None:
+    # Issue 14 item 4: the order's URL cannot be stored (every status write of an Order
+    # fails), the retries keep the order placed, then the process dies and a new one
+    # finds it in the account's orders list (Pebble offers it): one new-order in all.
+    connector = CountingConnector()
+    async with running_world(apiserver, kubeconfig, pebble, connector=connector) as world:
+        await world.issuer()
+        apiserver.faults.verbs = frozenset({"patch", "update"})
+        apiserver.faults.resources = frozenset({"orders/status"})
+        for knob, rate in fault.items():
+            setattr(apiserver.faults, knob, rate)
+        try:
+            await world.request("orphan", ["orphan.example.com"])
+
+            async def placed() -> int:
+                return connector.new_orders
+
+            await eventually(placed, lambda n: n >= 1, deadline=DEADLINE)
+
+            async def status_writes() -> int:
+                return apiserver.requests.count(verb="patch", resource="orders/status")
+
+            await eventually(status_writes, lambda n: n >= 3, deadline=DEADLINE)  # retried
+            assert connector.new_orders == 1  # retried with the order placed, not a new one
+            await world.controllers.stop()
+        finally:
+            apiserver.faults.reset()
+        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        assert not (order.get("status") or {}).get("url")  # never recorded
+        await world.controllers.start()
+        cr = await world.finished("orphan")
+        assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
+        (after,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        assert after["metadata"]["uid"] == order["metadata"]["uid"]
+        print(
+            f"new-orders at the CA after a {next(iter(fault))} fault and a crash: "
+            f"{connector.new_orders} (orphans: {connector.new_orders - 1})"
+        )
+        assert connector.new_orders == 1
+        await world.assert_clean()
+
+
 async def _issuer_condition(
     world: World, accept: Callable[[tuple[str, str, str]], bool], name: str = "pebble"
 ) -> dict[str, Any]:
