@@ -42,6 +42,7 @@ from certmgr.testing.localenv import (
     EXAMPLES_DIR,
     ROOT,
     LocalEnvironment,
+    assert_no_denials,
     load_manifests,
     local_environment,
 )
@@ -228,6 +229,7 @@ async def test_the_image_runs_as_deploy_says_and_issues(
     assert took < grace, f"stopped after {took:.1f} s (SIGKILL at {grace} s)\n{logs}"
     assert "certmgr_stopped" in logs
     assert "Traceback" not in logs
+    assert_no_denials(env.simulator)  # deploy/'s RBAC covered everything the image did
 
 
 def test_the_image_is_the_default_pod_mode_solver(image: str, container_name: str) -> None:
@@ -274,3 +276,34 @@ def test_the_image_is_the_default_pod_mode_solver(image: str, container_name: st
         exit_code = podman("inspect", "--format={{.State.ExitCode}}", container_name)
     assert answer == target.key, container_logs(container_name)
     assert exit_code == "0", container_logs(container_name)
+
+
+CHECK_BYTECODE = """
+import importlib.util, os, sys
+import certmgr.app, certmgr.entrypoint, solvers.__main__
+missing = sorted(
+    m.__file__ for m in list(sys.modules.values())
+    if (getattr(m, "__file__", None) or "").endswith(".py")
+    and not os.path.exists(importlib.util.cache_from_source(m.__file__))
+)
+print("\\n".join(missing))
+sys.exit(1 if missing else 0)
+"""
+
+
+def test_the_image_keeps_no_build_secret_and_needs_no_bytecode_writes(image: str) -> None:
+    """The CA bundle was a build secret (in no layer), pip is gone, and every module
+    ``certmgr run`` and the solver import has its bytecode compiled at build time, so a
+    read-only root filesystem costs nothing at import."""
+    common = [
+        "run",
+        "--rm",
+        "--runtime=runc",
+        "--network=host",
+        "--ulimit=nofile=20000:20000",
+        "--ulimit=nproc=4096:4096",
+        "--read-only",
+    ]
+    files = "test ! -e /run/secrets/ca.pem && test ! -e /src && test ! -e /opt/certmgr/bin/pip"
+    podman(*common, "--entrypoint=/bin/sh", image, "-c", files)
+    podman(*common, "--entrypoint=/opt/certmgr/bin/python", image, "-c", CHECK_BYTECODE)
