@@ -52,11 +52,20 @@ def controller_deployment() -> dict[str, Any]:
     return deployment
 
 
-def controller_container(*, pod_name: str = "certmgr-0") -> ControllerContainer:
+def controller_container(
+    *, pod_name: str = "certmgr-0", pod_ip: str = "127.0.0.1"
+) -> ControllerContainer:
+    """The container as the kubelet would start it in a Pod named ``pod_name`` whose IP is
+    ``pod_ip`` (loopback here: the tests' processes share the host's network)."""
     deployment = controller_deployment()
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    fields = {"metadata.namespace": deployment["metadata"]["namespace"], "metadata.name": pod_name}
+    fields = {
+        "metadata.namespace": deployment["metadata"]["namespace"],
+        "metadata.name": pod_name,
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
+    }
     env = {}
     for var in container.get("env") or ():
         if "value" in var:

@@ -7,8 +7,8 @@ terminationGracePeriodSeconds.
 
 The container shares the host's network (the simulator and Pebble listen on loopback),
 so the Deployment's fixed ports are held under ``fixed_ports_lock``. Cluster DNS does
-not exist here: the solver Service host and the self-check's port and nameserver are
-appended to the Deployment's args, as the local environment does for a process.
+not exist here: the self-check's port and nameserver are appended to the Deployment's
+args, as the local environment does for a process; the Pod IP is 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -150,7 +150,6 @@ def run_argv(env: LocalEnvironment, image: str, name: str, account: Path) -> lis
         image,
         *container.args,
         # No cluster DNS here (see the module docstring).
-        "--http01-solver-service-host=127.0.0.1",
         f"--http01-self-check-port={env.pebble.http01_port}",
         f"--http01-self-check-nameserver={env.pebble.dns_address}",
     ]
@@ -223,6 +222,7 @@ async def test_the_image_runs_as_deploy_says_and_issues(
         started = time.monotonic()
         podman("stop", f"--time={grace}", container_name, timeout=grace + 30)
         took = time.monotonic() - started
+        print(f"SIGTERM to exit: {took:.1f} s (grace {grace} s)")
         exit_code = podman("inspect", "--format={{.State.ExitCode}}", container_name)
     logs = container_logs(container_name)
     assert exit_code == "0", logs
