@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         for ignored in args.ignored_flags:
             log.warning("flag_ignored", flag=ignored)
         settings = settings_from(args)
+        problem = runflags.leader_election_problem(args)
+        if problem is not None:
+            raise UsageError(problem)
         split_address(args.health_address)
         if args.metrics_address != "0":
             split_address(args.metrics_address)

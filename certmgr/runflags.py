@@ -321,3 +321,20 @@ def log_level(args: argparse.Namespace) -> str:
     """``--log-level``, else ``-v``'s level, else info."""
     level: str = args.log_level or args.verbosity or "info"
     return level
+
+
+def leader_election_problem(args: argparse.Namespace) -> str | None:
+    """The leader election timings must nest as client-go's require; None when they do."""
+    if not args.leader_elect:
+        return None
+    lease = args.leader_election_lease_duration
+    renew = args.leader_election_renew_deadline
+    retry = args.leader_election_retry_period
+    if not retry < renew < lease:
+        return (
+            "need --leader-election-retry-period < --leader-election-renew-deadline < "
+            f"--leader-election-lease-duration, got {retry:g}s, {renew:g}s, {lease:g}s"
+        )
+    if lease != int(lease):
+        return f"--leader-election-lease-duration must be whole seconds, got {lease:g}s"
+    return None

@@ -250,3 +250,36 @@ def test_disabling_auto_approval_is_refused(capsys: pytest.CaptureFixture[str]) 
     code, err = main_exit("run", "--controllers=-certificaterequests-approver", capsys=capsys)
     assert code == 2
     assert "--controllers" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        ([], None),
+        (
+            [
+                "--leader-election-lease-duration=60s",
+                "--leader-election-renew-deadline=40s",
+                "--leader-election-retry-period=15s",
+            ],
+            None,
+        ),
+        (["--leader-election-renew-deadline=20"], "renew-deadline"),
+        (["--leader-election-retry-period=10"], "retry-period"),
+        (["--leader-election-lease-duration=15.5"], "whole seconds"),
+        (["--leader-elect=false", "--leader-election-renew-deadline=20"], None),
+    ],
+    ids=[
+        "defaults",
+        "cert-managers-defaults",
+        "renew-beyond-lease",
+        "retry-not-below-renew",
+        "fractional-lease",
+        "not-electing",
+    ],
+)
+def test_leader_election_timings_must_nest(argv: list[str], problem: str | None) -> None:
+    found = runflags.leader_election_problem(parse(*argv))
+    assert (found is None) == (problem is None)
+    if problem is not None:
+        assert found is not None and problem in found
