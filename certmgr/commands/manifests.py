@@ -65,7 +65,15 @@ def tagged(doc: dict[str, Any], *, repository: str | None) -> dict[str, Any]:
     for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
         if "image" in container:
             container["image"] = _retag(container["image"], repository)
-        container["args"] = [_retag_flag(arg, repository) for arg in container.get("args", [])]
+        args = [_retag_flag(arg, repository) for arg in container.get("args", [])]
+        if (
+            repository is not None
+            and args[:1] == ["run"]
+            and not any(arg.startswith(SOLVER_IMAGE_FLAGS) for arg in args)
+        ):
+            # Pod mode's solver is the same image: pulled from the same repository.
+            args.append(f"{SOLVER_IMAGE_FLAGS[0]}{repository}:{__version__}")
+        container["args"] = args
     return doc
 
 

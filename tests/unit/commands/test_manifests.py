@@ -98,3 +98,12 @@ def test_crds_and_examples_are_printed_unchanged() -> None:
 def test_a_checkout_reads_its_own_folders() -> None:
     for name in bundled.FOLDERS:
         assert bundled.folder(name) == ROOT / name
+
+
+def test_an_own_registry_is_also_the_pod_mode_solver_image() -> None:
+    (container,) = deployment(load(render("deploy", image="registry.example/certmgr")))["spec"][
+        "template"
+    ]["spec"]["containers"]
+    assert f"--http01-solver-image=registry.example/certmgr:{__version__}" in container["args"]
+    (default,) = deployment(load(render("deploy")))["spec"]["template"]["spec"]["containers"]
+    assert not any(a.startswith("--http01-solver-image") for a in default["args"])
