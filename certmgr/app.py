@@ -33,6 +33,7 @@ from certmgr.acme.session import connect as acme_connect
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
 from certmgr.controllers import ingressshim
+from certmgr.controllers import issuers as issuer_controllers
 from certmgr.controllers import metrics as resource_metrics
 from certmgr.controllers.acme.shared_solver import is_not_final
 from certmgr.controllers.context import Context, Settings
@@ -250,6 +251,7 @@ async def _serve(
     )
     certificate_controllers.setup_all(ctx)
     acme = acme_controllers.setup_all(ctx)
+    issuer_controllers.setup_all(ctx)
     ingressshim.setup(ctx)
     collector = resource_metrics.register(manager, clock=clock)
 

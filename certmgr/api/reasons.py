@@ -39,11 +39,7 @@ INCORRECT_SECRET_TYPE: Final = "IncorrectSecretType"
 # certmgr's own: the reason of the FieldsNotActedOn condition (True), which names the spec
 # fields a cert-manager manifest may set that certmgr accepts but does not act on.
 NOT_ACTED_ON: Final = "NotActedOn"
-# ... and, with it, the Ready=False condition of an issuer of a type certmgr does not run.
-ISSUER_NOT_ACTED_ON_MESSAGE: Final = (
-    "certmgr runs only ACME issuers: this {issuer_type} issuer is not acted on, so "
-    "Certificates and CertificateRequests naming it are not signed"
-)
+# ... and of the Ready=False condition of an issuer of a type certmgr does not run.
 
 # --- Certificate: Ready=True, and Issuing=False after a failed request.
 READY: Final = "Ready"
@@ -77,6 +73,13 @@ ACCOUNT_VERIFIED_MESSAGE: Final = "The ACME account was verified with the ACME s
 REGISTRATION_FAILED_PREFIX: Final = "Failed to register ACME account: "
 VERIFICATION_FAILED_PREFIX: Final = "Failed to verify ACME account: "
 INIT_ISSUER_FAILED_PREFIX: Final = "Error initializing issuer: "
+# SelfSigned and CA issuers (cert-manager's pkg/issuer/selfsigned and pkg/issuer/ca).
+ISSUER_IS_READY: Final = "IsReady"
+CA_ERR_GET_KEYPAIR: Final = "ErrGetKeyPair"
+CA_ERR_INVALID_KEYPAIR: Final = "ErrInvalidKeyPair"
+CA_KEYPAIR_VERIFIED: Final = "KeyPairVerified"
+CA_GET_KEYPAIR_PREFIX: Final = "Error getting keypair for CA issuer: "
+CA_KEYPAIR_VERIFIED_MESSAGE: Final = "Signing CA verified"
 
 # --- Event reasons.
 EVENT_ISSUING: Final = "Issuing"  # "The certificate has been successfully issued"

@@ -91,6 +91,12 @@ class Settings:
     # waiting on the CA; 16 measured 13.4-14.2 certificates/s for a batch of 200 against
     # 11.5-12.5 with 4 (docs/benchmarks.md). The work queue still never runs one key twice.
     workers: int = 16
+    # cert-manager's controller names turned off with --controllers ("*,-name").
+    disabled_controllers: frozenset[str] = frozenset()
+
+    def runs(self, controller: str) -> bool:
+        """Whether the controller of cert-manager's name ``controller`` is on."""
+        return controller not in self.disabled_controllers
 
 
 @dataclass(slots=True)

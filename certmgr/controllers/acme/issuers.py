@@ -126,8 +126,7 @@ class IssuerReconciler:
             await self._fail(issuer, IssuerFailed(reasons.INVALID_CONFIG, str(exc)))
             return None
         if spec.acme is None:
-            await self._not_acted_on(issuer, spec.issuer_type)
-            return None
+            return None  # controllers.issuers owns the status of every other type
         try:
             acme_status = await self._ensure_account(issuer, spec.acme)
         except IssuerFailed as failure:
@@ -267,18 +266,6 @@ class IssuerReconciler:
                 f'(key "{entry}") not found',
             )
         return ExternalAccountBinding(key_id=binding.key_id, hmac_key=hmac.decode().strip())
-
-    async def _not_acted_on(self, issuer: dict[str, Any], issuer_type: str) -> None:
-        """An issuer type certmgr does not run (ca, selfSigned, vault, venafi): said on the
-        issuer (Ready=False ``NotActedOn``, one Warning Event) rather than silence."""
-        if not issuer_type:
-            return  # the CRD requires exactly one type
-        message = reasons.ISSUER_NOT_ACTED_ON_MESSAGE.format(issuer_type=issuer_type)
-        status = dict(issuer.get("status") or {})
-        status["conditions"] = self._condition(issuer, Status.FALSE, reasons.NOT_ACTED_ON, message)
-        if await patch_status(self._ctx.client, self._resource, issuer, status) is not None:
-            self._ctx.events.event(issuer, "Warning", reasons.NOT_ACTED_ON, message)
-            log.info("issuer_not_acted_on", issuer_type=issuer_type)
 
     async def _fail(self, issuer: dict[str, Any], failure: IssuerFailed) -> None:
         status = dict(issuer.get("status") or {})

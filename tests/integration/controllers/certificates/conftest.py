@@ -1,6 +1,7 @@
 """A cluster for the Certificate controllers: the test's cluster (``kube_cluster``: the
 simulator, or a real server) with our CRDs, a real client, a namespace of the test's own,
-a Manager running every certificate controller plus the local-CA test issuer, a fake
+a Manager running every certificate controller, the SelfSigned and CA issuers and the
+local-CA test issuer, a fake
 clock that moves only when a test says so, and helpers to read the resulting state."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from certmgr.controllers import issuers
 from certmgr.controllers.certificates import setup_all
 from certmgr.controllers.certificates.status import CACHE_WAIT_SECONDS
 from certmgr.controllers.context import Context, Settings
@@ -72,6 +74,7 @@ class World:
             settings=self.settings,
         )
         setup_all(ctx)
+        issuers.setup_all(ctx)
         self.issuer.setup(manager)
         self.manager = manager
         self.task = asyncio.create_task(manager.run())

@@ -1,5 +1,6 @@
-"""Issuer types certmgr does not run (ca, selfSigned, vault, venafi) are said so on the
-issuer, never silently ignored: Ready=False NotActedOn and one Warning Event."""
+"""Issuers that are not ACME are left to controllers.issuers by the ACME issuer controller;
+issuer types certmgr does not run (vault, venafi) are said so on the issuer, never
+silently ignored: Ready=False NotActedOn and one Warning Event."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from certmgr.controllers.acme.issuers import IssuerReconciler
 from certmgr.controllers.context import Context, Settings
+from certmgr.controllers.issuers.status import IssuerStatus
 from certmgr.kube.resources import CLUSTERISSUERS, Resource
 from certmgr.runtime.cache import Cache
 from certmgr.testing.clock import FakeClock
@@ -40,18 +42,7 @@ class Events:
         self.seen.append((type_, reason, message))
 
 
-@pytest.mark.parametrize(
-    ("spec", "issuer_type"),
-    [
-        pytest.param({"ca": {"secretName": "ca-key-pair"}}, "ca", id="ca"),
-        pytest.param({"selfSigned": {}}, "selfSigned", id="selfSigned"),
-        pytest.param({"vault": {"server": "https://v", "path": "pki"}}, "vault", id="vault"),
-        pytest.param({"venafi": {"zone": "z", "cloud": {}}}, "venafi", id="venafi"),
-    ],
-)
-async def test_an_issuer_certmgr_does_not_run_is_ready_false_not_acted_on(
-    spec: dict[str, Any], issuer_type: str
-) -> None:
+def cluster_issuer(spec: dict[str, Any]) -> Cache:
     cache = Cache()
     cache.apply(
         "ADDED",
@@ -62,14 +53,46 @@ async def test_an_issuer_certmgr_does_not_run_is_ready_false_not_acted_on(
             "spec": spec,
         },
     )
+    return cache
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"ca": {"secretName": "ca-key-pair"}}, id="ca"),
+        pytest.param({"selfSigned": {}}, id="selfSigned"),
+        pytest.param({"vault": {"server": "https://v", "path": "pki"}}, id="vault"),
+        pytest.param({"venafi": {"zone": "z", "cloud": {}}}, id="venafi"),
+    ],
+)
+async def test_the_acme_issuer_controller_leaves_other_types_alone(spec: dict[str, Any]) -> None:
+    cache = cluster_issuer(spec)
     kube, events = FakeKube(cache), Events()
     ctx = Context(kube, None, FakeClock(), events, None, Settings())  # type: ignore[arg-type]
-    reconciler = IssuerReconciler(ctx, accounts=None, resource=CLUSTERISSUERS, cache=cache)  # type: ignore[arg-type]
+    reconciler = IssuerReconciler(ctx, accounts=NoAccounts(), resource=CLUSTERISSUERS, cache=cache)  # type: ignore[arg-type]
+    assert await reconciler.reconcile("internal") is None
+    assert kube.patches == [] and events.seen == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "issuer_type"),
+    [
+        pytest.param({"vault": {"server": "https://v", "path": "pki"}}, "vault", id="vault"),
+        pytest.param({"venafi": {"zone": "z", "cloud": {}}}, "venafi", id="venafi"),
+    ],
+)
+async def test_an_issuer_certmgr_does_not_run_is_ready_false_not_acted_on(
+    spec: dict[str, Any], issuer_type: str
+) -> None:
+    cache = cluster_issuer(spec)
+    kube, events = FakeKube(cache), Events()
+    ctx = Context(kube, None, FakeClock(), events, None, Settings())  # type: ignore[arg-type]
+    reconciler = IssuerStatus(ctx, resource=CLUSTERISSUERS, cache=cache)
     for _ in range(3):  # written once, then nothing changes
         assert await reconciler.reconcile("internal") is None
     message = (
-        f"certmgr runs only ACME issuers: this {issuer_type} issuer is not acted on, so "
-        "Certificates and CertificateRequests naming it are not signed"
+        f"certmgr does not support {issuer_type} issuers (it runs acme, ca, selfSigned): "
+        "Certificates and CertificateRequests naming this ClusterIssuer are not signed"
     )
     (ready,) = (cache.get(None, "internal") or {})["status"]["conditions"]
     assert (ready["type"], ready["status"], ready["reason"], ready["message"]) == (
@@ -78,6 +101,7 @@ async def test_an_issuer_certmgr_does_not_run_is_ready_false_not_acted_on(
         "NotActedOn",
         message,
     )
+    assert ready["observedGeneration"] == 1
     assert len(kube.patches) == 1
     assert events.seen == [("Warning", "NotActedOn", message)]
 

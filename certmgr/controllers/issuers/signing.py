@@ -1,0 +1,368 @@
+"""CertificateRequests for SelfSigned and CA issuers, and for types certmgr does not run.
+
+Owns, for an approved request whose ``issuerRef`` names such an issuer (group
+``cert-manager.io``), its Ready condition, ``status.certificate``/``ca`` and
+``failureTime``, as cert-manager's certificaterequests-issuer-selfsigned and -ca do:
+``Pending`` while the issuer is not Ready or a Secret is missing or unreadable,
+``Failed`` (with a Warning Event) when the request cannot be signed, ``Issued`` once
+signed, ``Denied`` when denied. SelfSigned signs with the private key of the Secret
+named by the request's ``cert-manager.io/private-key-secret-name`` annotation (``ca`` is
+the certificate itself); CA signs with ``spec.ca.secretName``'s keypair. A request for a
+type certmgr does not run (Vault, Venafi) is Pending with a message saying so and one
+Warning Event. Signing runs in a thread. A request for a missing issuer is left to the
+ACME request controller (it says "not found"). It must not create Secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from typing import Any, Final
+
+import structlog
+
+from certmgr.api import labels, reasons
+from certmgr.api.codec import InvalidObject, rfc3339
+from certmgr.api.conditions import READY, Status, get_condition, set_condition
+from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
+from certmgr.controllers.acme.issuer_refs import (
+    ISSUER_INDEX,
+    issuer_ref_index,
+    referenced_issuer,
+    referrers,
+)
+from certmgr.controllers.acme.writes import patch_status, progress_event
+from certmgr.controllers.context import Context
+from certmgr.controllers.issuers.keypairs import (
+    SIGNING_TYPES,
+    SecretNotFound,
+    ca_keypair,
+    issuer_type,
+    issuer_urls,
+    read_secret,
+    resource_namespace,
+)
+from certmgr.controllers.issuers.status import unsupported_message
+from certmgr.kube.objects import being_deleted
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CLUSTERISSUERS, ISSUERS
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import PrivateKey, parse_private_key
+from certmgr.pki.signing import (
+    TLS_KEY,
+    CAKeyPair,
+    Issued,
+    SigningRequest,
+    has_empty_subject,
+    sign_self_signed,
+    sign_with_ca,
+)
+from certmgr.runtime.cache import Cache, Obj, object_key, split_key
+from certmgr.runtime.controller import Result
+
+log = structlog.get_logger(__name__)
+
+# cert-manager's controller names: --controllers turns them off.
+SELFSIGNED_CONTROLLER: Final = "certificaterequests-issuer-selfsigned"
+CA_CONTROLLER: Final = "certificaterequests-issuer-ca"
+CONTROLLER_OF_TYPE: Final = {
+    "selfSigned": SELFSIGNED_CONTROLLER,
+    "ca": CA_CONTROLLER,
+    "vault": "certificaterequests-issuer-vault",
+    "venafi": "certificaterequests-issuer-venafi",
+}
+ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
+DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
+NOT_READY_MESSAGE: Final = "Referenced issuer does not have a Ready status condition"
+EMPTY_DN_MESSAGE: Final = (
+    "Certificate will be issued with an empty Issuer DN, which contravenes RFC 5280 and "
+    "could break some strict clients"
+)
+# The Warning Event on a request for an issuer type certmgr does not run.
+NOT_SUPPORTED_EVENT: Final = "IssuerNotSupported"
+CACHE_WAIT_SECONDS: Final = 5.0
+
+
+class Outcome(Exception):
+    """How a sign attempt ended when it did not issue: a status to write."""
+
+    def __init__(self, reason: str, message: str, *, failed: bool) -> None:
+        super().__init__(message)
+        self.event_reason = reason
+        self.message = message
+        self.failed = failed
+
+
+def setup(ctx: Context) -> None:
+    """Register the signer on ``ctx.manager`` (unless every type it serves is off)."""
+    enabled = frozenset(t for t, name in CONTROLLER_OF_TYPE.items() if ctx.settings.runs(name))
+    if not enabled:
+        return
+    manager = ctx.manager
+    requests = manager.informer(CERTIFICATEREQUESTS)
+    requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    issuers = manager.informer(ISSUERS)
+    cluster_issuers = manager.informer(CLUSTERISSUERS)
+    signer = Signer(
+        ctx,
+        requests=requests.cache,
+        issuers=issuers.cache,
+        cluster_issuers=cluster_issuers.cache,
+        types=enabled,
+    )
+    controller = manager.controller(
+        "certificaterequests-issuer-signing", signer.reconcile, workers=ctx.settings.workers
+    )
+    manager.watch(requests, controller)
+    manager.watch(issuers, controller, referrers(requests.cache))
+    manager.watch(cluster_issuers, controller, referrers(requests.cache))
+    # A SelfSigned request's key Secret that appears (or is fixed) later.
+    manager.watch(manager.secrets, controller, requests_of_key_secret(requests.cache))
+
+
+def requests_of_key_secret(requests: Cache) -> Callable[[Obj], list[str]]:
+    """A watch mapper: Secret -> requests in its namespace naming it as their private key."""
+
+    def mapper(secret: Obj) -> list[str]:
+        meta = secret.get("metadata") or {}
+        return [
+            object_key(request)
+            for request in requests.list(meta.get("namespace"))
+            if ((request.get("metadata") or {}).get("annotations") or {}).get(
+                labels.PRIVATE_KEY_SECRET_NAME
+            )
+            == meta.get("name")
+            and not _is_final(request.get("status") or {})
+        ]
+
+    return mapper
+
+
+class Signer:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        requests: Cache,
+        issuers: Cache,
+        cluster_issuers: Cache,
+        types: frozenset[str] = frozenset(CONTROLLER_OF_TYPE),
+    ) -> None:
+        self._ctx = ctx
+        self._requests = requests
+        self._issuers = issuers
+        self._cluster_issuers = cluster_issuers
+        self._types = types
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        request = self._requests.get(namespace, name)
+        if request is None or being_deleted(request):
+            return None
+        found = referenced_issuer(
+            request, issuers=self._issuers, cluster_issuers=self._cluster_issuers
+        )
+        if found is None:
+            return None  # another group's: its own issuer signs it
+        kind, _, issuer = found
+        if issuer is None:
+            return None  # the ACME request controller says "not found"
+        type_ = issuer_type(issuer)
+        if type_ in ("", "acme") or (type_ in CONTROLLER_OF_TYPE and type_ not in self._types):
+            return None
+        raw_status = request.get("status") or {}
+        try:
+            status = CertificateRequestStatus.from_dict(raw_status, path="status")
+        except InvalidObject:
+            return None
+        if status.is_denied:
+            if not _is_final(raw_status):
+                await self._finish(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, failed=True)
+            return None
+        if status.condition("InvalidRequest") is not None or not status.is_approved:
+            return None
+        if _is_final(raw_status) or status.certificate:
+            return None
+        if type_ not in SIGNING_TYPES:
+            await self._not_supported(request, kind, type_)
+            return None
+        ready = get_condition((issuer.get("status") or {}).get("conditions"), READY)
+        if ready is None or not ready.is_true:
+            await self._pending(request, "IssuerNotReady", NOT_READY_MESSAGE)
+            return None
+        try:
+            issued = await self._sign(request, issuer, type_)
+        except Outcome as outcome:
+            if outcome.failed:
+                await self._finish(
+                    request,
+                    reasons.REQUEST_FAILED,
+                    outcome.message,
+                    failed=True,
+                    event_reason=outcome.event_reason,
+                )
+            else:
+                await self._pending(request, outcome.event_reason, outcome.message)
+            return None
+        await self._finish(request, reasons.REQUEST_ISSUED, ISSUED_MESSAGE, issued=issued)
+        progress_event(self._ctx, request, "CertificateIssued", ISSUED_MESSAGE)
+        log.info("certificate_request_signed", request=key, issuer_type=type_)
+        return None
+
+    async def _sign(self, request: Obj, issuer: Obj, type_: str) -> Issued:
+        try:
+            spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
+        except InvalidObject as exc:
+            raise Outcome(
+                "ErrorGenerating" if type_ == "selfSigned" else "SigningError",
+                f"Error generating certificate template: {exc}",
+                failed=True,
+            ) from None
+        signing = SigningRequest(
+            csr_pem=spec.request, is_ca=spec.is_ca, usages=spec.usages, duration=spec.duration
+        )
+        urls = issuer_urls(issuer, type_)
+        now = self._ctx.clock.now()
+        if type_ == "selfSigned":
+            key = await self._request_key(request)
+            try:
+                issued = await asyncio.to_thread(
+                    sign_self_signed, signing, key=key, urls=urls, now=now
+                )
+            except PKIError as exc:
+                reason = (
+                    "ErrorKeyMatch" if "not signed by referenced" in str(exc) else "ErrorGenerating"
+                )
+                raise Outcome(
+                    reason, f"Error generating certificate template: {exc}", failed=True
+                ) from None
+            if has_empty_subject(issued.certificate):
+                self._ctx.events.event(request, "Warning", "BadConfig", EMPTY_DN_MESSAGE)
+            return issued
+        keypair = await self._ca_keypair(issuer)
+        try:
+            return await asyncio.to_thread(
+                sign_with_ca, signing, keypair=keypair, urls=urls, now=now
+            )
+        except PKIError as exc:
+            raise Outcome(
+                "SigningError", f"Error generating certificate template: {exc}", failed=True
+            ) from None
+
+    async def _request_key(self, request: Obj) -> PrivateKey:
+        meta = request.get("metadata") or {}
+        annotation = labels.PRIVATE_KEY_SECRET_NAME
+        secret_name = (meta.get("annotations") or {}).get(annotation) or ""
+        if not secret_name:
+            raise Outcome(
+                "MissingAnnotation",
+                f'Annotation "{annotation}" missing or reference empty: secret name missing',
+                failed=True,
+            )
+        namespace = meta.get("namespace") or ""
+        try:
+            data = await read_secret(self._ctx, namespace, secret_name)
+        except SecretNotFound as exc:
+            raise Outcome(
+                "MissingSecret",
+                f"Referenced secret {namespace}/{secret_name} not found: {exc}",
+                failed=False,
+            ) from None
+        try:
+            if TLS_KEY not in data:
+                raise PKIError(f"no data for \"{TLS_KEY}\" in secret '{namespace}/{secret_name}'")
+            return parse_private_key(data[TLS_KEY])
+        except PKIError as exc:
+            raise Outcome(
+                "ErrorParsingKey",
+                f'Failed to get key "{secret_name}" referenced in annotation "{annotation}": {exc}',
+                failed=False,
+            ) from None
+
+    async def _ca_keypair(self, issuer: Obj) -> CAKeyPair:
+        namespace = resource_namespace(self._ctx, issuer)
+        name = ((issuer.get("spec") or {}).get("ca") or {}).get("secretName") or ""
+        try:
+            return await ca_keypair(self._ctx, issuer)
+        except SecretNotFound as exc:
+            raise Outcome(
+                "SecretMissing",
+                f"Referenced secret {namespace}/{name} not found: {exc}",
+                failed=False,
+            ) from None
+        except PKIError as exc:
+            raise Outcome(
+                "SecretInvalidData",
+                f"Failed to parse signing CA keypair from secret {namespace}/{name}: {exc}",
+                failed=False,
+            ) from None
+
+    async def _not_supported(self, request: Obj, kind: str, type_: str) -> None:
+        message = unsupported_message(kind, type_)
+        ready = get_condition((request.get("status") or {}).get("conditions"), READY)
+        if ready is not None and ready.message == message:
+            return
+        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+        self._ctx.events.event(request, "Warning", NOT_SUPPORTED_EVENT, message)
+
+    async def _pending(self, request: Obj, event_reason: str, message: str) -> None:
+        ready = get_condition((request.get("status") or {}).get("conditions"), READY)
+        if ready is None or ready.reason != reasons.REQUEST_PENDING:
+            progress_event(self._ctx, request, event_reason, message)
+        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+
+    async def _finish(
+        self,
+        request: Obj,
+        reason: str,
+        message: str,
+        *,
+        failed: bool = False,
+        issued: Issued | None = None,
+        event_reason: str = "",
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if failed:
+            if not (request.get("status") or {}).get("failureTime"):
+                extra["failureTime"] = rfc3339(self._ctx.clock.now())
+            if event_reason:
+                self._ctx.events.event(request, "Warning", event_reason, message)
+        elif issued is not None:
+            extra["certificate"] = base64.b64encode(issued.certificate).decode()
+            extra["ca"] = base64.b64encode(issued.ca).decode()
+        status = Status.FALSE if failed else Status.TRUE
+        await self._write(request, reason, message, status=status, extra=extra)
+
+    async def _write(
+        self,
+        request: Obj,
+        reason: str,
+        message: str,
+        *,
+        status: Status,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        current = request.get("status") or {}
+        new = dict(current)
+        new["conditions"] = set_condition(
+            current.get("conditions"),
+            type_=READY,
+            status=status,
+            reason=reason,
+            message=message,
+            observed_generation=None,
+            now=self._ctx.clock.now(),
+        )
+        new.update(extra or {})
+        written = await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
+        if written is not None:
+            await self._requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+
+
+def _is_final(status: dict[str, Any]) -> bool:
+    ready = get_condition(status.get("conditions"), READY)
+    return ready is not None and ready.reason in (
+        reasons.REQUEST_ISSUED,
+        reasons.REQUEST_FAILED,
+        reasons.REQUEST_DENIED,
+    )
