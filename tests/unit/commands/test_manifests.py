@@ -3,6 +3,7 @@ images tagged with the installed version; nothing else is changed."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,15 @@ def test_an_own_registry_is_also_the_pod_mode_solver_image() -> None:
     assert f"--http01-solver-image=registry.example/certmgr:{__version__}" in container["args"]
     (default,) = deployment(load(render("deploy")))["spec"]["template"]["spec"]["containers"]
     assert not any(a.startswith("--http01-solver-image") for a in default["args"])
+
+
+def test_the_build_hook_copies_the_folders_bundled_reads() -> None:
+    # setup.py cannot import certmgr (it runs before it is installed): the same tuple twice.
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    (folders,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "FOLDERS" for t in node.targets)
+    ]
+    assert tuple(folders) == bundled.FOLDERS
