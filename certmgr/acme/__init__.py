@@ -17,6 +17,7 @@ from certmgr.acme.errors import (
     AcmeRateLimited,
     AcmeUnreachable,
     InvalidAccountKey,
+    replaces_refused,
 )
 from certmgr.acme.keys import AcmeAccountKey, generate_account_key
 from certmgr.acme.protocol import AcmeClient, AcmeConnector
@@ -41,6 +42,7 @@ from certmgr.acme.resources import (
     Identifier,
     Order,
     Problem,
+    RenewalInfo,
 )
 from certmgr.acme.session import AcmeSession, connect
 from certmgr.acme.transport import ExchangeObserver
@@ -77,8 +79,10 @@ __all__ = [
     "InvalidAccountKey",
     "Order",
     "Problem",
+    "RenewalInfo",
     "choose_chain",
     "connect",
     "generate_account_key",
+    "replaces_refused",
     "top_issuer_common_name",
 ]

@@ -68,6 +68,15 @@ class InvalidAccountKey(ValueError):
     """The account key PEM could not be loaded. The message never contains key bytes."""
 
 
+def replaces_refused(error: AcmeError) -> bool:
+    """The CA refused a new order's ``replaces`` (RFC 9773 section 5): ``alreadyReplaced``,
+    or a ``malformed`` problem about it (a CertID the CA does not know). The order may
+    be retried without ``replaces``."""
+    if error.code == "alreadyReplaced":
+        return True
+    return error.code == "malformed" and "replace" in error.detail.lower()
+
+
 def _describe(problem: Problem) -> str:
     # The shape of Go's acme.Error ("400 urn:...:rejectedIdentifier: detail") so status
     # messages read the same as cert-manager's.

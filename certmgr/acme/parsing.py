@@ -1,7 +1,7 @@
 """JSON bodies from the CA -> the door's dataclasses (the JSON edge of the door).
 
 Owns the reading of RFC 8555 objects (account, order, authorization, challenge,
-problem, directory meta). Anything that is not the expected shape becomes an
+problem, directory meta, renewal information). Anything that is not the expected shape becomes an
 ``AcmeError`` of type ``malformedResponse`` with a stable message, never a ``KeyError``
 deep inside a controller. It must not do I/O.
 """
@@ -21,6 +21,7 @@ from certmgr.acme.resources import (
     Identifier,
     Order,
     Problem,
+    RenewalInfo,
 )
 
 MALFORMED_RESPONSE = "urn:certmgr:acme:malformedResponse"
@@ -125,6 +126,26 @@ def parse_directory_meta(directory: object) -> DirectoryMeta:
         profiles={str(k): str(v) for k, v in profiles.items()}
         if isinstance(profiles, Mapping)
         else {},
+    )
+
+
+def parse_renewal_info(body: object) -> RenewalInfo:
+    """RFC 9773's renewalInfo object; a window without both ends, or one that ends
+    before it starts, is malformed (section 4.2: the client treats it as absent)."""
+    mapping = _mapping(body, "renewal info")
+    window = mapping.get("suggestedWindow")
+    if not isinstance(window, Mapping):
+        raise malformed("renewal info (suggestedWindow)")
+    start = _optional_time(window, "start")
+    end = _optional_time(window, "end")
+    if start is None or end is None or start.tzinfo is None or end.tzinfo is None:
+        raise malformed("renewal info (suggestedWindow start/end)")
+    if end < start:
+        raise malformed("renewal info (suggestedWindow ends before it starts)")
+    return RenewalInfo(
+        start=start.astimezone(datetime.UTC),
+        end=end.astimezone(datetime.UTC),
+        explanation_url=_optional_str(mapping, "explanationURL"),
     )
 
 

@@ -20,6 +20,7 @@ from certmgr.acme.resources import (
     ExternalAccountBinding,
     Identifier,
     Order,
+    RenewalInfo,
 )
 
 
@@ -31,6 +32,10 @@ class AcmeClient(Protocol):
     async def close(self) -> None: ...
 
     def directory_meta(self) -> DirectoryMeta: ...
+
+    def renewal_info_url(self) -> str | None: ...
+
+    async def renewal_info(self, cert_id: str) -> RenewalInfo: ...
 
     def key_authorization(self, token: str) -> str: ...
 
@@ -53,6 +58,7 @@ class AcmeClient(Protocol):
         profile: str | None = None,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
+        replaces: str | None = None,
     ) -> Order: ...
 
     async def account_orders(self) -> tuple[str, ...]: ...

@@ -1,9 +1,9 @@
 """The ACME objects controllers see: plain frozen dataclasses, addressed by URL.
 
 Owns the domain types of the door (Account, Order, Authorization, Challenge, Problem,
-Identifier, ExternalAccountBinding, DirectoryMeta) and the status constants. Controllers
-keep only URLs and these values across reconciles and restarts, never library objects,
-so nothing here refers to the ``acme`` library and nothing here does I/O.
+Identifier, ExternalAccountBinding, DirectoryMeta, RenewalInfo) and the status constants.
+Controllers keep only URLs and these values across reconciles and restarts, never library
+objects, so nothing here refers to the ``acme`` library and nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -132,3 +132,17 @@ class Authorization:
     def challenge(self, challenge_type: str) -> Challenge | None:
         """The first offered challenge of ``challenge_type`` (``http-01``), if any."""
         return next((c for c in self.challenges if c.type == challenge_type), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalInfo:
+    """The CA's suggested renewal window for one certificate (RFC 9773 section 4.2).
+
+    ``retry_after`` is the CA's ``Retry-After`` in seconds (None: it did not say);
+    bounding it is the caller's decision. ``start <= end`` is checked when parsing.
+    """
+
+    start: datetime.datetime
+    end: datetime.datetime
+    explanation_url: str | None = None
+    retry_after: float | None = None

@@ -29,6 +29,7 @@ from certmgr.acme.parsing import (
     parse_challenge,
     parse_directory_meta,
     parse_order,
+    parse_renewal_info,
 )
 from certmgr.acme.resources import (
     Account,
@@ -38,6 +39,7 @@ from certmgr.acme.resources import (
     ExternalAccountBinding,
     Identifier,
     Order,
+    RenewalInfo,
 )
 from certmgr.acme.transport import (
     DEFAULT_BAD_NONCE_ATTEMPTS,
@@ -117,6 +119,26 @@ class AcmeSession:
     def directory_meta(self) -> DirectoryMeta:
         return parse_directory_meta(self._directory)
 
+    def renewal_info_url(self) -> str | None:
+        """The directory's ``renewalInfo`` (RFC 9773), None when the CA offers no ARI."""
+        url = self._directory.get("renewalInfo")
+        return url if isinstance(url, str) and url else None
+
+    async def renewal_info(self, cert_id: str) -> RenewalInfo:
+        """GET the CA's renewal window for ``cert_id`` (unauthenticated, RFC 9773 4.2).
+
+        Raises ``AcmeError`` (malformed for bad JSON or a window ending before it
+        starts), ``AcmeUnreachable`` for timeouts; ``LookupError`` without ARI."""
+        base = self.renewal_info_url()
+        if base is None:
+            raise LookupError("the ACME directory has no renewalInfo")
+        reply = await self._transport.get(
+            f"{base.rstrip('/')}/{cert_id}", action="get_renewal_info"
+        )
+        info = parse_renewal_info(reply.body)
+        seconds = retry_after_seconds(reply.headers)
+        return info if seconds is None else dataclasses.replace(info, retry_after=seconds)
+
     def key_authorization(self, token: str) -> str:
         return self._key.key_authorization(token)
 
@@ -176,9 +198,12 @@ class AcmeSession:
         profile: str | None = None,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
+        replaces: str | None = None,
     ) -> Order:
         """Create an order. ``profile`` and the validity bounds are requests the CA may
-        ignore (Pebble 2.4 drops a profile silently): read them back from the order."""
+        ignore (Pebble 2.4 drops a profile silently): read them back from the order.
+        ``replaces`` is the ARI CertID of the certificate this order renews (RFC 9773
+        section 5); a CA may refuse it (``alreadyReplaced``), see ``replaces_refused``."""
         body: dict[str, Any] = {
             "identifiers": [{"type": i.type, "value": i.value} for i in identifiers]
         }
@@ -188,6 +213,8 @@ class AcmeSession:
             body["notBefore"] = _rfc3339(not_before)
         if not_after is not None:
             body["notAfter"] = _rfc3339(not_after)
+        if replaces:
+            body["replaces"] = replaces
         reply = await self._signed(self._directory["newOrder"], body, action="authorize_order")
         if reply.location is None:
             raise malformed("newOrder reply without Location", status=reply.status)

@@ -184,8 +184,12 @@ class AcmeTransport:
         self.new_nonce_url: str | None = None
 
     async def get_directory(self, url: str) -> Reply:
-        """The unsigned GET of the directory, the only request without a JWS."""
-        return await self._in_thread(functools.partial(self._get_directory_sync, url))
+        """The unsigned GET of the directory."""
+        return await self._in_thread(functools.partial(self._get_sync, url, "get_directory"))
+
+    async def get(self, url: str, *, action: str) -> Reply:
+        """An unsigned GET (the directory, renewal information: RFC 9773 section 4.2)."""
+        return await self._in_thread(functools.partial(self._get_sync, url, action))
 
     async def post(
         self,
@@ -234,9 +238,9 @@ class AcmeTransport:
                 self._networks.append(network)
         return network
 
-    def _get_directory_sync(self, url: str) -> Reply:
+    def _get_sync(self, url: str, action: str) -> Reply:
         network = self._network()
-        network.action = "get_directory"
+        network.action = action
         try:
             return _reply(network.get(url))
         except requests.RequestException as exc:
@@ -244,7 +248,8 @@ class AcmeTransport:
         except (messages.Error, acme_errors.Error) as exc:
             response = network.last_response
             if response is not None and response.ok:
-                raise malformed("directory (not JSON)", status=response.status_code) from exc
+                what = "directory" if action == "get_directory" else action.replace("_", " ")
+                raise malformed(f"{what} (not JSON)", status=response.status_code) from exc
             raise _problem_error(response, exc) from exc
 
     def _post_sync(

@@ -38,6 +38,7 @@ from certmgr.acme.resources import (
     ExternalAccountBinding,
     Identifier,
     Order,
+    RenewalInfo,
 )
 from certmgr.api.conditions import READY, get_condition
 from certmgr.api.issuers import ACMEIssuer, IssuerSpec
@@ -277,6 +278,12 @@ class _Account:
     def directory_meta(self) -> DirectoryMeta:
         return self._inner.directory_meta()
 
+    def renewal_info_url(self) -> str | None:
+        return self._inner.renewal_info_url()
+
+    async def renewal_info(self, cert_id: str) -> RenewalInfo:
+        return await self._inner.renewal_info(cert_id)
+
     def key_authorization(self, token: str) -> str:
         return self._inner.key_authorization(token)
 
@@ -304,10 +311,15 @@ class _Account:
         profile: str | None = None,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
+        replaces: str | None = None,
     ) -> Order:
         return await self._retrying(
             lambda: self._inner.new_order(
-                identifiers, profile=profile, not_before=not_before, not_after=not_after
+                identifiers,
+                profile=profile,
+                not_before=not_before,
+                not_after=not_after,
+                replaces=replaces,
             )
         )
 

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from certmgr.acme import AcmeError, Identifier, Problem
+from certmgr.acme import AcmeError, Identifier, Problem, replaces_refused
 from certmgr.acme.parsing import (
     MALFORMED_RESPONSE,
     parse_authorization,
     parse_directory_meta,
     parse_order,
     parse_problem,
+    parse_renewal_info,
 )
 
 ORDER = {
@@ -145,3 +146,68 @@ def test_directory_meta(directory: dict[str, Any], profiles: dict[str, str], eab
 
 def test_ip_identifiers_are_normalised() -> None:
     assert Identifier.ip("2001:DB8::0001") == Identifier("ip", "2001:db8::1")
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        pytest.param([], "renewal info", id="not-an-object"),
+        pytest.param({}, "suggestedWindow", id="no-window"),
+        pytest.param(
+            {"suggestedWindow": {"start": "2026-01-01T00:00:00Z"}}, "start/end", id="no-end"
+        ),
+        pytest.param(
+            {"suggestedWindow": {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}},
+            "start/end",
+            id="no-zone",
+        ),
+        pytest.param(
+            {"suggestedWindow": {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}},
+            "ends before it starts",
+            id="end-before-start",
+        ),
+    ],
+)
+def test_malformed_renewal_info(body: object, detail: str) -> None:
+    with pytest.raises(AcmeError, match=detail):
+        parse_renewal_info(body)
+
+
+def test_renewal_info_window_and_explanation() -> None:
+    info = parse_renewal_info(
+        {
+            "suggestedWindow": {
+                "start": "2026-01-01T00:00:00.123456789Z",
+                "end": "2026-01-02T01:00:00+01:00",
+            },
+            "explanationURL": "https://ca.example/why",
+        }
+    )
+    assert info.start == datetime.datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=datetime.UTC)
+    assert info.end == datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    assert info.explanation_url == "https://ca.example/why"
+
+
+@pytest.mark.parametrize(
+    ("problem", "refused"),
+    [
+        pytest.param(
+            Problem("urn:ietf:params:acme:error:alreadyReplaced", "x", 409), True, id="already"
+        ),
+        pytest.param(
+            Problem("urn:ietf:params:acme:error:malformed", "unknown replaces CertID", 400),
+            True,
+            id="unknown-certid",
+        ),
+        pytest.param(
+            Problem("urn:ietf:params:acme:error:malformed", "bad CSR", 400),
+            False,
+            id="other-malformed",
+        ),
+        pytest.param(
+            Problem("urn:ietf:params:acme:error:rateLimited", "replaces", 429), False, id="other"
+        ),
+    ],
+)
+def test_replaces_refused(problem: Problem, refused: bool) -> None:
+    assert replaces_refused(AcmeError(problem)) is refused

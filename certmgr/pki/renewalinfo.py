@@ -1,0 +1,46 @@
+"""ACME Renewal Information arithmetic (RFC 9773): the CertID and the renewal time in a window.
+
+Owns ``ari_cert_id`` (base64url(AKI keyIdentifier) "." base64url(DER serial bytes), RFC
+9773 section 4.1) and ``time_in_window`` (a point uniform in the CA's suggested window,
+derived from the certificate's bytes so every reconcile and restart picks the same one).
+Must not: do I/O, read the clock or draw random numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+
+def ari_cert_id(certificate: x509.Certificate) -> str | None:
+    """The certificate's ARI CertID, or None without an Authority Key Identifier."""
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+    if not aki.key_identifier:
+        return None
+    serial = certificate.serial_number
+    # The INTEGER's DER content octets: big-endian two's complement, minimal length (a
+    # serial with its top bit set gets a leading zero byte).
+    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
+    return f"{_b64url(aki.key_identifier)}.{_b64url(serial_bytes)}"
+
+
+def time_in_window(start: datetime, end: datetime, *, seed: bytes) -> datetime:
+    """A time in [start, end], whole seconds, uniform over certificates (``seed`` is the
+    certificate's bytes): chosen "once" without storing anything, like our jitter."""
+    if end < start:
+        raise ValueError("the window ends before it starts")
+    span = int((end - start).total_seconds())
+    digest = hashlib.sha256(b"ari\x00" + seed).digest()
+    offset = int.from_bytes(digest[:8], "big") % (span + 1)
+    picked = start.replace(microsecond=0) + timedelta(seconds=offset)
+    return min(max(picked, start), end)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
