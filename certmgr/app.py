@@ -30,6 +30,7 @@ import structlog
 from certmgr import runflags
 from certmgr.acme import metrics as acme_metrics
 from certmgr.acme.session import connect as acme_connect
+from certmgr.controllerflags import disabled_controllers
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
 from certmgr.controllers import ingressshim
@@ -98,6 +99,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         renewal_rate_qps=args.renewal_rate_qps,
         renewal_rate_burst=args.renewal_rate_burst,
         workers=args.workers,
+        disabled_controllers=disabled_controllers(args.controllers),
     )
 
 
@@ -252,8 +254,13 @@ async def _serve(
     certificate_controllers.setup_all(ctx)
     acme = acme_controllers.setup_all(ctx)
     issuer_controllers.setup_all(ctx)
-    ingressshim.setup(ctx)
-    collector = resource_metrics.register(manager, clock=clock)
+    if settings.runs("ingress-shim"):
+        ingressshim.setup(ctx)
+    collector = (
+        resource_metrics.register(manager, clock=clock)
+        if settings.runs("certificates-metrics")
+        else None
+    )
 
     elector: LeaderElector | None = None
     if args.leader_elect:
@@ -291,7 +298,7 @@ async def _serve(
         )
     except OSError as exc:
         await health.stop()
-        REGISTRY.unregister(collector)
+        _unregister(collector)
         raise UsageError(f"cannot listen: {exc.strerror or exc}") from exc
     log.info(
         "certmgr_starting",
@@ -308,7 +315,7 @@ async def _serve(
         await acme.close()
         await events.close()
         await health.stop()
-        REGISTRY.unregister(collector)
+        _unregister(collector)
         return 0
     # Two task groups, so shutdown has an order: the writers (controllers, under the
     # Lease) drain and the Lease is released first; then informers and the solver stop.
@@ -349,8 +356,13 @@ async def _serve(
         await acme.close()
         await events.close()
         await health.stop()
-        REGISTRY.unregister(collector)
+        _unregister(collector)
     return exit_code
+
+
+def _unregister(collector: resource_metrics.ResourceMetrics | None) -> None:
+    if collector is not None:
+        REGISTRY.unregister(collector)
 
 
 class _Stopped(Exception):

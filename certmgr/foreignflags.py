@@ -114,20 +114,6 @@ FOREIGN_FLAGS: Final = (
     ForeignFlag("log-text-info-buffer-size", "ignore", "logs are written unbuffered"),
 )
 
-# cert-manager's controllers certmgr does not run: --controllers may disable them.
-ABSENT_CONTROLLERS: Final = frozenset(
-    {
-        "gateway-shim",
-        "certificatesigningrequests-issuer-acme",
-        "certificatesigningrequests-issuer-ca",
-        "certificatesigningrequests-issuer-selfsigned",
-        "certificatesigningrequests-issuer-vault",
-        "certificatesigningrequests-issuer-venafi",
-        "certificaterequests-issuer-vault",
-        "certificaterequests-issuer-venafi",
-    }
-)
-
 
 class _Foreign(argparse.Action):
     def __init__(
@@ -155,21 +141,6 @@ class _Foreign(argparse.Action):
             ignored: list[str] = list(getattr(namespace, "ignored_flags", []))
             ignored.append(f"--{flag.name}: {flag.why}")
             namespace.ignored_flags = ignored
-
-
-def controllers_value(text: str) -> str:
-    """``--controllers``: certmgr runs all its controllers; only ``*`` and disabling
-    controllers it does not have are accepted."""
-    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-    disabled = [entry for entry in entries if entry != "*"]
-    if "*" not in entries or any(
-        not entry.startswith("-") or entry[1:] not in ABSENT_CONTROLLERS for entry in disabled
-    ):
-        raise argparse.ArgumentTypeError(
-            f"certmgr runs all its controllers; only '*' (optionally disabling ones it does "
-            f"not have) is accepted, got {text!r}"
-        )
-    return text
 
 
 def _foreign_help(flag: ForeignFlag) -> str:

@@ -10,6 +10,7 @@ import argparse
 from typing import Any, Final
 
 from certmgr import foreignflags
+from certmgr.controllerflags import controllers_value
 from certmgr.controllers.context import Settings
 from certmgr.flagvalues import (
     GoBool,
@@ -272,10 +273,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--controllers",
-        type=foreignflags.controllers_value,
+        type=controllers_value,
         default="*",
-        help="certmgr runs all its controllers: '*' (or '*,-X' for a cert-manager "
-        "controller X that certmgr does not have)",
+        help="the controllers to run, with cert-manager's syntax and names: '*' (all), "
+        "'-name' turns one off ('*,-certificaterequests-approver' for approver-policy), "
+        "'name' runs only those named",
     )
     add(
         "--detailed-events",

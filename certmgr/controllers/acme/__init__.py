@@ -58,7 +58,9 @@ def setup_all(ctx: Context) -> AcmeControllers:
         ctx.acme, ctx.client, cluster_resource_namespace=ctx.settings.cluster_resource_namespace
     )
     issuers.setup(ctx, accounts=accounts)
-    requests.setup(ctx)
-    orders.setup(ctx, accounts=accounts)
-    reconciler = challenges.setup(ctx, accounts=accounts)
+    if ctx.settings.runs("certificaterequests-issuer-acme"):
+        requests.setup(ctx)
+    if ctx.settings.runs("orders"):
+        orders.setup(ctx, accounts=accounts)
+    reconciler = challenges.setup(ctx, accounts=accounts, run=ctx.settings.runs("challenges"))
     return AcmeControllers(accounts=accounts, challenges=reconciler)

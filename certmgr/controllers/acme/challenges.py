@@ -85,9 +85,10 @@ def processing_of(challenge: Obj) -> list[str]:
     return [] if (challenge.get("metadata") or {}).get("deletionTimestamp") else [PROCESSING]
 
 
-def setup(ctx: Context, *, accounts: Accounts) -> ChallengeReconciler:
-    """Register the Challenge controller on ``ctx.manager``; returns the reconciler
-    (its ``close()`` releases the self-check's HTTP session)."""
+def setup(ctx: Context, *, accounts: Accounts, run: bool = True) -> ChallengeReconciler:
+    """Register the Challenge controller on ``ctx.manager`` (unless ``run`` is false:
+    --controllers turned it off); returns the reconciler (its ``close()`` releases the
+    self-check's HTTP session)."""
     manager = ctx.manager
     challenges = manager.informer(CHALLENGES)
     challenges.cache.add_index(SLOT_INDEX, slot_of)
@@ -99,6 +100,8 @@ def setup(ctx: Context, *, accounts: Accounts) -> ChallengeReconciler:
         cluster_issuers=manager.informer(CLUSTERISSUERS).cache,
         services=manager.informer(SERVICES, label_selector=SOLVER_SELECTOR).cache,
     )
+    if not run:
+        return reconciler
     controller = manager.controller(
         "acme-challenges", reconciler.reconcile, workers=ctx.settings.workers
     )

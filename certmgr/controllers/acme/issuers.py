@@ -61,6 +61,8 @@ class IssuerFailed(Exception):
 def setup(ctx: Context, *, accounts: Accounts) -> None:
     """Register the Issuer and ClusterIssuer controllers on ``ctx.manager``."""
     for resource, name in ((ISSUERS, "acme-issuers"), (CLUSTERISSUERS, "acme-clusterissuers")):
+        if not ctx.settings.runs(resource.plural):  # cert-manager's names: --controllers
+            continue
         informer = ctx.manager.informer(resource)
         reconciler = IssuerReconciler(
             ctx, accounts=accounts, resource=resource, cache=informer.cache

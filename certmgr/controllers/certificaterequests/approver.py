@@ -1,10 +1,11 @@
-"""The built-in approver: approves requests for our own issuers, as cert-manager's does.
+"""The built-in approver: approves every request, as cert-manager's does.
 
-Owns the ``Approved`` condition of CertificateRequests whose ``issuerRef`` is a
-``cert-manager.io`` (or empty group) Issuer or ClusterIssuer and that are neither
-approved nor denied yet: ``Approved=True`` reason ``cert-manager.io``. Requests for other
-issuer groups are left alone (external issuers run their own approval), and a decision
-once made is never changed. It must not issue, deny, or write any other field.
+Owns the ``Approved`` condition of CertificateRequests that are neither approved nor
+denied yet and have not already failed or been issued: ``Approved=True`` reason
+``cert-manager.io``, whatever the issuer's group (external issuers, such as AWS PCA or
+step-issuer, rely on it, as they do on cert-manager's; an approver such as
+approver-policy takes over with ``--controllers=*,-certificaterequests-approver``). A
+decision once made is never changed. It must not issue, deny, or write any other field.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from typing import Final
 import structlog
 
 from certmgr.api.codec import InvalidObject
-from certmgr.api.conditions import APPROVED, DENIED, Status, get_condition, set_condition
+from certmgr.api.conditions import APPROVED, DENIED, READY, Status, get_condition, set_condition
 from certmgr.api.meta import IssuerRef
-from certmgr.api.reasons import APPROVER_MESSAGE, APPROVER_REASON
+from certmgr.api.reasons import (
+    APPROVER_MESSAGE,
+    APPROVER_REASON,
+    REQUEST_FAILED,
+    REQUEST_ISSUED,
+)
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATEREQUESTS
 from certmgr.runtime.cache import Obj, split_key
@@ -30,6 +36,8 @@ NAME: Final = "certificaterequests-approver"
 
 
 def setup(ctx: Context) -> None:
+    if not ctx.settings.runs(NAME):
+        return
     approver = Approver(ctx)
     informer = ctx.manager.informer(CERTIFICATEREQUESTS)
     controller = ctx.manager.controller(NAME, approver.reconcile, workers=ctx.settings.workers)
@@ -44,15 +52,19 @@ def undecided(old: Obj | None, new: Obj | None) -> bool:
 
 
 def needs_approval(request: Obj) -> bool:
-    """Undecided, and for one of our issuer kinds."""
+    """Undecided, not failed nor issued (cert-manager's approver's skips), and naming an
+    issuer (any group: cert-manager approves them all)."""
     conditions = (request.get("status") or {}).get("conditions")
     if get_condition(conditions, APPROVED) is not None or get_condition(conditions, DENIED):
         return False
+    ready = get_condition(conditions, READY)
+    if ready is not None and ready.reason in (REQUEST_FAILED, REQUEST_ISSUED):
+        return False
     try:
-        ref = IssuerRef.from_dict((request.get("spec") or {}).get("issuerRef"), path="issuerRef")
+        IssuerRef.from_dict((request.get("spec") or {}).get("issuerRef"), path="issuerRef")
     except InvalidObject:
         return False
-    return ref.is_ours
+    return True
 
 
 class Approver:

@@ -10,6 +10,8 @@ talk only through the API's state.
 
 from __future__ import annotations
 
+from typing import Final
+
 from certmgr.controllers.certificaterequests import approver
 from certmgr.controllers.certificates import (
     issuing,
@@ -24,10 +26,21 @@ from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATES
 from certmgr.runtime.cache import EventType, Obj
 
+# cert-manager's names of the controllers (--controllers turns them off).
+CONTROLLER_NAMES: Final = {
+    trigger: "certificates-trigger",
+    keymanager: "certificates-key-manager",
+    requestmanager: "certificates-request-manager",
+    issuing: "certificates-issuing",
+    readiness: "certificates-readiness",
+    revisionmanager: "certificates-revision-manager",
+}
+
 
 def setup_all(ctx: Context) -> None:
-    for module in (trigger, keymanager, requestmanager, issuing, readiness, revisionmanager):
-        module.setup(ctx)
+    for module, name in CONTROLLER_NAMES.items():
+        if ctx.settings.runs(name):
+            module.setup(ctx)
     approver.setup(ctx)
     ctx.manager.informer(CERTIFICATES).add_handler(_forget_deleted)
 

@@ -9,6 +9,7 @@ import pytest
 
 from certmgr import __version__, cli, foreignflags, runflags
 from certmgr.app import configure, settings_from
+from certmgr.controllerflags import CERTMGR_CONTROLLERS
 from certmgr.controllers.context import Settings
 from certmgr.errors import UsageError
 
@@ -166,7 +167,9 @@ def test_harmless_cert_manager_flags_are_accepted_and_reported(argv: list[str]) 
         (["run", "--logging-format=xml"], "--logging-format"),
         (["run", "-v=-1"], "-v"),
         (["run", "--kube-api-qps=fast"], "--kube-api-qps"),
-        (["run", "--controllers=certificates-trigger"], "--controllers"),
+        (["run", "--controllers=certificates-tigger"], "--controllers"),
+        (["run", "--controllers=*,gateway-shim"], "--controllers"),
+        (["run", "--controllers="], "--controllers"),
         (["run", "--auto-certificate-annotations=example.com/tls"], "--auto-certificate"),
         (["run", "--master=https://10.0.0.1"], "--master"),
         (["run", "--config=/etc/cm.yaml"], "--config"),
@@ -245,11 +248,27 @@ def test_the_args_of_cert_managers_helm_chart_start_certmgr() -> None:
     assert settings.enable_certificate_owner_ref is True
 
 
-def test_disabling_auto_approval_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    # The chart's disableAutoApproval: certmgr always approves, so it must not be ignored.
-    code, err = main_exit("run", "--controllers=-certificaterequests-approver", capsys=capsys)
-    assert code == 2
-    assert "--controllers" in err
+@pytest.mark.parametrize(
+    ("value", "off"),
+    [
+        ("*", set()),
+        ("*,-certificaterequests-approver", {"certificaterequests-approver"}),
+        ("-certificaterequests-approver", {"certificaterequests-approver"}),  # "*" implied
+        ("*,-gateway-shim", set()),  # one certmgr does not have
+        (
+            "certificates-trigger,certificates-issuing,-certificates-issuing",
+            CERTMGR_CONTROLLERS - {"certificates-trigger"},
+        ),
+    ],
+    ids=["all", "approver-off", "star-implied", "absent-off", "only-named"],
+)
+def test_controllers_turns_controllers_off(value: str, off: set[str]) -> None:
+    # The chart's disableAutoApproval is "*,-certificaterequests-approver".
+    settings = settings_from(parse(f"--controllers={value}"))
+    assert settings.disabled_controllers == off
+    assert settings.runs("certificaterequests-approver") is (
+        "certificaterequests-approver" not in off
+    )
 
 
 @pytest.mark.parametrize(

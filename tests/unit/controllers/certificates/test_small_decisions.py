@@ -58,12 +58,25 @@ def request(issuer_ref: dict[str, str], *conditions: dict[str, str]) -> dict[str
     [
         (request({"name": "ca"}), True),
         (request({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}), True),
-        (request({"name": "ca", "kind": "AWSPCAIssuer", "group": "awspca.cert-manager.io"}), False),
-        (request({"name": "ca", "kind": "Other", "group": "cert-manager.io"}), False),
+        (request({"name": "ca", "kind": "AWSPCAIssuer", "group": "awspca.cert-manager.io"}), True),
+        (request({"name": "ca", "kind": "Other", "group": "cert-manager.io"}), True),
         (request({"name": "ca"}, {"type": "Approved", "status": "True"}), False),
         (request({"name": "ca"}, {"type": "Denied", "status": "True"}), False),
+        (request({"name": "ca"}, {"type": "Ready", "status": "False", "reason": "Failed"}), False),
+        (request({"name": "ca"}, {"type": "Ready", "status": "True", "reason": "Issued"}), False),
+        (request({"name": "ca"}, {"type": "Ready", "status": "False", "reason": "Pending"}), True),
     ],
-    ids=["issuer", "cluster-issuer", "external-group", "unknown-kind", "approved", "denied"],
+    ids=[
+        "issuer",
+        "cluster-issuer",
+        "external-group",
+        "unknown-kind",
+        "approved",
+        "denied",
+        "failed",
+        "issued",
+        "pending",
+    ],
 )
 def test_needs_approval(obj: dict[str, Any], approve: bool) -> None:
     assert needs_approval(obj) is approve

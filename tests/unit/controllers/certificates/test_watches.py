@@ -423,7 +423,7 @@ async def test_secret_events(
         (
             None,
             {**request(), "spec": {"issuerRef": {"name": "x", "group": "other.example"}}},
-            False,
+            True,
         ),
     ],
     ids=["created", "approved", "issued", "deleted", "denied", "external-issuer"],
