@@ -8,9 +8,9 @@ rules use, and judging one rule (`check_rule`) with the real server's wording. I
 a `Violation`; rendering it as a StatusCause is `schema.py`'s job. No I/O. The cost budget
 checked when a CRD is written lives in `celcost.py` and `crdrules.py`.
 
-Differences from the real server: no static type check at CRD creation (a rule naming a
-field the schema lacks fails when it runs, with "no such key") and celpy's own
-leniencies (e.g. `1.0 + 1` is not an error).
+Differences from the real server: the static check at CRD creation (`crdrules.py`) knows
+syntax and declared fields, not overloads or result types, and celpy has leniencies of
+its own (e.g. `1.0 + 1` is not an error).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import lark
 
-__all__ = ["MAX_REQUEST_BYTES", "Decl", "estimate"]
+__all__ = ["MAX_REQUEST_BYTES", "Decl", "analyze", "estimate"]
 
 MAX_REQUEST_BYTES: Final = 3 * 1024 * 1024
 _MAX: Final = 2**64 - 1
@@ -309,6 +309,12 @@ class _Coster:
         self.entry_sizes: dict[int, Range] = {}
         self.types: dict[int, Decl] = {}
         self.scopes: dict[str, list[_Local]] = {}
+        self.undefined: list[str] = []
+
+    def _check_field(self, operand: Decl, name: str) -> None:
+        # The checker knows an object's declared fields only: anything else does not compile.
+        if name not in operand.fields and name not in self.undefined:
+            self.undefined.append(name)
 
     # sizes
     def _estimate_size(self, path: list[str] | None) -> Range | None:
@@ -384,7 +390,10 @@ class _Coster:
         if e.kind == "test":
             assert e.operand is not None
             self.types[id(e)] = Decl("bool")
-            return self.cost(e.operand)  # has() is free in Kubernetes (PresenceTestHasCost false)
+            cost = self.cost(e.operand)  # has() is free in Kubernetes (PresenceTestHasCost false)
+            if (operand := self.decl(e.operand)).kind == "object":
+                self._check_field(operand, str(e.value))
+            return cost
         if e.kind == "list":
             total = Range(10, 10)
             elems = [self.cost(item) for item in e.args]
@@ -429,6 +438,7 @@ class _Coster:
             total = total + _ONE
         name = str(e.value)
         if operand.kind == "object":
+            self._check_field(operand, name)
             self.types[id(e)] = operand.fields.get(name, _DYN)
         elif operand.kind == "map":
             self.types[id(e)] = operand.elem or _DYN
@@ -585,4 +595,11 @@ def _literal_decl(value: Any) -> Decl:
 
 def estimate(tree: lark.Tree[Any], root: Decl) -> int:
     """The worst-case cost (cel-go's `costEst.Max`) of a parsed rule over `root`."""
-    return _Coster(root).cost(build(tree)).high
+    return analyze(tree, root)[0]
+
+
+def analyze(tree: lark.Tree[Any], root: Decl) -> tuple[int, list[str]]:
+    """(worst-case cost, fields the rule selects that the declared type does not have)."""
+    coster = _Coster(root)
+    cost = coster.cost(build(tree)).high
+    return cost, coster.undefined

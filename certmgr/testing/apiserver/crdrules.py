@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from certmgr.testing.apiserver import cel
-from certmgr.testing.apiserver.celcost import MAX_REQUEST_BYTES, Decl, estimate
+from certmgr.testing.apiserver.celcost import MAX_REQUEST_BYTES, Decl, analyze
 
 __all__ = ["CRD_COST_LIMIT", "RULE_COST_LIMIT", "RuleCost", "check_crd", "rule_costs"]
 
@@ -190,7 +190,18 @@ def _check_expression(
             | {"field": where}
         )
         return
-    cost = estimate(tree, decl)
+    cost, undefined = analyze(tree, decl)
+    if undefined:
+        detail = "; ".join(f"undefined field '{name}'" for name in undefined)
+        walk.causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "message": f"Invalid value: {json.dumps(expression)}: compilation failed: "
+                f"ERROR: <input>: {detail}",
+                "field": where,
+            }
+        )
+        return
     total = cost if repeats is None else (0 if cost == 0 else min(cost * repeats, _MAX))
     walk.costs.append(RuleCost(where, expression, cost, total))
     name = "messageExpression" if where.endswith("messageExpression") else "rule"

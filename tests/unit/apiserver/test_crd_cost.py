@@ -189,3 +189,52 @@ def test_every_rule_of_our_crds_is_estimated_within_budget(path: Path) -> None:
     assert check_crd(document) == []
     assert all(c.total <= RULE_COST_LIMIT for c in costs)
     assert sum(c.total for c in costs) <= CRD_COST_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("rule", "undefined"),
+    [
+        pytest.param("self.spec.size > 0", None, id="declared"),
+        pytest.param("self.spec.szie > 0", "szie", id="typo"),
+        pytest.param("has(self.spec.other)", "other", id="presence-test"),
+        pytest.param("self.spec.items.all(i, i.nmae != '')", "nmae", id="list-element"),
+        pytest.param("self.metadata.name != ''", None, id="root-metadata-name"),
+        pytest.param("self.spec.labels.anything == 'x'", None, id="map-key"),
+    ],
+)
+def test_a_rule_naming_an_undeclared_field_does_not_compile(
+    rule: str, undefined: str | None
+) -> None:
+    spec = {
+        "type": "object",
+        "properties": {
+            "size": {"type": "integer"},
+            "items": {
+                "type": "array",
+                "maxItems": 4,
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "maxLength": 8}},
+                },
+            },
+            "labels": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": 8},
+                "maxProperties": 4,
+            },
+        },
+    }
+    schema = {
+        "type": "object",
+        "properties": {"spec": spec},
+        "x-kubernetes-validations": [{"rule": rule}],
+    }
+    causes = check_crd(crd(schema))
+    if undefined is None:
+        assert causes == []
+    else:
+        (cause,) = causes
+        assert cause["reason"] == "FieldValueInvalid"
+        assert (
+            f"compilation failed: ERROR: <input>: undefined field '{undefined}'" in cause["message"]
+        )
