@@ -114,7 +114,6 @@ NEEDED = [
     ("update", ":secrets"),
     ("delete", ":secrets"),
     ("create", ":services"),
-    ("update", ":services"),
     ("delete", ":services"),
     ("create", ":pods"),
     ("delete", ":pods"),
