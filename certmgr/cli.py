@@ -31,6 +31,8 @@ __all__ = ["COMMANDS", "UsageError", "main"]
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("run",), "certmgr.app", "run the controller"),
     (("renew",), "certmgr.commands.renew", "mark Certificates for manual renewal, as cmctl renew"),
+    (("approve",), "certmgr.commands.approve", "approve a CertificateRequest, as cmctl approve"),
+    (("deny",), "certmgr.commands.deny", "deny a CertificateRequest, as cmctl deny"),
     (
         ("status", "certificate"),
         "certmgr.commands.status",
