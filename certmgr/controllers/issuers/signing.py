@@ -101,6 +101,7 @@ def setup(ctx: Context) -> None:
     manager = ctx.manager
     requests = manager.informer(CERTIFICATEREQUESTS)
     requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    requests.cache.add_index(KEY_SECRET_INDEX, key_secret_index)
     issuers = manager.informer(ISSUERS)
     cluster_issuers = manager.informer(CLUSTERISSUERS)
     signer = Signer(
@@ -120,19 +121,27 @@ def setup(ctx: Context) -> None:
     manager.watch(manager.secrets, controller, requests_of_key_secret(requests.cache))
 
 
+KEY_SECRET_INDEX: Final = "by-private-key-secret"
+
+
+def key_secret_index(request: Obj) -> list[str]:
+    """The index function: ``namespace/name`` of the Secret a request's
+    ``cert-manager.io/private-key-secret-name`` annotation names."""
+    meta = request.get("metadata") or {}
+    name = (meta.get("annotations") or {}).get(labels.PRIVATE_KEY_SECRET_NAME)
+    return [f"{meta.get('namespace', '')}/{name}"] if name else []
+
+
 def requests_of_key_secret(requests: Cache) -> Callable[[Obj], list[str]]:
-    """A watch mapper: Secret -> requests in its namespace naming it as their private key."""
+    """A watch mapper: Secret -> the unfinished requests naming it as their private key."""
 
     def mapper(secret: Obj) -> list[str]:
         meta = secret.get("metadata") or {}
+        value = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         return [
             object_key(request)
-            for request in requests.list(meta.get("namespace"))
-            if ((request.get("metadata") or {}).get("annotations") or {}).get(
-                labels.PRIVATE_KEY_SECRET_NAME
-            )
-            == meta.get("name")
-            and not _is_final(request.get("status") or {})
+            for request in requests.by_index(KEY_SECRET_INDEX, value)
+            if not _is_final(request.get("status") or {})
         ]
 
     return mapper

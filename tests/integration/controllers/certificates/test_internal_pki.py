@@ -6,6 +6,7 @@ renewed by the scheduler on the fake clock; issuers of types certmgr does not ru
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import subprocess
@@ -22,6 +23,9 @@ from certmgr.api.codec import parse_rfc3339
 from certmgr.kube import resources as r
 from certmgr.kube.errors import NotFound
 from certmgr.pki.certificates import parse_chain
+from certmgr.pki.csr import build_csr
+from certmgr.pki.keys import encode_private_key, generate_private_key
+from certmgr.pki.requirements import CertificateRequirements
 from certmgr.testing.dataplane.waiting import eventually
 
 from .conftest import World, condition, data
@@ -285,3 +289,58 @@ async def test_an_unsupported_issuer_and_its_requests_say_so(
     assert [e for e in world.events.items if e[2] == "IssuerNotSupported"] == [
         (pending["metadata"]["name"], "Warning", "IssuerNotSupported", message)
     ]
+
+
+def hand_made_request(
+    world: World, name: str, *, key: Any, annotations: dict[str, str]
+) -> dict[str, Any]:
+    csr = build_csr(key, CertificateRequirements(common_name=name, dns_names=(f"{name}.example",)))
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {"name": name, "namespace": world.namespace, "annotations": annotations},
+        "spec": {
+            "request": base64.b64encode(csr).decode(),
+            "issuerRef": {"name": selfsigned(world), "kind": "ClusterIssuer"},
+        },
+    }
+
+
+async def test_a_selfsigned_request_waits_for_its_key_secret_and_fails_without_one(
+    world: World,
+) -> None:
+    await create_issuer(world, selfsigned(world), {"selfSigned": {}}, cluster=True)
+    await issuer_ready(world, selfsigned(world), cluster=True)
+    key = generate_private_key(algorithm="ECDSA", size=256)
+    annotation = "cert-manager.io/private-key-secret-name"
+    await world.kube.create(
+        r.CERTIFICATEREQUESTS,
+        hand_made_request(world, "waits", key=key, annotations={annotation: "later-key"}),
+    )
+    await world.kube.create(
+        r.CERTIFICATEREQUESTS, hand_made_request(world, "nokey", key=key, annotations={})
+    )
+
+    async def ready(name: str) -> dict[str, Any]:
+        return condition(
+            await world.kube.get(r.CERTIFICATEREQUESTS, name, namespace=world.namespace), "Ready"
+        )
+
+    waiting = await eventually(lambda: ready("waits"), lambda c: c.get("reason") == "Pending")
+    assert waiting["message"] == (
+        f'Referenced secret {world.namespace}/later-key not found: secret "later-key" not found'
+    )
+    failed = await eventually(lambda: ready("nokey"), lambda c: c.get("reason") == "Failed")
+    assert failed["message"] == (
+        f'Annotation "{annotation}" missing or reference empty: secret name missing'
+    )
+    assert "MissingAnnotation" in world.events.reasons("Warning")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "later-key", "namespace": world.namespace},
+        "data": {"tls.key": base64.b64encode(encode_private_key(key)).decode()},
+    }
+    await world.kube.create(r.SECRETS, secret)
+    issued = await eventually(lambda: ready("waits"), lambda c: c.get("reason") == "Issued")
+    assert issued["message"] == "Certificate fetched from issuer successfully"
