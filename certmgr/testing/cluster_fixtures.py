@@ -75,7 +75,10 @@ def simulator_only_reason(item: pytest.Item) -> str | None:
         return f"simulator only: {reason}" if reason else "simulator only"
     used = SIMULATOR_FIXTURES.intersection(getattr(item, "fixturenames", ()))
     if used:
-        return f"simulator only: uses the in-process simulator (fixture {min(used)!r})"
+        fixture = min(used)
+        return (
+            f"simulator only: asks for the simulator itself ({fixture!r}): knobs, accounting, store"
+        )
     return None
 
 

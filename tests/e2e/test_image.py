@@ -48,7 +48,12 @@ from certmgr.testing.localenv import (
 )
 from certmgr.testing.pebble import PebbleServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.simulator_only("hands the simulator's port and CA to a container"),
+]
 
 BUILD = ROOT / "deploy" / "image" / "build"
 TOOLS = ("podman", "buildah", "runc", "debootstrap")

@@ -37,7 +37,11 @@ from certmgr.testing.localenv import (
 )
 from certmgr.testing.pebble import PebbleServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.simulator_only("reads the simulator's record of RBAC denials"),
+]
 
 RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
 CERT = ("cert-manager.io/v1", "Certificate")

@@ -46,7 +46,12 @@ from certmgr.testing.localenv import (
 )
 from certmgr.testing.pebble import PebbleServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.simulator_only("counts the controller's writes"),
+]
 
 NAMESPACE = "default"
 ISSUER = "letsencrypt-staging"

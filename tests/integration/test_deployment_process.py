@@ -26,7 +26,7 @@ from certmgr.testing.localenv import (
     deploy_manifests,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.simulator_only("reads the store directly")]
 
 
 def status_of(url: str) -> int | None:

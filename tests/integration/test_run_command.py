@@ -24,7 +24,10 @@ from certmgr.testing.localenv import (
 )
 from certmgr.testing.pebble import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.simulator_only("refuses connections and reads the store"),
+]
 
 LEASE = ("coordination.k8s.io/v1", "Lease", "certmgr-controller", CONTROLLER_NAMESPACE)
 

@@ -20,6 +20,8 @@ from certmgr.runtime.cache import key_of
 from certmgr.runtime.informer import Informer
 from certmgr.testing.apiserver import Simulator
 
+pytestmark = pytest.mark.simulator_only("injects faults and refuses connections")
+
 NAMES = [f"cm-{i:02d}" for i in range(12)]
 
 

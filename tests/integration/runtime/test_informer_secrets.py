@@ -16,6 +16,8 @@ from certmgr.runtime.cache import object_key
 from certmgr.runtime.informer_secrets import MANAGED_LABEL, SecretInformers, with_managed_label
 from certmgr.testing.apiserver import Simulator
 
+pytestmark = pytest.mark.simulator_only("counts the informer's API requests")
+
 NS = "default"
 
 
