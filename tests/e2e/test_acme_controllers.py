@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from cryptography import x509
@@ -31,7 +31,7 @@ from certmgr.controllers.acme import serve_shared_solver, setup_all
 from certmgr.controllers.acme.solver_objects import SHARED_SERVICE
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube.client import KubeClient
-from certmgr.kube.errors import NotFound
+from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.resources import (
     CERTIFICATEREQUESTS,
     CERTIFICATES,
@@ -51,14 +51,13 @@ from certmgr.pki.jks import decode_jks
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane import DataPlane
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.pebble import PebbleConfig, PebbleServer, generate_eab_key
 
 pytestmark = [pytest.mark.e2e]
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
-NAMESPACE = "default"
 SOLVER_LABEL = "acme.cert-manager.io/http01-solver=true"
 CONTROLLER_USER = "certmgr-controllers"
 # Generous: a loaded 2-core machine is 10x slower; a passing run never waits this long.
@@ -152,12 +151,13 @@ class Controllers:
 
 @dataclass
 class World:
-    sim: Simulator
+    sim: Simulator | None  # None against a real server
     kube: KubeClient
     pebble: PebbleServer
     controllers: Controllers
     connector: CountingConnector
     ca_bundle: str  # base64 PEM of Pebble's listener CA, as spec.acme.caBundle takes it
+    namespace: str  # the test's own
 
     async def issuer(
         self,
@@ -180,10 +180,10 @@ class World:
         body = {
             "apiVersion": "cert-manager.io/v1",
             "kind": resource.kind,
-            "metadata": {"name": name} | ({} if cluster else {"namespace": NAMESPACE}),
+            "metadata": {"name": name} | ({} if cluster else {"namespace": self.namespace}),
             "spec": {"acme": spec},
         }
-        return await self.kube.create(resource, body, namespace=None if cluster else NAMESPACE)
+        return await self.kube.create(resource, body, namespace=None if cluster else self.namespace)
 
     async def request(
         self,
@@ -213,14 +213,14 @@ class World:
         body = {
             "apiVersion": "cert-manager.io/v1",
             "kind": "CertificateRequest",
-            "metadata": {"name": name, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": self.namespace},
             "spec": {
                 "request": base64.b64encode(pem).decode(),
                 "issuerRef": {"name": issuer, "kind": kind, "group": "cert-manager.io"},
                 "usages": ["digital signature", "key encipherment", "server auth"],
             },
         }
-        await self.kube.create(CERTIFICATEREQUESTS, body, namespace=NAMESPACE)
+        await self.kube.create(CERTIFICATEREQUESTS, body, namespace=self.namespace)
         approved = {
             "type": "Approved",
             "status": "True",
@@ -232,13 +232,16 @@ class World:
             CERTIFICATEREQUESTS,
             name,
             {"status": {"conditions": [approved]}},
-            namespace=NAMESPACE,
+            namespace=self.namespace,
             subresource="status",
         )
 
-    async def get(self, resource: Resource, name: str, namespace: str | None = NAMESPACE) -> Any:
+    async def get(
+        self, resource: Resource, name: str, namespace: str | Literal["test"] | None = "test"
+    ) -> Any:
         try:
-            return await self.kube.get(resource, name, namespace=namespace)
+            where = self.namespace if namespace == "test" else namespace
+            return await self.kube.get(resource, name, namespace=where)
         except NotFound:
             return None
 
@@ -250,7 +253,7 @@ class World:
 
         async def probe() -> dict[str, Any]:
             result: dict[str, Any] = await self.kube.get(
-                CERTIFICATEREQUESTS, name, namespace=NAMESPACE
+                CERTIFICATEREQUESTS, name, namespace=self.namespace
             )
             return result
 
@@ -267,11 +270,21 @@ class World:
             probe, lambda cr: _ready(cr)[1] in {"Issued", "Failed", "Denied"}, deadline=deadline
         )
 
+    async def remove_cluster_issuers(self) -> None:
+        """Delete the ClusterIssuers and their account keys: on a server that outlives the
+        test, the next one must not reuse the account (nor Pebble its authorizations)."""
+        for issuer in (await self.kube.list(CLUSTERISSUERS)).items:
+            await self.kube.delete(CLUSTERISSUERS, issuer["metadata"]["name"])
+            account = issuer["spec"]["acme"].get("privateKeySecretRef", {}).get("name")
+            if account:
+                with contextlib.suppress(NotFound):
+                    await self.kube.delete(SECRETS, account, namespace="certmgr")
+
     async def solver_objects(self) -> list[str]:
         names = []
         for resource in (SERVICES, INGRESSES, PODS):
             listed = await self.kube.list(
-                resource, namespace=NAMESPACE, label_selector=SOLVER_LABEL
+                resource, namespace=self.namespace, label_selector=SOLVER_LABEL
             )
             names += [
                 f"{resource.kind}/{o['metadata']['name']}"
@@ -286,7 +299,7 @@ class World:
         """Every solver object and Challenge is gone."""
 
         async def leftovers() -> list[str]:
-            challenges = await self.kube.list(CHALLENGES, namespace=NAMESPACE)
+            challenges = await self.kube.list(CHALLENGES, namespace=self.namespace)
             names = [f"Challenge/{c['metadata']['name']}" for c in challenges.items]
             return names + await self.solver_objects()
 
@@ -317,8 +330,7 @@ def _sans(certificate: x509.Certificate) -> set[str]:
 
 @contextlib.asynccontextmanager
 async def running_world(
-    sim: Simulator,
-    kubeconfig: Path,
+    cluster: KubeCluster,
     pebble: PebbleServer,
     *,
     solver_mode: str = "shared",
@@ -326,20 +338,27 @@ async def running_world(
     with_certificates: bool = False,
     **settings_overrides: Any,
 ) -> AsyncIterator[World]:
-    sim.install_crds([CRD_DIR])
+    await cluster.install_crds()
+    kubeconfig = cluster.kubeconfig
+    sim = cluster.simulator
+    namespace = await cluster.create_namespace("acme")
     # The controllers' client keeps the production rate limit; the test's own polling
     # goes through a second client so it never eats the controllers' budget.
-    # A user of their own, so the simulator's accounting tells the controllers' writes apart.
-    sim.add_token("certmgr-controllers", CONTROLLER_USER, ["system:masters"])
-    own = sim.kubeconfig(
-        kubeconfig.with_name("controllers.kubeconfig"), token="certmgr-controllers"
-    )
+    own = kubeconfig
+    if sim is not None:
+        # A user of their own, so the simulator's accounting tells the controllers'
+        # writes apart (against a real server they run as the admin).
+        sim.add_token("certmgr-controllers", CONTROLLER_USER, ["system:masters"])
+        own = sim.kubeconfig(
+            kubeconfig.with_name("controllers.kubeconfig"), token="certmgr-controllers"
+        )
     kube = await KubeClient.connect(kubeconfig=str(own))
     driver = await KubeClient.connect(kubeconfig=str(kubeconfig), qps=1000, burst=1000)
     # ClusterIssuer Secrets live in the cluster resource namespace.
-    await driver.create(
-        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certmgr"}}
-    )
+    with contextlib.suppress(AlreadyExists):
+        await driver.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certmgr"}}
+        )
     # The shared solver is served by a manager of its own here: in production it runs
     # on the controllers' manager in every replica; in tests it must outlive restarts.
     solver_manager = Manager(kube, clock=SystemClock())
@@ -364,7 +383,11 @@ async def running_world(
             await controllers.start()
             try:
                 bundle = base64.b64encode(await asyncio.to_thread(_read, pebble.ca_bundle)).decode()
-                yield World(sim, driver, pebble, controllers, connector, bundle)
+                world = World(sim, driver, pebble, controllers, connector, bundle, namespace)
+                try:
+                    yield world
+                finally:
+                    await world.remove_cluster_issuers()
             finally:
                 await controllers.stop()
     finally:
@@ -377,10 +400,8 @@ async def running_world(
 
 
 @pytest.fixture
-async def world(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
-) -> AsyncIterator[World]:
-    async with running_world(apiserver, kubeconfig, pebble) as w:
+async def world(kube_cluster: KubeCluster, pebble: PebbleServer) -> AsyncIterator[World]:
+    async with running_world(kube_cluster, pebble) as w:
         yield w
 
 
@@ -391,7 +412,7 @@ async def _issuer_ready(
 
     async def probe() -> dict[str, Any]:
         got: dict[str, Any] = await world.kube.get(
-            resource, name, namespace=None if cluster else NAMESPACE
+            resource, name, namespace=None if cluster else world.namespace
         )
         return got
 
@@ -411,7 +432,7 @@ async def test_single_request_is_issued(world: World, key: str) -> None:
     assert _sans(chain[0]) == {"single.example.com"}
     assert len(chain) >= 2  # leaf and Pebble's intermediate
     print(f"issuance CR-created->Ready ({key}): {elapsed:.3f}s")
-    order = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items[0]
+    order = (await world.kube.list(ORDERS, namespace=world.namespace)).items[0]
     assert order["status"]["state"] == "valid"
     assert order["metadata"]["ownerReferences"][0]["name"] == "single"
     await world.assert_clean()
@@ -447,7 +468,7 @@ async def test_request_waits_for_its_issuer_and_is_picked_up_when_it_appears(wor
 
     async def probe() -> dict[str, Any]:
         got: dict[str, Any] = await world.kube.get(
-            CERTIFICATEREQUESTS, "early", namespace=NAMESPACE
+            CERTIFICATEREQUESTS, "early", namespace=world.namespace
         )
         return got
 
@@ -474,13 +495,13 @@ async def test_denied_request_fails_without_an_order(world: World) -> None:
     body = {
         "apiVersion": "cert-manager.io/v1",
         "kind": "CertificateRequest",
-        "metadata": {"name": "denied", "namespace": NAMESPACE},
+        "metadata": {"name": "denied", "namespace": world.namespace},
         "spec": {
             "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
             "issuerRef": {"name": "pebble"},
         },
     }
-    await world.kube.create(CERTIFICATEREQUESTS, body, namespace=NAMESPACE)
+    await world.kube.create(CERTIFICATEREQUESTS, body, namespace=world.namespace)
     denied = {
         "type": "Denied",
         "status": "True",
@@ -492,13 +513,13 @@ async def test_denied_request_fails_without_an_order(world: World) -> None:
         CERTIFICATEREQUESTS,
         "denied",
         {"status": {"conditions": [denied]}},
-        namespace=NAMESPACE,
+        namespace=world.namespace,
         subresource="status",
     )
     cr = await world.finished("denied")
     assert _ready(cr)[:2] == ("False", "Denied")
     assert cr["status"]["failureTime"]
-    assert (await world.kube.list(ORDERS, namespace=NAMESPACE)).items == []
+    assert (await world.kube.list(ORDERS, namespace=world.namespace)).items == []
 
 
 async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> None:
@@ -521,18 +542,18 @@ async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> Non
         return warned()
 
     assert await eventually(probe, bool, deadline=DEADLINE)
-    assert (await world.kube.list(CHALLENGES, namespace=NAMESPACE)).items == []
+    assert (await world.kube.list(CHALLENGES, namespace=world.namespace)).items == []
 
     async def request() -> dict[str, Any]:
         got: dict[str, Any] = await world.kube.get(
-            CERTIFICATEREQUESTS, "unmatched", namespace=NAMESPACE
+            CERTIFICATEREQUESTS, "unmatched", namespace=world.namespace
         )
         return got
 
     # The request says why it waits, in cert-manager's words plus the Order's cause
     # (issue 14 item 6), so the Certificate can carry it.
     orders = await eventually(
-        lambda: world.kube.list(ORDERS, namespace=NAMESPACE), lambda o: len(o.items) == 1
+        lambda: world.kube.list(ORDERS, namespace=world.namespace), lambda o: len(o.items) == 1
     )
     order = orders.items[0]
     assert order["metadata"]["ownerReferences"][0]["name"] == "unmatched"
@@ -540,7 +561,8 @@ async def test_no_matching_solver_warns_and_the_order_waits(world: World) -> Non
     status, _, message = _ready(cr)
     assert status == "False"
     assert message.startswith(
-        f"Waiting on certificate issuance from order {NAMESPACE}/{order['metadata']['name']}: "
+        f"Waiting on certificate issuance from order {world.namespace}/"
+        f"{order['metadata']['name']}: "
         '"pending": Failed to determine a valid solver configuration'
     )
     assert '"other.example.com"' in message
@@ -556,7 +578,9 @@ async def test_a_wildcard_with_only_http01_says_why_it_waits(world: World) -> No
     await world.request("wild", ["*.wild.example.com"])
 
     async def request() -> dict[str, Any]:
-        got: dict[str, Any] = await world.kube.get(CERTIFICATEREQUESTS, "wild", namespace=NAMESPACE)
+        got: dict[str, Any] = await world.kube.get(
+            CERTIFICATEREQUESTS, "wild", namespace=world.namespace
+        )
         return got
 
     cr = await eventually(request, _waits_on_its_order, deadline=DEADLINE)
@@ -566,8 +590,8 @@ async def test_a_wildcard_with_only_http01_says_why_it_waits(world: World) -> No
 
 
 @pytest.mark.slow
-async def test_pod_mode(apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer) -> None:
-    async with running_world(apiserver, kubeconfig, pebble, solver_mode="pod") as world:
+async def test_pod_mode(kube_cluster: KubeCluster, pebble: PebbleServer) -> None:
+    async with running_world(kube_cluster, pebble, solver_mode="pod") as world:
         await world.issuer()
         await world.request("podmode", ["pod.example.com", "pod2.example.com"])
         cr = await world.finished("podmode")
@@ -605,6 +629,8 @@ async def test_twenty_requests_at_once(world: World) -> None:
     assert [_ready(cr)[:2] for cr in results] == [("True", "Issued")] * 20
     assert world.connector.new_orders == 20
     await world.assert_clean()
+    if world.sim is None:
+        return  # the figure below needs the simulator's accounting
     writes: dict[str, int] = {}
     for (verb, resource, user), n in world.sim.requests.snapshot().items():
         if user == CONTROLLER_USER and verb in {"create", "update", "patch", "delete"}:
@@ -621,15 +647,14 @@ async def test_twenty_requests_at_once(world: World) -> None:
     ],
 )
 async def test_restart_after_the_order_exists_completes_the_same_order(
-    apiserver: Simulator,
-    kubeconfig: Path,
+    kube_cluster: KubeCluster,
     pebble_factory: Callable[[PebbleConfig], PebbleServer],
     crash_at: str,
 ) -> None:
     # No authorization reuse: the crash point "challenge presented" must be reached.
     pebble = pebble_factory(PebbleConfig(authz_reuse_percent=0))
     connector = CountingConnector(failing={crash_at})
-    async with running_world(apiserver, kubeconfig, pebble, connector=connector) as world:
+    async with running_world(kube_cluster, pebble, connector=connector) as world:
         await world.issuer()
         await world.request("restart", ["restart.example.com"])
 
@@ -639,13 +664,13 @@ async def test_restart_after_the_order_exists_completes_the_same_order(
         # The ACME order exists; the CA stops answering at ``crash_at``; then we crash.
         await eventually(attempts, lambda n: n >= 1, deadline=DEADLINE)
         await world.controllers.stop()
-        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        (order,) = (await world.kube.list(ORDERS, namespace=world.namespace)).items
         assert order["status"]["url"]
         connector.failing.clear()
         await world.controllers.start()
         cr = await world.finished("restart")
         assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
-        (after,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        (after,) = (await world.kube.list(ORDERS, namespace=world.namespace)).items
         assert after["metadata"]["uid"] == order["metadata"]["uid"]
         assert after["status"]["url"] == order["status"]["url"]
         assert connector.new_orders == 1
@@ -708,7 +733,7 @@ async def _issuer_condition(
     world: World, accept: Callable[[tuple[str, str, str]], bool], name: str = "pebble"
 ) -> dict[str, Any]:
     async def probe() -> dict[str, Any]:
-        got: dict[str, Any] = await world.kube.get(ISSUERS, name, namespace=NAMESPACE)
+        got: dict[str, Any] = await world.kube.get(ISSUERS, name, namespace=world.namespace)
         return got
 
     return await eventually(probe, lambda issuer: accept(_ready(issuer)), deadline=DEADLINE)
@@ -718,10 +743,10 @@ async def _secret(world: World, name: str, entries: dict[str, bytes]) -> None:
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": world.namespace},
         "data": {k: base64.b64encode(v).decode() for k, v in entries.items()},
     }
-    await world.kube.create(SECRETS, body, namespace=NAMESPACE)
+    await world.kube.create(SECRETS, body, namespace=world.namespace)
 
 
 @pytest.mark.parametrize(
@@ -762,11 +787,14 @@ async def test_email_change_updates_the_account(world: World) -> None:
     await world.issuer()
     first = await _issuer_ready(world)
     await world.kube.patch(
-        ISSUERS, "pebble", {"spec": {"acme": {"email": "new@example.com"}}}, namespace=NAMESPACE
+        ISSUERS,
+        "pebble",
+        {"spec": {"acme": {"email": "new@example.com"}}},
+        namespace=world.namespace,
     )
 
     async def probe() -> dict[str, Any]:
-        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=world.namespace)
         return got
 
     updated = await eventually(
@@ -782,7 +810,7 @@ async def test_edit_in_place_adds_and_removes_the_path_on_the_users_ingress(worl
     user_ingress = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": "web", "namespace": NAMESPACE},
+        "metadata": {"name": "web", "namespace": world.namespace},
         "spec": {
             "ingressClassName": "nginx",
             "rules": [
@@ -801,14 +829,14 @@ async def test_edit_in_place_adds_and_removes_the_path_on_the_users_ingress(worl
             ],
         },
     }
-    await world.kube.create(INGRESSES, user_ingress, namespace=NAMESPACE)
+    await world.kube.create(INGRESSES, user_ingress, namespace=world.namespace)
     await world.issuer(solvers=[{"http01": {"ingress": {"name": "web"}}}])
     await world.request("edit", ["edit.example.com"])
     cr = await world.finished("edit")
     assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
 
     async def rules() -> Any:
-        return (await world.kube.get(INGRESSES, "web", namespace=NAMESPACE))["spec"]["rules"]
+        return (await world.kube.get(INGRESSES, "web", namespace=world.namespace))["spec"]["rules"]
 
     await eventually(rules, lambda r: r == user_ingress["spec"]["rules"], deadline=DEADLINE)
     await world.assert_clean()
@@ -816,11 +844,11 @@ async def test_edit_in_place_adds_and_removes_the_path_on_the_users_ingress(worl
 
 @pytest.mark.slow
 async def test_external_account_binding_required(
-    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+    kube_cluster: KubeCluster, pebble_factory: Callable[[PebbleConfig], PebbleServer]
 ) -> None:
     hmac = generate_eab_key()
     pebble = pebble_factory(PebbleConfig(require_eab=True, eab_keys={"kid-1": hmac}))
-    async with running_world(apiserver, kubeconfig, pebble) as world:
+    async with running_world(kube_cluster, pebble) as world:
         await world.issuer("no-eab")
         failed = await _issuer_condition(world, lambda c: c[0] == "False", name="no-eab")
         assert "externalAccountRequired" in _ready(failed)[2]
@@ -835,12 +863,12 @@ async def test_external_account_binding_required(
 
 @pytest.mark.slow
 async def test_preferred_chain_picks_the_alternate_root(
-    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+    kube_cluster: KubeCluster, pebble_factory: Callable[[PebbleConfig], PebbleServer]
 ) -> None:
     pebble = pebble_factory(PebbleConfig(alternate_roots=1))
     roots = [x509.load_pem_x509_certificate(p.encode()) for p in pebble.root_pems()]
     names = [r.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for r in roots]
-    async with running_world(apiserver, kubeconfig, pebble) as world:
+    async with running_world(kube_cluster, pebble) as world:
         for index, name in enumerate(names):
             issuer = f"chain-{index}"
             await world.issuer(issuer, acme={"preferredChain": name})
@@ -854,10 +882,10 @@ async def test_preferred_chain_picks_the_alternate_root(
 
 @pytest.mark.slow
 async def test_blocklisted_name_fails_with_the_cas_problem(
-    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+    kube_cluster: KubeCluster, pebble_factory: Callable[[PebbleConfig], PebbleServer]
 ) -> None:
     pebble = pebble_factory(PebbleConfig(domain_blocklist=("blocked.example.com",)))
-    async with running_world(apiserver, kubeconfig, pebble) as world:
+    async with running_world(kube_cluster, pebble) as world:
         await world.issuer()
         await world.request("blocked", ["blocked.example.com"])
         cr = await world.finished("blocked")
@@ -865,7 +893,7 @@ async def test_blocklisted_name_fails_with_the_cas_problem(
         assert (status, reason) == ("False", "Failed")
         assert "rejectedIdentifier" in message and "blocked.example.com" in message
         assert cr["status"]["failureTime"]
-        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        (order,) = (await world.kube.list(ORDERS, namespace=world.namespace)).items
         assert order["status"]["state"] == "errored"
         assert order["status"]["failureTime"]
         await world.assert_clean()
@@ -873,10 +901,10 @@ async def test_blocklisted_name_fails_with_the_cas_problem(
 
 @pytest.mark.slow
 async def test_pebble_restart_reregisters_the_same_key(
-    apiserver: Simulator, kubeconfig: Path, pebble_factory: Callable[[PebbleConfig], PebbleServer]
+    kube_cluster: KubeCluster, pebble_factory: Callable[[PebbleConfig], PebbleServer]
 ) -> None:
     pebble = pebble_factory(PebbleConfig())
-    async with running_world(apiserver, kubeconfig, pebble) as world:
+    async with running_world(kube_cluster, pebble) as world:
         await world.issuer()
         await world.request("before", ["before.example.com"])
         assert _ready(await world.finished("before"))[1] == "Issued"
@@ -887,7 +915,7 @@ async def test_pebble_restart_reregisters_the_same_key(
         assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
 
         async def probe() -> dict[str, Any]:
-            got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+            got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=world.namespace)
             return got
 
         issuer = await eventually(
@@ -902,7 +930,7 @@ async def _certificate_ready(world: World, name: str) -> dict[str, Any]:
     """The Certificate once Ready with a revision (two controllers write them)."""
 
     async def probe() -> dict[str, Any]:
-        got: dict[str, Any] = await world.kube.get(CERTIFICATES, name, namespace=NAMESPACE)
+        got: dict[str, Any] = await world.kube.get(CERTIFICATES, name, namespace=world.namespace)
         return got
 
     return await eventually(
@@ -913,14 +941,14 @@ async def _certificate_ready(world: World, name: str) -> dict[str, Any]:
 
 
 async def test_a_certificate_end_to_end_with_the_certificate_controllers(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+    kube_cluster: KubeCluster, pebble: PebbleServer
 ) -> None:
-    async with running_world(apiserver, kubeconfig, pebble, with_certificates=True) as world:
+    async with running_world(kube_cluster, pebble, with_certificates=True) as world:
         await world.issuer()
         certificate = {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": "web", "namespace": NAMESPACE},
+            "metadata": {"name": "web", "namespace": world.namespace},
             "spec": {
                 "secretName": "web-tls",
                 "dnsNames": ["web.example.com", "www.web.example.com"],
@@ -929,11 +957,11 @@ async def test_a_certificate_end_to_end_with_the_certificate_controllers(
             },
         }
         started = time.monotonic()
-        await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
+        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
 
         ready = await _certificate_ready(world, "web")
         print(f"Certificate created->Ready: {time.monotonic() - started:.3f}s")
-        secret = await world.kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
+        secret = await world.kube.get(SECRETS, "web-tls", namespace=world.namespace)
         leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
         assert _sans(leaf) == {"web.example.com", "www.web.example.com"}
         assert ready["status"]["revision"] == 1
@@ -941,17 +969,17 @@ async def test_a_certificate_end_to_end_with_the_certificate_controllers(
 
 
 async def test_literal_subject_signature_algorithm_and_jks_against_pebble(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+    kube_cluster: KubeCluster, pebble: PebbleServer
 ) -> None:
     """The CSR fields cert-manager lets a spec set beyond names, through a real CA. The CN
     inside literalSubject is also an order identifier (as a commonName is), so it must be
     among the dnsNames too: Pebble, like Let's Encrypt, wants every identifier in the SANs."""
-    async with running_world(apiserver, kubeconfig, pebble, with_certificates=True) as world:
+    async with running_world(kube_cluster, pebble, with_certificates=True) as world:
         await world.issuer()
         certificate = {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": "lit", "namespace": NAMESPACE},
+            "metadata": {"name": "lit", "namespace": world.namespace},
             "spec": {
                 "secretName": "lit-tls",
                 "literalSubject": "CN=lit.example.com,O=Example\\, Inc.",
@@ -962,10 +990,10 @@ async def test_literal_subject_signature_algorithm_and_jks_against_pebble(
                 "keystores": {"jks": {"create": True, "password": "changeit"}},
             },
         }
-        await world.kube.create(CERTIFICATES, certificate, namespace=NAMESPACE)
+        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
 
         ready = await _certificate_ready(world, "lit")
-        secret = await world.kube.get(SECRETS, "lit-tls", namespace=NAMESPACE)
+        secret = await world.kube.get(SECRETS, "lit-tls", namespace=world.namespace)
         leaf = parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0]
         assert _sans(leaf) == {"lit.example.com", "www.lit.example.com"}
         store = decode_jks(base64.b64decode(secret["data"]["keystore.jks"]), b"changeit")
@@ -976,13 +1004,12 @@ async def test_literal_subject_signature_algorithm_and_jks_against_pebble(
 
 @pytest.mark.slow
 async def test_sequential_issuance_time_with_default_settings(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
+    kube_cluster: KubeCluster, pebble: PebbleServer
 ) -> None:
     """Measures CR created -> Ready with the shipped self-check and polling defaults."""
     defaults = Settings()
     async with running_world(
-        apiserver,
-        kubeconfig,
+        kube_cluster,
         pebble,
         self_check_interval=defaults.self_check_interval,
         acme_poll_base=defaults.acme_poll_base,
@@ -1050,12 +1077,12 @@ async def test_issuer_becomes_ready(
 async def test_a_rotated_account_key_registers_a_new_account(world: World) -> None:
     await world.issuer()
     before = (await _issuer_ready(world))["status"]["acme"]
-    secret = await world.kube.get(SECRETS, "pebble-account", namespace=NAMESPACE)
+    secret = await world.kube.get(SECRETS, "pebble-account", namespace=world.namespace)
     secret["data"] = {"tls.key": base64.b64encode(_rsa_account_key()).decode()}
     await world.kube.update(SECRETS, secret)
 
     async def probe() -> dict[str, Any]:
-        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=NAMESPACE)
+        got: dict[str, Any] = await world.kube.get(ISSUERS, "pebble", namespace=world.namespace)
         return got
 
     issuer = await eventually(
