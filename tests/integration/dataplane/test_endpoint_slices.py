@@ -21,7 +21,7 @@ from certmgr.kube.resources import ENDPOINTSLICES, INGRESSES, LEASES, SERVICES
 from certmgr.runtime.manager import Manager
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.dataplane import DataPlane
-from certmgr.testing.dataplane.manifests import NAMESPACE, ingress
+from certmgr.testing.dataplane.manifests import ingress
 from certmgr.testing.dataplane.waiting import eventually
 from solvers import StaticTokenSource, challenge_path, serve
 
@@ -39,20 +39,22 @@ class Running:
         self.informers.cancel()
 
 
-async def _replica(kube: KubeClient, clock: FakeClock, name: str) -> Running:
+async def _replica(kube: KubeClient, clock: FakeClock, name: str, namespace: str) -> Running:
     solver = await serve(StaticTokenSource.of([(DOMAIN, TOKEN, KEY)]), host="127.0.0.1", port=0)
     manager = Manager(kube, clock=clock)
     replica = Replica(name=name, ip="127.0.0.1", port=int(solver.addresses[0][1]))
-    endpoints = publish_shared_endpoints(manager, replica=replica, lease_namespace=NAMESPACE)
+    endpoints = publish_shared_endpoints(manager, replica=replica, lease_namespace=namespace)
     informers = asyncio.create_task(manager.run_informers())
     await manager.wait_synced()
     return Running(endpoints, solver, informers)
 
 
 @pytest.fixture
-async def replicas(kube: KubeClient) -> AsyncIterator[tuple[FakeClock, list[Running]]]:
+async def replicas(
+    kube: KubeClient, namespace: str
+) -> AsyncIterator[tuple[FakeClock, list[Running]]]:
     clock = FakeClock()
-    running = [await _replica(kube, clock, f"certmgr-{n}") for n in range(2)]
+    running = [await _replica(kube, clock, f"certmgr-{n}", namespace) for n in range(2)]
     try:
         yield clock, running
     finally:
@@ -65,27 +67,28 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-async def _slices(kube: KubeClient) -> set[str]:
-    listed = await kube.list(ENDPOINTSLICES, namespace=NAMESPACE)
+async def _slices(kube: KubeClient, namespace: str) -> set[str]:
+    listed = await kube.list(ENDPOINTSLICES, namespace=namespace)
     return {str(s["metadata"]["labels"][REPLICA_LABEL]) for s in listed.items}
 
 
 async def test_every_live_replica_is_an_endpoint_and_a_dead_one_goes(
     dataplane: DataPlane,
     kube: KubeClient,
+    namespace: str,
     http: aiohttp.ClientSession,
     replicas: tuple[FakeClock, list[Running]],
 ) -> None:
     clock, (first, second) = replicas
     await kube.create(
-        SERVICES, shared_service(NAMESPACE, host="", port=8089, service_type="EndpointSlice")
+        SERVICES, shared_service(namespace, host="", port=8089, service_type="EndpointSlice")
     )
     route = (challenge_path(TOKEN), "ImplementationSpecific", SHARED_SERVICE, 8089)
-    await kube.create(INGRESSES, ingress("solver", host=DOMAIN, paths=[route]))
+    await kube.create(INGRESSES, ingress("solver", host=DOMAIN, paths=[route], namespace=namespace))
     for one in (first, second):
         await eventually(lambda: _services_seen(one), bool)  # noqa: B023
         await one.endpoints.sync()
-    assert await _slices(kube) == {"certmgr-0", "certmgr-1"}
+    assert await _slices(kube, namespace) == {"certmgr-0", "certmgr-1"}
     url = dataplane.router.http_url + challenge_path(TOKEN)
     assert await eventually(lambda: _get(http, url), lambda r: r[0] == 200) == (200, KEY)
 
@@ -97,19 +100,19 @@ async def test_every_live_replica_is_an_endpoint_and_a_dead_one_goes(
         assert await _get(http, url) == (200, KEY)
     clock.advance(60)
     await second.endpoints.sync()
-    assert await _slices(kube) == {"certmgr-1"}
+    assert await _slices(kube, namespace) == {"certmgr-1"}
     assert await _get(http, url) == (200, KEY)
 
     # SIGTERM of the last replica: not ready, but serving while terminating, so the
     # challenges it still answers are reached; withdrawn, nothing is.
     await second.endpoints.drain()
-    listed = await kube.list(ENDPOINTSLICES, namespace=NAMESPACE)
+    listed = await kube.list(ENDPOINTSLICES, namespace=namespace)
     (endpoint,) = listed.items[0]["endpoints"]
     assert endpoint["conditions"] == {"ready": False, "serving": True, "terminating": True}
     assert await eventually(lambda: _get(http, url), lambda r: r == (200, KEY)) == (200, KEY)
     await second.endpoints.withdraw()
-    assert await _slices(kube) == set()
-    leases = await kube.list(LEASES, namespace=NAMESPACE, label_selector=REPLICA_LABEL)
+    assert await _slices(kube, namespace) == set()
+    leases = await kube.list(LEASES, namespace=namespace, label_selector=REPLICA_LABEL)
     assert [lease["metadata"]["name"] for lease in leases.items] == ["certmgr-solver-certmgr-0"]
     status, _ = await eventually(lambda: _get(http, url), lambda r: r[0] != 200)
     assert status == 503

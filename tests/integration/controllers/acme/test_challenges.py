@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,11 +24,9 @@ from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import CHALLENGES, INGRESSES, ISSUERS, SERVICES
 from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
-from certmgr.testing.apiserver.server import Simulator
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import eventually
 
-CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
-NS = "default"
 SOLVER = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
 
 
@@ -50,13 +47,13 @@ class Events:
         self.seen.append((type_, reason))
 
 
-def challenge(name: str, *, dns: str, token: str) -> dict[str, Any]:
+def challenge(name: str, *, dns: str, token: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "acme.cert-manager.io/v1",
         "kind": "Challenge",
         "metadata": {
             "name": name,
-            "namespace": NS,
+            "namespace": namespace,
             "finalizers": ["acme.cert-manager.io/finalizer"],
         },
         "spec": {
@@ -73,14 +70,20 @@ def challenge(name: str, *, dns: str, token: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def kube(apiserver: Simulator, kubeconfig: Path) -> AsyncIterator[KubeClient]:
-    apiserver.install_crds([CRD_DIR])
+def namespace(kube_namespace: str) -> str:
+    return kube_namespace
+
+
+@pytest.fixture
+async def kube(kube_cluster: KubeCluster, namespace: str) -> AsyncIterator[KubeClient]:
+    await kube_cluster.install_crds()
+    kubeconfig = kube_cluster.kubeconfig
     client = await KubeClient.connect(kubeconfig=str(kubeconfig), qps=1000, burst=1000)
     async with client:
         issuer = {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Issuer",
-            "metadata": {"name": "ca", "namespace": NS},
+            "metadata": {"name": "ca", "namespace": namespace},
             "spec": {
                 "acme": {
                     "server": "https://ca/dir",
@@ -89,8 +92,13 @@ async def kube(apiserver: Simulator, kubeconfig: Path) -> AsyncIterator[KubeClie
                 }
             },
         }
-        await client.create(ISSUERS, issuer, namespace=NS)
+        await client.create(ISSUERS, issuer, namespace=namespace)
         yield client
+        # No controller is left to release the Challenges' finalizers; without this a
+        # real server would keep the test's namespace Terminating.
+        for left in (await client.list(CHALLENGES, namespace=namespace)).items:
+            release = {"metadata": {"finalizers": None}}
+            await client.patch(CHALLENGES, left["metadata"]["name"], release, namespace=namespace)
 
 
 @contextlib.asynccontextmanager
@@ -105,17 +113,23 @@ async def running(manager: Manager) -> AsyncIterator[None]:
             await task
 
 
-async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: KubeClient) -> None:
+async def test_deleting_a_presented_challenge_removes_its_solver_objects(
+    kube: KubeClient, namespace: str
+) -> None:
     manager = Manager(kube, clock=SystemClock(), backoff_base=0.05, backoff_cap=1.0)
     settings = Settings(self_check_port=1, self_check_interval=0.05, detailed_events=True)
     events = Events()
     ctx = Context(kube, manager, SystemClock(), events, None, settings)  # type: ignore[arg-type]
     reconciler = challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
     async with running(manager):
-        await kube.create(CHALLENGES, challenge("c1", dns="localhost", token="t1"), namespace=NS)
+        await kube.create(
+            CHALLENGES,
+            challenge("c1", dns="localhost", token="t1", namespace=namespace),
+            namespace=namespace,
+        )
 
         async def status() -> dict[str, Any]:
-            return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
+            return (await kube.get(CHALLENGES, "c1", namespace=namespace)).get("status") or {}
 
         # The first miss is not recorded (it usually races the ingress); the second is.
         presented = await eventually(status, lambda s: bool(s.get("reason")), deadline=60)
@@ -125,12 +139,12 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
             "Waiting for HTTP-01 challenge propagation: failed to perform self check GET "
             "request 'http://localhost:1/.well-known/acme-challenge/t1': connection refused"
         )
-        services = await kube.list(SERVICES, namespace=NS)
+        services = await kube.list(SERVICES, namespace=namespace)
         (service,) = services.items
         assert service["metadata"]["name"] == "cm-acme-http-solver-shared"
         assert service["spec"]["type"] == "ExternalName"
         assert "ownerReferences" not in service["metadata"]  # the namespace's, not c1's
-        (ingress,) = (await kube.list(INGRESSES, namespace=NS)).items
+        (ingress,) = (await kube.list(INGRESSES, namespace=namespace)).items
         assert ingress["spec"]["rules"][0]["host"] == "localhost"
         backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         assert backend["name"] == "cm-acme-http-solver-shared"
@@ -138,33 +152,37 @@ async def test_deleting_a_presented_challenge_removes_its_solver_objects(kube: K
 
         # c1 carries cert-manager's finalizer (created by an older controller): it is
         # still removed once the solver objects are gone.
-        await kube.delete(CHALLENGES, "c1", namespace=NS)
+        await kube.delete(CHALLENGES, "c1", namespace=namespace)
 
         async def gone() -> list[str]:
             left = [
                 f"Ingress/{i['metadata']['name']}"
-                for i in (await kube.list(INGRESSES, namespace=NS)).items
+                for i in (await kube.list(INGRESSES, namespace=namespace)).items
             ]
             with contextlib.suppress(NotFound):
-                await kube.get(CHALLENGES, "c1", namespace=NS)
+                await kube.get(CHALLENGES, "c1", namespace=namespace)
                 left.append("Challenge/c1")
             return left
 
         await eventually(gone, lambda left: left == [], deadline=60)
         # The shared Service lingers for the namespace's next Challenge.
-        (service,) = (await kube.list(SERVICES, namespace=NS)).items
+        (service,) = (await kube.list(SERVICES, namespace=namespace)).items
         assert service["metadata"]["name"] == "cm-acme-http-solver-shared"
     await reconciler.close()
 
 
-async def test_shared_solver_answers_current_challenges_only(kube: KubeClient) -> None:
+async def test_shared_solver_answers_current_challenges_only(
+    kube: KubeClient, namespace: str
+) -> None:
     manager = Manager(kube, clock=SystemClock())
     runner = await serve_shared_solver(manager, host="127.0.0.1", port=0)
     port = int(runner.addresses[0][1])
     try:
         async with running(manager), aiohttp.ClientSession() as http:
             created = await kube.create(
-                CHALLENGES, challenge("c2", dns="shared.example.com", token="t2"), namespace=NS
+                CHALLENGES,
+                challenge("c2", dns="shared.example.com", token="t2", namespace=namespace),
+                namespace=namespace,
             )
 
             async def fetch(host: str, token: str) -> tuple[int, str]:
