@@ -686,13 +686,16 @@ async def test_restart_after_the_order_exists_completes_the_same_order(
     ],
 )
 async def test_a_crash_after_new_order_before_its_url_is_stored_places_no_second_order(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer, fault: dict[str, float]
+    apiserver: Simulator,
+    kube_cluster: KubeCluster,
+    pebble: PebbleServer,
+    fault: dict[str, float],
 ) -> None:
     # Issue 14 item 4: the order's URL cannot be stored (every status write of an Order
     # fails), the retries keep the order placed, then the process dies and a new one
     # finds it in the account's orders list (Pebble offers it): one new-order in all.
     connector = CountingConnector()
-    async with running_world(apiserver, kubeconfig, pebble, connector=connector) as world:
+    async with running_world(kube_cluster, pebble, connector=connector) as world:
         await world.issuer()
         apiserver.faults.verbs = frozenset({"patch", "update"})
         apiserver.faults.resources = frozenset({"orders/status"})
@@ -714,12 +717,12 @@ async def test_a_crash_after_new_order_before_its_url_is_stored_places_no_second
             await world.controllers.stop()
         finally:
             apiserver.faults.reset()
-        (order,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        (order,) = (await world.kube.list(ORDERS, namespace=world.namespace)).items
         assert not (order.get("status") or {}).get("url")  # never recorded
         await world.controllers.start()
         cr = await world.finished("orphan")
         assert _ready(cr)[:2] == ("True", "Issued"), _ready(cr)
-        (after,) = (await world.kube.list(ORDERS, namespace=NAMESPACE)).items
+        (after,) = (await world.kube.list(ORDERS, namespace=world.namespace)).items
         assert after["metadata"]["uid"] == order["metadata"]["uid"]
         print(
             f"new-orders at the CA after a {next(iter(fault))} fault and a crash: "
