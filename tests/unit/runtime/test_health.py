@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from certmgr.runtime import metrics
-from certmgr.runtime.health import HealthServer
+from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[HealthServer], Awaitable[Client]]
@@ -162,3 +162,28 @@ async def test_start_on_a_free_port_and_stop() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(f"http://127.0.0.1:{port}/readyz")
+
+
+async def test_probes_and_metrics_on_their_own_ports_as_cert_manager() -> None:
+    server = HealthServer(readiness={"x": lambda: True})
+    probes = await server.start("127.0.0.1", 0, paths=PROBE_PATHS)
+    scrape = await server.start("127.0.0.1", 0, paths=METRICS_PATHS)
+    expected = {
+        (probes, "/livez"): 200,
+        (probes, "/readyz"): 200,
+        (probes, "/healthz"): 200,
+        (probes, "/metrics"): 404,
+        (scrape, "/metrics"): 200,
+        (scrape, "/readyz"): 404,
+    }
+    try:
+        async with aiohttp.ClientSession() as session:
+            for (port, path), status in expected.items():
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    assert response.status == status, (port, path)
+    finally:
+        await server.stop()
+    async with aiohttp.ClientSession() as session:
+        for port in (probes, scrape):
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await session.get(f"http://127.0.0.1:{port}/livez")
