@@ -34,6 +34,12 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("approve",), "certmgr.commands.approve", "approve a CertificateRequest, as cmctl approve"),
     (("deny",), "certmgr.commands.deny", "deny a CertificateRequest, as cmctl deny"),
     (
+        ("create", "certificaterequest"),
+        "certmgr.commands.createrequest",
+        "create a CertificateRequest from a Certificate manifest with a key made here, "
+        "as cmctl create certificaterequest",
+    ),
+    (
         ("status", "certificate"),
         "certmgr.commands.status",
         "show a Certificate's state and its issuance chain, as cmctl status certificate",
@@ -76,6 +82,7 @@ EXTRA_MODULES: dict[str, str] = {"celpy": "demo"}
 GROUPS: dict[str, str] = {
     "dev": "local development tools: Pebble, the API simulator, the demo",
     "status": "show the state of cert-manager resources",
+    "create": "create cert-manager resources",
 }
 
 
