@@ -95,6 +95,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_issuer_kind=args.default_issuer_kind,
         default_issuer_group=args.default_issuer_group,
         detailed_events=args.detailed_events,
+        acme_renewal_info=args.acme_renewal_info,
         enable_certificate_owner_ref=args.enable_certificate_owner_ref,
         renewal_rate_qps=args.renewal_rate_qps,
         renewal_rate_burst=args.renewal_rate_burst,

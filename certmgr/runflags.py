@@ -280,6 +280,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "'name' runs only those named",
     )
     add(
+        "--acme-renewal-info",
+        action=GoBool,
+        default=True,
+        help="follow the renewal window ACME CAs suggest (RFC 9773 renewalInfo) where they "
+        "offer it; =false turns it off for every issuer (per issuer: "
+        "spec.acme.renewalInformationSource: None)",
+    )
+    add(
         "--detailed-events",
         action=GoBool,
         default=False,

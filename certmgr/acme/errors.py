@@ -22,8 +22,10 @@ class AcmeError(Exception):
     ``status`` the HTTP status (``None`` when there was no response at all).
     """
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, *, retry_after: float | None = None) -> None:
         self.problem = problem
+        # The answer's Retry-After in seconds, when it had one (5xx, rateLimited).
+        self.retry_after = retry_after
         super().__init__(_describe(problem))
 
     @property
@@ -48,8 +50,7 @@ class AcmeRateLimited(AcmeError):
     """``rateLimited``: wait ``retry_after`` seconds (``None``: the CA did not say)."""
 
     def __init__(self, problem: Problem, *, retry_after: float | None) -> None:
-        self.retry_after = retry_after
-        super().__init__(problem)
+        super().__init__(problem, retry_after=retry_after)
 
 
 class AcmeAccountDoesNotExist(AcmeError):

@@ -325,11 +325,12 @@ def _problem_error(response: requests.Response | None, exc: Exception) -> AcmeEr
     except ValueError:
         body = None
     problem = parse_problem(body, status=response.status_code)
+    retry_after = retry_after_seconds(response.headers)
     if problem.code == "rateLimited":
-        return AcmeRateLimited(problem, retry_after=retry_after_seconds(response.headers))
+        return AcmeRateLimited(problem, retry_after=retry_after)
     if problem.code == "accountDoesNotExist":
-        return AcmeAccountDoesNotExist(problem)
-    return AcmeError(problem)
+        return AcmeAccountDoesNotExist(problem, retry_after=retry_after)
+    return AcmeError(problem, retry_after=retry_after)
 
 
 def _unreachable(url: str, exc: requests.RequestException) -> AcmeUnreachable:

@@ -51,7 +51,7 @@ class OrderSpec(JsonObject):
     ip_addresses: tuple[str, ...] = ()
     duration: timedelta | None = None
     profile: str = ""
-    replaces: str = ""  # ARI CertID of the certificate replaced; certmgr never sets it
+    replaces: str = ""  # ARI CertID of the certificate replaced (sent as new-order replaces)
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,10 +218,15 @@ class ARISuggestedWindow(JsonObject):
 
 @dataclass(frozen=True, slots=True)
 class ARIStatus(JsonObject):
-    """cert-manager's ACME Renewal Information; certmgr reads it but never writes it."""
+    """ACME Renewal Information (RFC 9773) for the certificate ``cert_id`` names (the
+    one in the Secret when the window was fetched; cert-manager's main branch field)."""
 
-    json_names: ClassVar[Mapping[str, str]] = {"explanation_url": "explanationURL"}
+    json_names: ClassVar[Mapping[str, str]] = {
+        "explanation_url": "explanationURL",
+        "cert_id": "certID",
+    }
 
+    cert_id: str = ""
     explanation_url: str = ""
     last_checked: datetime | None = None
     last_error: str = ""

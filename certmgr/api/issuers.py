@@ -112,7 +112,7 @@ class ACMEIssuer(JsonObject):
     enable_duration_feature: bool = False
     profile: str = ""
     solvers: tuple[ACMEChallengeSolver, ...] = ()
-    renewal_information_source: str = ""  # ARI or None; certmgr does not fetch ARI
+    renewal_information_source: str = ""  # ARI (or unset) or None: ARI off for this issuer
 
     @property
     def account_key_entry(self) -> str:

@@ -76,6 +76,12 @@ class Settings:
     # after downtime, overdue certificates renew at this pace instead of all together.
     renewal_rate_qps: float = 10.0
     renewal_rate_burst: int = 50
+    # ACME Renewal Information (RFC 9773): follow the CA's suggested renewal window where
+    # the directory offers renewalInfo (per issuer: spec.acme.renewalInformationSource
+    # None turns it off). Fetches start at most this many per second, so a restart with
+    # many certificates whose next check is due spreads them out.
+    acme_renewal_info: bool = True
+    renewal_info_fetch_qps: float = 10.0
     # ingress-shim defaults (--default-issuer-name/-kind/-group).
     default_issuer_name: str | None = None
     default_issuer_kind: str = "Issuer"

@@ -1,8 +1,9 @@
 """ACME Renewal Information arithmetic (RFC 9773): the CertID and the renewal time in a window.
 
 Owns ``ari_cert_id`` (base64url(AKI keyIdentifier) "." base64url(DER serial bytes), RFC
-9773 section 4.1) and ``time_in_window`` (a point uniform in the CA's suggested window,
-derived from the certificate's bytes so every reconcile and restart picks the same one).
+9773 section 4.1), ``time_in_window`` (a point uniform in the CA's suggested window,
+derived from the certificate's bytes so every reconcile and restart picks the same one)
+and ``next_check_delay`` (the CA's Retry-After, bounded).
 Must not: do I/O, read the clock or draw random numbers.
 """
 
@@ -11,8 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime, timedelta
+from typing import Final
 
 from cryptography import x509
+
+# Retry-After is honoured within [1 minute, 1 day]: a CA answering "0" cannot make us
+# loop, one answering "a month" cannot hide a mass revocation for that long. Without
+# the header, RFC 9773 section 4.3.3 suggests six hours; after an error, one hour.
+MIN_CHECK_DELAY: Final = timedelta(minutes=1)
+MAX_CHECK_DELAY: Final = timedelta(days=1)
+DEFAULT_CHECK_DELAY: Final = timedelta(hours=6)
+ERROR_CHECK_DELAY: Final = timedelta(hours=1)
 
 
 def ari_cert_id(certificate: x509.Certificate) -> str | None:
@@ -40,6 +50,14 @@ def time_in_window(start: datetime, end: datetime, *, seed: bytes) -> datetime:
     offset = int.from_bytes(digest[:8], "big") % (span + 1)
     picked = start.replace(microsecond=0) + timedelta(seconds=offset)
     return min(max(picked, start), end)
+
+
+def next_check_delay(retry_after: float | None, *, failed: bool = False) -> timedelta:
+    """How long until renewal information is asked for again: ``retry_after`` (seconds,
+    None when the CA did not say) within [MIN_CHECK_DELAY, MAX_CHECK_DELAY]."""
+    if retry_after is None:
+        return ERROR_CHECK_DELAY if failed else DEFAULT_CHECK_DELAY
+    return min(max(timedelta(seconds=retry_after), MIN_CHECK_DELAY), MAX_CHECK_DELAY)
 
 
 def _b64url(data: bytes) -> str:

@@ -28,6 +28,7 @@ from certmgr.pki.keys import (
 )
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
 from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
+from certmgr.pki.renewalinfo import time_in_window
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.temporary import is_temporary_certificate
 from certmgr.policies import reasons
@@ -318,10 +319,14 @@ def renewal_window_not_found(input: Input) -> Violation | None:
 
 
 def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | None:
-    """The time the scheduler acts on: RenewalTime moved earlier by the stored jitter;
+    """The time the scheduler acts on: a time inside the ACME CA's suggested window
+    (RFC 9773; in the past: now), else RenewalTime moved earlier by the stored jitter;
     None with renewal.policy Disabled (cert-manager then writes no renewalTime)."""
     if input.renewal_disabled:
         return None
+    if input.ari_window is not None:
+        start, end = input.ari_window
+        return time_in_window(start, end, seed=leaf.signature)
     not_before = leaf.not_valid_before_utc
     base = renewal_time(
         not_before=not_before,

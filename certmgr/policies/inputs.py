@@ -85,6 +85,8 @@ class Input:
     `renewal_windows` are spec.renewal.windows, which the renewal time is moved into.
     `recorded_renewal_time` is status.renewalTime as stored (e.g. by cert-manager): kept
     while it lies within the window our jitter allows, so a takeover rewrites nothing.
+    `ari_window` is the ACME CA's suggested renewal window (RFC 9773) for the certificate
+    in the Secret (status.acme.ari, only when its certID names that certificate).
     """
 
     certificate_name: str
@@ -100,6 +102,7 @@ class Input:
     recorded_renewal_time: datetime | None = None
     renewal_disabled: bool = False
     renewal_windows: tuple[RenewalWindow, ...] = ()
+    ari_window: tuple[datetime, datetime] | None = None
     manually_triggered: bool = False
     last_failure_time: datetime | None = None
     failed_issuance_attempts: int | None = None

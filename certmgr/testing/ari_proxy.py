@@ -6,7 +6,7 @@ the proxy's ``Host`` header, so the URLs Pebble builds (directory, ``Location``)
 (the JWS ``url``) all name the proxy and no response is rewritten. On top of that it adds
 ``renewalInfo`` to the directory (unless ``ari`` is off), answers ``GET
 <renewalInfo>/<certID>`` with the :class:`RenewalAnswer` the test set for that CertID (or
-the default), records every CertID asked about and every new-order payload (``replaces``),
+the default), records every CertID asked about and the payload of every order placed (``replaces``),
 and can refuse orders that carry ``replaces``. Debian's Pebble 2.4 has no ARI.
 
 It must not be used outside tests, and must not change Pebble's answers otherwise.
@@ -18,6 +18,7 @@ import base64
 import datetime
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +75,9 @@ class AriProxy:
     ari: bool = True
     answers: dict[str, RenewalAnswer] = field(default_factory=dict)
     default: RenewalAnswer | None = None
+    # Consulted when ``answers`` has no entry, before ``default`` (e.g. "the first
+    # certificate asked about gets a window in the past").
+    answer_for: Callable[[str], RenewalAnswer | None] | None = None
     # A problem type (e.g. "alreadyReplaced") to answer new-orders carrying replaces with.
     refuse_replaces: str | None = None
     fetches: list[str] = field(default_factory=list)
@@ -132,7 +136,11 @@ class AriProxy:
     async def _renewal_info(self, request: web.Request) -> web.Response:
         cert_id = request.match_info["cert_id"]
         self.fetches.append(cert_id)
-        answer = self.answers.get(cert_id, self.default)
+        answer = self.answers.get(cert_id)
+        if answer is None and self.answer_for is not None:
+            answer = self.answer_for(cert_id)
+        if answer is None:
+            answer = self.default
         if answer is None:
             return web.json_response(
                 {"type": "urn:ietf:params:acme:error:malformed", "detail": "unknown CertID"},
@@ -144,14 +152,17 @@ class AriProxy:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        if request.method == "POST" and request.path == await self._new_order_path():
-            payload = _jws_payload(body)
+        new_order = request.method == "POST" and request.path == await self._new_order_path()
+        payload = _jws_payload(body) if new_order else {}
+        if self.refuse_replaces and payload.get("replaces"):
             self.new_orders.append(payload)
-            if self.refuse_replaces and payload.get("replaces"):
-                return await self._refusal()
+            return await self._refusal()
         status, data, headers = await self._to_pebble(
             request.method, request.path_qs, request, body
         )
+        if new_order and status == 201:
+            # Only orders Pebble placed: the client retries a badNonce answer.
+            self.new_orders.append(payload)
         if request.path == "/dir" and status == 200 and self.ari:
             directory = json.loads(data)
             directory["renewalInfo"] = self.renewal_info_url

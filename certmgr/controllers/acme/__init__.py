@@ -12,14 +12,15 @@ Order), ``orders`` (ACME orders, Challenges), ``challenges`` (present, self-chec
 accept, clean up), ``accounts`` (connection cache), ``solver_objects``/``presenting``
 (solver Service/Ingress/Pod), ``solver_services`` (shared mode's Service per namespace
 and its idle clean up), ``selfcheck``, ``shared_solver``, ``names``, ``polling``,
-``issuer_refs``, ``writes``. This package must not create CertificateRequests.
+``issuer_refs``, ``writes``, ``renewalinfo`` (ARI windows in Certificate status).
+This package must not create CertificateRequests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certmgr.controllers.acme import challenges, issuers, orders, requests
+from certmgr.controllers.acme import challenges, issuers, orders, renewalinfo, requests
 from certmgr.controllers.acme.accounts import Accounts
 from certmgr.controllers.acme.shared_solver import (
     publish_shared_endpoints,
@@ -62,5 +63,8 @@ def setup_all(ctx: Context) -> AcmeControllers:
         requests.setup(ctx)
     if ctx.settings.runs("orders"):
         orders.setup(ctx, accounts=accounts)
+    # cert-manager fetches ARI in its readiness controller: off with it.
+    if ctx.settings.runs("certificates-readiness"):
+        renewalinfo.setup(ctx, accounts=accounts)
     reconciler = challenges.setup(ctx, accounts=accounts, run=ctx.settings.runs("challenges"))
     return AcmeControllers(accounts=accounts, challenges=reconciler)

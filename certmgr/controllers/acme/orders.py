@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
+from collections.abc import Sequence
 from typing import Any, Final
 
 import structlog
 
-from certmgr.acme.errors import AcmeError, AcmeRateLimited
+from certmgr.acme.errors import AcmeError, AcmeRateLimited, replaces_refused
 from certmgr.acme.protocol import AcmeClient
-from certmgr.acme.resources import CHALLENGE_HTTP01
+from certmgr.acme.resources import CHALLENGE_HTTP01, Identifier
 from certmgr.acme.resources import Order as AcmeOrder
 from certmgr.api import reasons
 from certmgr.api.acme import State
@@ -71,6 +73,27 @@ log = structlog.get_logger(__name__)
 OWNER_INDEX: Final = "acme-challenges-by-order"
 CACHE_WAIT_SECONDS: Final = 5.0
 _FINAL: Final = {s.value for s in State if s.is_final}
+
+
+async def _new_order(
+    client: AcmeClient,
+    identifiers: Sequence[Identifier],
+    *,
+    profile: str | None,
+    not_after: datetime.datetime | None,
+    replaces: str | None,
+) -> AcmeOrder:
+    """new-order with ``replaces`` (RFC 9773 section 5); a CA refusing it (already
+    replaced, an unknown CertID) gets the order again without it, as the RFC allows."""
+    try:
+        return await client.new_order(
+            identifiers, profile=profile, not_after=not_after, replaces=replaces
+        )
+    except AcmeError as exc:
+        if not replaces or not replaces_refused(exc):
+            raise
+        log.info("acme_order_replaces_refused", replaces=replaces, error=str(exc))
+        return await client.new_order(identifiers, profile=profile, not_after=not_after)
 
 
 def setup(ctx: Context, *, accounts: Accounts) -> None:
@@ -289,8 +312,12 @@ class OrderReconciler:
             not_after = None
             if spec.get("duration"):
                 not_after = self._ctx.clock.now() + parse_go_duration(spec["duration"])
-            acme_order = await client.new_order(
-                identifiers, profile=spec.get("profile") or None, not_after=not_after
+            acme_order = await _new_order(
+                client,
+                identifiers,
+                profile=spec.get("profile") or None,
+                not_after=not_after,
+                replaces=spec.get("replaces") or None,
             )
         self._placed.placed(uid, acme_order)
         authorizations = [await client.get_authorization(url) for url in acme_order.authorizations]

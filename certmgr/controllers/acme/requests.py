@@ -12,7 +12,8 @@ certificate issuance from order <ns>/<name>: "<state>"" followed by why (the Ord
 status.reason, e.g. no solver for a name, or a Challenge's, e.g. a route that does not
 answer), and once more when that cause is gone. The
 Order inherits the request's ``cert-manager.io/`` annotations and its HTTP-01 override
-annotations. It must not speak ACME: the order controller does.
+annotations, and ``replaces`` (the ARI CertID of the certificate being renewed, from
+its Certificate's status.acme.ari). It must not speak ACME: the order controller does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from certmgr.api.codec import InvalidObject, rfc3339
 from certmgr.api.conditions import READY, Status, get_condition, set_condition
 from certmgr.api.durations import format_go_duration
 from certmgr.api.issuers import ACMEIssuer, IssuerSpec
+from certmgr.api.labels import CERTIFICATE_NAME
 from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
 from certmgr.controllers.acme.issuer_refs import (
     ISSUER_INDEX,
@@ -44,6 +46,7 @@ from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import (
     CERTIFICATEREQUESTS,
+    CERTIFICATES,
     CHALLENGES,
     CLUSTERISSUERS,
     ISSUERS,
@@ -81,6 +84,7 @@ def setup(ctx: Context) -> None:
         challenges=challenges.cache,
         issuers=issuers.cache,
         cluster_issuers=cluster_issuers.cache,
+        certificates=manager.informer(CERTIFICATES).cache,
     )
     controller = manager.controller(
         "acme-certificaterequests", reconciler.reconcile, workers=ctx.settings.workers
@@ -144,8 +148,10 @@ class RequestReconciler:
         issuers: Cache,
         cluster_issuers: Cache,
         challenges: Cache | None = None,
+        certificates: Cache | None = None,
     ) -> None:
         self._ctx = ctx
+        self._certificates = certificates
         self._requests = requests
         self._orders = orders
         self._challenges = challenges
@@ -223,7 +229,12 @@ class RequestReconciler:
             )
             return None
         order_spec = build_order_spec(spec, csr, request["spec"]["issuerRef"], acme)
+        # Named before ``replaces`` is added: the certificate status it comes from may
+        # change while the Order works, and a new name would be a second Order.
         name = order_name(meta["name"], order_spec)
+        replaces = self._replaces(request)
+        if replaces:
+            order_spec["replaces"] = replaces
         order = self._orders.get(meta["namespace"], name) or self._adoptable_order(
             request, order_spec
         )
@@ -253,6 +264,20 @@ class RequestReconciler:
         if order is not None:
             await self._report_waiting(request, order, state)
         return None
+
+    def _replaces(self, request: dict[str, Any]) -> str | None:
+        """The ARI CertID of the certificate this request renews (RFC 9773 section 5):
+        its Certificate's status.acme.ari, written once the CA gave a window for it."""
+        if self._certificates is None:
+            return None
+        meta = request.get("metadata") or {}
+        owner = (meta.get("annotations") or {}).get(CERTIFICATE_NAME)
+        certificate = self._certificates.get(meta.get("namespace"), owner) if owner else None
+        ari = (((certificate or {}).get("status") or {}).get("acme") or {}).get("ari") or {}
+        cert_id = ari.get("certID")
+        return (
+            cert_id if isinstance(cert_id, str) and cert_id and ari.get("suggestedWindow") else None
+        )
 
     def _adoptable_order(self, request: dict[str, Any], order_spec: dict[str, Any]) -> Obj | None:
         """Taking over from cert-manager: the Order it made for this request (its own name

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from certmgr.api import labels
+from certmgr.api.certificates import CertificateStatus
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestSpec
 from certmgr.controllers.certificates.spec import (
@@ -33,6 +34,7 @@ from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
 from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.pki.renewal import renewal_jitter_bound
+from certmgr.pki.renewalinfo import ari_cert_id
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
@@ -172,6 +174,24 @@ def renewal_jitter_seconds(certificate_pem: bytes, *, cap: timedelta) -> int:
     return int.from_bytes(digest[:8], "big") % (limit + 1)
 
 
+def ari_window(
+    status: CertificateStatus, certificate_pem: bytes
+) -> tuple[datetime, datetime] | None:
+    """The ACME CA's suggested renewal window in status.acme.ari, when it is about the
+    certificate in the Secret (its certID) and not one the Secret held before."""
+    ari = status.acme.ari if status.acme is not None else None
+    if ari is None or ari.suggested_window is None or not ari.cert_id:
+        return None
+    try:
+        leaf = parse_leaf(certificate_pem)
+    except PKIError:
+        return None
+    if ari_cert_id(leaf) != ari.cert_id:
+        return None
+    window = ari.suggested_window
+    return (window.start, window.end) if window.start <= window.end else None
+
+
 async def target_secret(ctx: Context, certificate: CertificateView) -> Obj | None:
     """The full target Secret (fetched from the API when it is not one we manage)."""
     assert certificate.spec is not None
@@ -260,6 +280,7 @@ async def gather(
             data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
         ),
         recorded_renewal_time=status.renewal_time,
+        ari_window=ari_window(status, data.get("tls.crt", b"")),
         last_failure_time=status.last_failure_time,
         failed_issuance_attempts=status.failed_issuance_attempts,
     )
