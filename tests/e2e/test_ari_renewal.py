@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +21,11 @@ from certmgr.api.codec import parse_rfc3339
 from certmgr.kube.resources import CERTIFICATES, SECRETS
 from certmgr.pki.certificates import parse_chain
 from certmgr.pki.renewalinfo import ari_cert_id
-from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.ari_proxy import AriProxy, RenewalAnswer, window
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.pebble import PebbleServer
-from tests.e2e.test_acme_controllers import DEADLINE, NAMESPACE, World, running_world
+from tests.e2e.test_acme_controllers import DEADLINE, World, running_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,10 +45,8 @@ async def proxy(pebble: PebbleServer) -> AsyncIterator[AriProxy]:
 
 
 @pytest.fixture
-async def world(
-    apiserver: Simulator, kubeconfig: Path, pebble: PebbleServer
-) -> AsyncIterator[World]:
-    async with running_world(apiserver, kubeconfig, pebble, with_certificates=True) as w:
+async def world(kube_cluster: KubeCluster, pebble: PebbleServer) -> AsyncIterator[World]:
+    async with running_world(kube_cluster, pebble, with_certificates=True) as w:
         yield w
 
 
@@ -58,18 +55,18 @@ async def _certificate(world: World, proxy: AriProxy, **issuer_acme: Any) -> Non
     body = {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "metadata": {"name": NAME, "namespace": world.namespace},
         "spec": {
             "secretName": "web-tls",
             "dnsNames": ["ari.example.com"],
             "issuerRef": {"name": "pebble", "kind": "Issuer"},
         },
     }
-    await world.kube.create(CERTIFICATES, body, namespace=NAMESPACE)
+    await world.kube.create(CERTIFICATES, body, namespace=world.namespace)
 
 
 async def _get(world: World) -> dict[str, Any]:
-    got: dict[str, Any] = await world.kube.get(CERTIFICATES, NAME, namespace=NAMESPACE)
+    got: dict[str, Any] = await world.kube.get(CERTIFICATES, NAME, namespace=world.namespace)
     return got
 
 
@@ -89,7 +86,7 @@ def _ready(certificate: dict[str, Any], revision: int) -> bool:
 
 
 async def _cert_id(world: World) -> str:
-    secret = await world.kube.get(SECRETS, "web-tls", namespace=NAMESPACE)
+    secret = await world.kube.get(SECRETS, "web-tls", namespace=world.namespace)
     cert_id = ari_cert_id(parse_chain(base64.b64decode(secret["data"]["tls.crt"]))[0])
     assert cert_id is not None
     return cert_id
