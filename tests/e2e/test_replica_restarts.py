@@ -24,7 +24,11 @@ from certmgr.testing.localenv import (
 )
 from certmgr.testing.pebble import PebbleServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.simulator_only("reads the store directly"),
+]
 
 CERT = ("cert-manager.io/v1", "Certificate")
 ORDER = ("acme.cert-manager.io/v1", "Order")

@@ -61,3 +61,10 @@ async def test_a_certificate_being_deleted_gets_nothing_issued(world: World, iss
     assert (await world.kube.list(r.SECRETS, namespace=world.namespace)).items == []
     assert await world.requests() == []
     assert "Issuing" not in world.events.reasons()
+
+    # Let it go: a real server would keep the test's namespace Terminating for ever.
+    # Only HOLD is removed; the foregroundDeletion finalizer is the server's to drop.
+    finalizers = [f for f in certificate["metadata"].get("finalizers") or () if f != HOLD]
+    await world.kube.patch(
+        r.CERTIFICATES, "web", {"metadata": {"finalizers": finalizers}}, namespace=world.namespace
+    )
