@@ -164,7 +164,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add(
         "--http01-solver-service-host",
         default=_DEFAULTS.shared_solver_host,
-        help="shared mode: the host each namespace's solver Service points at",
+        help="shared mode with --http01-solver-service-type=ExternalName: the host each "
+        "namespace's solver Service points at",
     )
     add(
         "--http01-solver-service-type",
