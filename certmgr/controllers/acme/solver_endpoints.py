@@ -11,7 +11,7 @@ Draining (SIGTERM) marks its endpoint not ready but serving and terminating (kub
 and most ingress controllers stop sending new requests to it while others are ready,
 and keep using it while none is); :meth:`ReplicaEndpoints.withdraw` deletes its slices
 and Lease. Any replica deletes the slices of a replica whose Lease expired (killed
-without a SIGTERM), so a dead endpoint stays listed for at most a Lease duration.
+without a SIGTERM), so a dead endpoint stays listed for at most ~45 s.
 It must not create or delete Services (that is :mod:`solver_services`' business).
 """
 
@@ -29,7 +29,7 @@ import structlog
 from certmgr.api import labels
 from certmgr.api.codec import parse_rfc3339
 from certmgr.controllers.acme.solver_objects import SHARED_SERVICE
-from certmgr.kube.errors import AlreadyExists, APIError, NotFound, Unreachable
+from certmgr.kube.errors import AlreadyExists, APIError, Conflict, NotFound, Unreachable
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import ENDPOINTSLICES, LEASES
 from certmgr.runtime.cache import Cache, Obj
@@ -43,8 +43,13 @@ MANAGED_BY: Final = "shared-solver.certmgr.io"
 REPLICA_LABEL: Final = "certmgr.io/solver-replica"
 SLICE_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 LEASE_PREFIX: Final = "certmgr-solver-"
-HEARTBEAT_SECONDS: Final = 5.0
-LEASE_SECONDS: Final = 15
+# The heartbeat costs one Lease write per HEARTBEAT_SECONDS and one list of the Leases per
+# DEAD_CHECK_SECONDS per replica while it has slices: a dead replica's endpoint is gone
+# within LEASE_SECONDS + DEAD_CHECK_SECONDS (ingress controllers retry the next endpoint
+# meanwhile).
+HEARTBEAT_SECONDS: Final = 10.0
+LEASE_SECONDS: Final = 30
+DEAD_CHECK_SECONDS: Final = 15.0
 # How often a replica looks again without being woken (a missed event, an expiry).
 RESYNC_SECONDS: Final = 30.0
 
@@ -144,6 +149,8 @@ class ReplicaEndpoints:
         self._draining = False
         self._withdrawn = False
         self._heartbeat_due = 0.0
+        self._dead_check_due = 0.0
+        self._lease: Obj | None = None  # as last written: renewed without a read
 
     @property
     def replica(self) -> Replica:
@@ -227,24 +234,33 @@ class ReplicaEndpoints:
             "leaseDurationSeconds": LEASE_SECONDS,
             "renewTime": now,
         }
-        try:
-            current = await self._client.get(LEASES, name, namespace=self._lease_namespace)
-        except NotFound:
-            lease = {
-                "apiVersion": LEASES.api_version,
-                "kind": LEASES.kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": self._lease_namespace,
-                    "labels": {REPLICA_LABEL: self._replica.name},
-                },
-                "spec": {**spec, "acquireTime": now},
-            }
-            with contextlib.suppress(AlreadyExists):
-                await self._client.create(LEASES, lease, namespace=self._lease_namespace)
+        if self._lease is not None:
+            renewed = {**self._lease, "spec": {**(self._lease.get("spec") or {}), **spec}}
+            try:
+                self._lease = await self._client.update(LEASES, renewed)
+            except (Conflict, NotFound):
+                self._lease = None  # changed or gone behind our back: read it next time
+                raise
         else:
-            current["spec"] = {**(current.get("spec") or {}), **spec}
-            await self._client.update(LEASES, current)
+            try:
+                current = await self._client.get(LEASES, name, namespace=self._lease_namespace)
+            except NotFound:
+                lease = {
+                    "apiVersion": LEASES.api_version,
+                    "kind": LEASES.kind,
+                    "metadata": {
+                        "name": name,
+                        "namespace": self._lease_namespace,
+                        "labels": {REPLICA_LABEL: self._replica.name},
+                    },
+                    "spec": {**spec, "acquireTime": now},
+                }
+                self._lease = await self._client.create(
+                    LEASES, lease, namespace=self._lease_namespace
+                )
+            else:
+                current["spec"] = {**(current.get("spec") or {}), **spec}
+                self._lease = await self._client.update(LEASES, current)
         self._heartbeat_due = self._clock.monotonic() + HEARTBEAT_SECONDS
 
     async def _remove_dead(self) -> None:
@@ -254,8 +270,9 @@ class ReplicaEndpoints:
             if ((s.get("metadata") or {}).get("labels") or {}).get(REPLICA_LABEL)
             not in (None, self._replica.name)
         ]
-        if not others:
+        if not others or self._clock.monotonic() < self._dead_check_due:
             return
+        self._dead_check_due = self._clock.monotonic() + DEAD_CHECK_SECONDS
         listed = await self._client.list(
             LEASES, namespace=self._lease_namespace, label_selector=REPLICA_LABEL
         )
