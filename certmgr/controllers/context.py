@@ -44,6 +44,8 @@ class Settings:
     # in an EndpointSlice of it ("EndpointSlice": ingress-nginx, Traefik, Contour,
     # HAProxy... route it), or is an ExternalName to shared_solver_host ("ExternalName":
     # refused by default by Traefik and Contour, unsupported by GKE's ingress).
+    # `certmgr run` defaults to EndpointSlice; ExternalName here is for harnesses that run
+    # the controllers in-process without publishing EndpointSlices.
     shared_solver_service_type: Literal["EndpointSlice", "ExternalName"] = "ExternalName"
     shared_solver_port: int = 8089
     # Shared mode: one solver Service per namespace (not per Challenge), deleted once the
