@@ -60,6 +60,7 @@ def render(chain: IssuanceChain, *, now: datetime) -> str:
         f"Renewal Time: {status.get('renewalTime') or '<none>'}",
         f"Revision: {status.get('revision', '<none>')}",
     ]
+    lines += _renewal_info(status)
     if status.get("failedIssuanceAttempts") or status.get("lastFailureTime"):
         lines.append(
             f"Failed Issuance Attempts: {status.get('failedIssuanceAttempts', 0)}, "
@@ -71,6 +72,27 @@ def render(chain: IssuanceChain, *, now: datetime) -> str:
     lines += _order(chain, now=now)
     lines += _challenges(chain, now=now)
     return "\n".join(lines) + "\n"
+
+
+def _renewal_info(status: Mapping[str, Any]) -> list[str]:
+    """The ACME CA's suggested renewal window (RFC 9773), when status.acme.ari has one."""
+    ari = (status.get("acme") or {}).get("ari") or {}
+    if not ari:
+        return []
+    window = ari.get("suggestedWindow") or {}
+    lines = [
+        "Renewal Window (ACME Renewal Information): "
+        + (f"{window.get('start')} - {window.get('end')}" if window else "<none>")
+    ]
+    if ari.get("explanationURL"):
+        lines.append(f"  Explanation: {ari['explanationURL']}")
+    lines.append(
+        f"  Last Checked: {ari.get('lastChecked') or '<none>'}, "
+        f"Next Check: {ari.get('nextCheck') or '<none>'}"
+    )
+    if ari.get("lastError"):
+        lines.append(f"  Last Error: {ari['lastError']}")
+    return lines
 
 
 def _conditions(conditions: Any, *, indent: str) -> list[str]:

@@ -84,3 +84,41 @@ def test_missing_pieces_each_get_one_line() -> None:
     assert "CertificateRequest: No CertificateRequest found for this Certificate\n" in out
     assert "Order" not in out and "Challenges" not in out  # not looked for: not mentioned
     assert "Events: <none>\n" in out
+
+
+@pytest.mark.parametrize(
+    ("ari", "expected"),
+    [
+        pytest.param({}, [], id="no-ari"),
+        pytest.param(
+            {
+                "suggestedWindow": {"start": "2026-03-02T00:00:00Z", "end": "2026-03-03T00:00:00Z"},
+                "explanationURL": "https://ca.example/why",
+                "lastChecked": "2026-03-01T11:00:00Z",
+                "nextCheck": "2026-03-01T17:00:00Z",
+            },
+            [
+                "Renewal Window (ACME Renewal Information): "
+                "2026-03-02T00:00:00Z - 2026-03-03T00:00:00Z",
+                "  Explanation: https://ca.example/why",
+                "  Last Checked: 2026-03-01T11:00:00Z, Next Check: 2026-03-01T17:00:00Z",
+            ],
+            id="window",
+        ),
+        pytest.param(
+            {"lastChecked": "2026-03-01T11:00:00Z", "lastError": "500 oops"},
+            [
+                "Renewal Window (ACME Renewal Information): <none>",
+                "  Last Checked: 2026-03-01T11:00:00Z, Next Check: <none>",
+                "  Last Error: 500 oops",
+            ],
+            id="error",
+        ),
+    ],
+)
+def test_renewal_window(ari: dict[str, Any], expected: list[str]) -> None:
+    crt = {**CRT, "status": {"acme": {"ari": ari}} if ari else {}}
+    lines = render(IssuanceChain(certificate=crt), now=NOW).splitlines()
+    prefixes = ("Renewal Window", "  Explanation:", "  Last Checked:", "  Last Error:")
+    shown = [line for line in lines if line.startswith(prefixes)]
+    assert shown == expected
