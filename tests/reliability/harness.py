@@ -61,6 +61,7 @@ class Cluster:
     env: LocalEnvironment
     started: float = field(default_factory=time.monotonic)
     pebble_offset: int = 0
+    replica_restarts: int = 0
 
     def __post_init__(self) -> None:
         self.pebble_offset = len(self._pebble_lines(0))
@@ -132,7 +133,8 @@ class Cluster:
         )
 
     def acme_new_orders(self) -> int:
-        return sum("POST /order-plz -> calling handler()" in line for line in self._pebble())
+        # Orders the CA created (a new-order POST refused for a bad nonce is not one).
+        return sum(line.split(" ", 3)[-1].startswith("Added order") for line in self._pebble())
 
     def acme_requests(self) -> int:
         return sum("-> calling handler()" in line for line in self._pebble())
@@ -190,14 +192,31 @@ class Cluster:
             ((self.env.simulator.get(*LEASE) or {}).get("spec") or {}).get("holderIdentity") or ""
         )
 
-    async def until(self, probe: Callable[[], Any], what: str, within: float = DEADLINE) -> Any:
+    async def until(
+        self,
+        probe: Callable[[], Any],
+        what: str,
+        within: float = DEADLINE,
+        *,
+        why: Callable[[], str] | None = None,
+    ) -> Any:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
+            self.restart_exited()
             value = probe()
             if value:
                 return value
             await asyncio.sleep(0.2)
-        pytest.fail(f"{what} not reached within {within} s\n{self.env.controller_logs()}")
+        said = why() if why is not None else ""
+        pytest.fail(f"{what} not reached within {within} s\n{said}\n{self.env.controller_logs()}")
+
+    def restart_exited(self) -> None:
+        """What the kubelet does for a Deployment's Pod: a replica that exited on its own
+        (certmgr exits when it loses its lease, as cert-manager does) is started again."""
+        for process in self.env.controllers:
+            if process.process is not None and process.process.poll() is not None:
+                self.replica_restarts += 1
+                process.start()
 
     def _pebble(self) -> list[str]:
         return self._pebble_lines(self.pebble_offset)

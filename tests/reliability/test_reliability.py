@@ -23,7 +23,12 @@ from certmgr.testing.localenv import CONTROLLER_USER
 
 from .harness import FAST_ELECTION, NAMESPACE, Cluster, Figures, condition
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.reliability]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+    pytest.mark.reliability,
+    pytest.mark.timeout(480),
+]
 
 CERT = ("cert-manager.io/v1", "Certificate")
 # A stuck Certificate or Challenge may cost this many API requests a minute (the issue's
@@ -51,6 +56,7 @@ def assert_converged(cluster: Cluster, figures: Figures, *, names: list[str]) ->
     figures["leftovers"] = sum(leftovers.values())
     figures["api_requests"] = cluster.api_requests()
     figures["acme_requests"] = cluster.acme_requests()
+    figures["replica_restarts"] = cluster.replica_restarts
     figures["seconds"] = round(time.monotonic() - cluster.started, 1)
     figures.print()
     assert figures["revisions"] >= len(names)
@@ -59,8 +65,27 @@ def assert_converged(cluster: Cluster, figures: Figures, *, names: list[str]) ->
     assert leftovers == dict.fromkeys(leftovers, 0), leftovers
 
 
+def not_ready(cluster: Cluster, names: list[str]) -> str:
+    """Each Certificate that is not Ready, with what its conditions say."""
+    lines = []
+    for name in names:
+        if not cluster.ready(name):
+            found = cluster.certificate(name)
+            said = [
+                f"{c}={condition(found, c).get('status')}:{condition(found, c).get('message')}"
+                for c in ("Ready", "Issuing")
+            ]
+            lines.append(f"{name}: {' | '.join(said)}")
+    return "\n".join(lines)
+
+
 async def all_ready(cluster: Cluster, names: list[str], what: str, within: float = 240.0) -> None:
-    await cluster.until(lambda: all(cluster.ready(n) for n in names), what, within=within)
+    await cluster.until(
+        lambda: all(cluster.ready(n) for n in names),
+        what,
+        within=within,
+        why=lambda: not_ready(cluster, names),
+    )
     await cluster.until(lambda: not any(cluster.leftovers().values()), "no leftovers", 60.0)
 
 
@@ -76,7 +101,10 @@ async def test_api_faults_with_40_certificates_and_two_replicas(cluster: Cluster
     names = [f"faulty-{i}" for i in range(40)]
     cluster.certificates(names)
     await cluster.until(
-        lambda: all(cluster.ready(n) for n in names), "40 Ready under API faults", 300.0
+        lambda: all(cluster.ready(n) for n in names),
+        "40 Ready under API faults",
+        300.0,
+        why=lambda: not_ready(cluster, names),
     )
     faults.reset()
     await all_ready(cluster, names, "40 Ready")
@@ -128,6 +156,7 @@ async def test_a_stopped_leader_is_replaced_and_issues_nothing_twice(cluster: Cl
         os.kill(leader.process.pid, signal.SIGCONT)
     # The thawed leader finds its lease lost and must not act on what it held.
     await asyncio.sleep(5.0)
+    cluster.restart_exited()
     assert all(cluster.ready(n) for n in names)
     assert_converged(cluster, Figures("leader-sigstop"), names=names)
 
