@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-portable test-fast lint demo pebble-bin image-tools image bench clean
+.PHONY: test test-portable test-fast lint demo pebble-bin image-tools image bench reliability clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test-portable: $(BIN)/.installed pebble-bin
 
 test-fast: lint
 	$(BIN)/pytest -m 'not slow'
+
+# The reliability suite alone (part of `make test` too), printing its figures.
+reliability: $(BIN)/.installed pebble-bin
+	$(BIN)/pytest tests/reliability -m reliability -s -p no:randomly
 
 demo: $(BIN)/.installed pebble-bin
 	$(BIN)/certmgr dev demo
