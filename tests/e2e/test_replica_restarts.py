@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.localenv import (
     EXAMPLES_DIR,
     LocalEnvironment,
@@ -27,7 +29,6 @@ from certmgr.testing.pebble import PebbleServer
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.simulator_only("reads the store directly"),
 ]
 
 CERT = ("cert-manager.io/v1", "Certificate")
@@ -44,8 +45,10 @@ TIMING = (
 
 
 @pytest.fixture
-async def env(pebble: PebbleServer, tmp_path: Path) -> AsyncIterator[LocalEnvironment]:
-    async with local_environment(tmp_path, pebble=pebble) as env:
+async def env(
+    pebble: PebbleServer, kube_cluster: KubeCluster, tmp_path: Path
+) -> AsyncIterator[LocalEnvironment]:
+    async with local_environment(tmp_path, pebble=pebble, cluster=kube_cluster) as env:
         yield env
 
 
@@ -53,6 +56,8 @@ async def eventually(probe: Callable[[], Any], *, what: str, env: LocalEnvironme
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
         value = probe()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(0.02)
@@ -72,12 +77,13 @@ def _certificates() -> list[dict[str, Any]]:
     return made
 
 
-def _ready(env: LocalEnvironment) -> bool:
+async def _ready(env: LocalEnvironment) -> bool:
     def is_ready(cert: dict[str, Any]) -> bool:
         conditions = (cert.get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
-    certs = [c for c in env.list(*CERT) if c["metadata"]["name"].startswith("restart-")]
+    listed = await env.read_all(*CERT, env.namespace)
+    certs = [c for c in listed if c["metadata"]["name"].startswith("restart-")]
     return len(certs) == CERTIFICATES and all(is_ready(c) for c in certs)
 
 
@@ -93,24 +99,27 @@ async def test_stopping_a_replica_during_validation_fails_no_order(
     env: LocalEnvironment, stopped: str, sig: int
 ) -> None:
     first = env.start_controller(*TIMING)
-    await eventually(
-        lambda: ((env.simulator.get(*LEASE) or {}).get("spec") or {}).get("holderIdentity"),
-        what="a leader",
-        env=env,
-    )
+
+    async def leader() -> str | None:
+        lease = await env.read(*LEASE)
+        holder: str | None = ((lease or {}).get("spec") or {}).get("holderIdentity")
+        return holder
+
+    await eventually(leader, what="a leader", env=env)
     second = env.start_controller(*TIMING)
     await eventually(lambda: second.logged("caches_synced"), what="a standby", env=env)
-    env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
-    env.apply(_certificates())
+    await env.put([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
+    await env.put(env.in_namespace(_certificates()))
     # Validation under way: Challenges exist (the CA is being asked, or about to be).
-    await eventually(lambda: env.list(*CHALLENGE), what="Challenges", env=env)
+    await eventually(lambda: env.read_all(*CHALLENGE, env.namespace), what="Challenges", env=env)
     victim = first if stopped == "leader" else second
     # In a thread: the simulator and the data plane run on this loop, and a draining
     # replica waits for challenges that need both.
     code = await asyncio.to_thread(victim.stop, sig=sig, timeout=75)
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL), env.controller_logs()
     await eventually(lambda: _ready(env), what="every Certificate Ready", env=env)
-    orders = [o for o in env.list(*ORDER) if o["metadata"]["name"].startswith("restart-")]
+    listed = await env.read_all(*ORDER, env.namespace)
+    orders = [o for o in listed if o["metadata"]["name"].startswith("restart-")]
     failed = [o["metadata"]["name"] for o in orders if o["status"].get("state") != "valid"]
     print(
         f"{stopped} {signal.Signals(sig).name} during validation: "
