@@ -1,16 +1,11 @@
 """ACME Renewal Information (RFC 9773): the CA's suggested renewal window, per Certificate.
 
-Owns ``status.acme.ari`` of Certificates issued by an ACME Issuer or ClusterIssuer whose
-directory has ``renewalInfo``: it asks the CA about the certificate in the Secret (its
-CertID), records the window, ``explanationURL`` (also in a Normal Event), ``lastChecked``
-and ``nextCheck`` (Retry-After, bounded by :mod:`certmgr.pki.renewalinfo`), and asks again
-then. Errors are recorded in ``lastError`` with one Warning Event per new error; the
-renewal then keeps its normal schedule. Fetches are paced (``renewal_info_fetch_qps``) so a
-restart with many due certificates spreads them out; a stored future ``nextCheck`` costs
-no fetch. Opt-out: ``--acme-renewal-info=false`` or the issuer's
-``spec.acme.renewalInformationSource: None`` (the ARI status is then removed).
-It must not decide when to renew (the certificates' policies read the window) and must
-not create orders.
+Owns ``status.acme.ari`` of Certificates of ACME issuers whose directory has
+``renewalInfo``: asks the CA about the certificate in the Secret (its CertID), records the
+window, ``explanationURL`` (and a Normal Event), ``lastChecked``, ``nextCheck`` (bounded
+Retry-After) and ``lastError`` (one Warning per new error), paced so a restart never fetches
+in a burst; removes it when ARI is off (flag or ``renewalInformationSource: None``).
+It must not decide when to renew (the certificate policies read the window) nor order.
 """
 
 from __future__ import annotations
