@@ -302,3 +302,15 @@ def test_leader_election_timings_must_nest(argv: list[str], problem: str | None)
     assert (found is None) == (problem is None)
     if problem is not None:
         assert found is not None and problem in found
+
+
+@pytest.mark.parametrize(
+    ("argv", "enabled"),
+    [
+        pytest.param((), True, id="on-by-default"),
+        pytest.param(("--acme-renewal-info=false",), False, id="off"),
+        pytest.param(("--acme-renewal-info",), True, id="bare"),
+    ],
+)
+def test_acme_renewal_info_flag(argv: tuple[str, ...], enabled: bool) -> None:
+    assert settings_from(parse(*argv)).acme_renewal_info is enabled
