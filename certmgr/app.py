@@ -333,6 +333,7 @@ async def _serve(
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
             background.create_task(LoopLagProbe().run())
+            gcpolicy.tune()
             background.create_task(gcpolicy.refreeze_forever(clock))
             if endpoints is not None:
                 background.create_task(endpoints.run())

@@ -39,3 +39,12 @@ async def test_refreeze_runs_on_its_period() -> None:
     finally:
         task.cancel()
         gc.unfreeze()
+
+
+def test_tune_raises_only_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    try:
+        gcpolicy.tune()
+        assert gc.get_threshold() == (gcpolicy.YOUNG_THRESHOLD, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
