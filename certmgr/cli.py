@@ -45,6 +45,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "show a Certificate's state and its issuance chain, as cmctl status certificate",
     ),
     (
+        ("inspect", "secret"),
+        "certmgr.commands.inspect_command",
+        "show a TLS Secret's certificate, chain, key match and trust, as cmctl inspect secret",
+    ),
+    (
         ("check",),
         "certmgr.commands.check",
         "check a cluster is ready for certmgr (CRDs, cert-manager leftovers, RBAC)",
@@ -83,6 +88,7 @@ GROUPS: dict[str, str] = {
     "dev": "local development tools: Pebble, the API simulator, the demo",
     "status": "show the state of cert-manager resources",
     "create": "create cert-manager resources",
+    "inspect": "show the contents of Kubernetes resources",
 }
 
 
