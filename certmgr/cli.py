@@ -55,6 +55,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "check a cluster is ready for certmgr (CRDs, cert-manager leftovers, RBAC)",
     ),
     (
+        ("check", "api"),
+        "certmgr.commands.check_api",
+        "check that cert-manager's API is usable (a dry-run Certificate), as cmctl check api",
+    ),
+    (
         ("manifests",),
         "certmgr.commands.manifests",
         "print the install manifests of this version (CRDs, RBAC, Deployment) as YAML",
@@ -111,11 +116,18 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"certmgr {__version__}")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, argparse._SubParsersAction[OneLineParser]] = {}
+    commands: dict[str, OneLineParser] = {}
     for path, module_name, help_text in COMMANDS:
         container = top
         if len(path) == 2:
             group = path[0]
-            if group not in groups:
+            if group not in groups and group in commands:
+                # A command that has subcommands too (``check`` / ``check api``): without
+                # one it runs itself, so the subcommand is optional.
+                groups[group] = commands[group].add_subparsers(
+                    dest=f"{group}_command", metavar="[COMMAND]", required=False
+                )
+            elif group not in groups:
                 group_parser = top.add_parser(group, help=GROUPS[group])
                 groups[group] = group_parser.add_subparsers(
                     dest=f"{group}_command", metavar="COMMAND", required=True
@@ -123,6 +135,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             container = groups[group]
         sub = container.add_parser(path[-1], help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
+        if len(path) == 1:
+            commands[path[0]] = sub
         if list(path) == words[: len(path)]:
             _load(module_name).configure(sub)
     return parser

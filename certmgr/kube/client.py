@@ -275,8 +275,15 @@ class KubeClient:
             response.release()
 
     async def create(
-        self, resource: Resource, obj: dict[str, Any], *, namespace: str | None = None
+        self,
+        resource: Resource,
+        obj: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
+        """Create ``obj``; with ``dry_run`` the server admits and validates it (webhooks
+        included) but stores nothing (``dryRun=All``)."""
         namespace = namespace or (namespace_of(obj) if resource.namespaced else None)
         if resource.namespaced and namespace is None:
             raise ValueError(f"{resource.kind} {name_of(obj)!r} needs a namespace")
@@ -287,7 +294,8 @@ class KubeClient:
             verb="create",
             resource=resource,
             body=body,
-            idempotent=False,
+            idempotent=dry_run,
+            params={"dryRun": "All"} if dry_run else None,
         )
 
     async def update(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
@@ -370,12 +378,14 @@ class KubeClient:
         body: Any = None,
         content_type: str = JSON,
         idempotent: bool = True,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         result = await self._json(
             method,
             path,
             verb=verb,
             resource=resource,
+            params=params,
             body=body,
             content_type=content_type,
             idempotent=idempotent,
