@@ -159,7 +159,7 @@ class ResourceMetrics(Collector):
         Certificates of this scrape, so deleted ones leave it."""
         previous, current = self._series, {}
         entries = []
-        for certificate in self._certificates.list():
+        for certificate in self._certificates.scan():
             metadata = certificate.get("metadata") or {}
             key = (metadata.get("namespace", ""), metadata.get("name", ""))
             version = metadata.get("resourceVersion")

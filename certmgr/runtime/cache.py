@@ -153,6 +153,14 @@ class Cache:
     def __iter__(self) -> Iterator[Obj]:
         return iter(self.list())
 
+    def scan(self) -> Iterator[Obj]:
+        """Every object, lazily and without copying the cache into a list first (a scrape
+        over 10,000 Certificates). The caller must not await while iterating: the cache
+        changes between awaits."""
+        for namespace, names in self._objects.items():
+            for name, stored in names.items():
+                yield self._unpack((namespace, name), stored)
+
     @property
     def resource_version(self) -> str:
         """The latest version applied (list, event or bookmark); watches deliver in order."""

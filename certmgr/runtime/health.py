@@ -83,10 +83,15 @@ class HealthServer:
     async def _readyz(self, request: web.Request) -> web.Response:
         return _report(self._readiness, verbose="verbose" in request.query)
 
-    async def _metrics(self, _: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
         snapshot = metrics.Snapshot(self._registry)  # on the loop: collectors read caches
-        response = web.Response(body=await asyncio.to_thread(snapshot.render))
-        response.headers["Content-Type"] = metrics.CONTENT_TYPE_LATEST
+        parts = await asyncio.to_thread(snapshot.render_parts)
+        response = web.StreamResponse(headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
+        response.content_length = sum(len(part) for part in parts)
+        await response.prepare(request)
+        for part in parts:
+            await response.write(part)
+        await response.write_eof()
         return response
 
 

@@ -136,6 +136,11 @@ class Snapshot:
         return self._metrics
 
     def render(self) -> bytes:
+        return b"".join(self.render_parts())
+
+    def render_parts(self) -> list[bytes]:
+        """The exposition in pieces (one per self-writing family, one per run of the
+        others), so a server can send them without joining 12 MB into one more copy."""
         parts: list[bytes] = []
         plain: list[Metric] = []
         for metric in self._metrics:
@@ -149,7 +154,7 @@ class Snapshot:
             parts.append(str(text()).encode())
         if plain:
             parts.append(generate_latest(_Fixed(plain)))  # type: ignore[arg-type,unused-ignore]
-        return b"".join(parts)
+        return parts
 
 
 class _Fixed:

@@ -122,13 +122,13 @@ async def test_metrics_collect_on_the_loop_and_render_elsewhere(
     collector = _ThreadRecordingCollector()
     registry.register(collector)  # type: ignore[arg-type]
     rendered_in: list[str] = []
-    real_render = metrics.Snapshot.render
+    real_render = metrics.Snapshot.render_parts
 
-    def recording_render(self: metrics.Snapshot) -> bytes:
+    def recording_render(self: metrics.Snapshot) -> list[bytes]:
         rendered_in.append(threading.current_thread().name)
         return real_render(self)
 
-    monkeypatch.setattr(metrics.Snapshot, "render", recording_render)
+    monkeypatch.setattr(metrics.Snapshot, "render_parts", recording_render)
     client = await client_for(HealthServer(registry=registry))
     text = await (await client.get("/metrics")).text()
     assert "certmgr_test_rows 7.0" in text

@@ -265,3 +265,16 @@ async def test_an_empty_cache_is_filled_in_slices_and_a_filled_one_replaced_at_o
         version = str(i + 1) if i else "9999"
         again.add({"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": version}})
     assert [c[0] for c in await cache.replace_yielding(again, "9999", batch=1)] == ["MODIFIED"]
+
+
+def test_scan_yields_what_list_returns() -> None:
+    cache = Cache()
+    for namespace in ("a", "b"):
+        for i in range(3):
+            cache.apply(
+                "ADDED",
+                {"metadata": {"name": f"o{i}", "namespace": namespace, "resourceVersion": "1"}},
+            )
+    keys = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in cache.scan())
+    assert keys == sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in cache.list())
+    assert len(keys) == 6
