@@ -243,26 +243,6 @@ async def _serve(
     await refuse_an_old_server(client)
     manager = Manager(client, clock=clock, namespace=args.namespace)
     events = EventRecorder(client, clock=clock)
-    ctx = Context(
-        client=client,
-        manager=manager,
-        clock=clock,
-        events=events,
-        # Every ACME exchange feeds cert-manager's certmanager_http_acme_client_* metrics.
-        acme=functools.partial(acme_connect, observer=acme_metrics.observe_exchange),
-        settings=settings,
-    )
-    certificate_controllers.setup_all(ctx)
-    acme = acme_controllers.setup_all(ctx)
-    issuer_controllers.setup_all(ctx)
-    if settings.runs("ingress-shim"):
-        ingressshim.setup(ctx)
-    collector = (
-        resource_metrics.register(manager, clock=clock)
-        if settings.runs("certificates-metrics")
-        else None
-    )
-
     elector: LeaderElector | None = None
     if args.leader_elect:
         elector = LeaderElector(
@@ -276,6 +256,32 @@ async def _serve(
             ),
             clock=clock,
         )
+    ctx = Context(
+        client=client,
+        manager=manager,
+        clock=clock,
+        events=events,
+        # Every ACME exchange feeds cert-manager's certmanager_http_acme_client_* metrics;
+        # a write to the CA is sent only while the Lease is surely ours (a process frozen
+        # past its renew deadline would otherwise place orders its successor also places).
+        acme=functools.partial(
+            acme_connect,
+            observer=acme_metrics.observe_exchange,
+            may_write=elector.holds_lease if elector is not None else None,
+        ),
+        settings=settings,
+    )
+    certificate_controllers.setup_all(ctx)
+    acme = acme_controllers.setup_all(ctx)
+    issuer_controllers.setup_all(ctx)
+    if settings.runs("ingress-shim"):
+        ingressshim.setup(ctx)
+    collector = (
+        resource_metrics.register(manager, clock=clock)
+        if settings.runs("certificates-metrics")
+        else None
+    )
+
     draining = asyncio.Event()
     endpoints = _shared_endpoints(args, settings, manager)
     health = HealthServer(

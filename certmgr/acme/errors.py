@@ -65,6 +65,16 @@ class AcmeUnreachable(AcmeError):
     """No HTTP answer: connection refused, DNS, TLS verification, or a timeout."""
 
 
+class AcmeWriteWithheld(Exception):
+    """A step that changes state at the CA was not sent: this process may no longer lead
+    (its Lease's renew deadline passed). Not an ``AcmeError``: the CA said nothing, and
+    the Order or Challenge must not be failed for it; the process is stepping down."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"{action} withheld: leadership lost")
+
+
 class InvalidAccountKey(ValueError):
     """The account key PEM could not be loaded. The message never contains key bytes."""
 

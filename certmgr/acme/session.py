@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from acme import messages
@@ -65,12 +65,15 @@ async def connect(
     max_concurrency: int = 8,
     bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
     observer: ExchangeObserver | None = None,
+    may_write: Callable[[], bool] | None = None,
 ) -> AcmeSession:
     """Fetch the directory once and return a session for the account key.
 
     ``account_uri`` is the URL stored in the issuer's status; without it, call
     :meth:`AcmeSession.register` before any other step. ``ca_bundle`` is a PEM file
     path that replaces the system trust store (e.g. Pebble's listener CA).
+    ``may_write``, asked just before each request that changes state at the CA, withholds
+    it (:class:`~certmgr.acme.errors.AcmeWriteWithheld`) when False: the Lease check.
     """
     key = AcmeAccountKey.from_pem(account_key_pem)
     verify: bool | str = False if skip_tls_verify else (ca_bundle or True)
@@ -82,6 +85,7 @@ async def connect(
         max_concurrency=max_concurrency,
         bad_nonce_attempts=bad_nonce_attempts,
         observer=observer,
+        may_write=may_write,
     )
     try:
         reply = await transport.get_directory(directory_url)

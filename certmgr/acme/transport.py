@@ -33,7 +33,7 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +50,7 @@ from certmgr.acme.errors import (
     AcmeError,
     AcmeRateLimited,
     AcmeUnreachable,
+    AcmeWriteWithheld,
 )
 from certmgr.acme.keys import AcmeAccountKey
 from certmgr.acme.parsing import malformed, parse_problem
@@ -137,9 +138,17 @@ class _Network(acme_client.ClientNetwork):
     environment: _Environment | None = None
     # The step being run on this thread's network (set before each request).
     action: str = UNNAMED_ACTION
+    # Whether that step changes state at the CA (a POST with a body), and who may allow it.
+    writing: bool = False
+    may_write: Callable[[], bool] | None = None
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         self.last_response = None
+        # Asked here, after the nonce fetch and just before the bytes leave: a process
+        # frozen in between must not send what it decided before it froze.
+        may_write = self.may_write
+        if method == "POST" and self.writing and may_write is not None and not may_write():
+            raise AcmeWriteWithheld(self.action)
         if self.environment is not None:
             kwargs.setdefault("proxies", self.environment.proxies_for(url))
         started = time.perf_counter()
@@ -170,9 +179,11 @@ class AcmeTransport:
         max_concurrency: int = 8,
         bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
         observer: ExchangeObserver | None = None,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
         self._key = account_key
         self._observer = observer
+        self._may_write = may_write
         self._environment = _Environment(verify)
         self._user_agent = user_agent
         self._timeout = timeout_seconds
@@ -233,6 +244,7 @@ class AcmeTransport:
             network.session.trust_env = False
             network.environment = self._environment
             network.observer = self._observer
+            network.may_write = self._may_write
             self._local.network = network
             with self._networks_lock:
                 self._networks.append(network)
@@ -262,6 +274,7 @@ class AcmeTransport:
     ) -> Reply:
         network = self._network()
         network.action = action
+        network.writing = body is not None
         network.account = (
             messages.RegistrationResource(uri=account_uri, body=messages.Registration())
             if account_uri

@@ -76,8 +76,10 @@ def expected_failure(error: BaseException) -> str | None:
     was about is gone, or going (NotFound; 403 NamespaceTerminating after a namespace
     deletion), or a status merge patch from a stale cache left out a condition a CRD rule
     keeps once set (the 422 a CertificateRequest's Approved condition gets when the
-    approver wrote it first): the next watch event ends it, like a Conflict.
+    approver wrote it first): the next watch event ends it, like a Conflict. Warning too:
+    a write to the CA withheld because the Lease was lost (the process is stepping down).
     """
+    from certmgr.acme.errors import AcmeWriteWithheld
     from certmgr.kube.errors import (
         Forbidden,
         Invalid,
@@ -87,7 +89,7 @@ def expected_failure(error: BaseException) -> str | None:
         Unreachable,
     )
 
-    if isinstance(error, ServerError | TooManyRequests | Unreachable):
+    if isinstance(error, ServerError | TooManyRequests | Unreachable | AcmeWriteWithheld):
         return "warning"
     if isinstance(error, NotFound):
         return "info"

@@ -103,12 +103,24 @@ class LeaderElector:
         self._observed_spec: dict[str, Any] | None = None
         self._observed_at = 0.0
         self._renewal_started = 0.0  # monotonic start of the latest attempt
+        # Monotonic end of our hold: renew_deadline after the start of the last successful
+        # attempt (a float, read from any thread by ``holds_lease``).
+        self._held_until = 0.0
         self._gauge = metrics.LEADER_IS_LEADER.labels(lease=f"{config.namespace}/{config.name}")
         self._gauge.set(0)
 
     @property
     def leading(self) -> bool:
         return self.is_leader.is_set()
+
+    def holds_lease(self) -> bool:
+        """True while leading and within ``renew_deadline`` of the last renewal's start.
+
+        Judged on the clock, not on ``is_leader``: a process frozen past its deadline
+        (SIGSTOP, a paused VM) runs its in-flight work before the renewal loop notices,
+        so a write to the outside world (the CA) asks this first. Safe from any thread.
+        """
+        return self.leading and self._clock.monotonic() < self._held_until
 
     @property
     def healthy(self) -> bool:
@@ -227,7 +239,10 @@ class LeaderElector:
     async def _attempt(self, within: float) -> bool:
         self._renewal_started = self._clock.monotonic()
         try:
-            return await race_clock(self._clock, self._try_acquire_or_renew(), seconds=within)
+            renewed = await race_clock(self._clock, self._try_acquire_or_renew(), seconds=within)
+            if renewed:
+                self._held_until = self._renewal_started + self.config.renew_deadline
+            return renewed
         except TimeoutError:
             self._log.warning("lease_request_timeout", seconds=within)
         except (Conflict, AlreadyExists) as error:
@@ -296,6 +311,7 @@ class LeaderElector:
             self._on_started()
 
     def _stop_leading(self, why: str) -> None:
+        self._held_until = 0.0
         self.is_leader.clear()
         self._gauge.set(0)
         self._log.warning("leader_stopped_leading", why=why)

@@ -139,11 +139,6 @@ async def test_the_leader_stops_at_an_issuance_phase(
     assert_converged(cluster, Figures(f"{sig.name.lower()}-at-{phase}"), names=names)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14 item 4 (rel-acme): a leader SIGSTOPped right after new-order leaves "
-    "orphan orders its successor does not reuse (measured: 12 ACME orders for 6 revisions)",
-)
 async def test_a_stopped_leader_is_replaced_and_issues_nothing_twice(cluster: Cluster) -> None:
     cluster.issuer()
     cluster.replicas(2)

@@ -27,6 +27,7 @@ from certmgr.acme import (
     Problem,
     generate_account_key,
 )
+from certmgr.acme.errors import AcmeWriteWithheld
 from certmgr.acme.transport import AcmeTransport, Reply, retry_after_seconds
 
 PREFIX = "urn:ietf:params:acme:error:"
@@ -234,3 +235,60 @@ def test_error_message_without_status() -> None:
     error = AcmeError(Problem("urn:certmgr:acme:unreachable", "cannot connect", None))
     assert str(error) == "urn:certmgr:acme:unreachable: cannot connect"
     assert (error.status, error.code) == (None, "")
+
+
+class RecordingSession:
+    """Stands in for ``requests.Session.request``: a nonce for HEAD, 200 for the rest."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        self.sent.append(method)
+        headers = {"Replay-Nonce": f"nonce{len(self.sent)}", "Content-Type": "application/json"}
+        response = _response(200, {"status": "pending"}, headers)
+        response.url = url
+        return response
+
+
+@pytest.mark.parametrize(
+    ("body", "leading", "sent", "withheld"),
+    [
+        pytest.param({}, True, ["HEAD", "POST"], False, id="write-while-holding-the-lease"),
+        pytest.param({}, False, ["HEAD"], True, id="write-after-the-lease-is-lost-is-withheld"),
+        pytest.param(None, False, ["HEAD", "POST"], False, id="post-as-get-is-always-sent"),
+    ],
+)
+async def test_writes_ask_may_write_just_before_sending(
+    monkeypatch: pytest.MonkeyPatch,
+    body: dict[str, Any] | None,
+    leading: bool,
+    sent: list[str],
+    withheld: bool,
+) -> None:
+    session = RecordingSession()
+    monkeypatch.setattr(requests.Session, "request", session.request)
+    asked: list[int] = []
+
+    def may_write() -> bool:
+        asked.append(len(session.sent))  # after the nonce fetch, before the POST
+        return leading
+
+    transport = AcmeTransport(
+        AcmeAccountKey.from_pem(generate_account_key()),
+        verify=True,
+        user_agent="test",
+        may_write=may_write,
+    )
+    transport.new_nonce_url = "https://ca.example/nonce"
+    try:
+        reply: object = await transport.post(
+            "https://ca.example/order/1", body, account_uri="acct", action="authorize_order"
+        )
+    except Exception as exc:
+        reply = exc
+    finally:
+        await transport.close()
+    assert session.sent == sent, reply
+    assert isinstance(reply, AcmeWriteWithheld) == withheld
+    assert asked == ([1] if body is not None else [])

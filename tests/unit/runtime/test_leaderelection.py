@@ -401,3 +401,21 @@ async def test_failing_work_ends_leadership_and_reraises(clock: FakeClock) -> No
         await asyncio.wait_for(elector.run(crash), 5)
     assert not elector.leading
     assert store.holder() == "", "released for a standby"
+
+
+async def test_holds_lease_ends_at_the_renew_deadline_before_the_renewal_loop_runs(
+    clock: FakeClock,
+) -> None:
+    """A process frozen (SIGSTOP) past its renew deadline resumes with ``is_leader`` still
+    set; ``holds_lease`` already says no, so no write to the CA leaves before it steps down."""
+    store = LeaseStore()
+    elector, _, task = await start_with_work(clock, store, "a", Work(clock, store))
+    assert elector.holds_lease()
+    await clock.run_for(9)
+    assert elector.holds_lease(), "renewed every 2 s: held"
+    clock.advance(30)  # frozen: time moved, no task has run since
+    assert elector.leading and not elector.holds_lease()
+    await settle()
+    assert not elector.leading and not elector.holds_lease()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
