@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
-ChallengeType: TypeAlias = Literal["http-01", "dns-01"]
+# "none": a solver certmgr cannot serve (no type it solves): never offered, never selected.
+ChallengeType: TypeAlias = Literal["http-01", "dns-01", "none"]
 
 
 @dataclass(frozen=True, slots=True)

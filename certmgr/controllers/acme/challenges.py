@@ -58,6 +58,7 @@ SLOT_INDEX: Final = "acme-challenges-by-name-and-type"
 PROCESSING_INDEX: Final = "acme-challenges-processing"
 PROCESSING: Final = "processing"
 FINALIZERS: Final = (labels.ACME_FINALIZER, labels.LEGACY_ACME_FINALIZER)
+DNS01_TYPE: Final = "DNS-01"
 PROPAGATION_PREFIX: Final = "Waiting for HTTP-01 challenge propagation: "
 CACHE_WAIT_SECONDS: Final = 5.0
 # How soon a Challenge waiting for a free slot under the global cap looks again.
@@ -246,6 +247,10 @@ class ChallengeReconciler:
         status = challenge.get("status") or {}
         spec = challenge.get("spec") or {}
         target = self._target(challenge)
+        if spec.get("type") == DNS01_TYPE and key not in self._presented:
+            # The DNS-01 path is being built (certmgr.dns01): say so rather than serve
+            # an HTTP-01 route nobody asks for.
+            return await self._present_failed(key, challenge, "DNS-01 is not solved yet")
         if key not in self._presented:
             # Our own status write wakes us before a refused presentation's retry is due.
             wait = self._next_present.get(key, 0.0) - self._ctx.clock.monotonic()

@@ -22,7 +22,7 @@ from certmgr.api.acme import State
 from certmgr.controllers.acme.solver_objects import needs_finalizer
 from certmgr.controllers.acme.writes import owner_reference
 from certmgr.kube.resources import CHALLENGES, ORDERS
-from certmgr.policies.solvers import SolverSelector, SolverSelectorView
+from certmgr.policies.solvers import ChallengeType, SolverSelector, SolverSelectorView
 from certmgr.runtime.cache import Obj
 
 _FINAL: Final = {s.value for s in State if s.is_final}
@@ -74,7 +74,10 @@ def challenge_manifest(
     key: str,
     solver: dict[str, Any],
 ) -> dict[str, Any]:
-    """The Challenge for one pending authorization of ``order`` (its spec is immutable)."""
+    """The Challenge for one pending authorization of ``order`` (its spec is immutable).
+
+    ``offer`` is the authorization's challenge of the solver's type; ``key`` is its key
+    authorization (HTTP-01) or TXT value (DNS-01), as cert-manager's ``spec.key``."""
     meta = order["metadata"]
     metadata: dict[str, Any] = {
         "name": name,
@@ -82,10 +85,11 @@ def challenge_manifest(
         "labels": dict(meta.get("labels") or {}),
         "ownerReferences": [owner_reference(order)],
     }
-    if needs_finalizer(solver):
-        # Only a path edited into a user's Ingress outlives the Challenge (everything
-        # else is owned by it). Set at creation, so the path is removed even if the
-        # Challenge is deleted before the challenge controller first sees it.
+    if needs_finalizer(solver) or solver_type(solver) == "dns-01":
+        # Only a path edited into a user's Ingress and a DNS-01 TXT record outlive the
+        # Challenge (everything else is owned by it). Set at creation, so they are
+        # removed even if the Challenge is deleted before the challenge controller
+        # first sees it.
         metadata["finalizers"] = [labels.ACME_FINALIZER]
     return {
         "apiVersion": CHALLENGES.api_version,
@@ -96,7 +100,7 @@ def challenge_manifest(
             "authorizationURL": authorization["url"],
             "dnsName": str(authorization.get("identifier") or ""),
             "wildcard": bool(authorization.get("wildcard")),
-            "type": "HTTP-01",
+            "type": challenge_type_name(solver),
             "token": offer["token"],
             "key": key,
             "solver": solver,
@@ -141,10 +145,25 @@ def solver_view(solver: dict[str, Any]) -> SolverSelectorView:
             dns_zones=tuple(selector.get("dnsZones") or ()),
             match_labels=dict(selector.get("matchLabels") or {}),
         )
-    # An HTTP-01 solver without `ingress` (gatewayHTTPRoute) cannot be served by certmgr:
-    # it counts as not offering http-01, so the Order's Warning Event names the gap.
-    http01_by_ingress = (solver.get("http01") or {}).get("ingress") is not None
-    return SolverSelectorView("http-01" if http01_by_ingress else "dns-01", view)
+    return SolverSelectorView(solver_type(solver), view)
+
+
+def solver_type(solver: dict[str, Any]) -> ChallengeType:
+    """The ACME challenge type a solver answers: ``dns-01`` for a ``dns01`` block (every
+    provider: one certmgr does not support is selected anyway, and the Challenge says
+    why, as in cert-manager), ``http-01`` for an Ingress HTTP-01 solver. An HTTP-01
+    solver without ``ingress`` (gatewayHTTPRoute) cannot be served by certmgr: it counts
+    as offering nothing, so the Order's Warning Event names the gap."""
+    if solver.get("dns01") is not None:
+        return "dns-01"
+    if (solver.get("http01") or {}).get("ingress") is not None:
+        return "http-01"
+    return "none"
+
+
+def challenge_type_name(solver: dict[str, Any]) -> str:
+    """The Challenge's ``spec.type`` (cert-manager's spelling: ``HTTP-01``, ``DNS-01``)."""
+    return "DNS-01" if solver_type(solver) == "dns-01" else "HTTP-01"
 
 
 def csr_pem(order: Obj) -> bytes:

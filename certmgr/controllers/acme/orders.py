@@ -30,7 +30,7 @@ import structlog
 
 from certmgr.acme.errors import AcmeError, AcmeRateLimited, replaces_refused
 from certmgr.acme.protocol import AcmeClient
-from certmgr.acme.resources import CHALLENGE_HTTP01, Identifier
+from certmgr.acme.resources import CHALLENGE_DNS01, CHALLENGE_HTTP01, Identifier
 from certmgr.acme.resources import Order as AcmeOrder
 from certmgr.api import reasons
 from certmgr.api.acme import State
@@ -53,6 +53,7 @@ from certmgr.controllers.acme.order_steps import (
     next_step,
     owned_by_order,
     pending_authorizations,
+    solver_type,
     solver_view,
 )
 from certmgr.controllers.acme.overrides import OverrideError, apply_ingress_overrides
@@ -377,19 +378,21 @@ class OrderReconciler:
                 [solver_view(s) for s in solvers],
                 dns_name=f"*.{dns_name}" if wildcard else dns_name,
                 certificate_labels=meta.get("labels") or {},
-                offered_challenge_types=offered & {CHALLENGE_HTTP01},
+                offered_challenge_types=offered & {CHALLENGE_HTTP01, CHALLENGE_DNS01},
             )
             if index is None:
                 problems.append(
                     "Failed to determine a valid solver configuration for the set of domains "
                     f'on the Order: no configured challenge solvers can be used for "{dns_name}" '
                     f"(offered challenge types: {', '.join(sorted(t for t in offered if t))}; "
-                    "certmgr solves http-01 through an Ingress only)"
+                    "certmgr solves http-01 through an Ingress and dns-01)"
                 )
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
                 continue
             try:
-                solver = apply_ingress_overrides(solvers[index], meta.get("annotations") or {})
+                solver = solvers[index]
+                if solver_type(solver) == CHALLENGE_HTTP01:  # the overrides are HTTP-01's
+                    solver = apply_ingress_overrides(solver, meta.get("annotations") or {})
             except OverrideError as exc:
                 problems.append(
                     "Failed to determine a valid solver configuration for the set of domains "
@@ -397,13 +400,19 @@ class OrderReconciler:
                 )
                 log.warning("acme_solver_override_invalid", order=meta["name"], error=str(exc))
                 continue
-            offer = next(c for c in authz["challenges"] if c.get("type") == CHALLENGE_HTTP01)
+            wanted = solver_type(solver)
+            offer = next(c for c in authz["challenges"] if c.get("type") == wanted)
+            key = (
+                client.dns01_txt_value(offer["token"])
+                if wanted == CHALLENGE_DNS01
+                else client.key_authorization(offer["token"])
+            )
             challenge = challenge_manifest(
                 order,
                 name=name,
                 authorization=authz,
                 offer=offer,
-                key=client.key_authorization(offer["token"]),
+                key=key,
                 solver=solver,
             )
             try:

@@ -148,3 +148,31 @@ def test_select_solver_skips_types_not_offered(offered, expected) -> None:
         offered_challenge_types=offered,
     )
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("solvers", "dns_name", "expected"),
+    [
+        # A wildcard authorization is matched as "*.<name>" (cert-manager's domainToFind).
+        pytest.param([dns(dns_names=("*.example.com",))], "*.example.com", 0, id="wildcard-name"),
+        pytest.param([dns(dns_names=("example.com",))], "*.example.com", None, id="apex-name-only"),
+        pytest.param([dns(dns_zones=("example.com",))], "*.example.com", 0, id="wildcard-in-zone"),
+        pytest.param(
+            [dns(dns_zones=("example.com",)), dns(dns_names=("*.example.com",))],
+            "*.example.com",
+            1,
+            id="wildcard-name-beats-zone",
+        ),
+        pytest.param(
+            [dns(dns_names=("*.example.com",)), dns(dns_names=("example.com",))],
+            "example.com",
+            1,
+            id="apex-takes-its-own",
+        ),
+    ],
+)
+def test_select_solver_wildcards(solvers, dns_name, expected) -> None:
+    got = select_solver(
+        solvers, dns_name=dns_name, certificate_labels={}, offered_challenge_types={"dns-01"}
+    )
+    assert got == expected

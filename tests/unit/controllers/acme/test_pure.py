@@ -116,16 +116,32 @@ def test_shared_service_is_one_per_namespace_owned_by_no_challenge() -> None:
 
 
 @pytest.mark.parametrize(
-    ("solver", "expected"),
+    ("solver", "expected", "finalized", "challenge_type"),
     [
-        pytest.param({"http01": {"ingress": {"ingressClassName": "nginx"}}}, False, id="ingress"),
-        pytest.param({"http01": {"ingress": {"class": "nginx"}}}, False, id="class"),
-        pytest.param({"http01": {"ingress": {"podTemplate": {}}}}, False, id="pod-template"),
-        pytest.param({"http01": {"ingress": {"name": "web"}}}, True, id="edit-in-place"),
-        pytest.param({"dns01": {}}, False, id="no-http01"),
+        pytest.param(
+            {"http01": {"ingress": {"ingressClassName": "nginx"}}},
+            False,
+            False,
+            "HTTP-01",
+            id="ingress",
+        ),
+        pytest.param(
+            {"http01": {"ingress": {"class": "nginx"}}}, False, False, "HTTP-01", id="class"
+        ),
+        pytest.param(
+            {"http01": {"ingress": {"podTemplate": {}}}}, False, False, "HTTP-01", id="pod-template"
+        ),
+        pytest.param(
+            {"http01": {"ingress": {"name": "web"}}}, True, True, "HTTP-01", id="edit-in-place"
+        ),
+        # A TXT record outlives the Challenge: a DNS-01 Challenge is finalized too.
+        pytest.param({"dns01": {"rfc2136": {}}}, False, True, "DNS-01", id="dns01"),
+        pytest.param({"dns01": {"cloudflare": {}}}, False, True, "DNS-01", id="dns01-unsupported"),
     ],
 )
-def test_only_edit_in_place_needs_the_finalizer(solver: dict[str, Any], expected: bool) -> None:
+def test_challenge_type_and_finalizer(
+    solver: dict[str, Any], expected: bool, finalized: bool, challenge_type: str
+) -> None:
     assert needs_finalizer(solver) is expected
     order = {"metadata": {"name": "o", "namespace": "ns", "uid": "u"}, "spec": {}}
     authz = {"url": "https://ca/authz/1", "identifier": "www.example.com"}
@@ -134,7 +150,8 @@ def test_only_edit_in_place_needs_the_finalizer(solver: dict[str, Any], expected
         order, name="c", authorization=authz, offer=offer, key="k", solver=solver
     )
     finalizers = manifest["metadata"].get("finalizers")
-    assert finalizers == (["acme.cert-manager.io/finalizer"] if expected else None)
+    assert finalizers == (["acme.cert-manager.io/finalizer"] if finalized else None)
+    assert manifest["spec"]["type"] == challenge_type
 
 
 @pytest.mark.parametrize(
@@ -379,6 +396,20 @@ def test_issuer_index_value_matches_the_index() -> None:
 )
 def test_only_ingress_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
     assert (solver_view(solver).challenge_type == "http-01") is usable_for_http01
+
+
+@pytest.mark.parametrize(
+    ("solver", "challenge_type"),
+    [
+        pytest.param({"http01": {"ingress": {}}}, "http-01", id="ingress"),
+        pytest.param({"dns01": {"rfc2136": {"nameserver": "1.2.3.4"}}}, "dns-01", id="rfc2136"),
+        # Selected as cert-manager does; the Challenge then says the provider is unsupported.
+        pytest.param({"dns01": {"azureDNS": {}}}, "dns-01", id="unsupported-provider"),
+        pytest.param({"http01": {"gatewayHTTPRoute": {}}}, "none", id="gatewayHTTPRoute"),
+    ],
+)
+def test_solver_view_has_the_solvers_real_type(solver: dict[str, Any], challenge_type: str) -> None:
+    assert solver_view(solver).challenge_type == challenge_type
 
 
 @pytest.mark.parametrize(

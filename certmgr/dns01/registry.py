@@ -1,0 +1,75 @@
+"""Which provider serves a solver's ``dns01`` block, or why none does.
+
+Owns :data:`BUILDERS` (cert-manager's provider field name -> builder), :func:`provider_for`
+and the not-supported reasons. Must not do I/O: builders only validate configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from certmgr.dns01 import rfc2136
+from certmgr.dns01.providers import DNS01Error, DNS01Provider, ProviderContext
+
+Builder: TypeAlias = Callable[[Mapping[str, Any], ProviderContext], DNS01Provider]
+
+# The fields of cert-manager's ACMEChallengeSolverDNS01 that name a provider, in the
+# order cert-manager looks at them.
+PROVIDER_FIELDS: Final = (
+    "akamai",
+    "cloudDNS",
+    "cloudflare",
+    "route53",
+    "azureDNS",
+    "digitalocean",
+    "acmeDNS",
+    "rfc2136",
+    "webhook",
+)
+
+BUILDERS: Final[dict[str, Builder]] = {
+    "rfc2136": rfc2136.build,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """No provider: ``reason`` goes on the Challenge and into a Warning Event."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """The provider for a solver, and its name and block (``ChallengeRequest.config``)."""
+
+    name: str
+    config: Mapping[str, Any]
+    provider: DNS01Provider
+
+
+def provider_name(dns01: Mapping[str, Any]) -> str | None:
+    """The provider field set in a ``dns01`` block (the first, as cert-manager), if any."""
+    return next((f for f in PROVIDER_FIELDS if dns01.get(f) is not None), None)
+
+
+def provider_for(dns01: Mapping[str, Any], context: ProviderContext) -> Selected | Unsupported:
+    """The provider configured by a solver's ``dns01`` block."""
+    name = provider_name(dns01)
+    if name is None:
+        return Unsupported("no dns provider config specified for challenge")
+    builder = BUILDERS.get(name)
+    if builder is None:
+        return Unsupported(
+            f"the dns01 provider {name!r} is not supported by certmgr "
+            f"(supported: {', '.join(sorted(BUILDERS))})"
+        )
+    config = dns01[name]
+    if not isinstance(config, Mapping):
+        return Unsupported(f"the dns01 {name} configuration is not an object")
+    try:
+        return Selected(name, config, builder(config, context))
+    except DNS01Error as exc:
+        return Unsupported(f"error instantiating {name} challenge solver: {exc}")
