@@ -27,6 +27,7 @@ from certmgr import bundled
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import AlreadyExists, Conflict, NotFound
+from certmgr.testing import gatewayapi
 from certmgr.testing.apiserver.server import Simulator
 
 ENV_VAR = "CERTMGR_TEST_KUBECONFIG"
@@ -223,6 +224,11 @@ class KubeCluster:
     async def install_crds(self) -> None:
         """``crds/``: created, or replaced where they exist (another run put them there)."""
         await self._install("crds", crd_manifests())
+
+    async def install_gateway_api_crds(self) -> None:
+        """The Gateway API CRDs (``certmgr.testing.gatewayapi``), as a Gateway
+        implementation installs them: created, or replaced where they exist."""
+        await self._install("gateway-api", gatewayapi.crd_manifests())
 
     async def install_controller_rbac(self) -> None:
         """deploy/'s Namespace, ServiceAccount, ClusterRole, Role and their bindings."""

@@ -1,10 +1,10 @@
 """``certmgr dev cluster``: run the Kubernetes API simulator until interrupted.
 
 Owns the command-line face of the simulator for the local demo: it starts the
-server, writes its kubeconfig, optionally installs CRDs and prints where to point
-kubectl, optionally with manifests applied and ServiceAccount kubeconfigs written
-(so the demo's controller runs under the RBAC in ``deploy/``). It must not add
-behaviour the in-process ``Simulator`` lacks.
+server, writes its kubeconfig, optionally installs CRDs (ours, the Gateway API's) and
+prints where to point kubectl, optionally with manifests applied and ServiceAccount
+kubeconfigs written (so the demo's controller runs under the RBAC in ``deploy/``). It
+must not add behaviour the in-process ``Simulator`` lacks.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 
 from certmgr.cli import UsageError
+from certmgr.testing import gatewayapi
 from certmgr.testing.apiserver import Simulator
 
 
@@ -32,6 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="a CRD YAML file or a directory of them to install (repeatable)",
+    )
+    parser.add_argument(
+        "--gateway-api",
+        action="store_true",
+        help="install the Gateway API CRDs (GatewayClass, Gateway, HTTPRoute, ReferenceGrant)",
     )
     parser.add_argument(
         "--apply",
@@ -73,6 +79,8 @@ async def _serve(args: argparse.Namespace) -> int:
     ) as sim:
         if args.crds:
             sim.install_crds(args.crds)
+        if args.gateway_api:
+            sim.install_crds([gatewayapi.CRDS_DIR])
         if args.apply:
             sim.apply_manifests(args.apply)
         for account in args.service_account:
