@@ -101,12 +101,14 @@ class ThrowawayCA:
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, subject: str, *, names: Sequence[str]) -> ServingPair:
+    def issue(
+        self, subject: str, *, names: Sequence[str], client_auth: bool = False
+    ) -> ServingPair:
         """A server certificate for ``names`` (DNS names or IP literals), as long-lived as
-        the CA."""
+        the CA; with ``client_auth`` a client certificate instead (``names`` may be empty)."""
         now = datetime.datetime.now(datetime.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
-        certificate = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(common_name(subject))
             .issuer_name(self.certificate.subject)
@@ -114,13 +116,25 @@ class ThrowawayCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(now + self.validity)
-            .add_extension(x509.SubjectAlternativeName(subject_alt_names(names)), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [
+                        ExtendedKeyUsageOID.CLIENT_AUTH
+                        if client_auth
+                        else ExtendedKeyUsageOID.SERVER_AUTH
+                    ]
+                ),
+                critical=False,
+            )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
             )
-            .sign(self.key, hashes.SHA256())
         )
+        if names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(subject_alt_names(names)), critical=False
+            )
+        certificate = builder.sign(self.key, hashes.SHA256())
         return ServingPair(
             certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
             key_pem=_pem_key(key),

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from certmgr.testing.apiserver import crdrules, defaults, errors, names, schema
+from certmgr.testing.apiserver import aggregation, crdrules, defaults, errors, names, schema
 from certmgr.testing.apiserver.resources import ResourceType
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -116,6 +116,9 @@ def _name_checker(rtype: ResourceType) -> Callable[[str], list[str]]:
         return names.validate_dns_label
     if rtype.group == "" and rtype.kind == "Service":
         return names.validate_dns1035_label
+    if rtype.group in ("rbac.authorization.k8s.io", aggregation.GROUP):
+        # RBAC's and kube-aggregator's minimal rule: "system:auth-delegator" is a name.
+        return names.validate_path_segment_name
     return names.validate_name
 
 
@@ -224,6 +227,10 @@ def prepare_update(
             else {k: v for k, v in old.items() if k != "status"}
         )
         new["metadata"] = dict(old_meta)
+        if aggregation.is_apiservice(rtype.group, rtype.kind):
+            causes = aggregation.status_causes(new)
+            if causes:
+                raise errors.invalid(rtype.kind, rtype.group, old_meta["name"], causes)
         if rtype.is_custom:
             new, causes = _custom(rtype, new, old)
             if causes:
@@ -292,6 +299,10 @@ def _by_kind(
             obj["status"] = {"loadBalancer": {}}
     elif rtype.group == "apps" and kind == "Deployment":
         defaults.deployment(obj)
+    elif aggregation.is_apiservice(rtype.group, kind):
+        if old is None:
+            obj.pop("status", None)  # the registry strategy: status starts empty
+        causes = aggregation.admit(obj)
     elif kind == "CustomResourceDefinition":
         causes = crdrules.check_crd(obj)
         _crd_status(obj)

@@ -7,6 +7,7 @@ is served, which kubectl falls back to. It must not serve objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from certmgr.testing.apiserver.resources import ALL_VERBS, Catalogue
@@ -39,13 +40,27 @@ def _group(name: str, versions: list[str]) -> dict[str, Any]:
     return {"name": name, "versions": entries, "preferredVersion": entries[0]}
 
 
-def group_list(catalogue: Catalogue) -> dict[str, Any]:
-    groups = [_group(g, vs) for g, vs in catalogue.group_versions().items() if g]
+def _versions(
+    catalogue: Catalogue, aggregated: Sequence[tuple[str, list[str]]]
+) -> dict[str, list[str]]:
+    """Served groups: local ones first, then the APIServices' (already in their order)."""
+    found = catalogue.group_versions()
+    for name, versions in aggregated:
+        found.setdefault(name, versions)
+    return found
+
+
+def group_list(
+    catalogue: Catalogue, *, aggregated: Sequence[tuple[str, list[str]]] = ()
+) -> dict[str, Any]:
+    groups = [_group(g, vs) for g, vs in _versions(catalogue, aggregated).items() if g]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def group(catalogue: Catalogue, name: str) -> dict[str, Any] | None:
-    versions = catalogue.group_versions().get(name)
+def group(
+    catalogue: Catalogue, name: str, *, aggregated: Sequence[tuple[str, list[str]]] = ()
+) -> dict[str, Any] | None:
+    versions = _versions(catalogue, aggregated).get(name)
     if not versions or not name:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}

@@ -135,6 +135,14 @@ _BUILTIN: Final[Mapping[tuple[str, str], Mapping[str, Any]]] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): {"subjects": None, "roleRef": None},
     ("apiextensions.k8s.io", "CustomResourceDefinition"): {"spec": None, "status": None},
     ("discovery.k8s.io", "EndpointSlice"): dict.fromkeys(("addressType", "endpoints", "ports")),
+    ("apiregistration.k8s.io", "APIService"): {
+        "spec": {
+            **dict.fromkeys(("group", "version", "groupPriorityMinimum", "versionPriority")),
+            **dict.fromkeys(("caBundle", "insecureSkipTLSVerify")),
+            "service": dict.fromkeys(("namespace", "name", "port")),
+        },
+        "status": {"conditions": None},
+    },
 }
 
 

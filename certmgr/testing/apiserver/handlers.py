@@ -22,6 +22,9 @@ from aiohttp import web
 
 from certmgr.testing.apiserver import (
     admission,
+    aggregation,
+    aggregation_proxy,
+    aggregation_status,
     discovery,
     errors,
     fieldvalidation,
@@ -36,6 +39,7 @@ from certmgr.testing.apiserver import (
     watching,
 )
 from certmgr.testing.apiserver.accounting import RequestCounts
+from certmgr.testing.apiserver.aggregation_proxy import AggregationProxy
 from certmgr.testing.apiserver.auth import (
     ANONYMOUS,
     Authenticator,
@@ -46,7 +50,7 @@ from certmgr.testing.apiserver.auth import (
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
 from certmgr.testing.apiserver.flowcontrol import Flow, FlowControl, classify
-from certmgr.testing.apiserver.resources import NAMESPACES, ResourceType
+from certmgr.testing.apiserver.resources import APISERVICES, NAMESPACES, ResourceType
 from certmgr.testing.apiserver.routing import Target, resolve
 from certmgr.testing.apiserver.store import Obj, Store
 
@@ -118,6 +122,7 @@ class Api:
     enforce_owner_references: bool = False
     server_address: str = ""
     flow_control: FlowControl = field(default_factory=FlowControl)
+    aggregation: AggregationProxy | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -159,7 +164,17 @@ class Api:
             return _json_response(answer, status=201)
         query = request.rel_url.query
         watch = query.get("watch", "") in ("true", "1")
-        target = resolve(self.store.catalogue, request.method, request.path, watch=watch)
+        proxied = self._aggregated(request.path)
+        if proxied is not None:
+            return await self._proxy(request, proxied, user, flow, watch=watch)
+        try:
+            target = resolve(self.store.catalogue, request.method, request.path, watch=watch)
+        except errors.StatusError as missing:
+            if missing.code == 404:
+                # kube-apiserver authorizes before it routes: no permission is a 403
+                # even for a group nobody serves (an APIService not installed).
+                self._authorize_unserved(request, user, watch=watch)
+            raise
         if target is None:
             if user is ANONYMOUS:
                 # system:discovery is bound to system:authenticated only.
@@ -177,6 +192,83 @@ class Api:
             return await self._serve(request, target, user, resource)
         with self.flow_control.seat(flow):
             return await self._serve(request, target, user, resource)
+
+    # -- API aggregation -----------------------------------------------------------------
+
+    def _authorize_unserved(self, request: web.Request, user: UserInfo, *, watch: bool) -> None:
+        claim = aggregation.claimed(request.path)
+        if claim is None:
+            return
+        group, _, rest = claim
+        attrs = aggregation.request_attributes(request.method, group, rest, watch=watch)
+        if attrs is None:
+            return
+        try:
+            self.authz.check(user, attrs)
+        except errors.StatusError as denied:
+            self.counts.deny(str(denied.status.get("message", "")))
+            raise
+
+    def _aggregated(self, path: str) -> tuple[Obj, str, list[str]] | None:
+        """(APIService, group, rest) when an APIService with a service claims `path`."""
+        claim = aggregation.claimed(path)
+        if claim is None or self.aggregation is None:
+            return None
+        group, version, rest = claim
+        apiservice = self.store.table(APISERVICES).objects.get(("", f"{version}.{group}"))
+        if apiservice is None or aggregation.service_of(apiservice) is None:
+            return None
+        return apiservice, group, rest
+
+    async def _proxy(
+        self,
+        request: web.Request,
+        proxied: tuple[Obj, str, list[str]],
+        user: UserInfo,
+        flow: Flow,
+        *,
+        watch: bool,
+    ) -> web.StreamResponse:
+        """kube-aggregator's handler: RBAC here, then the Service's endpoint over TLS."""
+        assert self.aggregation is not None
+        apiservice, group, rest = proxied
+        attrs = aggregation.request_attributes(request.method, group, rest, watch=watch)
+        if attrs is None:
+            if user is ANONYMOUS:
+                raise errors.forbidden(
+                    f'forbidden: User "{user.name}" cannot get path "{request.path}"'
+                )
+        else:
+            resource = (
+                f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+            )
+            self.counts.record(attrs.verb, resource, user.name)
+            try:
+                self.authz.check(user, attrs)
+            except errors.StatusError as denied:
+                self.counts.deny(str(denied.status.get("message", "")))
+                raise
+        ref = aggregation.service_of(apiservice)
+        assert ref is not None
+        if not aggregation.is_available(apiservice):
+            return aggregation_proxy.service_unavailable()
+        found = aggregation_status.endpoints(self.store, ref)
+        if not found:
+            return aggregation_proxy.service_unavailable()
+        spec = apiservice.get("spec") or {}
+        forward = self.aggregation.forward(
+            request,
+            endpoint=found[0],
+            service=ref,
+            ca_bundle=aggregation.ca_bundle(spec),
+            insecure=bool(spec.get("insecureSkipTLSVerify")),
+            user=user.name,
+            groups=user.groups,
+        )
+        if attrs is None or attrs.verb == "watch":
+            return await forward
+        with self.flow_control.seat(flow):
+            return await forward
 
     async def _serve(
         self, request: web.Request, target: Target, user: UserInfo, resource: str
@@ -241,11 +333,11 @@ class Api:
         if parts == ["api"]:
             body = discovery.core_versions(self.server_address)
         elif parts == ["apis"]:
-            body = discovery.group_list(catalogue)
+            body = discovery.group_list(catalogue, aggregated=self._aggregated_groups())
         elif len(parts) == 2 and parts[0] == "api":
             body = discovery.resource_list(catalogue, "", parts[1])
         elif len(parts) == 2 and parts[0] == "apis":
-            body = discovery.group(catalogue, parts[1])
+            body = discovery.group(catalogue, parts[1], aggregated=self._aggregated_groups())
         elif len(parts) == 3 and parts[0] == "apis":
             body = discovery.resource_list(catalogue, parts[1], parts[2])
         elif parts == ["version"]:
@@ -260,6 +352,9 @@ class Api:
         if body is None:
             raise errors.path_not_found()
         return _json_response(body)
+
+    def _aggregated_groups(self) -> list[tuple[str, list[str]]]:
+        return aggregation.aggregated_groups(self.store.table(APISERVICES).objects.values())
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ __all__ = [
     "validate_label_key",
     "validate_label_value",
     "validate_name",
+    "validate_path_segment_name",
 ]
 
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -76,6 +77,13 @@ def validate_name(name: str) -> list[str]:
     if not _matches(_DNS1123_SUBDOMAIN_FMT, name):
         errors.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
     return errors
+
+
+def validate_path_segment_name(name: str) -> list[str]:
+    """IsValidPathSegmentName: the only syntax rule on RBAC and APIService names."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 
 def validate_dns_label(name: str) -> list[str]:

@@ -140,6 +140,15 @@ BUILTINS: tuple[ResourceType, ...] = (
         "clusterrolebindings",
         namespaced=False,
     ),
+    # API aggregation: requests under /apis/<group>/<version> go to spec.service.
+    _builtin(
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+        "apiservices",
+        namespaced=False,
+        status=True,
+    ),
     _builtin(
         "apiextensions.k8s.io",
         "v1",
@@ -153,6 +162,7 @@ BUILTINS: tuple[ResourceType, ...] = (
 )
 
 NAMESPACES = BUILTINS[0]
+APISERVICES = BUILTINS[-2]
 CRDS = BUILTINS[-1]
 
 

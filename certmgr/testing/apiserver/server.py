@@ -22,6 +22,13 @@ from aiohttp import web
 
 from certmgr.testing.apiserver import admission, errors
 from certmgr.testing.apiserver.accounting import RequestCounts
+from certmgr.testing.apiserver.aggregation_proxy import (
+    AggregationProxy,
+    ClientIdentity,
+    authentication_configmap,
+    make_front_proxy_identity,
+)
+from certmgr.testing.apiserver.aggregation_status import AvailabilityController
 from certmgr.testing.apiserver.auth import Authenticator, Authorizer
 from certmgr.testing.apiserver.collecting import Collector
 from certmgr.testing.apiserver.faults import Faults
@@ -49,6 +56,7 @@ class Simulator:
         enforce_owner_references: bool = False,
         priority_and_fairness: bool = True,
         max_requests_in_flight: int | None = None,
+        aggregation_resync: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -69,6 +77,10 @@ class Simulator:
         self._api: Api | None = None
         self._reopen: asyncio.TimerHandle | None = None
         self._reopening: asyncio.Future[None] | None = None
+        self._aggregation_resync = aggregation_resync
+        self._front_proxy: ClientIdentity | None = None
+        self._proxy: AggregationProxy | None = None
+        self._availability: AvailabilityController | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -77,6 +89,15 @@ class Simulator:
         self._tls = make_serving_cert(self.host)
         collector = Collector(self.store, schedule=self._loop.call_soon)
         RootCAPublisher(self.store, ca_pem=self._tls.ca_pem.decode(), schedule=self._loop.call_soon)
+        self._front_proxy = make_front_proxy_identity()
+        self._proxy = AggregationProxy(identity=self._front_proxy)
+        self._availability = AvailabilityController(
+            self.store,
+            proxy=self._proxy,
+            schedule=self._loop.call_soon,
+            resync=self._aggregation_resync,
+        )
+        self._availability.start()
         self._api = Api(
             store=self.store,
             collector=collector,
@@ -87,6 +108,7 @@ class Simulator:
             bookmark_interval=self._bookmark_interval,
             enforce_owner_references=self._enforce_owner_references,
             flow_control=self.flow_control,
+            aggregation=self._proxy,
         )
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._api.handle)
@@ -116,8 +138,22 @@ class Simulator:
             self.store.create(
                 NAMESPACES, admission.prepare_create(self.store, NAMESPACES, "", body)
             )
+        assert self._tls is not None and self._front_proxy is not None
+        # What an aggregated server reads to trust the front proxy's identity headers.
+        configmaps = self.store.catalogue.get("", "v1", "configmaps")
+        assert configmaps is not None
+        published = authentication_configmap(
+            client_ca=self._tls.ca_pem, front_proxy=self._front_proxy
+        )
+        self.store.create(
+            configmaps, admission.prepare_create(self.store, configmaps, "kube-system", published)
+        )
 
     async def stop(self) -> None:
+        if self._availability is not None:
+            await self._availability.stop()
+        if self._proxy is not None:
+            await self._proxy.close()
         if self._api is not None:
             self._api.closing.set()
             self.store.close_watches()
@@ -165,6 +201,13 @@ class Simulator:
         if self._tls is None:
             raise RuntimeError("the simulator is not started")
         return self._tls.ca_pem
+
+    @property
+    def front_proxy_ca_pem(self) -> bytes:
+        """The CA of the front proxy's client certificate (`requestheader-client-ca-file`)."""
+        if self._front_proxy is None:
+            raise RuntimeError("the simulator is not started")
+        return self._front_proxy.ca_pem
 
     @property
     def admin_token(self) -> str:
