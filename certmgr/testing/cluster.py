@@ -49,6 +49,8 @@ _KINDS: dict[tuple[str, str], r.Resource] = {
         r.Resource(_RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
         r.Resource(_RBAC, "v1", "Role", "roles", namespaced=True),
         r.Resource(_RBAC, "v1", "RoleBinding", "rolebindings", namespaced=True),
+        *gatewayapi.RESOURCES,
+        r.Resource(gatewayapi.GROUP, "v1", "ReferenceGrant", "referencegrants", namespaced=True),
     )
 }
 # Installs already done on the external server by this process: (kind of install, paths).

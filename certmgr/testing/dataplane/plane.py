@@ -18,7 +18,11 @@ from certmgr.testing.dataplane.router import IngressRouter
 
 
 class DataPlane:
-    """``async with DataPlane(kubeconfig=path, http_port=5002) as dp:``; port 0 = free port."""
+    """``async with DataPlane(kubeconfig=path, http_port=5002) as dp:``; port 0 = free port.
+
+    ``gateway_api=True``: the router also implements the Gateway API for GatewayClasses
+    whose controllerName is ``certmgr.test/dataplane`` (the CRDs must be installed).
+    """
 
     def __init__(
         self,
@@ -31,12 +35,14 @@ class DataPlane:
         watch_ingress_without_class: bool = True,
         solver_images: Collection[str] = DEFAULT_SOLVER_IMAGES,
         finalizer: str | None = None,
+        gateway_api: bool = False,
     ) -> None:
         self._kubeconfig = str(kubeconfig) if kubeconfig is not None else None
         self._context = context
         self._settings = (http_port, https_port, ingress_class, watch_ingress_without_class)
         self._solver_images = tuple(solver_images)
         self._finalizer = finalizer
+        self._gateway_api = gateway_api
         self._client: KubeClient | None = None
         self._router: IngressRouter | None = None
         self._pods: PodRunner | None = None
@@ -75,6 +81,7 @@ class DataPlane:
                 https_port=https_port,
                 ingress_class=ingress_class,
                 watch_ingress_without_class=without_class,
+                gateway_api=self._gateway_api,
             )
             await self._router.start()
         except BaseException:

@@ -6,14 +6,19 @@ and for every request picks the route (:mod:`routing`), the Service's endpoints
 (:mod:`endpoints`, round robin) and forwards (:mod:`proxying`), to the next endpoint
 when one refuses the connection (ingress-nginx's ``proxy_next_upstream``). Answers as
 ingress-nginx would: 404 from the default backend when no rule matches, 503 when the
-Service or its endpoints are missing, 502/504 when the endpoint fails. It must not
-create or change any API object.
+Service or its endpoints are missing, 502/504 when the endpoint fails. With
+``gateway_api=True`` it is also a Gateway implementation (:mod:`gateways`): a request
+whose listener port and host reach one of its Gateways' rules goes where that rule says
+(500 for an unresolved backend), anything else falls through to the Ingress routes; on
+TLS a Gateway listener's Secret comes before an Ingress's. The router itself must not
+create or change any API object (the Gateway part writes status only).
 """
 
 from __future__ import annotations
 
 import itertools
 import ssl
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Final
 
@@ -24,13 +29,23 @@ from aiohttp import web
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import ENDPOINTSLICES, INGRESSES, PODS, SECRETS, SERVICES
 from certmgr.testing.dataplane.endpoints import Endpoint, endpoints_for
-from certmgr.testing.dataplane.mirroring import Mirror
+from certmgr.testing.dataplane.gatewaymatching import Decision, Request
+from certmgr.testing.dataplane.gateways import CONTROLLER_NAME, GatewayPlane
+from certmgr.testing.dataplane.mirroring import Mirror, ObjectKey
 from certmgr.testing.dataplane.proxying import error_page, forward, new_session
-from certmgr.testing.dataplane.routing import IngressClassFilter, RouteTable, tls_secret_for
+from certmgr.testing.dataplane.routing import (
+    IngressClassFilter,
+    RouteTable,
+    ServiceBackend,
+    tls_secret_for,
+)
 from certmgr.testing.dataplane.tls import SecretContexts
+from solvers import normalize_host
 
 DEFAULT_BACKEND_BODY: Final = "default backend - 404"
 NEXT_UPSTREAM_TRIES: Final = 3
+# Which Gateway listener port each of the router's sockets stands for.
+GATEWAY_LISTENER_PORTS: Final = {"http": 80, "https": 443}
 _log = structlog.get_logger("dataplane")
 
 
@@ -46,16 +61,36 @@ class IngressRouter:
         host: str = "127.0.0.1",
         ingress_class: str | None = "nginx",
         watch_ingress_without_class: bool = True,
+        gateway_api: bool = False,
+        gateway_listener_ports: Mapping[str, int] = GATEWAY_LISTENER_PORTS,
+        gateway_controller_name: str = CONTROLLER_NAME,
     ) -> None:
         self._client = client
         self._host = host
         self._ports = {"http": http_port, "https": https_port}
         self._classes = IngressClassFilter(ingress_class, watch_ingress_without_class)
         self._ingresses = Mirror(client, INGRESSES)
-        self._services = Mirror(client, SERVICES)
+        self._services = Mirror(client, SERVICES, on_change=self._backend_changed)
         self._pods = Mirror(client, PODS)
         self._slices = Mirror(client, ENDPOINTSLICES)
-        self._secrets = Mirror(client, SECRETS) if https_port is not None else None
+        self._secrets = (
+            Mirror(client, SECRETS, on_change=self._backend_changed)
+            if https_port is not None
+            else None
+        )
+        self._listener_ports = dict(gateway_listener_ports)
+        self.gateways: GatewayPlane | None = None
+        if gateway_api:
+            served = {self._listener_ports["http"]: "HTTP"}
+            if https_port is not None:
+                served[self._listener_ports["https"]] = "HTTPS"
+            self.gateways = GatewayPlane(
+                client,
+                services=self._services,
+                secrets=self._secrets,
+                ports=served,
+                controller_name=gateway_controller_name,
+            )
         self._table = RouteTable()
         self._table_version = -1
         self._turns: dict[tuple[str, str, int | str], itertools.count[int]] = {}
@@ -73,11 +108,22 @@ class IngressRouter:
     def https_url(self) -> str:
         return f"https://{self._host}:{self.https_port}"
 
+    def listener_url(self, listener_port: int) -> str:
+        """Where a Gateway listener on ``listener_port`` is reached (send the listener's
+        host name in the Host header, and as SNI for HTTPS)."""
+        if listener_port == self._listener_ports["http"]:
+            return self.http_url
+        if listener_port == self._listener_ports.get("https") and self.https_port is not None:
+            return self.https_url
+        raise ValueError(f"no socket of this router serves listener port {listener_port}")
+
     async def start(self) -> None:
         """Load the mirrors, then listen; the router never serves from an unsynced view."""
         try:
             for mirror in self._mirrors():
                 await mirror.start()
+            if self.gateways is not None:
+                await self.gateways.start()
             self._session = new_session()
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -101,6 +147,8 @@ class IngressRouter:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.gateways is not None:
+            await self.gateways.stop()
         for mirror in self._mirrors():
             await mirror.stop()
         if self._contexts is not None:
@@ -137,9 +185,26 @@ class IngressRouter:
         route = self.route_table().match(host, path)
         if route is None:
             return web.Response(status=404, text=DEFAULT_BACKEND_BODY)
-        backend = route.backend
-        if backend is None:
+        if route.backend is None:
             return error_page(503, "Service Temporarily Unavailable")
+        return self._service_endpoints(route.backend)
+
+    def gateway_endpoints_for(self, decision: Decision) -> list[Endpoint] | web.Response:
+        """The endpoints of the backend a Gateway rule picks (round robin over its
+        backendRefs, weights other than 0 counted as equal): 500 when it did not resolve
+        or the rule has none, as the Gateway API requires."""
+        rule = decision.rule
+        if not rule.backends:
+            return error_page(500, "Internal Server Error")
+        turn = self._turns.setdefault(
+            ("gateway", f"{rule.route}#{rule.rule_index}", 0), itertools.count()
+        )
+        backend = rule.backends[next(turn) % len(rule.backends)]
+        if backend is None:
+            return error_page(500, "Internal Server Error")
+        return self._service_endpoints(backend)
+
+    def _service_endpoints(self, backend: ServiceBackend) -> list[Endpoint] | web.Response:
         service = self._services.get(backend.namespace, backend.name)
         if service is None:
             return error_page(503, "Service Temporarily Unavailable")
@@ -154,8 +219,25 @@ class IngressRouter:
         start = next(turn) % len(found)
         return found[start:] + found[:start]
 
+    def _gateway_decision(self, request: web.Request) -> Decision | None:
+        if self.gateways is None:
+            return None
+        port = self._listener_ports["https" if request.secure else "http"]
+        seen = Request(
+            host=normalize_host(request.headers.get("Host", "")),
+            path=request.path,
+            method=request.method,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query),
+        )
+        return self.gateways.match(port, seen)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        chosen = self.endpoints_for(request.headers.get("Host", ""), request.path)
+        decision = self._gateway_decision(request)
+        if decision is not None:
+            chosen = self.gateway_endpoints_for(decision)
+        else:
+            chosen = self.endpoints_for(request.headers.get("Host", ""), request.path)
         if isinstance(chosen, web.Response):
             return chosen
         assert self._session is not None  # handlers only run between start and stop
@@ -171,7 +253,12 @@ class IngressRouter:
     def _context_for(self, server_name: str) -> ssl.SSLContext | None:
         if self._secrets is None or self._contexts is None:
             return None
-        ref = tls_secret_for(self._ingresses.objects(), server_name, classes=self._classes)
+        ref = None
+        if self.gateways is not None:
+            port = self._listener_ports["https"]
+            ref = self.gateways.certificate_for(port, normalize_host(server_name))
+        if ref is None:
+            ref = tls_secret_for(self._ingresses.objects(), server_name, classes=self._classes)
         secret = self._secrets.get(*ref) if ref else None
         return self._contexts.for_secret(secret) if secret else None
 
@@ -181,6 +268,10 @@ class IngressRouter:
         await site.start()
         # The newest site's address comes last; with port 0 it is the only way to learn it.
         return int(self._runner.addresses[-1][1])
+
+    def _backend_changed(self, _key: ObjectKey) -> None:
+        if self.gateways is not None:
+            self.gateways.poke()
 
     def _mirrors(self) -> list[Mirror]:
         mirrors = [self._ingresses, self._services, self._pods, self._slices]

@@ -2,8 +2,9 @@
 
 Owns ``crds/`` (GatewayClass, Gateway, HTTPRoute, ReferenceGrant; the standard channel's
 versions, schemas written by us for the fields certmgr, cert-manager and the data plane
-use) and reading them. certmgr itself never installs them: on a real cluster they come
-with the Gateway implementation. It must not talk to a cluster.
+use), their ``Resource`` descriptions, and reading them. certmgr itself never installs
+them: on a real cluster they come with the Gateway implementation. It must not talk to a
+cluster.
 """
 
 from __future__ import annotations
@@ -13,8 +14,18 @@ from typing import Any, Final
 
 import yaml
 
+from certmgr.kube.resources import Resource
+
 CRDS_DIR: Final = Path(__file__).resolve().parent / "crds"
 GROUP: Final = "gateway.networking.k8s.io"
+GATEWAY_CLASSES: Final = Resource(GROUP, "v1", "GatewayClass", "gatewayclasses", namespaced=False)
+GATEWAYS: Final = Resource(GROUP, "v1", "Gateway", "gateways", namespaced=True)
+HTTP_ROUTES: Final = Resource(GROUP, "v1", "HTTPRoute", "httproutes", namespaced=True)
+# v1 is served since the standard channel of v1.5; v1beta1 is served by every release.
+REFERENCE_GRANTS: Final = Resource(
+    GROUP, "v1beta1", "ReferenceGrant", "referencegrants", namespaced=True
+)
+RESOURCES: Final = (GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS)
 
 
 def crd_manifests() -> list[dict[str, Any]]:

@@ -1,0 +1,247 @@
+"""The data plane as a Gateway API implementation, through the API: statuses written back,
+requests through a Gateway listener to a Service, TLS from a listener's certificateRefs
+Secret (renewed on the next handshake, cross-namespace only with a ReferenceGrant)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from certmgr.kube.client import KubeClient
+from certmgr.kube.resources import SECRETS, SERVICES
+from certmgr.testing.cluster import KubeCluster
+from certmgr.testing.dataplane import DataPlane
+from certmgr.testing.dataplane.manifests import external_service
+from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS
+from certmgr.testing.gatewayapi import conditions as c
+from certmgr.testing.gatewayapi import manifests as m
+from certmgr.testing.throwaway_ca import ThrowawayCA
+
+HOST = "www.example.com"
+
+
+@pytest.fixture
+async def gateway_class(kube_cluster: KubeCluster, kube: KubeClient) -> AsyncIterator[str]:
+    await kube_cluster.install_gateway_api_crds()
+    name = f"dataplane-{uuid.uuid4().hex[:8]}"
+    await kube.create(GATEWAY_CLASSES, m.gateway_class(name))
+    try:
+        yield name
+    finally:
+        await kube.delete(GATEWAY_CLASSES, name)
+
+
+@pytest.fixture
+async def plane(gateway_class: str, kubeconfig: Path) -> AsyncIterator[DataPlane]:
+    async with DataPlane(
+        kubeconfig=kubeconfig, http_port=0, https_port=0, gateway_api=True
+    ) as plane:
+        yield plane
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[int]:
+    async def hello(request: web.Request) -> web.Response:
+        proto = request.headers["X-Forwarded-Proto"]
+        return web.Response(text=f"{proto} {request.host} {request.path}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+def _chain(host: str) -> tuple[bytes, bytes, bytes]:
+    ca = ThrowawayCA.create("test root", validity=datetime.timedelta(days=1))
+    pair = ca.issue(host, names=[host])
+    return ca.pem, pair.certificate_pem + ca.pem, pair.key_pem
+
+
+def _tls_secret(name: str, chain: bytes, key: bytes, *, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(chain).decode(),
+            "tls.key": base64.b64encode(key).decode(),
+        },
+    }
+
+
+async def _get(http: aiohttp.ClientSession, url: str, *, host: str) -> tuple[int, str]:
+    async with http.get(url, headers={"Host": host}) as response:
+        return response.status, await response.text()
+
+
+async def _fetch_tls(
+    http: aiohttp.ClientSession, url: str, *, host: str, ca: bytes
+) -> tuple[int, str] | str:
+    context = ssl.create_default_context(cadata=ca.decode())
+    try:
+        async with http.get(
+            url, headers={"Host": host}, ssl=context, server_hostname=host
+        ) as response:
+            return response.status, await response.text()
+    except aiohttp.ClientConnectorCertificateError:
+        return "certificate-rejected"
+
+
+async def test_statuses_and_a_request_through_the_http_listener(
+    plane: DataPlane,
+    gateway_class: str,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
+) -> None:
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
+    listeners = [
+        m.http_listener(hostname="*.example.com"),
+        m.https_listener(secret="web-tls", hostname=HOST),
+    ]
+    await kube.create(
+        GATEWAYS,
+        m.gateway("gw", namespace=namespace, listeners=listeners, class_name=gateway_class),
+    )
+    route = m.http_route(
+        "web",
+        namespace=namespace,
+        parents=[m.parent_ref("gw", section="http")],
+        hostnames=[HOST],
+        rules=[m.path_rule("/", [m.backend_ref("web", backend)])],
+    )
+    await kube.create(HTTP_ROUTES, route)
+
+    gw = await eventually(
+        lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
+        lambda g: c.programmed(g) and c.listener_status(g, "http").get("attachedRoutes") == 1,
+    )
+    assert c.condition(gw, "Accepted") is not None
+    assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]
+    https_resolved = c.listener_condition(gw, "https", "ResolvedRefs")
+    assert https_resolved is not None
+    assert (https_resolved["status"], https_resolved["reason"]) == (
+        "False",
+        "InvalidCertificateRef",
+    )
+    gc = await kube.get(GATEWAY_CLASSES, gateway_class)
+    accepted = c.condition(gc, "Accepted")
+    assert accepted is not None and accepted["status"] == "True"
+    stored = await eventually(
+        lambda: kube.get(HTTP_ROUTES, "web", namespace=namespace),
+        lambda r: c.route_accepted(r, "gw"),
+    )
+    resolved = c.route_condition(stored, "gw", "ResolvedRefs")
+    assert resolved is not None and resolved["status"] == "True"
+
+    url = plane.router.listener_url(80)
+    assert await _get(http, f"{url}/hello", host=HOST) == (200, f"http {HOST} /hello")
+    # A host the route does not name: the listener matches, no rule does.
+    assert (await _get(http, f"{url}/hello", host="other.example.com"))[0] == 404
+
+
+async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
+    plane: DataPlane,
+    gateway_class: str,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
+) -> None:
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
+    listeners = [m.https_listener(secret="web-tls", hostname=HOST)]
+    await kube.create(
+        GATEWAYS,
+        m.gateway("gw", namespace=namespace, listeners=listeners, class_name=gateway_class),
+    )
+    await kube.create(
+        HTTP_ROUTES,
+        m.http_route(
+            "web",
+            namespace=namespace,
+            parents=[m.parent_ref("gw")],
+            rules=[m.path_rule("/", [m.backend_ref("web", backend)])],
+        ),
+    )
+    old_ca, old_chain, old_key = _chain(HOST)
+    new_ca, new_chain, new_key = _chain(HOST)
+    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key, namespace=namespace))
+    await eventually(
+        lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
+        lambda g: (c.listener_condition(g, "https", "Programmed") or {}).get("status") == "True",
+    )
+    url = f"{plane.router.listener_url(443)}/tls"
+    first = await eventually(
+        lambda: _fetch_tls(http, url, host=HOST, ca=old_ca), lambda r: isinstance(r, tuple)
+    )
+    assert first == (200, f"https {HOST} /tls")
+
+    secret = await kube.get(SECRETS, "web-tls", namespace=namespace)
+    secret["data"] = _tls_secret("web-tls", new_chain, new_key, namespace=namespace)["data"]
+    await kube.update(SECRETS, secret)
+    renewed = await eventually(
+        lambda: _fetch_tls(http, url, host=HOST, ca=new_ca), lambda r: isinstance(r, tuple)
+    )
+    assert renewed == (200, f"https {HOST} /tls")
+    assert await _fetch_tls(http, url, host=HOST, ca=old_ca) == "certificate-rejected"
+
+
+async def test_a_secret_in_another_namespace_needs_a_reference_grant(
+    plane: DataPlane,
+    gateway_class: str,
+    kube_cluster: KubeCluster,
+    kube: KubeClient,
+    namespace: str,
+) -> None:
+    certs = await kube_cluster.create_namespace("certs")
+    _, chain, key = _chain(HOST)
+    await kube.create(SECRETS, _tls_secret("web-tls", chain, key, namespace=certs))
+    listeners = [m.https_listener(secret="web-tls", secret_namespace=certs, hostname=HOST)]
+    await kube.create(
+        GATEWAYS,
+        m.gateway("gw", namespace=namespace, listeners=listeners, class_name=gateway_class),
+    )
+
+    def reason(gateway: dict[str, Any]) -> str | None:
+        found = c.listener_condition(gateway, "https", "ResolvedRefs")
+        return None if found is None else str(found["reason"])
+
+    await eventually(
+        lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
+        lambda g: reason(g) == "RefNotPermitted",
+    )
+    grant = m.reference_grant(
+        "gateways-read-tls",
+        namespace=certs,
+        from_kind="Gateway",
+        from_namespace=namespace,
+        to_kind="Secret",
+    )
+    await kube.create(REFERENCE_GRANTS, grant)
+    gw = await eventually(
+        lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
+        lambda g: reason(g) == "ResolvedRefs",
+    )
+    programmed = c.listener_condition(gw, "https", "Programmed")
+    assert programmed is not None and programmed["status"] == "True"
