@@ -30,7 +30,7 @@ import structlog
 from certmgr import runflags
 from certmgr.acme import metrics as acme_metrics
 from certmgr.acme.session import connect as acme_connect
-from certmgr.controllerflags import disabled_controllers
+from certmgr.controllerflags import disabled_controllers, gateway_shim_named
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
 from certmgr.controllers import ingressshim
@@ -76,6 +76,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     _, solver_port = split_address(args.http01_solver_address)
     if args.renewal_rate_qps <= 0 or args.renewal_rate_burst < 1:
         raise UsageError("--renewal-rate-qps must be > 0 and --renewal-rate-burst >= 1")
+    if gateway_shim_named(args.controllers) and not args.enable_gateway_api:
+        raise UsageError("--controllers: gateway-shim runs only with --enable-gateway-api")
     return Settings(
         cluster_resource_namespace=args.cluster_resource_namespace,
         issuance_backoff_base=timedelta(seconds=args.issuance_backoff_base),
@@ -100,7 +102,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         renewal_rate_qps=args.renewal_rate_qps,
         renewal_rate_burst=args.renewal_rate_burst,
         workers=args.workers,
-        disabled_controllers=disabled_controllers(args.controllers),
+        enable_gateway_api=args.enable_gateway_api,
+        disabled_controllers=disabled_controllers(
+            args.controllers, gateway_api=args.enable_gateway_api
+        ),
     )
 
 

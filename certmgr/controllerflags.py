@@ -2,7 +2,8 @@
 
 Owns the cert-manager controller names certmgr has and the ones it does not, the value's
 validation (``*``, ``name``, ``-name``; names must be cert-manager's) and the set it turns
-off (cert-manager's EnabledControllers). It must not start or wire controllers (each
+off (cert-manager's EnabledControllers: ``gateway-shim`` is on only with
+``--enable-gateway-api``, and ``-gateway-shim`` still turns it off). It must not start or wire controllers (each
 ``setup`` asks ``Settings.runs``).
 """
 
@@ -34,10 +35,11 @@ CERTMGR_CONTROLLERS: Final = frozenset(
         "certificates-revision-manager",
     }
 )
+# On only with --enable-gateway-api (not part of "*"), as in cert-manager.
+GATEWAY_SHIM: Final = "gateway-shim"
 # cert-manager's controllers certmgr does not have: naming them only to disable them.
 ABSENT_CONTROLLERS: Final = frozenset(
     {
-        "gateway-shim",
         "certificatesigningrequests-issuer-acme",
         "certificatesigningrequests-issuer-ca",
         "certificatesigningrequests-issuer-selfsigned",
@@ -61,7 +63,7 @@ def controllers_value(text: str) -> str:
             raise argparse.ArgumentTypeError(
                 f"certmgr does not have the {name} controller: it can only be disabled"
             )
-        if name not in CERTMGR_CONTROLLERS | ABSENT_CONTROLLERS:
+        if name not in CERTMGR_CONTROLLERS | ABSENT_CONTROLLERS | {GATEWAY_SHIM}:
             raise argparse.ArgumentTypeError(
                 f"{name!r} is not in the list of known controllers: "
                 + ", ".join(sorted(CERTMGR_CONTROLLERS))
@@ -69,10 +71,17 @@ def controllers_value(text: str) -> str:
     return text
 
 
-def disabled_controllers(text: str) -> frozenset[str]:
-    """certmgr's controllers the value turns off: ``*`` enables them all, a name one, and
-    every ``-name`` is removed last (cert-manager's EnabledControllers)."""
-    enabled: set[str] = set()
+def gateway_shim_named(text: str) -> bool:
+    """Whether the value turns ``gateway-shim`` on by name (it needs --enable-gateway-api)."""
+    return GATEWAY_SHIM in (entry.strip() for entry in text.split(","))
+
+
+def disabled_controllers(text: str, *, gateway_api: bool = False) -> frozenset[str]:
+    """certmgr's controllers the value turns off: ``*`` enables them all, a name one,
+    ``gateway_api`` (--enable-gateway-api) the gateway-shim, and every ``-name`` is
+    removed last (cert-manager's EnabledControllers). Without ``gateway_api`` the
+    gateway-shim is not among them: it is not set up at all."""
+    enabled: set[str] = {GATEWAY_SHIM} if gateway_api else set()
     disabled: set[str] = set()
     for entry in (entry.strip() for entry in text.split(",")):
         if entry == "*":
@@ -81,6 +90,7 @@ def disabled_controllers(text: str) -> frozenset[str]:
             disabled.add(entry[1:])
         elif entry:
             enabled.add(entry)
-    if disabled and not enabled:
-        enabled = set(CERTMGR_CONTROLLERS)
-    return frozenset(CERTMGR_CONTROLLERS - (enabled - disabled))
+    if disabled and not enabled - {GATEWAY_SHIM}:
+        enabled |= CERTMGR_CONTROLLERS
+    known = CERTMGR_CONTROLLERS | ({GATEWAY_SHIM} if gateway_api else set())
+    return frozenset(known - (enabled - disabled))

@@ -302,6 +302,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "(cert-manager's flag); when off, such an owner reference is removed",
     )
     add(
+        "--enable-gateway-api",
+        action=GoBool,
+        default=False,
+        help="Gateway API support (cert-manager's flag): the gateway-shim makes Certificates "
+        "for annotated Gateways and gatewayHTTPRoute solvers get an HTTPRoute; needs the "
+        "Gateway API CRDs and deploy/gateway-api's RBAC",
+    )
+    add(
         "--workers",
         "--concurrent-workers",
         dest="workers",

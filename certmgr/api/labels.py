@@ -76,6 +76,13 @@ HTTP01_OVERRIDE_INGRESS_CLASSNAME: Final = (
     "acme.cert-manager.io/http01-override-ingress-ingressclassname"
 )
 ISSUE_TEMPORARY_CERTIFICATE: Final = "cert-manager.io/issue-temporary-certificate"
+# gateway-shim writes these on the Certificates of a Gateway: the ACME issuer makes the
+# Gateway a parentRef of the solver's HTTPRoute.
+HTTP01_PARENT_REF_NAME: Final = "acme.cert-manager.io/http01-parentrefname"
+HTTP01_PARENT_REF_KIND: Final = "acme.cert-manager.io/http01-parentrefkind"
+HTTP01_PARENT_REF_NAMESPACE: Final = "acme.cert-manager.io/http01-parentrefnamespace"
+# On a Gateway: listener names (comma-separated) gateway-shim makes no Certificate for.
+IGNORE_TLS_LISTENERS: Final = "cert-manager.io/ignore-tls-listeners"
 
 # Every annotation ingress-shim reads from an Ingress (the list of issue 7).
 INGRESS_SHIM_ANNOTATIONS: Final = (

@@ -99,6 +99,9 @@ class Settings:
     # waiting on the CA; 16 measured 13.4-14.2 certificates/s for a batch of 200 against
     # 11.5-12.5 with 4 (docs/benchmarks.md). The work queue still never runs one key twice.
     workers: int = 16
+    # cert-manager's --enable-gateway-api: the gateway-shim runs and gatewayHTTPRoute
+    # solvers are presented (HTTPRoutes); off, neither touches the Gateway API.
+    enable_gateway_api: bool = False
     # cert-manager's controller names turned off with --controllers ("*,-name").
     disabled_controllers: frozenset[str] = frozenset()
 

@@ -102,6 +102,10 @@ CLUSTERISSUERS = Resource(
 ORDERS = Resource("acme.cert-manager.io", "v1", "Order", "orders", namespaced=True)
 CHALLENGES = Resource("acme.cert-manager.io", "v1", "Challenge", "challenges", namespaced=True)
 
+# Gateway API (only with --enable-gateway-api: the CRDs may not be installed).
+GATEWAYS = Resource("gateway.networking.k8s.io", "v1", "Gateway", "gateways", namespaced=True)
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", namespaced=True)
+
 ALL: tuple[Resource, ...] = (
     NAMESPACES,
     SECRETS,

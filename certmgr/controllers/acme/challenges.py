@@ -169,6 +169,7 @@ class ChallengeReconciler:
             solver_image=settings.solver_image,
             shared=self.shared_services,
             shared_port=shared_port,
+            gateway_api=settings.enable_gateway_api,
         )
         self._self_check = SelfCheck(
             port=settings.self_check_port,
@@ -520,7 +521,7 @@ class ChallengeReconciler:
     def _target(self, challenge: Obj) -> SolverTarget:
         meta = challenge.get("metadata") or {}
         spec = challenge.get("spec") or {}
-        ingress = ((spec.get("solver") or {}).get("http01") or {}).get("ingress") or {}
+        http01 = (spec.get("solver") or {}).get("http01") or {}
         return SolverTarget(
             name=solver_name(meta.get("namespace", ""), meta.get("name", "")),
             namespace=meta.get("namespace", ""),
@@ -528,7 +529,8 @@ class ChallengeReconciler:
             token=str(spec.get("token") or ""),
             key=str(spec.get("key") or ""),
             owner=owner_reference(challenge),
-            ingress=ingress,
+            ingress=http01.get("ingress") or {},
+            route=http01.get("gatewayHTTPRoute"),
         )
 
     async def _write_waiting(self, challenge: Obj, *, reason: str = "") -> None:

@@ -151,12 +151,13 @@ def solver_view(solver: dict[str, Any]) -> SolverSelectorView:
 def solver_type(solver: dict[str, Any]) -> ChallengeType:
     """The ACME challenge type a solver answers: ``dns-01`` for a ``dns01`` block (every
     provider: one certmgr does not support is selected anyway, and the Challenge says
-    why, as in cert-manager), ``http-01`` for an Ingress HTTP-01 solver. An HTTP-01
-    solver without ``ingress`` (gatewayHTTPRoute) cannot be served by certmgr: it counts
-    as offering nothing, so the Order's Warning Event names the gap."""
+    why, as in cert-manager), ``http-01`` for an Ingress or a gatewayHTTPRoute solver
+    (the latter presented only with --enable-gateway-api: the Challenge's reason says so
+    otherwise)."""
     if solver.get("dns01") is not None:
         return "dns-01"
-    if (solver.get("http01") or {}).get("ingress") is not None:
+    http01 = solver.get("http01") or {}
+    if http01.get("ingress") is not None or http01.get("gatewayHTTPRoute") is not None:
         return "http-01"
     return "none"
 

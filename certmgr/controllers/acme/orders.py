@@ -56,7 +56,11 @@ from certmgr.controllers.acme.order_steps import (
     solver_type,
     solver_view,
 )
-from certmgr.controllers.acme.overrides import OverrideError, apply_ingress_overrides
+from certmgr.controllers.acme.overrides import (
+    OverrideError,
+    apply_ingress_overrides,
+    apply_parent_ref_overrides,
+)
 from certmgr.controllers.acme.placed_orders import PlacedOrders
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.writes import patch_status, progress_event
@@ -392,7 +396,12 @@ class OrderReconciler:
             try:
                 solver = solvers[index]
                 if solver_type(solver) == CHALLENGE_HTTP01:  # the overrides are HTTP-01's
-                    solver = apply_ingress_overrides(solver, meta.get("annotations") or {})
+                    annotations = meta.get("annotations") or {}
+                    solver = apply_parent_ref_overrides(
+                        apply_ingress_overrides(solver, annotations),
+                        annotations,
+                        namespace=meta["namespace"],
+                    )
             except OverrideError as exc:
                 problems.append(
                     "Failed to determine a valid solver configuration for the set of domains "

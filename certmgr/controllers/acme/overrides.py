@@ -4,9 +4,12 @@ ingress-shim writes ``acme.cert-manager.io/http01-override-ingress-name`` (edit 
 place), ``-override-ingress-class`` and ``-override-ingress-ingressclassname`` on its
 Certificates; they travel Certificate -> CertificateRequest -> Order, and the Order
 controller applies them to the solver it picked before writing it into a Challenge, as
-cert-manager's ``applyIngressParameterAnnotationOverrides`` does. Owns which keys are
-overrides, which ``http01.ingress`` field each one sets (clearing the other two), and
-when they cannot apply. Pure: no I/O; it must not choose the solver.
+cert-manager's ``applyIngressParameterAnnotationOverrides`` does. gateway-shim writes
+``acme.cert-manager.io/http01-parentrefname``/``-kind`` (``-namespace``): the Gateway
+becomes a parentRef of a ``gatewayHTTPRoute`` solver (cert-manager's
+``applyGatewayAPIAnnotationParentRefOverride``). Owns which keys are overrides, which
+solver field each one sets, and when they cannot apply. Pure: no I/O; it must not
+choose the solver.
 """
 
 from __future__ import annotations
@@ -27,13 +30,22 @@ OVERRIDE_FIELDS: Final = {
 }
 
 
+PARENT_REF_ANNOTATIONS: Final = (
+    labels.HTTP01_PARENT_REF_NAME,
+    labels.HTTP01_PARENT_REF_KIND,
+    labels.HTTP01_PARENT_REF_NAMESPACE,
+)
+
+
 class OverrideError(ValueError):
     """The override annotations cannot apply to the chosen solver (stable message)."""
 
 
 def override_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
     """The HTTP-01 override annotations among ``annotations`` (what an Order inherits)."""
-    return {k: v for k, v in annotations.items() if k in OVERRIDE_FIELDS}
+    return {
+        k: v for k, v in annotations.items() if k in OVERRIDE_FIELDS or k in PARENT_REF_ANNOTATIONS
+    }
 
 
 def apply_ingress_overrides(
@@ -44,7 +56,7 @@ def apply_ingress_overrides(
     Without overrides the copy is unchanged. Raises :class:`OverrideError` when more
     than one override is set, or when the solver has no ``http01.ingress`` to change.
     """
-    present = override_annotations(annotations)
+    present = {k: v for k, v in annotations.items() if k in OVERRIDE_FIELDS}
     result = copy.deepcopy(dict(solver))
     if not present:
         return result
@@ -61,4 +73,41 @@ def apply_ingress_overrides(
     for field in OVERRIDE_FIELDS.values():
         ingress.pop(field, None)
     ingress[OVERRIDE_FIELDS[key]] = value
+    return result
+
+
+def apply_parent_ref_overrides(
+    solver: Mapping[str, Any], annotations: Mapping[str, str], *, namespace: str
+) -> dict[str, Any]:
+    """A copy of ``solver`` whose ``http01.gatewayHTTPRoute.parentRefs`` has the parent the
+    annotations name (replacing a ref to the same object), as cert-manager. Only for a
+    gatewayHTTPRoute solver; raises :class:`OverrideError` when just one of name and kind
+    is given, or when the route would have no parent at all."""
+    result = copy.deepcopy(dict(solver))
+    route = (result.get("http01") or {}).get("gatewayHTTPRoute")
+    if not isinstance(route, dict):
+        return result
+    name = annotations.get(labels.HTTP01_PARENT_REF_NAME)
+    kind = annotations.get(labels.HTTP01_PARENT_REF_KIND)
+    if (name is None) != (kind is None):
+        raise OverrideError(
+            "cannot specify only one of parentRefName, parentRefKind override annotations"
+        )
+    refs = [ref for ref in route.get("parentRefs") or () if isinstance(ref, dict)]
+    if name is not None and kind is not None:
+        parent_namespace = annotations.get(labels.HTTP01_PARENT_REF_NAMESPACE) or namespace
+        # A ref without a namespace is kept, as cert-manager does (it is not compared).
+        refs = [
+            ref
+            for ref in refs
+            if not (
+                ref.get("namespace") == parent_namespace
+                and ref.get("name") == name
+                and ref.get("kind") in (None, kind)
+            )
+        ]
+        refs.append({"name": name, "namespace": parent_namespace, "kind": kind})
+    if not refs:
+        raise OverrideError("must specify parentRefs either through annotations or solver config")
+    route["parentRefs"] = refs
     return result

@@ -5,14 +5,15 @@ what is missing (an existing object of the same deterministic name is ours from 
 earlier attempt, and says so: :meth:`Presenter.present` returns True), add or remove
 the token's path on a user's Ingress (edit in place, with the resourceVersion so a
 concurrent edit is not lost), and on clean up delete what must stop at once (absent
-objects are fine). Shared mode's Service is :mod:`solver_services`' business. It must
+objects are fine). A ``gatewayHTTPRoute`` solver gets an HTTPRoute in place of the
+Ingress, and only when the Gateway API is enabled (``--enable-gateway-api``). Shared mode's Service is :mod:`solver_services`' business. It must
 not decide when to present or clean up.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -21,6 +22,7 @@ from certmgr.controllers.acme.solver_objects import (
     SOLVER_PORT,
     SolverTarget,
     pod_service,
+    solver_http_route,
     solver_ingress,
     solver_pod,
     uses_pod,
@@ -30,9 +32,15 @@ from certmgr.controllers.acme.solver_objects import (
 from certmgr.controllers.acme.solver_services import SharedSolverServices
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.protocol import KubeAPI
-from certmgr.kube.resources import INGRESSES, PODS, SERVICES, Resource
+from certmgr.kube.resources import HTTPROUTES, INGRESSES, PODS, SERVICES, Resource
 
 log = structlog.get_logger(__name__)
+
+
+GATEWAY_API_DISABLED: Final = (
+    "the gatewayHTTPRoute solver needs the Gateway API, which is not enabled "
+    "(certmgr run --enable-gateway-api)"
+)
 
 
 class PresentError(Exception):
@@ -48,8 +56,10 @@ class Presenter:
         solver_image: str,
         shared: SharedSolverServices,
         shared_port: int,
+        gateway_api: bool = False,
     ) -> None:
         self._client = client
+        self._gateway_api = gateway_api
         self._mode = solver_mode
         self._image = solver_image
         self._shared = shared
@@ -63,12 +73,18 @@ class Presenter:
     async def present(self, target: SolverTarget) -> bool:
         """Create what is missing; True when the route was there already (an earlier
         attempt, maybe before a restart, presented it: the CA may have been answered)."""
+        if target.route is not None and not self._gateway_api:
+            raise PresentError(GATEWAY_API_DISABLED)
         if uses_pod(target, solver_mode=self._mode):
             await self._create(PODS, solver_pod(target, image=self._image))
             await self._create(SERVICES, pod_service(target))
         else:
             await self._shared.ensure(target.namespace)
         service, port = self._backend(target)
+        if target.route is not None:
+            return not await self._create(
+                HTTPROUTES, solver_http_route(target, service=service, port=port)
+            )
         edit_in_place = str(target.ingress.get("name") or "")
         if not edit_in_place:
             return not await self._create(
@@ -95,10 +111,14 @@ class Presenter:
 
     async def clean_up(self, target: SolverTarget) -> None:
         """Stop routing the token as soon as the Challenge is final: delete its Ingress
-        (or its path on the user's) and, pod mode, its Pod. The pod-mode Service is owned
-        by the Challenge and goes with it; the shared Service stays for the namespace."""
+        or HTTPRoute (or its path on the user's Ingress) and, pod mode, its Pod. The
+        pod-mode Service is owned by the Challenge and goes with it; the shared Service
+        stays for the namespace."""
         edit_in_place = str(target.ingress.get("name") or "")
-        if edit_in_place:
+        if target.route is not None:
+            if self._gateway_api:  # else nothing was made (nor may be read)
+                await self._delete(HTTPROUTES, target)
+        elif edit_in_place:
             try:
                 ingress = await self._client.get(
                     INGRESSES, edit_in_place, namespace=target.namespace

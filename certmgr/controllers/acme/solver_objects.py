@@ -1,14 +1,19 @@
 """The objects that present an HTTP-01 challenge, built from the Challenge's solver spec.
 
-Owns the manifests (JSON at the client's edge) of the solver Service, Ingress and Pod,
-cert-manager's solver labels, and the edit-in-place path surgery on a user's Ingress:
+Owns the manifests (JSON at the client's edge) of the solver Service, Ingress, HTTPRoute
+and Pod, cert-manager's solver labels, and the edit-in-place path surgery on a user's
+Ingress:
 - shared mode: the namespace's one Service (``cm-acme-http-solver-shared``, owned by no
   Challenge, see :mod:`solver_services`) reaching the solver that runs in every
   controller replica, without a selector (each replica's EndpointSlice lists it) or an
   ExternalName, and the Challenge's solver Ingress routing the token's path to it;
 - pod mode (``solver_mode="pod"`` or any ``podTemplate``): a solver Pod running our
   ``solvers`` image with cert-manager's acmesolver flags, a Service selecting it
-  (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress.
+  (``serviceType``, NodePort by default as in cert-manager), and the solver Ingress;
+- a ``gatewayHTTPRoute`` solver gets an HTTPRoute instead of the Ingress (cert-manager's
+  shape: the solver's ``parentRefs`` and ``labels``, the challenge's name as hostname,
+  the token's path as an Exact match, the solver Service as backend); its
+  ``serviceType`` and ``podTemplate`` act as an Ingress solver's do.
 Ingresses honour ``ingressClassName``, ``class`` and ``ingressTemplate`` metadata; Pods
 honour ``podTemplate`` metadata, resources and the scheduling fields of its spec, and
 pass Pod Security ``restricted`` as cert-manager's do (a template's securityContext is
@@ -68,6 +73,13 @@ class SolverTarget:
     key: str
     owner: Mapping[str, Any]  # ownerReference to the Challenge
     ingress: Mapping[str, Any] = field(default_factory=dict)  # solver.http01.ingress
+    # solver.http01.gatewayHTTPRoute; None for an Ingress solver.
+    route: Mapping[str, Any] | None = None
+
+    @property
+    def http01(self) -> Mapping[str, Any]:
+        """The solver's config that holds ``serviceType`` and ``podTemplate``."""
+        return self.route if self.route is not None else self.ingress
 
     @property
     def path(self) -> str:
@@ -84,7 +96,7 @@ class SolverTarget:
 
 
 def uses_pod(target: SolverTarget, *, solver_mode: str) -> bool:
-    return solver_mode == "pod" or target.ingress.get("podTemplate") is not None
+    return solver_mode == "pod" or target.http01.get("podTemplate") is not None
 
 
 def needs_finalizer(solver: Mapping[str, Any]) -> bool:
@@ -156,7 +168,7 @@ def pod_service(target: SolverTarget) -> dict[str, Any]:
         "kind": "Service",
         "metadata": _metadata(target),
         "spec": {
-            "type": target.ingress.get("serviceType") or "NodePort",
+            "type": target.http01.get("serviceType") or "NodePort",
             "selector": solver_labels(target),
             "ports": [
                 {"name": "http", "port": SOLVER_PORT, "targetPort": SOLVER_PORT, "protocol": "TCP"}
@@ -178,7 +190,7 @@ def acmesolver_args(target: SolverTarget) -> list[str]:
 
 def solver_pod(target: SolverTarget, *, image: str) -> dict[str, Any]:
     """Pod mode: the solver Pod (cert-manager's acmesolver flags), podTemplate merged."""
-    template = target.ingress.get("podTemplate") or {}
+    template = target.http01.get("podTemplate") or {}
     template_meta = template.get("metadata") or {}
     pod_labels = {**(template_meta.get("labels") or {}), **solver_labels(target)}
     annotations = {"sidecar.istio.io/inject": "false", **(template_meta.get("annotations") or {})}
@@ -240,6 +252,39 @@ def solver_ingress(target: SolverTarget, *, service: str, port: int) -> dict[str
     if target.ingress.get("ingressClassName"):
         spec["ingressClassName"] = target.ingress["ingressClassName"]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
+
+
+def solver_http_route(target: SolverTarget, *, service: str, port: int) -> dict[str, Any]:
+    """The temporary HTTPRoute routing the token's path on the name to the solver Service
+    (cert-manager's: the solver's labels over ours; no hostname for an IP identifier,
+    which Gateway API hostnames cannot be)."""
+    route = target.route or {}
+    meta = _metadata(target)
+    meta["labels"] = {**solver_labels(target), **(route.get("labels") or {})}
+    backend = {
+        "group": "",
+        "kind": "Service",
+        "name": service,
+        "namespace": target.namespace,
+        "port": port,
+        "weight": 1,
+    }
+    rule = {
+        "matches": [{"path": {"type": "Exact", "value": target.path}}],
+        "backendRefs": [backend],
+    }
+    spec: dict[str, Any] = {
+        "parentRefs": copy.deepcopy(list(route.get("parentRefs") or ())),
+        "rules": [rule],
+    }
+    if target.host is not None:
+        spec["hostnames"] = [target.host]
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": meta,
+        "spec": spec,
+    }
 
 
 def with_solver_path(

@@ -168,12 +168,12 @@ def test_harmless_cert_manager_flags_are_accepted_and_reported(argv: list[str]) 
         (["run", "-v=-1"], "-v"),
         (["run", "--kube-api-qps=fast"], "--kube-api-qps"),
         (["run", "--controllers=certificates-tigger"], "--controllers"),
-        (["run", "--controllers=*,gateway-shim"], "--controllers"),
         (["run", "--controllers="], "--controllers"),
         (["run", "--auto-certificate-annotations=example.com/tls"], "--auto-certificate"),
         (["run", "--master=https://10.0.0.1"], "--master"),
         (["run", "--config=/etc/cm.yaml"], "--config"),
-        (["run", "--enable-gateway-api"], "--enable-gateway-api"),
+        (["run", "--enable-gateway-api=maybe"], "--enable-gateway-api"),
+        (["run", "--enable-gateway-api-listenerset"], "--enable-gateway-api-listenerset"),
         (["run", "--acme-http01-solver-run-as-non-root=false"], "--acme-http01-solver-run"),
         (["run", "--metrics-tls-cert-file=/tls.crt"], "--metrics-tls-cert-file"),
         (["run", "--log-level=loud"], "--log-level"),
@@ -314,3 +314,38 @@ def test_leader_election_timings_must_nest(argv: list[str], problem: str | None)
 )
 def test_acme_renewal_info_flag(argv: tuple[str, ...], enabled: bool) -> None:
     assert settings_from(parse(*argv)).acme_renewal_info is enabled
+
+
+@pytest.mark.parametrize(
+    ("argv", "gateway_api", "shim_runs"),
+    [
+        pytest.param([], False, False, id="off-by-default"),
+        pytest.param(["--enable-gateway-api"], True, True, id="flag-turns-the-shim-on"),
+        pytest.param(["--enable-gateway-api=true"], True, True, id="go-bool"),
+        pytest.param(
+            ["--enable-gateway-api", "--controllers=*,-gateway-shim"],
+            True,
+            False,
+            id="the-solver-without-the-shim",
+        ),
+        pytest.param(
+            ["--enable-gateway-api", "--controllers=-certificaterequests-approver"],
+            True,
+            True,
+            id="star-implied-with-the-flag",
+        ),
+    ],
+)
+def test_enable_gateway_api(argv: list[str], gateway_api: bool, shim_runs: bool) -> None:
+    settings = settings_from(parse(*argv))
+    assert settings.enable_gateway_api is gateway_api
+    assert (settings.enable_gateway_api and settings.runs("gateway-shim")) is shim_runs
+    assert settings.runs("certificates-trigger")
+
+
+def test_naming_the_gateway_shim_needs_the_flag() -> None:
+    with pytest.raises(UsageError, match="gateway-shim runs only with --enable-gateway-api"):
+        settings_from(parse("--controllers=*,gateway-shim"))
+    assert settings_from(parse("--controllers=*,gateway-shim", "--enable-gateway-api")).runs(
+        "gateway-shim"
+    )

@@ -384,17 +384,15 @@ def test_issuer_index_value_matches_the_index() -> None:
     [
         pytest.param({"http01": {"ingress": {}}}, True, id="ingress"),
         pytest.param({"http01": {"ingress": {"name": "web"}}}, True, id="edit-in-place"),
-        # Not served by certmgr: never picked, so the Order's Warning Event says so
-        # (before, it was picked and an Ingress was made for it).
         pytest.param(
             {"http01": {"gatewayHTTPRoute": {"parentRefs": [{"name": "gw"}]}}},
-            False,
+            True,
             id="gatewayHTTPRoute",
         ),
         pytest.param({"dns01": {"cloudflare": {}}}, False, id="dns01"),
     ],
 )
-def test_only_ingress_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
+def test_ingress_and_gateway_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
     assert (solver_view(solver).challenge_type == "http-01") is usable_for_http01
 
 
