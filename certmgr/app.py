@@ -33,7 +33,7 @@ from certmgr.acme.session import connect as acme_connect
 from certmgr.controllerflags import disabled_controllers, gateway_shim_named
 from certmgr.controllers import acme as acme_controllers
 from certmgr.controllers import certificates as certificate_controllers
-from certmgr.controllers import ingressshim
+from certmgr.controllers import gatewayshim, ingressshim
 from certmgr.controllers import issuers as issuer_controllers
 from certmgr.controllers import metrics as resource_metrics
 from certmgr.controllers.acme.shared_solver import is_not_final
@@ -281,6 +281,8 @@ async def _serve(
     issuer_controllers.setup_all(ctx)
     if settings.runs("ingress-shim"):
         ingressshim.setup(ctx)
+    if settings.enable_gateway_api and settings.runs("gateway-shim"):
+        gatewayshim.setup(ctx)
     collector = (
         resource_metrics.register(manager, clock=clock)
         if settings.runs("certificates-metrics")

@@ -3,8 +3,8 @@
 Owns the cert-manager controller names certmgr has and the ones it does not, the value's
 validation (``*``, ``name``, ``-name``; names must be cert-manager's) and the set it turns
 off (cert-manager's EnabledControllers: ``gateway-shim`` is on only with
-``--enable-gateway-api``, and ``-gateway-shim`` still turns it off). It must not start or wire controllers (each
-``setup`` asks ``Settings.runs``).
+``--enable-gateway-api``, and ``-gateway-shim`` still turns it off). It must not start or
+wire controllers (each ``setup`` asks ``Settings.runs``).
 """
 
 from __future__ import annotations

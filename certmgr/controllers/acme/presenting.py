@@ -6,8 +6,9 @@ earlier attempt, and says so: :meth:`Presenter.present` returns True), add or re
 the token's path on a user's Ingress (edit in place, with the resourceVersion so a
 concurrent edit is not lost), and on clean up delete what must stop at once (absent
 objects are fine). A ``gatewayHTTPRoute`` solver gets an HTTPRoute in place of the
-Ingress, and only when the Gateway API is enabled (``--enable-gateway-api``). Shared mode's Service is :mod:`solver_services`' business. It must
-not decide when to present or clean up.
+Ingress, and only when the Gateway API is enabled (``--enable-gateway-api``). Shared
+mode's Service is :mod:`solver_services`' business. It must not decide when to present
+or clean up.
 """
 
 from __future__ import annotations

@@ -102,11 +102,14 @@ class Translated:
     secret_template: SecretTemplate | None = None
 
 
-def has_shim_annotation(annotations: Mapping[str, str]) -> bool:
-    """An issuer annotation (any value), or ``kubernetes.io/tls-acme`` parsing as true."""
+def has_shim_annotation(
+    annotations: Mapping[str, str], auto_annotations: tuple[str, ...] = AUTO_CERTIFICATE_ANNOTATIONS
+) -> bool:
+    """An issuer annotation (any value), or an auto annotation (for Ingresses
+    ``kubernetes.io/tls-acme``) parsing as true."""
     if labels.INGRESS_ISSUER in annotations or labels.INGRESS_CLUSTER_ISSUER in annotations:
         return True
-    for key in AUTO_CERTIFICATE_ANNOTATIONS:
+    for key in auto_annotations:
         try:
             if key in annotations and parse_bool(annotations[key]):
                 return True

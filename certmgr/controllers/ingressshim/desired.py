@@ -1,15 +1,17 @@
-"""Ingress -> the Certificates it asks for: one per ``spec.tls`` entry, as cert-manager.
+"""Ingress-like -> the Certificates it asks for: one per TLS Secret, as cert-manager.
 
-Owns the pure decision of ingress-shim's sync: whether an Ingress is ours to act on
-(``IGNORED``: no shim annotation, or it is being deleted in the foreground), whether its
-configuration forbids every write (``REJECTED``: bad issuer annotations, a malformed
-annotation, two ``tls`` entries sharing a ``secretName``; cert-manager writes nothing
-then, not even deletions), or which Certificates it wants (``SYNC``). A ``tls`` entry
-without hosts or secretName is skipped with a problem; the others still sync.
+Owns the pure decision of the shims' sync (cert-manager's certificate-shim, shared by
+ingress-shim and gateway-shim through a :class:`Source`): whether an object is ours to
+act on (``IGNORED``: no shim annotation, or it is being deleted in the foreground),
+whether its configuration forbids every write (``REJECTED``: bad issuer annotations, a
+malformed annotation, two Ingress ``tls`` entries sharing a ``secretName``; cert-manager
+writes nothing then, not even deletions), or which Certificates it wants (``SYNC``). A
+TLS block the source cannot use (an Ingress ``tls`` entry without hosts or secretName) is
+skipped with a problem; the others still sync.
 
-A desired Certificate is named after its ``secretName``, holds the entry's hosts (IPs
-to ``ipAddresses``), the annotations' fields, the Ingress's labels (without the
-applyset label, cert-manager#7306) and a controller ownerReference to the Ingress.
+A desired Certificate is named after its Secret, holds the block's hosts (IPs to
+``ipAddresses``), the annotations' fields, the object's labels (without the applyset
+label, cert-manager#7306) and a controller ownerReference to the object.
 
 Pure: no I/O, no clock. It must not compare with existing Certificates (``merging``).
 """
@@ -17,13 +19,15 @@ Pure: no I/O, no clock. It must not compare with existing Certificates (``mergin
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from certmgr.api import labels
 from certmgr.api.certificates import DEFAULT_USAGES, CertificateSpec
 from certmgr.api.meta import IssuerRef
 from certmgr.controllers.ingressshim.annotations import (
+    AUTO_CERTIFICATE_ANNOTATIONS,
     DefaultIssuer,
     Translated,
     certificate_annotations,
@@ -47,32 +51,60 @@ class Verdict(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class TLSBlock:
+    """One Certificate's worth of an object's TLS configuration."""
+
+    secret_name: str
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Blocks:
+    """What an object's TLS configuration asks for."""
+
+    wanted: tuple[TLSBlock, ...]
+    # Warning Event messages (reason BadConfig) for blocks that were skipped.
+    skipped: tuple[str, ...] = ()
+    # Every Secret the object still names (even in skipped blocks): an owned
+    # Certificate for any other is deleted.
+    secret_names: frozenset[str] = frozenset()
+
+
+def _no_refusals(obj: Obj) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What differs between the kinds a shim reads (Ingress, Gateway)."""
+
+    kind: str
+    api_version: str
+    # Trigger annotations besides the issuer ones (cert-manager: Ingresses only).
+    auto_annotations: tuple[str, ...]
+    blocks: Callable[[Obj], Blocks]
+    # Problems that forbid every write for this object (REJECTED).
+    refusals: Callable[[Obj], tuple[str, ...]] = _no_refusals
+    # HTTP-01 annotations naming the object as the solver HTTPRoute's parent.
+    parent_ref: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     verdict: Verdict
     # Warning Event messages (reason BadConfig), in the order found.
     problems: tuple[str, ...] = ()
-    # SYNC: the desired Certificates, and every secretName of spec.tls (even skipped
-    # entries): an owned Certificate whose secretName is not here is deleted.
+    # SYNC: the desired Certificates, and every Secret the object names (even in
+    # skipped blocks): an owned Certificate whose secretName is not here is deleted.
     certificates: tuple[Obj, ...] = ()
     secret_names: frozenset[str] = frozenset()
 
 
-def plan_certificates(ingress: Obj, *, default_issuer: DefaultIssuer) -> Plan:
-    metadata = ingress.get("metadata") or {}
-    annotations: Mapping[str, str] = metadata.get("annotations") or {}
-    if not has_shim_annotation(annotations) or _deleting(metadata):
-        return Plan(Verdict.IGNORED)
-    issuer, issuer_problems = issuer_for(annotations, default_issuer)
-    if issuer is None:
-        message = "Could not determine issuer for ingress due to bad annotations: "
-        return Plan(Verdict.REJECTED, problems=(message + ", ".join(issuer_problems),))
+def ingress_blocks(ingress: Obj) -> Blocks:
+    """An Ingress's ``spec.tls`` entries; one without hosts or secretName is skipped."""
     tls = _tls_entries(ingress)
-    translated, bad = translate_annotations(annotations)
-    problems = tuple(b.message for b in bad) + duplicate_secret_names(tls)
-    if problems:
-        return Plan(Verdict.REJECTED, problems=problems)
     skipped: list[str] = []
-    certificates: list[Obj] = []
+    wanted: list[TLSBlock] = []
     for index, entry in enumerate(tls):
         missing = [
             f"spec.tls[{index}].{field}: Required value"
@@ -80,37 +112,76 @@ def plan_certificates(ingress: Obj, *, default_issuer: DefaultIssuer) -> Plan:
             if not entry.get(field)
         ]
         if missing:
-            skipped.append("Skipped a TLS block: " + _aggregate(missing))
+            skipped.append("Skipped a TLS block: " + aggregate(missing))
             continue
-        certificates.append(
-            desired_certificate(
-                ingress,
-                secret_name=str(entry["secretName"]),
-                hosts=[str(h) for h in entry["hosts"]],
-                issuer=issuer,
-                translated=translated,
-            )
-        )
-    return Plan(
-        Verdict.SYNC,
-        problems=tuple(skipped),
-        certificates=tuple(certificates),
+        hosts = tuple(str(h) for h in entry["hosts"])
+        wanted.append(TLSBlock(secret_name=str(entry["secretName"]), hosts=hosts))
+    return Blocks(
+        wanted=tuple(wanted),
+        skipped=tuple(skipped),
         secret_names=frozenset(str(e.get("secretName") or "") for e in tls),
     )
 
 
+def _ingress_refusals(ingress: Obj) -> tuple[str, ...]:
+    return duplicate_secret_names(_tls_entries(ingress))
+
+
+INGRESS: Final = Source(
+    kind="Ingress",
+    api_version=INGRESS_API_VERSION,
+    auto_annotations=AUTO_CERTIFICATE_ANNOTATIONS,
+    blocks=ingress_blocks,
+    refusals=_ingress_refusals,
+)
+
+
+def plan_certificates(obj: Obj, *, default_issuer: DefaultIssuer, source: Source = INGRESS) -> Plan:
+    metadata = obj.get("metadata") or {}
+    annotations: Mapping[str, str] = metadata.get("annotations") or {}
+    if not has_shim_annotation(annotations, source.auto_annotations) or _deleting(metadata):
+        return Plan(Verdict.IGNORED)
+    issuer, issuer_problems = issuer_for(annotations, default_issuer)
+    if issuer is None:
+        message = "Could not determine issuer for ingress due to bad annotations: "
+        return Plan(Verdict.REJECTED, problems=(message + ", ".join(issuer_problems),))
+    translated, bad = translate_annotations(annotations)
+    problems = tuple(b.message for b in bad) + source.refusals(obj)
+    if problems:
+        return Plan(Verdict.REJECTED, problems=problems)
+    blocks = source.blocks(obj)
+    certificates = tuple(
+        desired_certificate(
+            obj,
+            secret_name=block.secret_name,
+            hosts=list(block.hosts),
+            issuer=issuer,
+            translated=translated,
+            source=source,
+        )
+        for block in blocks.wanted
+    )
+    return Plan(
+        Verdict.SYNC,
+        problems=blocks.skipped,
+        certificates=certificates,
+        secret_names=blocks.secret_names,
+    )
+
+
 def desired_certificate(
-    ingress: Obj,
+    obj: Obj,
     *,
     secret_name: str,
     hosts: list[str],
     issuer: IssuerRef,
     translated: Translated,
+    source: Source = INGRESS,
 ) -> Obj:
-    """The Certificate for one tls entry, as the shim would create it."""
-    metadata = ingress["metadata"]
-    ingress_labels = dict(metadata.get("labels") or {})
-    ingress_labels.pop(APPLYSET_LABEL, None)
+    """The Certificate for one TLS block, as the shim would create it."""
+    metadata = obj["metadata"]
+    obj_labels = dict(metadata.get("labels") or {})
+    obj_labels.pop(APPLYSET_LABEL, None)
     spec = CertificateSpec(
         secret_name=secret_name,
         issuer_ref=issuer,
@@ -131,11 +202,14 @@ def desired_certificate(
     certificate_metadata: Obj = {
         "name": secret_name,
         "namespace": metadata.get("namespace"),
-        "ownerReferences": [controller_reference(ingress)],
+        "ownerReferences": [controller_reference(obj, source=source)],
     }
-    if ingress_labels:
-        certificate_metadata["labels"] = ingress_labels
+    if obj_labels:
+        certificate_metadata["labels"] = obj_labels
     extra = certificate_annotations(metadata.get("annotations") or {}, metadata["name"])
+    if source.parent_ref:
+        extra[labels.HTTP01_PARENT_REF_KIND] = source.kind
+        extra[labels.HTTP01_PARENT_REF_NAME] = metadata["name"]
     if extra:
         certificate_metadata["annotations"] = extra
     return {
@@ -146,12 +220,12 @@ def desired_certificate(
     }
 
 
-def controller_reference(ingress: Obj) -> Obj:
+def controller_reference(obj: Obj, *, source: Source = INGRESS) -> Obj:
     """``metav1.NewControllerRef``: controller and blockOwnerDeletion both true."""
-    metadata = ingress["metadata"]
+    metadata = obj["metadata"]
     return {
-        "apiVersion": INGRESS_API_VERSION,
-        "kind": "Ingress",
+        "apiVersion": source.api_version,
+        "kind": source.kind,
         "name": metadata["name"],
         "uid": metadata.get("uid", ""),
         "controller": True,
@@ -185,7 +259,7 @@ def _deleting(metadata: Obj) -> bool:
     return bool(metadata.get("deletionTimestamp")) or FOREGROUND_DELETION in finalizers
 
 
-def _aggregate(messages: list[str]) -> str:
+def aggregate(messages: list[str]) -> str:
     """Kubernetes' ``ErrorList.ToAggregate().Error()``: one message bare, more in brackets."""
     return messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
 

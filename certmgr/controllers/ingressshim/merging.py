@@ -4,8 +4,8 @@ Owns which parts of a Certificate belong to ingress-shim and the rule that the s
 touches only Certificates controlled by the Ingress (a controller ownerReference with
 the Ingress's uid), as cert-manager's ``IsControlledBy``. The shim's parts are the spec
 fields it derives (``SHIM_SPEC_FIELDS``: set when desired, removed when not), the labels
-(replaced by the Ingress's, as cert-manager does) and the HTTP-01 override annotations
-(``SHIM_ANNOTATIONS``); everything else a user or another controller put on the
+(replaced by the Ingress's, as cert-manager does) and the HTTP-01 override and parentRef
+annotations (``SHIM_ANNOTATIONS``); everything else a user or another controller put on the
 Certificate (``keystores``, other annotations, status) is kept. Unlike cert-manager's
 ``certNeedsUpdate``, every shim field is compared, so a changed ``usages`` or
 ``secret-template`` annotation reaches the Certificate too.
@@ -45,6 +45,9 @@ SHIM_ANNOTATIONS: Final = (
     labels.HTTP01_OVERRIDE_INGRESS_CLASS,
     labels.HTTP01_OVERRIDE_INGRESS_CLASSNAME,
     labels.ISSUE_TEMPORARY_CERTIFICATE,
+    labels.HTTP01_PARENT_REF_KIND,
+    labels.HTTP01_PARENT_REF_NAME,
+    labels.HTTP01_PARENT_REF_NAMESPACE,
 )
 
 

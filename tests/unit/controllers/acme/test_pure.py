@@ -392,7 +392,9 @@ def test_issuer_index_value_matches_the_index() -> None:
         pytest.param({"dns01": {"cloudflare": {}}}, False, id="dns01"),
     ],
 )
-def test_ingress_and_gateway_solvers_offer_http01(solver: dict[str, Any], usable_for_http01: bool) -> None:
+def test_ingress_and_gateway_solvers_offer_http01(
+    solver: dict[str, Any], usable_for_http01: bool
+) -> None:
     assert (solver_view(solver).challenge_type == "http-01") is usable_for_http01
 
 
