@@ -389,7 +389,7 @@ class OrderReconciler:
                     "Failed to determine a valid solver configuration for the set of domains "
                     f'on the Order: no configured challenge solvers can be used for "{dns_name}" '
                     f"(offered challenge types: {', '.join(sorted(t for t in offered if t))}; "
-                    "certmgr solves http-01 through an Ingress and dns-01)"
+                    "certmgr solves http-01 through an Ingress or an HTTPRoute, and dns-01)"
                 )
                 log.warning("acme_no_matching_solver", order=meta["name"], dns_name=dns_name)
                 continue

@@ -405,7 +405,7 @@ def test_ingress_and_gateway_solvers_offer_http01(
         pytest.param({"dns01": {"rfc2136": {"nameserver": "1.2.3.4"}}}, "dns-01", id="rfc2136"),
         # Selected as cert-manager does; the Challenge then says the provider is unsupported.
         pytest.param({"dns01": {"azureDNS": {}}}, "dns-01", id="unsupported-provider"),
-        pytest.param({"http01": {"gatewayHTTPRoute": {}}}, "none", id="gatewayHTTPRoute"),
+        pytest.param({"http01": {"gatewayHTTPRoute": {}}}, "http-01", id="gatewayHTTPRoute"),
     ],
 )
 def test_solver_view_has_the_solvers_real_type(solver: dict[str, Any], challenge_type: str) -> None:
