@@ -1,6 +1,6 @@
 # The two commands in the README: `make demo` and `make test`.
 # Both work on a fresh Debian machine as root: they make a virtualenv, install the
-# project into it, and install Debian's pebble when the binary is missing.
+# project into it, and install Debian's pebble and bind9 when a binary is missing.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,9 +14,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# Debian's pebble, and BIND 9 (named) as the DNS-01 tests' authoritative server.
 pebble-bin:
-	@command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble; }
+	@command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null \
+	  && { command -v named >/dev/null || test -x /usr/sbin/named; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble bind9; }
 
 # What `make image` and the image test (tests/e2e/test_image.py) need: Debian's buildah,
 # podman and runc, and debootstrap for the offline base (deploy/image/build).

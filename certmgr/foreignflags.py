@@ -40,10 +40,6 @@ FOREIGN_FLAGS: Final = (
         "refuse",
         "gateway-shim reads HTTPS and TLS listeners only",
     ),
-    ForeignFlag("cluster-issuer-ambient-credentials", "ignore", "certmgr has no DNS-01 providers"),
-    ForeignFlag("issuer-ambient-credentials", "ignore", "certmgr has no DNS-01 providers"),
-    ForeignFlag("dns01-recursive-nameservers", "ignore", "certmgr solves HTTP-01 only"),
-    ForeignFlag("dns01-recursive-nameservers-only", "ignore", "certmgr solves HTTP-01 only"),
     ForeignFlag(
         "extra-certificate-annotations",
         "refuse",

@@ -36,6 +36,16 @@ def auto_certificate_annotations(text: str) -> str:
     return text
 
 
+def nameserver_list(text: str) -> list[str]:
+    """cert-manager's comma-separated ``--dns01-recursive-nameservers`` (``HOST:PORT``)."""
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise argparse.ArgumentTypeError(f"expected HOST:PORT entries, got {text!r}")
+    return entries
+
+
 def first_nameserver(text: str) -> str:
     """cert-manager's comma-separated ``--acme-http01-solver-nameservers``: one is used."""
     entries = [entry.strip() for entry in text.split(",") if entry.strip()]
@@ -224,6 +234,32 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         type=positive_duration,
         default=_DEFAULTS.self_check_interval,
         help="seconds (or a Go duration) between self-checks",
+    )
+    add(
+        "--dns01-recursive-nameservers",
+        type=nameserver_list,
+        default=[],
+        help="comma-separated HOST:PORT of the DNS servers DNS-01 looks up CNAMEs, zones "
+        "(SOA) and nameservers with (default: the system's)",
+    )
+    add(
+        "--dns01-recursive-nameservers-only",
+        action=GoBool,
+        default=False,
+        help="check DNS-01 propagation with --dns01-recursive-nameservers instead of the "
+        "zone's authoritative nameservers",
+    )
+    add(
+        "--cluster-issuer-ambient-credentials",
+        action=GoBool,
+        default=True,
+        help="DNS-01 providers of ClusterIssuers may use ambient credentials",
+    )
+    add(
+        "--issuer-ambient-credentials",
+        action=GoBool,
+        default=False,
+        help="DNS-01 providers of Issuers may use ambient credentials",
     )
     add(
         "--max-concurrent-challenges",

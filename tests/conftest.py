@@ -3,6 +3,7 @@
 pytest_plugins: list[str] = [
     "certmgr.testing.cluster_fixtures",
     "certmgr.testing.pebble_fixtures",
+    "certmgr.testing.bind_fixtures",
     "certmgr.testing.apiserver.fixtures",
     "certmgr.testing.dataplane.fixtures",
 ]

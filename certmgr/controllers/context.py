@@ -66,6 +66,14 @@ class Settings:
     self_check_interval: float = 0.2
     self_check_backoff_cap: float = 120.0
     max_concurrent_challenges: int = 60
+    # DNS-01 (cert-manager's flags): the recursive nameservers ("host:port") for the
+    # CNAME, SOA and NS lookups (empty: /etc/resolv.conf's); with ..._only the
+    # propagation check asks them instead of the zone's authoritative nameservers.
+    dns01_recursive_nameservers: tuple[str, ...] = ()
+    dns01_recursive_nameservers_only: bool = False
+    # Whether DNS-01 providers may use ambient credentials (the pod's cloud identity).
+    cluster_issuer_ambient_credentials: bool = True
+    issuer_ambient_credentials: bool = False
     # ACME polling (authorizations, finalize): short and growing (with jitter), never the
     # library's; a CA that keeps an order or a challenge waiting is asked ~1/min at most.
     acme_poll_base: float = 0.05

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import dns.asyncquery
@@ -21,6 +20,7 @@ import dns.rcode
 import dns.tsig
 import dns.update
 
+from certmgr.dns01.lookups import Nameserver, parse_nameserver
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
 from certmgr.dns01.secrets import secret_key_value
 
@@ -35,46 +35,25 @@ TTL: Final = 60  # cert-manager's
 TIMEOUT_SECONDS: Final = 10.0  # cert-manager's DNSTimeout
 
 
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    host: str
-    port: int
-
-
-def parse_nameserver(text: str) -> Nameserver:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address (port 53 by default)."""
-    text = text.strip()
-    if not text:
+def _nameserver(text: str) -> Nameserver:
+    """cert-manager's ``nameserver``: an IP address with an optional port (53)."""
+    if not text.strip():
         raise DNS01Error("rfc2136 nameserver must be set")
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":") if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise DNS01Error(f"invalid nameserver {text!r}")
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    else:
-        host, port_text = text, ""
     try:
-        ipaddress.ip_address(host)
+        server = parse_nameserver(text)
+        ipaddress.ip_address(server.host)
     except ValueError:
         raise DNS01Error(
-            f"nameserver {text!r} must be an IP address (with an optional port)"
+            f"nameserver {text!r} must be an IP address with an optional port"
         ) from None
-    try:
-        port = int(port_text) if port_text else 53
-    except ValueError:
-        raise DNS01Error(f"invalid port in nameserver {text!r}") from None
-    if not 0 < port < 65536:
-        raise DNS01Error(f"invalid port in nameserver {text!r}")
-    return Nameserver(host, port)
+    return server
 
 
 class RFC2136Provider:
     """Presents and cleans up by UPDATE to one nameserver (the zone's primary)."""
 
     def __init__(self, config: Mapping[str, Any], context: ProviderContext) -> None:
-        self._nameserver = parse_nameserver(str(config.get("nameserver") or ""))
+        self._nameserver = _nameserver(str(config.get("nameserver") or ""))
         algorithm = str(config.get("tsigAlgorithm") or "HMACMD5").upper()
         if algorithm not in ALGORITHMS:
             raise DNS01Error(f"algorithm '{config.get('tsigAlgorithm')}' is not supported")
@@ -116,7 +95,7 @@ class RFC2136Provider:
         return dns.update.UpdateMessage(request.resolved_zone, keyring=key)
 
     async def _send(self, update: dns.update.UpdateMessage, request: ChallengeRequest) -> None:
-        where = f"{self._nameserver.host}:{self._nameserver.port}"
+        where = str(self._nameserver)
         send = dns.asyncquery.tcp if self._tcp else dns.asyncquery.udp
         try:
             reply = await send(

@@ -64,6 +64,9 @@ class PebbleConfig:
     va_nosleep: bool = True
     alternate_roots: int = 0
     chain_length: int | None = None
+    # The DNS server Pebble resolves and validates with ("host:port"), e.g. a BIND of
+    # certmgr.testing.bind for DNS-01; None: challtestsrv (every name is 127.0.0.1).
+    dns_server: str | None = None
 
     def environment(self) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -342,7 +345,8 @@ class PebbleServer:
         assert ports is not None and workdir is not None
         config_path = self._write_config()
         env = _base_environment() | self.config.environment()
-        argv = [PEBBLE_BINARY, "-config", str(config_path), "-dnsserver", f"127.0.0.1:{ports.dns}"]
+        dns_server = self.config.dns_server or f"127.0.0.1:{ports.dns}"
+        argv = [PEBBLE_BINARY, "-config", str(config_path), "-dnsserver", dns_server]
         process = spawn(argv, name="pebble", log_path=workdir / "pebble.log", env=env, cwd=workdir)
         context = ssl.create_default_context(cafile=str(workdir / "ca.pem"))
         url = f"https://127.0.0.1:{ports.acme}/dir"

@@ -1,5 +1,9 @@
 """The Challenge controller: schedule, present, self-check, accept, poll, clean up.
 
+HTTP-01 Challenges are presented through :class:`Presenter` and checked by
+:class:`SelfCheck`; DNS-01 ones through :class:`DNS01Solving` (TXT record, propagation
+check), with the same scheduling, backoff and finalizer.
+
 Owns ``Challenge.status`` (processing, presented, presentedAt, reason, state), the
 solver's ``waitInsteadOfSelfCheck`` (no self-check: the CA is asked that long after
 presentedAt, as in cert-manager), the challenge
@@ -38,15 +42,18 @@ from certmgr.api.acme import State
 from certmgr.api.codec import parse_rfc3339, rfc3339
 from certmgr.api.durations import format_go_duration, parse_go_duration
 from certmgr.controllers.acme.accounts import Accounts, IssuerNotReady
+from certmgr.controllers.acme.dns01_solving import DNS01Solving
 from certmgr.controllers.acme.issuer_refs import referenced_issuer
 from certmgr.controllers.acme.names import solver_name
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.presenting import Presenter, PresentError
-from certmgr.controllers.acme.selfcheck import SelfCheck
+from certmgr.controllers.acme.selfcheck import CheckResult, SelfCheck
 from certmgr.controllers.acme.solver_objects import SOLVER_PORT, SolverTarget
 from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
+from certmgr.dns01.lookups import parse_nameserver
+from certmgr.dns01.providers import DNS01Error
 from certmgr.kube.errors import APIError, Conflict, NotFound, TooManyRequests
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, SERVICES
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
@@ -59,7 +66,6 @@ PROCESSING_INDEX: Final = "acme-challenges-processing"
 PROCESSING: Final = "processing"
 FINALIZERS: Final = (labels.ACME_FINALIZER, labels.LEGACY_ACME_FINALIZER)
 DNS01_TYPE: Final = "DNS-01"
-PROPAGATION_PREFIX: Final = "Waiting for HTTP-01 challenge propagation: "
 CACHE_WAIT_SECONDS: Final = 5.0
 # How soon a Challenge waiting for a free slot under the global cap looks again.
 CAP_RETRY_SECONDS: Final = 1.0
@@ -171,6 +177,11 @@ class ChallengeReconciler:
             shared_port=shared_port,
             gateway_api=settings.enable_gateway_api,
         )
+        self._dns01 = DNS01Solving(
+            ctx,
+            nameservers=[parse_nameserver(n) for n in settings.dns01_recursive_nameservers],
+            recursive_only=settings.dns01_recursive_nameservers_only,
+        )
         self._self_check = SelfCheck(
             port=settings.self_check_port,
             nameserver=settings.self_check_nameserver,
@@ -248,18 +259,21 @@ class ChallengeReconciler:
         status = challenge.get("status") or {}
         spec = challenge.get("spec") or {}
         target = self._target(challenge)
-        if spec.get("type") == DNS01_TYPE and key not in self._presented:
-            # The DNS-01 path is being built (certmgr.dns01): say so rather than serve
-            # an HTTP-01 route nobody asks for.
-            return await self._present_failed(key, challenge, "DNS-01 is not solved yet")
         if key not in self._presented:
             # Our own status write wakes us before a refused presentation's retry is due.
             wait = self._next_present.get(key, 0.0) - self._ctx.clock.monotonic()
             if wait > 0:
                 return Result(requeue_after=wait)
             try:
-                resumed = await self._presenter.present(target)
-            except PresentError as exc:
+                if _is_dns01(challenge):
+                    resumed = False
+                    again = await self._dns01.present(challenge)
+                    if again is not None:  # accepted by the provider, not applied yet
+                        self._next_present[key] = self._ctx.clock.monotonic() + again
+                        return Result(requeue_after=again)
+                else:
+                    resumed = await self._presenter.present(target)
+            except (PresentError, DNS01Error) as exc:
                 return await self._present_failed(key, challenge, str(exc))
             except APIError as exc:
                 if not _refused(exc):
@@ -271,7 +285,7 @@ class ChallengeReconciler:
                 self._ctx,
                 challenge,
                 reasons.EVENT_PRESENTED,
-                "Presented challenge using HTTP-01 challenge mechanism",
+                f"Presented challenge using {_mechanism(challenge)} challenge mechanism",
             )
             self._presented.add(key)
             # When first presented (cert-manager's status.presentedAt): kept across
@@ -314,7 +328,7 @@ class ChallengeReconciler:
         if wait > 0:
             return Result(requeue_after=wait)
         async with self._checks:
-            result = await self._self_check.check(spec["dnsName"], spec["token"], spec["key"])
+            result = await self._check(challenge)
         log.debug("acme_self_check", challenge=key, ok=result.ok, detail=result.detail)
         if not result.ok:
             self._successes.pop(key, None)
@@ -328,8 +342,10 @@ class ChallengeReconciler:
             # wait only when it fails again, and only then make sure the route's objects
             # are still there (from the cache).
             if self._misses[key] > 1:
-                await self._presenter.repair(target)
-                await self._write_waiting(challenge, reason=PROPAGATION_PREFIX + result.detail)
+                if not _is_dns01(challenge):
+                    await self._presenter.repair(target)
+                prefix = f"Waiting for {_mechanism(challenge)} challenge propagation: "
+                await self._write_waiting(challenge, reason=prefix + result.detail)
             return Result(requeue_after=interval)
         self._check_backoff.forget(key)
         interval = self._ctx.settings.self_check_interval
@@ -344,6 +360,15 @@ class ChallengeReconciler:
         self._accepted.add(key)
         return Result(requeue_after=self._polls.next(key))
 
+    async def _check(self, challenge: Obj) -> CheckResult:
+        spec = challenge.get("spec") or {}
+        if not _is_dns01(challenge):
+            return await self._self_check.check(spec["dnsName"], spec["token"], spec["key"])
+        try:
+            return await self._dns01.check(challenge)
+        except DNS01Error as exc:  # a lookup failed: a miss like any other, backed off
+            return CheckResult(False, str(exc))
+
     async def _wait_then_accept(
         self, key: str, challenge: Obj, client: AcmeClient, wait: timedelta
     ) -> Result | None:
@@ -354,8 +379,8 @@ class ChallengeReconciler:
         if remaining > timedelta(0):
             if not (challenge.get("status") or {}).get("presentedAt"):
                 reason = (
-                    f"Waiting {format_go_duration(wait)} before accepting HTTP-01 challenge "
-                    "without self-check"
+                    f"Waiting {format_go_duration(wait)} before accepting "
+                    f"{_mechanism(challenge)} challenge without self-check"
                 )
                 await self._write_waiting(challenge, reason=reason)
             return Result(requeue_after=remaining.total_seconds())
@@ -425,7 +450,10 @@ class ChallengeReconciler:
         if self._cleaned.get(key) == uid:
             return
         try:
-            await self._presenter.clean_up(self._target(challenge))
+            if _is_dns01(challenge):
+                await self._dns01.clean_up(challenge)
+            else:
+                await self._presenter.clean_up(self._target(challenge))
         except Exception as exc:
             self._ctx.events.event(
                 challenge, "Warning", reasons.EVENT_CLEANUP_ERROR, f"Error cleaning up: {exc}"
@@ -571,6 +599,15 @@ def _presented_at(status: dict[str, Any]) -> datetime | None:
         return parse_rfc3339(str(status["presentedAt"])) if status.get("presentedAt") else None
     except ValueError:
         return None
+
+
+def _is_dns01(challenge: Obj) -> bool:
+    return (challenge.get("spec") or {}).get("type") == DNS01_TYPE
+
+
+def _mechanism(challenge: Obj) -> str:
+    """cert-manager's name of the challenge type in messages: ``HTTP-01`` or ``DNS-01``."""
+    return DNS01_TYPE if _is_dns01(challenge) else "HTTP-01"
 
 
 def _queue_position(challenge: Obj) -> tuple[str, str, str]:

@@ -102,6 +102,18 @@ def main_exit(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
             "10.0.0.10:53",
         ),
         (["--dns01-check-retry-period=10s"], "http01_self_check_interval", 10.0),
+        (
+            ["--dns01-recursive-nameservers=10.0.0.1:53,[::1]:5353"],
+            "dns01_recursive_nameservers",
+            ["10.0.0.1:53", "[::1]:5353"],
+        ),
+        (["--dns01-recursive-nameservers-only"], "dns01_recursive_nameservers_only", True),
+        (["--issuer-ambient-credentials"], "issuer_ambient_credentials", True),
+        (
+            ["--cluster-issuer-ambient-credentials=false"],
+            "cluster_issuer_ambient_credentials",
+            False,
+        ),
         (["--certificate-request-minimum-backoff-duration=2h"], "issuance_backoff_base", 7200.0),
         (["--certificate-request-maximum-backoff-duration=32h"], "issuance_backoff_cap", 115200.0),
         (["--default-issuer-name=le"], "default_issuer_name", "le"),
@@ -140,12 +152,11 @@ def test_verbosity_maps_to_a_log_level(argv: list[str], level: str) -> None:
     "argv",
     [
         ["--feature-gates=AdditionalCertificateOutputFormats=true"],
-        ["--dns01-recursive-nameservers-only"],
-        ["--dns01-recursive-nameservers", "8.8.8.8:53"],
+        ["--copied-annotation-prefixes", "a,b"],
         ["--acme-http01-solver-resource-request-cpu=10m"],
         ["--max-certificate-size=8192"],
     ],
-    ids=["feature-gates", "bare-bool", "space-value", "solver-resources", "pem-size"],
+    ids=["feature-gates", "space-value", "solver-resources", "pem-size"],
 )
 def test_harmless_cert_manager_flags_are_accepted_and_reported(argv: list[str]) -> None:
     ignored = parse(*argv).ignored_flags

@@ -1,0 +1,70 @@
+"""DNS-01 end to end: an Issuer with an rfc2136 solver, BIND 9 as the zone's server,
+and Pebble validating the TXT records it finds in that BIND."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from certmgr.kube.resources import CERTIFICATES, CHALLENGES, SECRETS
+from certmgr.pki.certificates import parse_chain
+from certmgr.testing.bind import BindServer
+from certmgr.testing.cluster import KubeCluster
+from certmgr.testing.pebble import PebbleServer
+from tests.e2e.test_acme_controllers import _certificate_ready, _sans, running_world
+
+
+def rfc2136_solver(bind: BindServer) -> dict[str, Any]:
+    return {
+        "dns01": {
+            "rfc2136": {
+                "nameserver": bind.address,
+                "tsigKeyName": bind.key.name,
+                "tsigAlgorithm": bind.key.algorithm,
+                "tsigSecretSecretRef": {"name": "tsig", "key": "secret"},
+            }
+        }
+    }
+
+
+async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
+    kube_cluster: KubeCluster, bind: BindServer, bind_pebble: PebbleServer
+) -> None:
+    async with running_world(
+        kube_cluster,
+        bind_pebble,
+        with_certificates=True,
+        dns01_recursive_nameservers=(bind.address,),
+        dns01_recursive_nameservers_only=True,
+    ) as world:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tsig", "namespace": world.namespace},
+            "data": {"secret": base64.b64encode(bind.key.secret.encode()).decode()},
+        }
+        await world.kube.create(SECRETS, secret, namespace=world.namespace)
+        await world.issuer(solvers=[rfc2136_solver(bind)])
+        certificate = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "wild", "namespace": world.namespace},
+            "spec": {
+                "secretName": "wild-tls",
+                "dnsNames": ["*.example.test", "example.test"],
+                "issuerRef": {"name": "pebble", "kind": "Issuer"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+            },
+        }
+        started = time.monotonic()
+        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
+        ready = await _certificate_ready(world, "wild")
+        print(f"wildcard + apex through BIND, created->Ready: {time.monotonic() - started:.3f}s")
+        assert ready["status"]["revision"] == 1
+        tls = await world.kube.get(SECRETS, "wild-tls", namespace=world.namespace)
+        leaf = parse_chain(base64.b64decode(tls["data"]["tls.crt"]))[0]
+        assert _sans(leaf) == {"*.example.test", "example.test"}
+        await world.assert_clean()
+        assert not (await world.kube.list(CHALLENGES, namespace=world.namespace)).items
+        assert bind.txt_values("_acme-challenge.example.test.") == set()

@@ -1,0 +1,275 @@
+"""DNS-01 Challenges that cannot be presented, against a real BIND: a clear reason on the
+Challenge, a Warning Event per attempt, and attempts backed off over fake time (no hot
+loop); and the RFC 2136 provider's present / clean up of values that coexist."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
+from certmgr.controllers.context import Context, Settings
+from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
+from certmgr.dns01.rfc2136 import RFC2136Provider
+from certmgr.kube.errors import NotFound
+from certmgr.kube.resources import CHALLENGES, SECRETS, Resource
+from certmgr.runtime.cache import Cache
+from certmgr.testing.bind import BindServer
+from certmgr.testing.clock import FakeClock
+
+NS = "ns"
+KEY = f"{NS}/c"
+ISSUER = {
+    "apiVersion": "cert-manager.io/v1",
+    "kind": "Issuer",
+    "metadata": {"name": "ca", "namespace": NS, "resourceVersion": "1"},
+    "spec": {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}}},
+}
+
+
+class FakeCA:
+    pass
+
+
+class FakeAccounts:
+    async def client_for(self, issuer: dict[str, Any]) -> FakeCA:
+        return FakeCA()
+
+
+@dataclass
+class RecordingEvents:
+    events: list[tuple[float, str, str, str]] = field(default_factory=list)
+    clock: FakeClock | None = None
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        assert self.clock is not None
+        self.events.append((self.clock.monotonic(), type_, reason, message))
+
+
+class FakeKube:
+    """Secrets from a dict; status patches applied to the Challenge cache."""
+
+    def __init__(self, challenges: Cache, secrets_: dict[str, dict[str, Any]]) -> None:
+        self.challenges = challenges
+        self.secrets = secrets_
+
+    async def get(self, resource: Resource, name: str, **kw: Any) -> dict[str, Any]:
+        if resource == SECRETS and name in self.secrets:
+            return copy.deepcopy(self.secrets[name])
+        raise NotFound({"reason": "NotFound", "message": f'secrets "{name}" not found'})
+
+    async def patch(
+        self, resource: Resource, name: str, patch: dict[str, Any], **kw: Any
+    ) -> dict[str, Any]:
+        assert resource == CHALLENGES
+        obj = copy.deepcopy(self.challenges.get(NS, name))
+        assert obj is not None
+        if "status" in patch:
+            obj["status"] = {**(obj.get("status") or {}), **patch["status"]}
+        rv = int(obj["metadata"]["resourceVersion"]) + 1
+        obj["metadata"]["resourceVersion"] = str(rv)
+        self.challenges.apply("MODIFIED", obj)
+        return obj
+
+
+def tsig_secret(value: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "tsig"},
+        "data": {"secret": base64.b64encode(value.encode()).decode()},
+    }
+
+
+def challenge(dns_name: str, provider: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Challenge",
+        "metadata": {"name": "c", "namespace": NS, "uid": "u", "resourceVersion": "1"},
+        "spec": {
+            "url": "https://ca/chall/1",
+            "authorizationURL": "https://ca/authz/1",
+            "dnsName": dns_name,
+            "type": "DNS-01",
+            "token": "tok",
+            "key": "txt-value",
+            "solver": {"dns01": provider},
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+        },
+        "status": {},
+    }
+
+
+def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "nameserver": bind.address,
+        "tsigKeyName": bind.key.name,
+        "tsigAlgorithm": bind.key.algorithm,
+        "tsigSecretSecretRef": {"name": "tsig", "key": "secret"},
+    }
+    return {"rfc2136": {**config, **overrides}}
+
+
+@pytest.mark.parametrize(
+    ("dns_name", "provider", "secret", "reason"),
+    [
+        pytest.param(
+            "bad-tsig.example.test",
+            None,
+            base64.b64encode(secrets.token_bytes(32)).decode(),
+            "rejected the TSIG signature",
+            id="bad-tsig-secret",
+        ),
+        pytest.param(
+            "www.nowhere.test",
+            None,
+            None,
+            "rcode was expected to be 'NOERROR' or 'NXDOMAIN', but got 'REFUSED'",
+            id="unknown-zone",
+        ),
+        pytest.param(
+            "www.refused.test",
+            None,
+            None,
+            "DNS update failed. Server replied: REFUSED",
+            id="refused-update",
+        ),
+        pytest.param(
+            "missing-secret.example.test",
+            {"tsigSecretSecretRef": {"name": "absent", "key": "secret"}},
+            None,
+            'secret "ns/absent" not found',
+            id="missing-secret",
+        ),
+        pytest.param(
+            "azure.example.test",
+            {"azureDNS": {}},
+            None,
+            "the dns01 provider 'azureDNS' is not supported by certmgr",
+            id="unsupported-provider",
+        ),
+    ],
+)
+async def test_a_dns01_challenge_that_cannot_be_presented_says_why_and_backs_off(
+    bind: BindServer,
+    dns_name: str,
+    provider: dict[str, Any] | None,
+    secret: str | None,
+    reason: str,
+) -> None:
+    clock = FakeClock()
+    solver = rfc2136(bind) if provider is None or "tsigSecretSecretRef" in provider else provider
+    if provider is not None and "tsigSecretSecretRef" in provider:
+        solver = rfc2136(bind, **provider)
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenges.apply("ADDED", challenge(dns_name, solver))
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    kube = FakeKube(challenges, {"tsig": tsig_secret(secret or bind.key.secret)})
+    events = RecordingEvents(clock=clock)
+    settings = Settings(
+        dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
+    )
+    ctx = Context(kube, None, clock, events, None, settings)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    start = clock.monotonic()
+    reconciles = 0
+    while clock.monotonic() - start < 10 * 60:
+        result = await reconciler.reconcile(KEY)
+        reconciles += 1
+        assert result is not None and result.requeue_after is not None
+        # Woken early (our own status write): no extra attempt.
+        await reconciler.reconcile(KEY)
+        clock.advance(result.requeue_after)
+    status = challenges.get(NS, "c")["status"]  # type: ignore[index]
+    assert status["reason"].startswith("Error presenting challenge: "), status
+    assert reason in status["reason"], status["reason"]
+    assert status["processing"] is True
+    assert not status.get("state") or status["state"] == "pending"
+    warnings = [e for e in events.events if e[1] == "Warning"]
+    assert warnings and all(e[2] == "PresentError" and reason in e[3] for e in warnings)
+    # Backed off from 5 s towards 5 min: a handful of attempts in 10 minutes, not hundreds.
+    assert 4 <= len(warnings) <= 10, [round(e[0] - start) for e in warnings]
+    assert not bind.txt_values(f"_acme-challenge.{dns_name}.")
+    await reconciler.close()
+
+
+async def test_values_for_a_name_and_its_wildcard_coexist_and_are_removed_one_by_one(
+    bind: BindServer,
+) -> None:
+    kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
+    provider = RFC2136Provider(
+        rfc2136(bind)["rfc2136"],
+        ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
+    )
+    fqdn = "_acme-challenge.both.example.test."
+
+    def request(value: str) -> ChallengeRequest:
+        return ChallengeRequest(
+            uid=value,
+            dns_name="both.example.test",
+            key=value,
+            resolved_fqdn=fqdn,
+            resolved_zone="example.test.",
+            resource_namespace=NS,
+        )
+
+    assert await provider.present(request("apex-value")) is None
+    assert await provider.present(request("wildcard-value")) is None
+    await provider.present(request("apex-value"))  # idempotent
+    assert bind.txt_values(fqdn) == {"apex-value", "wildcard-value"}
+    await provider.clean_up(request("apex-value"))
+    assert bind.txt_values(fqdn) == {"wildcard-value"}
+    await provider.clean_up(request("wildcard-value"))
+    await provider.clean_up(request("wildcard-value"))  # idempotent
+    assert bind.txt_values(fqdn) == set()
+
+
+@pytest.mark.parametrize("algorithm", ["HMACMD5", "HMACSHA1", "HMACSHA256", "HMACSHA512"])
+async def test_every_tsig_algorithm_updates_bind(algorithm: str) -> None:
+    with BindServer(algorithm=algorithm) as bind:
+        kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
+        provider = RFC2136Provider(
+            rfc2136(bind)["rfc2136"],
+            ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
+        )
+        request = ChallengeRequest(
+            uid="u",
+            dns_name="alg.example.test",
+            key=algorithm,
+            resolved_fqdn="_acme-challenge.alg.example.test.",
+            resolved_zone="example.test.",
+            resource_namespace=NS,
+        )
+        await provider.present(request)
+        assert bind.txt_values(request.resolved_fqdn) == {algorithm}
+        await provider.clean_up(request)
+        assert bind.txt_values(request.resolved_fqdn) == set()
+
+
+async def test_a_mismatched_algorithm_is_a_tsig_error(bind: BindServer) -> None:
+    other = "HMACSHA512" if bind.key.algorithm != "HMACSHA512" else "HMACSHA256"
+    kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
+    provider = RFC2136Provider(
+        rfc2136(bind, tsigAlgorithm=other)["rfc2136"],
+        ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
+    )
+    request = ChallengeRequest(
+        uid="u",
+        dns_name="x.example.test",
+        key="v",
+        resolved_fqdn="_acme-challenge.x.example.test.",
+        resolved_zone="example.test.",
+        resource_namespace=NS,
+    )
+    with pytest.raises(DNS01Error, match="TSIG"):
+        await provider.present(request)
