@@ -48,7 +48,10 @@ class DNS01Solving:
             fqdn=request.resolved_fqdn,
             zone=request.resolved_zone,
         )
-        return await selected.provider.present(request)
+        again = await selected.provider.present(request)
+        if again is None:
+            log.info("acme_dns01_presented", challenge=_key(challenge), fqdn=request.resolved_fqdn)
+        return again
 
     async def check(self, challenge: Obj) -> CheckResult:
         """Whether the TXT value is served where the CA will look (cert-manager's Check,
@@ -67,6 +70,8 @@ class DNS01Solving:
         ok, detail = await resolver.txt_served(
             fqdn, str(spec.get("key") or ""), nameservers=servers
         )
+        if ok:
+            log.info("acme_dns01_propagated", challenge=_key(challenge), fqdn=fqdn)
         return CheckResult(ok, detail)
 
     async def clean_up(self, challenge: Obj) -> None:
