@@ -11,7 +11,7 @@ import pytest
 
 from certmgr.testing.dataplane.gatewaymodel import Evaluation, ParentStatus, World, evaluate
 from certmgr.testing.dataplane.gatewayrefs import Condition
-from certmgr.testing.dataplane.gatewaystatus import conditions_json, route_status
+from certmgr.testing.dataplane.gatewaystatus import StatusWriter, conditions_json, route_status
 from certmgr.testing.gatewayapi import manifests as m
 
 NS = "apps"
@@ -461,3 +461,34 @@ def test_route_status_keeps_other_controllers_entries() -> None:
     )
     status = route_status(route, [ours], controller_name=CONTROLLER, now="2026-06-01T00:00:00Z")
     assert [p["parentRef"]["name"] for p in status["parents"]] == ["x", "gw"]
+
+
+class _RecordingClient:
+    """``update_status`` only; the server stores the status with one default added, as a
+    CRD's schema defaults would."""
+
+    def __init__(self) -> None:
+        self.writes: list[dict[str, Any]] = []
+
+    async def update_status(self, resource: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        stored = {**obj, "status": {**obj["status"], "defaulted": True}}
+        self.writes.append(stored)
+        return stored
+
+
+async def test_statuses_are_written_once_not_in_a_loop() -> None:
+    route = _route()
+    evaluation = _evaluate([m.http_listener()], routes=[route])
+    gateway = m.gateway("gw", namespace=NS, listeners=[m.http_listener()])
+    client = _RecordingClient()
+    writer = StatusWriter(client, controller_name=CONTROLLER)  # type: ignore[arg-type]
+    objects = {"classes": [m.gateway_class()], "gateways": [gateway], "routes": [route]}
+    assert await writer.write(evaluation, **objects) == 3
+    # The mirror now holds what the server stored (with its default): nothing to write.
+    stored = {obj["kind"]: obj for obj in client.writes}
+    again = {
+        "classes": [stored["GatewayClass"]],
+        "gateways": [stored["Gateway"]],
+        "routes": [stored["HTTPRoute"]],
+    }
+    assert await writer.write(evaluation, **again) == 0
