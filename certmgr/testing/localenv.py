@@ -267,6 +267,9 @@ class LocalEnvironment:
         (issuer,) = load_manifests(path)
         return pointed_at(issuer, self.pebble)
 
+    def issuer_for_pebble_manifest(self, issuer: dict[str, Any]) -> dict[str, Any]:
+        return pointed_at(issuer, self.pebble)
+
 
 @contextlib.contextmanager
 def _pebble(config: PebbleConfig | None, workdir: Path) -> Iterator[PebbleServer]:
