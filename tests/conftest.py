@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "certmgr.testing.bind_fixtures",
     "certmgr.testing.apiserver.fixtures",
     "certmgr.testing.dataplane.fixtures",
+    "certmgr.testing.route53",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from certmgr.dns01 import rfc2136, webhook
+from certmgr.dns01 import rfc2136, route53, webhook
 from certmgr.dns01.providers import DNS01Error, DNS01Provider, ProviderContext
 
 Builder: TypeAlias = Callable[[Mapping[str, Any], ProviderContext], DNS01Provider]
@@ -31,6 +31,7 @@ PROVIDER_FIELDS: Final = (
 
 BUILDERS: Final[dict[str, Builder]] = {
     "rfc2136": rfc2136.build,
+    "route53": route53.build,
     "webhook": webhook.build,
 }
 
