@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-portable test-fast lint demo pebble-bin image-tools image bench reliability clean
+.PHONY: test test-portable test-fast lint demo demo-wildcard pebble-bin image-tools image bench reliability clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ reliability: $(BIN)/.installed pebble-bin
 
 demo: $(BIN)/.installed pebble-bin
 	$(BIN)/certmgr dev demo
+
+# DNS-01: a wildcard certificate through a local BIND 9 (RFC 2136) and Pebble.
+demo-wildcard: $(BIN)/.installed pebble-bin
+	$(BIN)/certmgr dev demo --wildcard
 
 # Printed figures, not tests (docs/benchmarks.md). bench/issuance_*.py are helpers.
 bench: $(BIN)/.installed pebble-bin

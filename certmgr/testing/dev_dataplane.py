@@ -3,8 +3,8 @@
 Owns only argument parsing and printing; the router and pod runner are the same
 :class:`~certmgr.testing.dataplane.DataPlane` the pytest fixture uses, so pointing it at
 ``certmgr dev cluster``'s kubeconfig (or a real API server without nodes) gives that
-cluster an ingress controller and a node that runs solver Pods. It must not create any
-API object.
+cluster an ingress controller (and, with ``--gateway-api``, a Gateway implementation)
+and a node that runs solver Pods. It must not create any API object.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not serve Ingresses that name no class",
     )
+    parser.add_argument(
+        "--gateway-api",
+        action="store_true",
+        help="also implement GatewayClasses whose controllerName is certmgr.test/dataplane "
+        "(listener port 80 on --http-port, 443 on --https-port; the CRDs must be installed)",
+    )
     parser.add_argument("--log-level", choices=LEVELS, default="info", help="logs go to stderr")
 
 
@@ -60,6 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
         https_port=args.https_port,
         ingress_class=None if args.ingress_class == "any" else args.ingress_class,
         watch_ingress_without_class=not args.ignore_ingress_without_class,
+        gateway_api=args.gateway_api,
     )
     async with plane:
         print(f"http:   {plane.router.http_url}", flush=True)

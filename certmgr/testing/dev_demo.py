@@ -25,13 +25,15 @@ from cryptography import x509
 
 from certmgr.pki.certificates import CertificateInfo, parse_chain
 from certmgr.runtime.logging import configure_logging
+from certmgr.testing.bind import BindServer
 from certmgr.testing.localenv import (
+    CONTROLLER_NAMESPACE,
     EXAMPLES_DIR,
     LocalEnvironment,
     load_manifests,
     local_environment,
 )
-from certmgr.testing.pebble import free_port
+from certmgr.testing.pebble import PebbleConfig, free_port
 
 READY_TIMEOUT = 60.0
 
@@ -39,6 +41,12 @@ READY_TIMEOUT = 60.0
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, help="keep logs and kubeconfigs here")
     parser.add_argument("--timeout", type=float, default=READY_TIMEOUT)
+    parser.add_argument(
+        "--wildcard",
+        action="store_true",
+        help="issue *.example.test + example.test by DNS-01 through a local BIND 9 (rfc2136) "
+        "instead of the HTTP-01 demo (needs Debian's bind9)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging("warning")
     # Absolute: the processes it starts (Pebble, the controller) have other working dirs.
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="certmgr-demo-"))).absolute()
+    if args.wildcard:
+        return asyncio.run(wildcard_demo(workdir, ready_within=args.timeout))
     return asyncio.run(demo(workdir, ready_within=args.timeout))
 
 
@@ -87,6 +97,60 @@ async def demo(workdir: Path, *, ready_within: float) -> int:
         say()
         say(f"done in {time.monotonic() - started:.1f} s")
         await backend.cleanup()
+    return 0
+
+
+async def wildcard_demo(workdir: Path, *, ready_within: float) -> int:
+    """DNS-01: the example rfc2136 ClusterIssuer pointed at a local BIND 9 (and Pebble
+    validating against that BIND), and the example wildcard Certificate."""
+    started = time.monotonic()
+    with BindServer() as bind:
+        config = PebbleConfig(dns_server=bind.address)
+        async with local_environment(workdir, pebble_config=config) as env:
+            say(f"Pebble ACME directory     {env.pebble.directory_url} (DNS: BIND)")
+            say(
+                f"BIND 9 (named)            {bind.address}, zone example.test, TSIG {bind.key.name}"
+            )
+            say(f"Kubernetes API simulator  {env.simulator.url}")
+            say(f"workdir (logs, kubeconfig) {workdir}")
+            env.start_controller(
+                f"--dns01-recursive-nameservers={bind.address}",
+                "--dns01-recursive-nameservers-only",
+            )
+            (issuer,) = load_manifests(EXAMPLES_DIR / "clusterissuer-rfc2136.yaml")
+            issuer = env.issuer_for_pebble_manifest(issuer)
+            solver = issuer["spec"]["acme"]["solvers"][0]["dns01"]["rfc2136"]
+            solver.update(nameserver=bind.address, tsigKeyName=bind.key.name)
+            ref = solver["tsigSecretSecretRef"]
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": ref["name"], "namespace": CONTROLLER_NAMESPACE},
+                "data": {ref["key"]: base64.b64encode(bind.key.secret.encode()).decode()},
+            }
+            env.apply([secret, issuer])
+            env.apply(load_manifests(EXAMPLES_DIR / "certificate-wildcard.yaml"))
+            say(f"applied ClusterIssuer/{issuer['metadata']['name']} (rfc2136 -> BIND),")
+            say("        Certificate default/wildcard-example-test")
+            try:
+                cert = await wait_ready(
+                    env, "default", "wildcard-example-test", within=ready_within
+                )
+            except TimeoutError as exc:
+                say(f"FAILED: {exc}")
+                say("controller log (tail):")
+                say(env.controller_logs())
+                return 1
+            describe(env, cert)
+            left: set[str] = set()
+            for _ in range(50):  # clean-up follows Ready
+                left = bind.txt_values("_acme-challenge.example.test.")
+                if not left:
+                    break
+                await asyncio.sleep(0.1)
+            say(f"  TXT records left at _acme-challenge.example.test: {len(left)}")
+            say()
+            say(f"done in {time.monotonic() - started:.1f} s")
     return 0
 
 

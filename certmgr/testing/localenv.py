@@ -39,6 +39,7 @@ from certmgr.testing.cluster import KubeCluster, apply, resource_for, simulated
 from certmgr.testing.cluster import deploy_manifests as deploy_manifests
 from certmgr.testing.cluster import load_manifests as load_manifests
 from certmgr.testing.dataplane.plane import DataPlane
+from certmgr.testing.gatewayapi import manifests as gatewayapi_manifests
 from certmgr.testing.pebble import PebbleConfig, PebbleServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,6 +267,9 @@ class LocalEnvironment:
         (issuer,) = load_manifests(path)
         return pointed_at(issuer, self.pebble)
 
+    def issuer_for_pebble_manifest(self, issuer: dict[str, Any]) -> dict[str, Any]:
+        return pointed_at(issuer, self.pebble)
+
 
 @contextlib.contextmanager
 def _pebble(config: PebbleConfig | None, workdir: Path) -> Iterator[PebbleServer]:
@@ -283,6 +287,7 @@ async def local_environment(
     on_ready: Callable[[LocalEnvironment], None] | None = None,
     enforce_owner_references: bool = False,
     cluster: KubeCluster | None = None,
+    gateway_api: bool = False,
 ) -> AsyncIterator[LocalEnvironment]:
     """Start everything but the controller (``env.start_controller()`` starts one).
 
@@ -290,7 +295,10 @@ async def local_environment(
     go into a fresh namespace of the test's; without one, on a simulator of its own,
     into ``default``. ``enforce_owner_references`` turns on that simulator's
     OwnerReferencesPermissionEnforcement (setting blockOwnerDeletion needs update on the
-    owner's finalizers)."""
+    owner's finalizers). ``gateway_api``: the Gateway API CRDs are installed, the data
+    plane implements GatewayClass ``dataplane`` (created here): listener port 80 is served
+    on Pebble's HTTP-01 port, 443 on the data plane's HTTPS port (pass ``https_port=0``);
+    ``env.dataplane.router.listener_url(443)`` says where."""
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if pebble is None:
@@ -304,6 +312,9 @@ async def local_environment(
         else:
             namespace = await cluster.create_namespace("e2e")
         await cluster.install_crds()
+        if gateway_api:
+            await cluster.install_gateway_api_crds()
+            await cluster.apply([gatewayapi_manifests.gateway_class()])
         await cluster.install_controller_rbac()
         admin_kubeconfig = cluster.kubeconfig
         controller_kubeconfig = await cluster.service_account_kubeconfig(
@@ -312,7 +323,10 @@ async def local_environment(
         async with (
             await KubeClient.connect(kubeconfig=str(admin_kubeconfig)) as admin,
             DataPlane(
-                kubeconfig=admin_kubeconfig, http_port=pebble.http01_port, https_port=https_port
+                kubeconfig=admin_kubeconfig,
+                http_port=pebble.http01_port,
+                https_port=https_port,
+                gateway_api=gateway_api,
             ) as dataplane,
         ):
             env = LocalEnvironment(

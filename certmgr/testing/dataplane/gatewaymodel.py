@@ -4,19 +4,16 @@ Owns the controller-side rules of the Gateway API spec for the data plane's Gate
 as a pure function (:func:`evaluate`) over JSON dicts:
 
 - a **GatewayClass** is ours when ``spec.controllerName`` is ours (Accepted);
-- a **Gateway** of such a class: its requested addresses (only ``127.0.0.1``), each
+- a **Gateway** of such a class: requested addresses (only ``127.0.0.1``); each
   **listener**'s port and protocol (only the ports the data plane serves, each with the
   protocol its socket speaks: ``PortUnavailable``, ``UnsupportedProtocol``), route kinds
-  (``InvalidRouteKinds``), TLS ``certificateRefs`` (core Secrets of type
-  ``kubernetes.io/tls`` holding a pair; another namespace needs a ReferenceGrant:
-  ``InvalidCertificateRef``, ``RefNotPermitted``); Accepted, Programmed, ResolvedRefs and
-  ``attachedRoutes``;
+  (``InvalidRouteKinds``) and TLS ``certificateRefs`` (:mod:`gatewayrefs`); Accepted,
+  Programmed, ResolvedRefs, ``attachedRoutes``;
 - an **HTTPRoute** attaches through each ``parentRefs`` entry naming one of our Gateways:
   ``sectionName`` and ``port`` narrow the listeners (``NoMatchingParent``),
-  ``allowedRoutes`` namespaces (Same, All, Selector) and kinds filter them
-  (``NotAllowedByListeners``), hostnames must intersect (``NoMatchingListenerHostname``);
-  its Service ``backendRefs`` resolve or not (``InvalidKind``, ``RefNotPermitted``,
-  ``BackendNotFound``).
+  ``allowedRoutes`` namespaces and kinds filter them (``NotAllowedByListeners``),
+  hostnames must intersect (``NoMatchingListenerHostname``); its ``backendRefs`` resolve
+  or not (ResolvedRefs).
 
 Reasons are the spec's. It must not do I/O; ``gatewaystatus`` writes what this decides.
 """
@@ -35,20 +32,17 @@ from certmgr.testing.dataplane.gatewaymatching import (
     ValueMatch,
     effective_hostnames,
 )
+from certmgr.testing.dataplane.gatewayrefs import (
+    GROUP,
+    Condition,
+    Key,
+    References,
+    selector_matches,
+)
 from certmgr.testing.dataplane.routing import ServiceBackend
 
-GROUP: Final = "gateway.networking.k8s.io"
 ROUTE_KIND: Final = {"group": GROUP, "kind": "HTTPRoute"}
 LOOPBACK: Final = "127.0.0.1"
-Key = tuple[str, str]  # (namespace or "", name)
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    type: str
-    status: bool
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +109,12 @@ def evaluate(world: World, *, controller_name: str, ports: Mapping[int, str]) ->
         for c in world.classes
         if (c.get("spec") or {}).get("controllerName") == controller_name
     }
-    objects = _Objects(world)
+    objects = References(
+        grants=world.grants,
+        namespaces=world.namespaces,
+        services=world.services,
+        secrets=world.secrets,
+    )
     gateways: dict[Key, tuple[Mapping[str, Any], list[_Listener], GatewayStatus]] = {}
     for gateway in world.gateways:
         if (gateway.get("spec") or {}).get("gatewayClassName") not in classes:
@@ -164,38 +163,6 @@ def evaluate(world: World, *, controller_name: str, ports: Mapping[int, str]) ->
     return Evaluation(classes, statuses, routes, GatewayTable(tuple(entries)))
 
 
-class _Objects:
-    """Lookups over the inputs a listener or a route refers to."""
-
-    def __init__(self, world: World) -> None:
-        self.grants = list(world.grants)
-        self.namespaces = {_meta(n)[1]: n for n in world.namespaces}
-        self.services = {_meta(s): s for s in world.services}
-        self.secrets = {_meta(s): s for s in world.secrets}
-
-    def granted(self, *, from_kind: str, from_namespace: str, to: Key, to_kind: str) -> bool:
-        """Whether a ReferenceGrant in ``to``'s namespace allows the reference."""
-        for grant in self.grants:
-            if _meta(grant)[0] != to[0]:
-                continue
-            spec = grant.get("spec") or {}
-            allowed_from = any(
-                f.get("group") == GROUP
-                and f.get("kind") == from_kind
-                and f.get("namespace") == from_namespace
-                for f in spec.get("from") or ()
-            )
-            allowed_to = any(
-                (t.get("group") or "") == ""
-                and t.get("kind") == to_kind
-                and t.get("name") in (None, "", to[1])
-                for t in spec.get("to") or ()
-            )
-            if allowed_from and allowed_to:
-                return True
-        return False
-
-
 def _listeners(gateway: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
     return list(enumerate((gateway.get("spec") or {}).get("listeners") or ()))
 
@@ -205,7 +172,7 @@ def _listener(
     spec: Mapping[str, Any],
     index: int,
     ports: Mapping[int, str],
-    objects: _Objects,
+    objects: References,
 ) -> _Listener:
     listener = _Listener(spec, index)
     port = int(spec.get("port") or 0)
@@ -262,7 +229,7 @@ def _route_kinds(listener: _Listener) -> Condition | None:
 
 
 def _certificate(
-    listener: _Listener, gateway: Mapping[str, Any], objects: _Objects
+    listener: _Listener, gateway: Mapping[str, Any], objects: References
 ) -> Condition | None:
     """Resolve certificateRefs; the first usable one is served. A Condition when any fails."""
     namespace = _meta(gateway)[0]
@@ -270,7 +237,7 @@ def _certificate(
     problem: Condition | None = None
     for ref in refs:
         key = (str(ref.get("namespace") or namespace), str(ref.get("name") or ""))
-        found = _secret_problem(ref, key, namespace, objects)
+        found = objects.secret_problem(ref, key, namespace)
         if found is None:
             listener.certificate = listener.certificate or key
         elif problem is None:
@@ -278,35 +245,6 @@ def _certificate(
     if not refs:
         problem = Condition("ResolvedRefs", False, "InvalidCertificateRef", "no certificateRefs")
     return problem
-
-
-def _secret_problem(
-    ref: Mapping[str, Any], key: Key, namespace: str, objects: _Objects
-) -> Condition | None:
-    ident = f"{key[0]}/{key[1]}"
-    if (ref.get("group") or "") != "" or (ref.get("kind") or "Secret") != "Secret":
-        kind = f"{ref.get('group') or 'core'}/{ref.get('kind')}"
-        message = f"certificateRef {ident}: kind {kind} is not supported"
-        return Condition("ResolvedRefs", False, "InvalidCertificateRef", message)
-    if key[0] != namespace and not objects.granted(
-        from_kind="Gateway", from_namespace=namespace, to=key, to_kind="Secret"
-    ):
-        message = f"certificateRef to Secret {ident} is not permitted by any ReferenceGrant"
-        return Condition("ResolvedRefs", False, "RefNotPermitted", message)
-    secret = objects.secrets.get(key)
-    data = (secret or {}).get("data") or {}
-    if secret is None:
-        return Condition(
-            "ResolvedRefs", False, "InvalidCertificateRef", f"Secret {ident} not found"
-        )
-    if (
-        secret.get("type") != "kubernetes.io/tls"
-        or not data.get("tls.crt")
-        or not data.get("tls.key")
-    ):
-        message = f"Secret {ident} is not a kubernetes.io/tls Secret with tls.crt and tls.key"
-        return Condition("ResolvedRefs", False, "InvalidCertificateRef", message)
-    return None
 
 
 def _gateway_status(gateway: Mapping[str, Any], listeners: Sequence[_Listener]) -> GatewayStatus:
@@ -337,7 +275,7 @@ def _gateway_status(gateway: Mapping[str, Any], listeners: Sequence[_Listener]) 
 def _attach(
     route: Mapping[str, Any],
     gateways: Mapping[Key, tuple[Mapping[str, Any], list[_Listener], GatewayStatus]],
-    objects: _Objects,
+    objects: References,
 ) -> tuple[ParentStatus, ...]:
     namespace = _meta(route)[0]
     spec = route.get("spec") or {}
@@ -422,27 +360,8 @@ def _namespace_allowed(
     return namespace is not None and selector_matches(allowed.get("selector") or {}, labels)
 
 
-def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels."""
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or ():
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or ()
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def _backends(
-    route: Mapping[str, Any], objects: _Objects
+    route: Mapping[str, Any], objects: References
 ) -> tuple[Condition, list[tuple[ServiceBackend | None, ...]]]:
     namespace = _meta(route)[0]
     problem: Condition | None = None
@@ -450,7 +369,7 @@ def _backends(
     for rule in (route.get("spec") or {}).get("rules") or ():
         backends: list[ServiceBackend | None] = []
         for ref in rule.get("backendRefs") or ():
-            found = _backend_problem(ref, namespace, objects)
+            found = objects.backend_problem(ref, namespace)
             if found is not None and problem is None:
                 problem = found
             if ref.get("weight", 1) == 0:
@@ -462,22 +381,6 @@ def _backends(
         by_rule.append(tuple(backends))
     resolved = problem or Condition("ResolvedRefs", True, "ResolvedRefs", "All references resolved")
     return resolved, by_rule
-
-
-def _backend_problem(ref: Mapping[str, Any], namespace: str, objects: _Objects) -> Condition | None:
-    key = (str(ref.get("namespace") or namespace), str(ref.get("name") or ""))
-    ident = f"{key[0]}/{key[1]}"
-    if (ref.get("group") or "") != "" or (ref.get("kind") or "Service") != "Service":
-        kind = f"{ref.get('group') or 'core'}/{ref.get('kind')}"
-        return Condition("ResolvedRefs", False, "InvalidKind", f"backendRef {ident}: kind {kind}")
-    if key[0] != namespace and not objects.granted(
-        from_kind="HTTPRoute", from_namespace=namespace, to=key, to_kind="Service"
-    ):
-        message = f"backendRef to Service {ident} is not permitted by any ReferenceGrant"
-        return Condition("ResolvedRefs", False, "RefNotPermitted", message)
-    if key not in objects.services:
-        return Condition("ResolvedRefs", False, "BackendNotFound", f"Service {ident} not found")
-    return None
 
 
 def _rules(

@@ -21,7 +21,8 @@ from certmgr.kube.errors import APIError
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import NAMESPACES
 from certmgr.testing.dataplane.gatewaymatching import Decision, Request
-from certmgr.testing.dataplane.gatewaymodel import Evaluation, Key, World, evaluate
+from certmgr.testing.dataplane.gatewaymodel import Evaluation, World, evaluate
+from certmgr.testing.dataplane.gatewayrefs import Key
 from certmgr.testing.dataplane.gatewaystatus import StatusWriter
 from certmgr.testing.dataplane.mirroring import Mirror
 from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS

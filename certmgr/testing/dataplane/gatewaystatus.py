@@ -20,13 +20,8 @@ import structlog
 from certmgr.kube.errors import Conflict, NotFound
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
-from certmgr.testing.dataplane.gatewaymodel import (
-    Condition,
-    Evaluation,
-    GatewayStatus,
-    Key,
-    ParentStatus,
-)
+from certmgr.testing.dataplane.gatewaymodel import Evaluation, GatewayStatus, ParentStatus
+from certmgr.testing.dataplane.gatewayrefs import Condition, Key
 from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES
 
 Clock = Callable[[], datetime.datetime]

@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 
 from certmgr.kube.client import KubeClient
-from certmgr.kube.resources import SECRETS, SERVICES
+from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane import DataPlane
-from certmgr.testing.dataplane.manifests import external_service
+from certmgr.testing.dataplane.manifests import external_service, ingress
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS
 from certmgr.testing.gatewayapi import conditions as c
@@ -245,3 +245,53 @@ async def test_a_secret_in_another_namespace_needs_a_reference_grant(
     )
     programmed = c.listener_condition(gw, "https", "Programmed")
     assert programmed is not None and programmed["status"] == "True"
+
+
+async def test_unresolved_backends_answer_500_and_unmatched_requests_reach_ingresses(
+    plane: DataPlane,
+    gateway_class: str,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
+) -> None:
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
+    await kube.create(
+        GATEWAYS,
+        m.gateway(
+            "gw",
+            namespace=namespace,
+            listeners=[m.http_listener(hostname=HOST)],
+            class_name=gateway_class,
+        ),
+    )
+    rules = [
+        m.path_rule("/app", [m.backend_ref("web", backend)]),
+        m.path_rule("/broken", [m.backend_ref("missing", 80)]),
+    ]
+    await kube.create(
+        HTTP_ROUTES,
+        m.http_route("web", namespace=namespace, parents=[m.parent_ref("gw")], rules=rules),
+    )
+    await kube.create(
+        INGRESSES,
+        ingress(
+            "legacy", host=HOST, paths=[("/legacy", "Prefix", "web", backend)], namespace=namespace
+        ),
+    )
+    stored = await eventually(
+        lambda: kube.get(HTTP_ROUTES, "web", namespace=namespace),
+        lambda r: c.route_accepted(r, "gw"),
+    )
+    resolved = c.route_condition(stored, "gw", "ResolvedRefs")
+    assert resolved is not None
+    assert (resolved["status"], resolved["reason"]) == ("False", "BackendNotFound")
+
+    url = plane.router.listener_url(80)
+    assert await _get(http, f"{url}/app/x", host=HOST) == (200, f"http {HOST} /app/x")
+    assert (await _get(http, f"{url}/broken", host=HOST))[0] == 500
+    # No rule of the Gateway matches: the Ingress routes get the request.
+    legacy = await eventually(lambda: _get(http, f"{url}/legacy", host=HOST), lambda r: r[0] == 200)
+    assert legacy == (200, f"http {HOST} /legacy")

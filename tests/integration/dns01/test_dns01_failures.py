@@ -71,6 +71,8 @@ class FakeKube:
         assert obj is not None
         if "status" in patch:
             obj["status"] = {**(obj.get("status") or {}), **patch["status"]}
+        if "finalizers" in (patch.get("metadata") or {}):
+            obj["metadata"]["finalizers"] = patch["metadata"]["finalizers"]
         rv = int(obj["metadata"]["resourceVersion"]) + 1
         obj["metadata"]["resourceVersion"] = str(rv)
         self.challenges.apply("MODIFIED", obj)
@@ -273,3 +275,63 @@ async def test_a_mismatched_algorithm_is_a_tsig_error(bind: BindServer) -> None:
     )
     with pytest.raises(DNS01Error, match="TSIG"):
         await provider.present(request)
+
+
+class FakeCAPending:
+    """A CA whose challenge stays pending (the Challenge is mid-way when deleted)."""
+
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+
+    async def accept_challenge(self, url: str) -> Any:
+        self.accepted.append(url)
+        return type("C", (), {"status": "processing"})()
+
+    async def get_authorization(self, url: str) -> Any:
+        offered = type(
+            "C", (), {"url": "https://ca/chall/1", "status": "processing", "error": None}
+        )
+        return type("A", (), {"status": "pending", "challenges": [offered], "retry_after": None})()
+
+
+async def test_a_deleted_challenge_removes_its_txt_record_then_its_finalizer(
+    bind: BindServer,
+) -> None:
+    clock = FakeClock()
+    obj = challenge("deleted.example.test", rfc2136(bind))
+    obj["metadata"]["finalizers"] = ["acme.cert-manager.io/finalizer"]
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenges.apply("ADDED", obj)
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    kube = FakeKube(challenges, {"tsig": tsig_secret(bind.key.secret)})
+    ca = FakeCAPending()
+
+    class Accounts:
+        async def client_for(self, issuer: dict[str, Any]) -> FakeCAPending:
+            return ca
+
+    settings = Settings(
+        dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
+    )
+    ctx = Context(kube, None, clock, RecordingEvents(clock=clock), None, settings)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=Accounts(),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    fqdn = "_acme-challenge.deleted.example.test."
+    result = await reconciler.reconcile(KEY)
+    assert result is not None
+    assert bind.txt_values(fqdn) == {"txt-value"}
+    assert ca.accepted == ["https://ca/chall/1"]  # propagated, so the CA was told
+    deleting = copy.deepcopy(challenges.get(NS, "c"))
+    assert deleting is not None
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    challenges.apply("MODIFIED", deleting)
+    assert await reconciler.reconcile(KEY) is None
+    assert bind.txt_values(fqdn) == set()
+    assert challenges.get(NS, "c")["metadata"]["finalizers"] == []  # type: ignore[index]
+    await reconciler.close()
