@@ -57,6 +57,22 @@ def provider_name(dns01: Mapping[str, Any]) -> str | None:
     return next((f for f in PROVIDER_FIELDS if dns01.get(f) is not None), None)
 
 
+def unsupported_solvers(solvers: list[Any]) -> list[str]:
+    """For an issuer's ``spec.acme.solvers``: one line per dns01 solver whose provider
+    certmgr does not build (pure: configuration errors show when a Challenge uses it)."""
+    notes = []
+    for index, solver in enumerate(solvers):
+        dns01 = solver.get("dns01") if isinstance(solver, Mapping) else None
+        if not isinstance(dns01, Mapping):
+            continue
+        name = provider_name(dns01)
+        if name is None:
+            notes.append(f"solvers[{index}]: no dns provider config specified")
+        elif name not in BUILDERS:
+            notes.append(f"solvers[{index}]: the dns01 provider {name!r} is not supported")
+    return notes
+
+
 def provider_for(dns01: Mapping[str, Any], context: ProviderContext) -> Selected | Unsupported:
     """The provider configured by a solver's ``dns01`` block."""
     name = provider_name(dns01)

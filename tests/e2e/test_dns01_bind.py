@@ -12,7 +12,12 @@ from certmgr.pki.certificates import parse_chain
 from certmgr.testing.bind import BindServer
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.pebble import PebbleServer
-from tests.e2e.test_acme_controllers import _certificate_ready, _sans, running_world
+from tests.e2e.test_acme_controllers import (
+    _certificate_ready,
+    _issuer_ready,
+    _sans,
+    running_world,
+)
 
 
 def rfc2136_solver(bind: BindServer) -> dict[str, Any]:
@@ -68,3 +73,23 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
         await world.assert_clean()
         assert not (await world.kube.list(CHALLENGES, namespace=world.namespace)).items
         assert bind.txt_values("_acme-challenge.example.test.") == set()
+
+
+async def test_an_issuer_with_unsupported_dns01_providers_says_so_in_its_ready_message(
+    kube_cluster: KubeCluster, pebble: PebbleServer
+) -> None:
+    async with running_world(kube_cluster, pebble) as world:
+        await world.issuer(
+            solvers=[
+                {"http01": {"ingress": {"ingressClassName": "nginx"}}},
+                {"dns01": {"azureDNS": {"subscriptionID": "s", "resourceGroupName": "g"}}},
+                {"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cf", "key": "t"}}}},
+            ]
+        )
+        issuer = await _issuer_ready(world)
+        (ready,) = [c for c in issuer["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready["message"] == (
+            "The ACME account was registered with the ACME server. Solvers certmgr cannot "
+            "use: solvers[1]: the dns01 provider 'azureDNS' is not supported; solvers[2]: "
+            "the dns01 provider 'cloudflare' is not supported"
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import structlog
@@ -35,6 +35,7 @@ from certmgr.controllers.acme.accounts import (
 from certmgr.controllers.acme.polling import PollIntervals
 from certmgr.controllers.acme.writes import patch_status
 from certmgr.controllers.context import Context
+from certmgr.dns01.registry import unsupported_solvers
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CLUSTERISSUERS, ISSUERS, SECRETS, Resource
@@ -42,6 +43,10 @@ from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
 
 log = structlog.get_logger(__name__)
+
+# Appended to the Ready message of an issuer with dns01 solvers certmgr cannot use.
+UNSUPPORTED_SOLVERS_NOTE: Final = ". Solvers certmgr cannot use: "
+UNSUPPORTED_SOLVER_EVENT: Final = "UnsupportedSolver"
 
 # A failing issuer is retried after 1 s, doubling to 5 min: quick enough to notice a
 # fixed Secret or a CA back online, slow enough not to hammer a CA that refuses us.
@@ -145,6 +150,17 @@ class IssuerReconciler:
             if previous.get("uri") != acme_status["uri"]
             else _ready_message(issuer)
         )
+        # Ready as in cert-manager (other solvers work), and says which cannot.
+        message = message.split(UNSUPPORTED_SOLVERS_NOTE)[0]
+        unusable = unsupported_solvers(
+            list((issuer.get("spec") or {}).get("acme", {}).get("solvers") or ())
+        )
+        if unusable:
+            message += UNSUPPORTED_SOLVERS_NOTE + "; ".join(unusable)
+            if _ready_message(issuer) != message:
+                self._ctx.events.event(
+                    issuer, "Warning", UNSUPPORTED_SOLVER_EVENT, "; ".join(unusable)
+                )
         status["conditions"] = self._condition(
             issuer, Status.TRUE, reasons.ACME_ACCOUNT_REGISTERED, message
         )
