@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
+from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import APIError, Forbidden, NotFound, ServerError, Unreachable
 from certmgr.kube.resources import Resource
 
@@ -132,10 +133,14 @@ class WebhookProvider:
 
     async def _call(self, request: ChallengeRequest, *, action: str) -> None:
         solver = self._solver
+        body = payload(solver, request, action=action)
         try:
-            answer = await self._client.create(
-                solver.resource, payload(solver, request, action=action)
-            )
+            if isinstance(self._client, KubeClient):
+                # kube-aggregator's 503 (the webhook down) lasts until its APIService
+                # says otherwise: one call per attempt, the controller backs off.
+                answer = await self._client.create(solver.resource, body, retry_unavailable=False)
+            else:
+                answer = await self._client.create(solver.resource, body)
         except APIError as exc:
             raise DNS01Error(refusal(solver, exc)) from exc
         problem = outcome(solver, answer, action=action)

@@ -281,9 +281,11 @@ class KubeClient:
         *,
         namespace: str | None = None,
         dry_run: bool = False,
+        retry_unavailable: bool = True,
     ) -> dict[str, Any]:
         """Create ``obj``; with ``dry_run`` the server admits and validates it (webhooks
-        included) but stores nothing (``dryRun=All``)."""
+        included) but stores nothing (``dryRun=All``). ``retry_unavailable=False``: a 503
+        without Retry-After is not retried (see ``Transport.request``)."""
         namespace = namespace or (namespace_of(obj) if resource.namespaced else None)
         if resource.namespaced and namespace is None:
             raise ValueError(f"{resource.kind} {name_of(obj)!r} needs a namespace")
@@ -296,6 +298,7 @@ class KubeClient:
             body=body,
             idempotent=dry_run,
             params={"dryRun": "All"} if dry_run else None,
+            retry_unavailable=retry_unavailable,
         )
 
     async def update(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
@@ -379,6 +382,7 @@ class KubeClient:
         content_type: str = JSON,
         idempotent: bool = True,
         params: dict[str, str] | None = None,
+        retry_unavailable: bool = True,
     ) -> dict[str, Any]:
         result = await self._json(
             method,
@@ -389,6 +393,7 @@ class KubeClient:
             body=body,
             content_type=content_type,
             idempotent=idempotent,
+            retry_unavailable=retry_unavailable,
         )
         if not isinstance(result, dict):
             raise APIError(
@@ -413,6 +418,7 @@ class KubeClient:
         content_type: str = JSON,
         accept: str = JSON,
         idempotent: bool = True,
+        retry_unavailable: bool = True,
     ) -> Any:
         return await self._transport.request(
             method,
@@ -424,6 +430,7 @@ class KubeClient:
             content_type=content_type,
             accept=accept,
             idempotent=idempotent,
+            retry_unavailable=retry_unavailable,
         )
 
 

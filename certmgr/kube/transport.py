@@ -162,8 +162,13 @@ class Transport:
         content_type: str = JSON,
         accept: str = JSON,
         idempotent: bool = True,
+        retry_unavailable: bool = True,
     ) -> Any:
-        """One API call with retries; returns the decoded JSON body (None when empty)."""
+        """One API call with retries; returns the decoded JSON body (None when empty).
+
+        ``retry_unavailable=False``: a 503 without ``Retry-After`` is raised at once, as
+        client-go does; for calls through the aggregation layer, whose 503 means the
+        aggregated server is down and stays so until its APIService says otherwise."""
         attempt = 0
         replayed_after_close = False
         while True:
@@ -195,6 +200,8 @@ class Transport:
             replay = failure.closed_before_response and not replayed_after_close
             replayed_after_close = replayed_after_close or replay
             delay = self._retry_delay(failure, attempt=attempt, idempotent=idempotent or replay)
+            if not retry_unavailable and failure.error.code == 503 and failure.retry_after is None:
+                delay = None
             if delay is None:
                 raise failure.error from failure.cause
             log.debug(

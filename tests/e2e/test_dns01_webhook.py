@@ -209,3 +209,19 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
                 in missing["status"]["reason"]
             )
             await until(lambda: warnings_about(env, missing), "a Warning Event", env)
+
+            # The webhook down: kube-aggregator's 503, and the APIService says why.
+            await hook.stop()
+            env.apply([certificate(env, "down", "webhook", "down.example.test")])
+            down = await until(lambda: challenge_for(env, "down.example.test"), "a reason", env)
+            print(f"webhook down, Challenge reason: {down['status']['reason']}")
+            assert (
+                "the server is currently unable to handle the request" in down["status"]["reason"]
+            )
+            assert "connect: connection refused" in down["status"]["reason"]
+            await until(lambda: warnings_about(env, down), "a Warning Event", env)
+            before = sim.requests.count(verb="create", resource=SOLVER, user=CONTROLLER_USER)
+            await asyncio.sleep(8)
+            after = sim.requests.count(verb="create", resource=SOLVER, user=CONTROLLER_USER)
+            print(f"webhook down: {after - before} calls in 8 s")
+            assert after - before <= 3

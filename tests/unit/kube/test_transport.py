@@ -72,6 +72,38 @@ async def test_retry_policy(
 
 
 @pytest.mark.parametrize(
+    ("headers", "calls"),
+    [({}, 1), ({"Retry_After": "1"}, 2)],
+    ids=["503-raised-at-once", "503-with-retry-after-still-retried"],
+)
+async def test_a_503_can_be_left_to_the_caller(
+    scripted: Any,
+    fake_sleep: Any,
+    make_transport: Callable[..., Transport],
+    headers: dict[str, str],
+    calls: int,
+) -> None:
+    scripted.reply(503, "service unavailable\n", **headers)
+    scripted.reply(200, OK)
+    transport = make_transport(scripted.url, sleep=fake_sleep)
+    try:
+        request = transport.request(
+            "POST", "/apis/g/v1alpha1/s", verb="create", resource="s", body={},
+            idempotent=False, retry_unavailable=False,
+        )  # fmt: skip
+        if calls == 1:
+            with pytest.raises(e.ServerError) as raised:
+                await request
+            assert raised.value.code == 503
+            assert raised.value.message == "service unavailable"
+        else:
+            assert await request == OK
+        assert len(scripted.seen) == calls
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize(
     ("draw", "expected"),
     [(0.0, [3.0, 7.0]), (1.0, [3.1, 7.2]), (0.5, [3.05, 7.1])],
     ids=["no-jitter-drawn", "full-jitter", "half-jitter"],
