@@ -93,3 +93,41 @@ async def test_an_issuer_with_unsupported_dns01_providers_says_so_in_its_ready_m
             "use: solvers[1]: the dns01 provider 'azureDNS' is not supported; solvers[2]: "
             "the dns01 provider 'cloudflare' is not supported"
         )
+
+
+async def test_cname_strategy_follow_presents_where_the_cname_points(
+    kube_cluster: KubeCluster, bind: BindServer, bind_pebble: PebbleServer
+) -> None:
+    """_acme-challenge.alias.example.test is a CNAME to _acme-challenge.delegated...: the
+    record is presented at the target, where Pebble's lookup ends too."""
+    async with running_world(
+        kube_cluster,
+        bind_pebble,
+        with_certificates=True,
+        dns01_recursive_nameservers=(bind.address,),
+        dns01_recursive_nameservers_only=True,
+    ) as world:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tsig", "namespace": world.namespace},
+            "data": {"secret": base64.b64encode(bind.key.secret.encode()).decode()},
+        }
+        await world.kube.create(SECRETS, secret, namespace=world.namespace)
+        solver = rfc2136_solver(bind)
+        solver["dns01"]["cnameStrategy"] = "Follow"
+        await world.issuer(solvers=[solver])
+        certificate = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "alias", "namespace": world.namespace},
+            "spec": {
+                "secretName": "alias-tls",
+                "dnsNames": ["alias.example.test"],
+                "issuerRef": {"name": "pebble", "kind": "Issuer"},
+            },
+        }
+        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
+        await _certificate_ready(world, "alias")
+        await world.assert_clean()
+        assert bind.txt_values("_acme-challenge.delegated.example.test.") == set()
