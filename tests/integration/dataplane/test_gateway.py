@@ -20,6 +20,7 @@ from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane import DataPlane
+from certmgr.testing.dataplane.gatewaysetup import create_gateway
 from certmgr.testing.dataplane.manifests import external_service, ingress
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS
@@ -170,17 +171,24 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
     await kube.create(
         SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
     )
-    listeners = [m.https_listener(secret="web-tls", hostname=HOST)]
-    await kube.create(
-        GATEWAYS,
-        m.gateway("gw", namespace=namespace, listeners=listeners, class_name=gateway_class),
+    address = await create_gateway(
+        kube,
+        plane,
+        namespace=namespace,
+        name="gw",
+        hostname=HOST,
+        secret="web-tls",
+        class_name=gateway_class,
     )
+    # No Secret yet (gateway-shim would create it): the HTTPS listener waits for it.
+    waiting = c.listener_condition(address.gateway, "https", "Programmed")
+    assert waiting is not None and waiting["status"] == "False"
     await kube.create(
         HTTP_ROUTES,
         m.http_route(
             "web",
             namespace=namespace,
-            parents=[m.parent_ref("gw")],
+            parents=[m.parent_ref("gw", section="https")],
             rules=[m.path_rule("/", [m.backend_ref("web", backend)])],
         ),
     )
@@ -191,7 +199,7 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
         lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
         lambda g: (c.listener_condition(g, "https", "Programmed") or {}).get("status") == "True",
     )
-    url = f"{plane.router.listener_url(443)}/tls"
+    url = f"{address.https_url}/tls"
     first = await eventually(
         lambda: _fetch_tls(http, url, host=HOST, ca=old_ca), lambda r: isinstance(r, tuple)
     )
