@@ -2,7 +2,8 @@
 
 Owns ``Route53PeerProcess`` (``python -m certmgr.testing.route53_peer`` on loopback ports,
 stopped by PID), ``Route53World`` (the IAM users, role and hosted zones every test starts
-from, with authentication switched on afterwards) and the pytest fixtures. The seed and
+from, with authentication switched on afterwards) and the pytest fixtures (the peer, and
+a Pebble that resolves with the peer's name server). The seed and
 the control calls are blocking: call them from fixtures or ``asyncio.to_thread``. It must
 not be imported by certmgr itself.
 """
@@ -22,6 +23,7 @@ from typing import Any, Final
 import boto3
 import pytest
 
+from certmgr.testing.pebble import PebbleConfig, PebbleServer
 from certmgr.testing.pebble_processes import ManagedProcess, spawn
 
 ACCOUNT_ID: Final = "123456789012"
@@ -226,3 +228,14 @@ def route53_peer(route53_peer_process: Route53PeerProcess) -> Route53PeerProcess
     """The session's peer, emptied: faults cleared, authentication off until ``seed``."""
     route53_peer_process.reset()
     return route53_peer_process
+
+
+@pytest.fixture(scope="session")
+def route53_pebble(
+    route53_peer_process: Route53PeerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PebbleServer]:
+    """A Pebble whose validation authority looks TXT records up in the local Route 53."""
+    host, port = route53_peer_process.dns_address
+    config = PebbleConfig(dns_server=f"{host}:{port}")
+    with PebbleServer(config, workdir=tmp_path_factory.mktemp("route53-pebble")) as server:
+        yield server

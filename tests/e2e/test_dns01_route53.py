@@ -1,0 +1,122 @@
+"""DNS-01 end to end through Route 53: an Issuer with a route53 solver, the local Route 53
+(moto's server behind certmgr's peer) holding the hosted zone, and Pebble validating the
+TXT records the peer's name server answers from that zone."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from certmgr.kube.resources import CERTIFICATES, CHALLENGES, EVENTS, SECRETS
+from certmgr.pki.certificates import parse_chain
+from certmgr.testing.cluster import KubeCluster
+from certmgr.testing.pebble import PebbleServer
+from certmgr.testing.route53 import REGION, Route53PeerProcess
+from tests.e2e.test_acme_controllers import _certificate_ready, _sans, running_world
+
+FQDN = "_acme-challenge.example.test."
+
+
+@pytest.fixture
+def aws_environment(
+    route53_peer: Route53PeerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The SDK's own endpoint variable points it at the peer (cert-manager has no endpoint
+    field either); nothing of this machine's AWS setup is used."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", route53_peer.endpoint_url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.mark.usefixtures("aws_environment")
+@pytest.mark.parametrize(
+    ("throttled", "pending_polls"),
+    [
+        pytest.param(0, 0, id="steady"),
+        # Route 53 on a busy day: the first change throttled, every change PENDING for
+        # two GetChange polls.
+        pytest.param(1, 2, id="throttled-and-pending"),
+    ],
+)
+async def test_a_wildcard_and_apex_certificate_is_issued_through_route53(
+    kube_cluster: KubeCluster,
+    route53_peer: Route53PeerProcess,
+    route53_pebble: PebbleServer,
+    throttled: int,
+    pending_polls: int,
+) -> None:
+    world53 = route53_peer.seed()
+    route53_peer.throttle("ChangeResourceRecordSets", times=throttled)
+    route53_peer.pending_polls(pending_polls)
+    host, port = route53_peer.dns_address
+    async with running_world(
+        kube_cluster,
+        route53_pebble,
+        with_certificates=True,
+        dns01_recursive_nameservers=(f"{host}:{port}",),
+        dns01_recursive_nameservers_only=True,
+    ) as world:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "aws", "namespace": world.namespace},
+            "data": {
+                "id": base64.b64encode(world53.assumer.access_key_id.encode()).decode(),
+                "secret": base64.b64encode(world53.assumer.secret_access_key.encode()).decode(),
+            },
+        }
+        await world.kube.create(SECRETS, secret, namespace=world.namespace)
+        solver = {
+            "dns01": {
+                "route53": {
+                    "region": REGION,
+                    "role": world53.role_arn,
+                    "accessKeyIDSecretRef": {"name": "aws", "key": "id"},
+                    "secretAccessKeySecretRef": {"name": "aws", "key": "secret"},
+                }
+            }
+        }
+        await world.issuer(solvers=[solver])
+        certificate = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "wild", "namespace": world.namespace},
+            "spec": {
+                "secretName": "wild-tls",
+                "dnsNames": ["*.example.test", "example.test"],
+                "issuerRef": {"name": "pebble", "kind": "Issuer"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+            },
+        }
+        started = time.monotonic()
+        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
+        ready = await _certificate_ready(world, "wild")
+        elapsed = time.monotonic() - started
+        print(
+            f"wildcard + apex through Route 53 ({throttled} throttled, {pending_polls} "
+            f"PENDING polls per change), created->Ready: {elapsed:.3f}s"
+        )
+        assert ready["status"]["revision"] == 1
+        tls = await world.kube.get(SECRETS, "wild-tls", namespace=world.namespace)
+        leaf = parse_chain(base64.b64decode(tls["data"]["tls.crt"]))[0]
+        assert _sans(leaf) == {"*.example.test", "example.test"}
+        await world.assert_clean()
+        assert not (await world.kube.list(CHALLENGES, namespace=world.namespace)).items
+        assert route53_peer.txt_values(world53, "example.test", FQDN) == set()
+
+        calls = route53_peer.calls()
+        changes = [status for op, status in calls if op == "ChangeResourceRecordSets"]
+        # The throttled ones, then two UPSERTs and two DELETEs.
+        assert changes.count(400) == throttled and changes.count(200) == 4
+        assert ("AssumeRole", 200) in calls
+        # The throttled call was asked again without a Warning: it is not an error yet.
+        events = (await world.kube.list(EVENTS, namespace=world.namespace)).items
+        assert not [e for e in events if e.get("type") == "Warning"], events
