@@ -303,3 +303,31 @@ async def test_unresolved_backends_answer_500_and_unmatched_requests_reach_ingre
     # No rule of the Gateway matches: the Ingress routes get the request.
     legacy = await eventually(lambda: _get(http, f"{url}/legacy", host=HOST), lambda r: r[0] == 200)
     assert legacy == (200, f"http {HOST} /legacy")
+
+
+async def test_the_gateway_dataplane_fixture_and_create_gateway(
+    gateway_dataplane: DataPlane,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
+) -> None:
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
+    address = await create_gateway(
+        kube, gateway_dataplane, namespace=namespace, name="gw", hostname=HOST, secret="web-tls"
+    )
+    await kube.create(
+        HTTP_ROUTES,
+        m.http_route(
+            "web",
+            namespace=namespace,
+            parents=[m.parent_ref("gw", section="http")],
+            rules=[m.path_rule("/", [m.backend_ref("web", backend)])],
+        ),
+    )
+    answer = await eventually(
+        lambda: _get(http, f"{address.http_url}/x", host=HOST), lambda r: r[0] == 200
+    )
+    assert answer == (200, f"http {HOST} /x")
