@@ -68,6 +68,33 @@ def test_every_rule_compiles_within_the_cost_budget() -> None:
         assert all(cost.total < RULE_COST_LIMIT for cost in rule_costs(crd))
 
 
+def _structural_problems(node: dict[str, Any], path: str = "") -> list[str]:
+    """What a real server refuses in a structural schema: nodes without a type, and
+    list-map keys that are neither required nor defaulted."""
+    if "type" not in node:
+        return [f"{path}: no type"]
+    problems: list[str] = []
+    for name, child in (node.get("properties") or {}).items():
+        problems += _structural_problems(child, f"{path}.{name}")
+    if isinstance(node.get("additionalProperties"), dict):
+        problems += _structural_problems(node["additionalProperties"], f"{path}.*")
+    if "items" in node:
+        items = node["items"]
+        problems += _structural_problems(items, f"{path}[]")
+        for key in node.get("x-kubernetes-list-map-keys") or ():
+            field = (items.get("properties") or {}).get(key) or {}
+            if key not in (items.get("required") or ()) and "default" not in field:
+                problems.append(f"{path}[].{key}: list-map key neither required nor defaulted")
+    return problems
+
+
+def test_schemas_are_structural() -> None:
+    for crd in crd_manifests():
+        for version in crd["spec"]["versions"]:
+            schema = version["schema"]["openAPIV3Schema"]
+            assert _structural_problems(schema) == [], (crd["metadata"]["name"], version["name"])
+
+
 def test_the_standard_channel_versions_are_served() -> None:
     versions = {
         crd["spec"]["names"]["kind"]: {
