@@ -3,8 +3,9 @@
 Owns :class:`BindServer`: writes ``named.conf``, a TSIG key and the zones into a
 temporary directory, starts ``named`` in the foreground on a free loopback port (UDP and
 TCP), waits until it answers, and kills it by PID at :meth:`BindServer.stop`. Zones:
-``example.test`` (dynamic: the key may change TXT records anywhere in it) and
-``refused.test`` (no updates allowed: every UPDATE is REFUSED); ``alias.example.test``'s
+``example.test`` (or ``dynamic_zone``; dynamic: the key may change TXT records anywhere in it) and
+``refused.test`` (no updates allowed: every UPDATE is REFUSED), the root zone (empty, so
+any other name is NXDOMAIN); ``alias.example.test``'s
 challenge record is a CNAME to ``delegated.example.test``'s, and ``loop1`` / ``loop2``
 point at each other. It must not resolve
 anything else (no recursion) and must not touch the system's BIND configuration.
@@ -72,7 +73,14 @@ def named_binary() -> str | None:
 class BindServer:
     """A running ``named``. Use as a context manager or start()/stop()."""
 
-    def __init__(self, *, algorithm: str = "HMACSHA256", key_name: str = "certmgr-key") -> None:
+    def __init__(
+        self,
+        *,
+        algorithm: str = "HMACSHA256",
+        key_name: str = "certmgr-key",
+        dynamic_zone: str = DYNAMIC_ZONE,
+    ) -> None:
+        self.dynamic_zone = dynamic_zone
         self.key = TsigKey(
             name=key_name,
             algorithm=algorithm,
@@ -153,8 +161,9 @@ class BindServer:
         assert workdir is not None
         config = workdir / "named.conf"
         config.write_text(self._config(workdir))
-        for zone in (DYNAMIC_ZONE, REFUSING_ZONE):
+        for zone in (self.dynamic_zone, REFUSING_ZONE):
             (workdir / f"{zone}.db").write_text(_zone_file(zone))
+        (workdir / "root.db").write_text(_ROOT_ZONE)
         # -g: foreground, log to stderr; -4: IPv4 only; -n 1: one worker thread (the
         # machine is shared).
         argv = [binary, "-g", "-4", "-n", "1", "-c", str(config)]
@@ -181,7 +190,7 @@ class BindServer:
         )
 
     def _answers(self) -> bool:
-        query = dns.message.make_query(DYNAMIC_ZONE, dns.rdatatype.SOA)
+        query = dns.message.make_query(self.dynamic_zone, dns.rdatatype.SOA)
         try:
             reply = dns.query.tcp(query, "127.0.0.1", port=self.port, timeout=0.5)
         except (OSError, dns.exception.DNSException):
@@ -207,10 +216,14 @@ key "{key.name}" {{
     algorithm {BIND_ALGORITHMS[key.algorithm]};
     secret "{key.secret}";
 }};
-zone "{DYNAMIC_ZONE}" {{
+zone "{self.dynamic_zone}" {{
     type primary;
-    file "{workdir}/{DYNAMIC_ZONE}.db";
+    file "{workdir}/{self.dynamic_zone}.db";
     update-policy {{ grant {key.name} zonesub TXT; }};
+}};
+zone "." {{
+    type primary;
+    file "{workdir}/root.db";
 }};
 zone "{REFUSING_ZONE}" {{
     type primary;
@@ -223,6 +236,14 @@ zone "{REFUSING_ZONE}" {{
         if self._process is not None:
             self._process.stop()
         self._process = None
+
+
+# The root, so a name in no zone gets NXDOMAIN all the way up (not REFUSED).
+_ROOT_ZONE: Final = """$TTL 60
+@   IN SOA ns1.root. hostmaster.root. 1 3600 600 86400 60
+@   IN NS  ns1.root.
+ns1.root. IN A 127.0.0.1
+"""
 
 
 def _zone_file(zone: str) -> str:

@@ -126,11 +126,12 @@ def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
             id="bad-tsig-secret",
         ),
         pytest.param(
-            "www.nowhere.test",
+            "www.nowhere.invalid",
             None,
             None,
-            "rcode was expected to be 'NOERROR' or 'NXDOMAIN', but got 'REFUSED'",
-            id="unknown-zone",
+            "Could not find the SOA record in the DNS tree for the domain "
+            "'_acme-challenge.www.nowhere.invalid.'",
+            id="nxdomain-zone",
         ),
         pytest.param(
             "www.refused.test",
@@ -203,6 +204,38 @@ async def test_a_dns01_challenge_that_cannot_be_presented_says_why_and_backs_off
     assert 4 <= len(warnings) <= 10, [round(e[0] - start) for e in warnings]
     assert not bind.txt_values(f"_acme-challenge.{dns_name}.")
     await reconciler.close()
+
+
+async def test_a_nameserver_that_does_not_serve_the_zone_refuses_the_update(
+    bind: BindServer,
+) -> None:
+    """The zone (other.test) is found through the recursive nameservers, but the rfc2136
+    nameserver is another server: it is not authoritative for it (NOTAUTH)."""
+    with BindServer(dynamic_zone="other.test") as other:
+        clock = FakeClock()
+        challenges = Cache(indexes={SLOT_INDEX: slot_of})
+        challenges.apply("ADDED", challenge("www.other.test", rfc2136(bind)))
+        issuers = Cache()
+        issuers.apply("ADDED", ISSUER)
+        kube = FakeKube(challenges, {"tsig": tsig_secret(bind.key.secret)})
+        events = RecordingEvents(clock=clock)
+        settings = Settings(
+            dns01_recursive_nameservers=(other.address,), dns01_recursive_nameservers_only=True
+        )
+        ctx = Context(kube, None, clock, events, None, settings)  # type: ignore[arg-type]
+        reconciler = ChallengeReconciler(
+            ctx,
+            accounts=FakeAccounts(),  # type: ignore[arg-type]
+            challenges=challenges,
+            issuers=issuers,
+            cluster_issuers=Cache(),
+        )
+        result = await reconciler.reconcile(KEY)
+        assert result is not None and result.requeue_after == pytest.approx(5.0, rel=0.25)
+        status = challenges.get(NS, "c")["status"]  # type: ignore[index]
+        assert "DNS update failed. Server replied: NOTAUTH" in status["reason"], status
+        assert [e[2] for e in events.events] == ["PresentError"]
+        await reconciler.close()
 
 
 async def test_values_for_a_name_and_its_wildcard_coexist_and_are_removed_one_by_one(
