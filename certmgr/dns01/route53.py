@@ -6,39 +6,34 @@ cert-manager's provider does it: one multivalue TXT record set per value
 (``SetIdentifier`` = the quoted value), so ``example.com`` and ``*.example.com`` share a
 name, UPSERT is idempotent and DELETE removes only our value; the public hosted zone
 found by name; ``AssumeRole``; the change followed to ``INSYNC`` before ``present`` is
-done. boto3 blocks, so every AWS call runs on a small private executor. Must not sleep:
+done. The SDK side (clients, credentials, threads) is :mod:`.route53_clients`. Must not sleep:
 a change still ``PENDING`` or a throttled call makes ``present`` return the seconds
 after which it wants to be called again; must never log or raise a secret.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
 
-import botocore.config
-import botocore.exceptions
-import botocore.session
 import structlog
 
-from certmgr import __version__
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
+from certmgr.dns01.route53_clients import (
+    Route53Settings,
+    call,
+    credential_problem,
+    in_thread,
+    route53_client,
+)
 from certmgr.dns01.route53_errors import (
-    Route53AuthError,
     Route53ChangeTimeout,
     Route53ConfigError,
     Route53Error,
     Route53Throttled,
     Route53ZoneNotFound,
-    describe_client_error,
-    error_code,
-    is_credentials_error,
-    is_retryable,
 )
 from certmgr.dns01.secrets import secret_key_value
 from certmgr.runtime.clock import Clock
@@ -47,15 +42,10 @@ if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_route53.literals import ChangeActionType
     from mypy_boto3_route53.type_defs import ResourceRecordSetTypeDef
-    from mypy_boto3_sts import STSClient
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 TXT_TTL: Final = 10  # cert-manager's
-# cert-manager names the assumed role's session so; trust policies may test it.
-ROLE_SESSION_NAME: Final = "cert-manager"
 CHANGE_COMMENT: Final = "Managed by certmgr"
 # cert-manager gives a change 2 minutes to be INSYNC (AWS documents "within 60 seconds").
 INSYNC_TIMEOUT: Final = 120.0
@@ -67,34 +57,8 @@ INSYNC_POLL_CAP: Final = 4.0
 THROTTLED_RETRIES: Final = 3
 BACKOFF_BASE: Final = 1.0
 BACKOFF_CAP: Final = 20.0
-# Threads for AWS calls: a private pool, so slow AWS answers never fill the loop's default
-# executor (aiohttp's DNS lookups use it).
-EXECUTOR_THREADS: Final = 4
 # Changes in flight are remembered per Challenge value; far more than can be in flight.
 MAX_IN_FLIGHT: Final = 10_000
-
-_executor_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-# One botocore loader for every client: the service models are parsed once (~90 ms),
-# after that a client costs ~10 ms. Clients are created under the lock.
-_clients_lock = threading.Lock()
-_loader: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Route53Settings:
-    """One Route 53 solver, its Secrets already read. ``secret_access_key`` is never shown."""
-
-    region: str = ""
-    hosted_zone_id: str = ""
-    role: str = ""
-    access_key_id: str = ""
-    secret_access_key: str = field(default="", repr=False)
-    # Whether credentials may come from the environment (cert-manager's ambient rule).
-    ambient: bool = False
-    # Tests only: the Route 53 / STS endpoint. cert-manager has no such field; the AWS
-    # SDK's own AWS_ENDPOINT_URL_ROUTE_53 / AWS_ENDPOINT_URL_STS variables apply anyway.
-    endpoint_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +89,6 @@ class InFlight:
 # (Challenge uid, TXT value) -> its change in flight. The controller builds a provider per
 # call, so what outlives a call lives here; entries go on INSYNC, timeout and clean-up.
 _in_flight: dict[tuple[str, str], InFlight] = {}
-
-
-def credential_problem(settings: Route53Settings) -> str | None:
-    """cert-manager's checks before any call: None when the credentials can be used."""
-    has_id = bool(settings.access_key_id)
-    has_secret = bool(settings.secret_access_key)
-    if not has_id and not has_secret and not settings.ambient:
-        return (
-            "unable to construct route53 provider: empty credentials; perhaps you meant to "
-            "enable ambient credentials?"
-        )
-    if has_id != has_secret:
-        return (
-            "unable to construct route53 provider: only one of access and secret key was provided"
-        )
-    return None
 
 
 def txt_value(value: str) -> str:
@@ -240,7 +188,7 @@ class Route53Provider:
         """One GetChange for the change in flight: None once INSYNC, else the next wait."""
         flight_key = (request.uid, request.key)
         client = await self._client(request)
-        answer = await self._call(
+        answer = await call(
             "GetChange",
             lambda: client.get_change(Id=flight.change_id),
             context="failed to query Route 53 change status",
@@ -280,7 +228,7 @@ class Route53Provider:
             "Changes": [{"Action": action, "ResourceRecordSet": record_set}],
         }
         try:
-            answer = await self._call(
+            answer = await call(
                 "ChangeResourceRecordSets",
                 lambda: client.change_resource_record_sets(
                     HostedZoneId=zone_id,
@@ -309,7 +257,7 @@ class Route53Provider:
         if self._config.hosted_zone_id:
             return self._config.hosted_zone_id.removeprefix("/hostedzone/")
         context = "failed to determine Route 53 hosted zone ID"
-        answer = await self._call(
+        answer = await call(
             "ListHostedZonesByName",
             lambda: client.list_hosted_zones_by_name(DNSName=without_dot(request.resolved_zone)),
             context=context,
@@ -327,20 +275,6 @@ class Route53Provider:
             )
         return public[best].removeprefix("/hostedzone/")
 
-    async def _call(self, operation: str, call: Callable[[], T], *, context: str) -> T:
-        """One AWS call in a worker thread, its failure as a :class:`Route53Error`."""
-        try:
-            return await _in_thread(call)
-        except botocore.exceptions.ClientError as error:
-            raise _classified(operation, error).with_context(context) from None
-        except botocore.exceptions.NoCredentialsError:
-            raise Route53AuthError(
-                f"{context}: {operation}: no AWS credentials found in the environment "
-                "(ambient credentials); set accessKeyID and secretAccessKeySecretRef"
-            ) from None
-        except botocore.exceptions.BotoCoreError as error:
-            raise Route53Error(f"{context}: {operation}: {error}") from None
-
     # -- credentials -------------------------------------------------------------------
 
     async def _client(self, request: ChallengeRequest) -> Route53Client:
@@ -348,7 +282,7 @@ class Route53Provider:
         problem = credential_problem(settings)
         if problem is not None:
             raise Route53ConfigError(problem)
-        return await _in_thread(lambda: _route53_client(settings))
+        return await in_thread(lambda: route53_client(settings))
 
     async def _settings(self, request: ChallengeRequest) -> Route53Settings:
         """The block's settings with its Secrets read (cert-manager's order and words)."""
@@ -438,93 +372,3 @@ def _remember(flight_key: tuple[str, str], flight: InFlight) -> None:
         # Dropping the oldest only costs its Challenge a second UPSERT (idempotent).
         _in_flight.pop(next(iter(_in_flight)))
     _in_flight[flight_key] = flight
-
-
-def _classified(operation: str, error: botocore.exceptions.ClientError) -> Route53Error:
-    code = error_code(error)
-    message = describe_client_error(operation, error)
-    if is_retryable(error):
-        return Route53Throttled(message, code=code)
-    if is_credentials_error(error):
-        return Route53AuthError(message, code=code)
-    if code == "NoSuchHostedZone":
-        return Route53ZoneNotFound(message, code=code)
-    return Route53Error(message, code=code)
-
-
-# -- in a worker thread ------------------------------------------------------------
-
-
-def _route53_client(settings: Route53Settings) -> Route53Client:
-    credentials: dict[str, str] = {}
-    if settings.access_key_id:
-        credentials = {
-            "aws_access_key_id": settings.access_key_id,
-            "aws_secret_access_key": settings.secret_access_key,
-        }
-    if settings.role:
-        credentials = _assumed_role(settings, credentials)
-    with _clients_lock:
-        client: Route53Client = _session().create_client(
-            "route53", **_client_options(settings), **credentials
-        )
-    return client
-
-
-def _assumed_role(settings: Route53Settings, credentials: dict[str, str]) -> dict[str, str]:
-    with _clients_lock:
-        sts: STSClient = _session().create_client("sts", **_client_options(settings), **credentials)
-    try:
-        answer = sts.assume_role(RoleArn=settings.role, RoleSessionName=ROLE_SESSION_NAME)
-    except botocore.exceptions.ClientError as error:
-        raise _classified("AssumeRole", error).with_context("unable to assume role") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise Route53AuthError(
-            "unable to assume role: no AWS credentials found in the environment (ambient "
-            "credentials)"
-        ) from None
-    except botocore.exceptions.BotoCoreError as error:
-        raise Route53Error(f"unable to assume role: {error}") from None
-    assumed = answer["Credentials"]
-    return {
-        "aws_access_key_id": assumed["AccessKeyId"],
-        "aws_secret_access_key": assumed["SecretAccessKey"],
-        "aws_session_token": assumed["SessionToken"],
-    }
-
-
-def _client_options(settings: Route53Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "config": botocore.config.Config(
-            # Retries are the controller's (on its clock): a call here never sleeps.
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=30,
-            user_agent_extra=f"certmgr/{__version__}",
-        )
-    }
-    if settings.region:
-        options["region_name"] = settings.region
-    if settings.endpoint_url:
-        options["endpoint_url"] = settings.endpoint_url
-    return options
-
-
-def _session() -> Any:
-    """A fresh botocore session (its own credentials and config) on the shared loader."""
-    global _loader
-    session = botocore.session.Session()
-    if _loader is None:
-        _loader = session.get_component("data_loader")
-    else:
-        session.register_component("data_loader", _loader)
-    return session
-
-
-async def _in_thread(call: Callable[[], T]) -> T:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="route53")
-        executor = _executor
-    return await asyncio.get_running_loop().run_in_executor(executor, call)

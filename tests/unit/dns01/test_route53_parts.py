@@ -7,7 +7,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from certmgr.dns01.route53 import Backoff, Route53Settings, best_zone, credential_problem
+from certmgr.dns01.route53 import Backoff, best_zone
+from certmgr.dns01.route53_clients import Route53Settings, credential_problem
 from certmgr.dns01.route53_errors import describe_client_error, is_credentials_error, is_retryable
 
 

@@ -1,0 +1,187 @@
+"""The AWS SDK side of the Route 53 provider: credentials in, a Route 53 client out.
+
+Owns ``Route53Settings`` (a solver block with its Secrets read) and cert-manager's checks
+of its credentials, the clients (static keys, ``AssumeRole``, or the SDK's ambient chain),
+the private executor every blocking boto3 call runs on, and botocore's failures turned
+into :mod:`certmgr.dns01.route53_errors` categories. Must not know what the calls are for
+(:mod:`certmgr.dns01.route53` does), must not retry or sleep (botocore's own retries are
+off), and never logs or raises a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
+
+from certmgr import __version__
+from certmgr.dns01.route53_errors import (
+    Route53AuthError,
+    Route53Error,
+    Route53Throttled,
+    Route53ZoneNotFound,
+    describe_client_error,
+    error_code,
+    is_credentials_error,
+    is_retryable,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_sts import STSClient
+
+T = TypeVar("T")
+
+# cert-manager names the assumed role's session so; trust policies may test it.
+ROLE_SESSION_NAME: Final = "cert-manager"
+# Threads for AWS calls: a private pool, so slow AWS answers never fill the loop's default
+# executor (aiohttp's DNS lookups use it).
+EXECUTOR_THREADS: Final = 4
+
+_executor_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+# One botocore loader for every client: the service models are parsed once (~90 ms),
+# after that a client costs ~10 ms. Clients are created under the lock.
+_clients_lock = threading.Lock()
+_loader: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route53Settings:
+    """One Route 53 solver, its Secrets already read. ``secret_access_key`` is never shown."""
+
+    region: str = ""
+    hosted_zone_id: str = ""
+    role: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    # Whether credentials may come from the environment (cert-manager's ambient rule).
+    ambient: bool = False
+    # Tests only: the Route 53 / STS endpoint. cert-manager has no such field; the AWS
+    # SDK's own AWS_ENDPOINT_URL_ROUTE_53 / AWS_ENDPOINT_URL_STS variables apply anyway.
+    endpoint_url: str | None = None
+
+
+def credential_problem(settings: Route53Settings) -> str | None:
+    """cert-manager's checks before any call: None when the credentials can be used."""
+    has_id = bool(settings.access_key_id)
+    has_secret = bool(settings.secret_access_key)
+    if not has_id and not has_secret and not settings.ambient:
+        return (
+            "unable to construct route53 provider: empty credentials; perhaps you meant to "
+            "enable ambient credentials?"
+        )
+    if has_id != has_secret:
+        return (
+            "unable to construct route53 provider: only one of access and secret key was provided"
+        )
+    return None
+
+
+async def call(operation: str, request: Callable[[], T], *, context: str) -> T:
+    """One AWS call in a worker thread, its failure as a :class:`Route53Error`."""
+    try:
+        return await in_thread(request)
+    except botocore.exceptions.ClientError as error:
+        raise classified(operation, error).with_context(context) from None
+    except botocore.exceptions.NoCredentialsError:
+        raise Route53AuthError(
+            f"{context}: {operation}: no AWS credentials found in the environment "
+            "(ambient credentials); set accessKeyID and secretAccessKeySecretRef"
+        ) from None
+    except botocore.exceptions.BotoCoreError as error:
+        raise Route53Error(f"{context}: {operation}: {error}") from None
+
+
+def classified(operation: str, error: botocore.exceptions.ClientError) -> Route53Error:
+    code = error_code(error)
+    message = describe_client_error(operation, error)
+    if is_retryable(error):
+        return Route53Throttled(message, code=code)
+    if is_credentials_error(error):
+        return Route53AuthError(message, code=code)
+    if code == "NoSuchHostedZone":
+        return Route53ZoneNotFound(message, code=code)
+    return Route53Error(message, code=code)
+
+
+def route53_client(settings: Route53Settings) -> Route53Client:
+    credentials: dict[str, str] = {}
+    if settings.access_key_id:
+        credentials = {
+            "aws_access_key_id": settings.access_key_id,
+            "aws_secret_access_key": settings.secret_access_key,
+        }
+    if settings.role:
+        credentials = _assumed_role(settings, credentials)
+    with _clients_lock:
+        client: Route53Client = _session().create_client(
+            "route53", **_client_options(settings), **credentials
+        )
+    return client
+
+
+def _assumed_role(settings: Route53Settings, credentials: dict[str, str]) -> dict[str, str]:
+    with _clients_lock:
+        sts: STSClient = _session().create_client("sts", **_client_options(settings), **credentials)
+    try:
+        answer = sts.assume_role(RoleArn=settings.role, RoleSessionName=ROLE_SESSION_NAME)
+    except botocore.exceptions.ClientError as error:
+        raise classified("AssumeRole", error).with_context("unable to assume role") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise Route53AuthError(
+            "unable to assume role: no AWS credentials found in the environment (ambient "
+            "credentials)"
+        ) from None
+    except botocore.exceptions.BotoCoreError as error:
+        raise Route53Error(f"unable to assume role: {error}") from None
+    assumed = answer["Credentials"]
+    return {
+        "aws_access_key_id": assumed["AccessKeyId"],
+        "aws_secret_access_key": assumed["SecretAccessKey"],
+        "aws_session_token": assumed["SessionToken"],
+    }
+
+
+def _client_options(settings: Route53Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "config": botocore.config.Config(
+            # Retries are the controller's (on its clock): a call here never sleeps.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=30,
+            user_agent_extra=f"certmgr/{__version__}",
+        )
+    }
+    if settings.region:
+        options["region_name"] = settings.region
+    if settings.endpoint_url:
+        options["endpoint_url"] = settings.endpoint_url
+    return options
+
+
+def _session() -> Any:
+    """A fresh botocore session (its own credentials and config) on the shared loader."""
+    global _loader
+    session = botocore.session.Session()
+    if _loader is None:
+        _loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _loader)
+    return session
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="route53")
+        executor = _executor
+    return await asyncio.get_running_loop().run_in_executor(executor, call)
