@@ -1,0 +1,214 @@
+"""The Gateway API end to end (issue 18): ``certmgr run --enable-gateway-api`` as its own
+process under deploy/'s RBAC plus deploy/gateway-api's, Pebble, and the data plane as the
+Gateway implementation.
+
+A Gateway with an HTTP and an HTTPS listener, annotated with a ClusterIssuer whose solver
+is ``gatewayHTTPRoute`` pointing at it: the gateway-shim makes the Certificate, Pebble
+validates through the Gateway's HTTP listener (a temporary HTTPRoute), the Certificate
+becomes Ready, an HTTPS request through the Gateway verifies against Pebble's root, and
+no HTTPRoute of the solver is left. Then cert-manager's documented ``gatewayHTTPRoute``
+Issuer, its Gateway and Certificate (tests/fixtures/gateway-api) apply unchanged and
+issue. The permissions the controller was asked for in ``gateway.networking.k8s.io`` are
+exactly what deploy/gateway-api grants (the simulator records every request)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from certmgr.api import labels
+from certmgr.testing.dataplane.manifests import external_service
+from certmgr.testing.gatewayapi import GATEWAYS
+from certmgr.testing.gatewayapi import manifests as m
+from certmgr.testing.localenv import (
+    CONTROLLER_USER,
+    LocalEnvironment,
+    assert_no_denials,
+    load_manifests,
+    local_environment,
+    pointed_at,
+)
+from certmgr.testing.pebble import PebbleServer
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.simulator_only("reads the simulator's record of the controller's requests"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENT_RBAC = ROOT / "deploy" / "gateway-api" / "rbac.yaml"
+FIXTURES = ROOT / "tests" / "fixtures" / "gateway-api"
+GROUP = "gateway.networking.k8s.io"
+CERT = ("cert-manager.io/v1", "Certificate")
+HOST = "shop.example.com"
+DEADLINE = 90.0
+
+
+def ready(obj: dict[str, Any] | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+async def eventually(probe: Callable[[], Any], *, what: str, env: LocalEnvironment) -> Any:
+    """Poll ``probe`` (sync or async) until truthy; fail with the controller's log."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{what} not reached within {DEADLINE} s\n{env.controller_logs()}")
+
+
+def granted() -> set[tuple[str, str, str]]:
+    """(group, resource, verb) deploy/gateway-api grants."""
+    return {
+        (group, resource, verb)
+        for doc in yaml.safe_load_all(COMPONENT_RBAC.read_text())
+        if doc and doc["kind"] == "ClusterRole"
+        for rule in doc["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def gateway_issuer(env: LocalEnvironment) -> dict[str, Any]:
+    """A ClusterIssuer as cert-manager documents the gatewayHTTPRoute solver, its
+    parentRef the test's Gateway, pointed at Pebble."""
+    (issuer,) = load_manifests(FIXTURES / "issuer-gateway-httproute.yaml")
+    issuer = {**issuer, "kind": "ClusterIssuer", "metadata": {"name": "letsencrypt-gateway"}}
+    solver = issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]
+    solver["parentRefs"] = [{"name": "edge", "namespace": env.namespace, "kind": "Gateway"}]
+    return pointed_at(issuer, env.pebble)
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[int]:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"shop {request.path}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def solver_routes(env: LocalEnvironment, namespace: str) -> list[dict[str, Any]]:
+    routes = await env.read_all(f"{GROUP}/v1", "HTTPRoute", namespace)
+    return [x for x in routes if (x["metadata"].get("labels") or {}).get(labels.HTTP01_SOLVER)]
+
+
+async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, backend: int) -> None:
+    async with local_environment(
+        tmp_path, pebble=pebble, https_port=0, gateway_api=True, enforce_owner_references=True
+    ) as env:
+        env.apply(load_manifests(COMPONENT_RBAC))
+        ns = env.namespace
+        env.apply([gateway_issuer(env)])
+        env.apply([external_service("shop", address="127.0.0.1", port=backend, namespace=ns)])
+        listeners = [
+            m.http_listener(),
+            m.https_listener(secret="shop-example-com-tls", hostname=HOST),
+        ]
+        annotations = {"cert-manager.io/cluster-issuer": "letsencrypt-gateway"}
+        env.apply([m.gateway("edge", namespace=ns, listeners=listeners, annotations=annotations)])
+        app_route = m.http_route(
+            "shop",
+            namespace=ns,
+            parents=[m.parent_ref("edge", section="https")],
+            hostnames=[HOST],
+            rules=[m.path_rule("/", [m.backend_ref("shop", backend)])],
+        )
+        env.apply([app_route])
+        env.start_controller("--enable-gateway-api")
+
+        # The gateway-shim's Certificate, issued through the Gateway's HTTP listener.
+        def issued() -> dict[str, Any] | None:
+            found = env.simulator.get(*CERT, "shop-example-com-tls", ns)
+            return found if ready(found) else None
+
+        certificate = await eventually(issued, what="the Gateway's Certificate Ready", env=env)
+        assert certificate["spec"]["dnsNames"] == [HOST]
+        assert certificate["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
+        assert env.simulator.requests.count(verb="create", resource="httproutes") >= 1
+
+        # HTTPS through the Gateway, verified against Pebble's root.
+        context = ssl.create_default_context(cadata="\n".join(env.pebble.root_pems()))
+        url = env.dataplane.router.listener_url(443)
+
+        async def fetch() -> tuple[int, str] | None:
+            async with aiohttp.ClientSession() as http:
+                try:
+                    async with http.get(
+                        f"{url}/cart", headers={"Host": HOST}, ssl=context, server_hostname=HOST
+                    ) as response:
+                        return response.status, await response.text()
+                except aiohttp.ClientConnectorError:
+                    return None  # the listener may not serve the new Secret yet
+
+        assert await eventually(fetch, what="HTTPS through the Gateway", env=env) == (
+            200,
+            "shop /cart",
+        )
+        await eventually(
+            lambda: _none_left(env, ns), what="the solver's HTTPRoutes removed", env=env
+        )
+
+        # Deleting the Gateway takes its Certificate with it (owner reference). It also
+        # frees port 80: the data plane gives every Gateway the same address, where the
+        # oldest of two catch-all listeners on a port wins.
+        await env.admin.delete(GATEWAYS, "edge", namespace=ns)
+        await eventually(
+            lambda: env.simulator.get(*CERT, "shop-example-com-tls", ns) is None,
+            what="the Gateway's Certificate collected",
+            env=env,
+        )
+
+        # cert-manager's documented gatewayHTTPRoute Issuer, Gateway and Certificate.
+        class_traefik = m.gateway_class("traefik")
+        traefik_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "traefik"}}
+        env.apply([class_traefik, traefik_ns, *load_manifests(FIXTURES / "gateway-traefik.yaml")])
+        (issuer,) = load_manifests(FIXTURES / "issuer-gateway-httproute.yaml")
+        env.apply([pointed_at(issuer, env.pebble)])
+        env.apply(load_manifests(FIXTURES / "certificate-example-tls.yaml"))
+        await eventually(
+            lambda: ready(env.simulator.get(*CERT, "example-tls", "default")),
+            what="the documented Certificate Ready",
+            env=env,
+        )
+        await eventually(lambda: _none_left(env, "default"), what="its HTTPRoute removed", env=env)
+        env.stop_controllers()
+
+        assert_no_denials(env.simulator)
+        asked = {
+            p
+            for p in env.simulator.requests.permissions_asked(user=CONTROLLER_USER)
+            if p[0] == GROUP
+        }
+        assert asked == granted(), (
+            f"asked but not granted: {sorted(asked - granted())}; "
+            f"granted but never asked: {sorted(granted() - asked)}"
+        )
+
+
+async def _none_left(env: LocalEnvironment, namespace: str) -> bool:
+    return not await solver_routes(env, namespace)
