@@ -26,8 +26,8 @@ import structlog
 
 from certmgr.api import reasons
 from certmgr.api.acme import State
-from certmgr.api.codec import InvalidObject, rfc3339
-from certmgr.api.conditions import READY, Status, get_condition, set_condition
+from certmgr.api.codec import InvalidObject
+from certmgr.api.conditions import READY, get_condition
 from certmgr.api.durations import format_go_duration
 from certmgr.api.issuers import ACMEIssuer, IssuerSpec
 from certmgr.api.labels import CERTIFICATE_NAME
@@ -40,7 +40,8 @@ from certmgr.controllers.acme.issuer_refs import (
 )
 from certmgr.controllers.acme.names import order_name
 from certmgr.controllers.acme.overrides import override_annotations
-from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
+from certmgr.controllers.acme.writes import owner_reference, progress_event
+from certmgr.controllers.certificaterequests.ready import ReadyWriter
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.objects import being_deleted
@@ -64,7 +65,6 @@ log = structlog.get_logger(__name__)
 ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
 WAITING_PREFIX: Final = "Waiting on certificate issuance from order "
 DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
-CACHE_WAIT_SECONDS: Final = 5.0
 _FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
 
 
@@ -153,6 +153,7 @@ class RequestReconciler:
         self._ctx = ctx
         self._certificates = certificates
         self._requests = requests
+        self._ready = ReadyWriter(ctx, requests)
         self._orders = orders
         self._challenges = challenges
         self._issuers = issuers
@@ -346,7 +347,7 @@ class RequestReconciler:
         )
 
     async def _pending(self, request: dict[str, Any], message: str) -> None:
-        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+        await self._ready.pending(request, message)
 
     async def _finish(
         self,
@@ -358,43 +359,11 @@ class RequestReconciler:
         certificate: bytes = b"",
         ca: bytes = b"",
     ) -> None:
-        extra: dict[str, Any] = {}
         if failed:
-            extra["failureTime"] = rfc3339(self._ctx.clock.now())
             self._ctx.events.event(request, "Warning", reason, message)
+            await self._ready.failed(request, reason, message)
         else:
-            extra["certificate"] = base64.b64encode(certificate).decode()
-            if ca:
-                extra["ca"] = base64.b64encode(ca).decode()
-        status = Status.FALSE if failed else Status.TRUE
-        await self._write(request, reason, message, status=status, extra=extra)
-
-    async def _write(
-        self,
-        request: dict[str, Any],
-        reason: str,
-        message: str,
-        *,
-        status: Status,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        current = request.get("status") or {}
-        new = dict(current)
-        new["conditions"] = set_condition(
-            current.get("conditions"),
-            type_=READY,
-            status=status,
-            reason=reason,
-            message=message,
-            observed_generation=None,
-            now=self._ctx.clock.now(),
-        )
-        new.update(extra or {})
-        written = await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
-        if written is not None:
-            # The reconciles that follow (Order updates) must see this outcome, or they
-            # would write it again over a stale copy.
-            await self._requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+            await self._ready.issued(request, message, certificate=certificate, ca=ca)
 
 
 def _owned_by(child: Obj, owner: Obj) -> bool:

@@ -16,15 +16,14 @@ ACME request controller (it says "not found"). It must not create Secrets.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
 
 from certmgr.api import labels, reasons
-from certmgr.api.codec import InvalidObject, rfc3339
-from certmgr.api.conditions import READY, Status, get_condition, set_condition
+from certmgr.api.codec import InvalidObject
+from certmgr.api.conditions import READY, get_condition
 from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
 from certmgr.controllers.acme.issuer_refs import (
     ISSUER_INDEX,
@@ -32,7 +31,8 @@ from certmgr.controllers.acme.issuer_refs import (
     referenced_issuer,
     referrers,
 )
-from certmgr.controllers.acme.writes import patch_status, progress_event
+from certmgr.controllers.acme.writes import progress_event
+from certmgr.controllers.certificaterequests.ready import ReadyWriter
 from certmgr.controllers.context import Context
 from certmgr.controllers.issuers.keypairs import (
     SIGNING_TYPES,
@@ -80,7 +80,6 @@ EMPTY_DN_MESSAGE: Final = (
 )
 # The Warning Event on a request for an issuer type certmgr does not run.
 NOT_SUPPORTED_EVENT: Final = "IssuerNotSupported"
-CACHE_WAIT_SECONDS: Final = 5.0
 
 
 class Outcome(Exception):
@@ -159,6 +158,7 @@ class Signer:
     ) -> None:
         self._ctx = ctx
         self._requests = requests
+        self._ready = ReadyWriter(ctx, requests)
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         self._types = types
@@ -186,7 +186,7 @@ class Signer:
             return None
         if status.is_denied:
             if not _is_final(raw_status):
-                await self._finish(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, failed=True)
+                await self._fail(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, event_reason="")
             return None
         if status.condition("InvalidRequest") is not None or not status.is_approved:
             return None
@@ -203,17 +203,18 @@ class Signer:
             issued = await self._sign(request, issuer, type_)
         except Outcome as outcome:
             if outcome.failed:
-                await self._finish(
+                await self._fail(
                     request,
                     reasons.REQUEST_FAILED,
                     outcome.message,
-                    failed=True,
                     event_reason=outcome.event_reason,
                 )
             else:
                 await self._pending(request, outcome.event_reason, outcome.message)
             return None
-        await self._finish(request, reasons.REQUEST_ISSUED, ISSUED_MESSAGE, issued=issued)
+        await self._ready.issued(
+            request, ISSUED_MESSAGE, certificate=issued.certificate, ca=issued.ca
+        )
         progress_event(self._ctx, request, "CertificateIssued", ISSUED_MESSAGE)
         log.info("certificate_request_signed", request=key, issuer_type=type_)
         return None
@@ -311,61 +312,19 @@ class Signer:
         ready = get_condition((request.get("status") or {}).get("conditions"), READY)
         if ready is not None and ready.message == message:
             return
-        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+        await self._ready.pending(request, message)
         self._ctx.events.event(request, "Warning", NOT_SUPPORTED_EVENT, message)
 
     async def _pending(self, request: Obj, event_reason: str, message: str) -> None:
         ready = get_condition((request.get("status") or {}).get("conditions"), READY)
         if ready is None or ready.reason != reasons.REQUEST_PENDING:
             progress_event(self._ctx, request, event_reason, message)
-        await self._write(request, reasons.REQUEST_PENDING, message, status=Status.FALSE)
+        await self._ready.pending(request, message)
 
-    async def _finish(
-        self,
-        request: Obj,
-        reason: str,
-        message: str,
-        *,
-        failed: bool = False,
-        issued: Issued | None = None,
-        event_reason: str = "",
-    ) -> None:
-        extra: dict[str, Any] = {}
-        if failed:
-            if not (request.get("status") or {}).get("failureTime"):
-                extra["failureTime"] = rfc3339(self._ctx.clock.now())
-            if event_reason:
-                self._ctx.events.event(request, "Warning", event_reason, message)
-        elif issued is not None:
-            extra["certificate"] = base64.b64encode(issued.certificate).decode()
-            extra["ca"] = base64.b64encode(issued.ca).decode()
-        status = Status.FALSE if failed else Status.TRUE
-        await self._write(request, reason, message, status=status, extra=extra)
-
-    async def _write(
-        self,
-        request: Obj,
-        reason: str,
-        message: str,
-        *,
-        status: Status,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        current = request.get("status") or {}
-        new = dict(current)
-        new["conditions"] = set_condition(
-            current.get("conditions"),
-            type_=READY,
-            status=status,
-            reason=reason,
-            message=message,
-            observed_generation=None,
-            now=self._ctx.clock.now(),
-        )
-        new.update(extra or {})
-        written = await patch_status(self._ctx.client, CERTIFICATEREQUESTS, request, new)
-        if written is not None:
-            await self._requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+    async def _fail(self, request: Obj, reason: str, message: str, *, event_reason: str) -> None:
+        if event_reason:
+            self._ctx.events.event(request, "Warning", event_reason, message)
+        await self._ready.failed(request, reason, message)
 
 
 def _is_final(status: dict[str, Any]) -> bool:
