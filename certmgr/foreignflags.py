@@ -28,7 +28,6 @@ class ForeignFlag:
 FOREIGN_FLAGS: Final = (
     ForeignFlag("config", "refuse", "pass the settings as flags"),
     ForeignFlag("master", "refuse", "give the server in a kubeconfig (--kubeconfig)"),
-    ForeignFlag("feature-gates", "ignore", "certmgr has no feature gates"),
     ForeignFlag(
         "enable-gateway-api-listenerset",
         "refuse-unless",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Final
 
-from certmgr import foreignflags
+from certmgr import featuregates, foreignflags
 from certmgr.controllerflags import controllers_value
 from certmgr.controllers.context import Settings
 from certmgr.flagvalues import (
@@ -353,6 +353,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.workers,
         help="workers per controller",
     )
+    featuregates.add_feature_gates(parser)
     foreignflags.add_foreign_flags(parser)
     parser.set_defaults(ignored_flags=[])
 

@@ -321,6 +321,17 @@ def test_leader_election_timings_must_nest(argv: list[str], problem: str | None)
         pytest.param((), True, id="on-by-default"),
         pytest.param(("--acme-renewal-info=false",), False, id="off"),
         pytest.param(("--acme-renewal-info",), True, id="bare"),
+        # cert-manager's gate for the same thing is the same flag, the later one winning.
+        pytest.param(("--feature-gates=ACMEUseARI=false",), False, id="gate-off"),
+        pytest.param(("--feature-gates", "ACMEUseARI=true"), True, id="gate-on"),
+        pytest.param(
+            ("--feature-gates=ACMEUseARI=false", "--acme-renewal-info"), True, id="later-flag-wins"
+        ),
+        pytest.param(
+            ("--acme-renewal-info=true", "--feature-gates=Other=true, ACMEUseARI=F"),
+            False,
+            id="later-gate-wins",
+        ),
     ],
 )
 def test_acme_renewal_info_flag(argv: tuple[str, ...], enabled: bool) -> None:
@@ -360,3 +371,28 @@ def test_naming_the_gateway_shim_needs_the_flag() -> None:
     assert settings_from(parse("--controllers=*,gateway-shim", "--enable-gateway-api")).runs(
         "gateway-shim"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "ignored"),
+    [
+        pytest.param(("--feature-gates=ACMEUseARI=true",), [], id="ari-gate-is-not-ignored"),
+        pytest.param(
+            ("--feature-gates=ACMEUseARI=true,ExperimentalGatewayAPISupport=false",),
+            ["--feature-gates: ExperimentalGatewayAPISupport: certmgr has no such feature gate"],
+            id="only-the-others-are",
+        ),
+    ],
+)
+def test_feature_gates_warn_only_about_gates_without_a_setting(
+    argv: tuple[str, ...], ignored: list[str]
+) -> None:
+    assert parse(*argv).ignored_flags == ignored
+
+
+@pytest.mark.parametrize(
+    "value", ["ACMEUseARI", "ACMEUseARI=yes"], ids=["missing-value", "not-a-bool"]
+)
+def test_a_malformed_feature_gate_is_a_usage_error(value: str) -> None:
+    with pytest.raises(SystemExit):
+        parse(f"--feature-gates={value}")
