@@ -1,9 +1,12 @@
 """cert-manager's Certificate metrics on a running manager's real ``/metrics`` endpoint:
-an issued Certificate's expiry is its ``status.notAfter``, and it leaves with the object."""
+an issued Certificate's expiry is its ``status.notAfter``, its renewal time when it will
+be renewed (renewBefore, renewBeforePercentage or a third of its life before expiry), and
+it leaves with the object."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -66,3 +69,48 @@ async def test_an_issued_certificate_shows_its_not_after_and_leaves_when_deleted
 
     await world.kube.delete(r.CERTIFICATES, "metered", namespace=world.namespace)
     await eventually(probe, lambda s: "metered" not in s)
+
+
+RENEWAL = "certmanager_certificate_renewal_timestamp_seconds"
+HOUR = 3600.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "renew_before"),
+    [
+        # cert-manager's default: renew with a third of the certificate's life left.
+        pytest.param({"duration": "2160h"}, lambda life: life / 3, id="default-a-third"),
+        pytest.param(
+            {"duration": "2160h", "renewBefore": "240h"}, lambda life: 240 * HOUR, id="renewBefore"
+        ),
+        pytest.param(
+            {"duration": "2160h", "renewBeforePercentage": 25},
+            lambda life: life / 4,
+            id="renewBeforePercentage",
+        ),
+    ],
+)
+async def test_the_renewal_metric_is_when_the_certificate_will_be_renewed(
+    world: World,
+    metrics_url: str,
+    spec: dict[str, object],
+    renew_before: Callable[[float], float],
+) -> None:
+    await world.create_certificate("renewing", **spec)
+    certificate = await world.wait_ready("renewing")
+    not_before = parse_rfc3339(certificate["status"]["notBefore"]).timestamp()
+    not_after = parse_rfc3339(certificate["status"]["notAfter"]).timestamp()
+    # cert-manager's time, from the issued certificate's own life (the CA may backdate
+    # notBefore), moved earlier by certmgr's per-certificate jitter: up to
+    # min(1 % of the life, 10 minutes), so a batch issued together does not renew together.
+    life = not_after - not_before
+    latest = math.floor(not_after - renew_before(life))
+    earliest = latest - min(math.floor(life / 100), 600)
+
+    async def probe() -> dict[str, float]:
+        return await scrape(metrics_url, RENEWAL, namespace=world.namespace)
+
+    series = await eventually(probe, lambda s: "renewing" in s)
+    assert earliest <= series["renewing"] <= latest
+    assert series["renewing"] == parse_rfc3339(certificate["status"]["renewalTime"]).timestamp()
+    assert world.clock.now().timestamp() < series["renewing"] < not_after
