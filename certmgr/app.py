@@ -295,6 +295,8 @@ async def _serve(
 
     draining = asyncio.Event()
     endpoints = _shared_endpoints(args, settings, manager)
+    if endpoints is not None:
+        acme.challenges.route_through(endpoints)
     health = HealthServer(
         readiness={
             "caches_synced": lambda: manager.has_synced,

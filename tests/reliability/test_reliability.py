@@ -141,13 +141,6 @@ async def test_the_leader_stops_at_an_issuance_phase(
     assert_converged(cluster, Figures(f"{sig.name.lower()}-at-{phase}"), names=names)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14 item 2: orders per revision is now 1.0 (a thawed ex-leader's CA writes "
-    "are withheld), but in 2 of 5 runs all 6 orders fail: the frozen replica stays in the "
-    "solver EndpointSlice, its kernel accepts the CA's validation connection, nothing answers, "
-    "and Pebble times out (urn:ietf:params:acme:error:connection)",
-)
 async def test_a_stopped_leader_is_replaced_and_issues_nothing_twice(cluster: Cluster) -> None:
     cluster.issuer()
     cluster.replicas(2)

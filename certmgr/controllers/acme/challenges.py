@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -48,7 +48,7 @@ from certmgr.controllers.acme.names import solver_name
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.presenting import Presenter, PresentError
 from certmgr.controllers.acme.selfcheck import CheckResult, SelfCheck
-from certmgr.controllers.acme.solver_objects import SOLVER_PORT, SolverTarget
+from certmgr.controllers.acme.solver_objects import SOLVER_PORT, SolverTarget, uses_pod
 from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
@@ -73,7 +73,16 @@ CAP_RETRY_SECONDS: Final = 1.0
 # from this wait, doubling to the cap, until the user or an admin changes something.
 PRESENT_RETRY_BASE: Final = 5.0
 PRESENT_RETRY_CAP: Final = 300.0
+# A shared solver route with a replica behind it that may not answer: how soon to look
+# again (its endpoint goes within seconds: see solver_endpoints).
+ROUTE_RETRY_SECONDS: Final = 1.0
 _FINAL: Final = frozenset(s.value for s in State if s.is_final)
+
+
+class SolverRoute(Protocol):
+    """Who answers behind the shared solver Service of a namespace (solver_endpoints)."""
+
+    async def unanswered(self, namespace: str) -> list[str]: ...
 
 
 def slot_of(challenge: Obj) -> list[str]:
@@ -203,6 +212,12 @@ class ChallengeReconciler:
         self._cleaned: dict[str, str] = {}  # key -> uid of the Challenge cleaned up
         self._slots: dict[str, str] = {}  # slot -> key of the Challenge holding it
         self._draining = False
+        self._route: SolverRoute | None = None
+
+    def route_through(self, route: SolverRoute) -> None:
+        """Shared mode with EndpointSlices: the CA is asked to validate only while every
+        replica behind the solver Service answers its heartbeat."""
+        self._route = route
 
     async def close(self) -> None:
         await self._self_check.close()
@@ -322,7 +337,7 @@ class ChallengeReconciler:
         spec = challenge.get("spec") or {}
         instead = wait_instead_of_self_check(spec)
         if instead is not None:
-            return await self._wait_then_accept(key, challenge, client, instead)
+            return await self._wait_then_accept(key, challenge, client, instead, target=target)
         # Our own status write (or another Challenge) may wake us before the interval.
         wait = self._next_check.get(key, 0.0) - self._ctx.clock.monotonic()
         if wait > 0:
@@ -354,6 +369,8 @@ class ChallengeReconciler:
         if self._successes[key] < self._ctx.settings.self_check_successes:
             await self._write_waiting(challenge)
             return Result(requeue_after=interval)
+        if await self._route_unanswered(key, challenge, target):
+            return Result(requeue_after=ROUTE_RETRY_SECONDS)
         await self._accept(client, spec["url"])
         # Remembered in memory only: the CA's answer is read when polling, and after a
         # restart the CA is asked before answering again (see _advance).
@@ -369,8 +386,25 @@ class ChallengeReconciler:
         except DNS01Error as exc:  # a lookup failed: a miss like any other, backed off
             return CheckResult(False, str(exc))
 
+    async def _route_unanswered(self, key: str, challenge: Obj, target: SolverTarget) -> bool:
+        """A replica behind the shared solver route is late with its heartbeat (frozen,
+        or killed): the self-check may have reached a live one while the CA, routed the
+        same way, would reach that one and time out. Wait for its endpoint to go, then
+        self-check again."""
+        if (
+            self._route is None
+            or _is_dns01(challenge)
+            or uses_pod(target, solver_mode=self._ctx.settings.solver_mode)
+        ):
+            return False
+        late = await self._route.unanswered(target.namespace)
+        if late:
+            self._successes.pop(key, None)
+            log.info("acme_accept_waiting_for_solver_route", challenge=key, replicas=late)
+        return bool(late)
+
     async def _wait_then_accept(
-        self, key: str, challenge: Obj, client: AcmeClient, wait: timedelta
+        self, key: str, challenge: Obj, client: AcmeClient, wait: timedelta, *, target: SolverTarget
     ) -> Result | None:
         """``waitInsteadOfSelfCheck``, as cert-manager: no self-check; the CA is asked once
         ``wait`` has passed since the challenge was presented. The first time it waits
@@ -384,6 +418,8 @@ class ChallengeReconciler:
                 )
                 await self._write_waiting(challenge, reason=reason)
             return Result(requeue_after=remaining.total_seconds())
+        if await self._route_unanswered(key, challenge, target):
+            return Result(requeue_after=ROUTE_RETRY_SECONDS)
         await self._accept(client, (challenge.get("spec") or {})["url"])
         self._accepted.add(key)
         return Result(requeue_after=self._polls.next(key))

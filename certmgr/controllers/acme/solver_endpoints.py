@@ -6,13 +6,18 @@ named ``cm-acme-http-solver-shared-<hash of the Pod name>``, labelled as the
 EndpointSlice controller would (``kubernetes.io/service-name``) but
 ``endpointslice.kubernetes.io/managed-by: shared-solver.certmgr.io``, owned by the
 Service (it goes with it), listing the replica's Pod IP and solver port; and its
-heartbeat, a Lease ``certmgr-solver-<Pod name>`` renewed while it has slices.
+heartbeat, a Lease ``certmgr-solver-<Pod name>`` renewed every 2 s while it has slices.
 Draining (SIGTERM) marks its endpoint not ready but serving and terminating (kube-proxy
 and most ingress controllers stop sending new requests to it while others are ready,
 and keep using it while none is); :meth:`ReplicaEndpoints.withdraw` deletes its slices
-and Lease. Any replica deletes the slices of a replica whose Lease expired (killed
-without a SIGTERM), so a dead endpoint stays listed for at most ~45 s.
-It must not create or delete Services (that is :mod:`solver_services`' business).
+and Lease. The Service has no selector, so no kubelet readiness probe takes a frozen or
+killed replica out: the replicas do it. Any replica deletes the slices of a replica
+whose heartbeat is 3 renewals late (its kernel may still accept connections nobody
+answers), and :meth:`ReplicaEndpoints.unanswered` names the replicas listed behind a
+Service whose heartbeat is late at all, so no CA is asked to validate through them.
+Heartbeat ages are ``renewTime`` against this replica's clock (node clocks are
+NTP-synced; a skew of a second shifts these seconds). It must not create or delete
+Services (that is :mod:`solver_services`' business).
 """
 
 from __future__ import annotations
@@ -43,15 +48,44 @@ MANAGED_BY: Final = "shared-solver.certmgr.io"
 REPLICA_LABEL: Final = "certmgr.io/solver-replica"
 SLICE_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 LEASE_PREFIX: Final = "certmgr-solver-"
-# The heartbeat costs one Lease write per HEARTBEAT_SECONDS and one list of the Leases per
-# DEAD_CHECK_SECONDS per replica while it has slices: a dead replica's endpoint is gone
-# within LEASE_SECONDS + DEAD_CHECK_SECONDS (ingress controllers retry the next endpoint
-# meanwhile).
-HEARTBEAT_SECONDS: Final = 10.0
-LEASE_SECONDS: Final = 30
-DEAD_CHECK_SECONDS: Final = 15.0
+# The heartbeat costs one Lease write and at most one list of the Leases per
+# HEARTBEAT_SECONDS per replica while it has slices (kubelet-probe speed: a frozen Pod
+# fails its readiness probe in seconds). A replica half its Lease's duration behind is
+# not trusted with a validation; its whole duration behind (LEASE_SECONDS: 3 missed
+# renewals) its endpoint is removed, within about LEASE_SECONDS + HEARTBEAT_SECONDS of
+# its last renewal. Each Lease's own duration counts (a replica of an older version
+# renews more slowly).
+HEARTBEAT_SECONDS: Final = 2.0
+LEASE_SECONDS: Final = 6
+# A listing of the Leases younger than this answers :meth:`ReplicaEndpoints.unanswered`.
+LISTING_FRESH_SECONDS: Final = 1.0
+# A replica that looks behind is looked at again in a listing at most this old.
+RECHECK_SECONDS: Final = 0.25
 # How often a replica looks again without being woken (a missed event, an expiry).
 RESYNC_SECONDS: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A replica's Lease as last listed: when it was renewed, for how long."""
+
+    renewed: datetime | None
+    duration: float
+
+    @classmethod
+    def of(cls, lease: Obj) -> Heartbeat:
+        spec = lease.get("spec") or {}
+        try:
+            renewed = parse_rfc3339(str(spec["renewTime"])) if spec.get("renewTime") else None
+        except ValueError:
+            renewed = None
+        return cls(renewed=renewed, duration=float(spec.get("leaseDurationSeconds") or 0))
+
+    def behind(self, now: datetime, *, fraction: float = 1.0) -> bool:
+        """Not renewed within ``fraction`` of its duration."""
+        if self.renewed is None:
+            return True
+        return now - self.renewed > timedelta(seconds=self.duration * fraction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +183,10 @@ class ReplicaEndpoints:
         self._draining = False
         self._withdrawn = False
         self._heartbeat_due = 0.0
-        self._dead_check_due = 0.0
         self._lease: Obj | None = None  # as last written: renewed without a read
+        self._heartbeats: dict[str, Heartbeat] = {}  # holder -> as last listed
+        self._listed_at: float | None = None
+        self._listing = asyncio.Lock()
 
     @property
     def replica(self) -> Replica:
@@ -263,46 +299,74 @@ class ReplicaEndpoints:
                 self._lease = await self._client.update(LEASES, current)
         self._heartbeat_due = self._clock.monotonic() + HEARTBEAT_SECONDS
 
-    async def _remove_dead(self) -> None:
-        others = [
-            s
-            for s in self._slices
-            if ((s.get("metadata") or {}).get("labels") or {}).get(REPLICA_LABEL)
-            not in (None, self._replica.name)
-        ]
-        if not others or self._clock.monotonic() < self._dead_check_due:
-            return
-        self._dead_check_due = self._clock.monotonic() + DEAD_CHECK_SECONDS
-        listed = await self._client.list(
-            LEASES, namespace=self._lease_namespace, label_selector=REPLICA_LABEL
-        )
-        alive = {
-            (lease.get("spec") or {}).get("holderIdentity")
-            for lease in listed.items
-            if not _expired(lease, now=self._clock.now())
-        }
-        for obj in others:
+    async def unanswered(self, namespace: str) -> list[str]:
+        """The other replicas listed behind ``namespace``'s shared solver Service whose
+        heartbeat is late (half its duration): a request routed to one may hang unanswered,
+        so no CA should be asked to validate through that route yet. The Leases are listed
+        again when the last listing is older than LISTING_FRESH_SECONDS."""
+        owners = {owner for owner, meta in self._others() if meta.get("namespace") == namespace}
+        if not owners:
+            return []
+        return sorted(await self._behind(owners, max_age=LISTING_FRESH_SECONDS, fraction=0.5))
+
+    def _others(self) -> list[tuple[str, dict[str, Any]]]:
+        """(replica, metadata) of every other replica's slice."""
+        found = []
+        for obj in self._slices:
             meta = obj.get("metadata") or {}
             owner = (meta.get("labels") or {}).get(REPLICA_LABEL)
-            if owner in alive:
+            if owner not in (None, self._replica.name):
+                found.append((str(owner), meta))
+        return found
+
+    async def _behind(self, owners: set[str], *, max_age: float, fraction: float) -> set[str]:
+        """Those of ``owners`` whose heartbeat is ``fraction`` of its duration behind, by a
+        listing at most ``max_age`` old, confirmed by a new one (a replica that has just
+        started writes its Lease before its slices, so a listing made since it did names it)."""
+        await self._list_leases(max_age=max_age)
+        if not self._behind_now(owners, fraction=fraction):
+            return set()
+        await self._list_leases(max_age=RECHECK_SECONDS)
+        return self._behind_now(owners, fraction=fraction)
+
+    def _behind_now(self, owners: set[str], *, fraction: float) -> set[str]:
+        now = self._clock.now()
+        missing = Heartbeat(renewed=None, duration=0.0)
+        return {
+            o for o in owners if self._heartbeats.get(o, missing).behind(now, fraction=fraction)
+        }
+
+    async def _list_leases(self, *, max_age: float) -> None:
+        async with self._listing:  # concurrent askers share one listing
+            at = self._listed_at
+            if at is not None and self._clock.monotonic() - at < max_age:
+                return
+            listed = await self._client.list(
+                LEASES, namespace=self._lease_namespace, label_selector=REPLICA_LABEL
+            )
+            self._heartbeats = {
+                str((lease.get("spec") or {}).get("holderIdentity")): Heartbeat.of(lease)
+                for lease in listed.items
+            }
+            self._listed_at = self._clock.monotonic()
+
+    async def _remove_dead(self) -> None:
+        others = self._others()
+        if not others:
+            return
+        # Half the heartbeat: the run loop wakes every HEARTBEAT_SECONDS, and a listing
+        # made at the last wake must not be taken as fresh at this one.
+        dead = await self._behind(
+            {owner for owner, _ in others}, max_age=HEARTBEAT_SECONDS / 2, fraction=1.0
+        )
+        for owner, meta in others:
+            if owner not in dead:
                 continue
             with contextlib.suppress(NotFound):
                 await self._client.delete(
                     ENDPOINTSLICES, meta["name"], namespace=meta.get("namespace")
                 )
             log.info("acme_solver_endpoint_removed", replica=owner, namespace=meta.get("namespace"))
-
-
-def _expired(lease: Obj, *, now: datetime) -> bool:
-    spec = lease.get("spec") or {}
-    renewed = spec.get("renewTime")
-    if not renewed:
-        return True
-    try:
-        at = parse_rfc3339(str(renewed))
-    except ValueError:
-        return True
-    return at + timedelta(seconds=int(spec.get("leaseDurationSeconds") or 0)) < now
 
 
 def _micro(moment: datetime) -> str:

@@ -1,7 +1,8 @@
 """Shared mode with EndpointSlices: a Service without a selector reaches every live
 replica's solver through the EndpointSlices each replica publishes, routed as kube-proxy
 and ingress-nginx do; a killed replica costs no request and its endpoint goes once its
-heartbeat expires; a draining replica keeps answering while it is the last one."""
+heartbeat expires; a frozen one is named late, then removed, within seconds; a draining
+replica keeps answering while it is the last one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ import pytest
 from aiohttp import web
 
 from certmgr.controllers.acme import Replica, ReplicaEndpoints, publish_shared_endpoints
-from certmgr.controllers.acme.solver_endpoints import REPLICA_LABEL
+from certmgr.controllers.acme.solver_endpoints import (
+    HEARTBEAT_SECONDS,
+    LEASE_SECONDS,
+    REPLICA_LABEL,
+)
 from certmgr.controllers.acme.solver_objects import SHARED_SERVICE, shared_service
 from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import ENDPOINTSLICES, INGRESSES, LEASES, SERVICES
@@ -120,3 +125,47 @@ async def test_every_live_replica_is_an_endpoint_and_a_dead_one_goes(
 
 async def _services_seen(one: Running) -> bool:
     return any(True for _ in one.endpoints._services)
+
+
+async def test_a_frozen_replica_is_not_trusted_within_seconds_and_its_endpoint_goes(
+    dataplane: DataPlane,
+    kube: KubeClient,
+    namespace: str,
+    http: aiohttp.ClientSession,
+    replicas: tuple[FakeClock, list[Running]],
+) -> None:
+    """SIGSTOP: the frozen replica's kernel still accepts connections nobody answers, and
+    no readiness probe takes it out (the Service has no selector). Its heartbeat stops:
+    late after half the Lease (no CA validation should go through it), its endpoint
+    removed after the whole Lease (3 missed renewals), in seconds, not a minute."""
+    clock, (first, second) = replicas
+    await kube.create(
+        SERVICES, shared_service(namespace, host="", port=8089, service_type="EndpointSlice")
+    )
+    for one in (first, second):
+        await eventually(lambda: _services_seen(one), bool)  # noqa: B023
+        await one.endpoints.sync()
+    await eventually(lambda: _slices_seen(second), lambda n: n == 2)
+    assert await second.endpoints.unanswered(namespace) == []
+
+    # The first is frozen from now on: it renews nothing.
+    clock.advance(HEARTBEAT_SECONDS)
+    await second.endpoints.sync()
+    assert await second.endpoints.unanswered(namespace) == []
+    assert await _slices(kube, namespace) == {"certmgr-0", "certmgr-1"}
+
+    clock.advance(LEASE_SECONDS / 2 - HEARTBEAT_SECONDS + 0.5)
+    await second.endpoints.sync()
+    assert await second.endpoints.unanswered(namespace) == ["certmgr-0"]
+    assert await second.endpoints.unanswered("elsewhere") == []
+    assert await _slices(kube, namespace) == {"certmgr-0", "certmgr-1"}
+
+    clock.advance(LEASE_SECONDS / 2)
+    await second.endpoints.sync()
+    assert await _slices(kube, namespace) == {"certmgr-1"}
+    await eventually(lambda: _slices_seen(second), lambda n: n == 1)
+    assert await second.endpoints.unanswered(namespace) == []
+
+
+async def _slices_seen(one: Running) -> int:
+    return sum(1 for _ in one.endpoints._slices)

@@ -259,6 +259,7 @@ _NO_SELECTOR = {
 _READY = {"ready": True, "serving": True, "terminating": False}
 _TERMINATING = {"ready": False, "serving": True, "terminating": True}
 _GONE = {"ready": False, "serving": False, "terminating": True}
+_UNREADY = {"ready": False, "serving": False, "terminating": False}
 
 
 @pytest.mark.parametrize(
@@ -282,6 +283,11 @@ _GONE = {"ready": False, "serving": False, "terminating": True}
             [_slice("solver", 9001, ("10.0.0.1", _TERMINATING), ("10.0.0.2", _GONE))],
             [Endpoint("10.0.0.1", 9001)],
             id="serving-terminating-used-when-none-is-ready",
+        ),
+        pytest.param(
+            [_slice("solver", 9001, ("10.0.0.1", _UNREADY), ("10.0.0.2", _GONE))],
+            [],
+            id="not-ready-never-used-even-when-none-is-ready",
         ),
         pytest.param(
             [_slice("other", 9001, ("10.0.0.1", _READY))], [], id="another-services-slice"

@@ -362,3 +362,70 @@ def _accept_into_processing(ca: FakeCA) -> Any:
         return ca._challenge()
 
     return accept
+
+
+@dataclass
+class FakeRoute:
+    """The shared solver route: a replica behind it late with its heartbeat for the first
+    ``late_answers`` questions (frozen, then its endpoint removed)."""
+
+    late_answers: int
+    asked: list[str] = field(default_factory=list)
+
+    async def unanswered(self, namespace: str) -> list[str]:
+        self.asked.append(namespace)
+        return ["certmgr-0"] if len(self.asked) <= self.late_answers else []
+
+
+@pytest.mark.parametrize(
+    ("solver", "late_answers", "asked_at", "checks", "questions"),
+    [
+        pytest.param({}, 0, 0.0, 1, 1, id="every-replica-answers"),
+        # A self-check through the route passed (it reached the live replica); the CA,
+        # routed the same way, could reach the frozen one: wait, then check again.
+        pytest.param({}, 2, 2.0, 3, 3, id="late-replica-waited-for-then-checked-again"),
+        pytest.param(
+            {"waitInsteadOfSelfCheck": "0s"}, 1, 1.0, 0, 2, id="no-self-check-still-waits"
+        ),
+        pytest.param(
+            {"http01": {"ingress": {"podTemplate": {}}}}, 5, 0.0, 1, 0, id="pod-mode-not-routed"
+        ),
+    ],
+)
+async def test_the_ca_is_asked_only_while_every_replica_behind_the_route_answers(
+    solver: dict[str, Any], late_answers: int, asked_at: float, checks: int, questions: int
+) -> None:
+    clock = FakeClock()
+    challenges = Cache(indexes={SLOT_INDEX: slot_of})
+    challenge = the_challenge({})
+    challenge["spec"]["solver"] = {**challenge["spec"]["solver"], **solver}
+    challenges.apply("ADDED", challenge)
+    issuers = Cache()
+    issuers.apply("ADDED", ISSUER)
+    ca = FakeCA("pending")
+    ctx = Context(FakeKube(challenges, ingress_exists=False), None, clock, None, None, SETTINGS)  # type: ignore[arg-type]
+    reconciler = ChallengeReconciler(
+        ctx,
+        accounts=FakeAccounts(ca),  # type: ignore[arg-type]
+        challenges=challenges,
+        issuers=issuers,
+        cluster_issuers=Cache(),
+    )
+    self_check = PassingSelfCheck()
+    reconciler._self_check = self_check  # type: ignore[assignment]
+    route = FakeRoute(late_answers)
+    reconciler.route_through(route)
+    start, accepted = clock.monotonic(), None
+    for _ in range(20):
+        result = await reconciler.reconcile(KEY)
+        if accepted is None and "accept_challenge" in ca.calls:
+            accepted = clock.monotonic() - start
+        if result is None:
+            break
+        clock.advance(result.requeue_after)
+    final = challenges.get(NS, "c")
+    assert final is not None and final["status"]["state"] == "valid"
+    assert ca.calls.count("accept_challenge") == 1
+    assert accepted == asked_at
+    assert self_check.checks == checks
+    assert route.asked == [NS] * questions
