@@ -843,6 +843,10 @@ async def test_edit_in_place_adds_and_removes_the_path_on_the_users_ingress(worl
 
     await eventually(rules, lambda r: r == user_ingress["spec"]["rules"], deadline=DEADLINE)
     await world.assert_clean()
+    if world.sim is not None:
+        # Present and clean up read the user's Ingress from the informer's cache.
+        gets = world.sim.requests.count(verb="get", resource="ingresses", user=CONTROLLER_USER)
+        assert gets == 0
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ from certmgr.controllers.context import Context
 from certmgr.dns01.lookups import parse_nameserver
 from certmgr.dns01.providers import DNS01Error
 from certmgr.kube.errors import APIError, Conflict, NotFound, TooManyRequests
-from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, SERVICES
+from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, INGRESSES, ISSUERS, SERVICES
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
 
@@ -115,6 +115,9 @@ def setup(ctx: Context, *, accounts: Accounts, run: bool = True) -> ChallengeRec
         issuers=manager.informer(ISSUERS).cache,
         cluster_issuers=manager.informer(CLUSTERISSUERS).cache,
         services=manager.informer(SERVICES, label_selector=SOLVER_SELECTOR).cache,
+        # The user's Ingress an edit-in-place solver adds its path to (ingress-shim's
+        # informer too).
+        ingresses=manager.informer(INGRESSES).cache,
     )
     if not run:
         return reconciler
@@ -152,6 +155,7 @@ class ChallengeReconciler:
         issuers: Cache,
         cluster_issuers: Cache,
         services: Cache | None = None,
+        ingresses: Cache | None = None,
     ) -> None:
         settings = ctx.settings
         self._ctx = ctx
@@ -185,6 +189,7 @@ class ChallengeReconciler:
             shared=self.shared_services,
             shared_port=shared_port,
             gateway_api=settings.enable_gateway_api,
+            ingresses=ingresses,
         )
         self._dns01 = DNS01Solving(
             ctx,

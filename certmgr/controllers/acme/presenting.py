@@ -3,12 +3,13 @@
 Owns the writes of :mod:`certmgr.controllers.acme.solver_objects`' manifests: create
 what is missing (an existing object of the same deterministic name is ours from an
 earlier attempt, and says so: :meth:`Presenter.present` returns True), add or remove
-the token's path on a user's Ingress (edit in place, with the resourceVersion so a
-concurrent edit is not lost), and on clean up delete what must stop at once (absent
-objects are fine). A ``gatewayHTTPRoute`` solver gets an HTTPRoute in place of the
-Ingress, and only when the Gateway API is enabled (``--enable-gateway-api``). Shared
-mode's Service is :mod:`solver_services`' business. It must not decide when to present
-or clean up.
+the token's path on a user's Ingress (edit in place: read from the Ingress informer's
+cache, written with its resourceVersion so a concurrent edit is a Conflict to retry, not
+lost, and the write waited for in the cache so clean up sees the path), and on clean up
+delete what must stop at once (absent objects are fine). A ``gatewayHTTPRoute`` solver
+gets an HTTPRoute in place of the Ingress, and only when the Gateway API is enabled
+(``--enable-gateway-api``). Shared mode's Service is :mod:`solver_services`' business.
+It must not decide when to present or clean up.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ from certmgr.controllers.acme.solver_services import SharedSolverServices
 from certmgr.kube.errors import AlreadyExists, NotFound
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import HTTPROUTES, INGRESSES, PODS, SERVICES, Resource
+from certmgr.runtime.cache import Cache, Obj
 
 log = structlog.get_logger(__name__)
+
+# How long an edit of the user's Ingress is waited for in the cache.
+CACHE_WAIT_SECONDS: Final = 5.0
 
 
 GATEWAY_API_DISABLED: Final = (
@@ -58,9 +63,11 @@ class Presenter:
         shared: SharedSolverServices,
         shared_port: int,
         gateway_api: bool = False,
+        ingresses: Cache | None = None,
     ) -> None:
         self._client = client
         self._gateway_api = gateway_api
+        self._ingresses = ingresses
         self._mode = solver_mode
         self._image = solver_image
         self._shared = shared
@@ -91,16 +98,17 @@ class Presenter:
             return not await self._create(
                 INGRESSES, solver_ingress(target, service=service, port=port)
             )
-        try:
-            ingress = await self._client.get(INGRESSES, edit_in_place, namespace=target.namespace)
-        except NotFound:
+        ingress = await self._users_ingress(edit_in_place, target.namespace)
+        if ingress is None:
             raise PresentError(
                 f'ingress "{target.namespace}/{edit_in_place}" to edit in place not found'
-            ) from None
+            )
         edited = with_solver_path(ingress, target, service=service, port=port)
         if edited is None:
             return True
-        await self._client.update(INGRESSES, edited)
+        written = await self._client.update(INGRESSES, edited)
+        if self._ingresses is not None:
+            await self._ingresses.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
         return False
 
     async def repair(self, target: SolverTarget) -> None:
@@ -120,12 +128,7 @@ class Presenter:
             if self._gateway_api:  # else nothing was made (nor may be read)
                 await self._delete(HTTPROUTES, target)
         elif edit_in_place:
-            try:
-                ingress = await self._client.get(
-                    INGRESSES, edit_in_place, namespace=target.namespace
-                )
-            except NotFound:
-                ingress = None
+            ingress = await self._users_ingress(edit_in_place, target.namespace)
             edited = without_solver_path(ingress, target) if ingress is not None else None
             if edited is not None:
                 await self._client.update(INGRESSES, edited)
@@ -133,6 +136,18 @@ class Presenter:
             await self._delete(INGRESSES, target)
         if uses_pod(target, solver_mode=self._mode):
             await self._delete(PODS, target)
+
+    async def _users_ingress(self, name: str, namespace: str) -> Obj | None:
+        """The Ingress to edit in place, from the cache; read from the API only when the
+        cache has not seen it (just created), or there is no cache."""
+        if self._ingresses is not None:
+            cached = self._ingresses.get(namespace, name)
+            if cached is not None:
+                return cached
+        try:
+            return await self._client.get(INGRESSES, name, namespace=namespace)
+        except NotFound:
+            return None
 
     async def _create(self, resource: Resource, obj: dict[str, Any]) -> bool:
         """True if created; False if it existed (deterministic name: ours, from an
