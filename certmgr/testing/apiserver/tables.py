@@ -50,6 +50,16 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("coordination.k8s.io", "Lease"): [
         {"name": "Holder", "type": "string", "jsonPath": ".spec.holderIdentity"}
     ],
+    # kubectl shows SERVICE as namespace/name or Local, AVAILABLE as "False (Reason)":
+    # the JSONPath subset gives the name and the status.
+    ("apiregistration.k8s.io", "APIService"): [
+        {"name": "Service", "type": "string", "jsonPath": ".spec.service.name"},
+        {
+            "name": "Available",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Available")].status',
+        },
+    ],
     ("", "Event"): [
         {"name": "Type", "type": "string", "jsonPath": ".type"},
         {"name": "Reason", "type": "string", "jsonPath": ".reason"},
