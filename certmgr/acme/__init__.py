@@ -1,11 +1,12 @@
 """The ACME door: the only code that imports ``acme``/``josepy``.
 
-A narrow async interface over the synchronous ``acme`` library: each method of
-:class:`AcmeSession` (the :class:`AcmeClient` seam) is one protocol step run on a worker
-thread; polling is the controllers' (short, growing intervals), never the library's.
+A narrow async interface over the ``acme`` library's JWS and messages: each method of
+:class:`AcmeSession` (the :class:`AcmeClient` seam) is one protocol step, sent with
+aiohttp on the event loop; polling is the controllers' (short, growing intervals), never
+the library's.
 Controllers keep URLs and the frozen dataclasses below across restarts, never library
 objects. Modules: ``resources`` (types), ``errors``, ``keys``, ``parsing`` (JSON edge),
-``transport`` (JWS exchanges, threads, nonce retries), ``session`` (the steps),
+``transport`` (JWS exchanges, nonces, retries), ``session`` (the steps),
 ``chains`` (preferred chain), ``protocol`` (the seam).
 """
 

@@ -1,48 +1,37 @@
 """Signed HTTP exchanges with an ACME CA: one JWS request, one reply, typed errors.
 
-Owns the ``acme`` library's ``ClientNetwork`` (JWS signing, nonces, ``requests``
-transport), the threads it runs on, the ``badNonce`` retries and the mapping of every
-failure to :mod:`certmgr.acme.errors`. It must not know what a request means (that is
-:mod:`certmgr.acme.session`) and must never sleep or poll.
+Owns the HTTP connections to the CA (one aiohttp session per account, on the event
+loop), JWS signing (the ``acme`` library's ``jws``), the nonce pool, the ``badNonce``
+retries and the mapping of every failure to :mod:`certmgr.acme.errors`. It must not know
+what a request means (that is :mod:`certmgr.acme.session`) and must never sleep or poll.
 
-Concurrency: ``ClientNetwork`` is not thread-safe: its nonce pool is check-then-pop,
-``account`` is a mutable attribute the library flips during requests, and a
-``requests.Session`` is not guaranteed thread-safe either. So each worker thread owns
-one ``ClientNetwork`` (thread-local) and coroutines share nothing but the account key.
-The threads come from a private executor rather than ``asyncio.to_thread``: a burst of
-challenge answers must not fill the loop's default executor, which aiohttp needs for
-DNS lookups. A cancelled coroutine lets its exchange finish in the thread; the network
-object is only reused once that thread is free again.
+Nonces: every reply's ``Replay-Nonce`` is kept, error replies' too (RFC 8555 6.5), in
+one pool for the account, so ``newNonce`` is asked only when the pool is empty.
 
-Environment: ``requests`` with ``trust_env`` re-reads the proxy variables, ``NO_PROXY``,
-the CA bundle variables and ``~/.netrc`` on every request (a few percent of the
-controller's CPU in a profile). The sessions here run with ``trust_env`` off and
-``_Environment`` does the same work once: proxies once per origin (so ``NO_PROXY`` still
-applies), ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` once. ``~/.netrc`` is not read: a
-CA authenticates requests by their JWS, never by HTTP basic auth.
+Environment, as ``requests`` reads it but once: proxies per origin (so ``NO_PROXY``
+applies), ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` at construction, certifi's bundle
+for a plain ``verify=True``. ``~/.netrc`` is not read: a CA authenticates requests by
+their JWS, never by HTTP basic auth.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import email.utils
-import functools
 import json
 import os
-import threading
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
-from acme import client as acme_client
-from acme import errors as acme_errors
-from acme import messages
-from requests.utils import parse_header_links
+import aiohttp
+import requests.utils
+from acme import jws
+from josepy.b64 import b64decode
+from multidict import CIMultiDictProxy
 
 from certmgr.acme.errors import (
     AcmeAccountDoesNotExist,
@@ -58,12 +47,13 @@ from certmgr.acme.resources import Problem
 
 UNREACHABLE = "urn:certmgr:acme:unreachable"
 JOSE_CONTENT_TYPE = "application/jose+json"
-# The library retries a rejected nonce once; Pebble rejects 5 % by default, so one
-# issuance in ~40 would see a second rejection. Six fresh nonces in a row fail at 5 %
-# rejection about once in 10^8 requests.
+# An attempt is two fresh nonces, as the library's own retry made it. Pebble rejects 5 %
+# by default; twelve rejections in a row happen about once in 10^15 requests.
 DEFAULT_BAD_NONCE_ATTEMPTS = 6
 # The action of an exchange nobody named (cert-manager's label value for that case).
 UNNAMED_ACTION = "unnamed_action"
+# Nonces kept at most; more only come from replies to requests already in flight.
+_NONCE_POOL_LIMIT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +71,25 @@ class Reply:
         return tuple(url for rel, url in self.links if rel == relation)
 
 
-class _Payload:
-    """Adapts a JSON dict to the library's ``json_dumps`` interface for signing."""
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """One HTTP answer, read whole."""
 
-    def __init__(self, body: Mapping[str, Any]) -> None:
-        self._body = body
+    status: int
+    content: bytes
+    headers: CIMultiDictProxy[str]
 
-    def json_dumps(self, **kwargs: Any) -> str:
-        # EAB bindings are josepy objects inside the dict; they serialise themselves.
-        return json.dumps(self._body, default=lambda o: o.to_partial_json(), **kwargs)
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def json(self) -> object:
+        """The body as JSON, None when it is not JSON."""
+        try:
+            body: object = json.loads(self.content)
+        except ValueError:
+            return None
+        return body
 
 
 class ExchangeObserver(Protocol):
@@ -97,8 +97,8 @@ class ExchangeObserver(Protocol):
     (metrics such as cert-manager's ``certmanager_http_acme_client_request_count``).
     ``action`` names the protocol step the exchange belongs to (``get_directory``,
     ``finalize_order``...; a nonce fetch carries the action of the request that needed
-    it), ``status`` is None when no response arrived. Called on a worker thread: it must
-    be thread-safe and must not block."""
+    it), ``status`` is None when no response arrived. Called on the event loop: it must
+    not block."""
 
     def __call__(
         self, *, method: str, url: str, action: str, status: int | None, seconds: float
@@ -107,7 +107,7 @@ class ExchangeObserver(Protocol):
 
 class _Environment:
     """What ``requests``' ``trust_env`` would read per request, read once (see the module
-    docstring). Shared by the worker threads: entries are computed idempotently."""
+    docstring)."""
 
     def __init__(self, verify: bool | str) -> None:
         self.verify: bool | str = verify
@@ -127,47 +127,23 @@ class _Environment:
             self._proxies[origin] = proxies
         return dict(proxies)
 
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy URL for ``url`` (requests' own choice among the variables), or None."""
+        proxy: str | None = requests.utils.select_proxy(url, self.proxies_for(url))
+        return proxy or None
 
-class _Network(acme_client.ClientNetwork):
-    """``ClientNetwork`` that remembers the last response (error headers are otherwise
-    lost: ``Retry-After``, the HTTP status of a problem), reports each exchange and takes
-    proxies from ``_Environment`` instead of ``trust_env``."""
-
-    last_response: requests.Response | None = None
-    observer: ExchangeObserver | None = None
-    environment: _Environment | None = None
-    # The step being run on this thread's network (set before each request).
-    action: str = UNNAMED_ACTION
-    # Whether that step changes state at the CA (a POST with a body), and who may allow it.
-    writing: bool = False
-    may_write: Callable[[], bool] | None = None
-
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        self.last_response = None
-        # Asked here, after the nonce fetch and just before the bytes leave: a process
-        # frozen in between must not send what it decided before it froze.
-        may_write = self.may_write
-        if method == "POST" and self.writing and may_write is not None and not may_write():
-            raise AcmeWriteWithheld(self.action)
-        if self.environment is not None:
-            kwargs.setdefault("proxies", self.environment.proxies_for(url))
-        started = time.perf_counter()
-        status: int | None = None
-        try:
-            response = super()._send_request(method, url, *args, **kwargs)
-            status = response.status_code
-        finally:
-            if self.observer is not None:
-                elapsed = time.perf_counter() - started
-                self.observer(
-                    method=method, url=url, action=self.action, status=status, seconds=elapsed
-                )
-        self.last_response = response
-        return response
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """What aiohttp verifies the CA's certificate with (False: not at all)."""
+        if self.verify is False:
+            return False
+        bundle = requests.utils.DEFAULT_CA_BUNDLE_PATH if self.verify is True else self.verify
+        if os.path.isdir(bundle):
+            return ssl.create_default_context(capath=bundle)
+        return ssl.create_default_context(cafile=bundle)
 
 
 class AcmeTransport:
-    """Runs signed requests on a few threads, each with its own ``ClientNetwork``."""
+    """Signs and sends requests for one account key; at most ``max_concurrency`` at once."""
 
     def __init__(
         self,
@@ -186,21 +162,27 @@ class AcmeTransport:
         self._may_write = may_write
         self._environment = _Environment(verify)
         self._user_agent = user_agent
-        self._timeout = timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._max_concurrency = max_concurrency
         self._bad_nonce_attempts = bad_nonce_attempts
-        self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="acme")
-        self._local = threading.local()
-        self._networks: list[_Network] = []
-        self._networks_lock = threading.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._nonces: list[bytes] = []
         self.new_nonce_url: str | None = None
 
     async def get_directory(self, url: str) -> Reply:
         """The unsigned GET of the directory."""
-        return await self._in_thread(functools.partial(self._get_sync, url, "get_directory"))
+        return await self.get(url, action="get_directory")
 
     async def get(self, url: str, *, action: str) -> Reply:
         """An unsigned GET (the directory, renewal information: RFC 9773 section 4.2)."""
-        return await self._in_thread(functools.partial(self._get_sync, url, action))
+        response = await self._send("GET", url, action=action)
+        if not response.ok:
+            raise _problem_error(response)
+        reply = _reply(response)
+        if reply.body is None:
+            what = "directory" if action == "get_directory" else action.replace("_", " ")
+            raise malformed(f"{what} (not JSON)", status=response.status)
+        return reply
 
     async def post(
         self,
@@ -214,113 +196,165 @@ class AcmeTransport:
         """A JWS POST; ``body=None`` is POST-as-GET. ``account_uri=None`` signs with the
         public key (``jwk``) instead of the account URL (``kid``): only newAccount.
         ``action`` names the step for the observer."""
-        call = functools.partial(self._post_sync, url, body, account_uri, accept, action)
-        return await self._in_thread(call)
-
-    async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        with self._networks_lock:
-            networks, self._networks = self._networks, []
-        for network in networks:
-            network.session.close()
-
-    # -- in the worker thread ----------------------------------------------------
-
-    async def _in_thread(self, call: functools.partial[Reply]) -> Reply:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, call)
-
-    def _network(self) -> _Network:
-        network: _Network | None = getattr(self._local, "network", None)
-        if network is None:
-            network = _Network(
+        # EAB bindings are josepy objects inside the dict; they serialise themselves.
+        payload = (
+            b""
+            if body is None
+            else json.dumps(body, default=lambda o: o.to_partial_json()).encode()
+        )
+        headers = {"Content-Type": JOSE_CONTENT_TYPE}
+        if accept:
+            headers["Accept"] = accept
+        tries = 2 * self._bad_nonce_attempts
+        for attempt in range(1, tries + 1):
+            nonce = await self._nonce(action)
+            # Asked after the nonce fetch, just before the bytes leave: a process frozen in
+            # between must not send what it decided before it froze.
+            if body is not None and self._may_write is not None and not self._may_write():
+                self._keep_nonce(nonce)
+                raise AcmeWriteWithheld(action)
+            signed = jws.JWS.sign(
+                payload,
                 key=self._key.jwk,
                 alg=self._key.algorithm,
-                # requests takes a CA bundle path where the library's hint says bool.
-                verify_ssl=self._environment.verify,  # type: ignore[arg-type]
-                user_agent=self._user_agent,
-                timeout=self._timeout,
+                nonce=nonce,
+                url=url,
+                kid=account_uri,
+            ).json_dumps()
+            response = await self._send(
+                "POST", url, action=action, data=signed.encode(), headers=headers
             )
-            network.session.trust_env = False
-            network.environment = self._environment
-            network.observer = self._observer
-            network.may_write = self._may_write
-            self._local.network = network
-            with self._networks_lock:
-                self._networks.append(network)
-        return network
-
-    def _get_sync(self, url: str, action: str) -> Reply:
-        network = self._network()
-        network.action = action
-        try:
-            return _reply(network.get(url))
-        except requests.RequestException as exc:
-            raise _unreachable(url, exc) from exc
-        except (messages.Error, acme_errors.Error) as exc:
-            response = network.last_response
-            if response is not None and response.ok:
-                what = "directory" if action == "get_directory" else action.replace("_", " ")
-                raise malformed(f"{what} (not JSON)", status=response.status_code) from exc
-            raise _problem_error(response, exc) from exc
-
-    def _post_sync(
-        self,
-        url: str,
-        body: Mapping[str, Any] | None,
-        account_uri: str | None,
-        accept: str | None,
-        action: str,
-    ) -> Reply:
-        network = self._network()
-        network.action = action
-        network.writing = body is not None
-        network.account = (
-            messages.RegistrationResource(uri=account_uri, body=messages.Registration())
-            if account_uri
-            else None
-        )
-        payload = _Payload(body) if body is not None else None
-        for attempt in range(1, self._bad_nonce_attempts + 1):
-            headers = {"Content-Type": JOSE_CONTENT_TYPE}
-            if accept:
-                headers["Accept"] = accept
-            try:
-                response = network.post(
-                    url, payload, new_nonce_url=self.new_nonce_url, headers=headers
-                )
+            fresh = _replay_nonce(response)
+            if fresh is not None:
+                self._keep_nonce(fresh)
+            if response.ok:
+                if fresh is None:
+                    raise malformed("reply without Replay-Nonce", status=response.status)
                 return _reply(response)
-            except requests.RequestException as exc:
-                raise _unreachable(url, exc) from exc
-            except (messages.Error, acme_errors.Error) as exc:
-                error = _problem_error(network.last_response, exc)
-                if error.code != "badNonce":
-                    raise error from exc
-                if attempt == self._bad_nonce_attempts:
-                    # Pebble's detail names the rejected nonce: keep the message stable.
-                    problem = Problem(
-                        error.problem_type,
-                        f"the ACME server rejected {attempt * 2} fresh nonces in a row",
-                        error.status,
-                    )
-                    raise AcmeBadNonce(problem) from exc
+            error = _problem_error(response)
+            if error.code != "badNonce":
+                raise error
+            if attempt == tries:
+                # Pebble's detail names the rejected nonce: keep the message stable.
+                detail = f"the ACME server rejected {tries} fresh nonces in a row"
+                raise AcmeBadNonce(Problem(error.problem_type, detail, error.status))
         raise AssertionError("unreachable: the loop returns or raises")
 
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
-def _reply(response: requests.Response) -> Reply:
+    # -- nonces ------------------------------------------------------------------
+
+    async def _nonce(self, action: str) -> bytes:
+        if self._nonces:
+            return self._nonces.pop()
+        if self.new_nonce_url is None:
+            raise RuntimeError("AcmeTransport has no newNonce URL: fetch the directory first")
+        response = await self._send("HEAD", self.new_nonce_url, action=action)
+        if not response.ok:
+            raise _problem_error(response)
+        nonce = _replay_nonce(response)
+        if nonce is None:
+            raise malformed("reply without Replay-Nonce", status=response.status)
+        return nonce
+
+    def _keep_nonce(self, nonce: bytes) -> None:
+        if len(self._nonces) < _NONCE_POOL_LIMIT:
+            self._nonces.append(nonce)
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                ssl=self._environment.ssl_context(), limit=self._max_concurrency
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self._user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._session
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> _Response:
+        try:
+            return await self._exchange(method, url, action=action, data=data, headers=headers)
+        except aiohttp.ServerDisconnectedError:
+            # A kept-alive connection the CA had closed (a restart, an idle timeout). The
+            # same bytes once more: a JWS the CA did read is refused as a replayed nonce.
+            pass
+        try:
+            return await self._exchange(method, url, action=action, data=data, headers=headers)
+        except aiohttp.ServerDisconnectedError as exc:
+            raise _unreachable(url, exc) from exc
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> _Response:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            async with self._http().request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                proxy=self._environment.proxy_for(url),
+            ) as response:
+                content = await response.read()
+                status = response.status
+                return _Response(status, content, response.headers)
+        except aiohttp.ServerDisconnectedError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _unreachable(url, exc) from exc
+        finally:
+            if self._observer is not None:
+                elapsed = time.perf_counter() - started
+                self._observer(
+                    method=method, url=url, action=action, status=status, seconds=elapsed
+                )
+
+
+def _replay_nonce(response: _Response) -> bytes | None:
+    value = response.headers.get("Replay-Nonce")
+    if not value:
+        return None
     try:
-        body: object = response.json()
+        return b64decode(value)
     except ValueError:
-        body = None
-    link_header = response.headers.get("Link")
+        return None
+
+
+def _reply(response: _Response) -> Reply:
+    link_header = response.headers.getall("Link", [])
     links = tuple(
         (link["rel"], link["url"])
-        for link in (parse_header_links(link_header) if link_header else [])
+        for header in link_header
+        for link in requests.utils.parse_header_links(header)
         if "rel" in link and "url" in link
     )
     return Reply(
-        status=response.status_code,
-        body=body,
+        status=response.status,
+        body=response.json(),
         text=response.content.decode("utf-8", errors="replace"),
         location=response.headers.get("Location"),
         links=links,
@@ -328,16 +362,9 @@ def _reply(response: requests.Response) -> Reply:
     )
 
 
-def _problem_error(response: requests.Response | None, exc: Exception) -> AcmeError:
-    """Map a library exception, using the raw response for status and headers."""
-    if response is None or response.ok:
-        # A 2xx the library refused, e.g. no Replay-Nonce header.
-        return malformed(type(exc).__name__, status=response.status_code if response else None)
-    try:
-        body: object = response.json()
-    except ValueError:
-        body = None
-    problem = parse_problem(body, status=response.status_code)
+def _problem_error(response: _Response) -> AcmeError:
+    """An error reply as a flat error: its problem document, status and Retry-After."""
+    problem = parse_problem(response.json(), status=response.status)
     retry_after = retry_after_seconds(response.headers)
     if problem.code == "rateLimited":
         return AcmeRateLimited(problem, retry_after=retry_after)
@@ -346,15 +373,15 @@ def _problem_error(response: requests.Response | None, exc: Exception) -> AcmeEr
     return AcmeError(problem, retry_after=retry_after)
 
 
-def _unreachable(url: str, exc: requests.RequestException) -> AcmeUnreachable:
+def _unreachable(url: str, exc: Exception) -> AcmeUnreachable:
     parts = urllib.parse.urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    # requests' own messages embed object addresses and retry counts: never copy them.
-    if isinstance(exc, requests.exceptions.SSLError):
+    # aiohttp's messages embed addresses and OS details: never copy them.
+    if isinstance(exc, aiohttp.ClientSSLError):
         detail = f"TLS handshake with {origin} failed (certificate not trusted?)"
-    elif isinstance(exc, requests.exceptions.Timeout):
+    elif isinstance(exc, TimeoutError):
         detail = f"timed out talking to {origin}"
-    elif isinstance(exc, requests.exceptions.ConnectionError):
+    elif isinstance(exc, aiohttp.ClientConnectionError):
         detail = f"cannot connect to {origin}"
     else:
         detail = f"request to {origin} failed ({type(exc).__name__})"

@@ -1,21 +1,24 @@
-"""Transport: badNonce retries, the mapping of failures to flat errors, Retry-After.
+"""Transport: nonces, badNonce retries, the mapping of failures to flat errors, Retry-After.
 
-The library's network object is replaced by a scripted fake so every failure mode is
-reproducible without a CA; the real threads and mapping code run.
+A scripted CA (an aiohttp test server) plays back replies and records what it got, so
+every failure mode is reproducible without a CA; the real signing, nonce pool and mapping
+code run.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
-import requests
-from acme import errors as acme_errors
-from acme import messages
-from requests.structures import CaseInsensitiveDict
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from josepy.b64 import b64decode, b64encode
 
 from certmgr.acme import (
     AcmeAccountDoesNotExist,
@@ -31,100 +34,154 @@ from certmgr.acme.errors import AcmeWriteWithheld
 from certmgr.acme.transport import AcmeTransport, Reply, retry_after_seconds
 
 PREFIX = "urn:ietf:params:acme:error:"
+Step = tuple[int, object, Mapping[str, str]]  # status, JSON body (None: HTML), headers
+DROP: Step = (0, None, {})  # the connection closes without a reply
+OK: Step = (
+    201,
+    {"status": "pending"},
+    {"Location": "https://ca.example/order/1", "Link": '<https://ca.example/dir>;rel="index"'},
+)
 
 
-def _response(
-    status: int, body: object = None, headers: Mapping[str, str] | None = None
-) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = json.dumps(body).encode() if body is not None else b"<html>oops</html>"
-    response.headers = CaseInsensitiveDict(headers or {})
-    return response
+def _problem(code: str, detail: str = "detail", status: int = 400, **headers: str) -> Step:
+    return (status, {"type": PREFIX + code, "detail": detail}, headers)
 
 
-def _problem(code: str, detail: str = "detail", status: int = 400, **headers: str) -> Any:
-    return _response(status, {"type": PREFIX + code, "detail": detail}, headers)
+class ScriptedCA:
+    """Answers HEAD with a nonce and each POST with the next step of ``script``, adding a
+    fresh nonce unless the step says ``Replay-Nonce: ""``; records every request."""
 
-
-class ScriptedNetwork:
-    """Plays back responses (or raises exceptions) the way ``ClientNetwork.post`` would."""
-
-    def __init__(self, script: list[requests.Response | Exception]) -> None:
+    def __init__(self, script: list[Step]) -> None:
         self.script = script
-        self.calls = 0
-        self.last_response: requests.Response | None = None
-        self.account: object = None
+        self.methods: list[str] = []
+        self.nonces_used: list[str] = []  # the protected header's nonce of each POST
+        self.nonces_given: list[str] = []
+        self.url = ""
 
-    def post(self, url: str, payload: object, **kwargs: Any) -> requests.Response:
-        self.calls += 1
-        step = self.script.pop(0)
-        self.last_response = None
-        if isinstance(step, Exception):
-            raise step
-        self.last_response = step
-        if not step.ok:
-            if step.headers.get("Content-Type") == "text/html":
-                raise acme_errors.ClientError(step)  # what the library does for non-JSON
-            raise messages.Error.from_json(step.json())
-        return step
+    def _nonce(self) -> str:
+        nonce = b64encode(f"nonce-{len(self.nonces_given)}".encode()).decode()
+        self.nonces_given.append(nonce)
+        return nonce
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.methods.append(request.method)
+        if request.method == "HEAD":
+            return web.Response(status=200, headers={"Replay-Nonce": self._nonce()})
+        signed = json.loads(await request.read())
+        self.nonces_used.append(json.loads(b64decode(signed["protected"]))["nonce"])
+        status, body, headers = self.script.pop(0)
+        if status == 0:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        replies = {"Replay-Nonce": self._nonce(), **headers}
+        if not replies["Replay-Nonce"]:
+            del replies["Replay-Nonce"]
+        if body is None:
+            return web.Response(status=status, text="<html>oops</html>", headers=replies)
+        content_type = "application/problem+json" if status >= 400 else "application/json"
+        return web.json_response(body, status=status, headers=replies, content_type=content_type)
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[AcmeTransport]:
+@asynccontextmanager
+async def _ca(
+    script: list[Step], **options: Any
+) -> AsyncIterator[tuple[ScriptedCA, AcmeTransport]]:
+    ca = ScriptedCA(script)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", ca.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    ca.url = str(server.make_url("")).rstrip("/")
     transport = AcmeTransport(
         AcmeAccountKey.from_pem(generate_account_key()),
         verify=True,
         user_agent="test",
-        bad_nonce_attempts=3,
+        **{"bad_nonce_attempts": 3, **options},
     )
-    yield transport
-    await transport.close()
+    transport.new_nonce_url = ca.url + "/nonce"
+    try:
+        yield ca, transport
+    finally:
+        await transport.close()
+        await server.close()
 
 
 async def _post(
-    transport: AcmeTransport, script: list[requests.Response | Exception], monkeypatch: Any
-) -> tuple[object, ScriptedNetwork]:
-    network = ScriptedNetwork(script)
-    monkeypatch.setattr(transport, "_network", lambda: network)
+    transport: AcmeTransport, ca: ScriptedCA, body: dict[str, Any] | None = None
+) -> object:
     try:
-        reply: object = await transport.post("https://ca.example/order/1", {}, account_uri="acct")
+        return await transport.post(ca.url + "/order/1", body, account_uri="acct")
     except Exception as exc:
-        reply = exc
-    return reply, network
+        return exc
 
 
-async def test_bad_nonces_are_retried_until_success(
-    transport: AcmeTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ok = _response(
-        201,
-        {"status": "pending"},
-        {"Location": "https://ca.example/order/1", "Link": '<https://ca.example/dir>;rel="index"'},
-    )
-    reply, network = await _post(
-        transport, [_problem("badNonce"), _problem("badNonce"), ok], monkeypatch
-    )
-    assert network.calls == 3
+async def test_bad_nonces_are_retried_until_success() -> None:
+    async with _ca([_problem("badNonce"), _problem("badNonce"), OK]) as (ca, transport):
+        reply = await _post(transport, ca, {})
+    assert ca.methods == ["HEAD", "POST", "POST", "POST"]
     assert isinstance(reply, Reply)
     assert reply.location == "https://ca.example/order/1"
     assert reply.links == (("index", "https://ca.example/dir"),)
 
 
-async def test_bad_nonces_beyond_the_budget_give_a_stable_error(
-    transport: AcmeTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    script: list[requests.Response | Exception] = [
-        _problem("badNonce", detail=f"JWS has an invalid anti-replay nonce: n{i}") for i in range(3)
+async def test_bad_nonces_beyond_the_budget_give_a_stable_error() -> None:
+    script = [
+        _problem("badNonce", detail=f"JWS has an invalid anti-replay nonce: n{i}") for i in range(6)
     ]
-    reply, network = await _post(transport, script, monkeypatch)
-    assert network.calls == 3
+    async with _ca(script) as (ca, transport):
+        reply = await _post(transport, ca)
+    assert ca.methods.count("POST") == 6  # three attempts of two nonces
     assert isinstance(reply, AcmeBadNonce)
     assert str(reply) == f"400 {PREFIX}badNonce: the ACME server rejected 6 fresh nonces in a row"
 
 
 @pytest.mark.parametrize(
-    ("response", "error_type", "message"),
+    ("script", "outcome"),
+    [
+        pytest.param([DROP, OK], Reply, id="dropped-once-sent-again"),
+        pytest.param([DROP, DROP], AcmeUnreachable, id="dropped-twice-unreachable"),
+    ],
+)
+async def test_a_connection_closed_without_a_reply_is_tried_once_more(
+    script: list[Step], outcome: type
+) -> None:
+    async with _ca(script) as (ca, transport):
+        reply = await _post(transport, ca, {})
+    assert ca.methods == ["HEAD", "POST", "POST"]
+    assert len(set(ca.nonces_used)) == 1  # the same bytes: a replay the CA would refuse
+    assert isinstance(reply, outcome)
+
+
+@pytest.mark.parametrize(
+    ("script", "methods"),
+    [
+        pytest.param([OK, OK, OK], ["HEAD", "POST", "POST", "POST"], id="success-replies"),
+        pytest.param(
+            [_problem("malformed"), _problem("badNonce"), OK],
+            ["HEAD", "POST", "POST", "POST"],
+            id="error-replies",
+        ),
+        pytest.param(
+            [(403, {"type": PREFIX + "unauthorized"}, {"Replay-Nonce": ""}), OK],
+            ["HEAD", "POST", "HEAD", "POST"],
+            id="a-reply-without-a-nonce",
+        ),
+    ],
+)
+async def test_each_reply_nonce_signs_the_next_request(
+    script: list[Step], methods: list[str]
+) -> None:
+    async with _ca(script) as (ca, transport):
+        for _ in range(len(script) - script.count(_problem("badNonce"))):
+            await _post(transport, ca)
+    assert ca.methods == methods
+    assert len(set(ca.nonces_used)) == len(ca.nonces_used)  # never one nonce twice
+    assert set(ca.nonces_used) <= set(ca.nonces_given)
+
+
+@pytest.mark.parametrize(
+    ("step", "error_type", "message"),
     [
         pytest.param(
             _problem("rateLimited", "too many certificates", 429, **{"Retry-After": "120"}),
@@ -145,60 +202,87 @@ async def test_bad_nonces_beyond_the_budget_give_a_stable_error(
             id="rejected-identifier",
         ),
         pytest.param(
-            _response(503, None, {"Content-Type": "text/html"}),
+            (503, None, {}),
             AcmeError,
             "503 about:blank: HTTP 503 without a problem document",
             id="html-503",
         ),
+        pytest.param(
+            (200, {"status": "valid"}, {"Replay-Nonce": ""}),
+            AcmeError,
+            "200 urn:certmgr:acme:malformedResponse: unexpected reply without Replay-Nonce "
+            "from the ACME server",
+            id="success-without-a-nonce",
+        ),
     ],
 )
 async def test_problems_map_to_flat_errors(
-    transport: AcmeTransport,
-    monkeypatch: pytest.MonkeyPatch,
-    response: requests.Response,
-    error_type: type[AcmeError],
-    message: str,
+    step: Step, error_type: type[AcmeError], message: str
 ) -> None:
-    reply, network = await _post(transport, [response], monkeypatch)
-    assert network.calls == 1
+    async with _ca([step]) as (ca, transport):
+        reply = await _post(transport, ca)
+    assert ca.methods.count("POST") == 1
     assert type(reply) is error_type
     assert str(reply) == message
     if isinstance(reply, AcmeRateLimited):
         assert reply.retry_after == 120.0
 
 
+def _connection_key() -> Any:
+    return SimpleNamespace(host="ca.example", port=443, ssl=True)
+
+
 @pytest.mark.parametrize(
     ("exception", "message"),
     [
         pytest.param(
-            requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] at 0x7f00"),
+            lambda: aiohttp.ClientConnectorCertificateError(
+                _connection_key(), ValueError("[SSL: CERTIFICATE_VERIFY_FAILED] at 0x7f00")
+            ),
             "TLS handshake with https://ca.example failed (certificate not trusted?)",
             id="tls",
         ),
         pytest.param(
-            requests.exceptions.ConnectTimeout("pool at 0x7f00 timed out"),
+            lambda: aiohttp.ServerTimeoutError("Timeout on reading data from 0x7f00"),
             "timed out talking to https://ca.example",
-            id="timeout",
+            id="read-timeout",
         ),
+        pytest.param(TimeoutError, "timed out talking to https://ca.example", id="total-timeout"),
         pytest.param(
-            requests.exceptions.ConnectionError("Max retries exceeded <object at 0x7f00>"),
+            lambda: aiohttp.ClientConnectorError(
+                _connection_key(), OSError(111, "Connect call failed <object at 0x7f00>")
+            ),
             "cannot connect to https://ca.example",
             id="refused",
         ),
         pytest.param(
-            requests.exceptions.TooManyRedirects("30 redirects"),
+            lambda: aiohttp.TooManyRedirects(SimpleNamespace(real_url="x"), ()),  # type: ignore[arg-type]
             "request to https://ca.example failed (TooManyRedirects)",
             id="other",
         ),
     ],
 )
 async def test_network_failures_are_unreachable_with_stable_messages(
-    transport: AcmeTransport,
-    monkeypatch: pytest.MonkeyPatch,
-    exception: Exception,
-    message: str,
+    monkeypatch: pytest.MonkeyPatch, exception: Callable[[], Exception], message: str
 ) -> None:
-    reply, _ = await _post(transport, [exception], monkeypatch)
+    class FailingSession:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise exception()
+
+        async def close(self) -> None:
+            pass
+
+    transport = AcmeTransport(
+        AcmeAccountKey.from_pem(generate_account_key()), verify=True, user_agent="test"
+    )
+    transport.new_nonce_url = "https://ca.example/nonce"
+    monkeypatch.setattr(transport, "_http", FailingSession)
+    try:
+        reply: object = await transport.post("https://ca.example/order/1", {}, account_uri="a")
+    except Exception as exc:
+        reply = exc
+    finally:
+        await transport.close()
     assert isinstance(reply, AcmeUnreachable)
     assert str(reply) == f"urn:certmgr:acme:unreachable: {message}"
     assert "0x" not in str(reply)
@@ -237,20 +321,6 @@ def test_error_message_without_status() -> None:
     assert (error.status, error.code) == (None, "")
 
 
-class RecordingSession:
-    """Stands in for ``requests.Session.request``: a nonce for HEAD, 200 for the rest."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def request(self, method: str, url: str, **kwargs: Any) -> Any:
-        self.sent.append(method)
-        headers = {"Replay-Nonce": f"nonce{len(self.sent)}", "Content-Type": "application/json"}
-        response = _response(200, {"status": "pending"}, headers)
-        response.url = url
-        return response
-
-
 @pytest.mark.parametrize(
     ("body", "leading", "sent", "withheld"),
     [
@@ -260,35 +330,18 @@ class RecordingSession:
     ],
 )
 async def test_writes_ask_may_write_just_before_sending(
-    monkeypatch: pytest.MonkeyPatch,
-    body: dict[str, Any] | None,
-    leading: bool,
-    sent: list[str],
-    withheld: bool,
+    body: dict[str, Any] | None, leading: bool, sent: list[str], withheld: bool
 ) -> None:
-    session = RecordingSession()
-    monkeypatch.setattr(requests.Session, "request", session.request)
     asked: list[int] = []
+    ca_seen: list[str] = []
 
     def may_write() -> bool:
-        asked.append(len(session.sent))  # after the nonce fetch, before the POST
+        asked.append(len(ca_seen))  # after the nonce fetch, before the POST
         return leading
 
-    transport = AcmeTransport(
-        AcmeAccountKey.from_pem(generate_account_key()),
-        verify=True,
-        user_agent="test",
-        may_write=may_write,
-    )
-    transport.new_nonce_url = "https://ca.example/nonce"
-    try:
-        reply: object = await transport.post(
-            "https://ca.example/order/1", body, account_uri="acct", action="authorize_order"
-        )
-    except Exception as exc:
-        reply = exc
-    finally:
-        await transport.close()
-    assert session.sent == sent, reply
+    async with _ca([OK], may_write=may_write) as (ca, transport):
+        ca.methods = ca_seen
+        reply = await _post(transport, ca, body)
+    assert ca_seen == sent, reply
     assert isinstance(reply, AcmeWriteWithheld) == withheld
     assert asked == ([1] if body is not None else [])
