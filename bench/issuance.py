@@ -25,15 +25,24 @@ Measured, per run:
   same window, account registration excluded (it happens when the ClusterIssuer gets Ready).
 
 References on the same Pebble, run first while nothing else listens on its HTTP-01 port:
-the ``acme`` library with 16 threads issuing the largest size (tight polling), and the
-``lego`` CLI issuing one certificate, timed as a whole process (registration included).
+the ``acme`` library with 16 threads issuing the largest size (tight polling) in a process
+of its own (``bench/issuance_reference.py`` as a script; its CPU is printed beside the
+controller's), and the ``lego`` CLI issuing one certificate, timed as a whole process
+(registration included).
+
+Controller CPU is read from ``/proc/<pid>/stat`` of the ``certmgr run`` process only (user
+and system apart), from the create to the last Ready: the API simulator and the data
+plane run in this process and are not counted.
 
 The library's rate moves with the machine's load more than anything certmgr does (12 to
 28 certificates/s on the same two shared vCPUs), so one library run against one certmgr
 run minutes later is a noisy ratio. ``--pairs N`` (default 3) runs the library and certmgr
 shared mode at the largest size alternately, N pairs in all (the table's two runs are the
 first pair), and the "share of the library's rate" target is judged on the median of the
-N per-pair ratios; every pair is printed.
+N per-pair ratios; every pair is printed, then min, median and max of the rates and of
+the controller's CPU per issuance. Issue 15's figures (100 Certificates at once):
+
+    .venv/bin/python bench/issuance.py --sizes 100 --modes shared --skip-lego --pairs 5
 
     .venv/bin/python bench/issuance.py [--sizes 1,20,200] [--modes shared,pod] [--skip-lego]
 """
@@ -43,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -56,7 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from issuance_reference import ReferenceRun, lego_issuance, library_issuance
+from issuance_reference import lego_issuance
 from issuance_stages import format_hops, hop_durations, rate_limit
 
 from certmgr.kube import resources as r
@@ -129,11 +139,17 @@ class PebbleLog:
         return Counter(f"{m[1]} {m[2]}" for m in _HANDLER.finditer(text))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    return sum(cpu_split(pid))
 
 
 def controller_writes(before: dict[Any, int], after: dict[Any, int]) -> Counter[str]:
@@ -162,6 +178,7 @@ class Row:
     api_requests: int = 0  # every verb by the controller, create -> last Ready
     one_at_a_time: bool = False
     controller_cpu: float = 0.0  # CPU seconds of the controller process, create -> last Ready
+    controller_system: float = 0.0  # the kernel's part of it (system time)
     harness_cpu: float = 0.0  # this process: API simulator, data plane, watch
     pebble_cpu: float = 0.0  # pebble + challtestsrv
     rate_limit: str = ""  # the controller's client-side limit, from its log
@@ -281,7 +298,7 @@ async def certmgr_run(
             elapsed = 0.0
             created_wall: dict[str, float] = {}
             api_requests = 0
-            controller_cpu = harness_cpu = pebble_cpu = 0.0
+            controller_cpu = controller_system = harness_cpu = pebble_cpu = 0.0
             assert controller.process is not None
             pid = controller.process.pid
             counts = env.simulator.requests
@@ -290,7 +307,7 @@ async def certmgr_run(
                 created = time.perf_counter()
                 created_wall.update(dict.fromkeys(names, time.time()))
                 requests_before = counts.count(user=CONTROLLER_USER)
-                cpu_before = cpu_seconds(pid)
+                user_before, system_before = cpu_split(pid)
                 harness_before = time.process_time()
                 pebble_before = sum(map(cpu_seconds, pebble.pids))
                 env.simulator.apply_many(certificate(i) for i in batch)
@@ -299,7 +316,9 @@ async def certmgr_run(
                 except TimeoutError as exc:
                     raise TimeoutError(f"{mode}/{size}: {exc}\n{controller.log_tail()}") from None
                 api_requests += counts.count(user=CONTROLLER_USER) - requests_before
-                controller_cpu += cpu_seconds(pid) - cpu_before
+                user_after, system_after = cpu_split(pid)
+                controller_cpu += user_after + system_after - user_before - system_before
+                controller_system += system_after - system_before
                 harness_cpu += time.process_time() - harness_before
                 pebble_cpu += sum(map(cpu_seconds, pebble.pids)) - pebble_before
                 latencies += [t - created for t in ready]
@@ -333,6 +352,7 @@ async def certmgr_run(
         api_requests=api_requests,
         one_at_a_time=size == 1,
         controller_cpu=controller_cpu,
+        controller_system=controller_system,
         harness_cpu=harness_cpu,
         pebble_cpu=pebble_cpu,
         rate_limit=rate_limit(controller.log_path),
@@ -343,21 +363,35 @@ async def certmgr_run(
 
 
 async def library_row(pebble: PebbleServer, log: PebbleLog, size: int) -> Row:
-    marks: list[int] = []
-    run: ReferenceRun = await asyncio.to_thread(
-        library_issuance,
-        pebble,
-        [dns_names(i) for i in range(size)],
-        threads=LIBRARY_THREADS,
-        before_batch=lambda: marks.append(log.mark()),
-    )
+    """The library reference in a process of its own; its CPU goes in ``controller_cpu``."""
+    argv = [
+        sys.executable,
+        str(Path(__file__).with_name("issuance_reference.py")),
+        f"--directory-url={pebble.directory_url}",
+        f"--ca-bundle={pebble.ca_bundle}",
+        f"--http01-port={pebble.http01_port}",
+        f"--threads={LIBRARY_THREADS}",
+        "--names=" + json.dumps([dns_names(i) for i in range(size)]),
+    ]
+    process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    mark: int | None = None
+    result: dict[str, Any] | None = None
+    async for line in process.stdout:
+        if line.strip() == b"batch":
+            mark = log.mark()
+        elif line.startswith(b"{"):
+            result = json.loads(line)
+    if await process.wait() != 0 or mark is None or result is None:
+        raise RuntimeError(f"the library reference failed (exit {process.returncode})")
     await asyncio.sleep(0.2)  # Pebble's log is written as it answers; let the last line land
     return Row(
         f"acme library, {LIBRARY_THREADS} threads",
         size,
-        run.latencies,
-        run.elapsed,
-        acme=log.requests_since(marks[0]),
+        result["latencies"],
+        result["elapsed"],
+        acme=log.requests_since(mark),
+        controller_cpu=result["cpu"],
     )
 
 
@@ -429,6 +463,30 @@ def print_pairs(pairs: Sequence[Pair]) -> None:
     shares = [pair.share for pair in pairs]
     print(f"  median {statistics.median(shares):.0%}, range {min(shares):.0%}-{max(shares):.0%}")
 
+    def ms(row: Row, seconds: float) -> float:
+        return seconds * 1000 / row.certificates
+
+    def spread(values: Sequence[float], unit: str, digits: int = 1) -> str:
+        return (
+            f"min {min(values):.{digits}f}{unit}, median {statistics.median(values):.{digits}f}"
+            f"{unit}, max {max(values):.{digits}f}{unit}"
+        )
+
+    certmgr = [pair.certmgr for pair in pairs]
+    library = [pair.library for pair in pairs]
+    system = statistics.median(ms(row, row.controller_system) for row in certmgr)
+    print(
+        "  controller CPU per issuance: "
+        + spread([ms(row, row.controller_cpu) for row in certmgr], " ms", 0)
+        + f" (of which system, median: {system:.0f} ms)"
+    )
+    print(
+        "  library process CPU per issuance: "
+        + spread([ms(row, row.controller_cpu) for row in library], " ms", 0)
+    )
+    print("  certmgr rate: " + spread([row.per_second for row in certmgr], "/s"))
+    print("  library rate: " + spread([row.per_second for row in library], "/s"))
+
 
 def print_targets(rows: Sequence[Row], pairs: Sequence[Pair]) -> None:
     def verdict(ok: bool) -> str:
@@ -487,7 +545,8 @@ def print_details(rows: Sequence[Row]) -> None:
                 f"(controller's client-side limit: {row.rate_limit})"
             )
             print(
-                f"    controller CPU while issuing: {row.controller_cpu:.1f} s, "
+                f"    controller CPU while issuing: {row.controller_cpu:.1f} s "
+                f"(system {row.controller_system:.1f} s), "
                 f"{row.controller_cpu / row.elapsed:.0%} of one core, "
                 f"{row.controller_cpu / row.certificates * 1000:.0f} ms per issuance; "
                 f"meanwhile simulator + data plane {row.harness_cpu / row.elapsed:.0%}, "

@@ -5,13 +5,20 @@ themselves, so nothing of the product (simulator, data plane, controller) may be
 on that port meanwhile. The library script is what a careful hand-written client does:
 one account, 16 threads, tight polling (10 ms doubling to 250 ms), badNonce retried. It
 is a benchmark helper, not a test: it asserts nothing beyond "the certificate came back".
+
+Run as a script it is the library reference in a process of its own (as certmgr runs in
+its own): it prints ``batch`` when the clock starts, then one JSON line with the
+latencies, the batch's wall time and its own CPU seconds during the batch.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.server
+import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from acme import challenges, client, messages
 from cryptography import x509
@@ -29,20 +36,38 @@ from cryptography.x509.oid import NameOID
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
-from certmgr.testing.pebble import PebbleServer
-
 T = TypeVar("T")
 POLL_FIRST = 0.01
 POLL_CAP = 0.25
 POLL_DEADLINE = 60.0
 
 
+class CA(Protocol):
+    """Where the CA is (a ``PebbleServer`` is one)."""
+
+    @property
+    def directory_url(self) -> str: ...
+    @property
+    def ca_bundle(self) -> str: ...
+    @property
+    def http01_port(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CAEndpoint:
+    directory_url: str
+    ca_bundle: str
+    http01_port: int
+
+
 @dataclass(frozen=True, slots=True)
 class ReferenceRun:
-    """Seconds from the batch start to each certificate, and the batch's wall time."""
+    """Seconds from the batch start to each certificate, the batch's wall time and the
+    CPU seconds the client process used meanwhile (0 when not measured)."""
 
     latencies: list[float]
     elapsed: float
+    cpu: float = 0.0
 
 
 class _Responder(http.server.ThreadingHTTPServer):
@@ -123,7 +148,7 @@ class _LibraryClient:
     """One thread's client: its own HTTP session and nonces, the shared account."""
 
     def __init__(
-        self, pebble: PebbleServer, key: JWKEC, account: messages.RegistrationResource | None
+        self, pebble: CA, key: JWKEC, account: messages.RegistrationResource | None
     ) -> None:
         self.key = key
         self.net = client.ClientNetwork(
@@ -175,7 +200,7 @@ class _LibraryClient:
 
 
 def library_issuance(
-    pebble: PebbleServer,
+    pebble: CA,
     names: Sequence[Sequence[str]],
     *,
     threads: int = 16,
@@ -207,6 +232,7 @@ def library_issuance(
     with _responding(pebble.http01_port) as responder:
         before_batch()
         started = time.perf_counter()
+        cpu_before = _cpu_seconds()
 
         def one(sans: Sequence[str]) -> float:
             own_client().issue(sans, responder)
@@ -215,13 +241,19 @@ def library_issuance(
         with ThreadPoolExecutor(threads) as pool:
             latencies = list(pool.map(one, names))
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
     for each in clients:
         each.net.session.close()
     first.net.session.close()
-    return ReferenceRun(latencies=latencies, elapsed=elapsed)
+    return ReferenceRun(latencies=latencies, elapsed=elapsed, cpu=cpu)
 
 
-def lego_issuance(pebble: PebbleServer, names: Sequence[str]) -> ReferenceRun:
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def lego_issuance(pebble: CA, names: Sequence[str]) -> ReferenceRun:
     """``lego run`` for one certificate, timed as a whole process (registration included)."""
     with tempfile.TemporaryDirectory(prefix="certmgr-bench-lego-") as path:
         argv = [
@@ -243,3 +275,26 @@ def lego_issuance(pebble: PebbleServer, names: Sequence[str]) -> ReferenceRun:
         if done.returncode != 0:
             raise RuntimeError(f"lego failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return ReferenceRun(latencies=[elapsed], elapsed=elapsed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="the acme library reference, one batch")
+    parser.add_argument("--directory-url", required=True)
+    parser.add_argument("--ca-bundle", required=True)
+    parser.add_argument("--http01-port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--names", required=True, help="JSON: a list of lists of DNS names")
+    args = parser.parse_args()
+    ca = CAEndpoint(args.directory_url, args.ca_bundle, args.http01_port)
+    run = library_issuance(
+        ca,
+        json.loads(args.names),
+        threads=args.threads,
+        before_batch=lambda: print("batch", flush=True),
+    )
+    print(json.dumps({"latencies": run.latencies, "elapsed": run.elapsed, "cpu": run.cpu}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
