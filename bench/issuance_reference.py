@@ -7,8 +7,9 @@ one account, 16 threads, tight polling (10 ms doubling to 250 ms), badNonce retr
 is a benchmark helper, not a test: it asserts nothing beyond "the certificate came back".
 
 Run as a script it is the library reference in a process of its own (as certmgr runs in
-its own): it prints ``batch`` when the clock starts, then one JSON line with the
-latencies, the batch's wall time and its own CPU seconds during the batch.
+its own), the names read from stdin as JSON: it prints ``batch`` when the clock starts,
+then one JSON line with the latencies, the batch's wall time and its own CPU seconds
+during the batch.
 """
 
 from __future__ import annotations
@@ -283,12 +284,11 @@ def main() -> int:
     parser.add_argument("--ca-bundle", required=True)
     parser.add_argument("--http01-port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--names", required=True, help="JSON: a list of lists of DNS names")
     args = parser.parse_args()
     ca = CAEndpoint(args.directory_url, args.ca_bundle, args.http01_port)
     run = library_issuance(
         ca,
-        json.loads(args.names),
+        json.load(sys.stdin),  # a list of lists of DNS names, one per certificate
         threads=args.threads,
         before_batch=lambda: print("batch", flush=True),
     )
