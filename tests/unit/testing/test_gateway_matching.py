@@ -409,3 +409,25 @@ def test_a_request_on_another_port_sees_only_that_port_s_listeners() -> None:
     table = evaluate(world, controller_name=m.DATAPLANE_CONTROLLER, ports=PORTS).table
     assert table.certificate_for(443, "a.example.com") == (NS, "tls")
     assert table.certificate_for(443, "b.example.com") is None
+
+
+def test_on_a_shared_port_the_older_gateway_s_equally_specific_listener_wins() -> None:
+    older = m.gateway("old", namespace=NS, listeners=[m.http_listener()])
+    older["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    newer = m.gateway("new", namespace=NS, listeners=[m.http_listener()])
+    newer["metadata"]["creationTimestamp"] = "2026-02-01T00:00:00Z"
+    routes = [
+        _route(
+            "to-old", [_rule(_path("PathPrefix", "/"), backend="a")], parent=m.parent_ref("old")
+        ),
+        _route(
+            "to-new", [_rule(_path("PathPrefix", "/"), backend="b")], parent=m.parent_ref("new")
+        ),
+    ]
+    world = World(
+        classes=[m.gateway_class()],
+        gateways=[newer, older],
+        routes=routes,
+        services=[{"metadata": {"namespace": NS, "name": n}} for n in ("a", "b")],
+    )
+    assert _hit(world, Request("x.example.com", "/")) == "a"
