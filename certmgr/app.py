@@ -348,11 +348,13 @@ async def _serve(
         deadline=args.shutdown_drain_timeout,
         serving=settings.solver_mode == "shared",
     )
+    gc_pauses = gcpolicy.PauseTimer()
     try:
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
             background.create_task(LoopLagProbe().run())
             gcpolicy.tune()
+            gc_pauses.install()
             background.create_task(gcpolicy.refreeze_forever(clock))
             if endpoints is not None:
                 background.create_task(endpoints.run())
@@ -373,6 +375,7 @@ async def _serve(
         log.error("leader_election_lost")
         exit_code = 1
     finally:
+        gc_pauses.uninstall()
         await solver.cleanup()
         await acme.close()
         await events.close()

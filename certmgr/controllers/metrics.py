@@ -122,7 +122,7 @@ class ResourceMetrics(Collector):
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         self._clock = clock
-        self._series: dict[tuple[str, str], CertificateSeries] = {}
+        self._series: dict[tuple[str, str], SeriesSlot] = {}
 
     def describe(self) -> Iterable[Metric]:
         # Names only: a second collector registered in the same registry is refused.
@@ -153,10 +153,15 @@ class ResourceMetrics(Collector):
             )
         return [*certificate_families, *families.all()]
 
-    def _certificate_series(self) -> list[CertificateSeries]:
-        """Every cached Certificate's series, rebuilt only for objects that changed since
+    def _certificate_series(self) -> list[SeriesSlot]:
+        """Every cached Certificate's series slot, new only for objects that changed since
         the last scrape (same resourceVersion: same series); the memo keeps exactly the
-        Certificates of this scrape, so deleted ones leave it."""
+        Certificates of this scrape, so deleted ones leave it.
+
+        This walk runs on the loop and only compares versions: a changed Certificate's
+        series are formatted where the text is rendered (the worker thread), from the
+        cached object, which is never modified in place. Formatting 10,000 on the loop
+        held it ~330 ms at the first scrape."""
         previous, current = self._series, {}
         entries = []
         for certificate in self._certificates.scan():
@@ -165,11 +170,30 @@ class ResourceMetrics(Collector):
             version = metadata.get("resourceVersion")
             entry = previous.get(key)
             if entry is None or not version or entry.version != version:
-                entry = CertificateSeries.of(certificate)
+                entry = SeriesSlot(str(version or ""), certificate)
             current[key] = entry
             entries.append(entry)
         self._series = current
         return entries
+
+
+class SeriesSlot:
+    """A Certificate's series at one resourceVersion, formatted on first use (in
+    whichever thread asks first; two threads racing both build the same value). The
+    source is the cached object of that version, which the cache holds anyway."""
+
+    __slots__ = ("_built", "_source", "version")
+
+    def __init__(self, version: str, source: Mapping[str, Any]) -> None:
+        self.version = version
+        self._source = source
+        self._built: CertificateSeries | None = None
+
+    def get(self) -> CertificateSeries:
+        built = self._built
+        if built is None:
+            built = self._built = CertificateSeries.of(self._source)
+        return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +268,7 @@ class CertificateFamily(Metric):
     """
 
     def __init__(
-        self, name: str, documentation: str, entries: list[CertificateSeries], lines: _Lines
+        self, name: str, documentation: str, entries: list[SeriesSlot], lines: _Lines
     ) -> None:
         self._built: list[Sample] | None = None
         super().__init__(name, documentation, "gauge")
@@ -254,7 +278,9 @@ class CertificateFamily(Metric):
     @property
     def samples(self) -> list[Sample]:
         if self._built is None:
-            self._built = [sample for entry in self._entries for sample in self._samples_of(entry)]
+            self._built = [
+                sample for slot in self._entries for sample in self._samples_of(slot.get())
+            ]
         return self._built
 
     @samples.setter
@@ -274,7 +300,7 @@ class CertificateFamily(Metric):
         help_ = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
         head = f"# HELP {self.name} {help_}\n# TYPE {self.name} gauge\n"
         return head + "".join(
-            line for entry in self._entries for line in self._lines(self.name, entry)
+            line for slot in self._entries for line in self._lines(self.name, slot.get())
         )
 
 

@@ -8,13 +8,24 @@ the event loop for 1-2 s (0.7 s per 370,000 tracked objects), more as the heap g
 Frozen objects are still freed by reference counting when the caches drop them (decoded
 JSON holds no cycles); only cyclic garbage that exists at a freeze is never reclaimed,
 which the young collection just before keeps small. It must not disable the collector.
+
+Also owns ``PauseTimer``: the longest collection per generation as a gauge
+(``certmgr_gc_pause_max_seconds``), and a ``gc_pause_long`` warning past ``warn_after``,
+so a stall the loop-lag probe sees can be told apart from our own code holding the loop.
 """
 
 from __future__ import annotations
 
 import gc
+import time
+from typing import Any
+
+import structlog
 
 from certmgr.runtime.clock import Clock
+from certmgr.runtime.metrics import GC_PAUSE_MAX
+
+log = structlog.get_logger("certmgr.gcpolicy")
 
 # How often objects that survived since the last freeze are frozen too: cache churn,
 # memos and scrapes would otherwise rebuild an unfrozen old generation whose full
@@ -42,3 +53,33 @@ async def refreeze_forever(clock: Clock, *, every: float = REFREEZE_SECONDS) -> 
     while True:
         await clock.sleep(every)
         freeze_long_lived()
+
+
+class PauseTimer:
+    """Times every collection through ``gc.callbacks`` while installed."""
+
+    def __init__(self, *, warn_after: float = 0.05) -> None:
+        self.warn_after = warn_after
+        self.worst: dict[int, float] = {}
+        self._started = 0.0
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.record(int(info.get("generation", 0)), time.perf_counter() - self._started)
+
+    def record(self, generation: int, seconds: float) -> None:
+        if seconds > self.worst.get(generation, 0.0):
+            self.worst[generation] = seconds
+            GC_PAUSE_MAX.labels(generation=str(generation)).set(seconds)
+        if seconds >= self.warn_after:
+            log.warning("gc_pause_long", generation=generation, seconds=round(seconds, 3))

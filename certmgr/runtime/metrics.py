@@ -65,6 +65,12 @@ LOOP_LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+GC_PAUSE_MAX = Gauge(
+    "certmgr_gc_pause_max_seconds",
+    "The longest cyclic garbage collection of each generation since the process started.",
+    ["generation"],
+)
+
 RECONCILE_TOTAL = Counter(
     "certmgr_controller_reconcile_total",
     "Reconciles by outcome: success, requeue_after, error, conflict, terminal_error.",

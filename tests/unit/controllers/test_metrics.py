@@ -252,5 +252,5 @@ def test_a_scrape_formats_only_the_certificates_that_changed(certificates: Cache
     second = collector._series
     assert second[("apps", "ready")] is first[("apps", "ready")]  # kept, not re-formatted
     assert second[("apps", "failing")] is not first[("apps", "failing")]
-    assert second[("apps", "failing")].ready == "True"
+    assert second[("apps", "failing")].get().ready == "True"
     assert ("apps", "new") not in second

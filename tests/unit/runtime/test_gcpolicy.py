@@ -48,3 +48,23 @@ def test_tune_raises_only_the_young_threshold() -> None:
         assert gc.get_threshold() == (gcpolicy.YOUNG_THRESHOLD, before[1], before[2])
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_pause_timer_keeps_the_longest_pause_per_generation() -> None:
+    timer = gcpolicy.PauseTimer(warn_after=10.0)
+    timer.record(0, 0.002)
+    timer.record(0, 0.001)
+    timer.record(2, 0.03)
+    assert timer.worst == {0: 0.002, 2: 0.03}
+
+
+def test_the_pause_timer_sees_collections_while_installed() -> None:
+    timer = gcpolicy.PauseTimer(warn_after=10.0)
+    timer.install()
+    try:
+        gc.collect(1)
+    finally:
+        timer.uninstall()
+    assert 1 in timer.worst
+    gc.collect(2)
+    assert 2 not in timer.worst
