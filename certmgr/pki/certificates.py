@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Final, Literal, TypeAlias, TypeVar
 
 from cryptography import x509
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from certmgr.memo import memo, pem_digest
 from certmgr.pki.csr import subject_of
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeyAlgorithm, PrivateKey, key_algorithm_and_size
@@ -69,7 +69,7 @@ class CertificateInfo:
         return _describe(certificate)
 
 
-@lru_cache(maxsize=4096)
+@memo()
 def _describe(certificate: x509.Certificate) -> CertificateInfo:
     try:
         extensions = certificate.extensions
@@ -119,7 +119,7 @@ def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     return _parse_chain(bytes(pem))
 
 
-@lru_cache(maxsize=4096)
+@memo(key=pem_digest)
 def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")

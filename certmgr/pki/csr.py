@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final, TypeVar
 
 from cryptography import x509
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, PublicKey, key_algorithm_and_size
 from certmgr.pki.requirements import CertificateRequirements, X509Subject, literal_subject_name
@@ -211,7 +211,7 @@ def parse_csr(pem: bytes) -> ParsedCSR:
     return _parse_csr(bytes(pem))
 
 
-@lru_cache(maxsize=4096)
+@memo(key=pem_digest)
 def _parse_csr(pem: bytes) -> ParsedCSR:
     try:
         csr = x509.load_pem_x509_csr(pem)

@@ -13,13 +13,13 @@ keystore salts (`jks`, and cryptography's inside PKCS#12) are the only randomnes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final, Literal, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import KeySpecError, PKIError
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -138,7 +138,7 @@ def parse_private_key(pem: bytes) -> PrivateKey:
     return _parse_private_key(bytes(pem))
 
 
-@lru_cache(maxsize=4096)
+@memo(key=pem_digest)
 def _parse_private_key(pem: bytes) -> PrivateKey:
     if not pem or b"-----BEGIN" not in pem:
         raise PKIError("error decoding private key PEM block: no PEM data found")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from certmgr.memo import memo
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec
 
@@ -79,7 +79,7 @@ class CertificateRequirements:
 _LITERAL_ATTRIBUTE_NAMES = {"SERIALNUMBER": NameOID.SERIAL_NUMBER}
 
 
-@lru_cache(maxsize=1024)
+@memo()
 def literal_subject_name(text: str) -> x509.Name:
     """The DN of a `literalSubject` string (RFC 4514: most specific RDN first)."""
     try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Final
 
+from certmgr.memo import memo
 from certmgr.policies.cron import CronError, CronSchedule, parse_cron, zone_of
 
 _SECOND: Final = timedelta(seconds=1)
@@ -48,7 +48,7 @@ def window_problem(windows: Sequence[RenewalWindow]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
+@memo()
 def windowed_renewal_time(
     *,
     not_before: datetime,

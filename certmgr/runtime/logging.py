@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 import re
 import sys
@@ -20,6 +19,8 @@ from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from certmgr.memo import memo
 
 REDACTED = "[REDACTED]"
 
@@ -66,7 +67,7 @@ def _redact(field: str, value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=4096)
+@memo()
 def _is_secret_field(field: str) -> bool:
     # Memoized: every log line asks about the same few dozen field names.
     return bool(_SECRET_FIELD.search(field)) and not _REFERENCE_FIELD.search(field)

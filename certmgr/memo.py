@@ -1,0 +1,103 @@
+"""Memos of pure functions that keep what is in use, however much, and drop the rest.
+
+Owns ``memo``, a decorator in place of ``functools.lru_cache(maxsize=N)`` for functions
+called once per cached object (a Secret's PEM, a Certificate's spec): a fixed bound
+smaller than the objects served is missed on every pass over them, and a bound larger
+than them keeps entries for objects long gone. Entries live in two generations instead:
+a call finds its entry in either and keeps it in the current one; at the first call
+``idle_seconds`` after the last turn, the current generation becomes the previous and the
+previous is dropped. An entry asked for at least once per period stays, whatever the
+number of them; one nobody asks for (its object left the cache, or changed) outlives its
+last use by one to two periods, and a memo nobody calls keeps what it held.
+
+Exceptions are not memoised. Safe across threads as dict operations are (a race can
+compute a value twice, never return a wrong one). Must not import anything of certmgr's,
+so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Longer than a start's pass over every object (the controllers read each Certificate
+# and Secret several times within it), short enough that a process at rest soon holds
+# only what it still reads.
+IDLE_SECONDS = 600.0
+
+
+class Memo(Generic[P, R]):
+    """``function`` memoised by its arguments (or by ``key`` of them)."""
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        key: Callable[P, Hashable] | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._function = function
+        self._key = key
+        self._idle_seconds = idle_seconds
+        self._clock = clock
+        self._current: dict[Hashable, R] = {}
+        self._previous: dict[Hashable, R] = {}
+        self._rotated = clock()
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._key is not None:
+            key = self._key(*args, **kwargs)
+        else:
+            key = (args, tuple(kwargs.items())) if kwargs else args
+        self._rotate_if_due()
+        current = self._current
+        try:
+            return current[key]
+        except KeyError:
+            pass
+        try:
+            value = self._previous.pop(key)
+        except KeyError:
+            value = self._function(*args, **kwargs)
+        current[key] = value
+        return value
+
+    def _rotate_if_due(self) -> None:
+        now = self._clock()
+        if now - self._rotated >= self._idle_seconds:
+            self._rotated = now
+            self._previous, self._current = self._current, {}
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def clear(self) -> None:
+        self._current, self._previous = {}, {}
+
+
+def pem_digest(pem: bytes) -> bytes:
+    """A memo key for PEM input: its SHA-256, so the memo does not keep a second copy of
+    bytes the Secret cache already holds."""
+    return hashlib.sha256(pem).digest()
+
+
+def memo(
+    *,
+    key: Callable[..., Hashable] | None = None,
+    idle_seconds: float = IDLE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[Callable[P, R]], Memo[P, R]]:
+    """Decorate a pure function with a ``Memo``."""
+
+    def decorate(function: Callable[P, R]) -> Memo[P, R]:
+        return Memo(function, key=key, idle_seconds=idle_seconds, clock=clock)
+
+    return decorate

@@ -1,0 +1,86 @@
+"""The two-generation memo: no size bound, entries not asked for within two periods go."""
+
+from __future__ import annotations
+
+import pytest
+
+from certmgr.memo import Memo, memo, pem_digest
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counting(clock: Clock, *, idle_seconds: float = 10.0) -> tuple[Memo[[int], int], list[int]]:
+    calls: list[int] = []
+
+    def square(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    return Memo(square, idle_seconds=idle_seconds, clock=clock), calls
+
+
+def test_more_objects_than_any_old_bound_are_all_kept() -> None:
+    squares, calls = counting(Clock())
+    for _ in range(2):  # two passes over 20,000 objects: each computed once
+        for n in range(20_000):
+            assert squares(n) == n * n
+    assert len(calls) == 20_000
+    assert len(squares) == 20_000
+
+
+@pytest.mark.parametrize(
+    ("asked_at", "recomputed"),
+    [
+        pytest.param([], True, id="not-asked-for-two-periods-dropped"),
+        pytest.param([9.0, 18.0], False, id="asked-every-period-kept"),
+        pytest.param([18.0], False, id="asked-in-the-previous-period-kept"),
+    ],
+)
+def test_entries_live_while_they_are_asked_for(asked_at: list[float], recomputed: bool) -> None:
+    clock = Clock()
+    squares, calls = counting(clock, idle_seconds=10.0)
+    squares(7)
+    # Other keys asked at 11 and 22 turn the generations (10 s periods).
+    for at in sorted([*asked_at, 11.0, 22.0]):
+        clock.now = at
+        squares(7 if at in asked_at else int(at))
+    calls.clear()
+    squares(7)
+    assert calls == ([7] if recomputed else [])
+
+
+def test_exceptions_are_not_memoised() -> None:
+    calls: list[str] = []
+
+    @memo()
+    def parse(text: str) -> int:
+        calls.append(text)
+        return int(text)
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parse("x")
+    assert calls == ["x", "x"]
+    assert parse(text="3") == 3 and parse(text="3") == 3
+    assert calls == ["x", "x", "3"]
+
+
+def test_a_key_function_replaces_the_arguments_as_key() -> None:
+    calls: list[bytes] = []
+
+    @memo(key=pem_digest)
+    def length(pem: bytes) -> int:
+        calls.append(pem)
+        return len(pem)
+
+    assert length(b"-----BEGIN X-----") == length(b"-----BEGIN X-----")
+    assert len(calls) == 1
+    assert len(length) == 1
+    length.clear()
+    assert len(length) == 0
