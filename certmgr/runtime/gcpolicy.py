@@ -62,6 +62,7 @@ class PauseTimer:
         self.warn_after = warn_after
         self.worst: dict[int, float] = {}
         self._started = 0.0
+        self._started_cpu = 0.0
 
     def install(self) -> None:
         if self._callback not in gc.callbacks:
@@ -74,12 +75,24 @@ class PauseTimer:
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
             return
-        self.record(int(info.get("generation", 0)), time.perf_counter() - self._started)
+        self.record(
+            int(info.get("generation", 0)),
+            time.perf_counter() - self._started,
+            cpu=time.thread_time() - self._started_cpu,
+        )
 
-    def record(self, generation: int, seconds: float) -> None:
+    def record(self, generation: int, seconds: float, *, cpu: float = 0.0) -> None:
+        """One collection: ``seconds`` of wall time, ``cpu`` of them on the CPU (less
+        when the machine is busy and the process waited for a core)."""
         if seconds > self.worst.get(generation, 0.0):
             self.worst[generation] = seconds
             GC_PAUSE_MAX.labels(generation=str(generation)).set(seconds)
         if seconds >= self.warn_after:
-            log.warning("gc_pause_long", generation=generation, seconds=round(seconds, 3))
+            log.warning(
+                "gc_pause_long",
+                generation=generation,
+                seconds=round(seconds, 3),
+                cpu_seconds=round(cpu, 3),
+            )
