@@ -190,6 +190,15 @@ def metric_sum(text: str, name: str) -> float:
     return total
 
 
+def gc_pauses(text: str) -> str:
+    """The longest collection per generation, from ``certmgr_gc_pause_max_seconds``."""
+    worst = {
+        generation: metric_sum(text, f'certmgr_gc_pause_max_seconds{{generation="{generation}"}}')
+        for generation in "012"
+    }
+    return "longest GC " + "/".join(f"{worst[g] * 1000:.0f}" for g in "012") + " ms (gen 0/1/2)"
+
+
 def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -292,11 +301,13 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         _, text = fetch(metrics_url)
         acme_calls = metric_sum(text, "certmanager_http_acme_client_request_count")
         stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
+        stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
         census, renewals, worst_gap = ask("census").split("|")
         print(
             f"  start: idle after {idle_at - started:.1f} s, {start_cpu:.1f} s CPU; "
             f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
-            f"ACME requests {acme_calls:.0f}; longest loop stall {stall * 1000:.0f} ms; "
+            f"ACME requests {acme_calls:.0f}; longest loop stall {stall * 1000:.0f} ms "
+            f"(on CPU <= {stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); "
             f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
         )
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -319,10 +330,13 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         for _ in range(args.scrapes):
             fetch(metrics_url)
         last = proc_status(pid)["VmRSS"]
-        stall = metric_sum(fetch(metrics_url)[1], "certmgr_event_loop_lag_max_seconds")
+        text = fetch(metrics_url)[1]
+        stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
+        stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
         print(
             f"  {args.scrapes} more scrapes: RSS {first} -> {last} MB; "
-            f"longest loop stall so far {stall * 1000:.0f} ms"
+            f"longest loop stall so far {stall * 1000:.0f} ms (on CPU <= "
+            f"{stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); load {load()}"
         )
         census, renewals, worst_gap = ask("census").split("|")
         print(f"  whole run: writes {census}; longest Lease renew gap {worst_gap} s")

@@ -2,10 +2,12 @@
 
 Owns ``LoopLagProbe``: a task that asks to wake every ``interval`` seconds and records how
 late each wake-up was. A late wake-up means some callback held the loop (CPU work, a sync
-call), starving the Lease renewal, the probes, the watches and the shared solver. The
-worst lag is a gauge (``certmgr_event_loop_lag_max_seconds``), every lag a histogram
-sample, and a watchdog thread logs the loop thread's stack once a stall passes
-``warn_after``, so the culprit shows in the log without a profiler.
+call), starving the Lease renewal, the probes, the watches and the shared solver, or
+that the process waited for a core on a busy machine: the CPU the process used over the
+same window bounds our share (``..._on_cpu_max_seconds``). The worst lag is a gauge
+(``certmgr_event_loop_lag_max_seconds``), every lag a histogram sample, and a watchdog
+thread logs the loop thread's stack once a stall passes ``warn_after``, so the culprit
+shows in the log without a profiler.
 It must not do any work of its own on the loop beyond timing.
 """
 
@@ -19,7 +21,7 @@ import traceback
 
 import structlog
 
-from certmgr.runtime.metrics import LOOP_LAG, LOOP_LAG_MAX
+from certmgr.runtime.metrics import LOOP_LAG, LOOP_LAG_MAX, LOOP_LAG_ON_CPU_MAX
 
 log = structlog.get_logger("certmgr.looplag")
 _STACK_FRAMES = 12
@@ -32,14 +34,21 @@ class LoopLagProbe:
         self.interval = interval
         self.warn_after = warn_after
         self.worst = 0.0
+        self.worst_on_cpu = 0.0
         self._last_tick = time.monotonic()
 
-    def observe(self, lag: float) -> None:
+    def observe(self, lag: float, *, cpu: float | None = None) -> None:
+        """One wake-up ``lag`` seconds late; ``cpu``: the process's CPU seconds over the
+        whole window (sleep and lag), all threads, so an upper bound of our share."""
         lag = max(0.0, lag)
         LOOP_LAG.observe(lag)
         if lag > self.worst:
             self.worst = lag
             LOOP_LAG_MAX.set(lag)
+        on_cpu = lag if cpu is None else min(lag, max(0.0, cpu))
+        if on_cpu > self.worst_on_cpu:
+            self.worst_on_cpu = on_cpu
+            LOOP_LAG_ON_CPU_MAX.set(on_cpu)
         if lag >= self.warn_after:
             log.warning("event_loop_stalled", seconds=round(lag, 3))
 
@@ -54,8 +63,9 @@ class LoopLagProbe:
             while True:
                 due = loop.time() + self.interval
                 self._last_tick = time.monotonic()
+                cpu = time.process_time()
                 await asyncio.sleep(self.interval)
-                self.observe(loop.time() - due)
+                self.observe(loop.time() - due, cpu=time.process_time() - cpu)
         finally:
             stop.set()
 

@@ -59,6 +59,11 @@ LOOP_LAG_MAX = Gauge(
     "certmgr_event_loop_lag_max_seconds",
     "The longest time the event loop was held since the process started.",
 )
+LOOP_LAG_ON_CPU_MAX = Gauge(
+    "certmgr_event_loop_lag_on_cpu_max_seconds",
+    "The longest event-loop stall counting at most the CPU time the process used meanwhile "
+    "(a process waiting for a core on a busy machine is held, but not by its own work).",
+)
 LOOP_LAG = Histogram(
     "certmgr_event_loop_lag_seconds",
     "How late the loop-lag probe woke up: the time the loop was held by work that did not yield.",

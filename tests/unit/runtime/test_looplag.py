@@ -31,6 +31,23 @@ def test_observe_keeps_the_worst_and_warns_past_the_threshold(
     assert [e["event"] for e in logs].count("event_loop_stalled") == warnings
 
 
+@pytest.mark.parametrize(
+    ("lag", "cpu", "on_cpu"),
+    [
+        pytest.param(0.2, 0.25, 0.2, id="busy-the-whole-stall"),
+        pytest.param(0.2, 0.03, 0.03, id="mostly-waiting-for-a-core"),
+        pytest.param(0.2, None, 0.2, id="cpu-unknown-counts-whole"),
+    ],
+)
+def test_the_on_cpu_share_of_a_stall_is_bounded_by_the_cpu_used(
+    lag: float, cpu: float | None, on_cpu: float
+) -> None:
+    probe = LoopLagProbe(warn_after=60)
+    probe.observe(lag, cpu=cpu)
+    assert probe.worst == lag
+    assert probe.worst_on_cpu == on_cpu
+
+
 async def test_a_blocking_callback_is_measured() -> None:
     probe = LoopLagProbe(interval=0.001, warn_after=60)
     task = asyncio.create_task(probe.run())
