@@ -356,6 +356,7 @@ async def _serve(
             gcpolicy.tune()
             gc_pauses.install()
             background.create_task(gcpolicy.refreeze_forever(clock))
+            background.create_task(gcpolicy.release_memos_forever(clock))
             if endpoints is not None:
                 background.create_task(endpoints.run())
             try:

@@ -8,7 +8,8 @@ a call finds its entry in either and keeps it in the current one; at the first c
 ``idle_seconds`` after the last turn, the current generation becomes the previous and the
 previous is dropped. An entry asked for at least once per period stays, whatever the
 number of them; one nobody asks for (its object left the cache, or changed) outlives its
-last use by one to two periods, and a memo nobody calls keeps what it held.
+last use by one to two periods. ``turn_all`` turns every memo that is due, so a process
+at rest (nobody calling) does not keep what it parsed at start.
 
 Exceptions are not memoised. Safe across threads as dict operations are (a race can
 compute a value twice, never return a wrong one). Must not import anything of certmgr's,
@@ -20,16 +21,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+import weakref
 from collections.abc import Callable, Hashable
-from typing import Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Longer than a start's pass over every object (the controllers read each Certificate
-# and Secret several times within it), short enough that a process at rest soon holds
-# only what it still reads.
-IDLE_SECONDS = 600.0
+# Longer than the time between the controllers' reads of one object at start (each
+# reconcile reads a Secret several times, the six certificate controllers one after the
+# other); short because what is memoised is large (a parsed certificate, its
+# description and its key: ~8 KB a Secret) and a process at rest needs none of it.
+IDLE_SECONDS = 30.0
+
+_ALL: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class Memo(Generic[P, R]):
@@ -51,6 +56,7 @@ class Memo(Generic[P, R]):
         self._previous: dict[Hashable, R] = {}
         self._rotated = clock()
         functools.update_wrapper(self, function)
+        _ALL.add(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._key is not None:
@@ -70,6 +76,12 @@ class Memo(Generic[P, R]):
         current[key] = value
         return value
 
+    def turn_if_due(self) -> bool:
+        """Turn the generations if a period passed since the last turn; whether it did."""
+        before = self._rotated
+        self._rotate_if_due()
+        return self._rotated != before
+
     def _rotate_if_due(self) -> None:
         now = self._clock()
         if now - self._rotated >= self._idle_seconds:
@@ -81,6 +93,16 @@ class Memo(Generic[P, R]):
 
     def clear(self) -> None:
         self._current, self._previous = {}, {}
+
+
+def turn_all() -> int:
+    """``turn_if_due`` on every memo; how many entries were dropped."""
+    dropped = 0
+    for each in list(_ALL):
+        size = len(each)
+        if each.turn_if_due():
+            dropped += size - len(each)
+    return dropped
 
 
 def pem_digest(pem: bytes) -> bytes:

@@ -9,6 +9,7 @@ Must not: do I/O, log, or echo key or certificate bytes in errors.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,11 +124,29 @@ def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
 def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")
+    blocks = _PEM_CERTIFICATE.findall(pem)
+    if not blocks:
+        raise _corrupt()
+    return order_chain([_parse_certificate(block) for block in blocks])
+
+
+# One PEM block; its own memo so the CA and intermediates that thousands of Secrets
+# share are parsed, and held, once (a parsed certificate is ~2.4 KB).
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+@memo(key=pem_digest)
+def _parse_certificate(block: bytes) -> x509.Certificate:
     try:
-        certificates = x509.load_pem_x509_certificates(pem)
+        return x509.load_pem_x509_certificate(block)
     except ValueError:
-        raise PKIError("error decoding certificate PEM block: corrupt certificate data") from None
-    return order_chain(certificates)
+        raise _corrupt() from None
+
+
+def _corrupt() -> PKIError:
+    return PKIError("error decoding certificate PEM block: corrupt certificate data")
 
 
 def parse_leaf(pem: bytes) -> x509.Certificate:

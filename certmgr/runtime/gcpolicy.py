@@ -9,19 +9,29 @@ Frozen objects are still freed by reference counting when the caches drop them (
 JSON holds no cycles); only cyclic garbage that exists at a freeze is never reclaimed,
 which the young collection just before keeps small. It must not disable the collector.
 
-Also owns ``PauseTimer``: the longest collection per generation as a gauge
+Also owns ``release_memos_forever``: the memos (``certmgr.memo``) are turned on a period
+even when nobody calls them, and once they dropped entries the C heap's free pages are
+given back to the system (glibc's ``malloc_trim``, in a thread: a parsed certificate
+lives in C memory that Python's own allocator does not return).
+
+And ``PauseTimer``: the longest collection per generation as a gauge
 (``certmgr_gc_pause_max_seconds``), and a ``gc_pause_long`` warning past ``warn_after``,
 so a stall the loop-lag probe sees can be told apart from our own code holding the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
+import functools
 import gc
 import time
 from typing import Any
 
 import structlog
 
+from certmgr import memo
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.metrics import GC_PAUSE_MAX
 
@@ -53,6 +63,31 @@ async def refreeze_forever(clock: Clock, *, every: float = REFREEZE_SECONDS) -> 
     while True:
         await clock.sleep(every)
         freeze_long_lived()
+
+
+# Entries dropped before the C heap is trimmed (a trim walks the whole heap).
+TRIM_AFTER_DROPPED = 1000
+
+
+async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECONDS / 2) -> None:
+    while True:
+        await clock.sleep(every)
+        if memo.turn_all() >= TRIM_AFTER_DROPPED:
+            await asyncio.to_thread(trim_c_heap)
+
+
+def trim_c_heap() -> bool:
+    """Give the C heap's free pages back to the system; False where that is not glibc."""
+    trim = _malloc_trim()
+    return bool(trim is not None and trim(0))
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    return getattr(ctypes.CDLL(name), "malloc_trim", None)
 
 
 class PauseTimer:

@@ -5,8 +5,11 @@ Secret exactly as the issuing controller writes it (``secretdata.build_secret``:
 the spec's encoding, every managed label and annotation, ``ca.crt``) and the Ready status
 the readiness controller would write (revision 1, notBefore/notAfter, the jittered
 renewal time computed by the product's own functions), so a controller starting over
-them has nothing to issue or repair. Objects go straight into the simulator's store
-(through its admission), not over HTTP: seeding 100,000 must take minutes, not hours.
+them has nothing to issue or repair. Each Certificate has its own key, and every object
+carries the ``managedFields`` a real API server would send (the creator's Update, and the
+status writer's for a Certificate): what the controller decodes and drops is part of the
+cost measured. Objects go straight into the simulator's store (through its admission),
+not over HTTP: seeding 100,000 must take minutes, not hours.
 It must not be imported by product code.
 """
 
@@ -27,7 +30,7 @@ from certmgr.controllers.certificates.gather import renewal_jitter_seconds
 from certmgr.controllers.certificates.secretdata import Issued, build_secret
 from certmgr.controllers.context import Settings
 from certmgr.pki.renewal import jittered_renewal_time, renewal_time
-from certmgr.testing.apiserver import admission
+from certmgr.testing.apiserver import admission, managing
 from certmgr.testing.throwaway_ca import ThrowawayCA
 
 Obj = dict[str, Any]
@@ -45,9 +48,9 @@ class IssuedSeeder:
             not_before=datetime.now(UTC) - timedelta(days=1),
         )
         self.ca_key, self.ca_name, self.ca_pem = ca.key, ca.certificate.subject, ca.pem
-        # One leaf key for all: key generation is not what benchmarks measure.
-        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
         self._admitted: Obj | None = None
+        # managedFields by (kind, whether status was written): computed once per shape.
+        self._managed: dict[tuple[Any, ...], list[Obj]] = {}
         self.mark = 0  # the store's resourceVersion when ``census`` starts counting
         # Certificates whose Secret is stored and who wait for ``release``.
         self.held: list[Obj] = []
@@ -69,7 +72,8 @@ class IssuedSeeder:
         Certificate on ``release`` (a Certificate seen before its Secret is rightly issued
         again, which a benchmark of renewals must not count)."""
         dns_name = dns_name or f"{name}.example.com"
-        pem = self._leaf(dns_name, not_before, not_after)
+        key = ec.generate_private_key(ec.SECP256R1())  # ~50 us: cheap beside signing
+        pem = self._leaf(key, dns_name, not_before, not_after)
         certificate = self._admit_certificate(
             {
                 "apiVersion": "cert-manager.io/v1",
@@ -89,7 +93,7 @@ class IssuedSeeder:
                 namespace=namespace,
                 certificate_name=name,
                 spec=CertificateSpec.from_dict(certificate["spec"], path="spec"),
-                issued=Issued(self.leaf_key, pem, self.ca_pem),
+                issued=Issued(key, pem, self.ca_pem),
             )
         )
         base = renewal_time(
@@ -116,6 +120,7 @@ class IssuedSeeder:
             "renewalTime": rfc3339(due),
             "revision": 1,
         }
+        certificate["metadata"]["managedFields"] = self._managed_fields(certificate, status=True)
         if hold:
             self.held.append(certificate)
         else:
@@ -130,9 +135,9 @@ class IssuedSeeder:
         """Any object, through the simulator's admission, straight into its store."""
         rtype = self._rtype(obj)
         namespace = obj["metadata"].get("namespace", "")
-        self.sim.store.create(
-            rtype, admission.prepare_create(self.sim.store, rtype, namespace, obj)
-        )
+        prepared = admission.prepare_create(self.sim.store, rtype, namespace, obj)
+        prepared["metadata"]["managedFields"] = self._managed_fields(prepared, status=False)
+        self.sim.store.create(rtype, prepared)
 
     def census(self, *, skip: frozenset[str] = frozenset()) -> dict[str, int]:
         """Objects written since ``mark``, by plural resource, those in ``skip`` apart."""
@@ -149,12 +154,46 @@ class IssuedSeeder:
                 counts[plural] = changed
         return counts
 
-    def _leaf(self, dns_name: str, not_before: datetime, not_after: datetime) -> bytes:
+    def _managed_fields(self, obj: Obj, *, status: bool) -> list[Obj]:
+        """What the simulator's HTTP path records for ``obj`` created by its writer (and,
+        with ``status``, its status written by certmgr), as a real server sends them."""
+        metadata = obj["metadata"]
+        cache_key = (
+            obj["kind"],
+            status,
+            *(tuple(sorted(part or ())) for part in (obj.get("data"), obj.get("spec"))),
+            *(tuple(sorted(metadata.get(part) or ())) for part in ("labels", "annotations")),
+        )
+        if cache_key not in self._managed:
+            rtype = self._rtype(obj)
+            shape = managing.Shape(
+                api_version=rtype.api_version,
+                kind=rtype.kind,
+                schema=rtype.schema if rtype.is_custom else None,
+                status_subresource=rtype.status_subresource,
+            )
+            writer = "kubectl-client-side-apply" if obj["kind"] == "Certificate" else "certmgr"
+            bare = {k: v for k, v in obj.items() if k != "status"}
+            fields = managing.record_update(None, bare, shape=shape, manager=writer)
+            if status and "status" in obj:
+                fields = managing.record_update(
+                    bare, obj, shape=shape, manager="certmgr", subresource="status", given=fields
+                )
+            self._managed[cache_key] = fields
+        return copy.deepcopy(self._managed[cache_key])
+
+    def _leaf(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        dns_name: str,
+        not_before: datetime,
+        not_after: datetime,
+    ) -> bytes:
         certificate = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
             .issuer_name(self.ca_name)
-            .public_key(self.leaf_key.public_key())
+            .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_after)
