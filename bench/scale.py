@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -190,6 +192,23 @@ def metric_sum(text: str, name: str) -> float:
     return total
 
 
+def print_heap_profile(pid: int, log_path: Path) -> None:
+    """Ask certmgr for its ``heap_profile`` (SIGUSR2 under tracemalloc) and print it."""
+    os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            if '"heap_profile"' in line:
+                profile = json.loads(line)
+                print(f"  heap profile: {profile['traced_mib']} MiB traced")
+                print(profile["top"])
+                print("  by the innermost certmgr line:")
+                print(profile["allocated_in_certmgr"])
+                return
+        time.sleep(2)
+    print("  heap profile: none within 600 s")
+
+
 def gc_pauses(text: str) -> str:
     """The longest collection per generation, from ``certmgr_gc_pause_max_seconds``."""
     worst = {
@@ -260,6 +279,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONTRACEMALLOC": "12"} if args.tracemalloc else None,
             )
         pid = controller.pid
         metrics_url = f"http://127.0.0.1:{metrics}/metrics"
@@ -310,6 +330,8 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
             f"(on CPU <= {stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); "
             f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
         )
+        if args.tracemalloc:
+            print_heap_profile(pid, log_path)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(args.idle)
         idle_share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
@@ -363,6 +385,11 @@ def main() -> None:
     parser.add_argument("--start-deadline", type=float, default=600.0)
     parser.add_argument("--workdir", help="keep certmgr's logs here (default: a temporary one)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run certmgr under tracemalloc and print where its heap is once idle (slow)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--serve-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pebble-dir", help=argparse.SUPPRESS)

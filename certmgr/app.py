@@ -51,7 +51,7 @@ from certmgr.kube.resources import (
     NAMESPACES,
     ORDERS,
 )
-from certmgr.runtime import gcpolicy
+from certmgr.runtime import gcpolicy, heapprofile
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
 from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
@@ -155,6 +155,7 @@ async def main(args: argparse.Namespace, settings: Settings, *, clock: Clock | N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    heapprofile.install(loop)
     try:
         return await _serve(client, args, settings, clock=clock, stop=stop)
     finally:
