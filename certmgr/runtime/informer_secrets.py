@@ -32,7 +32,7 @@ from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import SECRETS
 from certmgr.runtime.cache import IndexFunc, Obj
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
-from certmgr.runtime.informer import Handler, Informer, drop_managed_fields
+from certmgr.runtime.informer import Handler, Informer, compact
 
 MANAGED_LABEL = "controller.cert-manager.io/fao"
 MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
@@ -61,7 +61,7 @@ class SecretInformers:
             SECRETS,
             namespace=namespace,
             label_selector=MANAGED_SELECTOR,
-            transform=drop_managed_fields,
+            transform=compact,
             on_event=handlers,
             indexes=indexes,
             name="secrets-managed",

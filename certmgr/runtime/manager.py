@@ -22,7 +22,7 @@ from certmgr.kube.resources import SECRETS, Resource
 from certmgr.runtime.cache import Obj, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
-from certmgr.runtime.informer import Informer, drop_managed_fields
+from certmgr.runtime.informer import Informer, compact
 from certmgr.runtime.informer_secrets import SecretInformers
 from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
 
@@ -91,7 +91,7 @@ class Manager:
                 self.client,
                 resource,
                 namespace=self._namespace,
-                transform=drop_managed_fields,
+                transform=compact,
                 clock=self.clock,
                 label_selector=label_selector,
                 **self._informer_options,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from prometheus_client import REGISTRY
 from certmgr.kube import errors as e
 from certmgr.kube import resources as r
 from certmgr.kube.objects import ObjectList, WatchEvent
-from certmgr.runtime.informer import Informer, drop_managed_fields
+from certmgr.runtime.informer import Informer, compact, drop_managed_fields
 from certmgr.testing.clock import FakeClock
 
 GONE = e.Gone({"kind": "Status", "code": 410, "reason": "Expired"})
@@ -326,3 +327,36 @@ async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
         assert not any(o is informer.cache.list()[0] for o in gc.get_objects())
     finally:
         gc.unfreeze()
+
+
+def test_compact_objects_share_repeated_strings_and_lose_managed_fields() -> None:
+    text = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {
+                "name": "a",
+                "namespace": "apps",
+                "labels": {"controller.cert-manager.io/fao": "true"},
+                "annotations": {"cert-manager.io/issuer-name": "letsencrypt"},
+                "managedFields": [{"manager": "certmgr"}],
+            },
+            "data": {"ca.crt": "Q0EgY2VydGlmaWNhdGU=" * 50, "tls.crt": "bGVhZg=="},
+        }
+    )
+    first, second = (compact(json.loads(text)) for _ in range(2))
+    assert first == second
+    assert "managedFields" not in first["metadata"]
+    for path in (
+        ("kind",),
+        ("metadata", "namespace"),
+        ("metadata", "labels", "controller.cert-manager.io/fao"),
+        ("metadata", "annotations", "cert-manager.io/issuer-name"),
+        ("data", "ca.crt"),
+    ):
+        a: Any = first
+        b: Any = second
+        for part in path:
+            a, b = a[part], b[part]
+        assert a is b, path
