@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
 import json
 from typing import Any
 
@@ -82,13 +84,15 @@ def _select(
     store: Store, target: Target, matches: watching.Matcher, *, limit: int, continue_token: str
 ) -> tuple[list[Key], Key | None]:
     """The keys of one page, and the key to continue after when there is more."""
-    objects = store.table(target.rtype).objects
-    start = _decode_continue(continue_token) if continue_token else None
+    table = store.table(target.rtype)
+    objects = table.objects
+    if table.sorted_keys is None:
+        table.sorted_keys = sorted(objects)
+    ordered = table.sorted_keys
+    # Sorted like etcd keys, so continue tokens resume after the last key.
+    first = bisect.bisect_right(ordered, _decode_continue(continue_token)) if continue_token else 0
     keys: list[Key] = []
-    # Sorted like etcd keys, so continue tokens can resume after the last key.
-    for key in sorted(objects):
-        if start is not None and key <= start:
-            continue
+    for key in itertools.islice(ordered, first, None):
         if target.namespace and key[0] != target.namespace:
             continue
         if not matches(objects[key]):

@@ -104,6 +104,22 @@ async def test_pagination_returns_every_item_once(cluster: Cluster, namespace: s
     assert pages >= 3
 
 
+async def test_pages_after_a_write_see_the_keys_added_and_not_the_deleted(
+    cluster: Cluster, namespace: str
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for name in ("cm-1", "cm-3", "cm-5"):
+        await cluster.request("POST", base, body={"metadata": {"name": name}})
+    first = await cluster.request("GET", base, params={"limit": "1"})
+    assert [i["metadata"]["name"] for i in first.body["items"]] == ["cm-1"]
+    await cluster.request("POST", base, body={"metadata": {"name": "cm-4"}})
+    await cluster.request("DELETE", f"{base}/cm-5")
+    token = first.body["metadata"]["continue"]
+    rest = await cluster.request("GET", base, params={"limit": "10", "continue": token})
+    names = [i["metadata"]["name"] for i in rest.body["items"]]
+    assert [n for n in names if n.startswith("cm-")] == ["cm-3", "cm-4"]
+
+
 async def test_list_has_a_resource_version_usable_for_watch(
     cluster: Cluster, namespace: str
 ) -> None:
