@@ -97,6 +97,12 @@ def ready(env: LocalEnvironment, name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def issuer_ready(env: LocalEnvironment, name: str) -> bool:
+    obj = env.simulator.get("cert-manager.io/v1", "Issuer", name, env.namespace) or {}
+    conditions = (obj.get("status") or {}).get("conditions") or ()
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def challenge_for(env: LocalEnvironment, dns_name: str) -> dict[str, Any] | None:
     for challenge in env.list("acme.cert-manager.io/v1", "Challenge"):
         if challenge["spec"]["dnsName"] == dns_name and (challenge.get("status") or {}).get(
@@ -150,6 +156,8 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
                 f"--dns01-recursive-nameservers={bind.address}",
                 "--dns01-recursive-nameservers-only",
             )
+            # The controller's start (imports, ACME account) stays out of the figure.
+            await until(lambda: issuer_ready(env, "webhook"), "the Issuer Ready", env)
 
             started = time.monotonic()
             env.apply([certificate(env, "wild", "webhook", "*.example.test", "example.test")])
