@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from certmgr.testing.apiserver import Simulator
@@ -156,6 +158,13 @@ async def test_rbac_is_checked_before_proxying(
             id="endpoints-missing",
         ),
         pytest.param(
+            "no-ready-pods",
+            "MissingEndpoints",
+            'endpointslices for service/dns-webhook in "certmgr" have no addresses with port '
+            'name "https"',
+            id="no-ready-pods",
+        ),
+        pytest.param(
             "stopped",
             "FailedDiscoveryCheck",
             "connect: connection refused",
@@ -177,6 +186,10 @@ async def test_an_unavailable_service_is_a_503_and_the_condition_says_why(
             "DELETE",
             "/apis/discovery.k8s.io/v1/namespaces/certmgr/endpointslices/dns-webhook-local",
         )
+    elif change == "no-ready-pods":
+        service = webhook.service()
+        service["spec"]["selector"] = {"app": "dns-webhook"}
+        sim.apply_manifests([service])
     elif change == "stopped":
         await webhook.stop()
     await register(admin, body)
@@ -328,3 +341,22 @@ async def test_the_port_defaults_to_443_and_status_is_the_servers(
     assert "status" not in reply.body or not reply.body["status"].get("conditions")
     condition = await eventually(available(admin, body["metadata"]["name"], "False"))
     assert condition["reason"] == "ServiceNotFound"
+
+
+async def test_the_webhook_trusts_identity_headers_only_from_the_front_proxy(
+    webhook: DNSWebhook,
+) -> None:
+    tls = ssl.create_default_context(cadata=webhook.ca_pem.decode())
+    tls.check_hostname = False  # dialled by IP; the name check is the aggregator's test
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as direct,
+        direct.post(
+            f"https://127.0.0.1:{webhook.port}{SOLVER_PATH}",
+            json=payload(),
+            headers={"X-Remote-User": SA_USER, "X-Remote-Group": "system:masters"},
+        ) as reply,
+    ):
+        body = await reply.json()
+    assert reply.status == 403
+    assert body["message"].startswith('forbidden: User "system:anonymous"')
+    assert webhook.received == []
