@@ -177,6 +177,11 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
             }
             assert {r.request["resolvedZone"] for r in hook.received} == {"example.test."}
             assert {r.request["config"]["zone"] for r in hook.received} == {"example.test"}
+            # An Issuer's: its namespace, and no ambient credentials (cert-manager's rule).
+            assert {r.request["resourceNamespace"] for r in hook.received} == {env.namespace}
+            assert {r.request["allowAmbientCredentials"] for r in hook.received} == {False}
+            assert {r.request["dnsName"] for r in hook.received} == {"example.test"}
+            assert {r.request["type"] for r in hook.received} == {"dns-01"}
             assert bind.txt_values("_acme-challenge.example.test.") == set()
 
             # The webhook says no: its message is the reason, with a Warning Event.
