@@ -13,8 +13,9 @@ after which it wants to be called again; must never log or raise a secret.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,10 +26,12 @@ from certmgr.dns01.route53_clients import (
     Route53Settings,
     call,
     credential_problem,
+    forget_client,
     in_thread,
     route53_client,
 )
 from certmgr.dns01.route53_errors import (
+    Route53AuthError,
     Route53ChangeTimeout,
     Route53ConfigError,
     Route53Error,
@@ -170,14 +173,14 @@ class Route53Provider:
         """DELETE our value only; a value already gone is success (as cert-manager).
         Nothing waits for this change: no one looks for the value any more."""
         _in_flight.pop((request.uid, request.key), None)
-        client = await self._client(request)
-        await self._change(client, "DELETE", request)
+        async with self._client(request) as client:
+            await self._change(client, "DELETE", request)
 
     # -- steps ---------------------------------------------------------------------
 
     async def _submit(self, request: ChallengeRequest, flight_key: tuple[str, str]) -> float | None:
-        client = await self._client(request)
-        change_id, status = await self._change(client, "UPSERT", request)
+        async with self._client(request) as client:
+            change_id, status = await self._change(client, "UPSERT", request)
         if status == "INSYNC":
             _in_flight.pop(flight_key, None)
             return None
@@ -187,12 +190,12 @@ class Route53Provider:
     async def _follow(self, request: ChallengeRequest, flight: InFlight) -> float | None:
         """One GetChange for the change in flight: None once INSYNC, else the next wait."""
         flight_key = (request.uid, request.key)
-        client = await self._client(request)
-        answer = await call(
-            "GetChange",
-            lambda: client.get_change(Id=flight.change_id),
-            context="failed to query Route 53 change status",
-        )
+        async with self._client(request) as client:
+            answer = await call(
+                "GetChange",
+                lambda: client.get_change(Id=flight.change_id),
+                context="failed to query Route 53 change status",
+            )
         status = answer["ChangeInfo"]["Status"]
         log.debug("route53_change_status", change_id=flight.change_id, status=status)
         if status == "INSYNC":
@@ -277,12 +280,19 @@ class Route53Provider:
 
     # -- credentials -------------------------------------------------------------------
 
-    async def _client(self, request: ChallengeRequest) -> Route53Client:
+    @contextlib.asynccontextmanager
+    async def _client(self, request: ChallengeRequest) -> AsyncIterator[Route53Client]:
+        """The client for the block's current credentials (cached while they work)."""
         settings = await self._settings(request)
         problem = credential_problem(settings)
         if problem is not None:
             raise Route53ConfigError(problem)
-        return await in_thread(lambda: route53_client(settings))
+        client = await in_thread(lambda: route53_client(settings))
+        try:
+            yield client
+        except Route53AuthError:
+            forget_client(settings)
+            raise
 
     async def _settings(self, request: ChallengeRequest) -> Route53Settings:
         """The block's settings with its Secrets read (cert-manager's order and words)."""

@@ -1,7 +1,8 @@
 """The AWS SDK side of the Route 53 provider: credentials in, a Route 53 client out.
 
 Owns ``Route53Settings`` (a solver block with its Secrets read) and cert-manager's checks
-of its credentials, the clients (static keys, ``AssumeRole``, or the SDK's ambient chain),
+of its credentials, the clients (static keys, ``AssumeRole``, or the SDK's ambient chain)
+and their cache,
 the private executor every blocking boto3 call runs on, and botocore's failures turned
 into :mod:`certmgr.dns01.route53_errors` categories. Must not know what the calls are for
 (:mod:`certmgr.dns01.route53` does), must not retry or sleep (botocore's own retries are
@@ -11,10 +12,13 @@ off), and never logs or raises a secret.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import botocore.config
@@ -45,12 +49,27 @@ ROLE_SESSION_NAME: Final = "cert-manager"
 # executor (aiohttp's DNS lookups use it).
 EXECUTOR_THREADS: Final = 4
 
+# Clients kept per solver identity (keys, role, region): a client costs ~10 ms of Python
+# under the GIL and AssumeRole a round trip. Assumed-role clients are used until 5 minutes
+# before their credentials expire.
+CLIENT_CACHE_SIZE: Final = 64
+ASSUMED_ROLE_MARGIN: Final = timedelta(minutes=5)
+
 _executor_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 # One botocore loader for every client: the service models are parsed once (~90 ms),
 # after that a client costs ~10 ms. Clients are created under the lock.
 _clients_lock = threading.Lock()
 _loader: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    client: Route53Client
+    expires: datetime | None
+
+
+_cache: OrderedDict[tuple[str, ...], _Cached] = OrderedDict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +132,54 @@ def classified(operation: str, error: botocore.exceptions.ClientError) -> Route5
 
 
 def route53_client(settings: Route53Settings) -> Route53Client:
+    """A client for ``settings``: the cached one while its credentials last, else new."""
+    key = _cache_key(settings)
+    with _clients_lock:
+        cached = _cache.get(key)
+        if cached is not None and (cached.expires is None or cached.expires > _now()):
+            _cache.move_to_end(key)
+            return cached.client
+    client, expires = _new_client(settings)
+    with _clients_lock:
+        _cache[key] = _Cached(client, expires)
+        _cache.move_to_end(key)
+        while len(_cache) > CLIENT_CACHE_SIZE:
+            # Not closed: a call on another thread may still use it; GC closes it.
+            _cache.popitem(last=False)
+    return client
+
+
+def forget_client(settings: Route53Settings) -> None:
+    """Drop the cached client (AWS refused its credentials: build afresh next time)."""
+    with _clients_lock:
+        _cache.pop(_cache_key(settings), None)
+
+
+def forget_clients() -> None:
+    """Drop every cached client (tests: the local Route 53 was reset)."""
+    with _clients_lock:
+        _cache.clear()
+
+
+def _cache_key(settings: Route53Settings) -> tuple[str, ...]:
+    secret = hashlib.sha256(settings.secret_access_key.encode()).hexdigest()
+    return (
+        settings.region,
+        settings.endpoint_url or "",
+        settings.access_key_id,
+        secret,
+        settings.role,
+        str(settings.ambient),
+    )
+
+
+def _now() -> datetime:
+    # AWS's credential expiry is wall time on AWS's clock, not the controller's.
+    return datetime.now(UTC)
+
+
+def _new_client(settings: Route53Settings) -> tuple[Route53Client, datetime | None]:
+    expires: datetime | None = None
     credentials: dict[str, str] = {}
     if settings.access_key_id:
         credentials = {
@@ -120,15 +187,17 @@ def route53_client(settings: Route53Settings) -> Route53Client:
             "aws_secret_access_key": settings.secret_access_key,
         }
     if settings.role:
-        credentials = _assumed_role(settings, credentials)
+        credentials, expires = _assumed_role(settings, credentials)
     with _clients_lock:
         client: Route53Client = _session().create_client(
             "route53", **_client_options(settings), **credentials
         )
-    return client
+    return client, expires
 
 
-def _assumed_role(settings: Route53Settings, credentials: dict[str, str]) -> dict[str, str]:
+def _assumed_role(
+    settings: Route53Settings, credentials: dict[str, str]
+) -> tuple[dict[str, str], datetime]:
     with _clients_lock:
         sts: STSClient = _session().create_client("sts", **_client_options(settings), **credentials)
     try:
@@ -142,12 +211,15 @@ def _assumed_role(settings: Route53Settings, credentials: dict[str, str]) -> dic
         ) from None
     except botocore.exceptions.BotoCoreError as error:
         raise Route53Error(f"unable to assume role: {error}") from None
+    finally:
+        sts.close()
     assumed = answer["Credentials"]
-    return {
+    role_credentials = {
         "aws_access_key_id": assumed["AccessKeyId"],
         "aws_secret_access_key": assumed["SecretAccessKey"],
         "aws_session_token": assumed["SessionToken"],
     }
+    return role_credentials, assumed["Expiration"] - ASSUMED_ROLE_MARGIN
 
 
 def _client_options(settings: Route53Settings) -> dict[str, Any]:
