@@ -6,7 +6,8 @@ and their cache,
 the private executor every blocking boto3 call runs on, and botocore's failures turned
 into :mod:`certmgr.dns01.route53_errors` categories. Must not know what the calls are for
 (:mod:`certmgr.dns01.route53` does), must not retry or sleep (botocore's own retries are
-off), and never logs or raises a secret.
+off), and never logs or raises a secret. botocore is imported on first use, in a worker
+thread: a controller without Route 53 solvers never loads it (~150 ms at start).
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import botocore.config
-import botocore.exceptions
-import botocore.session
-
 from certmgr import __version__
 from certmgr.dns01.route53_errors import (
     Route53AuthError,
@@ -38,6 +35,7 @@ from certmgr.dns01.route53_errors import (
 )
 
 if TYPE_CHECKING:
+    import botocore.exceptions
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_sts import STSClient
 
@@ -108,15 +106,27 @@ async def call(operation: str, request: Callable[[], T], *, context: str) -> T:
     """One AWS call in a worker thread, its failure as a :class:`Route53Error`."""
     try:
         return await in_thread(request)
-    except botocore.exceptions.ClientError as error:
-        raise classified(operation, error).with_context(context) from None
-    except botocore.exceptions.NoCredentialsError:
-        raise Route53AuthError(
+    except Exception as error:
+        converted = _converted(operation, error, context=context)
+        if converted is error:
+            raise
+        raise converted from None
+
+
+def _converted(operation: str, error: Exception, *, context: str) -> Exception:
+    # botocore is imported already: the call ran it on its thread.
+    import botocore.exceptions
+
+    if isinstance(error, botocore.exceptions.ClientError):
+        return classified(operation, error).with_context(context)
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return Route53AuthError(
             f"{context}: {operation}: no AWS credentials found in the environment "
             "(ambient credentials); set accessKeyID and secretAccessKeySecretRef"
-        ) from None
-    except botocore.exceptions.BotoCoreError as error:
-        raise Route53Error(f"{context}: {operation}: {error}") from None
+        )
+    if isinstance(error, botocore.exceptions.BotoCoreError):
+        return Route53Error(f"{context}: {operation}: {error}")
+    return error
 
 
 def classified(operation: str, error: botocore.exceptions.ClientError) -> Route53Error:
@@ -198,6 +208,8 @@ def _new_client(settings: Route53Settings) -> tuple[Route53Client, datetime | No
 def _assumed_role(
     settings: Route53Settings, credentials: dict[str, str]
 ) -> tuple[dict[str, str], datetime]:
+    import botocore.exceptions
+
     with _clients_lock:
         sts: STSClient = _session().create_client("sts", **_client_options(settings), **credentials)
     try:
@@ -223,6 +235,8 @@ def _assumed_role(
 
 
 def _client_options(settings: Route53Settings) -> dict[str, Any]:
+    import botocore.config
+
     options: dict[str, Any] = {
         "config": botocore.config.Config(
             # Retries are the controller's (on its clock): a call here never sleeps.
@@ -241,6 +255,8 @@ def _client_options(settings: Route53Settings) -> dict[str, Any]:
 
 def _session() -> Any:
     """A fresh botocore session (its own credentials and config) on the shared loader."""
+    import botocore.session
+
     global _loader
     session = botocore.session.Session()
     if _loader is None:

@@ -7,11 +7,12 @@ codes mean bad credentials, which are worth a retry, and the one-line descriptio
 
 from __future__ import annotations
 
-from typing import Final
-
-import botocore.exceptions
+from typing import TYPE_CHECKING, Final
 
 from certmgr.dns01.providers import DNS01Error
+
+if TYPE_CHECKING:
+    import botocore.exceptions
 
 # Codes AWS answers for credentials that are wrong, expired or not allowed to do the call.
 CREDENTIAL_CODES: Final = frozenset(
