@@ -515,3 +515,18 @@ def test_registry_builds_route53() -> None:
 
     assert isinstance(found, Selected)
     assert isinstance(found.provider, Route53Provider)
+
+
+async def test_the_assumed_role_is_kept_while_its_credentials_last(
+    route53_peer: Route53PeerProcess,
+) -> None:
+    world = route53_peer.seed()
+    route53 = provider(route53_peer, solver(world.assumer, role=world.role_arn), key=world.assumer)
+
+    await present(route53, request("a"))
+    await present(route53, request("b"))
+    await route53.clean_up(request("a"))
+    await route53.clean_up(request("b"))
+
+    assert [op for op, _ in operations(route53_peer)].count("AssumeRole") == 1
+    assert route53_peer.txt_values(world, "example.test", FQDN) == set()
