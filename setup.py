@@ -12,13 +12,15 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 FOLDERS = ("crds", "deploy", "examples")
+# Kustomize components shipped too (their YAML; they patch what FOLDERS hold).
+COMPONENTS = ("deploy/gateway-api",)
 
 
 class BuildWithManifests(build_py):
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "certmgr" / "data"
-        for name in FOLDERS:
+        for name in (*FOLDERS, *COMPONENTS):
             destination = target / name
             shutil.rmtree(destination, ignore_errors=True)
             destination.mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""The manifests certmgr ships: crds/, deploy/ and examples/, found in the installed
+"""The manifests certmgr ships: crds/, deploy/ (with deploy/gateway-api/, the kustomize
+component for --enable-gateway-api) and examples/, found in the installed
 package (``certmgr/data/``, copied there when the wheel is built) or, in a checkout, at
 the repository's top. One copy is maintained by hand: the repository's.
 
@@ -15,6 +16,8 @@ import yaml
 
 # The folders copied into the wheel (setup.py) and where they live in a checkout.
 FOLDERS: Final = ("crds", "deploy", "examples")
+# deploy/'s kustomize component for --enable-gateway-api (copied too).
+GATEWAY_API_COMPONENT: Final = "gateway-api"
 PACKAGED: Final = Path(__file__).resolve().parent / "data"
 CHECKOUT: Final = Path(__file__).resolve().parents[1]
 

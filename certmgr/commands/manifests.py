@@ -3,8 +3,9 @@ YAML stream for ``kubectl apply -f -``.
 
 ``crds`` prints the six CRDs, ``deploy`` the namespace, service account, RBAC and
 Deployment (images tagged with the installed version), ``all`` (the default) both in
-``kubectl apply -k deploy/`` order, ``examples`` the example issuers and Certificate. It
-must not talk to a cluster.
+``kubectl apply -k deploy/`` order, ``examples`` the example issuers and Certificate.
+``--enable-gateway-api`` applies deploy/gateway-api (what the kustomize component does:
+its RBAC added, the flag in the controller's args). It must not talk to a cluster.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="which manifests (default: all = crds + deploy)",
     )
     parser.add_argument(
+        "--enable-gateway-api",
+        action="store_true",
+        help="with the deploy/gateway-api component: Gateway API RBAC and the controller's "
+        "--enable-gateway-api (docs/gateway.md)",
+    )
+    parser.add_argument(
         "--image",
         default=None,
         metavar="REPOSITORY",
@@ -40,11 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sys.stdout.write(render(args.what, image=args.image))
+    sys.stdout.write(render(args.what, image=args.image, gateway_api=args.enable_gateway_api))
     return 0
 
 
-def render(what: str, *, image: str | None = None) -> str:
+def render(what: str, *, image: str | None = None, gateway_api: bool = False) -> str:
     docs: list[dict[str, Any]] = []
     if what in ("all", "crds"):
         docs += bundled.documents(bundled.kustomization_files("crds"))
@@ -53,9 +60,36 @@ def render(what: str, *, image: str | None = None) -> str:
             tagged(doc, repository=image)
             for doc in bundled.documents(bundled.kustomization_files("deploy"))
         ]
+        if gateway_api:
+            docs = with_gateway_api(docs)
     if what == "examples":
         docs += bundled.documents(bundled.kustomization_files("examples"))
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def with_gateway_api(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``docs`` as deploy/gateway-api makes them: its resources added and its patches (JSON
+    patch ``add`` operations on the Deployment's list fields, the only kind it has)
+    applied."""
+    component = bundled.folder("deploy") / bundled.GATEWAY_API_COMPONENT
+    index = yaml.safe_load((component / "kustomization.yaml").read_text())
+    for patch in index.get("patches") or ():
+        target = patch["target"]
+        for operation in yaml.safe_load((component / patch["path"]).read_text()):
+            for doc in docs:
+                if (doc["kind"], doc["metadata"]["name"]) == (target["kind"], target["name"]):
+                    _append(doc, operation)
+    return docs + bundled.documents([component / name for name in index["resources"]])
+
+
+def _append(doc: dict[str, Any], operation: dict[str, Any]) -> None:
+    """A JSON patch ``add`` to the end of a list (a path ending in ``/-``)."""
+    if operation["op"] != "add" or not operation["path"].endswith("/-"):
+        raise ValueError(f"unsupported patch operation: {operation}")
+    node: Any = doc
+    for step in operation["path"].strip("/").split("/")[:-1]:
+        node = node[int(step)] if isinstance(node, list) else node[step]
+    node.append(operation["value"])
 
 
 def tagged(doc: dict[str, Any], *, repository: str | None) -> dict[str, Any]:

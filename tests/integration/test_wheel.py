@@ -90,7 +90,7 @@ def test_the_wheel_carries_the_repositorys_manifests_byte_for_byte(installed: In
         }
     repository = {
         f"{folder}/{path.name}": path.read_bytes()
-        for folder in FOLDERS
+        for folder in (*FOLDERS, "deploy/gateway-api")
         for path in sorted((ROOT / folder).glob("*.yaml"))
     }
     assert packaged == repository

@@ -120,3 +120,14 @@ def test_the_build_hook_copies_the_folders_bundled_reads() -> None:
         and any(isinstance(t, ast.Name) and t.id == "FOLDERS" for t in node.targets)
     ]
     assert tuple(folders) == bundled.FOLDERS
+
+
+def test_enable_gateway_api_applies_the_component() -> None:
+    plain = load(render("deploy"))
+    enabled = load(render("deploy", gateway_api=True))
+    (container,) = deployment(enabled)["spec"]["template"]["spec"]["containers"]
+    (default,) = deployment(plain)["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == [*default["args"], "--enable-gateway-api"]
+    component = yaml.safe_load_all((ROOT / "deploy" / "gateway-api" / "rbac.yaml").read_text())
+    assert enabled[len(plain) :] == [doc for doc in component if doc]
+    assert load(render("crds", gateway_api=True)) == load(render("crds"))
