@@ -162,7 +162,7 @@ async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, back
                         f"{url}/cart", headers={"Host": HOST}, ssl=context, server_hostname=HOST
                     ) as response:
                         return response.status, await response.text()
-                except aiohttp.ClientConnectorError:
+                except aiohttp.ClientError:
                     return None  # the listener may not serve the new Secret yet
 
         assert await eventually(fetch, what="HTTPS through the Gateway", env=env) == (
