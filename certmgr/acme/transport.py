@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import aiohttp
 import requests.utils
 from acme import jws
-from josepy.b64 import b64decode
+from josepy.b64 import b64decode, b64encode
 from multidict import CIMultiDictProxy
 
 from certmgr.acme.errors import (
@@ -213,17 +213,8 @@ class AcmeTransport:
             if body is not None and self._may_write is not None and not self._may_write():
                 self._keep_nonce(nonce)
                 raise AcmeWriteWithheld(action)
-            signed = jws.JWS.sign(
-                payload,
-                key=self._key.jwk,
-                alg=self._key.algorithm,
-                nonce=nonce,
-                url=url,
-                kid=account_uri,
-            ).json_dumps()
-            response = await self._send(
-                "POST", url, action=action, data=signed.encode(), headers=headers
-            )
+            signed = _signed(self._key, payload, nonce=nonce, url=url, kid=account_uri)
+            response = await self._send("POST", url, action=action, data=signed, headers=headers)
             fresh = _replay_nonce(response)
             if fresh is not None:
                 self._keep_nonce(fresh)
@@ -332,6 +323,29 @@ class AcmeTransport:
                 self._observer(
                     method=method, url=url, action=action, status=status, seconds=elapsed
                 )
+
+
+def _signed(
+    key: AcmeAccountKey, payload: bytes, *, nonce: bytes, url: str, kid: str | None
+) -> bytes:
+    """The flattened JWS of RFC 8555 6.2. With an account URL the protected header is
+    written here (josepy's generic field machinery cost ~0.1 ms a request); newAccount,
+    which carries the public key, goes through the library."""
+    if kid is None:
+        return str(
+            jws.JWS.sign(payload, key=key.jwk, alg=key.algorithm, nonce=nonce, url=url).json_dumps()
+        ).encode()
+    header = {"alg": key.algorithm.name, "kid": kid, "nonce": b64encode(nonce).decode(), "url": url}
+    protected = b64encode(json.dumps(header).encode())
+    encoded_payload = b64encode(payload)
+    signature = key.algorithm.sign(key.jwk.key, protected + b"." + encoded_payload)
+    return json.dumps(
+        {
+            "protected": protected.decode(),
+            "payload": encoded_payload.decode(),
+            "signature": b64encode(signature).decode(),
+        }
+    ).encode()
 
 
 def _replay_nonce(response: _Response) -> bytes | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from acme import jws
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from josepy.b64 import b64decode, b64encode
@@ -36,6 +37,7 @@ from certmgr.acme.transport import AcmeTransport, Reply, retry_after_seconds
 PREFIX = "urn:ietf:params:acme:error:"
 Step = tuple[int, object, Mapping[str, str]]  # status, JSON body (None: HTML), headers
 DROP: Step = (0, None, {})  # the connection closes without a reply
+KEY = AcmeAccountKey.from_pem(generate_account_key())
 OK: Step = (
     201,
     {"status": "pending"},
@@ -56,6 +58,7 @@ class ScriptedCA:
         self.methods: list[str] = []
         self.nonces_used: list[str] = []  # the protected header's nonce of each POST
         self.nonces_given: list[str] = []
+        self.signed: list[bytes] = []
         self.url = ""
 
     def _nonce(self) -> str:
@@ -67,7 +70,9 @@ class ScriptedCA:
         self.methods.append(request.method)
         if request.method == "HEAD":
             return web.Response(status=200, headers={"Replay-Nonce": self._nonce()})
-        signed = json.loads(await request.read())
+        raw = await request.read()
+        self.signed.append(raw)
+        signed = json.loads(raw)
         self.nonces_used.append(json.loads(b64decode(signed["protected"]))["nonce"])
         status, body, headers = self.script.pop(0)
         if status == 0:
@@ -94,10 +99,7 @@ async def _ca(
     await server.start_server()
     ca.url = str(server.make_url("")).rstrip("/")
     transport = AcmeTransport(
-        AcmeAccountKey.from_pem(generate_account_key()),
-        verify=True,
-        user_agent="test",
-        **{"bad_nonce_attempts": 3, **options},
+        KEY, verify=True, user_agent="test", **{"bad_nonce_attempts": 3, **options}
     )
     transport.new_nonce_url = ca.url + "/nonce"
     try:
@@ -114,6 +116,29 @@ async def _post(
         return await transport.post(ca.url + "/order/1", body, account_uri="acct")
     except Exception as exc:
         return exc
+
+
+@pytest.mark.parametrize(
+    ("account_uri", "body", "header_fields"),
+    [
+        pytest.param("https://ca/acct/1", {"a": 1}, {"alg", "kid", "nonce", "url"}, id="by-kid"),
+        pytest.param("https://ca/acct/1", None, {"alg", "kid", "nonce", "url"}, id="post-as-get"),
+        pytest.param(None, {"a": 1}, {"alg", "jwk", "nonce", "url"}, id="new-account-by-jwk"),
+    ],
+)
+async def test_requests_are_signed_with_the_account_key(
+    account_uri: str | None, body: dict[str, Any] | None, header_fields: set[str]
+) -> None:
+    async with _ca([OK]) as (ca, transport):
+        await transport.post(ca.url + "/order/1", body, account_uri=account_uri)
+    signed = jws.JWS.json_loads(ca.signed[0])
+    assert signed.verify(KEY.jwk.public_key())
+    protected = json.loads(b64decode(json.loads(ca.signed[0])["protected"]))
+    assert set(protected) == header_fields
+    assert protected["url"] == ca.url + "/order/1"
+    assert protected["nonce"] == ca.nonces_given[0]
+    assert protected.get("kid") == account_uri
+    assert signed.payload == (b"" if body is None else json.dumps(body).encode())
 
 
 async def test_bad_nonces_are_retried_until_success() -> None:
