@@ -97,6 +97,38 @@ def test_spec_problem_is_judged_once_per_spec(monkeypatch: pytest.MonkeyPatch) -
     assert len(signed) == 2
 
 
+def test_status_writes_keep_the_spec_and_its_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An issuance writes the status three times: one probe CSR per spec, not per write.
+    signed: list[object] = []
+
+    def counting_build_csr(key: Any, requirements: Any) -> bytes:
+        signed.append(requirements)
+        return build_csr(key, requirements)
+
+    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    views = []
+    for version, dns_name, revision in [
+        ("7", "a.example.com", None),
+        ("8", "a.example.com", 1),  # status written
+        ("9", "a.example.com", 2),  # and again
+        ("10", "b.example.com", 2),  # the spec edited
+        ("11", "b.example.com", 2),  # metadata only
+    ]:
+        stored = _stored(dns_name, resource_version=version)
+        stored["metadata"]["uid"] = "u-status-writes"
+        stored["status"] = {"revision": revision} if revision else {}
+        view = CertificateView.of(stored)
+        assert view.problem() is None
+        assert view.revision == (revision or 0)
+        views.append(view)
+    specs = [view.spec for view in views]
+    assert specs[0] is specs[1] is specs[2]
+    assert specs[3] is specs[4] and specs[3] is not specs[0]
+    assert specs[3] is not None and specs[3].dns_names == ("b.example.com",)
+    assert len(signed) == 2
+    spec_module.forget("u-status-writes")
+
+
 def test_view_of_an_issuing_certificate() -> None:
     view = CertificateView.of(
         {
