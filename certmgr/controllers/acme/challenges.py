@@ -58,6 +58,7 @@ from certmgr.kube.errors import APIError, Conflict, NotFound, TooManyRequests
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, INGRESSES, ISSUERS, SERVICES
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.workqueue import WorkQueue
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +125,7 @@ def setup(ctx: Context, *, accounts: Accounts, run: bool = True) -> ChallengeRec
     controller = manager.controller(
         "acme-challenges", reconciler.reconcile, workers=ctx.settings.workers
     )
+    reconciler.bind(controller.queue)
     manager.watch(challenges, controller)
 
     def same_slot(challenge: Obj) -> list[str]:
@@ -216,6 +218,10 @@ class ChallengeReconciler:
         self._accepted: set[str] = set()
         self._cleaned: dict[str, str] = {}  # key -> uid of the Challenge cleaned up
         self._slots: dict[str, str] = {}  # slot -> key of the Challenge holding it
+        # Challenges the global cap turned away, first turned away first: a freed slot
+        # wakes them at once instead of at their CAP_RETRY_SECONDS look.
+        self._cap_waiters: dict[str, None] = {}
+        self._queue: WorkQueue[str] | None = None
         self._draining = False
         self._route: SolverRoute | None = None
 
@@ -226,6 +232,10 @@ class ChallengeReconciler:
 
     async def close(self) -> None:
         await self._self_check.close()
+
+    def bind(self, queue: WorkQueue[str]) -> None:
+        """The controller's queue, where Challenges waiting for the cap are woken."""
+        self._queue = queue
 
     def drain(self) -> None:
         """Shutting down: answer no new challenge to the CA; those accepted already are
@@ -544,7 +554,9 @@ class ChallengeReconciler:
                 # the slot as the oldest, so it is the oldest still and takes it again.
                 return False
         if not self._under_cap(key):
+            self._cap_waiters[key] = None
             return False
+        self._cap_waiters.pop(key, None)
         self._slots[slot] = key
         return True
 
@@ -584,8 +596,14 @@ class ChallengeReconciler:
         self._check_backoff.forget(key)
         self._present_backoff.forget(key)
         self._next_present.pop(key, None)
-        for slot in [s for s, k in self._slots.items() if k == key]:
+        self._cap_waiters.pop(key, None)
+        freed = [s for s, k in self._slots.items() if k == key]
+        for slot in freed:
             del self._slots[slot]
+        for waiter in list(self._cap_waiters)[: len(freed)]:
+            del self._cap_waiters[waiter]
+            if self._queue is not None:
+                self._queue.add(waiter)
 
     def _target(self, challenge: Obj) -> SolverTarget:
         meta = challenge.get("metadata") or {}

@@ -200,3 +200,30 @@ def test_a_challenge_holding_its_slot_stays_admitted() -> None:
     assert r._schedule("ns/b", second)
     assert r._schedule("ns/a", first)  # its next reconcile: still in, still one of two
     assert not r._schedule("ns/c", challenge("c", "c.example.com"))
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+
+    def add(self, key: str) -> None:
+        self.added.append(key)
+
+
+@pytest.mark.parametrize(
+    ("finished", "woken"),
+    [
+        pytest.param("a", ["ns/b"], id="a-holder-finishes-the-first-waiter-wakes"),
+        pytest.param("c", [], id="a-waiter-gone-frees-nothing"),
+    ],
+)
+def test_a_freed_cap_slot_wakes_a_challenge_it_turned_away(finished: str, woken: list[str]) -> None:
+    first, second, third = (challenge(n, f"{n}.example.com") for n in ("a", "b", "c"))
+    r = reconciler(cache_of(first, second, third), cap=1)
+    queue = RecordingQueue()
+    r.bind(queue)  # type: ignore[arg-type]
+    assert r._schedule("ns/a", first)
+    assert not r._schedule("ns/b", second)
+    assert not r._schedule("ns/c", third)
+    r._forget(f"ns/{finished}")
+    assert queue.added == woken
