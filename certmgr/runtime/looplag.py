@@ -59,14 +59,27 @@ class LoopLagProbe:
             target=self._watch, args=(threading.get_ident(), stop), daemon=True
         )
         watchdog.start()
+        # A bare timer callback, not a task sleeping: 50 wake-ups a second through the
+        # task machinery cost ~0.8 % of a core on their own.
+        handle: asyncio.TimerHandle | None = None
+
+        def tick(due: float, cpu: float) -> None:
+            nonlocal handle
+            now = loop.time()
+            self.observe(now - due, cpu=time.process_time() - cpu)
+            self._last_tick = time.monotonic()
+            handle = loop.call_at(
+                now + self.interval, tick, now + self.interval, time.process_time()
+            )
+
         try:
-            while True:
-                due = loop.time() + self.interval
-                self._last_tick = time.monotonic()
-                cpu = time.process_time()
-                await asyncio.sleep(self.interval)
-                self.observe(loop.time() - due, cpu=time.process_time() - cpu)
+            self._last_tick = time.monotonic()
+            start = loop.time() + self.interval
+            handle = loop.call_at(start, tick, start, time.process_time())
+            await asyncio.Event().wait()
         finally:
+            if handle is not None:
+                handle.cancel()
             stop.set()
 
     def _watch(self, loop_thread: int, stop: threading.Event) -> None:
