@@ -10,9 +10,9 @@ JSON holds no cycles); only cyclic garbage that exists at a freeze is never recl
 which the young collection just before keeps small. It must not disable the collector.
 
 Also owns ``release_memos_forever``: the memos (``certmgr.memo``) are turned on a period
-even when nobody calls them, and once they dropped entries the C heap's free pages are
-given back to the system (glibc's ``malloc_trim``, in a thread: a parsed certificate
-lives in C memory that Python's own allocator does not return).
+even when nobody calls them. The C heap is not trimmed afterwards: glibc's
+``malloc_trim`` holds the arena lock while it walks the heap (0.16 s at 450 MB), and
+every allocation on the loop waits for it, so it stalled the loop for seconds at 100k.
 
 And ``PauseTimer``: the longest collection per generation as a gauge
 (``certmgr_gc_pause_max_seconds``), and a ``gc_pause_long`` warning past ``warn_after``,
@@ -21,10 +21,6 @@ so a stall the loop-lag probe sees can be told apart from our own code holding t
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
-import ctypes.util
-import functools
 import gc
 import time
 from typing import Any
@@ -65,29 +61,10 @@ async def refreeze_forever(clock: Clock, *, every: float = REFREEZE_SECONDS) -> 
         freeze_long_lived()
 
 
-# Entries dropped before the C heap is trimmed (a trim walks the whole heap).
-TRIM_AFTER_DROPPED = 1000
-
-
 async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECONDS / 2) -> None:
     while True:
         await clock.sleep(every)
-        if memo.turn_all() >= TRIM_AFTER_DROPPED:
-            await asyncio.to_thread(trim_c_heap)
-
-
-def trim_c_heap() -> bool:
-    """Give the C heap's free pages back to the system; False where that is not glibc."""
-    trim = _malloc_trim()
-    return bool(trim is not None and trim(0))
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    return getattr(ctypes.CDLL(name), "malloc_trim", None)
+        memo.turn_all()
 
 
 class PauseTimer:
