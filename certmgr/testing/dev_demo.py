@@ -1,10 +1,12 @@
 """``certmgr dev demo``: the main job on a local setup, end to end, in under 30 seconds.
 
-Starts Pebble, the API simulator with its data plane and ``certmgr run``; applies the
-ClusterIssuer and Certificate from ``examples/`` (pointed at Pebble instead of Let's
-Encrypt, the one change) and the annotated Ingress; waits until the Certificates are
-Ready; prints what was issued, and the answer of an HTTPS request to the Ingress host
-through the router, verified against Pebble's root. It must tell the truth: every line
+Starts Pebble, the API simulator with its data plane (an Ingress controller and a Gateway
+API implementation) and ``certmgr run --enable-gateway-api``; applies the ClusterIssuer
+and Certificate from ``examples/`` (pointed at Pebble instead of Let's Encrypt, the one
+change), the annotated Ingress, and beside it an annotated Gateway whose ClusterIssuer
+solves through an HTTPRoute; waits until the Certificates are Ready; prints what was
+issued, and the answers of HTTPS requests to the Ingress and Gateway hosts through the
+router, verified against Pebble's root. It must tell the truth: every line
 it prints is read back from the API or from the TLS handshake.
 """
 
@@ -23,9 +25,11 @@ from typing import Any
 from aiohttp import web
 from cryptography import x509
 
+from certmgr import bundled
 from certmgr.pki.certificates import CertificateInfo, parse_chain
 from certmgr.runtime.logging import configure_logging
 from certmgr.testing.bind import BindServer
+from certmgr.testing.gatewayapi import manifests as gateway_manifests
 from certmgr.testing.localenv import (
     CONTROLLER_NAMESPACE,
     EXAMPLES_DIR,
@@ -66,23 +70,27 @@ def say(text: str = "") -> None:
 async def demo(workdir: Path, *, ready_within: float) -> int:
     started = time.monotonic()
     https_port = free_port()
-    async with local_environment(workdir, https_port=https_port) as env:
+    async with local_environment(workdir, https_port=https_port, gateway_api=True) as env:
         say(f"Pebble ACME directory     {env.pebble.directory_url}")
         say(f"Kubernetes API simulator  {env.simulator.url}")
         say(f"ingress router            http :{env.pebble.http01_port}  https :{https_port}")
         say(f"workdir (logs, kubeconfig) {workdir}")
-        env.start_controller()
+        env.apply(load_manifests(bundled.folder("deploy") / "gateway-api" / "rbac.yaml"))
+        env.start_controller("--enable-gateway-api")
         issuer = env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")
         env.apply([issuer])
         env.apply(load_manifests(EXAMPLES_DIR / "certificate.yaml"))
         backend = await start_backend()
         env.apply(with_backend(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml"), backend))
+        env.apply(gateway_docs(issuer, env, backend))
         say(f"applied ClusterIssuer/{issuer['metadata']['name']} (server: Pebble),")
-        say("        Certificate default/www-example-com, Ingress default/shop (annotated)")
+        say("        Certificate default/www-example-com, Ingress default/shop (annotated),")
+        say(f"        ClusterIssuer/{GATEWAY_ISSUER} (gatewayHTTPRoute), Gateway default/edge")
+        say("        (annotated, HTTP and HTTPS listeners) with an HTTPRoute to the shop")
         try:
             certs = [
-                await wait_ready(env, "default", "www-example-com", within=ready_within),
-                await wait_ready(env, "default", "shop-example-com-tls", within=ready_within),
+                await wait_ready(env, "default", name, within=ready_within)
+                for name in ("www-example-com", "shop-example-com-tls", GATEWAY_SECRET)
             ]
         except TimeoutError as exc:
             say(f"FAILED: {exc}")
@@ -92,8 +100,8 @@ async def demo(workdir: Path, *, ready_within: float) -> int:
         for cert in certs:
             describe(env, cert)
         say()
-        answer = await https_get(env, host="shop.example.com", port=https_port)
-        say(answer)
+        say(await https_get(env, host="shop.example.com", port=https_port))
+        say(await https_get_soon(env, host=GATEWAY_HOST, port=https_port))
         say()
         say(f"done in {time.monotonic() - started:.1f} s")
         await backend.cleanup()
@@ -155,6 +163,40 @@ async def wildcard_demo(workdir: Path, *, ready_within: float) -> int:
 
 
 SHOP_ANSWER = "hello from the shop backend"
+GATEWAY_ISSUER = "letsencrypt-staging-gateway"
+GATEWAY_HOST = "gateway.example.com"
+GATEWAY_SECRET = "gateway-example-com-tls"
+
+
+def gateway_docs(
+    issuer: dict[str, Any], env: LocalEnvironment, backend: web.AppRunner
+) -> list[dict[str, Any]]:
+    """The example ClusterIssuer solving through an HTTPRoute on Gateway default/edge
+    instead of an Ingress, that Gateway (annotated with it; an HTTP listener for the
+    challenges, an HTTPS one for the shop) and the shop's HTTPRoute on it."""
+    m = gateway_manifests
+    parent = {"name": "edge", "namespace": "default", "kind": "Gateway"}
+    solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
+    acme = {**issuer["spec"]["acme"], "solvers": [solver]}
+    gateway_issuer = {**issuer, "metadata": {"name": GATEWAY_ISSUER}, "spec": {"acme": acme}}
+    port = int(backend.addresses[0][1])
+    listeners = [
+        m.http_listener(hostname=GATEWAY_HOST),
+        m.https_listener(secret=GATEWAY_SECRET, hostname=GATEWAY_HOST),
+    ]
+    annotations = {"cert-manager.io/cluster-issuer": GATEWAY_ISSUER}
+    route = m.http_route(
+        "shop",
+        namespace="default",
+        parents=[m.parent_ref("edge", section="https")],
+        hostnames=[GATEWAY_HOST],
+        rules=[m.path_rule("/", [m.backend_ref("shop", port)])],
+    )
+    return [
+        gateway_issuer,
+        m.gateway("edge", namespace="default", listeners=listeners, annotations=annotations),
+        route,
+    ]
 
 
 async def start_backend() -> web.AppRunner:
@@ -249,7 +291,22 @@ def _sans(cert: x509.Certificate) -> list[str]:
     ]
 
 
-async def https_get(env: LocalEnvironment, *, host: str, port: int) -> str:
+async def https_get_soon(env: LocalEnvironment, *, host: str, port: int) -> str:
+    """``https_get`` through the Gateway, retried for a few seconds while its listener
+    loads the Secret that was just issued (a failed verification then is not the end)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        try:
+            return await https_get(env, host=host, port=port, via="Gateway default/edge")
+        except (ssl.SSLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def https_get(
+    env: LocalEnvironment, *, host: str, port: int, via: str = "the ingress router"
+) -> str:
     """GET https://host/ through the router, verifying the chain against Pebble's roots."""
     context = ssl.create_default_context(cadata="\n".join(env.pebble.root_pems()))
     reader, writer = await asyncio.open_connection(
@@ -266,7 +323,7 @@ async def https_get(env: LocalEnvironment, *, host: str, port: int) -> str:
     status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
     issuer = dict(x[0] for x in peer.get("issuer", ()))
     return (
-        f"HTTPS GET https://{host}/ via the ingress router: TLS verified against Pebble's root "
+        f"HTTPS GET https://{host}/ via {via}: TLS verified against Pebble's root "
         f"(issuer CN={issuer.get('commonName', '?')})\n  response: {status_line}: "
         f"{body.decode(errors='replace').strip()!r}"
     )

@@ -96,7 +96,8 @@ def apply_parent_ref_overrides(
     refs = [ref for ref in route.get("parentRefs") or () if isinstance(ref, dict)]
     if name is not None and kind is not None:
         parent_namespace = annotations.get(labels.HTTP01_PARENT_REF_NAMESPACE) or namespace
-        # A ref without a namespace is kept, as cert-manager does (it is not compared).
+        # As cert-manager: a ref without a namespace is not compared (it is kept beside
+        # the annotation's; both attach the route to the Gateway).
         refs = [
             ref
             for ref in refs

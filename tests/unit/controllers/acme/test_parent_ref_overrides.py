@@ -46,6 +46,12 @@ def route(*parent_refs: dict[str, Any]) -> dict[str, Any]:
             id="a-ref-without-namespace-is-kept-as-in-cert-manager",
         ),
         pytest.param(
+            route({"name": "web"}),
+            {NAME: "web", KIND: "Gateway", NAMESPACE: "edge"},
+            route({"name": "web"}, {"name": "web", "namespace": "edge", "kind": "Gateway"}),
+            id="another-namespaces-gateway-of-that-name-is-another-parent",
+        ),
+        pytest.param(
             route({"name": "web", "namespace": "edge", "kind": "Gateway"}),
             {NAME: "web", KIND: "Gateway", NAMESPACE: "edge"},
             route({"name": "web", "namespace": "edge", "kind": "Gateway"}),
