@@ -377,6 +377,11 @@ def build(config: Mapping[str, Any], context: ProviderContext) -> Route53Provide
     return Route53Provider(config, context)
 
 
+def forget_in_flight() -> None:
+    """Forget every change in flight (tests: the local Route 53 was reset)."""
+    _in_flight.clear()
+
+
 def _remember(flight_key: tuple[str, str], flight: InFlight) -> None:
     if flight_key not in _in_flight and len(_in_flight) >= MAX_IN_FLIGHT:
         # Dropping the oldest only costs its Challenge a second UPSERT (idempotent).

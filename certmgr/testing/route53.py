@@ -23,6 +23,7 @@ from typing import Any, Final
 import boto3
 import pytest
 
+from certmgr.dns01.route53 import forget_in_flight
 from certmgr.dns01.route53_clients import forget_clients
 from certmgr.testing.pebble import PebbleConfig, PebbleServer
 from certmgr.testing.pebble_processes import ManagedProcess, spawn
@@ -118,8 +119,10 @@ class Route53PeerProcess:
 
     def reset(self) -> None:
         """Empty moto, clear the faults and the call log, authentication off; the
-        provider's cached clients (credentials of the last seed) are dropped."""
+        provider's cached clients (credentials of the last seed) and changes in flight
+        are forgotten."""
         forget_clients()
+        forget_in_flight()
         self._post("/moto-api/reset-auth", b"inf", "text/plain")
         self._post("/_peer/reset", b"{}")
 
