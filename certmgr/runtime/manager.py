@@ -56,6 +56,17 @@ def owner_keys(kind: str) -> Mapper:
     return mapper
 
 
+# Keys one watch event adds to a queue before the loop is given back.
+FAN_OUT_BATCH = 500
+
+
+async def _add_all(queue: WorkQueue[str], keys: list[str]) -> None:
+    for start in range(0, len(keys), FAN_OUT_BATCH):
+        await asyncio.sleep(0)
+        for key in keys[start : start + FAN_OUT_BATCH]:
+            queue.add(key)
+
+
 class Manager:
     def __init__(
         self,
@@ -77,6 +88,7 @@ class Manager:
         self._secrets: SecretInformers | None = None
         self.controllers: list[Controller[str]] = []
         self._synced = asyncio.Event()
+        self._fan_outs: set[asyncio.Task[None]] = set()
 
     # -- wiring (before run) ---------------------------------------------------------
 
@@ -153,8 +165,18 @@ class Manager:
             for obj in (old, new):
                 if obj is not None:
                     keys.update(dict.fromkeys(mapper(obj)))
-            for key in keys:
+            ordered = list(keys)
+            for key in ordered[:FAN_OUT_BATCH]:
                 queue.add(key)
+            if len(ordered) <= FAN_OUT_BATCH:
+                return
+            # An issuer's event maps to every Certificate that names it (100,000 adds held
+            # the loop ~1 s): the rest go in batches, the loop free in between. Keys are
+            # names, so a late add of a key gone meanwhile finds nothing to do.
+            rest = ordered[FAN_OUT_BATCH:]
+            task = asyncio.get_running_loop().create_task(_add_all(queue, rest))
+            self._fan_outs.add(task)
+            task.add_done_callback(self._fan_outs.discard)
 
         source.add_handler(handler)
 

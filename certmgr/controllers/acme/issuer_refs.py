@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from certmgr.api.meta import CLUSTER_ISSUER_KIND, GROUP, ISSUER_KIND
-from certmgr.runtime.cache import Cache, Obj, object_key
+from certmgr.runtime.cache import Cache, Obj
 
 ISSUER_INDEX: Final = "acme-by-issuer-ref"
 
@@ -43,7 +43,8 @@ def referrers(cache: Cache) -> Callable[[Obj], list[str]]:
     """A watch mapper: issuer -> keys of the objects in ``cache`` that reference it."""
 
     def mapper(issuer: Obj) -> list[str]:
-        return [object_key(o) for o in cache.by_index(ISSUER_INDEX, issuer_index_value(issuer))]
+        keys = cache.keys_by_index(ISSUER_INDEX, issuer_index_value(issuer))
+        return [f"{namespace}/{name}" if namespace else name for namespace, name in keys]
 
     return mapper
 

@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 from certmgr.kube.resources import CERTIFICATES
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
-from certmgr.runtime.manager import Manager, owner_keys
-from certmgr.testing.clock import FakeClock
+from certmgr.runtime.manager import FAN_OUT_BATCH, Manager, owner_keys
+from certmgr.testing.clock import FakeClock, settle
 
 
 def cert(name: str, *, owner: str | None = None) -> Obj:
@@ -107,3 +107,19 @@ async def test_watch_predicate_sees_old_and_new(
     assert seen == [(old, new)]
     queued = [await controller.queue.get() for _ in range(len(controller.queue))]
     assert queued == expected
+
+
+async def test_a_large_fan_out_is_added_in_batches_with_the_loop_free_between() -> None:
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    controller = manager.controller("watch-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    many = [f"ns/c{i:05d}" for i in range(FAN_OUT_BATCH * 2 + 10)]
+    manager.watch(informer, controller, lambda _: many)
+    handlers[0]("MODIFIED", cert("issuer"), cert("issuer"))
+    assert len(controller.queue) == FAN_OUT_BATCH  # the first batch at once
+    await settle()
+    queued = [await controller.queue.get() for _ in range(len(controller.queue))]
+    assert sorted(queued) == many
