@@ -13,7 +13,7 @@ registry, defined once at import. The count is an ``ExactCounter`` (cert-manager
 has no ``_total``); the duration is a Summary without quantiles (prometheus-client
 computes none): ``_sum`` and ``_count`` match cert-manager's. The composition root passes
 ``observe_exchange`` to ``connect(observer=...)``. This module must not do I/O; it runs on
-the transport's worker threads, and prometheus-client's metrics are thread-safe.
+the event loop with every exchange, so it must be cheap.
 """
 
 from __future__ import annotations
