@@ -251,6 +251,29 @@ class PebbleServer:
     def pids(self) -> tuple[int, ...]:
         return tuple(p.pid for p in (self._pebble, self._challtestsrv) if p is not None)
 
+    def resolve(self, host: str, address: str) -> None:
+        """Have Pebble's DNS (challtestsrv) answer ``host`` with ``address`` instead of
+        127.0.0.1, as an A record pointing a name at a load balancer does: how a test has
+        Pebble validate through one particular Gateway (its ``status.addresses``). The
+        pebble fixture is shared: :meth:`forget` the name afterwards. Not with
+        ``PebbleConfig.dns_server`` (Pebble does not ask challtestsrv then)."""
+        self._challtestsrv_post("add-a", {"host": host, "addresses": [address]})
+
+    def forget(self, host: str) -> None:
+        """Undo :meth:`resolve`: ``host`` is 127.0.0.1 again."""
+        self._challtestsrv_post("clear-a", {"host": host})
+
+    def _challtestsrv_post(self, path: str, body: Mapping[str, object]) -> None:
+        request = urllib.request.Request(
+            f"{self.challtestsrv_management_url}/{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if int(response.status) != 200:
+                raise PebbleError(f"challtestsrv /{path}: HTTP {response.status}")
+
     def root_pems(self) -> list[str]:
         """Pebble's issuing roots: the default first, then any alternates."""
         return self._management_pems("roots")

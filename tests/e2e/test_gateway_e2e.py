@@ -8,8 +8,11 @@ validates through the Gateway's HTTP listener (a temporary HTTPRoute), the Certi
 becomes Ready, an HTTPS request through the Gateway verifies against Pebble's root, and
 no HTTPRoute of the solver is left. Then cert-manager's documented ``gatewayHTTPRoute``
 Issuer, its Gateway and Certificate (tests/fixtures/gateway-api) apply unchanged and
-issue. The permissions the controller was asked for in ``gateway.networking.k8s.io`` are
-exactly what deploy/gateway-api grants (the simulator records every request)."""
+issue while the first Gateway still exists: both have a catch-all listener on port 80,
+and each is reached on its own address (``status.addresses``), to which Pebble's DNS
+points the Certificate's name, as a DNS record would on a cluster. The permissions the
+controller was asked for in ``gateway.networking.k8s.io`` are exactly what
+deploy/gateway-api grants (the simulator records every request)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import asyncio
 import inspect
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +115,43 @@ async def backend() -> AsyncIterator[int]:
         await runner.cleanup()
 
 
+async def gateway_address(env: LocalEnvironment, name: str, namespace: str) -> str:
+    """The Gateway's own address, once the data plane has programmed it."""
+
+    def given() -> str | None:
+        found = env.simulator.get(f"{GROUP}/v1", "Gateway", name, namespace) or {}
+        addresses = (found.get("status") or {}).get("addresses") or []
+        return str(addresses[0]["value"]) if addresses else None
+
+    return str(await eventually(given, what=f"Gateway {name}'s address", env=env))
+
+
+@pytest.fixture
+def point_dns(pebble: PebbleServer) -> Iterator[Callable[[str, str], None]]:
+    """``point_dns(host, address)``: Pebble's DNS answers ``host`` with ``address`` until
+    the test ends (the pebble fixture is shared by the session)."""
+    pointed: list[str] = []
+
+    def point(host: str, address: str) -> None:
+        pebble.resolve(host, address)
+        pointed.append(host)
+
+    yield point
+    for host in pointed:
+        pebble.forget(host)
+
+
 async def solver_routes(env: LocalEnvironment, namespace: str) -> list[dict[str, Any]]:
     routes = await env.read_all(f"{GROUP}/v1", "HTTPRoute", namespace)
     return [x for x in routes if (x["metadata"].get("labels") or {}).get(labels.HTTP01_SOLVER)]
 
 
-async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, backend: int) -> None:
+async def test_gateway_api_end_to_end(
+    pebble: PebbleServer,
+    tmp_path: Path,
+    backend: int,
+    point_dns: Callable[[str, str], None],
+) -> None:
     async with local_environment(
         tmp_path, pebble=pebble, https_port=0, gateway_api=True, enforce_owner_references=True
     ) as env:
@@ -139,6 +173,8 @@ async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, back
             rules=[m.path_rule("/", [m.backend_ref("shop", backend)])],
         )
         env.apply([app_route])
+        edge = await gateway_address(env, "edge", ns)
+        point_dns(HOST, edge)
         env.start_controller("--enable-gateway-api")
 
         # The gateway-shim's Certificate, issued through the Gateway's HTTP listener.
@@ -153,7 +189,7 @@ async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, back
 
         # HTTPS through the Gateway, verified against Pebble's root.
         context = ssl.create_default_context(cadata="\n".join(env.pebble.root_pems()))
-        url = env.dataplane.router.listener_url(443)
+        url = env.dataplane.router.listener_url(443, address=edge)
 
         async def fetch() -> tuple[int, str] | None:
             async with aiohttp.ClientSession() as http:
@@ -173,20 +209,14 @@ async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, back
             lambda: _none_left(env, ns), what="the solver's HTTPRoutes removed", env=env
         )
 
-        # Deleting the Gateway takes its Certificate with it (owner reference). It also
-        # frees port 80: the data plane gives every Gateway the same address, where the
-        # oldest of two catch-all listeners on a port wins.
-        await env.admin.delete(GATEWAYS, "edge", namespace=ns)
-        await eventually(
-            lambda: env.simulator.get(*CERT, "shop-example-com-tls", ns) is None,
-            what="the Gateway's Certificate collected",
-            env=env,
-        )
-
         # cert-manager's documented gatewayHTTPRoute Issuer, Gateway and Certificate.
         class_traefik = m.gateway_class("traefik")
         traefik_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "traefik"}}
         env.apply([class_traefik, traefik_ns, *load_manifests(FIXTURES / "gateway-traefik.yaml")])
+        # "edge" keeps its catch-all port 80 listener: the name leads to traefik's address.
+        traefik = await gateway_address(env, "traefik", "traefik")
+        assert traefik != edge
+        point_dns("example.net", traefik)
         (issuer,) = load_manifests(FIXTURES / "issuer-gateway-httproute.yaml")
         env.apply([pointed_at(issuer, env.pebble)])
         env.apply(load_manifests(FIXTURES / "certificate-example-tls.yaml"))
@@ -196,6 +226,14 @@ async def test_gateway_api_end_to_end(pebble: PebbleServer, tmp_path: Path, back
             env=env,
         )
         await eventually(lambda: _none_left(env, "default"), what="its HTTPRoute removed", env=env)
+
+        # Deleting the Gateway takes its Certificate with it (owner reference).
+        await env.admin.delete(GATEWAYS, "edge", namespace=ns)
+        await eventually(
+            lambda: env.simulator.get(*CERT, "shop-example-com-tls", ns) is None,
+            what="the Gateway's Certificate collected",
+            env=env,
+        )
         env.stop_controllers()
 
         assert_no_denials(env.simulator)

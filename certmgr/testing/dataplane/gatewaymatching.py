@@ -5,8 +5,9 @@ Owns the request-side rules of the spec, as pure functions and frozen tables:
 - **hostnames**: ``*.example.com`` is a suffix match over one or more labels (not one, as
   for Ingress); a route attaches to a listener through the hostnames both accept, the
   more specific of each intersecting pair;
-- **listener**: among the programmed listeners on the request's port, the one whose
-  hostname matches most specifically (exact, then the longest wildcard, then none);
+- **listener**: among the programmed listeners on the request's address and port (each
+  Gateway has an address of its own), the one whose hostname matches most specifically
+  (exact, then the longest wildcard, then none);
 - **rule precedence**, across every route attached to that listener: the matching
   hostname with the most non-wildcard characters, then the most characters; then an
   ``Exact`` path, the longest ``PathPrefix``, a method match, the most header matches,
@@ -147,6 +148,7 @@ class ListenerEntry:
     """A programmed listener and the rules of the routes attached to it."""
 
     gateway: str  # namespace/name
+    address: str  # the Gateway's own (status.addresses)
     name: str
     port: int
     hostname: str | None
@@ -170,12 +172,15 @@ class GatewayTable:
 
     listeners: tuple[ListenerEntry, ...] = ()
 
-    def listener_for(self, port: int, host: str) -> ListenerEntry | None:
-        """The most specific listener on ``port`` for ``host`` (oldest Gateway on ties)."""
+    def listener_for(
+        self, port: int, host: str, *, address: str | None = None
+    ) -> ListenerEntry | None:
+        """The most specific listener on ``address``:``port`` for ``host``. ``address``
+        None: every Gateway's listeners (the oldest Gateway's on ties)."""
         best: tuple[Specificity, tuple[str, str], int] | None = None
         chosen: ListenerEntry | None = None
         for listener in self.listeners:
-            if listener.port != port:
+            if listener.port != port or address not in (None, listener.address):
                 continue
             specificity = host_specificity(listener.hostname, host)
             if specificity is None:
@@ -186,9 +191,9 @@ class GatewayTable:
                 best, chosen = key, listener
         return chosen
 
-    def match(self, port: int, request: Request) -> Decision | None:
+    def match(self, port: int, request: Request, *, address: str | None = None) -> Decision | None:
         """The rule the spec's precedence picks for ``request`` on ``port``, if any."""
-        listener = self.listener_for(port, request.host)
+        listener = self.listener_for(port, request.host, address=address)
         if listener is None:
             return None
         best: tuple[object, ...] | None = None
@@ -206,10 +211,16 @@ class GatewayTable:
                     best, chosen = key, rule
         return Decision(listener, chosen) if chosen is not None else None
 
-    def certificate_for(self, port: int, server_name: str) -> tuple[str, str] | None:
+    def certificate_for(
+        self, port: int, server_name: str, *, address: str | None = None
+    ) -> tuple[str, str] | None:
         """The Secret of the listener an SNI name selects on a TLS port, if any."""
-        listener = self.listener_for(port, server_name)
+        listener = self.listener_for(port, server_name, address=address)
         return listener.certificate if listener is not None else None
+
+    def addresses(self) -> frozenset[str]:
+        """Every address a programmed listener is served on."""
+        return frozenset(listener.address for listener in self.listeners)
 
 
 def _best_host(hostnames: tuple[str | None, ...], host: str) -> Specificity | None:

@@ -4,7 +4,8 @@ Owns the controller-side rules of the Gateway API spec for the data plane's Gate
 as a pure function (:func:`evaluate`) over JSON dicts:
 
 - a **GatewayClass** is ours when ``spec.controllerName`` is ours (Accepted);
-- a **Gateway** of such a class: requested addresses (only ``127.0.0.1``); each
+- a **Gateway** of such a class: its address (the one the caller assigned it, or
+  ``127.0.0.1`` for all when none is assigned; a requested address must be that one); each
   **listener**'s port and protocol (only the ports the data plane serves, each with the
   protocol its socket speaks: ``PortUnavailable``, ``UnsupportedProtocol``), route kinds
   (``InvalidRouteKinds``) and TLS ``certificateRefs`` (:mod:`gatewayrefs`); Accepted,
@@ -102,8 +103,18 @@ class _Listener:
     attached: int = 0
 
 
-def evaluate(world: World, *, controller_name: str, ports: Mapping[int, str]) -> Evaluation:
-    """``ports``: listener port -> the protocol the data plane serves on it (HTTP, HTTPS)."""
+def evaluate(
+    world: World,
+    *,
+    controller_name: str,
+    ports: Mapping[int, str],
+    addresses: Mapping[Key, str] | None = None,
+) -> Evaluation:
+    """``ports``: listener port -> the protocol the data plane serves on it (HTTP, HTTPS).
+
+    ``addresses``: the address each Gateway was given (by ``namespace, name``); a Gateway
+    missing from it has none yet and is not programmed. None: every Gateway is served on
+    ``127.0.0.1``."""
     classes = {
         _meta(c)[1]: (Condition("Accepted", True, "Accepted", "Handled by the data plane"),)
         for c in world.classes
@@ -122,7 +133,9 @@ def evaluate(world: World, *, controller_name: str, ports: Mapping[int, str]) ->
         if (gateway.get("metadata") or {}).get("deletionTimestamp"):
             continue
         listeners = [_listener(gateway, spec, i, ports, objects) for i, spec in _listeners(gateway)]
-        gateways[_meta(gateway)] = (gateway, listeners, _gateway_status(gateway, listeners))
+        address = LOOPBACK if addresses is None else addresses.get(_meta(gateway))
+        status = _gateway_status(gateway, listeners, address=address)
+        gateways[_meta(gateway)] = (gateway, listeners, status)
     routes: dict[Key, tuple[ParentStatus, ...]] = {}
     for route in sorted(world.routes, key=_age_key):
         parents = _attach(route, gateways, objects)
@@ -151,6 +164,7 @@ def evaluate(world: World, *, controller_name: str, ports: Mapping[int, str]) ->
                 entries.append(
                     ListenerEntry(
                         gateway="/".join(key),
+                        address=status.addresses[0],
                         name=str(listener.spec.get("name") or ""),
                         port=int(listener.spec.get("port") or 0),
                         hostname=listener.spec.get("hostname") or None,
@@ -247,11 +261,13 @@ def _certificate(
     return problem
 
 
-def _gateway_status(gateway: Mapping[str, Any], listeners: Sequence[_Listener]) -> GatewayStatus:
+def _gateway_status(
+    gateway: Mapping[str, Any], listeners: Sequence[_Listener], *, address: str | None
+) -> GatewayStatus:
     spec = gateway.get("spec") or {}
     addresses = spec.get("addresses") or ()
     unsupported = [a for a in addresses if (a.get("type") or "IPAddress") != "IPAddress"]
-    unusable = [a.get("value") for a in addresses if a.get("value") not in (None, LOOPBACK)]
+    unusable = [a.get("value") for a in addresses if a.get("value") not in (None, address)]
     valid = sum(1 for listener in listeners if listener.accepted)
     if unsupported:
         kinds = ", ".join(sorted({str(a.get("type")) for a in unsupported}))
@@ -265,11 +281,15 @@ def _gateway_status(gateway: Mapping[str, Any], listeners: Sequence[_Listener]) 
     if not accepted.status:
         programmed = Condition("Programmed", False, "Invalid", "Gateway is not accepted")
     elif unusable:
-        message = f"only {LOOPBACK} can be used, not {', '.join(map(str, unusable))}"
+        message = f"{', '.join(map(str, unusable))} cannot be used (taken, or not loopback)"
+        programmed = Condition("Programmed", False, "AddressNotUsable", message)
+    elif address is None:
+        message = "no address is free for this Gateway"
         programmed = Condition("Programmed", False, "AddressNotUsable", message)
     else:
-        programmed = Condition("Programmed", True, "Programmed", f"Serving on {LOOPBACK}")
-    return GatewayStatus((accepted, programmed), (), (LOOPBACK,) if programmed.status else ())
+        programmed = Condition("Programmed", True, "Programmed", f"Serving on {address}")
+    served = (address,) if programmed.status and address is not None else ()
+    return GatewayStatus((accepted, programmed), (), served)
 
 
 def _attach(

@@ -21,9 +21,11 @@ from certmgr.testing.gatewayapi import manifests as m
 
 @dataclass(frozen=True, slots=True)
 class GatewayAddress:
-    """Where the Gateway's listeners answer: send ``Host: <hostname>`` (and SNI)."""
+    """Where the Gateway's listeners answer, on its own address (``status.addresses``),
+    which no other Gateway shares: send ``Host: <hostname>`` (and SNI)."""
 
     gateway: dict[str, Any]  # as stored once Programmed
+    address: str  # its status.addresses[0].value
     http_url: str  # listener "http", port 80
     https_url: str | None  # listener "https", port 443 (None without an HTTPS socket)
 
@@ -62,5 +64,7 @@ async def create_gateway(
         conditions.programmed,
         deadline=deadline,
     )
-    https_url = plane.router.listener_url(443) if plane.https_port is not None else None
-    return GatewayAddress(stored, plane.router.listener_url(80), https_url)
+    address = str(stored["status"]["addresses"][0]["value"])
+    router = plane.router
+    https_url = router.listener_url(443, address=address) if plane.https_port is not None else None
+    return GatewayAddress(stored, address, router.listener_url(80, address=address), https_url)

@@ -7,15 +7,18 @@ and for every request picks the route (:mod:`routing`), the Service's endpoints
 when one refuses the connection (ingress-nginx's ``proxy_next_upstream``). Answers as
 ingress-nginx would: 404 from the default backend when no rule matches, 503 when the
 Service or its endpoints are missing, 502/504 when the endpoint fails. With
-``gateway_api=True`` it is also a Gateway implementation (:mod:`gateways`): a request
-whose listener port and host reach one of its Gateways' rules goes where that rule says
-(500 for an unresolved backend), anything else falls through to the Ingress routes; on
-TLS a Gateway listener's Secret comes before an Ingress's. The router itself must not
-create or change any API object (the Gateway part writes status only).
+``gateway_api=True`` it is also a Gateway implementation (:mod:`gateways`): it also
+listens on each Gateway's own address (same two ports), where only that Gateway's
+listeners answer; on its own address a request whose listener port and host reach any
+Gateway's rules goes where that rule says (500 for an unresolved backend), anything else
+falls through to the Ingress routes; on TLS a Gateway listener's Secret comes before an
+Ingress's. The router itself must not create or change any API object (the Gateway part
+writes status only).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import ssl
 from collections.abc import Mapping
@@ -90,7 +93,9 @@ class IngressRouter:
                 secrets=self._secrets,
                 ports=served,
                 controller_name=gateway_controller_name,
+                listen=self._listen_on_gateway_addresses,
             )
+        self._gateway_sites: dict[str, list[web.TCPSite]] = {}
         self._table = RouteTable()
         self._table_version = -1
         self._turns: dict[tuple[str, str, int | str], itertools.count[int]] = {}
@@ -108,13 +113,16 @@ class IngressRouter:
     def https_url(self) -> str:
         return f"https://{self._host}:{self.https_port}"
 
-    def listener_url(self, listener_port: int) -> str:
+    def listener_url(self, listener_port: int, *, address: str | None = None) -> str:
         """Where a Gateway listener on ``listener_port`` is reached (send the listener's
-        host name in the Host header, and as SNI for HTTPS)."""
+        host name in the Host header, and as SNI for HTTPS): on the Gateway's own
+        ``address`` (its ``status.addresses``), or, without one, on the router's address,
+        where every Gateway answers (the oldest Gateway's listener on a tie)."""
+        host = address or self._host
         if listener_port == self._listener_ports["http"]:
-            return self.http_url
+            return f"http://{host}:{self.http_port}"
         if listener_port == self._listener_ports.get("https") and self.https_port is not None:
-            return self.https_url
+            return f"https://{host}:{self.https_port}"
         raise ValueError(f"no socket of this router serves listener port {listener_port}")
 
     async def start(self) -> None:
@@ -135,20 +143,23 @@ class IngressRouter:
                 self._contexts = SecretContexts()
                 context = self._contexts.server_context(self._context_for)
                 self.https_port = await self._listen(https_port, context)
+            if self.gateways is not None:
+                self.gateways.serve()
         except BaseException:
             await self.stop()
             raise
         _log.info("dataplane_router_started", http=self.http_port, https=self.https_port)
 
     async def stop(self) -> None:
+        if self.gateways is not None:
+            await self.gateways.stop()
+        self._gateway_sites.clear()  # the runner's cleanup stops them
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self.gateways is not None:
-            await self.gateways.stop()
         for mirror in self._mirrors():
             await mirror.stop()
         if self._contexts is not None:
@@ -222,6 +233,7 @@ class IngressRouter:
     def _gateway_decision(self, request: web.Request) -> Decision | None:
         if self.gateways is None:
             return None
+        address = self._gateway_address(request)
         port = self._listener_ports["https" if request.secure else "http"]
         seen = Request(
             host=normalize_host(request.headers.get("Host", "")),
@@ -230,12 +242,22 @@ class IngressRouter:
             headers={k.lower(): v for k, v in request.headers.items()},
             query=dict(request.query),
         )
-        return self.gateways.match(port, seen)
+        return self.gateways.match(port, seen, address=address)
+
+    def _gateway_address(self, request: web.Request) -> str | None:
+        """The Gateway address the request came in on; None: the router's own."""
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        local = str(sockname[0]) if sockname else self._host
+        return local if local in self._gateway_sites else None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         decision = self._gateway_decision(request)
         if decision is not None:
             chosen = self.gateway_endpoints_for(decision)
+        elif self._gateway_address(request) is not None:
+            # A Gateway's own address: no Ingress behind it. The Gateway API leaves the
+            # answer to the implementation; Envoy-based ones answer 404.
+            return web.Response(status=404, text="no route")
         else:
             chosen = self.endpoints_for(request.headers.get("Host", ""), request.path)
         if isinstance(chosen, web.Response):
@@ -250,14 +272,15 @@ class IngressRouter:
                 return answer
         return await forward(request, tries[-1], session=self._session)
 
-    def _context_for(self, server_name: str) -> ssl.SSLContext | None:
+    def _context_for(self, server_name: str, address: str | None = None) -> ssl.SSLContext | None:
         if self._secrets is None or self._contexts is None:
             return None
         ref = None
         if self.gateways is not None:
             port = self._listener_ports["https"]
-            ref = self.gateways.certificate_for(port, normalize_host(server_name))
-        if ref is None:
+            name = normalize_host(server_name)
+            ref = self.gateways.certificate_for(port, name, address=address)
+        if ref is None and address is None:
             ref = tls_secret_for(self._ingresses.objects(), server_name, classes=self._classes)
         secret = self._secrets.get(*ref) if ref else None
         return self._contexts.for_secret(secret) if secret else None
@@ -268,6 +291,37 @@ class IngressRouter:
         await site.start()
         # The newest site's address comes last; with port 0 it is the only way to learn it.
         return int(self._runner.addresses[-1][1])
+
+    async def _listen_on_gateway_addresses(self, addresses: frozenset[str]) -> None:
+        """Serve exactly ``addresses`` (each Gateway's own) on the router's two ports."""
+        if self._runner is None:
+            return
+        for address in set(self._gateway_sites) - addresses:
+            for site in self._gateway_sites.pop(address):
+                await site.stop()
+            _log.info("dataplane_gateway_address_released", address=address)
+        for address in sorted(addresses - set(self._gateway_sites)):
+            sites = [web.TCPSite(self._runner, host=address, port=self.http_port)]
+            if self.https_port is not None and self._contexts is not None:
+                context = self._contexts.server_context(
+                    functools.partial(self._context_for, address=address)
+                )
+                sites.append(
+                    web.TCPSite(
+                        self._runner, host=address, port=self.https_port, ssl_context=context
+                    )
+                )
+            started: list[web.TCPSite] = []
+            try:
+                for site in sites:
+                    await site.start()
+                    started.append(site)
+            except OSError as exc:
+                _log.warning(
+                    "dataplane_gateway_address_unavailable", address=address, error=str(exc)
+                )
+            self._gateway_sites[address] = started
+            _log.info("dataplane_gateway_address_served", address=address)
 
     def _backend_changed(self, _key: ObjectKey) -> None:
         if self.gateways is not None:

@@ -137,7 +137,8 @@ async def test_statuses_and_a_request_through_the_http_listener(
         lambda g: c.programmed(g) and c.listener_status(g, "http").get("attachedRoutes") == 1,
     )
     assert c.condition(gw, "Accepted") is not None
-    assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]
+    ((address_entry,),) = [gw["status"]["addresses"]]
+    assert address_entry["type"] == "IPAddress" and address_entry["value"].startswith("127.1.")
     https_resolved = c.listener_condition(gw, "https", "ResolvedRefs")
     assert https_resolved is not None
     assert (https_resolved["status"], https_resolved["reason"]) == (
@@ -158,6 +159,63 @@ async def test_statuses_and_a_request_through_the_http_listener(
     assert await _get(http, f"{url}/hello", host=HOST) == (200, f"http {HOST} /hello")
     # A host the route does not name: the listener matches, no rule does.
     assert (await _get(http, f"{url}/hello", host="other.example.com"))[0] == 404
+
+
+async def test_each_gateway_answers_on_its_own_address(
+    plane: DataPlane,
+    gateway_class: str,
+    kube: KubeClient,
+    http: aiohttp.ClientSession,
+    backend: int,
+    namespace: str,
+) -> None:
+    """Two Gateways with catch-all listeners on port 80 do not compete: each has an
+    address of its own (status.addresses), where only its routes answer."""
+    await kube.create(
+        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    )
+    for name in ("first", "second"):
+        await kube.create(
+            GATEWAYS,
+            m.gateway(
+                name, namespace=namespace, listeners=[m.http_listener()], class_name=gateway_class
+            ),
+        )
+        route = m.http_route(
+            name,
+            namespace=namespace,
+            parents=[m.parent_ref(name)],
+            rules=[m.path_rule(f"/{name}", [m.backend_ref("web", backend)])],
+        )
+        await kube.create(HTTP_ROUTES, route)
+    urls: dict[str, str] = {}
+    for name in ("first", "second"):
+        gw = await eventually(
+            lambda name=name: kube.get(GATEWAYS, name, namespace=namespace),
+            lambda g: c.programmed(g) and c.listener_status(g, "http").get("attachedRoutes") == 1,
+        )
+        urls[name] = plane.router.listener_url(80, address=gw["status"]["addresses"][0]["value"])
+    assert urls["first"] != urls["second"]
+    for name, url in urls.items():
+        other = "second" if name == "first" else "first"
+        assert await _get(http, f"{url}/{name}", host=HOST) == (200, f"http {HOST} /{name}")
+        assert (await _get(http, f"{url}/{other}", host=HOST))[0] == 404
+
+
+async def test_a_gateway_gets_the_loopback_address_it_asks_for(
+    plane: DataPlane,
+    gateway_class: str,
+    kube: KubeClient,
+    namespace: str,
+) -> None:
+    wanted = "127.2.0.7"
+    body = m.gateway(
+        "asks", namespace=namespace, listeners=[m.http_listener()], class_name=gateway_class
+    )
+    body["spec"]["addresses"] = [{"type": "IPAddress", "value": wanted}]
+    await kube.create(GATEWAYS, body)
+    gw = await eventually(lambda: kube.get(GATEWAYS, "asks", namespace=namespace), c.programmed)
+    assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": wanted}]
 
 
 async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(

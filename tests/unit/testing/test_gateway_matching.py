@@ -411,7 +411,7 @@ def test_a_request_on_another_port_sees_only_that_port_s_listeners() -> None:
     assert table.certificate_for(443, "b.example.com") is None
 
 
-def test_on_a_shared_port_the_older_gateway_s_equally_specific_listener_wins() -> None:
+def _two_catch_all_gateways() -> World:
     older = m.gateway("old", namespace=NS, listeners=[m.http_listener()])
     older["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
     newer = m.gateway("new", namespace=NS, listeners=[m.http_listener()])
@@ -424,10 +424,37 @@ def test_on_a_shared_port_the_older_gateway_s_equally_specific_listener_wins() -
             "to-new", [_rule(_path("PathPrefix", "/"), backend="b")], parent=m.parent_ref("new")
         ),
     ]
-    world = World(
+    return World(
         classes=[m.gateway_class()],
         gateways=[newer, older],
         routes=routes,
         services=[{"metadata": {"namespace": NS, "name": n}} for n in ("a", "b")],
     )
-    assert _hit(world, Request("x.example.com", "/")) == "a"
+
+
+ADDRESSES = {(NS, "old"): "127.1.0.1", (NS, "new"): "127.1.0.2"}
+
+
+@pytest.mark.parametrize(
+    ("address", "backend"),
+    [
+        pytest.param("127.1.0.1", "a", id="older-gateway-s-address"),
+        pytest.param("127.1.0.2", "b", id="newer-gateway-s-address"),
+        pytest.param("127.1.0.9", None, id="no-gateway-s-address"),
+        pytest.param(None, "a", id="router-address-older-gateway-on-a-tie"),
+    ],
+)
+def test_two_catch_all_gateways_on_one_port_are_told_apart_by_address(
+    address: str | None, backend: str | None
+) -> None:
+    evaluation = evaluate(
+        _two_catch_all_gateways(),
+        controller_name=m.DATAPLANE_CONTROLLER,
+        ports=PORTS,
+        addresses=ADDRESSES,
+    )
+    assert evaluation.gateways[(NS, "old")].addresses == ("127.1.0.1",)
+    assert evaluation.gateways[(NS, "new")].addresses == ("127.1.0.2",)
+    decision = evaluation.table.match(80, Request("x.example.com", "/"), address=address)
+    hit = decision.rule.backends[0] if decision is not None else None
+    assert (hit.name if hit is not None else None) == backend
