@@ -34,7 +34,7 @@ def ignored_listeners(annotations: Mapping[str, str]) -> frozenset[str]:
     return frozenset(name.strip() for name in text.split(","))
 
 
-def listener_problems(index: int, listener: Mapping[str, Any], namespace: str) -> list[str]:
+def listener_problems(index: int, listener: Mapping[str, Any], *, namespace: str) -> list[str]:
     """Why a TLS listener cannot have a Certificate (empty: it can)."""
     path = f"spec.listeners[{index}]"
     problems = []
@@ -94,7 +94,7 @@ def gateway_blocks(gateway: Obj) -> Blocks:
             continue
         if listener.get("name") in ignored:
             continue
-        problems = listener_problems(index, listener, namespace)
+        problems = listener_problems(index, listener, namespace=namespace)
         if problems:
             skipped.append("Skipped a listener block: " + aggregate(problems))
             continue

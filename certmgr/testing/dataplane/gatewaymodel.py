@@ -132,13 +132,16 @@ def evaluate(
             continue
         if (gateway.get("metadata") or {}).get("deletionTimestamp"):
             continue
-        listeners = [_listener(gateway, spec, i, ports, objects) for i, spec in _listeners(gateway)]
+        listeners = [
+            _listener(gateway, spec, index=i, ports=ports, objects=objects)
+            for i, spec in _listeners(gateway)
+        ]
         address = LOOPBACK if addresses is None else addresses.get(_meta(gateway))
         status = _gateway_status(gateway, listeners, address=address)
         gateways[_meta(gateway)] = (gateway, listeners, status)
     routes: dict[Key, tuple[ParentStatus, ...]] = {}
     for route in sorted(world.routes, key=_age_key):
-        parents = _attach(route, gateways, objects)
+        parents = _attach(route, gateways, objects=objects)
         if parents:
             routes[_meta(route)] = parents
     entries: list[ListenerEntry] = []
@@ -184,6 +187,7 @@ def _listeners(gateway: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]
 def _listener(
     gateway: Mapping[str, Any],
     spec: Mapping[str, Any],
+    *,
     index: int,
     ports: Mapping[int, str],
     objects: References,
@@ -208,7 +212,7 @@ def _listener(
     listener.accepted = accepted.status
     resolved = _route_kinds(listener)
     if resolved is None and protocol == "HTTPS":
-        resolved = _certificate(listener, gateway, objects)
+        resolved = _certificate(listener, gateway, objects=objects)
     listener.conditions = [
         accepted,
         resolved or Condition("ResolvedRefs", True, "ResolvedRefs", "All references resolved"),
@@ -243,7 +247,7 @@ def _route_kinds(listener: _Listener) -> Condition | None:
 
 
 def _certificate(
-    listener: _Listener, gateway: Mapping[str, Any], objects: References
+    listener: _Listener, gateway: Mapping[str, Any], *, objects: References
 ) -> Condition | None:
     """Resolve certificateRefs; the first usable one is served. A Condition when any fails."""
     namespace = _meta(gateway)[0]
@@ -251,7 +255,7 @@ def _certificate(
     problem: Condition | None = None
     for ref in refs:
         key = (str(ref.get("namespace") or namespace), str(ref.get("name") or ""))
-        found = objects.secret_problem(ref, key, namespace)
+        found = objects.secret_problem(ref, key, namespace=namespace)
         if found is None:
             listener.certificate = listener.certificate or key
         elif problem is None:
@@ -295,6 +299,7 @@ def _gateway_status(
 def _attach(
     route: Mapping[str, Any],
     gateways: Mapping[Key, tuple[Mapping[str, Any], list[_Listener], GatewayStatus]],
+    *,
     objects: References,
 ) -> tuple[ParentStatus, ...]:
     namespace = _meta(route)[0]
@@ -309,7 +314,9 @@ def _attach(
             continue  # not a Gateway of ours: another controller's business
         gateway, listeners, status = gateways[key]
         if _condition(status.conditions, "Accepted"):
-            accepted, attached_to = _accepted(route, ref, gateway, listeners, objects.namespaces)
+            accepted, attached_to = _accepted(
+                route, ref, gateway=gateway, listeners=listeners, namespaces=objects.namespaces
+            )
         else:
             accepted = Condition(
                 "Accepted", False, "NoMatchingParent", "the Gateway is not accepted"
@@ -318,7 +325,7 @@ def _attach(
         if accepted.status:
             for listener, hostnames in attached_to:
                 listener.attached += 1
-                listener.rules.extend(_rules(route, hostnames, backends_by_rule))
+                listener.rules.extend(_rules(route, hostnames, backends_by_rule=backends_by_rule))
         full_ref = {"group": GROUP, "kind": "Gateway", **ref}
         parents.append(ParentStatus(full_ref, (accepted, resolved)))
     return tuple(parents)
@@ -327,6 +334,7 @@ def _attach(
 def _accepted(
     route: Mapping[str, Any],
     ref: Mapping[str, Any],
+    *,
     gateway: Mapping[str, Any],
     listeners: Sequence[_Listener],
     namespaces: Mapping[str, Mapping[str, Any]],
@@ -346,7 +354,12 @@ def _accepted(
         for listener in candidates
         if listener.accepted
         and listener.kinds
-        and _namespace_allowed(listener, _meta(gateway)[0], route_namespace, namespaces)
+        and _namespace_allowed(
+            listener,
+            gateway_namespace=_meta(gateway)[0],
+            route_namespace=route_namespace,
+            namespaces=namespaces,
+        )
     ]
     if not allowed:
         message = "no listener of the Gateway allows this route"
@@ -365,6 +378,7 @@ def _accepted(
 
 def _namespace_allowed(
     listener: _Listener,
+    *,
     gateway_namespace: str,
     route_namespace: str,
     namespaces: Mapping[str, Mapping[str, Any]],
@@ -406,6 +420,7 @@ def _backends(
 def _rules(
     route: Mapping[str, Any],
     hostnames: tuple[str | None, ...],
+    *,
     backends_by_rule: Sequence[tuple[ServiceBackend | None, ...]],
 ) -> list[RuleEntry]:
     namespace, name = _meta(route)

@@ -70,6 +70,7 @@ class References:
         self,
         ref: Mapping[str, Any],
         key: Key,
+        *,
         namespace: str,
     ) -> Condition | None:
         ident = f"{key[0]}/{key[1]}"

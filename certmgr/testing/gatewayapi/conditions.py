@@ -30,7 +30,7 @@ def listener_status(gateway: Mapping[str, Any] | None, listener: str) -> Mapping
 
 
 def listener_condition(
-    gateway: Mapping[str, Any] | None, listener: str, kind: str
+    gateway: Mapping[str, Any] | None, listener: str, *, kind: str
 ) -> Mapping[str, Any] | None:
     return condition({"status": listener_status(gateway, listener)}, kind)
 
@@ -38,8 +38,8 @@ def listener_condition(
 def route_condition(
     route: Mapping[str, Any] | None,
     gateway: str,
-    kind: str,
     *,
+    kind: str,
     section: str | None = None,
     controller_name: str = DATAPLANE_CONTROLLER,
 ) -> Mapping[str, Any] | None:
@@ -65,5 +65,5 @@ def programmed(gateway: Mapping[str, Any] | None) -> bool:
 
 
 def route_accepted(route: Mapping[str, Any] | None, gateway: str) -> bool:
-    found = route_condition(route, gateway, "Accepted")
+    found = route_condition(route, gateway, kind="Accepted")
     return bool(found and found.get("status") == "True")

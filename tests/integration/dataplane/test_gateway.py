@@ -139,7 +139,7 @@ async def test_statuses_and_a_request_through_the_http_listener(
     assert c.condition(gw, "Accepted") is not None
     ((address_entry,),) = [gw["status"]["addresses"]]
     assert address_entry["type"] == "IPAddress" and address_entry["value"].startswith("127.1.")
-    https_resolved = c.listener_condition(gw, "https", "ResolvedRefs")
+    https_resolved = c.listener_condition(gw, "https", kind="ResolvedRefs")
     assert https_resolved is not None
     assert (https_resolved["status"], https_resolved["reason"]) == (
         "False",
@@ -152,7 +152,7 @@ async def test_statuses_and_a_request_through_the_http_listener(
         lambda: kube.get(HTTP_ROUTES, "web", namespace=namespace),
         lambda r: c.route_accepted(r, "gw"),
     )
-    resolved = c.route_condition(stored, "gw", "ResolvedRefs")
+    resolved = c.route_condition(stored, "gw", kind="ResolvedRefs")
     assert resolved is not None and resolved["status"] == "True"
 
     url = plane.router.listener_url(80)
@@ -239,7 +239,7 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
         class_name=gateway_class,
     )
     # No Secret yet (gateway-shim would create it): the HTTPS listener waits for it.
-    waiting = c.listener_condition(address.gateway, "https", "Programmed")
+    waiting = c.listener_condition(address.gateway, "https", kind="Programmed")
     assert waiting is not None and waiting["status"] == "False"
     await kube.create(
         HTTP_ROUTES,
@@ -255,7 +255,9 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
     await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key, namespace=namespace))
     await eventually(
         lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
-        lambda g: (c.listener_condition(g, "https", "Programmed") or {}).get("status") == "True",
+        lambda g: (
+            (c.listener_condition(g, "https", kind="Programmed") or {}).get("status") == "True"
+        ),
     )
     url = f"{address.https_url}/tls"
     first = await eventually(
@@ -290,7 +292,7 @@ async def test_a_secret_in_another_namespace_needs_a_reference_grant(
     )
 
     def reason(gateway: dict[str, Any]) -> str | None:
-        found = c.listener_condition(gateway, "https", "ResolvedRefs")
+        found = c.listener_condition(gateway, "https", kind="ResolvedRefs")
         return None if found is None else str(found["reason"])
 
     await eventually(
@@ -309,7 +311,7 @@ async def test_a_secret_in_another_namespace_needs_a_reference_grant(
         lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
         lambda g: reason(g) == "ResolvedRefs",
     )
-    programmed = c.listener_condition(gw, "https", "Programmed")
+    programmed = c.listener_condition(gw, "https", kind="Programmed")
     assert programmed is not None and programmed["status"] == "True"
 
 
@@ -351,7 +353,7 @@ async def test_unresolved_backends_answer_500_and_unmatched_requests_reach_ingre
         lambda: kube.get(HTTP_ROUTES, "web", namespace=namespace),
         lambda r: c.route_accepted(r, "gw"),
     )
-    resolved = c.route_condition(stored, "gw", "ResolvedRefs")
+    resolved = c.route_condition(stored, "gw", kind="ResolvedRefs")
     assert resolved is not None
     assert (resolved["status"], resolved["reason"]) == ("False", "BackendNotFound")
 
