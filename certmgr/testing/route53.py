@@ -2,8 +2,9 @@
 
 Owns ``Route53PeerProcess`` (``python -m certmgr.testing.route53_peer`` on loopback ports,
 stopped by PID), ``Route53World`` (the IAM users, role and hosted zones every test starts
-from, with authentication switched on afterwards) and the pytest fixtures (the peer, and
-a Pebble that resolves with the peer's name server). The seed and
+from, with authentication switched on afterwards) and the pytest fixtures (the peer,
+a Pebble that resolves with the peer's name server, this process's AWS SDK pointed at the
+peer and at nothing else of the machine). The seed and
 the control calls are blocking: call them from fixtures or ``asyncio.to_thread``. It must
 not be imported by certmgr itself.
 """
@@ -11,6 +12,7 @@ not be imported by certmgr itself.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -217,6 +219,31 @@ def _user(iam: Any, name: str, policy: dict[str, Any]) -> AccessKey:
 
 def _zone_id(answer: dict[str, Any]) -> str:
     return str(answer["HostedZone"]["Id"]).removeprefix("/hostedzone/")
+
+
+def isolate_aws_sdk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, endpoint_url: str | None = None
+) -> None:
+    """No credentials, config or instance metadata of this machine reach the AWS SDK; with
+    ``endpoint_url``, the SDK's own endpoint variable points it at the peer (cert-manager
+    has no endpoint field either)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    if endpoint_url is not None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def aws_at_route53_peer(
+    route53_peer: Route53PeerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The AWS SDK of this process pointed at the (emptied) peer, nothing else of the
+    machine's AWS setup used."""
+    isolate_aws_sdk(monkeypatch, tmp_path, endpoint_url=route53_peer.endpoint_url)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ TXT records the peer's name server answers from that zone."""
 from __future__ import annotations
 
 import base64
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,22 +19,7 @@ from tests.e2e.test_acme_controllers import _certificate_ready, _sans, running_w
 FQDN = "_acme-challenge.example.test."
 
 
-@pytest.fixture
-def aws_environment(
-    route53_peer: Route53PeerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """The SDK's own endpoint variable points it at the peer (cert-manager has no endpoint
-    field either); nothing of this machine's AWS setup is used."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", route53_peer.endpoint_url)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-@pytest.mark.usefixtures("aws_environment")
+@pytest.mark.usefixtures("aws_at_route53_peer")
 @pytest.mark.parametrize(
     ("throttled", "pending_polls"),
     [

@@ -7,102 +7,36 @@ from __future__ import annotations
 import base64
 import copy
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
-from certmgr.controllers.context import Context, Settings
+from certmgr.controllers.context import Settings
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
 from certmgr.dns01.rfc2136 import RFC2136Provider
-from certmgr.kube.errors import NotFound
-from certmgr.kube.resources import CHALLENGES, SECRETS, Resource
 from certmgr.runtime.cache import Cache
 from certmgr.testing.bind import BindServer
 from certmgr.testing.clock import FakeClock
-
-NS = "ns"
-KEY = f"{NS}/c"
-ISSUER = {
-    "apiVersion": "cert-manager.io/v1",
-    "kind": "Issuer",
-    "metadata": {"name": "ca", "namespace": NS, "resourceVersion": "1"},
-    "spec": {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}}},
-}
-
-
-class FakeCA:
-    pass
-
-
-class FakeAccounts:
-    async def client_for(self, issuer: dict[str, Any]) -> FakeCA:
-        return FakeCA()
-
-
-@dataclass
-class RecordingEvents:
-    events: list[tuple[float, str, str, str]] = field(default_factory=list)
-    clock: FakeClock | None = None
-
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        assert self.clock is not None
-        self.events.append((self.clock.monotonic(), type_, reason, message))
-
-
-class FakeKube:
-    """Secrets from a dict; status patches applied to the Challenge cache."""
-
-    def __init__(self, challenges: Cache, secrets_: dict[str, dict[str, Any]]) -> None:
-        self.challenges = challenges
-        self.secrets = secrets_
-
-    async def get(self, resource: Resource, name: str, **kw: Any) -> dict[str, Any]:
-        if resource == SECRETS and name in self.secrets:
-            return copy.deepcopy(self.secrets[name])
-        raise NotFound({"reason": "NotFound", "message": f'secrets "{name}" not found'})
-
-    async def patch(
-        self, resource: Resource, name: str, patch: dict[str, Any], **kw: Any
-    ) -> dict[str, Any]:
-        assert resource == CHALLENGES
-        obj = copy.deepcopy(self.challenges.get(NS, name))
-        assert obj is not None
-        if "status" in patch:
-            obj["status"] = {**(obj.get("status") or {}), **patch["status"]}
-        if "finalizers" in (patch.get("metadata") or {}):
-            obj["metadata"]["finalizers"] = patch["metadata"]["finalizers"]
-        rv = int(obj["metadata"]["resourceVersion"]) + 1
-        obj["metadata"]["resourceVersion"] = str(rv)
-        self.challenges.apply("MODIFIED", obj)
-        return obj
+from tests.integration.dns01.challenge_harness import (
+    KEY,
+    NS,
+    FakeKube,
+    challenge,
+    drive,
+    harness,
+    secret,
+)
 
 
 def tsig_secret(value: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "tsig"},
-        "data": {"secret": base64.b64encode(value.encode()).decode()},
-    }
+    return secret("tsig", secret=value)
 
 
-def challenge(dns_name: str, provider: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "acme.cert-manager.io/v1",
-        "kind": "Challenge",
-        "metadata": {"name": "c", "namespace": NS, "uid": "u", "resourceVersion": "1"},
-        "spec": {
-            "url": "https://ca/chall/1",
-            "authorizationURL": "https://ca/authz/1",
-            "dnsName": dns_name,
-            "type": "DNS-01",
-            "token": "tok",
-            "key": "txt-value",
-            "solver": {"dns01": provider},
-            "issuerRef": {"name": "ca", "kind": "Issuer"},
-        },
-        "status": {},
-    }
+def through(bind: BindServer) -> Settings:
+    """The controller's settings: the zone and the propagation check asked of ``bind``."""
+    return Settings(
+        dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
+    )
 
 
 def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
@@ -116,7 +50,7 @@ def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("dns_name", "provider", "secret", "reason"),
+    ("dns_name", "provider", "tsig", "reason"),
     [
         pytest.param(
             "bad-tsig.example.test",
@@ -154,56 +88,60 @@ def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
             "the dns01 provider 'azureDNS' is not supported by certmgr",
             id="unsupported-provider",
         ),
+        pytest.param(
+            "cloudflare.example.test",
+            {"cloudflare": {"apiTokenSecretRef": {"name": "cf", "key": "token"}}},
+            None,
+            "the dns01 provider 'cloudflare' is not supported by certmgr "
+            "(supported: rfc2136, route53, webhook)",
+            id="unsupported-cloudflare",
+        ),
+        pytest.param(
+            "acme-dns.example.test",
+            {"acmeDNS": {"host": "https://auth.example.test"}},
+            None,
+            "the dns01 provider 'acmeDNS' is not supported by certmgr",
+            id="unsupported-acme-dns",
+        ),
+        pytest.param(
+            "none.example.test",
+            {"cnameStrategy": "Follow"},
+            None,
+            "no dns provider config specified for challenge",
+            id="no-provider",
+        ),
     ],
 )
 async def test_a_dns01_challenge_that_cannot_be_presented_says_why_and_backs_off(
     bind: BindServer,
     dns_name: str,
     provider: dict[str, Any] | None,
-    secret: str | None,
+    tsig: str | None,
     reason: str,
 ) -> None:
-    clock = FakeClock()
-    solver = rfc2136(bind) if provider is None or "tsigSecretSecretRef" in provider else provider
-    if provider is not None and "tsigSecretSecretRef" in provider:
-        solver = rfc2136(bind, **provider)
-    challenges = Cache(indexes={SLOT_INDEX: slot_of})
-    challenges.apply("ADDED", challenge(dns_name, solver))
-    issuers = Cache()
-    issuers.apply("ADDED", ISSUER)
-    kube = FakeKube(challenges, {"tsig": tsig_secret(secret or bind.key.secret)})
-    events = RecordingEvents(clock=clock)
-    settings = Settings(
-        dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
+    if provider is None or "tsigSecretSecretRef" in provider:
+        solver = rfc2136(bind, **(provider or {}))
+    else:
+        solver = provider
+    run = harness(
+        challenge(dns_name, solver),
+        settings=through(bind),
+        secrets={"tsig": tsig_secret(tsig or bind.key.secret)},
     )
-    ctx = Context(kube, None, clock, events, None, settings)  # type: ignore[arg-type]
-    reconciler = ChallengeReconciler(
-        ctx,
-        accounts=FakeAccounts(),  # type: ignore[arg-type]
-        challenges=challenges,
-        issuers=issuers,
-        cluster_issuers=Cache(),
-    )
-    start = clock.monotonic()
-    reconciles = 0
-    while clock.monotonic() - start < 10 * 60:
-        result = await reconciler.reconcile(KEY)
-        reconciles += 1
-        assert result is not None and result.requeue_after is not None
-        # Woken early (our own status write): no extra attempt.
-        await reconciler.reconcile(KEY)
-        clock.advance(result.requeue_after)
-    status = challenges.get(NS, "c")["status"]  # type: ignore[index]
+    start = run.clock.monotonic()
+
+    await drive(run, minutes=10)
+
+    status = run.status()
     assert status["reason"].startswith("Error presenting challenge: "), status
     assert reason in status["reason"], status["reason"]
     assert status["processing"] is True
     assert not status.get("state") or status["state"] == "pending"
-    warnings = [e for e in events.events if e[1] == "Warning"]
+    warnings = run.events.warnings()
     assert warnings and all(e[2] == "PresentError" and reason in e[3] for e in warnings)
     # Backed off from 5 s towards 5 min: a handful of attempts in 10 minutes, not hundreds.
     assert 4 <= len(warnings) <= 10, [round(e[0] - start) for e in warnings]
     assert not bind.txt_values(f"_acme-challenge.{dns_name}.")
-    await reconciler.close()
 
 
 async def test_a_nameserver_that_does_not_serve_the_zone_refuses_the_update(
@@ -212,30 +150,16 @@ async def test_a_nameserver_that_does_not_serve_the_zone_refuses_the_update(
     """The zone (other.test) is found through the recursive nameservers, but the rfc2136
     nameserver is another server: it is not authoritative for it (NOTAUTH)."""
     with BindServer(dynamic_zone="other.test") as other:
-        clock = FakeClock()
-        challenges = Cache(indexes={SLOT_INDEX: slot_of})
-        challenges.apply("ADDED", challenge("www.other.test", rfc2136(bind)))
-        issuers = Cache()
-        issuers.apply("ADDED", ISSUER)
-        kube = FakeKube(challenges, {"tsig": tsig_secret(bind.key.secret)})
-        events = RecordingEvents(clock=clock)
-        settings = Settings(
-            dns01_recursive_nameservers=(other.address,), dns01_recursive_nameservers_only=True
+        run = harness(
+            challenge("www.other.test", rfc2136(bind)),
+            settings=through(other),
+            secrets={"tsig": tsig_secret(bind.key.secret)},
         )
-        ctx = Context(kube, None, clock, events, None, settings)  # type: ignore[arg-type]
-        reconciler = ChallengeReconciler(
-            ctx,
-            accounts=FakeAccounts(),  # type: ignore[arg-type]
-            challenges=challenges,
-            issuers=issuers,
-            cluster_issuers=Cache(),
-        )
-        result = await reconciler.reconcile(KEY)
+        result = await run.reconciler.reconcile(KEY)
+        await run.reconciler.close()
         assert result is not None and result.requeue_after == pytest.approx(5.0, rel=0.25)
-        status = challenges.get(NS, "c")["status"]  # type: ignore[index]
-        assert "DNS update failed. Server replied: NOTAUTH" in status["reason"], status
-        assert [e[2] for e in events.events] == ["PresentError"]
-        await reconciler.close()
+        assert "DNS update failed. Server replied: NOTAUTH" in run.status()["reason"]
+        assert [e[2] for e in run.events.events] == ["PresentError"]
 
 
 async def test_values_for_a_name_and_its_wildcard_coexist_and_are_removed_one_by_one(
@@ -330,41 +254,22 @@ class FakeCAPending:
 async def test_a_deleted_challenge_removes_its_txt_record_then_its_finalizer(
     bind: BindServer,
 ) -> None:
-    clock = FakeClock()
     obj = challenge("deleted.example.test", rfc2136(bind))
     obj["metadata"]["finalizers"] = ["acme.cert-manager.io/finalizer"]
-    challenges = Cache(indexes={SLOT_INDEX: slot_of})
-    challenges.apply("ADDED", obj)
-    issuers = Cache()
-    issuers.apply("ADDED", ISSUER)
-    kube = FakeKube(challenges, {"tsig": tsig_secret(bind.key.secret)})
     ca = FakeCAPending()
-
-    class Accounts:
-        async def client_for(self, issuer: dict[str, Any]) -> FakeCAPending:
-            return ca
-
-    settings = Settings(
-        dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
-    )
-    ctx = Context(kube, None, clock, RecordingEvents(clock=clock), None, settings)  # type: ignore[arg-type]
-    reconciler = ChallengeReconciler(
-        ctx,
-        accounts=Accounts(),  # type: ignore[arg-type]
-        challenges=challenges,
-        issuers=issuers,
-        cluster_issuers=Cache(),
+    run = harness(
+        obj, settings=through(bind), secrets={"tsig": tsig_secret(bind.key.secret)}, ca=ca
     )
     fqdn = "_acme-challenge.deleted.example.test."
-    result = await reconciler.reconcile(KEY)
+    result = await run.reconciler.reconcile(KEY)
     assert result is not None
     assert bind.txt_values(fqdn) == {"txt-value"}
     assert ca.accepted == ["https://ca/chall/1"]  # propagated, so the CA was told
-    deleting = copy.deepcopy(challenges.get(NS, "c"))
+    deleting = copy.deepcopy(run.challenges.get(NS, "c"))
     assert deleting is not None
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    challenges.apply("MODIFIED", deleting)
-    assert await reconciler.reconcile(KEY) is None
+    run.challenges.apply("MODIFIED", deleting)
+    assert await run.reconciler.reconcile(KEY) is None
     assert bind.txt_values(fqdn) == set()
-    assert challenges.get(NS, "c")["metadata"]["finalizers"] == []  # type: ignore[index]
-    await reconciler.close()
+    assert run.challenges.get(NS, "c")["metadata"]["finalizers"] == []  # type: ignore[index]
+    await run.reconciler.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from certmgr.dns01.route53_errors import (
 )
 from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import SECRETS, Resource
-from certmgr.testing.route53 import REGION, AccessKey, Route53PeerProcess
+from certmgr.testing.route53 import REGION, AccessKey, Route53PeerProcess, isolate_aws_sdk
 
 FQDN = "_acme-challenge.example.test."
 ZONE = "example.test."
@@ -77,13 +76,7 @@ class SecretsKube:
 
 @pytest.fixture(autouse=True)
 def no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials, config or instance metadata of this machine reach the SDK."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_aws_sdk(monkeypatch, tmp_path)
 
 
 def solver(key: AccessKey | None, **fields: Any) -> dict[str, Any]:
