@@ -1,19 +1,20 @@
 """The AWS SDK side of the Route 53 provider: credentials in, a Route 53 client out.
 
-Owns ``Route53Settings`` (a solver block with its Secrets read) and cert-manager's checks
-of its credentials, the clients (static keys, ``AssumeRole``, or the SDK's ambient chain)
-and their cache,
-the private executor every blocking boto3 call runs on, and botocore's failures turned
-into :mod:`certmgr.dns01.route53_errors` categories. Must not know what the calls are for
-(:mod:`certmgr.dns01.route53` does), must not retry or sleep (botocore's own retries are
-off), and never logs or raises a secret. botocore is imported on first use, in a worker
-thread: a controller without Route 53 solvers never loads it (~150 ms at start).
+Owns ``Route53Settings`` (a solver block with its Secrets read), cert-manager's checks of
+its credentials, the clients (static keys, ``AssumeRole`` or the SDK's ambient chain) and
+their cache, the private executor every blocking botocore call runs on, and botocore's
+failures turned into :mod:`certmgr.dns01.route53_errors` categories. Must not know what
+the calls are for (:mod:`certmgr.dns01.route53` does), retry or sleep (botocore's retries
+are off), or let a secret reach a log line or an error, botocore's debug log of the wire
+included. botocore is imported on first use, in a worker thread, so a controller without
+Route 53 solvers never loads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,6 +53,12 @@ EXECUTOR_THREADS: Final = 4
 # before their credentials expire.
 CLIENT_CACHE_SIZE: Final = 64
 ASSUMED_ROLE_MARGIN: Final = timedelta(minutes=5)
+
+# botocore's debug lines carry the wire: the signed request's headers (a session token),
+# the canonical request, and response bodies (AssumeRole's temporary secret access key).
+# They are dropped at these loggers whatever level the process logs at; botocore's other
+# debug lines (which handler ran, which endpoint) stay.
+WIRE_LOGGERS: Final = ("botocore.auth", "botocore.endpoint", "botocore.parsers")
 
 _executor_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -253,9 +260,23 @@ def _client_options(settings: Route53Settings) -> dict[str, Any]:
     return options
 
 
+class _NoWireDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _drop_wire_debug_logs() -> None:
+    for name in WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoWireDebug) for f in logger.filters):
+            logger.addFilter(_NoWireDebug())
+
+
 def _session() -> Any:
     """A fresh botocore session (its own credentials and config) on the shared loader."""
     import botocore.session
+
+    _drop_wire_debug_logs()
 
     global _loader
     session = botocore.session.Session()
