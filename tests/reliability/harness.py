@@ -103,9 +103,9 @@ class Cluster:
             ]
         )
 
-    def replicas(self, count: int = 2) -> list[ControllerProcess]:
+    def replicas(self, count: int = 2, *extra: str) -> list[ControllerProcess]:
         for _ in range(count):
-            self.env.start_controller(*FAST_ELECTION)
+            self.env.start_controller(*FAST_ELECTION, *extra)
         return self.env.controllers
 
     # -- observing -------------------------------------------------------------------
