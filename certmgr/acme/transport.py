@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import functools
 import json
 import os
 import ssl
@@ -42,6 +43,7 @@ from certmgr.acme.errors import (
     AcmeWriteWithheld,
 )
 from certmgr.acme.keys import AcmeAccountKey
+from certmgr.acme.lastmoment import Guard, last_moment_trace
 from certmgr.acme.parsing import malformed, parse_problem
 from certmgr.acme.resources import Problem
 
@@ -208,13 +210,20 @@ class AcmeTransport:
         tries = 2 * self._bad_nonce_attempts
         for attempt in range(1, tries + 1):
             nonce = await self._nonce(action)
-            # Asked after the nonce fetch, just before the bytes leave: a process frozen in
-            # between must not send what it decided before it froze.
-            if body is not None and self._may_write is not None and not self._may_write():
+            # Asked after the nonce fetch (nothing is sent once the Lease is lost), and again
+            # once the connection is ready, just before the request is written (lastmoment):
+            # a process frozen in between must not send what it decided before it froze.
+            guard = self._write_guard(action) if body is not None else None
+            try:
+                if guard is not None:
+                    guard()
+            except AcmeWriteWithheld:
                 self._keep_nonce(nonce)
-                raise AcmeWriteWithheld(action)
+                raise
             signed = _signed(self._key, payload, nonce=nonce, url=url, kid=account_uri)
-            response = await self._send("POST", url, action=action, data=signed, headers=headers)
+            response = await self._send(
+                "POST", url, action=action, data=signed, headers=headers, guard=guard
+            )
             fresh = _replay_nonce(response)
             if fresh is not None:
                 self._keep_nonce(fresh)
@@ -230,6 +239,18 @@ class AcmeTransport:
                 detail = f"the ACME server rejected {tries} fresh nonces in a row"
                 raise AcmeBadNonce(Problem(error.problem_type, detail, error.status))
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _write_guard(self, action: str) -> Guard | None:
+        """Raises AcmeWriteWithheld when the write may no longer be sent."""
+        if self._may_write is None:
+            return None
+        may_write = self._may_write
+
+        def guard() -> None:
+            if not may_write():
+                raise AcmeWriteWithheld(action)
+
+        return guard
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -268,6 +289,7 @@ class AcmeTransport:
                 headers={"User-Agent": self._user_agent},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
+                trace_configs=[last_moment_trace()],
             )
         return self._session
 
@@ -279,15 +301,19 @@ class AcmeTransport:
         action: str,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        guard: Guard | None = None,
     ) -> _Response:
+        exchange = functools.partial(
+            self._exchange, method, url, action=action, data=data, headers=headers, guard=guard
+        )
         try:
-            return await self._exchange(method, url, action=action, data=data, headers=headers)
+            return await exchange()
         except aiohttp.ServerDisconnectedError:
             # A kept-alive connection the CA had closed (a restart, an idle timeout). The
             # same bytes once more: a JWS the CA did read is refused as a replayed nonce.
             pass
         try:
-            return await self._exchange(method, url, action=action, data=data, headers=headers)
+            return await exchange()
         except aiohttp.ServerDisconnectedError as exc:
             raise _unreachable(url, exc) from exc
 
@@ -299,6 +325,7 @@ class AcmeTransport:
         action: str,
         data: bytes | None,
         headers: Mapping[str, str] | None,
+        guard: Guard | None = None,
     ) -> _Response:
         started = time.perf_counter()
         status: int | None = None
@@ -309,6 +336,7 @@ class AcmeTransport:
                 data=data,
                 headers=headers,
                 proxy=self._environment.proxy_for(url),
+                trace_request_ctx=guard,
             ) as response:
                 content = await response.read()
                 status = response.status

@@ -347,26 +347,39 @@ def test_error_message_without_status() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "leading", "sent", "withheld"),
+    ("body", "answers", "sent", "withheld", "asked"),
     [
-        pytest.param({}, True, ["HEAD", "POST"], False, id="write-while-holding-the-lease"),
-        pytest.param({}, False, ["HEAD"], True, id="write-after-the-lease-is-lost-is-withheld"),
-        pytest.param(None, False, ["HEAD", "POST"], False, id="post-as-get-is-always-sent"),
+        pytest.param(
+            {}, [True, True], ["HEAD", "POST"], False, [1, 1], id="write-while-holding-the-lease"
+        ),
+        pytest.param(
+            {}, [False], ["HEAD"], True, [1], id="write-after-the-lease-is-lost-is-withheld"
+        ),
+        # Frozen after the first check (signing, waiting for a connection) and thawed
+        # after the Lease moved on: the ready connection asks again and sends nothing.
+        pytest.param(
+            {}, [True, False], ["HEAD"], True, [1, 1], id="lease-lost-before-the-connection-writes"
+        ),
+        pytest.param(None, [], ["HEAD", "POST"], False, [], id="post-as-get-is-always-sent"),
     ],
 )
 async def test_writes_ask_may_write_just_before_sending(
-    body: dict[str, Any] | None, leading: bool, sent: list[str], withheld: bool
+    body: dict[str, Any] | None,
+    answers: list[bool],
+    sent: list[str],
+    withheld: bool,
+    asked: list[int],
 ) -> None:
-    asked: list[int] = []
+    seen_when_asked: list[int] = []
     ca_seen: list[str] = []
 
     def may_write() -> bool:
-        asked.append(len(ca_seen))  # after the nonce fetch, before the POST
-        return leading
+        seen_when_asked.append(len(ca_seen))  # after the nonce fetch, before the POST
+        return answers[len(seen_when_asked) - 1]
 
     async with _ca([OK], may_write=may_write) as (ca, transport):
         ca.methods = ca_seen
         reply = await _post(transport, ca, body)
     assert ca_seen == sent, reply
     assert isinstance(reply, AcmeWriteWithheld) == withheld
-    assert asked == ([1] if body is not None else [])
+    assert seen_when_asked == asked
