@@ -164,6 +164,10 @@ class Cache:
         """Every object, lazily and without copying the cache into a list first (a scrape
         over 10,000 Certificates). The caller must not await while iterating: the cache
         changes between awaits."""
+        if not self.keys_only:  # stored objects are the objects: no unpacking
+            for names in self._objects.values():
+                yield from names.values()  # type: ignore[misc]
+            return
         for namespace, names in self._objects.items():
             for name, stored in names.items():
                 yield self._unpack((namespace, name), stored)

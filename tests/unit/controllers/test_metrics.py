@@ -242,15 +242,19 @@ def test_a_scrape_formats_only_the_certificates_that_changed(certificates: Cache
         cluster_issuers=cache_of(),
         clock=FakeClock(NOW),
     )
+
+    def slots() -> dict[str, Any]:
+        return {slot.source["metadata"]["name"]: slot for slot in collector._series.values()}
+
     collector.collect()
-    first = dict(collector._series)
+    first = slots()
     changed = certificate("failing", status=ready("True"))
     changed["metadata"]["resourceVersion"] = "2"
     certificates.apply("MODIFIED", changed)
     certificates.apply("DELETED", certificate("new"))
     collector.collect()
-    second = collector._series
-    assert second[("apps", "ready")] is first[("apps", "ready")]  # kept, not re-formatted
-    assert second[("apps", "failing")] is not first[("apps", "failing")]
-    assert second[("apps", "failing")].get().ready == "True"
-    assert ("apps", "new") not in second
+    second = slots()
+    assert second["ready"] is first["ready"]  # kept, not re-formatted
+    assert second["failing"] is not first["failing"]
+    assert second["failing"].get().ready == "True"
+    assert "new" not in second
