@@ -27,9 +27,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
 
 from certmgr.api import labels
+from certmgr.testing.dataplane.echo import echo_server
 from certmgr.testing.dataplane.manifests import external_service
 from certmgr.testing.gatewayapi import GATEWAYS
 from certmgr.testing.gatewayapi import manifests as m
@@ -101,18 +101,8 @@ def gateway_issuer(env: LocalEnvironment) -> dict[str, Any]:
 
 @pytest.fixture
 async def backend() -> AsyncIterator[int]:
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(text=f"shop {request.path}")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+    async with echo_server(lambda r: f"shop {r.path}") as port:
+        yield port
 
 
 async def gateway_address(env: LocalEnvironment, name: str, namespace: str) -> str:

@@ -1,4 +1,5 @@
-"""Builders for the objects data plane tests create: solver Pods, Services, Ingresses.
+"""Builders for the objects data plane tests create: solver Pods, Services, Ingresses,
+TLS Secrets.
 
 Owns the JSON shapes (as at the client's edge) of what cert-manager creates to present
 an HTTP-01 challenge, so tests here and end to end tests describe them the same way.
@@ -7,6 +8,7 @@ It must not do I/O.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 NAMESPACE = "default"
@@ -65,6 +67,20 @@ def external_service(
             "type": "ExternalName",
             "externalName": address,
             "ports": [{"name": "http", "port": port}],
+        },
+    }
+
+
+def tls_secret(name: str, *, chain: bytes, key: bytes, namespace: str) -> dict[str, Any]:
+    """A ``kubernetes.io/tls`` Secret holding PEM ``chain`` (leaf first) and ``key``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(chain).decode(),
+            "tls.key": base64.b64encode(key).decode(),
         },
     }
 

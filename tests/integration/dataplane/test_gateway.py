@@ -4,7 +4,6 @@ Secret (renewed on the next handshake, cross-namespace only with a ReferenceGran
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ssl
 import uuid
@@ -14,14 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane import DataPlane
+from certmgr.testing.dataplane.echo import echo_server
 from certmgr.testing.dataplane.gatewaysetup import create_gateway
-from certmgr.testing.dataplane.manifests import external_service, ingress
+from certmgr.testing.dataplane.manifests import external_service, ingress, tls_secret
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.gatewayapi import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS
 from certmgr.testing.gatewayapi import conditions as c
@@ -52,38 +51,14 @@ async def plane(gateway_class: str, kubeconfig: Path) -> AsyncIterator[DataPlane
 
 @pytest.fixture
 async def backend() -> AsyncIterator[int]:
-    async def hello(request: web.Request) -> web.Response:
-        proto = request.headers["X-Forwarded-Proto"]
-        return web.Response(text=f"{proto} {request.host} {request.path}")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+    async with echo_server(lambda r: f"{r.headers['X-Forwarded-Proto']} {r.host} {r.path}") as port:
+        yield port
 
 
 def _chain(host: str) -> tuple[bytes, bytes, bytes]:
     ca = ThrowawayCA.create("test root", validity=datetime.timedelta(days=1))
     pair = ca.issue(host, names=[host])
     return ca.pem, pair.certificate_pem + ca.pem, pair.key_pem
-
-
-def _tls_secret(name: str, chain: bytes, key: bytes, *, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(chain).decode(),
-            "tls.key": base64.b64encode(key).decode(),
-        },
-    }
 
 
 async def _get(http: aiohttp.ClientSession, url: str, *, host: str) -> tuple[int, str]:
@@ -252,7 +227,9 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
     )
     old_ca, old_chain, old_key = _chain(HOST)
     new_ca, new_chain, new_key = _chain(HOST)
-    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key, namespace=namespace))
+    await kube.create(
+        SECRETS, tls_secret("web-tls", chain=old_chain, key=old_key, namespace=namespace)
+    )
     await eventually(
         lambda: kube.get(GATEWAYS, "gw", namespace=namespace),
         lambda g: (
@@ -266,7 +243,9 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
     assert first == (200, f"https {HOST} /tls")
 
     secret = await kube.get(SECRETS, "web-tls", namespace=namespace)
-    secret["data"] = _tls_secret("web-tls", new_chain, new_key, namespace=namespace)["data"]
+    secret["data"] = tls_secret("web-tls", chain=new_chain, key=new_key, namespace=namespace)[
+        "data"
+    ]
     await kube.update(SECRETS, secret)
     renewed = await eventually(
         lambda: _fetch_tls(http, url, host=HOST, ca=new_ca), lambda r: isinstance(r, tuple)
@@ -284,7 +263,7 @@ async def test_a_secret_in_another_namespace_needs_a_reference_grant(
 ) -> None:
     certs = await kube_cluster.create_namespace("certs")
     _, chain, key = _chain(HOST)
-    await kube.create(SECRETS, _tls_secret("web-tls", chain, key, namespace=certs))
+    await kube.create(SECRETS, tls_secret("web-tls", chain=chain, key=key, namespace=certs))
     listeners = [m.https_listener(secret="web-tls", secret_namespace=certs, hostname=HOST)]
     await kube.create(
         GATEWAYS,

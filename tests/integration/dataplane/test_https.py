@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import INGRESSES, SECRETS, SERVICES
 from certmgr.testing.dataplane import DataPlane
-from certmgr.testing.dataplane.manifests import external_service, ingress
+from certmgr.testing.dataplane.echo import echo_server
+from certmgr.testing.dataplane.manifests import external_service, ingress, tls_secret
 from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.throwaway_ca import ThrowawayCA
 
@@ -28,33 +27,10 @@ def _chain(host: str) -> tuple[bytes, bytes, bytes]:
     return ca.pem, pair.certificate_pem + ca.pem, pair.key_pem
 
 
-def _tls_secret(name: str, chain: bytes, key: bytes, *, namespace: str) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(chain).decode(),
-            "tls.key": base64.b64encode(key).decode(),
-        },
-    }
-
-
 @pytest.fixture
 async def backend() -> AsyncIterator[int]:
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(text=f"{request.headers['X-Forwarded-Proto']} {request.host}")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+    async with echo_server(lambda r: f"{r.headers['X-Forwarded-Proto']} {r.host}") as port:
+        yield port
 
 
 async def _fetch(
@@ -98,7 +74,7 @@ async def test_terminates_tls_with_the_ingress_secret(
     # certificate is served, which the client must refuse.
     assert await _fetch(http, port, server_name=HOST, ca=ca) == "certificate-rejected"
 
-    await kube.create(SECRETS, _tls_secret("web-tls", chain, key, namespace=namespace))
+    await kube.create(SECRETS, tls_secret("web-tls", chain=chain, key=key, namespace=namespace))
 
     after = await eventually(
         lambda: _fetch(http, port, server_name=HOST, ca=ca), lambda r: isinstance(r, tuple)
@@ -128,14 +104,18 @@ async def test_a_rotated_secret_is_served_on_the_next_handshake(
             "web", host=HOST, paths=[("/", "Prefix", "web", backend)], tls=tls, namespace=namespace
         ),
     )
-    await kube.create(SECRETS, _tls_secret("web-tls", old_chain, old_key, namespace=namespace))
+    await kube.create(
+        SECRETS, tls_secret("web-tls", chain=old_chain, key=old_key, namespace=namespace)
+    )
     port = dataplane.https_port
     await eventually(
         lambda: _fetch(http, port, server_name=HOST, ca=old_ca), lambda r: isinstance(r, tuple)
     )
 
     secret = await kube.get(SECRETS, "web-tls", namespace=namespace)
-    secret["data"] = _tls_secret("web-tls", new_chain, new_key, namespace=namespace)["data"]
+    secret["data"] = tls_secret("web-tls", chain=new_chain, key=new_key, namespace=namespace)[
+        "data"
+    ]
     await kube.update(SECRETS, secret)
 
     found = await eventually(
