@@ -19,13 +19,16 @@ It must not reach into the controller: everything is observed through the API.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +53,7 @@ EXAMPLES_DIR = bundled.folder("examples")
 CONTROLLER_NAMESPACE = "certmgr"
 CONTROLLER_ACCOUNT = "certmgr"
 CONTROLLER_USER = f"system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"
+EVENTUALLY_SECONDS = 90.0  # bounds a stuck run; a healthy one is done in seconds
 
 
 class RBACDenied(AssertionError):
@@ -190,6 +194,22 @@ class LocalEnvironment:
 
     def controller_logs(self) -> str:
         return "\n".join(c.log_tail() for c in self.controllers)
+
+    async def eventually(
+        self, probe: Callable[[], Any], *, what: str, within: float = EVENTUALLY_SECONDS
+    ) -> Any:
+        """Poll ``probe`` (sync or async) until it returns something truthy, and return
+        that; fail after ``within`` seconds (a bound for a stuck run, not a margin) with
+        the controllers' logs."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = probe()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{what} not reached within {within} s\n{self.controller_logs()}")
 
     def list(self, api_version: str, kind: str) -> builtins.list[dict[str, Any]]:
         """Every stored object of a kind (for assertions; no HTTP, no accounting)."""

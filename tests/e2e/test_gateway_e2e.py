@@ -16,10 +16,7 @@ deploy/gateway-api grants (the simulator records every request)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,25 +52,11 @@ FIXTURES = ROOT / "tests" / "fixtures" / "gateway-api"
 GROUP = "gateway.networking.k8s.io"
 CERT = ("cert-manager.io/v1", "Certificate")
 HOST = "shop.example.com"
-DEADLINE = 90.0
 
 
 def ready(obj: dict[str, Any] | None) -> bool:
     conditions = ((obj or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-async def eventually(probe: Callable[[], Any], *, what: str, env: LocalEnvironment) -> Any:
-    """Poll ``probe`` (sync or async) until truthy; fail with the controller's log."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = probe()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{what} not reached within {DEADLINE} s\n{env.controller_logs()}")
 
 
 def granted() -> set[tuple[str, str, str]]:
@@ -113,7 +96,7 @@ async def gateway_address(env: LocalEnvironment, name: str, namespace: str) -> s
         addresses = (found.get("status") or {}).get("addresses") or []
         return str(addresses[0]["value"]) if addresses else None
 
-    return str(await eventually(given, what=f"Gateway {name}'s address", env=env))
+    return str(await env.eventually(given, what=f"Gateway {name}'s address"))
 
 
 @pytest.fixture
@@ -172,7 +155,7 @@ async def test_gateway_api_end_to_end(
             found = env.simulator.get(*CERT, "shop-example-com-tls", ns)
             return found if ready(found) else None
 
-        certificate = await eventually(issued, what="the Gateway's Certificate Ready", env=env)
+        certificate = await env.eventually(issued, what="the Gateway's Certificate Ready")
         assert certificate["spec"]["dnsNames"] == [HOST]
         assert certificate["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
         assert env.simulator.requests.count(verb="create", resource="httproutes") >= 1
@@ -191,13 +174,11 @@ async def test_gateway_api_end_to_end(
                 except aiohttp.ClientError:
                     return None  # the listener may not serve the new Secret yet
 
-        assert await eventually(fetch, what="HTTPS through the Gateway", env=env) == (
+        assert await env.eventually(fetch, what="HTTPS through the Gateway") == (
             200,
             "shop /cart",
         )
-        await eventually(
-            lambda: _none_left(env, ns), what="the solver's HTTPRoutes removed", env=env
-        )
+        await env.eventually(lambda: _none_left(env, ns), what="the solver's HTTPRoutes removed")
 
         # cert-manager's documented gatewayHTTPRoute Issuer, Gateway and Certificate.
         class_traefik = m.gateway_class("traefik")
@@ -210,19 +191,17 @@ async def test_gateway_api_end_to_end(
         (issuer,) = load_manifests(FIXTURES / "issuer-gateway-httproute.yaml")
         env.apply([pointed_at(issuer, env.pebble)])
         env.apply(load_manifests(FIXTURES / "certificate-example-tls.yaml"))
-        await eventually(
+        await env.eventually(
             lambda: ready(env.simulator.get(*CERT, "example-tls", "default")),
             what="the documented Certificate Ready",
-            env=env,
         )
-        await eventually(lambda: _none_left(env, "default"), what="its HTTPRoute removed", env=env)
+        await env.eventually(lambda: _none_left(env, "default"), what="its HTTPRoute removed")
 
         # Deleting the Gateway takes its Certificate with it (owner reference).
         await env.admin.delete(GATEWAYS, "edge", namespace=ns)
-        await eventually(
+        await env.eventually(
             lambda: env.simulator.get(*CERT, "shop-example-com-tls", ns) is None,
             what="the Gateway's Certificate collected",
-            env=env,
         )
         env.stop_controllers()
 
