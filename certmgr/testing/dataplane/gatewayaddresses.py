@@ -41,9 +41,11 @@ class GatewayAddresses:
         taken = set(self._given.values())
         for gateway in ordered:
             key = _key(gateway)
-            if key in self._given:
-                continue
             wanted = _requested(gateway)
+            if key in self._given:
+                if wanted in (None, self._given[key]):
+                    continue
+                taken.discard(self._given.pop(key))  # it asks for another one now
             if wanted is not None:
                 if wanted not in taken and _requestable(wanted):
                     self._given[key] = wanted

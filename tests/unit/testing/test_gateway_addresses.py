@@ -59,6 +59,16 @@ C = _gateway("c", "2026-01-03T00:00:00Z")
             id="requested",
         ),
         pytest.param(
+            [[A], [_gateway("a", "2026-01-01T00:00:00Z", requested="127.5.0.1")], [A]],
+            {"a": "127.5.0.1"},
+            id="moves-when-asked-and-stays-when-the-request-goes",
+        ),
+        pytest.param(
+            [[A, _gateway("b", "2026-01-02T00:00:00Z", requested="127.1.0.1")]],
+            {"a": "127.1.0.1"},
+            id="pool-address-not-requestable",
+        ),
+        pytest.param(
             [
                 [
                     _gateway("a", "t1", requested="127.5.0.1"),
