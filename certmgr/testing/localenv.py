@@ -317,8 +317,9 @@ async def local_environment(
     OwnerReferencesPermissionEnforcement (setting blockOwnerDeletion needs update on the
     owner's finalizers). ``gateway_api``: the Gateway API CRDs are installed, the data
     plane implements GatewayClass ``dataplane`` (created here): listener port 80 is served
-    on Pebble's HTTP-01 port, 443 on the data plane's HTTPS port (pass ``https_port=0``);
-    ``env.dataplane.router.listener_url(443)`` says where."""
+    on Pebble's HTTP-01 port, 443 on the data plane's HTTPS port (pass ``https_port=0``),
+    on each Gateway's own address: ``env.dataplane.router.listener_url(443, address=...)``
+    says where (docs/dataplane.md)."""
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if pebble is None:
