@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import statistics
 import sys
@@ -59,12 +58,7 @@ def issuer(bind: BindServer, pebble: PebbleServer) -> dict[str, Any]:
                 "solvers": [
                     {
                         "dns01": {
-                            "rfc2136": {
-                                "nameserver": bind.address,
-                                "tsigKeyName": bind.key.name,
-                                "tsigAlgorithm": bind.key.algorithm,
-                                "tsigSecretSecretRef": {"name": "bind-tsig", "key": "secret"},
-                            }
+                            "rfc2136": bind.rfc2136_solver(secret_name="bind-tsig"),
                         }
                     }
                 ],
@@ -75,12 +69,7 @@ def issuer(bind: BindServer, pebble: PebbleServer) -> dict[str, Any]:
 
 
 def tsig_secret(bind: BindServer) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "bind-tsig", "namespace": CONTROLLER_NAMESPACE},
-        "data": {"secret": base64.b64encode(bind.key.secret.encode()).decode()},
-    }
+    return bind.tsig_secret(namespace=CONTROLLER_NAMESPACE, name="bind-tsig")
 
 
 def certificate(index: int) -> dict[str, Any]:

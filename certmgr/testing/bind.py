@@ -1,14 +1,14 @@
 """A BIND 9 (Debian's ``named``) for the DNS-01 tests: authoritative, dynamic, on loopback.
 
-Owns :class:`BindServer`: writes ``named.conf``, a TSIG key and the zones into a
-temporary directory, starts ``named`` in the foreground on a free loopback port (UDP and
-TCP), waits until it answers, and kills it by PID at :meth:`BindServer.stop`. Zones:
-``example.test`` (or ``dynamic_zone``; dynamic: the key may change TXT records anywhere in it) and
-``refused.test`` (no updates allowed: every UPDATE is REFUSED), the root zone (empty, so
-any other name is NXDOMAIN); ``alias.example.test``'s
-challenge record is a CNAME to ``delegated.example.test``'s, and ``loop1`` / ``loop2``
-point at each other. It must not resolve
-anything else (no recursion) and must not touch the system's BIND configuration.
+Owns :class:`BindServer`: writes ``named.conf``, a TSIG key and the zones into a temporary
+directory, starts ``named`` in the foreground on a free loopback port (UDP and TCP), waits
+until it answers, kills it by PID at :meth:`BindServer.stop`, and gives the rfc2136 solver
+block and TSIG Secret that point certmgr at it. Zones: ``example.test`` (or
+``dynamic_zone``; the key may change TXT records anywhere in it), ``refused.test`` (every
+UPDATE is REFUSED) and an empty root (any other name is NXDOMAIN); in ``example.test``,
+``alias``'s challenge record is a CNAME to ``delegated``'s and ``loop1`` / ``loop2`` point
+at each other. It must not resolve anything else (no recursion) nor touch the system's
+BIND configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 import dns.exception
 import dns.message
@@ -141,6 +141,29 @@ class BindServer:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None
+
+    def rfc2136_solver(
+        self, *, secret_name: str = "tsig", secret_key: str = "secret"
+    ) -> dict[str, Any]:
+        """The ``rfc2136`` block of a dns01 solver that updates this server with its key,
+        the TSIG secret read from Secret ``secret_name`` (see :meth:`tsig_secret`)."""
+        return {
+            "nameserver": self.address,
+            "tsigKeyName": self.key.name,
+            "tsigAlgorithm": self.key.algorithm,
+            "tsigSecretSecretRef": {"name": secret_name, "key": secret_key},
+        }
+
+    def tsig_secret(
+        self, *, namespace: str, name: str = "tsig", key: str = "secret"
+    ) -> dict[str, Any]:
+        """The Secret holding this server's TSIG secret, as an rfc2136 solver reads it."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {key: base64.b64encode(self.key.secret.encode()).decode()},
+        }
 
     def txt_values(self, fqdn: str) -> set[str]:
         """The TXT values at ``fqdn`` as BIND serves them now (empty when none)."""

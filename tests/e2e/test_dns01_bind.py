@@ -3,34 +3,16 @@ and Pebble validating the TXT records it finds in that BIND."""
 
 from __future__ import annotations
 
-import base64
-import time
-from typing import Any
-
-from certmgr.kube.resources import CERTIFICATES, CHALLENGES, SECRETS
-from certmgr.pki.certificates import parse_chain
+from certmgr.kube.resources import CERTIFICATES, SECRETS
 from certmgr.testing.bind import BindServer
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.pebble import PebbleServer
+from tests.e2e.dns01_issuance import issue_wildcard_and_apex
 from tests.e2e.test_acme_controllers import (
     _certificate_ready,
     _issuer_ready,
-    _sans,
     running_world,
 )
-
-
-def rfc2136_solver(bind: BindServer) -> dict[str, Any]:
-    return {
-        "dns01": {
-            "rfc2136": {
-                "nameserver": bind.address,
-                "tsigKeyName": bind.key.name,
-                "tsigAlgorithm": bind.key.algorithm,
-                "tsigSecretSecretRef": {"name": "tsig", "key": "secret"},
-            }
-        }
-    }
 
 
 async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
@@ -43,35 +25,10 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
         dns01_recursive_nameservers=(bind.address,),
         dns01_recursive_nameservers_only=True,
     ) as world:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "tsig", "namespace": world.namespace},
-            "data": {"secret": base64.b64encode(bind.key.secret.encode()).decode()},
-        }
-        await world.kube.create(SECRETS, secret, namespace=world.namespace)
-        await world.issuer(solvers=[rfc2136_solver(bind)])
-        certificate = {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Certificate",
-            "metadata": {"name": "wild", "namespace": world.namespace},
-            "spec": {
-                "secretName": "wild-tls",
-                "dnsNames": ["*.example.test", "example.test"],
-                "issuerRef": {"name": "pebble", "kind": "Issuer"},
-                "privateKey": {"algorithm": "ECDSA", "size": 256},
-            },
-        }
-        started = time.monotonic()
-        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
-        ready = await _certificate_ready(world, "wild")
-        print(f"wildcard + apex through BIND, created->Ready: {time.monotonic() - started:.3f}s")
-        assert ready["status"]["revision"] == 1
-        tls = await world.kube.get(SECRETS, "wild-tls", namespace=world.namespace)
-        leaf = parse_chain(base64.b64decode(tls["data"]["tls.crt"]))[0]
-        assert _sans(leaf) == {"*.example.test", "example.test"}
-        await world.assert_clean()
-        assert not (await world.kube.list(CHALLENGES, namespace=world.namespace)).items
+        tsig = bind.tsig_secret(namespace=world.namespace)
+        await world.kube.create(SECRETS, tsig, namespace=world.namespace)
+        await world.issuer(solvers=[{"dns01": {"rfc2136": bind.rfc2136_solver()}}])
+        await issue_wildcard_and_apex(world, through="BIND")
         assert bind.txt_values("_acme-challenge.example.test.") == set()
 
 
@@ -88,11 +45,22 @@ async def test_an_issuer_with_unsupported_dns01_providers_says_so_in_its_ready_m
         )
         issuer = await _issuer_ready(world)
         (ready,) = [c for c in issuer["status"]["conditions"] if c["type"] == "Ready"]
-        assert ready["message"] == (
-            "The ACME account was registered with the ACME server. Solvers certmgr cannot "
-            "use: solvers[1]: the dns01 provider 'azureDNS' is not supported; solvers[2]: "
+        unusable = (
+            "solvers[1]: the dns01 provider 'azureDNS' is not supported; solvers[2]: "
             "the dns01 provider 'cloudflare' is not supported"
         )
+        assert ready["message"] == (
+            "The ACME account was registered with the ACME server. Solvers certmgr cannot "
+            f"use: {unusable}"
+        )
+
+        # And a Warning Event on the Issuer saying the same.
+        warnings = {
+            (name, message)
+            for name, type_, reason, message in world.controllers.events.events
+            if type_ == "Warning" and reason == "UnsupportedSolver"
+        }
+        assert warnings == {("pebble", unusable)}
 
 
 async def test_cname_strategy_follow_presents_where_the_cname_points(
@@ -107,15 +75,9 @@ async def test_cname_strategy_follow_presents_where_the_cname_points(
         dns01_recursive_nameservers=(bind.address,),
         dns01_recursive_nameservers_only=True,
     ) as world:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "tsig", "namespace": world.namespace},
-            "data": {"secret": base64.b64encode(bind.key.secret.encode()).decode()},
-        }
-        await world.kube.create(SECRETS, secret, namespace=world.namespace)
-        solver = rfc2136_solver(bind)
-        solver["dns01"]["cnameStrategy"] = "Follow"
+        tsig = bind.tsig_secret(namespace=world.namespace)
+        await world.kube.create(SECRETS, tsig, namespace=world.namespace)
+        solver = {"dns01": {"rfc2136": bind.rfc2136_solver(), "cnameStrategy": "Follow"}}
         await world.issuer(solvers=[solver])
         certificate = {
             "apiVersion": "cert-manager.io/v1",

@@ -4,17 +4,14 @@ TXT records the peer's name server answers from that zone."""
 
 from __future__ import annotations
 
-import base64
-import time
-
 import pytest
 
-from certmgr.kube.resources import CERTIFICATES, CHALLENGES, EVENTS, SECRETS
-from certmgr.pki.certificates import parse_chain
+from certmgr.kube.resources import SECRETS
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.pebble import PebbleServer
 from certmgr.testing.route53 import REGION, Route53PeerProcess
-from tests.e2e.test_acme_controllers import _certificate_ready, _sans, running_world
+from tests.e2e.dns01_issuance import issue_wildcard_and_apex, secret
+from tests.e2e.test_acme_controllers import running_world
 
 FQDN = "_acme-challenge.example.test."
 
@@ -47,16 +44,13 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_route53(
         dns01_recursive_nameservers=(f"{host}:{port}",),
         dns01_recursive_nameservers_only=True,
     ) as world:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "aws", "namespace": world.namespace},
-            "data": {
-                "id": base64.b64encode(world53.assumer.access_key_id.encode()).decode(),
-                "secret": base64.b64encode(world53.assumer.secret_access_key.encode()).decode(),
-            },
-        }
-        await world.kube.create(SECRETS, secret, namespace=world.namespace)
+        aws = secret(
+            "aws",
+            namespace=world.namespace,
+            id=world53.assumer.access_key_id,
+            secret=world53.assumer.secret_access_key,
+        )
+        await world.kube.create(SECRETS, aws, namespace=world.namespace)
         solver = {
             "dns01": {
                 "route53": {
@@ -68,31 +62,10 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_route53(
             }
         }
         await world.issuer(solvers=[solver])
-        certificate = {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Certificate",
-            "metadata": {"name": "wild", "namespace": world.namespace},
-            "spec": {
-                "secretName": "wild-tls",
-                "dnsNames": ["*.example.test", "example.test"],
-                "issuerRef": {"name": "pebble", "kind": "Issuer"},
-                "privateKey": {"algorithm": "ECDSA", "size": 256},
-            },
-        }
-        started = time.monotonic()
-        await world.kube.create(CERTIFICATES, certificate, namespace=world.namespace)
-        ready = await _certificate_ready(world, "wild")
-        elapsed = time.monotonic() - started
-        print(
-            f"wildcard + apex through Route 53 ({throttled} throttled, {pending_polls} "
-            f"PENDING polls per change), created->Ready: {elapsed:.3f}s"
+        await issue_wildcard_and_apex(
+            world,
+            through=f"Route 53 ({throttled} throttled, {pending_polls} PENDING polls per change)",
         )
-        assert ready["status"]["revision"] == 1
-        tls = await world.kube.get(SECRETS, "wild-tls", namespace=world.namespace)
-        leaf = parse_chain(base64.b64decode(tls["data"]["tls.crt"]))[0]
-        assert _sans(leaf) == {"*.example.test", "example.test"}
-        await world.assert_clean()
-        assert not (await world.kube.list(CHALLENGES, namespace=world.namespace)).items
         assert route53_peer.txt_values(world53, "example.test", FQDN) == set()
 
         calls = route53_peer.calls()
@@ -101,5 +74,5 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_route53(
         assert changes.count(400) == throttled and changes.count(200) == 4
         assert ("AssumeRole", 200) in calls
         # The throttled call was asked again without a Warning: it is not an error yet.
-        events = (await world.kube.list(EVENTS, namespace=world.namespace)).items
-        assert not [e for e in events if e.get("type") == "Warning"], events
+        events = world.controllers.events.events
+        assert not [e for e in events if e[1] == "Warning"], events

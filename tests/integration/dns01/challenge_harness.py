@@ -16,7 +16,7 @@ from typing import Any
 
 from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
 from certmgr.controllers.context import Context, Settings
-from certmgr.kube.errors import NotFound
+from certmgr.kube.errors import APIError, NotFound
 from certmgr.kube.resources import CHALLENGES, SECRETS, Resource
 from certmgr.runtime.cache import Cache
 from certmgr.testing.clock import FakeClock
@@ -64,11 +64,29 @@ class RecordingEvents:
 
 
 class FakeKube:
-    """Secrets from a dict; status and finalizer patches applied to the Challenge cache."""
+    """Secrets from a dict; status and finalizer patches applied to the Challenge cache;
+    creates (a webhook's ChallengePayload) recorded and answered by ``answer``: the
+    body to return, or an APIError to raise."""
 
-    def __init__(self, challenges: Cache, secrets: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        challenges: Cache,
+        secrets: dict[str, dict[str, Any]],
+        *,
+        answer: dict[str, Any] | APIError | None = None,
+    ) -> None:
         self.challenges = challenges
         self.secrets = secrets
+        self.answer = answer
+        self.created: list[tuple[Resource, dict[str, Any]]] = []
+
+    async def create(self, resource: Resource, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        self.created.append((resource, obj))
+        if self.answer is None:
+            raise AssertionError(f"unexpected create of {resource.path()}")
+        if isinstance(self.answer, APIError):
+            raise self.answer
+        return self.answer
 
     async def get(self, resource: Resource, name: str, **kw: Any) -> dict[str, Any]:
         if resource == SECRETS and name in self.secrets:
@@ -123,6 +141,7 @@ class Harness:
     challenges: Cache
     events: RecordingEvents
     reconciler: ChallengeReconciler
+    kube: Any
 
     def status(self) -> dict[str, Any]:
         obj = self.challenges.get(NS, "c")
@@ -135,19 +154,18 @@ def harness(
     *,
     settings: Settings,
     secrets: dict[str, dict[str, Any]] | None = None,
-    kube: Any = None,
+    answer: dict[str, Any] | APIError | None = None,
     ca: Any = None,
 ) -> Harness:
-    """The reconciler over one Challenge (``obj``), its Issuer and ClusterIssuer ``ca``.
-    ``kube`` defaults to a :class:`FakeKube` holding ``secrets``."""
+    """The reconciler over one Challenge (``obj``), its Issuer and ClusterIssuer ``ca``,
+    with a :class:`FakeKube` holding ``secrets`` and answering creates with ``answer``."""
     clock = FakeClock()
     challenges = Cache(indexes={SLOT_INDEX: slot_of})
     challenges.apply("ADDED", obj)
     issuers, cluster_issuers = Cache(), Cache()
     issuers.apply("ADDED", ISSUER)
     cluster_issuers.apply("ADDED", CLUSTER_ISSUER)
-    if kube is None:
-        kube = FakeKube(challenges, secrets or {})
+    kube = FakeKube(challenges, secrets or {}, answer=answer)
     events = RecordingEvents(clock=clock)
     ctx = Context(kube, None, clock, events, None, settings)  # type: ignore[arg-type]
     reconciler = ChallengeReconciler(
@@ -157,7 +175,9 @@ def harness(
         issuers=issuers,
         cluster_issuers=cluster_issuers,
     )
-    return Harness(clock=clock, challenges=challenges, events=events, reconciler=reconciler)
+    return Harness(
+        clock=clock, challenges=challenges, events=events, reconciler=reconciler, kube=kube
+    )
 
 
 async def drive(run: Harness, *, minutes: float) -> None:

@@ -40,13 +40,7 @@ def through(bind: BindServer) -> Settings:
 
 
 def rfc2136(bind: BindServer, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "nameserver": bind.address,
-        "tsigKeyName": bind.key.name,
-        "tsigAlgorithm": bind.key.algorithm,
-        "tsigSecretSecretRef": {"name": "tsig", "key": "secret"},
-    }
-    return {"rfc2136": {**config, **overrides}}
+    return {"rfc2136": {**bind.rfc2136_solver(), **overrides}}
 
 
 @pytest.mark.parametrize(

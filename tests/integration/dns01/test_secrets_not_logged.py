@@ -93,12 +93,7 @@ async def test_a_tsig_secret_is_never_logged_nor_in_an_event(bind: BindServer) -
         dns01_recursive_nameservers=(bind.address,), dns01_recursive_nameservers_only=True
     )
     secrets = {"tsig": secret("tsig", secret=bind.key.secret)}
-    config = {
-        "nameserver": bind.address,
-        "tsigKeyName": bind.key.name,
-        "tsigAlgorithm": bind.key.algorithm,
-        "tsigSecretSecretRef": {"name": "tsig", "key": "secret"},
-    }
+    config = bind.rfc2136_solver()
     other = "HMACSHA512" if bind.key.algorithm != "HMACSHA512" else "HMACSHA256"
     with debug_log() as log:
         runs = [
