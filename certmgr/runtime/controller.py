@@ -31,7 +31,7 @@ from typing import Generic, TypeVar
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from certmgr.runtime import metrics
+from certmgr.runtime import metrics, turnstile
 from certmgr.runtime.workqueue import ShutDown, WorkQueue
 
 K = TypeVar("K", bound=Hashable)
@@ -205,6 +205,7 @@ class Controller(Generic[K]):
             self._idle.clear()
             self._active_gauge.set(self._active)
             try:
+                await turnstile.for_loop().enter()
                 await self._process(key)
             finally:
                 self.queue.done(key)
