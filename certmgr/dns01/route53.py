@@ -297,25 +297,22 @@ class Route53Provider:
     async def _settings(self, request: ChallengeRequest) -> Route53Settings:
         """The block's settings with its Secrets read (cert-manager's order and words)."""
         config = self._config
-        client = self._context.client
+
+        async def read(selector: Mapping[str, Any] | None, field: str) -> str:
+            value = await secret_key_value(
+                self._context.client,
+                selector,
+                namespace=request.resource_namespace,
+                field=f"route53 {field}",
+            )
+            return value.decode(errors="replace")
+
         access_key_id = config.access_key_id
         if config.access_key_id_ref is not None:
-            value = await secret_key_value(
-                client,
-                config.access_key_id_ref,
-                namespace=request.resource_namespace,
-                field="route53 accessKeyIDSecretRef",
-            )
-            access_key_id = value.decode(errors="replace")
+            access_key_id = await read(config.access_key_id_ref, "accessKeyIDSecretRef")
         secret_access_key = ""
         if (config.secret_access_key_ref or {}).get("name"):
-            value = await secret_key_value(
-                client,
-                config.secret_access_key_ref,
-                namespace=request.resource_namespace,
-                field="route53 secretAccessKeySecretRef",
-            )
-            secret_access_key = value.decode(errors="replace")
+            secret_access_key = await read(config.secret_access_key_ref, "secretAccessKeySecretRef")
         return Route53Settings(
             region=config.region,
             hosted_zone_id=config.hosted_zone_id,

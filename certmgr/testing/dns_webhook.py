@@ -31,6 +31,7 @@ import dns.tsigkeyring
 import dns.update
 from aiohttp import web
 
+from certmgr.testing.apiserver.errors import status_body
 from certmgr.testing.throwaway_ca import ThrowawayCA
 
 VERSION: Final = "v1alpha1"
@@ -108,16 +109,7 @@ class Received:
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    return web.json_response(body, status=code)
+    return web.json_response(status_body(code, reason, message), status=code)
 
 
 class DNSWebhook:

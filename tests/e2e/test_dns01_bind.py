@@ -3,30 +3,43 @@ and Pebble validating the TXT records it finds in that BIND."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from certmgr.kube.resources import CERTIFICATES, SECRETS
 from certmgr.testing.bind import BindServer
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.pebble import PebbleServer
 from tests.e2e.dns01_issuance import issue_wildcard_and_apex
 from tests.e2e.test_acme_controllers import (
+    World,
     _certificate_ready,
     _issuer_ready,
     running_world,
 )
 
 
-async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
-    kube_cluster: KubeCluster, bind: BindServer, bind_pebble: PebbleServer
-) -> None:
+@contextlib.asynccontextmanager
+async def bind_world(
+    kube_cluster: KubeCluster, bind: BindServer, pebble: PebbleServer
+) -> AsyncIterator[World]:
+    """The controllers resolving with ``bind`` only, and its TSIG key in Secret ``tsig``."""
     async with running_world(
         kube_cluster,
-        bind_pebble,
+        pebble,
         with_certificates=True,
         dns01_recursive_nameservers=(bind.address,),
         dns01_recursive_nameservers_only=True,
     ) as world:
         tsig = bind.tsig_secret(namespace=world.namespace)
         await world.kube.create(SECRETS, tsig, namespace=world.namespace)
+        yield world
+
+
+async def test_a_wildcard_and_apex_certificate_is_issued_through_bind(
+    kube_cluster: KubeCluster, bind: BindServer, bind_pebble: PebbleServer
+) -> None:
+    async with bind_world(kube_cluster, bind, bind_pebble) as world:
         await world.issuer(solvers=[{"dns01": {"rfc2136": bind.rfc2136_solver()}}])
         await issue_wildcard_and_apex(world, through="BIND")
         assert bind.txt_values("_acme-challenge.example.test.") == set()
@@ -68,15 +81,7 @@ async def test_cname_strategy_follow_presents_where_the_cname_points(
 ) -> None:
     """_acme-challenge.alias.example.test is a CNAME to _acme-challenge.delegated...: the
     record is presented at the target, where Pebble's lookup ends too."""
-    async with running_world(
-        kube_cluster,
-        bind_pebble,
-        with_certificates=True,
-        dns01_recursive_nameservers=(bind.address,),
-        dns01_recursive_nameservers_only=True,
-    ) as world:
-        tsig = bind.tsig_secret(namespace=world.namespace)
-        await world.kube.create(SECRETS, tsig, namespace=world.namespace)
+    async with bind_world(kube_cluster, bind, bind_pebble) as world:
         solver = {"dns01": {"rfc2136": bind.rfc2136_solver(), "cnameStrategy": "Follow"}}
         await world.issuer(solvers=[solver])
         certificate = {

@@ -193,3 +193,22 @@ async def drive(run: Harness, *, minutes: float) -> None:
             run.clock.advance(result.requeue_after)
     finally:
         await run.reconciler.close()
+
+
+async def refused_for_ten_minutes(
+    run: Harness, *, reason: str
+) -> list[tuple[float, str, str, str]]:
+    """Drive a Challenge that cannot be presented for ten fake minutes; assert it says why
+    (``reason`` in its status and in a PresentError Warning per attempt), stays pending
+    and backed off (from 5 s towards 5 min: 4-10 attempts, not hundreds). The Warnings."""
+    start = run.clock.monotonic()
+    await drive(run, minutes=10)
+    status = run.status()
+    assert status["reason"].startswith("Error presenting challenge: "), status
+    assert reason in status["reason"], status["reason"]
+    assert status["processing"] is True
+    assert not status.get("state") or status["state"] == "pending"
+    warnings = run.events.warnings()
+    assert warnings and all(e[2] == "PresentError" and reason in e[3] for e in warnings)
+    assert 4 <= len(warnings) <= 10, [round(e[0] - start) for e in warnings]
+    return warnings

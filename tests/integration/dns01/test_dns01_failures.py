@@ -22,8 +22,8 @@ from tests.integration.dns01.challenge_harness import (
     NS,
     FakeKube,
     challenge,
-    drive,
     harness,
+    refused_for_ten_minutes,
     secret,
 )
 
@@ -122,19 +122,7 @@ async def test_a_dns01_challenge_that_cannot_be_presented_says_why_and_backs_off
         settings=through(bind),
         secrets={"tsig": tsig_secret(tsig or bind.key.secret)},
     )
-    start = run.clock.monotonic()
-
-    await drive(run, minutes=10)
-
-    status = run.status()
-    assert status["reason"].startswith("Error presenting challenge: "), status
-    assert reason in status["reason"], status["reason"]
-    assert status["processing"] is True
-    assert not status.get("state") or status["state"] == "pending"
-    warnings = run.events.warnings()
-    assert warnings and all(e[2] == "PresentError" and reason in e[3] for e in warnings)
-    # Backed off from 5 s towards 5 min: a handful of attempts in 10 minutes, not hundreds.
-    assert 4 <= len(warnings) <= 10, [round(e[0] - start) for e in warnings]
+    await refused_for_ten_minutes(run, reason=reason)
     assert not bind.txt_values(f"_acme-challenge.{dns_name}.")
 
 

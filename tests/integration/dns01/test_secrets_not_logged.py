@@ -70,22 +70,28 @@ def forms(secret_text: str) -> list[str]:
     return found
 
 
-def request(uid: str, key: str, *, fqdn: str, zone: str) -> ChallengeRequest:
-    return ChallengeRequest(
-        uid=uid,
+async def present_and_clean_up(
+    dns01: dict[str, Any], *, secrets: dict[str, dict[str, Any]], fqdn: str
+) -> None:
+    """The provider of a ``dns01`` block presents one value at ``fqdn`` (in example.test)
+    until done, then cleans it up."""
+    context = ProviderContext(client=FakeKube(Cache(), secrets), clock=FakeClock())  # type: ignore[arg-type]
+    selected = provider_for(dns01, context)
+    assert isinstance(selected, Selected)
+    request = ChallengeRequest(
+        uid="u",
         dns_name=fqdn.removeprefix("_acme-challenge.").rstrip("."),
-        key=key,
+        key="v",
         resolved_fqdn=fqdn,
-        resolved_zone=zone,
+        resolved_zone="example.test.",
         resource_namespace=NS,
     )
-
-
-async def present_until_done(selected: Selected, challenge_request: ChallengeRequest) -> None:
     for _ in range(60):
-        if await selected.provider.present(challenge_request) is None:
-            return
-    raise AssertionError("present never finished")
+        if await selected.provider.present(request) is None:
+            break
+    else:
+        raise AssertionError("present never finished")
+    await selected.provider.clean_up(request)
 
 
 async def test_a_tsig_secret_is_never_logged_nor_in_an_event(bind: BindServer) -> None:
@@ -114,12 +120,9 @@ async def test_a_tsig_secret_is_never_logged_nor_in_an_event(bind: BindServer) -
             await drive(run, minutes=2)
             assert run.events.warnings()
         # And one that works: presented and cleaned up.
-        context = ProviderContext(client=FakeKube(Cache(), secrets), clock=FakeClock())  # type: ignore[arg-type]
-        selected = provider_for({"rfc2136": config}, context)
-        assert isinstance(selected, Selected)
-        fqdn = "_acme-challenge.logged.example.test."
-        await present_until_done(selected, request("u", "v", fqdn=fqdn, zone="example.test."))
-        await selected.provider.clean_up(request("u", "v", fqdn=fqdn, zone="example.test."))
+        await present_and_clean_up(
+            {"rfc2136": config}, secrets=secrets, fqdn="_acme-challenge.logged.example.test."
+        )
 
     text = said(log, *runs)
     assert "tsig" in text.lower()  # the log did record these calls
@@ -175,13 +178,8 @@ async def test_an_aws_secret_access_key_is_never_logged_nor_in_an_event(
             assert run.events.warnings()
         # And one that works through an assumed role (STS answers with a temporary secret
         # access key and a session token): presented and cleaned up.
-        context = ProviderContext(client=FakeKube(Cache(), secrets), clock=FakeClock())  # type: ignore[arg-type]
         config = route53(world.assumer.access_key_id, "assumer", role=world.role_arn)
-        selected = provider_for(config, context)
-        assert isinstance(selected, Selected)
-        fqdn = "_acme-challenge.example.test."
-        await present_until_done(selected, request("u", "v", fqdn=fqdn, zone="example.test."))
-        await selected.provider.clean_up(request("u", "v", fqdn=fqdn, zone="example.test."))
+        await present_and_clean_up(config, secrets=secrets, fqdn="_acme-challenge.example.test.")
         assert ("AssumeRole", 200) in route53_peer.calls()
 
     text = said(log, *runs)
