@@ -187,6 +187,15 @@ class Cluster:
                 return process
         raise AssertionError(f"no running replica holds the lease ({holder!r})")
 
+    def every_replica_synced(self) -> bool:
+        """Every running replica has its caches synced (ready, as a Deployment's rollout
+        waits for), so each publishes its solver endpoint as soon as a Service exists."""
+        return all(
+            '"event": "caches_synced"' in process.log_path.read_text(errors="replace")
+            for process in self.env.controllers
+            if process.running
+        )
+
     def holder(self) -> str:
         return str(
             ((self.env.simulator.get(*LEASE) or {}).get("spec") or {}).get("holderIdentity") or ""
