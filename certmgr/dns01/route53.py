@@ -174,13 +174,13 @@ class Route53Provider:
         Nothing waits for this change: no one looks for the value any more."""
         _in_flight.pop((request.uid, request.key), None)
         async with self._client(request) as client:
-            await self._change(client, "DELETE", request)
+            await self._change(client, "DELETE", request=request)
 
     # -- steps ---------------------------------------------------------------------
 
     async def _submit(self, request: ChallengeRequest, flight_key: tuple[str, str]) -> float | None:
         async with self._client(request) as client:
-            change_id, status = await self._change(client, "UPSERT", request)
+            change_id, status = await self._change(client, "UPSERT", request=request)
         if status == "INSYNC":
             _in_flight.pop(flight_key, None)
             return None
@@ -212,7 +212,7 @@ class Route53Provider:
         return min(wait, self._insync_timeout - elapsed)
 
     async def _change(
-        self, client: Route53Client, action: ChangeActionType, request: ChallengeRequest
+        self, client: Route53Client, action: ChangeActionType, *, request: ChallengeRequest
     ) -> tuple[str, str]:
         """One change of our record set: (change id, status); ("", "INSYNC") for a DELETE
         of a value that is gone."""

@@ -42,9 +42,9 @@ _HEALTH: Final = frozenset({"/healthz", "/livez", "/readyz"})
 
 
 class Zone(Protocol):
-    async def present(self, fqdn: str, zone: str, value: str) -> None: ...
+    async def present(self, fqdn: str, *, zone: str, value: str) -> None: ...
 
-    async def clean_up(self, fqdn: str, zone: str, value: str) -> None: ...
+    async def clean_up(self, fqdn: str, *, zone: str, value: str) -> None: ...
 
 
 @dataclass
@@ -53,10 +53,10 @@ class MemoryZone:
 
     records: dict[str, set[str]] = field(default_factory=dict)
 
-    async def present(self, fqdn: str, zone: str, value: str) -> None:
+    async def present(self, fqdn: str, *, zone: str, value: str) -> None:
         self.records.setdefault(fqdn, set()).add(value)
 
-    async def clean_up(self, fqdn: str, zone: str, value: str) -> None:
+    async def clean_up(self, fqdn: str, *, zone: str, value: str) -> None:
         values = self.records.get(fqdn, set())
         values.discard(value)
         if not values:
@@ -88,12 +88,12 @@ class RFC2136Zone:
             keyalgorithm=dns.name.from_text(self.algorithm),
         )
 
-    async def present(self, fqdn: str, zone: str, value: str) -> None:
+    async def present(self, fqdn: str, *, zone: str, value: str) -> None:
         update = self._update(zone)
         update.add(dns.name.from_text(fqdn), self.ttl, "TXT", json.dumps(value))
         await self._send(update)
 
-    async def clean_up(self, fqdn: str, zone: str, value: str) -> None:
+    async def clean_up(self, fqdn: str, *, zone: str, value: str) -> None:
         update = self._update(zone)
         update.delete(dns.name.from_text(fqdn), "TXT", json.dumps(value))
         await self._send(update)
@@ -352,9 +352,9 @@ class DNSWebhook:
                 str(body.get("key")),
             )
             if action == "Present":
-                await self.zone.present(fqdn, zone, key)
+                await self.zone.present(fqdn, zone=zone, value=key)
             else:
-                await self.zone.clean_up(fqdn, zone, key)
+                await self.zone.clean_up(fqdn, zone=zone, value=key)
         except Exception as exc:  # a solver error is the answer, as in cert-manager
             response = {
                 "uid": body.get("uid", ""),

@@ -197,7 +197,7 @@ class Route53PeerProcess:
             role_arn=role["Arn"],
         )
 
-    def txt_values(self, world: Route53World, zone: str, name: str) -> set[str]:
+    def txt_values(self, world: Route53World, *, zone: str, name: str) -> set[str]:
         """The TXT values moto holds at ``name`` (every multivalue record set), unquoted."""
         route53 = self.client("route53", world.dns_admin)
         record_sets = route53.list_resource_record_sets(HostedZoneId=world.zones[zone])

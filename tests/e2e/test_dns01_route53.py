@@ -66,7 +66,7 @@ async def test_a_wildcard_and_apex_certificate_is_issued_through_route53(
             world,
             through=f"Route 53 ({throttled} throttled, {pending_polls} PENDING polls per change)",
         )
-        assert route53_peer.txt_values(world53, "example.test", FQDN) == set()
+        assert route53_peer.txt_values(world53, zone="example.test", name=FQDN) == set()
 
         calls = route53_peer.calls()
         changes = [status for op, status in calls if op == "ChangeResourceRecordSets"]

@@ -216,7 +216,7 @@ def claimed(path: str) -> tuple[str, str, list[str]] | None:
 
 
 def request_attributes(
-    method: str, group: str, rest: list[str], *, watch: bool
+    method: str, group: str, *, rest: list[str], watch: bool
 ) -> RequestAttributes | None:
     """The RBAC attributes of a proxied request, as kube-apiserver's request-info parser
     finds them; None for `/apis/<group>/<version>` itself (discovery, not a resource)."""

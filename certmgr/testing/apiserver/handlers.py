@@ -200,7 +200,7 @@ class Api:
         if claim is None:
             return
         group, _, rest = claim
-        attrs = aggregation.request_attributes(request.method, group, rest, watch=watch)
+        attrs = aggregation.request_attributes(request.method, group, rest=rest, watch=watch)
         if attrs is None:
             return
         try:
@@ -232,7 +232,7 @@ class Api:
         """kube-aggregator's handler: RBAC here, then the Service's endpoint over TLS."""
         assert self.aggregation is not None
         apiservice, group, rest = proxied
-        attrs = aggregation.request_attributes(request.method, group, rest, watch=watch)
+        attrs = aggregation.request_attributes(request.method, group, rest=rest, watch=watch)
         if attrs is None:
             if user is ANONYMOUS:
                 raise errors.forbidden(

@@ -42,8 +42,8 @@ def with_keys(world: Route53World, **fields: Any) -> dict[str, Any]:
 def run_for(
     peer: Route53PeerProcess,
     provider: dict[str, Any],
-    secrets: dict[str, dict[str, Any]],
     *,
+    secrets: dict[str, dict[str, Any]],
     kind: str = "Issuer",
     settings: Settings | None = None,
 ) -> Harness:
@@ -103,12 +103,15 @@ async def test_a_route53_challenge_that_cannot_be_presented_says_why_and_backs_o
     elif case == "throttled":
         route53_peer.throttle("ListHostedZonesByName", times=10_000)
 
-    run = run_for(route53_peer, provider, secrets)
+    run = run_for(route53_peer, provider, secrets=secrets)
     await refused_for_ten_minutes(run, reason=reason)
     assert world.dns_admin.secret_access_key not in run.status()["reason"]
     calls = [op for op, _ in route53_peer.calls()]
     assert len(calls) < 60, calls
-    assert route53_peer.txt_values(world, "example.test", "_acme-challenge.example.test") == set()
+    assert (
+        route53_peer.txt_values(world, zone="example.test", name="_acme-challenge.example.test")
+        == set()
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,7 @@ async def test_ambient_credentials_follow_cert_managers_rule(
     route53_peer.seed()
     provider = {"route53": {"region": REGION}}
 
-    run = run_for(route53_peer, provider, {}, kind=kind, settings=settings)
+    run = run_for(route53_peer, provider, secrets={}, kind=kind, settings=settings)
     await drive(run, minutes=MINUTES)
 
     assert reason in run.status()["reason"], run.status()["reason"]

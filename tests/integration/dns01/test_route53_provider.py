@@ -154,17 +154,20 @@ async def test_two_values_share_the_name_and_clean_up_removes_only_ours(
     await present(route53, request("wildcard-value"))
     # Presenting again (a retried reconcile) changes nothing.
     await present(route53, request("apex-value"))
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"apex-value", "wildcard-value"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {
+        "apex-value",
+        "wildcard-value",
+    }
     assert dns_txt(route53_peer, FQDN) == ("NOERROR", {"apex-value", "wildcard-value"})
 
     await route53.clean_up(request("apex-value"))
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"wildcard-value"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {"wildcard-value"}
     assert dns_txt(route53_peer, FQDN) == ("NOERROR", {"wildcard-value"})
 
     await route53.clean_up(request("wildcard-value"))
     # Already gone: Route 53 answers InvalidChangeBatch, which is success for a clean-up.
     await route53.clean_up(request("wildcard-value"))
-    assert route53_peer.txt_values(world, "example.test", FQDN) == set()
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == set()
     assert dns_txt(route53_peer, FQDN) == ("NXDOMAIN", set())
     assert ("ChangeResourceRecordSets", 400) in operations(route53_peer)
 
@@ -203,9 +206,9 @@ async def test_hosted_zone_found_by_name(
 
     await present(route53, request("v", fqdn=fqdn, zone=zone))
 
-    assert route53_peer.txt_values(world, expected_zone, fqdn) == {"v"}
+    assert route53_peer.txt_values(world, zone=expected_zone, name=fqdn) == {"v"}
     for other in set(zones) - {expected_zone}:
-        assert route53_peer.txt_values(world, other, fqdn) == set()
+        assert route53_peer.txt_values(world, zone=other, name=fqdn) == set()
 
 
 async def test_hosted_zone_id_given_skips_the_lookup(route53_peer: Route53PeerProcess) -> None:
@@ -218,7 +221,7 @@ async def test_hosted_zone_id_given_skips_the_lookup(route53_peer: Route53PeerPr
     await present(route53, request("v"))
 
     assert [op for op, _ in operations(route53_peer)] == ["ChangeResourceRecordSets", "GetChange"]
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"v"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {"v"}
 
 
 @pytest.mark.parametrize(
@@ -354,7 +357,7 @@ async def test_ambient_credentials_from_the_environment(
 
     await present(provider(route53_peer, solver(None)), request("v", ambient=True))
 
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"v"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {"v"}
 
 
 async def test_role_is_assumed(route53_peer: Route53PeerProcess) -> None:
@@ -368,7 +371,7 @@ async def test_role_is_assumed(route53_peer: Route53PeerProcess) -> None:
     config = solver(world.assumer, role=world.role_arn)
     await present(provider(route53_peer, config, key=world.assumer), request("v"))
 
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"v"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {"v"}
     assert ("AssumeRole", 200) in operations(route53_peer)
 
 
@@ -396,7 +399,7 @@ async def test_throttling_is_asked_again_after_a_backoff(route53_peer: Route53Pe
         status for op, status in operations(route53_peer) if op == "ChangeResourceRecordSets"
     ]
     assert changes == [400, 400, 200]
-    assert route53_peer.txt_values(world, "example.test", FQDN) == {"v"}
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == {"v"}
 
 
 async def test_throttling_that_goes_on_is_an_error(route53_peer: Route53PeerProcess) -> None:
@@ -522,4 +525,4 @@ async def test_the_assumed_role_is_kept_while_its_credentials_last(
     await route53.clean_up(request("b"))
 
     assert [op for op, _ in operations(route53_peer)].count("AssumeRole") == 1
-    assert route53_peer.txt_values(world, "example.test", FQDN) == set()
+    assert route53_peer.txt_values(world, zone="example.test", name=FQDN) == set()

@@ -68,7 +68,7 @@ def test_request_attributes_as_kube_apiserver_parses_them(
     claim = claimed(path)
     assert claim is not None
     group, _, rest = claim
-    assert request_attributes(method, group, rest, watch=query_watch) == expected
+    assert request_attributes(method, group, rest=rest, watch=query_watch) == expected
 
 
 @pytest.mark.parametrize("path", ["/apis", "/apis/g.io", "/api/v1/pods", "/healthz"])
