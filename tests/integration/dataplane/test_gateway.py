@@ -61,6 +61,13 @@ def _chain(host: str) -> tuple[bytes, bytes, bytes]:
     return ca.pem, pair.certificate_pem + ca.pem, pair.key_pem
 
 
+@pytest.fixture
+async def web(kube: KubeClient, backend: int, namespace: str) -> None:
+    """Service ``web`` (ExternalName) in the test's namespace, reaching ``backend``."""
+    service = external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
+    await kube.create(SERVICES, service)
+
+
 async def _get(http: aiohttp.ClientSession, url: str, *, host: str) -> tuple[int, str]:
     async with http.get(url, headers={"Host": host}) as response:
         return response.status, await response.text()
@@ -86,10 +93,8 @@ async def test_statuses_and_a_request_through_the_http_listener(
     http: aiohttp.ClientSession,
     backend: int,
     namespace: str,
+    web: None,
 ) -> None:
-    await kube.create(
-        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
-    )
     listeners = [
         m.http_listener(hostname="*.example.com"),
         m.https_listener(secret="web-tls", hostname=HOST),
@@ -143,12 +148,10 @@ async def test_each_gateway_answers_on_its_own_address(
     http: aiohttp.ClientSession,
     backend: int,
     namespace: str,
+    web: None,
 ) -> None:
     """Two Gateways with catch-all listeners on port 80 do not compete: each has an
     address of its own (status.addresses), where only its routes answer."""
-    await kube.create(
-        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
-    )
     for name in ("first", "second"):
         await kube.create(
             GATEWAYS,
@@ -200,10 +203,8 @@ async def test_tls_from_the_listener_secret_renewed_on_the_next_handshake(
     http: aiohttp.ClientSession,
     backend: int,
     namespace: str,
+    web: None,
 ) -> None:
-    await kube.create(
-        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
-    )
     address = await create_gateway(
         kube,
         plane,
@@ -301,10 +302,8 @@ async def test_unresolved_backends_answer_500_and_unmatched_requests_reach_ingre
     http: aiohttp.ClientSession,
     backend: int,
     namespace: str,
+    web: None,
 ) -> None:
-    await kube.create(
-        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
-    )
     await kube.create(
         GATEWAYS,
         m.gateway(
@@ -350,10 +349,8 @@ async def test_the_gateway_dataplane_fixture_and_create_gateway(
     http: aiohttp.ClientSession,
     backend: int,
     namespace: str,
+    web: None,
 ) -> None:
-    await kube.create(
-        SERVICES, external_service("web", address="127.0.0.1", port=backend, namespace=namespace)
-    )
     address = await create_gateway(
         kube, gateway_dataplane, namespace=namespace, name="gw", hostname=HOST, secret="web-tls"
     )
