@@ -219,6 +219,12 @@ class OrderReconciler:
             return None
         if step is Step.CHECK:
             failed = [c for c in owned if (c.get("status") or {}).get("state") != State.VALID.value]
+            if not failed:
+                # Every authorization valid: the order is ready (RFC 8555 7.1.6), so the
+                # CSR goes at once; a CA that has not caught up answers orderNotReady and
+                # _finalize reads the order instead (also after a restart, finalized).
+                acme_order = await self._finalize(client, order)
+                return await self._after_check(key, order, client, acme_order, finalized=True)
             acme_order = await client.get_order(status["url"])
             if failed and acme_order.status not in (State.READY.value, State.VALID.value):
                 reason = (failed[0].get("status") or {}).get("reason") or "challenge failed"

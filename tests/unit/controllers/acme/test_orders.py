@@ -30,6 +30,8 @@ from certmgr.runtime.controller import Result
 from certmgr.testing.clock import FakeClock
 
 NS = "default"
+PREFIX = "urn:ietf:params:acme:error:"
+CERT_URL = "https://ca/cert/1"
 ISSUER = {
     "apiVersion": "cert-manager.io/v1",
     "kind": "Issuer",
@@ -100,6 +102,17 @@ class FakeCA:
     async def get_order(self, url: str) -> Order:
         self.calls.append("get_order")
         return Order(url, self.order_status, (), (), "https://ca/order/1/finalize")
+
+    async def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> Order:
+        self.calls.append("finalize")
+        if self.order_status != "ready":
+            raise AcmeError(Problem(PREFIX + "orderNotReady", "order is not ready", 403))
+        self.order_status = "valid"
+        return Order(order_url, "valid", (), (), finalize_url, certificate_url=CERT_URL)
+
+    async def download_certificate(self, url: str, *, preferred_chain: str | None) -> str:
+        self.calls.append("download_certificate")
+        return "-----BEGIN CERTIFICATE-----\n"
 
 
 @dataclass
@@ -353,3 +366,33 @@ async def test_an_order_being_deleted_asks_the_ca_for_nothing_and_creates_no_cha
     assert await reconciler.reconcile(f"{NS}/o") is None
     assert ca.calls == []
     assert challenges.list() == []
+
+
+@pytest.mark.parametrize(
+    ("ca_status", "calls", "state"),
+    [
+        # Every Challenge valid: the order is ready (RFC 8555 7.1.6), so the CSR goes at
+        # once, without reading the order first.
+        pytest.param("ready", ["finalize", "download_certificate"], "valid", id="ready"),
+        # A CA that has not caught up answers orderNotReady: the order is read, and asked
+        # again after a poll interval.
+        pytest.param("pending", ["finalize", "get_order"], "pending", id="not-ready-yet"),
+    ],
+)
+async def test_valid_challenges_finalize_the_order_at_once(
+    ca_status: str, calls: list[str], state: str
+) -> None:
+    ca = FakeCA()
+    reconciler, orders, challenges, _ = make(ca)
+    await reconciler.reconcile(f"{NS}/o")
+    await reconciler.reconcile(f"{NS}/o")
+    (challenge,) = challenges.list()
+    valid = copy.deepcopy(challenge)
+    valid["status"] = {"state": "valid", "reason": "Successfully authorized domain"}
+    challenges.apply("MODIFIED", valid)
+    ca.calls.clear()
+    ca.order_status = ca_status
+    result = await reconciler.reconcile(f"{NS}/o")
+    assert ca.calls == calls
+    assert orders.get(NS, "o")["status"]["state"] == state  # type: ignore[index]
+    assert (result is None) == (state == "valid")
