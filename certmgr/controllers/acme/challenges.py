@@ -1,28 +1,18 @@
 """The Challenge controller: schedule, present, self-check, accept, poll, clean up.
 
-HTTP-01 Challenges are presented through :class:`Presenter` and checked by
-:class:`SelfCheck`; DNS-01 ones through :class:`DNS01Solving` (TXT record, propagation
-check), with the same scheduling, backoff and finalizer.
-
-Owns ``Challenge.status`` (processing, presented, presentedAt, reason, state), the
-solver's ``waitInsteadOfSelfCheck`` (no self-check: the CA is asked that long after
-presentedAt, as in cert-manager), the challenge
-finalizer (cert-manager's names; set by the order controller only for edit-in-place,
-removed here after clean up), the solver objects (through :class:`Presenter`) and
-scheduling: two Challenges for the same name and type are never processed at once (a
-free slot goes to the oldest), and at most ``max_concurrent_challenges`` are in flight.
-Every wait is a ``requeue_after`` that backs off per Challenge with jitter
-(:class:`PollIntervals`: self-check misses from ``self_check_interval`` to
-``self_check_backoff_cap``, CA polls from ``acme_poll_base`` to ``acme_poll_cap``, a
-solver object the API server refused (any 4xx: its message becomes the Challenge's reason
-and a Warning Event) from 5 s to 5 min);
-nothing sleeps, and nothing is read from the API that a cache holds. Status is written
-only when the Challenge has to wait and once when final.
-
-In-memory state (success counts, accepted flags, backoffs, slots) is a cache of progress
-only: after a restart it starts over from status and the CA, which is asked for the
-challenge's state before answering it, so an accepted challenge is not answered twice.
-It must not create Challenges or talk to CertificateRequests.
+Owns ``Challenge.status`` (processing, presented, presentedAt, reason, state), removing the
+challenge finalizer after clean-up, and scheduling: never two Challenges for one name and
+type at once (a free slot goes to the oldest), at most ``max_concurrent_challenges`` in
+flight. HTTP-01 is presented by :class:`Presenter` and checked by :class:`SelfCheck`,
+DNS-01 by :class:`DNS01Solving`; ``waitInsteadOfSelfCheck`` replaces the check by a wait
+after presentedAt. A presentation that fails (a refused solver object, a DNS-01 provider
+error) is the Challenge's reason and a Warning Event, retried from 5 s to 5 min. Every
+wait is a per-Challenge, jittered, backed-off ``requeue_after`` (nothing sleeps, nothing
+is read from the API that a cache holds), and status is written only to say why it waits
+and once when final. What it keeps in memory
+is a cache of progress: after a restart it resumes from status and the CA, asked before
+answering so no challenge is answered twice. It must not create Challenges or talk to
+CertificateRequests.
 """
 
 from __future__ import annotations
