@@ -9,10 +9,9 @@ after presentedAt. A presentation that fails (a refused solver object, a DNS-01 
 error) is the Challenge's reason and a Warning Event, retried from 5 s to 5 min. Every
 wait is a per-Challenge, jittered, backed-off ``requeue_after`` (nothing sleeps, nothing
 is read from the API that a cache holds), and status is written only to say why it waits
-and once when final. What it keeps in memory
-is a cache of progress: after a restart it resumes from status and the CA, asked before
-answering so no challenge is answered twice. It must not create Challenges or talk to
-CertificateRequests.
+and once when final. What it keeps in memory is a cache of progress: after a restart it
+resumes from status and the CA, asked before answering so no challenge is answered twice.
+It must not create Challenges or talk to CertificateRequests.
 """
 
 from __future__ import annotations
