@@ -16,6 +16,7 @@ from typing import Any
 
 from certmgr.controllers.acme.challenges import SLOT_INDEX, ChallengeReconciler, slot_of
 from certmgr.controllers.context import Context, Settings
+from certmgr.dns01.providers import ChallengeRequest
 from certmgr.kube.errors import APIError, NotFound
 from certmgr.kube.resources import CHALLENGES, SECRETS, Resource
 from certmgr.runtime.cache import Cache
@@ -133,6 +134,21 @@ def challenge(dns_name: str, provider: dict[str, Any], *, kind: str = "Issuer") 
         },
         "status": {},
     }
+
+
+def txt_request(
+    fqdn: str, key: str, *, uid: str = "u", zone: str = "example.test."
+) -> ChallengeRequest:
+    """What the controller hands a provider for TXT value ``key`` at ``fqdn`` (an Issuer's
+    Challenge in ``ns``, no ambient credentials)."""
+    return ChallengeRequest(
+        uid=uid,
+        dns_name=fqdn.removeprefix("_acme-challenge.").removesuffix("."),
+        key=key,
+        resolved_fqdn=fqdn,
+        resolved_zone=zone,
+        resource_namespace=NS,
+    )
 
 
 @dataclass

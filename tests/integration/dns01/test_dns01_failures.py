@@ -25,6 +25,7 @@ from tests.integration.dns01.challenge_harness import (
     harness,
     refused_for_ten_minutes,
     secret,
+    txt_request,
 )
 
 
@@ -144,25 +145,23 @@ async def test_a_nameserver_that_does_not_serve_the_zone_refuses_the_update(
         assert [e[2] for e in run.events.events] == ["PresentError"]
 
 
+def rfc2136_provider(bind: BindServer, **overrides: Any) -> RFC2136Provider:
+    """The provider for ``bind``'s solver block, its TSIG secret in Secret ``tsig``."""
+    kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
+    return RFC2136Provider(
+        rfc2136(bind, **overrides)["rfc2136"],
+        ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
+    )
+
+
 async def test_values_for_a_name_and_its_wildcard_coexist_and_are_removed_one_by_one(
     bind: BindServer,
 ) -> None:
-    kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
-    provider = RFC2136Provider(
-        rfc2136(bind)["rfc2136"],
-        ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
-    )
+    provider = rfc2136_provider(bind)
     fqdn = "_acme-challenge.both.example.test."
 
     def request(value: str) -> ChallengeRequest:
-        return ChallengeRequest(
-            uid=value,
-            dns_name="both.example.test",
-            key=value,
-            resolved_fqdn=fqdn,
-            resolved_zone="example.test.",
-            resource_namespace=NS,
-        )
+        return txt_request(fqdn, value, uid=value)
 
     assert await provider.present(request("apex-value")) is None
     assert await provider.present(request("wildcard-value")) is None
@@ -178,19 +177,8 @@ async def test_values_for_a_name_and_its_wildcard_coexist_and_are_removed_one_by
 @pytest.mark.parametrize("algorithm", ["HMACMD5", "HMACSHA1", "HMACSHA256", "HMACSHA512"])
 async def test_every_tsig_algorithm_updates_bind(algorithm: str) -> None:
     with BindServer(algorithm=algorithm) as bind:
-        kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
-        provider = RFC2136Provider(
-            rfc2136(bind)["rfc2136"],
-            ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
-        )
-        request = ChallengeRequest(
-            uid="u",
-            dns_name="alg.example.test",
-            key=algorithm,
-            resolved_fqdn="_acme-challenge.alg.example.test.",
-            resolved_zone="example.test.",
-            resource_namespace=NS,
-        )
+        provider = rfc2136_provider(bind)
+        request = txt_request("_acme-challenge.alg.example.test.", algorithm)
         await provider.present(request)
         assert bind.txt_values(request.resolved_fqdn) == {algorithm}
         await provider.clean_up(request)
@@ -199,21 +187,9 @@ async def test_every_tsig_algorithm_updates_bind(algorithm: str) -> None:
 
 async def test_a_mismatched_algorithm_is_a_tsig_error(bind: BindServer) -> None:
     other = "HMACSHA512" if bind.key.algorithm != "HMACSHA512" else "HMACSHA256"
-    kube = FakeKube(Cache(), {"tsig": tsig_secret(bind.key.secret)})
-    provider = RFC2136Provider(
-        rfc2136(bind, tsigAlgorithm=other)["rfc2136"],
-        ProviderContext(client=kube, clock=FakeClock()),  # type: ignore[arg-type]
-    )
-    request = ChallengeRequest(
-        uid="u",
-        dns_name="x.example.test",
-        key="v",
-        resolved_fqdn="_acme-challenge.x.example.test.",
-        resolved_zone="example.test.",
-        resource_namespace=NS,
-    )
+    provider = rfc2136_provider(bind, tsigAlgorithm=other)
     with pytest.raises(DNS01Error, match="TSIG"):
-        await provider.present(request)
+        await provider.present(txt_request("_acme-challenge.x.example.test.", "v"))
 
 
 class FakeCAPending:

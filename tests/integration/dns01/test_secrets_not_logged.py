@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from certmgr.controllers.context import Settings
-from certmgr.dns01.providers import ChallengeRequest, ProviderContext
+from certmgr.dns01.providers import ProviderContext
 from certmgr.dns01.registry import Selected, provider_for
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.logging import configure_logging
@@ -23,13 +23,13 @@ from certmgr.testing.bind import BindServer
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.route53 import REGION, Route53PeerProcess
 from tests.integration.dns01.challenge_harness import (
-    NS,
     FakeKube,
     Harness,
     challenge,
     drive,
     harness,
     secret,
+    txt_request,
 )
 
 
@@ -78,14 +78,7 @@ async def present_and_clean_up(
     context = ProviderContext(client=FakeKube(Cache(), secrets), clock=FakeClock())  # type: ignore[arg-type]
     selected = provider_for(dns01, context)
     assert isinstance(selected, Selected)
-    request = ChallengeRequest(
-        uid="u",
-        dns_name=fqdn.removeprefix("_acme-challenge.").rstrip("."),
-        key="v",
-        resolved_fqdn=fqdn,
-        resolved_zone="example.test.",
-        resource_namespace=NS,
-    )
+    request = txt_request(fqdn, "v")
     for _ in range(60):
         if await selected.provider.present(request) is None:
             break
