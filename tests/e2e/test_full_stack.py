@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +45,6 @@ def ready(obj: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-async def eventually(
-    probe: Callable[[], Any], *, what: str, env: LocalEnvironment, within: float = DEADLINE
-) -> Any:
-    """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
-    controller's log."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = probe()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{what} not reached within {within} s\n{env.controller_logs()}")
-
-
 async def list_kind(env: LocalEnvironment, api_version: str, kind: str) -> list[dict[str, Any]]:
     """The kind's objects in the test's namespace."""
     return await env.read_all(api_version, kind, env.namespace)
@@ -86,10 +69,10 @@ async def leaf_of(env: LocalEnvironment, secret_name: str) -> x509.Certificate:
 async def test_example_certificate_is_issued_end_to_end(env: LocalEnvironment) -> None:
     env.start_controller()
     await apply_examples(env)
-    cert = await eventually(
+    cert = await env.eventually(
         lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready",
-        env=env,
+        within=DEADLINE,
     )
     secret = await env.read("v1", "Secret", "www-example-com-tls")
     assert secret is not None and secret["type"] == "kubernetes.io/tls"
@@ -109,7 +92,7 @@ async def test_example_certificate_is_issued_end_to_end(env: LocalEnvironment) -
             if (i["metadata"].get("labels") or {}).get("acme.cert-manager.io/http01-solver")
         ]
 
-    await eventually(no_solver_ingresses, what="solver Ingresses removed", env=env)
+    await env.eventually(no_solver_ingresses, what="solver Ingresses removed", within=DEADLINE)
 
 
 async def test_an_issued_certificate_survives_restarts_without_new_orders(
@@ -117,10 +100,10 @@ async def test_an_issued_certificate_survives_restarts_without_new_orders(
 ) -> None:
     controller = env.start_controller()
     await apply_examples(env)
-    await eventually(
+    await env.eventually(
         lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready",
-        env=env,
+        within=DEADLINE,
     )
     orders = len(await list_kind(env, "acme.cert-manager.io/v1", "Order"))
     requests = len(await list_kind(env, "cert-manager.io/v1", "CertificateRequest"))
@@ -128,7 +111,9 @@ async def test_an_issued_certificate_survives_restarts_without_new_orders(
     for _ in range(3):
         assert controller.stop() == 0, env.controller_logs()
         controller = env.start_controller()
-        await eventually(lambda: controller_synced(env), what="controller ready", env=env)
+        await env.eventually(
+            lambda: controller_synced(env), what="controller ready", within=DEADLINE
+        )
     assert len(await list_kind(env, "acme.cert-manager.io/v1", "Order")) == orders
     assert len(await list_kind(env, "cert-manager.io/v1", "CertificateRequest")) == requests
     assert (await leaf_of(env, "www-example-com-tls")).serial_number == serial
@@ -147,10 +132,12 @@ async def controller_synced(env: LocalEnvironment) -> bool:
 
 async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -> None:
     first = env.start_controller()
-    await eventually(lambda: controller_synced(env), what="a leader", env=env)
+    await env.eventually(lambda: controller_synced(env), what="a leader", within=DEADLINE)
     second = env.start_controller()
-    await eventually(
-        lambda: second.logged("leader_election_started"), what="a standby campaigning", env=env
+    await env.eventually(
+        lambda: second.logged("leader_election_started"),
+        what="a standby campaigning",
+        within=DEADLINE,
     )
     lease = await lease_of(env)
     assert lease is not None
@@ -164,10 +151,9 @@ async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -
 
     stopped_at = time.monotonic()
     assert first.stop() == 0, env.controller_logs()
-    await eventually(
+    await env.eventually(
         another_holder,
         what="the standby leads",
-        env=env,
         within=10,
     )
     takeover = time.monotonic() - stopped_at
@@ -175,10 +161,10 @@ async def test_sigterm_on_the_leader_hands_over_at_once(env: LocalEnvironment) -
     assert takeover < 3.0, f"takeover took {takeover:.1f} s"
     # The new leader does the work.
     await apply_examples(env)
-    await eventually(
+    await env.eventually(
         lambda: ready_certificate(env, "www-example-com"),
         what="Certificate Ready under the new leader",
-        env=env,
+        within=DEADLINE,
     )
     assert second.running
 
@@ -189,10 +175,10 @@ async def test_annotated_ingress_is_served_over_https_with_the_issued_certificat
     env.start_controller()
     await env.put([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
     await env.put(env.in_namespace(load_manifests(EXAMPLES_DIR / "ingress-annotated.yaml")))
-    await eventually(
+    await env.eventually(
         lambda: ready_certificate(env, "shop-example-com-tls"),
         what="shim Certificate Ready",
-        env=env,
+        within=DEADLINE,
     )
     context = ssl.create_default_context(cadata="\n".join(env.pebble.root_pems()))
     https_port = env.dataplane.https_port

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import inspect
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,20 +69,8 @@ class Scene:
     ingresses: Recorder
     challenges: Recorder
 
-    async def eventually(
-        self, probe: Callable[[], Any], *, what: str, within: float = DEADLINE
-    ) -> Any:
-        """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
-        controller's log."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            value = probe()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-        pytest.fail(f"{what} not reached within {within} s\n{self.env.controller_logs()}")
+    async def eventually(self, probe: Callable[[], Any], *, what: str) -> Any:
+        return await self.env.eventually(probe, what=what, within=DEADLINE)
 
     @property
     def namespace(self) -> str:

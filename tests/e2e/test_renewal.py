@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import inspect
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,17 +105,7 @@ class Scene:
         return await self.env.read_all("cert-manager.io/v1", "CertificateRequest", self.namespace)
 
     async def eventually(self, probe: Callable[[], Any], *, what: str) -> Any:
-        """Poll ``probe`` (sync or async) until it returns something truthy; fail with the
-        controller's log."""
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            value = probe()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-        pytest.fail(f"{what} not reached within {DEADLINE} s\n{self.env.controller_logs()}")
+        return await self.env.eventually(probe, what=what, within=DEADLINE)
 
     async def ready(self, revision: int) -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:
