@@ -27,23 +27,16 @@ from certmgr.testing import gatewayapi
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.dataplane.waiting import eventually
+from tests.integration.controllers.acme import presenting_harness
+from tests.integration.controllers.acme.presenting_harness import NS, Events
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
-NS = "default"
 PARENT = {"name": "edge", "namespace": NS, "kind": "Gateway", "sectionName": "http"}
 
 
 class FakeAccounts:
     async def client_for(self, issuer: dict[str, Any]) -> object:
         return object()  # never asked: presenting fails first
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str]] = []
-
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        self.seen.append((type_, reason, message))
 
 
 @pytest.fixture
@@ -108,21 +101,7 @@ async def test_the_route_is_valid_owned_by_the_challenge_and_cleaned_up(kube: Ku
 
 
 def challenge_manifest(route: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "acme.cert-manager.io/v1",
-        "kind": "Challenge",
-        "metadata": {"name": "c1", "namespace": NS},
-        "spec": {
-            "url": "https://ca/chall/t1",
-            "authorizationURL": "https://ca/authz/t1",
-            "dnsName": "www.example.com",
-            "type": "HTTP-01",
-            "token": "t1",
-            "key": "t1.thumb",
-            "solver": {"http01": {"gatewayHTTPRoute": route}},
-            "issuerRef": {"name": "ca", "kind": "Issuer"},
-        },
-    }
+    return presenting_harness.challenge({"http01": {"gatewayHTTPRoute": route}})
 
 
 @pytest.mark.parametrize(

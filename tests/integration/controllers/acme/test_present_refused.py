@@ -21,9 +21,9 @@ from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.dataplane.waiting import eventually
+from tests.integration.controllers.acme.presenting_harness import NS, Events, challenge
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
-NS = "default"
 
 
 class NeverAskedCA:
@@ -33,32 +33,6 @@ class NeverAskedCA:
 class FakeAccounts:
     async def client_for(self, issuer: dict[str, Any]) -> NeverAskedCA:
         return NeverAskedCA()
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str]] = []
-
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        self.seen.append((type_, reason, message))
-
-
-def challenge(solver: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "acme.cert-manager.io/v1",
-        "kind": "Challenge",
-        "metadata": {"name": "c1", "namespace": NS},
-        "spec": {
-            "url": "https://ca/chall/t1",
-            "authorizationURL": "https://ca/authz/t1",
-            "dnsName": "www.example.com",
-            "type": "HTTP-01",
-            "token": "t1",
-            "key": "t1.thumb",
-            "solver": solver,
-            "issuerRef": {"name": "ca", "kind": "Issuer"},
-        },
-    }
 
 
 @pytest.fixture
