@@ -35,7 +35,7 @@ from certmgr.testing.dataplane.endpoints import Endpoint, endpoints_for
 from certmgr.testing.dataplane.gatewaymatching import Decision, Request
 from certmgr.testing.dataplane.gateways import CONTROLLER_NAME, GatewayPlane
 from certmgr.testing.dataplane.mirroring import Mirror, ObjectKey
-from certmgr.testing.dataplane.proxying import error_page, forward, new_session
+from certmgr.testing.dataplane.proxying import error_page, forward_to_first, new_session
 from certmgr.testing.dataplane.routing import (
     IngressClassFilter,
     RouteTable,
@@ -265,12 +265,9 @@ class IngressRouter:
         assert self._session is not None  # handlers only run between start and stop
         # ingress-nginx's proxy_next_upstream "error timeout", 3 tries: an endpoint that
         # refuses the connection (a replica just killed) costs a retry, not the request.
-        tries = chosen[:NEXT_UPSTREAM_TRIES] if not request.body_exists else chosen[:1]
-        for endpoint in tries[:-1]:
-            answer = await forward(request, endpoint, session=self._session, give_up=False)
-            if answer is not None:
-                return answer
-        return await forward(request, tries[-1], session=self._session)
+        return await forward_to_first(
+            request, chosen, session=self._session, tries=NEXT_UPSTREAM_TRIES
+        )
 
     def _context_for(self, server_name: str, address: str | None = None) -> ssl.SSLContext | None:
         if self._secrets is None or self._contexts is None:
