@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +35,6 @@ pytestmark = [
 
 GROUP = "acme.webhook.test"
 SOLVER = "bind"
-DEADLINE = 90.0
-
-
-async def until(probe: Callable[[], Any], what: str, env: LocalEnvironment) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not {what} within {DEADLINE}s:\n{env.controller_logs()}")
 
 
 def issuer(env: LocalEnvironment, name: str, group: str) -> dict[str, Any]:
@@ -150,26 +138,25 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
             # grant of create on its group to certmgr's service account.
             env.apply([hook.service(), hook.endpoint_slice(), hook.apiservice()])
             env.apply(hook.domain_solver_rbac(service_account="certmgr", namespace="certmgr"))
-            await until(lambda: available(env), "the APIService Available", env)
+            await env.eventually(lambda: available(env), what="the APIService Available")
             env.apply([issuer(env, "webhook", GROUP)])
             env.start_controller(
                 f"--dns01-recursive-nameservers={bind.address}",
                 "--dns01-recursive-nameservers-only",
             )
             # The controller's start (imports, ACME account) stays out of the figure.
-            await until(lambda: issuer_ready(env, "webhook"), "the Issuer Ready", env)
+            await env.eventually(lambda: issuer_ready(env, "webhook"), what="the Issuer Ready")
 
             started = time.monotonic()
             env.apply([certificate(env, "wild", "webhook", "*.example.test", "example.test")])
-            await until(lambda: ready(env, "wild"), "the wildcard certificate Ready", env)
+            await env.eventually(lambda: ready(env, "wild"), what="the wildcard certificate Ready")
             took = time.monotonic() - started
             print(f"wildcard + apex through the webhook, created->Ready: {took:.3f}s")
             actions = sorted(r.request["action"] for r in hook.received)
             assert actions.count("Present") == 2
-            await until(
+            await env.eventually(
                 lambda: sorted(r.request["action"] for r in hook.received).count("CleanUp") == 2,
-                "cleaned up",
-                env,
+                what="cleaned up",
             )
             assert {r.user for r in hook.received} == {CONTROLLER_USER}
             assert {r.request["resolvedFQDN"] for r in hook.received} == {
@@ -184,21 +171,22 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
             assert {r.request["type"] for r in hook.received} == {"dns-01"}
             # The webhook records a CleanUp before it sends BIND the UPDATE: wait for the
             # record itself rather than race the second one.
-            await until(
+            await env.eventually(
                 lambda: not bind.txt_values("_acme-challenge.example.test."),
-                "the TXT values removed from BIND",
-                env,
+                what="the TXT values removed from BIND",
             )
 
             # The webhook says no: its message is the reason, with a Warning Event.
             hook.fail_with = "hetzner: zone fail.example.test not found in account"
             env.apply([certificate(env, "failing", "webhook", "fail.example.test")])
-            failed = await until(lambda: challenge_for(env, "fail.example.test"), "a reason", env)
+            failed = await env.eventually(
+                lambda: challenge_for(env, "fail.example.test"), what="a reason"
+            )
             print(f"failing webhook, Challenge reason: {failed['status']['reason']}")
             assert (
                 "hetzner: zone fail.example.test not found in account" in failed["status"]["reason"]
             )
-            await until(lambda: warnings_about(env, failed), "a Warning Event", env)
+            await env.eventually(lambda: warnings_about(env, failed), what="a Warning Event")
             assert any(hook.fail_with in m for m in warnings_about(env, failed))
             # No hot loop: retries back off (5 s, 10 s, ...).
             before = sim.requests.count(verb="create", resource=SOLVER, user=CONTROLLER_USER)
@@ -219,26 +207,28 @@ async def test_wildcard_and_apex_issue_through_a_webhook_and_failures_say_why(
             env.apply(other.domain_solver_rbac(service_account="certmgr", namespace="certmgr"))
             env.apply([issuer(env, "absent", absent)])
             env.apply([certificate(env, "missing", "absent", "missing.example.test")])
-            missing = await until(
-                lambda: challenge_for(env, "missing.example.test"), "a reason", env
+            missing = await env.eventually(
+                lambda: challenge_for(env, "missing.example.test"), what="a reason"
             )
             print(f"missing APIService, Challenge reason: {missing['status']['reason']}")
             assert (
                 "is the APIService v1alpha1.absent.webhook.test of the DNS webhook installed?"
                 in missing["status"]["reason"]
             )
-            await until(lambda: warnings_about(env, missing), "a Warning Event", env)
+            await env.eventually(lambda: warnings_about(env, missing), what="a Warning Event")
 
             # The webhook down: kube-aggregator's 503, and the APIService says why.
             await hook.stop()
             env.apply([certificate(env, "down", "webhook", "down.example.test")])
-            down = await until(lambda: challenge_for(env, "down.example.test"), "a reason", env)
+            down = await env.eventually(
+                lambda: challenge_for(env, "down.example.test"), what="a reason"
+            )
             print(f"webhook down, Challenge reason: {down['status']['reason']}")
             assert (
                 "the server is currently unable to handle the request" in down["status"]["reason"]
             )
             assert "connect: connection refused" in down["status"]["reason"]
-            await until(lambda: warnings_about(env, down), "a Warning Event", env)
+            await env.eventually(lambda: warnings_about(env, down), what="a Warning Event")
             before = sim.requests.count(verb="create", resource=SOLVER, user=CONTROLLER_USER)
             await asyncio.sleep(8)
             after = sim.requests.count(verb="create", resource=SOLVER, user=CONTROLLER_USER)
