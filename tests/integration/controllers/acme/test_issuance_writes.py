@@ -38,6 +38,7 @@ from certmgr.runtime.clock import SystemClock
 from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.idle import until_idle
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
 NS = "default"
@@ -189,15 +190,7 @@ class World:
         return cr
 
     async def quiesce(self) -> None:
-        calm = 0
-
-        async def probe() -> int:
-            nonlocal calm
-            busy = any(len(c.queue) or c.busy for c in self.manager.controllers)
-            calm = 0 if busy else calm + 1
-            return calm
-
-        await eventually(probe, lambda n: n >= 5)
+        await until_idle(self.manager)
 
     def writes(self) -> dict[str, int]:
         """Writes by "verb resource", the test's own two (create, approve) left out."""

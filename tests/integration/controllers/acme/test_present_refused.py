@@ -21,6 +21,7 @@ from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.idle import until_idle
 from tests.integration.controllers.acme.presenting_harness import NS, Events, challenge
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
@@ -52,15 +53,7 @@ async def kube(apiserver: Simulator, kubeconfig: Path) -> AsyncIterator[KubeClie
 
 
 async def quiesce(manager: Manager) -> None:
-    calm = 0
-
-    async def probe() -> int:
-        nonlocal calm
-        busy = any(len(c.queue) or c.busy for c in manager.controllers)
-        calm = 0 if busy else calm + 1
-        return calm
-
-    await eventually(probe, lambda n: n >= 5)
+    await until_idle(manager)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from certmgr.testing.apiserver import Simulator
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import eventually
+from certmgr.testing.idle import until_idle
 from certmgr.testing.issuers import LocalCAIssuer
 
 # Only for the simulator-only tests that build their own Manager (World has its own).
@@ -156,16 +157,7 @@ class World:
         """Wait until every controller's queue is empty and no reconcile runs, 5 polls in
         a row (events from our own last writes come back through watches)."""
         assert self.manager is not None
-        manager = self.manager
-        calm = 0
-
-        async def probe() -> int:
-            nonlocal calm
-            busy = any(len(c.queue) or c.busy for c in manager.controllers)
-            calm = 0 if busy else calm + 1
-            return calm
-
-        await eventually(probe, lambda n: n >= 5)
+        await until_idle(self.manager)
 
 
 def _returns(fn: Any) -> Any:

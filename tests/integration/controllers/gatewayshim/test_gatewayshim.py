@@ -23,6 +23,7 @@ from certmgr.runtime.manager import Manager
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.cluster import KubeCluster, load_manifests
 from certmgr.testing.dataplane.waiting import DEADLINE_SECONDS, eventually
+from certmgr.testing.idle import until_idle
 
 T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gateway-api"
@@ -69,15 +70,7 @@ class World:
         async with asyncio.timeout(DEADLINE_SECONDS):
             cache = self.manager.informer(r.GATEWAYS).cache
             await cache.wait_for_object(gateway, timeout=float("inf"))
-        calm = 0
-
-        async def probe() -> int:
-            nonlocal calm
-            busy = any(len(c.queue) or c.busy for c in self.manager.controllers)
-            calm = 0 if busy else calm + 1
-            return calm
-
-        await self.wait(probe, lambda n: n >= 5)
+        await until_idle(self.manager, wait=self.wait)
 
     async def certificates(self) -> dict[str, dict[str, Any]]:
         listed = await self.kube.list(r.CERTIFICATES, namespace=self.namespace)

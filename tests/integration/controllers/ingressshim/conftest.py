@@ -24,6 +24,7 @@ from certmgr.testing.apiserver import Simulator
 from certmgr.testing.clock import FakeClock
 from certmgr.testing.cluster import KubeCluster
 from certmgr.testing.dataplane.waiting import DEADLINE_SECONDS, eventually
+from certmgr.testing.idle import until_idle
 
 T = TypeVar("T")
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -145,16 +146,7 @@ class World:
     async def quiesce(self) -> None:
         """Until the queue is empty and no reconcile runs, 5 polls in a row."""
         assert self.manager is not None
-        controllers = self.manager.controllers
-        calm = 0
-
-        async def probe() -> int:
-            nonlocal calm
-            busy = any(len(c.queue) or c.busy for c in controllers)
-            calm = 0 if busy else calm + 1
-            return calm
-
-        await self.wait(probe, lambda n: n >= 5)
+        await until_idle(self.manager, wait=self.wait)
 
     # -- Certificates -----------------------------------------------------------------
 
