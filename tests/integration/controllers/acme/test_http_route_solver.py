@@ -5,30 +5,25 @@ solver used without --enable-gateway-api, into the Challenge's reason and a Warn
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from certmgr.controllers.acme import challenges as challenge_controller
 from certmgr.controllers.acme.presenting import GATEWAY_API_DISABLED, Presenter
 from certmgr.controllers.acme.solver_objects import SHARED_SERVICE, SolverTarget
 from certmgr.controllers.acme.solver_services import SharedSolverServices
-from certmgr.controllers.context import Context, Settings
+from certmgr.controllers.context import Settings
 from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import CHALLENGES, HTTPROUTES, ISSUERS
 from certmgr.runtime.cache import Cache
-from certmgr.runtime.manager import Manager
 from certmgr.testing import gatewayapi
 from certmgr.testing.apiserver.server import Simulator
 from certmgr.testing.clock import FakeClock
-from certmgr.testing.dataplane.waiting import eventually
 from tests.integration.controllers.acme import presenting_harness
-from tests.integration.controllers.acme.presenting_harness import NS, Events
+from tests.integration.controllers.acme.presenting_harness import NS, running
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
 PARENT = {"name": "edge", "namespace": NS, "kind": "Gateway", "sectionName": "http"}
@@ -124,28 +119,13 @@ def challenge_manifest(route: dict[str, Any]) -> dict[str, Any]:
 async def test_a_route_that_cannot_be_made_is_the_challenges_reason(
     apiserver: Simulator, kube: KubeClient, gateway_api: bool, route: dict[str, Any], reason: str
 ) -> None:
-    clock = FakeClock()
-    manager = Manager(kube, clock=clock)
-    events = Events()
     settings = Settings(enable_gateway_api=gateway_api)
-    ctx = Context(kube, manager, clock, events, None, settings)  # type: ignore[arg-type]
-    challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
-    task = asyncio.create_task(manager.run())
-    try:
-        await asyncio.wait_for(manager.wait_synced(), 10)
+    async with running(kube, settings=settings, accounts=FakeAccounts()) as controller:
         await kube.create(CHALLENGES, challenge_manifest(route), namespace=NS)
-
-        async def status() -> dict[str, Any]:
-            return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
-
-        written = await eventually(status, lambda s: bool(s.get("reason")))
+        written = await controller.reason()
         assert written["reason"].startswith(reason)
         assert written["processing"] is True
-        assert ("Warning", "PresentError", written["reason"]) in events.seen
+        assert ("Warning", "PresentError", written["reason"]) in controller.events.seen
         assert apiserver.requests.count(verb="create", resource="ingresses") == 0
         if not gateway_api:
             assert apiserver.requests.count(resource="httproutes") == 0
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

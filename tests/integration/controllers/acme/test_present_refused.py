@@ -5,24 +5,18 @@ the (fake) clock: no traceback, no hot loop."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from certmgr.controllers.acme import challenges as challenge_controller
-from certmgr.controllers.context import Context, Settings
+from certmgr.controllers.context import Settings
 from certmgr.kube.client import KubeClient
 from certmgr.kube.resources import CHALLENGES, ISSUERS, NAMESPACES
-from certmgr.runtime.manager import Manager
 from certmgr.testing.apiserver.server import Simulator
-from certmgr.testing.clock import FakeClock
-from certmgr.testing.dataplane.waiting import eventually
 from certmgr.testing.idle import until_idle
-from tests.integration.controllers.acme.presenting_harness import NS, Events, challenge
+from tests.integration.controllers.acme.presenting_harness import NS, challenge, running
 
 CRD_DIR = Path(__file__).resolve().parents[4] / "crds"
 
@@ -50,10 +44,6 @@ async def kube(apiserver: Simulator, kubeconfig: Path) -> AsyncIterator[KubeClie
         labels = {"pod-security.kubernetes.io/enforce": "restricted"}
         await client.patch(NAMESPACES, NS, {"metadata": {"labels": labels}})
         yield client
-
-
-async def quiesce(manager: Manager) -> None:
-    await until_idle(manager)
 
 
 @pytest.mark.parametrize(
@@ -91,20 +81,10 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
     refused: str,
     refusal: str,
 ) -> None:
-    clock = FakeClock()
-    manager = Manager(kube, clock=clock)
-    events = Events()
-    ctx = Context(kube, manager, clock, events, None, Settings())  # type: ignore[arg-type]
-    challenge_controller.setup(ctx, accounts=FakeAccounts())  # type: ignore[arg-type]
-    task = asyncio.create_task(manager.run())
-    try:
-        await asyncio.wait_for(manager.wait_synced(), 10)
+    async with running(kube, settings=Settings(), accounts=FakeAccounts()) as controller:
+        clock, events = controller.clock, controller.events
         await kube.create(CHALLENGES, challenge(solver), namespace=NS)
-
-        async def status() -> dict[str, Any]:
-            return (await kube.get(CHALLENGES, "c1", namespace=NS)).get("status") or {}
-
-        written = await eventually(status, lambda s: bool(s.get("reason")))
+        written = await controller.reason()
         kind = {"pods": "pods", "ingresses": "Ingress.networking.k8s.io"}[refused]
         prefix = f'Error presenting challenge: {kind} "cm-acme-http-solver-'
         assert written["reason"].startswith(prefix)
@@ -113,12 +93,12 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
         assert ("Warning", "PresentError", written["reason"]) in events.seen
 
         # Ten minutes on the clock, waking every sleeper when it is due.
-        await quiesce(manager)
+        await until_idle(controller.manager)
         end = clock.monotonic() + 600
         wakes = 0
         while (deadline := clock.next_deadline()) is not None and deadline <= end:
             clock.advance(deadline - clock.monotonic())
-            await quiesce(manager)
+            await until_idle(controller.manager)
             wakes += 1
             assert wakes < 200, "a hot loop on the fake clock"
         attempts = apiserver.requests.count(verb="create", resource=refused)
@@ -126,8 +106,4 @@ async def test_a_refused_solver_object_is_the_challenge_reason_and_retried_with_
         assert 5 <= attempts <= 9
         assert len([e for e in events.seen if e[1] == "PresentError"]) == attempts
         assert apiserver.requests.writes(resource="challenges/status") == 1
-        assert (await status())["reason"] == written["reason"]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        assert (await controller.status())["reason"] == written["reason"]
