@@ -233,7 +233,7 @@ async def test_the_image_runs_as_deploy_says_and_issues(
     assert exit_code == "0", logs
     assert took < grace, f"stopped after {took:.1f} s (SIGKILL at {grace} s)\n{logs}"
     assert "certmgr_stopped" in logs
-    assert "Traceback" not in logs
+    assert "Traceback" not in logs, _around("Traceback", logs)
     assert_no_denials(env.simulator)  # deploy/'s RBAC covered everything the image did
 
 
@@ -312,3 +312,10 @@ def test_the_image_keeps_no_build_secret_and_needs_no_bytecode_writes(image: str
     files = "test ! -e /run/secrets/ca.pem && test ! -e /src && test ! -e /opt/certmgr/bin/pip"
     podman(*common, "--entrypoint=/bin/sh", image, "-c", files)
     podman(*common, "--entrypoint=/opt/certmgr/bin/python", image, "-c", CHECK_BYTECODE)
+
+
+def _around(needle: str, logs: str, *, lines: int = 20) -> str:
+    """The log lines around the first ``needle``, so a failure in CI shows its cause."""
+    text = logs.splitlines()
+    at = next(i for i, line in enumerate(text) if needle in line)
+    return "\n".join(text[max(0, at - lines) : at + lines])
