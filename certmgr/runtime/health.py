@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Mapping
 
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from certmgr.runtime import metrics
+
+log = structlog.get_logger(__name__)
 
 Check = Callable[[], bool]
 PROBE_PATHS = ("/livez", "/healthz", "/readyz")
@@ -88,10 +91,15 @@ class HealthServer:
         parts = await asyncio.to_thread(snapshot.render_parts)
         response = web.StreamResponse(headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
         response.content_length = sum(len(part) for part in parts)
-        await response.prepare(request)
-        for part in parts:
-            await response.write(part)
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            for part in parts:
+                await response.write(part)
+            await response.write_eof()
+        except ConnectionResetError:
+            # The scraper left before the text was written (a probe that reads only the
+            # status, a timeout): nothing is wrong on our side, so no error traceback.
+            log.debug("metrics_client_gone", peer=request.remote)
         return response
 
 
