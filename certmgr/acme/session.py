@@ -16,7 +16,6 @@ import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -169,6 +168,9 @@ class AcmeSession:
         if only_return_existing:
             body["onlyReturnExisting"] = True
         if eab is not None:
+            # Here only: acme.messages (and the challenge types it loads) serves no other step.
+            from acme import messages
+
             body["externalAccountBinding"] = messages.ExternalAccountBinding.from_data(
                 account_public_key=self._key.jwk.public_key(),
                 kid=eab.key_id,
