@@ -10,7 +10,7 @@ Must not: do I/O, log, or echo key or certificate bytes in errors.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, TypeAlias, TypeVar
@@ -70,8 +70,9 @@ class CertificateInfo:
         return _describe(certificate)
 
 
-@memo()
-def _describe(certificate: x509.Certificate) -> CertificateInfo:
+def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
+    """``CertificateInfo.of`` without its memo, for a caller that keeps the result itself
+    (a Secret's summary): the memo would hold what is used once a second time."""
     try:
         extensions = certificate.extensions
         public_key = certificate.public_key()
@@ -106,6 +107,9 @@ def _describe(certificate: x509.Certificate) -> CertificateInfo:
     )
 
 
+_describe = memo()(describe_certificate)
+
+
 def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     """Every certificate in a PEM bundle, ordered leaf first, each followed by its issuer.
 
@@ -122,12 +126,24 @@ def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
 
 @memo(key=pem_digest)
 def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
+    return _chain_of(pem, _parse_certificate)
+
+
+def parse_chain_once(pem: bytes) -> tuple[x509.Certificate, ...]:
+    """``parse_chain`` without its memos (same result, same errors), for a caller that
+    keeps what it derives and drops the parsed certificates at once (a Secret's summary)."""
+    return _chain_of(bytes(pem), _load_certificate)
+
+
+def _chain_of(
+    pem: bytes, parse_block: Callable[[bytes], x509.Certificate]
+) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")
     blocks = _PEM_CERTIFICATE.findall(pem)
     if not blocks:
         raise _corrupt()
-    return order_chain([_parse_certificate(block) for block in blocks])
+    return order_chain([parse_block(block) for block in blocks])
 
 
 # One PEM block; its own memo so the CA and intermediates that thousands of Secrets
@@ -137,12 +153,14 @@ _PEM_CERTIFICATE = re.compile(
 )
 
 
-@memo(key=pem_digest)
-def _parse_certificate(block: bytes) -> x509.Certificate:
+def _load_certificate(block: bytes) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(block)
     except ValueError:
         raise _corrupt() from None
+
+
+_parse_certificate = memo(key=pem_digest)(_load_certificate)
 
 
 def _corrupt() -> PKIError:

@@ -12,6 +12,7 @@ keystore salts (`jks`, and cryptography's inside PKCS#12) are the only randomnes
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -138,8 +139,13 @@ def parse_private_key(pem: bytes) -> PrivateKey:
     return _parse_private_key(bytes(pem))
 
 
-@memo(key=pem_digest)
-def _parse_private_key(pem: bytes) -> PrivateKey:
+def parse_private_key_once(pem: bytes) -> PrivateKey:
+    """``parse_private_key`` without its memo (same result, same errors), for a caller
+    that keeps what it derives and drops the key at once (a Secret's summary)."""
+    return _load_private_key(bytes(pem))
+
+
+def _load_private_key(pem: bytes) -> PrivateKey:
     if not pem or b"-----BEGIN" not in pem:
         raise PKIError("error decoding private key PEM block: no PEM data found")
     try:
@@ -162,6 +168,9 @@ def _parse_private_key(pem: bytes) -> PrivateKey:
     if isinstance(key, rsa.RSAPrivateKey):
         _check_rsa_consistency(key)
     return key
+
+
+_parse_private_key = memo(key=pem_digest)(_load_private_key)
 
 
 def _check_rsa_consistency(key: rsa.RSAPrivateKey) -> None:
@@ -218,6 +227,11 @@ def key_spec_violations(key: PrivateKey | PublicKey, spec: KeySpec) -> tuple[str
     mismatch here, because rejecting the spec is the admission rules' job.
     """
     algorithm, size = key_algorithm_and_size(key)
+    return key_size_violations(algorithm, size, spec)
+
+
+def key_size_violations(algorithm: KeyAlgorithm, size: int, spec: KeySpec) -> tuple[str, ...]:
+    """``key_spec_violations`` for a key known by its algorithm and size."""
     if algorithm != spec.algorithm:
         return (ALGORITHM_VIOLATION,)
     if algorithm == "Ed25519":
@@ -229,6 +243,12 @@ def key_spec_violations(key: PrivateKey | PublicKey, spec: KeySpec) -> tuple[str
 def key_matches_spec(key: PrivateKey | PublicKey, spec: KeySpec) -> bool:
     """True when the key has the spec's algorithm and (defaulted) size."""
     return not key_spec_violations(key, spec)
+
+
+def public_key_fingerprint(key: PrivateKey | PublicKey) -> bytes:
+    """SHA-256 of the public key's SubjectPublicKeyInfo: equal exactly when
+    ``public_keys_equal`` says so (for a key kept as a summary, not as a key object)."""
+    return hashlib.sha256(_spki(public_key_of(key))).digest()
 
 
 def _spki(key: PublicKey) -> bytes:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
-from certmgr.pki.certificates import CertificateInfo
 from certmgr.pki.csr import ParsedCSR
 from certmgr.pki.errors import PKIError
 from certmgr.pki.requirements import CertificateRequirements, literal_subject_name
@@ -66,8 +66,23 @@ def _literal_subject_matches(csr: ParsedCSR, literal_subject: str) -> bool:
         return False
 
 
+class IssuedNames(Protocol):
+    """The names of an issued certificate (a ``CertificateInfo`` or a Secret's summary)."""
+
+    @property
+    def common_name(self) -> str: ...
+    @property
+    def dns_names(self) -> tuple[str, ...]: ...
+    @property
+    def ip_addresses(self) -> tuple[str, ...]: ...
+    @property
+    def uris(self) -> tuple[str, ...]: ...
+    @property
+    def emails(self) -> tuple[str, ...]: ...
+
+
 def certificate_alt_names_violations(
-    info: CertificateInfo, requirements: CertificateRequirements
+    info: IssuedNames, requirements: CertificateRequirements
 ) -> tuple[str, ...]:
     """Loose check of an issued certificate's names against the spec.
 

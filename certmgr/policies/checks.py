@@ -14,23 +14,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
 
-from cryptography import x509
-
-from certmgr.pki.certificates import CertificateInfo, parse_leaf
 from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import (
-    PrivateKey,
-    key_spec_violations,
-    parse_private_key,
-    public_keys_equal,
-    supported_public_key,
-)
+from certmgr.pki.keys import key_size_violations, public_key_fingerprint
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
 from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
 from certmgr.pki.renewalinfo import time_in_window
 from certmgr.pki.requirements import CertificateRequirements
-from certmgr.pki.temporary import is_temporary_certificate
+from certmgr.pki.summary import KeySummary, LeafSummary
 from certmgr.policies import reasons
 from certmgr.policies.inputs import (
     CERTIFICATE_NAME_ANNOTATION,
@@ -121,11 +112,9 @@ def secret_public_key_does_not_match(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    try:
-        certificate_key = supported_public_key(leaf.public_key())
-    except (PKIError, ValueError) as exc:
-        return _invalid_certificate(PKIError(str(exc)))
-    if not public_keys_equal(certificate_key, key):
+    if leaf.public_key is None:
+        return _invalid_certificate(leaf.public_key_error)
+    if leaf.public_key != key.public_key:
         return Violation(
             reasons.INVALID_KEY_PAIR,
             "Issuing certificate as Secret contains a private key that does not match the "
@@ -140,7 +129,7 @@ def secret_holds_temporary_certificate(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    if is_temporary_certificate(leaf, literal_subject=bool(input.requirements.literal_subject)):
+    if leaf.is_temporary(literal_subject=bool(input.requirements.literal_subject)):
         return Violation(
             reasons.TEMPORARY_CERTIFICATE,
             "Issuing certificate as Secret contains a temporary certificate",
@@ -193,7 +182,7 @@ def secret_private_key_mismatches_spec(input: Input) -> Violation | None:
     key = _private_key(input)
     if isinstance(key, Violation):
         return key
-    violations = key_spec_violations(key, input.requirements.key_spec)
+    violations = key_size_violations(key.algorithm, key.size, input.requirements.key_spec)
     if violations:
         return Violation(
             reasons.SECRET_MISMATCH,
@@ -216,7 +205,7 @@ def secret_public_key_differs_from_current_request(input: Input) -> Violation | 
             reasons.INVALID_CERTIFICATE_REQUEST,
             f"Failed to decode current CertificateRequest: {exc}",
         )
-    if not public_keys_equal(csr.public_key, key):
+    if public_key_fingerprint(csr.public_key) != key.public_key:
         return Violation(
             reasons.SECRET_MISMATCH,
             "Secret contains a private key that does not match the current CertificateRequest",
@@ -232,11 +221,9 @@ def current_certificate_request_mismatches_spec(input: Input) -> Violation | Non
         leaf = _leaf(input)
         if isinstance(leaf, Violation):
             return leaf
-        try:
-            info = CertificateInfo.of(leaf)
-        except PKIError as exc:
-            return _invalid_certificate(exc)
-        violations = certificate_alt_names_violations(info, input.requirements)
+        if leaf.names is None:
+            return _invalid_certificate(leaf.names_error)
+        violations = certificate_alt_names_violations(leaf.names, input.requirements)
         if violations:
             return Violation(
                 reasons.SECRET_MISMATCH,
@@ -259,7 +246,7 @@ def certificate_has_expired(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    not_after = leaf.not_valid_after_utc
+    not_after = leaf.not_after
     if input.now > not_after:
         return Violation(reasons.EXPIRED, f"Certificate expired on {_rfc1123(not_after)}")
     return None
@@ -270,7 +257,7 @@ def certificate_not_yet_valid(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    not_before = leaf.not_valid_before_utc
+    not_before = leaf.not_before
     if not_before - input.now > NOT_YET_VALID_TOLERANCE:
         return Violation(reasons.EXPIRED, f"Certificate is not valid before {_rfc1123(not_before)}")
     return None
@@ -303,7 +290,7 @@ def renewal_window_not_found(input: Input) -> Violation | None:
     leaf = _leaf(input)
     if isinstance(leaf, Violation):
         return leaf
-    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    not_before, not_after = leaf.not_before, leaf.not_after
     desired = renewal_time(
         not_before=not_before,
         not_after=not_after,
@@ -318,7 +305,7 @@ def renewal_window_not_found(input: Input) -> Violation | None:
     return Violation(reasons.WINDOW_ERROR, f"Could not calculate renewal time: {found.error}")
 
 
-def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | None:
+def scheduled_renewal_time(input: Input, leaf: LeafSummary) -> datetime | None:
     """The time the scheduler acts on: a time inside the ACME CA's suggested window
     (RFC 9773; in the past: now), else RenewalTime moved earlier by the stored jitter;
     None with renewal.policy Disabled (cert-manager then writes no renewalTime)."""
@@ -327,10 +314,10 @@ def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | N
     if input.ari_window is not None:
         start, end = input.ari_window
         return time_in_window(start, end, seed=leaf.signature)
-    not_before = leaf.not_valid_before_utc
+    not_before = leaf.not_before
     base = renewal_time(
         not_before=not_before,
-        not_after=leaf.not_valid_after_utc,
+        not_after=leaf.not_after,
         renew_before=input.renew_before,
         renew_before_percentage=input.renew_before_percentage,
     )
@@ -338,7 +325,7 @@ def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | N
         # The user's windows decide; no jitter, which could move it out of them.
         return windowed_renewal_time(
             not_before=not_before,
-            not_after=leaf.not_valid_after_utc,
+            not_after=leaf.not_after,
             desired=base,
             windows=input.renewal_windows,
         ).time
@@ -347,7 +334,7 @@ def scheduled_renewal_time(input: Input, leaf: x509.Certificate) -> datetime | N
         # A renewalTime already stored within the window our jitter allows (cert-manager's
         # own, unjittered, included) is kept: moving it would rewrite every status.
         earliest = max(
-            base - renewal_jitter_bound(not_before=not_before, not_after=leaf.not_valid_after_utc),
+            base - renewal_jitter_bound(not_before=not_before, not_after=leaf.not_after),
             min(base, not_before),
         )
         if earliest <= recorded <= base:
@@ -381,27 +368,32 @@ def request_violations(
     return tuple(found)
 
 
-def _private_key(input: Input) -> PrivateKey | Violation:
-    try:
-        return parse_private_key(input.secret_data.get(TLS_PRIVATE_KEY_KEY, b""))
-    except PKIError as exc:
+def issued_leaf(input: Input) -> LeafSummary | None:
+    """The certificate in the Secret's ``tls.crt`` (None: none that parses)."""
+    return input.secret_summary.leaf
+
+
+def _private_key(input: Input) -> KeySummary | Violation:
+    summary = input.secret_summary
+    if summary.key is None:
         return Violation(
             reasons.INVALID_KEY_PAIR,
-            f"Issuing certificate as Secret contains invalid private key data: {exc}",
+            f"Issuing certificate as Secret contains invalid private key data: {summary.key_error}",
         )
+    return summary.key
 
 
-def _leaf(input: Input) -> x509.Certificate | Violation:
-    try:
-        return parse_leaf(input.secret_data.get(TLS_CERT_KEY, b""))
-    except PKIError as exc:
-        return _invalid_certificate(exc)
+def _leaf(input: Input) -> LeafSummary | Violation:
+    summary = input.secret_summary
+    if summary.leaf is None:
+        return _invalid_certificate(summary.leaf_error)
+    return summary.leaf
 
 
-def _invalid_certificate(exc: PKIError) -> Violation:
+def _invalid_certificate(error: str) -> Violation:
     return Violation(
         reasons.INVALID_CERTIFICATE,
-        f"Issuing certificate as Secret contains an invalid certificate: {exc}",
+        f"Issuing certificate as Secret contains an invalid certificate: {error}",
     )
 
 

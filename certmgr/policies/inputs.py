@@ -16,6 +16,8 @@ from typing import Final
 
 from certmgr.api import labels
 from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.summary import EMPTY as EMPTY_SUMMARY
+from certmgr.pki.summary import SecretSummary, summarise
 from certmgr.policies.renewal_windows import RenewalWindow
 
 DEFAULT_ISSUER_KIND: Final = "Issuer"
@@ -51,12 +53,23 @@ class IssuerRef:
 
 @dataclass(frozen=True, slots=True)
 class SecretView:
-    """The parts of the target Secret the policies read; `data=None` is a Secret without data."""
+    """The parts of the target Secret the policies read; `data=None` is a Secret without data.
+
+    `summary` is what the checks read of `tls.crt` and `tls.key` (parsed once, by whoever
+    holds the Secret); left out, it is computed here from `data`.
+    """
 
     data: Mapping[str, bytes] | None
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     type: str = TLS_SECRET_TYPE
+    summary: SecretSummary | None = None
+
+    def __post_init__(self) -> None:
+        if self.summary is None:
+            data = self.data or {}
+            found = summarise(data.get(TLS_CERT_KEY, b""), data.get(TLS_PRIVATE_KEY_KEY, b""))
+            object.__setattr__(self, "summary", found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +122,16 @@ class Input:
     secret_name: str = ""
     secret_owner: str | None = None
     secret_data: Mapping[str, bytes] = field(init=False, repr=False, compare=False)
+    secret_summary: SecretSummary = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # One place that turns "no Secret" and "Secret without data" into an empty mapping,
-        # so the checks after the existence checks can read keys without None-guards.
+        # One place that turns "no Secret" and "Secret without data" into an empty mapping
+        # (and an empty summary), so the checks after the existence checks can read keys
+        # without None-guards.
         data = self.secret.data if self.secret is not None and self.secret.data else {}
         object.__setattr__(self, "secret_data", data)
+        summary = self.secret.summary if self.secret is not None and data else None
+        object.__setattr__(self, "secret_summary", summary or EMPTY_SUMMARY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ same as cert-manager's "filtered Secrets caching":
   ~220 bytes. Handlers still hear about them, so a Certificate whose Secret appears (or is
   edited by a user) is reconciled.
 
+A cached managed Secret also carries the summary of its certificate and key
+(``secret_summary``: parsed at its first read, then kept with the object), so the
+decisions made on every reconcile parse nothing.
+
 ``get`` answers from the managed cache and fetches an unmanaged Secret from the API when
 a controller really needs its data (adopting a pre-existing Secret is rare). When a
 Secret gains or loses the label, one informer sees it DELETED and the other ADDED, in
@@ -25,11 +29,15 @@ This module must not decide which Secrets certmgr manages: writers set the label
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from typing import Any
 
 from certmgr.kube.errors import NotFound
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import SECRETS
+from certmgr.memo import memo, pem_digest
+from certmgr.pki.summary import SecretSummary, summarise
 from certmgr.runtime.cache import IndexFunc, Obj
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 from certmgr.runtime.informer import Handler, Informer, compact
@@ -61,7 +69,7 @@ class SecretInformers:
             SECRETS,
             namespace=namespace,
             label_selector=MANAGED_SELECTOR,
-            transform=compact,
+            transform=managed_secret,
             on_event=handlers,
             indexes=indexes,
             name="secrets-managed",
@@ -131,6 +139,50 @@ class SecretInformers:
         return self.managed.cache.by_index(index, value) + self.unmanaged.cache.by_index(
             index, value
         )
+
+
+class ManagedSecret(dict[str, Any]):
+    """A managed Secret as cached: the object as decoded (a plain dict to every reader and
+    writer), and the summary of its ``tls.crt`` and ``tls.key``, computed at the first
+    ``secret_summary`` and kept as long as the object (a change is a new object)."""
+
+    __slots__ = ("summary",)
+    summary: SecretSummary
+
+
+def managed_secret(obj: Obj) -> Obj:
+    """The managed cache's transform: ``compact``, as a ``ManagedSecret``. The summary is
+    not computed here: a list page is transformed in one turn of the loop, and parsing
+    500 certificates and keys would hold it for a quarter of a second."""
+    return ManagedSecret(compact(obj))
+
+
+def secret_summary(secret: Obj) -> SecretSummary:
+    """What the decisions read of ``secret``'s ``tls.crt`` and ``tls.key``: kept on a cached
+    managed Secret, memoised by content for one fetched from the API."""
+    data = secret.get("data") or {}
+    if isinstance(secret, ManagedSecret):
+        try:
+            return secret.summary
+        except AttributeError:
+            secret.summary = summarise(_decoded(data.get("tls.crt")), _decoded(data.get("tls.key")))
+            return secret.summary
+    return _summarise(_decoded(data.get("tls.crt")), _decoded(data.get("tls.key")))
+
+
+def _decoded(value: object) -> bytes:
+    """A data value decoded as the controllers decode it: undecodable reads as empty."""
+    try:
+        return base64.b64decode(value or "", validate=True)  # type: ignore[arg-type]
+    except (binascii.Error, ValueError, TypeError):
+        return b""
+
+
+def _content_key(certificate_pem: bytes, key_pem: bytes) -> tuple[bytes, bytes]:
+    return pem_digest(certificate_pem), pem_digest(key_pem)
+
+
+_summarise = memo(key=_content_key)(summarise)
 
 
 def secret_is_managed(secret: Obj) -> bool:

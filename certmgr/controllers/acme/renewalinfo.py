@@ -10,7 +10,6 @@ It must not decide when to renew (the certificate policies read the window) nor 
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -28,11 +27,10 @@ from certmgr.controllers.acme.issuer_refs import (
 from certmgr.controllers.context import Context
 from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CERTIFICATES, CLUSTERISSUERS, ISSUERS
-from certmgr.pki.certificates import parse_leaf
-from certmgr.pki.errors import PKIError
-from certmgr.pki.renewalinfo import ari_cert_id, next_check_delay
+from certmgr.pki.renewalinfo import next_check_delay
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_secrets import secret_summary
 
 log = structlog.get_logger(__name__)
 
@@ -185,12 +183,10 @@ class RenewalInfoReconciler:
         if not secret_name:
             return None, None
         secret = await self._ctx.manager.secrets.get(str(meta.get("namespace")), secret_name)
-        data = (secret or {}).get("data") or {}
-        try:
-            leaf = parse_leaf(base64.b64decode(data.get("tls.crt") or ""))
-        except (PKIError, ValueError):
+        leaf = secret_summary(secret).leaf if secret is not None else None
+        if leaf is None:
             return None, None
-        return ari_cert_id(leaf), leaf.not_valid_after_utc
+        return leaf.ari_cert_id, leaf.not_after
 
     async def _failed(
         self,

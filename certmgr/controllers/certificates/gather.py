@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -31,13 +30,13 @@ from certmgr.controllers.certificates.spec import (
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
-from certmgr.pki.certificates import parse_leaf
 from certmgr.pki.errors import PKIError
 from certmgr.pki.renewal import renewal_jitter_bound
-from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.summary import LeafSummary, summarise_leaf
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
+from certmgr.runtime.informer_secrets import secret_summary
 from certmgr.runtime.manager import owner_keys
 
 BY_SECRET: Final = "certificates-by-secret-name"
@@ -161,32 +160,32 @@ def renewal_jitter_seconds(certificate_pem: bytes, *, cap: timedelta) -> int:
     same second get different serials and so spread out.
     """
     try:
-        leaf = parse_leaf(certificate_pem)
+        leaf = summarise_leaf(certificate_pem)
     except PKIError:
         return 0
-    bound = renewal_jitter_bound(
-        not_before=leaf.not_valid_before_utc, not_after=leaf.not_valid_after_utc
-    )
+    return leaf_jitter_seconds(leaf, cap=cap)
+
+
+def leaf_jitter_seconds(leaf: LeafSummary | None, *, cap: timedelta) -> int:
+    """``renewal_jitter_seconds`` of a certificate known by its summary (0 without one)."""
+    if leaf is None:
+        return 0
+    bound = renewal_jitter_bound(not_before=leaf.not_before, not_after=leaf.not_after)
     limit = int(min(bound, cap).total_seconds())
     if limit <= 0:
         return 0
-    digest = hashlib.sha256(certificate_pem).digest()
-    return int.from_bytes(digest[:8], "big") % (limit + 1)
+    return int.from_bytes(leaf.pem_sha256[:8], "big") % (limit + 1)
 
 
 def ari_window(
-    status: CertificateStatus, certificate_pem: bytes
+    status: CertificateStatus, leaf: LeafSummary | None
 ) -> tuple[datetime, datetime] | None:
     """The ACME CA's suggested renewal window in status.acme.ari, when it is about the
-    certificate in the Secret (its certID) and not one the Secret held before."""
+    certificate in the Secret (``leaf``, by its certID) and not one the Secret held before."""
     ari = status.acme.ari if status.acme is not None else None
     if ari is None or ari.suggested_window is None or not ari.cert_id:
         return None
-    try:
-        leaf = parse_leaf(certificate_pem)
-    except PKIError:
-        return None
-    if ari_cert_id(leaf) != ari.cert_id:
+    if leaf is None or leaf.ari_cert_id != ari.cert_id:
         return None
     window = ari.suggested_window
     return (window.start, window.end) if window.start <= window.end else None
@@ -207,6 +206,7 @@ def secret_view(secret: Obj | None) -> SecretView | None:
         labels=dict(metadata.get("labels") or {}),
         annotations=dict(metadata.get("annotations") or {}),
         type=str(secret.get("type") or "Opaque"),  # the API server's default
+        summary=secret_summary(secret),
     )
 
 
@@ -260,7 +260,7 @@ async def gather(
     revision = certificate.revision if revision is None else revision
     current = _first_view(requests_for_revision(ctx, certificate, revision)) if revision else None
     next_request = _first_view(requests_for_revision(ctx, certificate, revision + 1))
-    data = view.data if view is not None and view.data else {}
+    leaf = view.summary.leaf if view is not None and view.data and view.summary else None
     status = certificate.status
     return Input(
         certificate_name=certificate.name,
@@ -276,11 +276,9 @@ async def gather(
         renew_before_percentage=spec.renew_before_percentage,
         renewal_disabled=spec.renewal_disabled,
         renewal_windows=renewal_windows_of(spec),
-        renewal_jitter_seconds=renewal_jitter_seconds(
-            data.get("tls.crt", b""), cap=ctx.settings.renewal_jitter_max
-        ),
+        renewal_jitter_seconds=leaf_jitter_seconds(leaf, cap=ctx.settings.renewal_jitter_max),
         recorded_renewal_time=status.renewal_time,
-        ari_window=ari_window(status, data.get("tls.crt", b"")),
+        ari_window=ari_window(status, leaf),
         last_failure_time=status.last_failure_time,
         failed_issuance_attempts=status.failed_issuance_attempts,
     )

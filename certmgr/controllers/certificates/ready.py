@@ -33,10 +33,8 @@ from certmgr.controllers.certificates.spec import (
     CertificateView,
     fields_not_acted_on,
 )
-from certmgr.pki.certificates import parse_leaf
-from certmgr.pki.errors import PKIError
 from certmgr.policies.chains import BLOCKING_REASONS, ReadyCondition, readiness
-from certmgr.policies.checks import scheduled_renewal_time
+from certmgr.policies.checks import issued_leaf, scheduled_renewal_time
 from certmgr.policies.inputs import Input
 
 VALIDITY_FIELDS: Final = ("notBefore", "notAfter", "renewalTime")
@@ -60,13 +58,12 @@ def _waiting_part(certificate: CertificateView) -> str:
 
 def validity_fields(input: Input) -> dict[str, str]:
     """notBefore, notAfter and renewalTime of the certificate in the Secret (or none)."""
-    try:
-        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
-    except PKIError:
+    leaf = issued_leaf(input)
+    if leaf is None:
         return {}
     fields = {
-        "notBefore": rfc3339(leaf.not_valid_before_utc),
-        "notAfter": rfc3339(leaf.not_valid_after_utc),
+        "notBefore": rfc3339(leaf.not_before),
+        "notAfter": rfc3339(leaf.not_after),
     }
     due = scheduled_renewal_time(input, leaf)
     if due is not None:
@@ -79,11 +76,10 @@ def seconds_until_unrenewed_expiry(input: Input | None, now: datetime) -> float 
     again just after it expires, to say so; None otherwise."""
     if input is None or not input.renewal_disabled:
         return None
-    try:
-        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
-    except PKIError:
+    leaf = issued_leaf(input)
+    if leaf is None:
         return None
-    left = (leaf.not_valid_after_utc - now).total_seconds()
+    left = (leaf.not_after - now).total_seconds()
     return left + 1.0 if left >= 0 else None
 
 

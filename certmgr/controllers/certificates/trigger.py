@@ -39,11 +39,9 @@ from certmgr.controllers.certificates.watches import (
     watch_secret_sharers,
 )
 from certmgr.controllers.context import Context, Settings
-from certmgr.pki.certificates import parse_leaf
-from certmgr.pki.errors import PKIError
 from certmgr.policies import reasons
 from certmgr.policies.chains import BLOCKING_CHAIN, IssuanceGate, evaluate, issuance_allowed
-from certmgr.policies.checks import scheduled_renewal_time
+from certmgr.policies.checks import issued_leaf, scheduled_renewal_time
 from certmgr.policies.inputs import Input, Violation
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.clock import Clock
@@ -241,9 +239,8 @@ class Pace:
 
 
 def _recheck_at_renewal(input: Input, now: datetime) -> Result | None:
-    try:
-        leaf = parse_leaf(input.secret_data.get("tls.crt", b""))
-    except PKIError:
+    leaf = issued_leaf(input)
+    if leaf is None:
         return None  # cannot happen after a clean policy pass; nothing to schedule
     due = scheduled_renewal_time(input, leaf)
     if due is None:

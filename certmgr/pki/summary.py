@@ -1,0 +1,162 @@
+"""What the certificate decisions read of a Secret's ``tls.crt`` and ``tls.key``, parsed once.
+
+Owns ``SecretSummary`` (a ``LeafSummary`` of the certificate and a ``KeySummary`` of the
+key, or the ``PKIError`` message each gave) and ``summarise``, which parses both, keeps
+what the policies, the scheduler and ARI compare, and drops the parsed objects at once:
+a summary is a few hundred bytes where a parsed leaf, its description and its key are
+~8 KB, mostly C memory. Parsing goes around the PEM memos, so at most the pair being
+summarised is alive.
+Must not: keep key material (only the public key's fingerprint), do I/O, or log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from cryptography import x509
+
+from certmgr.pki.certificates import describe_certificate, parse_chain_once
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import (
+    KeyAlgorithm,
+    key_algorithm_and_size,
+    parse_private_key_once,
+    public_key_fingerprint,
+    supported_public_key,
+)
+from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.temporary import is_temporary_certificate
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateNames:
+    """The names of an issued certificate, as ``certificate_alt_names_violations`` reads them."""
+
+    common_name: str
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    uris: tuple[str, ...]
+    emails: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafSummary:
+    """The leaf of ``tls.crt``.
+
+    ``public_key`` is its SubjectPublicKeyInfo's SHA-256 (None: unsupported key, and
+    ``public_key_error`` says why); ``names`` None means it cannot be described
+    (``names_error``). ``signature`` seeds the time picked in an ARI window.
+    ``pem_sha256`` is the SHA-256 of the whole ``tls.crt``, which seeds the renewal jitter.
+    """
+
+    serial_number: int
+    not_before: datetime
+    not_after: datetime
+    signature: bytes
+    pem_sha256: bytes
+    public_key: bytes | None
+    public_key_error: str
+    names: CertificateNames | None
+    names_error: str
+    temporary: bool
+    temporary_with_literal_subject: bool
+    ari_cert_id: str | None
+
+    def is_temporary(self, *, literal_subject: bool) -> bool:
+        """``is_temporary_certificate`` of the leaf."""
+        return self.temporary_with_literal_subject if literal_subject else self.temporary
+
+
+@dataclass(frozen=True, slots=True)
+class KeySummary:
+    """The private key of ``tls.key``: its public half's fingerprint, algorithm and size."""
+
+    public_key: bytes
+    algorithm: KeyAlgorithm
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSummary:
+    """``leaf`` and ``key``, or (when None) the ``PKIError`` message parsing gave."""
+
+    leaf: LeafSummary | None
+    leaf_error: str
+    key: KeySummary | None
+    key_error: str
+
+
+def summarise(certificate_pem: bytes, key_pem: bytes) -> SecretSummary:
+    """Parse ``tls.crt`` and ``tls.key`` (the same checks and messages as ``parse_leaf``
+    and ``parse_private_key``) into a summary; never raises ``PKIError``."""
+    leaf: LeafSummary | None = None
+    leaf_error = ""
+    try:
+        leaf = summarise_leaf(certificate_pem)
+    except PKIError as exc:
+        leaf_error = str(exc)
+    key: KeySummary | None = None
+    key_error = ""
+    try:
+        key = summarise_key(key_pem)
+    except PKIError as exc:
+        key_error = str(exc)
+    return SecretSummary(leaf=leaf, leaf_error=leaf_error, key=key, key_error=key_error)
+
+
+def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
+    """The summary of the leaf of ``certificate_pem``; ``PKIError`` as ``parse_leaf``."""
+    certificate = parse_chain_once(certificate_pem)[0]
+    public_key: bytes | None = None
+    public_key_error = ""
+    try:
+        public_key = public_key_fingerprint(supported_public_key(certificate.public_key()))
+    except (PKIError, ValueError) as exc:
+        public_key_error = str(exc)
+    names: CertificateNames | None = None
+    names_error = ""
+    try:
+        info = describe_certificate(certificate)
+        names = CertificateNames(
+            common_name=info.common_name,
+            dns_names=info.dns_names,
+            ip_addresses=info.ip_addresses,
+            uris=info.uris,
+            emails=info.emails,
+        )
+    except PKIError as exc:
+        names_error = str(exc)
+    return LeafSummary(
+        serial_number=certificate.serial_number,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        signature=certificate.signature,
+        pem_sha256=hashlib.sha256(certificate_pem).digest(),
+        public_key=public_key,
+        public_key_error=public_key_error,
+        names=names,
+        names_error=names_error,
+        temporary=is_temporary_certificate(certificate),
+        temporary_with_literal_subject=is_temporary_certificate(certificate, literal_subject=True),
+        ari_cert_id=_ari_cert_id(certificate),
+    )
+
+
+def summarise_key(key_pem: bytes) -> KeySummary:
+    """The summary of the private key in ``key_pem``; ``PKIError`` as ``parse_private_key``."""
+    key = parse_private_key_once(key_pem)
+    algorithm, size = key_algorithm_and_size(key)
+    return KeySummary(public_key=public_key_fingerprint(key), algorithm=algorithm, size=size)
+
+
+def _ari_cert_id(certificate: x509.Certificate) -> str | None:
+    try:
+        return ari_cert_id(certificate)
+    except ValueError:  # undecodable extensions: no CertID to ask about
+        return None
+
+
+EMPTY: Final = summarise(b"", b"")

@@ -1,0 +1,126 @@
+"""A Secret's summary says what parsing its ``tls.crt`` and ``tls.key`` says, errors included,
+and parsing it leaves nothing in the PEM memos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from certmgr.pki.certificates import (
+    CertificateInfo,
+    _describe,
+    _parse_certificate,
+    _parse_chain,
+    encode_pem,
+    parse_leaf,
+)
+from certmgr.pki.errors import PKIError
+from certmgr.pki.keys import (
+    _parse_private_key,
+    encode_private_key,
+    key_algorithm_and_size,
+    parse_private_key,
+    public_key_fingerprint,
+)
+from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.requirements import CertificateRequirements
+from certmgr.pki.summary import summarise
+from certmgr.pki.temporary import is_temporary_certificate, temporary_certificate
+
+from .conftest import NOW, KeyFactory, make_certificate
+
+Pair = Callable[[KeyFactory], tuple[bytes, bytes]]
+
+
+def _leaf(key: KeyFactory, *, n: int = 0) -> bytes:
+    leaf = make_certificate(
+        subject_key=key("ECDSA", n=n),
+        issuer_key=key("ECDSA", n=5),
+        subject="app.example.com",
+        issuer="Test CA",
+        dns_names=["app.example.com"],
+    )
+    return encode_pem([leaf])
+
+
+def _issued(key: KeyFactory) -> tuple[bytes, bytes]:
+    return _leaf(key), encode_private_key(key("ECDSA"))
+
+
+def _temporary(key: KeyFactory) -> tuple[bytes, bytes]:
+    requirements = CertificateRequirements(dns_names=("app.example.com",))
+    return temporary_certificate(key("RSA", 2048), requirements, now=NOW), encode_private_key(
+        key("RSA", 2048), encoding="PKCS8"
+    )
+
+
+def _mismatched(key: KeyFactory) -> tuple[bytes, bytes]:
+    return _leaf(key, n=2), encode_private_key(key("ECDSA"))
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        pytest.param(_issued, id="issued"),
+        pytest.param(_temporary, id="temporary-rsa-pkcs8"),
+        pytest.param(_mismatched, id="key-of-another-certificate"),
+        pytest.param(lambda k: (b"", b""), id="empty"),
+        pytest.param(lambda k: (b"garbage", b"garbage"), id="no-pem"),
+        pytest.param(
+            lambda k: (
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            ),
+            id="corrupt-blocks",
+        ),
+    ],
+)
+def test_summary_says_what_parsing_says(key: KeyFactory, pair: Pair) -> None:
+    certificate_pem, key_pem = pair(key)
+
+    summary = summarise(certificate_pem, key_pem)
+
+    try:
+        leaf = parse_leaf(certificate_pem)
+    except PKIError as exc:
+        assert summary.leaf is None
+        assert summary.leaf_error == str(exc)
+    else:
+        assert summary.leaf is not None
+        assert summary.leaf_error == ""
+        assert summary.leaf.serial_number == leaf.serial_number
+        assert summary.leaf.not_before == leaf.not_valid_before_utc
+        assert summary.leaf.not_after == leaf.not_valid_after_utc
+        assert summary.leaf.signature == leaf.signature
+        assert summary.leaf.public_key == public_key_fingerprint(leaf.public_key())  # type: ignore[arg-type]
+        assert summary.leaf.ari_cert_id == ari_cert_id(leaf)
+        for literal in (False, True):
+            assert summary.leaf.is_temporary(literal_subject=literal) == is_temporary_certificate(
+                leaf, literal_subject=literal
+            )
+        info = CertificateInfo.of(leaf)
+        assert summary.leaf.names is not None
+        assert (summary.leaf.names.common_name, summary.leaf.names.dns_names) == (
+            info.common_name,
+            info.dns_names,
+        )
+    try:
+        private_key = parse_private_key(key_pem)
+    except PKIError as exc:
+        assert summary.key is None
+        assert summary.key_error == str(exc)
+    else:
+        assert summary.key is not None
+        assert summary.key.public_key == public_key_fingerprint(private_key)
+        assert (summary.key.algorithm, summary.key.size) == key_algorithm_and_size(private_key)
+
+
+def test_summarising_leaves_nothing_in_the_pem_memos(key: KeyFactory) -> None:
+    memos = (_parse_chain, _parse_certificate, _parse_private_key, _describe)
+    for each in memos:
+        each.clear()
+
+    summarise(*_issued(key))
+
+    assert [len(each) for each in memos] == [0, 0, 0, 0]
