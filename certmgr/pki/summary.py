@@ -22,24 +22,29 @@ from certmgr.pki.certificates import describe_certificate, parse_chain_once
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
     KeyAlgorithm,
+    KeyEncoding,
+    encode_private_key,
     key_algorithm_and_size,
     parse_private_key_once,
     public_key_fingerprint,
     supported_public_key,
 )
 from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.requirements import X509Subject
 from certmgr.pki.temporary import is_temporary_certificate
 
 
 @dataclass(frozen=True, slots=True)
 class CertificateNames:
-    """The names of an issued certificate, as ``certificate_alt_names_violations`` reads them."""
+    """The names of an issued certificate, as ``certificate_alt_names_violations`` and the
+    Secret's managed annotations read them."""
 
     common_name: str
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     uris: tuple[str, ...]
     emails: tuple[str, ...]
+    subject: X509Subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +77,14 @@ class LeafSummary:
 
 @dataclass(frozen=True, slots=True)
 class KeySummary:
-    """The private key of ``tls.key``: its public half's fingerprint, algorithm and size."""
+    """The private key of ``tls.key``: its public half's fingerprint, algorithm and size,
+    and the encodings ``encode_private_key`` writes it in byte for byte (none: another
+    writer's PEM)."""
 
     public_key: bytes
     algorithm: KeyAlgorithm
     size: int
+    encodings: tuple[KeyEncoding, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,7 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
             ip_addresses=info.ip_addresses,
             uris=info.uris,
             emails=info.emails,
+            subject=info.subject,
         )
     except PKIError as exc:
         names_error = str(exc)
@@ -149,7 +158,17 @@ def summarise_key(key_pem: bytes) -> KeySummary:
     """The summary of the private key in ``key_pem``; ``PKIError`` as ``parse_private_key``."""
     key = parse_private_key_once(key_pem)
     algorithm, size = key_algorithm_and_size(key)
-    return KeySummary(public_key=public_key_fingerprint(key), algorithm=algorithm, size=size)
+    encodings = tuple(
+        encoding
+        for encoding in _ENCODINGS
+        if encode_private_key(key, encoding=encoding) == bytes(key_pem)
+    )
+    return KeySummary(
+        public_key=public_key_fingerprint(key), algorithm=algorithm, size=size, encodings=encodings
+    )
+
+
+_ENCODINGS: Final[tuple[KeyEncoding, ...]] = ("PKCS1", "PKCS8")
 
 
 def _ari_cert_id(certificate: x509.Certificate) -> str | None:

@@ -68,6 +68,7 @@ from certmgr.controllers.certificates.secretdata import (
     KEYSTORE_PASSWORD_DEFAULT_KEY,
     Issued,
     build_secret,
+    in_sync,
 )
 from certmgr.controllers.certificates.spec import (
     INVALID_SPEC,
@@ -394,6 +395,16 @@ class Issuing:
         input = await gather(ctx, certificate, now=ctx.clock.now(), secret=existing)
         if evaluate(input, RESYNC_PRECONDITIONS) is not None:
             return
+        if in_sync(
+            existing,
+            input.secret_summary,
+            namespace=certificate.namespace,
+            certificate_name=certificate.name,
+            spec=spec,
+            certificate_uid=certificate.uid,
+            owned=ctx.settings.enable_certificate_owner_ref,
+        ):
+            return  # what build_secret would write is what is there: nothing to parse
         values = input.secret_data
         try:
             issued = Issued(

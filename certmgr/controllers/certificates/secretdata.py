@@ -52,6 +52,7 @@ from certmgr.pki.jks import (
 )
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.pki.pbmac1 import uses_pbmac1, without_verified_pbmac1
+from certmgr.pki.summary import CertificateNames, SecretSummary
 from certmgr.runtime.informer_secrets import MANAGED_LABEL
 
 TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
@@ -84,7 +85,7 @@ def join_csv(values: tuple[str, ...] | list[str]) -> str:
 
 
 def managed_annotations(
-    certificate_name: str, spec: CertificateSpec, info: CertificateInfo
+    certificate_name: str, spec: CertificateSpec, info: CertificateInfo | CertificateNames
 ) -> dict[str, str]:
     """The annotations cert-manager puts on a Secret for the certificate it holds."""
     ref = spec.issuer_ref
@@ -288,6 +289,102 @@ def build_secret(
         if existing is not None
         else {"apiVersion": "v1", "kind": "Secret", "type": TLS_SECRET_TYPE}
     )
+    _set_metadata(
+        secret,
+        namespace=namespace,
+        certificate_name=certificate_name,
+        spec=spec,
+        info=info,
+        certificate_uid=certificate_uid,
+        owned=owned,
+    )
+    data = dict(secret.get("data") or {})
+    old = {k: _b64(v) for k, v in data.items()}
+    written = managed_data(
+        spec, issued, pkcs12_password=pkcs12_password, jks_password=jks_password, existing=old
+    )
+    for key, value in written.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = base64.b64encode(value).decode("ascii")
+    secret["data"] = data
+    return secret
+
+
+def in_sync(
+    existing: Mapping[str, Any],
+    summary: SecretSummary,
+    *,
+    namespace: str,
+    certificate_name: str,
+    spec: CertificateSpec,
+    certificate_uid: str = "",
+    owned: bool = False,
+) -> bool:
+    """Whether ``build_secret`` would give back ``existing`` unchanged when re-issuing what
+    it holds, decided from its summary without parsing anything. False means "not known":
+    the caller builds the Secret to find out (keystores and extra output formats are
+    always built, as is a key or base64 text another writer spelled differently)."""
+    leaf, key = summary.leaf, summary.key
+    if leaf is None or leaf.names is None or key is None:
+        return False
+    if spec.additional_output_formats or spec.keystores is not None:
+        return False
+    data: Mapping[str, Any] = existing.get("data") or {}
+    if any(name in data for name in _BUILT_ONLY_WHEN_WANTED):
+        return False
+    pkcs8 = spec.effective_private_key.effective_encoding is KeyEncoding.PKCS8
+    if ("PKCS8" if pkcs8 else "PKCS1") not in key.encodings:
+        return False
+    kept = (TLS_CRT, TLS_KEY, CA_CRT) if CA_CRT in data else (TLS_CRT, TLS_KEY)
+    if not all(_canonical(data.get(name)) for name in kept):
+        return False
+    if "type" not in existing:
+        return False
+    metadata = existing.get("metadata") or {}
+    candidate: dict[str, Any] = {"metadata": copy.deepcopy(dict(metadata))}
+    _set_metadata(
+        candidate,
+        namespace=namespace,
+        certificate_name=certificate_name,
+        spec=spec,
+        info=leaf.names,
+        certificate_uid=certificate_uid,
+        owned=owned,
+    )
+    return bool(candidate["metadata"] == metadata)
+
+
+# Managed keys a Secret holds only when the spec asks for them (else they are removed).
+_BUILT_ONLY_WHEN_WANTED: Final = (
+    labels.OUTPUT_DER,
+    labels.OUTPUT_COMBINED_PEM,
+    labels.KEYSTORE_P12,
+    labels.TRUSTSTORE_P12,
+    labels.KEYSTORE_JKS,
+    labels.TRUSTSTORE_JKS,
+)
+
+
+def _canonical(value: object) -> bool:
+    """A non-empty data value that ``build_secret`` would write back as the same text."""
+    if not isinstance(value, str) or not value:
+        return False
+    decoded = _b64(value)
+    return bool(decoded) and base64.b64encode(decoded).decode("ascii") == value
+
+
+def _set_metadata(
+    secret: dict[str, Any],
+    *,
+    namespace: str,
+    certificate_name: str,
+    spec: CertificateSpec,
+    info: CertificateInfo | CertificateNames,
+    certificate_uid: str,
+    owned: bool,
+) -> None:
     metadata = secret.setdefault("metadata", {})
     metadata["name"] = spec.secret_name
     metadata["namespace"] = namespace
@@ -304,18 +401,6 @@ def build_secret(
     }
     _set_owner(metadata, certificate_name, certificate_uid, owned=owned)
     secret.setdefault("type", TLS_SECRET_TYPE)
-    data = dict(secret.get("data") or {})
-    old = {k: _b64(v) for k, v in data.items()}
-    written = managed_data(
-        spec, issued, pkcs12_password=pkcs12_password, jks_password=jks_password, existing=old
-    )
-    for key, value in written.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = base64.b64encode(value).decode("ascii")
-    secret["data"] = data
-    return secret
 
 
 def certificate_owner_reference(name: str, uid: str) -> dict[str, Any]:
