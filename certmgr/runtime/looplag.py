@@ -1,23 +1,27 @@
 """The event-loop lag probe: how long the loop was held by something that did not yield.
 
-Owns ``LoopLagProbe``: a task that asks to wake every ``interval`` seconds and records how
-late each wake-up was. A late wake-up means some callback held the loop (CPU work, a sync
-call), starving the Lease renewal, the probes, the watches and the shared solver, or
-that the process waited for a core on a busy machine: the CPU the process used over the
-same window bounds our share (``..._on_cpu_max_seconds``). The worst lag is a gauge
-(``certmgr_event_loop_lag_max_seconds``), every lag a histogram sample, and a watchdog
-thread logs the loop thread's stack once a stall passes ``warn_after``, so the culprit
-shows in the log without a profiler.
-It must not do any work of its own on the loop beyond timing.
+Owns ``LoopLagProbe``: it times every turn of the running loop, from the moment its
+selector returns to the moment the loop asks it to wait again. A long turn means some
+callback held the loop (CPU work, a sync call), starving the Lease renewal, the probes,
+the watches and the shared solver, or that the process waited for a core on a busy
+machine: the CPU the process used over the same turn bounds our share
+(``..._on_cpu_max_seconds``). The longest turn is a gauge
+(``certmgr_event_loop_lag_max_seconds``), each turn of 1 ms or more a histogram sample,
+and a watchdog thread logs the loop thread's stack once a turn passes ``warn_after``, so
+the culprit shows in the log without a profiler. An idle loop is not woken: the probe
+has no timer. It must not do any work of its own on the loop beyond timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import selectors
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -25,21 +29,32 @@ from certmgr.runtime.metrics import LOOP_LAG, LOOP_LAG_MAX, LOOP_LAG_ON_CPU_MAX
 
 log = structlog.get_logger("certmgr.looplag")
 _STACK_FRAMES = 12
+# Turns shorter than this are not histogram samples.
+SAMPLED_TURN_SECONDS = 0.001
+# The process's CPU clock is a system call (~2 us here): read at most this often, at the
+# start of a turn; a turn's CPU is then counted from at most this long before it began.
+CPU_READ_SECONDS = 0.005
+
+Select = Callable[[float | None], list[tuple[selectors.SelectorKey, int]]]
 
 
 class LoopLagProbe:
     """Measures event-loop stalls; ``worst`` is the longest seen."""
 
-    def __init__(self, *, interval: float = 0.02, warn_after: float = 1.0) -> None:
-        self.interval = interval
+    def __init__(self, *, warn_after: float = 1.0) -> None:
         self.warn_after = warn_after
         self.worst = 0.0
         self.worst_on_cpu = 0.0
-        self._last_tick = time.monotonic()
+        self.turns = 0
+        # When the current turn began (monotonic); None while the loop waits in its
+        # selector. The process's CPU seconds, read at ``_cpu_read_at``.
+        self._busy_since: float | None = None
+        self._cpu = 0.0
+        self._cpu_read_at = 0.0
 
     def observe(self, lag: float, *, cpu: float | None = None) -> None:
-        """One wake-up ``lag`` seconds late; ``cpu``: the process's CPU seconds over the
-        whole window (sleep and lag), all threads, so an upper bound of our share."""
+        """One turn that held the loop ``lag`` seconds; ``cpu``: the process's CPU seconds
+        over it, all threads, so an upper bound of our share."""
         lag = max(0.0, lag)
         LOOP_LAG.observe(lag)
         if lag > self.worst:
@@ -53,49 +68,68 @@ class LoopLagProbe:
             log.warning("event_loop_stalled", seconds=round(lag, 3))
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Time the running loop's turns until cancelled."""
+        # A selector event loop (asyncio's default on Unix) calls its selector's select()
+        # once per turn: the one place where a turn ends and the next begins. The loop
+        # keeps the selector in ``_selector``, stable since Python 3.4; any other loop
+        # goes unmeasured rather than woken by a timer.
+        selector: Any = getattr(asyncio.get_running_loop(), "_selector", None)
+        if selector is None or not callable(getattr(selector, "select", None)):
+            log.warning("event_loop_lag_unmeasured", reason="not a selector event loop")
+            await asyncio.Event().wait()
+            return
         stop = threading.Event()
         watchdog = threading.Thread(
             target=self._watch, args=(threading.get_ident(), stop), daemon=True
         )
+        self._read_cpu(time.monotonic())
+        self._busy_since = self._cpu_read_at
+        selector.select = self._timed(selector.select)
         watchdog.start()
-        # A bare timer callback, not a task sleeping: 50 wake-ups a second through the
-        # task machinery cost ~0.8 % of a core on their own.
-        handle: asyncio.TimerHandle | None = None
-
-        def tick(due: float, cpu: float) -> None:
-            nonlocal handle
-            now = loop.time()
-            self.observe(now - due, cpu=time.process_time() - cpu)
-            self._last_tick = time.monotonic()
-            handle = loop.call_at(
-                now + self.interval, tick, now + self.interval, time.process_time()
-            )
-
         try:
-            self._last_tick = time.monotonic()
-            start = loop.time() + self.interval
-            handle = loop.call_at(start, tick, start, time.process_time())
             await asyncio.Event().wait()
         finally:
-            if handle is not None:
-                handle.cancel()
+            del selector.select  # the class's own again
+            self._busy_since = None
             stop.set()
 
+    def _timed(self, select: Select) -> Select:
+        def timed_select(timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            began = self._busy_since
+            if began is not None:
+                self._busy_since = None
+                self.turns += 1
+                lag = time.monotonic() - began
+                if lag >= SAMPLED_TURN_SECONDS:
+                    self.observe(lag, cpu=time.process_time() - self._cpu)
+            try:
+                return select(timeout)
+            finally:
+                now = time.monotonic()
+                if now - self._cpu_read_at >= CPU_READ_SECONDS:
+                    self._read_cpu(now)
+                self._busy_since = now
+
+        return timed_select
+
+    def _read_cpu(self, now: float) -> None:
+        self._cpu = time.process_time()
+        self._cpu_read_at = now
+
     def _watch(self, loop_thread: int, stop: threading.Event) -> None:
-        """While the loop is held past ``warn_after``, log once where it is held."""
-        reported = 0.0
+        """While one turn holds the loop past ``warn_after``, log once where it is held."""
+        reported: float | None = None
         while not stop.wait(self.warn_after / 4):
-            tick = self._last_tick
-            if time.monotonic() - tick < self.warn_after or tick == reported:
+            began = self._busy_since
+            if began is None or began == reported or time.monotonic() - began < self.warn_after:
                 continue
-            reported = tick
+            reported = began
             frame = sys._current_frames().get(loop_thread)
             if frame is None:
                 continue
             stack = traceback.format_stack(frame)[-_STACK_FRAMES:]
             log.warning(
                 "event_loop_held",
-                seconds=round(time.monotonic() - tick, 3),
+                seconds=round(time.monotonic() - began, 3),
                 stack="".join(stack),
             )

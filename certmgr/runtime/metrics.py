@@ -66,7 +66,7 @@ LOOP_LAG_ON_CPU_MAX = Gauge(
 )
 LOOP_LAG = Histogram(
     "certmgr_event_loop_lag_seconds",
-    "How late the loop-lag probe woke up: the time the loop was held by work that did not yield.",
+    "How long a turn of the event loop held it (turns of 1 ms or more): work that did not yield.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
