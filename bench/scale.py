@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,20 @@ async def serve(args: argparse.Namespace) -> None:
             flush=True,
         )
         renewals: list[datetime] = []
+        # The renewal standing at the last mark: a stopped process's, not one to count a
+        # gap from (a restart would count its own start-up as a gap).
+        before_mark: list[str | None] = [None]
+
+        def renew_time() -> str | None:
+            lease = sim.get("coordination.k8s.io/v1", "Lease", LEASE[1], LEASE[0])
+            return ((lease or {}).get("spec") or {}).get("renewTime")
 
         async def lease_log() -> None:
             from certmgr.api.codec import parse_rfc3339
 
             while True:
-                lease = sim.get("coordination.k8s.io/v1", "Lease", LEASE[1], LEASE[0])
-                stamp = ((lease or {}).get("spec") or {}).get("renewTime")
-                if stamp:
+                stamp = renew_time()
+                if stamp and stamp != before_mark[0]:
                     at = parse_rfc3339(stamp)
                     if not renewals or renewals[-1] != at:
                         renewals.append(at)
@@ -148,6 +155,7 @@ async def serve(args: argparse.Namespace) -> None:
             if line == "mark":
                 seeder.mark = sim.store.resource_version
                 renewals.clear()
+                before_mark[0] = renew_time()
                 print("ok", flush=True)
             elif line == "census":
                 gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(renewals)]
@@ -190,6 +198,22 @@ def metric_sum(text: str, name: str) -> float:
         if line.startswith(name) and line[len(name)] in " {":
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def metric_by_label(text: str, name: str, label: str) -> dict[str, float]:
+    """``name``'s samples summed by the value of ``label``."""
+    found: dict[str, float] = {}
+    marker = f'{label}="'
+    for line in text.splitlines():
+        if not line.startswith(name + "{") or marker not in line:
+            continue
+        value = line.split(marker, 1)[1].split('"', 1)[0]
+        found[value] = found.get(value, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def by_label(counts: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def controller_command(args: argparse.Namespace) -> list[str]:
@@ -242,6 +266,121 @@ def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+class Run:
+    """One ``certmgr run`` process over the seeded simulator."""
+
+    def __init__(self, args: argparse.Namespace, kubeconfig: str, log_path: Path) -> None:
+        self.health, self.metrics, solver = free_port(), free_port(), free_port()
+        self.log_path = log_path
+        self.metrics_url = f"http://127.0.0.1:{self.metrics}/metrics"
+        self.started = time.monotonic()
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    *controller_command(args),
+                    "run",
+                    f"--kubeconfig={kubeconfig}.sa",
+                    "--cluster-resource-namespace=certmgr",
+                    # Under tracemalloc everything is ~3x slower: no Lease to lose.
+                    f"--leader-elect={'false' if args.tracemalloc else 'true'}",
+                    f"--healthz-listen-address=127.0.0.1:{self.health}",
+                    f"--metrics-listen-address=127.0.0.1:{self.metrics}",
+                    f"--http01-solver-address=127.0.0.1:{solver}",
+                    "--log-format=json",
+                    "--log-level=warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=controller_env(args),
+            )
+        self.pid = self.process.pid
+        self.profiler: subprocess.Popen[bytes] | None = None
+        if args.py_spy:
+            # A tool, not a dependency: `pip install py-spy` into the venv to use it.
+            self.profile = f"{args.py_spy}-{log_path.stem}.txt"
+            self.profiler = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    *("record", "--rate", "100", "--format", "raw", "--nonblocking"),
+                    *("-o", self.profile, "-p", str(self.pid)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def wait_idle(self, args: argparse.Namespace) -> float | None:
+        """Seconds from the start to idle: ready, queues empty, no worker busy, < 5 % CPU,
+        for 2 s running (None: not within ``--start-deadline``). CPU is sampled over
+        windows without a scrape in them (a scrape is work for the process)."""
+        quiet_since: float | None = None
+        deadline = self.started + args.start_deadline
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(
+                    f"certmgr run exited {self.process.returncode}; see {self.log_path}"
+                )
+            window_start, cpu0 = time.monotonic(), cpu_seconds(self.pid)
+            time.sleep(1.0)
+            now = time.monotonic()
+            busy = (cpu_seconds(self.pid) - cpu0) / (now - window_start)
+            quiet = False
+            if busy < 0.05:
+                ready, _ = fetch(f"http://127.0.0.1:{self.health}/readyz", timeout=2)
+                code, text = fetch(self.metrics_url, timeout=10)
+                quiet = (
+                    ready == 200
+                    and code == 200
+                    and metric_sum(text, "certmgr_workqueue_depth") == 0
+                    and metric_sum(text, "certmgr_controller_active_workers") == 0
+                )
+            if args.verbose:
+                print(f"    t={now - self.started:.1f} busy={busy:.2f} quiet={quiet}")
+            if not quiet:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = window_start
+            elif now - quiet_since >= 2.0:
+                self.stop_profiler()
+                return quiet_since - self.started
+        self.stop_profiler()
+        return None
+
+    def stop_profiler(self) -> None:
+        if self.profiler is not None and self.profiler.poll() is None:
+            self.profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            self.profiler.wait(60)
+            print(f"  py-spy samples of the start: {self.profile}")
+
+    def stop(self) -> None:
+        self.stop_profiler()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def report_start(run: Run, idle_after: float, ask: Callable[[str], str], label: str) -> None:
+    start_cpu = cpu_seconds(run.pid)
+    rss = proc_status(run.pid)
+    _, text = fetch(run.metrics_url)
+    acme = metric_by_label(text, "certmanager_http_acme_client_request_count", "action")
+    syncs = metric_by_label(text, "certmanager_controller_sync_call_count", "controller")
+    stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
+    stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
+    census, renewals, worst_gap = ask("census").split("|")
+    print(
+        f"  {label}: idle after {idle_after:.1f} s, {start_cpu:.1f} s CPU; "
+        f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
+        f"ACME requests {sum(acme.values()):.0f} ({by_label(acme) or 'none'}); "
+        f"longest loop stall {stall * 1000:.0f} ms "
+        f"(on CPU <= {stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); "
+        f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
+    )
+    print(f"    reconciles: {sum(syncs.values()):.0f} ({by_label(syncs)})")
+
+
 def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp: Path) -> None:
     kubeconfig = str(tmp / f"kubeconfig-{size}")
     child = subprocess.Popen(
@@ -271,7 +410,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         child.stdin.flush()
         return child.stdout.readline().strip()
 
-    controller: subprocess.Popen[bytes] | None = None
+    run: Run | None = None
     try:
         for line in child.stdout:
             if line.strip() == "ready":
@@ -280,83 +419,18 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         else:
             raise SystemExit("the simulator exited before it was ready")
         ask("mark")
-        health, metrics, solver = free_port(), free_port(), free_port()
-        log_path = tmp / f"certmgr-{size}.log"
-        started = time.monotonic()
-        with log_path.open("wb") as log:
-            controller = subprocess.Popen(
-                [
-                    *controller_command(args),
-                    "run",
-                    f"--kubeconfig={kubeconfig}.sa",
-                    "--cluster-resource-namespace=certmgr",
-                    # Under tracemalloc everything is ~3x slower: no Lease to lose.
-                    f"--leader-elect={'false' if args.tracemalloc else 'true'}",
-                    f"--healthz-listen-address=127.0.0.1:{health}",
-                    f"--metrics-listen-address=127.0.0.1:{metrics}",
-                    f"--http01-solver-address=127.0.0.1:{solver}",
-                    "--log-format=json",
-                    "--log-level=warning",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=controller_env(args),
-            )
-        pid = controller.pid
-        metrics_url = f"http://127.0.0.1:{metrics}/metrics"
-        # Idle: ready, queues empty, no worker busy, < 5 % CPU, for 2 s running. CPU is
-        # sampled over windows without a scrape in them (a scrape is work for the process).
-        quiet_since: float | None = None
-        idle_at = None
-        deadline = started + args.start_deadline
-        while time.monotonic() < deadline:
-            if controller.poll() is not None:
-                raise SystemExit(f"certmgr run exited {controller.returncode}; see {log_path}")
-            window_start, cpu0 = time.monotonic(), cpu_seconds(pid)
-            time.sleep(1.0)
-            now = time.monotonic()
-            busy = (cpu_seconds(pid) - cpu0) / (now - window_start)
-            quiet = False
-            if busy < 0.05:
-                ready, _ = fetch(f"http://127.0.0.1:{health}/readyz", timeout=2)
-                code, text = fetch(metrics_url, timeout=10)
-                quiet = (
-                    ready == 200
-                    and code == 200
-                    and metric_sum(text, "certmgr_workqueue_depth") == 0
-                    and metric_sum(text, "certmgr_controller_active_workers") == 0
-                )
-            if args.verbose:
-                print(f"    t={now - started:.1f} busy={busy:.2f} quiet={quiet}")
-            if not quiet:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = window_start
-            elif now - quiet_since >= 2.0:
-                idle_at = quiet_since
-                break
-        if idle_at is None and args.tracemalloc:
+        run = Run(args, kubeconfig, tmp / f"certmgr-{size}.log")
+        idle_after = run.wait_idle(args)
+        if idle_after is None and args.tracemalloc:
             print(f"  not idle within {args.start_deadline:.0f} s (tracemalloc): profiling now")
-            print_heap_profile(pid, log_path)
+            print_heap_profile(run.pid, run.log_path)
             return
-        if idle_at is None:
-            raise SystemExit(f"not idle within {args.start_deadline:.0f} s; see {log_path}")
-        start_cpu = cpu_seconds(pid)
-        rss = proc_status(pid)
-        _, text = fetch(metrics_url)
-        acme_calls = metric_sum(text, "certmanager_http_acme_client_request_count")
-        stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
-        stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
-        census, renewals, worst_gap = ask("census").split("|")
-        print(
-            f"  start: idle after {idle_at - started:.1f} s, {start_cpu:.1f} s CPU; "
-            f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
-            f"ACME requests {acme_calls:.0f}; longest loop stall {stall * 1000:.0f} ms "
-            f"(on CPU <= {stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); "
-            f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
-        )
+        if idle_after is None:
+            raise SystemExit(f"not idle within {args.start_deadline:.0f} s; see {run.log_path}")
+        report_start(run, idle_after, ask, "start")
+        pid, metrics_url = run.pid, run.metrics_url
         if args.tracemalloc:
-            print_heap_profile(pid, log_path)
+            print_heap_profile(pid, run.log_path)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(args.idle)
         idle_share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
@@ -385,15 +459,21 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
             f"longest loop stall so far {stall * 1000:.0f} ms (on CPU <= "
             f"{stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); load {load()}"
         )
-        census, renewals, worst_gap = ask("census").split("|")
+        census, _, worst_gap = ask("census").split("|")
         print(f"  whole run: writes {census}; longest Lease renew gap {worst_gap} s")
+        for n in range(1, args.restarts + 1):
+            # A restart over the store the first run set up (account registered): what a
+            # rollout or a crash costs.
+            run.stop()
+            ask("mark")
+            run = Run(args, kubeconfig, tmp / f"certmgr-{size}-restart{n}.log")
+            idle_after = run.wait_idle(args)
+            if idle_after is None:
+                raise SystemExit(f"restart {n} not idle within {args.start_deadline:.0f} s")
+            report_start(run, idle_after, ask, f"restart {n}")
     finally:
-        if controller is not None and controller.poll() is None:
-            controller.terminate()
-            try:
-                controller.wait(30)
-            except subprocess.TimeoutExpired:
-                controller.kill()
+        if run is not None:
+            run.stop()
         child.stdin.close()
         try:
             child.wait(60)
@@ -410,6 +490,17 @@ def main() -> None:
     parser.add_argument("--start-deadline", type=float, default=600.0)
     parser.add_argument("--workdir", help="keep certmgr's logs here (default: a temporary one)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=0,
+        help="after the measurements, restart certmgr this many times over the same store",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="record each start with py-spy (raw stacks to PREFIX-<log name>.txt, until idle)",
+    )
     parser.add_argument(
         "--controller-code",
         help="run certmgr from this checkout (e.g. `git archive` of an older commit)",
