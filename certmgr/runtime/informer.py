@@ -117,7 +117,8 @@ class Informer:
         return self._synced.is_set()
 
     async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Return once the first list is in the cache; ``TimeoutError`` after ``timeout``."""
+        """Return once the first list is in the cache and its handlers have seen it;
+        ``TimeoutError`` after ``timeout``."""
         if timeout is None:
             await self._synced.wait()
         else:
@@ -203,10 +204,12 @@ class Informer:
         self._version = self._listed = version
         self._failures = 0
         self._objects_gauge.set(len(self.cache))
+        await self._dispatch_yielding(changes)
         if not self._synced.is_set():
+            # Synced once the handlers were told about the whole list too (client-go's
+            # handler HasSynced): controllers started on it find their keys all queued.
             log.info("informer_synced", informer=self.name, objects=len(self.cache))
             self._synced.set()
-        await self._dispatch_yielding(changes)
 
     async def _watch(self) -> None:
         """Watch from the last version seen until the stream ends."""

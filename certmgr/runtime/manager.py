@@ -147,6 +147,7 @@ class Manager:
         mapper: Mapper = same_key,
         *,
         predicate: Predicate | None = None,
+        queued_on_arrival: bool = False,
     ) -> None:
         """Enqueue ``mapper(obj)`` in ``controller`` for the old and new object of every
         event for which ``predicate(old, new)`` holds (every event without one).
@@ -154,10 +155,19 @@ class Manager:
         The predicate sees both sides so a filter can still let through the event that
         takes an object out of its interest (an annotation removed), which the
         controller must see once to undo what it did.
+
+        ``queued_on_arrival``: the caller vouches that ``mapper`` only returns keys of
+        cached objects whose arrival another watch enqueues in ``controller`` (a Secret
+        maps to its cached Certificate, whose ADDED event the Certificate watch enqueues
+        unfiltered). Until the controller takes its first key, those are all still
+        queued, so the event is not even mapped: the child events of the initial lists
+        (a lookup per Secret and controller) add nothing then.
         """
         queue = controller.queue
 
         def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            if queued_on_arrival and not queue.handed_out:
+                return
             if predicate is not None and not predicate(old, new):
                 return
             # An update usually maps old and new to the same keys: add each key once.

@@ -154,6 +154,7 @@ class WorkQueue(Generic[K]):
         self._rearm_scheduled = False
         self._shutting_down = False
         self._drain = False
+        self._handed_out = False
         self._depth = metrics.WORKQUEUE_DEPTH.labels(name=name)
         self._adds = metrics.WORKQUEUE_ADDS.labels(name=name)
         self._latency = metrics.WORKQUEUE_QUEUE_DURATION.labels(name=name)
@@ -236,12 +237,18 @@ class WorkQueue(Generic[K]):
                     with contextlib.suppress(ValueError):
                         self._getters.remove(waiter)
         key = self._queue.popleft()
+        self._handed_out = True
         self._depth.set(len(self._queue))
         now = self.clock.monotonic()
         self._latency.observe(max(0.0, now - self._ready_since.pop(key, now)))
         self._dirty.discard(key)
         self._processing[key] = now
         return key
+
+    @property
+    def handed_out(self) -> bool:
+        """Whether ``get`` ever returned a key: until then every key added is still queued."""
+        return self._handed_out
 
     def done(self, key: K) -> None:
         """Mark ``key`` processed; a re-add that arrived meanwhile is queued now."""

@@ -59,7 +59,7 @@ def setup(ctx: Context) -> None:
     readiness_ = Readiness(ctx)
     controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
     watch_certificate_world(ctx, controller, INTEREST)
-    watch_secret_sharers(ctx, controller)
+    watch_secret_sharers(ctx, controller, INTEREST)
 
 
 def _request_may_matter(request: Obj, certificate: Obj) -> bool:

@@ -64,7 +64,7 @@ def setup(ctx: Context) -> None:
     trigger = Trigger(ctx)
     controller = ctx.manager.controller(NAME, trigger.reconcile, workers=ctx.settings.workers)
     watch_certificate_world(ctx, controller, INTEREST)
-    watch_secret_sharers(ctx, controller)
+    watch_secret_sharers(ctx, controller, INTEREST)
 
 
 def _not_issuing_on_one_side(old: Obj | None, new: Obj | None) -> bool:
@@ -79,6 +79,7 @@ def _not_issuing_on_one_side(old: Obj | None, new: Obj | None) -> bool:
 # revisions older than the current one (pruned ones).
 INTEREST: Final = Interest(
     certificate=_not_issuing_on_one_side,
+    certificate_admits_arrivals=True,
     requests=lambda request, certificate: (
         not issuing(certificate) and is_current_or_next_revision(request, certificate)
     ),

@@ -54,14 +54,22 @@ class Interest:
     ``Manager.watch`` passes them; None: all); the child filters see one side of a child
     event at a time (an update is enqueued when either side passes) with the
     Certificate as cached; ``requests_event`` filters request events on both sides
-    before that (None: all).
+    before that (None: all). ``certificate_admits_arrivals``: ``certificate`` holds for
+    every event without an old side (a Certificate's ADDED).
     """
 
     certificate: Predicate | None = None
+    certificate_admits_arrivals: bool = False
     requests: ChildFilter | None = always
     requests_event: Predicate | None = None
     target_secrets: ChildFilter | None = always
     next_key_secrets: ChildFilter | None = always
+
+    @property
+    def queues_arrivals(self) -> bool:
+        """Every cached Certificate's ADDED event queues it: its children's events add
+        nothing until the controller takes its first key (``Manager.watch``)."""
+        return self.certificate is None or self.certificate_admits_arrivals
 
 
 def watch_certificate_world(ctx: Context, controller: Controller[str], interest: Interest) -> None:
@@ -71,12 +79,15 @@ def watch_certificate_world(ctx: Context, controller: Controller[str], interest:
     certs = certificates(ctx)
     manager = ctx.manager
     manager.watch(certs, controller, predicate=interest.certificate)
+    # The mappers below only name cached Certificates.
+    arrivals = interest.queues_arrivals
     if interest.requests is not None:
         manager.watch(
             requests(ctx),
             controller,
             _owned_by_certificates(certs.cache, interest.requests),
             predicate=interest.requests_event,
+            queued_on_arrival=arrivals,
         )
     if interest.target_secrets is None and interest.next_key_secrets is None:
         return
@@ -86,12 +97,14 @@ def watch_certificate_world(ctx: Context, controller: Controller[str], interest:
         _secret_to_certificates(
             certs.cache, target=interest.target_secrets, next_key=interest.next_key_secrets
         ),
+        queued_on_arrival=arrivals,
     )
 
 
-def watch_secret_sharers(ctx: Context, controller: Controller[str]) -> None:
+def watch_secret_sharers(ctx: Context, controller: Controller[str], interest: Interest) -> None:
     """Reconcile the other Certificates naming a Secret when one that names it appears,
-    goes or moves to another secretName: which of them owns the Secret may change."""
+    goes or moves to another secretName: which of them owns the Secret may change.
+    ``interest`` is the one ``controller``'s ``watch_certificate_world`` was given."""
     register_indexes(ctx)
     certs = certificates(ctx)
 
@@ -117,6 +130,7 @@ def watch_secret_sharers(ctx: Context, controller: Controller[str]) -> None:
         predicate=lambda old, new: (
             old is None or new is None or secret_name(old) != secret_name(new)
         ),
+        queued_on_arrival=interest.queues_arrivals,
     )
 
 

@@ -313,6 +313,24 @@ async def test_a_large_list_is_dispatched_without_holding_the_loop() -> None:
     assert any(0 < n < 1000 for n in seen_by_bystander)
 
 
+async def test_synced_once_the_handlers_were_told_about_the_whole_list() -> None:
+    # Controllers start on ``wait_synced``: by then every listed object's ADDED event has
+    # queued its keys, so no controller starts on half of a list.
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj(f"o{i:04d}", str(i + 1)) for i in range(200)], "200")]
+    informer, recorder = make(api, clock)
+    told_at_sync: list[int] = []
+
+    async def controller() -> None:
+        await informer.wait_synced()
+        told_at_sync.append(len(recorder.seen))
+
+    waiting = asyncio.create_task(controller())
+    await run_until_idle(informer, api, clock)
+    await waiting
+    assert told_at_sync == [200]
+
+
 async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
     import gc
 

@@ -123,3 +123,41 @@ async def test_a_large_fan_out_is_added_in_batches_with_the_loop_free_between() 
     await settle()
     queued = [await controller.queue.get() for _ in range(len(controller.queue))]
     assert sorted(queued) == many
+
+
+@pytest.mark.parametrize(
+    ("handed_out", "queued_on_arrival", "mapped"),
+    [
+        (False, True, False),
+        (True, True, True),
+        (False, False, True),
+        (True, False, True),
+    ],
+    ids=["before-the-first-key-skipped", "running", "not-vouched", "not-vouched-running"],
+)
+async def test_a_watch_queued_on_arrival_maps_nothing_until_the_first_key_is_taken(
+    handed_out: bool, queued_on_arrival: bool, mapped: bool
+) -> None:
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    name = f"watch-arrival-{handed_out}-{queued_on_arrival}"
+    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    calls: list[Obj] = []
+
+    def mapper(obj: Obj) -> list[str]:
+        calls.append(obj)
+        return ["ns/parent"]
+
+    manager.watch(informer, controller, lambda obj: ["ns/parent"])  # the arrival watch
+    manager.watch(informer, controller, mapper, queued_on_arrival=queued_on_arrival)
+    if handed_out:
+        controller.queue.add("ns/other")
+        controller.queue.done(await controller.queue.get())
+    handlers[0]("ADDED", None, cert("parent"))
+    handlers[1]("ADDED", None, cert("child"))
+    assert bool(calls) == mapped
+    # Either way the key is queued, once.
+    assert [await controller.queue.get() for _ in range(len(controller.queue))] == ["ns/parent"]

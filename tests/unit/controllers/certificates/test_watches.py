@@ -12,9 +12,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.api import labels
-from certmgr.controllers.certificates import requestmanager, setup_all
+from certmgr.controllers.certificates import (
+    issuing,
+    readiness,
+    requestmanager,
+    setup_all,
+    trigger,
+)
 from certmgr.controllers.certificates.requestmanager import request_name_for
 from certmgr.controllers.certificates.spec import CertificateView
+from certmgr.controllers.certificates.watches import Interest
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
 from certmgr.runtime.cache import Cache
@@ -144,8 +151,7 @@ TARGET = secret("web-tls")
 NEXT_KEY = secret("web-key", next_key=True)
 
 
-@pytest.fixture
-def manager() -> Manager:
+def set_up() -> Manager:
     manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]  # never called
     ctx = Context(
         client=None,  # type: ignore[arg-type]
@@ -157,6 +163,19 @@ def manager() -> Manager:
     )
     setup_all(ctx)
     return manager
+
+
+async def warmed(manager: Manager) -> Manager:
+    """Its controllers running: each queue has handed out a key before."""
+    for controller in manager.controllers:
+        controller.queue.add("earlier/key")
+        controller.queue.done(await controller.queue.get())
+    return manager
+
+
+@pytest.fixture
+async def manager() -> Manager:
+    return await warmed(set_up())
 
 
 def cached(cache: Cache, *objs: Obj) -> None:
@@ -482,3 +501,79 @@ def test_request_name_is_memoised_and_follows_its_inputs(monkeypatch: pytest.Mon
     assert request_name_for(CertificateView.of(retried), first) != name
     assert request_name_for(certificate, {"metadata": {"uid": "u-bad"}, "data": {}}) is None
     assert request_name_for(certificate, None) is None
+
+
+@pytest.mark.parametrize(
+    "certificate",
+    [IDLE_CERT, READY_CERT, ISSUING_CERT, TEMPORARY_CERT],
+    ids=["idle", "ready", "issuing", "temporary"],
+)
+@pytest.mark.parametrize(
+    "interest",
+    [trigger.INTEREST, readiness.INTEREST, issuing.INTEREST],
+    ids=["trigger", "readiness", "issuing"],
+)
+def test_interests_that_queue_arrivals_admit_every_arrival(
+    interest: Interest, certificate: Obj
+) -> None:
+    assert interest.queues_arrivals
+    assert interest.certificate is None or interest.certificate(None, certificate)
+
+
+# The initial lists, before any controller took a key: each Certificate's ADDED event is
+# what queues it; its children's events (in either order) add nothing and lose nothing.
+INITIAL_LISTS = [
+    pytest.param(IDLE_CERT, (TARGET,), (), {TRIGGER, ISSUING, READINESS}, id="issued"),
+    pytest.param(
+        ISSUING_CERT,
+        (TARGET, NEXT_KEY),
+        (PENDING,),
+        {TRIGGER, KEYS, REQUESTS, ISSUING, READINESS},
+        id="issuing",
+    ),
+    pytest.param(
+        cert(revision=1, next_key="web-key"),
+        (NEXT_KEY,),
+        (request(revision=1),),
+        {TRIGGER, KEYS, ISSUING, READINESS},
+        id="leftover-key",
+    ),
+]
+
+
+def list_events(
+    manager: Manager, certificate: Obj, secrets: tuple[Obj, ...], reqs: tuple[Obj, ...]
+) -> list[tuple[Informer, Obj]]:
+    """The Certificate's ADDED, then its children's."""
+    return [
+        (manager.informer(CERTIFICATES), certificate),
+        *((manager.secrets.managed, s) for s in secrets),
+        *((manager.informer(CERTIFICATEREQUESTS), r) for r in reqs),
+    ]
+
+
+@pytest.mark.parametrize(
+    "children_first", [True, False], ids=["children-first", "certificate-first"]
+)
+@pytest.mark.parametrize(("certificate", "secrets", "reqs", "expected"), INITIAL_LISTS)
+async def test_initial_lists_queue_each_certificate_as_running_controllers_would(
+    certificate: Obj,
+    secrets: tuple[Obj, ...],
+    reqs: tuple[Obj, ...],
+    expected: set[str],
+    children_first: bool,
+) -> None:
+    manager = set_up()  # no controller has taken a key yet
+    events = list_events(manager, certificate, secrets, reqs)
+    if children_first:  # they find no Certificate cached: only its arrival queues it
+        events = [*events[1:], events[0]]
+    for informer, obj in events:
+        dispatch(informer, None, obj)
+    found = await queued(manager)
+    assert {name for name, keys in found.items() if KEY in keys} == expected
+    # Running controllers are told of the children too; it comes to the same.
+    running = await warmed(set_up())
+    for informer, obj in list_events(running, certificate, secrets, reqs):
+        dispatch(informer, None, obj)
+    found = await queued(running)
+    assert {name for name, keys in found.items() if KEY in keys} == expected
