@@ -4,7 +4,9 @@ Owns compiling rules (once per rule text), turning JSON values into CEL values t
 the apiextensions server types them from the schema (integer -> int, number -> double,
 `date-time` -> timestamp, `duration` -> duration, property names escaped as
 `__dash__`, `__namespace__`, ...), the Kubernetes CEL library functions cert-manager-style
-rules use, and judging one rule (`check_rule`) with the real server's wording. It returns
+rules use, which fields of `self`/`oldSelf` a rule reads (only those are converted, so
+verdicts are shared by objects that differ elsewhere), and judging one rule
+(`check_rule`) with the real server's wording. It returns
 a `Violation`; rendering it as a StatusCause is `schema.py`'s job. No I/O. The cost budget
 checked when a CRD is written lives in `celcost.py` and `crdrules.py`.
 
@@ -40,7 +42,9 @@ __all__ = [
     "compile_error",
     "escape_property_name",
     "evaluate",
+    "fields_read",
     "from_cel",
+    "holds_when_unchanged",
     "parse_go_duration",
     "parse_tree",
     "to_cel",
@@ -231,6 +235,74 @@ def uses_old_self(expression: str) -> bool:
     return any(ast.scan_values(lambda token: isinstance(token, lark.Token) and token == "oldSelf"))
 
 
+_IDENTITY: Final = ("self", "oldSelf")
+
+
+@functools.lru_cache(maxsize=4096)
+def holds_when_unchanged(expression: str) -> bool:
+    """Whether the rule is true whenever `self` equals `oldSelf`: one of its top-level
+    `||` operands is exactly `self == oldSelf` (immutability rules), and `true || e` is
+    true in CEL whatever `e` is, errors included."""
+    ast = _compile(expression)[1]
+    identity = _compile("self == oldSelf")[1]
+    if ast is None or identity is None or len(ast.children) != 1:
+        return False  # a ternary at the top, or no rule at all
+    wanted = identity.children[0].children[0]
+    node = ast.children[0]
+    while isinstance(node, lark.Tree) and node.data == "conditionalor":
+        if node.children[-1] == wanted:
+            return True
+        node = node.children[0] if len(node.children) == 2 else None
+    return False
+
+
+def fields_read(expression: str, variable: str) -> frozenset[str] | None:
+    """The fields of `variable` (`self` or `oldSelf`) that the rule reads, as CEL names
+    them, when it reads that variable only as `variable.field`; None when it uses the
+    value in any other way (whole, indexed, a macro or method on it) or does not compile.
+    Other fields cannot change the verdict, so they need not be converted to CEL."""
+    return _fields_read(expression).get(variable)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fields_read(expression: str) -> dict[str, frozenset[str] | None]:
+    ast = _compile(expression)[1]
+    if ast is None:
+        return {}
+    fields: dict[str, set[str]] = {name: set() for name in _IDENTITY}
+    selected: set[int] = set()  # ids of the ident nodes read as `variable.field`
+    for node in ast.iter_subtrees():
+        if node.data != "member_dot" or len(node.children) != 2:
+            continue
+        ident = _bare_identifier(node.children[0])
+        if ident is not None and str(ident.children[0]) in _IDENTITY:
+            fields[str(ident.children[0])].add(str(node.children[1]))
+            selected.add(id(ident))
+    result: dict[str, frozenset[str] | None] = {}
+    for name in _IDENTITY:
+        uses = [n for n in ast.iter_subtrees() if n.data == "ident" and str(n.children[0]) == name]
+        result[name] = None if any(id(n) not in selected for n in uses) else frozenset(fields[name])
+    return result
+
+
+def _bare_identifier(node: Any) -> lark.Tree[Any] | None:
+    """The `ident` node of `member -> primary -> ident`, else None."""
+    for data in ("member", "primary"):
+        if not (isinstance(node, lark.Tree) and node.data == data and len(node.children) == 1):
+            return None
+        node = node.children[0]
+    if isinstance(node, lark.Tree) and node.data == "ident" and len(node.children) == 1:
+        return node
+    return None
+
+
+def _only_fields(value: Any, names: frozenset[str] | None) -> Any:
+    """`value` with only the properties CEL knows as `names` (all of it for None)."""
+    if names is None or not isinstance(value, dict):
+        return value
+    return {key: item for key, item in value.items() if escape_property_name(key) in names}
+
+
 # --- JSON <-> CEL ---
 
 
@@ -385,11 +457,14 @@ def check_rule(
     A transition rule (one using `oldSelf`) holds trivially when there is no old value.
     """
     expression = str(rule.get("rule", ""))
-    variables = {"self": value}
+    message_expression = str(rule.get("messageExpression") or "")
+    variables = {"self": _only_fields(value, _read_by(expression, message_expression, "self"))}
     if uses_old_self(expression):
         if old_value is MISSING:
             return None
-        variables["oldSelf"] = old_value
+        variables["oldSelf"] = _only_fields(
+            old_value, _read_by(expression, message_expression, "oldSelf")
+        )
     try:
         values = json.dumps(variables, sort_keys=True)
     except (TypeError, ValueError):
@@ -403,6 +478,17 @@ def check_rule(
     if len(_VERDICTS) > _VERDICTS_SIZE:
         _VERDICTS.popitem(last=False)
     return verdict
+
+
+def _read_by(expression: str, message_expression: str, variable: str) -> frozenset[str] | None:
+    """The fields of `variable` the rule and its message read (None: the whole value).
+    Fewer fields convert faster, and verdicts are shared by objects that differ only in
+    fields the rule never reads."""
+    fields = fields_read(expression, variable)
+    if fields is None or not message_expression:
+        return fields
+    more = fields_read(message_expression, variable)
+    return None if more is None else fields | more
 
 
 def _judge(

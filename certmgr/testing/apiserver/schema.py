@@ -30,7 +30,13 @@ from typing import Any, Final
 
 import re2  # type: ignore[import-untyped]  # Go's regexp is RE2; Python's re is not
 
-from certmgr.testing.apiserver.cel import MISSING, Violation, check_rule, uses_old_self
+from certmgr.testing.apiserver.cel import (
+    MISSING,
+    Violation,
+    check_rule,
+    holds_when_unchanged,
+    uses_old_self,
+)
 from certmgr.testing.apiserver.patching import json_equal
 
 __all__ = ["Cause", "admit", "invalid_message"]
@@ -428,8 +434,10 @@ def _check_rules(
     else:
         value_seen, old_seen = value, old
     for rule in rules:
-        # Ratcheting spares unchanged values from all but transition rules.
-        if unchanged and not uses_old_self(str(rule.get("rule", ""))):
+        # Ratcheting spares unchanged values from all but transition rules, and an
+        # unchanged value passes `... || self == oldSelf` without evaluating it.
+        expression = str(rule.get("rule", ""))
+        if unchanged and (not uses_old_self(expression) or holds_when_unchanged(expression)):
             continue
         violation = check_rule(rule, value_seen, schema=schema, old_value=old_seen)
         if violation is not None:

@@ -15,6 +15,8 @@ from certmgr.testing.apiserver.cel import (
     compile_error,
     escape_property_name,
     evaluate,
+    fields_read,
+    holds_when_unchanged,
     parse_go_duration,
     uses_old_self,
 )
@@ -335,6 +337,80 @@ def test_escape_property_name(name: str, escaped: str) -> None:
 )
 def test_uses_old_self(expression: str, transition: bool) -> None:
     assert uses_old_self(expression) is transition
+
+
+@pytest.mark.parametrize(
+    ("expression", "holds"),
+    [
+        pytest.param("self == oldSelf", True, id="identity"),
+        pytest.param("size(oldSelf) == 0 || self == oldSelf", True, id="last-operand"),
+        pytest.param("self == oldSelf || self.x > 1", True, id="first-operand"),
+        pytest.param("self.x > 1 && self == oldSelf", False, id="conjunction"),
+        pytest.param("self.x ? true : self == oldSelf", False, id="ternary"),
+        pytest.param("self.x == oldSelf.x", False, id="fields-only"),
+        pytest.param("self ==", False, id="does-not-compile"),
+    ],
+)
+def test_holds_when_unchanged(expression: str, holds: bool) -> None:
+    assert holds_when_unchanged(expression) is holds
+
+
+@pytest.mark.parametrize(
+    ("expression", "variable", "fields"),
+    [
+        pytest.param("has(self.a) && self.b.exists(c, c == 1)", "self", {"a", "b"}, id="fields"),
+        pytest.param("self.a.startsWith('x')", "self", {"a"}, id="method-on-a-field"),
+        pytest.param("!has(oldSelf.c) || oldSelf.c == self.c", "oldSelf", {"c"}, id="old-self"),
+        pytest.param("self.x__dash__y == 1", "self", {"x__dash__y"}, id="escaped-name"),
+        pytest.param("self.all(x, x > 0)", "self", None, id="macro-on-self"),
+        pytest.param("size(self) > 0 || self.a", "self", None, id="whole-value-once"),
+        pytest.param("self['a'] == 1", "self", None, id="indexed"),
+        pytest.param("self.a == 1", "oldSelf", set(), id="not-read"),
+        pytest.param("self ==", "self", None, id="does-not-compile"),
+    ],
+)
+def test_fields_read(expression: str, variable: str, fields: set[str] | None) -> None:
+    assert fields_read(expression, variable) == (None if fields is None else frozenset(fields))
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "violation"),
+    [
+        pytest.param(
+            {"rule": "self.a > 1", "messageExpression": "'b is ' + self.b"},
+            {"a": 0, "b": "x", "c-d": "y"},
+            Violation("FieldValueInvalid", "b is x"),
+            id="message-reads-another-field",
+        ),
+        pytest.param(
+            {"rule": "self.c__dash__d == 'y'"},
+            {"a": 0, "b": "x", "c-d": "y"},
+            None,
+            id="escaped-field-kept",
+        ),
+        pytest.param(
+            {"rule": "self.missing == 1"},
+            {"a": 0},
+            Violation(
+                "FieldValueInvalid", "no such key: missing evaluating rule: self.missing == 1"
+            ),
+            id="missing-field-still-missing",
+        ),
+    ],
+)
+def test_rules_see_the_fields_they_read(
+    rule: dict[str, Any], value: dict[str, Any], violation: Violation | None
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer"},
+            "b": {"type": "string"},
+            "c-d": {"type": "string"},
+            "missing": {"type": "integer"},
+        },
+    }
+    assert check_rule(rule, value, schema=schema) == violation
 
 
 def test_compile_error() -> None:
