@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
-import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from certmgr.controllers.acme.addresslookup import AddressLookup
 from certmgr.runtime.clock import Clock, SystemClock
 
 DEFAULT_TIMEOUT: Final = 2.0
@@ -61,17 +61,17 @@ class SelfCheck:
         self._clock: Clock = clock or SystemClock()
         self._resolve_ttl = resolve_ttl
         self._addresses: dict[str, tuple[str, float]] = {}  # name -> (address, expiry)
-        self._resolver: dns.asyncresolver.Resolver | None = None
+        self._lookup: AddressLookup | None = None
         if nameserver:
             host, _, ns_port = nameserver.rpartition(":")
-            resolver = dns.asyncresolver.Resolver(configure=False)
-            resolver.nameservers = [host or nameserver]
-            resolver.port = int(ns_port) if host else 53
-            resolver.lifetime = timeout
-            self._resolver = resolver
+            self._lookup = AddressLookup(
+                host=host or nameserver, port=int(ns_port) if host else 53, timeout=timeout
+            )
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
+        if self._lookup is not None:
+            self._lookup.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -133,16 +133,12 @@ class SelfCheck:
             return str(ipaddress.ip_address(name))
         except ValueError:
             pass
-        if self._resolver is None:
+        if self._lookup is None:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 name, self._port, type=socket.SOCK_STREAM
             )
             return str(infos[0][4][0])
-        try:
-            answer = await self._resolver.resolve(name, "A")
-        except dns.resolver.NoAnswer:
-            answer = await self._resolver.resolve(name, "AAAA")
-        return str(answer[0])
+        return await self._lookup.resolve(name)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
