@@ -11,6 +11,8 @@ wiring. Tests read the counters as deltas. This module must not do I/O.
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
@@ -27,6 +29,19 @@ REQUEST_DURATION = Histogram(
 )
 
 
+# (verb, resource, code) -> the two labelled children: ``labels()`` validates and joins
+# its arguments under a lock on every call, and every API request lands here. Bounded:
+# verbs, resources and status codes are few.
+_CHILDREN: Final[dict[tuple[str, str, str], tuple[Counter, Histogram]]] = {}
+
+
 def observe(*, verb: str, resource: str, code: str, seconds: float) -> None:
-    REQUESTS.labels(verb=verb, resource=resource, code=code).inc()
-    REQUEST_DURATION.labels(verb=verb, resource=resource).observe(seconds)
+    children = _CHILDREN.get((verb, resource, code))
+    if children is None:
+        children = (
+            REQUESTS.labels(verb=verb, resource=resource, code=code),
+            REQUEST_DURATION.labels(verb=verb, resource=resource),
+        )
+        _CHILDREN[(verb, resource, code)] = children
+    children[0].inc()
+    children[1].observe(seconds)

@@ -314,7 +314,8 @@ class OrderReconciler:
         acme_order = self._placed.pending_for(uid)
         reused = acme_order is not None
         if acme_order is None:
-            recorded = [str((o.get("status") or {}).get("url") or "") for o in self._orders]
+            # Lazy: a pass over every Order, needed only when an earlier order matches.
+            recorded = (str((o.get("status") or {}).get("url") or "") for o in self._orders)
             acme_order = await self._placed.find_earlier(
                 client, live, identifiers, recorded=recorded
             )

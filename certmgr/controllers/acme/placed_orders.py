@@ -89,9 +89,12 @@ class PlacedOrders:
             if snapshot is None:
                 snapshot = await _snapshot(client)
                 self._snapshots[account] = snapshot
-        wanted = identifier_key(identifiers)
+        candidates = snapshot.get(identifier_key(identifiers), ())
+        if not candidates:
+            return None
+        # ``recorded`` may be a pass over every Order: only taken when there is a choice.
         taken = self._taken | set(recorded)
-        for candidate in snapshot.get(wanted, ()):
+        for candidate in candidates:
             if candidate.url not in taken:
                 self._taken.add(candidate.url)
                 return candidate

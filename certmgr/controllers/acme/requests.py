@@ -39,6 +39,8 @@ from certmgr.controllers.acme.issuer_refs import (
     referrers,
 )
 from certmgr.controllers.acme.names import order_name
+from certmgr.controllers.acme.order_steps import owned_by_order
+from certmgr.controllers.acme.orders import OWNER_INDEX
 from certmgr.controllers.acme.overrides import override_annotations
 from certmgr.controllers.acme.writes import owner_reference, progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
@@ -156,6 +158,9 @@ class RequestReconciler:
         self._ready = ReadyWriter(ctx, requests)
         self._orders = orders
         self._challenges = challenges
+        if challenges is not None:
+            # The Order controller's index (a no-op when it registered it already).
+            challenges.add_index(OWNER_INDEX, owned_by_order)
         self._issuers = issuers
         self._cluster_issuers = cluster_issuers
         # issuer uid -> (resourceVersion, its decoded spec.acme): every reconcile asks.
@@ -314,8 +319,9 @@ class RequestReconciler:
         meta = order["metadata"]
         causes = sorted(
             (str(c["metadata"]["name"]), str(c.get("spec", {}).get("dnsName", "")), why)
-            for c in self._challenges.list(meta["namespace"])
-            if _owned_by(c, order)
+            for c in self._challenges.by_index(OWNER_INDEX, meta["name"])
+            if c["metadata"].get("namespace") == meta["namespace"]
+            and _owned_by(c, order)
             and (why := str((c.get("status") or {}).get("reason") or ""))
             and (c.get("status") or {}).get("state") != State.VALID.value
         )

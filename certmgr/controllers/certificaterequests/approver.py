@@ -11,7 +11,6 @@ decision once made is never changed. It must not issue, deny, or write any other
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Final
 
 import structlog
@@ -77,8 +76,10 @@ class Approver:
         request = self._informer.cache.get(namespace, name)
         if request is None or not needs_approval(request):
             return None
-        body = copy.deepcopy(request)
-        status = body.setdefault("status", {})
+        # Shallow copies: only the status is replaced, and set_condition returns a new
+        # list; the body is serialized, never edited further (the cache's object stays).
+        status = dict(request.get("status") or {})
+        body = {**request, "status": status}
         status["conditions"] = set_condition(
             status.get("conditions"),
             type_=APPROVED,

@@ -29,8 +29,9 @@ CACHE_WAIT_SECONDS: Final = 10.0
 
 async def write_status(ctx: Context, informer: Informer, obj: Obj, status: dict[str, Any]) -> Obj:
     """Replace ``obj``'s status with ``status``; returns the object the API answered."""
-    body = copy.deepcopy(obj)
-    body["status"] = status
+    # Shallow: the body is only serialized, so the cached object's other fields are
+    # shared, not copied.
+    body = {**obj, "status": status}
     updated = await ctx.client.update_status(CERTIFICATES, body)
     await wait_cached(informer, updated)
     return updated
