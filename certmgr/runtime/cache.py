@@ -104,9 +104,11 @@ class Cache:
         self._objects: dict[str, dict[str, Stored]] = {}
         self._count = 0
         self._index_funcs: dict[str, IndexFunc] = {}
-        # index name -> value -> keys; and the values each key was filed under.
-        self._indexes: dict[str, dict[str, set[Key]]] = {}
-        self._filed: dict[str, dict[Key, tuple[str, ...]]] = {}
+        # index name -> value -> keys; and the values each key was filed under. Most
+        # values name one object (a Certificate's Secret): a lone key or value is kept
+        # bare instead of in a one-element set or tuple (~250 bytes an object an index).
+        self._indexes: dict[str, dict[str, Key | set[Key]]] = {}
+        self._filed: dict[str, dict[Key, str | tuple[str, ...]]] = {}
         self._resource_version = ""
         self._recent: deque[tuple[Key, str]] = deque(maxlen=RECENT_VERSIONS)
         self._recent_set: set[tuple[Key, str]] = set()
@@ -132,7 +134,7 @@ class Cache:
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         if index not in self._indexes:
             raise KeyError(f"no index named {index!r}")
-        keys = sorted(self._indexes[index].get(value, ()))
+        keys = sorted(_keys(self._indexes[index].get(value)))
         return [self._unpack(k, stored) for k in keys if (stored := self._stored(k)) is not None]
 
     def keys_by_index(self, index: str, value: str) -> builtins.list[Key]:
@@ -140,7 +142,7 @@ class Cache:
         (an issuer named by 100,000 Certificates: ``by_index`` sorts and unpacks them)."""
         if index not in self._indexes:
             raise KeyError(f"no index named {index!r}")
-        return builtins.list(self._indexes[index].get(value, ()))
+        return builtins.list(_keys(self._indexes[index].get(value)))
 
     def keys(self) -> builtins.list[Key]:
         return [key for key, _ in self._items(None)]
@@ -193,7 +195,7 @@ class Cache:
         self._indexes[index] = {}
         self._filed[index] = {}
         for key, stored in self._items(None):
-            values = tuple(dict.fromkeys(func(self._unpack(key, stored))))
+            values = tuple(dict.fromkeys(map(sys.intern, func(self._unpack(key, stored)))))
             self._file(key, {index: values})
 
     def _stored(self, key: Key) -> Stored | None:
@@ -370,7 +372,11 @@ class Cache:
         return {"metadata": metadata}
 
     def _index_values(self, obj: Obj) -> Filed:
-        filed = {index: tuple(dict.fromkeys(f(obj))) for index, f in self._index_funcs.items()}
+        # Interned: an issuer's name is a value of thousands of objects.
+        filed = {
+            index: tuple(dict.fromkeys(map(sys.intern, f(obj))))
+            for index, f in self._index_funcs.items()
+        }
         return {index: values for index, values in filed.items() if values}
 
     def _put(self, key: Key, stored: Stored, filed: Filed) -> None:
@@ -393,17 +399,29 @@ class Cache:
         for index, values in filed.items():
             if not values or index not in self._indexes:
                 continue
-            self._filed[index][key] = values
+            self._filed[index][key] = values[0] if len(values) == 1 else values
+            by_value = self._indexes[index]
             for value in values:
-                self._indexes[index].setdefault(value, set()).add(key)
+                held = by_value.get(value)
+                if held is None or held == key:
+                    by_value[value] = key
+                elif isinstance(held, set):
+                    held.add(key)
+                else:
+                    by_value[value] = {held, key}
 
     def _unfile(self, key: Key) -> None:
         for index, filed in self._filed.items():
-            for value in filed.pop(key, ()):
-                keys = self._indexes[index][value]
-                keys.discard(key)
-                if not keys:
-                    del self._indexes[index][value]
+            values = filed.pop(key, ())
+            by_value = self._indexes[index]
+            for value in (values,) if isinstance(values, str) else values:
+                held = by_value[value]
+                if isinstance(held, set):
+                    held.discard(key)
+                    if len(held) == 1:
+                        by_value[value] = next(iter(held))
+                elif held == key:
+                    del by_value[value]
 
     def _remember(self, key: Key, version: str) -> None:
         if (key, version) in self._recent_set:
@@ -412,6 +430,12 @@ class Cache:
             self._recent_set.discard(self._recent[0])
         self._recent.append((key, version))
         self._recent_set.add((key, version))
+
+
+def _keys(held: Key | set[Key] | None) -> Iterable[Key]:
+    if held is None:
+        return ()
+    return held if isinstance(held, set) else (held,)
 
 
 def _version_of(stored: Stored) -> str:

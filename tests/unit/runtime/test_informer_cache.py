@@ -57,8 +57,46 @@ def test_apply_decides_added_or_modified_by_what_is_cached() -> None:
             {"ns/s": []},
         ),
         ([("ADDED", obj("c1", "1"))], {"ns/s": []}),
+        (
+            [
+                ("ADDED", obj("c1", "1", secret="s")),
+                ("ADDED", obj("c2", "2", secret="s")),
+                ("ADDED", obj("c3", "3", secret="s")),
+                ("DELETED", obj("c2", "4", secret="s")),
+            ],
+            {"ns/s": ["c1", "c3"]},
+        ),
+        (
+            [
+                ("ADDED", obj("c1", "1", secret="s")),
+                ("ADDED", obj("c2", "2", secret="s")),
+                ("MODIFIED", obj("c1", "3", secret="t")),
+                ("ADDED", obj("c3", "4", secret="s")),
+                ("DELETED", obj("c2", "5", secret="s")),
+            ],
+            {"ns/s": ["c3"], "ns/t": ["c1"]},
+        ),
+        (
+            [
+                ("ADDED", obj("c1", "1", secret="s")),
+                ("ADDED", obj("c2", "2", secret="s")),
+                ("DELETED", obj("c1", "3", secret="s")),
+                ("DELETED", obj("c2", "4", secret="s")),
+                ("ADDED", obj("c1", "5", secret="s")),
+            ],
+            {"ns/s": ["c1"]},
+        ),
     ],
-    ids=["one", "two-share", "moved", "deleted", "unindexed"],
+    ids=[
+        "one",
+        "two-share",
+        "moved",
+        "deleted",
+        "unindexed",
+        "three-share-one-leaves",
+        "back-to-one-then-two",
+        "all-leave-then-one-returns",
+    ],
 )
 def test_index_follows_changes(
     events: list[tuple[str, dict[str, Any]]], expected: dict[str, list[str]]
@@ -67,6 +105,23 @@ def test_index_follows_changes(
     for event_type, o in events:
         cache.apply(event_type, o)
     assert {value: names(cache.by_index("secret", value)) for value in expected} == expected
+    assert {
+        value: sorted(name for _, name in cache.keys_by_index("secret", value))
+        for value in expected
+    } == expected
+
+
+def test_an_object_filed_under_several_values_leaves_all_of_them() -> None:
+    def both(o: dict[str, Any]) -> list[str]:
+        return ["x", "y"]
+
+    cache = Cache(indexes={"both": both})
+    cache.apply("ADDED", obj("c1", "1"))
+    cache.apply("ADDED", obj("c2", "2"))
+    cache.apply("DELETED", obj("c1", "3"))
+    assert [names(cache.by_index("both", v)) for v in "xy"] == [["c2"], ["c2"]]
+    cache.apply("DELETED", obj("c2", "4"))
+    assert [cache.keys_by_index("both", v) for v in "xy"] == [[], []]
 
 
 def test_index_added_later_files_existing_objects() -> None:

@@ -347,7 +347,7 @@ async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
         gc.unfreeze()
 
 
-def test_compact_objects_share_repeated_strings_and_lose_managed_fields() -> None:
+def test_compact_objects_share_repeated_strings_and_keys_and_lose_managed_fields() -> None:
     text = json.dumps(
         {
             "apiVersion": "v1",
@@ -378,3 +378,11 @@ def test_compact_objects_share_repeated_strings_and_lose_managed_fields() -> Non
         for part in path:
             a, b = a[part], b[part]
         assert a is b, path
+    # Keys too, at every depth (a JSON decoder shares them only within one document).
+    for a_map, b_map in (
+        (first, second),
+        (first["metadata"], second["metadata"]),
+        (first["metadata"]["labels"], second["metadata"]["labels"]),
+        (first["data"], second["data"]),
+    ):
+        assert [id(k) for k in a_map] == [id(k) for k in b_map]
