@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -113,9 +112,11 @@ def secret_data(secret: Obj) -> dict[str, bytes]:
 
 # ``gather`` decodes the current and next revisions' requests on every reconcile of
 # every controller. The view is a pure function of the spec, so it is kept per (uid,
-# resourceVersion) beside a private deep copy of the spec it came from; a hit must still
-# equal that copy, so a reused or missing resourceVersion, or a dict changed in place, is
-# decoded afresh. Views are frozen. Bounded: the oldest entry goes first.
+# resourceVersion) beside the spec dict it came from, shared with the cache (cached
+# objects are read-only: no private copy); a hit must be that dict or an equal one, so a
+# different dict under a reused or missing resourceVersion is decoded afresh. Callers
+# must not change a dict they passed in. Views are frozen. Bounded: the oldest entry
+# goes first.
 _REQUEST_VIEWS_MAX: Final = 16384
 _request_views: dict[tuple[str, str], tuple[Any, RequestView | None]] = {}
 
@@ -126,12 +127,12 @@ def request_view(request: Obj) -> RequestView | None:
     key = (str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or ""))
     raw_spec = request.get("spec")
     hit = _request_views.get(key)
-    if hit is not None and hit[0] == raw_spec:
+    if hit is not None and (hit[0] is raw_spec or hit[0] == raw_spec):
         return hit[1]
     view = _decode_request_view(raw_spec)
     if len(_request_views) >= _REQUEST_VIEWS_MAX:
         del _request_views[next(iter(_request_views))]
-    _request_views[key] = (copy.deepcopy(raw_spec), view)
+    _request_views[key] = (raw_spec, view)
     return view
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -99,9 +100,11 @@ def _stored_request(usages: list[str], *, resource_version: str = "4") -> dict[s
     }
 
 
-def _request_edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
-    obj["spec"]["usages"] = ["server auth"]
-    return obj
+def _request_edited_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    # A write's body or the object it returned: another dict, same uid and version.
+    edited = copy.deepcopy(obj)
+    edited["spec"]["usages"] = ["server auth"]
+    return edited
 
 
 @pytest.mark.parametrize(
@@ -110,16 +113,17 @@ def _request_edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
         (lambda: _stored_request(["client auth"]), ("client auth",)),
         (lambda: _stored_request(["server auth"]), ("server auth",)),
         (lambda: _stored_request(["server auth"], resource_version=""), ("server auth",)),
-        (lambda: _request_edited_in_place(FIRST_REQUEST), ("server auth",)),
+        (lambda: _request_edited_copy(FIRST_REQUEST), ("server auth",)),
         (lambda: {**_stored_request([]), "spec": {"usages": []}}, None),
     ],
-    ids=["same-version", "same-version-other-spec", "no-version", "edited-in-place", "invalid"],
+    ids=["same-version", "same-version-other-spec", "no-version", "edited-copy", "invalid"],
 )
 def test_request_view_decodes_what_the_object_holds(
     second: Any, usages: tuple[str, ...] | None
 ) -> None:
-    # request_view is memoized per (uid, resourceVersion); it must still reflect the
-    # dict it is given, whatever was decoded before under the same key.
+    # request_view is memoized per (uid, resourceVersion) beside the dict decoded (shared,
+    # not copied: cached objects are read-only); it must still reflect the dict it is
+    # given, whatever was decoded before under the same key.
     FIRST_REQUEST.clear()
     FIRST_REQUEST.update(_stored_request(["client auth"]))
     assert request_view(FIRST_REQUEST) is not None

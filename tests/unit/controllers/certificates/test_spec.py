@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -174,10 +175,12 @@ def _stored(dns_name: str, *, resource_version: str = "7") -> dict[str, Any]:
     }
 
 
-def _edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
-    obj["spec"]["dnsNames"] = ["b.example.com"]
-    obj["status"]["revision"] = 2
-    return obj
+def _edited_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    # A write's body or the object it returned: another dict, same uid and version.
+    edited = copy.deepcopy(obj)
+    edited["spec"]["dnsNames"] = ["b.example.com"]
+    edited["status"]["revision"] = 2
+    return edited
 
 
 @pytest.mark.parametrize(
@@ -186,16 +189,17 @@ def _edited_in_place(obj: dict[str, Any]) -> dict[str, Any]:
         (lambda: _stored("a.example.com"), ("a.example.com",), 1),
         (lambda: _stored("b.example.com"), ("b.example.com",), 1),
         (lambda: _stored("b.example.com", resource_version=""), ("b.example.com",), 1),
-        (lambda: _edited_in_place(FIRST), ("b.example.com",), 2),
+        (lambda: _edited_copy(FIRST), ("b.example.com",), 2),
         (lambda: {**_stored("a.example.com"), "spec": {"secretName": "s"}}, None, 1),
     ],
-    ids=["same-version", "same-version-other-spec", "no-version", "edited-in-place", "invalid"],
+    ids=["same-version", "same-version-other-spec", "no-version", "edited-copy", "invalid"],
 )
 def test_view_decodes_what_the_object_holds(
     second: Any, dns_names: tuple[str, ...] | None, revision: int
 ) -> None:
-    # Decoding is memoized per (uid, resourceVersion); the view must still reflect the
-    # dict it is given, whatever was decoded before under the same key.
+    # Decoding is memoized per uid beside the dicts decoded (shared, not copied: cached
+    # objects are read-only); the view must still reflect the dict it is given,
+    # whatever was decoded before under the same uid and version.
     FIRST.clear()
     FIRST.update(_stored("a.example.com"))
     assert CertificateView.of(FIRST).spec is not None
