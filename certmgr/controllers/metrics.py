@@ -65,6 +65,7 @@ _TIMESTAMPS = (
         "renewalTime",
     ),
 )
+_FIELDS = tuple(dict.fromkeys(field for _, _, field in _TIMESTAMPS))
 _CERTIFICATE_READY = (
     "certmanager_certificate_ready_status",
     "The ready status of the certificate.",
@@ -198,37 +199,38 @@ class SeriesSlot:
 
 @dataclass(frozen=True, slots=True)
 class CertificateSeries:
-    """One Certificate's samples, label text escaped and values formatted once."""
+    """One Certificate's samples as the text format writes them: label text escaped and
+    values formatted once. Kept for every Certificate between scrapes, so it holds
+    nothing the text does not need: ``samples`` derives labels and values again."""
 
-    version: str
-    labels: dict[str, str]  # without ``condition``
-    label_text: str  # ``labels`` in the text format, sorted by name as prometheus-client
-    values: tuple[float, ...]  # _TIMESTAMPS order
-    value_text: tuple[str, ...]
+    label_text: str  # the labels but ``condition``, sorted by name as prometheus-client
+    value_text: tuple[str, ...]  # _TIMESTAMPS order
     ready: str
 
     @classmethod
     def of(cls, certificate: Mapping[str, Any]) -> CertificateSeries:
-        metadata = certificate.get("metadata") or {}
-        name, namespace = metadata.get("name", ""), metadata.get("namespace", "")
-        issuer_name, issuer_kind, issuer_group = issuer_labels(certificate)
-        labels = {
-            "issuer_group": issuer_group,
-            "issuer_kind": issuer_kind,
-            "issuer_name": issuer_name,
-            "name": name,
-            "namespace": namespace,
-        }
+        labels = series_labels(certificate)
         status = certificate.get("status") or {}
-        values = tuple(unix_seconds(status.get(field)) for _, _, field in _TIMESTAMPS)
+        # Two families read notAfter: one string for both.
+        by_field = {field: _go_float(unix_seconds(status.get(field))) for field in _FIELDS}
         return cls(
-            version=str(metadata.get("resourceVersion") or ""),
-            labels=labels,
             label_text=",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()),
-            values=values,
-            value_text=tuple(_go_float(v) for v in values),
+            value_text=tuple(by_field[field] for _, _, field in _TIMESTAMPS),
             ready=ready_status(certificate),
         )
+
+
+def series_labels(certificate: Mapping[str, Any]) -> dict[str, str]:
+    """A Certificate's labels but ``condition``, sorted by name."""
+    metadata = certificate.get("metadata") or {}
+    issuer_name, issuer_kind, issuer_group = issuer_labels(certificate)
+    return {
+        "issuer_group": issuer_group,
+        "issuer_kind": issuer_kind,
+        "issuer_name": issuer_name,
+        "name": metadata.get("name", ""),
+        "namespace": metadata.get("namespace", ""),
+    }
 
 
 def _go_float(value: float) -> str:
@@ -278,23 +280,22 @@ class CertificateFamily(Metric):
     @property
     def samples(self) -> list[Sample]:
         if self._built is None:
-            self._built = [
-                sample for slot in self._entries for sample in self._samples_of(slot.get())
-            ]
+            self._built = [sample for slot in self._entries for sample in self._samples_of(slot)]
         return self._built
 
     @samples.setter
     def samples(self, value: list[Sample]) -> None:
         self._built = value or None
 
-    def _samples_of(self, entry: CertificateSeries) -> Iterable[Sample]:
+    def _samples_of(self, slot: SeriesSlot) -> Iterable[Sample]:
+        entry, labels = slot.get(), series_labels(slot.source)
         if self._lines is _ready_lines:
             for condition in READY_STATUSES:
-                labels = {"condition": condition, **entry.labels}
-                yield Sample(self.name, labels, 1.0 if entry.ready == condition else 0.0)
+                with_condition = {"condition": condition, **labels}
+                yield Sample(self.name, with_condition, 1.0 if entry.ready == condition else 0.0)
         else:
             index = [name for name, _, _ in _TIMESTAMPS].index(self.name)
-            yield Sample(self.name, dict(entry.labels), entry.values[index])
+            yield Sample(self.name, labels, float(entry.value_text[index]))
 
     def text(self) -> str:
         help_ = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
