@@ -60,9 +60,13 @@ def key_of(obj: Obj) -> Key:
 
 
 def object_key(obj: Obj) -> str:
-    """``namespace/name`` (or ``name`` when cluster-scoped), as work queues use."""
+    """``namespace/name`` (or ``name`` when cluster-scoped), as work queues use.
+
+    Interned: each controller's queue, delayed adds and per-key state keep the key of
+    every Certificate for as long as it waits for its renewal; one string serves them all.
+    """
     namespace, name = key_of(obj)
-    return f"{namespace}/{name}" if namespace else name
+    return sys.intern(f"{namespace}/{name}") if namespace else name
 
 
 def split_key(key: str) -> Key:
