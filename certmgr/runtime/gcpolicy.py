@@ -1,22 +1,23 @@
 """Garbage-collector policy for a process whose heap is mostly long-lived cache objects.
 
-Owns ``freeze_long_lived``: collect the young generations (cheap), then move every object
-that survived into the collector's permanent generation (``gc.freeze``), so later full
-collections scan only what was created since. Without it, filling the caches with 10,000
-Certificates and 50,000 Secrets set off full collections of the whole heap, each holding
-the event loop for 1-2 s (0.7 s per 370,000 tracked objects), more as the heap grows.
-Frozen objects are still freed by reference counting when the caches drop them (decoded
-JSON holds no cycles); only cyclic garbage that exists at a freeze is never reclaimed,
-which the young collection just before keeps small. It must not disable the collector.
+Owns ``freeze_long_lived``: collect, then move every object that survived into the
+collector's permanent generation (``gc.freeze``), so later collections scan only what
+was created since; ``refreeze_forever`` does it on a period, and sooner whenever the
+unfrozen old generation outgrows ``FREEZE_AT`` objects (a start filling the caches), so
+a full collection scans about that many at most. Frozen objects are still freed by
+reference counting when the caches drop them (decoded JSON holds no cycles); only
+cyclic garbage alive at a freeze is never reclaimed, which the collection just before
+keeps small. It must not disable the collector.
 
 Also owns ``release_memos_forever``: the memos (``certmgr.memo``) are turned on a period
 even when nobody calls them. The C heap is not trimmed afterwards: glibc's
 ``malloc_trim`` holds the arena lock while it walks the heap (0.16 s at 450 MB), and
 every allocation on the loop waits for it, so it stalled the loop for seconds at 100k.
 
-And ``PauseTimer``: the longest collection per generation as a gauge
-(``certmgr_gc_pause_max_seconds``), and a ``gc_pause_long`` warning past ``warn_after``,
-so a stall the loop-lag probe sees can be told apart from our own code holding the loop.
+And ``PauseTimer``: the longest collection per generation as gauges (wall and CPU
+seconds: ``certmgr_gc_pause_max_seconds``, ``certmgr_gc_pause_cpu_max_seconds``), and a
+``gc_pause_long`` warning past ``warn_after``, so a stall the loop-lag probe sees can be
+told apart from our own code holding the loop.
 """
 
 from __future__ import annotations
@@ -29,36 +30,74 @@ import structlog
 
 from certmgr import memo
 from certmgr.runtime.clock import Clock
-from certmgr.runtime.metrics import GC_PAUSE_MAX
+from certmgr.runtime.metrics import GC_PAUSE_CPU_MAX, GC_PAUSE_MAX
 
 log = structlog.get_logger("certmgr.gcpolicy")
 
-# How often objects that survived since the last freeze are frozen too: cache churn,
-# memos and scrapes would otherwise rebuild an unfrozen old generation whose full
-# collections cost ~130 ms each at 10k Certificates.
+# How often objects that survived since the last freeze are frozen at the latest: cache
+# churn, memos and scrapes would otherwise rebuild an unfrozen old generation.
 REFREEZE_SECONDS = 60.0
+# How often the unfrozen old generation is looked at between two periodic freezes. It
+# is counted only after a collection moved objects into it (a count costs ~0.1 us an
+# object, so ~2-4 ms a second while a start fills it, nothing at rest).
+REFREEZE_CHECK_SECONDS = 1.0
+# The unfrozen old objects that make a freeze due at once. A full collection scans every
+# unfrozen object (~0.6 us each for decoded JSON): a start at 100,000 Certificates let
+# them grow to millions between two periodic freezes (a 0.77 s full collection); with
+# this bound, full collections, the freeze's own included, scan ~20,000-40,000.
+FREEZE_AT = 20_000
 # Young-generation threshold: CPython's 700 allocations start a collection every few
 # hundred microseconds of JSON decoding; 10,000 keeps each young collection short
 # (it scans only the young objects) and makes the full ones rarer.
 YOUNG_THRESHOLD = 10_000
+# Young collections between two middle-generation ones (CPython: 10). The middle one
+# scans the survivors of all of them: during a start nearly everything survives (cache
+# entries, decoded views), so 10 made it ~110,000 objects, 25-44 ms at 10k.
+MIDDLE_THRESHOLD = 4
 
 
 def tune() -> None:
-    """Raise the young-generation threshold, keeping the older generations' ratios."""
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    """Set the young and middle thresholds, keeping the old generation's."""
+    _, _, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, old)
 
 
-def freeze_long_lived() -> None:
-    """Collect the young generations, then freeze every surviving object."""
-    gc.collect(1)
+def freeze_long_lived(*, full: bool = False) -> None:
+    """Collect the young generations (all of them with ``full``), then freeze every
+    surviving object."""
+    gc.collect(2 if full else 1)
     gc.freeze()
 
 
-async def refreeze_forever(clock: Clock, *, every: float = REFREEZE_SECONDS) -> None:
+def unfrozen_old_objects() -> int:
+    return len(gc.get_objects(generation=2))
+
+
+def _promotions() -> int:
+    """Collections so far of the middle and old generations: only they move objects
+    into the old generation."""
+    stats = gc.get_stats()
+    return int(stats[1]["collections"]) + int(stats[2]["collections"])
+
+
+async def refreeze_forever(
+    clock: Clock,
+    *,
+    every: float = REFREEZE_SECONDS,
+    check: float = REFREEZE_CHECK_SECONDS,
+    limit: int = FREEZE_AT,
+) -> None:
+    frozen_at, counted = clock.monotonic(), _promotions()
     while True:
-        await clock.sleep(every)
-        freeze_long_lived()
+        await clock.sleep(check)
+        promotions = _promotions()
+        grown = promotions != counted and unfrozen_old_objects() >= limit
+        counted = promotions
+        if grown or clock.monotonic() - frozen_at >= every:
+            # Full: cyclic garbage that reached the old generation is reclaimed, not
+            # frozen for good; what it scans is what the two conditions bound.
+            freeze_long_lived(full=True)
+            frozen_at, counted = clock.monotonic(), _promotions()
 
 
 async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECONDS / 2) -> None:
@@ -73,6 +112,7 @@ class PauseTimer:
     def __init__(self, *, warn_after: float = 0.05) -> None:
         self.warn_after = warn_after
         self.worst: dict[int, float] = {}
+        self.worst_cpu: dict[int, float] = {}
         self._started = 0.0
         self._started_cpu = 0.0
 
@@ -101,6 +141,9 @@ class PauseTimer:
         if seconds > self.worst.get(generation, 0.0):
             self.worst[generation] = seconds
             GC_PAUSE_MAX.labels(generation=str(generation)).set(seconds)
+        if cpu > self.worst_cpu.get(generation, 0.0):
+            self.worst_cpu[generation] = cpu
+            GC_PAUSE_CPU_MAX.labels(generation=str(generation)).set(cpu)
         if seconds >= self.warn_after:
             log.warning(
                 "gc_pause_long",

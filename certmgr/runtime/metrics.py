@@ -75,6 +75,12 @@ GC_PAUSE_MAX = Gauge(
     "The longest cyclic garbage collection of each generation since the process started.",
     ["generation"],
 )
+GC_PAUSE_CPU_MAX = Gauge(
+    "certmgr_gc_pause_cpu_max_seconds",
+    "The most CPU time one cyclic garbage collection of each generation took since the "
+    "process started (below the wall time when the process waited for a core).",
+    ["generation"],
+)
 
 RECONCILE_TOTAL = Counter(
     "certmgr_controller_reconcile_total",

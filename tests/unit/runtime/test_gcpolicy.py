@@ -1,9 +1,12 @@
-"""The collector policy: young generations collected, survivors frozen, again on a period."""
+"""The collector policy: collected, survivors frozen, again on a period or as the old
+generation grows."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+
+import pytest
 
 from certmgr.memo import Memo
 from certmgr.runtime import gcpolicy
@@ -42,21 +45,71 @@ async def test_refreeze_runs_on_its_period() -> None:
         gc.unfreeze()
 
 
-def test_tune_raises_only_the_young_threshold() -> None:
+@pytest.mark.parametrize(
+    ("grown", "wait", "frozen"),
+    [(10, 3, False), (10, 61, True), (5_000, 3, True)],
+    ids=["few-old-objects-before-the-period", "period-over", "many-old-objects"],
+)
+async def test_refreeze_comes_early_when_the_old_generation_grows(
+    grown: int, wait: float, frozen: bool
+) -> None:
+    clock = FakeClock()
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()  # an empty old generation to start from
+    task = asyncio.create_task(gcpolicy.refreeze_forever(clock, every=60, limit=1_000))
+    try:
+        await settle()
+        before = gc.get_freeze_count()
+        kept = [[i] for i in range(grown)]
+        gc.collect(1)  # survivors move to the old generation
+        await clock.run_for(wait)
+        assert (gc.get_freeze_count() > before) is frozen
+        assert kept
+    finally:
+        task.cancel()
+        gc.unfreeze()
+
+
+def test_freeze_with_full_reclaims_old_cyclic_garbage() -> None:
+    gc.unfreeze()
+    try:
+        cycle = Cycle()
+        gc.collect(1)  # now in the old generation
+        del cycle
+        gcpolicy.freeze_long_lived(full=True)
+        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+        assert not any(isinstance(o, Cycle) for o in _frozen())
+    finally:
+        gc.unfreeze()
+
+
+def _frozen() -> list[object]:
+    gc.unfreeze()  # the permanent generation's objects become old ones again
+    return gc.get_objects(generation=2)
+
+
+def test_tune_sets_the_young_and_middle_thresholds() -> None:
     before = gc.get_threshold()
     try:
         gcpolicy.tune()
-        assert gc.get_threshold() == (gcpolicy.YOUNG_THRESHOLD, before[1], before[2])
+        assert gc.get_threshold() == (
+            gcpolicy.YOUNG_THRESHOLD,
+            gcpolicy.MIDDLE_THRESHOLD,
+            before[2],
+        )
     finally:
         gc.set_threshold(*before)
 
 
 def test_the_pause_timer_keeps_the_longest_pause_per_generation() -> None:
     timer = gcpolicy.PauseTimer(warn_after=10.0)
-    timer.record(0, 0.002)
-    timer.record(0, 0.001)
-    timer.record(2, 0.03)
+    timer.record(0, 0.002, cpu=0.001)
+    timer.record(0, 0.001, cpu=0.001)
+    timer.record(2, 0.03, cpu=0.01)
+    timer.record(2, 0.02, cpu=0.015)  # waited less for a core, worked more
     assert timer.worst == {0: 0.002, 2: 0.03}
+    assert timer.worst_cpu == {0: 0.001, 2: 0.015}
 
 
 def test_the_pause_timer_sees_collections_while_installed() -> None:
