@@ -13,19 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any, Final
-
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certmgr.api import labels
 from certmgr.api.certificates import CertificateSpec, CertificateStatus, RenewalPolicy
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
 from certmgr.kube.objects import being_deleted
-from certmgr.pki.csr import build_csr
-from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import KeySpec, effective_key_size
+from certmgr.pki.keys import KeySpec
+from certmgr.pki.probe import csr_problem
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
 from certmgr.policies.inputs import IssuerRef as PolicyIssuerRef
 from certmgr.policies.renewal_windows import RenewalWindow, window_problem
@@ -280,13 +276,6 @@ def policy_issuer_ref(spec: CertificateSpec) -> PolicyIssuerRef:
     return PolicyIssuerRef(name=ref.name, kind=ref.kind, group=ref.group)
 
 
-@cache
-def _probe_key() -> ed25519.Ed25519PrivateKey:
-    # Signing a probe CSR validates names, subject and usages exactly as the real build
-    # will; Ed25519 because generating it costs microseconds.
-    return ed25519.Ed25519PrivateKey.generate()
-
-
 def spec_problem(spec: CertificateSpec) -> str | None:
     """Why ``spec`` cannot produce a CSR or be renewed (stable text, no secrets), or None."""
     # Every controller asks on every reconcile and signing the probe costs ~0.3 ms, so
@@ -296,7 +285,7 @@ def spec_problem(spec: CertificateSpec) -> str | None:
         windows = renewal_windows_of(spec)
         # cert-manager's webhook refuses these; our CRD cannot parse cron.
         problem = window_problem(windows) if windows else None
-        memo.problem = problem if problem is not None else _requirements_problem(memo.requirements)
+        memo.problem = problem if problem is not None else csr_problem(memo.requirements)
     return memo.problem  # type: ignore[return-value]
 
 
@@ -309,15 +298,6 @@ def renewal_windows_of(spec: CertificateSpec) -> tuple[RenewalWindow, ...]:
         RenewalWindow(cron=w.cron, duration=w.window_duration, timezone=w.timezone)
         for w in renewal.windows
     )
-
-
-def _requirements_problem(requirements: CertificateRequirements) -> str | None:
-    try:
-        effective_key_size(requirements.key_spec.algorithm, requirements.key_spec.size)
-        build_csr(_probe_key(), requirements)
-    except PKIError as exc:
-        return str(exc)
-    return None
 
 
 def owner_reference(certificate: CertificateView) -> dict[str, Any]:

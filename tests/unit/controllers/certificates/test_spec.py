@@ -9,7 +9,7 @@ import pytest
 
 from certmgr.controllers.certificates import spec as spec_module
 from certmgr.controllers.certificates.spec import CertificateView, shorten_name
-from certmgr.pki.csr import build_csr
+from certmgr.pki.probe import csr_problem
 
 from .helpers import certificate
 
@@ -78,13 +78,13 @@ def test_spec_problem(fields: dict[str, Any], problem: str | None) -> None:
 
 
 def test_spec_problem_is_judged_once_per_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    signed: list[object] = []
+    judged: list[object] = []
 
-    def counting_build_csr(key: Any, requirements: Any) -> bytes:
-        signed.append(requirements)
-        return build_csr(key, requirements)
+    def counting_csr_problem(requirements: Any) -> str | None:
+        judged.append(requirements)
+        return csr_problem(requirements)
 
-    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    monkeypatch.setattr(spec_module, "csr_problem", counting_csr_problem)
     spec_module._decoded_cache.clear()
     spec_module._requirements.clear()
     verdicts = [
@@ -95,18 +95,18 @@ def test_spec_problem_is_judged_once_per_spec(monkeypatch: pytest.MonkeyPatch) -
     ]
     assert verdicts[:2] == [None, None]
     assert verdicts[2] == verdicts[3] == "failed to parse IP address '999.1.1.7'"
-    assert len(signed) == 2
+    assert len(judged) == 2
 
 
 def test_status_writes_keep_the_spec_and_its_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    # An issuance writes the status three times: one probe CSR per spec, not per write.
-    signed: list[object] = []
+    # An issuance writes the status three times: one judgement per spec, not per write.
+    judged: list[object] = []
 
-    def counting_build_csr(key: Any, requirements: Any) -> bytes:
-        signed.append(requirements)
-        return build_csr(key, requirements)
+    def counting_csr_problem(requirements: Any) -> str | None:
+        judged.append(requirements)
+        return csr_problem(requirements)
 
-    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    monkeypatch.setattr(spec_module, "csr_problem", counting_csr_problem)
     views = []
     for version, dns_name, revision in [
         ("7", "a.example.com", None),
@@ -126,7 +126,7 @@ def test_status_writes_keep_the_spec_and_its_probe(monkeypatch: pytest.MonkeyPat
     assert specs[0] is specs[1] is specs[2]
     assert specs[3] is specs[4] and specs[3] is not specs[0]
     assert specs[3] is not None and specs[3].dns_names == ("b.example.com",)
-    assert len(signed) == 2
+    assert len(judged) == 2
     spec_module.forget("u-status-writes")
 
 
@@ -228,14 +228,15 @@ def test_a_sweep_over_more_certificates_than_any_fixed_bound_judges_each_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 5,000 distinct Certificates (more than the 4,096 an lru_cache used to keep) swept
-    # twice: the second sweep signs no probe CSR (it signed one per Certificate per sweep).
-    signed: list[object] = []
+    # twice: the second sweep judges no spec again (it signed a probe CSR per Certificate
+    # per sweep).
+    judged: list[object] = []
 
-    def counting_build_csr(key: Any, requirements: Any) -> bytes:
-        signed.append(requirements)
-        return build_csr(key, requirements)
+    def counting_csr_problem(requirements: Any) -> str | None:
+        judged.append(requirements)
+        return csr_problem(requirements)
 
-    monkeypatch.setattr(spec_module, "build_csr", counting_build_csr)
+    monkeypatch.setattr(spec_module, "csr_problem", counting_csr_problem)
     objects = [
         {
             "metadata": {
@@ -254,7 +255,7 @@ def test_a_sweep_over_more_certificates_than_any_fixed_bound_judges_each_once(
     ]
     for _ in range(2):
         assert all(CertificateView.of(obj).problem() is None for obj in objects)
-    assert len(signed) == 5000
+    assert len(judged) == 5000
     for obj in objects:
         spec_module.forget(obj["metadata"]["uid"])
     assert not any(f"uid-{i}" in spec_module._decoded_cache for i in range(5000))
