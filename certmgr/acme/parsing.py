@@ -1,14 +1,15 @@
 """JSON bodies from the CA -> the door's dataclasses (the JSON edge of the door).
 
 Owns the reading of RFC 8555 objects (account, order, authorization, challenge,
-problem, directory meta, renewal information). Anything that is not the expected shape becomes an
-``AcmeError`` of type ``malformedResponse`` with a stable message, never a ``KeyError``
-deep inside a controller. It must not do I/O.
+problem, directory meta, renewal information) and of ``Link`` headers. Anything that is
+not the expected shape becomes an ``AcmeError`` of type ``malformedResponse`` with a
+stable message, never a ``KeyError`` deep inside a controller. It must not do I/O.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,6 +148,32 @@ def parse_renewal_info(body: object) -> RenewalInfo:
         end=end.astimezone(datetime.UTC),
         explanation_url=_optional_str(mapping, "explanationURL"),
     )
+
+
+# Characters trimmed around a Link header, its URLs, parameter names and values.
+_LINK_QUOTES = " '\""
+_NEXT_LINK = re.compile(r", *<")
+
+
+def parse_link_header(value: str) -> list[dict[str, str]]:
+    """``<url>; rel="up", <url>; rel="alternate"`` -> ``[{"url": ..., "rel": ...}, ...]``,
+    as ``requests.utils.parse_header_links`` reads it (the transport used it before): a
+    link ends at a comma before the next ``<``; a parameter without exactly one ``=`` ends
+    that link's parameters."""
+    value = value.strip(_LINK_QUOTES)
+    links: list[dict[str, str]] = []
+    if not value:
+        return links
+    for text in _NEXT_LINK.split(value):
+        url, _, params = text.partition(";")
+        link = {"url": url.strip("<>" + _LINK_QUOTES)}
+        for param in params.split(";"):
+            pieces = param.split("=")
+            if len(pieces) != 2:
+                break
+            link[pieces[0].strip(_LINK_QUOTES)] = pieces[1].strip(_LINK_QUOTES)
+        links.append(link)
+    return links
 
 
 def _mapping(body: object, what: str) -> Mapping[str, Any]:

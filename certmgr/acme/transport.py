@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
-import requests.utils
+import certifi
 from acme import jws
 from josepy.b64 import b64decode, b64encode
 from multidict import CIMultiDictProxy
@@ -44,7 +44,8 @@ from certmgr.acme.errors import (
 )
 from certmgr.acme.keys import AcmeAccountKey
 from certmgr.acme.lastmoment import Guard, last_moment_trace
-from certmgr.acme.parsing import malformed, parse_problem
+from certmgr.acme.parsing import malformed, parse_link_header, parse_problem
+from certmgr.acme.proxies import environment_proxies, select_proxy
 from certmgr.acme.resources import Problem
 
 UNREACHABLE = "urn:certmgr:acme:unreachable"
@@ -125,20 +126,19 @@ class _Environment:
         origin = (parts.scheme, parts.netloc)
         proxies = self._proxies.get(origin)
         if proxies is None:
-            proxies = requests.utils.get_environ_proxies(url, no_proxy=None)
+            proxies = environment_proxies(url)
             self._proxies[origin] = proxies
         return dict(proxies)
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy URL for ``url`` (requests' own choice among the variables), or None."""
-        proxy: str | None = requests.utils.select_proxy(url, self.proxies_for(url))
-        return proxy or None
+        return select_proxy(url, self.proxies_for(url)) or None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """What aiohttp verifies the CA's certificate with (False: not at all)."""
         if self.verify is False:
             return False
-        bundle = requests.utils.DEFAULT_CA_BUNDLE_PATH if self.verify is True else self.verify
+        bundle = certifi.where() if self.verify is True else self.verify
         if os.path.isdir(bundle):
             return ssl.create_default_context(capath=bundle)
         return ssl.create_default_context(cafile=bundle)
@@ -391,7 +391,7 @@ def _reply(response: _Response) -> Reply:
     links = tuple(
         (link["rel"], link["url"])
         for header in link_header
-        for link in requests.utils.parse_header_links(header)
+        for link in parse_link_header(header)
         if "rel" in link and "url" in link
     )
     return Reply(

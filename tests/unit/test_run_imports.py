@@ -30,6 +30,7 @@ NEVER_IMPORTED = {
     "oauthlib": "the kubernetes package's kubeconfig loader (OIDC)",
     "requests_oauthlib": "the kubernetes package's kubeconfig loader (OIDC)",
     "websocket": "the kubernetes package's exec/attach streams",
+    "requests": "the kubernetes package's kubeconfig loader (OIDC), acme.messages (EAB only)",
 }
 # Modules of ours that only other commands or the tests use.
 NEVER_IMPORTED_OURS = ("certmgr.testing", "certmgr.commands")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -90,14 +88,13 @@ async def test_proxies_are_looked_up_once_per_origin(
     server: DirectoryServer, transport: AcmeTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lookups: list[str] = []
-    original = requests.utils.get_environ_proxies
+    original = acme_transport.environment_proxies
 
-    def counting(url: str, no_proxy: Any = None) -> dict[str, str]:
+    def counting(url: str) -> dict[str, str]:
         lookups.append(url)
-        return original(url, no_proxy=no_proxy)
+        return original(url)
 
-    monkeypatch.setattr(requests.utils, "get_environ_proxies", counting)
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setattr(acme_transport, "environment_proxies", counting)
     for _ in range(3):
         await transport.get_directory(server.url + "/directory")
     assert lookups == [server.url + "/directory"]
