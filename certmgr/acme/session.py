@@ -42,6 +42,7 @@ from certmgr.acme.resources import (
 )
 from certmgr.acme.transport import (
     DEFAULT_BAD_NONCE_ATTEMPTS,
+    DEFAULT_MAX_CONCURRENCY,
     AcmeTransport,
     ExchangeObserver,
     Reply,
@@ -61,7 +62,7 @@ async def connect(
     skip_tls_verify: bool = False,
     user_agent: str = DEFAULT_USER_AGENT,
     timeout_seconds: int = 30,
-    max_concurrency: int = 8,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     bad_nonce_attempts: int = DEFAULT_BAD_NONCE_ATTEMPTS,
     observer: ExchangeObserver | None = None,
     may_write: Callable[[], bool] | None = None,
