@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -136,7 +137,11 @@ class Controller(Generic[K]):
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._active_gauge = metrics.ACTIVE_WORKERS.labels(controller=name)
+        # Read when scraped rather than set twice a reconcile.
+        this = weakref.ref(self)
+        metrics.ACTIVE_WORKERS.labels(controller=name).set_function(
+            lambda: controller._active if (controller := this()) is not None else 0
+        )
         self._errors = metrics.RECONCILE_ERRORS.labels(controller=name)
         self._time = metrics.RECONCILE_TIME.labels(controller=name)
         self._outcomes = {
@@ -203,14 +208,12 @@ class Controller(Generic[K]):
                 return
             self._active += 1
             self._idle.clear()
-            self._active_gauge.set(self._active)
             try:
                 await turnstile.for_loop().enter()
                 await self._process(key)
             finally:
                 self.queue.done(key)
                 self._active -= 1
-                self._active_gauge.set(self._active)
                 if self._active == 0:
                     self._idle.set()
             # A reconcile that finds nothing to do awaits no I/O, and ``get`` returns at
