@@ -78,6 +78,10 @@ class LoopLagProbe:
             log.warning("event_loop_lag_unmeasured", reason="not a selector event loop")
             await asyncio.Event().wait()
             return
+        if "select" in vars(selector):
+            log.warning("event_loop_lag_unmeasured", reason="another probe times this loop")
+            await asyncio.Event().wait()
+            return
         stop = threading.Event()
         watchdog = threading.Thread(
             target=self._watch, args=(threading.get_ident(), stop), daemon=True

@@ -97,3 +97,24 @@ async def test_the_selector_is_restored_when_the_probe_stops() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert "select" not in vars(selector)
+
+
+async def test_a_second_probe_leaves_the_loop_to_the_first() -> None:
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    first, second = LoopLagProbe(warn_after=60), LoopLagProbe(warn_after=60)
+    with capture_logs() as logs:
+        tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+        await asyncio.sleep(0.01)
+    assert [e["reason"] for e in logs if e["event"] == "event_loop_lag_unmeasured"] == [
+        "another probe times this loop"
+    ]
+    tasks[1].cancel()
+    await asyncio.sleep(0.01)
+    counted = first.turns
+    await asyncio.sleep(0.01)
+    assert first.turns > counted  # the first still times the loop
+    assert second.turns == 0
+    tasks[0].cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert "select" not in vars(selector)
