@@ -157,9 +157,9 @@ _NEXT_LINK = re.compile(r", *<")
 
 def parse_link_header(value: str) -> list[dict[str, str]]:
     """``<url>; rel="up", <url>; rel="alternate"`` -> ``[{"url": ..., "rel": ...}, ...]``,
-    as ``requests.utils.parse_header_links`` reads it (the transport used it before): a
-    link ends at a comma before the next ``<``; a parameter without exactly one ``=`` ends
-    that link's parameters."""
+    as ``requests.utils.parse_header_links`` reads it (the tests compare them): a link
+    ends at a comma before the next ``<``; a parameter without exactly one ``=`` ends that
+    link's parameters."""
     value = value.strip(_LINK_QUOTES)
     links: list[dict[str, str]] = []
     if not value:

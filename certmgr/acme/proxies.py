@@ -1,10 +1,11 @@
 """Which proxy reaches a CA, read from the environment the way ``requests`` reads it.
 
 Owns ``environment_proxies`` (the ``*_proxy`` variables, none when ``NO_PROXY`` covers
-the URL's host: the host or host:port itself or a domain above it, an IPv4 address, or a
-CIDR block holding it) and ``select_proxy`` (the most specific of ``scheme://host``, ``scheme``,
-``all://host``, ``all``). The transport used ``requests.utils`` for both; the tests hold
-these to its answers. It must not do I/O beyond reading the environment.
+the URL's host: the host or host:port itself or a domain above it, an IPv4 address, or
+a CIDR block holding it) and ``select_proxy`` (the most specific of ``scheme://host``,
+``scheme``, ``all://host``, ``all``), answering as ``requests.utils``' ``get_environ_proxies`` and
+``select_proxy`` do (the tests compare them). It must not do I/O beyond reading the
+environment.
 """
 
 from __future__ import annotations
