@@ -84,7 +84,7 @@ async def test_an_idle_loop_is_not_woken() -> None:
     await asyncio.sleep(0.3)  # one wait in the selector, one turn after it
     after = probe.turns
     task.cancel()
-    # A timer probe at 20 ms took 15 turns here; slower under load, never more.
+    # A probe waking every 20 ms would take ~15 turns here; under load fewer, never more.
     assert after - before <= 3
 
 
