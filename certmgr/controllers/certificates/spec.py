@@ -48,8 +48,14 @@ class CertificateView:
 
     @classmethod
     def of(cls, obj: dict[str, Any]) -> CertificateView:
-        spec, status, spec_error = _decoded(obj)
-        return cls(obj, spec, status, spec_error=spec_error)
+        uid = str((obj.get("metadata") or {}).get("uid") or "")
+        hit = _decoded_cache.get(uid) if uid else None
+        if hit is not None and hit.obj is obj:
+            return hit
+        view = _decoded(obj, hit)
+        if uid:
+            _decoded_cache[uid] = view
+        return view
 
     def with_status(self, status: dict[str, Any]) -> CertificateView:
         """This Certificate as it will read once ``status`` is written (a controller
@@ -125,51 +131,45 @@ class CertificateView:
         return spec_problem(self.spec)
 
 
-_Decoded = tuple[CertificateSpec | None, CertificateStatus, str]
-
 # Every certificate controller decodes the same cached Certificate on every reconcile
 # (six controllers: ~35 % of their CPU on start). Decoding is a pure function of the
-# spec and status dicts, so it is kept per Certificate uid beside the very dicts it was
-# decoded from: cached objects are read-only (``runtime/cache.py``), so the memo shares
-# them instead of keeping deep copies (~700 bytes and seven tracked containers a
-# Certificate). A hit is the same dict or an equal one, so a new resourceVersion with an
-# equal spec keeps the decoded spec, and a different dict under a reused or missing
-# resourceVersion is decoded afresh. Callers must not change a dict they passed in. The
-# typed results are frozen. One entry per Certificate: a new resourceVersion replaces it
-# and ``forget`` drops it on deletion, so the memo grows with the Certificates served
-# instead of thrashing at a fixed bound.
-_decoded_cache: dict[str, tuple[str, Any, Any, _Decoded]] = {}
+# spec and status dicts, so the view is kept per Certificate uid; it holds the very
+# object it was decoded from, shared with the cache (cached objects are read-only:
+# ``runtime/cache.py``), instead of deep copies of its spec and status (~700 bytes and
+# seven tracked containers a Certificate). The same object gets the same view; another
+# object whose spec (and status) is the same dict or an equal one keeps the decoded
+# spec (and status), so a status write keeps the spec object and what is memoised on it,
+# and a different dict under a reused or missing resourceVersion is decoded afresh.
+# Callers must not change a dict they passed in. The typed results are frozen. One
+# entry per Certificate: a new object replaces it and ``forget`` drops it on deletion,
+# so the memo grows with the Certificates served instead of thrashing at a fixed bound.
+_decoded_cache: dict[str, CertificateView] = {}
 
 
-def _decoded(obj: dict[str, Any]) -> _Decoded:
-    metadata = obj.get("metadata") or {}
-    uid = str(metadata.get("uid") or "")
-    version = str(metadata.get("resourceVersion") or "")
+def _decoded(obj: dict[str, Any], hit: CertificateView | None) -> CertificateView:
     raw_spec, raw_status = obj.get("spec"), obj.get("status")
-    hit = _decoded_cache.get(uid)
-    same_spec = hit is not None and (hit[1] is raw_spec or hit[1] == raw_spec)
-    if hit is not None and same_spec and (hit[2] is raw_status or hit[2] == raw_status):
-        if uid and (hit[0] != version or hit[1] is not raw_spec or hit[2] is not raw_status):
-            # Hold the dicts the cache holds now, not the replaced ones.
-            _decoded_cache[uid] = (version, raw_spec, raw_status, hit[3])
-        return hit[3]
-    if hit is not None and same_spec:
-        # A status write (most new resourceVersions): the spec object, and with it the
-        # requirements and the probe CSR's verdict memoised on it, carries over.
-        spec, _, spec_error = hit[3]
-        decoded = (spec, _decode_status(raw_status), spec_error)
-    else:
-        decoded = _decode(raw_spec, raw_status)
-    if uid:
-        _decoded_cache[uid] = (version, raw_spec, raw_status, decoded)
-    return decoded
+    if hit is not None:
+        kept_spec, kept_status = hit.obj.get("spec"), hit.obj.get("status")
+        if kept_spec is raw_spec or kept_spec == raw_spec:
+            status = (
+                hit.status
+                if kept_status is raw_status or kept_status == raw_status
+                else _decode_status(raw_status)
+            )
+            return CertificateView(obj, hit.spec, status, spec_error=hit.spec_error)
+    status = _decode_status(raw_status)
+    try:
+        spec = CertificateSpec.from_dict(raw_spec, path="spec")
+    except InvalidObject as exc:
+        return CertificateView(obj, None, status, spec_error=str(exc))
+    return CertificateView(obj, spec, status)
 
 
 def forget(uid: str) -> None:
     """Drop what is memoised for a deleted Certificate."""
     entry = _decoded_cache.pop(uid, None)
-    if entry is not None and entry[3][0] is not None:
-        _requirements.pop(id(entry[3][0]), None)
+    if entry is not None and entry.spec is not None:
+        _requirements.pop(id(entry.spec), None)
 
 
 def _decode_status(raw_status: Any) -> CertificateStatus:
@@ -178,15 +178,6 @@ def _decode_status(raw_status: Any) -> CertificateStatus:
     except InvalidObject:
         # A status we cannot read is rebuilt by the controllers that own its fields.
         return CertificateStatus()
-
-
-def _decode(raw_spec: Any, raw_status: Any) -> _Decoded:
-    status = _decode_status(raw_status)
-    try:
-        spec = CertificateSpec.from_dict(raw_spec, path="spec")
-    except InvalidObject as exc:
-        return None, status, str(exc)
-    return spec, status, ""
 
 
 # Asked on nearly every reconcile (``problem``, ``gather``, the key and request managers)
