@@ -291,11 +291,28 @@ def drop_managed_fields(obj: Obj) -> Obj:
 
 
 def compact(obj: Obj) -> Obj:
-    """The caches' transform: ``drop_managed_fields``, then ``share_keys`` and
-    ``share_strings``."""
-    obj = share_keys(drop_managed_fields(obj))
-    share_strings(obj)
-    return obj
+    """The caches' transform: ``drop_managed_fields`` and ``share_keys`` in one rebuild,
+    then ``share_strings``."""
+    shared = {
+        intern(key): _metadata_shared(item)
+        if key == "metadata"
+        else item
+        if type(item) in _LEAVES
+        else _with_shared_keys(item)
+        for key, item in obj.items()
+    }
+    share_strings(shared)
+    return shared
+
+
+def _metadata_shared(metadata: Any) -> Any:
+    if type(metadata) is not dict:
+        return _with_shared_keys(metadata)
+    return {
+        intern(key): item if type(item) in _LEAVES else _with_shared_keys(item)
+        for key, item in metadata.items()
+        if key != "managedFields"
+    }
 
 
 def share_keys(obj: Obj) -> Obj:
