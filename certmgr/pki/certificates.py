@@ -116,10 +116,11 @@ def parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
     Input in any order is accepted as long as the certificates form one chain (like
     cert-manager's ParseSingleCertificateChain); anything else raises `PKIError`.
 
-    Memoized by the PEM bytes: every certificate controller parses the Secret's
-    ``tls.crt`` on every reconcile (several times in the policies), and the same bytes
-    always give the same chain. The result is immutable (a tuple of certificates), so
-    sharing it is safe; garbage is not cached (the `PKIError` is raised every time).
+    Memoized by the PEM bytes (the same bytes always give the same chain): issuance,
+    signers and the CLI parse what they write or read more than once; the decisions
+    about a cached Secret read its summary instead (``certmgr.pki.summary``). The result
+    is immutable (a tuple of certificates), so sharing it is safe; garbage is not cached
+    (the `PKIError` is raised every time).
     """
     return _parse_chain(bytes(pem))
 

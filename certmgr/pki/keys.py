@@ -131,10 +131,10 @@ def parse_private_key(pem: bytes) -> PrivateKey:
     Raises `PKIError` with a fixed message: the underlying library's message is dropped on
     purpose, so no fragment of the (secret) input can reach a status, an Event or a log.
 
-    Memoized by the PEM bytes: the certificate controllers parse the Secret's ``tls.key``
-    several times per reconcile. Key objects are immutable and the bytes already sit in
-    the Secret cache, so keeping the parsed key beside them exposes nothing new; garbage
-    is not cached (the `PKIError` is raised every time).
+    Memoized by the PEM bytes: a next private key is read on every reconcile of an
+    issuance. Key objects are immutable and those bytes already sit in the Secret cache,
+    so keeping the parsed key beside them exposes nothing new; garbage is not cached
+    (the `PKIError` is raised every time). A Secret's summary parses around the memo.
     """
     return _parse_private_key(bytes(pem))
 

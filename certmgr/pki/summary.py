@@ -69,6 +69,7 @@ class LeafSummary:
     temporary: bool
     temporary_with_literal_subject: bool
     ari_cert_id: str | None
+    is_ca: bool
 
     def is_temporary(self, *, literal_subject: bool) -> bool:
         """``is_temporary_certificate`` of the leaf."""
@@ -126,8 +127,10 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         public_key_error = str(exc)
     names: CertificateNames | None = None
     names_error = ""
+    is_ca = False
     try:
         info = describe_certificate(certificate)
+        is_ca = info.is_ca
         names = CertificateNames(
             common_name=info.common_name,
             dns_names=info.dns_names,
@@ -151,6 +154,7 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         temporary=is_temporary_certificate(certificate),
         temporary_with_literal_subject=is_temporary_certificate(certificate, literal_subject=True),
         ari_cert_id=_ari_cert_id(certificate),
+        is_ca=is_ca,
     )
 
 

@@ -89,15 +89,16 @@ def secret_does_not_exist(input: Input) -> Violation | None:
 def secret_is_missing_data(input: Input) -> Violation | None:
     if input.secret is None:
         return None
-    if not input.secret.data:
+    filled = input.secret.filled or frozenset()
+    if not input.secret.has_data:
         return Violation(
             reasons.MISSING_DATA, "Issuing certificate as Secret does not contain any data"
         )
-    if not input.secret_data.get(TLS_PRIVATE_KEY_KEY):
+    if TLS_PRIVATE_KEY_KEY not in filled:
         return Violation(
             reasons.MISSING_DATA, "Issuing certificate as Secret does not contain a private key"
         )
-    if not input.secret_data.get(TLS_CERT_KEY):
+    if TLS_CERT_KEY not in filled:
         return Violation(
             reasons.MISSING_DATA, "Issuing certificate as Secret does not contain a certificate"
         )

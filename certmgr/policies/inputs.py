@@ -56,7 +56,9 @@ class SecretView:
     """The parts of the target Secret the policies read; `data=None` is a Secret without data.
 
     `summary` is what the checks read of `tls.crt` and `tls.key` (parsed once, by whoever
-    holds the Secret); left out, it is computed here from `data`.
+    holds the Secret), `has_data` whether it has any data and `filled` which of `tls.crt`
+    and `tls.key` decode to something; each left out is computed here from `data`, which
+    a Secret cached without its PEM does not give (`data=None` then, and all three are).
     """
 
     data: Mapping[str, bytes] | None
@@ -64,12 +66,24 @@ class SecretView:
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     type: str = TLS_SECRET_TYPE
     summary: SecretSummary | None = None
+    has_data: bool | None = None
+    filled: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
+        data = self.data or {}
         if self.summary is None:
-            data = self.data or {}
             found = summarise(data.get(TLS_CERT_KEY, b""), data.get(TLS_PRIVATE_KEY_KEY, b""))
             object.__setattr__(self, "summary", found)
+        if self.has_data is None:
+            object.__setattr__(self, "has_data", bool(data))
+        if self.filled is None:
+            keys = frozenset(k for k in (TLS_CERT_KEY, TLS_PRIVATE_KEY_KEY) if data.get(k))
+            object.__setattr__(self, "filled", keys)
+
+    @property
+    def issued(self) -> SecretSummary:
+        """What the checks read of `tls.crt` and `tls.key` (nothing, without data)."""
+        return (self.summary if self.has_data else None) or EMPTY_SUMMARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +144,8 @@ class Input:
         # without None-guards.
         data = self.secret.data if self.secret is not None and self.secret.data else {}
         object.__setattr__(self, "secret_data", data)
-        summary = self.secret.summary if self.secret is not None and data else None
-        object.__setattr__(self, "secret_summary", summary or EMPTY_SUMMARY)
+        summary = self.secret.issued if self.secret is not None else EMPTY_SUMMARY
+        object.__setattr__(self, "secret_summary", summary)
 
 
 @dataclass(frozen=True, slots=True)

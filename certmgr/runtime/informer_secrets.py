@@ -6,19 +6,19 @@ with their data is what made cert-manager need 8 GB for 30k Secrets. The design,
 same as cert-manager's "filtered Secrets caching":
 
 - **managed**: ``controller.cert-manager.io/fao=true`` (the label cert-manager, and so
-  certmgr, puts on every Secret it writes): full objects with data, minus managedFields.
+  certmgr, puts on every Secret it writes): objects with data, minus managedFields, and
+  minus ``tls.crt``/``tls.key`` for a certificate's Secret, which is kept as a summary
+  (``ManagedSecret``): parsed once as it arrives, so no decision parses a PEM.
 - **unmanaged**: ``controller.cert-manager.io/fao!=true`` (which also matches Secrets
   without the label), watched metadata-only (``PartialObjectMetadata``: the server never
   sends their data) into a keys-only cache: each costs its key and resourceVersion,
   ~220 bytes. Handlers still hear about them, so a Certificate whose Secret appears (or is
   edited by a user) is reconciled.
 
-A cached managed Secret also carries the summary of its certificate and key
-(``secret_summary``: parsed at its first read, then kept with the object), so the
-decisions made on every reconcile parse nothing.
-
-``get`` answers from the managed cache and fetches an unmanaged Secret from the API when
-a controller really needs its data (adopting a pre-existing Secret is rare). When a
+``view`` is what the decisions read (the cached managed Secret; an unmanaged one from the
+API). ``get`` is the whole Secret, for a writer: from the managed cache when it holds all
+of it, else from the API (a trimmed Secret about to be rewritten, or adopting a
+pre-existing one: rare). When a
 Secret gains or loses the label, one informer sees it DELETED and the other ADDED, in
 either order; for that moment it may be in neither cache. Reconciles are level-triggered
 and both events enqueue the same key, so the last reconcile sees the settled state.
@@ -31,8 +31,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from typing import Any
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Final
 
+from certmgr.api.labels import (
+    KEYSTORE_JKS,
+    KEYSTORE_P12,
+    NEXT_PRIVATE_KEY,
+    OUTPUT_COMBINED_PEM,
+    OUTPUT_DER,
+    TRUSTSTORE_JKS,
+    TRUSTSTORE_P12,
+)
 from certmgr.kube.errors import NotFound
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import SECRETS
@@ -45,6 +56,7 @@ from certmgr.runtime.informer import Handler, Informer, compact
 MANAGED_LABEL = "controller.cert-manager.io/fao"
 MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
 UNMANAGED_SELECTOR = f"{MANAGED_LABEL}!=true"
+MANAGED_PAGE_SIZE: Final = 50
 
 
 class SecretInformers:
@@ -64,6 +76,12 @@ class SecretInformers:
         self._namespace = namespace
         self._clock = clock
         handlers = [on_event] if on_event is not None else []
+        # Each managed Secret is parsed as it arrives, so a page of them holds the loop for
+        # ~0.3 ms each: pages of 50, not 500.
+        managed_options = {
+            **informer_options,
+            "page_size": min(informer_options.get("page_size") or 500, MANAGED_PAGE_SIZE),
+        }
         self.managed = Informer(
             client,
             SECRETS,
@@ -74,7 +92,7 @@ class SecretInformers:
             indexes=indexes,
             name="secrets-managed",
             clock=clock,
-            **informer_options,
+            **managed_options,
         )
         self.unmanaged = Informer(
             client,
@@ -118,16 +136,29 @@ class SecretInformers:
         return (namespace, name) in self.managed.cache
 
     def cached(self, namespace: str, name: str) -> Obj | None:
-        """The full managed Secret, or a metadata stub of an unmanaged one, or None."""
+        """The cached managed Secret (trimmed, see ``ManagedSecret``), or a metadata stub
+        of an unmanaged one, or None."""
         return self.managed.cache.get(namespace, name) or self.unmanaged.cache.get(namespace, name)
 
-    async def get(self, namespace: str, name: str) -> Obj | None:
-        """The full Secret: from the cache when managed, from the API when only its key is
-        cached; None when neither cache knows it."""
+    async def view(self, namespace: str, name: str) -> Obj | None:
+        """What the decisions read: the cached managed Secret (trimmed: ``secret_summary``
+        and ``trimmed`` stand for its certificate and key), an unmanaged one from the API;
+        None when neither cache knows it."""
         managed = self.managed.cache.get(namespace, name)
         if managed is not None:
             return managed
-        if (namespace, name) not in self.unmanaged.cache:
+        return await self._fetch(namespace, name)
+
+    async def get(self, namespace: str, name: str) -> Obj | None:
+        """The full Secret: from the cache when it holds all of it, else from the API;
+        None when neither cache knows it."""
+        managed = self.managed.cache.get(namespace, name)
+        if managed is not None and trimmed(managed) is None:
+            return managed
+        return await self._fetch(namespace, name, known=managed is not None)
+
+    async def _fetch(self, namespace: str, name: str, *, known: bool = False) -> Obj | None:
+        if not known and (namespace, name) not in self.unmanaged.cache:
             return None
         try:
             return await self._client.get(SECRETS, name, namespace=namespace)
@@ -143,18 +174,81 @@ class SecretInformers:
 
 class ManagedSecret(dict[str, Any]):
     """A managed Secret as cached: the object as decoded (a plain dict to every reader and
-    writer), and the summary of its ``tls.crt`` and ``tls.key``, computed at the first
-    ``secret_summary`` and kept as long as the object (a change is a new object)."""
+    writer) and the summary of its ``tls.crt`` and ``tls.key``. A certificate's Secret is
+    cached without those two values (``trimmed`` says what the decisions need of them);
+    ``SecretInformers.get`` fetches it whole from the API when a writer needs them."""
 
-    __slots__ = ("summary",)
+    __slots__ = ("summary", "trimmed")
     summary: SecretSummary
+    trimmed: Trimmed | None
+
+
+@dataclass(frozen=True, slots=True)
+class Trimmed:
+    """What a cached managed Secret no longer holds says of itself: whether it had any data,
+    which of ``tls.crt``/``tls.key`` decode to something, the SHA-256 of ``tls.crt``, and
+    whether both were canonical base64 (what a writer would write back)."""
+
+    has_data: bool
+    filled: frozenset[str]
+    certificate_sha256: bytes
+    canonical: bool
+
+
+TRIMMED_KEYS: Final = ("tls.crt", "tls.key")
 
 
 def managed_secret(obj: Obj) -> Obj:
-    """The managed cache's transform: ``compact``, as a ``ManagedSecret``. The summary is
-    not computed here: a list page is transformed in one turn of the loop, and parsing
-    500 certificates and keys would hold it for a quarter of a second."""
-    return ManagedSecret(compact(obj))
+    """The managed cache's transform: ``compact``, summarised and trimmed. Left whole: a
+    next private key (the request manager signs with it), a CA's Secret (a CA issuer
+    signs with it), and a Secret with keystores or extra output formats (the issuing
+    controller's re-sync rebuilds those to compare); a summary not computed here is
+    computed when first read."""
+    secret = ManagedSecret(compact(obj))
+    secret.trimmed = None
+    metadata = secret.get("metadata") or {}
+    if (metadata.get("labels") or {}).get(NEXT_PRIVATE_KEY) == "true":
+        return secret
+    data: dict[str, Any] = secret.get("data") or {}
+    if not any(name in data for name in TRIMMED_KEYS) or any(name in data for name in _BUILT):
+        return secret
+    certificate_pem, key_pem = _decoded(data.get("tls.crt")), _decoded(data.get("tls.key"))
+    secret.summary = summarise(certificate_pem, key_pem)
+    leaf = secret.summary.leaf
+    if leaf is not None and leaf.is_ca:
+        return secret
+    secret.trimmed = Trimmed(
+        has_data=bool(data),
+        filled=_FILLED[(bool(certificate_pem), bool(key_pem))],
+        certificate_sha256=hashlib.sha256(certificate_pem).digest(),
+        canonical=all(_canonical(data.get(name)) for name in TRIMMED_KEYS),
+    )
+    secret["data"] = {k: v for k, v in data.items() if k not in TRIMMED_KEYS}
+    return secret
+
+
+# The keys issuance writes beside tls.crt/tls.key when the spec asks for them.
+_BUILT: Final = (
+    OUTPUT_DER,
+    OUTPUT_COMBINED_PEM,
+    KEYSTORE_P12,
+    TRUSTSTORE_P12,
+    KEYSTORE_JKS,
+    TRUSTSTORE_JKS,
+)
+
+_FILLED: Final = {
+    (True, True): frozenset(TRIMMED_KEYS),
+    (True, False): frozenset({"tls.crt"}),
+    (False, True): frozenset({"tls.key"}),
+    (False, False): frozenset(),
+}
+
+
+def trimmed(secret: object) -> Trimmed | None:
+    """What ``secret`` says of the values its cached copy does not hold (None: it holds
+    all its data)."""
+    return secret.trimmed if isinstance(secret, ManagedSecret) else None
 
 
 def secret_summary(secret: Obj) -> SecretSummary:
@@ -168,6 +262,21 @@ def secret_summary(secret: Obj) -> SecretSummary:
             secret.summary = summarise(_decoded(data.get("tls.crt")), _decoded(data.get("tls.key")))
             return secret.summary
     return _summarise(_decoded(data.get("tls.crt")), _decoded(data.get("tls.key")))
+
+
+def certificate_digest(secret: Obj) -> bytes | None:
+    """SHA-256 of the Secret's ``tls.crt``, None when it has none (or it does not decode)."""
+    found = trimmed(secret)
+    if found is not None:
+        return found.certificate_sha256 if "tls.crt" in found.filled else None
+    pem = _decoded((secret.get("data") or {}).get("tls.crt"))
+    return hashlib.sha256(pem).digest() if pem else None
+
+
+def _canonical(value: object) -> bool:
+    """A non-empty data value written back as the same text once decoded and encoded."""
+    decoded = _decoded(value)
+    return bool(decoded) and base64.b64encode(decoded).decode("ascii") == value
 
 
 def _decoded(value: object) -> bytes:

@@ -182,7 +182,7 @@ class RenewalInfoReconciler:
         secret_name = (certificate.get("spec") or {}).get("secretName")
         if not secret_name:
             return None, None
-        secret = await self._ctx.manager.secrets.get(str(meta.get("namespace")), secret_name)
+        secret = await self._ctx.manager.secrets.view(str(meta.get("namespace")), secret_name)
         leaf = secret_summary(secret).leaf if secret is not None else None
         if leaf is None:
             return None, None

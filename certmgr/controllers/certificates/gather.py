@@ -35,7 +35,7 @@ from certmgr.pki.summary import LeafSummary, summarise_leaf
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
-from certmgr.runtime.informer_secrets import secret_summary
+from certmgr.runtime.informer_secrets import secret_summary, trimmed
 from certmgr.runtime.manager import owner_keys
 
 BY_SECRET: Final = "certificates-by-secret-name"
@@ -193,21 +193,26 @@ def ari_window(
 
 
 async def target_secret(ctx: Context, certificate: CertificateView) -> Obj | None:
-    """The full target Secret (fetched from the API when it is not one we manage)."""
+    """The target Secret as the decisions read it: cached (without its PEM, see
+    ``ManagedSecret``) when we manage it, else fetched from the API."""
     assert certificate.spec is not None
-    return await ctx.manager.secrets.get(certificate.namespace, certificate.spec.secret_name)
+    return await ctx.manager.secrets.view(certificate.namespace, certificate.spec.secret_name)
 
 
 def secret_view(secret: Obj | None) -> SecretView | None:
     if secret is None:
         return None
     metadata: dict[str, Any] = secret.get("metadata") or {}
+    summary = secret_summary(secret)
+    cut = trimmed(secret)
     return SecretView(
-        data=secret_data(secret) if secret.get("data") else None,
+        data=None if cut is not None else secret_data(secret) if secret.get("data") else None,
         labels=dict(metadata.get("labels") or {}),
         annotations=dict(metadata.get("annotations") or {}),
         type=str(secret.get("type") or "Opaque"),  # the API server's default
-        summary=secret_summary(secret),
+        summary=summary,
+        has_data=cut.has_data if cut is not None else None,
+        filled=cut.filled if cut is not None else None,
     )
 
 
@@ -261,7 +266,7 @@ async def gather(
     revision = certificate.revision if revision is None else revision
     current = _first_view(requests_for_revision(ctx, certificate, revision)) if revision else None
     next_request = _first_view(requests_for_revision(ctx, certificate, revision + 1))
-    leaf = view.summary.leaf if view is not None and view.data and view.summary else None
+    leaf = view.issued.leaf if view is not None else None
     status = certificate.status
     return Input(
         certificate_name=certificate.name,

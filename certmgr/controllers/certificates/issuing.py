@@ -100,6 +100,7 @@ from certmgr.policies.chains import TEMPORARY_CERTIFICATE_CHAIN, evaluate
 from certmgr.policies.inputs import Violation
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
+from certmgr.runtime.informer_secrets import trimmed
 
 log = structlog.get_logger(__name__)
 
@@ -323,7 +324,7 @@ class Issuing:
         requirements = requirements_of(spec)
         if key_spec_violations(private_key, requirements.key_spec):
             return  # a stale key: the key manager replaces it, and the request with it
-        existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        existing = await ctx.manager.secrets.view(certificate.namespace, spec.secret_name)
         now = ctx.clock.now()
         if existing is not None:
             input = await gather(ctx, certificate, now=now, secret=existing)
@@ -332,6 +333,8 @@ class Issuing:
                 or evaluate(input, TEMPORARY_CERTIFICATE_CHAIN) is None
             ):
                 return  # a Secret not ours to write, or one with a usable key pair
+            if trimmed(existing) is not None:  # to be written: keep what we do not manage
+                existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
         try:
             placeholder = temporary_certificate(private_key, requirements, now=now)
             secret = build_secret(
@@ -389,7 +392,7 @@ class Issuing:
         if spec is None or certificate.problem() is not None:
             return
         ctx = self._ctx
-        existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+        existing = await ctx.manager.secrets.view(certificate.namespace, spec.secret_name)
         if existing is None:
             return
         input = await gather(ctx, certificate, now=ctx.clock.now(), secret=existing)
@@ -405,6 +408,14 @@ class Issuing:
             owned=ctx.settings.enable_certificate_owner_ref,
         ):
             return  # what build_secret would write is what is there: nothing to parse
+        if trimmed(existing) is not None:
+            # Something to repair: the whole Secret, from the API, judged as it stands.
+            existing = await ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
+            if existing is None:
+                return
+            input = await gather(ctx, certificate, now=ctx.clock.now(), secret=existing)
+            if evaluate(input, RESYNC_PRECONDITIONS) is not None:
+                return
         values = input.secret_data
         try:
             issued = Issued(

@@ -32,7 +32,6 @@ from certmgr.controllers.certificates.gather import (
     certificates,
     next_key_secrets,
     secret_data,
-    target_secret,
 )
 from certmgr.controllers.certificates.spec import (
     CertificateView,
@@ -259,7 +258,7 @@ class KeyManager:
         assert spec is not None
         key_spec = requirements_of(spec).key_spec
         if spec.effective_private_key.effective_rotation_policy is RotationPolicy.NEVER:
-            current = await target_secret(self._ctx, certificate)
+            current = await self._ctx.manager.secrets.get(certificate.namespace, spec.secret_name)
             if current is not None:
                 try:
                     key = parse_private_key(secret_data(current).get(TLS_KEY, b""))

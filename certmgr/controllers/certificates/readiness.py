@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Any, Final
 
 import structlog
@@ -27,7 +28,6 @@ from certmgr.controllers.certificates.gather import (
     certificates,
     gather,
     requests_for_revision,
-    secret_data,
     target_secret,
 )
 from certmgr.controllers.certificates.ready import seconds_until_unrenewed_expiry, with_readiness
@@ -47,6 +47,7 @@ from certmgr.policies.chains import BLOCKING_REASONS
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_secrets import certificate_digest
 
 log = structlog.get_logger(__name__)
 
@@ -133,16 +134,19 @@ class Readiness:
         """
         if certificate.issuing is None or secret is None:
             return False
-        served = secret_data(secret).get("tls.crt")
+        served = certificate_digest(secret)
+        if served is None:
+            return False
         requests = requests_for_revision(self._ctx, certificate, certificate.revision + 1)
-        return bool(served) and any(_issued_certificate(r) == served for r in requests)
+        return any(_issued_digest(r) == served for r in requests)
 
 
-def _issued_certificate(request: Obj) -> bytes | None:
+def _issued_digest(request: Obj) -> bytes | None:
+    """SHA-256 of the certificate in the request's status (None: none, or undecodable)."""
     raw: Any = (request.get("status") or {}).get("certificate")
     if not raw:
         return None
     try:
-        return base64.b64decode(raw, validate=True)
+        return hashlib.sha256(base64.b64decode(raw, validate=True)).digest()
     except (binascii.Error, ValueError):
         return None

@@ -5,9 +5,9 @@ encoding, ``ca.crt``, ``key.der`` and ``tls-combined.pem`` for ``additionalOutpu
 ``keystore.p12``/``truststore.p12`` and ``keystore.jks``/``truststore.jks``),
 cert-manager's labels and annotations (the managed label, certificate and issuer names,
 the names and subject found in the issued certificate) and ``secretTemplate`` labels and
-annotations. Keys, labels and
-annotations it does not manage are kept as they are. It must not do I/O or log (key
-material passes through here).
+annotations, and ``in_sync``: whether rebuilding an existing Secret would change it,
+told from its summary. Keys, labels and annotations it does not manage are kept as they
+are. It must not do I/O or log (key material passes through here).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from certmgr.pki.jks import (
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.pki.pbmac1 import uses_pbmac1, without_verified_pbmac1
 from certmgr.pki.summary import CertificateNames, SecretSummary
-from certmgr.runtime.informer_secrets import MANAGED_LABEL
+from certmgr.runtime.informer_secrets import MANAGED_LABEL, trimmed
 
 TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
 TLS_CRT: Final = "tls.crt"
@@ -337,8 +337,12 @@ def in_sync(
     pkcs8 = spec.effective_private_key.effective_encoding is KeyEncoding.PKCS8
     if ("PKCS8" if pkcs8 else "PKCS1") not in key.encodings:
         return False
-    kept = (TLS_CRT, TLS_KEY, CA_CRT) if CA_CRT in data else (TLS_CRT, TLS_KEY)
-    if not all(_canonical(data.get(name)) for name in kept):
+    cut = trimmed(existing)  # cached without tls.crt/tls.key: canonical was noted then
+    if cut is not None and not cut.canonical:
+        return False
+    checked: tuple[str, ...] = () if cut is not None else (TLS_CRT, TLS_KEY)
+    checked += (CA_CRT,) if CA_CRT in data else ()
+    if not all(_canonical(data.get(name)) for name in checked):
         return False
     if "type" not in existing:
         return False

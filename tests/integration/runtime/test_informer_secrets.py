@@ -4,16 +4,28 @@ keys only, and Secrets moving between the two as their label changes."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
+from certmgr.pki.certificates import encode_pem
+from certmgr.pki.keys import encode_private_key, generate_private_key
 from certmgr.runtime.cache import object_key
-from certmgr.runtime.informer_secrets import MANAGED_LABEL, SecretInformers, with_managed_label
+from certmgr.runtime.informer_secrets import (
+    MANAGED_LABEL,
+    SecretInformers,
+    secret_summary,
+    with_managed_label,
+)
 from certmgr.testing.apiserver import Simulator
 
 pytestmark = pytest.mark.simulator_only("counts the informer's API requests")
@@ -156,3 +168,41 @@ async def test_label_moves_a_secret_between_the_caches(
     await kube.delete(r.SECRETS, "ours-0", namespace=NS)
     await heard.until(lambda: not informers.exists(NS, "ours-0"))
     assert ("DELETED", "default/ours-0") in heard.keys
+
+
+async def test_a_certificates_secret_is_viewed_from_the_cache_and_got_whole_from_the_api(
+    sim: Simulator, kube: KubeClient, secrets: tuple[SecretInformers, Heard]
+) -> None:
+    informers, heard = secrets
+    key = generate_private_key(algorithm="ECDSA")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "web")])
+    now = datetime.now(UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    data = {
+        "tls.crt": base64.b64encode(encode_pem([leaf])).decode(),
+        "tls.key": base64.b64encode(encode_private_key(key)).decode(),
+    }
+    body = with_managed_label({"metadata": {"name": "web-tls", "namespace": NS}, "data": data})
+    await kube.create(r.SECRETS, body)
+    await heard.until(lambda: informers.is_managed(NS, "web-tls"))
+    before = sim.requests.count(verb="get", resource="secrets")
+
+    viewed = await informers.view(NS, "web-tls")
+    assert viewed is not None and viewed["data"] == {}  # the PEM is not cached...
+    summary = secret_summary(viewed)  # ...its summary is
+    assert summary.leaf is not None and summary.key is not None
+    assert summary.leaf.public_key == summary.key.public_key
+    assert sim.requests.count(verb="get", resource="secrets") == before
+
+    whole = await informers.get(NS, "web-tls")
+    assert whole is not None and whole["data"] == data
+    assert sim.requests.count(verb="get", resource="secrets") == before + 1

@@ -1,10 +1,11 @@
-"""A cached managed Secret is the object as decoded to every reader and writer, and keeps
-the summary of its certificate and key from the first read on."""
+"""A cached managed Secret: a certificate's Secret without its PEM, with the summary and
+what the decisions need of the values it dropped; the Secrets signers read, whole."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,12 +18,19 @@ from cryptography.x509.oid import NameOID
 from certmgr.pki.certificates import encode_pem
 from certmgr.pki.keys import encode_private_key, generate_private_key
 from certmgr.pki.summary import EMPTY, summarise
-from certmgr.runtime.informer_secrets import ManagedSecret, managed_secret, secret_summary
+from certmgr.runtime.informer_secrets import (
+    ManagedSecret,
+    Trimmed,
+    certificate_digest,
+    managed_secret,
+    secret_summary,
+    trimmed,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _pair() -> tuple[bytes, bytes]:
+def _pair(*, is_ca: bool) -> tuple[bytes, bytes]:
     key = generate_private_key(algorithm="ECDSA")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app")])
     certificate = (
@@ -33,6 +41,7 @@ def _pair() -> tuple[bytes, bytes]:
         .serial_number(7)
         .not_valid_before(NOW)
         .not_valid_after(NOW + timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     return encode_pem([certificate]), encode_private_key(key)
@@ -48,25 +57,63 @@ def _secret(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_a_managed_secret_reads_and_writes_as_the_object_it_came_from() -> None:
-    certificate_pem, key_pem = _pair()
+def test_a_certificates_secret_is_cached_without_its_pem_and_with_its_summary() -> None:
+    certificate_pem, key_pem = _pair(is_ca=False)
     raw = _secret(
         {
             "tls.crt": base64.b64encode(certificate_pem).decode(),
             "tls.key": base64.b64encode(key_pem).decode(),
+            "ca.crt": base64.b64encode(b"ca").decode(),
         }
     )
 
     cached = managed_secret(copy.deepcopy(raw))
-    summary = secret_summary(cached)
 
     assert isinstance(cached, ManagedSecret)
-    assert cached == raw
-    assert json.dumps(cached, sort_keys=True) == json.dumps(raw, sort_keys=True)
+    assert cached == {**raw, "data": {"ca.crt": raw["data"]["ca.crt"]}}
+    assert json.loads(json.dumps(cached)) == cached
     assert type(copy.deepcopy(dict(cached))) is dict
-    assert secret_summary(cached) is summary  # parsed once, kept with the object
-    assert summary == summarise(certificate_pem, key_pem)
-    assert secret_summary(raw) == summary  # a Secret from the API: the same summary
+    assert secret_summary(cached) == summarise(certificate_pem, key_pem) == secret_summary(raw)
+    assert trimmed(cached) == Trimmed(
+        has_data=True,
+        filled=frozenset({"tls.crt", "tls.key"}),
+        certificate_sha256=hashlib.sha256(certificate_pem).digest(),
+        canonical=True,
+    )
+    assert certificate_digest(cached) == certificate_digest(raw)
+    assert trimmed(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("labels", "is_ca", "extra"),
+    [
+        pytest.param(
+            {"cert-manager.io/next-private-key": "true"}, False, {}, id="next-private-key"
+        ),
+        pytest.param({}, True, {}, id="ca-keypair"),
+        pytest.param({}, False, {"keystore.p12": "c3RvcmU="}, id="keystore"),
+        pytest.param({}, False, {"tls-combined.pem": "cGVt"}, id="output-format"),
+    ],
+)
+def test_secrets_a_signer_or_a_rebuild_reads_are_cached_whole(
+    labels: dict[str, str], is_ca: bool, extra: dict[str, str]
+) -> None:
+    certificate_pem, key_pem = _pair(is_ca=is_ca)
+    raw = _secret(
+        {
+            "tls.crt": base64.b64encode(certificate_pem).decode(),
+            "tls.key": base64.b64encode(key_pem).decode(),
+            **extra,
+        }
+    )
+    raw["metadata"]["labels"] = labels
+
+    cached = managed_secret(copy.deepcopy(raw))
+
+    assert cached == raw
+    assert trimmed(cached) is None
+    assert secret_summary(cached) is secret_summary(cached)  # parsed once, kept
+    assert secret_summary(cached) == summarise(certificate_pem, key_pem)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ from certmgr.api.codec import parse_rfc3339, rfc3339
 from certmgr.kube import resources as r
 from certmgr.pki.certificates import parse_chain
 from certmgr.pki.keys import encode_private_key, parse_private_key, public_keys_equal
+from certmgr.pki.summary import SecretSummary
+from certmgr.runtime.informer_secrets import secret_summary
 from certmgr.testing.dataplane.waiting import eventually
 
 from .conftest import World, condition, data, is_ready
@@ -173,11 +175,13 @@ async def test_manual_renew_reissues(world: World) -> None:
 
 async def test_renewal_at_renewal_time_never_leaves_the_secret_empty(world: World) -> None:
     assert world.manager is not None
-    seen: list[dict[str, bytes]] = []
+    seen: list[SecretSummary] = []
 
     def record(_: str, old: Any, new: Any) -> None:
+        # The cache holds a certificate's Secret as its summary (tls.crt and tls.key are
+        # not kept): a usable key pair is a parsed leaf and key with the same public key.
         if new is not None and new["metadata"]["name"] == "web-tls":
-            seen.append(data(new))
+            seen.append(secret_summary(new))
 
     world.manager.secrets.add_handler(record)
     await world.create_certificate("web", duration="3h", renewBefore="1h")
@@ -202,9 +206,7 @@ async def test_renewal_at_renewal_time_never_leaves_the_secret_empty(world: Worl
     await world.quiesce()
     assert revisions(await world.requests()) == ["2"]
     assert seen and all(
-        public_keys_equal(
-            parse_chain(v["tls.crt"])[0].public_key(), parse_private_key(v["tls.key"])
-        )  # type: ignore[arg-type]
+        v.leaf is not None and v.key is not None and v.leaf.public_key == v.key.public_key
         for v in seen
     )
 

@@ -80,6 +80,9 @@ class FakeSecrets:
         pem = self.data.get(name)
         return {"data": {"tls.crt": base64.b64encode(pem).decode()}} if pem else None
 
+    async def view(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(namespace, name)
+
 
 @dataclass
 class FakeManager:

@@ -13,7 +13,7 @@ import pytest
 from certmgr.api.certificates import CertificateSpec
 from certmgr.controllers.certificates.secretdata import Issued, build_secret, in_sync
 from certmgr.pki.keys import encode_private_key, parse_private_key
-from certmgr.runtime.informer_secrets import secret_summary
+from certmgr.runtime.informer_secrets import managed_secret, secret_summary
 
 from .helpers import certificate, leaf
 
@@ -130,8 +130,10 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["from-the-api", "cached-without-pem"])
 @pytest.mark.parametrize(("spec_fields", "written_with", "change", "expected"), CASES)
 def test_in_sync_only_where_rebuilding_changes_nothing(
+    cached: bool,
     spec_fields: dict[str, Any],
     written_with: dict[str, Any],
     change: Callable[[Secret], Secret],
@@ -153,9 +155,10 @@ def test_in_sync_only_where_rebuilding_changes_nothing(
         owned=owned,
     )
 
+    judged = managed_secret(copy.deepcopy(existing)) if cached else existing
     found = in_sync(
-        existing,
-        secret_summary(existing),
+        judged,
+        secret_summary(judged),
         namespace="default",
         certificate_name="web",
         spec=spec,
