@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Final
 
 from certmgr.api import labels
@@ -20,7 +21,7 @@ from certmgr.api.certificates import CertificateSpec, CertificateStatus, Renewal
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
 from certmgr.kube.objects import being_deleted
-from certmgr.pki.keys import KeySpec
+from certmgr.pki.keys import KeyAlgorithm, KeyEncoding, KeySpec
 from certmgr.pki.probe import csr_problem
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
 from certmgr.policies.inputs import IssuerRef as PolicyIssuerRef
@@ -216,6 +217,16 @@ def requirements_of(spec: CertificateSpec) -> CertificateRequirements:
     return _spec_memo(spec).requirements
 
 
+# Frozen, and the same for nearly every Certificate: one object each instead of one per
+# Certificate's requirements.
+_NO_SUBJECT: Final = X509Subject()
+
+
+@cache
+def _key_spec(algorithm: KeyAlgorithm, size: int | None, encoding: KeyEncoding) -> KeySpec:
+    return KeySpec(algorithm=algorithm, size=size, encoding=encoding)
+
+
 def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
     key = spec.effective_private_key
     subject = spec.subject
@@ -236,13 +247,11 @@ def _requirements_from(spec: CertificateSpec) -> CertificateRequirements:
             serial_number=subject.serial_number,
         )
         if subject is not None
-        else X509Subject(),
+        else _NO_SUBJECT,
         usages=spec.usages,
         is_ca=spec.is_ca,
-        key_spec=KeySpec(
-            algorithm=key.effective_algorithm.value,
-            size=key.size or None,
-            encoding=key.effective_encoding.value,
+        key_spec=_key_spec(
+            key.effective_algorithm.value, key.size or None, key.effective_encoding.value
         ),
         duration=spec.duration,
         encode_usages_in_request=spec.encode_usages_in_request,
