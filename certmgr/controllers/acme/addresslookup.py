@@ -42,8 +42,10 @@ class AddressLookup:
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._timeout = timeout
         self._idle: list[socket.socket] = []
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
         while self._idle:
             self._idle.pop().close()
 
@@ -92,7 +94,7 @@ class AddressLookup:
             if sock is not None:
                 sock.close()
             raise
-        if len(self._idle) < _IDLE_SOCKETS:
+        if len(self._idle) < _IDLE_SOCKETS and not self._closed:
             self._idle.append(sock)
         else:
             sock.close()

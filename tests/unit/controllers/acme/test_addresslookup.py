@@ -193,3 +193,15 @@ def test_only_a_plain_reply_is_read() -> None:
     assert plain_address(other.to_wire(), qname) is None
     assert plain_address(query.to_wire(), qname) is None  # a query, not a response
     assert plain_address(b"\x00" * 5, qname) is None
+
+
+async def test_a_lookup_finishing_after_close_keeps_no_socket(
+    serve: Callable[[Answer], asyncio.Future[tuple[Server, int]]],
+) -> None:
+    _, port = await serve(records("a.test. A 10.0.0.1"))
+    lookup = AddressLookup(host="127.0.0.1", port=port, timeout=2.0)
+    pending = asyncio.ensure_future(lookup.resolve("a.test"))
+    await asyncio.sleep(0)  # the query is on its way
+    lookup.close()
+    assert await pending == "10.0.0.1"
+    assert lookup._idle == []
