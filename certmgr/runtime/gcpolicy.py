@@ -2,12 +2,13 @@
 
 Owns ``freeze_long_lived``: collect, then move every object that survived into the
 collector's permanent generation (``gc.freeze``), so later collections scan only what
-was created since; ``refreeze_forever`` does it on a period, and sooner whenever the
-unfrozen old generation outgrows ``FREEZE_AT`` objects (a start filling the caches), so
-a full collection scans about that many at most. Frozen objects are still freed by
-reference counting when the caches drop them (decoded JSON holds no cycles); only
-cyclic garbage alive at a freeze is never reclaimed, which the collection just before
-keeps small. It must not disable the collector.
+was created since; ``refreeze_forever`` does it on a period (collecting every
+generation first), and sooner whenever the unfrozen old generation outgrows
+``FREEZE_AT`` objects (a start filling the caches), so a full collection scans about
+that many at most. Frozen objects are still freed by reference counting when the caches
+drop them (decoded JSON holds no cycles); only cyclic garbage alive at a freeze is never
+reclaimed, which the collection just before keeps small. It must not disable the
+collector.
 
 Also owns ``release_memos_forever``: the memos (``certmgr.memo``) are turned on a period
 even when nobody calls them. The C heap is not trimmed afterwards: glibc's
@@ -44,7 +45,7 @@ REFREEZE_CHECK_SECONDS = 1.0
 # The unfrozen old objects that make a freeze due at once. A full collection scans every
 # unfrozen object (~0.6 us each for decoded JSON): a start at 100,000 Certificates let
 # them grow to millions between two periodic freezes (a 0.77 s full collection); with
-# this bound, full collections, the freeze's own included, scan ~20,000-40,000.
+# this bound a full collection scans ~20,000-40,000.
 FREEZE_AT = 20_000
 # Young-generation threshold: CPython's 700 allocations start a collection every few
 # hundred microseconds of JSON decoding; 10,000 keeps each young collection short
@@ -93,11 +94,16 @@ async def refreeze_forever(
         promotions = _promotions()
         grown = promotions != counted and unfrozen_old_objects() >= limit
         counted = promotions
-        if grown or clock.monotonic() - frozen_at >= every:
+        if clock.monotonic() - frozen_at >= every:
             # Full: cyclic garbage that reached the old generation is reclaimed, not
-            # frozen for good; what it scans is what the two conditions bound.
+            # frozen for good.
             freeze_long_lived(full=True)
             frozen_at, counted = clock.monotonic(), _promotions()
+        elif grown:
+            # Young only, like a list page's: a growing heap (a start) is frozen at the
+            # cost of its young objects, not of another pass over the old ones.
+            freeze_long_lived()
+            counted = _promotions()
 
 
 async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECONDS / 2) -> None:
