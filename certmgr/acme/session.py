@@ -3,9 +3,9 @@
 Owns :func:`connect` and :class:`AcmeSession`, the implementation of the
 :class:`~certmgr.acme.protocol.AcmeClient` seam. Every method is exactly one HTTP
 exchange (``download_certificate`` with a ``preferred_chain`` may add one per alternate
-chain), so a controller can stop after any step, store the URLs in status, restart, and
-carry on with a new session. It must not wait, poll or sleep: deciding when to ask
-again belongs to the controllers.
+chain, ``account_orders`` one per page of the list), so a controller can stop after any
+step, store the URLs in status, restart, and carry on with a new session. It must not
+wait, poll or sleep: deciding when to ask again belongs to the controllers.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import base64
 import dataclasses
 import datetime
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
+import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -51,6 +52,10 @@ from certmgr.acme.transport import (
 
 PEM_CHAIN = "application/pem-certificate-chain"
 DEFAULT_USER_AGENT = "certmgr"
+# Pages of an account's orders list read at most (Pebble lists 3 orders a page).
+ORDER_LIST_PAGES: Final = 1000
+
+log = structlog.get_logger(__name__)
 
 
 async def connect(
@@ -227,10 +232,12 @@ class AcmeSession:
             raise malformed("newOrder reply without Location", status=reply.status)
         return _with_retry_after(parse_order(reply.body, url=reply.location), reply)
 
-    async def account_orders(self, *, max_pages: int = 10) -> tuple[str, ...]:
+    async def account_orders(self, *, max_pages: int = ORDER_LIST_PAGES) -> tuple[str, ...]:
         """The URLs of the account's orders (RFC 8555 7.1.2.1: the CA lists at least the
-        pending ones), following ``Link: rel="next"`` for up to ``max_pages`` pages; empty
-        when the CA offers no ``orders`` list (Let's Encrypt's Boulder)."""
+        pending ones), following ``Link: rel="next"`` to the last page (at most
+        ``max_pages``, a guard against a list that never ends); empty when the CA offers
+        no ``orders`` list (Let's Encrypt's Boulder). The newest orders, the ones a
+        crashed process may have left unrecorded, are on the last pages."""
         uri = self._require_account()
         reply = await self._signed(uri, None, action="get_account")
         body = reply.body
@@ -238,16 +245,20 @@ class AcmeSession:
         if not isinstance(url, str) or not url:
             return ()
         urls: list[str] = []
+        seen_pages = {url}
         for _ in range(max_pages):
             page = await self._signed(url, None, action="list_orders")
             listed = page.body.get("orders") if isinstance(page.body, Mapping) else None
             if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
                 raise malformed("account orders list", status=page.status)
             urls.extend(listed)
-            following = page.links_to("next")
+            following = [link for link in page.links_to("next") if link not in seen_pages]
             if not following:
                 break
             url = following[0]
+            seen_pages.add(url)
+        else:
+            log.warning("acme_account_orders_truncated", pages=max_pages, listed=len(urls))
         return tuple(dict.fromkeys(urls))
 
     async def get_order(self, url: str) -> Order:

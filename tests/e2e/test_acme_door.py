@@ -557,3 +557,18 @@ async def test_the_account_orders_list_finds_the_orders_placed(pebble: PebbleSer
         assert found.identifiers == (Identifier.dns("a.orders.example.com"),)
     finally:
         await session.close()
+
+
+async def test_the_account_orders_list_is_read_to_its_last_page(pebble: PebbleServer) -> None:
+    # Pebble lists 3 orders a page: 40 orders are 14 pages, and the orders a crashed
+    # replica left unrecorded are the newest, on the last pages.
+    session = await _session(pebble)
+    try:
+        await session.register(email="pages@example.com")
+        placed = [
+            await session.new_order([Identifier.dns(f"n{n}.pages.example.com")]) for n in range(40)
+        ]
+        listed = await session.account_orders()
+        assert [o.url for o in placed if o.url not in listed] == []
+    finally:
+        await session.close()
