@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from prometheus_client import REGISTRY
 from certmgr.kube import errors as e
 from certmgr.kube import resources as r
 from certmgr.kube.objects import ObjectList, WatchEvent
-from certmgr.runtime.informer import Informer, compact, drop_managed_fields
+from certmgr.runtime.informer import PREPARE_BATCH, Informer, compact, drop_managed_fields
 from certmgr.testing.clock import FakeClock
 
 GONE = e.Gone({"kind": "Status", "code": 410, "reason": "Expired"})
@@ -311,6 +312,34 @@ async def test_a_large_list_is_dispatched_without_holding_the_loop() -> None:
     await watcher
     assert len(recorder.seen) == 1000
     assert any(0 < n < 1000 for n in seen_by_bystander)
+
+
+async def test_a_listed_page_is_prepared_without_holding_the_loop() -> None:
+    # A transform may parse (a managed Secret's certificate: ~0.5 ms each): a page of
+    # them must not hold the loop for all of it, so other tasks (the Lease, the probes)
+    # run between slices of a page, and never wait for more than one slice.
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj(f"o{i:04d}", str(i + 1)) for i in range(500)], "500")]
+    prepared: list[str] = []
+
+    def counting(o: dict[str, Any]) -> dict[str, Any]:
+        prepared.append(o["metadata"]["name"])
+        return o
+
+    informer, _ = make(api, clock, transform=counting)
+    seen_by_bystander: list[int] = []
+
+    async def bystander() -> None:
+        while len(prepared) < 500:
+            seen_by_bystander.append(len(prepared))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(bystander())
+    await run_until_idle(informer, api, clock)
+    await watcher
+    steps = [b - a for a, b in itertools.pairwise(seen_by_bystander)]
+    assert any(n % 250 for n in seen_by_bystander)  # part-way through a page of 250
+    assert max(steps) <= PREPARE_BATCH
 
 
 async def test_synced_once_the_handlers_were_told_about_the_whole_list() -> None:
