@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import PrivateKey, PublicKey, key_algorithm_and_size
+from certmgr.pki.keys import PrivateKey, key_algorithm_and_size, public_key_fingerprint
 from certmgr.pki.requirements import CertificateRequirements, X509Subject, literal_subject_name
 from certmgr.pki.usages import resolve_usages, usage_names
 
@@ -45,7 +45,9 @@ class ParsedCSR:
     """What a CSR asks for, in the same vocabulary as `CertificateRequirements`.
 
     `key_usages` is None when the CSR carries no usage extensions at all (cert-manager's
-    `encodeUsagesInRequest: false`), otherwise cert-manager usage names.
+    `encodeUsagesInRequest: false`), otherwise cert-manager usage names. The public key is
+    kept by its `public_key_fingerprint`, not as a key object (~2 KB of native memory
+    each, and a memoised view is held for every Certificate's current request).
     """
 
     common_name: str
@@ -57,7 +59,7 @@ class ParsedCSR:
     emails: tuple[str, ...]
     usages: tuple[str, ...] | None
     is_ca: bool | None
-    public_key: PublicKey
+    public_key_fingerprint: bytes
     signature_valid: bool
 
 
@@ -248,7 +250,7 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
         if key_usage is not None or eku is not None
         else None,
         is_ca=basic.ca if basic is not None else None,
-        public_key=public_key,
+        public_key_fingerprint=public_key_fingerprint(public_key),
         signature_valid=valid,
     )
 

@@ -16,7 +16,7 @@ from typing import Final, TypeAlias
 
 from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import key_size_violations, public_key_fingerprint
+from certmgr.pki.keys import key_size_violations
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
 from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
 from certmgr.pki.renewalinfo import time_in_window
@@ -206,7 +206,7 @@ def secret_public_key_differs_from_current_request(input: Input) -> Violation | 
             reasons.INVALID_CERTIFICATE_REQUEST,
             f"Failed to decode current CertificateRequest: {exc}",
         )
-    if public_key_fingerprint(csr.public_key) != key.public_key:
+    if csr.public_key_fingerprint != key.public_key:
         return Violation(
             reasons.SECRET_MISMATCH,
             "Secret contains a private key that does not match the current CertificateRequest",

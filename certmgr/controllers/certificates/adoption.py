@@ -19,7 +19,7 @@ from certmgr.controllers.certificates.spec import (
 )
 from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import PrivateKey, public_keys_equal
+from certmgr.pki.keys import PrivateKey, public_key_fingerprint
 from certmgr.policies.checks import request_violations
 from certmgr.runtime.cache import Obj
 
@@ -49,7 +49,7 @@ def adoptable(request: Obj, certificate: CertificateView, private_key: PrivateKe
         csr = parse_csr(view.csr_pem)
     except PKIError:
         return False
-    return public_keys_equal(csr.public_key, private_key)
+    return csr.public_key_fingerprint == public_key_fingerprint(private_key)
 
 
 def _failed(request: Obj) -> bool:
