@@ -18,7 +18,7 @@ from certmgr.kube.client import KubeClient
 from certmgr.kube.errors import NotFound
 from certmgr.kube.resources import CERTIFICATEREQUESTS
 from certmgr.pki.csr import parse_csr
-from certmgr.pki.keys import parse_private_key, public_keys_equal
+from certmgr.pki.keys import parse_private_key, public_key_fingerprint
 
 from .conftest import Cluster
 
@@ -73,7 +73,8 @@ def test_a_request_is_created_from_the_manifest(cluster: Cluster, tmp_path: Path
     )
     csr = parse_csr(base64.b64decode(spec["request"]))
     assert csr.dns_names == ("api.example.com",)
-    assert public_keys_equal(csr.public_key, parse_private_key(key_file.read_bytes()))
+    key = parse_private_key(key_file.read_bytes())
+    assert csr.public_key_fingerprint == public_key_fingerprint(key)
 
 
 @pytest.mark.parametrize(
