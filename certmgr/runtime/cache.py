@@ -32,6 +32,7 @@ import builtins
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any, Literal
 
 from certmgr.kube.objects import name_of, namespace_of, resource_version
@@ -177,6 +178,16 @@ class Cache:
         for namespace, names in self._objects.items():
             for name, stored in names.items():
                 yield self._unpack((namespace, name), stored)
+
+    def snapshot(self) -> builtins.list[Obj]:
+        """Every object in a new list, taken at C speed (``list(scan())`` resumes a
+        generator per object: ~25 ms for a scrape over 100,000 Certificates). The objects
+        are the cached ones, which the cache never modifies in place."""
+        if self.keys_only:
+            return builtins.list(self.scan())
+        return builtins.list(
+            chain.from_iterable(names.values() for names in self._objects.values())  # type: ignore[misc]
+        )
 
     @property
     def resource_version(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -322,14 +323,20 @@ async def test_an_empty_cache_is_filled_in_slices_and_a_filled_one_replaced_at_o
     assert [c[0] for c in await cache.replace_yielding(again, "9999", batch=1)] == ["MODIFIED"]
 
 
-def test_scan_yields_what_list_returns() -> None:
-    cache = Cache()
+@pytest.mark.parametrize("keys_only", [False, True], ids=["objects", "keys-only"])
+def test_scan_and_snapshot_yield_what_list_returns(keys_only: bool) -> None:
+    cache = Cache(keys_only=keys_only)
     for namespace in ("a", "b"):
         for i in range(3):
             cache.apply(
                 "ADDED",
                 {"metadata": {"name": f"o{i}", "namespace": namespace, "resourceVersion": "1"}},
             )
-    keys = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in cache.scan())
-    assert keys == sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in cache.list())
+
+    def keys_of(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+        return sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects)
+
+    keys = keys_of(cache.scan())
+    assert keys == keys_of(cache.list())
+    assert keys == keys_of(cache.snapshot())
     assert len(keys) == 6
