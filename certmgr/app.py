@@ -51,7 +51,7 @@ from certmgr.kube.resources import (
     NAMESPACES,
     ORDERS,
 )
-from certmgr.runtime import gcpolicy, heapprofile
+from certmgr.runtime import allocator, gcpolicy, heapprofile
 from certmgr.runtime.clock import Clock, SystemClock
 from certmgr.runtime.events import EventRecorder
 from certmgr.runtime.health import METRICS_PATHS, PROBE_PATHS, HealthServer
@@ -355,6 +355,7 @@ async def _serve(
             background.create_task(manager.run_informers())
             background.create_task(LoopLagProbe().run())
             gcpolicy.tune()
+            allocator.tune()
             gc_pauses.install()
             background.create_task(gcpolicy.refreeze_forever(clock))
             background.create_task(gcpolicy.release_memos_forever(clock))
