@@ -3,13 +3,20 @@
 Owns the request handling rules: ``GET``/``HEAD /.well-known/acme-challenge/<token>``
 answers the key authorization as ``text/plain`` only when the Host header (port
 stripped) and the token both match a current challenge; ``/healthz`` answers 200;
-everything else is 404, so a solver exposed through an Ingress leaks nothing. It must not
-decide which challenges exist (that is the source's job) nor configure logging.
+everything else is 404, so a solver exposed through an Ingress leaks nothing. A token it
+does not know while its source is still filling (``ready`` not done: a replica that just
+started, its Challenge cache listing) is looked up again once the source is ready, up to
+``READY_WAIT`` seconds: a CA's request answered late still validates, a 404 fails the
+order. It must not decide which challenges exist (that is the source's job) nor
+configure logging.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import structlog
@@ -21,8 +28,13 @@ from solvers.tokens import TokenSource, normalize_host
 
 CHALLENGE_PATH_PREFIX: Final = "/.well-known/acme-challenge/"
 HEALTH_PATH: Final = "/healthz"
+# How long a request for an unknown token waits for a source that is still filling.
+READY_WAIT: Final = 10.0
+
+Ready = Callable[[], Awaitable[object]]
 
 _SOURCE_KEY: Final = web.AppKey("token_source", TokenSource)
+_READY_KEY: Final[web.AppKey[Ready]] = web.AppKey("token_source_ready")
 _log = structlog.get_logger("solvers")
 
 
@@ -31,10 +43,13 @@ def challenge_path(token: str) -> str:
     return CHALLENGE_PATH_PREFIX + token
 
 
-def build_app(source: TokenSource) -> web.Application:
-    """An application answering the challenges ``source`` knows about."""
+def build_app(source: TokenSource, *, ready: Ready | None = None) -> web.Application:
+    """An application answering the challenges ``source`` knows about; ``ready``, when
+    given, returns once ``source`` is complete (immediately from then on)."""
     app = web.Application()
     app[_SOURCE_KEY] = source
+    if ready is not None:
+        app[_READY_KEY] = ready
     # One catch-all route: aiohttp's own 405 for a wrong method would tell a scanner more
     # than "nothing here", and cert-manager's acmesolver answers 404 for all of it too.
     app.router.add_route("*", "/{tail:.*}", _handle)
@@ -42,7 +57,12 @@ def build_app(source: TokenSource) -> web.Application:
 
 
 async def serve(
-    source: TokenSource, *, host: str, port: int, shutdown_timeout: float = 1.0
+    source: TokenSource,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float = 1.0,
+    ready: Ready | None = None,
 ) -> web.AppRunner:
     """Start listening on ``host:port`` (``0`` picks a free port) and return the runner.
 
@@ -50,7 +70,7 @@ async def serve(
     in ``runner.addresses`` (useful with ``port=0``).
     """
     runner = web.AppRunner(
-        build_app(source),
+        build_app(source, ready=ready),
         access_log=None,
         shutdown_timeout=shutdown_timeout,
         logger=_ServerLogger(),
@@ -75,7 +95,14 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     host = normalize_host(request.headers.get("Host", ""))
     if not token or "/" in token or not host:
         return _not_found()
-    key = request.app[_SOURCE_KEY].lookup(host, token)
+    source = request.app[_SOURCE_KEY]
+    key = source.lookup(host, token)
+    ready = request.app.get(_READY_KEY)
+    if key is None and ready is not None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(READY_WAIT):
+                await ready()
+        key = source.lookup(host, token)
     if key is None:
         _log.debug("challenge_unknown", host=host, token=token)
         return _not_found()

@@ -41,8 +41,11 @@ def shared_solver_source(manager: Manager) -> ChallengeCacheSource:
 async def serve_shared_solver(manager: Manager, *, host: str, port: int) -> web.AppRunner:
     """Listen on ``host:port`` (0: a free port, see ``runner.addresses``) for every
     current challenge. Call before or after ``manager.run``; ``await runner.cleanup()``
-    when done."""
-    return await serve(shared_solver_source(manager), host=host, port=port)
+    when done. Until the caches have synced, a request for an unknown token waits for
+    them (a restarted replica may still be listed behind the shared Service)."""
+    return await serve(
+        shared_solver_source(manager), host=host, port=port, ready=manager.wait_synced
+    )
 
 
 def publish_shared_endpoints(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -67,3 +68,40 @@ async def test_head_answers_without_body(client: TestClient[object, object]) -> 
     response = await client.head(challenge_path(TOKEN), headers={"Host": "example.com"})
     assert response.status == 200
     assert await response.read() == b""
+
+
+class _FillingSource:
+    """A source that starts empty and says when it was first asked."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], str] = {}
+        self.asked = asyncio.Event()
+
+    def lookup(self, host: str, token: str) -> str | None:
+        self.asked.set()
+        return self.keys.get((host, token))
+
+
+async def test_an_unknown_token_waits_for_a_source_still_filling() -> None:
+    # A replica that just started is listed behind the shared Service before its
+    # Challenge cache has synced: the CA's request must get the key, not a 404.
+    source = _FillingSource()
+    filled = asyncio.Event()
+
+    async def ready() -> None:
+        await filled.wait()
+
+    async with TestClient(TestServer(build_app(source, ready=ready))) as test_client:
+        request = asyncio.ensure_future(
+            test_client.get(challenge_path(TOKEN), headers={"Host": "example.com"})
+        )
+        async with asyncio.timeout(10):
+            await source.asked.wait()  # looked up while the source was empty
+        source.keys[("example.com", TOKEN)] = KEY
+        filled.set()
+        response = await request
+        assert response.status == 200
+        assert await response.text() == KEY
+        # Once ready, an unknown token is a 404 at once.
+        missing = await test_client.get(challenge_path("nope"), headers={"Host": "example.com"})
+        assert missing.status == 404
