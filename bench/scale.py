@@ -289,6 +289,7 @@ class Run:
                     f"--http01-solver-address=127.0.0.1:{solver}",
                     "--log-format=json",
                     "--log-level=warning",
+                    *([f"--log-slow-loop-turns={args.trace_turns}"] if args.trace_turns else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -491,6 +492,12 @@ def main() -> None:
     parser.add_argument("--start-deadline", type=float, default=600.0)
     parser.add_argument("--workdir", help="keep certmgr's logs here (default: a temporary one)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--trace-turns",
+        metavar="DURATION",
+        help="run certmgr with --log-slow-loop-turns=DURATION: its log names the callbacks "
+        "of every turn of the event loop that long (event_loop_turn_slow)",
+    )
     parser.add_argument(
         "--restarts",
         type=int,

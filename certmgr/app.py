@@ -353,7 +353,7 @@ async def _serve(
     try:
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
-            background.create_task(LoopLagProbe().run())
+            background.create_task(LoopLagProbe(trace_over=args.log_slow_loop_turns).run())
             gcpolicy.tune()
             allocator.tune()
             gc_pauses.install()

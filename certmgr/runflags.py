@@ -194,6 +194,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "asked to validate before it exits (stay below terminationGracePeriodSeconds)",
     )
     add(
+        "--log-slow-loop-turns",
+        type=positive_duration,
+        default=None,
+        help="debugging stalls: log each turn of the event loop that holds it this long "
+        "(50ms) with the callbacks it ran, the longest first, and the stack of the loop "
+        "thread while held (event_loop_turn_slow, event_loop_held; warning level); off by "
+        "default, 1-2 us a callback when on",
+    )
+    add(
         "--http01-solver-image",
         "--acme-http01-solver-image",
         dest="http01_solver_image",

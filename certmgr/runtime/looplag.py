@@ -8,8 +8,11 @@ machine: the CPU the process used over the same turn bounds our share
 (``..._on_cpu_max_seconds``). The longest turn is a gauge
 (``certmgr_event_loop_lag_max_seconds``), each turn of 1 ms or more a histogram sample,
 and a watchdog thread logs the loop thread's stack once a turn passes ``warn_after``, so
-the culprit shows in the log without a profiler. An idle loop is not woken: the probe
-has no timer. It must not do any work of its own on the loop beyond timing.
+the culprit shows in the log without a profiler. With ``trace_over`` (``certmgr run
+--log-slow-loop-turns``) it also names the callbacks of every turn that long
+(``certmgr.runtime.turntrace``); without it, that costs nothing. An idle loop is not
+woken: the probe has no timer. It must not do any work of its own on the loop beyond
+timing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import structlog
 
 from certmgr.runtime.metrics import LOOP_LAG, LOOP_LAG_MAX, LOOP_LAG_ON_CPU_MAX
+from certmgr.runtime.turntrace import TurnTrace
 
 log = structlog.get_logger("certmgr.looplag")
 _STACK_FRAMES = 12
@@ -41,8 +45,10 @@ Select = Callable[[float | None], list[tuple[selectors.SelectorKey, int]]]
 class LoopLagProbe:
     """Measures event-loop stalls; ``worst`` is the longest seen."""
 
-    def __init__(self, *, warn_after: float = 1.0) -> None:
-        self.warn_after = warn_after
+    def __init__(self, *, warn_after: float = 1.0, trace_over: float | None = None) -> None:
+        # Tracing turns of ``trace_over`` or more: the watchdog shows their stacks too.
+        self.warn_after = warn_after if trace_over is None else min(warn_after, trace_over)
+        self.trace = None if trace_over is None else TurnTrace(threshold=trace_over)
         self.worst = 0.0
         self.worst_on_cpu = 0.0
         self.turns = 0
@@ -86,14 +92,23 @@ class LoopLagProbe:
         watchdog = threading.Thread(
             target=self._watch, args=(threading.get_ident(), stop), daemon=True
         )
+        loop = asyncio.get_running_loop()
+        trace = self.trace
+        if trace is not None and not trace.install(loop):
+            log.warning("event_loop_turns_untraced", reason="no ready queue to record")
+            trace = None
         self._read_cpu(time.monotonic())
         self._busy_since = self._cpu_read_at
-        selector.select = self._timed(selector.select)
+        selector.select = (
+            self._timed(selector.select) if trace is None else self._traced(selector.select, trace)
+        )
         watchdog.start()
         try:
             await asyncio.Event().wait()
         finally:
             del selector.select  # the class's own again
+            if trace is not None:
+                trace.uninstall(loop)
             self._busy_since = None
             stop.set()
 
@@ -115,6 +130,28 @@ class LoopLagProbe:
                 self._busy_since = now
 
         return timed_select
+
+    def _traced(self, select: Select, trace: TurnTrace) -> Select:
+        """``_timed``, and each turn's callbacks handed to ``trace``."""
+
+        def traced_select(timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            began = self._busy_since
+            if began is not None:
+                self._busy_since = None
+                self.turns += 1
+                lag = time.monotonic() - began
+                cpu = time.process_time() - self._cpu
+                if lag >= SAMPLED_TURN_SECONDS:
+                    self.observe(lag, cpu=cpu)
+                trace.turn_ended(began=began, seconds=lag, cpu=cpu)
+            try:
+                return select(timeout)
+            finally:
+                now = time.monotonic()
+                self._read_cpu(now)
+                self._busy_since = now
+
+        return traced_select
 
     def _read_cpu(self, now: float) -> None:
         self._cpu = time.process_time()

@@ -4,6 +4,7 @@ threshold; an idle loop is not woken by the probe."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from structlog.testing import capture_logs
 
 from certmgr.runtime.looplag import LoopLagProbe
 from certmgr.runtime.metrics import REGISTRY
+from certmgr.runtime.turntrace import TurnTrace
 
 
 @pytest.mark.parametrize(
@@ -118,3 +120,55 @@ async def test_a_second_probe_leaves_the_loop_to_the_first() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert "select" not in vars(selector)
+
+
+async def _hold_then_yield(seconds: float) -> None:
+    await asyncio.sleep(0)
+    _hold_the_loop(seconds)
+    await asyncio.sleep(0)
+
+
+async def test_a_traced_slow_turn_names_the_task_that_held_it() -> None:
+    probe = LoopLagProbe(warn_after=60, trace_over=0.1)
+    with capture_logs() as logs:
+        task = asyncio.create_task(probe.run())
+        await asyncio.sleep(0.01)  # the probe is timing
+        await asyncio.create_task(_hold_then_yield(0.3), name="holder")
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0)
+    slow = [e for e in logs if e["event"] == "event_loop_turn_slow"]
+    assert len(slow) >= 1
+    longest = slow[0]["longest"][0]
+    assert "task _hold_then_yield (holder)" in longest
+    assert "resumed _hold_then_yield@runtime/test_looplag.py" in longest
+    assert slow[0]["kinds"][0].endswith("task _hold_then_yield")
+    assert slow[0]["seconds"] >= 0.3
+    # The watchdog shows the stack of a traced turn too.
+    assert any("_hold_the_loop" in e["stack"] for e in logs if e["event"] == "event_loop_held")
+
+
+async def test_the_ready_queue_is_restored_when_a_traced_probe_stops() -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(LoopLagProbe(warn_after=60, trace_over=1.0).run())
+    await asyncio.sleep(0.01)
+    assert type(loop._ready) is not collections.deque  # type: ignore[attr-defined]
+    task.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert type(loop._ready) is collections.deque  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "logged"),
+    [
+        pytest.param(0.049, 0, id="under-the-threshold"),
+        pytest.param(0.05, 1, id="at-the-threshold"),
+    ],
+)
+def test_only_turns_past_the_threshold_are_logged(seconds: float, logged: int) -> None:
+    trace = TurnTrace(threshold=0.05)
+    with capture_logs() as logs:
+        trace.turn_ended(began=100.0, seconds=seconds, cpu=None)
+    assert [e["event"] for e in logs].count("event_loop_turn_slow") == logged
+    assert trace.slow_turns == logged
