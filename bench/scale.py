@@ -17,14 +17,22 @@ outside:
 - idle CPU over ``--idle`` seconds; one /metrics scrape's CPU and peak RSS increase
   (VmHWM reset through /proc/PID/clear_refs), then RSS before and after ``--scrapes`` more.
 
+certmgr runs from the dev venv with a kubeconfig, or with ``--deployed`` as the image runs it:
+from a runtime-only install (pyproject.toml's dependencies, no extras; built once under
+``--deployed-cache``), through the image's entrypoint with deploy/'s environment and
+in-cluster configuration (the service account files appear at the kubelet's path in a mount
+namespace of its own, so the controller runs unmodified). Each figure line names the mode.
+
 Renewal precision is bench/renewal.py's. Run: ``.venv/bin/python bench/scale.py
-[--sizes 1000,10000] [--foreign 50000] [--idle 60] [--scrapes 100]``. Not imported by tests.
+[--sizes 1000,10000] [--foreign 50000] [--idle 60] [--scrapes 100] [--deployed]``. Not
+imported by tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -87,6 +95,16 @@ def _foreign_secret(namespace: str, name: str, payload: str) -> dict[str, Any]:
     }
 
 
+def write_service_account(prefix: str, *, token: str, ca_pem: bytes, port: int) -> None:
+    """What the kubelet mounts for the service account, and the API Service's port."""
+    account = Path(prefix + ".serviceaccount")
+    account.mkdir(exist_ok=True)
+    (account / "token").write_text(token)
+    (account / "ca.crt").write_bytes(ca_pem)
+    (account / "namespace").write_text("certmgr")
+    Path(prefix + ".port").write_text(str(port))
+
+
 async def serve(args: argparse.Namespace) -> None:
     from certmgr.testing.apiserver import Simulator
 
@@ -124,6 +142,7 @@ async def serve(args: argparse.Namespace) -> None:
         sim.kubeconfig(args.serve)
         token = sim.service_account_token("certmgr", "certmgr")
         sim.kubeconfig(args.serve + ".sa", token=token)
+        write_service_account(args.serve, token=token, ca_pem=sim.ca_pem, port=sim.port)
         print(
             f"seeded {size} issued Certificates + {args.foreign} foreign Secrets "
             f"in {time.perf_counter() - started:.0f} s",
@@ -216,10 +235,89 @@ def by_label(counts: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def controller_command(args: argparse.Namespace) -> list[str]:
-    """``certmgr``, or another checkout's certmgr over the same seeding (before/after)."""
+def _digest(paths: list[Path], base: Path) -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for path in paths:
+        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _pip(python: str | Path, *argv: str) -> None:
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"pip install {' '.join(argv)} failed:\n{result.stderr}")
+
+
+def deployed_install(code: Path, cache: Path) -> tuple[Path, Path]:
+    """A runtime-only install of ``code``, as the image makes it (deploy/image/Containerfile:
+    ``pip install --constraint constraints.txt`` of the wheel, no extras): the Python of a
+    venv holding only pyproject.toml's dependencies (cached by their declaration) and the
+    directory certmgr's own packages are installed into (cached by their sources)."""
+    declared = [code / name for name in ("pyproject.toml", "setup.py", "constraints.txt")]
+    venv = cache / f"venv-{_digest([p for p in declared if p.exists()], code)}"
+    if not (venv / "complete").exists():
+        print(f"  building the runtime-only venv {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        _pip(venv / "bin" / "python", "--constraint", str(code / "constraints.txt"), str(code))
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "uninstall", "--quiet", "--yes", "certmgr"],
+            check=True,
+        )
+        (venv / "complete").touch()
+    sources = sorted(
+        path
+        for package in ("certmgr", "solvers")
+        for path in (code / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+    installed = cache / f"code-{_digest([*declared[:2], *sources], code)}"
+    if not (installed / "complete").exists():
+        print(f"  installing {code} into {installed}", flush=True)
+        _pip(venv / "bin" / "python", "--no-deps", "--target", str(installed), str(code))
+        (installed / "complete").touch()
+    return venv / "bin" / "python", installed
+
+
+def controller_command(args: argparse.Namespace, kubeconfig: str) -> list[str]:
+    """``certmgr run`` with the bench's ports: from the dev venv with the kubeconfig, or as
+    deployed (``--deployed``: the image's entrypoint in the runtime-only install, in-cluster
+    configuration); from another checkout over the same seeding with ``--controller-code``."""
+    flags = [
+        "--cluster-resource-namespace=certmgr",
+        # Under tracemalloc everything is ~3x slower: no Lease to lose.
+        f"--leader-elect={'false' if args.tracemalloc else 'true'}",
+    ]
+    if args.deployed:
+        # The service account files go where the kubelet mounts them: this process (and
+        # nothing else) sees a /run with them added on top (a mount namespace, overlayfs),
+        # so the controller runs unmodified, reading the path it reads in a Pod.
+        account = Path(kubeconfig + ".serviceaccount")
+        layer = Path(kubeconfig + ".run")
+        target = layer / "upper" / "secrets" / "kubernetes.io"
+        target.mkdir(parents=True, exist_ok=True)
+        (layer / "work").mkdir(exist_ok=True)
+        if not (target / "serviceaccount").exists():
+            (target / "serviceaccount").symlink_to(account)
+        mount = (
+            f"mount -t overlay overlay -o lowerdir=/run,upperdir={layer}/upper,"
+            f"workdir={layer}/work /run"
+        )
+        prefix = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c"]
+        prefix += [f'{mount} && exec "$@"', "sh", str(args.deployed_python)]
+        # deploy/image/Containerfile's ENTRYPOINT and deploy/'s args.
+        return [*prefix, "-B", "-P", "-m", "certmgr.entrypoint", "run", *flags]
     if not args.controller_code:
-        return [str(Path(sys.executable).with_name("certmgr"))]
+        return [
+            str(Path(sys.executable).with_name("certmgr")),
+            "run",
+            *flags,
+            f"--kubeconfig={kubeconfig}.sa",
+        ]
     # The editable install's import hook would win over the path: drop it first.
     return [
         sys.executable,
@@ -227,13 +325,38 @@ def controller_command(args: argparse.Namespace) -> list[str]:
         "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
         f"sys.path.insert(0, {args.controller_code!r}); "
         "from certmgr.cli import main; sys.exit(main())",
+        "run",
+        *flags,
+        f"--kubeconfig={kubeconfig}.sa",
     ]
 
 
-def controller_env(args: argparse.Namespace) -> dict[str, str] | None:
-    if not args.tracemalloc:
-        return None
-    return {**os.environ, "PYTHONTRACEMALLOC": "12"}
+def controller_env(args: argparse.Namespace, kubeconfig: str) -> dict[str, str] | None:
+    """The dev mode inherits this environment; the deployed one gets a container's: the
+    image's ENV, deploy/'s env for a Pod on this host and the in-cluster Service address."""
+    traced = {"PYTHONTRACEMALLOC": "12"} if args.tracemalloc else {}
+    if not args.deployed:
+        return {**os.environ, **traced} if traced else None
+    from certmgr.testing.deployment import controller_container
+
+    return {
+        "PATH": f"{Path(args.deployed_python).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(Path(kubeconfig).parent),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(args.deployed_code),
+        **controller_container().env,
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": Path(kubeconfig + ".port").read_text(),
+        **traced,
+    }
+
+
+def mode(args: argparse.Namespace) -> str:
+    code = args.controller_code or "this checkout"
+    if args.deployed:
+        return f"deployed ({code} installed runtime-only, in-cluster configuration)"
+    return f"dev venv, kubeconfig ({code})"
 
 
 def print_heap_profile(pid: int, log_path: Path) -> None:
@@ -273,17 +396,13 @@ class Run:
     def __init__(self, args: argparse.Namespace, kubeconfig: str, log_path: Path) -> None:
         self.health, self.metrics, solver = free_port(), free_port(), free_port()
         self.log_path = log_path
+        self.mode = "deployed" if args.deployed else "dev"
         self.metrics_url = f"http://127.0.0.1:{self.metrics}/metrics"
         self.started = time.monotonic()
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
-                    *controller_command(args),
-                    "run",
-                    f"--kubeconfig={kubeconfig}.sa",
-                    "--cluster-resource-namespace=certmgr",
-                    # Under tracemalloc everything is ~3x slower: no Lease to lose.
-                    f"--leader-elect={'false' if args.tracemalloc else 'true'}",
+                    *controller_command(args, kubeconfig),
                     f"--healthz-listen-address=127.0.0.1:{self.health}",
                     f"--metrics-listen-address=127.0.0.1:{self.metrics}",
                     f"--http01-solver-address=127.0.0.1:{solver}",
@@ -293,7 +412,7 @@ class Run:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=controller_env(args),
+                env=controller_env(args, kubeconfig),
             )
         self.pid = self.process.pid
         self.profiler: subprocess.Popen[bytes] | None = None
@@ -373,7 +492,7 @@ def report_start(run: Run, idle_after: float, ask: Callable[[str], str], label: 
     stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
     census, renewals, worst_gap = ask("census").split("|")
     print(
-        f"  {label}: idle after {idle_after:.1f} s, {start_cpu:.1f} s CPU; "
+        f"  {label} [{run.mode}]: idle after {idle_after:.1f} s, {start_cpu:.1f} s CPU; "
         f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
         f"ACME requests {sum(acme.values()):.0f} ({by_label(acme) or 'none'}); "
         f"longest loop stall {stall * 1000:.0f} ms "
@@ -436,7 +555,10 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(args.idle)
         idle_share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
-        print(f"  idle: {idle_share * 100:.2f} % of a core over {args.idle:.0f} s; load {load()}")
+        print(
+            f"  idle [{run.mode}]: {idle_share * 100:.2f} % of a core over {args.idle:.0f} s; "
+            f"load {load()}"
+        )
         # One scrape: its CPU and how far it lifts the peak RSS.
         before = proc_status(pid)["VmRSS"]
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -514,6 +636,17 @@ def main() -> None:
         help="run certmgr from this checkout (e.g. `git archive` of an older commit)",
     )
     parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="run certmgr as deployed: a runtime-only install (built once into --deployed-cache),"
+        " the image's entrypoint, in-cluster configuration (needs unshare and overlayfs)",
+    )
+    parser.add_argument(
+        "--deployed-cache",
+        default=str(ROOT / ".bench" / "deployed"),
+        help="where --deployed keeps its venv and installs (default: .bench/deployed)",
+    )
+    parser.add_argument(
         "--tracemalloc",
         action="store_true",
         help="run certmgr under tracemalloc and print where its heap is once idle (slow)",
@@ -527,11 +660,16 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args))
         return
+    if args.deployed:
+        code = Path(args.controller_code or ROOT).resolve()
+        args.deployed_python, args.deployed_code = deployed_install(
+            code, Path(args.deployed_cache).resolve()
+        )
     with tempfile.TemporaryDirectory() as tmp, PebbleServer() as pebble:
         workdir = Path(args.workdir or tmp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         for size in (int(s) for s in args.sizes.split(",")):
-            print(f"== {size} issued Certificates + {args.foreign} foreign Secrets")
+            print(f"== {size} issued Certificates + {args.foreign} foreign Secrets; {mode(args)}")
             measure_size(size, args, pebble, workdir)
 
 
