@@ -23,7 +23,7 @@ object must not take ``/metrics`` down, so an unparsable timestamp counts as mis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,8 @@ from certmgr.runtime.clock import Clock
 from certmgr.runtime.manager import Manager
 
 READY_STATUSES = ("True", "False", "Unknown")
+# Series per piece of a family's text: ~0.7 MB of it.
+CHUNK_LINES = 4096
 CERTIFICATE_LABELS = ["name", "namespace", "issuer_name", "issuer_kind", "issuer_group"]
 READY_LABELS = ["name", "namespace", "condition", "issuer_name", "issuer_kind", "issuer_group"]
 
@@ -326,11 +328,22 @@ class CertificateFamily(Metric):
             yield Sample(self.name, labels, float(entry.value_text[index]))
 
     def text(self) -> str:
+        return "".join(self.text_chunks())
+
+    def text_chunks(self, *, lines: int = CHUNK_LINES) -> Iterator[str]:
+        """``text()`` in pieces of at most ``lines`` series, so a scrape at 100,000
+        Certificates (118 MB of text) never holds the whole of it."""
         help_ = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        head = f"# HELP {self.name} {help_}\n# TYPE {self.name} gauge\n"
-        return head + "".join(
-            line for slot in self._entries.slots() for line in self._lines(self.name, slot.get())
-        )
+        yield f"# HELP {self.name} {help_}\n# TYPE {self.name} gauge\n"
+        name, write = self.name, self._lines
+        batch: list[str] = []
+        for slot in self._entries.slots():
+            batch.extend(write(name, slot.get()))
+            if len(batch) >= lines:
+                yield "".join(batch)
+                batch = []
+        if batch:
+            yield "".join(batch)
 
 
 class _Families:

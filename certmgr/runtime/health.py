@@ -88,13 +88,16 @@ class HealthServer:
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         snapshot = metrics.Snapshot(self._registry)  # on the loop: collectors read caches
-        parts = await asyncio.to_thread(snapshot.render_parts)
+        # Each piece is made in a worker thread and sent before the next is made: the
+        # text is never whole (no Content-Length: chunked on HTTP/1.1).
+        pieces = snapshot.render_chunks()
+        piece = await asyncio.to_thread(next, pieces, None)
         response = web.StreamResponse(headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
-        response.content_length = sum(len(part) for part in parts)
         try:
             await response.prepare(request)
-            for part in parts:
-                await response.write(part)
+            while piece is not None:
+                await response.write(piece)
+                piece = await asyncio.to_thread(next, pieces, None)
             await response.write_eof()
         except ConnectionResetError:
             # The scraper left before the text was written (a probe that reads only the

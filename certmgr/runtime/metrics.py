@@ -18,6 +18,8 @@ This module owns metric names, help texts and buckets; it must not hold logic.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -153,25 +155,29 @@ class Snapshot:
         return self._metrics
 
     def render(self) -> bytes:
-        return b"".join(self.render_parts())
+        return b"".join(self.render_chunks())
 
-    def render_parts(self) -> list[bytes]:
-        """The exposition in pieces (one per self-writing family, one per run of the
-        others), so a server can send them without joining 12 MB into one more copy."""
-        parts: list[bytes] = []
+    def render_chunks(self) -> Iterator[bytes]:
+        """The exposition in pieces (a self-writing family's ``text_chunks``, else its
+        ``text()``; one per run of the others), so a server can send each as it is made
+        instead of holding the whole text (118 MB at 100,000 Certificates)."""
         plain: list[Metric] = []
         for metric in self._metrics:
+            pieces = getattr(metric, "text_chunks", None)
             text = getattr(metric, "text", None)
-            if not callable(text):
+            if not callable(pieces) and not callable(text):
                 plain.append(metric)
                 continue
             if plain:
-                parts.append(generate_latest(_Fixed(plain)))  # type: ignore[arg-type,unused-ignore]
+                yield generate_latest(_Fixed(plain))  # type: ignore[arg-type,unused-ignore]
                 plain = []
-            parts.append(str(text()).encode())
+            if callable(pieces):
+                for piece in pieces():
+                    yield str(piece).encode()
+            else:
+                yield str(text()).encode()  # type: ignore[misc]
         if plain:
-            parts.append(generate_latest(_Fixed(plain)))  # type: ignore[arg-type,unused-ignore]
-        return parts
+            yield generate_latest(_Fixed(plain))  # type: ignore[arg-type,unused-ignore]
 
 
 class _Fixed:

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from certmgr.controllers.metrics import ResourceMetrics, register, unix_seconds
+from certmgr.controllers.metrics import (
+    CertificateFamily,
+    ResourceMetrics,
+    register,
+    unix_seconds,
+)
 from certmgr.kube.client import KubeClient
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.manager import Manager
@@ -233,6 +238,24 @@ def test_the_fast_rendering_is_prometheus_clients_byte_for_byte(certificates: Ca
     fast = Snapshot(registry).render()
     assert fast == generate_latest(registry)
     assert fast.count(b"certmanager_certificate_ready_status{") == 6 * 3
+
+
+def test_a_family_in_pieces_is_its_whole_text(certificates: Cache) -> None:
+    # /metrics sends each piece as it is made; joined, they are the family's text.
+    for index in range(5):
+        certificates.apply("ADDED", certificate(f"c{index}", status=ready("True")))
+    collector = ResourceMetrics(
+        certificates=certificates,
+        issuers=cache_of(),
+        cluster_issuers=cache_of(),
+        clock=FakeClock(NOW),
+    )
+    families = [f for f in collector.collect() if isinstance(f, CertificateFamily)]
+    assert len(families) == 5
+    for family in families:
+        pieces = list(family.text_chunks(lines=2))
+        assert "".join(pieces) == family.text()
+        assert len(pieces) >= 3  # the head, then at most 2 series a piece
 
 
 def test_a_scrape_formats_only_the_certificates_that_changed(certificates: Cache) -> None:
