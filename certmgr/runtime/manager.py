@@ -12,7 +12,8 @@ what any kind means: mappers and reconcilers do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import structlog
@@ -60,11 +61,24 @@ def owner_keys(kind: str) -> Mapper:
 FAN_OUT_BATCH = 500
 
 
-async def _add_all(queue: WorkQueue[str], keys: list[str]) -> None:
-    for start in range(0, len(keys), FAN_OUT_BATCH):
-        await asyncio.sleep(0)
-        for key in keys[start : start + FAN_OUT_BATCH]:
+def _add_batch(queue: WorkQueue[str], keys: Iterator[str], added: set[str]) -> bool:
+    """Draw up to ``FAN_OUT_BATCH`` keys and add those not ``added`` yet (an update's
+    new side repeats the old side's keys: skipping them is work too); whether ``keys``
+    may have more."""
+    for drawn, key in enumerate(keys, 1):
+        if key not in added:
+            added.add(key)
             queue.add(key)
+        if drawn == FAN_OUT_BATCH:
+            return True
+    return False
+
+
+async def _add_rest(queue: WorkQueue[str], keys: Iterator[str], added: set[str]) -> None:
+    while True:
+        await asyncio.sleep(0)
+        if not _add_batch(queue, keys, added):
+            return
 
 
 class Manager:
@@ -170,21 +184,18 @@ class Manager:
                 return
             if predicate is not None and not predicate(old, new):
                 return
-            # An update usually maps old and new to the same keys: add each key once.
-            keys: dict[str, None] = {}
-            for obj in (old, new):
-                if obj is not None:
-                    keys.update(dict.fromkeys(mapper(obj)))
-            ordered = list(keys)
-            for key in ordered[:FAN_OUT_BATCH]:
-                queue.add(key)
-            if len(ordered) <= FAN_OUT_BATCH:
+            # Both sides are mapped now; an update usually maps old and new to the same
+            # keys: each key is added once, old's first.
+            keys = chain.from_iterable([mapper(obj) for obj in (old, new) if obj is not None])
+            added: set[str] = set()
+            if not _add_batch(queue, keys, added):
                 return
             # An issuer's event maps to every Certificate that names it (100,000 adds held
-            # the loop ~1 s): the rest go in batches, the loop free in between. Keys are
-            # names, so a late add of a key gone meanwhile finds nothing to do.
-            rest = ordered[FAN_OUT_BATCH:]
-            task = asyncio.get_running_loop().create_task(_add_all(queue, rest))
+            # the loop ~1 s; mapping them to keys ~80-150 ms): the rest go in batches, the
+            # loop free in between, drawn from the mappers as they go (``referrers``
+            # formats its keys lazily). Keys are names, so a late add of a key gone
+            # meanwhile finds nothing to do.
+            task = asyncio.get_running_loop().create_task(_add_rest(queue, keys, added))
             self._fan_outs.add(task)
             task.add_done_callback(self._fan_outs.discard)
 

@@ -156,6 +156,13 @@ def _innermost_frame(handle: asyncio.Handle) -> FrameType | None:
     awaited: Any = task.get_coro()
     frame: FrameType | None = None
     while awaited is not None:
+        if type(awaited).__name__ == "async_generator_asend":
+            # ``async for``: the step awaits the generator through an asend object,
+            # which names its generator only to the garbage collector.
+            awaited = next(
+                (ref for ref in gc.get_referents(awaited) if hasattr(ref, "ag_frame")), None
+            )
+            continue
         inner = (
             getattr(awaited, "cr_frame", None)
             or getattr(awaited, "gi_frame", None)
@@ -165,12 +172,16 @@ def _innermost_frame(handle: asyncio.Handle) -> FrameType | None:
             break
         if frame is None or not inner.f_code.co_filename.startswith(_ASYNCIO_DIR):
             frame = inner
-        awaited = (
-            getattr(awaited, "cr_await", None)
-            or getattr(awaited, "gi_yieldfrom", None)
-            or getattr(awaited, "ag_await", None)
-        )
+        awaited = _awaited_by(awaited)
     return frame
+
+
+def _awaited_by(awaitable: Any) -> Any:
+    return (
+        getattr(awaitable, "cr_await", None)
+        or getattr(awaitable, "gi_yieldfrom", None)
+        or getattr(awaitable, "ag_await", None)
+    )
 
 
 def _where(code: CodeType, line: int) -> str:
@@ -206,4 +217,13 @@ def _describe(ran: Ran) -> str:
     else:
         now = _innermost_frame(ran.handle)
         stopped = "?" if now is None else _where(now.f_code, now.f_lineno)
-    return f"{_kind(ran.handle)} ({task.get_name()}) resumed {resumed} stopped {stopped}"
+    return f"{_kind(ran.handle)} ({_task_name(task)}) resumed {resumed} stopped {stopped}"
+
+
+def _task_name(task: asyncio.Task[Any]) -> str:
+    """The task's name, and the ``name`` of the object whose method it runs (an
+    informer's resource, a controller's), when it has one."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    owner = None if frame is None else frame.f_locals.get("self")
+    name = getattr(owner, "name", None)
+    return task.get_name() if not isinstance(name, str) else f"{task.get_name()} {name}"

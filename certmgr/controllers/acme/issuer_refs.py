@@ -8,7 +8,7 @@ decide anything about the issuer's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from certmgr.api.meta import CLUSTER_ISSUER_KIND, GROUP, ISSUER_KIND
@@ -39,12 +39,16 @@ def issuer_index_value(issuer: Obj) -> str:
     return f"{CLUSTER_ISSUER_KIND}/{meta.get('name', '')}"
 
 
-def referrers(cache: Cache) -> Callable[[Obj], list[str]]:
-    """A watch mapper: issuer -> keys of the objects in ``cache`` that reference it."""
+def referrers(cache: Cache) -> Callable[[Obj], Iterator[str]]:
+    """A watch mapper: issuer -> keys of the objects in ``cache`` that reference it,
+    looked up when first drawn and formatted as drawn (an issuer named by 100,000
+    Certificates: the watch adds them in batches, the loop free in between; an object
+    that changed its reference meanwhile has its own event)."""
 
-    def mapper(issuer: Obj) -> list[str]:
-        keys = cache.keys_by_index(ISSUER_INDEX, issuer_index_value(issuer))
-        return [f"{namespace}/{name}" if namespace else name for namespace, name in keys]
+    def mapper(issuer: Obj) -> Iterator[str]:
+        value = issuer_index_value(issuer)
+        for namespace, name in cache.keys_by_index(ISSUER_INDEX, value):
+            yield f"{namespace}/{name}" if namespace else name
 
     return mapper
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from structlog.testing import capture_logs
@@ -146,6 +147,34 @@ async def test_a_traced_slow_turn_names_the_task_that_held_it() -> None:
     assert slow[0]["seconds"] >= 0.3
     # The watchdog shows the stack of a traced turn too.
     assert any("_hold_the_loop" in e["stack"] for e in logs if e["event"] == "event_loop_held")
+
+
+async def _pages() -> AsyncIterator[int]:
+    await asyncio.sleep(0)
+    yield 1
+
+
+class _Lister:
+    name = "things"
+
+    async def run(self) -> None:
+        async for _ in _pages():
+            _hold_the_loop(0.3)
+        await asyncio.sleep(0)
+
+
+async def test_a_traced_slow_turn_looks_into_async_for() -> None:
+    probe = LoopLagProbe(warn_after=60, trace_over=0.1)
+    with capture_logs() as logs:
+        task = asyncio.create_task(probe.run())
+        await asyncio.sleep(0.01)
+        await asyncio.create_task(_Lister().run(), name="lister")
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0)
+    slow = [e for e in logs if e["event"] == "event_loop_turn_slow"]
+    longest = slow[0]["longest"][0]
+    assert "task _Lister.run (lister things) resumed _pages@runtime/test_looplag.py" in longest
 
 
 async def test_the_ready_queue_is_restored_when_a_traced_probe_stops() -> None:
