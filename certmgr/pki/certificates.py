@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -83,14 +83,18 @@ def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
     ):
         raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
     algorithm, size = key_algorithm_and_size(public_key)
-    sans = _extension(extensions, x509.SubjectAlternativeName)
-    key_usage = _extension(extensions, x509.KeyUsage)
-    eku = _extension(extensions, x509.ExtendedKeyUsage)
-    basic = _extension(extensions, x509.BasicConstraints)
+    # One pass over the extensions (a certificate has each kind at most once: the parser
+    # rejects duplicates), not a search per kind that raises for each one missing.
+    values = {type(extension.value): extension.value for extension in extensions}
+    sans = _extension(values, x509.SubjectAlternativeName)
+    key_usage = _extension(values, x509.KeyUsage)
+    eku = _extension(values, x509.ExtendedKeyUsage)
+    basic = _extension(values, x509.BasicConstraints)
+    subject = certificate.subject  # a new Name object at every read
     return CertificateInfo(
         serial_hex=format(certificate.serial_number, "x"),
-        common_name=_first(certificate.subject),
-        subject=subject_of(certificate.subject),
+        common_name=_first(subject),
+        subject=subject_of(subject),
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
         if sans
@@ -175,6 +179,8 @@ def parse_leaf(pem: bytes) -> x509.Certificate:
 
 def order_chain(certificates: Sequence[x509.Certificate]) -> tuple[x509.Certificate, ...]:
     """Order certificates leaf -> root by subject/issuer; raise `PKIError` if not one chain."""
+    if len(certificates) == 1:
+        return (certificates[0],)  # what the search below finds for one, without hashing
     unique = list({c.fingerprint(hashes.SHA256()): c for c in certificates}.values())
     if not unique:
         raise PKIError("no certificates found")
@@ -342,8 +348,5 @@ def _first(name: x509.Name) -> str:
     return str(found[0].value) if found else ""
 
 
-def _extension(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
-    try:
-        return extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
+def _extension(values: dict[type, x509.ExtensionType], kind: type[_E]) -> _E | None:
+    return cast("_E | None", values.get(kind))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certmgr.pki.certificates import describe_certificate, parse_chain_once
 from certmgr.pki.errors import PKIError
@@ -162,10 +163,16 @@ def summarise_key(key_pem: bytes) -> KeySummary:
     """The summary of the private key in ``key_pem``; ``PKIError`` as ``parse_private_key``."""
     key = parse_private_key_once(key_pem)
     algorithm, size = key_algorithm_and_size(key)
+    pem = bytes(key_pem)
+    # An encoding whose PEM header differs from key_pem's cannot give its bytes: only
+    # the one that can is computed (PKCS#8, and an Ed25519 key's PKCS1, begin
+    # "PRIVATE KEY"; the other PKCS1 forms "RSA/EC PRIVATE KEY").
+    pkcs8_header = pem.startswith(_PKCS8_HEADER)
     encodings = tuple(
         encoding
         for encoding in _ENCODINGS
-        if encode_private_key(key, encoding=encoding) == bytes(key_pem)
+        if pkcs8_header == (encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey))
+        and encode_private_key(key, encoding=encoding) == pem
     )
     return KeySummary(
         public_key=public_key_fingerprint(key), algorithm=algorithm, size=size, encodings=encodings
@@ -173,6 +180,7 @@ def summarise_key(key_pem: bytes) -> KeySummary:
 
 
 _ENCODINGS: Final[tuple[KeyEncoding, ...]] = ("PKCS1", "PKCS8")
+_PKCS8_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
 
 
 def _ari_cert_id(certificate: x509.Certificate) -> str | None:

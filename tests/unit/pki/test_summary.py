@@ -17,6 +17,8 @@ from certmgr.pki.certificates import (
 )
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
+    KeyAlgorithm,
+    KeyEncoding,
     _parse_private_key,
     encode_private_key,
     key_algorithm_and_size,
@@ -124,3 +126,43 @@ def test_summarising_leaves_nothing_in_the_pem_memos(key: KeyFactory) -> None:
     summarise(*_issued(key))
 
     assert [len(each) for each in memos] == [0, 0, 0, 0]
+
+
+def _rewrapped(pem: bytes) -> bytes:
+    """The same key in PEM with 76-column lines: another writer's bytes."""
+    lines = pem.decode().splitlines()
+    body = "".join(lines[1:-1])
+    wrapped = [body[i : i + 76] for i in range(0, len(body), 76)]
+    return "\n".join([lines[0], *wrapped, lines[-1], ""]).encode()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "size", "written_as", "rewrap", "expected"),
+    [
+        pytest.param("RSA", 2048, "PKCS1", False, ("PKCS1",), id="rsa-pkcs1"),
+        pytest.param("RSA", 2048, "PKCS8", False, ("PKCS8",), id="rsa-pkcs8"),
+        pytest.param("ECDSA", 256, "PKCS1", False, ("PKCS1",), id="ecdsa-pkcs1"),
+        pytest.param("ECDSA", 384, "PKCS8", False, ("PKCS8",), id="ecdsa-pkcs8"),
+        # Ed25519 has no traditional form: both encodings write PKCS#8.
+        pytest.param("Ed25519", None, "PKCS1", False, ("PKCS1", "PKCS8"), id="ed25519"),
+        pytest.param("ECDSA", 256, "PKCS1", True, (), id="ecdsa-pkcs1-other-writer"),
+        pytest.param("RSA", 2048, "PKCS8", True, (), id="rsa-pkcs8-other-writer"),
+    ],
+)
+def test_key_summary_lists_the_encodings_that_give_its_bytes(
+    key: KeyFactory,
+    algorithm: KeyAlgorithm,
+    size: int | None,
+    written_as: KeyEncoding,
+    rewrap: bool,
+    expected: tuple[KeyEncoding, ...],
+) -> None:
+    private_key = key(algorithm, size)
+    pem = encode_private_key(private_key, encoding=written_as)
+    if rewrap:
+        pem = _rewrapped(pem)
+
+    summary = summarise(b"", pem)
+
+    assert summary.key is not None
+    assert summary.key.encodings == expected
