@@ -70,12 +70,17 @@ class CertificateInfo:
         return _describe(certificate)
 
 
-def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
+def describe_certificate(
+    certificate: x509.Certificate, *, public_key: object = None
+) -> CertificateInfo:
     """``CertificateInfo.of`` without its memo, for a caller that keeps the result itself
-    (a Secret's summary): the memo would hold what is used once a second time."""
+    (a Secret's summary): the memo would hold what is used once a second time.
+    ``public_key``: ``certificate.public_key()`` when the caller already has it (each call
+    decodes the key again)."""
     try:
         extensions = certificate.extensions
-        public_key = certificate.public_key()
+        if public_key is None:
+            public_key = certificate.public_key()
     except ValueError:
         raise PKIError("error decoding certificate extensions or public key") from None
     if not isinstance(

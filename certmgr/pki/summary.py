@@ -122,15 +122,17 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
     certificate = parse_chain_once(certificate_pem)[0]
     public_key: bytes | None = None
     public_key_error = ""
+    decoded_key = None
     try:
-        public_key = public_key_fingerprint(supported_public_key(certificate.public_key()))
+        decoded_key = certificate.public_key()
+        public_key = public_key_fingerprint(supported_public_key(decoded_key))
     except (PKIError, ValueError) as exc:
         public_key_error = str(exc)
     names: CertificateNames | None = None
     names_error = ""
     is_ca = False
     try:
-        info = describe_certificate(certificate)
+        info = describe_certificate(certificate, public_key=decoded_key)
         is_ca = info.is_ca
         names = CertificateNames(
             common_name=info.common_name,
