@@ -23,11 +23,13 @@ It must not know what a key means or read any cache: that is the reconciler's bu
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import random
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -111,6 +113,20 @@ def _namespace_terminating(error: BaseException) -> bool:
     return "NamespaceTerminating" in reasons or "is being terminated" in str(error)
 
 
+_LogVar = contextvars.ContextVar[Any]
+
+
+@functools.cache
+def _log_context_vars() -> tuple[_LogVar, _LogVar, _LogVar]:
+    """The context variables structlog keeps ``controller``, ``key`` and ``reconcile_id``
+    in (``merge_contextvars`` and ``get_contextvars`` read them): created by binding the
+    names once in a throwaway copy of the context."""
+    tokens = contextvars.copy_context().run(
+        structlog.contextvars.bind_contextvars, controller=None, key=None, reconcile_id=None
+    )
+    return tokens["controller"].var, tokens["key"].var, tokens["reconcile_id"].var
+
+
 class Controller(Generic[K]):
     """Runs ``reconcile`` for every key of ``queue`` with ``workers`` concurrent workers."""
 
@@ -143,6 +159,7 @@ class Controller(Generic[K]):
             lambda: controller._active if (controller := this()) is not None else 0
         )
         self._errors = metrics.RECONCILE_ERRORS.labels(controller=name)
+        self._sync_calls = metrics.SYNC_CALLS.labels(name)
         self._time = metrics.RECONCILE_TIME.labels(controller=name)
         self._outcomes = {
             outcome: metrics.RECONCILE_TOTAL.labels(controller=name, result=outcome)
@@ -223,14 +240,17 @@ class Controller(Generic[K]):
 
     async def _process(self, key: K) -> None:
         reconcile_id = f"{_reconcile_ids.getrandbits(48):012x}"
-        # Tokens rather than ``bound_contextvars``, which copies and scans the whole
-        # context twice per reconcile; resetting restores exactly what was bound before.
-        tokens = structlog.contextvars.bind_contextvars(
-            controller=self.name, key=str(key), reconcile_id=reconcile_id
-        )
+        # structlog's own context variables, set and reset directly: what
+        # ``bind_contextvars``/``reset_contextvars`` do, without looking each variable up
+        # by name (a third of a no-op reconcile's CPU); resetting restores exactly what
+        # was bound before.
+        controller_var, key_var, id_var = _log_context_vars()
+        controller_token = controller_var.set(self.name)
+        key_token = key_var.set(str(key))
+        id_token = id_var.set(reconcile_id)
         try:
             started = self.queue.clock.monotonic()
-            metrics.SYNC_CALLS.inc(self.name)
+            self._sync_calls.inc()
             outcome = "error"
             try:
                 result = await self._reconcile(key)
@@ -277,4 +297,6 @@ class Controller(Generic[K]):
                 if outcome in SYNC_ERROR_OUTCOMES:
                     metrics.SYNC_ERRORS.inc(self.name)
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            id_var.reset(id_token)
+            key_var.reset(key_token)
+            controller_var.reset(controller_token)

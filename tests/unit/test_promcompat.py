@@ -56,3 +56,17 @@ def test_increments_from_many_threads_are_all_counted() -> None:
     for thread in threads:
         thread.join()
     assert counter.value("x") == 40_000
+
+
+def test_a_bound_label_set_counts_like_inc_with_its_labels() -> None:
+    registry = CollectorRegistry()
+    counter = ExactCounter("demo_bound", "Bound.", ["status"], registry=registry)
+    bound = counter.labels("200")
+    assert registry.get_sample_value("demo_bound", {"status": "200"}) is None, "no series yet"
+    bound.inc()
+    bound.inc()
+    counter.inc("200")
+    assert counter.value("200") == 3
+    assert registry.get_sample_value("demo_bound", {"status": "200"}) == 3
+    with pytest.raises(ValueError):
+        counter.labels("a", "b")
