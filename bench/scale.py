@@ -188,13 +188,13 @@ async def serve(args: argparse.Namespace) -> None:
 # -- the parent: certmgr run and the measurements --------------------------------------------
 
 
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM in MB."""
-    values: dict[str, int] = {}
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM in MB (of 2**20 bytes, as the kernel's kB are 2**10)."""
+    values: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
         if key in {"VmRSS", "VmHWM"}:
-            values[key] = int(rest.split()[0]) // 1024
+            values[key] = int(rest.split()[0]) / 1024
     return values
 
 
@@ -493,7 +493,7 @@ def report_start(run: Run, idle_after: float, ask: Callable[[str], str], label: 
     census, renewals, worst_gap = ask("census").split("|")
     print(
         f"  {label} [{run.mode}]: idle after {idle_after:.1f} s, {start_cpu:.1f} s CPU; "
-        f"RSS {rss['VmRSS']} MB (peak {rss['VmHWM']} MB); writes during start: {census}; "
+        f"RSS {rss['VmRSS']:.1f} MB (peak {rss['VmHWM']:.1f} MB); writes during start: {census}; "
         f"ACME requests {sum(acme.values()):.0f} ({by_label(acme) or 'none'}); "
         f"longest loop stall {stall * 1000:.0f} ms "
         f"(on CPU <= {stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); "
@@ -569,7 +569,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
         print(
             f"  one scrape: {series} series, {len(text) / 1e6:.1f} MB text, "
-            f"{scrape_cpu:.2f} s CPU, peak +{peak - before} MB over RSS {before} MB"
+            f"{scrape_cpu:.2f} s CPU, peak +{peak - before:.1f} MB over RSS {before:.1f} MB"
         )
         first = proc_status(pid)["VmRSS"]
         for _ in range(args.scrapes):
@@ -579,7 +579,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
         stall = metric_sum(text, "certmgr_event_loop_lag_max_seconds")
         stall_cpu = metric_sum(text, "certmgr_event_loop_lag_on_cpu_max_seconds")
         print(
-            f"  {args.scrapes} more scrapes: RSS {first} -> {last} MB; "
+            f"  {args.scrapes} more scrapes: RSS {first:.1f} -> {last:.1f} MB; "
             f"longest loop stall so far {stall * 1000:.0f} ms (on CPU <= "
             f"{stall_cpu * 1000:.0f} ms; {gc_pauses(text)}); load {load()}"
         )
