@@ -8,8 +8,9 @@ a call finds its entry in either and keeps it in the current one; at the first c
 ``idle_seconds`` after the last turn, the current generation becomes the previous and the
 previous is dropped. An entry asked for at least once per period stays, whatever the
 number of them; one nobody asks for (its object left the cache, or changed) outlives its
-last use by one to two periods. ``turn_all`` turns every memo that is due, so a process
-at rest (nobody calling) does not keep what it parsed at start.
+last use by one to two periods. ``turn_all`` turns every memo that is due (``every_memo``
+lists them to turn one by one), so a process at rest (nobody calling) does not keep what
+it parsed at start.
 
 Exceptions are not memoised. Safe across threads as dict operations are (a race can
 compute a value twice, never return a wrong one). Must not import anything of certmgr's,
@@ -95,10 +96,16 @@ class Memo(Generic[P, R]):
         self._current, self._previous = {}, {}
 
 
+def every_memo() -> list[Memo[Any, Any]]:
+    """Every memo alive, e.g. to turn them one at a time (dropping a generation of
+    100,000 entries takes ~9 ms)."""
+    return list(_ALL)
+
+
 def turn_all() -> int:
     """``turn_if_due`` on every memo; how many entries were dropped."""
     dropped = 0
-    for each in list(_ALL):
+    for each in every_memo():
         size = len(each)
         if each.turn_if_due():
             dropped += size - len(each)

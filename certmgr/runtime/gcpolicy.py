@@ -23,6 +23,7 @@ told apart from our own code holding the loop.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from typing import Any
@@ -109,7 +110,10 @@ async def refreeze_forever(
 async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECONDS / 2) -> None:
     while True:
         await clock.sleep(every)
-        memo.turn_all()
+        # One memo a turn: each may drop a generation of 100,000 entries (~9 ms).
+        for each in memo.every_memo():
+            each.turn_if_due()
+            await asyncio.sleep(0)
 
 
 class PauseTimer:
