@@ -2,7 +2,8 @@
 
 Owns ``ari_cert_id`` (base64url(AKI keyIdentifier) "." base64url(DER serial bytes), RFC
 9773 section 4.1), ``time_in_window`` (a point uniform in the CA's suggested window,
-derived from the certificate's bytes so every reconcile and restart picks the same one)
+derived from the certificate's bytes so every reconcile and restart picks the same one;
+``window_draw`` + ``time_at_draw`` for a caller that keeps only the draw)
 and ``next_check_delay`` (the CA's Retry-After, bounded).
 Must not: do I/O, read the clock or draw random numbers.
 """
@@ -43,11 +44,20 @@ def ari_cert_id(certificate: x509.Certificate) -> str | None:
 def time_in_window(start: datetime, end: datetime, *, seed: bytes) -> datetime:
     """A time in [start, end], whole seconds, uniform over certificates (``seed`` is the
     certificate's bytes): chosen "once" without storing anything, like our jitter."""
+    return time_at_draw(start, end, draw=window_draw(seed))
+
+
+def window_draw(seed: bytes) -> int:
+    """The 64-bit number ``time_in_window`` derives from ``seed``: all it needs of it."""
+    return int.from_bytes(hashlib.sha256(b"ari\x00" + seed).digest()[:8], "big")
+
+
+def time_at_draw(start: datetime, end: datetime, *, draw: int) -> datetime:
+    """``time_in_window`` for a seed whose ``window_draw`` is ``draw``."""
     if end < start:
         raise ValueError("the window ends before it starts")
     span = int((end - start).total_seconds())
-    digest = hashlib.sha256(b"ari\x00" + seed).digest()
-    offset = int.from_bytes(digest[:8], "big") % (span + 1)
+    offset = draw % (span + 1)
     picked = start.replace(microsecond=0) + timedelta(seconds=offset)
     return min(max(picked, start), end)
 

@@ -2,9 +2,11 @@
 
 Owns ``SecretSummary`` (a ``LeafSummary`` of the certificate and a ``KeySummary`` of the
 key, or the ``PKIError`` message each gave) and ``summarise``, which parses both, keeps
-what the policies, the scheduler and ARI compare, and drops the parsed objects at once:
-a summary is a few hundred bytes where a parsed leaf, its description and its key are
-~8 KB, mostly C memory. Parsing goes around the PEM memos, so at most the pair being
+what the policies, the scheduler and ARI compare, and drops the parsed objects at once.
+A summary is kept per managed Secret for as long as it is cached, so it is compact: the
+ARI draw instead of the signature, one copy of a fingerprint the leaf and key share,
+names interned (the Secret's annotations repeat them), shared empty subjects and
+encoding tuples. Parsing goes around the PEM memos, so at most the pair being
 summarised is alive.
 Must not: keep key material (only the public key's fingerprint), do I/O, or log.
 """
@@ -12,7 +14,8 @@ Must not: keep key material (only the public key's fingerprint), do I/O, or log.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -30,7 +33,7 @@ from certmgr.pki.keys import (
     public_key_fingerprint,
     supported_public_key,
 )
-from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.renewalinfo import ari_cert_id, window_draw
 from certmgr.pki.requirements import X509Subject
 from certmgr.pki.temporary import is_temporary_certificate
 
@@ -61,7 +64,7 @@ class LeafSummary:
     serial_number: int
     not_before: datetime
     not_after: datetime
-    signature: bytes
+    window_draw: int
     pem_sha256: bytes
     public_key: bytes | None
     public_key_error: str
@@ -114,6 +117,8 @@ def summarise(certificate_pem: bytes, key_pem: bytes) -> SecretSummary:
         key = summarise_key(key_pem)
     except PKIError as exc:
         key_error = str(exc)
+    if leaf is not None and key is not None and leaf.public_key == key.public_key:
+        key = replace(key, public_key=leaf.public_key)  # one copy of the fingerprint
     return SecretSummary(leaf=leaf, leaf_error=leaf_error, key=key, key_error=key_error)
 
 
@@ -135,12 +140,12 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         info = describe_certificate(certificate, public_key=decoded_key)
         is_ca = info.is_ca
         names = CertificateNames(
-            common_name=info.common_name,
-            dns_names=info.dns_names,
-            ip_addresses=info.ip_addresses,
-            uris=info.uris,
-            emails=info.emails,
-            subject=info.subject,
+            common_name=sys.intern(info.common_name),
+            dns_names=_interned(info.dns_names),
+            ip_addresses=_interned(info.ip_addresses),
+            uris=_interned(info.uris),
+            emails=_interned(info.emails),
+            subject=_NO_SUBJECT if info.subject == _NO_SUBJECT else info.subject,
         )
     except PKIError as exc:
         names_error = str(exc)
@@ -148,7 +153,7 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         serial_number=certificate.serial_number,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
-        signature=certificate.signature,
+        window_draw=window_draw(certificate.signature),
         pem_sha256=hashlib.sha256(certificate_pem).digest(),
         public_key=public_key,
         public_key_error=public_key_error,
@@ -170,12 +175,14 @@ def summarise_key(key_pem: bytes) -> KeySummary:
     # the one that can is computed (PKCS#8, and an Ed25519 key's PKCS1, begin
     # "PRIVATE KEY"; the other PKCS1 forms "RSA/EC PRIVATE KEY").
     pkcs8_header = pem.startswith(_PKCS8_HEADER)
-    encodings = tuple(
-        encoding
-        for encoding in _ENCODINGS
-        if pkcs8_header == (encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey))
-        and encode_private_key(key, encoding=encoding) == pem
-    )
+    encodings = _ENCODING_SETS[
+        tuple(
+            encoding
+            for encoding in _ENCODINGS
+            if pkcs8_header == (encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey))
+            and encode_private_key(key, encoding=encoding) == pem
+        )
+    ]
     return KeySummary(
         public_key=public_key_fingerprint(key), algorithm=algorithm, size=size, encodings=encodings
     )
@@ -183,6 +190,15 @@ def summarise_key(key_pem: bytes) -> KeySummary:
 
 _ENCODINGS: Final[tuple[KeyEncoding, ...]] = ("PKCS1", "PKCS8")
 _PKCS8_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
+# One tuple per possible result, shared by every summary.
+_ENCODING_SETS: Final[dict[tuple[KeyEncoding, ...], tuple[KeyEncoding, ...]]] = {
+    found: found for found in ((), ("PKCS1",), ("PKCS8",), ("PKCS1", "PKCS8"))
+}
+_NO_SUBJECT: Final = X509Subject()
+
+
+def _interned(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(map(sys.intern, values)) if values else ()
 
 
 def _ari_cert_id(certificate: x509.Certificate) -> str | None:

@@ -19,7 +19,7 @@ from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import key_size_violations
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations
 from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
-from certmgr.pki.renewalinfo import time_in_window
+from certmgr.pki.renewalinfo import time_at_draw
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import KeySummary, LeafSummary
 from certmgr.policies import reasons
@@ -314,7 +314,7 @@ def scheduled_renewal_time(input: Input, leaf: LeafSummary) -> datetime | None:
         return None
     if input.ari_window is not None:
         start, end = input.ari_window
-        return time_in_window(start, end, seed=leaf.signature)
+        return time_at_draw(start, end, draw=leaf.window_draw)
     not_before = leaf.not_before
     base = renewal_time(
         not_before=not_before,

@@ -7,8 +7,10 @@ same as cert-manager's "filtered Secrets caching":
 
 - **managed**: ``controller.cert-manager.io/fao=true`` (the label cert-manager, and so
   certmgr, puts on every Secret it writes): objects with data, minus managedFields, and
-  minus ``tls.crt``/``tls.key`` for a certificate's Secret, which is kept as a summary
-  (``ManagedSecret``): parsed once as it arrives, so no decision parses a PEM.
+  for a certificate's Secret minus ``tls.crt``/``tls.key`` (kept as a summary, parsed
+  once as it arrives, so no decision parses a PEM) and minus the metadata no decision
+  reads, with its labels and remaining data shared with every Secret that has the same
+  (``ManagedSecret``).
 - **unmanaged**: ``controller.cert-manager.io/fao!=true`` (which also matches Secrets
   without the label), watched metadata-only (``PartialObjectMetadata``: the server never
   sends their data) into a keys-only cache: each costs its key and resourceVersion,
@@ -32,6 +34,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import weakref
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -175,8 +178,9 @@ class SecretInformers:
 class ManagedSecret(dict[str, Any]):
     """A managed Secret as cached: the object as decoded (a plain dict to every reader and
     writer) and the summary of its ``tls.crt`` and ``tls.key``. A certificate's Secret is
-    cached without those two values (``trimmed`` says what the decisions need of them);
-    ``SecretInformers.get`` fetches it whole from the API when a writer needs them."""
+    cached without those two values (``trimmed`` says what the decisions need of them) and
+    with only the metadata the decisions read (``READ_METADATA``); ``SecretInformers.get``
+    fetches it whole from the API when a writer needs it."""
 
     __slots__ = ("summary", "trimmed")
     summary: SecretSummary
@@ -196,6 +200,12 @@ class Trimmed:
 
 
 TRIMMED_KEYS: Final = ("tls.crt", "tls.key")
+# The metadata of a trimmed Secret the decisions read: the key and version, what the
+# policies and ``secretdata.in_sync`` compare (labels, annotations, owner references).
+# uid, creationTimestamp and the rest are read only by writers, who fetch it whole.
+READ_METADATA: Final = frozenset(
+    ("name", "namespace", "resourceVersion", "labels", "annotations", "ownerReferences")
+)
 
 
 def managed_secret(obj: Obj) -> Obj:
@@ -220,11 +230,50 @@ def managed_secret(obj: Obj) -> Obj:
     secret.trimmed = Trimmed(
         has_data=bool(data),
         filled=_FILLED[(bool(certificate_pem), bool(key_pem))],
-        certificate_sha256=hashlib.sha256(certificate_pem).digest(),
+        certificate_sha256=hashlib.sha256(certificate_pem).digest()
+        if leaf is None
+        else leaf.pem_sha256,
         canonical=all(_canonical(data.get(name)) for name in TRIMMED_KEYS),
     )
-    secret["data"] = {k: v for k, v in data.items() if k not in TRIMMED_KEYS}
+    secret["data"] = _SHARED.get({k: v for k, v in data.items() if k not in TRIMMED_KEYS})
+    kept = {k: v for k, v in metadata.items() if k in READ_METADATA}
+    if "labels" in kept:
+        kept["labels"] = _SHARED.get(kept["labels"])
+    secret["metadata"] = kept
     return secret
+
+
+class SharedMappings:
+    """One dict for every equal mapping of strings (same items in the same order): the
+    managed label set and the ``ca.crt`` of one CA are the same for thousands of cached
+    Secrets, which treat them as read-only. The table holds them weakly, so Secrets that
+    come and go leave nothing behind."""
+
+    def __init__(self) -> None:
+        self._by_items: weakref.WeakValueDictionary[tuple[tuple[str, str], ...], _Shared] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def get(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        items = tuple(mapping.items())
+        if not all(type(value) is str for _, value in items):
+            return mapping
+        found = self._by_items.get(items)
+        if found is None:
+            found = self._by_items[items] = _Shared(mapping)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._by_items)
+
+
+class _Shared(dict[str, Any]):
+    """A plain dict to its readers, that the table can hold weakly."""
+
+    __slots__ = ("__weakref__",)
+
+
+_SHARED = SharedMappings()
 
 
 # The keys issuance writes beside tls.crt/tls.key when the spec asks for them.

@@ -3,6 +3,7 @@ and parsing it leaves nothing in the PEM memos."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -25,7 +26,7 @@ from certmgr.pki.keys import (
     parse_private_key,
     public_key_fingerprint,
 )
-from certmgr.pki.renewalinfo import ari_cert_id
+from certmgr.pki.renewalinfo import ari_cert_id, window_draw
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import summarise
 from certmgr.pki.temporary import is_temporary_certificate, temporary_certificate
@@ -94,7 +95,7 @@ def test_summary_says_what_parsing_says(key: KeyFactory, pair: Pair) -> None:
         assert summary.leaf.serial_number == leaf.serial_number
         assert summary.leaf.not_before == leaf.not_valid_before_utc
         assert summary.leaf.not_after == leaf.not_valid_after_utc
-        assert summary.leaf.signature == leaf.signature
+        assert summary.leaf.window_draw == window_draw(leaf.signature)
         assert summary.leaf.public_key == public_key_fingerprint(leaf.public_key())  # type: ignore[arg-type]
         assert summary.leaf.ari_cert_id == ari_cert_id(leaf)
         for literal in (False, True):
@@ -166,3 +167,19 @@ def test_key_summary_lists_the_encodings_that_give_its_bytes(
 
     assert summary.key is not None
     assert summary.key.encodings == expected
+
+
+def test_a_summary_shares_what_it_repeats(key: KeyFactory) -> None:
+    # Kept per cached Secret: the leaf's and key's fingerprint is one object, the names
+    # are the interned strings the Secret's annotations hold, the encodings tuple and an
+    # empty subject are shared by every summary.
+    one = summarise(*_issued(key))
+    other = summarise(_leaf(key, n=1), encode_private_key(key("ECDSA", n=1)))
+
+    assert one.leaf is not None and one.key is not None and other.leaf is not None
+    assert one.key.public_key is one.leaf.public_key
+    assert one.leaf.names is not None and other.leaf.names is not None
+    (name,) = one.leaf.names.dns_names
+    assert name is sys.intern("app.example.com")
+    assert one.leaf.names.subject is other.leaf.names.subject
+    assert other.key is not None and one.key.encodings is other.key.encodings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gc
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from certmgr.pki.keys import encode_private_key, generate_private_key
 from certmgr.pki.summary import EMPTY, summarise
 from certmgr.runtime.informer_secrets import (
     ManagedSecret,
+    SharedMappings,
     Trimmed,
     certificate_digest,
     managed_secret,
@@ -126,3 +128,56 @@ def test_secrets_a_signer_or_a_rebuild_reads_are_cached_whole(
 )
 def test_what_does_not_decode_summarises_as_nothing(data: dict[str, Any]) -> None:
     assert secret_summary(managed_secret(_secret(data))) == EMPTY
+
+
+def test_a_trimmed_secret_keeps_the_metadata_decisions_read_and_shares_what_repeats() -> None:
+    certificate_pem, key_pem = _pair(is_ca=False)
+
+    def arriving(name: str) -> dict[str, Any]:
+        raw = _secret(
+            {
+                "tls.crt": base64.b64encode(certificate_pem).decode(),
+                "tls.key": base64.b64encode(key_pem).decode(),
+                "ca.crt": base64.b64encode(b"ca").decode(),
+            }
+        )
+        raw["metadata"].update(
+            name=name,
+            uid=f"uid-{name}",
+            creationTimestamp="2026-01-01T00:00:00Z",
+            labels={"controller.cert-manager.io/fao": "true"},
+            annotations={"cert-manager.io/certificate-name": name},
+            ownerReferences=[{"kind": "Certificate", "name": name, "uid": "c"}],
+            finalizers=["example.com/keep"],
+        )
+        # As a JSON decoder gives them: equal strings, distinct objects.
+        return json.loads(json.dumps(raw))  # type: ignore[no-any-return]
+
+    one, other = managed_secret(arriving("one")), managed_secret(arriving("other"))
+
+    assert one["metadata"] == {
+        "name": "one",
+        "namespace": "default",
+        "resourceVersion": "3",
+        "labels": {"controller.cert-manager.io/fao": "true"},
+        "annotations": {"cert-manager.io/certificate-name": "one"},
+        "ownerReferences": [{"kind": "Certificate", "name": "one", "uid": "c"}],
+    }
+    assert one["metadata"]["labels"] is other["metadata"]["labels"]
+    assert one["data"] is other["data"]
+    assert json.loads(json.dumps(one)) == one
+    assert type(copy.deepcopy(dict(one["metadata"]["labels"]))) is dict
+    one_trimmed, one_summary = trimmed(one), secret_summary(one)
+    assert one_trimmed is not None and one_summary.leaf is not None
+    assert one_trimmed.certificate_sha256 is one_summary.leaf.pem_sha256
+
+
+def test_shared_mappings_forget_what_no_secret_holds() -> None:
+    shared = SharedMappings()
+    held = shared.get({"a": "1"})
+    assert shared.get({"a": "1"}) is held
+    assert shared.get({"b": "2"}) == {"b": "2"}  # dropped at once: nothing holds it
+    gc.collect()
+
+    assert len(shared) == 1
+    assert shared.get({"a": [1]}) == {"a": [1]}  # only strings are shared
