@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from sys import intern
 from typing import Any
 
@@ -267,11 +268,12 @@ class Informer:
     def _prepare(self, obj: Obj) -> Obj:
         return self._transform(obj) if self._transform is not None else obj
 
-    async def _dispatch_yielding(self, changes: Sequence[Change]) -> None:
+    async def _dispatch_yielding(self, changes: Iterable[Change]) -> None:
         """``_dispatch`` for a whole list or resync: the loop is given back every
         ``DISPATCH_BATCH`` changes, so 100k objects never hold it (Lease, probes, solver)."""
-        for start in range(0, len(changes), DISPATCH_BATCH):
-            self._dispatch(changes[start : start + DISPATCH_BATCH])
+        pending = iter(changes)
+        while batch := list(islice(pending, DISPATCH_BATCH)):
+            self._dispatch(batch)
             await asyncio.sleep(0)
 
     def _dispatch(self, changes: Iterable[Change]) -> None:

@@ -311,7 +311,7 @@ async def test_an_empty_cache_is_filled_in_slices_and_a_filled_one_replaced_at_o
             await asyncio.sleep(0)
 
     watcher = asyncio.create_task(bystander())
-    changes = await cache.replace_yielding(staged, "2500", batch=1000)
+    changes = list(await cache.replace_yielding(staged, "2500", batch=1000))
     await watcher
     assert len(changes) == 2500 and all(c[0] == "ADDED" for c in changes)
     assert 1000 in slices and 2000 in slices  # the loop ran between slices
