@@ -340,3 +340,17 @@ def test_scan_and_snapshot_yield_what_list_returns(keys_only: bool) -> None:
     assert keys == keys_of(cache.list())
     assert keys == keys_of(cache.snapshot())
     assert len(keys) == 6
+
+
+async def test_a_first_fill_of_a_keys_only_cache_hands_out_its_stubs_as_they_are_read() -> None:
+    cache = Cache(keys_only=True)
+    staged = cache.stage()
+    for i in range(3):
+        staged.add({"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": "7"}})
+
+    changes = iter(await cache.replace_yielding(staged, "7"))
+
+    assert len(cache) == 3
+    first = next(changes)
+    assert first == ("ADDED", None, cache.get("ns", "o0"))
+    assert [c[2]["metadata"]["name"] for c in changes if c[2]] == ["o1", "o2"]
