@@ -15,9 +15,7 @@ Modules, in the order a request meets them:
 - ``throttling``: the client-side token bucket.
 - ``flowcontrol``: which limit that bucket gets ("auto": none when the server has API
   Priority and Fairness, probed once at connect; explicit values always win).
-- ``config``: connection settings and credentials (kubeconfig through the ``kubernetes``
-  package).
-- ``incluster``: the in-cluster service account (address, token, CA).
+- ``config``: connection settings and credentials through the ``kubernetes`` package.
 - ``errors``: ``APIError`` and its flat categories; ``ConfigError``.
 - ``objects``: ``ObjectList``, ``WatchEvent`` and metadata accessors.
 - ``metrics``: request counters and latency histograms.

@@ -1,14 +1,14 @@
 """Where the API server is and how to authenticate to it.
 
-Owns choosing and loading the connection settings: a kubeconfig through the ``kubernetes``
-package (contexts, client certificates, bearer tokens, exec credential plugins), or the
-in-cluster service account (``certmgr.kube.incluster``, which does not load that package);
-and keeping the bearer token fresh. The ``kubernetes`` package is used for kubeconfig
-files only, imported only when one is loaded. This module must never use its HTTP client.
+Owns loading the connection settings through the ``kubernetes`` package (kubeconfig with
+contexts, client certificates, bearer tokens, exec credential plugins; in-cluster service
+accounts) and keeping the bearer token fresh. The ``kubernetes`` package is used for
+configuration only, and imported only when a configuration is loaded: in a cluster only
+its in-cluster loader (see ``_incluster_config``). This module must never use its HTTP client.
 
-Token freshness: both configurations carry a ``refresh_api_key_hook`` that re-runs an exec
-plugin when its token is near expiry, or re-reads an in-cluster token file once a minute
-(projected tokens rotate). ``Credentials`` calls that hook off the event loop
+Token freshness: the package installs a ``refresh_api_key_hook`` on its Configuration that
+re-runs an exec plugin when its token is near expiry, or re-reads an in-cluster token file
+once a minute (projected tokens rotate). ``Credentials`` calls that hook off the event loop
 (an exec plugin is a subprocess) at most every ``check_interval`` seconds, and after a 401
 reloads the whole configuration once, which catches tokens revoked before their expiry.
 TLS material (CA, client certificate) and the proxy are resolved once at connect.
@@ -17,19 +17,22 @@ TLS material (CA, client certificate) and the proxy are resolved once at connect
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
+import importlib.util
 import os
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from certmgr.kube.errors import ConfigError
-from certmgr.kube.incluster import InClusterLoader
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -61,7 +64,7 @@ class ConnectionConfig:
         return context
 
 
-Loader = Callable[[], Any]  # a kubernetes Configuration or an InClusterConfiguration
+Loader = Callable[[], Any]  # returns a kubernetes.client.Configuration
 
 
 class Credentials:
@@ -213,10 +216,49 @@ def _from_kubeconfig(path: str, context: str | None) -> Any:
 
 
 def _in_cluster() -> Any:
-    return InClusterLoader(
-        token_file=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
-        ca_file=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
-    ).load()
+    incluster_config = _incluster_config()
+    configuration = incluster_config.Configuration()
+    loader = incluster_config.InClusterConfigLoader(
+        token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+        cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+    )
+    try:
+        loader.load_and_set(configuration)
+    except Exception as exc:
+        raise ConfigError(f"in-cluster configuration: {_one_line(exc)}") from exc
+    return configuration
+
+
+_INCLUSTER: Final = "kubernetes.config.incluster_config"
+
+
+@functools.cache
+def _incluster_config() -> Any:
+    """``kubernetes.config.incluster_config`` without the ``__init__`` of ``kubernetes`` and
+    ``kubernetes.config``: those import the whole package (the kubeconfig loader with
+    requests, oauthlib and yaml, the API client with pydantic, websocket for streams:
+    ~13 MB), while in-cluster loading needs only this module and the client's
+    ``Configuration``. The two packages are registered bare (their search path, none of
+    their code) only while the module loads; then they and the modules loaded under
+    ``kubernetes.config`` leave ``sys.modules`` again, so a later ``import kubernetes``
+    runs everything as usual (with its own copy of this module)."""
+    if "kubernetes.config" in sys.modules:
+        return importlib.import_module(_INCLUSTER)
+    before = set(sys.modules)
+    bare: list[str] = []
+    try:
+        for package in ("kubernetes", "kubernetes.config"):
+            if package not in sys.modules:
+                spec = importlib.util.find_spec(package)
+                if spec is None:
+                    raise ConfigError(f"the {package} package is not installed")
+                sys.modules[package] = importlib.util.module_from_spec(spec)
+                bare.append(package)
+        return importlib.import_module(_INCLUSTER)
+    finally:
+        for name in set(sys.modules) - before:
+            if name in bare or name.startswith("kubernetes.config."):
+                del sys.modules[name]
 
 
 def _context_namespace(path: str, context: str | None) -> str:

@@ -31,8 +31,6 @@ NEVER_IMPORTED = {
     "requests_oauthlib": "the kubernetes package's kubeconfig loader (OIDC)",
     "websocket": "the kubernetes package's exec/attach streams",
     "requests": "the kubernetes package's kubeconfig loader (OIDC), acme.messages (EAB only)",
-    "kubernetes": "kubeconfig files only: in a cluster certmgr.kube.incluster loads the account",
-    "urllib3": "the kubernetes package's client configuration",
 }
 # Modules of ours that only other commands or the tests use.
 NEVER_IMPORTED_OURS = ("certmgr.testing", "certmgr.commands")
@@ -86,3 +84,7 @@ def test_run_loads_only_what_running_needs(configured: str, service_account: Pat
     modules = imported_by_run(configured, str(service_account))
     assert "certmgr.app" in modules
     assert unwanted(modules) == []
+    # In a cluster, only the in-cluster loader of the kubernetes package, not the package.
+    assert {"kubernetes.config.kube_config", "kubernetes.dynamic", "kubernetes.watch"}.isdisjoint(
+        modules
+    )
