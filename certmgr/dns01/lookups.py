@@ -10,7 +10,6 @@ when to look again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 import dns.asyncquery
@@ -22,39 +21,11 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from certmgr.dns01.nameservers import Nameserver
 from certmgr.dns01.providers import DNS01Error
 
 TIMEOUT_SECONDS: Final = 10.0  # cert-manager's DNSTimeout
 _MAX_CNAMES: Final = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    host: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_nameserver(text: str) -> Nameserver:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address (port 53 by default)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":") if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"invalid nameserver {text!r}")
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise ValueError(f"invalid nameserver {text!r}")
-    number = int(port) if port else 53
-    if not 0 < number < 65536:
-        raise ValueError(f"invalid port in nameserver {text!r}")
-    return Nameserver(host, number)
 
 
 def system_nameservers() -> tuple[Nameserver, ...]:

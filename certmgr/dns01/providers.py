@@ -7,7 +7,7 @@ Must not do I/O or know about Kubernetes objects beyond the client it passes alo
 
 To plug a provider in: write ``build(config, context) -> DNS01Provider`` (``config`` is
 the solver's block for it, e.g. ``dns01["route53"]``; raise :class:`DNS01Error` for a
-configuration it cannot use) and add it to ``registry.BUILDERS`` under cert-manager's
+configuration it cannot use) and add its module to ``registry.BUILDERS`` under cert-manager's
 field name. The Challenge controller builds a provider per call (read Secrets in
 ``present``/``clean_up``, not in ``build``, or keep ``build`` cheap), resolves the FQDN
 (``cnameStrategy: Follow``) and the zone by SOA before calling it, checks propagation

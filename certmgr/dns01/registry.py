@@ -1,16 +1,18 @@
 """Which provider serves a solver's ``dns01`` block, or why none does.
 
-Owns :data:`BUILDERS` (cert-manager's provider field name -> builder), :func:`provider_for`
-and the not-supported reasons. Must not do I/O: builders only validate configuration.
+Owns :data:`BUILDERS` (cert-manager's provider field name -> the module whose ``build``
+makes it), :func:`provider_for` and the not-supported reasons. A provider's module (and
+what it needs: dnspython's update and TSIG, the AWS SDK) is imported by the first solver
+that names it, never at start. Must not do I/O: builders only validate configuration.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from certmgr.dns01 import rfc2136, route53, webhook
 from certmgr.dns01.providers import DNS01Error, DNS01Provider, ProviderContext
 
 Builder: TypeAlias = Callable[[Mapping[str, Any], ProviderContext], DNS01Provider]
@@ -29,10 +31,10 @@ PROVIDER_FIELDS: Final = (
     "webhook",
 )
 
-BUILDERS: Final[dict[str, Builder]] = {
-    "rfc2136": rfc2136.build,
-    "route53": route53.build,
-    "webhook": webhook.build,
+BUILDERS: Final[dict[str, str]] = {
+    "rfc2136": "certmgr.dns01.rfc2136",
+    "route53": "certmgr.dns01.route53",
+    "webhook": "certmgr.dns01.webhook",
 }
 
 
@@ -78,8 +80,8 @@ def provider_for(dns01: Mapping[str, Any], context: ProviderContext) -> Selected
     name = provider_name(dns01)
     if name is None:
         return Unsupported("no dns provider config specified for challenge")
-    builder = BUILDERS.get(name)
-    if builder is None:
+    module = BUILDERS.get(name)
+    if module is None:
         return Unsupported(
             f"the dns01 provider {name!r} is not supported by certmgr "
             f"(supported: {', '.join(sorted(BUILDERS))})"
@@ -87,6 +89,7 @@ def provider_for(dns01: Mapping[str, Any], context: ProviderContext) -> Selected
     config = dns01[name]
     if not isinstance(config, Mapping):
         return Unsupported(f"the dns01 {name} configuration is not an object")
+    builder: Builder = importlib.import_module(module).build
     try:
         return Selected(name, config, builder(config, context))
     except DNS01Error as exc:

@@ -20,7 +20,7 @@ import dns.rcode
 import dns.tsig
 import dns.update
 
-from certmgr.dns01.lookups import Nameserver, parse_nameserver
+from certmgr.dns01.nameservers import Nameserver, parse_nameserver
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
 from certmgr.dns01.secrets import secret_key_value
 

@@ -31,14 +31,30 @@ NEVER_IMPORTED = {
     "requests_oauthlib": "the kubernetes package's kubeconfig loader (OIDC)",
     "websocket": "the kubernetes package's exec/attach streams",
     "requests": "the kubernetes package's kubeconfig loader (OIDC), acme.messages (EAB only)",
+    "dns": "dnspython: DNS-01 and --http01-self-check-nameserver, loaded by their first use",
 }
-# Modules of ours that only other commands or the tests use.
-NEVER_IMPORTED_OURS = ("certmgr.testing", "certmgr.commands")
+# Modules of ours that only other commands or the tests use, or that only some
+# configurations use (loaded by their first use).
+NEVER_IMPORTED_OURS = (
+    "certmgr.testing",
+    "certmgr.commands",
+    "certmgr.dns01.lookups",
+    "certmgr.dns01.rfc2136",
+    "certmgr.dns01.route53",
+    "certmgr.dns01.webhook",
+    "certmgr.controllers.acme.addresslookup",
+)
 
 PROGRAM = """
 import json, os, sys
 from certmgr.cli import build_parser
 build_parser(["run"])  # what `certmgr run` imports before it runs
+# What the Challenge controller builds at start (default flags: no DNS server of its own).
+from types import SimpleNamespace
+from certmgr.controllers.acme.dns01_solving import DNS01Solving
+from certmgr.controllers.acme.selfcheck import SelfCheck
+DNS01Solving(SimpleNamespace(client=None, clock=None))
+SelfCheck(port=80)
 if sys.argv[1] == "in-cluster":
     from certmgr.kube import config
     config.SERVICE_ACCOUNT_DIR = sys.argv[2]

@@ -30,6 +30,20 @@ _TYPE_A_CLASS_IN: Final = b"\x00\x01\x00\x01"
 _POINTER_TO_QUESTION: Final = b"\xc0\x0c"  # the question's name, at offset 12
 _IDLE_SOCKETS: Final = 16
 
+# What ``AddressLookup.resolve`` raises besides OSError.
+LOOKUP_ERRORS: Final[tuple[type[Exception], ...]] = (dns.exception.DNSException,)
+
+
+def lookup_reason(exc: BaseException) -> str:
+    """cert-manager's wording of a failed lookup."""
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return "no such host"
+    if isinstance(exc, dns.exception.Timeout):
+        return "DNS timeout"
+    if isinstance(exc, dns.resolver.NoAnswer | dns.resolver.NoNameservers):
+        return "no address records"
+    return type(exc).__name__
+
 
 class AddressLookup:
     def __init__(self, *, host: str, port: int, timeout: float) -> None:

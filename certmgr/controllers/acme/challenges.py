@@ -41,7 +41,7 @@ from certmgr.controllers.acme.solver_objects import SOLVER_PORT, SolverTarget, u
 from certmgr.controllers.acme.solver_services import SOLVER_SELECTOR, SharedSolverServices
 from certmgr.controllers.acme.writes import owner_reference, patch_status, progress_event
 from certmgr.controllers.context import Context
-from certmgr.dns01.lookups import parse_nameserver
+from certmgr.dns01.nameservers import parse_nameserver
 from certmgr.dns01.providers import DNS01Error
 from certmgr.kube.errors import APIError, Conflict, NotFound, TooManyRequests
 from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, INGRESSES, ISSUERS, SERVICES

@@ -12,17 +12,20 @@ not schedule, write status or wait: the Challenge controller does, with its back
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from certmgr.api.meta import CLUSTER_ISSUER_KIND
 from certmgr.controllers.acme.selfcheck import CheckResult
 from certmgr.controllers.context import Context
-from certmgr.dns01.lookups import Nameserver, Resolver, parse_nameserver, system_nameservers
+from certmgr.dns01.nameservers import Nameserver, parse_nameserver
 from certmgr.dns01.providers import ChallengeRequest, DNS01Error, ProviderContext
 from certmgr.dns01.registry import Selected, Unsupported, provider_for
 from certmgr.runtime.cache import Obj
+
+if TYPE_CHECKING:
+    from certmgr.dns01.lookups import Resolver
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +35,8 @@ class DNS01Solving:
         self, ctx: Context, *, nameservers: Sequence[Nameserver] = (), recursive_only: bool = False
     ) -> None:
         self._ctx = ctx
-        self._resolver = Resolver(tuple(nameservers) or system_nameservers())
+        self._nameservers = tuple(nameservers)
+        self._resolver: Resolver | None = None  # made by the first DNS-01 Challenge
         self._recursive_only = recursive_only
         self._providers = ProviderContext(client=ctx.client, clock=ctx.clock)
 
@@ -88,8 +92,13 @@ class DNS01Solving:
     def _resolver_for(self, dns01: Mapping[str, Any]) -> tuple[Resolver, bool]:
         """The solver's own ``nameservers`` (then only those are asked, as cert-manager),
         else the controller's."""
+        # dnspython, resident once loaded, only for DNS-01 (certmgr.dns01.nameservers).
+        from certmgr.dns01.lookups import Resolver, system_nameservers
+
         own = dns01.get("nameservers")
         if not own:
+            if self._resolver is None:
+                self._resolver = Resolver(self._nameservers or system_nameservers())
             return self._resolver, self._recursive_only
         try:
             return Resolver([parse_nameserver(str(n)) for n in own]), True

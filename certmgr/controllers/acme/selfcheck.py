@@ -22,14 +22,14 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
-import dns.exception
-import dns.resolver
 
-from certmgr.controllers.acme.addresslookup import AddressLookup
 from certmgr.runtime.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from certmgr.controllers.acme.addresslookup import AddressLookup
 
 DEFAULT_TIMEOUT: Final = 2.0
 # How long a resolved address is used without asking again (seconds).
@@ -62,7 +62,13 @@ class SelfCheck:
         self._resolve_ttl = resolve_ttl
         self._addresses: dict[str, tuple[str, float]] = {}  # name -> (address, expiry)
         self._lookup: AddressLookup | None = None
+        # What a failed lookup raises: OSError, and dnspython's errors with dnspython
+        # loaded (~6 MB resident) only when a DNS server is configured.
+        self._lookup_errors: tuple[type[Exception], ...] = (OSError,)
         if nameserver:
+            from certmgr.controllers.acme.addresslookup import LOOKUP_ERRORS, AddressLookup
+
+            self._lookup_errors = (OSError, *LOOKUP_ERRORS)
             host, _, ns_port = nameserver.rpartition(":")
             self._lookup = AddressLookup(
                 host=host or nameserver, port=int(ns_port) if host else 53, timeout=timeout
@@ -92,7 +98,7 @@ class SelfCheck:
         shown = self.url(dns_name, token)
         try:
             address = await self._resolve_cached(dns_name)
-        except (OSError, dns.exception.DNSException) as exc:
+        except self._lookup_errors as exc:
             return CheckResult(False, f"failed to resolve '{dns_name}': {_dns_reason(exc)}")
         host = f"[{address}]" if ":" in address else address
         target = f"http://{host}:{self._port}/.well-known/acme-challenge/{token}"
@@ -152,13 +158,11 @@ class SelfCheck:
 
 
 def _dns_reason(exc: BaseException) -> str:
-    if isinstance(exc, dns.resolver.NXDOMAIN):
-        return "no such host"
-    if isinstance(exc, dns.exception.Timeout):
-        return "DNS timeout"
-    if isinstance(exc, dns.resolver.NoAnswer | dns.resolver.NoNameservers):
-        return "no address records"
-    return type(exc).__name__
+    if isinstance(exc, OSError):  # the system resolver's, or a socket's
+        return type(exc).__name__
+    from certmgr.controllers.acme.addresslookup import lookup_reason
+
+    return lookup_reason(exc)
 
 
 def _http_reason(exc: BaseException) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from certmgr.dns01.lookups import Nameserver, Resolver, parse_nameserver
+from certmgr.dns01.lookups import Resolver
+from certmgr.dns01.nameservers import Nameserver, parse_nameserver
 from certmgr.dns01.providers import DNS01Error
 from certmgr.testing.bind import BindServer
 
