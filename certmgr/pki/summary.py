@@ -61,7 +61,6 @@ class LeafSummary:
     ``pem_sha256`` is the SHA-256 of the whole ``tls.crt``, which seeds the renewal jitter.
     """
 
-    serial_number: int
     not_before: datetime
     not_after: datetime
     window_draw: int
@@ -150,7 +149,6 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
     except PKIError as exc:
         names_error = str(exc)
     return LeafSummary(
-        serial_number=certificate.serial_number,
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         window_draw=window_draw(certificate.signature),

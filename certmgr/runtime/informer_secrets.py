@@ -190,12 +190,13 @@ class ManagedSecret(dict[str, Any]):
 @dataclass(frozen=True, slots=True)
 class Trimmed:
     """What a cached managed Secret no longer holds says of itself: whether it had any data,
-    which of ``tls.crt``/``tls.key`` decode to something, the SHA-256 of ``tls.crt``, and
-    whether both were canonical base64 (what a writer would write back)."""
+    which of ``tls.crt``/``tls.key`` decode to something, and whether both were canonical
+    base64 (what a writer would write back). One shared instance per combination; the
+    SHA-256 of ``tls.crt`` is the summary's (a Secret whose leaf does not parse is not
+    trimmed)."""
 
     has_data: bool
     filled: frozenset[str]
-    certificate_sha256: bytes
     canonical: bool
 
 
@@ -211,9 +212,10 @@ READ_METADATA: Final = frozenset(
 def managed_secret(obj: Obj) -> Obj:
     """The managed cache's transform: ``compact``, summarised and trimmed. Left whole: a
     next private key (the request manager signs with it), a CA's Secret (a CA issuer
-    signs with it), and a Secret with keystores or extra output formats (the issuing
-    controller's re-sync rebuilds those to compare); a summary not computed here is
-    computed when first read."""
+    signs with it), a Secret with keystores or extra output formats (the issuing
+    controller's re-sync rebuilds those to compare), and one whose ``tls.crt`` does not
+    parse (rare, and read as it is); a summary not computed here is computed when first
+    read."""
     secret = ManagedSecret(compact(obj))
     secret.trimmed = None
     metadata = secret.get("metadata") or {}
@@ -225,16 +227,11 @@ def managed_secret(obj: Obj) -> Obj:
     certificate_pem, key_pem = _decoded(data.get("tls.crt")), _decoded(data.get("tls.key"))
     secret.summary = summarise(certificate_pem, key_pem)
     leaf = secret.summary.leaf
-    if leaf is not None and leaf.is_ca:
+    if leaf is None or leaf.is_ca:
         return secret
-    secret.trimmed = Trimmed(
-        has_data=bool(data),
-        filled=_FILLED[(bool(certificate_pem), bool(key_pem))],
-        certificate_sha256=hashlib.sha256(certificate_pem).digest()
-        if leaf is None
-        else leaf.pem_sha256,
-        canonical=all(_canonical(data.get(name)) for name in TRIMMED_KEYS),
-    )
+    secret.trimmed = _TRIMMED[
+        (bool(key_pem), all(_canonical(data.get(name)) for name in TRIMMED_KEYS))
+    ]
     secret["data"] = _SHARED.get({k: v for k, v in data.items() if k not in TRIMMED_KEYS})
     kept = {k: v for k, v in metadata.items() if k in READ_METADATA}
     if "labels" in kept:
@@ -286,11 +283,16 @@ _BUILT: Final = (
     TRUSTSTORE_JKS,
 )
 
-_FILLED: Final = {
-    (True, True): frozenset(TRIMMED_KEYS),
-    (True, False): frozenset({"tls.crt"}),
-    (False, True): frozenset({"tls.key"}),
-    (False, False): frozenset(),
+# By (whether tls.key decodes to something, whether both values are canonical): a
+# trimmed Secret has data and a tls.crt that parsed.
+_TRIMMED: Final = {
+    (key, canonical): Trimmed(
+        has_data=True,
+        filled=frozenset(TRIMMED_KEYS) if key else frozenset({"tls.crt"}),
+        canonical=canonical,
+    )
+    for key in (True, False)
+    for canonical in (True, False)
 }
 
 
@@ -315,9 +317,10 @@ def secret_summary(secret: Obj) -> SecretSummary:
 
 def certificate_digest(secret: Obj) -> bytes | None:
     """SHA-256 of the Secret's ``tls.crt``, None when it has none (or it does not decode)."""
-    found = trimmed(secret)
-    if found is not None:
-        return found.certificate_sha256 if "tls.crt" in found.filled else None
+    if isinstance(secret, ManagedSecret) and secret.trimmed is not None:
+        leaf = secret.summary.leaf
+        assert leaf is not None  # only a Secret whose leaf parsed is trimmed
+        return leaf.pem_sha256
     pem = _decoded((secret.get("data") or {}).get("tls.crt"))
     return hashlib.sha256(pem).digest() if pem else None
 

@@ -92,7 +92,6 @@ def test_summary_says_what_parsing_says(key: KeyFactory, pair: Pair) -> None:
     else:
         assert summary.leaf is not None
         assert summary.leaf_error == ""
-        assert summary.leaf.serial_number == leaf.serial_number
         assert summary.leaf.not_before == leaf.not_valid_before_utc
         assert summary.leaf.not_after == leaf.not_valid_after_utc
         assert summary.leaf.window_draw == window_draw(leaf.signature)
