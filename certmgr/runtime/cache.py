@@ -353,10 +353,12 @@ class Cache:
         writes a cache and nothing acts on it before it has synced, so a partly filled
         cache is seen by no decision; a relist over a filled cache stays one atomic step.
 
-        The first list's changes (all ADDED) are made as they are read, and its versions
-        are not remembered (nothing waits for its own write in a cache that has not
-        synced): a keys-only cache's stubs for 50,000 Secrets, made at once, and the ring's
-        churn among them outlived the list as ~20 MB of the allocator's arenas."""
+        Its changes (all ADDED) are made as they are read, and its versions are not
+        remembered: a keys-only cache's stubs for 50,000 Secrets, made at once, and the
+        ring's churn among them outlived the list as ~20 MB of the allocator's arenas.
+        Nothing waits for its own write in a cache that has not synced yet; after a
+        relist into an emptied cache a waiter still sees the cached version, or a later
+        one by the integer comparison."""
         if self._count or self._objects:
             return self.replace(staged, version)
         for namespace, names in staged.objects.items():
