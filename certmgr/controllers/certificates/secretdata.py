@@ -347,7 +347,11 @@ def in_sync(
     if "type" not in existing:
         return False
     metadata = existing.get("metadata") or {}
-    candidate: dict[str, Any] = {"metadata": copy.deepcopy(dict(metadata))}
+    # A copy of the top level is enough (not a deep copy per issued Certificate at every
+    # start): ``_set_metadata`` replaces the metadata's entries (labels, annotations,
+    # ownerReferences: new containers) and never changes one it read, so the cached
+    # Secret is left as it was.
+    candidate: dict[str, Any] = {"metadata": dict(metadata)}
     _set_metadata(
         candidate,
         namespace=namespace,
@@ -389,6 +393,8 @@ def _set_metadata(
     certificate_uid: str,
     owned: bool,
 ) -> None:
+    # Replaces entries of the metadata with new values and never changes a container it
+    # read (``in_sync`` hands it a shallow copy of a cached Secret's metadata).
     metadata = secret.setdefault("metadata", {})
     metadata["name"] = spec.secret_name
     metadata["namespace"] = namespace

@@ -156,6 +156,7 @@ def test_in_sync_only_where_rebuilding_changes_nothing(
     )
 
     judged = managed_secret(copy.deepcopy(existing)) if cached else existing
+    before = copy.deepcopy(dict(judged))
     found = in_sync(
         judged,
         secret_summary(judged),
@@ -167,5 +168,6 @@ def test_in_sync_only_where_rebuilding_changes_nothing(
     )
 
     assert found is expected
+    assert dict(judged) == before, "the judged Secret (a cached one) is left as it was"
     if found:
         assert rebuilt == existing
