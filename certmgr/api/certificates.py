@@ -59,6 +59,8 @@ _DEFAULT_KEY_SIZE = {KeyAlgorithm.RSA: 2048, KeyAlgorithm.ECDSA: 256, KeyAlgorit
 class PrivateKeySpec(JsonObject):
     """``privateKey`` as written; the ``effective_*`` properties apply cert-manager's defaults."""
 
+    shared: ClassVar[bool] = True
+
     algorithm: KeyAlgorithm | None = None
     encoding: KeyEncoding | None = None
     size: int = 0

@@ -3,7 +3,8 @@
 Owns the one mapping between Kubernetes JSON and our resource types, driven by each
 dataclass's type hints: camelCase keys (with per-class exceptions such as ``isCA``),
 Go duration strings to ``timedelta``, RFC 3339 times to aware ``datetime``,
-``format: byte`` base64 to ``bytes``, enums, nested types, tuples and string maps.
+``format: byte`` base64 to ``bytes``, enums, nested types, tuples and string maps; a
+type marked ``shared`` decodes equal flat JSON to one instance.
 Decoding follows Go's ``omitempty`` reading: an absent key, ``null`` and ``""`` all
 mean "unset". It must not do I/O, read the clock, or know any one resource's rules.
 """
@@ -43,6 +44,9 @@ class JsonObject:
 
     __slots__ = ()
     json_names: ClassVar[Mapping[str, str]] = {}
+    # Decode equal flat JSON (scalar values only) to one shared instance: for small types
+    # that thousands of objects write the same (an issuer reference, a key spec).
+    shared: ClassVar[bool] = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, path: str = "") -> Self:
@@ -120,8 +124,38 @@ _OBJECT_DECODERS: dict[type, Decoder] = {}
 def _object_decoder(cls: type) -> Decoder:
     decoder = _OBJECT_DECODERS.get(cls)
     if decoder is None:
-        decoder = _OBJECT_DECODERS[cls] = _make_object_decoder(cls)
+        decoder = _make_object_decoder(cls)
+        if getattr(cls, "shared", False):
+            decoder = _sharing(decoder)
+        _OBJECT_DECODERS[cls] = decoder
     return decoder
+
+
+# Distinct instances a shared type keeps; past it, equal JSON decodes to equal copies.
+SHARED_INSTANCES_MAX = 4096
+_FLAT = frozenset((str, int, type(None)))  # no bool: True == 1 would merge two entries
+
+
+def _sharing(decode: Decoder) -> Decoder:
+    """``decode``, returning one instance for equal flat JSON. The types are frozen and
+    decoding is deterministic, so an equal input gets an equal (here: the same) result."""
+    instances: dict[tuple[tuple[Any, Any], ...], Any] = {}
+
+    def decode_shared(data: Any) -> Any:
+        if type(data) is not dict:
+            return decode(data)
+        items = tuple(data.items())
+        for _, value in items:
+            if type(value) not in _FLAT:
+                return decode(data)
+        hit = instances.get(items)
+        if hit is None:
+            hit = decode(data)
+            if len(instances) < SHARED_INSTANCES_MAX:
+                instances[items] = hit
+        return hit
+
+    return decode_shared
 
 
 def _make_object_decoder(cls: type) -> Decoder:

@@ -9,6 +9,7 @@ defaults. Pure data; it must not look anything up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from certmgr.api.codec import JsonObject
 
@@ -21,6 +22,8 @@ CLUSTER_ISSUER_KIND = "ClusterIssuer"
 @dataclass(frozen=True, slots=True)
 class IssuerRef(JsonObject):
     """``issuerRef``: an empty kind means Issuer, an empty group means cert-manager.io."""
+
+    shared: ClassVar[bool] = True
 
     name: str
     kind: str = ""

@@ -24,6 +24,7 @@ from certmgr.api.certificates import (
     KeyAlgorithm,
     KeyEncoding,
     OutputFormat,
+    PrivateKeySpec,
     RotationPolicy,
 )
 from certmgr.api.codec import InvalidObject, JsonObject, parse_rfc3339, rfc3339
@@ -493,6 +494,45 @@ def test_decoding_twice_gives_equal_values_and_no_shared_free_form_json() -> Non
     zones["webhook"]["config"]["zones"].append("b")
     assert raw["solvers"][0]["dns01"]["webhook"]["config"]["zones"] == ["a"]
     assert second.acme.solvers[0].dns01 == {"webhook": {"config": {"zones": ["a"]}}}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "one_instance"),
+    [
+        pytest.param(
+            {"name": "le", "kind": "ClusterIssuer"},
+            {"name": "le", "kind": "ClusterIssuer"},
+            True,
+            id="equal-references-share-one-instance",
+        ),
+        pytest.param(
+            {"name": "le", "kind": "ClusterIssuer"},
+            {"name": "le", "kind": "Issuer"},
+            False,
+            id="different-references-do-not",
+        ),
+        pytest.param(
+            {"kind": "ClusterIssuer", "name": "le"},
+            {"name": "le", "kind": "ClusterIssuer"},
+            False,
+            id="key-order-differs-equal-values",
+        ),
+    ],
+)
+def test_equal_issuer_references_decode_to_one_shared_instance(
+    first: dict[str, Any], second: dict[str, Any], one_instance: bool
+) -> None:
+    a, b = IssuerRef.from_dict(first), IssuerRef.from_dict(second)
+    assert (a is b) is one_instance
+    assert (a == b) is (first == second)
+
+
+def test_a_shared_type_keeps_true_and_one_apart() -> None:
+    # True == 1 and hash alike: a memo keyed by the values alone would merge them.
+    as_int = PrivateKeySpec.from_dict({"size": 1})
+    assert PrivateKeySpec.from_dict({"size": 1}) is as_int
+    with pytest.raises(InvalidObject):
+        PrivateKeySpec.from_dict({"size": True})
 
 
 @pytest.mark.parametrize(

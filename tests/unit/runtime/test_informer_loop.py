@@ -376,6 +376,46 @@ async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
         gc.unfreeze()
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "one_dict"),
+    [
+        pytest.param(
+            {"name": "le", "kind": "ClusterIssuer"},
+            {"name": "le", "kind": "ClusterIssuer"},
+            True,
+            id="equal-flat-mappings-share-one-dict",
+        ),
+        pytest.param(
+            {"name": "le", "kind": "ClusterIssuer"},
+            {"name": "le", "kind": "Issuer"},
+            False,
+            id="different-values-do-not",
+        ),
+        pytest.param(
+            {"kind": "ClusterIssuer", "name": "le"},
+            {"name": "le", "kind": "ClusterIssuer"},
+            False,
+            id="another-key-order-keeps-its-own-order",
+        ),
+        pytest.param({"size": True}, {"size": 1}, False, id="true-is-not-one"),
+        pytest.param({"size": 1.0}, {"size": 1.0}, False, id="floats-stay-their-own"),
+        pytest.param({"a": {"b": "c"}}, {"a": {"b": "c"}}, False, id="nested-stays-its-own"),
+    ],
+)
+def test_compact_objects_share_equal_issuer_refs_and_key_specs(
+    first: dict[str, Any], second: dict[str, Any], one_dict: bool
+) -> None:
+    def certificate(name: str, field: dict[str, Any]) -> dict[str, Any]:
+        spec = {"secretName": name, "issuerRef": field, "privateKey": field}
+        return compact(json.loads(json.dumps({"metadata": {"name": name}, "spec": spec})))
+
+    a, b = certificate("a", first)["spec"], certificate("b", second)["spec"]
+    for field in ("issuerRef", "privateKey"):
+        assert (a[field] is b[field]) is one_dict, field
+        assert a[field] == first and list(a[field]) == list(first)
+        assert b[field] == second and list(b[field]) == list(second)
+
+
 def test_compact_objects_share_repeated_strings_and_keys_and_lose_managed_fields() -> None:
     text = json.dumps(
         {
