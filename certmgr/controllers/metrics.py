@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
@@ -69,6 +68,8 @@ _TIMESTAMPS = (
     ),
 )
 _FIELDS = tuple(dict.fromkeys(field for _, _, field in _TIMESTAMPS))
+# Two families read notAfter: one value for both.
+_FIELD_INDEX = tuple(_FIELDS.index(field) for _, _, field in _TIMESTAMPS)
 _CERTIFICATE_READY = (
     "certmanager_certificate_ready_status",
     "The ready status of the certificate.",
@@ -210,44 +211,37 @@ class SeriesWalk:
 
 
 class SeriesSlot:
-    """A cached Certificate's series, formatted on first use (in whichever thread asks
-    first; two threads racing both build the same value). ``source`` is the cached
-    object, which the cache holds anyway."""
+    """A cached Certificate's samples as the text format writes them, formatted on first
+    use in whichever thread asks first: label text escaped, values formatted once.
+    ``source`` is the cached object, which the cache holds anyway. Kept for every
+    Certificate between scrapes, so it holds nothing the text does not need
+    (``samples`` derives labels and values again) and nothing twice: the timestamps are
+    one string (``_FIELDS`` order, space-separated), not a tuple of strings.
 
-    __slots__ = ("_built", "source")
+    Two threads racing both build the same values; ``label_text`` is written last, so a
+    slot whose ``label_text`` is set is complete."""
+
+    __slots__ = ("label_text", "ready", "source", "values")
 
     def __init__(self, source: Mapping[str, Any]) -> None:
         self.source = source
-        self._built: CertificateSeries | None = None
+        self.label_text: str | None = None  # the labels but ``condition``, sorted by name
+        self.values = ""
+        self.ready = ""
 
-    def get(self) -> CertificateSeries:
-        built = self._built
-        if built is None:
-            built = self._built = CertificateSeries.of(self.source)
-        return built
+    def get(self) -> SeriesSlot:
+        if self.label_text is None:
+            certificate = self.source
+            labels = series_labels(certificate)
+            status = certificate.get("status") or {}
+            self.values = " ".join(_go_float(unix_seconds(status.get(f))) for f in _FIELDS)
+            self.ready = ready_status(certificate)
+            self.label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+        return self
 
-
-@dataclass(frozen=True, slots=True)
-class CertificateSeries:
-    """One Certificate's samples as the text format writes them: label text escaped and
-    values formatted once. Kept for every Certificate between scrapes, so it holds
-    nothing the text does not need: ``samples`` derives labels and values again."""
-
-    label_text: str  # the labels but ``condition``, sorted by name as prometheus-client
-    value_text: tuple[str, ...]  # _TIMESTAMPS order
-    ready: str
-
-    @classmethod
-    def of(cls, certificate: Mapping[str, Any]) -> CertificateSeries:
-        labels = series_labels(certificate)
-        status = certificate.get("status") or {}
-        # Two families read notAfter: one string for both.
-        by_field = {field: _go_float(unix_seconds(status.get(field))) for field in _FIELDS}
-        return cls(
-            label_text=",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()),
-            value_text=tuple(by_field[field] for _, _, field in _TIMESTAMPS),
-            ready=ready_status(certificate),
-        )
+    def value_text(self, index: int) -> str:
+        """The formatted value of ``_TIMESTAMPS[index]``."""
+        return self.values.split(" ")[_FIELD_INDEX[index]]
 
 
 def series_labels(certificate: Mapping[str, Any]) -> dict[str, str]:
@@ -273,25 +267,24 @@ def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-_Lines = Callable[[str, CertificateSeries], Iterable[str]]
-_Samples = Callable[[str, CertificateSeries], Iterable[Sample]]
+_Lines = Callable[[str, SeriesSlot], Iterable[str]]
 
 
-def _ready_lines(name: str, entry: CertificateSeries) -> Iterable[str]:
+def _ready_lines(name: str, entry: SeriesSlot) -> Iterable[str]:
     for condition in READY_STATUSES:
         value = "1.0" if entry.ready == condition else "0.0"
         yield f'{name}{{condition="{condition}",{entry.label_text}}} {value}\n'
 
 
 def _timestamp_lines(index: int) -> _Lines:
-    def lines(name: str, entry: CertificateSeries) -> Iterable[str]:
-        yield f"{name}{{{entry.label_text}}} {entry.value_text[index]}\n"
+    def lines(name: str, entry: SeriesSlot) -> Iterable[str]:
+        yield f"{name}{{{entry.label_text}}} {entry.value_text(index)}\n"
 
     return lines
 
 
 class CertificateFamily(Metric):
-    """A per-Certificate gauge family over one scrape's ``CertificateSeries``.
+    """A per-Certificate gauge family over one scrape's ``SeriesSlot``s.
 
     ``text()`` writes the family in the text format directly from the pre-formatted
     series (``/metrics``: ~70,000 series at 10,000 Certificates in a fraction of the
@@ -325,7 +318,7 @@ class CertificateFamily(Metric):
                 yield Sample(self.name, with_condition, 1.0 if entry.ready == condition else 0.0)
         else:
             index = [name for name, _, _ in _TIMESTAMPS].index(self.name)
-            yield Sample(self.name, labels, float(entry.value_text[index]))
+            yield Sample(self.name, labels, float(entry.value_text(index)))
 
     def text(self) -> str:
         return "".join(self.text_chunks())
