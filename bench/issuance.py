@@ -49,6 +49,10 @@ the controller's CPU per issuance. Issue 15's figures (100 Certificates at once)
     .venv/bin/python bench/issuance.py --sizes 100 --modes shared --skip-lego --pairs 5
 
     .venv/bin/python bench/issuance.py [--sizes 1,20,200] [--modes shared,pod] [--skip-lego]
+
+``--controller-code DIR`` runs ``certmgr run`` from another checkout (``git archive
+REV | tar -x -C DIR``) in this venv, against this checkout's simulator, Pebble and
+library reference: old and new controller code over the same bench, run alternately.
 """
 
 from __future__ import annotations
@@ -288,10 +292,11 @@ async def certmgr_run(
     size: int,
     rounds: int,
     flags: Sequence[str] = (),
+    command: Sequence[str] = (),
 ) -> Row:
     batches = [[i] for i in range(rounds)] if size == 1 else [list(range(size))]
     async with local_environment(workdir, pebble=pebble) as env:
-        controller = env.start_controller(f"--http01-solver-mode={mode}", *flags)
+        controller = env.start_controller(f"--http01-solver-mode={mode}", *flags, command=command)
         env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
         await wait_for(
             lambda: is_ready(env.simulator.get("cert-manager.io/v1", "ClusterIssuer", ISSUER_NAME)),
@@ -369,6 +374,20 @@ async def certmgr_run(
         pebble_cpu=pebble_cpu,
         rate_limit=rate_limit(controller.log_path),
     )
+
+
+def controller_command(code: Path | None) -> list[str]:
+    """``python -m certmgr`` (empty: the default), or another checkout's certmgr."""
+    if code is None:
+        return []
+    # The editable install's import hook must not answer for certmgr: drop it first.
+    return [
+        sys.executable,
+        "-c",
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+        f"sys.path.insert(0, {str(code)!r}); "
+        "from certmgr.cli import main; sys.exit(main())",
+    ]
 
 
 # -- references ----------------------------------------------------------------------------
@@ -595,6 +614,7 @@ def print_details(rows: Sequence[Row]) -> None:
 async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="certmgr-bench-issuance-"))
     print(f"workdir (Pebble and controller logs): {workdir}", flush=True)
+    print(f"controller code: {args.controller_code or 'this checkout'}", flush=True)
     rows: list[Row] = []
     pairs: list[Pair] = []
     largest = max(args.sizes)
@@ -618,6 +638,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                         size=size,
                         rounds=args.single_rounds,
                         flags=args.controller_flag,
+                        command=controller_command(args.controller_code),
                     )
                 )
         if args.skip_library or "shared" not in args.modes or args.pairs < 1:
@@ -636,6 +657,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                 size=largest,
                 rounds=1,
                 flags=args.controller_flag,
+                command=controller_command(args.controller_code),
             )
             pairs.append(Pair(library, certmgr))
     return rows, pairs
@@ -655,6 +677,12 @@ def main() -> int:
         action="append",
         default=[],
         help="extra flag for certmgr run, e.g. --controller-flag=--kube-api-qps=50 (diagnosis)",
+    )
+    parser.add_argument(
+        "--controller-code",
+        type=Path,
+        help="run certmgr from this checkout (e.g. `git archive main | tar -x -C DIR`) with "
+        "this venv; the simulator, Pebble and the library reference stay this checkout's",
     )
     parser.add_argument("--skip-library", action="store_true")
     parser.add_argument(

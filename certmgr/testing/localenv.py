@@ -152,14 +152,18 @@ class LocalEnvironment:
         """The in-process simulator (its knobs; not there against a real server)."""
         return self.cluster.require_simulator()
 
-    def controller_argv(self, *extra: str, solver_port: int | None = None) -> list[str]:
+    def controller_argv(
+        self,
+        *extra: str,
+        solver_port: int | None = None,
+        command: Sequence[str] = (),
+    ) -> list[str]:
+        """``certmgr run`` for this environment; ``command`` replaces ``python -m certmgr``."""
         # Replicas in a cluster share a port on different pod IPs; here each process
         # has its own loopback port, and the Services it creates point at its own.
         solver_port = solver_port or self.solver_port
         return [
-            sys.executable,
-            "-m",
-            "certmgr",
+            *(command or (sys.executable, "-m", "certmgr")),
             "run",
             f"--kubeconfig={self.controller_kubeconfig}",
             f"--cluster-resource-namespace={CONTROLLER_NAMESPACE}",
@@ -173,11 +177,15 @@ class LocalEnvironment:
             *extra,
         ]
 
-    def start_controller(self, *extra: str, env: dict[str, str] | None = None) -> ControllerProcess:
+    def start_controller(
+        self, *extra: str, env: dict[str, str] | None = None, command: Sequence[str] = ()
+    ) -> ControllerProcess:
         index = len(self.controllers)
         controller = ControllerProcess(
             self.controller_argv(
-                *extra, solver_port=self.solver_port if index == 0 else free_port()
+                *extra,
+                solver_port=self.solver_port if index == 0 else free_port(),
+                command=command,
             ),
             self.workdir / f"controller-{index}.log",
             # The downward API's values: each replica lists 127.0.0.1 and its own solver
