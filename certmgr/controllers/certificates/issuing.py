@@ -293,7 +293,9 @@ class Issuing:
         elif secret != existing:  # a retry after a failed status write finds it written
             written = await ctx.client.update(SECRETS, secret)
         assert written is not None
-        await self._wait_secret_cached(written)
+        # Judged on the cached Secret, as every later reconcile judges it: its summary was
+        # made as it arrived, so the certificate and key just written are not parsed again.
+        cached = await self._wait_secret_cached(written)
         status = status_of(certificate.obj)
         status["revision"] = certificate.revision + 1
         status["conditions"] = remove_condition(status.get("conditions"), ISSUING)
@@ -301,7 +303,7 @@ class Issuing:
             status.pop(field, None)
         issued_view = certificate.with_status(status)
         now = ctx.clock.now()
-        input = await gather(ctx, issued_view, now=now, secret=written)
+        input = await gather(ctx, issued_view, now=now, secret=cached or written)
         status, ready = with_readiness(issued_view, input, now=now)
         updated = await write_status(ctx, self._certificates, certificate.obj, status)
         log.info("certificate_issued", revision=status["revision"], secret=spec.secret_name)
@@ -371,15 +373,19 @@ class Issuing:
         input = await gather(self._ctx, certificate, now=now, secret=existing)
         return checks.secret_has_foreign_type(input)
 
-    async def _wait_secret_cached(self, secret: Obj) -> None:
+    async def _wait_secret_cached(self, secret: Obj) -> Obj | None:
         """Read-your-writes for the Secret: Ready in the status write that follows is
-        judged on it, and so will the readiness controller judge it, from the cache."""
+        judged on it, and so will the readiness controller judge it, from the cache.
+        Returns the cached Secret (this write or a later state), None when the cache did
+        not catch up in time or no longer holds it."""
+        cache = self._ctx.manager.secrets.managed.cache
         try:
-            await self._ctx.manager.secrets.managed.cache.wait_for_object(
-                secret, timeout=CACHE_WAIT_SECONDS
-            )
+            await cache.wait_for_object(secret, timeout=CACHE_WAIT_SECONDS)
         except TimeoutError:
             log.debug("cache_wait_timeout", secret=secret["metadata"].get("name"))
+            return None
+        meta = secret["metadata"]
+        return cache.get(meta.get("namespace"), meta["name"])
 
     async def _sync_secret(self, certificate: CertificateView) -> None:
         """Bring a good Secret's metadata and derived keys up to date without reissuing.
