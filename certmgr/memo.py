@@ -77,6 +77,16 @@ class Memo(Generic[P, R]):
         current[key] = value
         return value
 
+    def peek(self, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        """The value memoised for these arguments, or None; computes and keeps nothing
+        (a caller that holds what it derives uses an entry another caller made)."""
+        if self._key is not None:
+            key = self._key(*args, **kwargs)
+        else:
+            key = (args, tuple(kwargs.items())) if kwargs else args
+        found = self._current.get(key)
+        return found if found is not None else self._previous.get(key)
+
     def turn_if_due(self) -> bool:
         """Turn the generations if a period passed since the last turn; whether it did."""
         before = self._rotated

@@ -140,9 +140,13 @@ def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
 
 
 def parse_chain_once(pem: bytes) -> tuple[x509.Certificate, ...]:
-    """``parse_chain`` without its memos (same result, same errors), for a caller that
-    keeps what it derives and drops the parsed certificates at once (a Secret's summary)."""
-    return _chain_of(bytes(pem), _load_certificate)
+    """``parse_chain`` without adding to its memos (same result, same errors), for a
+    caller that keeps what it derives and drops the parsed certificates at once (a
+    Secret's summary); a chain the memo already holds (the one just issued and written)
+    is not parsed again."""
+    pem = bytes(pem)
+    found = _parse_chain.peek(pem)
+    return found if found is not None else _chain_of(pem, _load_certificate)
 
 
 def _chain_of(

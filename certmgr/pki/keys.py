@@ -140,9 +140,13 @@ def parse_private_key(pem: bytes) -> PrivateKey:
 
 
 def parse_private_key_once(pem: bytes) -> PrivateKey:
-    """``parse_private_key`` without its memo (same result, same errors), for a caller
-    that keeps what it derives and drops the key at once (a Secret's summary)."""
-    return _load_private_key(bytes(pem))
+    """``parse_private_key`` without adding to its memo (same result, same errors), for a
+    caller that keeps what it derives and drops the key at once (a Secret's summary); a
+    key the memo already holds (the next private key a request was signed with) is not
+    parsed again."""
+    pem = bytes(pem)
+    found = _parse_private_key.peek(pem)
+    return found if found is not None else _load_private_key(pem)
 
 
 def _load_private_key(pem: bytes) -> PrivateKey:

@@ -84,3 +84,33 @@ def test_a_key_function_replaces_the_arguments_as_key() -> None:
     assert len(length) == 1
     length.clear()
     assert len(length) == 0
+
+
+@pytest.mark.parametrize(
+    ("asked_at", "peeked_at", "found"),
+    [
+        pytest.param(None, 0.0, None, id="never-computed-none"),
+        pytest.param(0.0, 1.0, 49, id="current-generation-found"),
+        pytest.param(0.0, 11.0, 49, id="previous-generation-found"),
+        pytest.param(0.0, 22.0, None, id="dropped-after-two-periods-none"),
+    ],
+)
+def test_peek_reads_an_entry_without_computing_or_keeping_one(
+    asked_at: float | None, peeked_at: float, found: int | None
+) -> None:
+    clock = Clock()
+    squares, calls = counting(clock, idle_seconds=10.0)
+    if asked_at is not None:
+        clock.now = asked_at
+        squares(7)
+    # Other keys asked at 11 and 22 turn the generations (10 s periods).
+    for at in (11.0, 22.0):
+        if at <= peeked_at:
+            clock.now = at
+            squares(int(at))
+    clock.now = peeked_at
+    calls.clear()
+    size = len(squares)
+    assert squares.peek(7) == found
+    assert calls == []
+    assert len(squares) == size  # nothing added

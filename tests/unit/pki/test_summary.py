@@ -182,3 +182,41 @@ def test_a_summary_shares_what_it_repeats(key: KeyFactory) -> None:
     assert name is sys.intern("app.example.com")
     assert one.leaf.names.subject is other.leaf.names.subject
     assert other.key is not None and one.key.encodings is other.key.encodings
+
+
+@pytest.mark.parametrize(
+    ("held", "parsed_again"),
+    [
+        pytest.param(False, ["chain", "key"], id="memos-empty-both-parsed"),
+        pytest.param(True, [], id="memos-hold-them-neither-parsed"),
+    ],
+)
+def test_summarising_uses_what_the_pem_memos_already_hold(
+    key: KeyFactory, monkeypatch: pytest.MonkeyPatch, held: bool, parsed_again: list[str]
+) -> None:
+    from certmgr.pki import certificates, keys
+
+    memos = (_parse_chain, _parse_certificate, _parse_private_key, _describe)
+    for each in memos:
+        each.clear()
+    certificate_pem, key_pem = _issued(key)
+    if held:  # what issuance parsed before writing the Secret
+        parse_leaf(certificate_pem)
+        parse_private_key(key_pem)
+    sizes = [len(each) for each in memos]
+    parsed: list[str] = []
+    chain_of, load_key = certificates._chain_of, keys._load_private_key
+    monkeypatch.setattr(
+        certificates, "_chain_of", lambda *a: parsed.append("chain") or chain_of(*a)
+    )
+    monkeypatch.setattr(
+        keys, "_load_private_key", lambda pem: parsed.append("key") or load_key(pem)
+    )
+
+    summary = summarise(certificate_pem, key_pem)
+
+    assert parsed == parsed_again
+    assert [len(each) for each in memos] == sizes  # nothing added
+    assert summary == summarise(certificate_pem, key_pem)
+    assert summary.leaf is not None and summary.key is not None
+    assert summary.leaf.public_key == summary.key.public_key
