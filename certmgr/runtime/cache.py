@@ -51,8 +51,9 @@ Filed = dict[str, tuple[str, ...]]  # index name -> the values an object is file
 # Enough recent (key, version) pairs to bridge the gap between a write returning and
 # its caller starting to wait, even under heavy churn of other objects.
 RECENT_VERSIONS = 4096
-# Objects put into an empty cache between two yields to the loop (``replace_yielding``).
-FILL_BATCH = 1000
+# Objects put into an empty cache between two yields to the loop (``replace_yielding``):
+# 1,000 Certificates with their indexes held it 20-50 ms at 100,000.
+FILL_BATCH = 400
 
 
 def key_of(obj: Obj) -> Key:
@@ -366,7 +367,8 @@ class Cache:
             for name in names:
                 key = (namespace, name)
                 self._count += 1
-                self._file(key, staged.filed.get(key, {}))
+                # Popped: 100,000 index entries freed with the list held the loop ~45 ms.
+                self._file(key, staged.filed.pop(key, {}))
                 if self._count % batch == 0:
                     await asyncio.sleep(0)
         self.observe(version)
