@@ -22,8 +22,8 @@ import heapq
 import itertools
 import weakref
 from collections import deque
-from collections.abc import Hashable
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar
 
 from certmgr.runtime import metrics
 from certmgr.runtime.clock import Clock
@@ -127,6 +127,34 @@ class MaxOf(Generic[K]):
 
     def num_requeues(self, key: K) -> int:
         return max(limiter.num_requeues(key) for limiter in self._limiters)
+
+
+# Entries freed per turn of the loop when a queue that shut down lets go of its tables.
+RELEASE_BATCH = 2000
+_RELEASING: set[asyncio.Task[None]] = set()
+
+
+def _release_later(*tables: deque[Any] | set[Any] | dict[Any, Any] | list[Any]) -> None:
+    """Let go of ``tables`` a slice per turn of the loop: a start's 100,000 delayed keys
+    freed at once held it ~140 ms at a shutdown (the Lease still to be released)."""
+    if sum(map(len, tables)) <= RELEASE_BATCH:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(_release(tables))
+    _RELEASING.add(task)
+    task.add_done_callback(_RELEASING.discard)
+
+
+async def _release(tables: tuple[deque[Any] | set[Any] | dict[Any, Any] | list[Any], ...]) -> None:
+    for table in tables:
+        take: Callable[[], object] = table.popitem if isinstance(table, dict) else table.pop
+        while table:
+            for _ in range(min(RELEASE_BATCH, len(table))):
+                take()
+            await asyncio.sleep(0)
 
 
 class WorkQueue(Generic[K]):
@@ -280,14 +308,13 @@ class WorkQueue(Generic[K]):
         """
         self._shutting_down = True
         self._drain = drain
-        self._delayed.clear()
-        self._heap.clear()
+        _release_later(self._delayed, self._heap)
+        self._delayed, self._heap = {}, []
         if self._timer is not None:
             self._timer.cancel()
         if not drain:
-            self._queue.clear()
-            self._dirty.clear()
-            self._ready_since.clear()
+            _release_later(self._queue, self._dirty, self._ready_since)
+            self._queue, self._dirty, self._ready_since = deque(), set(), {}
         while self._getters:
             waiter = self._getters.popleft()
             if not waiter.done():
