@@ -46,8 +46,9 @@ class LoopLagProbe:
     """Measures event-loop stalls; ``worst`` is the longest seen."""
 
     def __init__(self, *, warn_after: float = 1.0, trace_over: float | None = None) -> None:
+        self.warn_after = warn_after
         # Tracing turns of ``trace_over`` or more: the watchdog shows their stacks too.
-        self.warn_after = warn_after if trace_over is None else min(warn_after, trace_over)
+        self.held_after = warn_after if trace_over is None else min(warn_after, trace_over)
         self.trace = None if trace_over is None else TurnTrace(threshold=trace_over)
         self.worst = 0.0
         self.worst_on_cpu = 0.0
@@ -158,11 +159,11 @@ class LoopLagProbe:
         self._cpu_read_at = now
 
     def _watch(self, loop_thread: int, stop: threading.Event) -> None:
-        """While one turn holds the loop past ``warn_after``, log once where it is held."""
+        """While one turn holds the loop past ``held_after``, log once where it is held."""
         reported: float | None = None
-        while not stop.wait(self.warn_after / 4):
+        while not stop.wait(self.held_after / 4):
             began = self._busy_since
-            if began is None or began == reported or time.monotonic() - began < self.warn_after:
+            if began is None or began == reported or time.monotonic() - began < self.held_after:
                 continue
             reported = began
             frame = sys._current_frames().get(loop_thread)
