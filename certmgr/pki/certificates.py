@@ -1,9 +1,10 @@
 """Issued certificates: chain parsing, a flat description of the leaf, and output formats.
 
 Owns: `parse_chain` (PEM bundle -> ordered chain, leaf first), `CertificateInfo` (what status,
-annotations and policies need to know about a leaf), the split into leaf / intermediates /
-root, and the Secret output formats cert-manager writes: `key.der` (the private key's DER,
-as cert-manager's `DER` additional output format is), `tls-combined.pem` and PKCS#12.
+annotations and policies need to know about a leaf; `describe_names`: its names alone), the
+split into leaf / intermediates / root, and the Secret output formats cert-manager writes:
+`key.der` (the private key's DER, as cert-manager's `DER` additional output format is),
+`tls-combined.pem` and PKCS#12.
 Must not: do I/O, log, or echo key or certificate bytes in errors.
 """
 
@@ -25,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.csr import subject_of
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import KeyAlgorithm, PrivateKey, key_algorithm_and_size
+from certmgr.pki.keys import KeyAlgorithm, PrivateKey, PublicKey, key_algorithm_and_size
 from certmgr.pki.pbmac1 import with_pbmac1
 from certmgr.pki.requirements import X509Subject
 from certmgr.pki.usages import usage_names
@@ -70,13 +71,60 @@ class CertificateInfo:
         return _describe(certificate)
 
 
-def describe_certificate(
+def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
+    """``CertificateInfo.of`` without its memo."""
+    values, checked_key = _extensions_and_key(certificate, None)
+    names = _names(certificate, values)
+    algorithm, size = key_algorithm_and_size(checked_key)
+    key_usage = _extension(values, x509.KeyUsage)
+    eku = _extension(values, x509.ExtendedKeyUsage)
+    return CertificateInfo(
+        serial_hex=format(certificate.serial_number, "x"),
+        common_name=names.common_name,
+        subject=names.subject,
+        dns_names=names.dns_names,
+        ip_addresses=names.ip_addresses,
+        uris=names.uris,
+        emails=names.emails,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        issuer_common_name=_first(certificate.issuer),
+        key_algorithm=algorithm,
+        key_size=size,
+        usages=usage_names(key_usage, list(eku) if eku else ()),
+        is_ca=names.is_ca,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateNamesInfo:
+    """The names and ``is_ca`` of a ``CertificateInfo``."""
+
+    common_name: str
+    subject: X509Subject
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    uris: tuple[str, ...]
+    emails: tuple[str, ...]
+    is_ca: bool
+
+
+def describe_names(
     certificate: x509.Certificate, *, public_key: object = None
-) -> CertificateInfo:
-    """``CertificateInfo.of`` without its memo, for a caller that keeps the result itself
-    (a Secret's summary): the memo would hold what is used once a second time.
-    ``public_key``: ``certificate.public_key()`` when the caller already has it (each call
-    decodes the key again)."""
+) -> CertificateNamesInfo:
+    """``describe_certificate``'s names and ``is_ca``, with its checks and ``PKIError``s,
+    without what only the rest needs (key size, usages, issuer): a Secret's summary
+    reads only these, and keeps them itself (no memo). ``public_key``:
+    ``certificate.public_key()`` when the caller already has it (each call decodes the
+    key again)."""
+    values, _ = _extensions_and_key(certificate, public_key)
+    return _names(certificate, values)
+
+
+def _extensions_and_key(
+    certificate: x509.Certificate, public_key: object
+) -> tuple[dict[type, x509.ExtensionType], PublicKey]:
+    """The extensions by type and the public key, or the ``PKIError`` describing fails with."""
     try:
         extensions = certificate.extensions
         if public_key is None:
@@ -87,17 +135,18 @@ def describe_certificate(
         public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
     ):
         raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
-    algorithm, size = key_algorithm_and_size(public_key)
     # One pass over the extensions (a certificate has each kind at most once: the parser
     # rejects duplicates), not a search per kind that raises for each one missing.
-    values = {type(extension.value): extension.value for extension in extensions}
+    return {type(extension.value): extension.value for extension in extensions}, public_key
+
+
+def _names(
+    certificate: x509.Certificate, values: dict[type, x509.ExtensionType]
+) -> CertificateNamesInfo:
     sans = _extension(values, x509.SubjectAlternativeName)
-    key_usage = _extension(values, x509.KeyUsage)
-    eku = _extension(values, x509.ExtendedKeyUsage)
     basic = _extension(values, x509.BasicConstraints)
     subject = certificate.subject  # a new Name object at every read
-    return CertificateInfo(
-        serial_hex=format(certificate.serial_number, "x"),
+    return CertificateNamesInfo(
         common_name=_first(subject),
         subject=subject_of(subject),
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
@@ -106,12 +155,6 @@ def describe_certificate(
         else (),
         uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
         emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        issuer_common_name=_first(certificate.issuer),
-        key_algorithm=algorithm,
-        key_size=size,
-        usages=usage_names(key_usage, list(eku) if eku else ()),
         is_ca=bool(basic and basic.ca),
     )
 

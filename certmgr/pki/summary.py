@@ -22,7 +22,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from certmgr.pki.certificates import describe_certificate, parse_chain_once
+from certmgr.pki.certificates import describe_names, parse_chain_once
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
     KeyAlgorithm,
@@ -136,7 +136,7 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
     names_error = ""
     is_ca = False
     try:
-        info = describe_certificate(certificate, public_key=decoded_key)
+        info = describe_names(certificate, public_key=decoded_key)
         is_ca = info.is_ca
         names = CertificateNames(
             common_name=sys.intern(info.common_name),
