@@ -138,8 +138,13 @@ async def test_a_traced_slow_turn_names_the_task_that_held_it() -> None:
         await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.sleep(0)
-    slow = [e for e in logs if e["event"] == "event_loop_turn_slow"]
-    assert len(slow) >= 1
+    # On a loaded machine another turn may pass 0.1 s too (preempted): find the holder's.
+    slow = [
+        e
+        for e in logs
+        if e["event"] == "event_loop_turn_slow" and "(holder)" in "".join(e["longest"][:1])
+    ]
+    assert len(slow) == 1
     longest = slow[0]["longest"][0]
     assert "task _hold_then_yield (holder)" in longest
     assert "resumed _hold_then_yield@runtime/test_looplag.py" in longest
@@ -174,9 +179,14 @@ async def test_a_traced_slow_turn_looks_into_async_for() -> None:
         await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.sleep(0)
-    slow = [e for e in logs if e["event"] == "event_loop_turn_slow"]
-    longest = slow[0]["longest"][0]
-    assert "task _Lister.run (lister things) resumed _pages@runtime/test_looplag.py" in longest
+    # On a loaded machine another turn may pass 0.1 s too (preempted): find the lister's.
+    longest = [
+        e["longest"][0]
+        for e in logs
+        if e["event"] == "event_loop_turn_slow" and "(lister" in "".join(e["longest"][:1])
+    ]
+    assert len(longest) == 1
+    assert "task _Lister.run (lister things) resumed _pages@runtime/test_looplag.py" in longest[0]
 
 
 async def test_the_ready_queue_is_restored_when_a_traced_probe_stops() -> None:
