@@ -43,7 +43,7 @@ from certmgr.acme.errors import (
     AcmeWriteWithheld,
 )
 from certmgr.acme.keys import AcmeAccountKey
-from certmgr.acme.lastmoment import Guard, last_moment_trace
+from certmgr.acme.lastmoment import Guard, GuardedBody, last_moment_trace, withheld_by
 from certmgr.acme.parsing import malformed, parse_link_header, parse_problem
 from certmgr.acme.proxies import environment_proxies, select_proxy
 from certmgr.acme.resources import Problem
@@ -334,11 +334,16 @@ class AcmeTransport:
     ) -> _Response:
         started = time.perf_counter()
         status: int | None = None
+        body = (
+            data
+            if guard is None or data is None
+            else GuardedBody(data, guard=guard, content_type=JOSE_CONTENT_TYPE)
+        )
         try:
             async with self._http().request(
                 method,
                 url,
-                data=data,
+                data=body,
                 headers=headers,
                 proxy=self._environment.proxy_for(url),
                 trace_request_ctx=guard,
@@ -349,6 +354,9 @@ class AcmeTransport:
         except aiohttp.ServerDisconnectedError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
+            withheld = withheld_by(exc, AcmeWriteWithheld)
+            if withheld is not None:
+                raise withheld from None
             raise _unreachable(url, exc) from exc
         finally:
             if self._observer is not None:
