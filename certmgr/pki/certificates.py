@@ -10,7 +10,6 @@ Must not: do I/O, log, or echo key or certificate bytes in errors.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from certmgr.memo import memo, pem_digest
-from certmgr.pki.csr import subject_of
+from certmgr.pki.csr import subject_and_common_name
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeyAlgorithm, PrivateKey, PublicKey, key_algorithm_and_size
 from certmgr.pki.pbmac1 import with_pbmac1
@@ -145,16 +144,29 @@ def _names(
 ) -> CertificateNamesInfo:
     sans = _extension(values, x509.SubjectAlternativeName)
     basic = _extension(values, x509.BasicConstraints)
-    subject = certificate.subject  # a new Name object at every read
+    subject, common_name = subject_and_common_name(certificate.subject)
+    # One pass over the SANs, each kind in its order (get_values_for_type walks them all
+    # once per kind).
+    dns_names: list[str] = []
+    ip_addresses: list[str] = []
+    uris: list[str] = []
+    emails: list[str] = []
+    for general in sans or ():
+        if isinstance(general, x509.DNSName):
+            dns_names.append(general.value)
+        elif isinstance(general, x509.IPAddress):
+            ip_addresses.append(str(general.value))
+        elif isinstance(general, x509.UniformResourceIdentifier):
+            uris.append(general.value)
+        elif isinstance(general, x509.RFC822Name):
+            emails.append(general.value)
     return CertificateNamesInfo(
-        common_name=_first(subject),
-        subject=subject_of(subject),
-        dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
-        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
-        if sans
-        else (),
-        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
-        emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
+        common_name=common_name,
+        subject=subject,
+        dns_names=tuple(dns_names),
+        ip_addresses=tuple(ip_addresses),
+        uris=tuple(uris),
+        emails=tuple(emails),
         is_ca=bool(basic and basic.ca),
     )
 
@@ -197,17 +209,34 @@ def _chain_of(
 ) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")
-    blocks = _PEM_CERTIFICATE.findall(pem)
+    blocks = _certificate_blocks(pem)
     if not blocks:
         raise _corrupt()
     return order_chain([parse_block(block) for block in blocks])
 
 
-# One PEM block; its own memo so the CA and intermediates that thousands of Secrets
+_BEGIN_CERTIFICATE: Final = b"-----BEGIN CERTIFICATE-----"
+_END_CERTIFICATE: Final = b"-----END CERTIFICATE-----"
+
+
+def _certificate_blocks(pem: bytes) -> list[bytes]:
+    """Each ``BEGIN CERTIFICATE`` ... ``END CERTIFICATE`` block of ``pem`` (at least one
+    byte between the markers), as the regular expression ``BEGIN.+?END`` (DOTALL) finds
+    them; a search for the markers, not a regex stepping byte by byte."""
+    blocks = []
+    start = pem.find(_BEGIN_CERTIFICATE)
+    while start != -1:
+        end = pem.find(_END_CERTIFICATE, start + len(_BEGIN_CERTIFICATE) + 1)
+        if end == -1:
+            break
+        end += len(_END_CERTIFICATE)
+        blocks.append(pem[start:end])
+        start = pem.find(_BEGIN_CERTIFICATE, end)
+    return blocks
+
+
+# Each PEM block has its own memo so the CA and intermediates that thousands of Secrets
 # share are parsed, and held, once (a parsed certificate is ~2.4 KB).
-_PEM_CERTIFICATE = re.compile(
-    rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL
-)
 
 
 def _load_certificate(block: bytes) -> x509.Certificate:

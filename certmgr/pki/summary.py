@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from certmgr.pki.certificates import describe_names, parse_chain_once
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
     KeyAlgorithm,
     KeyEncoding,
+    PublicKey,
     encode_private_key,
     key_algorithm_and_size,
     parse_private_key_once,
@@ -105,32 +105,39 @@ def summarise(certificate_pem: bytes, key_pem: bytes) -> SecretSummary:
     """Parse ``tls.crt`` and ``tls.key`` (the same checks and messages as ``parse_leaf``
     and ``parse_private_key``) into a summary; never raises ``PKIError``."""
     leaf: LeafSummary | None = None
+    leaf_key: PublicKey | None = None
     leaf_error = ""
     try:
-        leaf = summarise_leaf(certificate_pem)
+        leaf, leaf_key = _summarise_leaf(certificate_pem)
     except PKIError as exc:
         leaf_error = str(exc)
     key: KeySummary | None = None
     key_error = ""
     try:
-        key = summarise_key(key_pem)
+        key = _summarise_key(key_pem, leaf=leaf, leaf_key=leaf_key)
     except PKIError as exc:
         key_error = str(exc)
-    if leaf is not None and key is not None and leaf.public_key == key.public_key:
-        key = replace(key, public_key=leaf.public_key)  # one copy of the fingerprint
     return SecretSummary(leaf=leaf, leaf_error=leaf_error, key=key, key_error=key_error)
 
 
 def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
     """The summary of the leaf of ``certificate_pem``; ``PKIError`` as ``parse_leaf``."""
+    return _summarise_leaf(certificate_pem)[0]
+
+
+def _summarise_leaf(certificate_pem: bytes) -> tuple[LeafSummary, PublicKey | None]:
+    """``summarise_leaf`` and the leaf's public key (None: unsupported)."""
     certificate = parse_chain_once(certificate_pem)[0]
     public_key: bytes | None = None
     public_key_error = ""
     decoded_key = None
+    supported: PublicKey | None = None
     try:
         decoded_key = certificate.public_key()
-        public_key = public_key_fingerprint(supported_public_key(decoded_key))
+        supported = supported_public_key(decoded_key)
+        public_key = public_key_fingerprint(supported)
     except (PKIError, ValueError) as exc:
+        supported = None
         public_key_error = str(exc)
     names: CertificateNames | None = None
     names_error = ""
@@ -148,7 +155,10 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         )
     except PKIError as exc:
         names_error = str(exc)
-    return LeafSummary(
+    # Temporary implies temporary with a literal subject (the same test plus the
+    # serialNumber marker): most leaves fail the first and skip the second.
+    literal_temporary = is_temporary_certificate(certificate, literal_subject=True)
+    summary = LeafSummary(
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         window_draw=window_draw(certificate.signature),
@@ -157,33 +167,49 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
         public_key_error=public_key_error,
         names=names,
         names_error=names_error,
-        temporary=is_temporary_certificate(certificate),
-        temporary_with_literal_subject=is_temporary_certificate(certificate, literal_subject=True),
+        temporary=literal_temporary and is_temporary_certificate(certificate),
+        temporary_with_literal_subject=literal_temporary,
         ari_cert_id=_ari_cert_id(certificate),
         is_ca=is_ca,
     )
+    return summary, supported
 
 
 def summarise_key(key_pem: bytes) -> KeySummary:
     """The summary of the private key in ``key_pem``; ``PKIError`` as ``parse_private_key``."""
+    return _summarise_key(key_pem, leaf=None, leaf_key=None)
+
+
+def _summarise_key(
+    key_pem: bytes, *, leaf: LeafSummary | None, leaf_key: PublicKey | None
+) -> KeySummary:
+    """``summarise_key``; when the key's public half equals ``leaf_key`` (the leaf's
+    public key, fingerprinted in ``leaf``) the leaf's fingerprint is taken, not computed
+    again: equal keys have the same SubjectPublicKeyInfo."""
     key = parse_private_key_once(key_pem)
-    algorithm, size = key_algorithm_and_size(key)
+    public = key.public_key()
+    algorithm, size = key_algorithm_and_size(public)
     pem = bytes(key_pem)
     # An encoding whose PEM header differs from key_pem's cannot give its bytes: only
     # the one that can is computed (PKCS#8, and an Ed25519 key's PKCS1, begin
     # "PRIVATE KEY"; the other PKCS1 forms "RSA/EC PRIVATE KEY").
     pkcs8_header = pem.startswith(_PKCS8_HEADER)
+    ed25519_key = algorithm == "Ed25519"
     encodings = _ENCODING_SETS[
         tuple(
             encoding
             for encoding in _ENCODINGS
-            if pkcs8_header == (encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey))
+            if pkcs8_header == (encoding == "PKCS8" or ed25519_key)
             and encode_private_key(key, encoding=encoding) == pem
         )
     ]
-    return KeySummary(
-        public_key=public_key_fingerprint(key), algorithm=algorithm, size=size, encodings=encodings
-    )
+    if leaf is not None and leaf.public_key is not None and public == leaf_key:
+        fingerprint = leaf.public_key  # one copy of the fingerprint
+    else:
+        fingerprint = public_key_fingerprint(public)
+        if leaf is not None and leaf.public_key == fingerprint:
+            fingerprint = leaf.public_key
+    return KeySummary(public_key=fingerprint, algorithm=algorithm, size=size, encodings=encodings)
 
 
 _ENCODINGS: Final[tuple[KeyEncoding, ...]] = ("PKCS1", "PKCS8")

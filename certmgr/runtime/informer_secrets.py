@@ -229,9 +229,10 @@ def managed_secret(obj: Obj) -> Obj:
     leaf = secret.summary.leaf
     if leaf is None or leaf.is_ca:
         return secret
-    secret.trimmed = _TRIMMED[
-        (bool(key_pem), all(_canonical(data.get(name)) for name in TRIMMED_KEYS))
-    ]
+    canonical = _canonical(data.get("tls.crt"), certificate_pem) and _canonical(
+        data.get("tls.key"), key_pem
+    )
+    secret.trimmed = _TRIMMED[(bool(key_pem), canonical)]
     secret["data"] = _SHARED.get({k: v for k, v in data.items() if k not in TRIMMED_KEYS})
     kept = {k: v for k, v in metadata.items() if k in READ_METADATA}
     if "labels" in kept:
@@ -325,9 +326,9 @@ def certificate_digest(secret: Obj) -> bytes | None:
     return hashlib.sha256(pem).digest() if pem else None
 
 
-def _canonical(value: object) -> bool:
-    """A non-empty data value written back as the same text once decoded and encoded."""
-    decoded = _decoded(value)
+def _canonical(value: object, decoded: bytes) -> bool:
+    """Whether a non-empty data ``value`` (``decoded``: its ``_decoded``) is written back
+    as the same text once decoded and encoded."""
     return bool(decoded) and base64.b64encode(decoded).decode("ascii") == value
 
 

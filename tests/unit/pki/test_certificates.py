@@ -208,3 +208,69 @@ def test_certificate_info_is_memoized_by_the_certificate(chain) -> None:
     first = CertificateInfo.of(x509.load_der_x509_certificate(der))
     assert CertificateInfo.of(x509.load_der_x509_certificate(der)) is first
     assert CertificateInfo.of(chain[1]) != first
+
+
+def test_describe_names_lists_each_kind_of_san_in_its_order(key) -> None:
+    import ipaddress
+
+    from certmgr.pki.certificates import describe_names
+
+    from .conftest import make_certificate
+
+    sans = [
+        x509.DNSName("b.example.com"),
+        x509.IPAddress(ipaddress.ip_address("2001:db8::1")),
+        x509.UniformResourceIdentifier("spiffe://b"),
+        x509.DNSName("a.example.com"),
+        x509.RFC822Name("b@example.com"),
+        x509.IPAddress(ipaddress.ip_address("192.0.2.1")),
+        x509.UniformResourceIdentifier("spiffe://a"),
+        x509.RFC822Name("a@example.com"),
+    ]
+    certificate = make_certificate(
+        subject_key=key(),
+        issuer_key=key("ECDSA", 256, 5),
+        subject="",
+        issuer="CA",
+        extensions=[(x509.SubjectAlternativeName(sans), False)],
+    )
+    extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+    names = describe_names(certificate)
+
+    assert names.dns_names == tuple(extension.value.get_values_for_type(x509.DNSName))
+    assert names.ip_addresses == ("2001:db8::1", "192.0.2.1")
+    assert names.uris == ("spiffe://b", "spiffe://a")
+    assert names.emails == ("b@example.com", "a@example.com")
+    assert names.dns_names == ("b.example.com", "a.example.com")
+
+
+_B, _E = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+
+
+@pytest.mark.parametrize(
+    ("pem", "blocks"),
+    [
+        pytest.param(b"", [], id="empty"),
+        pytest.param(_B + b"\nA\n" + _E, [_B + b"\nA\n" + _E], id="one"),
+        pytest.param(
+            b"x" + _B + b"A" + _E + b"y" + _B + b"B" + _E + b"\n",
+            [_B + b"A" + _E, _B + b"B" + _E],
+            id="two-with-text-around",
+        ),
+        pytest.param(_B + _E, [], id="nothing-between-the-markers"),
+        pytest.param(_B + _E + _E, [_B + _E + _E], id="an-end-marker-as-the-body"),
+        pytest.param(_B + b"A" + _B + b"B" + _E, [_B + b"A" + _B + b"B" + _E], id="begin-inside"),
+        pytest.param(
+            _B + b"A" + _E + _B + b"unterminated", [_B + b"A" + _E], id="unterminated-last"
+        ),
+    ],
+)
+def test_certificate_blocks_are_what_the_pem_block_pattern_finds(pem, blocks) -> None:
+    import re
+
+    from certmgr.pki.certificates import _certificate_blocks
+
+    pattern = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+    assert pattern.findall(pem) == blocks
+    assert _certificate_blocks(pem) == blocks

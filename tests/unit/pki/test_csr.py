@@ -297,3 +297,67 @@ def test_a_literal_subject_may_name_the_serial_number(key) -> None:
         [NameOID.COMMON_NAME],
     ]
     assert csr_violations(parse_csr(build_csr(key(), requirements)), requirements) == ()
+
+
+def _attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute:
+    return x509.NameAttribute(oid, value)
+
+
+@pytest.mark.parametrize(
+    "rdns",
+    [
+        pytest.param([], id="empty"),
+        pytest.param([[_attribute(NameOID.COMMON_NAME, "a")]], id="common-name"),
+        pytest.param(
+            [
+                [_attribute(NameOID.COUNTRY_NAME, "DE")],
+                [_attribute(NameOID.ORGANIZATION_NAME, "O1")],
+                [_attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "U2")],
+                [_attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "U1")],
+                [_attribute(NameOID.COMMON_NAME, "second")],
+                [_attribute(NameOID.COMMON_NAME, "first")],
+                [_attribute(NameOID.SERIAL_NUMBER, "9")],
+                [_attribute(NameOID.SERIAL_NUMBER, "1")],
+                [_attribute(NameOID.LOCALITY_NAME, "L")],
+                [_attribute(NameOID.STATE_OR_PROVINCE_NAME, "P")],
+                [_attribute(NameOID.STREET_ADDRESS, "S")],
+                [_attribute(NameOID.POSTAL_CODE, "12345")],
+                [_attribute(NameOID.EMAIL_ADDRESS, "x@example.com")],
+            ],
+            id="every-field-repeated-in-order",
+        ),
+        pytest.param(
+            [
+                [
+                    _attribute(NameOID.ORGANIZATION_NAME, "O2"),
+                    _attribute(NameOID.COMMON_NAME, "multi"),
+                    _attribute(NameOID.ORGANIZATION_NAME, "O1"),
+                ]
+            ],
+            id="multi-valued-rdn",
+        ),
+    ],
+)
+def test_subject_and_common_name_read_each_field_as_a_search_for_it(
+    rdns: list[list[x509.NameAttribute]],
+) -> None:
+    from certmgr.pki.csr import subject_and_common_name
+
+    name = x509.Name([x509.RelativeDistinguishedName(rdn) for rdn in rdns])
+
+    def found(oid: x509.ObjectIdentifier) -> tuple[str, ...]:
+        return tuple(str(a.value) for a in name.get_attributes_for_oid(oid))
+
+    subject, common_name = subject_and_common_name(name)
+
+    assert subject == X509Subject(
+        organizations=found(NameOID.ORGANIZATION_NAME),
+        countries=found(NameOID.COUNTRY_NAME),
+        organizational_units=found(NameOID.ORGANIZATIONAL_UNIT_NAME),
+        localities=found(NameOID.LOCALITY_NAME),
+        provinces=found(NameOID.STATE_OR_PROVINCE_NAME),
+        street_addresses=found(NameOID.STREET_ADDRESS),
+        postal_codes=found(NameOID.POSTAL_CODE),
+        serial_number=(found(NameOID.SERIAL_NUMBER) or ("",))[0],
+    )
+    assert common_name == (found(NameOID.COMMON_NAME) or ("",))[0]

@@ -62,12 +62,42 @@ def _mismatched(key: KeyFactory) -> tuple[bytes, bytes]:
     return _leaf(key, n=2), encode_private_key(key("ECDSA"))
 
 
+def _pair(
+    leaf_key: tuple[KeyAlgorithm, int | None, int],
+    private_key: tuple[KeyAlgorithm, int | None, int],
+    *,
+    encoding: KeyEncoding = "PKCS1",
+) -> Pair:
+    """A leaf for one key and (maybe another) private key: the summary takes the leaf's
+    fingerprint for a key equal to the leaf's and computes its own otherwise."""
+
+    def pair(key: KeyFactory) -> tuple[bytes, bytes]:
+        leaf = make_certificate(
+            subject_key=key(*leaf_key),
+            issuer_key=key("ECDSA", None, 5),
+            subject="app.example.com",
+            issuer="Test CA",
+            dns_names=["app.example.com"],
+        )
+        return encode_pem([leaf]), encode_private_key(key(*private_key), encoding=encoding)
+
+    return pair
+
+
 @pytest.mark.parametrize(
     "pair",
     [
         pytest.param(_issued, id="issued"),
         pytest.param(_temporary, id="temporary-rsa-pkcs8"),
         pytest.param(_mismatched, id="key-of-another-certificate"),
+        pytest.param(_pair(("RSA", 2048, 0), ("RSA", 2048, 0)), id="rsa-pair"),
+        pytest.param(_pair(("RSA", 2048, 0), ("RSA", 2048, 1)), id="rsa-other-key"),
+        pytest.param(_pair(("ECDSA", 384, 0), ("ECDSA", 384, 0), encoding="PKCS8"), id="p384"),
+        pytest.param(_pair(("ECDSA", 384, 0), ("ECDSA", 521, 0)), id="ecdsa-other-curve"),
+        pytest.param(_pair(("Ed25519", None, 0), ("Ed25519", None, 0)), id="ed25519-pair"),
+        pytest.param(_pair(("Ed25519", None, 0), ("Ed25519", None, 1)), id="ed25519-other"),
+        pytest.param(_pair(("RSA", 2048, 0), ("ECDSA", 256, 0)), id="rsa-leaf-ecdsa-key"),
+        pytest.param(_pair(("ECDSA", 256, 0), ("Ed25519", None, 0)), id="ecdsa-leaf-ed25519"),
         pytest.param(lambda k: (b"", b""), id="empty"),
         pytest.param(lambda k: (b"garbage", b"garbage"), id="no-pem"),
         pytest.param(
@@ -116,6 +146,8 @@ def test_summary_says_what_parsing_says(key: KeyFactory, pair: Pair) -> None:
         assert summary.key is not None
         assert summary.key.public_key == public_key_fingerprint(private_key)
         assert (summary.key.algorithm, summary.key.size) == key_algorithm_and_size(private_key)
+        if summary.leaf is not None and summary.leaf.public_key == summary.key.public_key:
+            assert summary.key.public_key is summary.leaf.public_key  # one copy
 
 
 def test_summarising_leaves_nothing_in_the_pem_memos(key: KeyFactory) -> None:
