@@ -223,11 +223,13 @@ class KubeClient:
                 accept=accept,
             )
             meta = page.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            # The items are handed over, not also held here while the caller works
+            # through them: they are freed as soon as it lets go of the page.
             yield ObjectList(
-                items=page.get("items") or [],
+                items=page.pop("items", None) or [],
                 resource_version=str(meta.get("resourceVersion") or ""),
             )
-            token = str(meta.get("continue") or "")
             if not token:
                 return
 

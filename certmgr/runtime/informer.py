@@ -200,6 +200,9 @@ class Informer:
         ):
             await self._stage_yielding(staged, page.items)
             version = page.resource_version
+            # The page as decoded goes first (what was staged holds what is kept of it),
+            # so the freeze below neither scans nor keeps it.
+            del page
             # A list is the bulk of what the caches will hold for good: freezing each page
             # keeps full collections from re-scanning it (each held the loop for seconds).
             freeze_long_lived()

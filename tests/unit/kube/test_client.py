@@ -235,3 +235,22 @@ async def test_get_not_found(scripted: Any, client: KubeClient) -> None:
     scripted.reply(404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": "nope"})
     with pytest.raises(e.NotFound):
         await client.get(r.SECRETS, "s", namespace="ns")
+
+
+async def test_list_pages_does_not_hold_a_page_the_caller_let_go(
+    scripted: Any, client: KubeClient
+) -> None:
+    # The informer frees each page's decoded objects before it freezes what it kept:
+    # the pager, suspended until the next page is asked for, must not hold them too.
+    import sys
+
+    scripted.reply(200, page([secret("a")], "10", token="t1"))
+    scripted.reply(200, page([secret("b")], "10"))
+    pages = client.list_pages(r.SECRETS, page_size=1)
+    first = await anext(pages)
+    items = first.items
+    del first
+
+    assert sys.getrefcount(items) == 2  # `items` here and getrefcount's own argument
+    assert [o["metadata"]["name"] for o in items] == ["a"]
+    assert [o["metadata"]["name"] for o in (await anext(pages)).items] == ["b"]
