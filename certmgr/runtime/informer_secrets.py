@@ -55,6 +55,7 @@ from certmgr.pki.summary import SecretSummary, summarise
 from certmgr.runtime.cache import IndexFunc, Obj
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 from certmgr.runtime.informer import Handler, Informer, compact
+from certmgr.runtime.shapes import shaped
 
 MANAGED_LABEL = "controller.cert-manager.io/fao"
 MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
@@ -237,7 +238,7 @@ def managed_secret(obj: Obj) -> Obj:
     kept = {k: v for k, v in metadata.items() if k in READ_METADATA}
     if "labels" in kept:
         kept["labels"] = _SHARED.get(kept["labels"])
-    secret["metadata"] = kept
+    secret["metadata"] = shaped(kept)
     return secret
 
 
