@@ -455,3 +455,35 @@ def test_compact_objects_share_repeated_strings_and_keys_and_lose_managed_fields
         (first["data"], second["data"]),
     ):
         assert [id(k) for k in a_map] == [id(k) for k in b_map]
+
+
+def test_a_certificate_and_its_secret_share_the_names_they_both_hold() -> None:
+    def decoded(obj: dict[str, Any]) -> dict[str, Any]:
+        return compact(json.loads(json.dumps(obj)))
+
+    certificate = decoded(
+        {
+            "kind": "Certificate",
+            "metadata": {"name": "web", "namespace": "apps"},
+            "spec": {
+                "secretName": "web-tls",
+                "commonName": "web.example.com",
+                "dnsNames": ["web.example.com", "www.example.com"],
+            },
+        }
+    )
+    annotations = {
+        "cert-manager.io/certificate-name": "web",
+        "cert-manager.io/common-name": "web.example.com",
+        "cert-manager.io/alt-names": "www.example.com",
+    }
+    secret = decoded(
+        {"kind": "Secret", "metadata": {"name": "web-tls", "annotations": annotations}}
+    )
+    spec, annotated = certificate["spec"], secret["metadata"]["annotations"]
+    assert spec["secretName"] is secret["metadata"]["name"]
+    assert certificate["metadata"]["name"] is annotated["cert-manager.io/certificate-name"]
+    assert spec["commonName"] is annotated["cert-manager.io/common-name"]
+    assert spec["dnsNames"] == ["web.example.com", "www.example.com"]
+    assert spec["dnsNames"][0] is spec["commonName"]
+    assert spec["dnsNames"][1] is annotated["cert-manager.io/alt-names"]
