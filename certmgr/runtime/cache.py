@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any, Literal
 
-from certmgr.kube.objects import name_of, namespace_of, resource_version
+from certmgr.kube.objects import metadata as object_metadata
+from certmgr.kube.objects import resource_version
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 
 Obj = dict[str, Any]
@@ -57,8 +58,12 @@ FILL_BATCH = 400
 
 
 def key_of(obj: Obj) -> Key:
+    """(namespace or "", name), as ``namespace_of`` and ``name_of`` read them (metadata
+    looked up once: every event and listed object is keyed, by each cache and handler)."""
+    meta = object_metadata(obj)
+    namespace = meta.get("namespace")
     # Interned: thousands of objects share a few namespaces.
-    return (sys.intern(namespace_of(obj) or ""), name_of(obj))
+    return (sys.intern(str(namespace)) if namespace else "", str(meta.get("name") or ""))
 
 
 def object_key(obj: Obj) -> str:

@@ -186,7 +186,14 @@ class Manager:
                 return
             # Both sides are mapped now; an update usually maps old and new to the same
             # keys: each key is added once, old's first.
-            keys = chain.from_iterable([mapper(obj) for obj in (old, new) if obj is not None])
+            if old is not None and new is not None:
+                keys: Iterator[str] = chain(mapper(old), mapper(new))
+            elif new is not None:
+                keys = iter(mapper(new))
+            elif old is not None:
+                keys = iter(mapper(old))
+            else:
+                return
             added: set[str] = set()
             if not _add_batch(queue, keys, added):
                 return

@@ -354,3 +354,26 @@ async def test_a_first_fill_of_a_keys_only_cache_hands_out_its_stubs_as_they_are
     first = next(changes)
     assert first == ("ADDED", None, cache.get("ns", "o0"))
     assert [c[2]["metadata"]["name"] for c in changes if c[2]] == ["o1", "o2"]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        pytest.param({"metadata": {"namespace": "ns", "name": "a"}}, id="namespaced"),
+        pytest.param({"metadata": {"name": "a"}}, id="cluster-scoped"),
+        pytest.param({"metadata": {"namespace": None, "name": "a"}}, id="namespace-null"),
+        pytest.param({"metadata": {"namespace": "", "name": "a"}}, id="namespace-empty"),
+        pytest.param({"metadata": {"namespace": "ns"}}, id="no-name"),
+        pytest.param({"metadata": {"namespace": "ns", "name": 7}}, id="name-not-a-string"),
+        pytest.param({"metadata": None}, id="metadata-null"),
+        pytest.param({"metadata": ["x"]}, id="metadata-not-a-mapping"),
+        pytest.param({}, id="no-metadata"),
+    ],
+)
+def test_key_of_reads_what_namespace_of_and_name_of_read(obj: dict[str, Any]) -> None:
+    from certmgr.kube.objects import name_of, namespace_of
+    from certmgr.runtime.cache import key_of
+
+    namespace, name = namespace_of(obj) or "", name_of(obj)
+    assert key_of(obj) == (namespace, name)
+    assert object_key(obj) == (f"{namespace}/{name}" if namespace else name)
