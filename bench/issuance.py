@@ -53,6 +53,9 @@ the controller's CPU per issuance. Issue 15's figures (100 Certificates at once)
 ``--controller-code DIR`` runs ``certmgr run`` from another checkout (``git archive
 REV | tar -x -C DIR``) in this venv, against this checkout's simulator, Pebble and
 library reference: old and new controller code over the same bench, run alternately.
+``--controller-python PY`` runs the controller with another interpreter (a venv of another
+Python version with certmgr installed), with ``--controller-code`` that checkout's code.
+The "API reads" line lists the controller's other verbs (get, list, watch) per issuance.
 """
 
 from __future__ import annotations
@@ -160,13 +163,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_split(pid))
 
 
-def controller_writes(before: dict[Any, int], after: dict[Any, int]) -> Counter[str]:
-    """Writes by the controller's user between two accounting snapshots, per resource."""
-    writes: Counter[str] = Counter()
+def controller_requests(
+    before: dict[Any, int], after: dict[Any, int], *, writes: bool
+) -> Counter[str]:
+    """Writes (or the other verbs: reads) by the controller's user between two accounting
+    snapshots, per verb and resource."""
+    counted: Counter[str] = Counter()
     for (verb, resource, user), n in after.items():
-        if user == CONTROLLER_USER and verb in WRITE_VERBS:
-            writes[f"{verb} {resource}"] += n - before.get((verb, resource, user), 0)
-    return +writes
+        if user == CONTROLLER_USER and (verb in WRITE_VERBS) == writes:
+            counted[f"{verb} {resource}"] += n - before.get((verb, resource, user), 0)
+    return +counted
 
 
 # -- one certmgr run -----------------------------------------------------------------------
@@ -191,6 +197,7 @@ class Row:
     harness_cpu: float = 0.0  # this process: API simulator, data plane, watch
     pebble_cpu: float = 0.0  # pebble + challtestsrv
     rate_limit: str = ""  # the controller's client-side limit, from its log
+    reads: Counter[str] = field(default_factory=Counter)  # every other verb (watches included)
 
     @property
     def per_second(self) -> float:
@@ -340,7 +347,9 @@ async def certmgr_run(
                 latencies += [t - created for t in ready]
                 elapsed += max(ready) - created
             await settle(env, log)
-            writes = controller_writes(before, env.simulator.requests.snapshot())
+            after = env.simulator.requests.snapshot()
+            writes = controller_requests(before, after, writes=True)
+            reads = controller_requests(before, after, writes=False)
             acme = log.requests_since(mark)
             events = Counter(
                 f"{e.get('type')} {e.get('reason')}"
@@ -373,16 +382,18 @@ async def certmgr_run(
         harness_cpu=harness_cpu,
         pebble_cpu=pebble_cpu,
         rate_limit=rate_limit(controller.log_path),
+        reads=reads,
     )
 
 
-def controller_command(code: Path | None) -> list[str]:
-    """``python -m certmgr`` (empty: the default), or another checkout's certmgr."""
+def controller_command(code: Path | None, python: Path | None = None) -> list[str]:
+    """``python -m certmgr`` (empty: the default), another checkout's certmgr, or either
+    run by another interpreter (a venv of another Python version with certmgr installed)."""
     if code is None:
-        return []
+        return [] if python is None else [str(python), "-m", "certmgr"]
     # The editable install's import hook must not answer for certmgr: drop it first.
     return [
-        sys.executable,
+        str(python or sys.executable),
         "-c",
         "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
         f"sys.path.insert(0, {str(code)!r}); "
@@ -495,7 +506,7 @@ def print_pairs(pairs: Sequence[Pair]) -> None:
         cpu_ms = pair.certmgr.controller_cpu * 1000 / pair.certmgr.certificates
         print(
             f"  pair {index}: library {pair.library.per_second:6.2f}/s, certmgr "
-            f"{pair.certmgr.per_second:6.2f}/s ({cpu_ms:.0f} ms controller CPU per issuance): "
+            f"{pair.certmgr.per_second:6.2f}/s ({cpu_ms:.1f} ms controller CPU per issuance): "
             f"{pair.share:.0%}; batch stored after {pair.certmgr.stored:.2f} s, from then "
             f"{pair.certmgr.per_second_once_stored:.2f}/s: {pair.share_once_stored:.0%}"
         )
@@ -521,8 +532,8 @@ def print_pairs(pairs: Sequence[Pair]) -> None:
     system = statistics.median(ms(row, row.controller_system) for row in certmgr)
     print(
         "  controller CPU per issuance: "
-        + spread([ms(row, row.controller_cpu) for row in certmgr], " ms", 0)
-        + f" (of which system, median: {system:.0f} ms)"
+        + spread([ms(row, row.controller_cpu) for row in certmgr], " ms")
+        + f" (of which system, median: {system:.1f} ms)"
     )
     print(
         "  library process CPU per issuance: "
@@ -583,6 +594,10 @@ def print_details(rows: Sequence[Row]) -> None:
                 f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.writes.items())
             )
             print(f"    API writes: {writes}")
+            reads = ", ".join(
+                f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.reads.items())
+            )
+            print(f"    API reads: {reads or 'none'}")
             print(
                 f"    API requests (all verbs) while issuing: {row.api_requests}, "
                 f"{row.api_requests / row.elapsed:.1f}/s "
@@ -592,7 +607,7 @@ def print_details(rows: Sequence[Row]) -> None:
                 f"    controller CPU while issuing: {row.controller_cpu:.1f} s "
                 f"(system {row.controller_system:.1f} s), "
                 f"{row.controller_cpu / row.elapsed:.0%} of one core, "
-                f"{row.controller_cpu / row.certificates * 1000:.0f} ms per issuance; "
+                f"{row.controller_cpu / row.certificates * 1000:.1f} ms per issuance; "
                 f"meanwhile simulator + data plane {row.harness_cpu / row.elapsed:.0%}, "
                 f"Pebble {row.pebble_cpu / row.elapsed:.0%} of one core"
             )
@@ -615,6 +630,8 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="certmgr-bench-issuance-"))
     print(f"workdir (Pebble and controller logs): {workdir}", flush=True)
     print(f"controller code: {args.controller_code or 'this checkout'}", flush=True)
+    if args.controller_python:
+        print(f"controller interpreter: {args.controller_python}", flush=True)
     rows: list[Row] = []
     pairs: list[Pair] = []
     largest = max(args.sizes)
@@ -638,7 +655,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                         size=size,
                         rounds=args.single_rounds,
                         flags=args.controller_flag,
-                        command=controller_command(args.controller_code),
+                        command=controller_command(args.controller_code, args.controller_python),
                     )
                 )
         if args.skip_library or "shared" not in args.modes or args.pairs < 1:
@@ -657,7 +674,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                 size=largest,
                 rounds=1,
                 flags=args.controller_flag,
-                command=controller_command(args.controller_code),
+                command=controller_command(args.controller_code, args.controller_python),
             )
             pairs.append(Pair(library, certmgr))
     return rows, pairs
@@ -683,6 +700,12 @@ def main() -> int:
         type=Path,
         help="run certmgr from this checkout (e.g. `git archive main | tar -x -C DIR`) with "
         "this venv; the simulator, Pebble and the library reference stay this checkout's",
+    )
+    parser.add_argument(
+        "--controller-python",
+        type=Path,
+        help="run certmgr with this interpreter (e.g. another Python version's venv with "
+        "certmgr installed: `pip install .`); with --controller-code that checkout's code",
     )
     parser.add_argument("--skip-library", action="store_true")
     parser.add_argument(
