@@ -12,6 +12,9 @@ last use by one to two periods. ``turn_all`` turns every memo that is due (``eve
 lists them to turn one by one), so a process at rest (nobody calling) does not keep what
 it parsed at start.
 
+``Generations`` is the same two-generation store for a caller that computes and checks
+its own entries (``CertificateView``: a decoded Certificate kept per uid while it is read).
+
 Exceptions are not memoised. Safe across threads as dict operations are (a race can
 compute a value twice, never return a wrong one). Must not import anything of certmgr's,
 so every layer may use it.
@@ -24,10 +27,12 @@ import hashlib
 import time
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 # Longer than the time between the controllers' reads of one object at start (each
 # reconcile reads a Secret several times, the six certificate controllers one after the
@@ -106,7 +111,73 @@ class Memo(Generic[P, R]):
         self._current, self._previous = {}, {}
 
 
-def every_memo() -> list[Memo[Any, Any]]:
+class Generations(Generic[K, V]):
+    """Entries in two generations, turned like a ``Memo``'s: ``get`` finds an entry in
+    either and keeps it in the current one; one nobody asked for during a whole period is
+    dropped at the second turn after its last use."""
+
+    def __init__(
+        self, *, idle_seconds: float = IDLE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._idle_seconds = idle_seconds
+        self._clock = clock
+        self._current: dict[K, V] = {}
+        self._previous: dict[K, V] = {}
+        self._rotated = clock()
+        _ALL.add(self)
+
+    def get(self, key: K) -> V | None:
+        self._rotate_if_due()
+        found = self._current.get(key)
+        if found is None:
+            found = self._previous.pop(key, None)
+            if found is not None:
+                self._current[key] = found
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._rotate_if_due()
+        self._previous.pop(key, None)
+        self._current[key] = value
+
+    def pop(self, key: K) -> V | None:
+        found = self._current.pop(key, None)
+        earlier = self._previous.pop(key, None)
+        return found if found is not None else earlier
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._current or key in self._previous
+
+    def turn_if_due(self) -> bool:
+        """Turn the generations if a period passed since the last turn; whether it did."""
+        before = self._rotated
+        self._rotate_if_due()
+        return self._rotated != before
+
+    def _rotate_if_due(self) -> None:
+        now = self._clock()
+        if now - self._rotated >= self._idle_seconds:
+            self._rotated = now
+            self._previous, self._current = self._current, {}
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def clear(self) -> None:
+        self._current, self._previous = {}, {}
+
+
+class Turning(Protocol):
+    """What ``every_memo`` lists: a ``Memo`` or ``Generations``."""
+
+    def turn_if_due(self) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def clear(self) -> None: ...
+
+
+def every_memo() -> list[Turning]:
     """Every memo alive, e.g. to turn them one at a time (dropping a generation of
     100,000 entries takes ~9 ms)."""
     return list(_ALL)

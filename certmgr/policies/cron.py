@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from certmgr.api.durations import parse_go_duration
 
@@ -134,6 +133,9 @@ def zone_of(name: str) -> tzinfo:
     """The IANA time zone ``name`` (UTC for ``""``, as cert-manager reads an unset one)."""
     if not name or name == "UTC":
         return UTC
+    # Loaded by the first named zone: few Certificates have renewal windows in one.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certmgr.memo import Memo, memo, pem_digest
+from certmgr.memo import Generations, Memo, every_memo, memo, pem_digest
 
 
 class Clock:
@@ -114,3 +114,46 @@ def test_peek_reads_an_entry_without_computing_or_keeping_one(
     assert squares.peek(7) == found
     assert calls == []
     assert len(squares) == size  # nothing added
+
+
+@pytest.mark.parametrize(
+    ("read_at", "kept"),
+    [
+        pytest.param([], False, id="not-read-for-two-periods-dropped"),
+        pytest.param([9.0, 18.0], True, id="read-every-period-kept"),
+        pytest.param([18.0], True, id="read-in-the-previous-period-kept"),
+        pytest.param([5.0], False, id="read-early-then-idle-dropped"),
+    ],
+)
+def test_generations_keep_an_entry_while_it_is_read(read_at: list[float], kept: bool) -> None:
+    clock = Clock()
+    store: Generations[str, int] = Generations(idle_seconds=10.0, clock=clock)
+    store.put("a", 1)
+    for at in sorted([*read_at, 11.0, 22.0]):
+        clock.now = at
+        if at in read_at:
+            assert store.get("a") == 1
+        else:
+            store.turn_if_due()  # the periodic turn (gcpolicy.release_memos_forever)
+    assert ("a" in store) is kept
+    assert store.get("a") == (1 if kept else None)
+
+
+def test_generations_put_replaces_and_pop_removes_from_either_generation() -> None:
+    clock = Clock()
+    store: Generations[str, int] = Generations(idle_seconds=10.0, clock=clock)
+    store.put("a", 1)
+    clock.now = 11.0
+    store.turn_if_due()  # "a" is now in the previous generation
+    store.put("a", 2)
+    assert len(store) == 1 and store.get("a") == 2
+    store.put("b", 3)
+    clock.now = 22.0
+    store.turn_if_due()
+    assert store.pop("b") == 3 and store.pop("b") is None
+    assert store.pop("a") == 2 and len(store) == 0
+
+
+def test_generations_are_turned_with_the_memos() -> None:
+    store: Generations[str, int] = Generations()
+    assert any(each is store for each in every_memo())

@@ -32,6 +32,7 @@ NEVER_IMPORTED = {
     "websocket": "the kubernetes package's exec/attach streams",
     "requests": "the kubernetes package's kubeconfig loader (OIDC), acme.messages (EAB only)",
     "dns": "dnspython: DNS-01 and --http01-self-check-nameserver, loaded by their first use",
+    "zoneinfo": "renewal windows in a named time zone, loaded by the first one",
 }
 # Modules of ours that only other commands or the tests use, or that only some
 # configurations use (loaded by their first use).
@@ -43,6 +44,7 @@ NEVER_IMPORTED_OURS = (
     "certmgr.dns01.route53",
     "certmgr.dns01.webhook",
     "certmgr.controllers.acme.addresslookup",
+    "certmgr.pki.jks",  # JKS keystores, loaded by the first Certificate that asks for one
 )
 
 PROGRAM = """

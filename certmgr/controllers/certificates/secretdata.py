@@ -19,7 +19,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -42,18 +42,13 @@ from certmgr.pki.certificates import (
     private_key_der,
 )
 from certmgr.pki.errors import PKIError
-from certmgr.pki.jks import (
-    DEFAULT_ALIAS,
-    JavaKeyStore,
-    decode_jks,
-    encode_jks,
-    keystore_entries,
-    truststore_entries,
-)
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.pki.pbmac1 import uses_pbmac1, without_verified_pbmac1
 from certmgr.pki.summary import CertificateNames, SecretSummary
 from certmgr.runtime.informer_secrets import MANAGED_LABEL, trimmed
+
+if TYPE_CHECKING:
+    from certmgr.pki.jks import JavaKeyStore
 
 TLS_SECRET_TYPE: Final = "kubernetes.io/tls"
 TLS_CRT: Final = "tls.crt"
@@ -199,6 +194,9 @@ def _jks_data(
 ) -> dict[str, bytes | None]:
     """Entries are dated the leaf's notBefore: this module has no clock, and the date
     says when the certificate took effect, which is what a reader of it wants to know."""
+    # Loaded by the first JKS keystore asked for: few Certificates want one.
+    from certmgr.pki.jks import DEFAULT_ALIAS, encode_jks, keystore_entries, truststore_entries
+
     if password is None:
         raise PKIError("a JKS keystore needs a password")
     chain = parse_chain(issued.chain_pem)
@@ -248,6 +246,8 @@ def _keystore_holds(
 
 
 def _jks_holds(store: bytes, password: bytes, wanted: JavaKeyStore) -> bool:
+    from certmgr.pki.jks import decode_jks
+
     if not store:
         return False
     try:

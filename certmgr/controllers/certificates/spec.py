@@ -21,6 +21,7 @@ from certmgr.api.certificates import CertificateSpec, CertificateStatus, Renewal
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
 from certmgr.kube.objects import being_deleted
+from certmgr.memo import Generations
 from certmgr.pki.keys import KeyAlgorithm, KeyEncoding, KeySpec
 from certmgr.pki.probe import csr_problem
 from certmgr.pki.requirements import CertificateRequirements, X509Subject
@@ -32,6 +33,11 @@ from certmgr.policies.renewal_windows import RenewalWindow, window_problem
 INVALID_SPEC: Final = "InvalidSpec"
 CERTIFICATE_API_VERSION: Final = "cert-manager.io/v1"
 CERTIFICATE_KIND: Final = "Certificate"
+# How long a decoded Certificate outlives its last read: one to two of these. The
+# controllers read a Certificate within a second of each other during a start (10,000
+# decoded once each in ~3 s), so at 100,000 only the last ~10-20 s of views are alive
+# instead of all of them; at rest none is.
+_VIEW_SECONDS: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ class CertificateView:
             return hit
         view = _decoded(obj, hit)
         if uid:
-            _decoded_cache[uid] = view
+            _decoded_cache.put(uid, view)
         return view
 
     def with_status(self, status: dict[str, Any]) -> CertificateView:
@@ -141,10 +147,12 @@ class CertificateView:
 # object whose spec (and status) is the same dict or an equal one keeps the decoded
 # spec (and status), so a status write keeps the spec object and what is memoised on it,
 # and a different dict under a reused or missing resourceVersion is decoded afresh.
-# Callers must not change a dict they passed in. The typed results are frozen. One
-# entry per Certificate: a new object replaces it and ``forget`` drops it on deletion,
-# so the memo grows with the Certificates served instead of thrashing at a fixed bound.
-_decoded_cache: dict[str, CertificateView] = {}
+# Callers must not change a dict they passed in. The typed results are frozen. Views
+# live in two generations (``memo.Generations``, turned every ``_VIEW_SECONDS``): kept
+# while reconciles read them, however many, and dropped one to two periods after the
+# last one did, so a controller at rest keeps no decoded Certificate (~1 KB each with
+# its requirements); ``forget`` drops one at once on deletion.
+_decoded_cache: Generations[str, CertificateView] = Generations(idle_seconds=_VIEW_SECONDS)
 
 
 def _decoded(obj: dict[str, Any], hit: CertificateView | None) -> CertificateView:
@@ -168,9 +176,9 @@ def _decoded(obj: dict[str, Any], hit: CertificateView | None) -> CertificateVie
 
 def forget(uid: str) -> None:
     """Drop what is memoised for a deleted Certificate."""
-    entry = _decoded_cache.pop(uid, None)
+    entry = _decoded_cache.pop(uid)
     if entry is not None and entry.spec is not None:
-        _requirements.pop(id(entry.spec), None)
+        _requirements.pop(id(entry.spec))
 
 
 def _decode_status(raw_status: Any) -> CertificateStatus:
@@ -182,12 +190,10 @@ def _decode_status(raw_status: Any) -> CertificateStatus:
 
 
 # Asked on nearly every reconcile (``problem``, ``gather``, the key and request managers)
-# of the spec object ``CertificateView`` keeps per resourceVersion, so the requirements
-# and the spec's problem verdict (a probe CSR signed once) are kept per spec object: the
-# entry holds the spec, so its id cannot be reused while cached, and specs are frozen.
-# The bound follows the decoded memo (two spec objects per live Certificate at most), so
-# past 16384 Certificates a sweep still hits instead of re-signing every probe.
-_REQUIREMENTS_FLOOR: Final = 16384
+# of the spec object ``CertificateView`` keeps, so the requirements and the spec's problem
+# verdict (a probe CSR signed once) are kept per spec object: the entry holds the spec, so
+# its id cannot be reused while cached, and specs are frozen. Kept in generations like the
+# views, so an entry lives as long as its spec is read, past any fixed bound.
 _UNJUDGED: Final = object()
 
 
@@ -198,7 +204,7 @@ class _SpecMemo:
     problem: object = _UNJUDGED
 
 
-_requirements: dict[int, _SpecMemo] = {}
+_requirements: Generations[int, _SpecMemo] = Generations(idle_seconds=_VIEW_SECONDS)
 
 
 def _spec_memo(spec: CertificateSpec) -> _SpecMemo:
@@ -206,9 +212,7 @@ def _spec_memo(spec: CertificateSpec) -> _SpecMemo:
     if hit is not None and hit.spec is spec:
         return hit
     memo = _SpecMemo(spec, _requirements_from(spec))
-    if len(_requirements) >= max(_REQUIREMENTS_FLOOR, 2 * len(_decoded_cache)):
-        del _requirements[next(iter(_requirements))]
-    _requirements[id(spec)] = memo
+    _requirements.put(id(spec), memo)
     return memo
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from certmgr.controllers.certificates import spec as spec_module
-from certmgr.controllers.certificates.spec import CertificateView, shorten_name
+from certmgr.controllers.certificates.spec import CertificateView, requirements_of, shorten_name
+from certmgr.memo import Generations
 from certmgr.pki.probe import csr_problem
 
 from .helpers import certificate
@@ -259,3 +260,36 @@ def test_a_sweep_over_more_certificates_than_any_fixed_bound_judges_each_once(
     for obj in objects:
         spec_module.forget(obj["metadata"]["uid"])
     assert not any(f"uid-{i}" in spec_module._decoded_cache for i in range(5000))
+
+
+@pytest.mark.parametrize(
+    ("read_again_at", "kept"),
+    [
+        pytest.param(None, False, id="at-rest-dropped"),
+        pytest.param(15.0, True, id="read-by-a-reconcile-kept"),
+    ],
+)
+def test_a_view_nobody_reads_is_dropped_with_its_requirements(
+    monkeypatch: pytest.MonkeyPatch, read_again_at: float | None, kept: bool
+) -> None:
+    # A controller at rest keeps no decoded Certificate (~1 KB each): the view and the
+    # requirements memoised on its spec go two memo periods after the last read.
+    now = [0.0]
+    views: Generations[str, CertificateView] = Generations(idle_seconds=10.0, clock=lambda: now[0])
+    memos: Generations[int, Any] = Generations(idle_seconds=10.0, clock=lambda: now[0])
+    monkeypatch.setattr(spec_module, "_decoded_cache", views)
+    monkeypatch.setattr(spec_module, "_requirements", memos)
+    obj = certificate(dnsNames=["a.example.com"]).obj
+    view = CertificateView.of(obj)
+    assert view.spec is not None
+    requirements = requirements_of(view.spec)
+    for at in (11.0, 15.0, 22.0):
+        now[0] = at
+        if at == read_again_at:
+            assert requirements_of(CertificateView.of(obj).spec) is requirements  # type: ignore[arg-type]
+        views.turn_if_due()
+        memos.turn_if_due()
+    again = CertificateView.of(obj)
+    assert (again is view) is kept
+    assert again == view  # decoded afresh, the same content
+    assert len(memos) == (1 if kept else 0)
