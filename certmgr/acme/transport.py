@@ -144,9 +144,22 @@ class _Environment:
         if self.verify is False:
             return False
         bundle = certifi.where() if self.verify is True else self.verify
-        if os.path.isdir(bundle):
-            return ssl.create_default_context(capath=bundle)
-        return ssl.create_default_context(cafile=bundle)
+        try:
+            stat = os.stat(bundle)
+        except OSError:
+            return ssl.create_default_context(cafile=bundle)  # raises as it always did
+        return _trust_context(bundle, stat.st_mtime_ns, stat.st_size)
+
+
+# One context per CA bundle as it is on disk (its path, mtime and size): loading certifi's
+# bundle costs ~0.7-0.9 MB of OpenSSL's heap per context, and each account (each ACME
+# issuer, each reconnect) built its own. A bundle changed on disk gets a new context.
+# Contexts are shareable: aiohttp shares its own defaults between every connector.
+@functools.lru_cache(maxsize=8)
+def _trust_context(bundle: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
 
 
 class AcmeTransport:

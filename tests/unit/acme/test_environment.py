@@ -135,3 +135,33 @@ def test_ca_bundle_variables_are_read_once(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert acme_transport._Environment(verify).verify == expected
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "shared"),
+    [
+        pytest.param(False, True, id="same-bundle-one-context"),
+        pytest.param(True, False, id="bundle-changed-on-disk-new-context"),
+    ],
+)
+def test_accounts_share_one_trust_context_per_bundle(
+    tmp_path: Path, rewrite: bool, shared: bool
+) -> None:
+    # Each context holds its own copy of the bundle in OpenSSL's heap (~0.8 MB for
+    # certifi's), and each ACME account built one.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(Path(acme_transport.certifi.where()).read_text())
+    first = acme_transport._Environment(str(bundle)).ssl_context()
+    if rewrite:
+        bundle.write_text(bundle.read_text() + "\n")
+    second = acme_transport._Environment(str(bundle)).ssl_context()
+    assert (first is second) is shared
+    assert (
+        acme_transport._Environment(True).ssl_context()
+        is acme_transport._Environment(True).ssl_context()
+    )
+
+
+def test_a_missing_bundle_still_fails_when_the_context_is_built(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        acme_transport._Environment(str(tmp_path / "missing.pem")).ssl_context()
