@@ -56,6 +56,10 @@ library reference: old and new controller code over the same bench, run alternat
 ``--controller-python PY`` runs the controller with another interpreter (a venv of another
 Python version with certmgr installed), with ``--controller-code`` that checkout's code.
 The "API reads" line lists the controller's other verbs (get, list, watch) per issuance.
+``--cpu-profile PREFIX`` samples the controller's Python stacks on its CPU time, from the
+create to the last Ready (``cpusampling/sitecustomize.py``), into ``PREFIX-<run>.txt`` and
+prints the frames most samples ended in; unlike py-spy, which samples wall time, a
+controller waiting for a core is not counted as busy.
 """
 
 from __future__ import annotations
@@ -300,10 +304,16 @@ async def certmgr_run(
     rounds: int,
     flags: Sequence[str] = (),
     command: Sequence[str] = (),
+    cpu_profile: Path | None = None,
 ) -> Row:
     batches = [[i] for i in range(rounds)] if size == 1 else [list(range(size))]
     async with local_environment(workdir, pebble=pebble) as env:
-        controller = env.start_controller(f"--http01-solver-mode={mode}", *flags, command=command)
+        controller = env.start_controller(
+            f"--http01-solver-mode={mode}",
+            *flags,
+            command=command,
+            env=cpu_sampler_environment(cpu_profile) if cpu_profile else None,
+        )
         env.apply([env.issuer_for_pebble(EXAMPLES_DIR / "clusterissuer-letsencrypt-staging.yaml")])
         await wait_for(
             lambda: is_ready(env.simulator.get("cert-manager.io/v1", "ClusterIssuer", ISSUER_NAME)),
@@ -324,6 +334,9 @@ async def certmgr_run(
             assert controller.process is not None
             pid = controller.process.pid
             counts = env.simulator.requests
+            if cpu_profile:
+                forget(cpu_profile)  # an older run's file must not pass for this one's
+                controller.process.send_signal(signal.SIGUSR1)  # the sampler starts
             for batch in batches:
                 names = [f"bench-{i}" for i in batch]
                 created = time.perf_counter()
@@ -346,6 +359,11 @@ async def certmgr_run(
                 pebble_cpu += sum(map(cpu_seconds, pebble.pids)) - pebble_before
                 latencies += [t - created for t in ready]
                 elapsed += max(ready) - created
+            if cpu_profile:
+                controller.process.send_signal(signal.SIGUSR1)  # it stops and writes the file
+                await wait_for(cpu_profile.exists, what=f"{cpu_profile} written", within=10)
+                print(f"  controller CPU samples while issuing: {cpu_profile}; self time, top:")
+                print("\n".join(f"    {line}" for line in cpu_profile_summary(cpu_profile)))
             await settle(env, log)
             after = env.simulator.requests.snapshot()
             writes = controller_requests(before, after, writes=True)
@@ -384,6 +402,36 @@ async def certmgr_run(
         rate_limit=rate_limit(controller.log_path),
         reads=reads,
     )
+
+
+def profile_path(prefix: str | None, run: str) -> Path | None:
+    return Path(f"{prefix}-{run}.txt") if prefix else None
+
+
+def forget(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def cpu_sampler_environment(output: Path) -> dict[str, str]:
+    """What ``certmgr run`` needs to load ``cpusampling/sitecustomize.py`` (writing
+    ``output`` on its second SIGUSR1)."""
+    sampler = str(Path(__file__).with_name("cpusampling"))
+    path = os.pathsep.join(p for p in (sampler, os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "CERTMGR_CPU_PROFILE": str(output)}
+
+
+def cpu_profile_summary(path: Path, *, top: int = 15) -> list[str]:
+    """The frames the most samples ended in (self time), as shares of all samples."""
+    leaves: Counter[str] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.rpartition(";")[2]
+        # ``qualname (file:line)`` -> ``qualname (package/file)``: lines apart add up.
+        name, _, where = leaf.partition(" (")
+        parts = where.rsplit(":", 1)[0].split("/")
+        leaves[f"{name} ({'/'.join(parts[-2:])})"] += int(count)
+    total = sum(leaves.values())
+    return [f"{n / total:6.1%} {leaf}" for leaf, n in leaves.most_common(top)] if total else []
 
 
 def controller_command(code: Path | None, python: Path | None = None) -> list[str]:
@@ -656,6 +704,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                         rounds=args.single_rounds,
                         flags=args.controller_flag,
                         command=controller_command(args.controller_code, args.controller_python),
+                        cpu_profile=profile_path(args.cpu_profile, f"{mode}-{size}"),
                     )
                 )
         if args.skip_library or "shared" not in args.modes or args.pairs < 1:
@@ -675,6 +724,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[Pair]]:
                 rounds=1,
                 flags=args.controller_flag,
                 command=controller_command(args.controller_code, args.controller_python),
+                cpu_profile=profile_path(args.cpu_profile, f"pair-{index}"),
             )
             pairs.append(Pair(library, certmgr))
     return rows, pairs
@@ -706,6 +756,12 @@ def main() -> int:
         type=Path,
         help="run certmgr with this interpreter (e.g. another Python version's venv with "
         "certmgr installed: `pip install .`); with --controller-code that checkout's code",
+    )
+    parser.add_argument(
+        "--cpu-profile",
+        metavar="PREFIX",
+        help="sample the controller's stacks on its CPU time while it issues (SIGPROF, "
+        "bench/cpusampling) into PREFIX-<run>.txt, collapsed stacks as py-spy's raw format",
     )
     parser.add_argument("--skip-library", action="store_true")
     parser.add_argument(
