@@ -282,8 +282,15 @@ class Informer:
 
     def _dispatch(self, changes: Iterable[Change]) -> None:
         for event_type, old, new in changes:
+            # ``_call`` inlined: this runs for every handler of every change (each listed
+            # object's ADDED to a dozen handlers at start).
             for handler in list(self._handlers):
-                self._call(handler, event_type, old, new)
+                try:
+                    handler(event_type, old, new)
+                except Exception:
+                    log.exception(
+                        "informer_handler_failed", informer=self.name, event_type=event_type
+                    )
 
     def _call(
         self, handler: Handler, event_type: EventType, old: Obj | None, new: Obj | None
