@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "certmgr.testing.apiserver.fixtures",
     "certmgr.testing.dataplane.fixtures",
     "certmgr.testing.route53",
+    "certmgr.testing.cached_objects",
 ]

@@ -6,7 +6,8 @@ not talk to the API: only the informer writes to it (``apply``, ``replace``,
 ``observe``); controllers read.
 
 Objects are the dicts the informer stored, shared with every reader: treat them as
-read-only and ``copy.deepcopy`` before changing one for a write. A keys-only cache keeps
+read-only and ``copy.deepcopy`` before changing one for a write (the test suite checks it:
+``testing/cached_objects.py``). A keys-only cache keeps
 nothing but each key's resourceVersion (~200 bytes an object instead of kilobytes) and
 answers reads with stubs ``{"metadata": {namespace, name, resourceVersion}}``; its indexes
 are computed from the full objects as they arrive, so they still work.
