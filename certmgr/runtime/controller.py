@@ -218,6 +218,7 @@ class Controller(Generic[K]):
             )
 
     async def _worker(self) -> None:
+        gate = turnstile.for_loop()
         while True:
             try:
                 key = await self.queue.get()
@@ -226,7 +227,8 @@ class Controller(Generic[K]):
             self._active += 1
             self._idle.clear()
             try:
-                await turnstile.for_loop().enter()
+                if not gate.try_pass():
+                    await gate.enter()
                 await self._process(key)
             finally:
                 self.queue.done(key)

@@ -30,10 +30,17 @@ class Turnstile:
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._turn_pending = False
 
-    async def enter(self) -> None:
+    def try_pass(self) -> bool:
+        """Pass at once if this turn has room and nobody waits (no coroutine to await:
+        the common case of a worker's every reconcile); False: ``enter`` waits."""
         if self._passed < self._per_turn and not self._waiting:
             self._passed += 1
             self._next_turn()
+            return True
+        return False
+
+    async def enter(self) -> None:
+        if self.try_pass():
             return
         future = self._loop.create_future()
         self._waiting.append(future)

@@ -9,15 +9,19 @@ import pytest
 from certmgr.runtime.turnstile import Turnstile, for_loop
 
 
-async def turns_until_all_pass(workers: int, per_turn: int) -> list[list[int]]:
-    """Which workers passed in each turn of the loop (a turn: one ``_run_once``)."""
+async def turns_until_all_pass(
+    workers: int, per_turn: int, *, try_first: bool
+) -> list[list[int]]:
+    """Which workers passed in each turn of the loop (a turn: one ``_run_once``);
+    ``try_first``: as the controller's workers do, ``try_pass`` before ``enter``."""
     loop = asyncio.get_running_loop()
     gate = Turnstile(loop, per_turn=per_turn)
     passed: list[int] = []
     by_turn: list[list[int]] = []
 
     async def worker(n: int) -> None:
-        await gate.enter()
+        if not (try_first and gate.try_pass()):
+            await gate.enter()
         passed.append(n)
 
     tasks = [asyncio.create_task(worker(n)) for n in range(workers)]
@@ -28,6 +32,7 @@ async def turns_until_all_pass(workers: int, per_turn: int) -> list[list[int]]:
     return [turn for turn in by_turn if turn]
 
 
+@pytest.mark.parametrize("try_first", [False, True], ids=["enter", "try-pass-first"])
 @pytest.mark.parametrize(
     ("workers", "per_turn"),
     [
@@ -37,9 +42,9 @@ async def turns_until_all_pass(workers: int, per_turn: int) -> list[list[int]]:
     ],
 )
 async def test_no_turn_lets_more_than_its_share_through_and_all_pass_in_order(
-    workers: int, per_turn: int
+    workers: int, per_turn: int, try_first: bool
 ) -> None:
-    turns = await turns_until_all_pass(workers, per_turn)
+    turns = await turns_until_all_pass(workers, per_turn, try_first=try_first)
     assert [n for turn in turns for n in turn] == list(range(workers))
     assert max(len(turn) for turn in turns) <= per_turn
 
@@ -52,6 +57,13 @@ async def test_a_cancelled_waiter_gives_its_place_up() -> None:
     waiting.cancel()
     await asyncio.wait_for(after, timeout=5)
     assert waiting.cancelled()
+
+
+async def test_try_pass_refuses_once_the_turn_is_full_until_the_next_turn() -> None:
+    gate = Turnstile(asyncio.get_running_loop(), per_turn=2)
+    assert [gate.try_pass(), gate.try_pass(), gate.try_pass()] == [True, True, False]
+    await asyncio.sleep(0)  # the next turn
+    assert gate.try_pass() is True
 
 
 async def test_one_turnstile_per_loop() -> None:
