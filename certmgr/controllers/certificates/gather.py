@@ -30,7 +30,7 @@ from certmgr.controllers.certificates.spec import (
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
 from certmgr.pki.errors import PKIError
-from certmgr.pki.renewal import renewal_jitter_bound
+from certmgr.pki.renewal import renewal_jitter_bound_seconds
 from certmgr.pki.summary import LeafSummary, summarise_leaf
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
 from certmgr.runtime.cache import Obj
@@ -171,8 +171,9 @@ def leaf_jitter_seconds(leaf: LeafSummary | None, *, cap: timedelta) -> int:
     """``renewal_jitter_seconds`` of a certificate known by its summary (0 without one)."""
     if leaf is None:
         return 0
-    bound = renewal_jitter_bound(not_before=leaf.not_before, not_after=leaf.not_after)
-    limit = int(min(bound, cap).total_seconds())
+    bound = renewal_jitter_bound_seconds(not_before=leaf.not_before, not_after=leaf.not_after)
+    # The bound is whole seconds: the same as int(min(bound, cap).total_seconds()).
+    limit = min(bound, int(cap.total_seconds()))
     if limit <= 0:
         return 0
     return int.from_bytes(leaf.pem_sha256[:8], "big") % (limit + 1)

@@ -11,6 +11,7 @@ from certmgr.pki.renewal import (
     jittered_renewal_time,
     next_attempt_time,
     renewal_jitter_bound,
+    renewal_jitter_bound_seconds,
     renewal_time,
 )
 
@@ -72,6 +73,42 @@ def test_renewal_time_truncates_sub_second_validity() -> None:
 )
 def test_renewal_jitter_bound(lifetime, bound) -> None:
     assert renewal_jitter_bound(not_before=T0, not_after=T0 + lifetime) == bound
+
+
+def _timedelta_bound(lifetime: timedelta) -> int:
+    """The bound as timedelta arithmetic states it (what the integer version must equal)."""
+    cut = min(max(lifetime, timedelta(0)) / 100, timedelta(minutes=10))
+    return cut // timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    [
+        pytest.param(timedelta(microseconds=us), id=f"{us}us")
+        for us in (
+            0,
+            1,
+            49,
+            50,
+            150,
+            99_999_950,  # a hundredth of 999_999.5 us: rounds half to even, up to 1 s
+            99_999_949,
+            199_999_850,  # 1_999_998.5 us: rounds to even, stays under 2 s
+            100_000_000,
+            59_999_999_950,
+            60_000_000_000,
+            7_776_000_000_000 + 123_456,
+            -1,
+        )
+    ]
+    + [
+        pytest.param(timedelta(microseconds=(us * 7919) % 70_000_000_000), id=f"spread-{us}")
+        for us in range(0, 2_000_000, 99_991)
+    ],
+)
+def test_renewal_jitter_bound_seconds_is_the_timedelta_arithmetic(lifetime) -> None:
+    got = renewal_jitter_bound_seconds(not_before=T0, not_after=T0 + lifetime)
+    assert got == _timedelta_bound(lifetime)
 
 
 @pytest.mark.parametrize(
