@@ -9,9 +9,7 @@ import pytest
 from certmgr.runtime.turnstile import Turnstile, for_loop
 
 
-async def turns_until_all_pass(
-    workers: int, per_turn: int, *, try_first: bool
-) -> list[list[int]]:
+async def turns_until_all_pass(workers: int, per_turn: int, *, try_first: bool) -> list[list[int]]:
     """Which workers passed in each turn of the loop (a turn: one ``_run_once``);
     ``try_first``: as the controller's workers do, ``try_pass`` before ``enter``."""
     loop = asyncio.get_running_loop()
