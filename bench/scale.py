@@ -3,10 +3,11 @@
 For each size the API simulator runs in a child process, seeded straight into its store
 with N Certificates that are already issued (a real ECDSA leaf from a throwaway CA, the
 Secret exactly as the issuing controller writes it, Ready status with the renewal time the
-product computes), spread over 10 namespaces, plus ``--foreign`` unrelated 4 KB Secrets in
-20 other namespaces. Pebble backs the one ACME ClusterIssuer. Then ``certmgr run`` starts
-under deploy/'s service account, with leader election, and this process measures from the
-outside:
+product computes, and the completed CertificateRequest that issued it, the one a cluster
+keeps per Certificate; ``--no-requests`` leaves them out), spread over 10 namespaces, plus
+``--foreign`` unrelated 4 KB Secrets in 20 other namespaces. Pebble backs the one ACME
+ClusterIssuer. Then ``certmgr run`` starts under deploy/'s service account, with leader
+election, and this process measures from the outside:
 
 - cold start to idle: until /readyz answers and, for 2 s, every work queue is empty, no
   worker is busy and the process uses < 5 % of a core; the CPU seconds of that start;
@@ -113,7 +114,9 @@ async def serve(args: argparse.Namespace) -> None:
     async with Simulator(bookmark_interval=5.0) as sim:
         sim.install_crds(sorted((ROOT / "crds").glob("*_*.yaml")))
         sim.apply_manifests(deploy_manifests())
-        seeder = IssuedSeeder(sim, issuer_ref={"name": ISSUER, "kind": "ClusterIssuer"})
+        seeder = IssuedSeeder(
+            sim, issuer_ref={"name": ISSUER, "kind": "ClusterIssuer"}, requests=args.requests
+        )
         sim.apply(_issuer_manifest(args.pebble_dir, args.pebble_ca))
         not_before = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
         started = time.perf_counter()
@@ -144,7 +147,9 @@ async def serve(args: argparse.Namespace) -> None:
         sim.kubeconfig(args.serve + ".sa", token=token)
         write_service_account(args.serve, token=token, ca_pem=sim.ca_pem, port=sim.port)
         print(
-            f"seeded {size} issued Certificates + {args.foreign} foreign Secrets "
+            f"seeded {size} issued Certificates"
+            f"{' (with their CertificateRequests)' if args.requests else ''}"
+            f" + {args.foreign} foreign Secrets "
             f"in {time.perf_counter() - started:.0f} s",
             flush=True,
         )
@@ -514,6 +519,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
             str(size),
             "--foreign",
             str(args.foreign),
+            "--requests" if args.requests else "--no-requests",
             "--pebble-dir",
             pebble.directory_url,
             "--pebble-ca",
@@ -609,6 +615,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--foreign", type=int, default=50_000)
+    parser.add_argument(
+        "--requests",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="seed each Certificate's completed CertificateRequest, as a cluster keeps it "
+        "(default; --no-requests: as benches before 2026-12-06's fifth session)",
+    )
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--scrapes", type=int, default=100)
     parser.add_argument("--start-deadline", type=float, default=600.0)
@@ -669,7 +682,11 @@ def main() -> None:
         workdir = Path(args.workdir or tmp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         for size in (int(s) for s in args.sizes.split(",")):
-            print(f"== {size} issued Certificates + {args.foreign} foreign Secrets; {mode(args)}")
+            requests = "with" if args.requests else "without"
+            print(
+                f"== {size} issued Certificates ({requests} their requests) + {args.foreign} "
+                f"foreign Secrets; {mode(args)}"
+            )
             measure_size(size, args, pebble, workdir)
 
 

@@ -5,17 +5,23 @@ Secret exactly as the issuing controller writes it (``secretdata.build_secret``:
 the spec's encoding, every managed label and annotation, ``ca.crt``) and the Ready status
 the readiness controller would write (revision 1, notBefore/notAfter, the jittered
 renewal time computed by the product's own functions), so a controller starting over
-them has nothing to issue or repair. Each Certificate has its own key, and every object
-carries the ``managedFields`` a real API server would send (the creator's Update, and the
-status writer's for a Certificate): what the controller decodes and drops is part of the
-cost measured. Objects go straight into the simulator's store (through its admission),
-not over HTTP: seeding 100,000 must take minutes, not hours.
+them has nothing to issue or repair. With ``requests``, also the completed
+CertificateRequest that issued each one, as the request manager created it and the
+approver and the ACME issuer left it (``Approved``, ``Ready=True Issued``, the CSR, the
+Secret's ``tls.crt`` and ``ca.crt`` as ``status.certificate`` and ``status.ca``): the one
+request per Certificate the revision manager keeps. Each Certificate has its own key, and
+every object carries the ``managedFields`` a real API server would send (the creator's
+Update, and the status writer's for a Certificate or a request): what the controller
+decodes and drops is part of the cost measured. Objects go straight into the simulator's
+store (through its admission), not over HTTP: seeding 100,000 must take minutes, not hours.
 It must not be imported by product code.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,10 +31,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.api.certificates import CertificateSpec
 from certmgr.api.codec import rfc3339
-from certmgr.api.reasons import READY, READY_MESSAGE
+from certmgr.api.conditions import APPROVED, Status, set_condition
+from certmgr.api.conditions import READY as READY_CONDITION
+from certmgr.api.reasons import (
+    APPROVER_MESSAGE,
+    APPROVER_REASON,
+    READY,
+    READY_MESSAGE,
+    REQUEST_ISSUED,
+)
+from certmgr.controllers.acme.requests import ISSUED_MESSAGE
 from certmgr.controllers.certificates.gather import renewal_jitter_seconds
+from certmgr.controllers.certificates.requestmanager import expected_request_name, request_body
 from certmgr.controllers.certificates.secretdata import Issued, build_secret
+from certmgr.controllers.certificates.spec import CertificateView, requirements_of
 from certmgr.controllers.context import Settings
+from certmgr.pki.csr import build_csr
 from certmgr.pki.renewal import jittered_renewal_time, renewal_time
 from certmgr.testing.apiserver import admission, managing
 from certmgr.testing.throwaway_ca import ThrowawayCA
@@ -39,9 +57,10 @@ Obj = dict[str, Any]
 class IssuedSeeder:
     """Stores issued Certificates (and their Secrets) in a ``Simulator``'s store."""
 
-    def __init__(self, sim: Any, *, issuer_ref: dict[str, str]) -> None:
+    def __init__(self, sim: Any, *, issuer_ref: dict[str, str], requests: bool = False) -> None:
         self.sim = sim
         self.issuer_ref = issuer_ref
+        self.requests = requests
         ca = ThrowawayCA.create(
             "seeded root",
             validity=timedelta(days=3650),
@@ -52,8 +71,9 @@ class IssuedSeeder:
         # managedFields by (kind, whether status was written): computed once per shape.
         self._managed: dict[tuple[Any, ...], list[Obj]] = {}
         self.mark = 0  # the store's resourceVersion when ``census`` starts counting
-        # Certificates whose Secret is stored and who wait for ``release``.
-        self.held: list[Obj] = []
+        # Certificates whose Secret is stored and who wait for ``release`` (with their key
+        # and chain, for the request that issued them).
+        self.held: list[tuple[Obj, ec.EllipticCurvePrivateKey, bytes]] = []
 
     def namespace(self, name: str) -> None:
         self.sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -122,21 +142,75 @@ class IssuedSeeder:
         }
         certificate["metadata"]["managedFields"] = self._managed_fields(certificate, status=True)
         if hold:
-            self.held.append(certificate)
+            self.held.append((certificate, key, pem))
         else:
-            self.sim.store.create(self._rtype(certificate), certificate)
+            self._store_certificate(certificate, key, pem)
 
     def release(self) -> None:
-        for certificate in self.held:
-            self.sim.store.create(self._rtype(certificate), certificate)
+        for certificate, key, pem in self.held:
+            self._store_certificate(certificate, key, pem)
         self.held.clear()
 
-    def create(self, obj: Obj) -> None:
-        """Any object, through the simulator's admission, straight into its store."""
+    def _store_certificate(
+        self, certificate: Obj, key: ec.EllipticCurvePrivateKey, pem: bytes
+    ) -> None:
+        self.sim.store.create(self._rtype(certificate), certificate)
+        if self.requests:
+            request = self._issued_request(certificate, key, pem)
+            self.create(request, status=request.pop("status"))
+
+    def _issued_request(self, certificate: Obj, key: ec.EllipticCurvePrivateKey, pem: bytes) -> Obj:
+        """Revision 1's request, completed: made by the request manager's own functions
+        (named as it names it, before the Certificate had a revision), then approved and
+        issued as the approver and the ACME issuer write their conditions."""
+        before = {k: v for k, v in certificate.items() if k != "status"}
+        view = CertificateView.of(before)
+        assert view.spec is not None
+        name = certificate["metadata"]["name"]
+        suffix = hashlib.sha256(name.encode()).hexdigest()[:5]
+        request = request_body(
+            view,
+            name=expected_request_name(view, key),
+            csr_pem=build_csr(key, requirements_of(view.spec)),
+            key_secret_name=f"{name}-{suffix}",
+        )
+        issued_at = datetime.fromisoformat(certificate["status"]["notBefore"])
+        conditions = set_condition(
+            None,
+            type_=APPROVED,
+            status=Status.TRUE,
+            reason=APPROVER_REASON,
+            message=APPROVER_MESSAGE,
+            observed_generation=None,
+            now=issued_at,
+        )
+        conditions = set_condition(
+            conditions,
+            type_=READY_CONDITION,
+            status=Status.TRUE,
+            reason=REQUEST_ISSUED,
+            message=ISSUED_MESSAGE,
+            observed_generation=None,
+            now=issued_at,
+        )
+        request["status"] = {
+            "conditions": conditions,
+            "certificate": base64.b64encode(pem).decode(),
+            "ca": base64.b64encode(self.ca_pem).decode(),
+        }
+        return request
+
+    def create(self, obj: Obj, *, status: Obj | None = None) -> None:
+        """Any object, through the simulator's admission, straight into its store; with
+        ``status`` as its status subresource's writer then sets it."""
         rtype = self._rtype(obj)
         namespace = obj["metadata"].get("namespace", "")
         prepared = admission.prepare_create(self.sim.store, rtype, namespace, obj)
-        prepared["metadata"]["managedFields"] = self._managed_fields(prepared, status=False)
+        if status is not None:
+            prepared["status"] = status
+        prepared["metadata"]["managedFields"] = self._managed_fields(
+            prepared, status=status is not None
+        )
         self.sim.store.create(rtype, prepared)
 
     def census(self, *, skip: frozenset[str] = frozenset()) -> dict[str, int]:
