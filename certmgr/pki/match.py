@@ -112,7 +112,7 @@ def certificate_alt_names_violations(
 
 def ip_lists_equal(a: Iterable[str], b: Iterable[str]) -> bool:
     """Equal as multisets of addresses, so "::ffff:0:1" style spellings compare by value."""
-    return Counter(_ip(x) for x in a) == Counter(_ip(x) for x in b)
+    return _same(map(_ip, a), map(_ip, b))
 
 
 def _ip(text: str) -> str:
@@ -123,4 +123,10 @@ def _ip(text: str) -> str:
 
 
 def _same(a: Iterable[str], b: Iterable[str]) -> bool:
-    return Counter(a) == Counter(b)
+    """Equal as multisets. Nearly always both empty or in the same order: the comparison
+    of the sequences answers those without building two Counters (every reconcile asks
+    three times)."""
+    first, second = tuple(a), tuple(b)
+    if first == second:
+        return True
+    return len(first) == len(second) and Counter(first) == Counter(second)

@@ -128,6 +128,21 @@ def test_certificate_alt_names_violations(info, spec, violations) -> None:
         pytest.param(("2001:db8::1",), ("2001:0db8:0:0:0:0:0:1",), True, id="ipv6-spellings"),
         pytest.param(("10.0.0.1", "10.0.0.2"), ("10.0.0.2", "10.0.0.1"), True, id="order"),
         pytest.param(("10.0.0.1",), ("10.0.0.1", "10.0.0.1"), False, id="duplicates-count"),
+        pytest.param(
+            ("10.0.0.1", "10.0.0.1", "10.0.0.2"),
+            ("10.0.0.2", "10.0.0.2", "10.0.0.1"),
+            False,
+            id="same-length-other-counts",
+        ),
+        pytest.param(
+            ("10.0.0.1", "10.0.0.2", "10.0.0.1"),
+            ("10.0.0.2", "10.0.0.1", "10.0.0.1"),
+            True,
+            id="duplicates-reordered",
+        ),
+        pytest.param((), (), True, id="both-empty"),
+        pytest.param((), ("10.0.0.1",), False, id="one-empty"),
+        pytest.param(iter(("10.0.0.1",)), ["10.0.0.1"], True, id="any-iterables"),
     ],
 )
 def test_ip_lists_equal(a, b, equal) -> None:
