@@ -47,6 +47,8 @@ from certmgr.controllers.certificates.status import (
 from certmgr.controllers.certificates.watches import (
     Interest,
     either_side,
+    issuing,
+    stored_may_name_next_private_key,
     watch_certificate_world,
 )
 from certmgr.controllers.context import Context
@@ -105,11 +107,10 @@ def interest(ctx: Context) -> Interest:
     next_keys = ctx.manager.secrets.managed.cache
 
     def has_key_work(certificate: Obj) -> bool:
-        view = CertificateView.of(certificate)
-        return (
-            view.issuing is not None
-            or bool(view.status.next_private_key_secret_name)
-            or bool(next_keys.by_index(NEXT_KEYS, view.key))
+        if issuing(certificate) or bool(next_keys.by_index(NEXT_KEYS, _key(certificate))):
+            return True
+        return stored_may_name_next_private_key(certificate) and bool(
+            CertificateView.of(certificate).status.next_private_key_secret_name
         )
 
     return Interest(
@@ -118,6 +119,12 @@ def interest(ctx: Context) -> Interest:
         target_secrets=None,
         next_key_secrets=lambda _secret, certificate: has_key_work(certificate),
     )
+
+
+def _key(certificate: Obj) -> str:
+    """``CertificateView.key``, without decoding the Certificate."""
+    metadata = certificate.get("metadata") or {}
+    return f"{metadata.get('namespace') or ''}/{metadata['name']}"
 
 
 def next_private_key(secret: Obj | None) -> PrivateKey | None:

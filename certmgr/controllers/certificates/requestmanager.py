@@ -37,6 +37,8 @@ from certmgr.controllers.certificates.spec import (
 from certmgr.controllers.certificates.watches import (
     Interest,
     is_next_revision,
+    issuing,
+    stored_may_name_next_private_key,
     watch_certificate_world,
 )
 from certmgr.controllers.context import Context
@@ -68,8 +70,10 @@ def setup(ctx: Context) -> None:
 
 
 def _may_request(certificate: Obj) -> bool:
-    view = CertificateView.of(certificate)
-    return view.issuing is not None and bool(view.status.next_private_key_secret_name)
+    # The stored status first (``watches``): a start's list decodes nothing here.
+    if not stored_may_name_next_private_key(certificate) or not issuing(certificate):
+        return False
+    return bool(CertificateView.of(certificate).status.next_private_key_secret_name)
 
 
 def _requesting(old: Obj | None, new: Obj | None) -> bool:

@@ -46,9 +46,9 @@ def interest(ctx: Context) -> Interest:
     filed = requests(ctx).cache
 
     def may_prune(certificate: Obj) -> bool:
-        return (
-            is_ready(certificate)
-            and len(filed.by_index(BY_CERTIFICATE, object_key(certificate))) > 1
+        # The index first: it decodes nothing (no Certificate of a start's list has two).
+        return len(filed.by_index(BY_CERTIFICATE, object_key(certificate))) > 1 and is_ready(
+            certificate
         )
 
     return Interest(

@@ -1,11 +1,11 @@
 """A Certificate as the certificate controllers read it: typed spec and status, the PKI
 requirements derived from the spec, and whether the spec can produce a CSR at all.
 
-Owns ``CertificateView`` (one cached Certificate dict, parsed once), ``requirements_of``
-(spec -> ``pki.CertificateRequirements``), ``spec_problem`` (invalid input that the
-CRD schema let through: a bad IP address, an unknown usage, an unsupported key size),
-whether it asks for a temporary certificate, the owner reference children carry, and
-cert-manager's 52-character name shortening.
+Owns ``CertificateView`` (one cached Certificate dict, decoded once while it is being
+read), ``requirements_of`` (spec -> ``pki.CertificateRequirements``), ``spec_problem``
+(invalid input that the CRD schema let through: a bad IP address, an unknown usage, an
+unsupported key size), whether it asks for a temporary certificate, the owner reference
+children carry, and cert-manager's 52-character name shortening.
 Pure: no I/O, no clock; it must not decide whether to issue (``policies/`` does).
 """
 
@@ -33,11 +33,12 @@ from certmgr.policies.renewal_windows import RenewalWindow, window_problem
 INVALID_SPEC: Final = "InvalidSpec"
 CERTIFICATE_API_VERSION: Final = "cert-manager.io/v1"
 CERTIFICATE_KIND: Final = "Certificate"
-# How long a decoded Certificate outlives its last read: one to two of these. The
-# controllers read a Certificate within a second of each other during a start (10,000
-# decoded once each in ~3 s), so at 100,000 only the last ~10-20 s of views are alive
-# instead of all of them; at rest none is.
-_VIEW_SECONDS: Final = 10.0
+# How long a decoded Certificate outlives its last read: one to two of these. During a
+# start the controllers reconcile a Certificate within a fraction of a second of each
+# other (10,000 deployed: 10,000 decodes with 0.3 s as with 10 s), and the event filters
+# decode none (``watches``), so only the views of the last second or two are alive, not
+# all of them: 126 -> 119 MB of RSS at 10,000 Certificates (a view is ~1 KB).
+_VIEW_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,12 @@ It must not decide anything a reconciler decides, nor write anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from certmgr.api import labels
-from certmgr.api.conditions import DENIED, INVALID_REQUEST, READY
+from certmgr.api.conditions import DENIED, INVALID_REQUEST, ISSUING, READY
 from certmgr.api.reasons import REQUEST_FAILED
 from certmgr.controllers.certificates.gather import (
     BY_SECRET,
@@ -173,7 +173,47 @@ def _secret_to_certificates(
 # -- the state of a Certificate the filters ask about ------------------------------------
 
 
+# The filters run for each event as it is dispatched: every Certificate of a start's
+# list, seconds before any reconcile. Each first reads the stored status, which decodes
+# nothing, for what it can rule out: the decoded status is read from the same fields (or
+# is empty when they do not decode), so what the stored one does not say, the decoded one
+# does not either. Only otherwise, or when the stored form is not the one expected, is
+# the Certificate decoded to answer. So a start's list makes no view that the
+# reconciles are not about to make anyway.
+
+
+def stored_condition_may_be_true(certificate: Obj, type_: str) -> bool:
+    """False when the stored status surely has no ``type_`` condition that says "True"
+    (then neither has the decoded one)."""
+    status = certificate.get("status")
+    if status is None:
+        return False
+    if not isinstance(status, Mapping):
+        return True
+    conditions = status.get("conditions")
+    if conditions is None:
+        return False
+    if not isinstance(conditions, Sequence) or isinstance(conditions, str | bytes):
+        return True
+    for condition in conditions:
+        if not isinstance(condition, Mapping):
+            return True
+        if condition.get("type") == type_:
+            return condition.get("status") == "True"
+    return False
+
+
+def stored_may_name_next_private_key(certificate: Obj) -> bool:
+    """False when the stored status surely names no next private key Secret."""
+    status = certificate.get("status")
+    if status is None:
+        return False
+    return not isinstance(status, Mapping) or bool(status.get("nextPrivateKeySecretName"))
+
+
 def issuing(certificate: Obj) -> bool:
+    if not stored_condition_may_be_true(certificate, ISSUING):
+        return False
     return CertificateView.of(certificate).issuing is not None
 
 
@@ -190,6 +230,8 @@ def while_issuing(_child: Obj, certificate: Obj) -> bool:
 
 
 def is_ready(certificate: Obj) -> bool:
+    if not stored_condition_may_be_true(certificate, READY):
+        return False
     ready = CertificateView.of(certificate).status.condition(READY)
     return ready is not None and ready.is_true
 

@@ -5,6 +5,7 @@ after which a reconcile could only find nothing to do."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -577,3 +578,86 @@ async def test_initial_lists_queue_each_certificate_as_running_controllers_would
         dispatch(informer, None, obj)
     found = await queued(running)
     assert {name for name, keys in found.items() if KEY in keys} == expected
+
+
+class _ReadOnly(Mapping[str, Any]):
+    """A stored form other than a dict (the cache may keep its own read-only mappings)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = {
+            k: tuple(_ReadOnly(c) for c in v) if k == "conditions" else v for k, v in data.items()
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _undecodable(obj: Obj) -> Obj:
+    """``obj`` with a status that does not decode (its view reads an empty status)."""
+    return {**obj, "status": {**obj["status"], "revision": "not-a-number"}}
+
+
+FILTER_INPUTS = [
+    pytest.param(IDLE_CERT, id="idle"),
+    pytest.param(READY_CERT, id="ready"),
+    pytest.param(ISSUING_CERT, id="issuing-with-next-key"),
+    pytest.param(cert(issuing=True), id="issuing-without-next-key"),
+    pytest.param(cert(next_key="web-key"), id="next-key-not-issuing"),
+    pytest.param(_undecodable(ISSUING_CERT), id="undecodable-status-says-issuing"),
+    pytest.param(_undecodable(READY_CERT), id="undecodable-status-says-ready"),
+    pytest.param({**READY_CERT, "status": None}, id="no-status"),
+    pytest.param({**READY_CERT, "status": ["not", "a", "mapping"]}, id="status-not-a-mapping"),
+    pytest.param(
+        {**ISSUING_CERT, "status": {**ISSUING_CERT["status"], "conditions": "Issuing"}},
+        id="conditions-not-a-list",
+    ),
+    pytest.param(
+        {**ISSUING_CERT, "status": {**ISSUING_CERT["status"], "conditions": ["Issuing"]}},
+        id="condition-not-a-mapping",
+    ),
+    pytest.param(
+        {**ISSUING_CERT, "status": _ReadOnly(ISSUING_CERT["status"])}, id="status-another-mapping"
+    ),
+]
+
+
+@pytest.mark.parametrize("certificate", FILTER_INPUTS)
+def test_filters_read_the_stored_status_as_the_decoded_one_reads(certificate: Obj) -> None:
+    # The stored status is read first so that dispatching decodes nothing; what the
+    # filters answer is still the decoded Certificate's answer.
+    from certmgr.controllers.certificates import watches
+
+    view = CertificateView.of(certificate)
+    assert watches.issuing(certificate) == (view.issuing is not None)
+    ready = view.status.condition("Ready")
+    assert watches.is_ready(certificate) == (ready is not None and ready.is_true)
+    assert requestmanager._may_request(certificate) == (
+        view.issuing is not None and bool(view.status.next_private_key_secret_name)
+    )
+    if not watches.stored_may_name_next_private_key(certificate):  # rules out only
+        assert not view.status.next_private_key_secret_name
+
+
+def test_undecodable_status_reads_empty_in_the_view() -> None:
+    assert CertificateView.of(_undecodable(ISSUING_CERT)).issuing is None
+
+
+async def test_a_start_list_decodes_no_certificate_in_the_filters() -> None:
+    # Every Certificate of a start's list passes the filters seconds before any reconcile:
+    # a view decoded there was kept (or decoded twice) for nothing.
+    from certmgr.controllers.certificates import spec as spec_module
+
+    manager = set_up()
+    uid = READY_CERT["metadata"]["uid"]
+    spec_module.forget(uid)
+    for informer, obj in list_events(manager, READY_CERT, (TARGET,), ()):
+        dispatch(informer, None, obj)
+    assert uid not in spec_module._decoded_cache
+    found = await queued(manager)
+    assert {name for name, keys in found.items() if KEY in keys} == {TRIGGER, ISSUING, READINESS}
