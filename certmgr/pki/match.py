@@ -3,7 +3,8 @@
 Owns: `csr_violations` (the CSR half of cert-manager's RequestMatchesSpec: names, subject)
 and `certificate_alt_names_violations` (cert-manager's deliberately loose
 FuzzyX509AltNamesMatchSpec, used when the CertificateRequest is gone). Both return the
-names of the spec fields that differ, as cert-manager does ("spec.dnsNames", ...).
+names of the spec fields that differ, as cert-manager does ("spec.dnsNames", ...); and
+`same_multiset`, the order-insensitive list comparison both use.
 Must not: compare usages or the subject of an *issued* certificate: ACME CAs rewrite both
 (Let's Encrypt drops the subject and sets its own usages), so doing so would reissue forever.
 """
@@ -35,11 +36,11 @@ def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tup
     violations: list[str] = []
     if not ip_lists_equal(csr.ip_addresses, requirements.ip_addresses):
         violations.append("spec.ipAddresses")
-    if not _same(csr.uris, requirements.uris):
+    if not same_multiset(csr.uris, requirements.uris):
         violations.append("spec.uris")
-    if not _same(csr.emails, requirements.emails):
+    if not same_multiset(csr.emails, requirements.emails):
         violations.append("spec.emailAddresses")
-    if not _same(csr.dns_names, requirements.dns_names):
+    if not same_multiset(csr.dns_names, requirements.dns_names):
         violations.append("spec.dnsNames")
     if requirements.literal_subject:
         # The whole DN as written: attribute order and grouping are part of it.
@@ -51,7 +52,8 @@ def csr_violations(csr: ParsedCSR, requirements: CertificateRequirements) -> tup
     if csr.subject.serial_number != requirements.subject.serial_number:
         violations.append("spec.subject.serialNumber")
     for attribute, name in _SUBJECT_FIELDS:
-        if not _same(getattr(csr.subject, attribute), getattr(requirements.subject, attribute)):
+        wanted = getattr(requirements.subject, attribute)
+        if not same_multiset(getattr(csr.subject, attribute), wanted):
             violations.append(name)
     return tuple(violations)
 
@@ -103,16 +105,16 @@ def certificate_alt_names_violations(
             violations.append("spec.dnsNames")
     if not ip_lists_equal(info.ip_addresses, requirements.ip_addresses):
         violations.append("spec.ipAddresses")
-    if not _same(info.uris, requirements.uris):
+    if not same_multiset(info.uris, requirements.uris):
         violations.append("spec.uris")
-    if not _same(info.emails, requirements.emails):
+    if not same_multiset(info.emails, requirements.emails):
         violations.append("spec.emailAddresses")
     return tuple(violations)
 
 
 def ip_lists_equal(a: Iterable[str], b: Iterable[str]) -> bool:
     """Equal as multisets of addresses, so "::ffff:0:1" style spellings compare by value."""
-    return _same(map(_ip, a), map(_ip, b))
+    return same_multiset(map(_ip, a), map(_ip, b))
 
 
 def _ip(text: str) -> str:
@@ -122,10 +124,10 @@ def _ip(text: str) -> str:
         return text  # unparsable: compare literally, and it will differ from any real IP
 
 
-def _same(a: Iterable[str], b: Iterable[str]) -> bool:
-    """Equal as multisets. Nearly always both empty or in the same order: the comparison
-    of the sequences answers those without building two Counters (every reconcile asks
-    three times)."""
+def same_multiset(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Equal as multisets (order-insensitive, duplicates count). Nearly always both empty
+    or in the same order: comparing the sequences answers those without building two
+    Counters (the policies ask ~10 times a reconcile)."""
     first, second = tuple(a), tuple(b)
     if first == second:
         return True

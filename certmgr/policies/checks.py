@@ -9,7 +9,6 @@ Must not: do I/O, read the clock (`input.now` is the time) or log.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
@@ -17,7 +16,7 @@ from typing import Final, TypeAlias
 from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import key_size_violations
-from certmgr.pki.match import certificate_alt_names_violations, csr_violations
+from certmgr.pki.match import certificate_alt_names_violations, csr_violations, same_multiset
 from certmgr.pki.renewal import jittered_renewal_time, renewal_jitter_bound, renewal_time
 from certmgr.pki.renewalinfo import time_at_draw
 from certmgr.pki.requirements import CertificateRequirements
@@ -356,7 +355,7 @@ def request_violations(
     found = list(csr_violations(csr, requirements))
     if request.is_ca != requirements.is_ca:
         found.append("spec.isCA")
-    if Counter(request.usages) != Counter(requirements.usages):
+    if not same_multiset(request.usages, requirements.usages):
         found.append("spec.usages")
     if (
         request.duration is not None
