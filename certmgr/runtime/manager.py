@@ -6,7 +6,8 @@ informer's events into keys of a controller's queue (through a mapper, e.g. "Sec
 the Certificates that name it"); ``run_informers`` lists and watches (in every
 replica); ``run_controllers`` waits until every cache has synced and only then starts
 the controllers (the composition root runs it only while leading). It must not know
-what any kind means: mappers and reconcilers do.
+what any kind means (mappers and reconcilers do), beyond which caches hold a trimmed
+copy: Secrets (``informer_secrets``) and CertificateRequests (``informer_requests``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 import structlog
 
 from certmgr.kube.protocol import KubeAPI
-from certmgr.kube.resources import SECRETS, Resource
+from certmgr.kube.resources import CERTIFICATEREQUESTS, SECRETS, Resource
 from certmgr.runtime.cache import Obj, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
 from certmgr.runtime.informer import Informer, compact
+from certmgr.runtime.informer_requests import cached_request
 from certmgr.runtime.informer_secrets import SecretInformers
 from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
 
@@ -117,7 +119,7 @@ class Manager:
                 self.client,
                 resource,
                 namespace=self._namespace,
-                transform=compact,
+                transform=cached_request if resource == CERTIFICATEREQUESTS else compact,
                 clock=self.clock,
                 label_selector=label_selector,
                 **self._informer_options,

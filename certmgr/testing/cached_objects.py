@@ -2,8 +2,9 @@
 
 Owns the autouse fixture ``cached_objects_unchanged``: the transforms through which the
 manager's informers store objects (``compact`` for every kind, ``managed_secret`` for
-managed Secrets) are wrapped so that each stored object is recorded with its JSON text,
-and at the end of the test every recorded object must still have that text. Cached
+managed Secrets, ``cached_request`` for CertificateRequests) are wrapped so that each
+stored object is recorded with its JSON text, and at the end of the test every recorded
+object must still have that text. Cached
 objects are shared with every reader (``runtime/cache.py``): a reader that changes one
 changes what every later reconcile sees, and a write must start from a deep copy.
 It must not be imported by product code.
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from certmgr.runtime import informer_secrets, manager
+from certmgr.runtime import informer_requests, informer_secrets, manager
 from certmgr.runtime.informer import compact
 
 Obj = dict[str, Any]
@@ -50,6 +51,9 @@ def cached_objects_unchanged(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(manager, "compact", recorder.recording(compact))
     monkeypatch.setattr(
         informer_secrets, "managed_secret", recorder.recording(informer_secrets.managed_secret)
+    )
+    monkeypatch.setattr(
+        manager, "cached_request", recorder.recording(informer_requests.cached_request)
     )
     yield
     changed = recorder.changed()

@@ -91,7 +91,8 @@ from certmgr.controllers.certificates.watches import (
     while_issuing,
 )
 from certmgr.controllers.context import Context
-from certmgr.kube.resources import SECRETS
+from certmgr.kube.errors import NotFound
+from certmgr.kube.resources import CERTIFICATEREQUESTS, SECRETS
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, key_spec_violations, parse_private_key
 from certmgr.pki.temporary import temporary_certificate
@@ -100,6 +101,7 @@ from certmgr.policies.chains import TEMPORARY_CERTIFICATE_CHAIN, evaluate
 from certmgr.policies.inputs import Violation
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result, TerminalError
+from certmgr.runtime.informer_requests import trimmed as trimmed_request
 from certmgr.runtime.informer_secrets import trimmed
 
 log = structlog.get_logger(__name__)
@@ -199,6 +201,16 @@ class Issuing:
         if request is None or not owned_by(request, certificate):
             return None
         request_name = request["metadata"]["name"]
+        if trimmed_request(request):
+            # Issued: the cache keeps no chain, and the Secret is about to be written with it.
+            try:
+                request = await self._ctx.client.get(
+                    CERTIFICATEREQUESTS, request_name, namespace=namespace
+                )
+            except NotFound:
+                return None  # deleted; its event brings us back
+            if not owned_by(request, certificate):
+                return None  # replaced since it was cached; its event brings us back
         try:
             status = CertificateRequestStatus.from_dict(request.get("status"), path="status")
         except InvalidObject:

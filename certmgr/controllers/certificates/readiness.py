@@ -16,10 +16,7 @@ It must not write any other status field, nor anything but the Certificate's sta
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-from typing import Any, Final
+from typing import Final
 
 import structlog
 
@@ -47,6 +44,7 @@ from certmgr.policies.chains import BLOCKING_REASONS
 from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_requests import issued_certificate_sha256
 from certmgr.runtime.informer_secrets import certificate_digest
 
 log = structlog.get_logger(__name__)
@@ -142,11 +140,6 @@ class Readiness:
 
 
 def _issued_digest(request: Obj) -> bytes | None:
-    """SHA-256 of the certificate in the request's status (None: none, or undecodable)."""
-    raw: Any = (request.get("status") or {}).get("certificate")
-    if not raw:
-        return None
-    try:
-        return hashlib.sha256(base64.b64decode(raw, validate=True)).digest()
-    except (binascii.Error, ValueError):
-        return None
+    """SHA-256 of the certificate in the request's status (None: none, or undecodable);
+    kept by the cache of an issued request that no longer holds the bytes."""
+    return issued_certificate_sha256(request)

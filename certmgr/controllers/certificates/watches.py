@@ -35,6 +35,7 @@ from certmgr.controllers.certificates.spec import CertificateView
 from certmgr.controllers.context import Context
 from certmgr.runtime.cache import Cache, Obj, object_key
 from certmgr.runtime.controller import Controller
+from certmgr.runtime.informer_requests import has_issued_certificate
 from certmgr.runtime.manager import Predicate, owner_keys
 
 # (child object, the cached Certificate it maps to) -> whether the event may matter.
@@ -282,7 +283,7 @@ def request_pending(request: Obj) -> bool:
 
 
 def request_has_certificate(request: Obj) -> bool:
-    return bool((request.get("status") or {}).get("certificate"))
+    return has_issued_certificate(request)
 
 
 def either_side(side: Callable[[Obj], bool]) -> Predicate:

@@ -1,0 +1,202 @@
+"""A cached CertificateRequest: an issued one without its chain and CA, with what the
+decisions read of them; every other request whole. Each reader decides the same on the
+cached copy as on the object the API sent."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+from typing import Any
+
+import pytest
+
+from certmgr.api.codec import InvalidObject
+from certmgr.api.requests import CertificateRequestStatus
+from certmgr.controllers.certificates import readiness, watches
+from certmgr.controllers.issuers import signing
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
+from certmgr.runtime.informer_requests import (
+    IssuedRequest,
+    cached_request,
+    has_issued_certificate,
+    issued_certificate_sha256,
+    trimmed,
+)
+from certmgr.runtime.manager import Manager
+from certmgr.testing.clock import FakeClock
+
+CHAIN = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n")
+CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n")
+APPROVED = {"type": "Approved", "status": "True", "reason": "cert-manager.io", "message": "ok"}
+
+
+def _ready(status: str, reason: str) -> dict[str, str]:
+    return {"type": "Ready", "status": status, "reason": reason, "message": "m"}
+
+
+def _request(status: dict[str, Any] | None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {
+            "name": "app-1a2b3c",
+            "namespace": "ns",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "annotations": {"cert-manager.io/certificate-revision": "1"},
+            "managedFields": [{"manager": "certmgr"}],
+        },
+        "spec": {"request": "Q1NS", "issuerRef": {"name": "ca"}},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+# (status as the API sends it, whether the cache drops status.certificate and status.ca)
+CASES = [
+    pytest.param(
+        {
+            "conditions": [APPROVED, _ready("True", "Issued")],
+            "certificate": CHAIN.decode(),
+            "ca": CA.decode(),
+        },
+        True,
+        id="issued-with-ca",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued")], "certificate": CHAIN.decode()},
+        True,
+        id="issued-without-ca",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued")], "certificate": CHAIN.decode(), "ca": ""},
+        True,
+        id="issued-empty-ca",
+    ),
+    pytest.param(None, False, id="no-status"),
+    pytest.param({"conditions": [APPROVED]}, False, id="approved-only"),
+    pytest.param({"conditions": [APPROVED, _ready("False", "Pending")]}, False, id="pending"),
+    pytest.param(
+        {"conditions": [_ready("False", "Failed")], "failureTime": "2026-01-01T00:00:00Z"},
+        False,
+        id="failed",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "SomethingElse")], "certificate": CHAIN.decode()},
+        False,
+        id="ready-other-reason",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued")], "certificate": "not base64!"},
+        False,
+        id="issued-undecodable-certificate",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued")], "certificate": CHAIN.decode(), "ca": "%%"},
+        False,
+        id="issued-undecodable-ca",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued")], "certificate": ""},
+        False,
+        id="issued-empty-certificate",
+    ),
+    pytest.param({"conditions": [_ready("True", "Issued")]}, False, id="issued-no-certificate"),
+    pytest.param(
+        {
+            "conditions": [_ready("False", "Pending"), _ready("True", "Issued")],
+            "certificate": CHAIN.decode(),
+        },
+        False,
+        id="first-ready-condition-counts",
+    ),
+    pytest.param(
+        {"conditions": [_ready("False", "Pending")], "certificate": CHAIN.decode()},
+        False,
+        id="certificate-while-pending",
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "trims"), CASES)
+def test_only_an_issued_request_that_decodes_is_trimmed(
+    status: dict[str, Any] | None, trims: bool
+) -> None:
+    sent = _request(status)
+    kept = copy.deepcopy(sent)
+    cached = cached_request(sent)
+    assert sent == kept  # the decoded object is not changed
+    assert trimmed(cached) is trims
+    assert isinstance(cached, IssuedRequest) is trims
+    assert "managedFields" not in cached["metadata"]
+    assert cached["spec"] == sent["spec"]  # the CSR stays: the policies parse it
+    if trims:
+        assert "certificate" not in cached["status"] and "ca" not in cached["status"]
+        rest = {k: v for k, v in sent["status"].items() if k not in ("certificate", "ca")}
+        assert cached["status"] == rest
+    else:
+        assert cached.get("status") == sent.get("status")
+
+
+def _digest_as_readiness_read_it(request: dict[str, Any]) -> bytes | None:
+    """readiness._issued_digest over the whole object, as it was written before the cache
+    kept a digest."""
+    raw: Any = (request.get("status") or {}).get("certificate")
+    if not raw:
+        return None
+    try:
+        return hashlib.sha256(base64.b64decode(raw, validate=True)).digest()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decoded_status(request: dict[str, Any]) -> CertificateRequestStatus | str:
+    try:
+        return CertificateRequestStatus.from_dict(request.get("status"), path="status")
+    except InvalidObject:
+        return "invalid"
+
+
+@pytest.mark.parametrize(("status", "trims"), CASES)
+def test_every_reader_of_the_cache_decides_the_same_on_the_trimmed_copy(
+    status: dict[str, Any] | None, trims: bool
+) -> None:
+    sent = _request(status)
+    cached = cached_request(copy.deepcopy(sent))
+    # readiness: "is the served certificate this request's?" compares digests.
+    assert readiness._issued_digest(cached) == _digest_as_readiness_read_it(sent)
+    assert issued_certificate_sha256(cached) == issued_certificate_sha256(sent)
+    # readiness' and the watches' interest: whether it carries a certificate.
+    expected = bool((sent.get("status") or {}).get("certificate"))
+    assert watches.request_has_certificate(cached) is expected
+    assert has_issued_certificate(cached) is expected
+    # The issuer controllers (ACME, CA/self-signed) and the approver decode the status and
+    # stop at a final one; the CA signer also stops at one carrying a certificate.
+    whole, kept = _decoded_status(sent), _decoded_status(cached)
+    if trims:
+        assert isinstance(whole, CertificateRequestStatus)
+        assert isinstance(kept, CertificateRequestStatus)
+        assert kept.conditions == whole.conditions
+        assert (kept.is_ready, kept.is_approved, kept.is_denied) == (
+            whole.is_ready,
+            whole.is_approved,
+            whole.is_denied,
+        )
+        assert kept.failure_time == whole.failure_time
+        final = signing._is_final(cached["status"])
+        assert final and final == signing._is_final(sent["status"])
+        assert bool(whole.certificate)  # the signer stopped on either; it stops on final
+    else:
+        assert kept == whole
+
+
+def test_the_request_cache_trims_and_the_others_only_compact() -> None:
+    manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]
+    issued = {"conditions": [_ready("True", "Issued")], "certificate": CHAIN.decode()}
+    requests = manager.informer(CERTIFICATEREQUESTS)
+    assert trimmed(requests._transform(_request(issued)))  # type: ignore[misc]
+    certificates = manager.informer(CERTIFICATES)
+    assert not trimmed(certificates._transform(_request(issued)))  # type: ignore[misc]
