@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
@@ -47,7 +46,9 @@ class ParsedCSR:
     `key_usages` is None when the CSR carries no usage extensions at all (cert-manager's
     `encodeUsagesInRequest: false`), otherwise cert-manager usage names. The public key is
     kept by its `public_key_fingerprint`, not as a key object (~2 KB of native memory
-    each, and a memoised view is held for every Certificate's current request).
+    each, and a memoised view is held for every Certificate's current request). The
+    signature is not verified here: comparing a CSR with a spec or a key does not need
+    it, and a signer verifies it before it signs (`signing`).
     """
 
     common_name: str
@@ -60,7 +61,6 @@ class ParsedCSR:
     usages: tuple[str, ...] | None
     is_ca: bool | None
     public_key_fingerprint: bytes
-    signature_valid: bool
 
 
 _Hash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
@@ -232,10 +232,6 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
     key_usage = _extension_value(extensions, x509.KeyUsage)
     eku = _extension_value(extensions, x509.ExtendedKeyUsage)
     basic = _extension_value(extensions, x509.BasicConstraints)
-    try:
-        valid = csr.is_signature_valid
-    except (InvalidSignature, ValueError):
-        valid = False
     return ParsedCSR(
         common_name=_first(csr.subject, NameOID.COMMON_NAME),
         subject=subject_of(csr.subject),
@@ -251,7 +247,6 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
         else None,
         is_ca=basic.ca if basic is not None else None,
         public_key_fingerprint=public_key_fingerprint(public_key),
-        signature_valid=valid,
     )
 
 
