@@ -104,6 +104,14 @@ class Staged:
             self.filed[key] = filed
 
 
+class CacheStopped(TimeoutError):
+    """The informer that fills the cache has stopped: a wait for it can never be met.
+
+    A ``TimeoutError``, so every caller that tolerates a read-your-writes timeout
+    tolerates this too; it only comes sooner (a drain at shutdown need not wait it out).
+    """
+
+
 class Cache:
     def __init__(
         self,
@@ -125,6 +133,7 @@ class Cache:
         self._recent: deque[tuple[Key, str]] = deque(maxlen=RECENT_VERSIONS)
         self._recent_set: set[tuple[Key, str]] = set()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._stopped = False
         self._clock: Clock = clock or SystemClock()
         for index, func in (indexes or {}).items():
             self.add_index(index, func)
@@ -274,6 +283,8 @@ class Cache:
     async def _wait(self, caught_up: Callable[[], bool], *, seconds: float) -> None:
         if caught_up():
             return
+        if self._stopped:
+            raise CacheStopped("the informer of this cache has stopped")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiter = (caught_up, future)
         self._waiters.append(waiter)
@@ -282,6 +293,17 @@ class Cache:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    def stop(self) -> None:
+        """Its informer stopped: every wait not met now fails with ``CacheStopped``."""
+        self._stopped = True
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(CacheStopped("the informer of this cache has stopped"))
+
+    def start(self) -> None:
+        """Its informer runs (again): waits wait for it."""
+        self._stopped = False
 
     def _wake(self) -> None:
         for caught_up, future in list(self._waiters):

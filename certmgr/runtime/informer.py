@@ -139,12 +139,16 @@ class Informer:
     async def run(self) -> None:
         """List and watch until cancelled."""
         log.debug("informer_started", informer=self.name)
+        self.cache.start()
         try:
             async with asyncio.TaskGroup() as group:
                 if self._resync:
                     group.create_task(self._resync_forever(self._resync))
                 await self._list_and_watch_forever()
         finally:
+            # Nothing fills the cache now: reconciles waiting for their writes to show
+            # (a drain at shutdown) fail at once instead of waiting out their timeouts.
+            self.cache.stop()
             log.debug("informer_stopped", informer=self.name)
 
     async def _list_and_watch_forever(self) -> None:

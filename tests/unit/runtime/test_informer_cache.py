@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from certmgr.runtime.cache import Cache, object_key, split_key
+from certmgr.runtime.cache import Cache, CacheStopped, object_key, split_key
 from certmgr.testing.clock import FakeClock
 
 
@@ -377,3 +377,26 @@ def test_key_of_reads_what_namespace_of_and_name_of_read(obj: dict[str, Any]) ->
     namespace, name = namespace_of(obj) or "", name_of(obj)
     assert key_of(obj) == (namespace, name)
     assert object_key(obj) == (f"{namespace}/{name}" if namespace else name)
+
+
+async def test_a_stopped_cache_fails_its_waiters_at_once_and_a_restart_waits_again() -> None:
+    # A drain at shutdown must not wait out a read-your-writes timeout on a cache whose
+    # informer has stopped: it can never catch up.
+    clock = FakeClock()
+    cache = Cache(clock=clock)
+    cache.apply("ADDED", obj("a", "x1"))
+    waiter = asyncio.create_task(cache.wait_for_object(obj("a", "x9"), timeout=3600))
+    await clock.wait_for_sleepers()
+    cache.stop()
+    with pytest.raises(CacheStopped):
+        await asyncio.wait_for(waiter, timeout=5)
+    with pytest.raises(CacheStopped):
+        await asyncio.wait_for(cache.wait_for_object(obj("a", "x9"), timeout=3600), timeout=5)
+    # What the cache already holds still answers.
+    await asyncio.wait_for(cache.wait_for_object(obj("a", "x1"), timeout=3600), timeout=5)
+    cache.start()
+    again = asyncio.create_task(cache.wait_for_object(obj("a", "x9"), timeout=3600))
+    await clock.wait_for_sleepers()
+    assert not again.done()
+    cache.apply("MODIFIED", obj("a", "x9"))
+    await asyncio.wait_for(again, timeout=5)

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from certmgr.kube import errors as e
 from certmgr.kube import resources as r
 from certmgr.kube.objects import ObjectList, WatchEvent
+from certmgr.runtime.cache import CacheStopped
 from certmgr.runtime.informer import PREPARE_BATCH, Informer, compact, drop_managed_fields
 from certmgr.testing.clock import FakeClock
 
@@ -487,3 +488,18 @@ def test_a_certificate_and_its_secret_share_the_names_they_both_hold() -> None:
     assert spec["dnsNames"] == ["web.example.com", "www.example.com"]
     assert spec["dnsNames"][0] is spec["commonName"]
     assert spec["dnsNames"][1] is annotated["cert-manager.io/alt-names"]
+
+
+async def test_a_stopped_informer_fails_the_waits_on_its_cache() -> None:
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj("a", "5")], "10")]
+    informer, _ = make(api, clock)
+    task = asyncio.create_task(informer.run())
+    try:
+        await informer.wait_synced(timeout=5)
+        waiter = asyncio.create_task(informer.cache.wait_for_object(obj("a", "99"), timeout=3600))
+        await clock.wait_for_sleepers()
+    finally:
+        await stop_task(task)
+    with pytest.raises(CacheStopped):
+        await asyncio.wait_for(waiter, timeout=5)
