@@ -83,15 +83,21 @@ def requests(ctx: Context) -> Informer:
 
 def requests_for_revision(ctx: Context, certificate: CertificateView, revision: int) -> list[Obj]:
     """The CertificateRequests of ``certificate`` annotated with ``revision``, by name."""
-    cache = requests(ctx).cache
-    found = [
-        r
-        for r in cache.by_index(BY_CERTIFICATE, certificate.key)
-        if owned_by(r, certificate)
-        and (r["metadata"].get("annotations") or {}).get(labels.CERTIFICATE_REVISION)
-        == str(revision)
-    ]
-    return sorted(found, key=lambda r: str(r["metadata"]["name"]))
+    found = requests(ctx).cache.by_index(BY_CERTIFICATE, certificate.key)
+    return _of_revision(found, certificate, revision)
+
+
+def _of_revision(found: list[Obj], certificate: CertificateView, revision: int) -> list[Obj]:
+    wanted = str(revision)
+    return sorted(
+        (
+            r
+            for r in found
+            if (r["metadata"].get("annotations") or {}).get(labels.CERTIFICATE_REVISION) == wanted
+            and owned_by(r, certificate)
+        ),
+        key=lambda r: str(r["metadata"]["name"]),
+    )
 
 
 def next_key_secrets(ctx: Context, certificate: CertificateView) -> list[Obj]:
@@ -265,8 +271,10 @@ async def gather(
         secret = await target_secret(ctx, certificate)
     view = secret_view(secret)
     revision = certificate.revision if revision is None else revision
-    current = _first_view(requests_for_revision(ctx, certificate, revision)) if revision else None
-    next_request = _first_view(requests_for_revision(ctx, certificate, revision + 1))
+    # One index lookup for both revisions' requests.
+    found = requests(ctx).cache.by_index(BY_CERTIFICATE, certificate.key)
+    current = _first_view(_of_revision(found, certificate, revision)) if revision else None
+    next_request = _first_view(_of_revision(found, certificate, revision + 1))
     leaf = view.issued.leaf if view is not None else None
     status = certificate.status
     return Input(
