@@ -35,6 +35,8 @@ Mapper = Callable[[Obj], Iterable[str]]
 # Whether an event concerns the controller at all: called with the old and the new
 # object (None for the side an ADDED or DELETED event lacks).
 Predicate = Callable[[Obj | None, Obj | None], bool]
+# Whether a key a mapper produced is left out (see ``Manager.watch``).
+KeyFilter = Callable[[str], bool]
 Source = Informer | SecretInformers
 
 
@@ -63,23 +65,29 @@ def owner_keys(kind: str) -> Mapper:
 FAN_OUT_BATCH = 500
 
 
-def _add_batch(queue: WorkQueue[str], keys: Iterator[str], added: set[str]) -> bool:
+def _add_batch(
+    queue: WorkQueue[str], keys: Iterator[str], added: set[str], skip: KeyFilter | None
+) -> bool:
     """Draw up to ``FAN_OUT_BATCH`` keys and add those not ``added`` yet (an update's
-    new side repeats the old side's keys: skipping them is work too); whether ``keys``
-    may have more."""
+    new side repeats the old side's keys: skipping them is work too) nor ``skip``-ped (a
+    skipped key counts as drawn: a batch stays bounded however many are left out);
+    whether ``keys`` may have more."""
     for drawn, key in enumerate(keys, 1):
         if key not in added:
             added.add(key)
-            queue.add(key)
+            if skip is None or not skip(key):
+                queue.add(key)
         if drawn == FAN_OUT_BATCH:
             return True
     return False
 
 
-async def _add_rest(queue: WorkQueue[str], keys: Iterator[str], added: set[str]) -> None:
+async def _add_rest(
+    queue: WorkQueue[str], keys: Iterator[str], added: set[str], skip: KeyFilter | None
+) -> None:
     while True:
         await asyncio.sleep(0)
-        if not _add_batch(queue, keys, added):
+        if not _add_batch(queue, keys, added, skip):
             return
 
 
@@ -163,6 +171,7 @@ class Manager:
         mapper: Mapper = same_key,
         *,
         predicate: Predicate | None = None,
+        skip_key: KeyFilter | None = None,
         queued_on_arrival: bool = False,
     ) -> None:
         """Enqueue ``mapper(obj)`` in ``controller`` for the old and new object of every
@@ -171,6 +180,9 @@ class Manager:
         The predicate sees both sides so a filter can still let through the event that
         takes an object out of its interest (an annotation removed), which the
         controller must see once to undo what it did.
+
+        ``skip_key``: a mapped key the controller's reconcile would do nothing for (a
+        CertificateRequest its issuer controller is done with), left out as drawn.
 
         ``queued_on_arrival``: the caller vouches that ``mapper`` only returns keys of
         cached objects whose arrival another watch enqueues in ``controller`` (a Secret
@@ -197,14 +209,14 @@ class Manager:
             else:
                 return
             added: set[str] = set()
-            if not _add_batch(queue, keys, added):
+            if not _add_batch(queue, keys, added, skip_key):
                 return
             # An issuer's event maps to every Certificate that names it (100,000 adds held
             # the loop ~1 s; mapping them to keys ~80-150 ms): the rest go in batches, the
             # loop free in between, drawn from the mappers as they go (``referrers``
             # formats its keys lazily). Keys are names, so a late add of a key gone
             # meanwhile finds nothing to do.
-            task = asyncio.get_running_loop().create_task(_add_rest(queue, keys, added))
+            task = asyncio.get_running_loop().create_task(_add_rest(queue, keys, added, skip_key))
             self._fan_outs.add(task)
             task.add_done_callback(self._fan_outs.discard)
 

@@ -44,6 +44,7 @@ from certmgr.controllers.acme.orders import OWNER_INDEX
 from certmgr.controllers.acme.overrides import override_annotations
 from certmgr.controllers.acme.writes import owner_reference, progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
+from certmgr.controllers.certificaterequests.unfinished import finished_key
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists
 from certmgr.kube.objects import being_deleted
@@ -91,13 +92,20 @@ def setup(ctx: Context) -> None:
     controller = manager.controller(
         "acme-certificaterequests", reconciler.reconcile, workers=ctx.settings.workers
     )
-    manager.watch(requests, controller)
-    manager.watch(orders, controller, owner_keys("CertificateRequest"))
+    # A finished request's reconcile stops at once: no event of it, its Order, its
+    # Challenges or its issuer enqueues it (at start: one no-op reconcile per request).
+    manager.watch(requests, controller, predicate=_unfinished_event)
+    skip = finished_key(requests.cache, finished)
+    manager.watch(orders, controller, owner_keys("CertificateRequest"), skip_key=skip)
     manager.watch(
-        challenges, controller, _requests_of_challenge(orders.cache), predicate=_reason_changed
+        challenges,
+        controller,
+        _requests_of_challenge(orders.cache),
+        predicate=_reason_changed,
+        skip_key=skip,
     )
-    manager.watch(issuers, controller, referrers(requests.cache))
-    manager.watch(cluster_issuers, controller, referrers(requests.cache))
+    manager.watch(issuers, controller, referrers(requests.cache), skip_key=skip)
+    manager.watch(cluster_issuers, controller, referrers(requests.cache), skip_key=skip)
 
 
 def build_order_spec(
@@ -182,7 +190,7 @@ class RequestReconciler:
             status = CertificateRequestStatus.from_dict(raw_status, path="status")
         except InvalidObject:
             return None
-        if status.is_ready or _is_failed(raw_status):
+        if finished(request):
             return None  # final: Issued, Failed or Denied
         acme = self._acme_spec(issuer)
         if issuer is not None and acme is None:
@@ -412,14 +420,23 @@ def _acme_spec(issuer: dict[str, Any] | None) -> ACMEIssuer | None:
         return None
 
 
-def _is_failed(status: dict[str, Any]) -> bool:
-    ready = get_condition(status.get("conditions"), READY)
-    return (
-        ready is not None
-        and ready.is_false
-        and ready.reason
-        in (
-            reasons.REQUEST_FAILED,
-            reasons.REQUEST_DENIED,
-        )
+def finished(request: Obj) -> bool:
+    """Whether this controller is done with ``request``: Ready=True (Issued), or
+    Ready=False with a final reason (Failed, Denied). Its reconcile stops here and its
+    watches enqueue no event of such a request. An undecodable condition reads as not
+    finished (the reconcile decides)."""
+    try:
+        ready = get_condition((request.get("status") or {}).get("conditions"), READY)
+    except InvalidObject:
+        return False
+    if ready is None:
+        return False
+    return ready.is_true or (
+        ready.is_false and ready.reason in (reasons.REQUEST_FAILED, reasons.REQUEST_DENIED)
     )
+
+
+def _unfinished_event(old: Obj | None, new: Obj | None) -> bool:
+    """A request event this controller's reconcile acts on: its new side unfinished (a
+    deleted request's reconcile does nothing either)."""
+    return new is not None and not finished(new)

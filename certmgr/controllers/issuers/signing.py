@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import structlog
 
 from certmgr.api import labels, reasons
 from certmgr.api.codec import InvalidObject
-from certmgr.api.conditions import READY, get_condition
+from certmgr.api.conditions import DENIED, INVALID_REQUEST, READY, get_condition
 from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
 from certmgr.controllers.acme.issuer_refs import (
     ISSUER_INDEX,
@@ -33,6 +33,7 @@ from certmgr.controllers.acme.issuer_refs import (
 )
 from certmgr.controllers.acme.writes import progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
+from certmgr.controllers.certificaterequests.unfinished import finished_key
 from certmgr.controllers.context import Context
 from certmgr.controllers.issuers.keypairs import (
     SIGNING_TYPES,
@@ -113,9 +114,12 @@ def setup(ctx: Context) -> None:
     controller = manager.controller(
         "certificaterequests-issuer-signing", signer.reconcile, workers=ctx.settings.workers
     )
-    manager.watch(requests, controller)
-    manager.watch(issuers, controller, referrers(requests.cache))
-    manager.watch(cluster_issuers, controller, referrers(requests.cache))
+    # A finished request's reconcile stops at once: no event of it or its issuer
+    # enqueues it (at start: one no-op reconcile per request).
+    manager.watch(requests, controller, predicate=_unfinished_event)
+    skip = finished_key(requests.cache, finished)
+    manager.watch(issuers, controller, referrers(requests.cache), skip_key=skip)
+    manager.watch(cluster_issuers, controller, referrers(requests.cache), skip_key=skip)
     # A SelfSigned request's key Secret that appears (or is fixed) later.
     manager.watch(manager.secrets, controller, requests_of_key_secret(requests.cache))
 
@@ -140,7 +144,7 @@ def requests_of_key_secret(requests: Cache) -> Callable[[Obj], list[str]]:
         return [
             object_key(request)
             for request in requests.by_index(KEY_SECRET_INDEX, value)
-            if not _is_final(request.get("status") or {})
+            if not finished(request)
         ]
 
     return mapper
@@ -184,13 +188,12 @@ class Signer:
             status = CertificateRequestStatus.from_dict(raw_status, path="status")
         except InvalidObject:
             return None
+        if finished(request):
+            return None
         if status.is_denied:
-            if not _is_final(raw_status):
-                await self._fail(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, event_reason="")
+            await self._fail(request, reasons.REQUEST_DENIED, DENIED_MESSAGE, event_reason="")
             return None
-        if status.condition("InvalidRequest") is not None or not status.is_approved:
-            return None
-        if _is_final(raw_status) or status.certificate:
+        if not status.is_approved or status.certificate:
             return None
         if type_ not in SIGNING_TYPES:
             await self._not_supported(request, kind, type_)
@@ -327,10 +330,31 @@ class Signer:
         await self._ready.failed(request, reason, message)
 
 
-def _is_final(status: dict[str, Any]) -> bool:
-    ready = get_condition(status.get("conditions"), READY)
-    return ready is not None and ready.reason in (
-        reasons.REQUEST_ISSUED,
-        reasons.REQUEST_FAILED,
-        reasons.REQUEST_DENIED,
-    )
+def finished(request: Obj) -> bool:
+    """Whether this controller is done with ``request``: Ready with a final reason
+    (Issued, Failed, Denied), or an ``InvalidRequest`` condition on a request not denied
+    (a denied one still gets its Denied outcome). Its reconcile stops here and its
+    watches enqueue no event of such a request. An undecodable condition reads as not
+    finished (the reconcile decides)."""
+    conditions = (request.get("status") or {}).get("conditions")
+    try:
+        ready = get_condition(conditions, READY)
+        if ready is not None and ready.reason in _FINAL_REASONS:
+            return True
+        if get_condition(conditions, INVALID_REQUEST) is None:
+            return False
+        denied = get_condition(conditions, DENIED)
+    except InvalidObject:
+        return False
+    return denied is None or not denied.is_true
+
+
+_FINAL_REASONS: Final = frozenset(
+    (reasons.REQUEST_ISSUED, reasons.REQUEST_FAILED, reasons.REQUEST_DENIED)
+)
+
+
+def _unfinished_event(old: Obj | None, new: Obj | None) -> bool:
+    """A request event this controller's reconcile acts on: its new side unfinished (a
+    deleted request's reconcile does nothing either)."""
+    return new is not None and not finished(new)

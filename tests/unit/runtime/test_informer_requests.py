@@ -14,6 +14,7 @@ import pytest
 
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestStatus
+from certmgr.controllers.acme import requests as acme_requests
 from certmgr.controllers.certificates import readiness, watches
 from certmgr.controllers.issuers import signing
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
@@ -186,8 +187,9 @@ def test_every_reader_of_the_cache_decides_the_same_on_the_trimmed_copy(
             whole.is_denied,
         )
         assert kept.failure_time == whole.failure_time
-        final = signing._is_final(cached["status"])
-        assert final and final == signing._is_final(sent["status"])
+        final = signing.finished(cached)
+        assert final and final == signing.finished(sent)
+        assert acme_requests.finished(cached) == acme_requests.finished(sent)
         assert bool(whole.certificate)  # the signer stopped on either; it stops on final
     else:
         assert kept == whole

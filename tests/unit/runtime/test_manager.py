@@ -156,6 +156,32 @@ async def test_a_large_fan_out_is_mapped_as_it_is_added() -> None:
     assert len(drawn) == FAN_OUT_BATCH * 3 * 2  # both sides drawn, each key added once
 
 
+async def test_skipped_keys_count_as_drawn_so_a_batch_stays_bounded() -> None:
+    # An issuer named by 10,000 finished requests: every key is left out, and without
+    # counting those as drawn the first batch walked them all in one turn (a 0.3-0.7 s
+    # stall at a 10k start).
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    controller = manager.controller("watch-skip-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    many = [f"ns/c{i:05d}" for i in range(FAN_OUT_BATCH * 3)]
+    checked: list[str] = []
+
+    def finished(key: str) -> bool:
+        checked.append(key)
+        return not key.endswith("7")
+
+    manager.watch(informer, controller, lambda _: many, skip_key=finished)
+    handlers[0]("ADDED", None, cert("issuer"))
+    assert len(checked) == FAN_OUT_BATCH  # the first batch at once, skipped keys too
+    await settle()
+    queued = [await controller.queue.get() for _ in range(len(controller.queue))]
+    assert sorted(queued) == [key for key in many if key.endswith("7")]
+    assert sorted(checked) == many  # each key checked once
+
+
 @pytest.mark.parametrize(
     ("handed_out", "queued_on_arrival", "mapped"),
     [
