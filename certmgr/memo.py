@@ -43,7 +43,37 @@ IDLE_SECONDS = 30.0
 _ALL: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-class Memo(Generic[P, R]):
+class _TwoGenerations(Generic[K, V]):
+    """The two generations and their turning, shared by ``Memo`` and ``Generations``."""
+
+    def __init__(self, *, idle_seconds: float, clock: Callable[[], float]) -> None:
+        self._idle_seconds = idle_seconds
+        self._clock = clock
+        self._current: dict[K, V] = {}
+        self._previous: dict[K, V] = {}
+        self._rotated = clock()
+        _ALL.add(self)
+
+    def turn_if_due(self) -> bool:
+        """Turn the generations if a period passed since the last turn; whether it did."""
+        before = self._rotated
+        self._rotate_if_due()
+        return self._rotated != before
+
+    def _rotate_if_due(self) -> None:
+        now = self._clock()
+        if now - self._rotated >= self._idle_seconds:
+            self._rotated = now
+            self._previous, self._current = self._current, {}
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+    def clear(self) -> None:
+        self._current, self._previous = {}, {}
+
+
+class Memo(_TwoGenerations[Hashable, R], Generic[P, R]):
     """``function`` memoised by its arguments (or by ``key`` of them)."""
 
     def __init__(
@@ -54,15 +84,10 @@ class Memo(Generic[P, R]):
         idle_seconds: float = IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(idle_seconds=idle_seconds, clock=clock)
         self._function = function
         self._key = key
-        self._idle_seconds = idle_seconds
-        self._clock = clock
-        self._current: dict[Hashable, R] = {}
-        self._previous: dict[Hashable, R] = {}
-        self._rotated = clock()
         functools.update_wrapper(self, function)
-        _ALL.add(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._key is not None:
@@ -92,26 +117,8 @@ class Memo(Generic[P, R]):
         found = self._current.get(key)
         return found if found is not None else self._previous.get(key)
 
-    def turn_if_due(self) -> bool:
-        """Turn the generations if a period passed since the last turn; whether it did."""
-        before = self._rotated
-        self._rotate_if_due()
-        return self._rotated != before
 
-    def _rotate_if_due(self) -> None:
-        now = self._clock()
-        if now - self._rotated >= self._idle_seconds:
-            self._rotated = now
-            self._previous, self._current = self._current, {}
-
-    def __len__(self) -> int:
-        return len(self._current) + len(self._previous)
-
-    def clear(self) -> None:
-        self._current, self._previous = {}, {}
-
-
-class Generations(Generic[K, V]):
+class Generations(_TwoGenerations[K, V]):
     """Entries in two generations, turned like a ``Memo``'s: ``get`` finds an entry in
     either and keeps it in the current one; one nobody asked for during a whole period is
     dropped at the second turn after its last use."""
@@ -119,12 +126,7 @@ class Generations(Generic[K, V]):
     def __init__(
         self, *, idle_seconds: float = IDLE_SECONDS, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._idle_seconds = idle_seconds
-        self._clock = clock
-        self._current: dict[K, V] = {}
-        self._previous: dict[K, V] = {}
-        self._rotated = clock()
-        _ALL.add(self)
+        super().__init__(idle_seconds=idle_seconds, clock=clock)
 
     def get(self, key: K) -> V | None:
         self._rotate_if_due()
@@ -147,24 +149,6 @@ class Generations(Generic[K, V]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._current or key in self._previous
-
-    def turn_if_due(self) -> bool:
-        """Turn the generations if a period passed since the last turn; whether it did."""
-        before = self._rotated
-        self._rotate_if_due()
-        return self._rotated != before
-
-    def _rotate_if_due(self) -> None:
-        now = self._clock()
-        if now - self._rotated >= self._idle_seconds:
-            self._rotated = now
-            self._previous, self._current = self._current, {}
-
-    def __len__(self) -> int:
-        return len(self._current) + len(self._previous)
-
-    def clear(self) -> None:
-        self._current, self._previous = {}, {}
 
 
 class Turning(Protocol):
