@@ -403,6 +403,10 @@ class Run:
         self.log_path = log_path
         self.mode = "deployed" if args.deployed else "dev"
         self.metrics_url = f"http://127.0.0.1:{self.metrics}/metrics"
+        self.probe_url = (
+            f"{self.metrics_url}?name[]=certmgr_workqueue_depth"
+            "&name[]=certmgr_controller_active_workers"
+        )
         self.started = time.monotonic()
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -452,7 +456,9 @@ class Run:
             quiet = False
             if busy < 0.05:
                 ready, _ = fetch(f"http://127.0.0.1:{self.health}/readyz", timeout=2)
-                code, text = fetch(self.metrics_url, timeout=10)
+                # Only the two gauges: a whole scrape is 0.4 s of the process's CPU at
+                # 100k, which the start's figures would otherwise count.
+                code, text = fetch(self.probe_url, timeout=10)
                 quiet = (
                     ready == 200
                     and code == 200

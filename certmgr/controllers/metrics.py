@@ -23,7 +23,7 @@ object must not take ``/metrics`` down, so an unparsable timestamp counts as mis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
@@ -319,6 +319,11 @@ class CertificateFamily(Metric):
         else:
             index = [name for name, _, _ in _TIMESTAMPS].index(self.name)
             yield Sample(self.name, labels, float(entry.value_text(index)))
+
+    def _restricted_metric(self, names: Collection[str]) -> Metric | None:
+        """prometheus-client's hook for a scrape narrowed to ``names`` (``name[]``): the
+        whole family or nothing, still self-writing (its samples all carry its name)."""
+        return self if self.name in names else None
 
     def text(self) -> str:
         return "".join(self.text_chunks())

@@ -22,8 +22,8 @@ must not hold any other logic.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -211,6 +211,12 @@ def render(registry: CollectorRegistry = REGISTRY) -> bytes:
     return generate_latest(registry)
 
 
+class Collecting(Protocol):
+    """A registry, or prometheus-client's view of one restricted to some names."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+
 class Snapshot:
     """Every metric of a registry, collected at one moment, for rendering elsewhere.
 
@@ -221,7 +227,7 @@ class Snapshot:
     writes itself from pre-formatted series; the rest go through prometheus-client.
     """
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(self, registry: Collecting = REGISTRY) -> None:
         self._metrics = list(registry.collect())
 
     def collect(self) -> list[Metric]:

@@ -240,6 +240,34 @@ def test_the_fast_rendering_is_prometheus_clients_byte_for_byte(certificates: Ca
     assert fast.count(b"certmanager_certificate_ready_status{") == 6 * 3
 
 
+def test_a_scrape_narrowed_by_name_keeps_a_family_whole_and_skips_the_rest(
+    certificates: Cache,
+) -> None:
+    # /metrics?name[]=...: prometheus-client's restricted registry asks each family for
+    # its part; a per-Certificate family is all of its series or none.
+    certificates.apply("ADDED", certificate("c0", status=ready("True")))
+    registry = CollectorRegistry()
+    registry.register(
+        ResourceMetrics(
+            certificates=certificates,
+            issuers=cache_of(),
+            cluster_issuers=cache_of(),
+            clock=FakeClock(NOW),
+        )
+    )
+    wanted = "certmanager_certificate_ready_status"
+    snapshot = Snapshot(registry.restricted_registry([wanted]))
+    # Still self-writing: not rebuilt sample by sample through prometheus-client.
+    assert [type(family) for family in snapshot.collect()] == [CertificateFamily]
+    narrowed = snapshot.render()
+    whole = Snapshot(registry).render().decode()
+    expected = "".join(line + "\n" for line in whole.splitlines() if wanted in line)
+    assert narrowed.decode() == expected
+    assert narrowed.count(b"certmanager_certificate_ready_status{") >= 3
+    assert b"certmanager_certificate_expiration_timestamp_seconds" in whole.encode()
+    assert Snapshot(registry.restricted_registry(["certmgr_nothing"])).render() == b""
+
+
 def test_a_family_in_pieces_is_its_whole_text(certificates: Cache) -> None:
     # /metrics sends each piece as it is made; joined, they are the family's text.
     for index in range(5):

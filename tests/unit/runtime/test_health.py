@@ -101,6 +101,21 @@ async def test_metrics_are_prometheus_text(client_for: MakeClient) -> None:
     assert "certmgr_test_things_total 3.0" in await response.text()
 
 
+async def test_metrics_narrowed_by_name_as_prometheus_client(client_for: MakeClient) -> None:
+    registry = CollectorRegistry()
+    Counter("certmgr_test_things_total", "Things.", registry=registry).inc(3)
+    Counter("certmgr_test_others_total", "Others.", registry=registry).inc(5)
+    client = await client_for(HealthServer(registry=registry))
+    text = await (await client.get("/metrics?name[]=certmgr_test_things_total")).text()
+    assert "certmgr_test_things_total 3.0" in text
+    assert "certmgr_test_others" not in text
+    both = await client.get(
+        "/metrics",
+        params=[("name[]", "certmgr_test_things_total"), ("name[]", "certmgr_test_others_total")],
+    )
+    assert "certmgr_test_others_total 5.0" in await both.text()
+
+
 class _ManyPieces:
     """A self-writing family, as cert-manager's per-Certificate ones, in many pieces."""
 
