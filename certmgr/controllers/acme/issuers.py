@@ -77,8 +77,15 @@ def setup(ctx: Context, *, accounts: Accounts) -> None:
             name, reconciler.reconcile, workers=ctx.settings.workers
         )
         ctx.manager.watch(informer, controller)
-        # A created, rotated or deleted account key or EAB Secret: look again at once.
-        ctx.manager.watch(ctx.manager.secrets, controller, _referring_issuers(informer.cache, ctx))
+        # A created, rotated or deleted account key or EAB Secret: look again at once. The
+        # mapper names only cached issuers, whose every arrival the watch above enqueues:
+        # a start's list of Secrets (50,000 at once) is not mapped until the first key.
+        ctx.manager.watch(
+            ctx.manager.secrets,
+            controller,
+            _referring_issuers(informer.cache, ctx),
+            queued_on_arrival=True,
+        )
         namespaced = resource.namespaced
 
         def reregistered(key: str, queue: Any = controller.queue, ns: bool = namespaced) -> None:

@@ -120,8 +120,16 @@ def setup(ctx: Context) -> None:
     skip = finished_key(requests.cache, finished)
     manager.watch(issuers, controller, referrers(requests.cache), skip_key=skip)
     manager.watch(cluster_issuers, controller, referrers(requests.cache), skip_key=skip)
-    # A SelfSigned request's key Secret that appears (or is fixed) later.
-    manager.watch(manager.secrets, controller, requests_of_key_secret(requests.cache))
+    # A SelfSigned request's key Secret that appears (or is fixed) later. The mapper
+    # names only cached unfinished requests, whose every arrival (or change to their
+    # cached state) the first watch enqueues: a start's list of Secrets is not mapped
+    # until the first key.
+    manager.watch(
+        manager.secrets,
+        controller,
+        requests_of_key_secret(requests.cache),
+        queued_on_arrival=True,
+    )
 
 
 KEY_SECRET_INDEX: Final = "by-private-key-secret"

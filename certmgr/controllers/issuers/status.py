@@ -56,8 +56,13 @@ def setup(ctx: Context) -> None:
             f"{name}-status", reconciler.reconcile, workers=ctx.settings.workers
         )
         ctx.manager.watch(informer, controller)
+        # The mapper names only cached issuers, whose every arrival the watch above
+        # enqueues: a start's list of Secrets is not mapped until the first key.
         ctx.manager.watch(
-            ctx.manager.secrets, controller, ca_issuers_of_secret(informer.cache, ctx)
+            ctx.manager.secrets,
+            controller,
+            ca_issuers_of_secret(informer.cache, ctx),
+            queued_on_arrival=True,
         )
 
 
