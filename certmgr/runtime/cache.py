@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -56,6 +57,8 @@ RECENT_VERSIONS = 4096
 # Objects put into an empty cache between two yields to the loop (``replace_yielding``):
 # 1,000 Certificates with their indexes held it 20-50 ms at 100,000.
 FILL_BATCH = 400
+# Numbers every change to what a cache's indexes file, across all caches (``Cache.state``).
+_states = itertools.count(1)
 
 
 def key_of(obj: Obj) -> Key:
@@ -135,6 +138,10 @@ class Cache:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._stopped = False
         self._clock: Clock = clock or SystemClock()
+        # Changes whenever an object is filed or unfiled (every add, update, delete and
+        # relist difference), never to a value another cache had: a reader that finds
+        # the same ``state`` finds every ``by_index`` answer the very same objects.
+        self.state = next(_states)
         for index, func in (indexes or {}).items():
             self.add_index(index, func)
 
@@ -225,6 +232,7 @@ class Cache:
         self._index_funcs[index] = func
         self._indexes[index] = {}
         self._filed[index] = {}
+        self.state = next(_states)
         for key, stored in self._items(None):
             values = tuple(dict.fromkeys(map(sys.intern, func(self._unpack(key, stored)))))
             self._file(key, {index: values})
@@ -456,6 +464,7 @@ class Cache:
         return self._unpack(key, stored)
 
     def _file(self, key: Key, filed: Filed) -> None:
+        self.state = next(_states)
         for index, values in filed.items():
             if not values or index not in self._indexes:
                 continue
@@ -471,6 +480,7 @@ class Cache:
                     by_value[value] = {held, key}
 
     def _unfile(self, key: Key) -> None:
+        self.state = next(_states)
         for index, filed in self._filed.items():
             values = filed.pop(key, ())
             by_value = self._indexes[index]

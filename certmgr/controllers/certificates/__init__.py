@@ -14,6 +14,7 @@ from typing import Final
 
 from certmgr.controllers.certificaterequests import approver
 from certmgr.controllers.certificates import (
+    gather,
     issuing,
     keymanager,
     readiness,
@@ -24,7 +25,7 @@ from certmgr.controllers.certificates import (
 )
 from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATES
-from certmgr.runtime.cache import EventType, Obj
+from certmgr.runtime.cache import EventType, Obj, object_key
 
 # cert-manager's names of the controllers (--controllers turns them off).
 CONTROLLER_NAMES: Final = {
@@ -46,6 +47,8 @@ def setup_all(ctx: Context) -> None:
 
 
 def _forget_deleted(event_type: EventType, old: Obj | None, new: Obj | None) -> None:
-    # The decoded-view memo holds one entry per Certificate; a deleted one's goes with it.
+    # The decoded-view and gathered-input memos hold one entry per Certificate; a
+    # deleted one's go with it.
     if event_type == "DELETED" and old is not None:
         spec.forget(str(old.get("metadata", {}).get("uid") or ""))
+        gather.forget(object_key(old))

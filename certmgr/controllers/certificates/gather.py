@@ -5,7 +5,8 @@ CertificateRequests by certificate name, next-private-key Secrets by Certificate
 registered once by ``register_indexes``), the lookup of the requests of one revision,
 the renewal jitter (derived from the issued certificate, see ``renewal_jitter_seconds``),
 which of the Certificates sharing a Secret owns it (``secret_owner``) and ``gather``,
-which builds the policies' ``Input``. Which events reach which controller is ``watches``'.
+which builds the policies' ``Input`` (the last one kept per Certificate while what it
+was gathered from stays the same). Which events reach which controller is ``watches``'.
 It must not write anything: controllers act on what it returns.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 
 from certmgr.api import labels
@@ -21,27 +24,30 @@ from certmgr.api.certificates import CertificateStatus
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestSpec
 from certmgr.controllers.certificates.spec import (
+    VIEW_SECONDS,
     CertificateView,
     owned_by,
     policy_issuer_ref,
     renewal_windows_of,
     requirements_of,
 )
-from certmgr.controllers.context import Context
+from certmgr.controllers.context import Context, Settings
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
+from certmgr.memo import Generations
 from certmgr.pki.errors import PKIError
 from certmgr.pki.renewal import renewal_jitter_bound_seconds
 from certmgr.pki.summary import LeafSummary, summarise_leaf
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
-from certmgr.runtime.informer_secrets import secret_summary, trimmed
+from certmgr.runtime.informer_secrets import ManagedSecret, secret_summary, trimmed
 from certmgr.runtime.manager import owner_keys
 
 BY_SECRET: Final = "certificates-by-secret-name"
 BY_CERTIFICATE: Final = "requests-by-certificate-name"
 NEXT_KEYS: Final = "next-private-keys-by-certificate"
 _owners = owner_keys("Certificate")
+_NONE: Final[dict[str, str]] = {}
 
 
 def _secret_name_index(obj: Obj) -> list[str]:
@@ -88,6 +94,8 @@ def requests_for_revision(ctx: Context, certificate: CertificateView, revision: 
 
 
 def _of_revision(found: list[Obj], certificate: CertificateView, revision: int) -> list[Obj]:
+    if not found:
+        return []
     wanted = str(revision)
     return sorted(
         (
@@ -212,10 +220,12 @@ def secret_view(secret: Obj | None) -> SecretView | None:
     metadata: dict[str, Any] = secret.get("metadata") or {}
     summary = secret_summary(secret)
     cut = trimmed(secret)
+    # Read-only views, not copies: a cached Secret is never changed in place, and one
+    # fetched from the API is copied before it is changed (``build_secret``).
     return SecretView(
         data=None if cut is not None else secret_data(secret) if secret.get("data") else None,
-        labels=dict(metadata.get("labels") or {}),
-        annotations=dict(metadata.get("annotations") or {}),
+        labels=MappingProxyType(metadata.get("labels") or _NONE),
+        annotations=MappingProxyType(metadata.get("annotations") or _NONE),
         type=str(secret.get("type") or "Opaque"),  # the API server's default
         summary=summary,
         has_data=cut.has_data if cut is not None else None,
@@ -229,6 +239,8 @@ def secret_sharers(ctx: Context, certificate: CertificateView) -> list[Obj]:
     assert certificate.spec is not None
     key = f"{certificate.namespace}/{certificate.spec.secret_name}"
     found = certificates(ctx).cache.by_index(BY_SECRET, key)
+    if len(found) < 2:
+        return found  # nearly every Secret: nothing to order
     return sorted(
         found,
         key=lambda c: (
@@ -241,6 +253,8 @@ def secret_sharers(ctx: Context, certificate: CertificateView) -> list[Obj]:
 def secret_owner(sharers: list[Obj], secret: Obj | None) -> str | None:
     """cert-manager's CertificateOwnsSecret: the sharer the Secret's certificate-name
     annotation names, else the oldest sharer (None without sharers)."""
+    if len(sharers) == 1:
+        return str(sharers[0]["metadata"]["name"])  # the only one: whatever is annotated
     names = [str(c["metadata"]["name"]) for c in sharers]
     if not names:
         return None
@@ -251,6 +265,29 @@ def secret_owner(sharers: list[Obj], secret: Obj | None) -> str | None:
 
 def _first_view(found: list[Obj]) -> RequestView | None:
     return request_view(found[0]) if found else None
+
+
+# The certificate controllers each gather the same unchanged Certificate and Secret (a
+# start: trigger, issuing and readiness one after the other, ~16 us each), so the last
+# ``Input`` is kept per Certificate with what it was gathered from: the decoded view
+# (the same object for the same cached Certificate, ``CertificateView.of``), the cached
+# Secret, the revision, the settings, and the ``state`` of the two caches whose indexes
+# it read (requests, and the Certificates sharing the Secret). Cached objects are never
+# changed in place, so when all of these are the very same, the Input is too but for
+# ``now``. A Secret fetched from the API (not ours, or about to be rewritten) is not
+# kept. Entries live like the views they hold (two generations, ``VIEW_SECONDS``):
+# while reconciles read them, then one to two periods, whatever their number.
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    certificate: CertificateView
+    secret: Obj | None
+    revision: int
+    settings: Settings
+    states: tuple[int, int]
+    input: Input
+
+
+_gathered: Generations[str, _Gathered] = Generations(idle_seconds=VIEW_SECONDS)
 
 
 async def gather(
@@ -269,15 +306,29 @@ async def gather(
     assert spec is not None
     if secret is None:
         secret = await target_secret(ctx, certificate)
-    view = secret_view(secret)
     revision = certificate.revision if revision is None else revision
+    request_cache = requests(ctx).cache
+    certificate_cache = certificates(ctx).cache
+    states = (request_cache.state, certificate_cache.state)
+    key = certificate.key
+    hit = _gathered.get(key)
+    if (
+        hit is not None
+        and hit.certificate is certificate
+        and hit.secret is secret
+        and hit.revision == revision
+        and hit.states == states
+        and hit.settings is ctx.settings
+    ):
+        return at(hit.input, now)
+    view = secret_view(secret)
     # One index lookup for both revisions' requests.
-    found = requests(ctx).cache.by_index(BY_CERTIFICATE, certificate.key)
+    found = request_cache.by_index(BY_CERTIFICATE, key)
     current = _first_view(_of_revision(found, certificate, revision)) if revision else None
     next_request = _first_view(_of_revision(found, certificate, revision + 1))
     leaf = view.issued.leaf if view is not None else None
     status = certificate.status
-    return Input(
+    input = Input(
         certificate_name=certificate.name,
         secret_name=spec.secret_name,
         secret_owner=secret_owner(secret_sharers(ctx, certificate), secret),
@@ -296,4 +347,37 @@ async def gather(
         ari_window=ari_window(status, leaf),
         last_failure_time=status.last_failure_time,
         failed_issuance_attempts=status.failed_issuance_attempts,
+    )
+    if secret is None or isinstance(secret, ManagedSecret):
+        _gathered.put(key, _Gathered(certificate, secret, revision, ctx.settings, states, input))
+    return input
+
+
+def forget(key: str) -> None:
+    """Drop the Input kept for a deleted Certificate."""
+    _gathered.pop(key)
+
+
+def at(input: Input, now: datetime) -> Input:
+    """``input`` as gathered at ``now`` (``dataclasses.replace`` costs twice as much)."""
+    return Input(
+        certificate_name=input.certificate_name,
+        requirements=input.requirements,
+        issuer_ref=input.issuer_ref,
+        secret=input.secret,
+        now=now,
+        current_request=input.current_request,
+        next_request=input.next_request,
+        renew_before=input.renew_before,
+        renew_before_percentage=input.renew_before_percentage,
+        renewal_jitter_seconds=input.renewal_jitter_seconds,
+        recorded_renewal_time=input.recorded_renewal_time,
+        renewal_disabled=input.renewal_disabled,
+        renewal_windows=input.renewal_windows,
+        ari_window=input.ari_window,
+        manually_triggered=input.manually_triggered,
+        last_failure_time=input.last_failure_time,
+        failed_issuance_attempts=input.failed_issuance_attempts,
+        secret_name=input.secret_name,
+        secret_owner=input.secret_owner,
     )
