@@ -2,13 +2,13 @@
 
 Owns ``freeze_long_lived``: collect, then move every object that survived into the
 collector's permanent generation (``gc.freeze``), so later collections scan only what
-was created since; ``refreeze_forever`` does it on a period (collecting every
-generation first), and sooner whenever the unfrozen old generation outgrows
-``FREEZE_AT`` objects (a start filling the caches), so a full collection scans about
-that many at most. Frozen objects are still freed by reference counting when the caches
-drop them (decoded JSON holds no cycles); only cyclic garbage alive at a freeze is never
-reclaimed, which the collection just before keeps small. It must not disable the
-collector.
+was created since (``freeze_without_collecting`` skips the collection);
+``refreeze_forever`` does it on a period (collecting every generation first), and sooner
+whenever the unfrozen old generation outgrows ``FREEZE_AT`` objects (a start filling the
+caches), so a full collection scans about that many at most. Frozen objects are still
+freed by reference counting when the caches drop them (decoded JSON holds no cycles);
+only cyclic garbage alive at a freeze is never reclaimed, which the collection just
+before keeps small. It must not disable the collector.
 
 Also owns ``release_memos_forever``: the memos (``certmgr.memo``) are turned on a period
 even when nobody calls them. The C heap is not trimmed afterwards: glibc's
@@ -68,6 +68,12 @@ def freeze_long_lived(*, full: bool = False) -> None:
     """Collect the young generations (all of them with ``full``), then freeze every
     surviving object."""
     gc.collect(2 if full else 1)
+    gc.freeze()
+
+
+def freeze_without_collecting() -> None:
+    """Freeze every object alive, garbage included: for a caller that has just frozen
+    with ``freeze_long_lived`` and since made only what it keeps (a list's later pages)."""
     gc.freeze()
 
 

@@ -35,7 +35,7 @@ from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
 from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj, Staged
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
-from certmgr.runtime.gcpolicy import freeze_long_lived
+from certmgr.runtime.gcpolicy import freeze_long_lived, freeze_without_collecting
 from certmgr.runtime.shapes import shaped, shaped_table
 
 log = structlog.get_logger(__name__)
@@ -195,6 +195,7 @@ class Informer:
         # list of full objects, even for a moment.
         staged = self.cache.stage()
         version = ""
+        first_page = True
         async for page in self._client.list_pages(
             self.resource,
             namespace=self._namespace,
@@ -210,7 +211,16 @@ class Informer:
             del page
             # A list is the bulk of what the caches will hold for good: freezing each page
             # keeps full collections from re-scanning it (each held the loop for seconds).
-            freeze_long_lived()
+            # The first page's freeze collects the young generations first (what came
+            # before the list: at start, the imports' garbage); the pages after it are
+            # frozen as they are, since pages leave no cyclic garbage to speak of (the 330
+            # freezes of a 10k start, nearly all of them list pages', found 15 unreachable
+            # objects, all at the first, for ~200 ms of CPU collecting).
+            if first_page:
+                freeze_long_lived()
+                first_page = False
+            else:
+                freeze_without_collecting()
         changes = await self.cache.replace_yielding(staged, version)
         self._version = self._listed = version
         self._failures = 0

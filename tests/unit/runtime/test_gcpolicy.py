@@ -31,6 +31,17 @@ def test_freeze_collects_young_garbage_before_freezing() -> None:
         gc.unfreeze()
 
 
+def test_freeze_without_collecting_freezes_what_is_alive() -> None:
+    gc.unfreeze()
+    try:
+        kept = [{"n": i} for i in range(100)]
+        gcpolicy.freeze_without_collecting()
+        assert gc.get_freeze_count() >= 100
+        assert not any(o is kept[0] for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
 async def test_refreeze_runs_on_its_period() -> None:
     clock = FakeClock()
     gc.unfreeze()

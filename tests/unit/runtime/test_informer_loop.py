@@ -377,6 +377,24 @@ async def test_listed_objects_are_frozen_out_of_full_collections() -> None:
         gc.unfreeze()
 
 
+async def test_a_list_collects_before_its_first_page_freeze_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from certmgr.runtime import informer as informing
+
+    freezes: list[str] = []
+    monkeypatch.setattr(informing, "freeze_long_lived", lambda: freezes.append("collected"))
+    monkeypatch.setattr(informing, "freeze_without_collecting", lambda: freezes.append("as it is"))
+    api, clock = FakeAPI(), FakeClock()
+    api.lists = [ObjectList([obj(f"f{i:04d}", str(i + 1)) for i in range(10)], "10")]
+    informer, _ = make(api, clock)
+    await run_until_idle(informer, api, clock)
+    assert freezes == ["collected", "as it is"]  # FakeAPI answers in two pages
+    gc.unfreeze()
+
+
 @pytest.mark.parametrize(
     ("first", "second", "one_dict"),
     [
