@@ -283,7 +283,8 @@ class _Gathered:
     secret: Obj | None
     revision: int
     settings: Settings
-    states: tuple[int, int]
+    requests_state: int
+    certificates_state: int
     input: Input
 
 
@@ -309,7 +310,6 @@ async def gather(
     revision = certificate.revision if revision is None else revision
     request_cache = requests(ctx).cache
     certificate_cache = certificates(ctx).cache
-    states = (request_cache.state, certificate_cache.state)
     key = certificate.key
     hit = _gathered.get(key)
     if (
@@ -317,7 +317,8 @@ async def gather(
         and hit.certificate is certificate
         and hit.secret is secret
         and hit.revision == revision
-        and hit.states == states
+        and hit.requests_state == request_cache.state
+        and hit.certificates_state == certificate_cache.state
         and hit.settings is ctx.settings
     ):
         return at(hit.input, now)
@@ -349,7 +350,18 @@ async def gather(
         failed_issuance_attempts=status.failed_issuance_attempts,
     )
     if secret is None or isinstance(secret, ManagedSecret):
-        _gathered.put(key, _Gathered(certificate, secret, revision, ctx.settings, states, input))
+        _gathered.put(
+            key,
+            _Gathered(
+                certificate,
+                secret,
+                revision,
+                ctx.settings,
+                request_cache.state,
+                certificate_cache.state,
+                input,
+            ),
+        )
     return input
 
 
