@@ -110,6 +110,8 @@ class Memo(_TwoGenerations[Hashable, R], Generic[P, R]):
     def peek(self, *args: P.args, **kwargs: P.kwargs) -> R | None:
         """The value memoised for these arguments, or None; computes and keeps nothing
         (a caller that holds what it derives uses an entry another caller made)."""
+        if not self._current and not self._previous:
+            return None  # nothing to find: the key (a PEM's digest) is not computed
         if self._key is not None:
             key = self._key(*args, **kwargs)
         else:

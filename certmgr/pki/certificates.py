@@ -10,6 +10,7 @@ Must not: do I/O, log, or echo key or certificate bytes in errors.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,14 +19,19 @@ from typing import Final, Literal, TypeAlias, TypeVar, cast
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.csr import subject_and_common_name
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import KeyAlgorithm, PrivateKey, PublicKey, key_algorithm_and_size
+from certmgr.pki.keys import (
+    KeyAlgorithm,
+    PrivateKey,
+    PublicKey,
+    key_algorithm_and_size,
+    key_kind,
+)
 from certmgr.pki.pbmac1 import with_pbmac1
 from certmgr.pki.requirements import X509Subject
 from certmgr.pki.usages import usage_names
@@ -97,7 +103,9 @@ def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
 
 @dataclass(frozen=True, slots=True)
 class CertificateNamesInfo:
-    """The names and ``is_ca`` of a ``CertificateInfo``."""
+    """The names and ``is_ca`` of a ``CertificateInfo``, as ``certificate_alt_names_violations``
+    and the Secret's managed annotations read them; the strings interned (a Secret's
+    summary keeps them, and its annotations repeat them)."""
 
     common_name: str
     subject: X509Subject
@@ -108,40 +116,49 @@ class CertificateNamesInfo:
     is_ca: bool
 
 
+ExtensionValues: TypeAlias = dict[type, x509.ExtensionType]
+
+
+def extension_values(certificate: x509.Certificate) -> ExtensionValues:
+    """The certificate's extensions' values by type; ``ValueError`` as
+    ``certificate.extensions``. One pass (a certificate has each kind at most once: the
+    parser rejects duplicates), not a search per kind that raises for each one missing."""
+    return {type(extension.value): extension.value for extension in certificate.extensions}
+
+
 def describe_names(
-    certificate: x509.Certificate, *, public_key: object = None
+    certificate: x509.Certificate,
+    *,
+    public_key: object = None,
+    extensions: ExtensionValues | None = None,
 ) -> CertificateNamesInfo:
     """``describe_certificate``'s names and ``is_ca``, with its checks and ``PKIError``s,
     without what only the rest needs (key size, usages, issuer): a Secret's summary
-    reads only these, and keeps them itself (no memo). ``public_key``:
-    ``certificate.public_key()`` when the caller already has it (each call decodes the
-    key again)."""
-    values, _ = _extensions_and_key(certificate, public_key)
+    reads only these, and keeps them itself (no memo). ``public_key`` and ``extensions``:
+    ``certificate.public_key()`` and ``extension_values(certificate)`` when the caller
+    already has them (each call decodes them again)."""
+    values, _ = _extensions_and_key(certificate, public_key, extensions)
     return _names(certificate, values)
 
 
 def _extensions_and_key(
-    certificate: x509.Certificate, public_key: object
-) -> tuple[dict[type, x509.ExtensionType], PublicKey]:
+    certificate: x509.Certificate, public_key: object, extensions: ExtensionValues | None = None
+) -> tuple[ExtensionValues, PublicKey]:
     """The extensions by type and the public key, or the ``PKIError`` describing fails with."""
     try:
-        extensions = certificate.extensions
+        if extensions is None:
+            extensions = extension_values(certificate)
         if public_key is None:
             public_key = certificate.public_key()
     except ValueError:
         raise PKIError("error decoding certificate extensions or public key") from None
-    if not isinstance(
-        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    ):
+    kind = key_kind(public_key)
+    if kind is None or kind[1]:
         raise PKIError(f"unsupported certificate public key type: {type(public_key).__name__}")
-    # One pass over the extensions (a certificate has each kind at most once: the parser
-    # rejects duplicates), not a search per kind that raises for each one missing.
-    return {type(extension.value): extension.value for extension in extensions}, public_key
+    return extensions, cast("PublicKey", public_key)
 
 
-def _names(
-    certificate: x509.Certificate, values: dict[type, x509.ExtensionType]
-) -> CertificateNamesInfo:
+def _names(certificate: x509.Certificate, values: ExtensionValues) -> CertificateNamesInfo:
     sans = _extension(values, x509.SubjectAlternativeName)
     basic = _extension(values, x509.BasicConstraints)
     subject, common_name = subject_and_common_name(certificate.subject)
@@ -151,17 +168,18 @@ def _names(
     ip_addresses: list[str] = []
     uris: list[str] = []
     emails: list[str] = []
+    intern = sys.intern
     for general in sans or ():
         if isinstance(general, x509.DNSName):
-            dns_names.append(general.value)
+            dns_names.append(intern(general.value))
         elif isinstance(general, x509.IPAddress):
-            ip_addresses.append(str(general.value))
+            ip_addresses.append(intern(str(general.value)))
         elif isinstance(general, x509.UniformResourceIdentifier):
-            uris.append(general.value)
+            uris.append(intern(general.value))
         elif isinstance(general, x509.RFC822Name):
-            emails.append(general.value)
+            emails.append(intern(general.value))
     return CertificateNamesInfo(
-        common_name=common_name,
+        common_name=intern(common_name),
         subject=subject,
         dns_names=tuple(dns_names),
         ip_addresses=tuple(ip_addresses),
@@ -429,5 +447,5 @@ def _first(name: x509.Name) -> str:
     return str(found[0].value) if found else ""
 
 
-def _extension(values: dict[type, x509.ExtensionType], kind: type[_E]) -> _E | None:
+def _extension(values: ExtensionValues, kind: type[_E]) -> _E | None:
     return cast("_E | None", values.get(kind))

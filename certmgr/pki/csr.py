@@ -22,7 +22,12 @@ from cryptography.x509.oid import NameOID
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, key_algorithm_and_size, public_key_fingerprint
-from certmgr.pki.requirements import CertificateRequirements, X509Subject, literal_subject_name
+from certmgr.pki.requirements import (
+    EMPTY_SUBJECT,
+    CertificateRequirements,
+    X509Subject,
+    literal_subject_name,
+)
 from certmgr.pki.usages import resolve_usages, usage_names
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -261,10 +266,10 @@ def subject_and_common_name(name: x509.Name) -> tuple[X509Subject, str]:
     values: dict[x509.ObjectIdentifier, list[str]] = {}
     for attribute in name:
         values.setdefault(attribute.oid, []).append(str(attribute.value))
-    if not values:
-        return _EMPTY_SUBJECT, ""
-    serial_numbers = values.get(NameOID.SERIAL_NUMBER)
     common_names = values.get(NameOID.COMMON_NAME)
+    if values.keys().isdisjoint(_SUBJECT_OIDS):  # one shared empty subject
+        return EMPTY_SUBJECT, common_names[0] if common_names else ""
+    serial_numbers = values.get(NameOID.SERIAL_NUMBER)
     subject = X509Subject(
         organizations=tuple(values.get(NameOID.ORGANIZATION_NAME, ())),
         countries=tuple(values.get(NameOID.COUNTRY_NAME, ())),
@@ -278,7 +283,7 @@ def subject_and_common_name(name: x509.Name) -> tuple[X509Subject, str]:
     return subject, common_names[0] if common_names else ""
 
 
-_EMPTY_SUBJECT: Final = X509Subject()
+_SUBJECT_OIDS: Final = frozenset((*(oid for _, oid in _SUBJECT_ORDER), NameOID.SERIAL_NUMBER))
 
 
 def _single_rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:

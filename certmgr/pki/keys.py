@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -112,7 +112,7 @@ def encode_private_key(key: PrivateKey, *, encoding: KeyEncoding = "PKCS1") -> b
     """
     if encoding not in ("PKCS1", "PKCS8"):
         raise KeySpecError(f"unsupported private key encoding: {encoding!r}")
-    use_pkcs8 = encoding == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey)
+    use_pkcs8 = encoding == "PKCS8" or key_kind(key) == ("Ed25519", True)
     fmt = (
         serialization.PrivateFormat.PKCS8
         if use_pkcs8
@@ -163,15 +163,16 @@ def _load_private_key(pem: bytes) -> PrivateKey:
         raise PKIError("private key is encrypted; only unencrypted keys are supported") from None
     except (ValueError, UnsupportedAlgorithm):
         raise PKIError("error parsing private key: unrecognised or corrupt key data") from None
-    if not isinstance(
-        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    ):
+    kind = key_kind(key)
+    if kind is None or not kind[1]:
         raise PKIError(f"unsupported private key type: {type(key).__name__}")
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in _CURVE_SIZES:
-        raise PKIError(f"unsupported ECDSA curve: {key.curve.name}")
-    if isinstance(key, rsa.RSAPrivateKey):
-        _check_rsa_consistency(key)
-    return key
+    if kind[0] == "ECDSA":
+        curve = cast("ec.EllipticCurvePrivateKey", key).curve.name
+        if curve not in _CURVE_SIZES:
+            raise PKIError(f"unsupported ECDSA curve: {curve}")
+    elif kind[0] == "RSA":
+        _check_rsa_consistency(cast("rsa.RSAPrivateKey", key))
+    return cast("PrivateKey", key)
 
 
 _parse_private_key = memo(key=pem_digest)(_load_private_key)
@@ -195,18 +196,48 @@ def _check_rsa_consistency(key: rsa.RSAPrivateKey) -> None:
         raise PKIError("error parsing private key: inconsistent RSA key components")
 
 
+def key_kind(key: object) -> tuple[KeyAlgorithm, bool] | None:
+    """(algorithm, whether private) of a supported key object, None for any other object.
+
+    isinstance against the key ABCs runs once per concrete class: the library's key
+    classes are registered with them, not derived, so each test goes through
+    ``ABCMeta.__instancecheck__`` (0.3-0.6 us), and a Secret's summary made about ten.
+    """
+    cls = type(key)
+    try:
+        return _KINDS[cls]
+    except KeyError:
+        pass
+    kind = next((found for abc, found in _KIND_OF_ABC if isinstance(key, abc)), None)
+    _KINDS[cls] = kind
+    return kind
+
+
+_KIND_OF_ABC: Final[tuple[tuple[type, tuple[KeyAlgorithm, bool]], ...]] = (
+    (rsa.RSAPrivateKey, ("RSA", True)),
+    (rsa.RSAPublicKey, ("RSA", False)),
+    (ec.EllipticCurvePrivateKey, ("ECDSA", True)),
+    (ec.EllipticCurvePublicKey, ("ECDSA", False)),
+    (ed25519.Ed25519PrivateKey, ("Ed25519", True)),
+    (ed25519.Ed25519PublicKey, ("Ed25519", False)),
+)
+_KINDS: Final[dict[type, tuple[KeyAlgorithm, bool] | None]] = {}
+
+
 def supported_public_key(key: object) -> PublicKey:
     """Narrow a parsed public key (certificate, CSR) to the types we support, or `PKIError`."""
-    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-        return key
+    kind = key_kind(key)
+    if kind is not None and not kind[1]:
+        return cast("PublicKey", key)
     raise PKIError(f"unsupported public key type: {type(key).__name__}")
 
 
 def public_key_of(key: PrivateKey | PublicKey) -> PublicKey:
     """The public half of a private key; a public key is returned unchanged."""
-    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        return key.public_key()
-    return key
+    kind = key_kind(key)
+    if kind is not None and kind[1]:
+        return cast("PrivateKey", key).public_key()
+    return cast("PublicKey", key)
 
 
 def public_keys_equal(a: PrivateKey | PublicKey, b: PrivateKey | PublicKey) -> bool:
@@ -215,12 +246,14 @@ def public_keys_equal(a: PrivateKey | PublicKey, b: PrivateKey | PublicKey) -> b
 
 
 def key_algorithm_and_size(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int]:
-    """("RSA", modulus bits), ("ECDSA", curve bits) or ("Ed25519", 256)."""
-    public = public_key_of(key)
-    if isinstance(public, rsa.RSAPublicKey):
-        return "RSA", public.key_size
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return "ECDSA", _CURVE_SIZES.get(public.curve.name, public.curve.key_size)
+    """("RSA", modulus bits), ("ECDSA", curve bits) or ("Ed25519", 256). A private key
+    has its public half's size and curve: it is read without deriving that half."""
+    kind = key_kind(key)
+    if kind is not None and kind[0] == "RSA":
+        return "RSA", cast("rsa.RSAPublicKey", key).key_size
+    if kind is not None and kind[0] == "ECDSA":
+        curve = cast("ec.EllipticCurvePublicKey", key).curve
+        return "ECDSA", _CURVE_SIZES.get(curve.name, curve.key_size)
     return "Ed25519", 256
 
 

@@ -1,10 +1,10 @@
 """ACME Renewal Information arithmetic (RFC 9773): the CertID and the renewal time in a window.
 
 Owns ``ari_cert_id`` (base64url(AKI keyIdentifier) "." base64url(DER serial bytes), RFC
-9773 section 4.1), ``time_in_window`` (a point uniform in the CA's suggested window,
-derived from the certificate's bytes so every reconcile and restart picks the same one;
-``window_draw`` + ``time_at_draw`` for a caller that keeps only the draw)
-and ``next_check_delay`` (the CA's Retry-After, bounded).
+9773 section 4.1; ``cert_id`` from the two), ``time_in_window`` (a point uniform in the
+CA's suggested window, derived from the certificate's bytes so every reconcile and restart
+picks the same one; ``window_draw`` + ``time_at_draw`` for a caller that keeps only the
+draw) and ``next_check_delay`` (the CA's Retry-After, bounded).
 Must not: do I/O, read the clock or draw random numbers.
 """
 
@@ -32,9 +32,14 @@ def ari_cert_id(certificate: x509.Certificate) -> str | None:
         aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     except x509.ExtensionNotFound:
         return None
-    if not aki.key_identifier:
+    return cert_id(aki, certificate.serial_number)
+
+
+def cert_id(aki: x509.AuthorityKeyIdentifier | None, serial: int) -> str | None:
+    """``ari_cert_id`` of a certificate with this Authority Key Identifier (None: none)
+    and serial number."""
+    if aki is None or not aki.key_identifier:
         return None
-    serial = certificate.serial_number
     # The INTEGER's DER content octets: big-endian two's complement, minimal length (a
     # serial with its top bit set gets a leading zero byte).
     serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Final
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -33,6 +34,10 @@ class X509Subject:
     street_addresses: tuple[str, ...] = ()
     postal_codes: tuple[str, ...] = ()
     serial_number: str = ""
+
+
+# The subject without attributes, shared by what keeps one (a Secret's summary).
+EMPTY_SUBJECT: Final = X509Subject()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,19 @@ Must not: keep key material (only the public key's fingerprint), do I/O, or log.
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
 
 from cryptography import x509
 
-from certmgr.pki.certificates import describe_names, parse_chain_once
+from certmgr.pki.certificates import (
+    CertificateNamesInfo,
+    ExtensionValues,
+    describe_names,
+    extension_values,
+    parse_chain_once,
+)
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
     KeyAlgorithm,
@@ -33,22 +38,8 @@ from certmgr.pki.keys import (
     public_key_fingerprint,
     supported_public_key,
 )
-from certmgr.pki.renewalinfo import ari_cert_id, window_draw
-from certmgr.pki.requirements import X509Subject
+from certmgr.pki.renewalinfo import cert_id, window_draw
 from certmgr.pki.temporary import is_temporary_certificate
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateNames:
-    """The names of an issued certificate, as ``certificate_alt_names_violations`` and the
-    Secret's managed annotations read them."""
-
-    common_name: str
-    dns_names: tuple[str, ...]
-    ip_addresses: tuple[str, ...]
-    uris: tuple[str, ...]
-    emails: tuple[str, ...]
-    subject: X509Subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +58,20 @@ class LeafSummary:
     pem_sha256: bytes
     public_key: bytes | None
     public_key_error: str
-    names: CertificateNames | None
+    names: CertificateNamesInfo | None
     names_error: str
     temporary: bool
     temporary_with_literal_subject: bool
     ari_cert_id: str | None
-    is_ca: bool
 
     def is_temporary(self, *, literal_subject: bool) -> bool:
         """``is_temporary_certificate`` of the leaf."""
         return self.temporary_with_literal_subject if literal_subject else self.temporary
+
+    @property
+    def is_ca(self) -> bool:
+        """Whether the leaf is a CA (its names are described: False when they cannot be)."""
+        return self.names is not None and self.names.is_ca
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +134,17 @@ def _summarise_leaf(certificate_pem: bytes) -> tuple[LeafSummary, PublicKey | No
     except (PKIError, ValueError) as exc:
         supported = None
         public_key_error = str(exc)
-    names: CertificateNames | None = None
-    names_error = ""
-    is_ca = False
+    # The extensions are read once, for the names and the ARI CertID; undecodable ones
+    # are the names' error (describe_names reads them again to say so) and no CertID.
+    extensions: ExtensionValues | None
     try:
-        info = describe_names(certificate, public_key=decoded_key)
-        is_ca = info.is_ca
-        names = CertificateNames(
-            common_name=sys.intern(info.common_name),
-            dns_names=_interned(info.dns_names),
-            ip_addresses=_interned(info.ip_addresses),
-            uris=_interned(info.uris),
-            emails=_interned(info.emails),
-            subject=_NO_SUBJECT if info.subject == _NO_SUBJECT else info.subject,
-        )
+        extensions = extension_values(certificate)
+    except ValueError:
+        extensions = None
+    names: CertificateNamesInfo | None = None
+    names_error = ""
+    try:
+        names = describe_names(certificate, public_key=decoded_key, extensions=extensions)
     except PKIError as exc:
         names_error = str(exc)
     # Temporary implies temporary with a literal subject (the same test plus the
@@ -169,8 +161,7 @@ def _summarise_leaf(certificate_pem: bytes) -> tuple[LeafSummary, PublicKey | No
         names_error=names_error,
         temporary=literal_temporary and is_temporary_certificate(certificate),
         temporary_with_literal_subject=literal_temporary,
-        ari_cert_id=_ari_cert_id(certificate),
-        is_ca=is_ca,
+        ari_cert_id=_ari_cert_id(certificate, extensions),
     )
     return summary, supported
 
@@ -187,8 +178,7 @@ def _summarise_key(
     public key, fingerprinted in ``leaf``) the leaf's fingerprint is taken, not computed
     again: equal keys have the same SubjectPublicKeyInfo."""
     key = parse_private_key_once(key_pem)
-    public = key.public_key()
-    algorithm, size = key_algorithm_and_size(public)
+    algorithm, size = key_algorithm_and_size(key)
     pem = bytes(key_pem)
     # An encoding whose PEM header differs from key_pem's cannot give its bytes: only
     # the one that can is computed (PKCS#8, and an Ed25519 key's PKCS1, begin
@@ -203,6 +193,7 @@ def _summarise_key(
             and encode_private_key(key, encoding=encoding) == pem
         )
     ]
+    public = key.public_key()
     if leaf is not None and leaf.public_key is not None and public == leaf_key:
         fingerprint = leaf.public_key  # one copy of the fingerprint
     else:
@@ -218,17 +209,17 @@ _PKCS8_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
 _ENCODING_SETS: Final[dict[tuple[KeyEncoding, ...], tuple[KeyEncoding, ...]]] = {
     found: found for found in ((), ("PKCS1",), ("PKCS8",), ("PKCS1", "PKCS8"))
 }
-_NO_SUBJECT: Final = X509Subject()
 
 
-def _interned(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(map(sys.intern, values)) if values else ()
-
-
-def _ari_cert_id(certificate: x509.Certificate) -> str | None:
+def _ari_cert_id(certificate: x509.Certificate, extensions: ExtensionValues | None) -> str | None:
+    """``ari_cert_id`` from the extensions already read (None: undecodable, so no CertID
+    to ask about)."""
+    aki = None if extensions is None else extensions.get(x509.AuthorityKeyIdentifier)
+    if aki is None:
+        return None
     try:
-        return ari_cert_id(certificate)
-    except ValueError:  # undecodable extensions: no CertID to ask about
+        return cert_id(cast("x509.AuthorityKeyIdentifier", aki), certificate.serial_number)
+    except ValueError:
         return None
 
 

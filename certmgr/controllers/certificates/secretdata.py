@@ -34,6 +34,7 @@ from certmgr.api.certificates import (
 )
 from certmgr.pki.certificates import (
     CertificateInfo,
+    CertificateNamesInfo,
     PKCS12Profile,
     build_pkcs12,
     build_pkcs12_truststore,
@@ -44,7 +45,7 @@ from certmgr.pki.certificates import (
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, encode_private_key, public_keys_equal
 from certmgr.pki.pbmac1 import uses_pbmac1, without_verified_pbmac1
-from certmgr.pki.summary import CertificateNames, SecretSummary
+from certmgr.pki.summary import SecretSummary
 from certmgr.runtime.informer_secrets import MANAGED_LABEL, trimmed
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def join_csv(values: tuple[str, ...] | list[str]) -> str:
 
 
 def managed_annotations(
-    certificate_name: str, spec: CertificateSpec, info: CertificateInfo | CertificateNames
+    certificate_name: str, spec: CertificateSpec, info: CertificateInfo | CertificateNamesInfo
 ) -> dict[str, str]:
     """The annotations cert-manager puts on a Secret for the certificate it holds."""
     ref = spec.issuer_ref
@@ -389,7 +390,7 @@ def _set_metadata(
     namespace: str,
     certificate_name: str,
     spec: CertificateSpec,
-    info: CertificateInfo | CertificateNames,
+    info: CertificateInfo | CertificateNamesInfo,
     certificate_uid: str,
     owned: bool,
 ) -> None:

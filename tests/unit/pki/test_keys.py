@@ -211,3 +211,100 @@ def test_parse_private_key_is_memoized_by_bytes_and_never_caches_garbage() -> No
     for _ in range(2):
         with pytest.raises(PKIError):
             parse_private_key(garbage)
+
+
+def _ed448() -> object:
+    from cryptography.hazmat.primitives.asymmetric import ed448
+
+    return ed448.Ed448PrivateKey.generate()
+
+
+def _x25519() -> object:
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    return x25519.X25519PrivateKey.generate()
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        pytest.param(lambda k: k("RSA"), ("RSA", True), id="rsa-private"),
+        pytest.param(lambda k: k("RSA").public_key(), ("RSA", False), id="rsa-public"),
+        pytest.param(lambda k: k("ECDSA"), ("ECDSA", True), id="ecdsa-private"),
+        pytest.param(lambda k: k("ECDSA").public_key(), ("ECDSA", False), id="ecdsa-public"),
+        pytest.param(lambda k: k("Ed25519"), ("Ed25519", True), id="ed25519-private"),
+        pytest.param(lambda k: k("Ed25519").public_key(), ("Ed25519", False), id="ed25519-public"),
+        pytest.param(lambda k: _ed448(), None, id="ed448"),
+        pytest.param(lambda k: _x25519(), None, id="x25519"),
+        pytest.param(lambda k: object(), None, id="not-a-key"),
+    ],
+)
+def test_key_kind_is_what_the_key_abcs_say(key, make, expected) -> None:
+    from certmgr.pki.keys import key_kind, public_key_of, supported_public_key
+
+    value = make(key)
+    abcs = {
+        ("RSA", True): rsa.RSAPrivateKey,
+        ("RSA", False): rsa.RSAPublicKey,
+        ("ECDSA", True): ec.EllipticCurvePrivateKey,
+        ("ECDSA", False): ec.EllipticCurvePublicKey,
+        ("Ed25519", True): ed25519.Ed25519PrivateKey,
+        ("Ed25519", False): ed25519.Ed25519PublicKey,
+    }
+
+    for _ in range(2):  # the second answer comes from the per-class table
+        assert key_kind(value) == expected
+        assert [kind for kind, abc in abcs.items() if isinstance(value, abc)] == (
+            [expected] if expected else []
+        )
+    if expected is None or expected[1]:
+        with pytest.raises(PKIError, match=f"unsupported public key type: {type(value).__name__}"):
+            supported_public_key(value)
+    else:
+        assert supported_public_key(value) is value
+        assert public_key_of(value) is value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda: _ed448(), "unsupported private key type: Ed448PrivateKey", id="ed448"),
+        pytest.param(
+            lambda: _x25519(), "unsupported private key type: X25519PrivateKey", id="x25519"
+        ),
+        pytest.param(
+            lambda: ec.generate_private_key(ec.SECP256K1()),
+            "unsupported ECDSA curve: secp256k1",
+            id="secp256k1",
+        ),
+    ],
+)
+def test_unsupported_private_keys_are_named(make, message) -> None:
+    pem = make().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+    with pytest.raises(PKIError) as caught:
+        parse_private_key(pem)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "size"),
+    [
+        pytest.param("RSA", 2048, id="rsa-2048"),
+        pytest.param("RSA", 3072, id="rsa-3072"),
+        pytest.param("ECDSA", 256, id="p256"),
+        pytest.param("ECDSA", 384, id="p384"),
+        pytest.param("ECDSA", 521, id="p521"),
+        pytest.param("Ed25519", None, id="ed25519"),
+    ],
+)
+def test_a_private_key_has_its_public_halfs_algorithm_and_size(key, algorithm, size) -> None:
+    private_key = key(algorithm, size)
+
+    assert key_algorithm_and_size(private_key) == key_algorithm_and_size(private_key.public_key())
+    assert key_algorithm_and_size(private_key) == (algorithm, size or 256)

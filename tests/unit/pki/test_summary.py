@@ -3,10 +3,13 @@ and parsing it leaves nothing in the PEM memos."""
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from collections.abc import Callable
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certmgr.pki.certificates import (
     CertificateInfo,
@@ -25,6 +28,7 @@ from certmgr.pki.keys import (
     key_algorithm_and_size,
     parse_private_key,
     public_key_fingerprint,
+    supported_public_key,
 )
 from certmgr.pki.renewalinfo import ari_cert_id, window_draw
 from certmgr.pki.requirements import CertificateRequirements
@@ -60,6 +64,50 @@ def _temporary(key: KeyFactory) -> tuple[bytes, bytes]:
 
 def _mismatched(key: KeyFactory) -> tuple[bytes, bytes]:
     return _leaf(key, n=2), encode_private_key(key("ECDSA"))
+
+
+def _acme_shaped(key: KeyFactory) -> tuple[bytes, bytes]:
+    """A leaf as an ACME CA writes one (AKI, usages), with a subject and every kind of SAN."""
+    issuer_key = key("ECDSA", n=5)
+    leaf = make_certificate(
+        subject_key=key("ECDSA"),
+        issuer_key=issuer_key,
+        subject="app.example.com",
+        issuer="Test CA",
+        extensions=[
+            (
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),  # type: ignore[arg-type]
+                False,
+            ),
+            (
+                x509.SubjectAlternativeName(
+                    [
+                        x509.DNSName("app.example.com"),
+                        x509.IPAddress(ipaddress.ip_address("192.0.2.1")),
+                        x509.UniformResourceIdentifier("spiffe://example.com/app"),
+                        x509.RFC822Name("ops@example.com"),
+                        x509.DNSName("www.example.com"),
+                    ]
+                ),
+                False,
+            ),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
+    )
+    return encode_pem([leaf]), encode_private_key(key("ECDSA"))
+
+
+def _unsupported_leaf_key(key: KeyFactory) -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    leaf = make_certificate(
+        subject_key=x25519.X25519PrivateKey.generate(),  # type: ignore[arg-type]
+        issuer_key=key("ECDSA", n=5),
+        subject="app.example.com",
+        issuer="Test CA",
+        dns_names=["app.example.com"],
+    )
+    return encode_pem([leaf]), encode_private_key(key("ECDSA"))
 
 
 def _pair(
@@ -98,6 +146,8 @@ def _pair(
         pytest.param(_pair(("Ed25519", None, 0), ("Ed25519", None, 1)), id="ed25519-other"),
         pytest.param(_pair(("RSA", 2048, 0), ("ECDSA", 256, 0)), id="rsa-leaf-ecdsa-key"),
         pytest.param(_pair(("ECDSA", 256, 0), ("Ed25519", None, 0)), id="ecdsa-leaf-ed25519"),
+        pytest.param(_acme_shaped, id="acme-shaped-every-san"),
+        pytest.param(_unsupported_leaf_key, id="x25519-leaf"),
         pytest.param(lambda k: (b"", b""), id="empty"),
         pytest.param(lambda k: (b"garbage", b"garbage"), id="no-pem"),
         pytest.param(
@@ -125,18 +175,43 @@ def test_summary_says_what_parsing_says(key: KeyFactory, pair: Pair) -> None:
         assert summary.leaf.not_before == leaf.not_valid_before_utc
         assert summary.leaf.not_after == leaf.not_valid_after_utc
         assert summary.leaf.window_draw == window_draw(leaf.signature)
-        assert summary.leaf.public_key == public_key_fingerprint(leaf.public_key())  # type: ignore[arg-type]
+        try:
+            fingerprint = public_key_fingerprint(supported_public_key(leaf.public_key()))
+        except PKIError as exc:
+            assert (summary.leaf.public_key, summary.leaf.public_key_error) == (None, str(exc))
+        else:
+            assert (summary.leaf.public_key, summary.leaf.public_key_error) == (fingerprint, "")
         assert summary.leaf.ari_cert_id == ari_cert_id(leaf)
         for literal in (False, True):
             assert summary.leaf.is_temporary(literal_subject=literal) == is_temporary_certificate(
                 leaf, literal_subject=literal
             )
-        info = CertificateInfo.of(leaf)
-        assert summary.leaf.names is not None
-        assert (summary.leaf.names.common_name, summary.leaf.names.dns_names) == (
-            info.common_name,
-            info.dns_names,
-        )
+        try:
+            info = CertificateInfo.of(leaf)
+        except PKIError as exc:
+            assert (summary.leaf.names, summary.leaf.names_error) == (None, str(exc))
+            assert summary.leaf.is_ca is False
+        else:
+            names = summary.leaf.names
+            assert names is not None and summary.leaf.names_error == ""
+            assert (
+                names.common_name,
+                names.subject,
+                names.dns_names,
+                names.ip_addresses,
+                names.uris,
+                names.emails,
+                names.is_ca,
+            ) == (
+                info.common_name,
+                info.subject,
+                info.dns_names,
+                info.ip_addresses,
+                info.uris,
+                info.emails,
+                info.is_ca,
+            )
+            assert summary.leaf.is_ca is info.is_ca
     try:
         private_key = parse_private_key(key_pem)
     except PKIError as exc:
@@ -168,17 +243,47 @@ def _rewrapped(pem: bytes) -> bytes:
     return "\n".join([lines[0], *wrapped, lines[-1], ""]).encode()
 
 
+def _crlf(pem: bytes) -> bytes:
+    return pem.replace(b"\n", b"\r\n")
+
+
+def _bag_attributes(pem: bytes) -> bytes:
+    """As ``openssl pkcs12 -nodes`` writes a key: attribute lines before the block."""
+    return b"Bag Attributes\n    localKeyID: 01 02 03 04 \nKey Attributes: <No Attributes>\n" + pem
+
+
+def _same(pem: bytes) -> bytes:
+    return pem
+
+
 @pytest.mark.parametrize(
-    ("algorithm", "size", "written_as", "rewrap", "expected"),
+    ("algorithm", "size", "written_as", "rewrite", "expected"),
     [
-        pytest.param("RSA", 2048, "PKCS1", False, ("PKCS1",), id="rsa-pkcs1"),
-        pytest.param("RSA", 2048, "PKCS8", False, ("PKCS8",), id="rsa-pkcs8"),
-        pytest.param("ECDSA", 256, "PKCS1", False, ("PKCS1",), id="ecdsa-pkcs1"),
-        pytest.param("ECDSA", 384, "PKCS8", False, ("PKCS8",), id="ecdsa-pkcs8"),
+        pytest.param("RSA", 2048, "PKCS1", _same, ("PKCS1",), id="rsa-pkcs1"),
+        pytest.param("RSA", 2048, "PKCS8", _same, ("PKCS8",), id="rsa-pkcs8"),
+        pytest.param("ECDSA", 256, "PKCS1", _same, ("PKCS1",), id="ecdsa-pkcs1"),
+        pytest.param("ECDSA", 256, "PKCS8", _same, ("PKCS8",), id="ecdsa-p256-pkcs8"),
+        pytest.param("ECDSA", 384, "PKCS8", _same, ("PKCS8",), id="ecdsa-pkcs8"),
+        pytest.param("ECDSA", 521, "PKCS1", _same, ("PKCS1",), id="ecdsa-p521-pkcs1"),
         # Ed25519 has no traditional form: both encodings write PKCS#8.
-        pytest.param("Ed25519", None, "PKCS1", False, ("PKCS1", "PKCS8"), id="ed25519"),
-        pytest.param("ECDSA", 256, "PKCS1", True, (), id="ecdsa-pkcs1-other-writer"),
-        pytest.param("RSA", 2048, "PKCS8", True, (), id="rsa-pkcs8-other-writer"),
+        pytest.param("Ed25519", None, "PKCS1", _same, ("PKCS1", "PKCS8"), id="ed25519"),
+        pytest.param("Ed25519", None, "PKCS8", _same, ("PKCS1", "PKCS8"), id="ed25519-pkcs8"),
+        # Its one base64 line is as long at 76 columns: the same bytes.
+        pytest.param(
+            "Ed25519", None, "PKCS8", _rewrapped, ("PKCS1", "PKCS8"), id="ed25519-rewrapped"
+        ),
+        pytest.param("ECDSA", 256, "PKCS1", _rewrapped, (), id="ecdsa-pkcs1-other-writer"),
+        pytest.param("RSA", 2048, "PKCS8", _rewrapped, (), id="rsa-pkcs8-other-writer"),
+        pytest.param("RSA", 2048, "PKCS1", _crlf, (), id="rsa-pkcs1-crlf"),
+        pytest.param("ECDSA", 256, "PKCS8", _crlf, (), id="ecdsa-pkcs8-crlf"),
+        pytest.param("Ed25519", None, "PKCS8", _crlf, (), id="ed25519-crlf"),
+        pytest.param(
+            "ECDSA", 256, "PKCS1", lambda pem: pem.rstrip(b"\n"), (), id="no-final-newline"
+        ),
+        pytest.param("RSA", 2048, "PKCS8", _bag_attributes, (), id="text-before-the-block"),
+        pytest.param(
+            "ECDSA", 256, "PKCS1", lambda pem: pem + pem, (), id="the-block-written-twice"
+        ),
     ],
 )
 def test_key_summary_lists_the_encodings_that_give_its_bytes(
@@ -186,13 +291,11 @@ def test_key_summary_lists_the_encodings_that_give_its_bytes(
     algorithm: KeyAlgorithm,
     size: int | None,
     written_as: KeyEncoding,
-    rewrap: bool,
+    rewrite: Callable[[bytes], bytes],
     expected: tuple[KeyEncoding, ...],
 ) -> None:
     private_key = key(algorithm, size)
-    pem = encode_private_key(private_key, encoding=written_as)
-    if rewrap:
-        pem = _rewrapped(pem)
+    pem = rewrite(encode_private_key(private_key, encoding=written_as))
 
     summary = summarise(b"", pem)
 
