@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmgr.pki.certificates import CertificateInfo, parse_leaf
@@ -159,3 +160,46 @@ def test_a_temporary_certificate_for_a_literal_subject_has_no_marker(key) -> Non
 def test_a_written_temporary_certificate_is_recognised(key) -> None:
     leaf = parse_leaf(temporary_certificate(key("Ed25519"), REQUIREMENTS, now=NOW))
     assert is_temporary_certificate(leaf)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        pytest.param(_ASN1Type.UTF8String, True, id="utf8string"),
+        pytest.param(_ASN1Type.PrintableString, True, id="printablestring"),
+        pytest.param(_ASN1Type.IA5String, True, id="ia5string"),
+        pytest.param(_ASN1Type.BMPString, True, id="bmpstring-utf16"),
+        pytest.param(_ASN1Type.UniversalString, True, id="universalstring-utf32"),
+        pytest.param("Cert-Manager.local", False, id="another-case"),
+        pytest.param("cert-manager.loca", False, id="a-prefix"),
+    ],
+)
+def test_the_issuer_is_recognised_in_any_string_type(key, issuer, expected) -> None:
+    """A Name compares decoded values: cert-manager.local written as any string type is the
+    temporary CA's name (the test looks for its bytes before it decodes the issuer)."""
+    if isinstance(issuer, str):
+        attribute = x509.NameAttribute(NameOID.COMMON_NAME, issuer)
+    else:
+        attribute = x509.NameAttribute(NameOID.COMMON_NAME, "cert-manager.local", issuer)
+    marked = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "app.example.com"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "1234567890"),
+        ]
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(marked)
+        .issuer_name(x509.Name([attribute]))
+        .public_key(key().public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + timedelta(days=1))
+        .sign(key(n=1), hashes.SHA256())
+    )
+
+    assert (
+        leaf.issuer == x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cert-manager.local")])
+    ) is expected
+    assert is_temporary_certificate(leaf) is expected
+    assert is_temporary_certificate(leaf, literal_subject=True) is expected
