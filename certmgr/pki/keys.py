@@ -182,14 +182,16 @@ def _check_rsa_consistency(key: rsa.RSAPrivateKey) -> None:
     """The checks of Go's rsa.PrivateKey.Validate: p*q == n and d*e == 1 mod (p-1), (q-1)."""
     numbers = key.private_numbers()
     p, q, d, e = numbers.p, numbers.q, numbers.d, numbers.public_numbers.e
+    if not (p > 1 and q > 1 and p * q == numbers.public_numbers.n):
+        raise PKIError("error parsing private key: inconsistent RSA key components")
+    # d*e mod (p-1) is (d mod (p-1))*e mod (p-1): d is reduced once per prime (a 2048-bit
+    # by 1024-bit division is ~2.5 us in Python), not twice.
+    dp, dq = d % (p - 1), d % (q - 1)
     consistent = (
-        p > 1
-        and q > 1
-        and p * q == numbers.public_numbers.n
-        and (d * e) % (p - 1) == 1
-        and (d * e) % (q - 1) == 1
-        and numbers.dmp1 == d % (p - 1)
-        and numbers.dmq1 == d % (q - 1)
+        (dp * e) % (p - 1) == 1
+        and (dq * e) % (q - 1) == 1
+        and numbers.dmp1 == dp
+        and numbers.dmq1 == dq
         and (numbers.iqmp * q) % p == 1
     )
     if not consistent:

@@ -188,17 +188,30 @@ def test_public_keys_equal(key, a, b, equal) -> None:
     assert public_keys_equal(key(*a).public_key(), key(*b)) is equal
 
 
-def test_inconsistent_rsa_key_is_rejected(key) -> None:
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param({"d": 2}, id="d-not-the-inverse-of-e"),
+        pytest.param({"dmp1": 2}, id="dmp1"),
+        pytest.param({"dmq1": 2}, id="dmq1"),
+        pytest.param({"iqmp": 1}, id="iqmp"),
+    ],
+)
+def test_inconsistent_rsa_key_is_rejected(key, tamper) -> None:
     numbers = key("RSA").private_numbers()
-    tampered = rsa.RSAPrivateNumbers(
-        p=numbers.p,
-        q=numbers.q,
-        d=numbers.d + 2,  # no longer the inverse of e
-        dmp1=numbers.dmp1,
-        dmq1=numbers.dmq1,
-        iqmp=numbers.iqmp,
-        public_numbers=numbers.public_numbers,
-    ).private_key(unsafe_skip_rsa_key_validation=True)
+    fields = {
+        "p": numbers.p,
+        "q": numbers.q,
+        "d": numbers.d,
+        "dmp1": numbers.dmp1,
+        "dmq1": numbers.dmq1,
+        "iqmp": numbers.iqmp,
+    }
+    for name, delta in tamper.items():
+        fields[name] += delta
+    tampered = rsa.RSAPrivateNumbers(**fields, public_numbers=numbers.public_numbers).private_key(
+        unsafe_skip_rsa_key_validation=True
+    )
     with pytest.raises(PKIError, match="inconsistent RSA key"):
         parse_private_key(encode_private_key(tampered))
 
