@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -28,7 +29,7 @@ from certmgr.kube.objects import ObjectList, WatchEvent, name_of, namespace_of
 from certmgr.kube.protocol import KubeAPI, Patch, PatchType
 from certmgr.kube.resources import Resource
 from certmgr.kube.throttling import TokenBucket
-from certmgr.kube.transport import JSON, RetryPolicy, Transport
+from certmgr.kube.transport import JSON, RetryPolicy, Transport, decode_body
 from certmgr.kube.watching import decode_event, lines
 
 log = structlog.get_logger(__name__)
@@ -201,37 +202,62 @@ class KubeClient:
         field_selector: str | None = None,
         metadata_only: bool = False,
         page_size: int | None = 500,
-    ) -> AsyncIterator[ObjectList]:
+        read_ahead: bool = False,
+    ) -> AsyncGenerator[ObjectList, None]:
         """One list, page by page, each carrying the snapshot's resourceVersion.
 
         Raises ``Gone`` when a continue token expires mid-way; the caller starts again
         (``list`` does), because the pages already seen belong to an old snapshot.
+
+        ``read_ahead``: the next page is requested as soon as this one's continue token is
+        known, and its body read (as bytes, undecoded) while the caller works through this
+        one, so the server's time to produce a page is not added to the caller's. At most
+        one page ahead. Its errors are raised where the caller asks for it; closing the
+        iterator (``contextlib.aclosing``) cancels it, and the response with it.
         """
         params = _selectors(label_selector, field_selector)
         if page_size:
             params["limit"] = str(page_size)
-        accept = ACCEPT_METADATA_LIST if metadata_only else JSON
-        path = resource.path(namespace=namespace)
-        token = ""
-        while True:
-            page = await self._json(
-                "GET",
-                path,
-                verb="list",
-                resource=resource,
-                params=dict(params, **({"continue": token} if token else {})),
-                accept=accept,
-            )
-            meta = page.get("metadata") or {}
-            token = str(meta.get("continue") or "")
-            # The items are handed over, not also held here while the caller works
-            # through them: they are freed as soon as it lets go of the page.
-            yield ObjectList(
-                items=page.pop("items", None) or [],
-                resource_version=str(meta.get("resourceVersion") or ""),
-            )
-            if not token:
-                return
+        fetch = functools.partial(
+            self._transport.request_body,
+            "GET",
+            resource.path(namespace=namespace),
+            verb="list",
+            resource=resource.plural,
+            accept=ACCEPT_METADATA_LIST if metadata_only else JSON,
+        )
+        ahead: asyncio.Task[bytes] | None = None
+        try:
+            body = await fetch(params=params)
+            while True:
+                page = decode_body(body, verb="list", resource=resource.plural)
+                del body
+                meta = page.get("metadata") or {}
+                token = str(meta.get("continue") or "")
+                following = {**params, "continue": token}
+                if token and read_ahead:
+                    ahead = asyncio.create_task(fetch(params=following))
+                # The items are handed over, not also held here while the caller works
+                # through them: they are freed as soon as it lets go of the page.
+                yield ObjectList(
+                    items=page.pop("items", None) or [],
+                    resource_version=str(meta.get("resourceVersion") or ""),
+                )
+                if not token:
+                    return
+                if ahead is None:
+                    body = await fetch(params=following)
+                else:
+                    body = await ahead
+                    ahead = None
+        finally:
+            if ahead is not None:
+                # The caller stopped (or failed) before it asked for the page read ahead:
+                # no request of this list outlives it.
+                ahead.cancel()
+                await asyncio.wait((ahead,))
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: nobody will ask for that page now
 
     async def watch(
         self,

@@ -7,7 +7,7 @@ module must not contain behaviour.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 from certmgr.kube.objects import ObjectList, WatchEvent
@@ -43,7 +43,8 @@ class KubeAPI(Protocol):
         field_selector: str | None = None,
         metadata_only: bool = False,
         page_size: int | None = 500,
-    ) -> AsyncIterator[ObjectList]: ...
+        read_ahead: bool = False,
+    ) -> AsyncGenerator[ObjectList, None]: ...
 
     def watch(
         self,

@@ -169,6 +169,37 @@ class Transport:
         ``retry_unavailable=False``: a 503 without ``Retry-After`` is raised at once, as
         client-go does; for calls through the aggregation layer, whose 503 means the
         aggregated server is down and stays so until its APIService says otherwise."""
+        payload = await self.request_body(
+            method,
+            path,
+            verb=verb,
+            resource=resource,
+            params=params,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            idempotent=idempotent,
+            retry_unavailable=retry_unavailable,
+        )
+        return decode_body(payload, verb=verb, resource=resource)
+
+    async def request_body(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        idempotent: bool = True,
+        retry_unavailable: bool = True,
+    ) -> bytes:
+        """``request`` without the decoding: the response body's bytes (``decode_body``
+        turns them into JSON). A list pager reads a page ahead as bytes: one buffer, freed
+        whole, where a decoded page is thousands of small objects."""
         attempt = 0
         replayed_after_close = False
         while True:
@@ -186,10 +217,9 @@ class Transport:
                     client_timeout=aiohttp.ClientTimeout(total=self._timeout),
                 )
                 try:
-                    payload = await response.read()
+                    return await response.read()
                 finally:
                     response.release()
-                return _decode(payload, verb=verb, resource=resource)
             except _Failed as failed:
                 failure = failed.failure
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -383,7 +413,9 @@ async def _failure_of(response: aiohttp.ClientResponse) -> _Failure:
     return _Failure(error, None, untouched, retry_after)
 
 
-def _decode(payload: bytes, *, verb: str, resource: str) -> Any:
+def decode_body(payload: bytes, *, verb: str, resource: str) -> Any:
+    """A response body as JSON (None when empty); a body that is not JSON is an ``APIError``
+    (500), as the server answered something no client can use."""
     if not payload.strip():
         return None
     try:

@@ -164,6 +164,24 @@ def gone(message: str) -> StatusError:
     return StatusError(status_body(410, "Expired", message))
 
 
+# kube-apiserver's ``inconsistentContinue`` (storage/etcd3/errors.go).
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted "
+    "between the time the first chunk was returned and now may show up in the list."
+)
+
+
+def continue_expired(inconsistent_token: str) -> StatusError:
+    """410 for a list whose continue token's snapshot is gone; like the real server, it
+    carries a token that resumes at the same place in today's state."""
+    status = status_body(410, "Expired", CONTINUE_EXPIRED)
+    status["metadata"] = {"continue": inconsistent_token}
+    return StatusError(status)
+
+
 def too_many_requests(retry_after: int) -> StatusError:
     return StatusError(
         status_body(

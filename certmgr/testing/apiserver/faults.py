@@ -1,9 +1,9 @@
 """Fault injection knobs: seeded, deterministic, changeable while the server runs.
 
 Owns the decision "does this request fail, and how" (latency, 500/503, 429 with
-Retry-After, 409 on updates) and the watch-cut limits. Decisions come from one
-``random.Random`` seeded by the test, so a failing run replays exactly. It must not
-touch stored state; the server applies the decisions.
+Retry-After, 409 on updates, 410 for a list's continue token) and the watch-cut limits.
+Decisions come from one ``random.Random`` seeded by the test, so a failing run replays
+exactly. It must not touch stored state; the server applies the decisions.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ class Faults:
     conflict_rate: float = 0.0
     watch_cut_after_events: int | None = None
     watch_cut_after_seconds: float | None = None
+    # The next N lists that carry a continue token answer 410 Expired, as a real server
+    # does once the first page's snapshot was compacted away.
+    expire_continue_tokens: int = 0
     # Filters (None means all): who, which verbs, which resources ("secrets",
     # "certificates/status") suffer the faults above, watch cuts included.
     users: frozenset[str] | None = None
@@ -51,6 +54,7 @@ class Faults:
         self.error_rate = self.throttle_rate = self.conflict_rate = 0.0
         self.watch_cut_after_events = None
         self.watch_cut_after_seconds = None
+        self.expire_continue_tokens = 0
         self.users = self.verbs = self.resources = None
 
     def applies_to(self, user: str, *, verb: str = "", resource: str = "") -> bool:
@@ -59,6 +63,15 @@ class Faults:
             and (self.verbs is None or verb in self.verbs)
             and (self.resources is None or resource in self.resources)
         )
+
+    def continue_expired(self) -> bool:
+        """Whether this list's continue token is expired (uses up one of
+        ``expire_continue_tokens``)."""
+        with self._lock:
+            if self.expire_continue_tokens <= 0:
+                return False
+            self.expire_continue_tokens -= 1
+            return True
 
     def failure_for(
         self, verb: str, user: str, *, resource: str = "", group: str = "", name: str = ""

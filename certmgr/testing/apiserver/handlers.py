@@ -399,12 +399,15 @@ class Api:
             return await watching.serve_watch(
                 request, store=self.store, watch=spec, limits=limits, closing=self.closing
             )
+        continue_token = query.get("continue", "")
+        if continue_token and faulty and self.faults.continue_expired():
+            raise errors.continue_expired(continue_token)
         body = listing.list_body(
             self.store,
             target,
             matches,
             limit=listing.int_param(query, "limit"),
-            continue_token=query.get("continue", ""),
+            continue_token=continue_token,
             shape=shape,
         )
         return web.Response(body=body, content_type=JSON)

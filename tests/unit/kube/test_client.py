@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ from certmgr.kube import errors as e
 from certmgr.kube import resources as r
 from certmgr.kube.client import ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeClient
 from certmgr.kube.objects import WatchEvent
+from certmgr.testing.apiserver.wire import eventually
 
 
 def secret(name: str, rv: str = "1") -> dict[str, Any]:
@@ -254,3 +256,22 @@ async def test_list_pages_does_not_hold_a_page_the_caller_let_go(
     assert sys.getrefcount(items) == 2  # `items` here and getrefcount's own argument
     assert [o["metadata"]["name"] for o in items] == ["a"]
     assert [o["metadata"]["name"] for o in (await anext(pages)).items] == ["b"]
+
+
+async def test_a_page_read_ahead_fails_where_the_caller_asks_for_it(
+    scripted: Any, client: KubeClient
+) -> None:
+    scripted.reply(200, page([secret("a")], "10", token="t1"))
+    scripted.reply(410, GONE)
+    pages = client.list_pages(r.SECRETS, page_size=1, read_ahead=True)
+    async with contextlib.aclosing(pages):
+        first = await anext(pages)
+
+        async def asked_ahead() -> bool:
+            return len(scripted.seen) == 2
+
+        await eventually(asked_ahead)
+        assert scripted.seen[1].query["continue"] == "t1"
+        assert [o["metadata"]["name"] for o in first.items] == ["a"]
+        with pytest.raises(e.Gone):
+            await anext(pages)

@@ -272,6 +272,34 @@ async def test_gone_in_the_middle_of_a_list_starts_it_again() -> None:
     assert api.calls == [("list", None), ("list", None), ("watch", "12")]
 
 
+async def test_a_stopped_list_closes_its_pages_in_the_informer_itself() -> None:
+    # The pages are read one ahead; an informer stopped while it stages a page closes
+    # them itself (which cancels the page read ahead), not whenever the collector would.
+    api, clock = FakeAPI(), FakeClock()
+    closed_in: list[asyncio.Task[Any] | None] = []
+
+    async def list_pages(resource: r.Resource, **kwargs: Any) -> AsyncIterator[ObjectList]:
+        api.calls.append(("list", str(kwargs.get("read_ahead"))))
+        try:
+            yield ObjectList([obj("a", "1")], "5")
+            yield ObjectList([obj("b", "2")], "5")
+        finally:
+            closed_in.append(asyncio.current_task())
+
+    def stop_while_staging(listed: dict[str, Any]) -> dict[str, Any]:
+        task.cancel()
+        return listed
+
+    api.list_pages = list_pages  # type: ignore[method-assign]
+    informer, recorder = make(api, clock, transform=stop_while_staging)
+    task = asyncio.create_task(informer.run())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed_in == [task]
+    assert api.calls == [("list", "True")]
+    assert recorder.seen == []
+
+
 async def test_throttled_informer_waits_at_least_retry_after() -> None:
     api, clock = FakeAPI(), FakeClock()
     throttled = e.TooManyRequests({"kind": "Status", "code": 429}, retry_after=40.0)
