@@ -142,6 +142,10 @@ async def serve(args: argparse.Namespace) -> None:
             )
             if i % 1000 == 0:
                 await asyncio.sleep(0)
+        if args.list_latency:
+            # Each page of a list answered late, as from etcd through a kube-apiserver.
+            sim.faults.latency = args.list_latency
+            sim.faults.verbs = frozenset({"list"})
         sim.kubeconfig(args.serve)
         token = sim.service_account_token("certmgr", "certmgr")
         sim.kubeconfig(args.serve + ".sa", token=token)
@@ -526,6 +530,8 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
             "--foreign",
             str(args.foreign),
             "--requests" if args.requests else "--no-requests",
+            "--list-latency",
+            str(args.list_latency),
             "--pebble-dir",
             pebble.directory_url,
             "--pebble-ca",
@@ -628,6 +634,14 @@ def main() -> None:
         help="seed each Certificate's completed CertificateRequest, as a cluster keeps it "
         "(default; --no-requests: as benches before 2026-12-06's fifth session)",
     )
+    parser.add_argument(
+        "--list-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="the simulator answers every list request (each page) this late: etcd and a "
+        "kube-apiserver take 50-300 ms for a page of 500 Secrets (default 0)",
+    )
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--scrapes", type=int, default=100)
     parser.add_argument("--start-deadline", type=float, default=600.0)
@@ -692,6 +706,11 @@ def main() -> None:
             print(
                 f"== {size} issued Certificates ({requests} their requests) + {args.foreign} "
                 f"foreign Secrets; {mode(args)}"
+                + (
+                    f"; each list page {args.list_latency * 1000:.0f} ms late"
+                    if args.list_latency
+                    else ""
+                )
             )
             measure_size(size, args, pebble, workdir)
 
