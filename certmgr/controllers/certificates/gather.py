@@ -24,7 +24,6 @@ from certmgr.api.certificates import CertificateStatus
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestSpec
 from certmgr.controllers.certificates.spec import (
-    VIEW_SECONDS,
     CertificateView,
     owned_by,
     policy_issuer_ref,
@@ -275,8 +274,8 @@ def _first_view(found: list[Obj]) -> RequestView | None:
 # it read (requests, and the Certificates sharing the Secret). Cached objects are never
 # changed in place, so when all of these are the very same, the Input is too but for
 # ``now``. A Secret fetched from the API (not ours, or about to be rewritten) is not
-# kept. Entries live like the views they hold (two generations, ``VIEW_SECONDS``):
-# while reconciles read them, then one to two periods, whatever their number.
+# kept. Entries live in two generations (``GATHERED_SECONDS``): while reconciles read
+# them, then one to two periods, whatever their number.
 @dataclass(frozen=True, slots=True)
 class _Gathered:
     certificate: CertificateView
@@ -288,7 +287,12 @@ class _Gathered:
     input: Input
 
 
-_gathered: Generations[str, _Gathered] = Generations(idle_seconds=VIEW_SECONDS)
+# The controllers take a start's keys in the same order, turn by turn, so the three
+# gathers of one Certificate come within a fraction of a second: a 10k deployed start
+# found 20,000 of 30,000 gathers kept (two of every three) with 1 s as with 0.25 s,
+# and ~400-700 entries alive instead of ~1,400-2,000.
+GATHERED_SECONDS: Final = 0.25
+_gathered: Generations[str, _Gathered] = Generations(idle_seconds=GATHERED_SECONDS)
 
 
 async def gather(

@@ -38,7 +38,7 @@ CERTIFICATE_KIND: Final = "Certificate"
 # other (10,000 deployed: 10,000 decodes with 0.3 s as with 10 s), and the event filters
 # decode none (``watches``), so only the views of the last second or two are alive, not
 # all of them: 126 -> 119 MB of RSS at 10,000 Certificates (a view is ~1 KB).
-VIEW_SECONDS: Final = 1.0
+_VIEW_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +149,11 @@ class CertificateView:
 # spec (and status), so a status write keeps the spec object and what is memoised on it,
 # and a different dict under a reused or missing resourceVersion is decoded afresh.
 # Callers must not change a dict they passed in. The typed results are frozen. Views
-# live in two generations (``memo.Generations``, turned every ``VIEW_SECONDS``): kept
+# live in two generations (``memo.Generations``, turned every ``_VIEW_SECONDS``): kept
 # while reconciles read them, however many, and dropped one to two periods after the
 # last one did, so a controller at rest keeps no decoded Certificate (~1 KB each with
 # its requirements); ``forget`` drops one at once on deletion.
-_decoded_cache: Generations[str, CertificateView] = Generations(idle_seconds=VIEW_SECONDS)
+_decoded_cache: Generations[str, CertificateView] = Generations(idle_seconds=_VIEW_SECONDS)
 
 
 def _decoded(obj: dict[str, Any], hit: CertificateView | None) -> CertificateView:
@@ -205,7 +205,7 @@ class _SpecMemo:
     problem: object = _UNJUDGED
 
 
-_requirements: Generations[int, _SpecMemo] = Generations(idle_seconds=VIEW_SECONDS)
+_requirements: Generations[int, _SpecMemo] = Generations(idle_seconds=_VIEW_SECONDS)
 
 
 def _spec_memo(spec: CertificateSpec) -> _SpecMemo:
