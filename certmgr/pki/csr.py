@@ -11,6 +11,7 @@ Must not: do I/O or embed key material in errors.
 from __future__ import annotations
 
 import ipaddress
+import sys
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -32,6 +33,10 @@ from certmgr.pki.usages import resolve_usages, usage_names
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
+# A distinguished name as compared: its RDNs in order, each its (OID, value) attributes in
+# a canonical order (an RDN is a set).
+RDNs = tuple[tuple[tuple[str, str | bytes], ...], ...]
+
 # Go's pkix.Name.ToRDNSequence order; every value of one type shares one (multi-valued) RDN.
 _SUBJECT_ORDER: Final = (
     ("countries", NameOID.COUNTRY_NAME),
@@ -50,15 +55,16 @@ class ParsedCSR:
 
     `key_usages` is None when the CSR carries no usage extensions at all (cert-manager's
     `encodeUsagesInRequest: false`), otherwise cert-manager usage names. The public key is
-    kept by its `public_key_fingerprint`, not as a key object (~2 KB of native memory
-    each, and a memoised view is held for every Certificate's current request). The
-    signature is not verified here: comparing a CSR with a spec or a key does not need
-    it, and a signer verifies it before it signs (`signing`).
+    kept by its `public_key_fingerprint` and the subject DN by its `subject_rdns`, not as
+    cryptography's objects (a key ~2 KB of native memory, a `Name` ~0.8 KB; one parse is
+    kept for every Certificate's current request). The signature is not verified here:
+    comparing a CSR with a spec or a key does not need it, and a signer verifies it before
+    it signs (`signing`).
     """
 
     common_name: str
     subject: X509Subject
-    subject_name: x509.Name
+    subject_rdns: RDNs
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     uris: tuple[str, ...]
@@ -218,8 +224,12 @@ def parse_csr(pem: bytes) -> ParsedCSR:
     return _parse_csr(bytes(pem))
 
 
-@memo(key=pem_digest)
-def _parse_csr(pem: bytes) -> ParsedCSR:
+def read_csr(pem: bytes) -> ParsedCSR:
+    """`parse_csr` without its memo: for a caller that keeps the result itself."""
+    return _read_csr(bytes(pem))
+
+
+def _read_csr(pem: bytes) -> ParsedCSR:
     try:
         csr = x509.load_pem_x509_csr(pem)
         public_key = csr.public_key()
@@ -237,11 +247,13 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
     key_usage = _extension_value(extensions, x509.KeyUsage)
     eku = _extension_value(extensions, x509.ExtendedKeyUsage)
     basic = _extension_value(extensions, x509.BasicConstraints)
+    subject, common_name = subject_and_common_name(csr.subject)
     return ParsedCSR(
-        common_name=_first(csr.subject, NameOID.COMMON_NAME),
-        subject=subject_of(csr.subject),
-        subject_name=csr.subject,
-        dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans else (),
+        # Names interned: the cached Certificate's spec holds the same strings.
+        common_name=sys.intern(common_name),
+        subject=subject,
+        subject_rdns=name_rdns(csr.subject),
+        dns_names=tuple(map(sys.intern, sans.get_values_for_type(x509.DNSName))) if sans else (),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
         if sans
         else (),
@@ -255,14 +267,31 @@ def _parse_csr(pem: bytes) -> ParsedCSR:
     )
 
 
-def subject_of(name: x509.Name) -> X509Subject:
-    """The `X509Subject` fields of a DN (commonName is read separately)."""
-    return subject_and_common_name(name)[0]
+_parse_csr = memo(key=pem_digest)(_read_csr)
+
+
+def name_rdns(name: x509.Name) -> RDNs:
+    """``name`` as ``ParsedCSR.subject_rdns`` holds it: two are equal exactly when the
+    `x509.Name`s are (RDN by RDN in order, each as a set of OID and value)."""
+    return tuple(
+        tuple(
+            sorted(
+                ((attribute.oid.dotted_string, attribute.value) for attribute in rdn),
+                key=_attribute_order,
+            )
+        )
+        for rdn in name.rdns
+    )
+
+
+def _attribute_order(attribute: tuple[str, str | bytes]) -> tuple[str, bool, str | bytes]:
+    # Values of one OID compare only with values of their own type (str, or bytes).
+    return attribute[0], type(attribute[1]) is bytes, attribute[1]
 
 
 def subject_and_common_name(name: x509.Name) -> tuple[X509Subject, str]:
-    """``subject_of`` and the first commonName ("" without one), from one pass over the
-    DN's attributes (a search per field walked it nine times)."""
+    """The `X509Subject` fields of a DN and its first commonName ("" without one), from
+    one pass over the DN's attributes (a search per field walked it nine times)."""
     values: dict[x509.ObjectIdentifier, list[str]] = {}
     for attribute in name:
         values.setdefault(attribute.oid, []).append(str(attribute.value))
@@ -288,15 +317,6 @@ _SUBJECT_OIDS: Final = frozenset((*(oid for _, oid in _SUBJECT_ORDER), NameOID.S
 
 def _single_rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:
     return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
-
-
-def _strings(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
-    return [str(a.value) for a in name.get_attributes_for_oid(oid)]
-
-
-def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
-    found = _strings(name, oid)
-    return found[0] if found else ""
 
 
 def _extension_value(extensions: x509.Extensions, kind: type[_E]) -> _E | None:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol
 
-from certmgr.pki.csr import ParsedCSR
+from certmgr.pki.csr import ParsedCSR, name_rdns
 from certmgr.pki.errors import PKIError
 from certmgr.pki.requirements import CertificateRequirements, literal_subject_name
 
@@ -63,7 +63,7 @@ def _literal_subject_matches(csr: ParsedCSR, literal_subject: str) -> bool:
     types differ between writers (Go, so cert-manager, writes PrintableString where
     cryptography writes UTF8String), so a request cert-manager made still matches."""
     try:
-        return literal_subject_name(literal_subject) == csr.subject_name
+        return name_rdns(literal_subject_name(literal_subject)) == csr.subject_rdns
     except PKIError:
         return False
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
 
-from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import key_size_violations
 from certmgr.pki.match import certificate_alt_names_violations, csr_violations, same_multiset
@@ -199,7 +198,7 @@ def secret_public_key_differs_from_current_request(input: Input) -> Violation | 
     if isinstance(key, Violation):
         return key
     try:
-        csr = parse_csr(input.current_request.csr_pem)
+        csr = input.current_request.csr()
     except PKIError as exc:
         return Violation(
             reasons.INVALID_CERTIFICATE_REQUEST,
@@ -349,7 +348,7 @@ def request_violations(
 ) -> tuple[str, ...] | None:
     """cert-manager's RequestMatchesSpec: spec fields that differ; None if the CSR is garbage."""
     try:
-        csr = parse_csr(request.csr_pem)
+        csr = request.csr()
     except PKIError:
         return None
     found = list(csr_violations(csr, requirements))

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from certmgr.api import labels
+from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import EMPTY as EMPTY_SUMMARY
 from certmgr.pki.summary import SecretSummary, summarise
@@ -88,13 +89,24 @@ class SecretView:
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
-    """The spec of a CertificateRequest (the CSR plus the fields copied from the Certificate)."""
+    """The spec of a CertificateRequest (the CSR plus the fields copied from the Certificate).
+
+    The CSR is `csr_pem`, or, for a request cached already parsed (an issued one keeps no
+    PEM), `parsed_csr` with an empty `csr_pem`: read it with `csr()`.
+    """
 
     csr_pem: bytes
     issuer_ref: IssuerRef
     usages: tuple[str, ...] = ()
     is_ca: bool = False
     duration: timedelta | None = None
+    parsed_csr: ParsedCSR | None = None
+
+    def csr(self) -> ParsedCSR:
+        """The CSR parsed; raises `PKIError` when `csr_pem` is not one."""
+        if self.parsed_csr is not None:
+            return self.parsed_csr
+        return parse_csr(self.csr_pem)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,14 @@
-"""CertificateRequests as cached: a ready request without the chain it carries.
+"""CertificateRequests as cached: an issued request without its chain and its CSR's text.
 
-A cluster keeps at least one completed CertificateRequest per Certificate, and most of
-such a request is ``status.certificate`` and ``status.ca``: the issued chain and its CA,
-base64, which the cache held once more beside the Secret that received them. Of an
-issued request (``Ready=True``, reason ``Issued``) the decisions read only whether it
-carries a certificate and that certificate's SHA-256; the issuing controller, the one
-reader of the bytes, fetches the request whole (``trimmed`` tells it to). The transform
-``cached_request`` keeps those two facts on the cached object (``IssuedRequest``) and
-drops the two fields; the spec (the CSR the policies parse) and the rest stay.
+A cluster keeps at least one completed CertificateRequest per Certificate. Of an issued
+request (``Ready=True``, reason ``Issued``) the decisions read whether it carries a
+certificate, that certificate's SHA-256, and its spec as the policies compare it
+(``RequestView``: the CSR parsed, issuer, usages, isCA, duration); the issuing
+controller, the one reader of the chain's bytes, fetches the request whole (``trimmed``
+tells it to). The transform ``cached_request`` keeps those facts on the cached object
+(``IssuedRequest``) and drops ``status.certificate``, ``status.ca`` and, when the spec
+decodes and its CSR parses, ``spec.request``; the rest stays. ``spec_view`` is the
+spec's view for any other request.
 
 This module must not decide anything about a request: it only says what was dropped.
 """
@@ -17,10 +18,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any, Final
+import sys
+from collections.abc import Hashable
+from typing import Any, Final, TypeVar
 
+from certmgr.api.codec import InvalidObject
 from certmgr.api.conditions import READY
 from certmgr.api.reasons import REQUEST_ISSUED
+from certmgr.api.requests import CertificateRequestSpec
+from certmgr.pki.csr import ParsedCSR, read_csr
+from certmgr.pki.errors import PKIError
+from certmgr.policies.inputs import IssuerRef, RequestView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import compact
 from certmgr.runtime.shapes import shaped
@@ -32,11 +40,13 @@ class IssuedRequest(dict[str, Any]):
     """A ready CertificateRequest as cached: the object as decoded, without
     ``status.certificate`` and ``status.ca``, and what the decisions read of the
     certificate: whether it was there (a non-empty value) and its SHA-256 (None when it
-    did not decode as base64)."""
+    did not decode as base64). ``view`` is its spec as the policies read it, the CSR
+    parsed, when ``spec.request`` was dropped (None: the spec is whole)."""
 
-    __slots__ = ("certificate_sha256", "has_certificate")
+    __slots__ = ("certificate_sha256", "has_certificate", "view")
     certificate_sha256: bytes | None
     has_certificate: bool
+    view: RequestView | None
 
 
 def cached_request(obj: Obj) -> Obj:
@@ -55,7 +65,66 @@ def cached_request(obj: Obj) -> Obj:
     trimmed.has_certificate = True
     trimmed.certificate_sha256 = hashlib.sha256(certificate).digest()
     trimmed["status"] = shaped({k: v for k, v in status.items() if k not in TRIMMED_STATUS})
+    spec = request.get("spec")
+    trimmed.view = view = _parsed_view(spec)
+    if view is not None and type(spec) is dict:
+        trimmed["spec"] = shaped({k: v for k, v in spec.items() if k != "request"})
     return trimmed
+
+
+def cached_view(request: Obj) -> RequestView | None:
+    """The spec's view kept when the cache dropped ``spec.request`` (None: it did not)."""
+    return request.view if isinstance(request, IssuedRequest) else None
+
+
+def spec_view(raw_spec: Any) -> RequestView | None:
+    """The fields of a CertificateRequest's spec the policies compare, the CSR as PEM;
+    None if the spec does not decode."""
+    try:
+        spec = CertificateRequestSpec.from_dict(raw_spec, path="spec")
+    except InvalidObject:
+        return None
+    return _view(spec, csr_pem=spec.request)
+
+
+def _parsed_view(raw_spec: Any) -> RequestView | None:
+    """``spec_view`` with the CSR parsed instead of its PEM; None if either fails."""
+    try:
+        spec = CertificateRequestSpec.from_dict(raw_spec, path="spec")
+        parsed = read_csr(spec.request)
+    except (InvalidObject, PKIError):
+        return None
+    return _view(spec, csr_pem=b"", parsed=parsed)
+
+
+def _view(
+    spec: CertificateRequestSpec, *, csr_pem: bytes, parsed: ParsedCSR | None = None
+) -> RequestView:
+    ref = spec.issuer_ref
+    return RequestView(
+        csr_pem=csr_pem,
+        issuer_ref=_shared(IssuerRef(name=ref.name, kind=ref.kind, group=ref.group)),
+        usages=_shared(tuple(map(sys.intern, spec.usages))),
+        is_ca=spec.is_ca,
+        duration=spec.duration,
+        parsed_csr=parsed,
+    )
+
+
+# One of each equal issuer reference and usage list for every view: there are as many as
+# issuers and usage sets, not requests. Past the bound a new value stays the view's own.
+SHARED_VALUES_MAX: Final = 4096
+_H = TypeVar("_H", bound=Hashable)
+_shared_values: dict[Any, Any] = {}
+
+
+def _shared(value: _H) -> _H:
+    found: _H | None = _shared_values.get(value)
+    if found is not None:
+        return found
+    if len(_shared_values) < SHARED_VALUES_MAX:
+        _shared_values[value] = value
+    return value
 
 
 def trimmed(request: object) -> bool:

@@ -17,7 +17,6 @@ from certmgr.controllers.certificates.spec import (
     policy_issuer_ref,
     requirements_of,
 )
-from certmgr.pki.csr import parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import PrivateKey, public_key_fingerprint
 from certmgr.policies.checks import request_violations
@@ -46,7 +45,7 @@ def adoptable(request: Obj, certificate: CertificateView, private_key: PrivateKe
     if request_violations(view, requirements_of(spec), issuer_ref=policy_issuer_ref(spec)):
         return False
     try:
-        csr = parse_csr(view.csr_pem)
+        csr = view.csr()
     except PKIError:
         return False
     return csr.public_key_fingerprint == public_key_fingerprint(private_key)

@@ -21,8 +21,6 @@ from typing import Any, Final
 
 from certmgr.api import labels
 from certmgr.api.certificates import CertificateStatus
-from certmgr.api.codec import InvalidObject
-from certmgr.api.requests import CertificateRequestSpec
 from certmgr.controllers.certificates.spec import (
     CertificateView,
     owned_by,
@@ -36,9 +34,10 @@ from certmgr.memo import Generations
 from certmgr.pki.errors import PKIError
 from certmgr.pki.renewal import renewal_jitter_bound_seconds
 from certmgr.pki.summary import LeafSummary, summarise_leaf
-from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
+from certmgr.policies.inputs import Input, RequestView, SecretView
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.informer import Informer
+from certmgr.runtime.informer_requests import cached_view, spec_view
 from certmgr.runtime.informer_secrets import ManagedSecret, secret_summary, trimmed
 from certmgr.runtime.manager import owner_keys
 
@@ -124,44 +123,32 @@ def secret_data(secret: Obj) -> dict[str, bytes]:
 
 
 # ``gather`` decodes the current and next revisions' requests on every reconcile of
-# every controller. The view is a pure function of the spec, so it is kept per (uid,
-# resourceVersion) beside the spec dict it came from, shared with the cache (cached
-# objects are read-only: no private copy); a hit must be that dict or an equal one, so a
-# different dict under a reused or missing resourceVersion is decoded afresh. Callers
-# must not change a dict they passed in. Views are frozen. Bounded: the oldest entry
-# goes first.
+# every controller. An issued request is cached with its view (``cached_view``); any
+# other's is kept per (uid, resourceVersion) beside the spec dict it came from, shared
+# with the cache (cached objects are read-only: no private copy); a hit must be that dict
+# or an equal one, so a different dict under a reused or missing resourceVersion is
+# decoded afresh. Callers must not change a dict they passed in. Views are frozen.
+# Bounded: the oldest entry goes first.
 _REQUEST_VIEWS_MAX: Final = 16384
 _request_views: dict[tuple[str, str], tuple[Any, RequestView | None]] = {}
 
 
 def request_view(request: Obj) -> RequestView | None:
     """The fields of a CertificateRequest the policies compare; None if it does not decode."""
+    cached = cached_view(request)
+    if cached is not None:
+        return cached
     metadata = request.get("metadata") or {}
     key = (str(metadata.get("uid") or ""), str(metadata.get("resourceVersion") or ""))
     raw_spec = request.get("spec")
     hit = _request_views.get(key)
     if hit is not None and (hit[0] is raw_spec or hit[0] == raw_spec):
         return hit[1]
-    view = _decode_request_view(raw_spec)
+    view = spec_view(raw_spec)
     if len(_request_views) >= _REQUEST_VIEWS_MAX:
         del _request_views[next(iter(_request_views))]
     _request_views[key] = (raw_spec, view)
     return view
-
-
-def _decode_request_view(raw_spec: Any) -> RequestView | None:
-    try:
-        spec = CertificateRequestSpec.from_dict(raw_spec, path="spec")
-    except InvalidObject:
-        return None
-    ref = spec.issuer_ref
-    return RequestView(
-        csr_pem=spec.request,
-        issuer_ref=IssuerRef(name=ref.name, kind=ref.kind, group=ref.group),
-        usages=spec.usages,
-        is_ca=spec.is_ca,
-        duration=spec.duration,
-    )
 
 
 def renewal_jitter_seconds(certificate_pem: bytes, *, cap: timedelta) -> int:

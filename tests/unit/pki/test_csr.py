@@ -8,9 +8,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmgr.pki.csr import build_csr, parse_csr
+from certmgr.pki.csr import build_csr, name_rdns, parse_csr, read_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec, public_key_fingerprint
 from certmgr.pki.match import csr_violations
@@ -100,7 +101,7 @@ def test_a_literal_subject_is_the_csr_subject_as_written(key) -> None:
     assert csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Example, Inc."
     parsed = parse_csr(build_csr(key(), requirements))
     assert parsed.common_name == "app.example.com"
-    assert parsed.subject_name == x509.Name.from_rfc4514_string(literal)
+    assert parsed.subject_rdns == name_rdns(x509.Name.from_rfc4514_string(literal))
 
 
 def test_parse_csr_round_trips_the_requirements(key) -> None:
@@ -362,3 +363,77 @@ def test_subject_and_common_name_read_each_field_as_a_search_for_it(
         serial_number=(found(NameOID.SERIAL_NUMBER) or ("",))[0],
     )
     assert common_name == (found(NameOID.COMMON_NAME) or ("",))[0]
+
+
+def _rdn(*attributes: tuple[x509.ObjectIdentifier, str | bytes]) -> x509.RelativeDistinguishedName:
+    return x509.RelativeDistinguishedName(
+        [
+            x509.NameAttribute(oid, value)  # type: ignore[arg-type]
+            if type(value) is str
+            else x509.NameAttribute(oid, value, _type=_ASN1Type.BitString)
+            for oid, value in attributes
+        ]
+    )
+
+
+PRINTABLE = _ASN1Type.PrintableString
+CN = (NameOID.COMMON_NAME, "app")
+OU_WEB = (NameOID.ORGANIZATIONAL_UNIT_NAME, "Web")
+OU_OPS = (NameOID.ORGANIZATIONAL_UNIT_NAME, "Ops")
+ORG = (NameOID.ORGANIZATION_NAME, "Example")
+UID_BITS = (NameOID.X500_UNIQUE_IDENTIFIER, b"\x01")
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ([_rdn(CN)], [_rdn(CN)]),
+        ([_rdn(OU_WEB, OU_OPS), _rdn(CN)], [_rdn(OU_OPS, OU_WEB), _rdn(CN)]),
+        ([_rdn(ORG), _rdn(CN)], [_rdn(CN), _rdn(ORG)]),
+        ([_rdn(ORG, CN)], [_rdn(ORG), _rdn(CN)]),
+        ([_rdn(CN)], [_rdn((NameOID.COMMON_NAME, "other"))]),
+        ([_rdn(CN)], [_rdn(CN), _rdn(ORG)]),
+        ([], []),
+        ([_rdn(UID_BITS, (NameOID.X500_UNIQUE_IDENTIFIER, "\x01"))], [_rdn(UID_BITS)]),
+        (
+            [_rdn(CN)],
+            [x509.RelativeDistinguishedName([x509.NameAttribute(*CN, _type=PRINTABLE)])],
+        ),
+    ],
+    ids=[
+        "same",
+        "multi-valued-rdn-in-another-order",
+        "rdns-in-another-order",
+        "grouped-otherwise",
+        "other-value",
+        "one-more-rdn",
+        "empty",
+        "bytes-and-str-of-one-oid",
+        "printable-against-utf8",
+    ],
+)
+def test_name_rdns_are_equal_exactly_when_the_names_are(
+    left: list[x509.RelativeDistinguishedName], right: list[x509.RelativeDistinguishedName]
+) -> None:
+    # The policies compare a literalSubject with a CSR's subject by these (the cached
+    # request keeps no x509.Name): the same answer as comparing the names.
+    a, b = x509.Name(left), x509.Name(right)
+    assert (name_rdns(a) == name_rdns(b)) is (a == b)
+
+
+@pytest.mark.parametrize(
+    "requirements",
+    [
+        FULL,
+        CertificateRequirements(dns_names=("app.example.com",)),
+        CertificateRequirements(common_name="app.example.com"),
+        CertificateRequirements(
+            dns_names=("app.example.com",), literal_subject="CN=app,OU=Web+OU=Ops,C=DE"
+        ),
+    ],
+    ids=["full", "sans-only", "common-name-only", "literal-subject"],
+)
+def test_read_csr_is_parse_csr_without_the_memo(key, requirements: CertificateRequirements) -> None:
+    pem = build_csr(key(), requirements)
+    assert read_csr(pem) == parse_csr(pem)
+    assert read_csr(pem) is not read_csr(pem)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from certmgr.pki.certificates import encode_pem
-from certmgr.pki.csr import build_csr
+from certmgr.pki.csr import build_csr, read_csr
 from certmgr.pki.keys import KeySpec, PrivateKey, encode_private_key, generate_private_key
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.policies.inputs import Input, IssuerRef, RequestView, SecretView
@@ -36,6 +36,8 @@ class World:
 
     keys: Callable[[int], PrivateKey]
     ca_key: PrivateKey
+    # Requests as a cached issued request holds them: the CSR parsed, no PEM.
+    parsed_requests: bool = False
 
     def certificate(
         self,
@@ -97,7 +99,10 @@ class World:
         **fields: Any,
     ) -> RequestView:
         fields.setdefault("issuer_ref", ISSUER)
-        return RequestView(csr_pem=build_csr(key or self.keys(0), requirements), **fields)
+        pem = build_csr(key or self.keys(0), requirements)
+        if self.parsed_requests:
+            return RequestView(csr_pem=b"", parsed_csr=read_csr(pem), **fields)
+        return RequestView(csr_pem=pem, **fields)
 
     def input(self, **changes: Any) -> Input:
         healthy = Input(
@@ -111,13 +116,22 @@ class World:
         return replace(healthy, **changes)
 
 
+_KEYS: dict[int, PrivateKey] = {}
+
+
+def _keys(n: int) -> PrivateKey:
+    if n not in _KEYS:
+        _KEYS[n] = generate_private_key(algorithm="ECDSA")
+    return _KEYS[n]
+
+
 @pytest.fixture(scope="session")
-def world() -> World:
-    cache: dict[int, PrivateKey] = {}
+def _ca_key() -> PrivateKey:
+    return generate_private_key(algorithm="ECDSA")
 
-    def keys(n: int) -> PrivateKey:
-        if n not in cache:
-            cache[n] = generate_private_key(algorithm="ECDSA")
-        return cache[n]
 
-    return World(keys=keys, ca_key=generate_private_key(algorithm="ECDSA"))
+@pytest.fixture(scope="session", params=["pem-requests", "parsed-requests"])
+def world(request: pytest.FixtureRequest, _ca_key: PrivateKey) -> World:
+    """Every policy test runs with the requests' CSR as PEM and as a cached issued request
+    keeps it (parsed): the same decisions and messages either way."""
+    return World(keys=_keys, ca_key=_ca_key, parsed_requests=request.param == "parsed-requests")

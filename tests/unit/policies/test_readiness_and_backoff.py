@@ -170,7 +170,7 @@ RETRY_2H = NOW - 30 * timedelta(minutes=1) + 2 * H
             lambda w: w.input(
                 last_failure_time=NOW,
                 failed_issuance_attempts=3,
-                next_request=replace(w.request(), csr_pem=b"junk"),
+                next_request=replace(w.request(), csr_pem=b"junk", parsed_csr=None),
             ),
             IssuanceGate(True),
             id="undecodable-request-does-not-wait",

@@ -392,7 +392,7 @@ def test_issuer_annotations_are_only_checked_when_present(world) -> None:
 
 
 def test_undecodable_current_request_does_not_trigger(world) -> None:
-    broken = world.input(current_request=replace(world.request(), csr_pem=b"junk"))
+    broken = world.input(current_request=replace(world.request(), csr_pem=b"junk", parsed_csr=None))
     assert checks.current_certificate_request_mismatches_spec(broken) is None
     assert checks.secret_public_key_differs_from_current_request(broken) == Violation(
         "InvalidCertificateRequest",

@@ -1,6 +1,7 @@
-"""A cached CertificateRequest: an issued one without its chain and CA, with what the
-decisions read of them; every other request whole. Each reader decides the same on the
-cached copy as on the object the API sent."""
+"""A cached CertificateRequest: an issued one without its chain and CA and, when its CSR
+parses, without the CSR's text, with what the decisions read of them; every other
+request whole. Each reader decides the same on the cached copy as on the object the API
+sent."""
 
 from __future__ import annotations
 
@@ -8,21 +9,31 @@ import base64
 import binascii
 import copy
 import hashlib
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestStatus
 from certmgr.controllers.acme import requests as acme_requests
-from certmgr.controllers.certificates import readiness, watches
+from certmgr.controllers.certificates import gather, readiness, watches
 from certmgr.controllers.issuers import signing
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
+from certmgr.pki.csr import build_csr, parse_csr
+from certmgr.pki.keys import public_key_fingerprint
+from certmgr.pki.requirements import CertificateRequirements
+from certmgr.policies.checks import request_violations
+from certmgr.policies.inputs import IssuerRef
 from certmgr.runtime.informer_requests import (
     IssuedRequest,
     cached_request,
+    cached_view,
     has_issued_certificate,
     issued_certificate_sha256,
+    spec_view,
     trimmed,
 )
 from certmgr.runtime.manager import Manager
@@ -133,7 +144,7 @@ def test_only_an_issued_request_that_decodes_is_trimmed(
     assert trimmed(cached) is trims
     assert isinstance(cached, IssuedRequest) is trims
     assert "managedFields" not in cached["metadata"]
-    assert cached["spec"] == sent["spec"]  # the CSR stays: the policies parse it
+    assert cached["spec"] == sent["spec"]  # this CSR does not parse: the spec stays whole
     if trims:
         assert "certificate" not in cached["status"] and "ca" not in cached["status"]
         rest = {k: v for k, v in sent["status"].items() if k not in ("certificate", "ca")}
@@ -202,3 +213,120 @@ def test_the_request_cache_trims_and_the_others_only_compact() -> None:
     assert trimmed(requests._transform(_request(issued)))  # type: ignore[misc]
     certificates = manager.informer(CERTIFICATES)
     assert not trimmed(certificates._transform(_request(issued)))  # type: ignore[misc]
+
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+NAMES = CertificateRequirements(
+    common_name="app.example.com", dns_names=("app.example.com", "www.example.com")
+)
+ISSUED = {
+    "conditions": [APPROVED, _ready("True", "Issued")],
+    "certificate": CHAIN.decode(),
+    "ca": CA.decode(),
+}
+
+
+def _spec(requirements: CertificateRequirements = NAMES, **fields: Any) -> dict[str, Any]:
+    return {
+        "request": base64.b64encode(build_csr(KEY, requirements)).decode(),
+        "issuerRef": {"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        **fields,
+    }
+
+
+# (spec as the API sends it, whether the cache keeps it parsed without spec.request)
+SPECS = [
+    pytest.param(_spec(), True, id="names"),
+    pytest.param(
+        _spec(usages=["server auth", "digital signature"], isCA=True, duration="2160h0m0s"),
+        True,
+        id="usages-ca-duration",
+    ),
+    pytest.param(
+        _spec(
+            CertificateRequirements(
+                dns_names=("app.example.com",), literal_subject="CN=app,OU=Web+OU=Ops,C=DE"
+            )
+        ),
+        True,
+        id="literal-subject",
+    ),
+    pytest.param({**_spec(), "request": "Q1NS"}, False, id="csr-does-not-parse"),
+    pytest.param({**_spec(), "request": "%%"}, False, id="csr-not-base64"),
+    pytest.param({"request": _spec()["request"]}, False, id="spec-without-issuer-ref"),
+    pytest.param({**_spec(), "duration": "a while"}, False, id="spec-does-not-decode"),
+]
+
+
+@pytest.mark.parametrize(("spec", "parsed"), SPECS)
+def test_an_issued_request_keeps_its_spec_as_the_policies_read_it(
+    spec: dict[str, Any], parsed: bool
+) -> None:
+    sent = {**_request(ISSUED), "spec": spec}
+    kept = copy.deepcopy(sent)
+    cached = cached_request(sent)
+    assert sent == kept
+    assert trimmed(cached)
+    whole = spec_view(sent["spec"])
+    view = cached_view(cached)
+    if not parsed:
+        assert view is None
+        assert cached["spec"] == sent["spec"]
+        assert gather.request_view(cached) == whole
+        return
+    assert whole is not None and view is not None
+    assert cached["spec"] == {k: v for k, v in sent["spec"].items() if k != "request"}
+    assert view == replace(whole, csr_pem=b"", parsed_csr=parse_csr(whole.csr_pem))
+    assert gather.request_view(cached) is view
+    # The cache's view, not a copy per reconcile; and one issuer reference for every view.
+    again = cached_view(cached_request(copy.deepcopy(kept)))
+    assert again is not None and again.issuer_ref is view.issuer_ref
+
+
+@pytest.mark.parametrize(("spec", "parsed"), [p for p in SPECS if p.values[1]])
+@pytest.mark.parametrize(
+    "requirements",
+    [
+        NAMES,
+        CertificateRequirements(common_name="app.example.com", dns_names=("app.example.com",)),
+        CertificateRequirements(dns_names=("app.example.com",), literal_subject="CN=app,C=DE"),
+        CertificateRequirements(
+            dns_names=("app.example.com",), literal_subject="CN=app,OU=Ops+OU=Web,C=DE"
+        ),
+        CertificateRequirements(
+            common_name="app.example.com",
+            dns_names=("app.example.com", "www.example.com"),
+            usages=("server auth", "digital signature"),
+            is_ca=True,
+            duration=timedelta(days=90),
+        ),
+    ],
+    ids=["same", "fewer-names", "other-literal-subject", "same-literal-subject", "fields"],
+)
+@pytest.mark.parametrize(
+    "issuer_ref",
+    [
+        IssuerRef(name="ca", kind="ClusterIssuer", group="cert-manager.io"),
+        IssuerRef(name="ca"),
+    ],
+    ids=["same-issuer", "other-issuer"],
+)
+def test_the_policies_decide_the_same_on_the_cached_view(
+    spec: dict[str, Any],
+    parsed: bool,
+    requirements: CertificateRequirements,
+    issuer_ref: IssuerRef,
+) -> None:
+    sent = {**_request(ISSUED), "spec": spec}
+    view = cached_view(cached_request(copy.deepcopy(sent)))
+    whole = spec_view(sent["spec"])
+    assert view is not None and whole is not None
+    assert request_violations(view, requirements, issuer_ref=issuer_ref) == request_violations(
+        whole, requirements, issuer_ref=issuer_ref
+    )
+    for key in (KEY, OTHER_KEY):
+        fingerprint = public_key_fingerprint(key)
+        assert (view.csr().public_key_fingerprint == fingerprint) is (
+            parse_csr(whole.csr_pem).public_key_fingerprint == fingerprint
+        )
