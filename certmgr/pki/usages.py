@@ -136,4 +136,13 @@ def usage_names(
                 names.append(_FLAG_NAMES[flag])
     for oid in extended:
         names.append(_OID_NAMES.get(oid, oid.dotted_string))
-    return tuple(names)
+    found = tuple(names)
+    # One tuple for each distinct list (a parsed CSR or leaf is kept per Certificate).
+    kept = _USAGE_LISTS.get(found)
+    if kept is None and len(_USAGE_LISTS) < _USAGE_LISTS_MAX:
+        _USAGE_LISTS[found] = kept = found
+    return kept or found
+
+
+_USAGE_LISTS_MAX: Final = 1024
+_USAGE_LISTS: dict[tuple[str, ...], tuple[str, ...]] = {}

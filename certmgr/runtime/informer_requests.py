@@ -68,7 +68,7 @@ def cached_request(obj: Obj) -> Obj:
     spec = request.get("spec")
     trimmed.view = view = _parsed_view(spec)
     if view is not None and type(spec) is dict:
-        trimmed["spec"] = shaped({k: v for k, v in spec.items() if k != "request"})
+        trimmed["spec"] = _shared_spec({k: v for k, v in spec.items() if k != "request"})
     return trimmed
 
 
@@ -111,11 +111,42 @@ def _view(
     )
 
 
-# One of each equal issuer reference and usage list for every view: there are as many as
-# issuers and usage sets, not requests. Past the bound a new value stays the view's own.
+# One of each equal issuer reference, usage list and spec without its CSR for every
+# issued request: there are as many as issuers and usage sets, not requests. Past the
+# bound a new value stays the request's own.
 SHARED_VALUES_MAX: Final = 4096
 _H = TypeVar("_H", bound=Hashable)
 _shared_values: dict[Any, Any] = {}
+
+
+def _shared_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """One dict (``shaped``) for every equal spec without its CSR: a controller's requests
+    differ by their CSR, not by their issuer, usages, duration or requester. Cached
+    objects are read-only (``runtime/cache.py``): no reader can tell it from a copy."""
+    try:
+        key = _frozen(spec)
+        found = _shared_specs.get(key)
+    except TypeError:  # not JSON
+        return shaped(spec)
+    if found is None:
+        found = shaped(spec)
+        if len(_shared_specs) < SHARED_VALUES_MAX:
+            _shared_specs[key] = found
+    return found
+
+
+def _frozen(value: Any) -> Hashable:
+    """A JSON value as a hashable key, equal only for values of the same types (so
+    ``True`` and ``1`` differ)."""
+    kind = type(value)
+    if kind is dict:
+        return dict, tuple((key, _frozen(item)) for key, item in value.items())
+    if kind is list:
+        return list, tuple(_frozen(item) for item in value)
+    return kind, value
+
+
+_shared_specs: dict[Hashable, dict[str, Any]] = {}
 
 
 def _shared(value: _H) -> _H:

@@ -536,6 +536,29 @@ def test_a_certificate_and_its_secret_share_the_names_they_both_hold() -> None:
     assert spec["dnsNames"][1] is annotated["cert-manager.io/alt-names"]
 
 
+def test_an_owner_reference_shares_its_owners_strings() -> None:
+    def decoded(obj: dict[str, Any]) -> dict[str, Any]:
+        return compact(json.loads(json.dumps(obj)))
+
+    owner = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "web"}
+    certificate = decoded({**owner, "metadata": {"name": "web", "namespace": "apps"}})
+    requests = [
+        decoded(
+            {
+                "kind": "CertificateRequest",
+                "metadata": {"name": name, "ownerReferences": [{**owner, "uid": "u"}]},
+            }
+        )
+        for name in ("web-1", "web-2")
+    ]
+    for request in requests:
+        (ref,) = request["metadata"]["ownerReferences"]
+        assert ref == {**owner, "uid": "u"}
+        assert ref["apiVersion"] is certificate["apiVersion"]
+        assert ref["kind"] is certificate["kind"]
+        assert ref["name"] is certificate["metadata"]["name"]
+
+
 async def test_a_stopped_informer_fails_the_waits_on_its_cache() -> None:
     api, clock = FakeAPI(), FakeClock()
     api.lists = [ObjectList([obj("a", "5")], "10")]

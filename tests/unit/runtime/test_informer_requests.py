@@ -9,6 +9,7 @@ import base64
 import binascii
 import copy
 import hashlib
+import json
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from certmgr.pki.keys import public_key_fingerprint
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.policies.checks import request_violations
 from certmgr.policies.inputs import IssuerRef
+from certmgr.runtime.informer import compact
 from certmgr.runtime.informer_requests import (
     IssuedRequest,
     cached_request,
@@ -330,3 +332,35 @@ def test_the_policies_decide_the_same_on_the_cached_view(
         assert (view.csr().public_key_fingerprint == fingerprint) is (
             parse_csr(whole.csr_pem).public_key_fingerprint == fingerprint
         )
+
+
+@pytest.mark.parametrize(
+    ("second", "shared"),
+    [
+        (_spec(), True),
+        (_spec(CertificateRequirements(dns_names=("other.example.com",))), True),
+        (_spec(isCA=True), False),
+        (_spec(usages=["server auth"]), False),
+        ({**_spec(), "issuerRef": {"name": "other"}}, False),
+    ],
+    ids=["same-spec", "another-csr", "ca", "usages", "issuer"],
+)
+def test_issued_requests_that_differ_only_by_their_csr_share_one_spec(
+    second: dict[str, Any], shared: bool
+) -> None:
+    first = cached_request({**_request(ISSUED), "spec": _spec()})
+    other = cached_request({**_request(ISSUED), "spec": second})
+    assert other["spec"] == {k: v for k, v in second.items() if k != "request"}
+    assert (other["spec"] is first["spec"]) is shared
+
+
+def test_a_cached_csr_shares_the_certificates_names() -> None:
+    names = CertificateRequirements(common_name="web.example.com", dns_names=("web.example.com",))
+    spec = {"commonName": "web.example.com", "dnsNames": ["web.example.com"]}
+    certificate = compact(json.loads(json.dumps({"spec": spec})))
+    request = cached_request(json.loads(json.dumps({**_request(ISSUED), "spec": _spec(names)})))
+    view = cached_view(request)
+    assert view is not None
+    csr = view.csr()
+    assert csr.common_name is certificate["spec"]["commonName"]
+    assert csr.dns_names[0] is certificate["spec"]["dnsNames"][0]
