@@ -36,13 +36,6 @@ DEFAULT_TEMPORARY_DURATION: Final = timedelta(days=90)
 _TEMPORARY_ISSUER: Final = x509.Name(
     [x509.NameAttribute(NameOID.COMMON_NAME, TEMPORARY_ISSUER_COMMON_NAME)]
 )
-# The content octets an issuer commonName equal to it can have (a Name compares decoded
-# values): cryptography decodes a BMPString as UTF-16BE, a UniversalString as UTF-32BE,
-# every other string type as UTF-8, each one to one. A certificate whose signed bytes hold
-# none of the three has another issuer, whatever its encoding.
-_ISSUER_VALUE_FORMS: Final = tuple(
-    TEMPORARY_ISSUER_COMMON_NAME.encode(codec) for codec in ("utf-8", "utf-16-be", "utf-32-be")
-)
 
 
 def temporary_certificate(
@@ -100,9 +93,6 @@ def is_temporary_certificate(
     ``cert-manager.local``, and judging its certificates temporary would reissue them
     for ever.
     """
-    tbs = certificate.tbs_certificate_bytes
-    if not any(form in tbs for form in _ISSUER_VALUE_FORMS):
-        return False  # no issuer of this name: not decoded into a Name (3-9 us) to compare
     if certificate.issuer != _TEMPORARY_ISSUER or certificate.subject == _TEMPORARY_ISSUER:
         return False
     if literal_subject:

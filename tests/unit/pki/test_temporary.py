@@ -176,7 +176,7 @@ def test_a_written_temporary_certificate_is_recognised(key) -> None:
 )
 def test_the_issuer_is_recognised_in_any_string_type(key, issuer, expected) -> None:
     """A Name compares decoded values: cert-manager.local written as any string type is the
-    temporary CA's name (the test looks for its bytes before it decodes the issuer)."""
+    temporary CA's name."""
     if isinstance(issuer, str):
         attribute = x509.NameAttribute(NameOID.COMMON_NAME, issuer)
     else:
