@@ -10,7 +10,9 @@ thread):
   critical SAN), ECDSA P-256 key in PKCS#1 (SEC1), cert-manager's default encoding;
 - ``acme-ecdsa``, ``acme-ecdsa-pkcs8``, ``acme-rsa``: a leaf shaped like an ACME CA's
   (subject CN, key usage, extended key usage, basic constraints, AKI, AIA, SAN), with an
-  ECDSA P-256 key in PKCS#1 or PKCS#8, or an RSA 2048 key in PKCS#1.
+  ECDSA P-256 key in PKCS#1 or PKCS#8, or an RSA 2048 key in PKCS#1;
+- ``acme-ecdsa-chain``: ``acme-ecdsa`` with the intermediate after the leaf in
+  ``tls.crt``, as an ACME CA returns it (the same intermediate in every Secret).
 
 Compare two checkouts back to back on the same machine with ``PYTHONPATH=DIR`` (DIR's
 ``certmgr`` is imported instead of this worktree's). Run: ``.venv/bin/python
@@ -116,24 +118,46 @@ def acme_leaf(key: ec.EllipticCurvePrivateKey, name: str) -> x509.Certificate:
     )
 
 
-Case = tuple[Callable[..., x509.Certificate], KeyAlgorithm, int, KeyEncoding]
+ROOT_KEY = ec.generate_private_key(ec.SECP384R1())
+ROOT_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bench Root X2")])
+# The intermediate that issued acme_leaf's leaves, as an ACME CA appends it to tls.crt.
+INTERMEDIATE = (
+    x509.CertificateBuilder()
+    .subject_name(CA_NAME)
+    .issuer_name(ROOT_NAME)
+    .public_key(CA_KEY.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(NOW - timedelta(days=30))
+    .not_valid_after(NOW + timedelta(days=900))
+    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+    .add_extension(x509.SubjectKeyIdentifier.from_public_key(CA_KEY.public_key()), critical=False)
+    .add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ROOT_KEY.public_key()), critical=False
+    )
+    .sign(ROOT_KEY, hashes.SHA384())
+    .public_bytes(serialization.Encoding.PEM)
+)
+
+# (leaf maker, key algorithm, size, encoding, whether tls.crt holds the intermediate)
+Case = tuple[Callable[..., x509.Certificate], KeyAlgorithm, int, KeyEncoding, bool]
 CASES: dict[str, Case] = {
-    "seeded-ecdsa": (seeded_leaf, "ECDSA", 256, "PKCS1"),
-    "acme-ecdsa": (acme_leaf, "ECDSA", 256, "PKCS1"),
-    "acme-ecdsa-pkcs8": (acme_leaf, "ECDSA", 256, "PKCS8"),
-    "acme-rsa": (acme_leaf, "RSA", 2048, "PKCS1"),
+    "seeded-ecdsa": (seeded_leaf, "ECDSA", 256, "PKCS1", False),
+    "acme-ecdsa": (acme_leaf, "ECDSA", 256, "PKCS1", False),
+    "acme-ecdsa-chain": (acme_leaf, "ECDSA", 256, "PKCS1", True),
+    "acme-ecdsa-pkcs8": (acme_leaf, "ECDSA", 256, "PKCS8", False),
+    "acme-rsa": (acme_leaf, "RSA", 2048, "PKCS1", False),
 }
 
 
 def pairs(case: Case, count: int) -> list[tuple[bytes, bytes]]:
-    make_leaf, algorithm, size, encoding = case
+    make_leaf, algorithm, size, encoding, chained = case
     made = []
     for n in range(count):
         key = generate_private_key(algorithm=algorithm, size=size)
         leaf = make_leaf(key, f"app-{n}.example.com")
         made.append(
             (
-                leaf.public_bytes(serialization.Encoding.PEM),
+                leaf.public_bytes(serialization.Encoding.PEM) + (INTERMEDIATE if chained else b""),
                 encode_private_key(key, encoding=encoding),
             )
         )

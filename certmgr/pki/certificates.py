@@ -219,18 +219,26 @@ def parse_chain_once(pem: bytes) -> tuple[x509.Certificate, ...]:
     is not parsed again."""
     pem = bytes(pem)
     found = _parse_chain.peek(pem)
-    return found if found is not None else _chain_of(pem, _load_certificate)
+    if found is not None:
+        return found
+    # The blocks after the first (a leaf's intermediates, which thousands of Secrets
+    # share) go through their own memo: parsed, and their names decoded, once.
+    return _chain_of(pem, _load_certificate, rest=_parse_certificate)
 
 
 def _chain_of(
-    pem: bytes, parse_block: Callable[[bytes], x509.Certificate]
+    pem: bytes,
+    parse_block: Callable[[bytes], x509.Certificate],
+    *,
+    rest: Callable[[bytes], x509.Certificate] | None = None,
 ) -> tuple[x509.Certificate, ...]:
     if not pem or b"-----BEGIN CERTIFICATE-----" not in pem:
         raise PKIError("error decoding certificate PEM block: no certificate found")
     blocks = _certificate_blocks(pem)
     if not blocks:
         raise _corrupt()
-    return order_chain([parse_block(block) for block in blocks])
+    parse_rest = parse_block if rest is None else rest  # (an empty Memo is falsy)
+    return order_chain([parse_block(blocks[0]), *(parse_rest(block) for block in blocks[1:])])
 
 
 _BEGIN_CERTIFICATE: Final = b"-----BEGIN CERTIFICATE-----"
@@ -280,13 +288,21 @@ def order_chain(certificates: Sequence[x509.Certificate]) -> tuple[x509.Certific
     """Order certificates leaf -> root by subject/issuer; raise `PKIError` if not one chain."""
     if len(certificates) == 1:
         return (certificates[0],)  # what the search below finds for one, without hashing
-    unique = list({c.fingerprint(hashes.SHA256()): c for c in certificates}.values())
+    # Certificates compare and hash by their DER: one of each, as a SHA-256 fingerprint
+    # per certificate would tell them apart, without re-encoding and hashing each.
+    unique = list({c: c for c in certificates}.values())
     if not unique:
         raise PKIError("no certificates found")
+    subjects = [c.subject.public_bytes() for c in unique]
     issuers_of_others = {
-        c.subject.public_bytes() for c in unique for other in unique if _issued(other, by=c)
+        subject
+        for c, subject in zip(unique, subjects, strict=True)
+        for other in unique
+        if _issued(other, by=c)
     }
-    leaves = [c for c in unique if c.subject.public_bytes() not in issuers_of_others]
+    leaves = [
+        c for c, subject in zip(unique, subjects, strict=True) if subject not in issuers_of_others
+    ]
     if len(leaves) != 1:
         raise PKIError("certificate bundle does not form a single chain")
     chain = [leaves[0]]

@@ -3,6 +3,7 @@ and parsing it leaves nothing in the PEM memos."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import sys
 from collections.abc import Callable
@@ -235,6 +236,38 @@ def test_summarising_leaves_nothing_in_the_pem_memos(key: KeyFactory) -> None:
     assert [len(each) for each in memos] == [0, 0, 0, 0]
 
 
+def test_a_chains_intermediates_are_parsed_once_for_every_secret(key: KeyFactory) -> None:
+    # An ACME CA's tls.crt is the leaf and its intermediate, the same for thousands of
+    # Secrets: the intermediate is parsed (and its names decoded) once, the leaves never
+    # enter a memo.
+    memos = (_parse_chain, _parse_certificate, _parse_private_key, _describe)
+    for each in memos:
+        each.clear()
+    intermediate_key = key("ECDSA", n=5)
+    intermediate = make_certificate(
+        subject_key=intermediate_key,
+        issuer_key=key("ECDSA", n=6),
+        subject="Test CA",
+        issuer="Test Root",
+        is_ca=True,
+    )
+    pairs = [
+        (_leaf(key, n=n) + encode_pem([intermediate]), encode_private_key(key("ECDSA", n=n)))
+        for n in range(3)
+    ]
+
+    summaries = [summarise(*pair) for pair in pairs]
+
+    assert [len(each) for each in memos] == [0, 1, 0, 0]
+    assert _parse_certificate.peek(encode_pem([intermediate]).strip()) == intermediate
+    for (certificate_pem, _), summary in zip(pairs, summaries, strict=True):
+        leaf = parse_leaf(certificate_pem)
+        assert summary.leaf is not None
+        assert summary.leaf.pem_sha256 == hashlib.sha256(certificate_pem).digest()
+        assert summary.leaf.not_after == leaf.not_valid_after_utc
+        assert summary.key is not None and summary.key.public_key == summary.leaf.public_key
+
+
 def _rewrapped(pem: bytes) -> bytes:
     """The same key in PEM with 76-column lines: another writer's bytes."""
     lines = pem.decode().splitlines()
@@ -342,7 +375,7 @@ def test_summarising_uses_what_the_pem_memos_already_hold(
     parsed: list[str] = []
     chain_of, load_key = certificates._chain_of, keys._load_private_key
     monkeypatch.setattr(
-        certificates, "_chain_of", lambda *a: parsed.append("chain") or chain_of(*a)
+        certificates, "_chain_of", lambda *a, **k: parsed.append("chain") or chain_of(*a, **k)
     )
     monkeypatch.setattr(
         keys, "_load_private_key", lambda pem: parsed.append("key") or load_key(pem)
