@@ -213,16 +213,16 @@ def _parse_chain(pem: bytes) -> tuple[x509.Certificate, ...]:
 
 
 def parse_chain_once(pem: bytes) -> tuple[x509.Certificate, ...]:
-    """``parse_chain`` without adding to its memos (same result, same errors), for a
-    caller that keeps what it derives and drops the parsed certificates at once (a
-    Secret's summary); a chain the memo already holds (the one just issued and written)
-    is not parsed again."""
+    """``parse_chain`` without adding the chain or its first block (the leaf) to the
+    memos (same result, same errors), for a caller that keeps what it derives and drops
+    the parsed leaf at once (a Secret's summary); a chain the memo already holds (the one
+    just issued and written) is not parsed again, and the blocks after the first (the
+    intermediates many Secrets share) are parsed through their block memo."""
     pem = bytes(pem)
     found = _parse_chain.peek(pem)
     if found is not None:
         return found
-    # The blocks after the first (a leaf's intermediates, which thousands of Secrets
-    # share) go through their own memo: parsed, and their names decoded, once.
+    # An intermediate is parsed, and its names decoded (order_chain compares them), once.
     return _chain_of(pem, _load_certificate, rest=_parse_certificate)
 
 

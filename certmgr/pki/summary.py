@@ -6,8 +6,9 @@ what the policies, the scheduler and ARI compare, and drops the parsed objects a
 A summary is kept per managed Secret for as long as it is cached, so it is compact: the
 ARI draw instead of the signature, one copy of a fingerprint the leaf and key share,
 names interned (the Secret's annotations repeat them), shared empty subjects and
-encoding tuples. Parsing goes around the PEM memos, so at most the pair being
-summarised is alive.
+encoding tuples. The leaf and key are parsed around the PEM memos, so at most the pair
+being summarised is alive; a chain's intermediates, shared by many Secrets, through
+their block memo.
 Must not: keep key material (only the public key's fingerprint), do I/O, or log.
 """
 
