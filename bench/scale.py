@@ -515,6 +515,24 @@ def report_start(run: Run, idle_after: float, ask: Callable[[str], str], label: 
         f"Lease renewals {renewals}, longest gap {worst_gap} s; load {load()}"
     )
     print(f"    reconciles: {sum(syncs.values()):.0f} ({by_label(syncs)})")
+    on_cpu, waiting = loop_thread_schedule(run.pid)
+    print(
+        f"    event-loop thread until idle: on CPU {on_cpu:.1f} s, waiting for a core "
+        f"{waiting:.1f} s, asleep (waiting for I/O or timers) "
+        f"{max(0.0, idle_after - on_cpu - waiting):.1f} s"
+    )
+
+
+def loop_thread_schedule(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread (the event loop) spent on a CPU and runnable but
+    waiting for one (``/proc/PID/task/PID/schedstat``; needs schedstats in the kernel).
+    What remains of the wall time it slept: the waits that reading ahead can hide, apart
+    from the machine's load."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except OSError:
+        return 0.0, 0.0
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
 
 
 def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp: Path) -> None:
