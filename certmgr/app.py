@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def main(args: argparse.Namespace, settings: Settings, *, clock: Clock | None = None) -> int:
     clock = clock or SystemClock()
+    allocator.tune_tls_reads()  # before the first connection
     try:
         client = await KubeClient.connect(
             kubeconfig=args.kubeconfig,

@@ -1,10 +1,14 @@
-"""The allocator setting: large blocks freed after a burst go back to the system."""
+"""The memory settings: large blocks freed after a burst go back to the system; TLS
+connections read into a smaller buffer."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import subprocess
 import sys
 import textwrap
+from asyncio import sslproto
 
 import pytest
 
@@ -67,3 +71,18 @@ def test_an_operators_threshold_is_left_alone(environ: dict[str, str], expected:
 @glibc_only
 def test_tune_applies_with_glibc() -> None:
     assert allocator.tune(environ={}) is True
+
+
+async def test_tls_connections_opened_after_tuning_read_into_the_smaller_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sslproto.SSLProtocol, "max_size", sslproto.SSLProtocol.max_size)
+    allocator.tune_tls_reads()
+    protocol = sslproto.SSLProtocol(
+        asyncio.get_running_loop(),
+        asyncio.Protocol(),
+        ssl.create_default_context(),
+        waiter=None,
+        server_hostname="example.test",
+    )
+    assert len(protocol.get_buffer(-1)) == allocator.TLS_READ_BUFFER < 256 * 1024
