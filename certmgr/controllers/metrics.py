@@ -23,6 +23,7 @@ object must not take ``/metrics`` down, so an unparsable timestamp counts as mis
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -215,17 +216,20 @@ class SeriesSlot:
     use in whichever thread asks first: label text escaped, values formatted once.
     ``source`` is the cached object, which the cache holds anyway. Kept for every
     Certificate between scrapes, so it holds nothing the text does not need
-    (``samples`` derives labels and values again) and nothing twice: the timestamps are
-    one string (``_FIELDS`` order, space-separated), not a tuple of strings.
+    (``samples`` derives labels and values again) and nothing twice: the issuer labels
+    (the first three, the same for thousands of Certificates) are one string shared by
+    every slot with the same issuer, and the timestamps are one string (``_FIELDS``
+    order, space-separated), not a tuple of strings.
 
     Two threads racing both build the same values; ``label_text`` is written last, so a
     slot whose ``label_text`` is set is complete."""
 
-    __slots__ = ("label_text", "ready", "source", "values")
+    __slots__ = ("issuer_text", "label_text", "ready", "source", "values")
 
     def __init__(self, source: Mapping[str, Any]) -> None:
         self.source = source
-        self.label_text: str | None = None  # the labels but ``condition``, sorted by name
+        self.issuer_text = ""  # the issuer labels, sorted by name, each followed by ","
+        self.label_text: str | None = None  # the name and namespace labels
         self.values = ""
         self.ready = ""
 
@@ -236,7 +240,9 @@ class SeriesSlot:
             status = certificate.get("status") or {}
             self.values = " ".join(_go_float(unix_seconds(status.get(f))) for f in _FIELDS)
             self.ready = ready_status(certificate)
-            self.label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+            texts = [f'{k}="{_escape(v)}"' for k, v in labels.items()]
+            self.issuer_text = sys.intern("".join(f"{text}," for text in texts[:3]))
+            self.label_text = ",".join(texts[3:])
         return self
 
     def value_text(self, index: int) -> str:
@@ -273,12 +279,12 @@ _Lines = Callable[[str, SeriesSlot], Iterable[str]]
 def _ready_lines(name: str, entry: SeriesSlot) -> Iterable[str]:
     for condition in READY_STATUSES:
         value = "1.0" if entry.ready == condition else "0.0"
-        yield f'{name}{{condition="{condition}",{entry.label_text}}} {value}\n'
+        yield f'{name}{{condition="{condition}",{entry.issuer_text}{entry.label_text}}} {value}\n'
 
 
 def _timestamp_lines(index: int) -> _Lines:
     def lines(name: str, entry: SeriesSlot) -> Iterable[str]:
-        yield f"{name}{{{entry.label_text}}} {entry.value_text(index)}\n"
+        yield f"{name}{{{entry.issuer_text}{entry.label_text}}} {entry.value_text(index)}\n"
 
     return lines
 
