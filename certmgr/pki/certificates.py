@@ -236,9 +236,13 @@ def _chain_of(
         raise PKIError("error decoding certificate PEM block: no certificate found")
     blocks = _certificate_blocks(pem)
     if not blocks:
-        raise _corrupt()
+        raise corrupt_certificate()
     parse_rest = parse_block if rest is None else rest  # (an empty Memo is falsy)
-    return order_chain([parse_block(blocks[0]), *(parse_rest(block) for block in blocks[1:])])
+    certificates = [parse_block(blocks[0]), *(parse_rest(block) for block in blocks[1:])]
+    try:
+        return order_chain(certificates)
+    except ValueError:  # a subject or issuer cryptography decodes only when read
+        raise corrupt_certificate() from None
 
 
 _BEGIN_CERTIFICATE: Final = b"-----BEGIN CERTIFICATE-----"
@@ -269,13 +273,14 @@ def _load_certificate(block: bytes) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(block)
     except ValueError:
-        raise _corrupt() from None
+        raise corrupt_certificate() from None
 
 
 _parse_certificate = memo(key=pem_digest)(_load_certificate)
 
 
-def _corrupt() -> PKIError:
+def corrupt_certificate() -> PKIError:
+    """The error of a certificate that does not decode (as Go's parser refuses it)."""
     return PKIError("error decoding certificate PEM block: corrupt certificate data")
 
 

@@ -24,6 +24,7 @@ from cryptography import x509
 from certmgr.pki.certificates import (
     CertificateNamesInfo,
     ExtensionValues,
+    corrupt_certificate,
     describe_names,
     extension_values,
     parse_chain_once,
@@ -124,6 +125,19 @@ def summarise_leaf(certificate_pem: bytes) -> LeafSummary:
 def _summarise_leaf(certificate_pem: bytes) -> tuple[LeafSummary, PublicKey | None]:
     """``summarise_leaf`` and the leaf's public key (None: unsupported)."""
     certificate = parse_chain_once(certificate_pem)[0]
+    try:
+        return _summarise_parsed_leaf(certificate, certificate_pem)
+    except ValueError:
+        # cryptography decodes the subject and issuer only when they are read; one that
+        # does not decode (invalid UTF-8, say) makes the certificate corrupt, as Go's
+        # parser (so cert-manager) refuses it whole. Never an exception out of a summary:
+        # the Secrets informer would fail its list on it.
+        raise corrupt_certificate() from None
+
+
+def _summarise_parsed_leaf(
+    certificate: x509.Certificate, certificate_pem: bytes
+) -> tuple[LeafSummary, PublicKey | None]:
     public_key: bytes | None = None
     public_key_error = ""
     decoded_key = None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certmgr.pki.certificates import (
@@ -388,3 +389,38 @@ def test_summarising_uses_what_the_pem_memos_already_hold(
     assert summary == summarise(certificate_pem, key_pem)
     assert summary.leaf is not None and summary.key is not None
     assert summary.leaf.public_key == summary.key.public_key
+
+
+def _with_undecodable_name(key: KeyFactory, *, field: str) -> bytes:
+    """A leaf whose subject or issuer common name is invalid UTF-8 in a UTF8String:
+    cryptography loads it and fails only when the name is read; Go refuses it whole."""
+    marker = "MARKERXX"
+    leaf = make_certificate(
+        subject_key=key(),
+        issuer_key=key(),
+        subject=marker if field == "subject" else "leaf.example",
+        issuer=marker if field == "issuer" else "ca.example",
+        dns_names=["leaf.example"],
+    )
+    der = leaf.public_bytes(Encoding.DER).replace(marker.encode(), b"\xff\xfe" * 4)
+    return encode_pem([x509.load_der_x509_certificate(der)])
+
+
+@pytest.mark.parametrize("field", ["subject", "issuer"])
+def test_an_undecodable_name_is_a_corrupt_certificate_not_an_exception(
+    key: KeyFactory, field: str
+) -> None:
+    # An exception out of a summary failed the Secrets informer's list: one such Secret
+    # kept the cache from syncing.
+    pem = _with_undecodable_name(key, field=field)
+    key_pem = encode_private_key(key())
+
+    summary = summarise(pem, key_pem)
+
+    assert summary.leaf is None
+    assert summary.leaf_error == "error decoding certificate PEM block: corrupt certificate data"
+    assert summary.key is not None
+    # In a bundle, ordering the chain reads every subject and issuer: the same error.
+    ca = make_certificate(subject_key=key(), issuer_key=key(), subject="ca", issuer="ca")
+    with pytest.raises(PKIError, match="corrupt certificate data"):
+        parse_leaf(pem + encode_pem([ca]))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from certmgr.pki.certificates import encode_pem
@@ -194,3 +194,25 @@ def test_a_secret_whose_certificate_does_not_parse_is_cached_whole() -> None:
     assert trimmed(cached) is None
     assert secret_summary(cached).leaf is None
     assert certificate_digest(cached) == hashlib.sha256(b"not a certificate").digest()
+
+
+def test_a_certificate_whose_subject_does_not_decode_is_cached_whole_not_raised() -> None:
+    # cryptography loads a leaf whose subject is invalid UTF-8 and fails only when the
+    # subject is read; the transform raised, and the Secrets informer's list failed and
+    # retried for ever on one such Secret.
+    certificate_pem, key_pem = _pair(is_ca=False)
+    der = x509.load_pem_x509_certificate(certificate_pem).public_bytes(serialization.Encoding.DER)
+    broken = encode_pem([x509.load_der_x509_certificate(der.replace(b"app", b"\xff\xfe\xff"))])
+    raw = _secret(
+        {
+            "tls.crt": base64.b64encode(broken).decode(),
+            "tls.key": base64.b64encode(key_pem).decode(),
+        }
+    )
+
+    cached = managed_secret(copy.deepcopy(raw))
+
+    assert cached == raw
+    summary = secret_summary(cached)
+    assert summary.leaf is None
+    assert "corrupt certificate data" in summary.leaf_error
