@@ -107,8 +107,8 @@ class Manager:
         self._namespace = namespace
         self._backoff = (backoff_base, backoff_cap)
         self._informer_options = informer_options
-        self._informers: dict[Resource, Informer] = {}
-        self._selectors: dict[Resource, str | None] = {}
+        # Each informer with the label selector it was narrowed to.
+        self._shared: dict[Resource, tuple[Informer, str | None]] = {}
         self._secrets: SecretInformers | None = None
         self.controllers: list[Controller[str]] = []
         self._synced = asyncio.Event()
@@ -119,23 +119,24 @@ class Manager:
     def informer(self, resource: Resource, *, label_selector: str | None = None) -> Informer:
         """The shared informer of ``resource`` (Secrets: use ``secrets``), narrowed to
         ``label_selector`` when given (every user of the informer must ask the same)."""
+        # Asked several times a reconcile: one lookup, the rest only on first use.
+        found = self._shared.get(resource)
+        if found is not None:
+            if found[1] != label_selector:
+                raise ValueError(f"the {resource.plural} informer is narrowed differently")
+            return found[0]
         if resource == SECRETS:
             raise ValueError("Secrets are watched through Manager.secrets")
-        informer = self._informers.get(resource)
-        if informer is None:
-            informer = Informer(
-                self.client,
-                resource,
-                namespace=self._namespace,
-                transform=cached_request if resource == CERTIFICATEREQUESTS else compact,
-                clock=self.clock,
-                label_selector=label_selector,
-                **self._informer_options,
-            )
-            self._informers[resource] = informer
-            self._selectors[resource] = label_selector
-        elif self._selectors.get(resource) != label_selector:
-            raise ValueError(f"the {resource.plural} informer is narrowed differently")
+        informer = Informer(
+            self.client,
+            resource,
+            namespace=self._namespace,
+            transform=cached_request if resource == CERTIFICATEREQUESTS else compact,
+            clock=self.clock,
+            label_selector=label_selector,
+            **self._informer_options,
+        )
+        self._shared[resource] = (informer, label_selector)
         return informer
 
     @property
@@ -235,7 +236,7 @@ class Manager:
         """List and watch every kind in use until cancelled; ``has_synced`` once all have
         listed. Runs in every replica (standbys keep warm caches, the shared solver reads
         them)."""
-        sources: list[Source] = list(self._informers.values())
+        sources: list[Source] = [informer for informer, _ in self._shared.values()]
         if self._secrets is not None:
             sources.append(self._secrets)
         async with asyncio.TaskGroup() as group:
