@@ -60,7 +60,13 @@ def served(store: Store, rtype: ResourceType, key: Key, obj: Obj, *, metadata_on
     """The JSON of a stored object as this version serves it (cached when unchanged)."""
     if not metadata_only and obj.get("apiVersion") == rtype.api_version:
         return store.encoded(rtype, key)
-    return watching.encode(watching.as_served(rtype, obj, metadata_only=metadata_only))
+    if metadata_only:
+        # The same for every served version: PartialObjectMetadata carries no apiVersion
+        # of the object's.
+        return store.encoded_metadata(
+            rtype, key, lambda: watching.encode(watching.as_served(rtype, obj, metadata_only=True))
+        )
+    return watching.encode(watching.as_served(rtype, obj, metadata_only=False))
 
 
 FULL, METADATA, TABLE = "full", "metadata", "table"

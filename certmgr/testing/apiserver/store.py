@@ -56,6 +56,8 @@ class Table:
     compacted_rv: int = 0
     # JSON of the stored objects, filled on first read: lists join bytes, not dicts.
     encoded: dict[Key, bytes] = field(default_factory=dict)
+    # The same for their PartialObjectMetadata form (metadata-only lists and gets).
+    encoded_metadata: dict[Key, bytes] = field(default_factory=dict)
     watchers: set[Callable[[WatchEvent], None]] = field(default_factory=set)
     # ``objects``' keys in etcd order, kept until a key is added or removed: list pages
     # resume from a continue token by bisection instead of sorting 150,000 keys a page.
@@ -117,6 +119,16 @@ class Store:
         if found is None:
             found = json.dumps(table.objects[key], separators=(",", ":")).encode()
             table.encoded[key] = found
+        return found
+
+    def encoded_metadata(self, rtype: ResourceType, key: Key, render: Callable[[], bytes]) -> bytes:
+        """The stored object at ``key`` as ``render`` encodes its metadata-only form, encoded
+        once per version (a metadata-only list of 50,000 Secrets re-encoded each on every
+        page: 6-9 ms a page of 500)."""
+        table = self.table(rtype)
+        found = table.encoded_metadata.get(key)
+        if found is None:
+            found = table.encoded_metadata[key] = render()
         return found
 
     def find(self, ref: ObjectRef) -> Obj | None:
@@ -229,6 +241,7 @@ class Store:
     ) -> None:
         ref = ObjectRef(rtype.group, rtype.plural, key[0], key[1])
         table.encoded.pop(key, None)
+        table.encoded_metadata.pop(key, None)
         if kind == "DELETED":
             del table.objects[key]
             table.sorted_keys = None

@@ -143,6 +143,27 @@ async def test_metadata_only_list_and_get(cluster: Cluster, namespace: str) -> N
     assert one.body["metadata"]["labels"] == {"app": "db"}
 
 
+async def test_metadata_only_answers_follow_each_change(cluster: Cluster, namespace: str) -> None:
+    # Metadata-only answers are encoded once per version of the object: a change or a
+    # deletion shows in the next one.
+    await _seed(cluster, namespace)
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+
+    async def labels() -> dict[str, object]:
+        listed = await cluster.request("GET", base, headers={"Accept": METADATA_LIST})
+        return {i["metadata"]["name"]: i["metadata"].get("labels") for i in listed.body["items"]}
+
+    assert (await labels())["c"] == {"app": "db"}
+    merge = {"Content-Type": "application/merge-patch+json"}
+    patch = {"metadata": {"labels": {"app": "cache"}}}
+    await cluster.request("PATCH", f"{base}/c", body=patch, headers=merge)
+    one = await cluster.request("GET", f"{base}/c", headers={"Accept": METADATA_ONE})
+    assert one.body["metadata"]["labels"] == {"app": "cache"}
+    assert (await labels())["c"] == {"app": "cache"}
+    await cluster.request("DELETE", f"{base}/c")
+    assert "c" not in await labels()
+
+
 async def test_cluster_scoped_and_all_namespace_lists(cluster: Cluster, namespace: str) -> None:
     await _seed(cluster, namespace)
     namespaces = await cluster.request("GET", "/api/v1/namespaces")
