@@ -392,7 +392,11 @@ def gc_pauses(text: str) -> str:
     for name in ("certmgr_gc_pause_max_seconds", "certmgr_gc_pause_cpu_max_seconds"):
         worst = [metric_sum(text, f'{name}{{generation="{g}"}}') * 1000 for g in "012"]
         figures.append("/".join(f"{ms:.0f}" for ms in worst))
-    return f"longest GC {figures[0]} ms (gen 0/1/2; on CPU {figures[1]} ms)"
+    counted = [metric_sum(text, f'python_gc_collections_total{{generation="{g}"}}') for g in "012"]
+    collections = "/".join(f"{count:.0f}" for count in counted)
+    return (
+        f"longest GC {figures[0]} ms (gen 0/1/2; on CPU {figures[1]} ms; collections {collections})"
+    )
 
 
 def load() -> str:
