@@ -54,8 +54,10 @@ FREEZE_AT = 20_000
 YOUNG_THRESHOLD = 10_000
 # Young collections between two middle-generation ones (CPython: 10). The middle one
 # scans the survivors of all of them: during a start nearly everything survives (cache
-# entries, decoded views), so 10 made it ~110,000 objects, 25-44 ms at 10k.
-MIDDLE_THRESHOLD = 4
+# entries, decoded views, gathered inputs), so 10 made it ~110,000 objects, 25-44 ms at
+# 10k; 4 still let a 100k start's middle collections reach 40-43 ms. Each survivor is
+# scanned by one middle collection whatever the threshold, so a lower one costs no more.
+MIDDLE_THRESHOLD = 2
 
 
 def tune() -> None:
