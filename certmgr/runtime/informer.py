@@ -220,10 +220,7 @@ class Informer:
                 # page keeps full collections from re-scanning it (each held the loop for
                 # seconds). The first page's freeze collects the young generations first
                 # (what came before the list: at start, the imports' garbage); the pages
-                # after it are frozen as they are, since pages leave no cyclic garbage to
-                # speak of (the 330 freezes of a 10k start, nearly all of them list
-                # pages', found 15 unreachable objects, all at the first, for ~200 ms of
-                # CPU collecting).
+                # after it leave no cyclic garbage to speak of and are frozen as they are.
                 if first_page:
                     freeze_long_lived()
                     first_page = False
