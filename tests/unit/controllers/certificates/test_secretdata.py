@@ -38,8 +38,26 @@ def spec_of(**fields: Any) -> CertificateSpec:
         (("a", "b"), "a,b"),
         (("Example, Inc.", "b"), '"Example, Inc.",b'),
         (('say "hi"',), '"say ""hi"""'),
+        (("",), '""'),
+        (("", ""), ","),
+        (("a", ""), "a,"),
+        (("a,b",), '"a,b"'),
+        (("a", "b,c", "d"), 'a,"b,c",d'),
+        ((" a ", "*.example.com"), " a ,*.example.com"),
     ],
-    ids=["empty", "one", "two", "comma-quoted", "quote-doubled"],
+    ids=[
+        "empty",
+        "one",
+        "two",
+        "comma-quoted",
+        "quote-doubled",
+        "lone-empty-value-quoted",
+        "two-empty-values",
+        "trailing-empty-value",
+        "lone-value-with-comma",
+        "middle-value-with-comma",
+        "spaces-and-wildcard-unquoted",
+    ],
 )
 def test_join_csv(values: tuple[str, ...], joined: str) -> None:
     assert join_csv(values) == joined
