@@ -10,9 +10,10 @@ does not check.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import fields
 from functools import cache
-from typing import Final
+from operator import attrgetter
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -39,33 +40,49 @@ def csr_problem(requirements: CertificateRequirements) -> str | None:
 
     Signing the probe costs ~0.1-0.3 ms, once for every Certificate at start. Specs that
     differ only in the plain host names they ask for (10,000 Certificates, one name
-    each) share a shape, so the probe is signed once per shape: a shape that passes
-    means these names pass too. A failure is judged on the requirements themselves, so
-    its message is exactly theirs.
+    each) share a shape (``_shape_of``), so the probe is signed once per shape: a shape
+    that passes means these names pass too. A failure is judged on the requirements
+    themselves, so its message is exactly theirs.
     """
-    shape = probe_shape(requirements)
-    if shape != requirements and _shape_problem(shape) is None:
+    dns_names = tuple([_placeholder(name) for name in requirements.dns_names])
+    common_name = _placeholder(requirements.common_name)
+    if (
+        dns_names != requirements.dns_names or common_name != requirements.common_name
+    ) and _shape_problem((dns_names, common_name, _other_fields(requirements))) is None:
         return None
     return _probe(requirements)
-
-
-def probe_shape(requirements: CertificateRequirements) -> CertificateRequirements:
-    """``requirements`` with every plain DNS name and common name replaced by a
-    placeholder of the same length (``_PLAIN``); anything else as it is."""
-    return replace(
-        requirements,
-        dns_names=tuple(_placeholder(name) for name in requirements.dns_names),
-        common_name=_placeholder(requirements.common_name),
-    )
 
 
 def _placeholder(value: str) -> str:
     return "a" * len(value) if _PLAIN.fullmatch(value) else value
 
 
+# A shape is ``requirements`` with every plain DNS name and common name replaced by a
+# placeholder of the same length (``_PLAIN``), anything else as it is; it is known by its
+# fields (placeholder names, placeholder common name, every other field in order): equal
+# shapes have equal keys, and a shape is built only to sign its probe, not once per
+# Certificate (building one costs more than the rest of the verdict).
+_OTHER_FIELDS: Final = tuple(
+    field.name
+    for field in fields(CertificateRequirements)
+    if field.name not in ("dns_names", "common_name")
+)
+_other_fields = attrgetter(*_OTHER_FIELDS)
+ShapeKey = tuple[tuple[str, ...], str, tuple[Any, ...]]
+
+
+def _shape_of(key: ShapeKey) -> CertificateRequirements:
+    dns_names, common_name, others = key
+    return CertificateRequirements(
+        dns_names=dns_names,
+        common_name=common_name,
+        **dict(zip(_OTHER_FIELDS, others, strict=True)),
+    )
+
+
 @memo()
-def _shape_problem(shape: CertificateRequirements) -> str | None:
-    return _probe(shape)
+def _shape_problem(key: ShapeKey) -> str | None:
+    return _probe(_shape_of(key))
 
 
 def _probe(requirements: CertificateRequirements) -> str | None:
