@@ -175,11 +175,12 @@ def _make_object_decoder(cls: type) -> Decoder:
                 )
                 for field in dataclasses.fields(cls)
             )
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise _Invalid(f"expected an object, got {type(data).__name__}")
         kwargs = {}
+        get = data.get
         for name, key, decode, required in plan:
-            value = data.get(key)
+            value = get(key)
             if value is None or value == "":
                 if required:
                     missing = _Invalid("required value is missing")
@@ -247,7 +248,7 @@ def _scalar_decoder(hint: Any) -> Decoder:
 
         def decode_text(value: Any) -> Any:
             try:
-                return parse_text(_expect(str, value))
+                return parse_text(value if type(value) is str else _expect(str, value))
             except (ValueError, binascii.Error) as exc:
                 raise _Invalid(str(exc)) from exc
 
@@ -255,7 +256,14 @@ def _scalar_decoder(hint: Any) -> Decoder:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         members = hint
 
+        by_value = members._value2member_map_
+
         def decode_enum(value: Any) -> Any:
+            # The member table first (what calling the enum looks up before anything else).
+            if type(value) is str:
+                found = by_value.get(value)
+                if found is not None:
+                    return found
             try:
                 return members(value)
             except ValueError as exc:
@@ -265,11 +273,19 @@ def _scalar_decoder(hint: Any) -> Decoder:
     if hint is int:
 
         def decode_int(value: Any) -> int:
+            if type(value) is int:
+                return value
             if isinstance(value, float) and value.is_integer():
                 return int(value)  # JSON numbers may arrive as floats
             return typing.cast(int, _expect(int, value))
 
         return decode_int
+    if hint is str:
+
+        def decode_str(value: Any) -> str:
+            return value if type(value) is str else typing.cast(str, _expect(str, value))
+
+        return decode_str
     return lambda value: _expect(hint, value)
 
 
