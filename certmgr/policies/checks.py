@@ -307,7 +307,19 @@ def renewal_window_not_found(input: Input) -> Violation | None:
 def scheduled_renewal_time(input: Input, leaf: LeafSummary) -> datetime | None:
     """The time the scheduler acts on: a time inside the ACME CA's suggested window
     (RFC 9773; in the past: now), else RenewalTime moved earlier by the stored jitter;
-    None with renewal.policy Disabled (cert-manager then writes no renewalTime)."""
+    None with renewal.policy Disabled (cert-manager then writes no renewalTime).
+
+    ``now`` does not enter it, so it is kept on ``input`` for ``leaf`` (the trigger's
+    chain, its requeue and readiness's validity fields all ask for the same one)."""
+    kept = input.renewal_kept
+    if kept is not None and kept[0] is leaf:
+        return kept[1]
+    due = _scheduled_renewal_time(input, leaf)
+    object.__setattr__(input, "renewal_kept", (leaf, due))
+    return due
+
+
+def _scheduled_renewal_time(input: Input, leaf: LeafSummary) -> datetime | None:
     if input.renewal_disabled:
         return None
     if input.ari_window is not None:

@@ -18,7 +18,7 @@ from certmgr.api import labels
 from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import EMPTY as EMPTY_SUMMARY
-from certmgr.pki.summary import SecretSummary, summarise
+from certmgr.pki.summary import LeafSummary, SecretSummary, summarise
 from certmgr.policies.renewal_windows import RenewalWindow
 
 DEFAULT_ISSUER_KIND: Final = "Issuer"
@@ -149,6 +149,11 @@ class Input:
     secret_owner: str | None = None
     secret_data: Mapping[str, bytes] = field(init=False, repr=False, compare=False)
     secret_summary: SecretSummary = field(init=False, repr=False, compare=False)
+    # ``checks.scheduled_renewal_time`` for a leaf (the Secret's), once asked: it does not
+    # depend on ``now``, so a copy at another ``now`` may carry it (``gather.at``).
+    renewal_kept: tuple[LeafSummary, datetime | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # One place that turns "no Secret" and "Secret without data" into an empty mapping

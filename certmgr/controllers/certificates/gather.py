@@ -361,8 +361,9 @@ def forget(key: str) -> None:
 
 
 def at(input: Input, now: datetime) -> Input:
-    """``input`` as gathered at ``now`` (``dataclasses.replace`` costs twice as much)."""
-    return Input(
+    """``input`` as gathered at ``now`` (``dataclasses.replace`` costs twice as much),
+    with what it keeps that ``now`` does not enter (its scheduled renewal time)."""
+    moved = Input(
         certificate_name=input.certificate_name,
         requirements=input.requirements,
         issuer_ref=input.issuer_ref,
@@ -383,3 +384,5 @@ def at(input: Input, now: datetime) -> Input:
         secret_name=input.secret_name,
         secret_owner=input.secret_owner,
     )
+    object.__setattr__(moved, "renewal_kept", input.renewal_kept)
+    return moved
