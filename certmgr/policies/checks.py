@@ -23,6 +23,8 @@ from certmgr.pki.summary import KeySummary, LeafSummary
 from certmgr.policies import reasons
 from certmgr.policies.inputs import (
     CERTIFICATE_NAME_ANNOTATION,
+    DEFAULT_ISSUER_GROUP,
+    DEFAULT_ISSUER_KIND,
     ISSUER_GROUP_ANNOTATION,
     ISSUER_KIND_ANNOTATION,
     ISSUER_NAME_ANNOTATION,
@@ -146,15 +148,21 @@ def secret_issuer_annotations_mismatch(input: Input) -> Violation | None:
     if input.secret is None:
         return None
     annotations = input.secret.annotations
-    keys = (ISSUER_NAME_ANNOTATION, ISSUER_KIND_ANNOTATION, ISSUER_GROUP_ANNOTATION)
-    if not any(k in annotations for k in keys):
+    if (
+        ISSUER_NAME_ANNOTATION not in annotations
+        and ISSUER_KIND_ANNOTATION not in annotations
+        and ISSUER_GROUP_ANNOTATION not in annotations
+    ):
         return None
-    recorded = IssuerRef(
-        name=annotations.get(ISSUER_NAME_ANNOTATION, ""),
-        kind=annotations.get(ISSUER_KIND_ANNOTATION, ""),
-        group=annotations.get(ISSUER_GROUP_ANNOTATION, ""),
-    )
-    if recorded.normalised() != input.issuer_ref.normalised():
+    name = annotations.get(ISSUER_NAME_ANNOTATION, "")
+    kind = annotations.get(ISSUER_KIND_ANNOTATION, "")
+    group = annotations.get(ISSUER_GROUP_ANNOTATION, "")
+    # ``IssuerRef.normalised`` of the recorded reference, without building one unless it
+    # differs (every reconcile of the trigger and the issuing controller asks).
+    if (name, kind or DEFAULT_ISSUER_KIND, group or DEFAULT_ISSUER_GROUP) != (
+        input.issuer_ref.normalised()
+    ):
+        recorded = IssuerRef(name=name, kind=kind, group=group)
         return Violation(
             reasons.INCORRECT_ISSUER,
             f'Issuing certificate as Secret was previously issued by "{recorded.describe()}"',
