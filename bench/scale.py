@@ -439,7 +439,8 @@ class Run:
             self.profiler = subprocess.Popen(
                 [
                     str(Path(sys.executable).with_name("py-spy")),
-                    *("record", "--rate", "100", "--format", "raw", "--nonblocking"),
+                    *("record", "--rate", str(args.py_spy_rate)),
+                    *("--format", "raw", "--nonblocking"),
                     *("-o", self.profile, "-p", str(self.pid)),
                 ],
                 stdout=subprocess.DEVNULL,
@@ -685,6 +686,13 @@ def main() -> None:
         "--py-spy",
         metavar="PREFIX",
         help="record each start with py-spy (raw stacks to PREFIX-<log name>.txt, until idle)",
+    )
+    parser.add_argument(
+        "--py-spy-rate",
+        type=int,
+        default=100,
+        metavar="HZ",
+        help="py-spy's samples a second (default 100; 400+ to rank per-object costs)",
     )
     parser.add_argument(
         "--controller-code",
