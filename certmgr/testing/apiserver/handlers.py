@@ -400,8 +400,13 @@ class Api:
                 request, store=self.store, watch=spec, limits=limits, closing=self.closing
             )
         continue_token = query.get("continue", "")
+        if continue_token and query.get("resourceVersion", "") not in ("", "0"):
+            # As kube-apiserver: the token names the snapshot itself.
+            raise errors.bad_request(
+                "specifying resource version is not allowed when using continue"
+            )
         if continue_token and faulty and self.faults.continue_expired():
-            raise errors.continue_expired(continue_token)
+            raise errors.continue_expired(listing.inconsistent_continuation(continue_token, target))
         body = listing.list_body(
             self.store,
             target,

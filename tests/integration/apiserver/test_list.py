@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 import pytest
 
+from certmgr.testing.apiserver import Simulator
 from certmgr.testing.apiserver.wire import Cluster
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+def token(fields: dict[str, Any]) -> str:
+    """A continue token as kube-apiserver encodes one (storage/continue.go)."""
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
 
 
 async def _seed(cluster: Cluster, namespace: str) -> None:
@@ -104,20 +115,125 @@ async def test_pagination_returns_every_item_once(cluster: Cluster, namespace: s
     assert pages >= 3
 
 
-async def test_pages_after_a_write_see_the_keys_added_and_not_the_deleted(
+async def test_pages_after_a_write_are_still_the_first_pages_snapshot(
     cluster: Cluster, namespace: str
 ) -> None:
+    # kube-apiserver serves every page at the resourceVersion the token carries: a key
+    # added after the first page is not listed, one deleted since still is.
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     for name in ("cm-1", "cm-3", "cm-5"):
         await cluster.request("POST", base, body={"metadata": {"name": name}})
     first = await cluster.request("GET", base, params={"limit": "1"})
     assert [i["metadata"]["name"] for i in first.body["items"]] == ["cm-1"]
     await cluster.request("POST", base, body={"metadata": {"name": "cm-4"}})
+    await cluster.request("PATCH", f"{base}/cm-3", body={"data": {"changed": "yes"}}, headers=MERGE)
     await cluster.request("DELETE", f"{base}/cm-5")
     token = first.body["metadata"]["continue"]
     rest = await cluster.request("GET", base, params={"limit": "10", "continue": token})
+    assert rest.status == 200
+    names = [i["metadata"]["name"] for i in rest.body["items"]]
+    assert [n for n in names if n.startswith("cm-")] == ["cm-3", "cm-5"]
+    assert "data" not in rest.body["items"][0]  # cm-3 as it was
+    assert rest.body["metadata"]["resourceVersion"] == first.body["metadata"]["resourceVersion"]
+    assert "continue" not in rest.body["metadata"]
+
+
+async def test_each_page_takes_the_limit_asked_with_its_token(
+    cluster: Cluster, namespace: str
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    names = [f"cm-{i:02d}" for i in range(12)]
+    for name in names:
+        metadata = {"name": name, "labels": {"paged": "yes"}}
+        await cluster.request("POST", base, body={"metadata": metadata})
+    seen: list[str] = []
+    sizes: list[int] = []
+    params = {"limit": "1", "labelSelector": "paged=yes"}
+    for limit in ("4", "2", "100"):
+        reply = await cluster.request("GET", base, params=params)
+        sizes.append(len(reply.body["items"]))
+        seen += [i["metadata"]["name"] for i in reply.body["items"]]
+        token = reply.body["metadata"]["continue"]
+        params = {"limit": limit, "labelSelector": "paged=yes", "continue": token}
+    last = await cluster.request("GET", base, params=params)
+    sizes.append(len(last.body["items"]))
+    seen += [i["metadata"]["name"] for i in last.body["items"]]
+    assert sizes == [1, 4, 2, 5]
+    assert seen == names
+    assert "continue" not in last.body["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param(
+            {"resourceVersion": "1"},
+            "specifying resource version is not allowed when using continue",
+            id="resource-version",
+        ),
+        pytest.param(
+            {"continue": "bm90IGpzb24"},  # "not json"
+            "invalid continue token: continue key is not valid",
+            id="garbage",
+        ),
+        pytest.param(
+            {"continue": token({"v": "meta.k8s.io/v2", "rv": 5, "start": "cm-2"})},
+            "server does not recognize this encoded version meta.k8s.io/v2",
+            id="version",
+        ),
+        pytest.param(
+            {"continue": token({"v": "meta.k8s.io/v1", "rv": 0, "start": "cm-2"})},
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            id="no-resource-version",
+        ),
+        pytest.param(
+            {"continue": token({"v": "meta.k8s.io/v1", "rv": 5, "start": ""})},
+            "encoded start key empty (version meta.k8s.io/v1)",
+            id="no-start",
+        ),
+        pytest.param(
+            {"continue": token({"v": "meta.k8s.io/v1", "rv": 5, "start": "../other/cm-2"})},
+            "invalid continue token: continue key is not valid",
+            id="outside-the-prefix",
+        ),
+    ],
+)
+async def test_a_continuation_kube_apiserver_would_not_take_is_a_400(
+    cluster: Cluster, namespace: str, params: dict[str, str], message: str
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for name in ("cm-1", "cm-2"):
+        await cluster.request("POST", base, body={"metadata": {"name": name}})
+    first = await cluster.request("GET", base, params={"limit": "1"})
+    query = {"limit": "1", "continue": first.body["metadata"]["continue"], **params}
+    reply = await cluster.request("GET", base, params=query)
+    assert reply.status == 400
+    assert reply.body["reason"] == "BadRequest"
+    assert message in reply.body["message"]
+
+
+async def test_a_token_older_than_the_history_is_410_with_a_continuation_at_the_latest(
+    sim: Simulator, cluster: Cluster, namespace: str
+) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for name in ("cm-1", "cm-3"):
+        await cluster.request("POST", base, body={"metadata": {"name": name}})
+    first = await cluster.request("GET", base, params={"limit": "1"})
+    await cluster.request("POST", base, body={"metadata": {"name": "cm-4"}})
+    for i in range(sim.store.history_window):
+        await cluster.request("PATCH", f"{base}/cm-3", body={"data": {"i": str(i)}}, headers=MERGE)
+    token = first.body["metadata"]["continue"]
+    expired = await cluster.request("GET", base, params={"limit": "10", "continue": token})
+    assert expired.status == 410
+    assert expired.body["reason"] == "Expired"
+    # The inconsistent continuation goes on from the same key in today's state.
+    onward = expired.body["metadata"]["continue"]
+    rest = await cluster.request("GET", base, params={"limit": "10", "continue": onward})
     names = [i["metadata"]["name"] for i in rest.body["items"]]
     assert [n for n in names if n.startswith("cm-")] == ["cm-3", "cm-4"]
+    assert int(rest.body["metadata"]["resourceVersion"]) > int(
+        first.body["metadata"]["resourceVersion"]
+    )
 
 
 async def test_list_has_a_resource_version_usable_for_watch(
