@@ -11,7 +11,13 @@ from aiohttp import web
 
 from certmgr.kube import errors as e
 from certmgr.kube import resources as r
-from certmgr.kube.client import ACCEPT_METADATA, ACCEPT_METADATA_LIST, KubeClient
+from certmgr.kube.client import (
+    ACCEPT_METADATA,
+    ACCEPT_METADATA_LIST,
+    FIRST_PAGE_LIMIT,
+    KubeClient,
+    next_page_limit,
+)
 from certmgr.kube.objects import WatchEvent
 from certmgr.testing.apiserver.wire import eventually
 
@@ -68,6 +74,78 @@ async def test_list_accept_header(
     await client.list(r.SECRETS, metadata_only=metadata_only, page_size=None)
     assert scripted.seen[0].headers["Accept"] == accept
     assert "limit" not in scripted.seen[0].query
+
+
+@pytest.mark.parametrize(
+    ("body_bytes", "items", "page_size", "expected"),
+    [
+        (50_000, 500, 500, 500),  # 100 B an item: 1,000 would fit, page_size caps it
+        (100_000, 100, 500, 100),  # 1,000 B an item: exactly 100 fit
+        (2_000_000, 500, 500, 25),  # 4,000 B an item (requests with their chains)
+        (99_999, 100, 500, 100),  # rounded down: 100.001 fit
+        (100_001, 100, 500, 99),
+        (400_000, 1, 500, 1),  # one object larger than the budget comes alone
+        (1_600, 16, 500, 32),  # 1,000 would fit: twice the page before, no more
+        (5_000, 0, 500, 77),  # an empty page says nothing: the previous limit stands
+        (100_000, 100, 40, 40),  # a smaller page_size still caps it
+    ],
+    ids=[
+        "small-capped",
+        "exact",
+        "large",
+        "round-down",
+        "just-over",
+        "huge",
+        "growth",
+        "empty",
+        "cap",
+    ],
+)
+def test_next_page_limit_follows_the_byte_budget(
+    body_bytes: int, items: int, page_size: int, expected: int
+) -> None:
+    limit = next_page_limit(body_bytes, items, previous=77, page_size=page_size, page_bytes=100_000)
+    assert limit == expected
+
+
+def padded(name: str, size: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1"},
+        "pad": "x" * size,
+    }
+
+
+async def test_each_continuation_asks_for_what_the_page_before_says_fits(
+    scripted: Any, make_transport: Any, fake_sleep: Any
+) -> None:
+    pages = [
+        page([padded("a", 900), padded("b", 900)], "10", token="t1"),  # ~1 KB an item
+        page([padded("c", 2_900)], "10", token="t2"),  # ~3 KB
+        page([padded("d", 30_000)], "10", token="t3"),  # larger than the budget
+        page([padded("e", 10)], "10"),
+    ]
+    for body in pages:
+        scripted.reply(200, body)
+    async with KubeClient(
+        make_transport(scripted.url, sleep=fake_sleep), page_bytes=10_000
+    ) as kube:
+        listed = await kube.list(r.SECRETS, page_size=100)
+    assert [o["metadata"]["name"] for o in listed.items] == ["a", "b", "c", "d", "e"]
+    limits = [int(s.query["limit"]) for s in scripted.seen]
+    # 2,056 B for two items: 9 fit in 10,000, twice the page: 4; 3,073 B for one: 3 fit,
+    # twice the page: 2; 30,173 B for one: 1.
+    assert limits == [FIRST_PAGE_LIMIT, 4, 2, 1]
+    assert [s.query.get("continue") for s in scripted.seen] == [None, "t1", "t2", "t3"]
+
+
+async def test_without_a_byte_budget_every_page_asks_for_page_size(
+    scripted: Any, make_transport: Any, fake_sleep: Any
+) -> None:
+    scripted.reply(200, page([padded("a", 50_000)], "10", token="t1"))
+    scripted.reply(200, page([padded("b", 50_000)], "10"))
+    async with KubeClient(make_transport(scripted.url, sleep=fake_sleep), page_bytes=None) as kube:
+        await kube.list(r.SECRETS, page_size=300)
+    assert [s.query["limit"] for s in scripted.seen] == ["300", "300"]
 
 
 def watch_handler(lines: list[dict[str, Any]]) -> Any:
