@@ -60,7 +60,6 @@ from certmgr.runtime.shapes import shaped
 MANAGED_LABEL = "controller.cert-manager.io/fao"
 MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
 UNMANAGED_SELECTOR = f"{MANAGED_LABEL}!=true"
-MANAGED_PAGE_SIZE: Final = 50
 
 
 class SecretInformers:
@@ -81,11 +80,7 @@ class SecretInformers:
         self._clock = clock
         handlers = [on_event] if on_event is not None else []
         # Each managed Secret is parsed as it arrives (~0.3-1 ms each; the informer yields
-        # between slices of a page) and decoded with its PEM: pages of 50, not 500.
-        managed_options = {
-            **informer_options,
-            "page_size": min(informer_options.get("page_size") or 500, MANAGED_PAGE_SIZE),
-        }
+        # between slices of a page); its page's size is the client's byte budget's.
         self.managed = Informer(
             client,
             SECRETS,
@@ -96,7 +91,7 @@ class SecretInformers:
             indexes=indexes,
             name="secrets-managed",
             clock=clock,
-            **managed_options,
+            **informer_options,
         )
         self.unmanaged = Informer(
             client,
