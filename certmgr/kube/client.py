@@ -110,7 +110,11 @@ class KubeClient:
         connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else False)
         # trust_env stays off: with it aiohttp reads ~/.netrc and the proxy variables in a
         # worker thread on every request. The proxy is resolved once above instead.
-        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        # No cookie jar, as client-go (Go's http.Client without a Jar): the API server
+        # sets no cookies, and the jar's filter ran on every request.
+        session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
         log.info(
             "kube_client_configured",
             host=connection.host,

@@ -108,6 +108,9 @@ class Transport:
         self._limiter = limiter or TokenBucket(0, 0)
         self._retry = retry
         self._timeout = timeout
+        # One for every request: an attrs instance per call costs more than the call's
+        # own bookkeeping.
+        self._request_timeout = aiohttp.ClientTimeout(total=timeout)
         self._user_agent = user_agent
         self._server_hostname = server_hostname
         self._proxy = proxy
@@ -214,7 +217,7 @@ class Transport:
                     body=body,
                     content_type=content_type,
                     accept=accept,
-                    client_timeout=aiohttp.ClientTimeout(total=self._timeout),
+                    client_timeout=self._request_timeout,
                 )
                 try:
                     return await response.read()
