@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -56,6 +57,7 @@ from certmgr.kube.resources import (
     ISSUERS,
     ORDERS,
 )
+from certmgr.memo import Generations
 from certmgr.pki.certificates import encode_pem, parse_chain, root_of_chain, split_leaf_and_chain
 from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.errors import PKIError
@@ -148,6 +150,18 @@ def split_issued_chain(pem: bytes) -> tuple[bytes, bytes]:
     return encode_pem([leaf, *intermediates]), encode_pem([root]) if root is not None else b""
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The Order a request asks for, as derived from ``request`` (the cached object) and
+    ``acme`` (its issuer's decoded ``spec.acme``): its name and its spec without
+    ``replaces``."""
+
+    request: Obj
+    acme: ACMEIssuer
+    name: str
+    order_spec: dict[str, Any]
+
+
 class RequestReconciler:
     def __init__(
         self,
@@ -173,11 +187,17 @@ class RequestReconciler:
         self._cluster_issuers = cluster_issuers
         # issuer uid -> (resourceVersion, its decoded spec.acme): every reconcile asks.
         self._acme_specs: dict[str, tuple[str, ACMEIssuer | None]] = {}
+        # request key -> its Order's name and spec: each event of its Order and Challenges
+        # reconciles the request, with the same request and issuer objects (the CSR is
+        # decoded, the spec encoded and hashed once, not per event). Dropped when the
+        # request finishes, or goes unread for a while (deleted unfinished).
+        self._plans: Generations[str, _Plan] = Generations()
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         request = self._requests.get(namespace, name)
         if request is None or being_deleted(request):
+            self._plans.pop(key)
             return None  # no Order for a request being deleted
         found = referenced_issuer(
             request, issuers=self._issuers, cluster_issuers=self._cluster_issuers
@@ -191,6 +211,7 @@ class RequestReconciler:
         except InvalidObject:
             return None
         if finished(request):
+            self._plans.pop(key)
             return None  # final: Issued, Failed or Denied
         acme = self._acme_spec(issuer)
         if issuer is not None and acme is None:
@@ -214,7 +235,7 @@ class RequestReconciler:
                 request, f'Waiting for {kind} "{issuer_name}" to become Ready{detail}'
             )
             return None
-        return await self._sync_order(request, acme)
+        return await self._sync_order(key, request, acme)
 
     def _acme_spec(self, issuer: dict[str, Any] | None) -> ACMEIssuer | None:
         """``_acme_spec(issuer)``, decoded once per (issuer uid, resourceVersion)."""
@@ -229,23 +250,30 @@ class RequestReconciler:
         self._acme_specs[uid] = (version, acme)
         return acme
 
-    async def _sync_order(self, request: dict[str, Any], acme: ACMEIssuer) -> Result | None:
+    async def _sync_order(
+        self, key: str, request: dict[str, Any], acme: ACMEIssuer
+    ) -> Result | None:
         meta = request["metadata"]
-        try:
-            spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
-            csr = parse_csr(spec.request)
-        except (InvalidObject, PKIError) as exc:
-            await self._finish(
-                request,
-                reasons.REQUEST_FAILED,
-                f"Failed to decode CSR in spec.request: {exc}",
-                failed=True,
-            )
-            return None
-        order_spec = build_order_spec(spec, csr, request["spec"]["issuerRef"], acme)
-        # Named before ``replaces`` is added: the certificate status it comes from may
-        # change while the Order works, and a new name would be a second Order.
-        name = order_name(meta["name"], order_spec)
+        plan = self._plans.get(key)
+        if plan is None or plan.request is not request or plan.acme is not acme:
+            try:
+                spec = CertificateRequestSpec.from_dict(request.get("spec"), path="spec")
+                csr = parse_csr(spec.request)
+            except (InvalidObject, PKIError) as exc:
+                await self._finish(
+                    request,
+                    reasons.REQUEST_FAILED,
+                    f"Failed to decode CSR in spec.request: {exc}",
+                    failed=True,
+                )
+                return None
+            planned = build_order_spec(spec, csr, request["spec"]["issuerRef"], acme)
+            # Named before ``replaces`` is added: the certificate status it comes from may
+            # change while the Order works, and a new name would be a second Order.
+            plan = _Plan(request, acme, order_name(meta["name"], planned), planned)
+            self._plans.put(key, plan)
+        name = plan.name
+        order_spec = dict(plan.order_spec)
         replaces = self._replaces(request)
         if replaces:
             order_spec["replaces"] = replaces
