@@ -4,16 +4,17 @@ Two `certmgr run` processes (leader and standby, as deploy/ runs them) with depl
 service account, OwnerReferencesPermissionEnforcement on and
 --enable-certificate-owner-ref, go through every path: issuance from a ClusterIssuer
 (shared solver) and from a namespaced Issuer whose solver has a podTemplate (pod mode),
-ingress-shim (a solver Ingress, and edit in place on the user's Ingress), reissuance
-after a spec change (old requests pruned), failover after a SIGKILL of the leader, and
-deletion. The permissions the simulator's authorizer was asked for on the controller's
-behalf are what the code needs: the test fails on any request RBAC refused and on any
-grant in deploy/rbac.yaml that no run asked for.
+ingress-shim (a solver Ingress, and edit in place on the user's Ingress), an Order left
+by an earlier controller, reissuance after a spec change (old requests pruned), failover
+after a SIGKILL of the leader, and deletion. The permissions the simulator's authorizer
+was asked for on the controller's behalf are what the code needs: the test fails on any
+request RBAC refused and on any grant in deploy/rbac.yaml that no run asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import signal
 import time
@@ -23,6 +24,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.api import labels
 from certmgr.kube import resources as r
@@ -122,6 +126,35 @@ def shim_ingress(name: str, host: str, **annotations: str) -> dict[str, Any]:
     }
 
 
+def left_over_order(name: str, host: str) -> dict[str, Any]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Order",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+            "issuerRef": {
+                "name": "letsencrypt-staging",
+                "kind": "ClusterIssuer",
+                "group": "cert-manager.io",
+            },
+            "dnsNames": [host],
+        },
+    }
+
+
+def order_state(env: LocalEnvironment, name: str) -> Any:
+    order = env.simulator.get("acme.cert-manager.io/v1", "Order", name, "default")
+    return ((order or {}).get("status") or {}).get("state")
+
+
 async def test_deploy_rbac_grants_exactly_what_every_path_uses(
     pebble: PebbleServer, tmp_path: Path
 ) -> None:
@@ -157,6 +190,13 @@ async def test_deploy_rbac_grants_exactly_what_every_path_uses(
             ]
         )
         await until(lambda: ready(certificate(env, "shop", "shop")), "pod-mode issued", env)
+
+        # An Order this process did not create (an earlier leader's, cert-manager's) is
+        # read live before an ACME order is placed for it; its own are placed from the cache.
+        env.apply([left_over_order("left-over", "left-over.example.com")])
+        await until(
+            lambda: order_state(env, "left-over") == "valid", "a left-over Order valid", env
+        )
 
         # ingress-shim: a solver Ingress, and edit in place on the user's Ingress.
         env.apply([shim_ingress("shim", "shim.example.com")])

@@ -61,7 +61,7 @@ from certmgr.controllers.acme.overrides import (
     apply_ingress_overrides,
     apply_parent_ref_overrides,
 )
-from certmgr.controllers.acme.placed_orders import PlacedOrders
+from certmgr.controllers.acme.placed_orders import PlacedOrders, first_placement_here
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
 from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
@@ -300,15 +300,17 @@ class OrderReconciler:
 
     async def _create(self, order: Obj, client: AcmeClient) -> None:
         meta = order["metadata"]
-        # The one step that must never be repeated: confirm with the API, not only the
-        # cache, that no earlier attempt recorded an ACME order.
-        live = await self._ctx.client.get(ORDERS, meta["name"], namespace=meta["namespace"])
-        if (live.get("status") or {}).get("url"):
-            await self._orders.wait_for_object(live, timeout=CACHE_WAIT_SECONDS)
-            return
+        uid = str(meta.get("uid") or "")
+        live = order
+        if not first_placement_here(uid):
+            # The one step that must never be repeated: confirm with the API, not only
+            # the cache, that no earlier attempt recorded an ACME order.
+            live = await self._ctx.client.get(ORDERS, meta["name"], namespace=meta["namespace"])
+            if (live.get("status") or {}).get("url"):
+                await self._orders.wait_for_object(live, timeout=CACHE_WAIT_SECONDS)
+                return
         spec = order.get("spec") or {}
         identifiers = identifiers_of(spec)
-        uid = str(meta.get("uid") or "")
         # An order placed by an earlier attempt whose URL could not be stored (a failed
         # write here, or a crash in an earlier process) is used, not placed again.
         acme_order = self._placed.pending_for(uid)

@@ -5,6 +5,10 @@ URL lies the one window where a fault would make the next reconcile place a seco
 order (an orphan, counted against the CA's pending-order limit):
 - a failed write (409, 5xx, timeout) or a failed authorization read: the order placed
   is kept in memory per Order (by uid) and used by every retry until stored;
+- a stale cache: an Order not created by this process (or whose first placement here
+  failed) is read live before an order is placed for it; one this process created
+  (:func:`created_here`) and placed nothing for yet cannot have a recorded order, since
+  no other process leads meanwhile;
 - a crash: a process that starts leading finds the order among the account's
   ``orders`` list (RFC 8555 7.1.2.1; Pebble offers it): for an Order that existed
   before it led (``creationTimestamp`` before its first look plus a skew margin), one
@@ -27,6 +31,7 @@ import structlog
 from certmgr.acme.protocol import AcmeClient
 from certmgr.acme.resources import Identifier, Order
 from certmgr.api.codec import parse_rfc3339
+from certmgr.memo import Generations
 from certmgr.runtime.cache import Obj
 from certmgr.runtime.clock import Clock
 
@@ -38,6 +43,25 @@ SKEW_MARGIN: Final = timedelta(seconds=60)
 _REUSABLE: Final = frozenset({"pending", "ready"})
 
 IdentifierKey = tuple[tuple[str, str], ...]
+
+# uids of the Orders this process created and has placed no ACME order for yet. An entry
+# unread for a while expires: its Order is then read live first, the safe side.
+_UNPLACED: Final[Generations[str, bool]] = Generations()
+
+
+def created_here(uid: str) -> None:
+    """The Order ``uid`` was just created by this process (the CertificateRequest
+    controller, while leading)."""
+    if uid:
+        _UNPLACED.put(uid, True)
+
+
+def first_placement_here(uid: str) -> bool:
+    """Whether the Order ``uid`` was created by this process and no ACME order was placed
+    for it since: nothing can have recorded one in its status, so the cached Order is as
+    good as a live read. True once: the placement that follows may fail after the CA
+    answered, and every later attempt reads the Order live."""
+    return bool(uid) and _UNPLACED.pop(uid) is not None
 
 
 def identifier_key(identifiers: Iterable[Identifier]) -> IdentifierKey:

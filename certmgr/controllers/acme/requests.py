@@ -43,6 +43,7 @@ from certmgr.controllers.acme.names import order_name
 from certmgr.controllers.acme.order_steps import owned_by_order
 from certmgr.controllers.acme.orders import OWNER_INDEX
 from certmgr.controllers.acme.overrides import override_annotations
+from certmgr.controllers.acme.placed_orders import created_here
 from certmgr.controllers.acme.writes import owner_reference, progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
 from certmgr.controllers.certificaterequests.unfinished import finished_key
@@ -381,9 +382,10 @@ class RequestReconciler:
             "spec": spec,
         }
         try:
-            await self._ctx.client.create(ORDERS, order, namespace=meta["namespace"])
+            created = await self._ctx.client.create(ORDERS, order, namespace=meta["namespace"])
         except AlreadyExists:
             return  # created by an earlier reconcile the cache has not shown yet
+        created_here(str((created.get("metadata") or {}).get("uid") or ""))
         progress_event(
             self._ctx, request, reasons.EVENT_ORDER_CREATED, f"Created Order resource {name}"
         )

@@ -17,6 +17,7 @@ from certmgr.acme import Authorization, Challenge, Identifier, Order
 from certmgr.api.codec import rfc3339
 from certmgr.controllers.acme.order_steps import owned_by_order
 from certmgr.controllers.acme.orders import OWNER_INDEX, OrderReconciler
+from certmgr.controllers.acme.placed_orders import created_here
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube.errors import APIError, Conflict
 from certmgr.kube.resources import Resource
@@ -160,13 +161,16 @@ def _server_error() -> APIError:
     ],
 )
 @pytest.mark.parametrize("orders_list", [True, False], ids=["ca-lists-orders", "no-list"])
+@pytest.mark.parametrize("ours", [False, True], ids=["order-found", "order-created-here"])
 async def test_one_fault_after_new_order_leaves_no_orphan(
-    faults: list[BaseException], crash: bool, orders_list: bool
+    faults: list[BaseException], crash: bool, orders_list: bool, ours: bool
 ) -> None:
     clock = FakeClock()
     ca = CountingCA(offers_orders_list=orders_list)
     orders = Cache()
     orders.apply("ADDED", the_order("o", rfc3339(clock.now())))
+    if ours:  # the first placement skips the live read, the retries do not
+        created_here("o-uid")
     kube = FaultyKube(orders, list(faults))
     process = a_process(ca, orders, kube, clock)
     for _ in range(5):

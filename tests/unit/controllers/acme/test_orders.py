@@ -23,6 +23,7 @@ from certmgr.acme import (
 )
 from certmgr.controllers.acme.order_steps import owned_by_order
 from certmgr.controllers.acme.orders import OWNER_INDEX, OrderReconciler
+from certmgr.controllers.acme.placed_orders import created_here
 from certmgr.controllers.context import Context, Settings
 from certmgr.kube.resources import CHALLENGES, ORDERS, Resource
 from certmgr.runtime.cache import Cache
@@ -131,6 +132,7 @@ class FakeKube:
         self.versions = itertools.count(100)
         # What the API holds when it is ahead of the cache (a stale cache).
         self.live: dict[tuple[str, str], dict[str, Any]] = {}
+        self.gets: list[str] = []
 
     def _store(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         obj = copy.deepcopy(obj)
@@ -146,6 +148,7 @@ class FakeKube:
         return self._store(resource, obj)
 
     async def get(self, resource: Resource, name: str, **kw: Any) -> Any:
+        self.gets.append(name)
         return copy.deepcopy(self.live.get((resource.plural, name))) or copy.deepcopy(
             self.caches[resource].get(kw.get("namespace"), name)
         )
@@ -339,6 +342,33 @@ async def test_a_stale_cache_never_creates_a_second_acme_order() -> None:
     await catch_up()
     assert await pending is None
     assert ca.calls == []
+
+
+@pytest.mark.parametrize(
+    ("created_by_us", "new_order_fails", "live_reads"),
+    [
+        pytest.param(False, False, 1, id="found-read-live"),
+        pytest.param(True, False, 0, id="created-here-cache-suffices"),
+        pytest.param(True, True, 1, id="created-here-retry-read-live"),
+    ],
+)
+async def test_placing_an_order_reads_it_live_unless_this_process_just_created_it(
+    created_by_us: bool, new_order_fails: bool, live_reads: int
+) -> None:
+    ca = FakeCA(new_order_error=AcmeError(Problem(PREFIX + "serverInternal", "x", 500)))
+    reconciler, orders, kube = make_with_kube(ca)
+    uid = orders.get(NS, "o")["metadata"]["uid"]  # type: ignore[index]
+    if created_by_us:
+        created_here(uid)
+    if new_order_fails:
+        with pytest.raises(AcmeError):
+            await reconciler.reconcile(f"{NS}/o")
+        kube.gets.clear()
+    ca.new_order_error = None
+    await reconciler.reconcile(f"{NS}/o")
+    assert len(kube.gets) == live_reads
+    assert ca.calls.count("new_order") == 1 + new_order_fails
+    assert orders.get(NS, "o")["status"]["url"] == "https://ca/order/1"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
