@@ -125,19 +125,29 @@ class _Environment:
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+        # Per origin too: requests' choice reads only the scheme and the host.
+        self._proxy: dict[tuple[str, str], str | None] = {}
 
     def proxies_for(self, url: str) -> dict[str, str]:
-        parts = urllib.parse.urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
+        return dict(self._proxies_of(_origin(url), url))
+
+    def _proxies_of(self, origin: tuple[str, str], url: str) -> dict[str, str]:
         proxies = self._proxies.get(origin)
         if proxies is None:
             proxies = environment_proxies(url)
             self._proxies[origin] = proxies
-        return dict(proxies)
+        return proxies
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy URL for ``url`` (requests' own choice among the variables), or None."""
-        return select_proxy(url, self.proxies_for(url)) or None
+        origin = _origin(url)
+        try:
+            return self._proxy[origin]
+        except KeyError:
+            pass
+        proxy = select_proxy(url, dict(self._proxies_of(origin, url))) or None
+        self._proxy[origin] = proxy
+        return proxy
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """What aiohttp verifies the CA's certificate with (False: not at all)."""
@@ -149,6 +159,11 @@ class _Environment:
         except OSError:
             return ssl.create_default_context(cafile=bundle)  # raises as it always did
         return _trust_context(bundle, stat.st_mtime_ns, stat.st_size)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 # One context per CA bundle as it is on disk (its path, mtime and size): loading certifi's

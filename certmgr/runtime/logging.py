@@ -20,8 +20,6 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from certmgr.memo import memo
-
 REDACTED = "[REDACTED]"
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -52,8 +50,16 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
 
 
 def _redact(field: str, value: Any) -> Any:
-    if _is_secret_field(field):
+    secret = _SECRET_FIELDS.get(field)
+    if secret is None:
+        secret = _is_secret_field(field)
+    if secret:
         return REDACTED
+    kind = type(value)
+    if kind is str:
+        return _redact_text(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value  # most fields of most lines: no pattern or ABC check needed
     if isinstance(value, str):
         return _redact_text(value)
     if isinstance(value, Mapping):
@@ -67,10 +73,17 @@ def _redact(field: str, value: Any) -> Any:
     return value
 
 
-@memo()
+# Field name -> whether its value is secret: every log line asks about the same few
+# dozen names (the code's own, and the standard library's loggers'). Bounded all the same.
+_SECRET_FIELDS: dict[str, bool] = {}
+_SECRET_FIELDS_KEPT = 4096
+
+
 def _is_secret_field(field: str) -> bool:
-    # Memoized: every log line asks about the same few dozen field names.
-    return bool(_SECRET_FIELD.search(field)) and not _REFERENCE_FIELD.search(field)
+    secret = bool(_SECRET_FIELD.search(field)) and not _REFERENCE_FIELD.search(field)
+    if len(_SECRET_FIELDS) < _SECRET_FIELDS_KEPT:
+        _SECRET_FIELDS[field] = secret
+    return secret
 
 
 def _redact_text(text: str) -> str:
