@@ -4,11 +4,12 @@ Two `certmgr run` processes (leader and standby, as deploy/ runs them) with depl
 service account, OwnerReferencesPermissionEnforcement on and
 --enable-certificate-owner-ref, go through every path: issuance from a ClusterIssuer
 (shared solver) and from a namespaced Issuer whose solver has a podTemplate (pod mode),
-ingress-shim (a solver Ingress, and edit in place on the user's Ingress), an Order left
-by an earlier controller, reissuance after a spec change (old requests pruned), failover
-after a SIGKILL of the leader, and deletion. The permissions the simulator's authorizer
-was asked for on the controller's behalf are what the code needs: the test fails on any
-request RBAC refused and on any grant in deploy/rbac.yaml that no run asked for.
+a request signed by an external issuer, ingress-shim (a solver Ingress, and edit in
+place on the user's Ingress), an Order left by an earlier controller, reissuance after a
+spec change (old requests pruned), failover after a SIGKILL of the leader, and deletion.
+The permissions the simulator's authorizer was asked for on the controller's behalf are
+what the code needs: the test fails on any request RBAC refused and on any grant in
+deploy/rbac.yaml that no run asked for.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.api import labels
+from certmgr.api.codec import rfc3339
 from certmgr.kube import resources as r
 from certmgr.kube.client import KubeClient
+from certmgr.runtime.clock import SystemClock
+from certmgr.testing.issuers import LocalCAIssuer
 from certmgr.testing.localenv import (
     CONTROLLER_USER,
     EXAMPLES_DIR,
@@ -150,6 +154,49 @@ def left_over_order(name: str, host: str) -> dict[str, Any]:
     }
 
 
+def external_certificate(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "secretName": f"{name}-tls",
+            "issuerRef": {"name": "ext", "kind": "ExtIssuer", "group": "issuers.example.com"},
+            "dnsNames": [f"{name}.example.com"],
+        },
+    }
+
+
+def approved_request(env: LocalEnvironment, certificate_name: str) -> dict[str, Any] | None:
+    for request in env.list("cert-manager.io/v1", "CertificateRequest"):
+        annotations = request["metadata"].get("annotations") or {}
+        conditions = (request.get("status") or {}).get("conditions") or []
+        if annotations.get("cert-manager.io/certificate-name") == certificate_name and any(
+            c.get("type") == "Approved" and c.get("status") == "True" for c in conditions
+        ):
+            return copy.deepcopy(request)
+    return None
+
+
+def externally_issued(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` signed and marked Issued, as an external issuer's controller does."""
+    issuer = LocalCAIssuer(clock=SystemClock(), name="ext")
+    status = request.setdefault("status", {})
+    status["conditions"] = [
+        *status.get("conditions", ()),
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Issued",
+            "message": "Certificate fetched from issuer successfully",
+            "lastTransitionTime": rfc3339(SystemClock().now()),
+        },
+    ]
+    status["certificate"] = base64.b64encode(issuer.sign(request)).decode()
+    status["ca"] = base64.b64encode(issuer.ca_pem).decode()
+    return request
+
+
 def order_state(env: LocalEnvironment, name: str) -> Any:
     order = env.simulator.get("acme.cert-manager.io/v1", "Order", name, "default")
     return ((order or {}).get("status") or {}).get("state")
@@ -197,6 +244,16 @@ async def test_deploy_rbac_grants_exactly_what_every_path_uses(
         await until(
             lambda: order_state(env, "left-over") == "valid", "a left-over Order valid", env
         )
+
+        # A request signed by an issuer of another group (its own controller: the test):
+        # the issued chain is read from the API, as this process did not write it.
+        env.apply([external_certificate("external")])
+        request = await until(
+            lambda: approved_request(env, "external"), "the external request approved", env
+        )
+        async with await KubeClient.connect(kubeconfig=str(env.admin_kubeconfig)) as admin:
+            await admin.update_status(r.CERTIFICATEREQUESTS, externally_issued(request))
+        await until(lambda: ready(certificate(env, "external")), "externally issued", env)
 
         # ingress-shim: a solver Ingress, and edit in place on the user's Ingress.
         env.apply([shim_ingress("shim", "shim.example.com")])

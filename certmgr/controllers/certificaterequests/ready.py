@@ -4,8 +4,11 @@ Owns :class:`ReadyWriter`: ``Ready=False`` reason ``Pending`` while waiting, the
 outcomes (``Issued`` with ``status.certificate`` and ``status.ca``; ``Failed`` and
 ``Denied`` with ``status.failureTime``, set once), written as a merge patch of what
 changed, then waited for in the informer's cache so the reconciles that follow read the
-outcome instead of writing it again over a stale copy. It must not decide the outcome
-nor record Events: that is the issuer controller's business.
+outcome instead of writing it again over a stale copy. An ``Issued`` request as the API
+answered that write (its chain included) is kept for the issuing controller
+(``issued_as_written``), which would otherwise fetch it: the cache keeps issued requests
+without their chain. It must not decide the outcome nor record Events: that is the
+issuer controller's business.
 """
 
 from __future__ import annotations
@@ -20,9 +23,26 @@ from certmgr.api.conditions import READY, Status, set_condition
 from certmgr.controllers.context import Context
 from certmgr.controllers.status_patches import patch_status
 from certmgr.kube.resources import CERTIFICATEREQUESTS
+from certmgr.memo import Generations
 from certmgr.runtime.cache import Cache, Obj
 
 CACHE_WAIT_SECONDS: Final = 5.0
+
+# Requests this process wrote Issued, as the API answered (uid -> object): read once by
+# the issuing controller, else dropped after a while unread.
+_ISSUED: Final[Generations[str, Obj]] = Generations()
+
+
+def issued_as_written(request: Obj) -> Obj | None:
+    """``request`` (a cached copy, perhaps without its chain) whole, as this process's
+    issuer controller wrote it ``Issued``, when that write is the very version cached;
+    None otherwise (fetch it). Taken: a second call for the same request answers None."""
+    meta = request.get("metadata") or {}
+    written = _ISSUED.pop(str(meta.get("uid") or ""))
+    if written is None:
+        return None
+    version = (written.get("metadata") or {}).get("resourceVersion")
+    return written if version and version == meta.get("resourceVersion") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,5 +91,9 @@ class ReadyWriter:
         )
         new.update(extra or {})
         written = await patch_status(self.ctx.client, CERTIFICATEREQUESTS, request, new)
-        if written is not None:
-            await self.requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)
+        if written is None:
+            return
+        if reason == reasons.REQUEST_ISSUED and (uid := (written.get("metadata") or {}).get("uid")):
+            # Before the wait: its watch event may wake the issuing controller first.
+            _ISSUED.put(str(uid), written)
+        await self.requests.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)

@@ -49,6 +49,7 @@ from certmgr.api.reasons import (
     TEMPORARY_ISSUED_MESSAGE,
 )
 from certmgr.api.requests import CertificateRequestStatus
+from certmgr.controllers.certificaterequests.ready import issued_as_written
 from certmgr.controllers.certificates.adoption import attempt_request
 from certmgr.controllers.certificates.gather import (
     certificates,
@@ -202,15 +203,20 @@ class Issuing:
             return None
         request_name = request["metadata"]["name"]
         if trimmed_request(request):
-            # Issued: the cache keeps no chain, and the Secret is about to be written with it.
-            try:
-                request = await self._ctx.client.get(
-                    CERTIFICATEREQUESTS, request_name, namespace=namespace
-                )
-            except NotFound:
-                return None  # deleted; its event brings us back
-            if not owned_by(request, certificate):
-                return None  # replaced since it was cached; its event brings us back
+            # Issued: the cache keeps no chain, and the Secret is about to be written with
+            # it; as this process's issuer wrote it, else from the API.
+            written = issued_as_written(request)
+            if written is not None:
+                request = written
+            else:
+                try:
+                    request = await self._ctx.client.get(
+                        CERTIFICATEREQUESTS, request_name, namespace=namespace
+                    )
+                except NotFound:
+                    return None  # deleted; its event brings us back
+                if not owned_by(request, certificate):
+                    return None  # replaced since it was cached; its event brings us back
         try:
             status = CertificateRequestStatus.from_dict(request.get("status"), path="status")
         except InvalidObject:

@@ -4,6 +4,8 @@ and the Certificate's own status: two writes per issuance, whatever started it."
 
 from __future__ import annotations
 
+import pytest
+
 from certmgr.api.codec import parse_rfc3339
 from certmgr.kube import resources as r
 from certmgr.testing.apiserver import Simulator
@@ -91,3 +93,28 @@ async def test_a_reconciled_up_to_date_certificate_writes_nothing(
     await world.restart()
     await world.quiesce()
     assert sim.requests.writes() == 1, sim.requests.snapshot()  # the test's patch
+
+
+@pytest.mark.parametrize(
+    ("issuer", "reads"),
+    [
+        # This process's issuer wrote the chain: the issuing controller takes it as written.
+        pytest.param("selfsigned", 0, id="chain-handed-over"),
+        # Written by someone else (the test's CA issuer, an update of its own): the cache
+        # keeps the issued request without its chain, so it is fetched once.
+        pytest.param("test-ca", 1, id="chain-fetched"),
+    ],
+)
+async def test_the_issued_chain_is_read_from_the_api_only_when_another_wrote_it(
+    world: World, sim: Simulator, issuer: str, reads: int
+) -> None:
+    selfsigned = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer"}
+    metadata = {"name": "selfsigned", "namespace": world.namespace}
+    await world.kube.create(
+        r.ISSUERS, {**selfsigned, "metadata": metadata, "spec": {"selfSigned": {}}}
+    )
+    sim.requests.reset()
+    await world.create_certificate("web", issuerRef={"name": issuer, "kind": "Issuer"})
+    await world.wait_ready("web")
+    await world.quiesce()
+    assert sim.requests.count(verb="get", resource="certificaterequests") == reads
