@@ -10,7 +10,6 @@ Must not: do I/O, log, or echo key or certificate bytes in errors.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from certmgr.pki.keys import (
 from certmgr.pki.pbmac1 import with_pbmac1
 from certmgr.pki.requirements import X509Subject
 from certmgr.pki.usages import usage_names
+from certmgr.strings import share
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
@@ -104,7 +104,7 @@ def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
 @dataclass(frozen=True, slots=True)
 class CertificateNamesInfo:
     """The names and ``is_ca`` of a ``CertificateInfo``, as ``certificate_alt_names_violations``
-    and the Secret's managed annotations read them; the strings interned (a Secret's
+    and the Secret's managed annotations read them; the strings shared (a Secret's
     summary keeps them, and its annotations repeat them)."""
 
     common_name: str
@@ -168,18 +168,17 @@ def _names(certificate: x509.Certificate, values: ExtensionValues) -> Certificat
     ip_addresses: list[str] = []
     uris: list[str] = []
     emails: list[str] = []
-    intern = sys.intern
     for general in sans or ():
         if isinstance(general, x509.DNSName):
-            dns_names.append(intern(general.value))
+            dns_names.append(share(general.value))
         elif isinstance(general, x509.IPAddress):
-            ip_addresses.append(intern(str(general.value)))
+            ip_addresses.append(share(str(general.value)))
         elif isinstance(general, x509.UniformResourceIdentifier):
-            uris.append(intern(general.value))
+            uris.append(share(general.value))
         elif isinstance(general, x509.RFC822Name):
-            emails.append(intern(general.value))
+            emails.append(share(general.value))
     return CertificateNamesInfo(
-        common_name=intern(common_name),
+        common_name=share(common_name),
         subject=subject,
         dns_names=tuple(dns_names),
         ip_addresses=tuple(ip_addresses),

@@ -11,7 +11,6 @@ Must not: do I/O or embed key material in errors.
 from __future__ import annotations
 
 import ipaddress
-import sys
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -30,6 +29,7 @@ from certmgr.pki.requirements import (
     literal_subject_name,
 )
 from certmgr.pki.usages import resolve_usages, usage_names
+from certmgr.strings import share
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
@@ -249,11 +249,11 @@ def _read_csr(pem: bytes) -> ParsedCSR:
     basic = _extension_value(extensions, x509.BasicConstraints)
     subject, common_name = subject_and_common_name(csr.subject)
     return ParsedCSR(
-        # Names interned: the cached Certificate's spec holds the same strings.
-        common_name=sys.intern(common_name),
+        # Names shared: the cached Certificate's spec holds the same strings.
+        common_name=share(common_name),
         subject=subject,
         subject_rdns=name_rdns(csr.subject),
-        dns_names=tuple(map(sys.intern, sans.get_values_for_type(x509.DNSName))) if sans else (),
+        dns_names=tuple(map(share, sans.get_values_for_type(x509.DNSName))) if sans else (),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
         if sans
         else (),

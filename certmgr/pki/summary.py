@@ -5,7 +5,7 @@ key, or the ``PKIError`` message each gave) and ``summarise``, which parses both
 what the policies, the scheduler and ARI compare, and drops the parsed objects at once.
 A summary is kept per managed Secret for as long as it is cached, so it is compact: the
 ARI draw instead of the signature, one copy of a fingerprint the leaf and key share,
-names interned (the Secret's annotations repeat them), shared empty subjects and
+names shared (the Secret's annotations repeat them), shared empty subjects and
 encoding tuples. The leaf and key are parsed around the PEM memos, so at most the pair
 being summarised is alive; a chain's intermediates, shared by many Secrets, through
 their block memo.

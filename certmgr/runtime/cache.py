@@ -40,6 +40,7 @@ from typing import Any, Literal
 from certmgr.kube.objects import metadata as object_metadata
 from certmgr.kube.objects import resource_version
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
+from certmgr.strings import share
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
@@ -73,11 +74,12 @@ def key_of(obj: Obj) -> Key:
 def object_key(obj: Obj) -> str:
     """``namespace/name`` (or ``name`` when cluster-scoped), as work queues use.
 
-    Interned: each controller's queue, delayed adds and per-key state keep the key of
-    every Certificate for as long as it waits for its renewal; one string serves them all.
+    Shared (``strings.share``): each controller's queue, delayed adds and per-key state
+    keep the key of every Certificate for as long as it waits for its renewal; one string
+    serves them all.
     """
     namespace, name = key_of(obj)
-    return sys.intern(f"{namespace}/{name}") if namespace else name
+    return share(f"{namespace}/{name}") if namespace else name
 
 
 def split_key(key: str) -> Key:
@@ -234,7 +236,7 @@ class Cache:
         self._filed[index] = {}
         self.state = next(_states)
         for key, stored in self._items(None):
-            values = tuple(dict.fromkeys(map(sys.intern, func(self._unpack(key, stored)))))
+            values = tuple(dict.fromkeys(map(share, func(self._unpack(key, stored)))))
             self._file(key, {index: values})
 
     def _stored(self, key: Key) -> Stored | None:
@@ -440,9 +442,10 @@ class Cache:
         return {"metadata": metadata}
 
     def _index_values(self, obj: Obj) -> Filed:
-        # Interned: an issuer's name is a value of thousands of objects.
+        # Shared: an issuer's name is a value of thousands of objects, a Secret's key
+        # that of its Certificate.
         filed = {
-            index: tuple(dict.fromkeys(map(sys.intern, f(obj))))
+            index: tuple(dict.fromkeys(map(share, f(obj))))
             for index, f in self._index_funcs.items()
         }
         return {index: values for index, values in filed.items() if values}

@@ -39,6 +39,7 @@ from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj, Stag
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 from certmgr.runtime.gcpolicy import freeze_long_lived, freeze_without_collecting
 from certmgr.runtime.shapes import shaped, shaped_table
+from certmgr.strings import share
 
 log = structlog.get_logger(__name__)
 
@@ -376,25 +377,30 @@ _LEAVES = frozenset((str, int, bool, float, type(None)))
 
 def share_strings(obj: Obj) -> None:
     """Replace, in place, the string values that many cached objects repeat by one shared
-    (interned) copy: kinds, namespaces, label and annotation values, condition texts, a
-    Secret's ``ca.crt`` (one CA for thousands of Secrets), names other objects repeat (an
-    object's name, a spec's ``secretName``, ``commonName`` and ``dnsNames``: a Certificate's
-    Secret, its annotations and its leaf's summary repeat them; an owner reference's
-    apiVersion, kind and name: its owner's); and the ``issuerRef`` and
-    ``privateKey`` mappings of a spec by one shared equal dict (``shared_mapping``). A JSON
-    decoder gives every object its own copies: at 10,000 Certificates and their Secrets,
-    6.5 KB a pair before, 4.6 KB after, for ~20 us an object. Interned strings are freed
-    with their last user; the values are equal, so no reader can tell."""
+    copy: kinds, namespaces, label and annotation values, condition texts, a Secret's
+    ``ca.crt`` (one CA for thousands of Secrets), names other objects repeat (an object's
+    name, a spec's ``secretName``, ``commonName`` and ``dnsNames``: a Certificate's Secret,
+    its annotations and its leaf's summary repeat them; an owner reference's apiVersion,
+    kind and name: its owner's); and the ``issuerRef`` and ``privateKey`` mappings of a
+    spec by one shared equal dict (``shared_mapping``). A JSON decoder gives every object
+    its own copies: at 10,000 Certificates and their Secrets, 6.5 KB a pair before, 4.6 KB
+    after, for ~20 us an object. Values of a small vocabulary (kinds, namespaces,
+    condition types, statuses and reasons) are interned; the rest, unique to one object
+    or a few, go to ``strings.share``, whose table never re-inserts a million strings in
+    one call as the interned one does when it grows. Shared strings are freed after their
+    last user; the values are equal, so no reader can tell."""
     for field in ("apiVersion", "kind", "type"):
         value = obj.get(field)
         if type(value) is str:
             obj[field] = intern(value)
     metadata = obj.get("metadata")
     if isinstance(metadata, dict):
-        for field in ("namespace", "name"):
-            value = metadata.get(field)
-            if type(value) is str:
-                metadata[field] = intern(value)
+        value = metadata.get("namespace")
+        if type(value) is str:
+            metadata["namespace"] = intern(value)
+        value = metadata.get("name")
+        if type(value) is str:
+            metadata["name"] = share(value)
         _share_values(metadata.get("labels"))
         _share_values(metadata.get("annotations"))
         owners = metadata.get("ownerReferences")
@@ -403,7 +409,7 @@ def share_strings(obj: Obj) -> None:
                 _share_values(owner, _OWNER_FIELDS)
     data = obj.get("data")
     if isinstance(data, dict) and type(data.get("ca.crt")) is str:
-        data["ca.crt"] = intern(data["ca.crt"])
+        data["ca.crt"] = share(data["ca.crt"])
     spec = obj.get("spec")
     if isinstance(spec, dict):
         for field in _SHARED_SPEC_FIELDS:
@@ -412,13 +418,16 @@ def share_strings(obj: Obj) -> None:
         _share_values(spec, _NAMED_SPEC_FIELDS)
         names = spec.get("dnsNames")
         if type(names) is list:
-            names[:] = [intern(name) if type(name) is str else name for name in names]
+            names[:] = [share(name) if type(name) is str else name for name in names]
     status = obj.get("status")
     if isinstance(status, dict) and isinstance(status.get("conditions"), list):
         for condition in status["conditions"]:
             _share_values(condition)
 
 
+# Fields whose values come from a small vocabulary (interned, not pooled): an owner
+# reference's apiVersion and kind, a condition's type, status and reason.
+_VOCABULARY_FIELDS = frozenset(("apiVersion", "kind", "type", "status", "reason"))
 # An owner reference's fields that its owner and its siblings repeat.
 _OWNER_FIELDS = ("apiVersion", "kind", "name")
 # Spec fields that other cached objects repeat: the Certificate's Secret is named after
@@ -464,4 +473,4 @@ def _share_values(mapping: object, keys: Iterable[str] | None = None) -> None:
         for key in mapping if keys is None else (k for k in keys if k in mapping):
             value = mapping[key]
             if type(value) is str:
-                mapping[key] = intern(value)
+                mapping[key] = intern(value) if key in _VOCABULARY_FIELDS else share(value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -36,6 +35,7 @@ from certmgr.pki.renewalinfo import ari_cert_id, window_draw
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import summarise
 from certmgr.pki.temporary import is_temporary_certificate, temporary_certificate
+from certmgr.strings import share
 
 from .conftest import NOW, KeyFactory, make_certificate
 
@@ -339,7 +339,7 @@ def test_key_summary_lists_the_encodings_that_give_its_bytes(
 
 def test_a_summary_shares_what_it_repeats(key: KeyFactory) -> None:
     # Kept per cached Secret: the leaf's and key's fingerprint is one object, the names
-    # are the interned strings the Secret's annotations hold, the encodings tuple and an
+    # are the shared strings the Secret's annotations hold, the encodings tuple and an
     # empty subject are shared by every summary.
     one = summarise(*_issued(key))
     other = summarise(_leaf(key, n=1), encode_private_key(key("ECDSA", n=1)))
@@ -348,7 +348,7 @@ def test_a_summary_shares_what_it_repeats(key: KeyFactory) -> None:
     assert one.key.public_key is one.leaf.public_key
     assert one.leaf.names is not None and other.leaf.names is not None
     (name,) = one.leaf.names.dns_names
-    assert name is sys.intern("app.example.com")
+    assert name is share("app.example.com")
     assert one.leaf.names.subject is other.leaf.names.subject
     assert other.key is not None and one.key.encodings is other.key.encodings
 

@@ -1,0 +1,161 @@
+"""One shared copy of each string value that cached objects repeat, in a table that never
+re-inserts all its entries at once and keeps no string nobody else uses.
+
+Owns ``share`` (the process's pool, for values that are unique to one object or a few:
+names, ``secretName``, DNS names, label and annotation values) and ``StringPool``.
+``sys.intern`` keeps one dict for the whole process, and each time that dict grows it
+re-inserts every entry within one call: tens of milliseconds past a million strings.
+The pool is a linear-hashing table of small dicts (shards): it grows by splitting one
+shard at a time, so no call moves more than one shard's entries. After every
+``PRUNE_EVERY`` new strings it drops, from the next shard in turn, the strings only the
+pool still holds: a string outlives its last user by at most one round over the shards.
+Keys and small vocabularies (kinds, condition reasons) stay with ``sys.intern``.
+
+Must not import anything of certmgr's, so every layer may use it. Safe across threads as
+dict operations are: a race can lose the sharing of a string, never return a wrong one.
+"""
+
+from __future__ import annotations
+
+from sys import getrefcount
+
+# Average strings a shard holds before the pool adds one (a split). A split moves ~1.5
+# times this many strings and a prune looks at as many, ~10-30 us in all; fewer, larger
+# shards keep a lookup's memory reads close to one dict's.
+LOAD = 64
+# New strings added between two prunes of one shard (~2 strings looked at per string
+# added). A round over the shards takes half as many additions as the pool holds
+# strings, so under churn (objects deleted, others created) the pool holds ~1.3 times
+# the strings in use.
+PRUNE_EVERY = LOAD // 2
+
+
+class StringPool:
+    """Equal strings given to ``share`` come back as one object (the first one given)."""
+
+    __slots__ = (
+        "_count",
+        "_high_mask",
+        "_load",
+        "_low_mask",
+        "_next_prune",
+        "_prune_every",
+        "_shards",
+        "_split",
+        "_until_prune",
+        "last_prune",
+        "last_split",
+    )
+
+    def __init__(self, *, load: int = LOAD, prune_every: int = PRUNE_EVERY) -> None:
+        # Linear hashing: shards [0, low) address by hash & low_mask; those below
+        # ``split`` were split already and address by hash & high_mask, their other half
+        # at slot + low.
+        self._shards: list[dict[str, str]] = [{}]
+        self._low_mask = 0
+        self._high_mask = 1
+        self._split = 0
+        self._count = 0
+        self._load = load
+        self._prune_every = prune_every
+        self._until_prune = prune_every
+        self._next_prune = 0
+        # Strings the last split and the last prune looked at (the work of one call, for
+        # tests and benches).
+        self.last_split = 0
+        self.last_prune = 0
+
+    def share(self, value: str) -> str:
+        """The pool's copy of ``value`` (an exact ``str``), which becomes it if none."""
+        hashed = hash(value)
+        slot = hashed & self._low_mask
+        if slot < self._split:
+            slot = hashed & self._high_mask
+        shard = self._shards[slot]
+        found = shard.get(value)
+        if found is None:
+            shard[value] = value
+            self._added()
+            return value
+        return found
+
+    def __len__(self) -> int:
+        return sum(map(len, self._shards))
+
+    def shard_sizes(self) -> list[int]:
+        """How many strings each shard holds."""
+        return [len(shard) for shard in self._shards]
+
+    def prune_all(self) -> int:
+        """Drop every string only the pool holds (tests, benches); how many."""
+        before = len(self)
+        for index in range(len(self._shards)):
+            self._prune(index)
+        self._count = len(self)
+        return before - len(self)
+
+    def _added(self) -> None:
+        self._count += 1
+        self._until_prune -= 1
+        if self._until_prune <= 0:
+            self._until_prune = self._prune_every
+            index = self._next_prune
+            self._next_prune = index + 1 if index + 1 < len(self._shards) else 0
+            self._count -= self._prune(index)
+        if self._count > self._load * len(self._shards):
+            self._split_one()
+
+    def _prune(self, index: int) -> int:
+        shard = self._shards[index]
+        names = tuple(shard)
+        unused = _unused(names)
+        for name in unused:
+            shard.pop(name, None)
+        self.last_prune = len(names)
+        return len(unused)
+
+    def _split_one(self) -> None:
+        split = self._split
+        low = self._low_mask + 1
+        shard = self._shards[split]
+        names = tuple(shard)
+        moved = {name: name for name in names if hash(name) & low}
+        for name in moved:
+            # Deleted in place (a second dict would cost another pass): the shard's
+            # table is compacted by its next growth.
+            shard.pop(name, None)
+        self._shards.append(moved)
+        self.last_split = len(names)
+        if split + 1 < low:
+            self._split = split + 1
+        else:  # every shard of this round split: the next round addresses by one more bit
+            self._split = 0
+            self._low_mask = self._high_mask
+            self._high_mask = (self._high_mask << 1) | 1
+
+
+def _unused(names: tuple[str, ...]) -> list[str]:
+    """The strings of ``names`` (a shard's, taken with ``tuple(shard)``) that nothing but
+    the shard and ``names`` refers to."""
+    return [name for name in names if getrefcount(name) <= _POOL_ONLY]
+
+
+def _pool_only_references() -> int:
+    # What ``_unused`` sees of a string that only a shard holds (its key and value, the
+    # tuple, the loop's variable, the call's argument), measured the way it counts.
+    probe = "".join(("certmgr-", "string-pool-probe"))
+    shard = {probe: probe}
+    names = tuple(shard)
+    del probe
+    return max(getrefcount(name) for name in names)
+
+
+_POOL_ONLY = _pool_only_references()
+
+_POOL = StringPool()
+share = _POOL.share
+
+
+def pool() -> StringPool:
+    """The process's pool (``share``'s)."""
+    return _POOL

@@ -1,0 +1,92 @@
+"""The string pool: equal strings shared, unused ones dropped, no call's work growing with
+the pool (counted in entries, never timed)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from certmgr.strings import LOAD, StringPool, share
+
+
+def fresh(text: str) -> str:
+    """An equal string that is a new object (not a code constant, not interned)."""
+    return "".join(list(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("web-tls", id="name"),
+        pytest.param("apps/web", id="key"),
+        pytest.param("ünïcödé.example", id="non-ascii"),
+        pytest.param("Q0EgY2VydGlmaWNhdGU=" * 200, id="long"),
+    ],
+)
+def test_equal_strings_from_two_objects_are_one(text: str) -> None:
+    pool = StringPool()
+    first, second = fresh(text), fresh(text)
+    assert first is not second
+
+    assert pool.share(first) is first
+    assert pool.share(second) is first
+    assert share(fresh(text)) is share(fresh(text))
+
+
+def test_many_strings_each_kept_once_and_found_again() -> None:
+    pool = StringPool()
+    kept = [pool.share(f"cert-{n}") for n in range(20_000)]
+
+    assert len(pool) == 20_000
+    assert all(pool.share(fresh(text)) is text for text in kept)
+    assert len(pool) == 20_000
+
+
+def test_the_pool_frees_what_nobody_uses() -> None:
+    pool = StringPool()
+    used = [pool.share(f"used-{n}") for n in range(1_000)]
+    unused = [pool.share(f"gone-{n}") for n in range(1_000)]
+    del unused
+
+    assert pool.prune_all() == 1_000
+    assert len(pool) == 1_000
+    assert all(pool.share(fresh(text)) is text for text in used)
+
+
+@pytest.mark.parametrize(
+    "live", [pytest.param(100, id="100-objects"), pytest.param(5_000, id="5000-objects")]
+)
+def test_objects_renamed_for_weeks_do_not_grow_the_pool(live: int) -> None:
+    # Objects deleted and created under new names, a tenth of them at a time, for 60
+    # times as many names as are alive at once; only the pool's own additions prune it.
+    pool = StringPool()
+    names = deque(pool.share(f"cert-{n}") for n in range(live))
+    largest = 0
+    for n in range(live, 60 * live):
+        names.popleft()
+        names.append(pool.share(f"cert-{n}"))
+        if n % 50 == 0:
+            largest = max(largest, len(pool))
+
+    assert largest <= 2 * live
+    assert len(pool.shard_sizes()) <= 2 * live // LOAD + 1
+    assert all(pool.share(fresh(text)) is text for text in names)
+
+
+def test_no_call_looks_at_more_strings_as_the_pool_grows() -> None:
+    # A split and a prune each look at one shard; shards stay near LOAD strings (up to
+    # 2 x LOAD on average before their split) however many strings there are.
+    pool = StringPool()
+    kept: list[str] = []
+    most_split = most_pruned = 0
+    for n in range(200_000):
+        kept.append(pool.share(f"cert-{n:07d}.namespace-{n % 10}.svc"))
+        most_split = max(most_split, pool.last_split)
+        most_pruned = max(most_pruned, pool.last_prune)
+
+    sizes = pool.shard_sizes()
+    assert len(sizes) >= 200_000 // LOAD
+    assert max(sizes) <= 6 * LOAD
+    assert most_split <= 6 * LOAD
+    assert most_pruned <= 6 * LOAD
