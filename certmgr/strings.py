@@ -11,22 +11,24 @@ shard at a time, so no call moves more than one shard's entries. After every
 pool still holds: a string outlives its last user by at most one round over the shards.
 Keys and small vocabularies (kinds, condition reasons) stay with ``sys.intern``.
 
-Must not import anything of certmgr's, so every layer may use it. Safe across threads as
-dict operations are: a race can lose the sharing of a string, never return a wrong one.
+Must not import anything of certmgr's, so every layer may use it. Safe across threads:
+splits and prunes take a lock; a lookup racing one can lose the sharing of a string,
+never return a wrong one.
 """
 
 from __future__ import annotations
 
 from sys import getrefcount
+from threading import Lock
 
 # Average strings a shard holds before the pool adds one (a split). A split moves ~1.5
 # times this many strings and a prune looks at as many, ~10-30 us in all; fewer, larger
 # shards keep a lookup's memory reads close to one dict's.
 LOAD = 64
 # New strings added between two prunes of one shard (~2 strings looked at per string
-# added). A round over the shards takes half as many additions as the pool holds
-# strings, so under churn (objects deleted, others created) the pool holds ~1.3 times
-# the strings in use.
+# added; a prune reads each string's reference count, a cache miss apiece). A round over
+# the shards takes half as many additions as the pool holds strings, so under churn
+# (objects deleted, others created) the pool holds ~1.4 times the strings in use.
 PRUNE_EVERY = LOAD // 2
 
 
@@ -34,27 +36,25 @@ class StringPool:
     """Equal strings given to ``share`` come back as one object (the first one given)."""
 
     __slots__ = (
+        "_addressing",
         "_count",
-        "_high_mask",
         "_load",
-        "_low_mask",
+        "_lock",
         "_next_prune",
         "_prune_every",
         "_shards",
-        "_split",
         "_until_prune",
         "last_prune",
         "last_split",
     )
 
     def __init__(self, *, load: int = LOAD, prune_every: int = PRUNE_EVERY) -> None:
-        # Linear hashing: shards [0, low) address by hash & low_mask; those below
-        # ``split`` were split already and address by hash & high_mask, their other half
-        # at slot + low.
+        # Linear hashing: (low_mask, split, high_mask). A string's shard is hash &
+        # low_mask; shards below ``split`` were split already, so theirs is hash &
+        # high_mask (the other half at slot + low_mask + 1). One tuple, so a thread
+        # reads the three from the same moment.
         self._shards: list[dict[str, str]] = [{}]
-        self._low_mask = 0
-        self._high_mask = 1
-        self._split = 0
+        self._addressing = (0, 0, 1)
         self._count = 0
         self._load = load
         self._prune_every = prune_every
@@ -64,20 +64,27 @@ class StringPool:
         # tests and benches).
         self.last_split = 0
         self.last_prune = 0
+        # Splits and prunes one thread at a time (PKI parsing in worker threads shares
+        # names too); a lookup or an addition takes no lock.
+        self._lock = Lock()
 
     def share(self, value: str) -> str:
         """The pool's copy of ``value`` (an exact ``str``), which becomes it if none."""
         hashed = hash(value)
-        slot = hashed & self._low_mask
-        if slot < self._split:
-            slot = hashed & self._high_mask
+        low_mask, split, high_mask = self._addressing
+        slot = hashed & low_mask
+        if slot < split:
+            slot = hashed & high_mask
         shard = self._shards[slot]
         found = shard.get(value)
-        if found is None:
-            shard[value] = value
-            self._added()
-            return value
-        return found
+        if found is not None:
+            return found
+        shard[value] = value
+        self._count += 1
+        self._until_prune -= 1
+        if self._until_prune <= 0 or self._count > self._load * len(self._shards):
+            self._maintain()
+        return value
 
     def __len__(self) -> int:
         return sum(map(len, self._shards))
@@ -88,22 +95,22 @@ class StringPool:
 
     def prune_all(self) -> int:
         """Drop every string only the pool holds (tests, benches); how many."""
-        before = len(self)
-        for index in range(len(self._shards)):
-            self._prune(index)
-        self._count = len(self)
-        return before - len(self)
+        with self._lock:
+            before = len(self)
+            for index in range(len(self._shards)):
+                self._prune(index)
+            self._count = len(self)
+            return before - len(self)
 
-    def _added(self) -> None:
-        self._count += 1
-        self._until_prune -= 1
-        if self._until_prune <= 0:
-            self._until_prune = self._prune_every
-            index = self._next_prune
-            self._next_prune = index + 1 if index + 1 < len(self._shards) else 0
-            self._count -= self._prune(index)
-        if self._count > self._load * len(self._shards):
-            self._split_one()
+    def _maintain(self) -> None:
+        with self._lock:
+            if self._until_prune <= 0:
+                self._until_prune = self._prune_every
+                index = self._next_prune
+                self._next_prune = index + 1 if index + 1 < len(self._shards) else 0
+                self._count -= self._prune(index)
+            if self._count > self._load * len(self._shards):
+                self._split_one()
 
     def _prune(self, index: int) -> int:
         shard = self._shards[index]
@@ -115,8 +122,8 @@ class StringPool:
         return len(unused)
 
     def _split_one(self) -> None:
-        split = self._split
-        low = self._low_mask + 1
+        low_mask, split, high_mask = self._addressing
+        low = low_mask + 1
         shard = self._shards[split]
         names = tuple(shard)
         moved = {name: name for name in names if hash(name) & low}
@@ -127,11 +134,9 @@ class StringPool:
         self._shards.append(moved)
         self.last_split = len(names)
         if split + 1 < low:
-            self._split = split + 1
+            self._addressing = (low_mask, split + 1, high_mask)
         else:  # every shard of this round split: the next round addresses by one more bit
-            self._split = 0
-            self._low_mask = self._high_mask
-            self._high_mask = (self._high_mask << 1) | 1
+            self._addressing = (high_mask, 0, (high_mask << 1) | 1)
 
 
 def _unused(names: tuple[str, ...]) -> list[str]:

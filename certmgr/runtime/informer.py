@@ -426,8 +426,20 @@ def share_strings(obj: Obj) -> None:
 
 
 # Fields whose values come from a small vocabulary (interned, not pooled): an owner
-# reference's apiVersion and kind, a condition's type, status and reason.
-_VOCABULARY_FIELDS = frozenset(("apiVersion", "kind", "type", "status", "reason"))
+# reference's apiVersion and kind, a condition's type, status and reason, the issuer
+# annotations cert-manager writes on a Secret and a request.
+_VOCABULARY_FIELDS = frozenset(
+    (
+        "apiVersion",
+        "kind",
+        "type",
+        "status",
+        "reason",
+        "cert-manager.io/issuer-name",
+        "cert-manager.io/issuer-kind",
+        "cert-manager.io/issuer-group",
+    )
+)
 # An owner reference's fields that its owner and its siblings repeat.
 _OWNER_FIELDS = ("apiVersion", "kind", "name")
 # Spec fields that other cached objects repeat: the Certificate's Secret is named after
@@ -472,5 +484,6 @@ def _share_values(mapping: object, keys: Iterable[str] | None = None) -> None:
     if isinstance(mapping, dict):
         for key in mapping if keys is None else (k for k in keys if k in mapping):
             value = mapping[key]
-            if type(value) is str:
+            # The empty string is one object already.
+            if type(value) is str and value:
                 mapping[key] = intern(value) if key in _VOCABULARY_FIELDS else share(value)

@@ -3,6 +3,7 @@ the pool (counted in entries, never timed)."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 import pytest
@@ -90,3 +91,23 @@ def test_no_call_looks_at_more_strings_as_the_pool_grows() -> None:
     assert max(sizes) <= 6 * LOAD
     assert most_split <= 6 * LOAD
     assert most_pruned <= 6 * LOAD
+
+
+def test_threads_sharing_at_once_get_equal_strings_and_a_consistent_pool() -> None:
+    # PKI parsing in worker threads shares names while the loop's thread does.
+    pool = StringPool(load=4, prune_every=2)  # splits and prunes as often as can be
+    texts = [f"cert-{n}" for n in range(20_000)]
+    results: dict[int, list[str]] = {}
+
+    def work(worker: int) -> None:
+        results[worker] = [pool.share(fresh(text)) for text in texts]
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(results[worker] == texts for worker in range(4))
+    kept = [pool.share(text) for text in texts]
+    assert all(pool.share(fresh(text)) is text for text in kept)
