@@ -23,7 +23,7 @@ from collections.abc import Hashable
 from typing import Any, Final, TypeVar
 
 from certmgr.api.codec import InvalidObject
-from certmgr.api.conditions import READY
+from certmgr.api.conditions import READY, Condition
 from certmgr.api.reasons import REQUEST_ISSUED
 from certmgr.api.requests import CertificateRequestSpec
 from certmgr.pki.csr import ParsedCSR, read_csr
@@ -198,8 +198,21 @@ def _decoded(raw: object) -> bytes | None:
 
 
 def _is_issued(status: dict[str, Any]) -> bool:
-    """The first Ready condition says True, reason Issued."""
-    for condition in status.get("conditions") or ():
-        if type(condition) is dict and condition.get("type") == READY:
-            return condition.get("status") == "True" and condition.get("reason") == REQUEST_ISSUED
+    """The first Ready condition says True, reason Issued, as every reader decodes it
+    (``get_condition``: each condition before it a mapping, it a ``Condition``), so each
+    issuer controller's ``finished`` holds for the request."""
+    conditions = status.get("conditions") or ()
+    if type(conditions) is not list:
+        return False
+    for condition in conditions:
+        if type(condition) is not dict:
+            return False
+        if condition.get("type") == READY:
+            if condition.get("status") != "True" or condition.get("reason") != REQUEST_ISSUED:
+                return False
+            try:
+                Condition.from_dict(condition, path="status.conditions")
+            except InvalidObject:
+                return False
+            return True
     return False

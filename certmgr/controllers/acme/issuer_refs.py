@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from certmgr.api.meta import CLUSTER_ISSUER_KIND, GROUP, ISSUER_KIND
 from certmgr.runtime.cache import Cache, Obj
+from certmgr.runtime.informer_requests import trimmed
 
 ISSUER_INDEX: Final = "acme-by-issuer-ref"
 
@@ -29,6 +30,15 @@ def issuer_ref_index(obj: Obj) -> list[str]:
     if kind == ISSUER_KIND:
         return [f"{ISSUER_KIND}/{(obj.get('metadata') or {}).get('namespace', '')}/{name}"]
     return []
+
+
+def request_issuer_ref_index(request: Obj) -> list[str]:
+    """``issuer_ref_index`` for CertificateRequests, without the issued ones (cached
+    ``trimmed``): the index only wakes requests, and every issuer controller is done
+    with an issued request (its ``finished``; ``referrers`` is watched with a
+    ``skip_key`` that leaves those out as drawn). A request that stops being issued is
+    filed again by its own event, which its watch enqueues."""
+    return [] if trimmed(request) else issuer_ref_index(request)
 
 
 def issuer_index_value(issuer: Obj) -> str:

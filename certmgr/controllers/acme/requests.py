@@ -35,9 +35,9 @@ from certmgr.api.labels import CERTIFICATE_NAME
 from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
 from certmgr.controllers.acme.issuer_refs import (
     ISSUER_INDEX,
-    issuer_ref_index,
     referenced_issuer,
     referrers,
+    request_issuer_ref_index,
 )
 from certmgr.controllers.acme.names import order_name
 from certmgr.controllers.acme.order_steps import owned_by_order
@@ -78,7 +78,7 @@ def setup(ctx: Context) -> None:
     """Register the ACME CertificateRequest controller on ``ctx.manager``."""
     manager = ctx.manager
     requests = manager.informer(CERTIFICATEREQUESTS)
-    requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    requests.cache.add_index(ISSUER_INDEX, request_issuer_ref_index)
     orders = manager.informer(ORDERS)
     challenges = manager.informer(CHALLENGES)
     issuers = manager.informer(ISSUERS)

@@ -27,9 +27,9 @@ from certmgr.api.conditions import DENIED, INVALID_REQUEST, READY, get_condition
 from certmgr.api.requests import CertificateRequestSpec, CertificateRequestStatus
 from certmgr.controllers.acme.issuer_refs import (
     ISSUER_INDEX,
-    issuer_ref_index,
     referenced_issuer,
     referrers,
+    request_issuer_ref_index,
 )
 from certmgr.controllers.acme.writes import progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
@@ -60,6 +60,7 @@ from certmgr.pki.signing import (
 )
 from certmgr.runtime.cache import Cache, Obj, object_key, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_requests import trimmed
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +101,7 @@ def setup(ctx: Context) -> None:
         return
     manager = ctx.manager
     requests = manager.informer(CERTIFICATEREQUESTS)
-    requests.cache.add_index(ISSUER_INDEX, issuer_ref_index)
+    requests.cache.add_index(ISSUER_INDEX, request_issuer_ref_index)
     requests.cache.add_index(KEY_SECRET_INDEX, key_secret_index)
     issuers = manager.informer(ISSUERS)
     cluster_issuers = manager.informer(CLUSTERISSUERS)
@@ -137,7 +138,10 @@ KEY_SECRET_INDEX: Final = "by-private-key-secret"
 
 def key_secret_index(request: Obj) -> list[str]:
     """The index function: ``namespace/name`` of the Secret a request's
-    ``cert-manager.io/private-key-secret-name`` annotation names."""
+    ``cert-manager.io/private-key-secret-name`` annotation names; none for an issued
+    request (cached ``trimmed``), which is ``finished`` and so never mapped."""
+    if trimmed(request):
+        return []
     meta = request.get("metadata") or {}
     name = (meta.get("annotations") or {}).get(labels.PRIVATE_KEY_SECRET_NAME)
     return [f"{meta.get('namespace', '')}/{name}"] if name else []
