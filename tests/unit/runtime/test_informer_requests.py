@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestStatus
 from certmgr.controllers.acme import requests as acme_requests
+from certmgr.controllers.acme.issuer_refs import issuer_ref_index, request_issuer_ref_index
 from certmgr.controllers.certificates import gather, readiness, watches
 from certmgr.controllers.issuers import signing
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
@@ -132,6 +133,19 @@ CASES = [
         False,
         id="certificate-while-pending",
     ),
+    pytest.param(
+        {
+            "conditions": [{**_ready("True", "Issued"), "lastTransitionTime": "yesterday"}],
+            "certificate": CHAIN.decode(),
+        },
+        False,
+        id="ready-condition-does-not-decode",
+    ),
+    pytest.param(
+        {"conditions": ["Approved", _ready("True", "Issued")], "certificate": CHAIN.decode()},
+        False,
+        id="a-condition-before-ready-is-no-mapping",
+    ),
 ]
 
 
@@ -200,9 +214,9 @@ def test_every_reader_of_the_cache_decides_the_same_on_the_trimmed_copy(
             whole.is_denied,
         )
         assert kept.failure_time == whole.failure_time
-        final = signing.finished(cached)
-        assert final and final == signing.finished(sent)
-        assert acme_requests.finished(cached) == acme_requests.finished(sent)
+        # Trimmed means finished for both issuer controllers: their indexes leave it out.
+        assert signing.finished(cached) and signing.finished(sent)
+        assert acme_requests.finished(cached) and acme_requests.finished(sent)
         assert bool(whole.certificate)  # the signer stopped on either; it stops on final
     else:
         assert kept == whole
@@ -364,3 +378,20 @@ def test_a_cached_csr_shares_the_certificates_names() -> None:
     csr = view.csr()
     assert csr.common_name is certificate["spec"]["commonName"]
     assert csr.dns_names[0] is certificate["spec"]["dnsNames"][0]
+
+
+@pytest.mark.parametrize(("status", "trims"), CASES)
+def test_the_issuer_controllers_indexes_leave_out_only_what_they_are_done_with(
+    status: dict[str, Any] | None, trims: bool
+) -> None:
+    sent = _request(status)
+    sent["metadata"]["annotations"]["cert-manager.io/private-key-secret-name"] = "app-key"
+    sent["spec"]["issuerRef"] = {"name": "ca", "kind": "ClusterIssuer"}
+    cached = cached_request(copy.deepcopy(sent))
+    filed_by_issuer = request_issuer_ref_index(cached)
+    filed_by_key = signing.key_secret_index(cached)
+    if trims:
+        assert filed_by_issuer == [] and filed_by_key == []
+    else:
+        assert filed_by_issuer == issuer_ref_index(sent) == ["ClusterIssuer/ca"]
+        assert filed_by_key == ["ns/app-key"]
