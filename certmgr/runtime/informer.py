@@ -15,7 +15,8 @@ is logged and skipped; it cannot stop the informer.
 
 Transforms run on every object before it is stored (``drop_managed_fields`` saves a
 third of the memory of a typical object); they must keep ``metadata.name``,
-``namespace`` and ``resourceVersion``.
+``namespace`` and ``resourceVersion``. ``pack`` makes the cache keep a smaller form of some
+objects (``Cache``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from certmgr.kube.errors import APIError, Gone, TooManyRequests
 from certmgr.kube.objects import WatchEvent
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import Resource
-from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj, Staged
+from certmgr.runtime.cache import Cache, Change, EventType, IndexFunc, Obj, Pack, Staged
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 from certmgr.runtime.gcpolicy import freeze_long_lived, freeze_without_collecting
 from certmgr.runtime.shapes import shaped, shaped_table
@@ -80,6 +81,7 @@ class Informer:
         field_selector: str | None = None,
         metadata_only: bool = False,
         transform: Transform | None = None,
+        pack: Pack | None = None,
         resync: float | None = None,
         on_event: Handler | Sequence[Handler] = (),
         indexes: dict[str, IndexFunc] | None = None,
@@ -110,7 +112,7 @@ class Informer:
         self._handlers: list[Handler] = (
             list(on_event) if isinstance(on_event, Sequence) else [on_event]
         )
-        self.cache = Cache(indexes=indexes, keys_only=keys_only, clock=self._clock)
+        self.cache = Cache(indexes=indexes, keys_only=keys_only, pack=pack, clock=self._clock)
         self._objects_gauge = INFORMER_OBJECTS.labels(resource=self.name)
         self._synced = asyncio.Event()
         self._failures = 0

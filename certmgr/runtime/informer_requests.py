@@ -7,8 +7,10 @@ certificate, that certificate's SHA-256, and its spec as the policies compare it
 controller, the one reader of the chain's bytes, fetches the request whole (``trimmed``
 tells it to). The transform ``cached_request`` keeps those facts on the cached object
 (``IssuedRequest``) and drops ``status.certificate``, ``status.ca`` and, when the spec
-decodes and its CSR parses, ``spec.request``; the rest stays. ``spec_view`` is the
-spec's view for any other request.
+decodes and its CSR parses, ``spec.request``; the rest stays. The cache keeps an
+issued request packed (``packed_request``: its values in one tuple, the layout of its
+dicts once per layout), and each read gets an equal ``IssuedRequest`` made afresh.
+``spec_view`` is the spec's view for any other request.
 
 This module must not decide anything about a request: it only says what was dropped.
 """
@@ -29,8 +31,9 @@ from certmgr.api.requests import CertificateRequestSpec
 from certmgr.pki.csr import ParsedCSR, read_csr
 from certmgr.pki.errors import PKIError
 from certmgr.policies.inputs import IssuerRef, RequestView
-from certmgr.runtime.cache import Obj
+from certmgr.runtime.cache import Obj, Packed
 from certmgr.runtime.informer import compact
+from certmgr.runtime.packing import pack
 from certmgr.runtime.shapes import shaped
 
 TRIMMED_STATUS: Final = ("certificate", "ca")
@@ -70,6 +73,46 @@ def cached_request(obj: Obj) -> Obj:
     if view is not None and type(spec) is dict:
         trimmed["spec"] = _shared_spec({k: v for k, v in spec.items() if k != "request"})
     return trimmed
+
+
+def packed_request(request: Obj) -> Obj | Packed:
+    """The CertificateRequest cache's ``pack``: an issued request (``IssuedRequest``) as
+    ``PackedRequest``; any other request as it is."""
+    if not isinstance(request, IssuedRequest):
+        return request
+    # Without its CSR the spec is one dict shared by every request alike: kept whole.
+    packed = pack(request, whole=_SHARED if request.view is not None else _NONE, find=_VERSION)
+    if packed is None:
+        return request
+    layout, values = packed
+    return PackedRequest((layout, request.certificate_sha256, request.view, *values))
+
+
+_SHARED: Final = frozenset(("spec",))
+_NONE: Final[frozenset[str]] = frozenset()
+_VERSION: Final = ("metadata", "resourceVersion")
+
+
+class PackedRequest(tuple[Any, ...], Packed):
+    """An issued request as cached (``runtime/packing.py``): its layout, the certificate's
+    SHA-256, the spec's view, then its values. Read back, it is an ``IssuedRequest``
+    equal to the one packed, made afresh."""
+
+    __slots__ = ()
+
+    def unpack(self) -> Obj:
+        values = iter(self)
+        layout, sha256, view = next(values), next(values), next(values)
+        request = IssuedRequest(layout.unpack(values))
+        request.has_certificate = True
+        request.certificate_sha256 = sha256
+        request.view = view
+        return request
+
+    @property
+    def resource_version(self) -> str:
+        version = self[0].found(self, start=3)
+        return version if type(version) is str else ""
 
 
 def cached_view(request: Obj) -> RequestView | None:
@@ -198,21 +241,24 @@ def _decoded(raw: object) -> bytes | None:
 
 
 def _is_issued(status: dict[str, Any]) -> bool:
-    """The first Ready condition says True, reason Issued, as every reader decodes it
-    (``get_condition``: each condition before it a mapping, it a ``Condition``), so each
-    issuer controller's ``finished`` holds for the request."""
+    """The first Ready condition says True, reason Issued, and every condition decodes
+    (a ``Condition``), so each reader that decodes them (``get_condition``) finds the
+    request issued: the issuer controllers' ``finished`` holds, and the approver's
+    ``needs_approval`` does not (they answer ``trimmed`` requests without decoding)."""
     conditions = status.get("conditions") or ()
     if type(conditions) is not list:
         return False
+    ready = None
     for condition in conditions:
         if type(condition) is not dict:
             return False
-        if condition.get("type") == READY:
-            if condition.get("status") != "True" or condition.get("reason") != REQUEST_ISSUED:
-                return False
-            try:
-                Condition.from_dict(condition, path="status.conditions")
-            except InvalidObject:
-                return False
-            return True
-    return False
+        if ready is None and condition.get("type") == READY:
+            ready = condition
+    if ready is None or ready.get("status") != "True" or ready.get("reason") != REQUEST_ISSUED:
+        return False
+    try:
+        for condition in conditions:
+            Condition.from_dict(condition, path="status.conditions")
+    except InvalidObject:
+        return False
+    return True

@@ -25,7 +25,7 @@ from certmgr.runtime.cache import Obj, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
 from certmgr.runtime.informer import Informer, compact
-from certmgr.runtime.informer_requests import cached_request
+from certmgr.runtime.informer_requests import cached_request, packed_request
 from certmgr.runtime.informer_secrets import SecretInformers
 from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
 
@@ -132,6 +132,7 @@ class Manager:
             resource,
             namespace=self._namespace,
             transform=cached_request if resource == CERTIFICATEREQUESTS else compact,
+            pack=packed_request if resource == CERTIFICATEREQUESTS else None,
             clock=self.clock,
             label_selector=label_selector,
             **self._informer_options,

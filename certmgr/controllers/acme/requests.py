@@ -64,6 +64,7 @@ from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_requests import trimmed
 from certmgr.runtime.manager import Mapper, owner_keys
 
 log = structlog.get_logger(__name__)
@@ -455,6 +456,8 @@ def finished(request: Obj) -> bool:
     Ready=False with a final reason (Failed, Denied). Its reconcile stops here and its
     watches enqueue no event of such a request. An undecodable condition reads as not
     finished (the reconcile decides)."""
+    if trimmed(request):
+        return True  # cached as issued: Ready=True, its conditions decode (informer_requests)
     try:
         ready = get_condition((request.get("status") or {}).get("conditions"), READY)
     except InvalidObject:

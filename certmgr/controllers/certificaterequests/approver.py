@@ -28,6 +28,7 @@ from certmgr.controllers.context import Context
 from certmgr.kube.resources import CERTIFICATEREQUESTS
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_requests import trimmed
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,8 @@ def undecided(old: Obj | None, new: Obj | None) -> bool:
 def needs_approval(request: Obj) -> bool:
     """Undecided, not failed nor issued (cert-manager's approver's skips), and naming an
     issuer (any group: cert-manager approves them all)."""
+    if trimmed(request):
+        return False  # cached as issued: Ready Issued, its conditions decode (informer_requests)
     conditions = (request.get("status") or {}).get("conditions")
     if get_condition(conditions, APPROVED) is not None or get_condition(conditions, DENIED):
         return False

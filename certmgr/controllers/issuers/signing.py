@@ -348,6 +348,8 @@ def finished(request: Obj) -> bool:
     (a denied one still gets its Denied outcome). Its reconcile stops here and its
     watches enqueue no event of such a request. An undecodable condition reads as not
     finished (the reconcile decides)."""
+    if trimmed(request):
+        return True  # cached as issued: Ready Issued, its conditions decode (informer_requests)
     conditions = (request.get("status") or {}).get("conditions")
     try:
         ready = get_condition(conditions, READY)

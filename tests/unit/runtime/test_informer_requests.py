@@ -21,6 +21,7 @@ from certmgr.api.codec import InvalidObject
 from certmgr.api.requests import CertificateRequestStatus
 from certmgr.controllers.acme import requests as acme_requests
 from certmgr.controllers.acme.issuer_refs import issuer_ref_index, request_issuer_ref_index
+from certmgr.controllers.certificaterequests import approver
 from certmgr.controllers.certificates import gather, readiness, watches
 from certmgr.controllers.issuers import signing
 from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES
@@ -32,10 +33,12 @@ from certmgr.policies.inputs import IssuerRef
 from certmgr.runtime.informer import compact
 from certmgr.runtime.informer_requests import (
     IssuedRequest,
+    PackedRequest,
     cached_request,
     cached_view,
     has_issued_certificate,
     issued_certificate_sha256,
+    packed_request,
     spec_view,
     trimmed,
 )
@@ -146,6 +149,19 @@ CASES = [
         False,
         id="a-condition-before-ready-is-no-mapping",
     ),
+    pytest.param(
+        {
+            "conditions": [_ready("True", "Issued"), {**APPROVED, "lastTransitionTime": "now"}],
+            "certificate": CHAIN.decode(),
+        },
+        False,
+        id="a-condition-after-ready-does-not-decode",
+    ),
+    pytest.param(
+        {"conditions": [_ready("True", "Issued"), "Approved"], "certificate": CHAIN.decode()},
+        False,
+        id="a-condition-after-ready-is-no-mapping",
+    ),
 ]
 
 
@@ -214,9 +230,11 @@ def test_every_reader_of_the_cache_decides_the_same_on_the_trimmed_copy(
             whole.is_denied,
         )
         assert kept.failure_time == whole.failure_time
-        # Trimmed means finished for both issuer controllers: their indexes leave it out.
+        # Trimmed means finished for both issuer controllers (their indexes leave it out)
+        # and no approval needed, as each decides on the whole object.
         assert signing.finished(cached) and signing.finished(sent)
         assert acme_requests.finished(cached) and acme_requests.finished(sent)
+        assert not approver.needs_approval(cached) and not approver.needs_approval(sent)
         assert bool(whole.certificate)  # the signer stopped on either; it stops on final
     else:
         assert kept == whole
@@ -395,3 +413,72 @@ def test_the_issuer_controllers_indexes_leave_out_only_what_they_are_done_with(
     else:
         assert filed_by_issuer == issuer_ref_index(sent) == ["ClusterIssuer/ca"]
         assert filed_by_key == ["ns/app-key"]
+
+
+def _layout(value: Any) -> Any:
+    """``value`` with every dict as its items in order and every leaf with its type."""
+    if isinstance(value, dict):
+        return [(key, _layout(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_layout(item) for item in value]
+    return (type(value), value)
+
+
+@pytest.mark.parametrize(("status", "trims"), CASES)
+@pytest.mark.parametrize(("spec", "parsed"), SPECS)
+def test_a_packed_request_reads_back_equal_and_afresh(
+    status: dict[str, Any] | None, trims: bool, spec: dict[str, Any], parsed: bool
+) -> None:
+    sent = {**_request(status), "spec": spec}
+    sent["metadata"]["labels"] = {}
+    sent["metadata"]["ownerReferences"] = [
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "app", "uid": "u0"}
+    ]
+    cached = cached_request(json.loads(json.dumps(sent)))
+    packed = packed_request(cached)
+    if not trims:
+        assert packed is cached  # only an issued request is packed
+        return
+    assert isinstance(packed, PackedRequest)
+    assert packed.resource_version == "7"
+    first, second = packed.unpack(), packed.unpack()
+    for read in (first, second):
+        assert type(read) is IssuedRequest
+        assert _layout(read) == _layout(cached)
+        assert trimmed(read) and has_issued_certificate(read)
+        assert issued_certificate_sha256(read) == issued_certificate_sha256(cached)
+        assert cached_view(read) is cached_view(cached)
+    assert first is not second and first["metadata"] is not second["metadata"]
+    # A reader that changes what it read changes nothing the next reader reads.
+    first["metadata"]["annotations"]["x"] = "y"
+    assert packed.unpack() == cached
+
+
+def test_the_request_cache_reads_packed_requests_as_they_were_stored() -> None:
+    manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]
+    cache = manager.informer(CERTIFICATEREQUESTS).cache
+    cache.add_index("by-name", lambda obj: [obj["metadata"]["name"]])
+    issued = cached_request({**_request(ISSUED), "spec": _spec()})
+    pending = cached_request(_request({"conditions": [APPROVED]}))
+    pending["metadata"] = {**pending["metadata"], "name": "app-pending"}
+    staged = cache.stage()
+    for obj in (issued, pending):
+        staged.add(obj)
+    changes = cache.replace(staged, "9")
+    assert [change[2] for change in changes] == [issued, pending]
+    assert isinstance(cache._stored(("ns", "app-1a2b3c")), PackedRequest)
+    assert cache.get("ns", "app-1a2b3c") == issued
+    assert cache.get("ns", "app-pending") is pending
+    assert cache.by_index("by-name", "app-1a2b3c") == [issued]
+    assert sorted(cache.snapshot(), key=str) == sorted([issued, pending], key=str)
+    assert sorted(cache.scan(), key=str) == sorted([issued, pending], key=str)
+    # The same version relisted is no change; a new one is.
+    assert cache.replace([issued, pending], "10") == []
+    newer = cached_request(
+        {**_request(ISSUED), "spec": _spec(), "metadata": {**_request(None)["metadata"]}}
+    )
+    newer["metadata"] = {**newer["metadata"], "resourceVersion": "11"}
+    change = cache.apply("MODIFIED", newer)
+    assert change is not None and change[0] == "MODIFIED"
+    assert change[1] == issued and change[2] is newer
+    assert cache.get("ns", "app-1a2b3c") == newer
