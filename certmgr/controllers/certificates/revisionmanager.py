@@ -46,10 +46,10 @@ def interest(ctx: Context) -> Interest:
     filed = requests(ctx).cache
 
     def may_prune(certificate: Obj) -> bool:
-        # The index first: it decodes nothing (no Certificate of a start's list has two).
-        return len(filed.by_index(BY_CERTIFICATE, object_key(certificate))) > 1 and is_ready(
-            certificate
-        )
+        # The index's keys first: they read no request (a packed one is rebuilt on every
+        # read) and decode nothing (no Certificate of a start's list has two).
+        filed_keys = filed.keys_by_index(BY_CERTIFICATE, object_key(certificate))
+        return len(filed_keys) > 1 and is_ready(certificate)
 
     return Interest(
         certificate=either_side(may_prune),
