@@ -151,11 +151,16 @@ class PauseTimer:
             int(info.get("generation", 0)),
             time.perf_counter() - self._started,
             cpu=time.thread_time() - self._started_cpu,
+            collected=int(info.get("collected", 0)),
         )
 
-    def record(self, generation: int, seconds: float, *, cpu: float = 0.0) -> None:
+    def record(
+        self, generation: int, seconds: float, *, cpu: float = 0.0, collected: int = 0
+    ) -> None:
         """One collection: ``seconds`` of wall time, ``cpu`` of them on the CPU (less
-        when the machine is busy and the process waited for a core)."""
+        when the machine is busy and the process waited for a core), ``collected``
+        unreachable objects found (a long pause that found many was spent freeing what
+        they held, not scanning)."""
         if seconds > self.worst.get(generation, 0.0):
             self.worst[generation] = seconds
             GC_PAUSE_MAX.labels(generation=str(generation)).set(seconds)
@@ -168,4 +173,5 @@ class PauseTimer:
                 generation=generation,
                 seconds=round(seconds, 3),
                 cpu_seconds=round(cpu, 3),
+                collected=collected,
             )

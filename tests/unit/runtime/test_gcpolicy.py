@@ -7,6 +7,7 @@ import asyncio
 import gc
 
 import pytest
+import structlog
 
 from certmgr.memo import Memo
 from certmgr.runtime import gcpolicy
@@ -121,6 +122,23 @@ def test_the_pause_timer_keeps_the_longest_pause_per_generation() -> None:
     timer.record(2, 0.02, cpu=0.015)  # waited less for a core, worked more
     assert timer.worst == {0: 0.002, 2: 0.03}
     assert timer.worst_cpu == {0: 0.001, 2: 0.015}
+
+
+def test_a_long_pause_is_logged_with_what_it_collected() -> None:
+    timer = gcpolicy.PauseTimer(warn_after=0.05)
+    with structlog.testing.capture_logs() as logs:
+        timer.record(0, 0.01, cpu=0.01, collected=5)
+        timer.record(0, 0.09, cpu=0.08, collected=120_000)
+    assert logs == [
+        {
+            "event": "gc_pause_long",
+            "log_level": "warning",
+            "generation": 0,
+            "seconds": 0.09,
+            "cpu_seconds": 0.08,
+            "collected": 120_000,
+        }
+    ]
 
 
 def test_the_pause_timer_sees_collections_while_installed() -> None:
