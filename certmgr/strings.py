@@ -55,6 +55,7 @@ class StringPool:
         "_until_prune",
         "last_prune",
         "last_split",
+        "pruned_seen",
     )
 
     def __init__(self, *, load: int = LOAD, prune_every: int = PRUNE_EVERY) -> None:
@@ -74,6 +75,8 @@ class StringPool:
         # tests and benches).
         self.last_split = 0
         self.last_prune = 0
+        # Strings all prunes looked at so far.
+        self.pruned_seen = 0
         # Splits and prunes one thread at a time (PKI parsing in worker threads shares
         # names too); a lookup or an addition takes no lock.
         self._lock = Lock()
@@ -134,6 +137,7 @@ class StringPool:
         unused = _unused(names)
         _consume(map(shard.pop, unused))
         self.last_prune = len(names)
+        self.pruned_seen += len(names)
         return len(unused)
 
     def _split_one(self) -> None:

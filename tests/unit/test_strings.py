@@ -8,7 +8,7 @@ from collections import deque
 
 import pytest
 
-from certmgr.strings import LOAD, StringPool, share
+from certmgr.strings import LOAD, PRUNE_EVERY, StringPool, share
 
 
 def fresh(text: str) -> str:
@@ -92,6 +92,22 @@ def test_no_call_looks_at_more_strings_as_the_pool_grows() -> None:
     assert max(sizes) <= 6 * LOAD
     assert most_split <= 6 * LOAD
     assert most_pruned <= 6 * LOAD
+
+
+def test_prunes_back_off_while_every_string_is_in_use() -> None:
+    # A start: every string added stays in use, so prunes find nothing and space out
+    # (up to PRUNE_BACKOFF x PRUNE_EVERY additions apart); the first dead ones bring
+    # them back to every PRUNE_EVERY additions.
+    pool = StringPool()
+    kept = [pool.share(f"cert-{n}") for n in range(100_000)]
+    assert pool.pruned_seen <= 100_000 // 8
+
+    del kept
+    seen = pool.pruned_seen
+    later = [pool.share(f"later-{n}") for n in range(20_000)]
+    assert pool.pruned_seen - seen >= 20_000 // PRUNE_EVERY * LOAD // 2
+    assert len(pool) < 100_000
+    assert all(pool.share(fresh(text)) is text for text in later)
 
 
 def test_threads_sharing_at_once_get_equal_strings_and_a_consistent_pool() -> None:
