@@ -90,6 +90,9 @@ async def _add_rest(
         await asyncio.sleep(0)
         if not _add_batch(queue, keys, added, skip):
             return
+        # A mapper may take another snapshot of keys as it goes (an update maps its old
+        # side, then its new one): frozen like the first (``Manager.watch``).
+        freeze_without_collecting()
 
 
 class Manager:

@@ -154,6 +154,39 @@ async def test_a_large_fan_outs_keys_are_frozen_not_left_to_a_young_collection()
         gc.unfreeze()
 
 
+async def test_a_snapshot_a_fan_out_takes_as_it_goes_is_frozen_too() -> None:
+    # An update maps its old side, then its new one: the new side's snapshot is taken by
+    # the batches that follow, after the first freeze.
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    controller = manager.controller("watch-frozen-update", lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    snapshots: list[list[str]] = []
+
+    def snapshot(obj: Obj) -> Iterator[str]:
+        side = obj["metadata"]["name"]
+        snapshots.append([f"ns/{side}-{i:05d}" for i in range(FAN_OUT_BATCH * 4)])
+        yield from snapshots[-1]
+
+    manager.watch(informer, controller, snapshot)
+    try:
+        handlers[0]("MODIFIED", cert("old"), cert("new"))
+        for _ in range(8):  # a batch a turn: the old side's 4, then the new side's first
+            await asyncio.sleep(0)
+            if len(snapshots) == 2:
+                break
+        await asyncio.sleep(0)  # the batch that took it has ended
+        assert len(controller.queue) < FAN_OUT_BATCH * 8  # still fanning out
+        young = gc.get_objects(generation=0)
+        assert not any(obj is snapshots[1] for obj in young)
+        await settle()
+        assert len(controller.queue) == FAN_OUT_BATCH * 8
+    finally:
+        gc.unfreeze()
+
+
 async def test_a_small_fan_out_freezes_nothing() -> None:
     clock = FakeClock()
     manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
