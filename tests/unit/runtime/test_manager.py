@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from certmgr.kube.resources import CERTIFICATES
 from certmgr.runtime.cache import Obj
+from certmgr.runtime.controller import Controller
 from certmgr.runtime.informer import Informer
 from certmgr.runtime.manager import FAN_OUT_BATCH, Manager, owner_keys
 from certmgr.testing.clock import FakeClock, settle
@@ -22,6 +23,18 @@ def cert(name: str, *, owner: str | None = None) -> Obj:
     if owner is not None:
         metadata["ownerReferences"] = [{"kind": "Ingress", "name": owner}]
     return {"metadata": metadata}
+
+
+def watching(name: str) -> tuple[Manager, Controller[str], Informer, list[Any]]:
+    """A manager with a controller ``name`` and a Certificates informer (never run) whose
+    handlers are collected in the list returned, to be called by hand."""
+    clock = FakeClock()
+    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
+    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
+    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
+    handlers: list[Any] = []
+    informer.add_handler = handlers.append  # type: ignore[method-assign,assignment]
+    return manager, controller, informer, handlers
 
 
 def adds(queue_name: str) -> float:
@@ -42,13 +55,8 @@ def adds(queue_name: str) -> float:
 async def test_watch_adds_each_mapped_key_once(
     event: str, old: Obj | None, new: Obj | None, expected: list[str]
 ) -> None:
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
     name = f"watch-{event}-{len(expected)}-{id(old)}"
-    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching(name)
     manager.watch(informer, controller, owner_keys("Ingress"))
     before = adds(name)
     handlers[0](event, old, new)
@@ -92,13 +100,8 @@ def interesting(old: Obj | None, new: Obj | None) -> bool:
 async def test_watch_predicate_sees_old_and_new(
     event: str, old: Obj | None, new: Obj | None, expected: list[str]
 ) -> None:
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
     name = f"watch-predicate-{event}-{id(old)}-{id(new)}"
-    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching(name)
     seen: list[tuple[Obj | None, Obj | None]] = []
 
     def predicate(old: Obj | None, new: Obj | None) -> bool:
@@ -113,12 +116,7 @@ async def test_watch_predicate_sees_old_and_new(
 
 
 async def test_a_large_fan_out_is_added_in_batches_with_the_loop_free_between() -> None:
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-fan-out")
     many = [f"ns/c{i:05d}" for i in range(FAN_OUT_BATCH * 2 + 10)]
     manager.watch(informer, controller, lambda _: many)
     handlers[0]("MODIFIED", cert("issuer"), cert("issuer"))
@@ -131,12 +129,7 @@ async def test_a_large_fan_out_is_added_in_batches_with_the_loop_free_between() 
 async def test_a_large_fan_outs_keys_are_frozen_not_left_to_a_young_collection() -> None:
     # A young collection scans every key of the young objects it finds: an issuer's
     # 100,000 Certificates made one of them hold the loop 87 ms.
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-frozen-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-frozen-fan-out")
     snapshots: list[list[str]] = []
 
     def snapshot(_: Obj) -> list[str]:
@@ -157,12 +150,7 @@ async def test_a_large_fan_outs_keys_are_frozen_not_left_to_a_young_collection()
 async def test_a_snapshot_a_fan_out_takes_as_it_goes_is_frozen_too() -> None:
     # An update maps its old side, then its new one: the new side's snapshot is taken by
     # the batches that follow, after the first freeze.
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-frozen-update", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-frozen-update")
     snapshots: list[list[str]] = []
 
     def snapshot(obj: Obj) -> Iterator[str]:
@@ -188,12 +176,7 @@ async def test_a_snapshot_a_fan_out_takes_as_it_goes_is_frozen_too() -> None:
 
 
 async def test_a_small_fan_out_freezes_nothing() -> None:
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-small-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-small-fan-out")
     manager.watch(informer, controller, lambda _: ["ns/a", "ns/b"])
     frozen = gc.get_freeze_count()
     handlers[0]("ADDED", None, cert("issuer"))
@@ -204,12 +187,7 @@ async def test_a_small_fan_out_freezes_nothing() -> None:
 async def test_a_large_fan_out_is_mapped_as_it_is_added() -> None:
     # Mapping 100,000 Certificates to keys held the loop 80-150 ms: a mapper that yields
     # its keys lazily is drawn one batch at a time; old and new's keys are added once.
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-lazy-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-lazy-fan-out")
     drawn: list[str] = []
 
     def lazily(_: Obj) -> Iterator[str]:
@@ -234,12 +212,7 @@ async def test_skipped_keys_count_as_drawn_so_a_batch_stays_bounded() -> None:
     # An issuer named by 10,000 finished requests: every key is left out, and without
     # counting those as drawn the first batch walked them all in one turn (a 0.3-0.7 s
     # stall at a 10k start).
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
-    controller = manager.controller("watch-skip-fan-out", lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching("watch-skip-fan-out")
     many = [f"ns/c{i:05d}" for i in range(FAN_OUT_BATCH * 3)]
     checked: list[str] = []
 
@@ -269,13 +242,8 @@ async def test_skipped_keys_count_as_drawn_so_a_batch_stays_bounded() -> None:
 async def test_a_watch_queued_on_arrival_maps_nothing_until_the_first_key_is_taken(
     handed_out: bool, queued_on_arrival: bool, mapped: bool
 ) -> None:
-    clock = FakeClock()
-    manager = Manager(client=None, clock=clock)  # type: ignore[arg-type]  # never called
     name = f"watch-arrival-{handed_out}-{queued_on_arrival}"
-    controller = manager.controller(name, lambda key: None)  # type: ignore[arg-type,return-value]
-    informer = Informer(None, CERTIFICATES, clock=clock)  # type: ignore[arg-type]
-    handlers: list[Any] = []
-    informer.add_handler = handlers.append  # type: ignore[method-assign]
+    manager, controller, informer, handlers = watching(name)
     calls: list[Obj] = []
 
     def mapper(obj: Obj) -> list[str]:
