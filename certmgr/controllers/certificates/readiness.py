@@ -45,7 +45,7 @@ from certmgr.policies.inputs import Input
 from certmgr.runtime.cache import Obj, split_key
 from certmgr.runtime.controller import Result
 from certmgr.runtime.informer_requests import issued_certificate_sha256
-from certmgr.runtime.informer_secrets import certificate_digest
+from certmgr.runtime.informer_secrets import SecretInformers, certificate_digest
 
 log = structlog.get_logger(__name__)
 
@@ -57,28 +57,47 @@ WARNED: Final = frozenset({INVALID_SPEC, *BLOCKING_REASONS})
 def setup(ctx: Context) -> None:
     readiness_ = Readiness(ctx)
     controller = ctx.manager.controller(NAME, readiness_.reconcile, workers=ctx.settings.workers)
-    watch_certificate_world(ctx, controller, INTEREST)
-    watch_secret_sharers(ctx, controller, INTEREST)
+    interest_ = interest(ctx)
+    watch_certificate_world(ctx, controller, interest_)
+    watch_secret_sharers(ctx, controller, interest_)
 
 
-def _request_may_matter(request: Obj, certificate: Obj) -> bool:
-    """The current revision's request is judged; the next one's is read by the failure
-    backoff gate (asked only when not issuing) and, while issuing, only through the
-    certificate it carries (``_issuance_finishing``); older ones are never read."""
-    view = CertificateView.of(certificate)
-    revision = revision_of(request)
-    if revision == str(view.revision):
+def interest(ctx: Context) -> Interest:
+    """Every Certificate event and target Secret event; the requests it reads (below);
+    next-private-key Secrets are never read here."""
+    secrets = ctx.manager.secrets
+
+    def request_may_matter(request: Obj, certificate: Obj) -> bool:
+        """The current revision's request is judged; the next one's is read by the
+        failure backoff gate (asked only when not issuing) and, while issuing, only
+        through the certificate it carries, which ``_issuance_finishing`` compares with
+        the target Secret's: an event of it matters then only when the Secret already
+        serves that certificate (else the Secret's own event, when it does, is the one
+        that matters). Older requests are never read."""
+        view = CertificateView.of(certificate)
+        revision = revision_of(request)
+        if revision == str(view.revision):
+            return True
+        if revision != str(view.revision + 1):
+            return False
+        if view.issuing is None:
+            return True
+        return request_has_certificate(request) and _may_serve(secrets, view, request)
+
+    return Interest(requests=request_may_matter, target_secrets=always, next_key_secrets=None)
+
+
+def _may_serve(secrets: SecretInformers, certificate: CertificateView, request: Obj) -> bool:
+    """False when the cached target Secret surely does not hold ``request``'s certificate
+    (an unmanaged Secret is read from the API by the reconcile: it may)."""
+    if certificate.spec is None:
         return True
-    if revision != str(view.revision + 1):
-        return False
-    return view.issuing is None or request_has_certificate(request)
-
-
-# Every Certificate event and target Secret event; next-private-key Secrets are never
-# read here.
-INTEREST: Final = Interest(
-    requests=_request_may_matter, target_secrets=always, next_key_secrets=None
-)
+    namespace, name = certificate.namespace, certificate.spec.secret_name
+    cached = secrets.managed.cache.get(namespace, name)
+    if cached is None:
+        return secrets.exists(namespace, name)
+    served = certificate_digest(cached)
+    return served is not None and served == _issued_digest(request)
 
 
 class Readiness:

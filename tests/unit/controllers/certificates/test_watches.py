@@ -5,7 +5,7 @@ after which a reconcile could only find nothing to do."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -152,9 +152,8 @@ TARGET = secret("web-tls")
 NEXT_KEY = secret("web-key", next_key=True)
 
 
-def set_up() -> Manager:
-    manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]  # never called
-    ctx = Context(
+def context(manager: Manager) -> Context:
+    return Context(
         client=None,  # type: ignore[arg-type]
         manager=manager,
         clock=manager.clock,
@@ -162,7 +161,11 @@ def set_up() -> Manager:
         acme=None,  # type: ignore[arg-type]
         settings=Settings(),
     )
-    setup_all(ctx)
+
+
+def set_up() -> Manager:
+    manager = Manager(client=None, clock=FakeClock())  # type: ignore[arg-type]  # never called
+    setup_all(context(manager))
     return manager
 
 
@@ -292,7 +295,9 @@ REQUEST_EVENTS = [
     # A pending request says what it waits on: the issuing controller copies that to
     # Issuing (written only by an issuer that is stuck, so not once per issuance).
     pytest.param(ISSUING_CERT, (), APPROVED, PENDING, {ISSUING}, id="issuing-pending"),
-    pytest.param(ISSUING_CERT, (), PENDING, ISSUED, {ISSUING, READINESS}, id="issuing-issued"),
+    # Readiness reads the next revision's certificate only to see whether the target
+    # Secret already serves it: not yet here (the Secret's own event comes when it does).
+    pytest.param(ISSUING_CERT, (), PENDING, ISSUED, {ISSUING}, id="issuing-issued"),
     pytest.param(TEMPORARY_CERT, (), None, request(), {REQUESTS, ISSUING}, id="temporary-created"),
     pytest.param(TEMPORARY_CERT, (), request(), PENDING, {ISSUING}, id="temporary-approved"),
     pytest.param(ISSUING_CERT, (), PENDING, FAILED, {ISSUING}, id="issuing-failed"),
@@ -374,6 +379,35 @@ async def test_request_events(
     if old is not None:
         cached(informer.cache, old)
     dispatch(informer, old, new)
+    found = await queued(manager)
+    found.pop(APPROVER, None)
+    assert found == {name: [KEY] for name in expected}
+
+
+# The next revision's request issued while issuing: readiness is told only when the
+# target Secret may already serve its certificate ("Y2VydA==" is "cert").
+ISSUED_WITH_TARGETS = [
+    pytest.param(None, None, {ISSUING}, id="no-secret"),
+    pytest.param({"tls.crt": "Y2VydA=="}, None, {ISSUING, READINESS}, id="secret-serves-it"),
+    pytest.param({"tls.crt": "b3RoZXI="}, None, {ISSUING}, id="secret-serves-another"),
+    pytest.param({"tls.key": "a2V5"}, None, {ISSUING}, id="secret-without-certificate"),
+    pytest.param(None, "web-tls", {ISSUING, READINESS}, id="unmanaged-secret"),
+]
+
+
+@pytest.mark.parametrize(("managed", "unmanaged", "expected"), ISSUED_WITH_TARGETS)
+async def test_issued_next_request_reaches_readiness_once_the_secret_may_serve_it(
+    manager: Manager, managed: dict[str, str] | None, unmanaged: str | None, expected: set[str]
+) -> None:
+    cached(manager.informer(CERTIFICATES).cache, ISSUING_CERT)
+    if managed is not None:
+        cached(manager.secrets.managed.cache, {**TARGET, "data": managed})
+    if unmanaged is not None:
+        stub = {"metadata": {"name": unmanaged, "namespace": "default", "uid": "u-other"}}
+        cached(manager.secrets.unmanaged.cache, stub)
+    informer = manager.informer(CERTIFICATEREQUESTS)
+    cached(informer.cache, PENDING)
+    dispatch(informer, PENDING, ISSUED)
     found = await queued(manager)
     found.pop(APPROVER, None)
     assert found == {name: [KEY] for name in expected}
@@ -510,13 +544,14 @@ def test_request_name_is_memoised_and_follows_its_inputs(monkeypatch: pytest.Mon
     ids=["idle", "ready", "issuing", "temporary"],
 )
 @pytest.mark.parametrize(
-    "interest",
-    [trigger.INTEREST, readiness.INTEREST, issuing.INTEREST],
+    "interest_of",
+    [lambda _: trigger.INTEREST, readiness.interest, lambda _: issuing.INTEREST],
     ids=["trigger", "readiness", "issuing"],
 )
 def test_interests_that_queue_arrivals_admit_every_arrival(
-    interest: Interest, certificate: Obj
+    interest_of: Callable[[Context], Interest], certificate: Obj
 ) -> None:
+    interest = interest_of(context(Manager(client=None, clock=FakeClock())))  # type: ignore[arg-type]
     assert interest.queues_arrivals
     assert interest.certificate is None or interest.certificate(None, certificate)
 
