@@ -225,8 +225,12 @@ def parse_csr(pem: bytes) -> ParsedCSR:
 
 
 def read_csr(pem: bytes) -> ParsedCSR:
-    """`parse_csr` without its memo: for a caller that keeps the result itself."""
-    return _read_csr(bytes(pem))
+    """`parse_csr` without adding to its memo (same result, same errors): for a caller
+    that keeps the result itself; a CSR the memo already holds (the request's, parsed by
+    its issuer's controller) is not parsed again."""
+    pem = bytes(pem)
+    found = _parse_csr.peek(pem)
+    return found if found is not None else _read_csr(pem)
 
 
 def _read_csr(pem: bytes) -> ParsedCSR:

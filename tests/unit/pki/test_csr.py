@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmgr.pki.csr import build_csr, name_rdns, parse_csr, read_csr
+from certmgr.pki.csr import _parse_csr, build_csr, name_rdns, parse_csr, read_csr
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec, public_key_fingerprint
 from certmgr.pki.match import csr_violations
@@ -433,7 +433,22 @@ def test_name_rdns_are_equal_exactly_when_the_names_are(
     ],
     ids=["full", "sans-only", "common-name-only", "literal-subject"],
 )
-def test_read_csr_is_parse_csr_without_the_memo(key, requirements: CertificateRequirements) -> None:
+def test_read_csr_is_parse_csr_without_adding_to_the_memo(
+    key, requirements: CertificateRequirements
+) -> None:
     pem = build_csr(key(), requirements)
-    assert read_csr(pem) == parse_csr(pem)
-    assert read_csr(pem) is not read_csr(pem)
+    _parse_csr.clear()
+    read = read_csr(pem)
+    assert read_csr(pem) is not read  # parsed again: nothing was kept
+    assert len(_parse_csr) == 0
+    assert parse_csr(pem) == read
+    # A CSR the memo holds (its issuer's controller parsed it) is not parsed again.
+    assert read_csr(bytearray(pem)) is parse_csr(pem)
+    assert len(_parse_csr) == 1
+
+
+def test_read_csr_raises_as_parse_csr_does_for_garbage() -> None:
+    garbage = b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+    parse_csr(build_csr(ec.generate_private_key(ec.SECP256R1()), FULL))  # a memo not empty
+    with pytest.raises(PKIError):
+        read_csr(garbage)
