@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import structlog
@@ -316,10 +316,8 @@ class OrderReconciler:
         acme_order = self._placed.pending_for(uid)
         reused = acme_order is not None
         if acme_order is None:
-            # Lazy: a pass over every Order, needed only when an earlier order matches.
-            recorded = (str((o.get("status") or {}).get("url") or "") for o in self._orders)
             acme_order = await self._placed.find_earlier(
-                client, live, identifiers, recorded=recorded
+                client, live, identifiers, recorded=_recorded_urls(self._orders)
             )
             reused = acme_order is not None
         if acme_order is None:
@@ -513,3 +511,11 @@ def _failure_prefix(step: Step) -> str:
         Step.CREATE: "Failed to create Order: ",
         Step.FINALIZE: "Failed to finalize Order: ",
     }.get(step, "Failed to sync Order: ")
+
+
+def _recorded_urls(orders: Cache) -> Iterator[str]:
+    """The ACME order URL every cached Order records. Lazy (a generator function, not a
+    generator expression, whose first iterable is evaluated at once): a pass over every
+    Order, taken only when an earlier order may be reused."""
+    for order in orders:
+        yield str((order.get("status") or {}).get("url") or "")

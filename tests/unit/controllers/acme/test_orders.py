@@ -231,6 +231,21 @@ async def test_new_order_is_recorded_and_a_second_reconcile_never_orders_again()
     assert "finalizers" not in challenge["metadata"]
 
 
+async def test_placing_an_order_lists_the_orders_only_when_an_earlier_one_may_be_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The URLs every Order records are read only to choose among orders an earlier
+    # process placed: a pass over the whole cache per placement otherwise.
+    ca = FakeCA()
+    reconciler, orders, _, _ = make(ca)
+    listed = []
+    real_list = orders.list
+    monkeypatch.setattr(orders, "list", lambda *a, **kw: listed.append(a) or real_list(*a, **kw))
+    await reconciler.reconcile(f"{NS}/o")
+    assert ca.calls.count("new_order") == 1
+    assert listed == []
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
