@@ -101,12 +101,10 @@ class PackedRequest(tuple[Any, ...], Packed):
     __slots__ = ()
 
     def unpack(self) -> Obj:
-        values = iter(self)
-        layout, sha256, view = next(values), next(values), next(values)
-        request = IssuedRequest(layout.unpack(values))
+        request = IssuedRequest(self[0].unpack(self, start=3))
         request.has_certificate = True
-        request.certificate_sha256 = sha256
-        request.view = view
+        request.certificate_sha256 = self[1]
+        request.view = self[2]
         return request
 
     @property

@@ -13,14 +13,14 @@ It must not know any kind: which value a caller keeps whole is the caller's choi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
 from typing import Any, Final
 
 # A layout node: None for a value kept as it is, a code of ``_CODECS`` for a text kept as
 # an integer, ("d", keys, nodes) for a dict, ("l", nodes) for a list.
 Node = tuple[Any, ...] | str | None
-Build = Callable[[Iterator[Any]], Any]
+Build = Callable[[Sequence[Any]], Any]
 
 
 class Layout:
@@ -30,13 +30,14 @@ class Layout:
     __slots__ = ("_build", "_found_at", "_found_text")
 
     def __init__(self, node: tuple[Any, ...], *, find: tuple[str, ...]) -> None:
-        self._build: Build = _builder(node)
+        self._build: Build = _compiled(node)
         self._found_at, code = _leaf_at(node, find)
         self._found_text = None if code is None else _CODECS[code][1]
 
-    def unpack(self, values: Iterator[Any]) -> Any:
-        """The object, rebuilt from ``values`` (as ``pack`` gave them, in order)."""
-        return self._build(values)
+    def unpack(self, values: Sequence[Any], *, start: int = 0) -> Any:
+        """The object, rebuilt from ``values`` (as ``pack`` gave them, in order, from
+        ``start``)."""
+        return self._build(values[start:] if start else values)
 
     def found(self, values: Sequence[Any], *, start: int = 0) -> Any:
         """The value at ``pack``'s ``find`` path in ``values`` (from ``start``), or None."""
@@ -117,7 +118,49 @@ class _Whole:
         self.value = value
 
 
-def _builder(node: Node) -> Build:
+def _compiled(node: tuple[Any, ...]) -> Build:
+    """One function that returns the object laid out as ``node`` from its values: a
+    single dict and list display that indexes them, made as ``dataclasses`` makes an
+    ``__init__`` (closures, one a dict or list and a call a value, took twice as long).
+    Keys and codecs are the function's globals, never part of its text. A layout nested
+    deeper than ``_DISPLAY_DEPTH`` gets the closures."""
+    names: dict[str, Any] = {}
+    leaves = itertools.count()
+    keys = itertools.count()
+
+    def display(node: Node, depth: int) -> str:
+        if node is None:
+            return f"v[{next(leaves)}]"
+        if type(node) is str:
+            names[f"t{node}"] = _CODECS[node][1]
+            return f"t{node}(v[{next(leaves)}])"
+        if depth > _DISPLAY_DEPTH:
+            raise RecursionError
+        if node[0] == "l":
+            return "[" + "".join(f"{display(child, depth + 1)}," for child in node[1]) + "]"
+        items = []
+        for key, child in zip(node[1], node[2], strict=True):
+            name = f"k{next(keys)}"
+            names[name] = key
+            items.append(f"{name}:{display(child, depth + 1)}")
+        return "{" + ",".join(items) + "}"
+
+    try:
+        source = f"def build(v):\n return {display(node, 0)}\n"
+    except RecursionError:
+        closures = _builder(node)
+        return lambda values: closures(iter(values))
+    exec(compile(source, "<packing layout>", "exec"), names)
+    build: Build = names["build"]
+    return build
+
+
+# Nesting the generated display may have (CPython's parser refuses ~200 levels).
+_DISPLAY_DEPTH: Final = 64
+
+
+def _builder(node: Node) -> Callable[[Iterator[Any]], Any]:
+    """``_compiled``'s fallback: closures that draw the values from an iterator."""
     if node is None:
         return next
     if type(node) is str:
@@ -127,9 +170,6 @@ def _builder(node: Node) -> Build:
         items = tuple(map(_builder, node[1]))
         return lambda values: [build(values) for build in items]
     keys, children = node[1], node[2]
-    if all(child is None for child in children):
-        count = len(keys)
-        return lambda values: dict(zip(keys, islice(values, count), strict=True))
     builders = tuple(map(_builder, children))
     return lambda values: {key: build(values) for key, build in zip(keys, builders, strict=True)}
 
@@ -168,9 +208,10 @@ def _uid(text: str) -> int | None:
     return int(digits, 16)
 
 
+# %-formatting, not f-strings: ~15 % quicker, and these run for every read of an object.
 def _uid_text(number: int) -> str:
-    digits = f"{number:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    d = "%032x" % number  # noqa: UP031
+    return "%s-%s-%s-%s-%s" % (d[:8], d[8:12], d[12:16], d[16:20], d[20:])  # noqa: UP031
 
 
 def _time(text: str) -> int | None:
@@ -191,8 +232,8 @@ def _time(text: str) -> int | None:
 
 
 def _time_text(number: int) -> str:
-    d = f"{number:014d}"
-    return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:]}Z"
+    d = "%014d" % number  # noqa: UP031
+    return "%s-%s-%sT%s:%s:%sZ" % (d[:4], d[4:6], d[6:8], d[8:10], d[10:12], d[12:])  # noqa: UP031
 
 
 def _decimal(text: str) -> int | None:

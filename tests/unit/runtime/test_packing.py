@@ -70,7 +70,7 @@ def test_a_packed_object_reads_back_exactly(metadata: dict[str, Any]) -> None:
     packed = pack(obj, find=("metadata", "resourceVersion"))
     assert packed is not None
     layout, values = packed
-    first, second = layout.unpack(iter(values)), layout.unpack(iter(values))
+    first, second = layout.unpack(values), layout.unpack(values)
     assert _typed(first) == _typed(second) == _typed(obj)
     assert first is not second and first["spec"]["list"] is not second["spec"]["list"]
     assert layout.found(values) == obj["metadata"].get("resourceVersion")
@@ -86,7 +86,7 @@ def test_objects_laid_out_alike_share_one_layout_and_keep_whole_what_they_are_to
     assert packed_one[0] is not packed_other[0]  # one uid kept as an integer, one not
     again = pack({**one, "metadata": {**one["metadata"], "name": "c"}}, whole=frozenset(("spec",)))
     assert again is not None and again[0] is packed_one[0]
-    assert again[0].unpack(iter(again[1]))["spec"] is shared
+    assert again[0].unpack(again[1])["spec"] is shared
     assert again[0].found(again[1]) is None  # nothing asked for
 
 
@@ -107,3 +107,36 @@ def test_uids_times_and_versions_that_read_back_the_same_are_kept_as_integers() 
     assert 0x2903FBF4DD5E48E8AA1E29DFB1D4B50E in kept
     assert 27 in kept and "27" not in kept
     assert 20261206214408 in kept and "2026-12-06T21:44:08Z" not in kept
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    obj: dict[str, Any] = {"leaf": "2026-12-06T21:44:08Z", "uid": "x"}
+    for level in range(depth):
+        obj = {"level": level, "inner": [obj], "lastTransitionTime": "2026-12-06T21:44:08Z"}
+    return obj
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        pytest.param(
+            {
+                "a": {"uid": "2903fbf4-dd5e-48e8-aa1e-29dfb1d4b50e", "b": "1"},
+                "c": {"uid": "00000000-0000-0000-0000-000000000001", "d": "2"},
+                "e": [{"creationTimestamp": "2026-12-06T21:44:08Z", "f": "3"}],
+                "g": {"lastTransitionTime": "2026-12-06T21:44:09Z", "h": "4"},
+                "i": "5",
+            },
+            id="keys-after-repeated-codecs",
+        ),
+        pytest.param(_nested(10), id="nested"),
+        pytest.param(_nested(200), id="nested-past-the-display-depth"),
+        pytest.param({"": {"'": '"', "\\": "\n", "k0": "v[0]", "t": []}}, id="odd-keys"),
+    ],
+)
+def test_every_layout_reads_back_exactly(obj: dict[str, Any]) -> None:
+    packed = pack(obj)
+    assert packed is not None
+    layout, values = packed
+    assert _typed(layout.unpack(values)) == _typed(obj)
+    assert _typed(layout.unpack(["before", *values], start=1)) == _typed(obj)
