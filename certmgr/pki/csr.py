@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import PKIError
-from certmgr.pki.keys import PrivateKey, key_algorithm_and_size, public_key_fingerprint
+from certmgr.pki.keys import (
+    PrivateKey,
+    PublicKey,
+    key_algorithm_and_size,
+    key_kind,
+    public_key_fingerprint,
+)
 from certmgr.pki.requirements import (
     EMPTY_SUBJECT,
     CertificateRequirements,
@@ -30,8 +35,6 @@ from certmgr.pki.requirements import (
 )
 from certmgr.pki.usages import resolve_usages, usage_names
 from certmgr.strings import share
-
-_E = TypeVar("_E", bound=x509.ExtensionType)
 
 # A distinguished name as compared: its RDNs in order, each its (OID, value) attributes in
 # a canonical order (an RDN is a set).
@@ -239,36 +242,86 @@ def _read_csr(pem: bytes) -> ParsedCSR:
         public_key = csr.public_key()
     except ValueError:
         raise PKIError("error decoding certificate request PEM block") from None
-    if not isinstance(
-        public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    ):
+    kind = key_kind(public_key)  # by its class: an isinstance of the key ABCs is slow
+    if kind is None or kind[1]:
         raise PKIError(f"unsupported CSR public key type: {type(public_key).__name__}")
     try:
         extensions = csr.extensions
     except ValueError:
         raise PKIError("error decoding certificate request extensions") from None
-    sans = _extension_value(extensions, x509.SubjectAlternativeName)
-    key_usage = _extension_value(extensions, x509.KeyUsage)
-    eku = _extension_value(extensions, x509.ExtendedKeyUsage)
-    basic = _extension_value(extensions, x509.BasicConstraints)
+    # One pass over the extensions and one over the names: a lookup per kind walked them
+    # four times each and raised ``ExtensionNotFound`` for every kind absent.
+    sans, key_usage, eku, basic = _read_extensions(extensions)
+    names = _Names.of(sans)
     subject, common_name = subject_and_common_name(csr.subject)
     return ParsedCSR(
         # Names shared: the cached Certificate's spec holds the same strings.
         common_name=share(common_name),
         subject=subject,
         subject_rdns=name_rdns(csr.subject),
-        dns_names=tuple(map(share, sans.get_values_for_type(x509.DNSName))) if sans else (),
-        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
-        if sans
-        else (),
-        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)) if sans else (),
-        emails=tuple(sans.get_values_for_type(x509.RFC822Name)) if sans else (),
+        dns_names=tuple(map(share, names.dns)),
+        ip_addresses=tuple(str(ip) for ip in names.ips),
+        uris=tuple(names.uris),
+        emails=tuple(names.emails),
         usages=usage_names(key_usage, list(eku) if eku else ())
         if key_usage is not None or eku is not None
         else None,
         is_ca=basic.ca if basic is not None else None,
-        public_key_fingerprint=public_key_fingerprint(public_key),
+        public_key_fingerprint=public_key_fingerprint(cast("PublicKey", public_key)),
     )
+
+
+def _read_extensions(
+    extensions: x509.Extensions,
+) -> tuple[
+    x509.SubjectAlternativeName | None,
+    x509.KeyUsage | None,
+    x509.ExtendedKeyUsage | None,
+    x509.BasicConstraints | None,
+]:
+    """The first extension of each kind the view reads (``get_extension_for_class``'s)."""
+    sans = key_usage = eku = basic = None
+    for extension in extensions:
+        value = extension.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            sans = value if sans is None else sans
+        elif isinstance(value, x509.KeyUsage):
+            key_usage = value if key_usage is None else key_usage
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            eku = value if eku is None else eku
+        elif isinstance(value, x509.BasicConstraints):
+            basic = value if basic is None else basic
+    return sans, key_usage, eku, basic
+
+
+IPAddressValue = (
+    ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network | ipaddress.IPv6Network
+)
+
+
+@dataclass(slots=True)
+class _Names:
+    """A SubjectAlternativeName's values of the types the view reads, each in order
+    (``get_values_for_type``'s, from one pass)."""
+
+    dns: list[str]
+    ips: list[IPAddressValue]
+    uris: list[str]
+    emails: list[str]
+
+    @classmethod
+    def of(cls, sans: x509.SubjectAlternativeName | None) -> _Names:
+        names = cls([], [], [], [])
+        for name in sans or ():
+            if isinstance(name, x509.DNSName):
+                names.dns.append(name.value)
+            elif isinstance(name, x509.IPAddress):
+                names.ips.append(name.value)
+            elif isinstance(name, x509.UniformResourceIdentifier):
+                names.uris.append(name.value)
+            elif isinstance(name, x509.RFC822Name):
+                names.emails.append(name.value)
+        return names
 
 
 _parse_csr = memo(key=pem_digest)(_read_csr)
@@ -321,10 +374,3 @@ _SUBJECT_OIDS: Final = frozenset((*(oid for _, oid in _SUBJECT_ORDER), NameOID.S
 
 def _single_rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:
     return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
-
-
-def _extension_value(extensions: x509.Extensions, kind: type[_E]) -> _E | None:
-    try:
-        return extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None

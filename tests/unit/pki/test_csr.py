@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -275,6 +275,28 @@ def test_invalid_requirements_raise_pki_error(key, requirements, fragment) -> No
 def test_parse_csr_rejects_garbage(pem) -> None:
     with pytest.raises(PKIError):
         parse_csr(pem)
+
+
+def _csr_signed_by(key: dsa.DSAPrivateKey | ed448.Ed448PrivateKey) -> bytes:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app")])
+    )
+    algorithm = hashes.SHA256() if isinstance(key, dsa.DSAPrivateKey) else None
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("make_key", "kind"),
+    [
+        pytest.param(lambda: dsa.generate_private_key(2048), "DSAPublicKey", id="dsa"),
+        pytest.param(ed448.Ed448PrivateKey.generate, "Ed448PublicKey", id="ed448"),
+    ],
+)
+def test_a_csr_of_an_unsupported_key_type_is_refused(make_key, kind) -> None:
+    pem = _csr_signed_by(make_key())
+    for parse in (parse_csr, read_csr):
+        with pytest.raises(PKIError, match=f"unsupported CSR public key type: .*{kind}"):
+            parse(pem)
 
 
 def test_parse_csr_is_memoized_by_bytes_and_never_caches_garbage() -> None:
