@@ -407,12 +407,12 @@ def share_strings(obj: Obj) -> None:
         value = metadata.get("name")
         if type(value) is str:
             metadata["name"] = share(value)
-        _share_values(metadata.get("labels"))
-        _share_values(metadata.get("annotations"))
+        share_values(metadata.get("labels"))
+        share_values(metadata.get("annotations"))
         owners = metadata.get("ownerReferences")
         if type(owners) is list:
             for owner in owners:
-                _share_values(owner, _OWNER_FIELDS)
+                share_values(owner, OWNER_FIELDS)
     data = obj.get("data")
     if isinstance(data, dict) and type(data.get("ca.crt")) is str:
         data["ca.crt"] = share(data["ca.crt"])
@@ -421,14 +421,14 @@ def share_strings(obj: Obj) -> None:
         for field in _SHARED_SPEC_FIELDS:
             if field in spec:
                 spec[field] = shared_mapping(spec[field])
-        _share_values(spec, _NAMED_SPEC_FIELDS)
+        share_values(spec, _NAMED_SPEC_FIELDS)
         names = spec.get("dnsNames")
         if type(names) is list:
             names[:] = [share(name) if type(name) is str else name for name in names]
     status = obj.get("status")
     if isinstance(status, dict) and isinstance(status.get("conditions"), list):
         for condition in status["conditions"]:
-            _share_values(condition)
+            share_values(condition)
 
 
 # Fields whose values come from a small vocabulary (interned, not pooled): an owner
@@ -447,7 +447,7 @@ _VOCABULARY_FIELDS = frozenset(
     )
 )
 # An owner reference's fields that its owner and its siblings repeat.
-_OWNER_FIELDS = ("apiVersion", "kind", "name")
+OWNER_FIELDS = ("apiVersion", "kind", "name")
 # Spec fields that other cached objects repeat: the Certificate's Secret is named after
 # its secretName, and its annotations and its leaf's summary repeat the names.
 _NAMED_SPEC_FIELDS = ("secretName", "commonName")
@@ -486,7 +486,10 @@ def shared_mapping(value: Any) -> Any:
 _SCALARS = frozenset((str, int, type(None)))
 
 
-def _share_values(mapping: object, keys: Iterable[str] | None = None) -> None:
+def share_values(mapping: object, keys: Iterable[str] | None = None) -> None:
+    """Replace, in place, the non-empty string values of ``mapping`` (those of ``keys``:
+    all without) by shared ones, as ``share_strings`` does: interned when the key names a
+    small vocabulary, else through ``strings.share``."""
     if isinstance(mapping, dict):
         for key in mapping if keys is None else (k for k in keys if k in mapping):
             value = mapping[key]

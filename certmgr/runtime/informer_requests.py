@@ -21,7 +21,8 @@ import base64
 import binascii
 import hashlib
 import sys
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
+from sys import intern
 from typing import Any, Final, TypeVar
 
 from certmgr.api.codec import InvalidObject
@@ -32,7 +33,7 @@ from certmgr.pki.csr import ParsedCSR, read_csr
 from certmgr.pki.errors import PKIError
 from certmgr.policies.inputs import IssuerRef, RequestView
 from certmgr.runtime.cache import Obj, Packed
-from certmgr.runtime.informer import compact
+from certmgr.runtime.informer import OWNER_FIELDS, compact, share_keys, share_values
 from certmgr.runtime.packing import pack
 from certmgr.runtime.shapes import shaped
 
@@ -57,33 +58,112 @@ def cached_request(obj: Obj) -> Obj:
     (``Ready=True``, reason ``Issued``, a ``status.certificate`` and any ``status.ca``
     that decode as base64) without its chain and CA (``IssuedRequest``). Any other
     request is cached whole, so every reader of an odd one reads what it always read."""
-    request = compact(obj)
-    status = request.get("status")
+    status = obj.get("status")
     if type(status) is not dict or not _is_issued(status):
-        return request
+        return compact(obj)
     certificate = _decoded(status.get("certificate"))
     if not certificate or ("ca" in status and _decoded(status["ca"]) is None):
-        return request
-    trimmed = IssuedRequest(request)
+        return compact(obj)
+    spec = obj.get("spec")
+    view = _parsed_view(spec)
+    if view is not None and type(spec) is dict:
+        trimmed = _issued(obj, status, spec)
+    else:
+        trimmed = IssuedRequest(compact(obj))
+        trimmed["status"] = shaped(_without(trimmed["status"], TRIMMED_STATUS))
     trimmed.has_certificate = True
     trimmed.certificate_sha256 = hashlib.sha256(certificate).digest()
-    trimmed["status"] = shaped({k: v for k, v in status.items() if k not in TRIMMED_STATUS})
-    spec = request.get("spec")
-    trimmed.view = view = _parsed_view(spec)
-    if view is not None and type(spec) is dict:
-        trimmed["spec"] = _shared_spec({k: v for k, v in spec.items() if k != "request"})
+    trimmed.view = view
     return trimmed
+
+
+def _issued(obj: Obj, status: dict[str, Any], spec: dict[str, Any]) -> IssuedRequest:
+    """An issued request whose CSR parsed, as ``compact`` would leave it but with plain
+    dicts (``packed_request`` keeps its values, not its dicts), without ``spec.request``,
+    ``status.certificate`` and ``status.ca``, and its strings shared as ``share_strings``
+    shares them but for two it would pool for nothing: the request's name (only the
+    cache's key repeats it, and that is this very string) and each condition's
+    ``lastTransitionTime`` (kept as an integer)."""
+    trimmed = IssuedRequest()
+    for key, value in obj.items():
+        if key == "metadata" and type(value) is dict:
+            value = _metadata(value)
+        elif key == "spec":
+            value = _shared_spec(_without(spec, _CSR))
+        elif key == "status":
+            value = {
+                # The conditions are a list of dicts (``_is_issued``).
+                name: [_condition(c) for c in item] if name == "conditions" else share_keys(item)
+                for name, item in status.items()
+                if name not in TRIMMED_STATUS
+            }
+        elif key in _VOCABULARY_TOP and type(value) is str:
+            value = intern(value)
+        else:
+            value = share_keys(value) if type(value) in _CONTAINERS else value
+        trimmed[key] = value
+    return trimmed
+
+
+def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key == "managedFields":
+            continue
+        if key in _SHARED_METADATA and type(value) is dict:
+            value = share_keys(value)
+            share_values(value)
+        elif key == "ownerReferences" and type(value) is list:
+            value = [_owner(owner) for owner in value]
+        elif key == "namespace" and type(value) is str:
+            value = intern(value)
+        elif type(value) in _CONTAINERS:
+            value = share_keys(value)
+        kept[key] = value
+    return kept
+
+
+def _owner(owner: Any) -> Any:
+    if type(owner) is not dict:
+        return share_keys(owner)
+    owner = share_keys(owner)
+    share_values(owner, OWNER_FIELDS)
+    return owner
+
+
+def _condition(condition: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = share_keys(condition)
+    share_values(kept, _CONDITION_SHARED)
+    return kept
+
+
+def _without(mapping: dict[str, Any], keys: Collection[str]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if key not in keys}
+
+
+_CSR: Final = frozenset(("request",))
+_VOCABULARY_TOP: Final = frozenset(("apiVersion", "kind"))
+_SHARED_METADATA: Final = frozenset(("labels", "annotations"))
+_CONDITION_SHARED: Final = ("type", "status", "reason", "message")
+_CONTAINERS: Final = frozenset((dict, list))
 
 
 def packed_request(request: Obj) -> Obj | Packed:
     """The CertificateRequest cache's ``pack``: an issued request (``IssuedRequest``) as
-    ``PackedRequest``; any other request as it is."""
+    ``PackedRequest`` (past ``LAYOUTS_MAX`` layouts, as ``compact`` leaves it); any other
+    request as it is."""
     if not isinstance(request, IssuedRequest):
         return request
     # Without its CSR the spec is one dict shared by every request alike: kept whole.
     packed = pack(request, whole=_SHARED if request.view is not None else _NONE, find=_VERSION)
     if packed is None:
-        return request
+        kept = IssuedRequest(
+            {key: value if key == "spec" else share_keys(value) for key, value in request.items()}
+        )
+        kept.has_certificate = request.has_certificate
+        kept.certificate_sha256 = request.certificate_sha256
+        kept.view = request.view
+        return kept
     layout, values = packed
     return PackedRequest((layout, request.certificate_sha256, request.view, *values))
 
@@ -161,19 +241,25 @@ _shared_values: dict[Any, Any] = {}
 
 
 def _shared_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """One dict (``shaped``) for every equal spec without its CSR: a controller's requests
-    differ by their CSR, not by their issuer, usages, duration or requester. Cached
-    objects are read-only (``runtime/cache.py``): no reader can tell it from a copy."""
+    """One dict for every equal spec without its CSR, as ``compact`` leaves a spec: a
+    controller's requests differ by their CSR, not by their issuer, usages, duration or
+    requester. Cached objects are read-only (``runtime/cache.py``): no reader can tell
+    it from a copy."""
     try:
         key = _frozen(spec)
         found = _shared_specs.get(key)
     except TypeError:  # not JSON
-        return shaped(spec)
+        return _compact_spec(spec)
     if found is None:
-        found = shaped(spec)
+        found = _compact_spec(spec)
         if len(_shared_specs) < SHARED_VALUES_MAX:
             _shared_specs[key] = found
     return found
+
+
+def _compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    compacted: dict[str, Any] = compact({"spec": spec})["spec"]
+    return compacted
 
 
 def _frozen(value: Any) -> Hashable:

@@ -30,6 +30,7 @@ from certmgr.pki.keys import public_key_fingerprint
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.policies.checks import request_violations
 from certmgr.policies.inputs import IssuerRef
+from certmgr.runtime import packing
 from certmgr.runtime.informer import compact
 from certmgr.runtime.informer_requests import (
     IssuedRequest,
@@ -424,6 +425,64 @@ def _layout(value: Any) -> Any:
     return (type(value), value)
 
 
+def _rich_request(spec: dict[str, Any]) -> dict[str, Any]:
+    sent = {**_request(ISSUED), "spec": spec, "extra": {"nested": [{"a": "b"}]}}
+    sent["status"] = {
+        **sent["status"],
+        "conditions": [
+            {**APPROVED, "lastTransitionTime": "2026-12-06T21:44:08Z", "observedGeneration": 1},
+            {**_ready("True", "Issued"), "lastTransitionTime": "2026-12-06T21:44:09Z"},
+        ],
+    }
+    sent["metadata"] = {
+        **sent["metadata"],
+        "labels": {"app": "web", "tier": ""},
+        "finalizers": ["x"],
+        "ownerReferences": [
+            {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "name": "app", "uid": "u0"}
+        ],
+    }
+    return json.loads(json.dumps(sent))
+
+
+@pytest.mark.parametrize(("spec", "parsed"), SPECS)
+def test_an_issued_request_is_cached_as_compact_leaves_it_and_shares_nothing_with_the_sent(
+    spec: dict[str, Any], parsed: bool
+) -> None:
+    sent = _rich_request(spec)
+    cached = cached_request(sent)
+    whole = compact(copy.deepcopy(sent))
+    whole["status"] = {k: v for k, v in whole["status"].items() if k not in ("certificate", "ca")}
+    if parsed:
+        whole["spec"] = {k: v for k, v in whole["spec"].items() if k != "request"}
+    assert _layout(cached) == _layout(whole)  # the same items in the same order
+    # Shared as ``compact`` shares them: each label, annotation and owner's name one string
+    # for every object, the vocabulary interned.
+    again = cached_request(_rich_request(spec))
+    for read in (
+        lambda r: r["metadata"]["labels"]["app"],
+        lambda r: r["metadata"]["annotations"]["cert-manager.io/certificate-revision"],
+        lambda r: r["metadata"]["ownerReferences"][0]["name"],
+        lambda r: r["status"]["conditions"][1]["message"],
+        lambda r: r["status"]["conditions"][1]["reason"],
+        lambda r: r["spec"].get("issuerRef"),
+    ):
+        assert read(again) is read(cached) and read(cached) is read(whole)
+    # Nothing the decoder made is kept: changing it changes nothing cached.
+    kept = copy.deepcopy(cached)
+    for value in (sent, sent["metadata"], sent["status"], sent["spec"], sent["extra"]):
+        for item in value.values():
+            if isinstance(item, dict):
+                item["changed"] = True
+            elif isinstance(item, list):
+                item.append("changed")
+    if "issuerRef" in sent["spec"]:
+        sent["spec"]["issuerRef"]["name"] = "changed"
+    sent["status"]["conditions"][0]["type"] = "changed"
+    sent["metadata"]["ownerReferences"][0]["name"] = "changed"
+    assert cached == kept
+
+
 @pytest.mark.parametrize(("status", "trims"), CASES)
 @pytest.mark.parametrize(("spec", "parsed"), SPECS)
 def test_a_packed_request_reads_back_equal_and_afresh(
@@ -482,3 +541,18 @@ def test_the_request_cache_reads_packed_requests_as_they_were_stored() -> None:
     assert change is not None and change[0] == "MODIFIED"
     assert change[1] == issued and change[2] is newer
     assert cache.get("ns", "app-1a2b3c") == newer
+
+
+def test_past_the_layouts_bound_an_issued_request_is_kept_as_it_was_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(packing, "_layouts", {})
+    monkeypatch.setattr(packing, "LAYOUTS_MAX", 0)
+    cached = cached_request(_rich_request(_spec()))
+    kept = packed_request(cached)
+    assert type(kept) is IssuedRequest and kept is not cached
+    assert _layout(kept) == _layout(cached)
+    assert kept["spec"] is cached["spec"]  # one spec for all requests alike
+    assert cached_view(kept) is cached_view(cached)
+    assert issued_certificate_sha256(kept) == issued_certificate_sha256(cached)
+    assert has_issued_certificate(kept)
