@@ -3,8 +3,9 @@
 Owns ``configure_logging`` and the ``redact_secrets`` processor. Every log line passes the
 redactor after exceptions are rendered to text and before it is rendered, so no private
 key (PEM, base64 of a PEM, a field named like one, the ``data`` of a Secret) reaches the
-output, whoever logged it. Standard-library loggers (aiohttp, asyncio) go through the same
-chain. This module must not decide what to log, only how.
+output, whoever logged it. structlog's lines are rendered by its chain and written to the
+stream directly; standard-library loggers (aiohttp, asyncio) go through a handler that runs
+the same chain. This module must not decide what to log, only how.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import binascii
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -134,24 +136,24 @@ def configure_logging(
         if use_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
-
-    structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        wrapper_class=structlog.stdlib.BoundLogger,
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        # Not cached: tests swap the configuration (``capture_logs``) after loggers exist.
-        cache_logger_on_first_use=False,
-    )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
+    )
+    assert handler.lock is not None  # a Handler makes its lock as it is made
+    # structlog's own lines are rendered by its chain and written straight to the stream,
+    # not handed to the standard library as records (two LogRecords, a formatter pass and
+    # a handler per line: a third of a line's CPU); the same processors and renderer make
+    # the same line. A level below ``level`` costs a call that returns at once.
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=_LineWriters(stream, lock=handler.lock),
+        # Not cached: tests swap the configuration (``capture_logs``) after loggers exist.
+        cache_logger_on_first_use=False,
     )
     # Nothing renders the caller's file and line, thread or process names (the JSON and
     # console renderers show structlog's fields), so do not gather them for every
@@ -167,3 +169,34 @@ def configure_logging(
     root.setLevel(numeric)
     # aiohttp logs one access line per request; the health endpoints would flood the log.
     logging.getLogger("aiohttp.access").setLevel(max(numeric, logging.WARNING))
+
+
+class _LineWriter(structlog.WriteLogger):
+    """structlog's ``WriteLogger`` under the name it was asked for (``add_logger_name``
+    reads it) and the log handler's lock: its lines and the standard library's share one
+    stream, written from the loop and the watchdog thread, and never interleave."""
+
+    def __init__(self, stream: TextIO, *, name: str, lock: threading.RLock) -> None:
+        super().__init__(stream)
+        self.name = name
+        self._lock = lock  # type: ignore[assignment]
+
+
+class _LineWriters:
+    """structlog's logger factory: one ``_LineWriter`` per logger name, kept (a logger is
+    assembled for every line)."""
+
+    def __init__(self, stream: TextIO, *, lock: threading.RLock) -> None:
+        self._stream = stream
+        self._lock = lock
+        self._writers: dict[str, _LineWriter] = {}
+        # A logger asked for without a name is named after its caller's module, as the
+        # standard library's factory names it.
+        self._unnamed = structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])
+
+    def __call__(self, *args: Any) -> _LineWriter:
+        name = str(args[0]) if args else self._unnamed().name
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = self._writers[name] = _LineWriter(self._stream, name=name, lock=self._lock)
+        return writer

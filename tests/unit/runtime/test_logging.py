@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,6 +125,32 @@ def test_exceptions_and_stdlib_logs_are_redacted_too() -> None:
     assert lines[0]["event"] == "parse_failed"
     assert "ValueError" in lines[0]["exception"]
     assert lines[1]["logger"] == "somelib"
+
+
+def test_a_logger_without_a_name_is_named_after_its_module() -> None:
+    stream = configured("info")
+    structlog.get_logger().info("hello")
+    assert json.loads(stream.getvalue())["logger"] == __name__
+
+
+def test_lines_from_threads_and_the_standard_library_never_interleave() -> None:
+    # structlog's lines are written to the stream directly, the standard library's
+    # through its handler: both under the handler's lock.
+    stream = configured("info")
+
+    def write(n: int) -> None:
+        for i in range(200):
+            structlog.get_logger("t").info("line", thread=n, i=i, text="x" * 200)
+            logging.getLogger("somelib").warning("line %d %d", n, i)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4 * 200 * 2
+    assert all(json.loads(line)["event"].startswith("line") for line in lines)
 
 
 @pytest.mark.parametrize(
