@@ -351,6 +351,7 @@ async def _serve(
         serving=settings.solver_mode == "shared",
     )
     gc_pauses = gcpolicy.PauseTimer()
+    survivors = gcpolicy.SurvivorFreezer()
     try:
         async with asyncio.TaskGroup() as background:
             background.create_task(manager.run_informers())
@@ -358,6 +359,7 @@ async def _serve(
             gcpolicy.tune()
             allocator.tune()
             gc_pauses.install()
+            survivors.install()
             background.create_task(gcpolicy.refreeze_forever(clock))
             background.create_task(gcpolicy.release_memos_forever(clock))
             if endpoints is not None:
@@ -380,6 +382,7 @@ async def _serve(
         exit_code = 1
     finally:
         gc_pauses.uninstall()
+        survivors.uninstall()
         await solver.cleanup()
         await acme.close()
         await events.close()

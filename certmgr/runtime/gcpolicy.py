@@ -15,6 +15,11 @@ even when nobody calls them. The C heap is not trimmed afterwards: glibc's
 ``malloc_trim`` holds the arena lock while it walks the heap (0.16 s at 450 MB), and
 every allocation on the loop waits for it, so it stalled the loop for seconds at 100k.
 
+And ``SurvivorFreezer``: while young collections come less than ``BULK_SECONDS`` apart
+(the heap growing by ``YOUNG_THRESHOLD`` objects that fast: a start or a relist making
+cache entries, views and memos), what each one leaves is frozen at once, so no middle
+collection scans it again. At rest young collections are minutes apart and it does nothing.
+
 And ``PauseTimer``: the longest collection per generation as gauges (wall and CPU
 seconds: ``certmgr_gc_pause_max_seconds``, ``certmgr_gc_pause_cpu_max_seconds``), and a
 ``gc_pause_long`` warning past ``warn_after``, so a stall the loop-lag probe sees can be
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -58,6 +64,13 @@ YOUNG_THRESHOLD = 10_000
 # 10k; 4 still let a 100k start's middle collections reach 40-43 ms. Each survivor is
 # scanned by one middle collection whatever the threshold, so a lower one costs no more.
 MIDDLE_THRESHOLD = 2
+# Two young collections closer than this: the heap grows by YOUNG_THRESHOLD objects (net
+# of those freed) that fast, and nearly all of them survive (a start: each Certificate's
+# views and memos, ~12 objects). A middle collection scanned them a second time: the
+# survivors of three young collections and the young generation, ~40,000 objects and
+# ~350,000 references into the whole heap (38-42 ms at 100k with requests). A start's
+# young collections come 0.1-0.3 s apart; at rest, minutes apart.
+BULK_SECONDS = 1.0
 # Middle collections between two full ones that CPython starts itself (its own: 10, and
 # only once the old generation grew by a quarter). ``refreeze_forever`` keeps the old
 # generation small and collects it whole on its period; CPython's own full collections
@@ -126,6 +139,42 @@ async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECOND
         for each in memo.every_memo():
             each.turn_if_due()
             await asyncio.sleep(0)
+
+
+class SurvivorFreezer:
+    """Freezes, through ``gc.callbacks`` while installed, what a young collection left
+    when it came less than ``within`` seconds after the one before.
+
+    Everything frozen there has just survived a collection (the young generation's
+    cyclic garbage was reclaimed a moment before), so what stays frozen for good is only
+    cycles that form later among it; ``gc.freeze`` itself is a list splice."""
+
+    def __init__(
+        self, *, within: float = BULK_SECONDS, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.within = within
+        self.freezes = 0
+        # Real time, like the pauses': a fake clock standing still in a test would make
+        # every young collection of the test process look like a start's.
+        self._monotonic = monotonic
+        self._last: float | None = None
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase != "stop" or info.get("generation") != 0:
+            return
+        now = self._monotonic()
+        if self._last is not None and now - self._last < self.within:
+            gc.freeze()
+            self.freezes += 1
+        self._last = now
 
 
 class PauseTimer:

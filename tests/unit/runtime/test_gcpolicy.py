@@ -1,5 +1,5 @@
 """The collector policy: collected, survivors frozen, again on a period or as the old
-generation grows."""
+generation grows, and after young collections that come close together."""
 
 from __future__ import annotations
 
@@ -99,6 +99,37 @@ def test_freeze_with_full_reclaims_old_cyclic_garbage() -> None:
 def _frozen() -> list[object]:
     gc.unfreeze()  # the permanent generation's objects become old ones again
     return gc.get_objects(generation=2)
+
+
+@pytest.mark.parametrize(
+    ("generation", "apart", "frozen"),
+    [(0, 0.2, True), (0, 5.0, False), (1, 0.2, False)],
+    ids=["young-collections-close-together", "young-collections-apart", "middle-collections"],
+)
+def test_survivors_of_young_collections_close_together_are_frozen(
+    generation: int, apart: float, frozen: bool
+) -> None:
+    now = [1000.0]
+    freezer = gcpolicy.SurvivorFreezer(within=1.0, monotonic=lambda: now[0])
+    enabled = gc.isenabled()
+    gc.disable()  # only the collections below
+    gc.unfreeze()
+    freezer.install()
+    try:
+        gc.collect(generation)
+        kept = [[i] for i in range(100)]
+        Cycle()  # garbage the collection reclaims: never frozen
+        now[0] += apart
+        gc.collect(generation)
+        assert (freezer.freezes == 1) is frozen
+        assert (gc.get_freeze_count() >= 100) is frozen
+        assert not any(isinstance(o, Cycle) for o in _frozen())
+        assert kept
+    finally:
+        freezer.uninstall()
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def test_tune_sets_every_generations_threshold() -> None:
