@@ -113,6 +113,44 @@ async def test_race_clock_bounds_by_clock_time(
         assert await raced == "done"
 
 
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        pytest.param("result", "done", id="resolved"),
+        pytest.param("error", ValueError, id="failed"),
+        pytest.param(None, TimeoutError, id="never-resolved"),
+    ],
+)
+async def test_race_clock_on_the_system_clock_and_a_future(
+    outcome: str | None, expected: object
+) -> None:
+    # The cache's waits: a future on real time (asyncio's own timeout, no tasks).
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    if outcome == "result":
+        asyncio.get_running_loop().call_soon(future.set_result, "done")
+    elif outcome == "error":
+        asyncio.get_running_loop().call_soon(future.set_exception, ValueError("bad"))
+    raced = race_clock(SystemClock(), future, seconds=0.01 if outcome is None else 30)
+    if isinstance(expected, type):
+        with pytest.raises(expected) as raised:
+            await raced
+        if expected is TimeoutError:
+            assert str(raised.value) == "timed out after 0.01 s"
+            assert future.cancelled()
+    else:
+        assert await raced == expected
+
+
+async def test_race_clock_cancelled_cancels_its_future() -> None:
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    raced = asyncio.create_task(race_clock(SystemClock(), future, seconds=30))
+    await asyncio.sleep(0)
+    raced.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await raced
+    assert future.cancelled()
+
+
 async def test_system_clock_is_aware_utc() -> None:
     clock = SystemClock()
     assert clock.now().tzinfo is UTC
