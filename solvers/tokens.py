@@ -43,6 +43,10 @@ def normalize_host(value: str) -> str:
         # Several colons and no brackets: only a bare IPv6 literal can look like that.
         return _canonical_ip(text) or ""
     name = text.split(":", 1)[0].rstrip(".").lower()
+    if name.strip("0123456789."):
+        # No colon is left, so only digits and dots could be an address (IPv4): a DNS
+        # name, every validation request's, is not handed to ``ipaddress`` to refuse.
+        return name
     return _canonical_ip(name) or name
 
 
