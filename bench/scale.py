@@ -4,7 +4,8 @@ For each size the API simulator runs in a child process, seeded straight into it
 with N Certificates that are already issued (a real ECDSA leaf from a throwaway CA, the
 Secret exactly as the issuing controller writes it, Ready status with the renewal time the
 product computes, and the completed CertificateRequest that issued it, the one a cluster
-keeps per Certificate; ``--no-requests`` leaves them out), spread over 10 namespaces, plus
+keeps per Certificate; ``--no-requests`` leaves them out; ``--orders`` adds each request's
+valid ACME Order with the chain, as cert-manager keeps it), spread over 10 namespaces, plus
 ``--foreign`` unrelated 4 KB Secrets in 20 other namespaces. Pebble backs the one ACME
 ClusterIssuer. Then ``certmgr run`` starts under deploy/'s service account, with leader
 election, and this process measures from the outside:
@@ -115,7 +116,10 @@ async def serve(args: argparse.Namespace) -> None:
         sim.install_crds(sorted((ROOT / "crds").glob("*_*.yaml")))
         sim.apply_manifests(deploy_manifests())
         seeder = IssuedSeeder(
-            sim, issuer_ref={"name": ISSUER, "kind": "ClusterIssuer"}, requests=args.requests
+            sim,
+            issuer_ref={"name": ISSUER, "kind": "ClusterIssuer"},
+            requests=args.requests,
+            orders=args.orders,
         )
         sim.apply(_issuer_manifest(args.pebble_dir, args.pebble_ca))
         not_before = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
@@ -152,7 +156,9 @@ async def serve(args: argparse.Namespace) -> None:
         write_service_account(args.serve, token=token, ca_pem=sim.ca_pem, port=sim.port)
         print(
             f"seeded {size} issued Certificates"
-            f"{' (with their CertificateRequests)' if args.requests else ''}"
+            f"{' (with their CertificateRequests' if args.requests else ''}"
+            f"{' and Orders' if args.requests and args.orders else ''}"
+            f"{')' if args.requests else ''}"
             f" + {args.foreign} foreign Secrets "
             f"in {time.perf_counter() - started:.0f} s",
             flush=True,
@@ -553,6 +559,7 @@ def measure_size(size: int, args: argparse.Namespace, pebble: PebbleServer, tmp:
             "--foreign",
             str(args.foreign),
             "--requests" if args.requests else "--no-requests",
+            "--orders" if args.orders else "--no-orders",
             "--list-latency",
             str(args.list_latency),
             "--pebble-dir",
@@ -658,6 +665,14 @@ def main() -> None:
         "(default; --no-requests: as benches before 2026-12-06's fifth session)",
     )
     parser.add_argument(
+        "--orders",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="with --requests, also seed each request's valid ACME Order (owned by it, the "
+        "chain in status.certificate), as a cluster keeps it while it keeps the request "
+        "(off by default: the figures before 2026-12-07 were measured without Orders)",
+    )
+    parser.add_argument(
         "--list-latency",
         type=float,
         default=0.0,
@@ -733,9 +748,10 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         for size in (int(s) for s in args.sizes.split(",")):
             requests = "with" if args.requests else "without"
+            orders = " and Orders" if args.requests and args.orders else ""
             print(
-                f"== {size} issued Certificates ({requests} their requests) + {args.foreign} "
-                f"foreign Secrets; {mode(args)}"
+                f"== {size} issued Certificates ({requests} their requests{orders}) + "
+                f"{args.foreign} foreign Secrets; {mode(args)}"
                 + (
                     f"; each list page {args.list_latency * 1000:.0f} ms late"
                     if args.list_latency

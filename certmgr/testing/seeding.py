@@ -9,7 +9,10 @@ them has nothing to issue or repair. With ``requests``, also the completed
 CertificateRequest that issued each one, as the request manager created it and the
 approver and the ACME issuer left it (``Approved``, ``Ready=True Issued``, the CSR, the
 Secret's ``tls.crt`` and ``ca.crt`` as ``status.certificate`` and ``status.ca``): the one
-request per Certificate the revision manager keeps. Each Certificate has its own key, and
+request per Certificate the revision manager keeps. With ``orders`` (and ``requests``), also
+each request's ACME Order as the Order controller leaves a valid one (owned by the request,
+its authorization with the three challenge offers, the chain in ``status.certificate``):
+cert-manager keeps it for as long as its request. Each Certificate has its own key, and
 every object carries the ``managedFields`` a real API server would send (the creator's
 Update, and the status writer's for a Certificate or a request): what the controller
 decodes and drops is part of the cost measured. Objects go straight into the simulator's
@@ -40,7 +43,9 @@ from certmgr.api.reasons import (
     READY_MESSAGE,
     REQUEST_ISSUED,
 )
-from certmgr.controllers.acme.requests import ISSUED_MESSAGE
+from certmgr.controllers.acme.names import order_name
+from certmgr.controllers.acme.requests import ISSUED_MESSAGE, order_annotations
+from certmgr.controllers.acme.writes import owner_reference
 from certmgr.controllers.certificates.gather import renewal_jitter_seconds
 from certmgr.controllers.certificates.requestmanager import expected_request_name, request_body
 from certmgr.controllers.certificates.secretdata import Issued, build_secret
@@ -57,10 +62,18 @@ Obj = dict[str, Any]
 class IssuedSeeder:
     """Stores issued Certificates (and their Secrets) in a ``Simulator``'s store."""
 
-    def __init__(self, sim: Any, *, issuer_ref: dict[str, str], requests: bool = False) -> None:
+    def __init__(
+        self,
+        sim: Any,
+        *,
+        issuer_ref: dict[str, str],
+        requests: bool = False,
+        orders: bool = False,
+    ) -> None:
         self.sim = sim
         self.issuer_ref = issuer_ref
         self.requests = requests
+        self.orders = orders and requests
         ca = ThrowawayCA.create(
             "seeded root",
             validity=timedelta(days=3650),
@@ -157,7 +170,10 @@ class IssuedSeeder:
         self.sim.store.create(self._rtype(certificate), certificate)
         if self.requests:
             request = self._issued_request(certificate, key, pem)
-            self.create(request, status=request.pop("status"))
+            stored = self.create(request, status=request.pop("status"))
+            if self.orders:
+                order = self._valid_order(stored, certificate["spec"]["dnsNames"], pem)
+                self.create(order, status=order.pop("status"))
 
     def _issued_request(self, certificate: Obj, key: ec.EllipticCurvePrivateKey, pem: bytes) -> Obj:
         """Revision 1's request, completed: made by the request manager's own functions
@@ -200,9 +216,57 @@ class IssuedSeeder:
         }
         return request
 
-    def create(self, obj: Obj, *, status: Obj | None = None) -> None:
-        """Any object, through the simulator's admission, straight into its store; with
-        ``status`` as its status subresource's writer then sets it."""
+    def _valid_order(self, request: Obj, dns_names: list[str], pem: bytes) -> Obj:
+        """The request's Order as the Order controller leaves a valid one: named, labelled
+        and owned as the ACME request controller creates it, its status as an ACME server
+        reports the order and an authorization per name (all three challenge types offered)."""
+        meta = request["metadata"]
+        spec = {
+            "request": request["spec"]["request"],
+            "issuerRef": dict(request["spec"]["issuerRef"]),
+            "dnsNames": list(dns_names),
+        }
+        name = order_name(meta["name"], spec)
+        base = f"https://acme.example.com/{meta['namespace']}/{name}"
+        return {
+            "apiVersion": "acme.cert-manager.io/v1",
+            "kind": "Order",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": dict(meta.get("labels") or {}),
+                "annotations": order_annotations(meta.get("annotations") or {}),
+                "ownerReferences": [owner_reference(request)],
+            },
+            "spec": spec,
+            "status": {
+                "url": f"{base}/order",
+                "finalizeURL": f"{base}/finalize",
+                "certificate": base64.b64encode(pem).decode(),
+                "state": "valid",
+                "authorizations": [
+                    {
+                        "url": f"{base}/authz/{identifier}",
+                        "identifier": identifier,
+                        "wildcard": False,
+                        "initialState": "pending",
+                        "challenges": [
+                            {
+                                "url": f"{base}/chall/{identifier}/{kind}",
+                                "token": f"{name}-{identifier}-{kind}",
+                                "type": kind,
+                            }
+                            for kind in ("http-01", "dns-01", "tls-alpn-01")
+                        ],
+                    }
+                    for identifier in dns_names
+                ],
+            },
+        }
+
+    def create(self, obj: Obj, *, status: Obj | None = None) -> Obj:
+        """Any object, through the simulator's admission, straight into its store (what was
+        stored); with ``status`` as its status subresource's writer then sets it."""
         rtype = self._rtype(obj)
         namespace = obj["metadata"].get("namespace", "")
         prepared = admission.prepare_create(self.sim.store, rtype, namespace, obj)
@@ -212,6 +276,7 @@ class IssuedSeeder:
             prepared, status=status is not None
         )
         self.sim.store.create(rtype, prepared)
+        return prepared
 
     def census(self, *, skip: frozenset[str] = frozenset()) -> dict[str, int]:
         """Objects written since ``mark``, by plural resource, those in ``skip`` apart."""
