@@ -3,15 +3,16 @@
 Owns the Ready condition of an approved CertificateRequest whose ``issuerRef`` is an
 ACME Issuer or ClusterIssuer, ``status.certificate``/``ca``/``failureTime``, and the
 Order it creates (deterministic name ``<request>-<hash of the order spec>``, owned by
-the request). It waits with Ready=False/Pending while the issuer is missing or not
-Ready (issuers wake their requests through an index), and ends in Issued, Failed or
-Denied, after which it never touches the request again. While the Order works it writes
-nothing (one status write per request, the outcome; the approver writes approval)
-unless the Order is stuck: then Ready=False/Pending says cert-manager's "Waiting on
-certificate issuance from order <ns>/<name>: "<state>"" followed by why (the Order's
-status.reason, e.g. no solver for a name, or a Challenge's, e.g. a route that does not
-answer), and once more when that cause is gone. The
-Order inherits the request's ``cert-manager.io/`` annotations and its HTTP-01 override
+the request), or adopts the one cert-manager made for it (found by owner uid in an
+index, never by listing a namespace's Orders). It waits with Ready=False/Pending while
+the issuer is missing or not Ready (issuers wake their requests through an index), and
+ends in Issued, Failed or Denied, after which it never touches the request again.
+While the Order works it writes nothing (one status write per request, the outcome; the
+approver writes approval) unless the Order is stuck: then Ready=False/Pending says
+cert-manager's "Waiting on certificate issuance from order <ns>/<name>: "<state>""
+followed by why (the Order's status.reason, e.g. no solver for a name, or a Challenge's,
+e.g. a route that does not answer), and once more when that cause is gone. The Order
+inherits the request's ``cert-manager.io/`` annotations and its HTTP-01 override
 annotations, and ``replaces`` (the ARI CertID of the certificate being renewed, from
 its Certificate's status.acme.ari). It must not speak ACME: the order controller does.
 """
@@ -73,6 +74,7 @@ ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
 WAITING_PREFIX: Final = "Waiting on certificate issuance from order "
 DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
 _FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
+ORDERS_BY_OWNER_UID: Final = "acme-orders-by-owner-uid"
 
 
 def setup(ctx: Context) -> None:
@@ -181,6 +183,9 @@ class RequestReconciler:
         self._requests = requests
         self._ready = ReadyWriter(ctx, requests)
         self._orders = orders
+        # Registered before the informer fills the cache (setup builds the reconciler
+        # first), so Orders are filed as they arrive.
+        orders.add_index(ORDERS_BY_OWNER_UID, owner_uids)
         self._challenges = challenges
         if challenges is not None:
             # The Order controller's index (a no-op when it registered it already).
@@ -326,15 +331,24 @@ class RequestReconciler:
     def _adoptable_order(self, request: dict[str, Any], order_spec: dict[str, Any]) -> Obj | None:
         """Taking over from cert-manager: the Order it made for this request (its own name
         scheme), kept when it orders exactly this and has not failed."""
-        for order in self._orders.list(request["metadata"]["namespace"]):
-            state = (order.get("status") or {}).get("state") or ""
-            if (
-                _owned_by(order, request)
-                and order.get("spec") == order_spec
-                and state not in _FINAL_ORDER_STATES
-            ):
-                return order
-        return None
+        meta = request["metadata"]
+        namespace, uid = meta["namespace"], meta.get("uid")
+        if not (isinstance(uid, str) and uid):  # not filed (the API server sets one)
+            orders = self._orders.list(namespace)
+            return next((o for o in orders if _adoptable(o, request, order_spec)), None)
+        adoptable = [
+            order
+            for key in self._orders.keys_by_index(ORDERS_BY_OWNER_UID, uid)
+            if key[0] == namespace
+            and (order := self._orders.get(*key)) is not None
+            and _adoptable(order, request, order_spec)
+        ]
+        if len(adoptable) <= 1:
+            return adoptable[0] if adoptable else None
+        # Two or more (a third party's copies: cert-manager names one per spec): the one
+        # a pass over the namespace's Orders meets first, as ever.
+        names = {o["metadata"]["name"] for o in adoptable}
+        return next(o for o in self._orders.list(namespace) if o["metadata"]["name"] in names)
 
     async def _report_waiting(self, request: dict[str, Any], order: Obj, state: str) -> None:
         meta = order["metadata"]
@@ -409,6 +423,25 @@ class RequestReconciler:
             await self._ready.failed(request, reason, message)
         else:
             await self._ready.issued(request, message, certificate=certificate, ca=ca)
+
+
+def owner_uids(order: Obj) -> list[str]:
+    """The index function of Orders: the uids their ownerReferences name."""
+    refs = (order.get("metadata") or {}).get("ownerReferences") or ()
+    return [
+        uid
+        for ref in refs
+        if isinstance(ref, dict) and isinstance(uid := ref.get("uid"), str) and uid
+    ]
+
+
+def _adoptable(order: Obj, request: Obj, order_spec: dict[str, Any]) -> bool:
+    state = (order.get("status") or {}).get("state") or ""
+    return (
+        _owned_by(order, request)
+        and order.get("spec") == order_spec
+        and state not in _FINAL_ORDER_STATES
+    )
 
 
 def _owned_by(child: Obj, owner: Obj) -> bool:

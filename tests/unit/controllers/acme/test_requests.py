@@ -144,9 +144,11 @@ def test_the_order_carries_the_duration_only_with_enable_duration_feature(
 class RecordingKube:
     def __init__(self) -> None:
         self.writes: list[str] = []
+        self.created: list[dict[str, Any]] = []
 
     async def create(self, resource: Any, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
         self.writes.append(f"create {resource.plural}")
+        self.created.append(obj)
         return obj
 
     async def patch(self, resource: Any, name: str, *args: Any, **_: Any) -> dict[str, Any]:
@@ -269,3 +271,141 @@ def test_what_a_stuck_order_is_waiting_on(
         challenges=cache,
     )
     assert reconciler._stuck_cause(order) == cause
+
+
+CSR_PEM = _csr_pem()
+
+
+def _approved_request(uid: str = "r1") -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {"name": "web-1", "namespace": "default", "uid": uid, "resourceVersion": "3"},
+        "spec": {
+            "request": base64.b64encode(CSR_PEM).decode(),
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+        },
+        "status": {"conditions": [{"type": "Approved", "status": "True"}]},
+    }
+
+
+def _request_reconciler(orders: Cache) -> tuple[RequestReconciler, RecordingKube]:
+    from certmgr.controllers.context import Context, Settings
+    from certmgr.testing.clock import FakeClock
+
+    requests, issuers = Cache(), Cache()
+    issuer = _issuer("1", "https://ca/dir")
+    issuer["metadata"]["namespace"] = "default"
+    issuer["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    issuers.apply("ADDED", issuer)
+    requests.apply("ADDED", _approved_request())
+    kube = RecordingKube()
+    ctx = Context(
+        client=kube,  # type: ignore[arg-type]
+        manager=None,  # type: ignore[arg-type]
+        clock=FakeClock(),
+        events=None,  # type: ignore[arg-type]
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(),
+    )
+    reconciler = RequestReconciler(
+        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
+    )
+    return reconciler, kube
+
+
+async def _planned_order_spec() -> dict[str, Any]:
+    """The spec the request's own Order gets (created into an empty cache)."""
+    reconciler, kube = _request_reconciler(Cache())
+    await reconciler.reconcile("default/web-1")
+    assert kube.writes == ["create orders"]
+    spec: dict[str, Any] = kube.created[0]["spec"]
+    return spec
+
+
+def _cert_manager_order(
+    name: str,
+    spec: dict[str, Any],
+    *,
+    owner_uid: str = "r1",
+    namespace: str = "default",
+    state: str = "pending",
+    version: str = "1",
+) -> dict[str, Any]:
+    """An Order as cert-manager names it (``<request>-<fnv32>``), owned by the request."""
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Order",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"o-{name}",
+            "resourceVersion": version,
+            "ownerReferences": [
+                {
+                    "apiVersion": "cert-manager.io/v1",
+                    "kind": "CertificateRequest",
+                    "name": "web-1",
+                    "uid": owner_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+        "status": {"state": state} if state else {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "adopted"),
+    [
+        pytest.param({}, True, id="cert-manager-order-adopted"),
+        pytest.param({"state": ""}, True, id="no-state-yet-adopted"),
+        pytest.param({"state": "ready"}, True, id="ready-adopted"),
+        pytest.param({"state": "errored"}, False, id="errored-not-adopted"),
+        pytest.param({"state": "invalid"}, False, id="invalid-not-adopted"),
+        pytest.param({"state": "expired"}, False, id="expired-not-adopted"),
+        pytest.param({"owner_uid": "r0"}, False, id="another-requests"),
+        pytest.param({"namespace": "other"}, False, id="another-namespace"),
+        pytest.param({"spec": {"dnsNames": ["b.example.com"]}}, False, id="another-spec"),
+    ],
+)
+async def test_an_issuance_adopts_cert_manager_s_order_without_listing_the_orders(
+    change: dict[str, Any], adopted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cert-manager's Order for the request has its own name (a hash of cert-manager's
+    # choosing); 1,000 other Orders of the namespace must not be read to find it.
+    spec = await _planned_order_spec()
+    orders = Cache()
+    for i in range(1000):
+        orders.apply("ADDED", _cert_manager_order(f"other-{i}", spec, owner_uid=f"r-{i}"))
+    extra = change.pop("spec", {})
+    orders.apply("ADDED", _cert_manager_order("web-1-2302138473", {**spec, **extra}, **change))
+    reconciler, kube = _request_reconciler(orders)
+    listed: list[object] = []
+    for method in ("list", "scan", "snapshot", "keys"):
+        real = getattr(orders, method)
+        monkeypatch.setattr(
+            orders, method, lambda *a, _real=real, **kw: listed.append(a) or _real(*a, **kw)
+        )
+    await reconciler.reconcile("default/web-1")
+    assert kube.writes == ([] if adopted else ["create orders"])
+    assert listed == []
+
+
+async def test_of_two_equal_cert_manager_orders_the_one_first_in_the_cache_is_adopted() -> None:
+    # Orders a third party made, both owned by the request with the same spec: the one a
+    # pass over the namespace's cached Orders meets first, as before the index (an Order
+    # updated goes to the end of that pass).
+    spec = await _planned_order_spec()
+    orders = Cache()
+    orders.apply("ADDED", _cert_manager_order("web-1-b", spec))
+    orders.apply("ADDED", _cert_manager_order("web-1-a", spec))
+    reconciler, _ = _request_reconciler(orders)
+    request = _approved_request()
+    adopted = reconciler._adoptable_order(request, spec)
+    assert adopted is not None and adopted["metadata"]["name"] == "web-1-b"
+    orders.apply("MODIFIED", _cert_manager_order("web-1-b", spec, version="2"))
+    adopted = reconciler._adoptable_order(request, spec)
+    assert adopted is not None and adopted["metadata"]["name"] == "web-1-a"
