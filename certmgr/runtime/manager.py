@@ -7,7 +7,8 @@ the Certificates that name it"); ``run_informers`` lists and watches (in every
 replica); ``run_controllers`` waits until every cache has synced and only then starts
 the controllers (the composition root runs it only while leading). It must not know
 what any kind means (mappers and reconcilers do), beyond which caches hold a trimmed
-copy: Secrets (``informer_secrets``) and CertificateRequests (``informer_requests``).
+copy: Secrets (``informer_secrets``), CertificateRequests (``informer_requests``) and
+Orders (``informer_orders``).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
 from certmgr.kube.protocol import KubeAPI
-from certmgr.kube.resources import CERTIFICATEREQUESTS, SECRETS, Resource
+from certmgr.kube.resources import CERTIFICATEREQUESTS, ORDERS, SECRETS, Resource
 from certmgr.runtime.cache import Obj, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
 from certmgr.runtime.gcpolicy import freeze_without_collecting
 from certmgr.runtime.informer import Informer, compact
+from certmgr.runtime.informer_orders import cached_order
 from certmgr.runtime.informer_requests import cached_request, packed_request
 from certmgr.runtime.informer_secrets import SecretInformers
 from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
@@ -64,6 +66,11 @@ def owner_keys(kind: str) -> Mapper:
 
 # Keys one watch event adds to a queue before the loop is given back.
 FAN_OUT_BATCH = 500
+# What each cache keeps of an object of its resource; ``compact`` for any other.
+_TRANSFORMS: Final[dict[Resource, Callable[[Obj], Obj]]] = {
+    CERTIFICATEREQUESTS: cached_request,
+    ORDERS: cached_order,
+}
 
 
 def _add_batch(
@@ -135,7 +142,7 @@ class Manager:
             self.client,
             resource,
             namespace=self._namespace,
-            transform=cached_request if resource == CERTIFICATEREQUESTS else compact,
+            transform=_TRANSFORMS.get(resource, compact),
             pack=packed_request if resource == CERTIFICATEREQUESTS else None,
             clock=self.clock,
             label_selector=label_selector,

@@ -41,10 +41,13 @@ class Step(StrEnum):
     DONE = "done"  # final
 
 
-def next_step(status: dict[str, Any], challenge_states: Sequence[str | None]) -> Step:
-    """The next step for an Order with ``status`` whose Challenges are in these states."""
+def next_step(
+    status: dict[str, Any], challenge_states: Sequence[str | None], *, has_chain: bool = False
+) -> Step:
+    """The next step for an Order with ``status`` whose Challenges are in these states;
+    ``has_chain``: its ``status.certificate`` holds something, though the cache dropped it."""
     state = status.get("state") or ""
-    if state in _FINAL and (state != State.VALID.value or status.get("certificate")):
+    if state in _FINAL and (state != State.VALID.value or has_chain or status.get("certificate")):
         return Step.DONE
     if not status.get("url"):
         return Step.CREATE

@@ -63,6 +63,7 @@ from certmgr.controllers.acme.overrides import (
 )
 from certmgr.controllers.acme.placed_orders import PlacedOrders, first_placement_here
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
+from certmgr.controllers.acme.valid_orders import written_valid
 from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
@@ -71,6 +72,7 @@ from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
 from certmgr.policies.solvers import select_solver
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_orders import has_chain
 from certmgr.runtime.manager import owner_keys
 
 log = structlog.get_logger(__name__)
@@ -175,6 +177,7 @@ class OrderReconciler:
                 states.get(challenge_of(name, a["url"], owned))
                 for a in pending_authorizations(status)
             ],
+            has_chain=has_chain(order),
         )
         if step is Step.DONE:
             self._polls.forget(key)
@@ -483,6 +486,9 @@ class OrderReconciler:
     async def _write(self, order: Obj, status: dict[str, Any]) -> None:
         written = await patch_status(self._ctx.client, ORDERS, order, status)
         if written is not None:
+            if has_chain(written):
+                # Before the cache shows it: the request controller wakes on that.
+                written_valid(written)
             # Read-your-writes: the next reconcile must see this step (above all the
             # order URL), or it could repeat it.
             await self._orders.wait_for_object(written, timeout=CACHE_WAIT_SECONDS)

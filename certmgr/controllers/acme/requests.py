@@ -45,6 +45,7 @@ from certmgr.controllers.acme.order_steps import owned_by_order
 from certmgr.controllers.acme.orders import OWNER_INDEX
 from certmgr.controllers.acme.overrides import override_annotations
 from certmgr.controllers.acme.placed_orders import created_here
+from certmgr.controllers.acme.valid_orders import valid_as_written
 from certmgr.controllers.acme.writes import owner_reference, progress_event
 from certmgr.controllers.certificaterequests.ready import ReadyWriter
 from certmgr.controllers.certificaterequests.unfinished import finished_key
@@ -65,6 +66,7 @@ from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
+from certmgr.runtime.informer_orders import trimmed as order_trimmed
 from certmgr.runtime.informer_requests import trimmed
 from certmgr.runtime.manager import Mapper, owner_keys
 
@@ -291,6 +293,8 @@ class RequestReconciler:
             await self._create_order(request, name, order_spec)
         else:
             name = order["metadata"]["name"]
+        if order is not None and order_trimmed(order):
+            order = valid_as_written(order) or await self._live_order(order)
         order_status = (order or {}).get("status") or {}
         state = order_status.get("state") or ""
         if state == State.VALID.value and order_status.get("certificate"):
@@ -313,6 +317,12 @@ class RequestReconciler:
         if order is not None:
             await self._report_waiting(request, order, state)
         return None
+
+    async def _live_order(self, order: Obj) -> Obj:
+        """The Order whole, chain included, from the API (the cache dropped the chain, and
+        this process did not write it: a restart since it turned valid)."""
+        meta = order["metadata"]
+        return await self._ctx.client.get(ORDERS, meta["name"], namespace=meta["namespace"])
 
     def _replaces(self, request: dict[str, Any]) -> str | None:
         """The ARI CertID of the certificate this request renews (RFC 9773 section 5):

@@ -1,0 +1,177 @@
+"""A valid Order is cached without its chain, and its request is still issued with it:
+handed over by this process's Order controller, or read from the API after a restart."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certmgr.controllers.acme.order_steps import Step, next_step
+from certmgr.controllers.acme.requests import RequestReconciler
+from certmgr.controllers.acme.valid_orders import valid_as_written, written_valid
+from certmgr.controllers.context import Context, Settings
+from certmgr.runtime.cache import Cache
+from certmgr.runtime.informer_orders import cached_order, has_chain, trimmed
+from certmgr.testing.clock import FakeClock
+
+NS = "default"
+CHAIN = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n").decode()
+
+
+def _order(status: dict[str, Any], *, version: str = "5") -> dict[str, Any]:
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Order",
+        "metadata": {"name": "web-1-1", "namespace": NS, "uid": "o1", "resourceVersion": version},
+        "spec": {"request": "Q1NS", "issuerRef": {"name": "ca"}, "dnsNames": ["a.example.com"]},
+        "status": status,
+    }
+
+
+VALID = {"url": "https://ca/o/1", "finalizeURL": "https://ca/f/1", "state": "valid"}
+
+
+@pytest.mark.parametrize(
+    ("status", "dropped"),
+    [
+        pytest.param({**VALID, "certificate": CHAIN}, True, id="valid-with-chain-dropped"),
+        pytest.param(VALID, False, id="valid-without-chain-whole"),
+        pytest.param({**VALID, "certificate": ""}, False, id="valid-empty-chain-whole"),
+        pytest.param({**VALID, "certificate": 7}, False, id="valid-odd-chain-whole"),
+        pytest.param({**VALID, "state": "processing"}, False, id="processing-whole"),
+        pytest.param({"state": "invalid", "reason": "x"}, False, id="invalid-whole"),
+    ],
+)
+def test_only_a_valid_orders_chain_is_dropped(status: dict[str, Any], dropped: bool) -> None:
+    order = _order(status)
+    cached = cached_order(copy.deepcopy(order))
+    assert trimmed(cached) is dropped
+    assert has_chain(cached) is bool(status.get("certificate"))
+    if dropped:
+        order["status"] = {k: v for k, v in status.items() if k != "certificate"}
+    assert cached == order
+
+
+@pytest.mark.parametrize(
+    ("status", "step"),
+    [
+        pytest.param(VALID, Step.POLL, id="valid-without-chain-downloads"),
+        pytest.param({**VALID, "certificate": CHAIN}, Step.DONE, id="valid-with-chain-done"),
+    ],
+)
+def test_a_cached_valid_order_is_done_as_it_was_whole(status: dict[str, Any], step: Step) -> None:
+    cached = cached_order(_order(dict(status)))
+    assert next_step(cached["status"], [], has_chain=has_chain(cached)) is step
+
+
+def test_an_order_written_valid_is_handed_over_once_and_only_for_that_version() -> None:
+    written = _order({**VALID, "certificate": CHAIN}, version="9")
+    written_valid(written)
+    assert valid_as_written(cached_order(_order({**VALID, "certificate": CHAIN}))) is None
+    written_valid(written)
+    assert valid_as_written(cached_order(copy.deepcopy(written))) is written
+    assert valid_as_written(cached_order(copy.deepcopy(written))) is None
+
+
+def _csr_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+class Kube:
+    """Creates, reads and status-patches; every call recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    async def create(self, resource: Any, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.calls.append(f"create {resource.plural}")
+        self.objects[obj["metadata"]["name"]] = obj
+        return obj
+
+    async def get(self, resource: Any, name: str, **_: Any) -> dict[str, Any]:
+        self.calls.append(f"get {resource.plural}")
+        return copy.deepcopy(self.objects[name])
+
+    async def patch(self, resource: Any, name: str, *args: Any, **_: Any) -> dict[str, Any]:
+        self.calls.append(f"patch {resource.plural}")
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("handed_over", "calls"),
+    [
+        pytest.param(True, [], id="written-here-no-read"),
+        pytest.param(False, ["get orders"], id="after-a-restart-one-read"),
+    ],
+)
+async def test_a_request_is_issued_with_the_chain_of_its_trimmed_valid_order(
+    handed_over: bool, calls: list[str]
+) -> None:
+    requests, orders, issuers = Cache(), Cache(), Cache()
+    issuers.apply(
+        "ADDED",
+        {
+            "metadata": {"name": "ca", "namespace": NS, "uid": "i1", "resourceVersion": "1"},
+            "spec": {"acme": {"server": "https://ca/dir", "privateKeySecretRef": {"name": "k"}}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        },
+    )
+    request = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "CertificateRequest",
+        "metadata": {"name": "web-1", "namespace": NS, "uid": "r1", "resourceVersion": "3"},
+        "spec": {
+            "request": base64.b64encode(_csr_pem()).decode(),
+            "issuerRef": {"name": "ca", "kind": "Issuer"},
+        },
+        "status": {"conditions": [{"type": "Approved", "status": "True"}]},
+    }
+    requests.apply("ADDED", request)
+    kube = Kube()
+    ctx = Context(
+        client=kube,  # type: ignore[arg-type]
+        manager=None,  # type: ignore[arg-type]
+        clock=FakeClock(),
+        events=None,  # type: ignore[arg-type]
+        acme=None,  # type: ignore[arg-type]
+        settings=Settings(),
+    )
+    reconciler = RequestReconciler(
+        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
+    )
+    assert await reconciler.reconcile(f"{NS}/web-1") is None
+    assert kube.calls == ["create orders"]
+    (created,) = kube.objects.values()
+    valid = {
+        **created,
+        "metadata": {**created["metadata"], "uid": "o-web-1", "resourceVersion": "7"},
+        "status": {**VALID, "certificate": CHAIN},
+    }
+    kube.objects[created["metadata"]["name"]] = valid
+    if handed_over:
+        written_valid(copy.deepcopy(valid))
+    orders.apply("ADDED", cached_order(copy.deepcopy(valid)))
+    issued: list[tuple[bytes, bytes]] = []
+
+    async def finish(*_: Any, certificate: bytes = b"", ca: bytes = b"", **__: Any) -> None:
+        issued.append((certificate, ca))
+
+    reconciler._finish = finish  # type: ignore[method-assign]
+    kube.calls.clear()
+    assert await reconciler.reconcile(f"{NS}/web-1") is None
+    assert kube.calls == calls
+    assert issued == [(base64.b64decode(CHAIN), b"")]
