@@ -22,12 +22,12 @@ import structlog
 
 from certmgr.kube.protocol import KubeAPI
 from certmgr.kube.resources import CERTIFICATEREQUESTS, ORDERS, SECRETS, Resource
-from certmgr.runtime.cache import Obj, object_key
+from certmgr.runtime.cache import Obj, Pack, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
 from certmgr.runtime.gcpolicy import freeze_without_collecting
 from certmgr.runtime.informer import Informer, compact
-from certmgr.runtime.informer_orders import cached_order
+from certmgr.runtime.informer_orders import cached_order, packed_order
 from certmgr.runtime.informer_requests import cached_request, packed_request
 from certmgr.runtime.informer_secrets import SecretInformers
 from certmgr.runtime.workqueue import ExponentialBackoff, RateLimiter, WorkQueue
@@ -70,6 +70,10 @@ FAN_OUT_BATCH = 500
 _TRANSFORMS: Final[dict[Resource, Callable[[Obj], Obj]]] = {
     CERTIFICATEREQUESTS: cached_request,
     ORDERS: cached_order,
+}
+_PACKS: Final[dict[Resource, Pack]] = {
+    CERTIFICATEREQUESTS: packed_request,
+    ORDERS: packed_order,
 }
 
 
@@ -143,7 +147,7 @@ class Manager:
             resource,
             namespace=self._namespace,
             transform=_TRANSFORMS.get(resource, compact),
-            pack=packed_request if resource == CERTIFICATEREQUESTS else None,
+            pack=_PACKS.get(resource),
             clock=self.clock,
             label_selector=label_selector,
             **self._informer_options,

@@ -63,7 +63,7 @@ from certmgr.controllers.acme.overrides import (
 )
 from certmgr.controllers.acme.placed_orders import PlacedOrders, first_placement_here
 from certmgr.controllers.acme.polling import PollIntervals, is_transient
-from certmgr.controllers.acme.valid_orders import written_valid
+from certmgr.controllers.acme.valid_orders import writing_valid, written_valid
 from certmgr.controllers.acme.writes import patch_status, progress_event
 from certmgr.controllers.context import Context
 from certmgr.kube.errors import AlreadyExists, NotFound
@@ -258,15 +258,16 @@ class OrderReconciler:
                 acme_order.certificate_url, preferred_chain=self._preferred_chain(order) or None
             )
             self._polls.forget(key)
-            await self._write(
-                order,
-                {
-                    **status,
-                    "state": State.VALID.value,
-                    "reason": "",
-                    "certificate": base64.b64encode(chain.encode()).decode(),
-                },
-            )
+            with writing_valid(str(order["metadata"].get("uid") or "")):
+                await self._write(
+                    order,
+                    {
+                        **status,
+                        "state": State.VALID.value,
+                        "reason": "",
+                        "certificate": base64.b64encode(chain.encode()).decode(),
+                    },
+                )
             log.info("acme_order_valid", order=key)
             return None
         if acme_order.status in (State.INVALID.value, "deactivated", State.EXPIRED.value):
@@ -487,7 +488,7 @@ class OrderReconciler:
         written = await patch_status(self._ctx.client, ORDERS, order, status)
         if written is not None:
             if has_chain(written):
-                # Before the cache shows it: the request controller wakes on that.
+                # For the request controller, which the cache's copy wakes (trimmed).
                 written_valid(written)
             # Read-your-writes: the next reconcile must see this step (above all the
             # order URL), or it could repeat it.

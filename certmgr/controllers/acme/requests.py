@@ -294,7 +294,7 @@ class RequestReconciler:
         else:
             name = order["metadata"]["name"]
         if order is not None and order_trimmed(order):
-            order = valid_as_written(order) or await self._live_order(order)
+            order = await valid_as_written(order) or await self._live_order(order)
         order_status = (order or {}).get("status") or {}
         state = order_status.get("state") or ""
         if state == State.VALID.value and order_status.get("certificate"):

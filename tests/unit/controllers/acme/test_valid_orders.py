@@ -3,7 +3,9 @@ handed over by this process's Order controller, or read from the API after a res
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import copy
 from typing import Any
 
@@ -14,10 +16,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.controllers.acme.order_steps import Step, next_step
 from certmgr.controllers.acme.requests import RequestReconciler
-from certmgr.controllers.acme.valid_orders import valid_as_written, written_valid
+from certmgr.controllers.acme.valid_orders import valid_as_written, writing_valid, written_valid
 from certmgr.controllers.context import Context, Settings
 from certmgr.runtime.cache import Cache
-from certmgr.runtime.informer_orders import cached_order, has_chain, trimmed
+from certmgr.runtime.informer_orders import (
+    PackedOrder,
+    cached_order,
+    has_chain,
+    packed_order,
+    trimmed,
+)
 from certmgr.testing.clock import FakeClock
 
 NS = "default"
@@ -70,13 +78,64 @@ def test_a_cached_valid_order_is_done_as_it_was_whole(status: dict[str, Any], st
     assert next_step(cached["status"], [], has_chain=has_chain(cached)) is step
 
 
-def test_an_order_written_valid_is_handed_over_once_and_only_for_that_version() -> None:
+async def test_an_order_written_valid_is_handed_over_once_and_only_for_that_version() -> None:
     written = _order({**VALID, "certificate": CHAIN}, version="9")
     written_valid(written)
-    assert valid_as_written(cached_order(_order({**VALID, "certificate": CHAIN}))) is None
+    assert await valid_as_written(cached_order(_order({**VALID, "certificate": CHAIN}))) is None
     written_valid(written)
-    assert valid_as_written(cached_order(copy.deepcopy(written))) is written
-    assert valid_as_written(cached_order(copy.deepcopy(written))) is None
+    assert await valid_as_written(cached_order(copy.deepcopy(written))) is written
+    assert await valid_as_written(cached_order(copy.deepcopy(written))) is None
+
+
+@pytest.mark.parametrize(
+    ("answered", "expected"),
+    [
+        pytest.param(True, "written", id="answered-handed-over"),
+        pytest.param(False, None, id="write-failed-none"),
+    ],
+)
+async def test_a_write_in_flight_is_waited_for(answered: bool, expected: str | None) -> None:
+    """The watch may show the valid Order before its write's answer arrives."""
+    written = _order({**VALID, "certificate": CHAIN}, version="11")
+    written["metadata"]["uid"] = f"o-in-flight-{answered}"
+    release = asyncio.Event()
+
+    async def write() -> None:
+        with contextlib.suppress(RuntimeError), writing_valid(written["metadata"]["uid"]):
+            await release.wait()
+            if not answered:
+                raise RuntimeError("the write failed")
+            written_valid(written)
+
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0)
+    taker = asyncio.create_task(valid_as_written(cached_order(copy.deepcopy(written))))
+    await asyncio.sleep(0)
+    assert not taker.done()
+    release.set()
+    await writer
+    assert (await taker) is (written if expected else None)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param({**VALID, "certificate": CHAIN}, id="valid-packed"),
+        pytest.param({**VALID, "state": "processing"}, id="processing-as-is"),
+    ],
+)
+def test_a_cached_order_reads_back_equal_from_the_cache(status: dict[str, Any]) -> None:
+    order = _order(dict(status))
+    order["metadata"]["uid"] = "0f6b0b7e-7a57-4c59-9d2c-5b1d7a3c1a11"
+    order["metadata"]["creationTimestamp"] = "2026-12-07T01:00:00Z"
+    expected = cached_order(copy.deepcopy(order))
+    cache = Cache(pack=packed_order)
+    cache.apply("ADDED", cached_order(copy.deepcopy(order)))
+    found = cache.get(NS, "web-1-1")
+    assert found == expected
+    assert trimmed(found) is trimmed(expected)
+    assert has_chain(found) is has_chain(expected)
+    assert isinstance(packed_order(expected), PackedOrder) is trimmed(expected)
 
 
 def _csr_pem() -> bytes:
