@@ -157,6 +157,7 @@ class Cache:
         # bare instead of in a one-element set or tuple (~250 bytes an object an index).
         self._indexes: dict[str, dict[str, Key | set[Key]]] = {}
         self._filed: dict[str, dict[Key, str | tuple[str, ...]]] = {}
+        self._unshared: set[str] = set()  # indexes whose values skip the string pool
         self._resource_version = ""
         self._recent: deque[tuple[Key, str]] = deque(maxlen=RECENT_VERSIONS)
         self._recent_set: set[tuple[Key, str]] = set()
@@ -242,8 +243,12 @@ class Cache:
         """The latest version applied (list, event or bookmark); watches deliver in order."""
         return self._resource_version
 
-    def add_index(self, index: str, func: IndexFunc) -> None:
+    def add_index(self, index: str, func: IndexFunc, *, shared: bool = True) -> None:
         """Register (or replace) an index; objects already cached are filed at once.
+
+        Its values go through the string pool (``strings.share``) unless ``shared`` is
+        false: for values each object holds and no other does (an owner's uid), the pool
+        would keep an entry per object and share nothing.
 
         A keys-only cache can file existing objects only by their stubs: register its
         indexes before the informer runs.
@@ -255,11 +260,15 @@ class Cache:
         if self._index_funcs.get(index) is func:
             return
         self._index_funcs[index] = func
+        if shared:
+            self._unshared.discard(index)
+        else:
+            self._unshared.add(index)
         self._indexes[index] = {}
         self._filed[index] = {}
         self.state = next(_states)
         for key, stored in self._items(None):
-            values = tuple(dict.fromkeys(map(share, func(self._unpack(key, stored)))))
+            values = self._shared(index, func(self._unpack(key, stored)))
             self._file(key, {index: values})
 
     def _stored(self, key: Key) -> Stored | None:
@@ -469,11 +478,11 @@ class Cache:
     def _index_values(self, obj: Obj) -> Filed:
         # Shared: an issuer's name is a value of thousands of objects, a Secret's key
         # that of its Certificate.
-        filed = {
-            index: tuple(dict.fromkeys(map(share, f(obj))))
-            for index, f in self._index_funcs.items()
-        }
+        filed = {index: self._shared(index, f(obj)) for index, f in self._index_funcs.items()}
         return {index: values for index, values in filed.items() if values}
+
+    def _shared(self, index: str, values: Iterable[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(values if index in self._unshared else map(share, values)))
 
     def _put(self, key: Key, stored: Stored, filed: Filed) -> None:
         self._objects.setdefault(key[0], {})[key[1]] = stored

@@ -187,7 +187,7 @@ class RequestReconciler:
         self._orders = orders
         # Registered before the informer fills the cache (setup builds the reconciler
         # first), so Orders are filed as they arrive.
-        orders.add_index(ORDERS_BY_OWNER_UID, owner_uids)
+        orders.add_index(ORDERS_BY_OWNER_UID, owner_uids, shared=False)
         self._challenges = challenges
         if challenges is not None:
             # The Order controller's index (a no-op when it registered it already).

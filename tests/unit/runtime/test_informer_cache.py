@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from certmgr.runtime.cache import Cache, CacheStopped, object_key, split_key
+from certmgr.strings import share
 from certmgr.testing.clock import FakeClock
 
 
@@ -284,6 +285,28 @@ def test_registering_the_same_index_again_keeps_it_without_refiling() -> None:
     assert seen == ["c1", "c1"], "filed once when registered, once on the change"
     assert names(cache.by_index("secret", "ns/t")) == ["c1"]
     assert names(cache.by_index("secret", "ns/s")) == []
+
+
+@pytest.mark.parametrize(
+    ("shared", "pooled"),
+    [
+        pytest.param(True, True, id="shared-values-pooled"),
+        pytest.param(False, False, id="unshared-values-kept-as-given"),
+    ],
+)
+def test_an_index_pools_its_values_unless_registered_unshared(shared: bool, pooled: bool) -> None:
+    # An owner's uid: each object holds its own, so a pool entry would share nothing.
+    def by_uid(o: dict[str, Any]) -> list[str]:
+        return [o["metadata"]["uid"]]
+
+    uid = "".join(["uid-", f"{shared}-", "of-c1"])  # a string no one pooled yet
+    cache = Cache()
+    cache.add_index("uid", by_uid, shared=shared)
+    cache.apply("ADDED", {**obj("c1", "1"), "metadata": {**obj("c1", "1")["metadata"], "uid": uid}})
+    assert names(cache.by_index("uid", uid)) == ["c1"]
+    assert (share("".join(["uid-", f"{shared}-", "of-c1"])) is uid) is pooled
+    cache.apply("DELETED", obj("c1", "2"))
+    assert cache.keys_by_index("uid", uid) == []
 
 
 def test_registering_another_function_under_an_index_name_refiles() -> None:
