@@ -141,7 +141,22 @@ async def release_memos_forever(clock: Clock, *, every: float = memo.IDLE_SECOND
             await asyncio.sleep(0)
 
 
-class SurvivorFreezer:
+class _Callback:
+    """A collector callback (``_callback``) in ``gc.callbacks`` while installed."""
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class SurvivorFreezer(_Callback):
     """Freezes, through ``gc.callbacks`` while installed, what a young collection left
     when it came less than ``within`` seconds after the one before.
 
@@ -159,14 +174,6 @@ class SurvivorFreezer:
         self._monotonic = monotonic
         self._last: float | None = None
 
-    def install(self) -> None:
-        if self._callback not in gc.callbacks:
-            gc.callbacks.append(self._callback)
-
-    def uninstall(self) -> None:
-        if self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
-
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase != "stop" or info.get("generation") != 0:
             return
@@ -177,7 +184,7 @@ class SurvivorFreezer:
         self._last = now
 
 
-class PauseTimer:
+class PauseTimer(_Callback):
     """Times every collection through ``gc.callbacks`` while installed."""
 
     def __init__(self, *, warn_after: float = 0.05) -> None:
@@ -186,14 +193,6 @@ class PauseTimer:
         self.worst_cpu: dict[int, float] = {}
         self._started = 0.0
         self._started_cpu = 0.0
-
-    def install(self) -> None:
-        if self._callback not in gc.callbacks:
-            gc.callbacks.append(self._callback)
-
-    def uninstall(self) -> None:
-        if self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

@@ -44,8 +44,7 @@ from certmgr.api.reasons import (
     REQUEST_ISSUED,
 )
 from certmgr.controllers.acme.names import order_name
-from certmgr.controllers.acme.requests import ISSUED_MESSAGE, order_annotations
-from certmgr.controllers.acme.writes import owner_reference
+from certmgr.controllers.acme.requests import ISSUED_MESSAGE, order_body
 from certmgr.controllers.certificates.gather import renewal_jitter_seconds
 from certmgr.controllers.certificates.requestmanager import expected_request_name, request_body
 from certmgr.controllers.certificates.secretdata import Issued, build_secret
@@ -229,16 +228,7 @@ class IssuedSeeder:
         name = order_name(meta["name"], spec)
         base = f"https://acme.example.com/{meta['namespace']}/{name}"
         return {
-            "apiVersion": "acme.cert-manager.io/v1",
-            "kind": "Order",
-            "metadata": {
-                "name": name,
-                "namespace": meta["namespace"],
-                "labels": dict(meta.get("labels") or {}),
-                "annotations": order_annotations(meta.get("annotations") or {}),
-                "ownerReferences": [owner_reference(request)],
-            },
-            "spec": spec,
+            **order_body(request, name=name, spec=spec),
             "status": {
                 "url": f"{base}/order",
                 "finalizeURL": f"{base}/finalize",

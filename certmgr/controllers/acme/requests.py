@@ -145,6 +145,24 @@ def order_annotations(request_annotations: Mapping[str, str]) -> dict[str, str]:
     return inherited
 
 
+def order_body(request: dict[str, Any], *, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The Order ``name`` a request's controller creates for it: its labels, the
+    annotations it inherits, owned by the request."""
+    meta = request["metadata"]
+    return {
+        "apiVersion": ORDERS.api_version,
+        "kind": ORDERS.kind,
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": order_annotations(meta.get("annotations") or {}),
+            "ownerReferences": [owner_reference(request)],
+        },
+        "spec": spec,
+    }
+
+
 def split_issued_chain(pem: bytes) -> tuple[bytes, bytes]:
     """(certificate, ca): leaf + intermediates, and the root when the chain includes it."""
     try:
@@ -394,18 +412,7 @@ class RequestReconciler:
 
     async def _create_order(self, request: dict[str, Any], name: str, spec: dict[str, Any]) -> None:
         meta = request["metadata"]
-        order = {
-            "apiVersion": ORDERS.api_version,
-            "kind": ORDERS.kind,
-            "metadata": {
-                "name": name,
-                "namespace": meta["namespace"],
-                "labels": dict(meta.get("labels") or {}),
-                "annotations": order_annotations(meta.get("annotations") or {}),
-                "ownerReferences": [owner_reference(request)],
-            },
-            "spec": spec,
-        }
+        order = order_body(request, name=name, spec=spec)
         try:
             created = await self._ctx.client.create(ORDERS, order, namespace=meta["namespace"])
         except AlreadyExists:
