@@ -165,9 +165,12 @@ class WorkQueue(Generic[K]):
         self.clock = clock
         self._limiter: RateLimiter[K] = rate_limiter or ExponentialBackoff()
         self._queue: deque[K] = deque()
-        self._dirty: set[K] = set()
         self._processing: dict[K, float] = {}  # key -> when a worker got it
-        self._ready_since: dict[K, float] = {}  # key -> when it became ready, for latency
+        # The keys added and not handed out yet (client-go's dirty set), each with when it
+        # became ready, for the latency: one table, not a set beside a dict (at a start each
+        # grows to 100,000 keys in every certificate controller's queue, and all of them
+        # resize on the same key).
+        self._ready_since: dict[K, float] = {}
         self._getters: deque[asyncio.Future[None]] = deque()
         # Delayed adds: the live deadline per key, and a heap that may hold stale entries
         # (superseded by an earlier deadline); an entry counts only if it matches the dict.
@@ -205,9 +208,8 @@ class WorkQueue(Generic[K]):
         if self._shutting_down:
             return
         self._adds.inc()
-        if key in self._dirty:
+        if key in self._ready_since:
             return
-        self._dirty.add(key)
         self._ready_since[key] = self.clock.monotonic()
         if key in self._processing:
             return  # ``done`` queues it again, so no two workers ever hold it
@@ -275,12 +277,11 @@ class WorkQueue(Generic[K]):
         self._handed_out = True
         now = self.clock.monotonic()
         self._latency.observe(max(0.0, now - self._ready_since.pop(key, now)))
-        self._dirty.discard(key)
         self._processing[key] = now
-        if not self._queue and not self._dirty and not self._ready_since:
-            # Drained. Sets and dicts never shrink: the tables a start's 100,000 keys
-            # grew (~4-5 MB each) would stay for good.
-            self._dirty, self._ready_since = set(), {}
+        if not self._queue and not self._ready_since:
+            # Drained. Dicts never shrink: the table a start's 100,000 keys grew (~4-5
+            # MB) would stay for good.
+            self._ready_since = {}
         return key
 
     @property
@@ -294,7 +295,7 @@ class WorkQueue(Generic[K]):
         if started is None:
             return
         self._work.observe(max(0.0, self.clock.monotonic() - started))
-        if key in self._dirty and (not self._shutting_down or self._drain):
+        if key in self._ready_since and (not self._shutting_down or self._drain):
             self._push_ready(key)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -313,8 +314,8 @@ class WorkQueue(Generic[K]):
         if self._timer is not None:
             self._timer.cancel()
         if not drain:
-            _release_later(self._queue, self._dirty, self._ready_since)
-            self._queue, self._dirty, self._ready_since = deque(), set(), {}
+            _release_later(self._queue, self._ready_since)
+            self._queue, self._ready_since = deque(), {}
         while self._getters:
             waiter = self._getters.popleft()
             if not waiter.done():
