@@ -23,6 +23,8 @@ from certmgr.controllers.acme.requests import (
 from certmgr.pki.csr import parse_csr
 from certmgr.runtime.cache import Cache
 
+from .helpers import csr_pem, request_reconciler
+
 
 def _cert(
     subject: str,
@@ -160,21 +162,7 @@ class RecordingKube:
         return obj
 
 
-def _csr_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
 async def test_a_request_being_deleted_gets_no_order() -> None:
-    from certmgr.controllers.context import Context, Settings
-    from certmgr.testing.clock import FakeClock
-
     requests, orders, issuers = Cache(), Cache(), Cache()
     issuer = _issuer("1", "https://ca/dir")
     issuer["metadata"]["namespace"] = "default"
@@ -194,24 +182,14 @@ async def test_a_request_being_deleted_gets_no_order() -> None:
                 "finalizers": ["foregroundDeletion"],
             },
             "spec": {
-                "request": base64.b64encode(_csr_pem()).decode(),
+                "request": base64.b64encode(csr_pem()).decode(),
                 "issuerRef": {"name": "ca", "kind": "Issuer"},
             },
             "status": {"conditions": [{"type": "Approved", "status": "True"}]},
         },
     )
     kube = RecordingKube()
-    ctx = Context(
-        client=kube,  # type: ignore[arg-type]
-        manager=None,  # type: ignore[arg-type]
-        clock=FakeClock(),
-        events=None,  # type: ignore[arg-type]
-        acme=None,  # type: ignore[arg-type]
-        settings=Settings(),
-    )
-    reconciler = RequestReconciler(
-        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
-    )
+    reconciler = request_reconciler(kube, requests=requests, orders=orders, issuers=issuers)
     assert await reconciler.reconcile("default/web-1") is None
     assert kube.writes == []
 
@@ -273,7 +251,7 @@ def test_what_a_stuck_order_is_waiting_on(
     assert reconciler._stuck_cause(order) == cause
 
 
-CSR_PEM = _csr_pem()
+CSR_PEM = csr_pem()
 
 
 def _approved_request(uid: str = "r1") -> dict[str, Any]:
@@ -290,9 +268,6 @@ def _approved_request(uid: str = "r1") -> dict[str, Any]:
 
 
 def _request_reconciler(orders: Cache) -> tuple[RequestReconciler, RecordingKube]:
-    from certmgr.controllers.context import Context, Settings
-    from certmgr.testing.clock import FakeClock
-
     requests, issuers = Cache(), Cache()
     issuer = _issuer("1", "https://ca/dir")
     issuer["metadata"]["namespace"] = "default"
@@ -300,17 +275,7 @@ def _request_reconciler(orders: Cache) -> tuple[RequestReconciler, RecordingKube
     issuers.apply("ADDED", issuer)
     requests.apply("ADDED", _approved_request())
     kube = RecordingKube()
-    ctx = Context(
-        client=kube,  # type: ignore[arg-type]
-        manager=None,  # type: ignore[arg-type]
-        clock=FakeClock(),
-        events=None,  # type: ignore[arg-type]
-        acme=None,  # type: ignore[arg-type]
-        settings=Settings(),
-    )
-    reconciler = RequestReconciler(
-        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
-    )
+    reconciler = request_reconciler(kube, requests=requests, orders=orders, issuers=issuers)
     return reconciler, kube
 
 

@@ -10,14 +10,9 @@ import copy
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmgr.controllers.acme.order_steps import Step, next_step
-from certmgr.controllers.acme.requests import RequestReconciler
 from certmgr.controllers.acme.valid_orders import valid_as_written, writing_valid, written_valid
-from certmgr.controllers.context import Context, Settings
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.informer_orders import (
     PackedOrder,
@@ -26,7 +21,8 @@ from certmgr.runtime.informer_orders import (
     packed_order,
     trimmed,
 )
-from certmgr.testing.clock import FakeClock
+
+from .helpers import csr_pem, request_reconciler
 
 NS = "default"
 CHAIN = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n").decode()
@@ -138,17 +134,6 @@ def test_a_cached_order_reads_back_equal_from_the_cache(status: dict[str, Any]) 
     assert isinstance(packed_order(expected), PackedOrder) is trimmed(expected)
 
 
-def _csr_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
 class Kube:
     """Creates, reads and status-patches; every call recorded."""
 
@@ -194,24 +179,14 @@ async def test_a_request_is_issued_with_the_chain_of_its_trimmed_valid_order(
         "kind": "CertificateRequest",
         "metadata": {"name": "web-1", "namespace": NS, "uid": "r1", "resourceVersion": "3"},
         "spec": {
-            "request": base64.b64encode(_csr_pem()).decode(),
+            "request": base64.b64encode(csr_pem()).decode(),
             "issuerRef": {"name": "ca", "kind": "Issuer"},
         },
         "status": {"conditions": [{"type": "Approved", "status": "True"}]},
     }
     requests.apply("ADDED", request)
     kube = Kube()
-    ctx = Context(
-        client=kube,  # type: ignore[arg-type]
-        manager=None,  # type: ignore[arg-type]
-        clock=FakeClock(),
-        events=None,  # type: ignore[arg-type]
-        acme=None,  # type: ignore[arg-type]
-        settings=Settings(),
-    )
-    reconciler = RequestReconciler(
-        ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
-    )
+    reconciler = request_reconciler(kube, requests=requests, orders=orders, issuers=issuers)
     assert await reconciler.reconcile(f"{NS}/web-1") is None
     assert kube.calls == ["create orders"]
     (created,) = kube.objects.values()
