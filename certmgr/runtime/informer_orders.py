@@ -1,19 +1,22 @@
-"""Orders as cached: a valid Order without its chain.
+"""Orders as cached: a final Order as what its readers read, its spec as a digest.
 
 A cluster keeps about one Order per CertificateRequest (owned by it, collected with it),
-and a valid Order carries the whole issued chain in ``status.certificate`` (~3.6 KB of
-base64, half of the Order as cached). Of a valid Order the controllers read its state and
-whether it has a chain; the ACME CertificateRequest controller, the one reader of the
-chain's bytes, reads the Order whole (``trimmed`` tells it to). The transform
-``cached_order`` drops ``status.certificate`` of a valid Order whose chain is a
-non-empty string (``ValidOrder``) and ``compact``s every Order; the cache keeps a valid
-Order packed (``packed_order``), and each read gets an equal ``ValidOrder`` made afresh.
+nearly all final. Of a final Order (valid with its chain, or invalid, expired, errored)
+the controllers read its metadata (name, namespace, uid, resourceVersion,
+ownerReferences, deletionTimestamp), ``status.state``, ``url`` and ``reason``, whether
+it has a chain, and whether its spec is the one a request orders. ``cached_order`` keeps
+just that (``FinalOrder``, the spec as ``spec_digest``); any other Order is
+``compact``ed whole. The chain's one reader reads the Order whole (``chain_dropped``).
+Each event's object is cut afresh, so a spec that changes changes the digest.
 
 This module must not decide anything about an Order: it only says what was dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from sys import intern
 from typing import Any, Final
 
 from certmgr.runtime.cache import Obj, Packed
@@ -21,67 +24,143 @@ from certmgr.runtime.informer import compact
 from certmgr.runtime.packing import pack
 
 VALID: Final = "valid"
+FAILED: Final = frozenset(("invalid", "expired", "errored"))
 TRIMMED_STATUS: Final = "certificate"
+_KEPT_TOP: Final = ("apiVersion", "kind")
+_KEPT_METADATA: Final = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "deletionTimestamp",
+    "ownerReferences",
+)
 
 
-class ValidOrder(dict[str, Any]):
-    """A valid Order as cached: the object as ``compact`` leaves it, without
-    ``status.certificate`` (which was a non-empty string)."""
+class FinalOrder(dict[str, Any]):
+    """A final Order as cached: ``apiVersion``, ``kind``, the metadata of
+    ``_KEPT_METADATA``, ``status.state``, ``status.url`` and a non-empty
+    ``status.reason``; ``spec_digest`` is ``spec_digest`` of its spec. Valid, it had a
+    chain (a non-empty string); invalid, expired or errored, none."""
 
-    __slots__ = ()
+    __slots__ = ("spec_digest",)
+    spec_digest: bytes
 
 
 def cached_order(obj: Obj) -> Obj:
-    """The Order cache's transform: ``compact``, and a valid Order without its chain
-    (``ValidOrder``). Any other Order is cached whole."""
+    """The Order cache's transform: a final Order as a ``FinalOrder``, any other Order
+    ``compact``ed whole (so every reader of an odd one reads what it always read)."""
     status = obj.get("status")
-    if type(status) is not dict or status.get("state") != VALID:
+    metadata = obj.get("metadata")
+    if type(status) is not dict or type(metadata) is not dict:
         return compact(obj)
+    state = status.get("state")
     chain = status.get(TRIMMED_STATUS)
-    if type(chain) is not str or not chain:
+    if state == VALID:
+        if type(chain) is not str or not chain:
+            return compact(obj)  # the Order controller has a chain to download
+    elif state not in FAILED or chain:
         return compact(obj)
-    kept = {key: value for key, value in status.items() if key != TRIMMED_STATUS}
-    return ValidOrder(compact({**obj, "status": kept}))
+    order = FinalOrder()
+    for key in _KEPT_TOP:
+        value = obj.get(key)
+        if type(value) is str:
+            order[key] = intern(value)
+    order["metadata"] = _metadata(metadata)
+    kept: dict[str, Any] = {"state": intern(state)}
+    if "url" in status:
+        kept["url"] = status["url"]
+    if status.get("reason"):  # read as ``reason or ""``
+        kept["reason"] = status["reason"]
+    order["status"] = kept
+    order.spec_digest = spec_digest(obj.get("spec"))
+    return order
+
+
+def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {key: metadata[key] for key in _KEPT_METADATA if key in metadata}
+    namespace = kept.get("namespace")
+    if type(namespace) is str:
+        kept["namespace"] = intern(namespace)
+    owners = kept.get("ownerReferences")
+    if type(owners) is list:
+        kept["ownerReferences"] = [_owner(owner) for owner in owners]
+    return kept
+
+
+def _owner(owner: Any) -> Any:
+    if type(owner) is not dict:
+        return owner
+    return {
+        key: intern(value) if key in _VOCABULARY and type(value) is str else value
+        for key, value in owner.items()
+    }
+
+
+_VOCABULARY: Final = frozenset(("apiVersion", "kind"))
+
+
+def spec_digest(spec: Any) -> bytes:
+    """SHA-256 of ``spec`` as canonical JSON (keys sorted): equal for equal specs of JSON
+    values (a number and a boolean that compare equal in Python encode apart)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).digest()
+
+
+def spec_is(order: Obj, spec: Any) -> bool:
+    """Whether ``order``'s spec equals ``spec`` (by digest when the cache dropped it)."""
+    if isinstance(order, FinalOrder):
+        return order.spec_digest == spec_digest(spec)
+    return bool(order.get("spec") == spec)
 
 
 def trimmed(order: object) -> bool:
-    """Whether the cached ``order`` lacks ``status.certificate`` (read it whole from the
-    API, or as this process wrote it, to have the chain)."""
-    return isinstance(order, ValidOrder)
+    """Whether the cached ``order`` is a ``FinalOrder``: final, its spec, authorizations
+    and chain dropped."""
+    return isinstance(order, FinalOrder)
+
+
+def chain_dropped(order: object) -> bool:
+    """Whether the cached ``order`` lacks the chain it has (read it whole from the API,
+    or as this process wrote it)."""
+    return isinstance(order, FinalOrder) and order["status"].get("state") == VALID
 
 
 def has_chain(order: Obj) -> bool:
-    """Whether ``status.certificate`` holds something (kept when trimmed)."""
-    if isinstance(order, ValidOrder):
-        return True
+    """Whether ``status.certificate`` holds something (dropped or not)."""
+    if isinstance(order, FinalOrder):
+        return bool(order["status"].get("state") == VALID)
     return bool((order.get("status") or {}).get(TRIMMED_STATUS))
 
 
 def packed_order(order: Obj) -> Obj | Packed:
-    """The Order cache's ``pack``: a valid Order (``ValidOrder``) as ``PackedOrder`` (past
+    """The Order cache's ``pack``: a ``FinalOrder`` as ``PackedOrder`` (past
     ``LAYOUTS_MAX`` layouts, as it is); any other Order as it is."""
-    if not isinstance(order, ValidOrder):
+    if not isinstance(order, FinalOrder):
         return order
     packed = pack(order, find=_VERSION)
     if packed is None:
         return order
     layout, values = packed
-    return PackedOrder((layout, *values))
+    return PackedOrder((layout, order.spec_digest, *values))
 
 
 _VERSION: Final = ("metadata", "resourceVersion")
 
 
 class PackedOrder(tuple[Any, ...], Packed):
-    """A valid Order as cached (``runtime/packing.py``): its layout, then its values.
-    Read back, it is a ``ValidOrder`` equal to the one packed, made afresh."""
+    """A final Order as cached (``runtime/packing.py``): its layout, its spec's digest,
+    then its values. Read back, it is a ``FinalOrder`` equal to the one packed, made
+    afresh."""
 
     __slots__ = ()
 
     def unpack(self) -> Obj:
-        return ValidOrder(self[0].unpack(self, start=1))
+        order = FinalOrder(self[0].unpack(self, start=2))
+        order.spec_digest = self[1]
+        return order
 
     @property
     def resource_version(self) -> str:
-        version = self[0].found(self, start=1)
+        version = self[0].found(self, start=2)
         return version if type(version) is str else ""

@@ -57,19 +57,18 @@ NAMESPACE = "default"
 ISSUER = "letsencrypt-staging"
 CERTIFICATES = 12
 HISTORY = 2  # revisionHistoryLimit of every other Certificate (the rest: the default, 1)
-REQUESTS = CERTIFICATES + CERTIFICATES // 2
 DEADLINE = 90.0
 # Controllers that look at every object at start, and how many objects each has: the
 # key and request managers act on Issuing Certificates only, so they see none here, and
 # the revision manager on Certificates with more than one request. cert-manager left
 # every request finished, so acme-certificaterequests enqueues none (its watches filter
-# with the predicate its reconcile stops on).
+# with the predicate its reconcile stops on), and every Order valid with no Challenge
+# left, so acme-orders enqueues none either (``orders._may_act``).
 SYNCED = {
     "certificates-trigger": CERTIFICATES,
     "certificates-issuing": CERTIFICATES,
     "certificates-readiness": CERTIFICATES,
     "certificates-revisionmanager": CERTIFICATES // 2,  # those with requests to prune
-    "acme-orders": REQUESTS,
 }
 
 

@@ -72,8 +72,8 @@ from certmgr.kube.resources import CHALLENGES, CLUSTERISSUERS, ISSUERS, ORDERS
 from certmgr.policies.solvers import select_solver
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
-from certmgr.runtime.informer_orders import has_chain
-from certmgr.runtime.manager import owner_keys
+from certmgr.runtime.informer_orders import has_chain, trimmed
+from certmgr.runtime.manager import Predicate, owner_keys
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +123,7 @@ def setup(ctx: Context, *, accounts: Accounts) -> None:
     controller = manager.controller(
         "acme-orders", reconciler.reconcile, workers=ctx.settings.workers
     )
-    manager.watch(orders, controller)
+    manager.watch(orders, controller, predicate=_may_act(challenges.cache))
     manager.watch(challenges, controller, owner_keys(ORDERS.kind))
     manager.watch(issuers, controller, referrers(orders.cache))
     manager.watch(cluster_issuers, controller, referrers(orders.cache))
@@ -501,6 +501,24 @@ class OrderReconciler:
         if found is None or found[2] is None:
             return ""
         return str(((found[2].get("spec") or {}).get("acme") or {}).get("preferredChain") or "")
+
+
+def _may_act(challenges: Cache) -> Predicate:
+    """An Order event its reconcile may act on. Of a final Order as cached (``trimmed``)
+    it only deletes the Challenges: needed when the Order turns final, or while one of
+    them is cached (a start or a relist brings ~one final Order per request, and no
+    Challenge). A Challenge cached later wakes its Order by its own watch."""
+
+    def predicate(old: Obj | None, new: Obj | None) -> bool:
+        if new is None or not trimmed(new) or (old is not None and not trimmed(old)):
+            return True
+        meta = new["metadata"]
+        namespace = meta.get("namespace") or ""
+        return any(
+            key[0] == namespace for key in challenges.keys_by_index(OWNER_INDEX, meta["name"])
+        )
+
+    return predicate
 
 
 def challenge_of(order: str, authorization_url: str, owned: list[Obj]) -> str:

@@ -66,7 +66,7 @@ from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.errors import PKIError
 from certmgr.runtime.cache import Cache, Obj, split_key
 from certmgr.runtime.controller import Result
-from certmgr.runtime.informer_orders import trimmed as order_trimmed
+from certmgr.runtime.informer_orders import chain_dropped, spec_is
 from certmgr.runtime.informer_requests import trimmed
 from certmgr.runtime.manager import Mapper, owner_keys
 
@@ -311,7 +311,7 @@ class RequestReconciler:
             await self._create_order(request, name, order_spec)
         else:
             name = order["metadata"]["name"]
-        if order is not None and order_trimmed(order):
+        if order is not None and chain_dropped(order):
             order = await valid_as_written(order) or await self._live_order(order)
         order_status = (order or {}).get("status") or {}
         state = order_status.get("state") or ""
@@ -455,9 +455,9 @@ def owner_uids(order: Obj) -> list[str]:
 def _adoptable(order: Obj, request: Obj, order_spec: dict[str, Any]) -> bool:
     state = (order.get("status") or {}).get("state") or ""
     return (
-        _owned_by(order, request)
-        and order.get("spec") == order_spec
-        and state not in _FINAL_ORDER_STATES
+        state not in _FINAL_ORDER_STATES
+        and _owned_by(order, request)
+        and spec_is(order, order_spec)  # by digest for a final Order as cached
     )
 
 
