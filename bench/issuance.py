@@ -81,6 +81,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from issuance_reference import lego_issuance
 from issuance_stages import format_hops, hop_durations, rate_limit
 
@@ -202,6 +203,7 @@ class Row:
     pebble_cpu: float = 0.0  # pebble + challtestsrv
     rate_limit: str = ""  # the controller's client-side limit, from its log
     reads: Counter[str] = field(default_factory=Counter)  # every other verb (watches included)
+    reconciles: Counter[str] = field(default_factory=Counter)  # by controller and result
 
     @property
     def per_second(self) -> float:
@@ -326,6 +328,8 @@ async def certmgr_run(
             await watch.start()
             await settle(env, log)  # the issuer's own writes and registration stay out
             before, mark = env.simulator.requests.snapshot(), log.mark()
+            port = metrics_port(controller.log_path)
+            reconciles_before = await reconcile_counts(port)
             latencies: list[float] = []
             elapsed = 0.0
             created_wall: dict[str, float] = {}
@@ -366,6 +370,9 @@ async def certmgr_run(
                 print("\n".join(f"    {line}" for line in cpu_profile_summary(cpu_profile)))
             await settle(env, log)
             after = env.simulator.requests.snapshot()
+            reconciles = await reconcile_counts(port)
+            reconciles.subtract(reconciles_before)
+            reconciles = +reconciles
             writes = controller_requests(before, after, writes=True)
             reads = controller_requests(before, after, writes=False)
             acme = log.requests_since(mark)
@@ -401,7 +408,36 @@ async def certmgr_run(
         pebble_cpu=pebble_cpu,
         rate_limit=rate_limit(controller.log_path),
         reads=reads,
+        reconciles=reconciles,
     )
+
+
+_RECONCILES = re.compile(
+    r'^certmgr_controller_reconcile_total\{controller="([^"]*)",result="([^"]*)"\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def metrics_port(log_path: Path) -> int:
+    """The controller's /metrics port, from its ``certmgr_starting`` log line."""
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"certmgr_starting"' in line:
+            return int(json.loads(line)["metrics_port"])
+    raise RuntimeError(f"no certmgr_starting line in {log_path}")
+
+
+async def reconcile_counts(port: int) -> Counter[str]:
+    """Reconciles so far by controller and result, from the controller's /metrics (scraped
+    outside the CPU window: before the create and after the run settles)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    counts: Counter[str] = Counter()
+    for controller, result, value in _RECONCILES.findall(text):
+        counts[f"{controller} {result}"] += int(float(value))
+    return counts
 
 
 def profile_path(prefix: str | None, run: str) -> Path | None:
@@ -646,6 +682,11 @@ def print_details(rows: Sequence[Row]) -> None:
                 f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.reads.items())
             )
             print(f"    API reads: {reads or 'none'}")
+            reconciles = ", ".join(
+                f"{key} {n / row.certificates:.2f}" for key, n in sorted(row.reconciles.items())
+            )
+            total = sum(row.reconciles.values()) / row.certificates
+            print(f"    reconciles ({total:.1f}): {reconciles or 'none'}")
             print(
                 f"    API requests (all verbs) while issuing: {row.api_requests}, "
                 f"{row.api_requests / row.elapsed:.1f}/s "
