@@ -116,8 +116,14 @@ def setup(ctx: Context) -> None:
         "certificaterequests-issuer-signing", signer.reconcile, workers=ctx.settings.workers
     )
     # A finished request's reconcile stops at once: no event of it or its issuer
-    # enqueues it (at start: one no-op reconcile per request).
-    manager.watch(requests, controller, predicate=_unfinished_event)
+    # enqueues it (at start: one no-op reconcile per request). Nor does a request whose
+    # issuer is not one this signer serves (an ACME one: two no-op reconciles per
+    # issuance); its issuer's events still enqueue it, should the issuer change type.
+    manager.watch(
+        requests,
+        controller,
+        predicate=lambda old, new: _unfinished_event(old, new) and signer.serves(new),
+    )
     skip = finished_key(requests.cache, finished)
     manager.watch(issuers, controller, referrers(requests.cache), skip_key=skip)
     manager.watch(cluster_issuers, controller, referrers(requests.cache), skip_key=skip)
@@ -179,11 +185,12 @@ class Signer:
         self._cluster_issuers = cluster_issuers
         self._types = types
 
-    async def reconcile(self, key: str) -> Result | None:
-        namespace, name = split_key(key)
-        request = self._requests.get(namespace, name)
-        if request is None or being_deleted(request):
-            return None
+    def serves(self, request: Obj | None) -> bool:
+        """Whether ``request``'s issuer, as cached, is one this signer answers for."""
+        return request is not None and self._served_issuer(request) is not None
+
+    def _served_issuer(self, request: Obj) -> tuple[str, Obj, str] | None:
+        """(kind, issuer, type) of ``request``'s issuer if this signer answers for it."""
         found = referenced_issuer(
             request, issuers=self._issuers, cluster_issuers=self._cluster_issuers
         )
@@ -195,6 +202,17 @@ class Signer:
         type_ = issuer_type(issuer)
         if type_ in ("", "acme") or (type_ in CONTROLLER_OF_TYPE and type_ not in self._types):
             return None
+        return kind, issuer, type_
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        request = self._requests.get(namespace, name)
+        if request is None or being_deleted(request):
+            return None
+        served = self._served_issuer(request)
+        if served is None:
+            return None
+        kind, issuer, type_ = served
         raw_status = request.get("status") or {}
         try:
             status = CertificateRequestStatus.from_dict(raw_status, path="status")

@@ -132,10 +132,35 @@ def dispatch(informer: Informer, old: Obj | None, new: Obj | None) -> None:
 async def test_request_events(
     manager: Manager, old: Obj | None, new: Obj | None, expected: set[str]
 ) -> None:
+    manager.informer(CLUSTERISSUERS).cache.apply("ADDED", ISSUER)
     informer = manager.informer(CERTIFICATEREQUESTS)
     if old is not None:
         informer.cache.apply("ADDED", old)
     dispatch(informer, old, new)
+    assert await queued(manager) == expected
+
+
+ACME_ISSUER = {
+    "metadata": {"name": "ca", "uid": "u-acme", "resourceVersion": "1"},
+    "spec": {"acme": {"server": "https://ca.example/dir"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        pytest.param(ISSUER, BOTH, id="ca"),
+        pytest.param(ACME_ISSUER, {ACME}, id="acme"),
+        # Its arrival enqueues the request (the issuer events below).
+        pytest.param(None, {ACME}, id="issuer-not-cached"),
+    ],
+)
+async def test_request_events_reach_the_signer_only_for_issuers_it_serves(
+    manager: Manager, issuer: Obj | None, expected: set[str]
+) -> None:
+    if issuer is not None:
+        manager.informer(CLUSTERISSUERS).cache.apply("ADDED", issuer)
+    dispatch(manager.informer(CERTIFICATEREQUESTS), None, request(APPROVED))
     assert await queued(manager) == expected
 
 
