@@ -43,7 +43,7 @@ from certmgr.acme.errors import (
     AcmeWriteWithheld,
 )
 from certmgr.acme.keys import AcmeAccountKey
-from certmgr.acme.lastmoment import Guard, GuardedBody, last_moment_trace, withheld_by
+from certmgr.acme.lastmoment import Guard, GuardedBody, GuardingConnector, withheld_by
 from certmgr.acme.parsing import malformed, parse_link_header, parse_problem
 from certmgr.acme.proxies import environment_proxies, select_proxy
 from certmgr.acme.resources import Problem
@@ -313,7 +313,7 @@ class AcmeTransport:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
+            connector = GuardingConnector(
                 ssl=self._environment.ssl_context(), limit=self._max_concurrency
             )
             self._session = aiohttp.ClientSession(
@@ -322,7 +322,6 @@ class AcmeTransport:
                 headers={"User-Agent": self._user_agent},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
-                trace_configs=[last_moment_trace()],
             )
         return self._session
 
@@ -374,7 +373,6 @@ class AcmeTransport:
                 data=body,
                 headers=headers,
                 proxy=self._environment.proxy_for(url),
-                trace_request_ctx=guard,
             ) as response:
                 content = await response.read()
                 status = response.status
