@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from josepy.b64 import b64encode
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
@@ -26,6 +27,12 @@ _EC_ALGORITHMS = {
     "secp256r1": ES256,
     "secp384r1": ES384,
     "secp521r1": ES512,
+}
+# Each curve's signature scheme and the length of r and s (RFC 7518 3.4), as josepy's.
+_EC_SIGNING = {
+    "secp256r1": (ec.ECDSA(hashes.SHA256()), 32),
+    "secp384r1": (ec.ECDSA(hashes.SHA384()), 48),
+    "secp521r1": (ec.ECDSA(hashes.SHA512()), 66),
 }
 
 
@@ -46,6 +53,9 @@ class AcmeAccountKey:
     jwk: JWK = field(repr=False)
     algorithm: JWASignature
     thumbprint: str
+    # An EC key as cryptography's object, to sign without josepy's wrappers (a third of
+    # a signature's CPU); None for RSA, which josepy signs.
+    _ec_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> AcmeAccountKey:
@@ -66,7 +76,18 @@ class AcmeAccountKey:
                 "account key must be RSA (>= 2048 bits) or EC P-256/P-384/P-521"
             )
         thumbprint = b64encode(jwk.thumbprint(hash_function=hashes.SHA256)).decode()
-        return cls(jwk=jwk, algorithm=algorithm, thumbprint=thumbprint)
+        ec_key = key if isinstance(key, ec.EllipticCurvePrivateKey) else None
+        return cls(jwk=jwk, algorithm=algorithm, thumbprint=thumbprint, _ec_key=ec_key)
+
+    def sign(self, message: bytes) -> bytes:
+        """The JWS signature of ``message`` with ``algorithm``, as josepy's
+        ``algorithm.sign`` makes it (EC: r || s, each as long as the curve's order)."""
+        key = self._ec_key
+        if key is None:
+            return bytes(self.algorithm.sign(self.jwk.key, message))
+        scheme, length = _EC_SIGNING[key.curve.name]
+        r, s = decode_dss_signature(key.sign(message, scheme))
+        return r.to_bytes(length, "big") + s.to_bytes(length, "big")
 
     def key_authorization(self, token: str) -> str:
         """RFC 8555 section 8.1: what an HTTP-01 responder serves for ``token``."""

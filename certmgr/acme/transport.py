@@ -405,7 +405,7 @@ def _signed(
     header = {"alg": key.algorithm.name, "kid": kid, "nonce": b64encode(nonce).decode(), "url": url}
     protected = b64encode(json.dumps(header).encode())
     encoded_payload = b64encode(payload)
-    signature = key.algorithm.sign(key.jwk.key, protected + b"." + encoded_payload)
+    signature = key.sign(protected + b"." + encoded_payload)
     return json.dumps(
         {
             "protected": protected.decode(),

@@ -50,6 +50,25 @@ def test_account_key_algorithm_follows_the_key(
 
 
 @pytest.mark.parametrize(
+    "make_pem",
+    [
+        pytest.param(generate_account_key, id="p256"),
+        pytest.param(lambda: _pem(ec.generate_private_key(ec.SECP384R1())), id="p384"),
+        pytest.param(lambda: _pem(ec.generate_private_key(ec.SECP521R1())), id="p521"),
+        pytest.param(lambda: _rsa_pkcs1(2048), id="rsa-2048"),
+    ],
+)
+def test_signatures_verify_as_the_library_reads_them(make_pem: Callable[[], bytes]) -> None:
+    key = AcmeAccountKey.from_pem(make_pem())
+    message = b"protected.payload"
+    signature = key.sign(message)
+    public = key.jwk.public_key().key
+    assert key.algorithm.verify(public, message, signature)
+    assert not key.algorithm.verify(public, message + b"!", signature)
+    assert len(signature) == len(key.algorithm.sign(key.jwk.key, message))
+
+
+@pytest.mark.parametrize(
     ("make_pem", "message"),
     [
         pytest.param(
