@@ -227,6 +227,10 @@ class Controller(Generic[K]):
             self._active += 1
             self._idle.clear()
             try:
+                # A reconcile that finds nothing to do awaits no I/O, and ``get`` returns at
+                # once while keys are queued: the turnstile is what gives the loop back
+                # (Lease renewals, probes, watches) after a turn's share of reconciles, not
+                # a yield after each one (a loop turn per reconcile for nothing).
                 if not gate.try_pass():
                     await gate.enter()
                 await self._process(key)
@@ -235,10 +239,6 @@ class Controller(Generic[K]):
                 self._active -= 1
                 if self._active == 0:
                     self._idle.set()
-            # A reconcile that finds nothing to do awaits no I/O, and ``get`` returns at
-            # once while keys are queued: without this a queue of up-to-date objects
-            # would hold the loop (Lease renewals, probes, watches) until it ran dry.
-            await asyncio.sleep(0)
 
     async def _process(self, key: K) -> None:
         reconcile_id = f"{_reconcile_ids.getrandbits(48):012x}"

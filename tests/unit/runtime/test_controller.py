@@ -22,6 +22,7 @@ from certmgr.kube.errors import (
     TooManyRequests,
     Unreachable,
 )
+from certmgr.runtime import turnstile
 from certmgr.runtime.controller import Controller, Result, TerminalError
 from certmgr.runtime.workqueue import ExponentialBackoff, WorkQueue
 from certmgr.testing.clock import FakeClock, settle
@@ -325,6 +326,34 @@ async def test_workers_yield_the_loop_between_keys(clock: FakeClock, cleanup: li
     assert len(order) == 51
     # The bystander ran long before the queue ran dry.
     assert order.index("bystander") < 10
+
+
+async def test_reconciles_that_await_nothing_start_a_turns_share_per_turn(
+    clock: FakeClock, cleanup: list
+) -> None:
+    # The turnstile alone bounds a turn of the loop: workers whose reconciles await
+    # nothing start no more than its share of them before the loop looks at timers and
+    # I/O again, whatever the number of workers and controllers.
+    done: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        done.append(key)
+
+    controllers = []
+    for name in ("turns-a", "turns-b"):
+        controller, task = await start(name, reconcile, clock, workers=4)
+        cleanup.append(task)
+        controllers.append(controller)
+    for controller in controllers:
+        for i in range(60):
+            controller.queue.add(f"k{i:02d}")
+    per_turn: list[int] = []
+    while len(done) < 120:
+        before = len(done)
+        await asyncio.sleep(0)  # one turn of the loop
+        per_turn.append(len(done) - before)
+    assert max(per_turn) <= turnstile.PER_TURN
+    assert sorted(done) == sorted([f"k{i:02d}" for i in range(60)] * 2)
 
 
 def _status(code: int, reason: str, **extra: object) -> dict[str, object]:
