@@ -55,7 +55,6 @@ from certmgr.pki.summary import SecretSummary, summarise
 from certmgr.runtime.cache import IndexFunc, Obj
 from certmgr.runtime.clock import Clock, SystemClock, race_clock
 from certmgr.runtime.informer import Handler, Informer, compact
-from certmgr.runtime.shapes import shaped
 
 MANAGED_LABEL = "controller.cert-manager.io/fao"
 MANAGED_SELECTOR = f"{MANAGED_LABEL}=true"
@@ -211,29 +210,50 @@ def managed_secret(obj: Obj) -> Obj:
     signs with it), a Secret with keystores or extra output formats (the issuing
     controller's re-sync rebuilds those to compare), and one whose ``tls.crt`` does not
     parse (rare, and read as it is); a summary not computed here is computed when first
-    read."""
-    secret = ManagedSecret(compact(obj))
-    secret.trimmed = None
-    metadata = secret.get("metadata") or {}
-    if (metadata.get("labels") or {}).get(NEXT_PRIVATE_KEY) == "true":
-        return secret
-    data: dict[str, Any] = secret.get("data") or {}
-    if not any(name in data for name in TRIMMED_KEYS) or any(name in data for name in _BUILT):
-        return secret
+    read. A trimmed Secret is compacted without what it drops (the PEM, the metadata no
+    decision reads), not compacted whole and then cut."""
+    metadata = obj.get("metadata")
+    data = obj.get("data")
+    if (
+        type(metadata) is not dict
+        or type(data) is not dict
+        or (metadata.get("labels") or {}).get(NEXT_PRIVATE_KEY) == "true"
+        or not any(name in data for name in TRIMMED_KEYS)
+        or any(name in data for name in _BUILT)
+    ):
+        return _whole(obj)
     certificate_pem, key_pem = _decoded(data.get("tls.crt")), _decoded(data.get("tls.key"))
-    secret.summary = summarise(certificate_pem, key_pem)
-    leaf = secret.summary.leaf
+    summary = summarise(certificate_pem, key_pem)
+    leaf = summary.leaf
     if leaf is None or leaf.is_ca:
+        secret = _whole(obj)
+        secret.summary = summary
         return secret
     canonical = _canonical(data.get("tls.crt"), certificate_pem) and _canonical(
         data.get("tls.key"), key_pem
     )
+    secret = ManagedSecret(
+        compact(
+            {
+                **obj,
+                "metadata": {k: v for k, v in metadata.items() if k in READ_METADATA},
+                "data": {k: v for k, v in data.items() if k not in TRIMMED_KEYS},
+            }
+        )
+    )
+    secret.summary = summary
     secret.trimmed = _TRIMMED[(bool(key_pem), canonical)]
-    secret["data"] = _SHARED.get({k: v for k, v in data.items() if k not in TRIMMED_KEYS})
-    kept = {k: v for k, v in metadata.items() if k in READ_METADATA}
+    secret["data"] = _SHARED.get(secret["data"])
+    kept = secret["metadata"]
     if "labels" in kept:
         kept["labels"] = _SHARED.get(kept["labels"])
-    secret["metadata"] = shaped(kept)
+    return secret
+
+
+def _whole(obj: Obj) -> ManagedSecret:
+    """``obj`` compacted, untrimmed (its summary, if any, computed when first read)."""
+    secret = ManagedSecret(compact(obj))
+    secret.trimmed = None
     return secret
 
 
