@@ -270,6 +270,9 @@ def _spec(requirements: CertificateRequirements = NAMES, **fields: Any) -> dict[
     }
 
 
+NAMES_OTHER = CertificateRequirements(dns_names=("other.example.com",))
+
+
 # (spec as the API sends it, whether the cache keeps it parsed without spec.request)
 SPECS = [
     pytest.param(_spec(), True, id="names"),
@@ -365,6 +368,36 @@ def test_the_policies_decide_the_same_on_the_cached_view(
         assert (view.csr().public_key_fingerprint == fingerprint) is (
             parse_csr(whole.csr_pem).public_key_fingerprint == fingerprint
         )
+
+
+# Specs that share everything but their CSR with one in SPECS, in an order where the
+# decoded rest of a spec is met before and after a request whose CSR fails.
+REPEATED_RESTS = [
+    pytest.param([_spec(), {**_spec(), "request": "%%"}, _spec()], id="bad-base64-between"),
+    pytest.param([{**_spec(), "request": "Q1NS"}, _spec()], id="bad-csr-first"),
+    pytest.param([{**_spec(), "request": ""}, _spec()], id="empty-request-first"),
+    pytest.param(
+        [{**_spec(), "duration": "a while"}, {**_spec(NAMES_OTHER), "duration": "a while"}],
+        id="rest-does-not-decode",
+    ),
+    pytest.param([_spec(isCA=True), _spec(isCA=1)], id="true-is-not-1"),
+    pytest.param([_spec(usages=["server auth"]), _spec(NAMES_OTHER, usages=["server auth"])]),
+]
+
+
+@pytest.mark.parametrize("specs", REPEATED_RESTS)
+def test_requests_alike_but_for_their_csr_each_get_their_own_view(
+    specs: list[dict[str, Any]],
+) -> None:
+    """What the view takes from the spec besides the CSR is decoded once per distinct rest
+    of the spec: each request's view is still the one a decode of its own spec gives."""
+    for spec in specs + specs:
+        view = cached_view(cached_request({**_request(ISSUED), "spec": copy.deepcopy(spec)}))
+        whole = spec_view(spec)
+        if whole is None or view is None:
+            assert view is None
+            continue
+        assert view == replace(whole, csr_pem=b"", parsed_csr=parse_csr(whole.csr_pem))
 
 
 @pytest.mark.parametrize(
