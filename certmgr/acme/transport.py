@@ -16,7 +16,6 @@ their JWS, never by HTTP basic auth.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import email.utils
 import functools
@@ -198,7 +197,7 @@ class AcmeTransport:
         self._may_write = may_write
         self._environment = _Environment(verify)
         self._user_agent = user_agent
-        self._timeout_seconds = timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_concurrency = max_concurrency
         self._bad_nonce_attempts = bad_nonce_attempts
         self._session: aiohttp.ClientSession | None = None
@@ -319,9 +318,7 @@ class AcmeTransport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                # ``asyncio.timeout`` bounds each exchange instead: aiohttp's per-request
-                # timer handle and timer contexts cost more CPU than the exchange's JWS.
-                timeout=aiohttp.ClientTimeout(),
+                timeout=self._timeout,
                 headers={"User-Agent": self._user_agent},
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
@@ -370,16 +367,13 @@ class AcmeTransport:
             else GuardedBody(data, guard=guard, content_type=JOSE_CONTENT_TYPE)
         )
         try:
-            async with (
-                asyncio.timeout(self._timeout_seconds),
-                self._http().request(
-                    method,
-                    url,
-                    data=body,
-                    headers=headers,
-                    proxy=self._environment.proxy_for(url),
-                ) as response,
-            ):
+            async with self._http().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                proxy=self._environment.proxy_for(url),
+            ) as response:
                 content = await response.read()
                 status = response.status
                 return _Response(status, content, response.headers)

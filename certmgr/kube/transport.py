@@ -30,11 +30,6 @@ Retry policy (kept in ``_retry_delay``):
 - A 401 reloads credentials once (exec plugin, rotated token file) and repeats.
 Watches go through the same single attempt (``stream``) but are never retried here; the
 informer owns reconnecting.
-
-A request's timeout is ``asyncio.timeout`` around the exchange and the read of its body,
-not aiohttp's ``ClientTimeout(total=...)``: aiohttp's timer handle, timer contexts and
-ceiled deadlines cost ~40 us of CPU per request, ``asyncio.timeout`` ~15 us. Watches keep
-aiohttp's timeouts (a connect limit, no read limit).
 """
 
 from __future__ import annotations
@@ -51,7 +46,6 @@ from typing import Any
 
 import aiohttp
 import structlog
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from certmgr.kube import metrics
@@ -114,6 +108,9 @@ class Transport:
         self._limiter = limiter or TokenBucket(0, 0)
         self._retry = retry
         self._timeout = timeout
+        # One for every request: an attrs instance per call costs more than the call's
+        # own bookkeeping.
+        self._request_timeout = aiohttp.ClientTimeout(total=timeout)
         self._user_agent = user_agent
         self._server_hostname = server_hostname
         self._proxy = proxy
@@ -211,7 +208,7 @@ class Transport:
         while True:
             failure: _Failure
             try:
-                answer = await self._attempt(
+                response = await self._attempt(
                     method,
                     path,
                     verb=verb,
@@ -220,11 +217,17 @@ class Transport:
                     body=body,
                     content_type=content_type,
                     accept=accept,
+                    client_timeout=self._request_timeout,
                 )
-                assert isinstance(answer, _Answer)
-                return answer.body
+                try:
+                    return await response.read()
+                finally:
+                    response.release()
             except _Failed as failed:
                 failure = failed.failure
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # The body read failed after the headers arrived: ambiguous.
+                failure = _Failure(Unreachable(_describe(exc)), exc, False, None)
             # Like Go's net/http (errServerClosedIdle), a write whose connection closed
             # before any response is sent once more even when it is not idempotent.
             replay = failure.closed_before_response and not replayed_after_close
@@ -264,19 +267,17 @@ class Transport:
             total=read_timeout, sock_connect=self._timeout, sock_read=None
         )
         try:
-            response = await self._attempt(
+            return await self._attempt(
                 "GET",
                 path,
                 verb="watch",
                 resource=resource,
                 params=params,
                 accept=accept,
-                stream_timeout=timeout,
+                client_timeout=timeout,
             )
         except _Failed as failed:
             raise failed.failure.error from failed.failure.cause
-        assert isinstance(response, aiohttp.ClientResponse)
-        return response
 
     def _retry_delay(self, failure: _Failure, *, attempt: int, idempotent: bool) -> float | None:
         if attempt >= self._retry.max_retries:
@@ -306,16 +307,15 @@ class Transport:
         verb: str,
         resource: str,
         params: Mapping[str, str] | None,
+        client_timeout: aiohttp.ClientTimeout,
         accept: str,
         body: Any = None,
         content_type: str = JSON,
-        stream_timeout: aiohttp.ClientTimeout | None = None,
-    ) -> _Answer | aiohttp.ClientResponse:
+    ) -> aiohttp.ClientResponse:
         """A single HTTP exchange: rate limit, auth (one reload on 401), typed errors.
 
-        Returns the whole answer for a 2xx, read within the request's timeout; with
-        ``stream_timeout`` the open response instead (a watch: the caller reads it and
-        releases it). Raises ``_Failed`` otherwise.
+        Returns the open response for a 2xx (the caller releases it); raises ``_Failed``
+        otherwise.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         url = URL(self._host + path, encoded=True)
@@ -332,40 +332,18 @@ class Transport:
                 if authorization:
                     headers["Authorization"] = authorization
             started = time.monotonic()
-            answered: float | None = None
-            response: _Answer | aiohttp.ClientResponse
             try:
-                if stream_timeout is not None:
-                    response = await self._session.request(
-                        method,
-                        url,
-                        params=params,
-                        data=data,
-                        headers=headers,
-                        timeout=stream_timeout,
-                        proxy=self._proxy,
-                        proxy_headers=self._proxy_headers,
-                        server_hostname=self._server_hostname,
-                    )
-                else:
-                    async with asyncio.timeout(self._timeout):
-                        opened = await self._session.request(
-                            method,
-                            url,
-                            params=params,
-                            data=data,
-                            headers=headers,
-                            timeout=_NO_TIMEOUT,
-                            proxy=self._proxy,
-                            proxy_headers=self._proxy_headers,
-                            server_hostname=self._server_hostname,
-                        )
-                        answered = time.monotonic()
-                        try:
-                            content = await opened.read()
-                        finally:
-                            opened.release()
-                    response = _Answer(opened.status, opened.headers, content)
+                response = await self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=client_timeout,
+                    proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
+                    server_hostname=self._server_hostname,
+                )
             except aiohttp.ClientConnectorError as exc:
                 # Refused, unresolvable or failed TLS handshake: nothing reached the server.
                 self._observe(verb, resource, "error", started)
@@ -375,11 +353,9 @@ class Transport:
                 failure = _Failure(Unreachable(_describe(exc)), exc, False, None, True)
                 raise _Failed(failure) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
-                # No response, or its body was cut (or late) after the headers: ambiguous.
-                code = "error" if answered is None else str(opened.status)
-                self._observe(verb, resource, code, started, until=answered)
+                self._observe(verb, resource, "error", started)
                 raise _Failed(_Failure(Unreachable(_describe(exc)), exc, False, None)) from exc
-            self._observe(verb, resource, str(response.status), started, until=answered)
+            self._observe(verb, resource, str(response.status), started)
             for warning in response.headers.getall("Warning", ()):
                 # As client-go's default warning handler: the server says something is
                 # wrong that it still accepted (Pod Security warn, deprecated fields).
@@ -388,7 +364,10 @@ class Transport:
                 )
             if response.status < 400:
                 return response
-            failure = await _failure_of(response)
+            try:
+                failure = await _failure_of(response)
+            finally:
+                response.release()
             if (
                 isinstance(failure.error, Unauthorized)
                 and self._credentials is not None
@@ -399,25 +378,8 @@ class Transport:
                 continue
             raise _Failed(failure)
 
-    def _observe(
-        self, verb: str, resource: str, code: str, started: float, *, until: float | None = None
-    ) -> None:
-        """``until``: when the response's headers arrived (default: now)."""
-        ended = time.monotonic() if until is None else until
-        metrics.observe(verb=verb, resource=resource, code=code, seconds=ended - started)
-
-
-# aiohttp's own timeouts off: ``asyncio.timeout`` bounds the request (module docstring).
-_NO_TIMEOUT = aiohttp.ClientTimeout()
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """A whole response, read within the request's timeout."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
+    def _observe(self, verb: str, resource: str, code: str, started: float) -> None:
+        metrics.observe(verb=verb, resource=resource, code=code, seconds=time.monotonic() - started)
 
 
 _WARNING = re.compile(r'^\d{3} \S+ "((?:[^"\\]|\\.)*)"')
@@ -437,16 +399,11 @@ class _Failed(Exception):
         self.failure = failure
 
 
-async def _failure_of(response: _Answer | aiohttp.ClientResponse) -> _Failure:
-    if isinstance(response, _Answer):
-        raw = response.body
-    else:
-        try:
-            raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            raw = b""
-        finally:
-            response.release()
+async def _failure_of(response: aiohttp.ClientResponse) -> _Failure:
+    try:
+        raw = await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        raw = b""
     try:
         body: Any = json.loads(raw) if raw.strip() else None
     except ValueError:
