@@ -10,6 +10,8 @@ Modules, in the order a request meets them:
 - ``client``: ``KubeClient``, the verbs (get, list, list_pages, watch, create, update,
   update_status, patch, delete) over any kind.
 - ``watching``: framing and decoding of watch streams.
+- ``bodies``: JSON of requests and responses (orjson; the stdlib for what orjson would
+  read differently).
 - ``transport``: the one request function (auth, rate limit, retries, Retry-After,
   error mapping, metrics).
 - ``throttling``: the client-side token bucket.

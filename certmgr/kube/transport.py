@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import random
 import re
 import time
@@ -48,7 +47,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from certmgr.kube import metrics
+from certmgr.kube import bodies, metrics
 from certmgr.kube.config import Credentials
 from certmgr.kube.errors import APIError, Unauthorized, Unreachable, error_for
 from certmgr.kube.throttling import TokenBucket
@@ -317,7 +316,7 @@ class Transport:
         Returns the open response for a 2xx (the caller releases it); raises ``_Failed``
         otherwise.
         """
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else bodies.encode(body)
         url = URL(self._host + path, encoded=True)
         reauthenticated = False
         while True:
@@ -405,7 +404,7 @@ async def _failure_of(response: aiohttp.ClientResponse) -> _Failure:
     except (aiohttp.ClientError, TimeoutError):
         raw = b""
     try:
-        body: Any = json.loads(raw) if raw.strip() else None
+        body: Any = bodies.decode(raw) if raw.strip() else None
     except ValueError:
         body = raw.decode("utf-8", "replace")
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -422,7 +421,7 @@ def decode_body(payload: bytes, *, verb: str, resource: str) -> Any:
     if not payload.strip():
         return None
     try:
-        return json.loads(payload)
+        return bodies.decode(payload)
     except ValueError as exc:
         message = f"{verb} {resource}: the response is not JSON"
         raise error_for(500, {"kind": "Status", "code": 500, "message": message}) from exc

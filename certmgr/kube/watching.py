@@ -7,10 +7,10 @@ retry: a stream that ends simply ends, and the informer decides what to do next.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any, cast
 
+from certmgr.kube.bodies import decode
 from certmgr.kube.errors import APIError, error_for
 from certmgr.kube.objects import WATCH_EVENT_TYPES, WatchEvent, WatchEventType
 
@@ -38,7 +38,7 @@ async def lines(chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
 def decode_event(line: bytes) -> WatchEvent:
     """One line of a watch stream, or raise the error an ERROR event carries."""
     try:
-        raw = json.loads(line)
+        raw = decode(line)
     except ValueError as exc:
         raise APIError(_status(500, "InternalError", f"undecodable watch event: {exc}")) from exc
     if not isinstance(raw, dict):
