@@ -56,6 +56,8 @@ library reference: old and new controller code over the same bench, run alternat
 ``--controller-python PY`` runs the controller with another interpreter (a venv of another
 Python version with certmgr installed), with ``--controller-code`` that checkout's code.
 The "API reads" line lists the controller's other verbs (get, list, watch) per issuance.
+The "reconciles" line lists the controller's reconciles per issuance by controller and
+result (its /metrics, scraped before the create and after the run settles).
 ``--cpu-profile PREFIX`` samples the controller's Python stacks on its CPU time, from the
 create to the last Ready (``cpusampling/sitecustomize.py``), into ``PREFIX-<run>.txt`` and
 prints the frames most samples ended in; unlike py-spy, which samples wall time, a
