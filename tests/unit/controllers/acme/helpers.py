@@ -42,3 +42,38 @@ def request_reconciler(
     return RequestReconciler(
         ctx, requests=requests, orders=orders, issuers=issuers, cluster_issuers=Cache()
     )
+
+
+def owned_order(
+    name: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    *,
+    namespace: str = "default",
+    owner_uid: str = "r1",
+    version: str = "1",
+) -> dict[str, Any]:
+    """An Order named ``name`` as the API serves it, controlled by the request ``web-1``
+    (uid ``owner_uid``), with this ``spec`` and ``status``."""
+    return {
+        "apiVersion": "acme.cert-manager.io/v1",
+        "kind": "Order",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"o-{name}",
+            "resourceVersion": version,
+            "ownerReferences": [
+                {
+                    "apiVersion": "cert-manager.io/v1",
+                    "kind": "CertificateRequest",
+                    "name": "web-1",
+                    "uid": owner_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+        "status": status,
+    }

@@ -20,7 +20,7 @@ from certmgr.runtime.cache import Cache
 from certmgr.runtime.informer_orders import cached_order, packed_order, trimmed
 from certmgr.testing.clock import FakeClock
 
-from .helpers import csr_pem, request_reconciler
+from .helpers import csr_pem, owned_order, request_reconciler
 
 NS = "default"
 CHAIN = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n").decode()
@@ -37,28 +37,8 @@ def _order(
     spec: dict[str, Any] | None = None,
     version: str = "5",
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "acme.cert-manager.io/v1",
-        "kind": "Order",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"o-{name}",
-            "resourceVersion": version,
-            "ownerReferences": [
-                {
-                    "apiVersion": "cert-manager.io/v1",
-                    "kind": "CertificateRequest",
-                    "name": "web-1",
-                    "uid": "r1",
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec or {"request": "Q1NS", "issuerRef": {"name": "ca"}},
-        "status": copy.deepcopy(status),
-    }
+    spec = spec or {"request": "Q1NS", "issuerRef": {"name": "ca"}}
+    return owned_order(name, spec, copy.deepcopy(status), namespace=namespace, version=version)
 
 
 def _challenge(order: str, *, namespace: str = NS) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from certmgr.controllers.acme.requests import (
 from certmgr.pki.csr import parse_csr
 from certmgr.runtime.cache import Cache
 
-from .helpers import csr_pem, request_reconciler
+from .helpers import csr_pem, owned_order, request_reconciler
 
 
 def _cert(
@@ -298,28 +298,10 @@ def _cert_manager_order(
     version: str = "1",
 ) -> dict[str, Any]:
     """An Order as cert-manager names it (``<request>-<fnv32>``), owned by the request."""
-    return {
-        "apiVersion": "acme.cert-manager.io/v1",
-        "kind": "Order",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"o-{name}",
-            "resourceVersion": version,
-            "ownerReferences": [
-                {
-                    "apiVersion": "cert-manager.io/v1",
-                    "kind": "CertificateRequest",
-                    "name": "web-1",
-                    "uid": owner_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-        "status": {"state": state} if state else {},
-    }
+    status = {"state": state} if state else {}
+    return owned_order(
+        name, spec, status, namespace=namespace, owner_uid=owner_uid, version=version
+    )
 
 
 @pytest.mark.parametrize(
