@@ -38,7 +38,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from certmgr.kube.objects import metadata as object_metadata
 from certmgr.kube.objects import resource_version
@@ -64,6 +64,24 @@ class Packed:
     @property
     def resource_version(self) -> str:
         raise NotImplementedError
+
+
+class PackedTuple(tuple[Any, ...], Packed):
+    """A ``Packed`` kept as one tuple: a ``runtime/packing.py`` layout made to find
+    ``metadata.resourceVersion``, then ``EXTRA`` values of the subclass's own, then the
+    object's values. Subclasses say how to ``unpack``."""
+
+    __slots__ = ()
+    EXTRA: ClassVar[int] = 0
+
+    def unpacked_values(self) -> Any:
+        """The object as its layout rebuilds it from the values, without the extras."""
+        return self[0].unpack(self, start=1 + self.EXTRA)
+
+    @property
+    def resource_version(self) -> str:
+        version = self[0].found(self, start=1 + self.EXTRA)
+        return version if type(version) is str else ""
 
 
 # What the cache keeps per key: the object, only its resourceVersion (keys-only; an int

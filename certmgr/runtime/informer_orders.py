@@ -19,7 +19,7 @@ import json
 from sys import intern
 from typing import Any, Final
 
-from certmgr.runtime.cache import Obj, Packed
+from certmgr.runtime.cache import Obj, Packed, PackedTuple
 from certmgr.runtime.informer import compact
 from certmgr.runtime.packing import pack
 
@@ -148,19 +148,15 @@ def packed_order(order: Obj) -> Obj | Packed:
 _VERSION: Final = ("metadata", "resourceVersion")
 
 
-class PackedOrder(tuple[Any, ...], Packed):
+class PackedOrder(PackedTuple):
     """A final Order as cached (``runtime/packing.py``): its layout, its spec's digest,
     then its values. Read back, it is a ``FinalOrder`` equal to the one packed, made
     afresh."""
 
     __slots__ = ()
+    EXTRA = 1
 
     def unpack(self) -> Obj:
-        order = FinalOrder(self[0].unpack(self, start=2))
+        order = FinalOrder(self.unpacked_values())
         order.spec_digest = self[1]
         return order
-
-    @property
-    def resource_version(self) -> str:
-        version = self[0].found(self, start=2)
-        return version if type(version) is str else ""

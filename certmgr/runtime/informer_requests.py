@@ -33,7 +33,7 @@ from certmgr.api.requests import CertificateRequestSpec
 from certmgr.pki.csr import ParsedCSR, read_csr
 from certmgr.pki.errors import PKIError
 from certmgr.policies.inputs import IssuerRef, RequestView
-from certmgr.runtime.cache import Obj, Packed
+from certmgr.runtime.cache import Obj, Packed, PackedTuple
 from certmgr.runtime.informer import OWNER_FIELDS, compact, share_keys, share_values
 from certmgr.runtime.packing import pack
 from certmgr.runtime.shapes import shaped
@@ -175,24 +175,20 @@ _NONE: Final[frozenset[str]] = frozenset()
 _VERSION: Final = ("metadata", "resourceVersion")
 
 
-class PackedRequest(tuple[Any, ...], Packed):
+class PackedRequest(PackedTuple):
     """An issued request as cached (``runtime/packing.py``): its layout, the certificate's
     SHA-256, the spec's view, then its values. Read back, it is an ``IssuedRequest``
     equal to the one packed, made afresh."""
 
     __slots__ = ()
+    EXTRA = 2
 
     def unpack(self) -> Obj:
-        request = IssuedRequest(self[0].unpack(self, start=3))
+        request = IssuedRequest(self.unpacked_values())
         request.has_certificate = True
         request.certificate_sha256 = self[1]
         request.view = self[2]
         return request
-
-    @property
-    def resource_version(self) -> str:
-        version = self[0].found(self, start=3)
-        return version if type(version) is str else ""
 
 
 def cached_view(request: Obj) -> RequestView | None:
