@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from certmgr.api.durations import format_go_duration, parse_go_duration
+from certmgr.frozen import slot_setter
 
 
 class InvalidObject(ValueError):
@@ -158,9 +159,21 @@ def _sharing(decode: Decoder) -> Decoder:
     return decode_shared
 
 
+# How an absent field is filled when the decoder builds an object itself: its default,
+# a call of its factory, or (required) an error.
+_REQUIRED, _CONSTANT, _FACTORY = 0, 1, 2
+# A field's step of an object's plan: name, JSON key, decoder, slot store, absent, default.
+_Step = tuple[str, str, Decoder, Callable[[Any, Any], None], int, Any]
+
+
 def _make_object_decoder(cls: type) -> Decoder:
     # The plan is made on the first call, not here, so a type may contain itself.
-    plan: tuple[tuple[str, str, Decoder, bool], ...] | None = None
+    plan: tuple[_Step, ...] | None = None
+    # Fields stored straight into the slots of a new object (a frozen dataclass's __init__
+    # stores each with ``object.__setattr__``, ~3x a slot store), unless the type has a
+    # ``__post_init__`` to run: then through the constructor.
+    direct = not hasattr(cls, "__post_init__")
+    new = object.__new__
 
     def decode_object(data: Any) -> Any:
         nonlocal plan
@@ -171,30 +184,66 @@ def _make_object_decoder(cls: type) -> Decoder:
                     field.name,
                     _json_key(cls, field.name),
                     _decoder(hints[field.name]),
-                    _default(field) is dataclasses.MISSING,
+                    slot_setter(cls, field.name),
+                    *_absent(field),
                 )
                 for field in dataclasses.fields(cls)
             )
         if type(data) is not dict and not isinstance(data, Mapping):
             raise _Invalid(f"expected an object, got {type(data).__name__}")
-        kwargs = {}
         get = data.get
-        for name, key, decode, required in plan:
+        if not direct:
+            return cls(**_decoded_fields(plan, get))
+        obj: Any = new(cls)
+        for _, key, decode, store, absent, default in plan:
             value = get(key)
             if value is None or value == "":
-                if required:
-                    missing = _Invalid("required value is missing")
-                    missing.steps.append(f".{key}")
-                    raise missing
+                if absent == _CONSTANT:
+                    store(obj, default)
+                elif absent == _FACTORY:
+                    store(obj, default())
+                else:
+                    raise _missing(key)
                 continue
             try:
-                kwargs[name] = decode(value)
+                store(obj, decode(value))
             except _Invalid as exc:
                 exc.steps.append(f".{key}")
                 raise
-        return cls(**kwargs)
+        return obj
 
     return decode_object
+
+
+def _decoded_fields(plan: tuple[_Step, ...], get: Callable[[str], Any]) -> dict[str, Any]:
+    """The given fields decoded, by name, for the type's constructor."""
+    kwargs = {}
+    for name, key, decode, _, absent, _ in plan:
+        value = get(key)
+        if value is None or value == "":
+            if absent == _REQUIRED:
+                raise _missing(key)
+            continue
+        try:
+            kwargs[name] = decode(value)
+        except _Invalid as exc:
+            exc.steps.append(f".{key}")
+            raise
+    return kwargs
+
+
+def _missing(key: str) -> _Invalid:
+    missing = _Invalid("required value is missing")
+    missing.steps.append(f".{key}")
+    return missing
+
+
+def _absent(field: dataclasses.Field[Any]) -> tuple[int, Any]:
+    if field.default is not dataclasses.MISSING:
+        return _CONSTANT, field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return _FACTORY, field.default_factory
+    return _REQUIRED, None
 
 
 def _tuple_decoder(item: Decoder) -> Decoder:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from certmgr.frozen import quick_init
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.csr import subject_and_common_name
 from certmgr.pki.errors import PKIError
@@ -101,6 +102,7 @@ def describe_certificate(certificate: x509.Certificate) -> CertificateInfo:
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CertificateNamesInfo:
     """The names and ``is_ca`` of a ``CertificateInfo``, as ``certificate_alt_names_violations``

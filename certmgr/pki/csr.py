@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from certmgr.frozen import quick_init
 from certmgr.memo import memo, pem_digest
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import (
@@ -52,6 +53,7 @@ _SUBJECT_ORDER: Final = (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedCSR:
     """What a CSR asks for, in the same vocabulary as `CertificateRequirements`.

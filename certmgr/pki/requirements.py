@@ -17,11 +17,13 @@ from typing import Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from certmgr.frozen import quick_init
 from certmgr.memo import memo
 from certmgr.pki.errors import PKIError
 from certmgr.pki.keys import KeySpec
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class X509Subject:
     """cert-manager's `spec.subject` (everything but commonName, which has its own field)."""
@@ -40,6 +42,7 @@ class X509Subject:
 EMPTY_SUBJECT: Final = X509Subject()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CertificateRequirements:
     """The fields of a Certificate spec that end up in the CSR or the issued certificate.

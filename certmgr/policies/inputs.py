@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from certmgr.api import labels
+from certmgr.frozen import quick_init
 from certmgr.pki.csr import ParsedCSR, parse_csr
 from certmgr.pki.requirements import CertificateRequirements
 from certmgr.pki.summary import EMPTY as EMPTY_SUMMARY
@@ -34,6 +35,7 @@ CERTIFICATE_NAME_ANNOTATION: Final = labels.CERTIFICATE_NAME
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IssuerRef:
     """An issuerRef; empty kind/group mean cert-manager's defaults (Issuer, cert-manager.io)."""
@@ -52,6 +54,7 @@ class IssuerRef:
         return f"{kind}.{group}/{name}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SecretView:
     """The parts of the target Secret the policies read; `data=None` is a Secret without data.
@@ -87,6 +90,7 @@ class SecretView:
         return (self.summary if self.has_data else None) or EMPTY_SUMMARY
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestView:
     """The spec of a CertificateRequest (the CSR plus the fields copied from the Certificate).
@@ -109,6 +113,7 @@ class RequestView:
         return parse_csr(self.csr_pem)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Input:
     """Everything one policy evaluation needs; `now` is an argument, never read from a clock.
@@ -165,6 +170,7 @@ class Input:
         object.__setattr__(self, "secret_summary", summary)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Violation:
     """Why a policy failed: a condition reason (see `reasons`) and a stable message."""

@@ -20,6 +20,7 @@ from certmgr.api import labels
 from certmgr.api.certificates import CertificateSpec, CertificateStatus, RenewalPolicy
 from certmgr.api.codec import InvalidObject, parse_rfc3339
 from certmgr.api.conditions import ISSUING, Condition
+from certmgr.frozen import quick_init
 from certmgr.kube.objects import being_deleted
 from certmgr.memo import Generations
 from certmgr.pki.keys import KeyAlgorithm, KeyEncoding, KeySpec
@@ -41,6 +42,7 @@ CERTIFICATE_KIND: Final = "Certificate"
 _VIEW_SECONDS: Final = 1.0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CertificateView:
     """A cached Certificate dict with its spec and status decoded.
