@@ -97,10 +97,38 @@ class IssuanceGate:
     message: str = ""
 
 
+# The checks that read neither `now` nor anything but the Input: a verdict holds for
+# the Input and its copies at other times (`Input.judged`). Not the expiry, validity,
+# renewal-time and window checks, which compare with `now`.
+TIMELESS: Final = frozenset(
+    {
+        checks.manually_triggered,
+        checks.secret_owned_by_another_certificate,
+        checks.secret_has_foreign_type,
+        checks.secret_does_not_exist,
+        checks.secret_is_missing_data,
+        checks.secret_public_key_does_not_match,
+        checks.secret_holds_temporary_certificate,
+        checks.secret_issuer_annotations_mismatch,
+        checks.secret_certificate_name_annotation_mismatch,
+        checks.secret_private_key_mismatches_spec,
+        checks.secret_public_key_differs_from_current_request,
+        checks.current_certificate_request_mismatches_spec,
+    }
+)
+_UNJUDGED: Final = Violation("", "")
+
+
 def evaluate(input: Input, chain: Sequence[Check] = DEFAULT_TRIGGER_CHAIN) -> Violation | None:
     """The first violation in `chain`, or None when every check passes."""
+    judged = input.judged
     for check in chain:
-        violation = check(input)
+        if check in TIMELESS:
+            violation = judged.get(check, _UNJUDGED)
+            if violation is _UNJUDGED:
+                violation = judged[check] = check(input)
+        else:
+            violation = check(input)
         if violation is not None:
             return violation
     return None

@@ -159,6 +159,12 @@ class Input:
     renewal_kept: tuple[LeafSummary, datetime | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # The verdicts of the checks that do not read ``now`` (``chains.TIMELESS``), once
+    # judged: shared with every copy at another ``now`` (``gather.at``), so the trigger,
+    # readiness and issuing controllers judge an unchanged Certificate once between them.
+    judged: dict[object, Violation | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # One place that turns "no Secret" and "Secret without data" into an empty mapping

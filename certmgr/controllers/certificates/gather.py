@@ -368,5 +368,5 @@ _at_now = replacing(Input, "now")
 def at(input: Input, now: datetime) -> Input:
     """``input`` as gathered at ``now`` (``dataclasses.replace`` costs four times as
     much), with what it keeps that ``now`` does not enter: the Secret's data and
-    summary, and its scheduled renewal time."""
+    summary, its scheduled renewal time and the verdicts of the timeless checks."""
     return _at_now(input, now)
