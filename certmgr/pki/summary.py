@@ -30,11 +30,11 @@ from certmgr.pki.certificates import (
     parse_chain_once,
 )
 from certmgr.pki.errors import PKIError
+from certmgr.pki.keyencodings import written_encodings
 from certmgr.pki.keys import (
     KeyAlgorithm,
     KeyEncoding,
     PublicKey,
-    encode_private_key,
     key_algorithm_and_size,
     parse_private_key_once,
     public_key_fingerprint,
@@ -194,20 +194,7 @@ def _summarise_key(
     again: equal keys have the same SubjectPublicKeyInfo."""
     key = parse_private_key_once(key_pem)
     algorithm, size = key_algorithm_and_size(key)
-    pem = bytes(key_pem)
-    # An encoding whose PEM header differs from key_pem's cannot give its bytes: only
-    # the one that can is computed (PKCS#8, and an Ed25519 key's PKCS1, begin
-    # "PRIVATE KEY"; the other PKCS1 forms "RSA/EC PRIVATE KEY").
-    pkcs8_header = pem.startswith(_PKCS8_HEADER)
-    ed25519_key = algorithm == "Ed25519"
-    encodings = _ENCODING_SETS[
-        tuple(
-            encoding
-            for encoding in _ENCODINGS
-            if pkcs8_header == (encoding == "PKCS8" or ed25519_key)
-            and encode_private_key(key, encoding=encoding) == pem
-        )
-    ]
+    encodings = written_encodings(key, bytes(key_pem), algorithm=algorithm)
     public = key.public_key()
     if leaf is not None and leaf.public_key is not None and public == leaf_key:
         fingerprint = leaf.public_key  # one copy of the fingerprint
@@ -216,14 +203,6 @@ def _summarise_key(
         if leaf is not None and leaf.public_key == fingerprint:
             fingerprint = leaf.public_key
     return KeySummary(public_key=fingerprint, algorithm=algorithm, size=size, encodings=encodings)
-
-
-_ENCODINGS: Final[tuple[KeyEncoding, ...]] = ("PKCS1", "PKCS8")
-_PKCS8_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
-# One tuple per possible result, shared by every summary.
-_ENCODING_SETS: Final[dict[tuple[KeyEncoding, ...], tuple[KeyEncoding, ...]]] = {
-    found: found for found in ((), ("PKCS1",), ("PKCS8",), ("PKCS1", "PKCS8"))
-}
 
 
 def _ari_cert_id(certificate: x509.Certificate, extensions: ExtensionValues | None) -> str | None:
