@@ -317,32 +317,48 @@ def test_registering_another_function_under_an_index_name_refiles() -> None:
     assert names(cache.by_index("secret", "ns/s")) == []
 
 
-async def test_an_empty_cache_is_filled_in_slices_and_a_filled_one_replaced_at_once() -> None:
-    import asyncio
+def by_name(o: dict[str, Any]) -> list[str]:
+    return [o["metadata"]["name"]]
 
-    cache = Cache()
+
+async def test_an_empty_cache_is_filled_a_table_at_a_time_and_a_filled_one_at_once() -> None:
+    # A first fill files its objects into the indexes one table at a time, the loop given
+    # back every ``batch`` keys: tables that each hold an entry per object (an index's
+    # keys; its values when each object has its own) would otherwise grow on the same
+    # key, and one step would pay all of their resizes.
+    cache = Cache(indexes={"by-secret": by_secret, "by-name": by_name})
     staged = cache.stage()
     for i in range(2500):
-        staged.add(
-            {"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": str(i + 1)}}
-        )
-    slices: list[int] = []
+        staged.add(obj(f"o{i}", str(i + 1), secret=f"s{i}"))
+
+    def sizes() -> list[int]:
+        return [len(t) for t in (*cache._filed.values(), *cache._indexes.values())]
+
+    grown_per_step: list[int] = []
+    filling = True
 
     async def bystander() -> None:
-        while len(cache) < 2500:
-            slices.append(len(cache))
+        before = sizes()
+        while filling:
             await asyncio.sleep(0)
+            after = sizes()
+            grown_per_step.append(sum(a > b for a, b in zip(after, before, strict=True)))
+            before = after
 
     watcher = asyncio.create_task(bystander())
+    await asyncio.sleep(0)
     changes = list(await cache.replace_yielding(staged, "2500", batch=1000))
+    filling = False
     await watcher
     assert len(changes) == 2500 and all(c[0] == "ADDED" for c in changes)
-    assert 1000 in slices and 2000 in slices  # the loop ran between slices
+    assert sizes() == [2500] * 4
+    assert names(cache.by_index("by-secret", "ns/s7")) == ["o7"]
+    assert grown_per_step.count(1) >= 4  # the loop ran between slices, never two at once
+    assert max(grown_per_step) == 1
     # A relist over a filled cache: one step, differences only.
     again = cache.stage()
     for i in range(2500):
-        version = str(i + 1) if i else "9999"
-        again.add({"metadata": {"name": f"o{i}", "namespace": "ns", "resourceVersion": version}})
+        again.add(obj(f"o{i}", str(i + 1) if i else "9999", secret=f"s{i}"))
     assert [c[0] for c in await cache.replace_yielding(again, "9999", batch=1)] == ["MODIFIED"]
 
 

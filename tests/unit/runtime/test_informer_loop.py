@@ -6,6 +6,7 @@ import asyncio
 import gc
 import itertools
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,7 +17,13 @@ from certmgr.kube import errors as e
 from certmgr.kube import resources as r
 from certmgr.kube.objects import ObjectList, WatchEvent
 from certmgr.runtime.cache import CacheStopped
-from certmgr.runtime.informer import PREPARE_BATCH, Informer, compact, drop_managed_fields
+from certmgr.runtime.informer import (
+    DISPATCH_BATCH,
+    PREPARE_BATCH,
+    Informer,
+    compact,
+    drop_managed_fields,
+)
 from certmgr.testing.clock import FakeClock
 
 GONE = e.Gone({"kind": "Status", "code": 410, "reason": "Expired"})
@@ -342,6 +349,41 @@ async def test_a_large_list_is_dispatched_without_holding_the_loop() -> None:
     await watcher
     assert len(recorder.seen) == 1000
     assert any(0 < n < 1000 for n in seen_by_bystander)
+
+
+async def test_a_list_is_dispatched_one_handler_per_loop_step_in_order() -> None:
+    # Handlers that each file every key in a table of their own (work queues) grow them
+    # on the same change: a step runs one handler over at most ``DISPATCH_BATCH`` changes,
+    # so no step pays more than one table's growth; each handler hears the list in order.
+    api, clock = FakeAPI(), FakeClock()
+    listed = [obj(f"o{i:04d}", str(i + 1)) for i in range(3 * DISPATCH_BATCH + 5)]
+    api.lists = [ObjectList(listed, "1000")]
+    step = 0
+    ran: list[tuple[int, str, str]] = []  # (loop step, handler, object)
+
+    def handler(name: str) -> Callable[[str, Any, Any], None]:
+        return lambda _, old, new: ran.append((step, name, new["metadata"]["name"]))
+
+    informer = Informer(
+        api, r.CERTIFICATES, clock=clock, on_event=[handler(n) for n in "abc"], draw=lambda: 1.0
+    )
+
+    async def ticker() -> None:
+        nonlocal step
+        while len(ran) < 3 * len(listed):
+            step += 1
+            await asyncio.sleep(0)
+
+    counting = asyncio.create_task(ticker())
+    await run_until_idle(informer, api, clock)
+    await counting
+    handlers_per_step: dict[int, set[str]] = {}
+    for at, name, _ in ran:
+        handlers_per_step.setdefault(at, set()).add(name)
+    assert all(len(names) == 1 for names in handlers_per_step.values())
+    assert max(Counter(at for at, _, _ in ran).values()) <= DISPATCH_BATCH
+    for name in "abc":
+        assert [o for _, h, o in ran if h == name] == [o["metadata"]["name"] for o in listed]
 
 
 async def test_a_listed_page_is_prepared_without_holding_the_loop() -> None:
