@@ -437,10 +437,11 @@ class Cache:
     async def replace_yielding(
         self, staged: Staged, version: str, *, batch: int = FILL_BATCH
     ) -> Iterable[Change]:
-        """``replace``, giving the loop back every ``batch`` objects when the cache is
-        empty (the first list: 50,000 Secrets took ~1 s in one piece). Only the informer
-        writes a cache and nothing acts on it before it has synced, so a partly filled
-        cache is seen by no decision; a relist over a filled cache stays one atomic step.
+        """``replace``, giving the loop back every ``batch`` objects filed into an index
+        table when the cache is empty (the first list: 50,000 Secrets took ~1 s in one
+        piece). Only the informer writes a cache and nothing acts on it before it has
+        synced, so a partly indexed cache is seen by no decision; a relist over a filled
+        cache stays one atomic step.
 
         Its changes (all ADDED) are made as they are read, and its versions are not
         remembered: a keys-only cache's stubs for 50,000 Secrets, made at once, and the
@@ -454,10 +455,11 @@ class Cache:
             self._objects[namespace] = names  # the staged tables become the cache's
             self._count += len(names)
         self.state = next(_states)
-        # Index by index, each index's two tables in passes of their own: filed key by
-        # key, every table that holds an entry per object (an index's keys, and its values
-        # when each object has its own: a Certificate's Secret) grew on the same key, so
-        # one step paid all of their resizes (34-53 ms at 100,000 in a large heap).
+        # One table per pass (index by index: its keys' table, then its values'), the
+        # loop given back every ``batch`` keys. Filed key by key into every table, the
+        # tables that hold an entry per object (an index's keys; its values when each
+        # object has its own, as a Certificate's Secret) grew on the same key, and one
+        # step paid all of their resizes (34-53 ms at 100,000 in a large heap).
         filed = staged.filed
         for index in builtins.list(self._indexes):
             for file in (self._file_key, self._file_values):
