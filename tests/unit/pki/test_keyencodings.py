@@ -106,3 +106,17 @@ def test_a_scalar_with_leading_zero_bytes_fills_its_slot() -> None:
 
 def _re_encoded(key: ec.EllipticCurvePrivateKey, pem: bytes) -> tuple[KeyEncoding, ...]:
     return tuple(e for e in ENCODINGS if encode_private_key(key, encoding=e) == pem)
+
+
+def test_a_sec1_key_without_its_public_key_is_another_writers() -> None:
+    """SEC1's public key is optional; the parser derives it, the encoder writes it: a PEM
+    without it is not what re-encoding gives, layout known or not."""
+    teacher = ec.generate_private_key(ec.SECP256R1())
+    written_encodings(teacher, encode_private_key(teacher), algorithm="ECDSA")
+    der = _der(encode_private_key(ec.generate_private_key(ec.SECP256R1())))
+    assert der[-70:-68] == b"\xa1\x44"  # [1], the public key: the last 70 bytes
+    without = der[2:-70]  # version, scalar, curve
+    pem = _pem(bytes([0x30, len(without)]) + without, b"EC PRIVATE KEY")
+    key = parse_private_key(pem)
+
+    assert written_encodings(key, pem, algorithm="ECDSA") == _re_encoded(key, pem) == ()
