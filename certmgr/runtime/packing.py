@@ -14,7 +14,7 @@ It must not know any kind: which value a caller keeps whole is the caller's choi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 # A layout node: None for a value kept as it is, a code of ``_CODECS`` for a text kept as
@@ -54,13 +54,22 @@ _layouts: dict[tuple[Any, ...], Layout] = {}
 
 
 def pack(
-    obj: dict[str, Any], *, whole: frozenset[str] = frozenset(), find: tuple[str, ...] = ()
+    obj: dict[str, Any],
+    *,
+    whole: frozenset[str] = frozenset(),
+    whole_in: Mapping[str, frozenset[str]] | None = None,
+    find: tuple[str, ...] = (),
 ) -> tuple[Layout, list[Any]] | None:
-    """``obj``'s layout and values; the values of its top-level keys in ``whole`` are kept
-    as they are (e.g. a dict shared by many objects). None once ``LAYOUTS_MAX`` layouts
-    were made and ``obj``'s is new."""
+    """``obj``'s layout and values; the values of its top-level keys in ``whole``, and of
+    the keys ``whole_in`` names in a top-level dict, are kept as they are (e.g. a dict
+    shared by many objects). None once ``LAYOUTS_MAX`` layouts were made and ``obj``'s
+    is new."""
     values: list[Any] = []
     top = {key: _Whole(value) if key in whole else value for key, value in obj.items()}
+    for key, inner in (whole_in or {}).items():
+        value = top.get(key)
+        if type(value) is dict:
+            top[key] = {k: _Whole(v) if k in inner else v for k, v in value.items()}
     node = _dict_node(top, values)
     layout = _layouts.get(node)
     if layout is None:
@@ -254,5 +263,9 @@ _CODES: Final = {
     "creationTimestamp": "t",
     "deletionTimestamp": "t",
     "lastTransitionTime": "t",
+    # A Certificate's status.
+    "notBefore": "t",
+    "notAfter": "t",
+    "renewalTime": "t",
     "resourceVersion": "n",
 }

@@ -90,6 +90,25 @@ def test_objects_laid_out_alike_share_one_layout_and_keep_whole_what_they_are_to
     assert again[0].found(again[1]) is None  # nothing asked for
 
 
+def test_values_inside_a_top_level_dict_are_kept_whole_when_told() -> None:
+    ref, key = {"name": "ca", "kind": "ClusterIssuer"}, {"algorithm": "ECDSA", "size": 256}
+    obj = {"metadata": {"name": "a"}, "spec": {"issuerRef": ref, "privateKey": key, "x": "1"}}
+    packed = pack(obj, whole_in={"spec": frozenset(("issuerRef", "privateKey"))})
+    assert packed is not None
+    layout, values = packed
+    assert values == ["a", ref, key, "1"]
+    read = layout.unpack(values)
+    assert read == obj and list(read["spec"]) == ["issuerRef", "privateKey", "x"]
+    assert read["spec"]["issuerRef"] is ref and read["spec"]["privateKey"] is key
+    assert read["spec"] is not obj["spec"]
+    # Kept whole, a mapping's own keys are no part of the layout.
+    other = pack(
+        {**obj, "spec": {**obj["spec"], "issuerRef": {"name": "b"}}},
+        whole_in={"spec": frozenset(("issuerRef", "privateKey"))},
+    )
+    assert other is not None and other[0] is layout
+
+
 def test_past_the_bound_a_new_layout_is_not_packed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(packing, "_layouts", {})
     monkeypatch.setattr(packing, "LAYOUTS_MAX", 2)
@@ -107,6 +126,14 @@ def test_uids_times_and_versions_that_read_back_the_same_are_kept_as_integers() 
     assert 0x2903FBF4DD5E48E8AA1E29DFB1D4B50E in kept
     assert 27 in kept and "27" not in kept
     assert 20261206214408 in kept and "2026-12-06T21:44:08Z" not in kept
+
+
+def test_a_certificates_status_times_are_kept_as_integers() -> None:
+    status = {"notBefore": "2026-11-27T06:34:27Z", "notAfter": "2027-02-25T06:34:27Z"}
+    packed = pack({"status": {**status, "renewalTime": "2027-01-26T06:30:47Z"}})
+    assert packed is not None
+    assert packed[1] == [20261127063427, 20270225063427, 20270126063047]
+    assert packed[0].unpack(packed[1])["status"]["notAfter"] == "2027-02-25T06:34:27Z"
 
 
 def _nested(depth: int) -> dict[str, Any]:
