@@ -12,8 +12,9 @@ nothing but each key's resourceVersion (~200 bytes an object instead of kilobyte
 answers reads with stubs ``{"metadata": {namespace, name, resourceVersion}}``; its indexes
 are computed from the full objects as they arrive, so they still work.
 A cache given ``pack`` keeps what it makes of each object: one it packed (``Packed``) is
-read as an equal dict made afresh on every read (equal each time, not the same), and
-indexed, like a keys-only one, from the object as it arrived.
+read as an equal dict made afresh (equal each time; a packed Certificate is read as the
+one a reader still holds, if any), and indexed, like a keys-only one, from the object as
+it arrived.
 
 Storage is one dict of names per namespace: a namespace string is kept once, no key
 tuples are allocated per object, and reading one namespace does not scan the others.
@@ -252,6 +253,16 @@ class Cache:
         are the cached ones, which the cache never modifies in place."""
         if self.keys_only or self._packer is not None:
             return builtins.list(self.scan())
+        return builtins.list(
+            chain.from_iterable(names.values() for names in self._objects.values())  # type: ignore[misc]
+        )
+
+    def stored_snapshot(self) -> builtins.list[Obj | Packed]:
+        """Every object as kept, in a new list taken at C speed: a packed one as its
+        ``Packed`` form, which stays the same object for as long as the object is
+        unchanged, to ``unpack`` off the loop. Not for a keys-only cache."""
+        if self.keys_only:
+            raise TypeError("a keys-only cache keeps no objects")
         return builtins.list(
             chain.from_iterable(names.values() for names in self._objects.values())  # type: ignore[misc]
         )

@@ -8,7 +8,8 @@ replica); ``run_controllers`` waits until every cache has synced and only then s
 the controllers (the composition root runs it only while leading). It must not know
 what any kind means (mappers and reconcilers do), beyond which caches hold a trimmed
 copy: Secrets (``informer_secrets``), CertificateRequests (``informer_requests``) and
-Orders (``informer_orders``).
+Orders (``informer_orders``), and which keep them packed (those and Certificates:
+``informer_certificates``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from typing import Any, Final
 import structlog
 
 from certmgr.kube.protocol import KubeAPI
-from certmgr.kube.resources import CERTIFICATEREQUESTS, ORDERS, SECRETS, Resource
+from certmgr.kube.resources import CERTIFICATEREQUESTS, CERTIFICATES, ORDERS, SECRETS, Resource
 from certmgr.runtime.cache import Obj, Pack, object_key
 from certmgr.runtime.clock import Clock
 from certmgr.runtime.controller import Controller, Reconciler
 from certmgr.runtime.gcpolicy import freeze_without_collecting
 from certmgr.runtime.informer import Informer, compact
+from certmgr.runtime.informer_certificates import packed_certificate
 from certmgr.runtime.informer_orders import cached_order, packed_order
 from certmgr.runtime.informer_requests import cached_request, packed_request
 from certmgr.runtime.informer_secrets import SecretInformers
@@ -72,6 +74,7 @@ _TRANSFORMS: Final[dict[Resource, Callable[[Obj], Obj]]] = {
     ORDERS: cached_order,
 }
 _PACKS: Final[dict[Resource, Pack]] = {
+    CERTIFICATES: packed_certificate,
     CERTIFICATEREQUESTS: packed_request,
     ORDERS: packed_order,
 }

@@ -3,7 +3,8 @@
 Owns the autouse fixture ``cached_objects_unchanged``: the transforms through which the
 manager's informers store objects (``compact`` for every kind, ``managed_secret`` for
 managed Secrets, ``cached_request`` for CertificateRequests) are wrapped so that each
-stored object is recorded with its JSON text, and at the end of the test every recorded
+stored object is recorded with its JSON text, and so is each packed Certificate read
+back (readers share it while any holds it), and at the end of the test every recorded
 object must still have that text. Cached
 objects are shared with every reader (``runtime/cache.py``): a reader that changes one
 changes what every later reconcile sees, and a write must start from a deep copy.
@@ -20,6 +21,7 @@ import pytest
 
 from certmgr.runtime import informer_requests, informer_secrets, manager
 from certmgr.runtime.informer import compact
+from certmgr.runtime.informer_certificates import PackedCertificate
 
 Obj = dict[str, Any]
 
@@ -40,6 +42,21 @@ class Recorder:
 
         return record
 
+    def recording_reads(
+        self, unpack: Callable[[PackedCertificate], Obj]
+    ) -> Callable[[PackedCertificate], Obj]:
+        """``unpack``, recording each object it returns the first time it returns it."""
+        seen: set[int] = set()
+
+        def record(packed: PackedCertificate) -> Obj:
+            obj = unpack(packed)
+            if id(obj) not in seen:  # recorded objects are kept: their ids stay theirs
+                seen.add(id(obj))
+                self._recorded.append((obj, _text(obj)))
+            return obj
+
+        return record
+
     def changed(self) -> list[str]:
         """The texts, as stored, of the recorded objects that no longer read the same."""
         return [text for stored, text in self._recorded if _text(stored) != text]
@@ -54,6 +71,9 @@ def cached_objects_unchanged(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     )
     monkeypatch.setattr(
         manager, "cached_request", recorder.recording(informer_requests.cached_request)
+    )
+    monkeypatch.setattr(
+        PackedCertificate, "unpack", recorder.recording_reads(PackedCertificate.unpack)
     )
     yield
     changed = recorder.changed()

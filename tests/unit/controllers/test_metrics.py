@@ -16,7 +16,8 @@ from certmgr.controllers.metrics import (
     unix_seconds,
 )
 from certmgr.kube.client import KubeClient
-from certmgr.runtime.cache import Cache
+from certmgr.runtime.cache import Cache, Pack
+from certmgr.runtime.informer_certificates import packed_certificate
 from certmgr.runtime.manager import Manager
 from certmgr.runtime.metrics import Snapshot
 from certmgr.testing.clock import FakeClock
@@ -59,20 +60,22 @@ def ready(value: str) -> dict[str, Any]:
     }
 
 
-def cache_of(*objects: dict[str, Any]) -> Cache:
-    cache = Cache()
+def cache_of(*objects: dict[str, Any], pack: Pack | None = None) -> Cache:
+    cache = Cache(pack=pack)
     for obj in objects:
         cache.apply("ADDED", obj)
     return cache
 
 
-@pytest.fixture
-def certificates() -> Cache:
+# The Certificate cache keeps them packed (``runtime/informer_certificates.py``).
+@pytest.fixture(params=[None, packed_certificate], ids=["as-dicts", "packed"])
+def certificates(request: pytest.FixtureRequest) -> Cache:
     return cache_of(
         certificate("ready", status=ready("True")),
         certificate("failing", status=ready("False")),
         certificate("new"),  # no status at all yet
         certificate("bare-ref", issuer_ref={"name": "local"}, status=ready("True")),
+        pack=request.param,
     )
 
 
@@ -295,7 +298,7 @@ def test_a_scrape_formats_only_the_certificates_that_changed(certificates: Cache
     )
 
     def slots() -> dict[str, Any]:
-        return {slot.source["metadata"]["name"]: slot for slot in collector._series.values()}
+        return {slot.certificate()["metadata"]["name"]: slot for slot in collector._series.values()}
 
     def scrape() -> None:
         # The slots are matched where the text is rendered (the scrape's worker thread).
