@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import copy
 import weakref
+from collections.abc import Callable
 from typing import Any, Final
 
 from certmgr.runtime.cache import Obj, Packed, PackedTuple
 from certmgr.runtime.packing import pack
+
+# The object last read of each packed Certificate that is still alive, by the packed
+# form's id (its ``_packed`` keeps that id from being reused). Plain references made and
+# dropped by ``__del__``: a ``WeakValueDictionary`` doubled the cost of a read.
+_read: dict[int, weakref.ref[CertificateObject]] = {}
 
 
 class CertificateObject(dict[str, Any]):
@@ -28,11 +34,13 @@ class CertificateObject(dict[str, Any]):
     __slots__ = ("__weakref__", "_packed")
     _packed: PackedCertificate
 
-    def __del__(self) -> None:
+    # ``forget`` bound once: an object that dies while the interpreter exits, after the
+    # module's globals were cleared, still finds it.
+    def __del__(self, forget: Callable[[int, None], object] = _read.pop) -> None:
         # Called before its weak reference dies: no later read finds it dead in ``_read``.
         packed = getattr(self, "_packed", None)
         if packed is not None:
-            _read.pop(id(packed), None)
+            forget(id(packed), None)
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
@@ -42,12 +50,6 @@ class CertificateObject(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict(self),))
-
-
-# The object last read of each packed Certificate that is still alive, by the packed
-# form's id (its ``_packed`` keeps that id from being reused). Plain references made and
-# dropped by ``__del__``: a ``WeakValueDictionary`` doubled the cost of a read.
-_read: dict[int, weakref.ref[CertificateObject]] = {}
 
 
 def packed_certificate(certificate: Obj) -> Obj | Packed:

@@ -7,6 +7,7 @@ import copy
 import gc
 import json
 import pickle
+import sys
 from typing import Any
 
 import pytest
@@ -144,3 +145,18 @@ def test_reads_no_reader_holds_leave_nothing_behind(monkeypatch: pytest.MonkeyPa
     del held
     gc.collect()
     assert not informer_certificates._read  # one entry per object alive, none per packed
+
+
+def test_a_read_that_dies_after_the_module_was_cleared_raises_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(PackedCertificate, "unpack", _UNPACK)
+    raised: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", raised.append)
+    packed = packed_certificate(compact(_certificate()))
+    assert isinstance(packed, PackedCertificate)
+    read = packed.unpack()
+    monkeypatch.setattr(informer_certificates, "_read", None)  # as at interpreter exit
+    del read
+    gc.collect()
+    assert raised == []
