@@ -81,10 +81,9 @@ def setup_shim(
     """Register the informers of ``resource`` and Certificates (indexed by owner with
     ``index``) and a shim controller ``name`` for ``source``."""
     owner_index, owners = index
-    shim = Shim(ctx, resource=resource, source=source)
+    shim = Shim(ctx, resource=resource, source=source, index=index)
     controller = ctx.manager.controller(name, shim.reconcile, workers=ctx.settings.workers)
     certificates = ctx.manager.informer(CERTIFICATES)
-    certificates.cache.add_index(owner_index, owners)
 
     def concerned(old: Obj | None, new: Obj | None) -> bool:
         return concerns_shim(
@@ -132,13 +131,21 @@ def default_issuer(settings: Settings) -> DefaultIssuer:
 
 class Shim:
     def __init__(
-        self, ctx: Context, *, resource: Resource = INGRESSES, source: Source = INGRESS
+        self,
+        ctx: Context,
+        *,
+        resource: Resource = INGRESSES,
+        source: Source = INGRESS,
+        index: tuple[str, Callable[[Obj], Iterable[str]]] = (OWNER_INDEX, ingress_owners),
     ) -> None:
         self._ctx = ctx
         self._resource = resource
         self._source = source
         self._objects = ctx.manager.informer(resource)
         self._certificates = ctx.manager.informer(CERTIFICATES)
+        # The Certificates naming an object as owner, by its ``namespace/name``.
+        self._owner_index, owners = index
+        self._certificates.cache.add_index(self._owner_index, owners)
         self._default_issuer = default_issuer(ctx.settings)
 
     async def reconcile(self, key: str) -> Result | None:
@@ -158,7 +165,7 @@ class Shim:
                     problems=list(plan.problems),
                 )
             return None
-        existing = {c["metadata"]["name"]: c for c in self._certificates.cache.list(namespace)}
+        existing = self._existing(key, namespace, plan.certificates)
         missing = [c for c in plan.certificates if c["metadata"]["name"] not in existing]
         if missing and not await self._still_exists(owner):
             # Deleted, and the garbage collector just removed its Certificates: the
@@ -182,6 +189,18 @@ class Shim:
         for certificate in stale:
             await self._delete(owner, certificate)
         return None
+
+    def _existing(self, key: str, namespace: str, desired: Iterable[Obj]) -> dict[str, Obj]:
+        """The cached Certificates that name the object as owner, and those of the names
+        it wants, by name: looked up, not a scan of the namespace (whose thousands of
+        Certificates a cache that packs them makes afresh on each read)."""
+        cache = self._certificates.cache
+        existing = {c["metadata"]["name"]: c for c in cache.by_index(self._owner_index, key)}
+        for certificate in desired:
+            name = certificate["metadata"]["name"]
+            if name not in existing and (found := cache.get(namespace, name)) is not None:
+                existing[name] = found
+        return existing
 
     async def _still_exists(self, owner: Obj) -> bool:
         """A live read (creates are rare): the same object (uid), not being deleted."""
