@@ -19,7 +19,7 @@ from typing import Final
 
 from certmgr.pki.renewal import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, next_attempt_time
 from certmgr.policies import checks, reasons
-from certmgr.policies.checks import Check, request_violations
+from certmgr.policies.checks import TIMELESS, Check, request_violations
 from certmgr.policies.inputs import Input, Violation
 
 # Violations no issuance can cure: the trigger starts none (and looks again later), and
@@ -97,25 +97,6 @@ class IssuanceGate:
     message: str = ""
 
 
-# The checks that read neither `now` nor anything but the Input: a verdict holds for
-# the Input and its copies at other times (`Input.judged`). Not the expiry, validity,
-# renewal-time and window checks, which compare with `now`.
-TIMELESS: Final = frozenset(
-    {
-        checks.manually_triggered,
-        checks.secret_owned_by_another_certificate,
-        checks.secret_has_foreign_type,
-        checks.secret_does_not_exist,
-        checks.secret_is_missing_data,
-        checks.secret_public_key_does_not_match,
-        checks.secret_holds_temporary_certificate,
-        checks.secret_issuer_annotations_mismatch,
-        checks.secret_certificate_name_annotation_mismatch,
-        checks.secret_private_key_mismatches_spec,
-        checks.secret_public_key_differs_from_current_request,
-        checks.current_certificate_request_mismatches_spec,
-    }
-)
 _UNJUDGED: Final = Violation("", "")
 
 

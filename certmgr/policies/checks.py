@@ -40,11 +40,24 @@ from certmgr.policies.renewal_windows import windowed_renewal_time
 
 Check: TypeAlias = Callable[[Input], Violation | None]
 
+# The checks marked ``@timeless``: they read nothing but the Input and not its ``now``, so
+# a verdict holds for the Input and its copies at other times (``chains.evaluate`` keeps
+# it in ``Input.judged``). Not the expiry, validity, renewal-time and window checks.
+TIMELESS: Final[set[Check]] = set()
+
+
+def timeless(check: Check) -> Check:
+    """Mark ``check`` as reading neither ``now`` nor anything but the Input."""
+    TIMELESS.add(check)
+    return check
+
+
 # A certificate whose notBefore is only slightly ahead of our clock is clock skew between us
 # and the CA, not a broken certificate; reissuing for it would loop. Beyond this it is real.
 NOT_YET_VALID_TOLERANCE: Final = timedelta(minutes=5)
 
 
+@timeless
 def manually_triggered(input: Input) -> Violation | None:
     """A renew request (`certmgr renew`, like `cmctl renew`) wins over everything else."""
     if input.manually_triggered:
@@ -52,6 +65,7 @@ def manually_triggered(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_owned_by_another_certificate(input: Input) -> Violation | None:
     """Another Certificate names the same Secret and owns it (cert-manager's
     CertificateOwnsSecret): issuing both would overwrite each other for ever."""
@@ -65,6 +79,7 @@ def secret_owned_by_another_certificate(input: Input) -> Violation | None:
     )
 
 
+@timeless
 def secret_has_foreign_type(input: Input) -> Violation | None:
     """The Secret is of another type (Opaque, dockerconfigjson, ...) and was not written
     for this Certificate: key material must not land in an unrelated Secret."""
@@ -80,12 +95,14 @@ def secret_has_foreign_type(input: Input) -> Violation | None:
     )
 
 
+@timeless
 def secret_does_not_exist(input: Input) -> Violation | None:
     if input.secret is None:
         return Violation(reasons.DOES_NOT_EXIST, "Issuing certificate as Secret does not exist")
     return None
 
 
+@timeless
 def secret_is_missing_data(input: Input) -> Violation | None:
     if input.secret is None:
         return None
@@ -105,6 +122,7 @@ def secret_is_missing_data(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_public_key_does_not_match(input: Input) -> Violation | None:
     """The private key in `tls.key` is not the key of the certificate in `tls.crt`."""
     key = _private_key(input)
@@ -124,6 +142,7 @@ def secret_public_key_does_not_match(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_holds_temporary_certificate(input: Input) -> Violation | None:
     """The Secret holds the placeholder written while an issuance runs: never Ready, and
     issued for real (after the backoff, if the attempt that wrote it failed)."""
@@ -138,6 +157,7 @@ def secret_holds_temporary_certificate(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_issuer_annotations_mismatch(input: Input) -> Violation | None:
     """The Secret records a different issuer than `issuerRef` (only if it records one).
 
@@ -170,6 +190,7 @@ def secret_issuer_annotations_mismatch(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_certificate_name_annotation_mismatch(input: Input) -> Violation | None:
     """The Secret was written for another Certificate (two Certificates share a Secret)."""
     if input.secret is None:
@@ -184,6 +205,7 @@ def secret_certificate_name_annotation_mismatch(input: Input) -> Violation | Non
     return None
 
 
+@timeless
 def secret_private_key_mismatches_spec(input: Input) -> Violation | None:
     """The key's algorithm or size differs from `spec.privateKey`."""
     key = _private_key(input)
@@ -198,6 +220,7 @@ def secret_private_key_mismatches_spec(input: Input) -> Violation | None:
     return None
 
 
+@timeless
 def secret_public_key_differs_from_current_request(input: Input) -> Violation | None:
     """`tls.key` was replaced behind our back: it no longer signs the current request's CSR."""
     if input.current_request is None:
@@ -220,6 +243,7 @@ def secret_public_key_differs_from_current_request(input: Input) -> Violation | 
     return None
 
 
+@timeless
 def current_certificate_request_mismatches_spec(input: Input) -> Violation | None:
     """The spec changed since the current request; without a request, compare the names."""
     if input.current_request is None:

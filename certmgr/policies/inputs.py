@@ -159,7 +159,7 @@ class Input:
     renewal_kept: tuple[LeafSummary, datetime | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
-    # The verdicts of the checks that do not read ``now`` (``chains.TIMELESS``), once
+    # The verdicts of the checks that do not read ``now`` (``checks.TIMELESS``), once
     # judged: shared with every copy at another ``now`` (``gather.at``), so the trigger,
     # readiness and issuing controllers judge an unchanged Certificate once between them.
     judged: dict[object, Violation | None] = field(

@@ -14,10 +14,10 @@ from certmgr.controllers.certificates.gather import at
 from certmgr.policies.chains import (
     DEFAULT_TRIGGER_CHAIN,
     READINESS_CHAIN,
-    TIMELESS,
     evaluate,
     readiness,
 )
+from certmgr.policies.checks import TIMELESS
 
 from .conftest import NOW, REQUIREMENTS, World
 
@@ -71,7 +71,7 @@ def test_a_changed_copy_judges_afresh(world: World) -> None:
 
 def test_every_chain_check_before_the_time_checks_is_timeless() -> None:
     # The checks that compare with ``now`` come last in both chains; everything before
-    # them is judged once (a new check there must be added to TIMELESS or placed after).
+    # them is judged once (a new check there must be marked @timeless or placed after).
     for chain in (DEFAULT_TRIGGER_CHAIN, READINESS_CHAIN):
         flags = [check in TIMELESS for check in chain]
         assert flags == sorted(flags, reverse=True)
