@@ -21,7 +21,7 @@ import asyncio
 from cache_bench import filled_cache, report, seeded
 
 from certmgr.controllers.acme.issuer_refs import ISSUER_INDEX, issuer_ref_index
-from certmgr.controllers.acme.requests import ORDERS_BY_OWNER_UID, owner_uids
+from certmgr.controllers.acme.requests import ORDERS_BY_OWNER, owner_request_names
 from certmgr.kube.resources import ORDERS
 from certmgr.runtime.cache import Cache
 from certmgr.runtime.informer_orders import cached_order, packed_order
@@ -33,7 +33,10 @@ def filled(encoded: list[bytes]) -> tuple[Cache, float]:
         encoded,
         transform=cached_order,
         pack=packed_order,
-        indexes=[(ISSUER_INDEX, issuer_ref_index, True), (ORDERS_BY_OWNER_UID, owner_uids, False)],
+        indexes=[
+            (ISSUER_INDEX, issuer_ref_index, True),
+            (ORDERS_BY_OWNER, owner_request_names, False),
+        ],
     )
 
 

@@ -76,7 +76,11 @@ ISSUED_MESSAGE: Final = "Certificate fetched from issuer successfully"
 WAITING_PREFIX: Final = "Waiting on certificate issuance from order "
 DENIED_MESSAGE: Final = "The CertificateRequest was denied by an approval controller"
 _FINAL_ORDER_STATES: Final = {State.INVALID.value, State.EXPIRED.value, State.ERRORED.value}
-ORDERS_BY_OWNER_UID: Final = "acme-orders-by-owner-uid"
+# Orders by the names of the CertificateRequests that own them (a lookup checks the uid):
+# the index keeps the very string the cached Order holds (not pooled: one Order names
+# it), where a uid would be a string of its own per Order (~85 B; the Order keeps its uids
+# as integers).
+ORDERS_BY_OWNER: Final = "acme-orders-by-owner-request"
 
 
 def setup(ctx: Context) -> None:
@@ -205,7 +209,7 @@ class RequestReconciler:
         self._orders = orders
         # Registered before the informer fills the cache (setup builds the reconciler
         # first), so Orders are filed as they arrive.
-        orders.add_index(ORDERS_BY_OWNER_UID, owner_uids, shared=False)
+        orders.add_index(ORDERS_BY_OWNER, owner_request_names, shared=False)
         self._challenges = challenges
         if challenges is not None:
             # The Order controller's index (a no-op when it registered it already).
@@ -364,9 +368,10 @@ class RequestReconciler:
         if not (isinstance(uid, str) and uid):  # not filed (the API server sets one)
             orders = self._orders.list(namespace)
             return next((o for o in orders if _adoptable(o, request, order_spec)), None)
+        # By the request's name; ``_adoptable`` keeps those its uid owns.
         adoptable = [
             order
-            for key in self._orders.keys_by_index(ORDERS_BY_OWNER_UID, uid)
+            for key in self._orders.keys_by_index(ORDERS_BY_OWNER, meta["name"])
             if key[0] == namespace
             and (order := self._orders.get(*key)) is not None
             and _adoptable(order, request, order_spec)
@@ -442,13 +447,17 @@ class RequestReconciler:
             await self._ready.issued(request, message, certificate=certificate, ca=ca)
 
 
-def owner_uids(order: Obj) -> list[str]:
-    """The index function of Orders: the uids their ownerReferences name."""
+def owner_request_names(order: Obj) -> list[str]:
+    """The index function of Orders: the names of the CertificateRequests their
+    ownerReferences name."""
     refs = (order.get("metadata") or {}).get("ownerReferences") or ()
     return [
-        uid
+        name
         for ref in refs
-        if isinstance(ref, dict) and isinstance(uid := ref.get("uid"), str) and uid
+        if isinstance(ref, dict)
+        and ref.get("kind") == "CertificateRequest"
+        and isinstance(name := ref.get("name"), str)
+        and name
     ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from certmgr.controllers.acme.issuer_refs import ISSUER_INDEX, issuer_ref_index
 from certmgr.controllers.acme.order_steps import Step, next_step, pending_authorizations
-from certmgr.controllers.acme.requests import owner_uids
+from certmgr.controllers.acme.requests import owner_request_names
 from certmgr.kube.objects import being_deleted
 from certmgr.runtime.cache import Cache, key_of
 from certmgr.runtime.informer_orders import (
@@ -119,7 +119,7 @@ READERS: dict[str, Callable[[dict[str, Any]], object]] = {
     "uid": lambda o: o["metadata"]["uid"],
     "resourceVersion": lambda o: o["metadata"]["resourceVersion"],
     "owner keys": owner_keys("CertificateRequest"),
-    "owner uids": owner_uids,
+    "owner request names": owner_request_names,
     "being deleted": being_deleted,
     "state": lambda o: o["status"].get("state"),
     "url": lambda o: o["status"].get("url") or "",
@@ -207,9 +207,9 @@ def test_an_order_going_valid_is_cut_down_and_its_spec_followed() -> None:
     assert spec_is(moved, changed["spec"])
 
 
-def test_the_digest_is_sha256_of_canonical_json() -> None:
+def test_the_digest_is_a_16_byte_blake2b_of_canonical_json() -> None:
     import hashlib
 
     text = '{"dnsNames":["c1.example.com"],"issuerRef":{"kind":"ClusterIssuer","name":"bench"},'
     text += f'"request":"{SPEC["request"]}"}}'
-    assert spec_digest(SPEC) == hashlib.sha256(text.encode()).digest()
+    assert spec_digest(SPEC) == hashlib.blake2b(text.encode(), digest_size=16).digest()
