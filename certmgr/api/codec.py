@@ -169,10 +169,10 @@ _Step = tuple[str, str, Decoder, Callable[[Any, Any], None], int, Any]
 def _make_object_decoder(cls: type) -> Decoder:
     # The plan is made on the first call, not here, so a type may contain itself.
     plan: tuple[_Step, ...] | None = None
-    # Fields stored straight into the slots of a new object (a frozen dataclass's __init__
-    # stores each with ``object.__setattr__``, ~3x a slot store), unless the type has a
-    # ``__post_init__`` to run: then through the constructor.
-    direct = not hasattr(cls, "__post_init__")
+    # Fields are stored straight into the slots of a new object (a frozen dataclass's
+    # __init__ stores each with ``object.__setattr__``, ~3x a slot store); a type's
+    # ``__post_init__``, if it has one, then runs as its constructor would run it.
+    post_init = getattr(cls, "__post_init__", None)
     new = object.__new__
 
     def decode_object(data: Any) -> Any:
@@ -192,8 +192,6 @@ def _make_object_decoder(cls: type) -> Decoder:
         if type(data) is not dict and not isinstance(data, Mapping):
             raise _Invalid(f"expected an object, got {type(data).__name__}")
         get = data.get
-        if not direct:
-            return cls(**_decoded_fields(plan, get))
         obj: Any = new(cls)
         for _, key, decode, store, absent, default in plan:
             value = get(key)
@@ -210,26 +208,11 @@ def _make_object_decoder(cls: type) -> Decoder:
             except _Invalid as exc:
                 exc.steps.append(f".{key}")
                 raise
+        if post_init is not None:
+            post_init(obj)
         return obj
 
     return decode_object
-
-
-def _decoded_fields(plan: tuple[_Step, ...], get: Callable[[str], Any]) -> dict[str, Any]:
-    """The given fields decoded, by name, for the type's constructor."""
-    kwargs = {}
-    for name, key, decode, _, absent, _ in plan:
-        value = get(key)
-        if value is None or value == "":
-            if absent == _REQUIRED:
-                raise _missing(key)
-            continue
-        try:
-            kwargs[name] = decode(value)
-        except _Invalid as exc:
-            exc.steps.append(f".{key}")
-            raise
-    return kwargs
 
 
 def _missing(key: str) -> _Invalid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -561,3 +562,22 @@ def test_a_field_the_types_do_not_know_is_ignored_not_fatal() -> None:
         {"secretName": "s", "issuerRef": {"name": "i"}, "fieldOfCertManager1_22": {"a": 1}}
     )
     assert spec.secret_name == "s"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Window(JsonObject):
+    """A type with a ``__post_init__``: the codec fills its slots, then runs it."""
+
+    start: int
+    end: int = 0
+
+    def __post_init__(self) -> None:
+        if self.end and self.end < self.start:
+            raise ValueError("end before start")
+
+
+def test_a_types_post_init_runs_after_its_fields_are_decoded() -> None:
+    assert _Window.from_dict({"start": 3, "end": 5}) == _Window(3, 5)
+    assert _Window.from_dict({"start": 3}).end == 0
+    with pytest.raises(ValueError, match="end before start"):
+        _Window.from_dict({"start": 5, "end": 3})
