@@ -16,6 +16,12 @@ read as an equal dict made afresh (equal each time; a packed Certificate is read
 one a reader still holds, if any), and indexed, like a keys-only one, from the object as
 it arrived.
 
+Index functions must be pure functions of the object's content (no clock, no state that
+changes while the process runs): to unfile an object, the cache runs them again on the
+object it held, read back, instead of keeping per key the values it was filed under. Only
+a keys-only cache keeps those (its stubs lack what the functions read). The test suite
+checks the rule (``Cache.impure_indexes``).
+
 Storage is one dict of names per namespace: a namespace string is kept once, no key
 tuples are allocated per object, and reading one namespace does not scan the others.
 
@@ -158,6 +164,12 @@ class CacheStopped(TimeoutError):
 
 
 class Cache:
+    # A list set by the test suite: every cache made then also records the values each
+    # key was filed under, unfiles by them, and adds a line here whenever its index
+    # functions give other values for the object held (not raised: the informer would
+    # only log it).
+    impure_indexes: ClassVar[builtins.list[str] | None] = None
+
     def __init__(
         self,
         *,
@@ -171,10 +183,15 @@ class Cache:
         self._objects: dict[str, dict[str, Stored]] = {}
         self._count = 0
         self._index_funcs: dict[str, IndexFunc] = {}
-        # index name -> value -> keys; and the values each key was filed under. Most
-        # values name one object (a Certificate's Secret): a lone key or value is kept
-        # bare instead of in a one-element set or tuple (~250 bytes an object an index).
+        # index name -> value -> keys. Most values name one object (a Certificate's
+        # Secret): a lone key (or recorded value) is kept bare instead of in a
+        # one-element set or tuple (~250 bytes an object an index).
         self._indexes: dict[str, dict[str, Key | set[Key]]] = {}
+        # index name -> key -> the values it was filed under: recorded only where they
+        # cannot be computed again from the object held (keys-only), or to check that
+        # they can (tests).
+        self._impure = Cache.impure_indexes
+        self._records_filed = keys_only or self._impure is not None
         self._filed: dict[str, dict[Key, str | tuple[str, ...]]] = {}
         self._unshared: set[str] = set()  # indexes whose values skip the string pool
         self._resource_version = ""
@@ -278,6 +295,9 @@ class Cache:
         Its values go through the string pool (``strings.share``) unless ``shared`` is
         false: for values each object holds and no other does (an owner's uid), the pool
         would keep an entry per object and share nothing.
+
+        ``func`` must be a pure function of the object's content: it is run again on the
+        object held to unfile it (see the module's docstring).
 
         A keys-only cache can file existing objects only by their stubs: register its
         indexes before the informer runs.
@@ -422,8 +442,9 @@ class Cache:
         changes: builtins.list[Change] = []
         for key, stored in self._items(None):
             if key[1] not in staged.objects.get(key[0], ()):
-                self._unfile(key)
-                changes.append(("DELETED", self._unpack(key, stored), None))
+                gone = self._unpack(key, stored)
+                self._unfile(key, gone)
+                changes.append(("DELETED", gone, None))
         count = 0
         for namespace, names in staged.objects.items():
             for name, stored in names.items():
@@ -433,12 +454,12 @@ class Cache:
                 if previous is not None and _version_of(previous) == _version_of(stored):
                     names[name] = previous
                     continue
-                if previous is not None:
-                    self._unfile(key)
+                old = None if previous is None else self._unpack(key, previous)
+                if old is not None:
+                    self._unfile(key, old)
                 self._file(key, staged.filed.get(key, {}))
                 self._remember(key, _version_of(stored))
                 new = self._unpack(key, stored)
-                old = None if previous is None else self._unpack(key, previous)
                 changes.append(("ADDED", None, new) if old is None else ("MODIFIED", old, new))
         self._objects = staged.objects
         self._count = count
@@ -472,8 +493,9 @@ class Cache:
         # object has its own, as a Certificate's Secret) grew on the same key, and one
         # step paid all of their resizes (34-53 ms at 100,000 in a large heap).
         filed = staged.filed
+        files = (self._file_key, self._file_values) if self._records_filed else (self._file_values,)
         for index in builtins.list(self._indexes):
-            for file in (self._file_key, self._file_values):
+            for file in files:
                 for done, (key, values_of) in enumerate(filed.items(), 1):
                     values = values_of.get(index)
                     if values:
@@ -544,15 +566,17 @@ class Cache:
         self._count -= 1
         if not names:
             del self._objects[key[0]]
-        self._unfile(key)
-        return self._unpack(key, stored)
+        old = self._unpack(key, stored)
+        self._unfile(key, old)
+        return old
 
     def _file(self, key: Key, filed: Filed) -> None:
         self.state = next(_states)
         for index, values in filed.items():
             if not values or index not in self._indexes:
                 continue
-            self._file_key(index, key, values)
+            if self._records_filed:
+                self._file_key(index, key, values)
             self._file_values(index, key, values)
 
     def _file_key(self, index: str, key: Key, values: tuple[str, ...]) -> None:
@@ -571,19 +595,33 @@ class Cache:
             else:
                 by_value[value] = {held, key}
 
-    def _unfile(self, key: Key) -> None:
+    def _unfile(self, key: Key, old: Obj) -> None:
+        """Take ``key`` out of every index, ``old`` being the object it held as read back."""
         self.state = next(_states)
-        for index, filed in self._filed.items():
-            values = filed.pop(key, ())
+        for index, func in self._index_funcs.items():
+            values = self._filed_values(index, key, old, func)
             by_value = self._indexes[index]
-            for value in (values,) if isinstance(values, str) else values:
-                held = by_value[value]
+            for value in values:
+                held = by_value.get(value)
                 if isinstance(held, set):
                     held.discard(key)
                     if len(held) == 1:
                         by_value[value] = next(iter(held))
                 elif held == key:
                     del by_value[value]
+
+    def _filed_values(self, index: str, key: Key, old: Obj, func: IndexFunc) -> Iterable[str]:
+        """The values ``key`` was filed under in ``index``: what ``func`` makes of the
+        object it held (equal values find the entries), or as recorded for a stub."""
+        if not self._records_filed:
+            return dict.fromkeys(func(old))
+        recorded = self._filed[index].pop(key, ())
+        filed = (recorded,) if isinstance(recorded, str) else recorded
+        if not self.keys_only and self._impure is not None:
+            values = tuple(dict.fromkeys(func(old)))
+            if set(values) != set(filed):
+                self._impure.append(f"{index}: {key} filed under {filed}, then {values}")
+        return filed
 
     def _remember(self, key: Key, version: str) -> None:
         if (key, version) in self._recent_set:
