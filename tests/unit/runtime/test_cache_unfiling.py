@@ -234,3 +234,27 @@ def test_an_index_function_that_changes_its_answer_is_reported_and_still_unfiled
     cache.apply("DELETED", obj("a", "2"))
     assert impure == ["call: ('ns', 'a') filed under ('0',), then ('1',)"]
     assert cache.keys_by_index("call", "0") == []  # unfiled by what it recorded
+
+
+@pytest.mark.parametrize("kind", ["dicts", "packed", "keys-only", "unshared"])
+async def test_a_first_fill_files_each_value_and_a_relist_then_unfiles_them(kind: str) -> None:
+    # The first fill files from the values staged per index (a lone one bare, several
+    # in a tuple, none not at all); what it filed must be what unfiling finds later.
+    cache = CACHES[kind]()
+    staged = cache.stage()
+    for o in [*initial(), obj("d", "1")]:
+        staged.add(o)
+    await cache.replace_yielding(staged, "1", batch=1)
+    assert staged.filed == {}, "the staged values are let go"
+    expected = {"ns/s": ["a", "b"], "ns/x": ["c"], "ns/y": ["c"]}
+    assert filed(cache, expected) == expected
+    again = cache.stage()
+    for o in (
+        obj("a", "2", secrets=["x"]),
+        obj("b", "1", secrets=["s"]),
+        obj("d", "2", secrets=["s"]),
+    ):
+        again.add(o)
+    await cache.replace_yielding(again, "2")
+    expected = {"ns/s": ["b", "d"], "ns/x": ["a"], "ns/y": []}
+    assert filed(cache, expected) == expected
