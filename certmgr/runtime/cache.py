@@ -502,11 +502,12 @@ class Cache:
             self._objects[namespace] = names  # the staged tables become the cache's
             self._count += len(names)
         self.state = next(_states)
-        # One table per pass (index by index: its keys' table, then its values'), the
-        # loop given back every ``batch`` keys. Filed key by key into every table, the
-        # tables that hold an entry per object (an index's keys; its values when each
-        # object has its own, as a Certificate's Secret) grew on the same key, and one
-        # step paid all of their resizes (34-53 ms at 100,000 in a large heap).
+        # One table per pass (index by index: its keys' table where they are recorded,
+        # then its values'), the loop given back every ``batch`` keys. Filed key by key
+        # into every table, the tables that hold an entry per object (an index's keys;
+        # its values when each object has its own, as a Certificate's Secret) grew on the
+        # same key, and one step paid all of their resizes (34-53 ms at 100,000 in a
+        # large heap).
         files = (self._file_key, self._file_values) if self._records_filed else (self._file_values,)
         for index in builtins.list(self._indexes):
             by_key = staged.filed.pop(index, {})
@@ -522,7 +523,6 @@ class Cache:
                 for _ in range(min(batch, len(by_key))):
                     by_key.popitem()
                 await asyncio.sleep(0)
-        staged.filed.clear()  # an index dropped since staging
         self.state = next(_states)
         self.observe(version)
         return self._added(staged.objects)
