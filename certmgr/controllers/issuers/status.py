@@ -26,7 +26,6 @@ from certmgr.controllers.issuers.keypairs import (
     ca_keypair,
     ca_secret_name,
     issuer_type,
-    resource_namespace,
 )
 from certmgr.kube.objects import being_deleted
 from certmgr.kube.resources import CLUSTERISSUERS, ISSUERS, Resource
@@ -73,9 +72,14 @@ def ca_issuers_of_secret(issuers: Cache, ctx: Context) -> Callable[[Obj], list[s
     name: every Secret event (50,000 listed at start) costs one lookup, not a pass over
     every issuer."""
 
+    # An index function must be a pure function of the object (``runtime/cache.py``):
+    # the cluster resource namespace is taken once, here.
+    cluster_namespace = ctx.settings.cluster_resource_namespace
+
     def ca_secret(issuer: Obj) -> list[str]:
         name = ca_secret_name(issuer)
-        return [f"{resource_namespace(ctx, issuer)}/{name}"] if name else []
+        namespace = str((issuer.get("metadata") or {}).get("namespace") or "") or cluster_namespace
+        return [f"{namespace}/{name}"] if name else []
 
     issuers.add_index(CA_ISSUERS_BY_SECRET, ca_secret)
 
