@@ -28,9 +28,13 @@ class SecretNotFound(Exception):
 
 
 def resource_namespace(ctx: Context, issuer: Mapping[str, Any]) -> str:
-    return str((issuer.get("metadata") or {}).get("namespace") or "") or (
-        ctx.settings.cluster_resource_namespace
-    )
+    return issuer_namespace(issuer, ctx.settings.cluster_resource_namespace)
+
+
+def issuer_namespace(issuer: Mapping[str, Any], cluster_namespace: str) -> str:
+    """Where an issuer's Secrets live: its own namespace, or for a ClusterIssuer
+    ``cluster_namespace`` (the cluster resource namespace)."""
+    return str((issuer.get("metadata") or {}).get("namespace") or "") or cluster_namespace
 
 
 async def read_secret(ctx: Context, namespace: str, name: str) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ from certmgr.controllers.issuers.keypairs import (
     SecretNotFound,
     ca_keypair,
     ca_secret_name,
+    issuer_namespace,
     issuer_type,
 )
 from certmgr.kube.objects import being_deleted
@@ -78,8 +79,7 @@ def ca_issuers_of_secret(issuers: Cache, ctx: Context) -> Callable[[Obj], list[s
 
     def ca_secret(issuer: Obj) -> list[str]:
         name = ca_secret_name(issuer)
-        namespace = str((issuer.get("metadata") or {}).get("namespace") or "") or cluster_namespace
-        return [f"{namespace}/{name}"] if name else []
+        return [f"{issuer_namespace(issuer, cluster_namespace)}/{name}"] if name else []
 
     issuers.add_index(CA_ISSUERS_BY_SECRET, ca_secret)
 
