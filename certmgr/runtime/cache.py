@@ -158,7 +158,7 @@ class Staged:
             by_key = self.filed.get(index)
             if by_key is None:
                 by_key = self.filed[index] = {}
-            by_key[key] = values[0] if len(values) == 1 else values
+            by_key[key] = _bare(values)
 
     def values_of(self, key: Key) -> Filed:
         """Each index's values of ``key`` (as ``Cache._index_values`` made them)."""
@@ -166,7 +166,7 @@ class Staged:
         for index, by_key in self.filed.items():
             values = by_key.get(key)
             if values is not None:
-                found[index] = (values,) if isinstance(values, str) else values
+                found[index] = _spread(values)
         return found
 
 
@@ -595,14 +595,12 @@ class Cache:
 
     def _file_key(self, index: str, key: Key, values: str | tuple[str, ...]) -> None:
         """Record the values ``key`` is filed under in ``index`` (not empty)."""
-        self._filed[index][key] = (
-            values[0] if type(values) is tuple and len(values) == 1 else values
-        )
+        self._filed[index][key] = _bare(values)
 
     def _file_values(self, index: str, key: Key, values: str | tuple[str, ...]) -> None:
         """File ``key`` under each of ``values`` (one bare) in ``index``."""
         by_value = self._indexes[index]
-        for value in (values,) if isinstance(values, str) else values:
+        for value in _spread(values):
             held = by_value.get(value)
             if held is None or held == key:
                 by_value[value] = key
@@ -631,8 +629,7 @@ class Cache:
         object it held (equal values find the entries), or as recorded for a stub."""
         if not self._records_filed:
             return dict.fromkeys(func(old))
-        recorded = self._filed[index].pop(key, ())
-        filed = (recorded,) if isinstance(recorded, str) else recorded
+        filed = _spread(self._filed[index].pop(key, ()))
         if not self.keys_only and self._impure is not None:
             values = tuple(dict.fromkeys(func(old)))
             if set(values) != set(filed):
@@ -646,6 +643,16 @@ class Cache:
             self._recent_set.discard(self._recent[0])
         self._recent.append((key, version))
         self._recent_set.add((key, version))
+
+
+def _bare(values: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    """Filed values as kept: a lone value bare, not in a one-element tuple."""
+    return values[0] if type(values) is tuple and len(values) == 1 else values
+
+
+def _spread(values: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Filed values as kept (``_bare``) back as a tuple."""
+    return (values,) if isinstance(values, str) else values
 
 
 def _keys(held: Key | set[Key] | None) -> Iterable[Key]:
